@@ -1,0 +1,1 @@
+"""Page callbacks, one module per page, each exposing register(app)."""

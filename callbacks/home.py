@@ -1,0 +1,21 @@
+"""Placeholder home page callbacks."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output
+from flask import current_app
+
+from layouts.home import Ids
+from store import reader
+
+
+def register(app: dash.Dash) -> None:
+    @app.callback(Output(Ids.COUNTS, "children"), Input(Ids.TICK, "n_intervals"))
+    def show_counts(_n: int | None) -> str:
+        r = current_app.extensions["redis"]
+        c = reader.counts(r)
+        m = reader.ingest_stats(r)["messages"]
+        return (f"units {c['units']}   vessels {c['vessels']}   sensors {c['sensors']}   "
+                f"open alerts {c['open_alerts']}\nmessages {m.get('received', 0)}   "
+                f"dead-lettered {m.get('deadletter', 0)}")

@@ -1,0 +1,66 @@
+"""All settings in one typed object, read from the environment or `.env` (see `.env.example`).
+
+With REDIS_URL / MQTT_URL unset, `python run.py` starts embedded servers on the EMBEDDED_* ports
+and points everything at them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config import CONFIG_DIR
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    redis_url: str | None = Field(None, description="External Redis/Valkey; unset = embedded")
+    mqtt_url: str | None = Field(None, description="External MQTT broker; unset = embedded")
+    data_dir: Path = Field(Path("var"), description="Embedded servers' data, benchmark reports")
+    embedded_redis_port: int = Field(6390, ge=1, le=65535)
+    embedded_mqtt_port: int = Field(1883, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8050, ge=1, le=65535)
+    secret_key: str | None = Field(None, description="Flask session key; unset = per data dir")
+    topic_prefix: str = Field("ecocommand", pattern=r"^[A-Za-z0-9_-]+$")
+    mqtt_client_id: str = Field("ecocommand-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    mqtt_share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    max_payload_bytes: int = Field(65_536, ge=256, le=16_777_216)
+    history_hours: float = Field(24.0, gt=0, le=24 * 90)
+    deadletter_maxlen: int = Field(100_000, ge=100)
+    owntracks_map: Path = Field(CONFIG_DIR / "owntracks.json")
+    stale_after_s: float = Field(30.0, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and urlparse(v).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("REDIS_URL must look like redis://host:6379/0")
+        return v
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, v: str | None) -> str | None:
+        if v is not None:
+            u = urlparse(v)
+            if u.scheme not in ("mqtt", "mqtts", "tcp") or not u.hostname:
+                raise ValueError("MQTT_URL must look like mqtt://host:1883")
+        return v
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def effective_mqtt_url(self) -> str:
+        return self.mqtt_url or f"mqtt://127.0.0.1:{self.embedded_mqtt_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

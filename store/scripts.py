@@ -1,0 +1,86 @@
+"""Lua scripts that make each ingest write atomic: dedupe, order check and update in one step.
+
+A script runs whole or not at all inside Redis, so two workers (or a redelivery racing the
+original) can never interleave between "is this newer?" and "write it".
+"""
+
+# Position or reading of an entity.
+# KEYS: state, seen, track, geo, version, index
+# ARGV: id, ts, seq, identity, track_minid, seen_keep, lon, lat, n_state, state..., track...
+# Returns 0 duplicate (identity already seen), 1 applied as latest, 2 history only (older).
+APPLY_OBSERVATION = """
+local id, ts, seq, identity = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+if redis.call('ZSCORE', KEYS[2], identity) then return 0 end
+redis.call('ZADD', KEYS[2], ts, identity)
+local keep = tonumber(ARGV[6])
+local n = redis.call('ZCARD', KEYS[2])
+if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - keep - 1) end
+local nstate = tonumber(ARGV[9])
+local state = {}
+for i = 10, 9 + 2 * nstate do state[#state + 1] = ARGV[i] end
+local trk = {'XADD', KEYS[3], 'MINID', '~', ARGV[5], '*'}
+for i = 10 + 2 * nstate, #ARGV do trk[#trk + 1] = ARGV[i] end
+if #trk > 6 then redis.call(unpack(trk)) end
+redis.call('SADD', KEYS[6], id)
+local cur = redis.call('HMGET', KEYS[1], 'ts', 'seq')
+local cts, cseq = tonumber(cur[1]), tonumber(cur[2]) or -1
+if cts and (ts < cts or (ts == cts and seq <= cseq)) then return 2 end
+redis.call('HSET', KEYS[1], 'ts', ARGV[2], 'seq', ARGV[3], unpack(state))
+if ARGV[7] ~= '' then redis.call('GEOADD', KEYS[4], ARGV[7], ARGV[8], id) end
+redis.call('INCR', KEYS[5])
+return 1
+"""
+
+# Profile or status: fields that replace older ones, ordered by their own timestamp field.
+# KEYS: state, version, index, events, geo
+# ARGV: id, order_field, ts, events_minid, event_type, lon, lat, pairs...
+# Returns 0 duplicate (same time), 1 applied, 2 stale (older than what is stored).
+APPLY_IF_NEWER = """
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
+local ts = tonumber(ARGV[3])
+if cur and ts == cur then return 0 end
+if cur and ts < cur then return 2 end
+local pairs = {}
+for i = 8, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], unpack(pairs))
+redis.call('SADD', KEYS[3], ARGV[1])
+if ARGV[6] ~= '' then redis.call('GEOADD', KEYS[5], ARGV[6], ARGV[7], ARGV[1]) end
+redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[4], '*', 'type', ARGV[5], 'id', ARGV[1],
+  'ts', ARGV[3], unpack(pairs))
+return 1
+"""
+
+# An alert, created once whatever the number of redeliveries.
+# KEYS: alert hash, open index, alerts stream, version
+# ARGV: alert id, ts, alerts_minid, pairs...
+RAISE_ALERT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local pairs = {}
+for i = 4, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ts', ARGV[2], unpack(pairs))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[3], '*', 'id', ARGV[1], 'ts', ARGV[2],
+  unpack(pairs))
+redis.call('INCR', KEYS[4])
+return 1
+"""
+
+# One part of a multi-part AIS message. Returns the group's lines (index order) once complete.
+# KEYS: fragment hash. ARGV: index, total, line, ttl_s
+ADD_FRAGMENT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local total = tonumber(ARGV[2])
+if redis.call('HLEN', KEYS[1]) < total then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return {}
+end
+local out = {}
+for i = 1, total do
+  local line = redis.call('HGET', KEYS[1], tostring(i))
+  if not line then redis.call('EXPIRE', KEYS[1], ARGV[4]); return {} end
+  out[#out + 1] = line
+end
+redis.call('DEL', KEYS[1])
+return out
+"""

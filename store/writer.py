@@ -1,0 +1,145 @@
+"""Writes the ingest worker's operations to Redis, a batch per pipeline."""
+
+from __future__ import annotations
+
+import redis
+
+from ingest.ops import (
+    AisFragment,
+    DeadLetter,
+    FieldUpdate,
+    Observation,
+    Op,
+    Outcome,
+    RaiseAlert,
+)
+from store import keys
+from store.scripts import ADD_FRAGMENT, APPLY_IF_NEWER, APPLY_OBSERVATION, RAISE_ALERT
+
+RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enough to diagnose
+SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
+
+
+def _flat(d: dict[str, str | int | float]) -> list[str | int | float]:
+    out: list[str | int | float] = []
+    for k, v in d.items():
+        if v is not None:
+            out += (k, v)
+    return out
+
+
+class LiveStore:
+    def __init__(self, client: redis.Redis, history_ms: int, deadletter_maxlen: int) -> None:
+        self.r = client
+        self.history_ms = history_ms
+        self.deadletter_maxlen = deadletter_maxlen
+        self._observe = client.register_script(APPLY_OBSERVATION)
+        self._if_newer = client.register_script(APPLY_IF_NEWER)
+        self._alert = client.register_script(RAISE_ALERT)
+        self._fragment = client.register_script(ADD_FRAGMENT)
+
+    def write(self, ops: list[Op], now_ms: int, received: int = 0) -> Outcome:
+        """Apply every op in one pipeline. Raises on a Redis error: then nothing may be acked."""
+        minid = now_ms - self.history_ms
+        pipe = self.r.pipeline(transaction=False)
+        for op in ops:
+            self._queue(pipe, op, minid)
+        out = Outcome()
+        for op in ops:
+            if isinstance(op, DeadLetter):
+                out.deadletter[op.reason] = out.deadletter.get(op.reason, 0) + 1
+        n_dead = sum(out.deadletter.values())
+        if received:
+            pipe.hincrby(keys.STATS, "received", received)
+        for reason, n in out.deadletter.items():
+            pipe.hincrby(keys.DEADLETTER_COUNTS, reason, n)
+        results = pipe.execute()
+        for op, res in zip(ops, results, strict=False):
+            if isinstance(op, DeadLetter):
+                continue
+            if isinstance(op, RaiseAlert):
+                out.alerts += res == 1
+                out.duplicate += res == 0
+            else:
+                out.applied += res == 1
+                out.duplicate += res == 0
+                out.stale += res == 2
+        self._count(out, n_dead)
+        return out
+
+    def _count(self, out: Outcome, n_dead: int) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for name, n in (
+            ("applied", out.applied),
+            ("duplicate", out.duplicate),
+            ("stale", out.stale),
+            ("alerts", out.alerts),
+            ("deadletter", n_dead),
+        ):
+            if n:
+                pipe.hincrby(keys.STATS, name, n)
+        pipe.execute()
+
+    def _queue(self, pipe: redis.client.Pipeline, op: Op, minid: int) -> None:
+        if isinstance(op, Observation):
+            state = _flat(op.state)
+            self._observe(
+                keys=[
+                    keys.state(op.kind, op.entity_id),
+                    keys.seen(op.kind, op.entity_id),
+                    keys.track(op.kind, op.entity_id),
+                    keys.geo(op.kind),
+                    keys.VERSION,
+                    keys.index(op.kind),
+                ],
+                args=[
+                    op.entity_id, op.ts, op.seq, op.identity, minid, SEEN_KEEP,
+                    "" if op.lon is None else op.lon, "" if op.lat is None else op.lat,
+                    len(state) // 2, *state, *_flat(op.track),
+                ],
+                client=pipe,
+            )
+        elif isinstance(op, FieldUpdate):
+            self._if_newer(
+                keys=[keys.state(op.kind, op.entity_id), keys.VERSION, keys.index(op.kind),
+                      keys.EVENTS, keys.geo(op.kind)],
+                args=[op.entity_id, op.order_field, op.ts, minid, op.event_type,
+                      "" if op.lon is None else op.lon, "" if op.lat is None else op.lat,
+                      *_flat(op.fields)],
+                client=pipe,
+            )
+        elif isinstance(op, RaiseAlert):
+            self._alert(
+                keys=[keys.alert(op.alert_id), keys.ALERTS_OPEN, keys.ALERTS, keys.VERSION],
+                args=[op.alert_id, op.ts, minid, *_flat(op.fields)],
+                client=pipe,
+            )
+        elif isinstance(op, DeadLetter):
+            pipe.xadd(
+                keys.DEADLETTER,
+                {
+                    "reason": op.reason,
+                    "topic": op.topic[:256],
+                    "detail": op.detail[:500],
+                    "size": len(op.raw),
+                    "raw": op.raw[:RAW_KEEP_BYTES],
+                },
+                maxlen=self.deadletter_maxlen,
+                approximate=True,
+            )
+        else:  # pragma: no cover - a new op type must be wired here
+            raise TypeError(f"unknown op {op!r}")
+
+    def add_fragments(self, frags: list[AisFragment], ttl_s: int = 120) -> list[list[str]]:
+        """Store parts of multi-part AIS messages; returns, per part, its group once complete."""
+        pipe = self.r.pipeline(transaction=False)
+        for f in frags:
+            self._fragment(
+                keys=[keys.ais_fragments(f.group_key)],
+                args=[f.index, f.total, f.line, ttl_s],
+                client=pipe,
+            )
+        return [[x.decode() if isinstance(x, bytes) else x for x in res] for res in pipe.execute()]
+
+    def heartbeat(self, fields: dict[str, str | int | float]) -> None:
+        self.r.hset(keys.HEARTBEAT, mapping=fields)
