@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them: the README's test command.
+#   Debian packages: mosquitto (the broker of the integration tests and benchmarks),
+#   chromium + chromium-driver (browser tests). Python packages: the project with its [test] extra,
+#   in ./.venv. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_=""
+  [ "$(id -u)" = 0 ] || sudo_="sudo"
+  echo "installing Debian packages: ${need[*]}"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest "$@"
