@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -90,8 +91,10 @@ def mosquitto(data_dir: Path, port: int | None = None) -> ServerProcess:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "mosquitto.conf"
+    # As root, mosquitto drops to the 'mosquitto' user, which cannot write our data folder.
+    user = "user root\n" if os.geteuid() == 0 else ""
     conf.write_text(
-        f"listener {port} 127.0.0.1\n"
+        user + f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
         "persistence true\n"
         f"persistence_location {data_dir.resolve()}/\n"
