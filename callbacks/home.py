@@ -17,5 +17,5 @@ def register(app: dash.Dash) -> None:
         c = reader.counts(r)
         m = reader.ingest_stats(r)["messages"]
         return (f"units {c['units']}   vessels {c['vessels']}   sensors {c['sensors']}   "
-                f"open alerts {c['open_alerts']}\nmessages {m.get('received', 0)}   "
-                f"dead-lettered {m.get('deadletter', 0)}")
+                f"open alerts {c['open_alerts']}\nmessages {m['received']}   "
+                f"dead-lettered {m['deadletter']}")

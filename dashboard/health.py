@@ -34,6 +34,7 @@ def healthz():  # noqa: ANN201
             "backlog": int(beat.get("backlog", 0)),
         }
         body["messages"] = stats["messages"]
+        body["writes"] = stats["writes"]
         body["deadletter"] = {"total": sum(stats["deadletter_by_reason"].values()),
                               "by_reason": stats["deadletter_by_reason"]}
         body["live"] = reader.counts(r)

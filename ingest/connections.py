@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -68,10 +69,23 @@ def connect_mqtt(c: mqtt.Client, url: str, wait_s: float = 5.0) -> None:
 
 
 def broker_reachable(url: str, timeout: float = 1.0) -> bool:
+    """A real MQTT 3.1.1 CONNECT/CONNACK round trip (a bare TCP probe makes brokers log errors)."""
     a = broker_address(url)
+    if a.tls or a.username:
+        # with TLS or credentials, let paho do the whole handshake
+        c = mqtt_client(url, f"ecocommand-probe-{os.getpid()}", persistent=False)
+        try:
+            return c.connect(a.host, a.port, keepalive=5) == 0 and not c.disconnect()
+        except OSError:
+            return False
+    client_id = f"ecocommand-probe-{os.getpid()}".encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x05" + len(client_id).to_bytes(2, "big") + client_id
     try:
-        with socket.create_connection((a.host, a.port), timeout=timeout):
-            return True
+        with socket.create_connection((a.host, a.port), timeout=timeout) as s:
+            s.sendall(bytes([0x10, len(body)]) + body)
+            ack = s.recv(4)
+            s.sendall(b"\xe0\x00")  # DISCONNECT
+            return len(ack) == 4 and ack[0] == 0x20 and ack[3] == 0
     except OSError:
         return False
 

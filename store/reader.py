@@ -9,6 +9,8 @@ import redis
 from store import keys
 from store.keys import EntityKind
 
+MESSAGE_COUNTERS = ("received", "deadletter")
+WRITE_COUNTERS = ("applied", "duplicate", "stale", "alerts")
 PROFILE_FIELDS = ("name", "kind", "water_class", "lon", "lat", "subdistrict")
 
 
@@ -53,8 +55,12 @@ def ingest_stats(r: redis.Redis) -> dict[str, Any]:
     pipe.hgetall(keys.DEADLETTER_COUNTS)
     pipe.hgetall(keys.HEARTBEAT)
     stats, dead, beat = pipe.execute()
+    counters = {k: int(v) for k, v in _text(stats).items()}
     return {
-        "messages": {k: int(v) for k, v in _text(stats).items()},
+        # messages: what arrived and what was refused; writes: per store operation (a position
+        # with a status is two), applied as latest, duplicate (redelivery) or stale (older)
+        "messages": {k: counters.get(k, 0) for k in MESSAGE_COUNTERS},
+        "writes": {k: counters.get(k, 0) for k in WRITE_COUNTERS},
         "deadletter_by_reason": {k: int(v) for k, v in _text(dead).items()},
         "heartbeat": _text(beat),
     }

@@ -112,10 +112,10 @@ def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
             seqs = sorted(int(e["ts"]) for e in entries)
             assert seqs == [TS + s * 1000 for s in range(PER_UNIT)], f"U-{u} lost or doubled"
             assert reader.entity(r, "unit", f"U-{u}")["seq"] == str(PER_UNIT - 1)
-        stats = reader.ingest_stats(r)["messages"]
+        stats = reader.ingest_stats(r)
         assert 0 < killed_at < TOTAL, "the kill must fall inside the stream"
-        assert int(stats["received"]) >= TOTAL  # redeliveries after the kill count as received
-        assert int(stats["applied"]) + int(stats.get("stale", 0)) == TOTAL
+        assert stats["messages"]["received"] >= TOTAL  # redeliveries count as received
+        assert stats["writes"]["applied"] + stats["writes"]["stale"] == TOTAL
     finally:
         worker.kill()
         worker.wait()

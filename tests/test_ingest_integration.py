@@ -75,7 +75,7 @@ def test_redelivery_applies_once_and_old_never_overwrites_new(
     wait_for(lambda: int(reader.ingest_stats(r)["messages"].get("received", 0)) == 5, 3.0)
     state = reader.entity(r, "unit", "U-1")
     assert state["seq"] == "5" and state["lat"] == "22.55"
-    m = reader.ingest_stats(r)["messages"]
+    m = reader.ingest_stats(r)["writes"]
     assert (m["applied"], m["duplicate"], m["stale"]) == (1, 2, 2)
 
 
