@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     embedded_mqtt_port: int = Field(1883, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     web_port: int = Field(8050, ge=1, le=65535)
-    secret_key: str | None = Field(None, description="Flask session key; unset = per data dir")
     topic_prefix: str = Field("ecocommand", pattern=r"^[A-Za-z0-9_-]+$")
     mqtt_client_id: str = Field("ecocommand-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     mqtt_share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
@@ -34,7 +33,6 @@ class Settings(BaseSettings):
     history_hours: float = Field(24.0, gt=0, le=24 * 90)
     deadletter_maxlen: int = Field(100_000, ge=100)
     owntracks_map: Path = Field(CONFIG_DIR / "owntracks.json")
-    stale_after_s: float = Field(30.0, gt=0)
 
     @field_validator("redis_url")
     @classmethod

@@ -59,3 +59,9 @@ def test_every_example_is_accepted() -> None:
                 assert out and not dead, (topic, dead)
                 checked += 1
     assert checked == len(DOC["channels"])
+
+
+def test_env_example_lists_every_setting() -> None:
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in text, f"{name.upper()} missing from .env.example"
