@@ -16,7 +16,9 @@ from amqtt.broker import Broker
 
 def broker_config(port: int, host: str = "127.0.0.1") -> dict:
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 1000}},
+        "listeners": {
+            "default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 1000},
+        },
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
     }
 

@@ -7,6 +7,7 @@ finish its batch). Parts also get SIGTERM if the supervisor itself dies (PR_SET_
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -26,10 +27,9 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    try:
+    # not Linux: Ctrl-C still stops everything through the supervisor
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux: Ctrl-C still stops everything through the supervisor
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _wait(check, what: str, timeout: float = 15.0) -> None:  # noqa: ANN001
+def _wait(check, what: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

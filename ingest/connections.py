@@ -59,7 +59,7 @@ def connect_mqtt(c: mqtt.Client, url: str, wait_s: float = 5.0) -> None:
         try:
             c.connect(a.host, a.port, keepalive=30)
             return
-        except (OSError, socket.timeout) as e:
+        except (TimeoutError, OSError) as e:
             if time.monotonic() > deadline:
                 raise Unreachable(
                     f"cannot reach the MQTT broker at {a.host}:{a.port} ({e.strerror or e}): "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.payloads import TS_MAX_MS, TS_MIN_MS, UnitPosition, UnitProfile, UnitStatusChange
@@ -96,3 +98,23 @@ def handle_owntracks(user: str, device: str, payload: bytes, ctx: HandlerContext
         course=None if loc.cog is None else loc.cog % 360, accuracy_m=loc.acc,
     )
     return position_ops(pos, "owntracks", ctx.received_ms)
+
+
+def load_owntracks_map(path: os.PathLike[str] | str) -> dict[str, str]:
+    """The OWNTRACKS_MAP file: {"devices": {"user/device": "unit id"}}. A missing file maps
+    nothing; a malformed one is a configuration error that names the file."""
+    try:
+        with open(path, "rb") as f:
+            doc = orjson.loads(f.read())
+    except FileNotFoundError:
+        return {}
+    except orjson.JSONDecodeError as e:
+        raise ValueError(f"OWNTRACKS_MAP {path}: not valid JSON ({e})") from None
+    devices = doc.get("devices") if isinstance(doc, dict) else None
+    if not isinstance(devices, dict) or not all(
+        isinstance(k, str) and k.count("/") == 1 and isinstance(v, str) and v
+        for k, v in devices.items()
+    ):
+        raise ValueError(f"OWNTRACKS_MAP {path}: expected {{\"devices\": "
+                         f"{{\"user/device\": \"unit id\"}}}}")
+    return devices

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import paho.mqtt.client as mqtt
 import redis
 
@@ -24,8 +23,9 @@ from config.settings import Settings
 from ingest import vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
-from ingest.ops import AisFragment, Op
+from ingest.ops import AisFragment, DeadLetter, Op
 from ingest.router import Router, subscriptions
+from ingest.units import load_owntracks_map
 from store.reader import sensor_profile
 from store.writer import LiveStore
 
@@ -50,19 +50,6 @@ class Received:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def load_owntracks_map(path: os.PathLike[str] | str) -> dict[str, str]:
-    try:
-        doc = orjson.loads(open(path, "rb").read())
-    except FileNotFoundError:
-        return {}
-    devices = doc.get("devices", {}) if isinstance(doc, dict) else {}
-    if not isinstance(devices, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in devices.items()
-    ):
-        raise ValueError(f"{path}: 'devices' must map \"user/device\" to a unit id")
-    return devices
 
 
 class IngestWorker:
@@ -156,7 +143,8 @@ class IngestWorker:
                 else:
                     ops.append(item)
         if fragments:
-            groups = self._retry(lambda: self.store.add_fragments([f for f, _ in fragments]))
+            groups = self._retry(
+                lambda: self.store.add_fragments([f for f, _ in fragments], now_ms()))
             for (frag, topic), lines in zip(fragments, groups, strict=True):
                 if lines:
                     ops += [o for o in vessels.completed_group_ops(
@@ -167,6 +155,16 @@ class IngestWorker:
             if m.qos > 0 and m.generation == self.generation:
                 self.client.ack(m.mid, m.qos)
         self.processed += len(batch)
+
+    def _sweep_fragments(self) -> None:
+        """Dead-letter the parts of AIS messages whose other parts never arrived."""
+        expired = self.store.sweep_fragments(now_ms())
+        if expired:
+            self.store.write([
+                DeadLetter("ais_incomplete", "", "\n".join(lines).encode(),
+                           f"group {group}: {len(lines)} part(s), the rest never came")
+                for group, lines in expired
+            ], now_ms())
 
     def _heartbeat(self) -> None:
         self.store.heartbeat({
@@ -189,6 +187,7 @@ class IngestWorker:
                 if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
                     try:
                         self._heartbeat()
+                        self._sweep_fragments()
                         last_beat = time.monotonic()
                     except REDIS_ERRORS:
                         pass  # the next batch's retry loop reports Redis being away

@@ -51,9 +51,18 @@ def alert(alert_id: str) -> str:
     return f"alert:{{{alert_id}}}"
 
 
+AIS_FRAGMENTS_PENDING = "ais:frag:pending"  # zset group key -> deadline ms
+_FRAG_PREFIX, _FRAG_SUFFIX = "ais:frag:{", "}"
+
+
 def ais_fragments(group_key: str) -> str:
     """Hash index -> NMEA line of a multi-part AIS message still waiting for its other parts."""
-    return f"ais:frag:{{{group_key}}}"
+    return f"{_FRAG_PREFIX}{group_key}{_FRAG_SUFFIX}"
+
+
+def ais_fragments_affixes() -> tuple[str, str]:
+    """Prefix and suffix around a group key, for the Lua sweep that rebuilds the key names."""
+    return _FRAG_PREFIX, _FRAG_SUFFIX
 
 
 def entity_id_from_state_key(key: str) -> str:

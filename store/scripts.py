@@ -67,20 +67,43 @@ return 1
 """
 
 # One part of a multi-part AIS message. Returns the group's lines (index order) once complete.
-# KEYS: fragment hash. ARGV: index, total, line, ttl_s
+# KEYS: fragment hash, pending zset. ARGV: index, total, line, deadline_ms, group key, ttl_s
+# The pending zset lets the worker dead-letter groups whose other parts never came; the TTL
+# is only a safety net for when no worker sweeps.
 ADD_FRAGMENT = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 local total = tonumber(ARGV[2])
-if redis.call('HLEN', KEYS[1]) < total then
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  return {}
-end
 local out = {}
-for i = 1, total do
-  local line = redis.call('HGET', KEYS[1], tostring(i))
-  if not line then redis.call('EXPIRE', KEYS[1], ARGV[4]); return {} end
-  out[#out + 1] = line
+if redis.call('HLEN', KEYS[1]) >= total then
+  for i = 1, total do
+    local line = redis.call('HGET', KEYS[1], tostring(i))
+    if not line then out = {}; break end
+    out[#out + 1] = line
+  end
 end
-redis.call('DEL', KEYS[1])
+if #out == total then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  return out
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5])
+return {}
+"""
+
+# Groups past their deadline: removed and returned as {group, n, line1..n, group, n, ...}.
+# KEYS: pending zset. ARGV: now_ms, limit, fragment key prefix, fragment key suffix
+SWEEP_FRAGMENTS = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, group in ipairs(due) do
+  local key = ARGV[3] .. group .. ARGV[4]
+  local lines = redis.call('HVALS', key)
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], group)
+  out[#out + 1] = group
+  out[#out + 1] = #lines
+  for _, line in ipairs(lines) do out[#out + 1] = line end
+end
 return out
 """

@@ -14,10 +14,18 @@ from ingest.ops import (
     RaiseAlert,
 )
 from store import keys
-from store.scripts import ADD_FRAGMENT, APPLY_IF_NEWER, APPLY_OBSERVATION, RAISE_ALERT
+from store.scripts import (
+    ADD_FRAGMENT,
+    APPLY_IF_NEWER,
+    APPLY_OBSERVATION,
+    RAISE_ALERT,
+    SWEEP_FRAGMENTS,
+)
 
 RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enough to diagnose
 SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
+FRAGMENT_WAIT_MS = 120_000  # parts of one AIS message come within seconds; 2 min is generous
+FRAGMENT_TTL_S = 900  # safety net if no worker sweeps
 
 
 def _flat(d: dict[str, str | int | float]) -> list[str | int | float]:
@@ -37,6 +45,7 @@ class LiveStore:
         self._if_newer = client.register_script(APPLY_IF_NEWER)
         self._alert = client.register_script(RAISE_ALERT)
         self._fragment = client.register_script(ADD_FRAGMENT)
+        self._sweep = client.register_script(SWEEP_FRAGMENTS)
 
     def write(self, ops: list[Op], now_ms: int, received: int = 0) -> Outcome:
         """Apply every op in one pipeline. Raises on a Redis error: then nothing may be acked."""
@@ -130,16 +139,28 @@ class LiveStore:
         else:  # pragma: no cover - a new op type must be wired here
             raise TypeError(f"unknown op {op!r}")
 
-    def add_fragments(self, frags: list[AisFragment], ttl_s: int = 120) -> list[list[str]]:
+    def add_fragments(self, frags: list[AisFragment], now_ms: int) -> list[list[str]]:
         """Store parts of multi-part AIS messages; returns, per part, its group once complete."""
         pipe = self.r.pipeline(transaction=False)
         for f in frags:
             self._fragment(
-                keys=[keys.ais_fragments(f.group_key)],
-                args=[f.index, f.total, f.line, ttl_s],
+                keys=[keys.ais_fragments(f.group_key), keys.AIS_FRAGMENTS_PENDING],
+                args=[f.index, f.total, f.line, now_ms + FRAGMENT_WAIT_MS, f.group_key,
+                      FRAGMENT_TTL_S],
                 client=pipe,
             )
         return [[x.decode() if isinstance(x, bytes) else x for x in res] for res in pipe.execute()]
+
+    def sweep_fragments(self, now_ms: int, limit: int = 500) -> list[tuple[str, list[str]]]:
+        """Remove and return the groups whose missing parts did not come in time."""
+        flat = self._sweep(keys=[keys.AIS_FRAGMENTS_PENDING],
+                           args=[now_ms, limit, *keys.ais_fragments_affixes()])
+        out, i = [], 0
+        while i < len(flat):
+            group, n = flat[i].decode(), int(flat[i + 1])
+            out.append((group, [x.decode() for x in flat[i + 2 : i + 2 + n]]))
+            i += 2 + n
+        return out
 
     def heartbeat(self, fields: dict[str, str | int | float]) -> None:
         self.r.hset(keys.HEARTBEAT, mapping=fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import orjson
@@ -181,7 +182,30 @@ def test_any_json_document_is_handled_or_rejected_never_raises(doc: object) -> N
 @given(st.binary(max_size=300))
 def test_any_bytes_are_handled_or_rejected(payload: bytes) -> None:
     for fn in (units.handle_position, sensors.handle_reading):
-        try:
+        with contextlib.suppress(Rejected):
             fn("U-1", payload, ctx())
-        except Rejected:
-            pass
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["li/phone"]', "expected"),
+        ('{"devices": {"no-slash": "U-1"}}', "expected"),
+        ('{"devices": {"li/phone": 7}}', "expected"),
+        ('{"devices": {"li/phone": ""}}', "expected"),
+    ],
+)
+def test_bad_owntracks_map_is_a_clear_configuration_error(tmp_path, content: str,
+                                                          expected: str) -> None:
+    path = tmp_path / "ot.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=expected) as e:
+        units.load_owntracks_map(path)
+    assert str(path) in str(e.value)
+
+
+def test_owntracks_map_missing_maps_nothing_and_good_one_loads(tmp_path) -> None:
+    assert units.load_owntracks_map(tmp_path / "none.json") == {}
+    (tmp_path / "ot.json").write_text('{"devices": {"li/phone": "U-1"}}')
+    assert units.load_owntracks_map(tmp_path / "ot.json") == {"li/phone": "U-1"}

@@ -106,3 +106,15 @@ def test_ais_lines_published_one_by_one_give_named_vessels(
                      and s, 3.0, "the vessel's static data")
     assert state["name"] == "IMULA 1781 MTR" and state["callsign"] == "4SFTEST"
     assert "lat" in state  # its type 3 position report too
+
+
+def test_a_part_whose_siblings_never_come_is_dead_lettered(
+        r: redis.Redis, running_worker, publisher: Publisher, monkeypatch) -> None:
+    monkeypatch.setattr("store.writer.FRAGMENT_WAIT_MS", 0)
+    running_worker()
+    part1 = "!AIVDM,2,1,3,A,56=nR7D00003A<I@E=@TmDh637OS60mA:222220N1@6427?P00888888,0*66"
+    publisher.publish("ecocommand/ais/rx1/nmea", part1)
+    wait_for(lambda: r.xlen(keys.DEADLETTER) == 1, 5.0, "the orphan part dead-lettered")
+    (letter,) = reader.deadletters(r)
+    assert letter["reason"] == "ais_incomplete" and letter["raw"] == part1.encode()
+    assert r.zcard(keys.AIS_FRAGMENTS_PENDING) == 0 and not r.keys("ais:frag:{*")

@@ -83,7 +83,7 @@ class System:
         start = time.monotonic()
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=15)
-        gone, alive = psutil.wait_procs(parts, timeout=15)
+        _gone, alive = psutil.wait_procs(parts, timeout=15)
         assert not alive, f"left behind: {alive}"
         return time.monotonic() - start
 

@@ -47,7 +47,8 @@ MESSAGES = [(u, seq, ["available", "en_route", "on_scene"][seq % 3])
             for u in ("U-1", "U-2") for seq in range(6)]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(range(len(MESSAGES))), min_size=len(MESSAGES),
                 max_size=3 * len(MESSAGES)).filter(lambda xs: set(xs) == set(range(len(MESSAGES))))
        , st.integers(1, 7))
