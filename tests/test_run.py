@@ -103,8 +103,9 @@ def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_pat
                         "healthz ok")
         first = body["messages"]["received"]
         wait_for(lambda: get_json(health)["messages"]["received"] > first, 20, "rising counts")
-        live = get_json(health)["live"]
-        assert live["units"] >= 60 and live["vessels"] >= 150 and live["sensors"] >= 6
+        wait_for(lambda: (live := get_json(health)["live"])["units"] >= 60
+                 and live["vessels"] >= 150 and live["sensors"] >= 6, 30,
+                 "the simulated units, vessels and sensors")
         log = (tmp_path / "run.log").read_text()
         for line in ("redis", "broker", "ingest", "simulator", "web", "healthz"):
             assert line in log
