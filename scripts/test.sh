@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them: the README's test command.
 #   Debian packages: mosquitto (the broker of the integration tests and benchmarks),
-#   chromium + chromium-driver (browser tests). Python packages: the project with its [test] extra,
+#   chromium + chromium-driver + fonts-noto-cjk (browser tests). Python packages: the project with its [test] extra,
 #   in ./.venv. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# the interface is Chinese first: without a CJK font, screenshots show boxes
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   sudo_=""
   [ "$(id -u)" = 0 ] || sudo_="sudo"

@@ -49,7 +49,7 @@ class LiveStore:
 
     def write(self, ops: list[Op], now_ms: int, received: int = 0) -> Outcome:
         """Apply every op in one pipeline. Raises on a Redis error: then nothing may be acked."""
-        minid = now_ms - self.history_ms
+        minid = max(0, now_ms - self.history_ms)  # a stream id is never negative
         pipe = self.r.pipeline(transaction=False)
         for op in ops:
             self._queue(pipe, op, minid)
