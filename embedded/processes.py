@@ -60,8 +60,9 @@ class ServerProcess:
         self.start()
 
 
-def redis_server(data_dir: Path, fsync: str = "everysec") -> ServerProcess:
-    port = free_port()
+def redis_server(data_dir: Path, fsync: str = "always", port: int | None = None
+                 ) -> ServerProcess:
+    port = port or free_port()
     srv = ServerProcess(server_command(port, data_dir, fsync), port, "redis").start()
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 10

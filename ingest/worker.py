@@ -175,7 +175,17 @@ class IngestWorker:
             "backlog": self.inbox.qsize(),
         })
 
+    def _check_durability(self) -> None:
+        try:
+            aof = self.redis.config_get("append*")
+        except redis.exceptions.ResponseError:
+            return  # CONFIG is often disabled on managed Redis: nothing to check
+        if aof.get(b"appendonly") != b"yes" or aof.get(b"appendfsync") != b"always":
+            log.warning("Redis runs without `appendonly yes` + `appendfsync always`: a Redis "
+                        "crash can lose up to a second of messages already acknowledged")
+
     def run(self) -> None:
+        self._check_durability()
         connect_mqtt(self.client, self.settings.effective_mqtt_url)
         self.client.loop_start()
         last_beat = 0.0

@@ -1,16 +1,21 @@
 """Lua scripts that make each ingest write atomic: dedupe, order check and update in one step.
 
 A script runs whole or not at all inside Redis, so two workers (or a redelivery racing the
-original) can never interleave between "is this newer?" and "write it".
+original) can never interleave between "is this newer?" and "write it". Each script also counts
+its outcome (applied / duplicate / stale / alerts) in the same atomic step, so the counters stay
+exact even when a worker dies between two round trips.
 """
 
 # Position or reading of an entity.
-# KEYS: state, seen, track, geo, version, index
+# KEYS: state, seen, track, geo, version, index, stats
 # ARGV: id, ts, seq, identity, track_minid, seen_keep, lon, lat, n_state, state..., track...
 # Returns 0 duplicate (identity already seen), 1 applied as latest, 2 history only (older).
 APPLY_OBSERVATION = """
 local id, ts, seq, identity = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-if redis.call('ZSCORE', KEYS[2], identity) then return 0 end
+if redis.call('ZSCORE', KEYS[2], identity) then
+  redis.call('HINCRBY', KEYS[7], 'duplicate', 1)
+  return 0
+end
 redis.call('ZADD', KEYS[2], ts, identity)
 local keep = tonumber(ARGV[6])
 local n = redis.call('ZCARD', KEYS[2])
@@ -24,22 +29,27 @@ if #trk > 6 then redis.call(unpack(trk)) end
 redis.call('SADD', KEYS[6], id)
 local cur = redis.call('HMGET', KEYS[1], 'ts', 'seq')
 local cts, cseq = tonumber(cur[1]), tonumber(cur[2]) or -1
-if cts and (ts < cts or (ts == cts and seq <= cseq)) then return 2 end
+if cts and (ts < cts or (ts == cts and seq <= cseq)) then
+  redis.call('HINCRBY', KEYS[7], 'stale', 1)
+  return 2
+end
 redis.call('HSET', KEYS[1], 'ts', ARGV[2], 'seq', ARGV[3], unpack(state))
 if ARGV[7] ~= '' then redis.call('GEOADD', KEYS[4], ARGV[7], ARGV[8], id) end
 redis.call('INCR', KEYS[5])
+redis.call('HINCRBY', KEYS[7], 'applied', 1)
 return 1
 """
 
 # Profile or status: fields that replace older ones, ordered by their own timestamp field.
-# KEYS: state, version, index, events, geo
+# KEYS: state, version, index, events, geo, stats
 # ARGV: id, order_field, ts, events_minid, event_type, lon, lat, pairs...
 # Returns 0 duplicate (same time), 1 applied, 2 stale (older than what is stored).
 APPLY_IF_NEWER = """
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
 local ts = tonumber(ARGV[3])
-if cur and ts == cur then return 0 end
-if cur and ts < cur then return 2 end
+if cur and ts == cur then redis.call('HINCRBY', KEYS[6], 'duplicate', 1); return 0 end
+if cur and ts < cur then redis.call('HINCRBY', KEYS[6], 'stale', 1); return 2 end
+redis.call('HINCRBY', KEYS[6], 'applied', 1)
 local pairs = {}
 for i = 8, #ARGV do pairs[#pairs + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], unpack(pairs))
@@ -52,10 +62,14 @@ return 1
 """
 
 # An alert, created once whatever the number of redeliveries.
-# KEYS: alert hash, open index, alerts stream, version
+# KEYS: alert hash, open index, alerts stream, version, stats
 # ARGV: alert id, ts, alerts_minid, pairs...
 RAISE_ALERT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[5], 'duplicate', 1)
+  return 0
+end
+redis.call('HINCRBY', KEYS[5], 'alerts', 1)
 local pairs = {}
 for i = 4, #ARGV do pairs[#pairs + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ts', ARGV[2], unpack(pairs))

@@ -60,6 +60,8 @@ class LiveStore:
         n_dead = sum(out.deadletter.values())
         if received:
             pipe.hincrby(keys.STATS, "received", received)
+        if n_dead:
+            pipe.hincrby(keys.STATS, "deadletter", n_dead)
         for reason, n in out.deadletter.items():
             pipe.hincrby(keys.DEADLETTER_COUNTS, reason, n)
         results = pipe.execute()
@@ -73,21 +75,7 @@ class LiveStore:
                 out.applied += res == 1
                 out.duplicate += res == 0
                 out.stale += res == 2
-        self._count(out, n_dead)
         return out
-
-    def _count(self, out: Outcome, n_dead: int) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        for name, n in (
-            ("applied", out.applied),
-            ("duplicate", out.duplicate),
-            ("stale", out.stale),
-            ("alerts", out.alerts),
-            ("deadletter", n_dead),
-        ):
-            if n:
-                pipe.hincrby(keys.STATS, name, n)
-        pipe.execute()
 
     def _queue(self, pipe: redis.client.Pipeline, op: Op, minid: int) -> None:
         if isinstance(op, Observation):
@@ -100,6 +88,7 @@ class LiveStore:
                     keys.geo(op.kind),
                     keys.VERSION,
                     keys.index(op.kind),
+                    keys.STATS,
                 ],
                 args=[
                     op.entity_id, op.ts, op.seq, op.identity, minid, SEEN_KEEP,
@@ -111,7 +100,7 @@ class LiveStore:
         elif isinstance(op, FieldUpdate):
             self._if_newer(
                 keys=[keys.state(op.kind, op.entity_id), keys.VERSION, keys.index(op.kind),
-                      keys.EVENTS, keys.geo(op.kind)],
+                      keys.EVENTS, keys.geo(op.kind), keys.STATS],
                 args=[op.entity_id, op.order_field, op.ts, minid, op.event_type,
                       "" if op.lon is None else op.lon, "" if op.lat is None else op.lat,
                       *_flat(op.fields)],
@@ -119,7 +108,8 @@ class LiveStore:
             )
         elif isinstance(op, RaiseAlert):
             self._alert(
-                keys=[keys.alert(op.alert_id), keys.ALERTS_OPEN, keys.ALERTS, keys.VERSION],
+                keys=[keys.alert(op.alert_id), keys.ALERTS_OPEN, keys.ALERTS, keys.VERSION,
+                      keys.STATS],
                 args=[op.alert_id, op.ts, minid, *_flat(op.fields)],
                 client=pipe,
             )

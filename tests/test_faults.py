@@ -42,7 +42,8 @@ class SlowPublisher(threading.Thread):
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fault-test-pub",
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=f"fault-pub-{time.monotonic_ns()}",
                                   clean_session=False)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.1, 1)
@@ -120,3 +121,39 @@ def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
         worker.kill()
         worker.wait()
         broker.stop()
+
+
+def test_sigkill_redis_mid_stream_loses_nothing(r: redis.Redis, broker: ServerProcess,
+                                                tmp_path: Path) -> None:
+    """Redis dies (SIGKILL) and comes back on the same AOF: the worker waits, acknowledges
+    nothing meanwhile, and every message ends up in Redis once."""
+    from embedded.processes import redis_server
+
+    own = redis_server(tmp_path / "redis")  # appendfsync always, as the embedded default
+    client = redis.Redis(port=own.port)
+    log = tmp_path / "worker.log"
+    worker = start_worker(own.port, broker.port, log)
+    try:
+        wait_for(lambda: worker_connected(client, worker.pid), 15, "the worker to connect")
+        pub = SlowPublisher(broker.port)
+        pub.start()
+        wait_for(lambda: pub.sent >= TOTAL // 3, 60, "a third published")
+        own.stop(kill=True)
+        time.sleep(1.0)
+        own.start()
+        pub.join(120)
+        pub.wait_all_acked(60)
+
+        def count() -> int:
+            return sum(client.xlen(keys.track("unit", f"U-{u}")) for u in range(UNITS))
+
+        wait_for(lambda: count() >= TOTAL, 60, "every message in Redis")
+        time.sleep(1.0)
+        assert count() == TOTAL
+        for u in range(UNITS):
+            assert reader.entity(client, "unit", f"U-{u}")["seq"] == str(PER_UNIT - 1)
+        assert "Redis unavailable" in log.read_text()  # the outage was inside the stream
+    finally:
+        worker.kill()
+        worker.wait()
+        own.stop()
