@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 
-def _settings():  # noqa: ANN202 - imported lazily so --help is instant
+def _settings():  # imported lazily so that --help is instant
     from config.settings import get_settings
 
     return get_settings()

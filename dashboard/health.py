@@ -16,7 +16,7 @@ HEARTBEAT_MAX_AGE_S = 5.0
 
 
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz():
     settings = current_app.config["SETTINGS"]
     r: redis.Redis = current_app.extensions["redis"]
     body: dict = {"redis": {"ok": False}, "broker": {"ok": False}, "ingest": {"ok": False}}

@@ -21,7 +21,7 @@ class _Gunicorn(BaseApplication):
         self.cfg.set("graceful_timeout", 3)
         self.cfg.set("accesslog", None)
 
-    def load(self):  # noqa: ANN201
+    def load(self):
         return create_app(self.settings)
 
 
