@@ -1,0 +1,474 @@
+"""The simulator's pure parts, driven step by step without a broker."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from pyais import decode
+from shapely.geometry import Point
+
+from config.settings import Settings
+from domain.geo import Geography, haversine_m, load_geography
+from domain.payloads import (
+    SensorProfile,
+    SensorReading,
+    UnitPosition,
+    UnitProfile,
+    UnitStatusChange,
+)
+from domain.vocab import Department, Level, SensorKind, UnitKind, UnitStatus
+from domain.water_quality import breaches
+from simulator.main import Simulation, broker_address, run
+from simulator.units import DEPARTMENT_ABBR
+from simulator.vessels import LANES, tag_block
+
+T0 = 1_800_000_000_000  # 2027-01-15, epoch ms
+MAX_KMH = {UnitKind.FOOT: 6.0, UnitKind.VEHICLE: 60.0, UnitKind.BOAT: 40.0, UnitKind.DRONE: 42.0}
+MIN_MOVING_KMH = {
+    UnitKind.FOOT: 4.0,
+    UnitKind.VEHICLE: 20.0,
+    UnitKind.BOAT: 15.0,
+    UnitKind.DRONE: 38.0,
+}
+ALLOWED_TRANSITIONS = {
+    (UnitStatus.AVAILABLE, UnitStatus.DISPATCHED),
+    (UnitStatus.AVAILABLE, UnitStatus.OFF_DUTY),
+    (UnitStatus.DISPATCHED, UnitStatus.EN_ROUTE),
+    (UnitStatus.DISPATCHED, UnitStatus.AVAILABLE),
+    (UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE),
+    (UnitStatus.ON_SCENE, UnitStatus.AVAILABLE),
+    (UnitStatus.OFF_DUTY, UnitStatus.AVAILABLE),
+}
+TAG_RE = re.compile(r"^\\([^\\*]*)\*([0-9A-F]{2})\\")
+
+
+@dataclass
+class Run:
+    sim: Simulation
+    messages: list[tuple[int, str, bytes, bool]] = field(default_factory=list)  # (t, topic, ...)
+    vessel_pos: dict[int, dict[int, tuple[float, float]]] = field(default_factory=dict)
+    silent_seen: set[int] = field(default_factory=set)
+    zone_visits: Counter[str] = field(default_factory=Counter)
+
+    def topics(self, leaf: str) -> list[tuple[int, str, bytes, bool]]:
+        return [m for m in self.messages if m[1].endswith("/" + leaf)]
+
+
+def simulate(
+    seed: int, minutes: float, step_s: int = 1, rate: float = 1.0, track: bool = True
+) -> Run:
+    geo = load_geography()
+    r = Run(Simulation("ecocommand", rate=rate, seed=seed, start_ms=T0))
+    for t in range(T0, T0 + int(minutes * 60_000) + 1, step_s * 1000):
+        r.messages += [(t, *m) for m in r.sim.step(t)]
+        if track:
+            r.vessel_pos[t] = {v.mmsi: v.pos for v in r.sim.vessels.vessels}
+            for v in r.sim.vessels.vessels:
+                if v.silent_until_ms > t:
+                    r.silent_seen.add(v.mmsi)
+                for z in geo.zones_at(*v.pos):
+                    r.zone_visits[z["id"]] += 1
+    return r
+
+
+@pytest.fixture(scope="module")
+def geo() -> Geography:
+    return load_geography()
+
+
+@pytest.fixture(scope="module")
+def short() -> Run:
+    return simulate(seed=11, minutes=20)
+
+
+@pytest.fixture(scope="module")
+def long() -> Run:
+    return simulate(seed=12, minutes=150, step_s=5)
+
+
+def _device(topic: str) -> str:
+    return topic.split("/")[2]
+
+
+# -- units ------------------------------------------------------------------------------------
+
+
+def test_roster(short: Run) -> None:
+    units = short.sim.units.units
+    assert len(units) >= 60
+    assert {u.department for u in units} == set(Department)
+    assert {u.level for u in units} == set(Level)
+    assert {u.kind for u in units} == set(UnitKind)
+    assert len({u.unit_id for u in units}) == len(units)
+    for u in units:
+        assert re.fullmatch(rf"U-{DEPARTMENT_ABBR[u.department]}-\d{{3}}", u.unit_id)
+        assert (u.subdistrict is None) == (u.level is Level.DISTRICT)
+
+
+def test_profiles_are_retained_and_valid(short: Run) -> None:
+    profiles = short.topics("profile")
+    unit_profiles = [m for m in profiles if "/units/" in m[1]]
+    assert len(unit_profiles) == len(short.sim.units.units)
+    for t, topic, payload, retain in profiles:
+        assert t == T0 and retain
+        model = UnitProfile if "/units/" in topic else SensorProfile
+        p = model.model_validate_json(payload)
+        assert _device(topic) == (p.unit_id if isinstance(p, UnitProfile) else p.sensor_id)
+        if isinstance(p, UnitProfile):
+            assert p.name and p.skills and p.callsign
+
+
+def test_unit_messages_validate_and_are_ordered(short: Run) -> None:
+    positions: dict[str, list[UnitPosition]] = defaultdict(list)
+    for t, topic, payload, retain in short.messages:
+        if "/units/" not in topic or topic.endswith("/profile"):
+            continue
+        assert topic.startswith("ecocommand/units/") and not retain
+        if topic.endswith("/position"):
+            p = UnitPosition.model_validate_json(payload)
+            positions[p.unit_id].append(p)
+        else:
+            assert topic.endswith("/status")
+            p = UnitStatusChange.model_validate_json(payload)
+        assert p.unit_id == _device(topic) and p.ts == t
+    assert set(positions) == {u.unit_id for u in short.sim.units.units}
+    for track in positions.values():
+        seqs = [p.seq for p in track]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # strictly increasing by one
+        gaps = [b.ts - a.ts for a, b in itertools.pairwise(track)]
+        assert all(5_000 <= g <= 11_000 for g in gaps), gaps  # every 5-10 s, at 1 s steps
+
+
+def test_units_stay_in_their_medium_at_plausible_speeds(short: Run, geo: Geography) -> None:
+    kinds = {u.unit_id: u.kind for u in short.sim.units.units}
+    last: dict[str, UnitPosition] = {}
+    moving = Counter()
+    for _, topic, payload, _ in short.topics("position"):
+        if "/units/" not in topic:
+            continue
+        p = UnitPosition.model_validate_json(payload)
+        kind = kinds[p.unit_id]
+        if kind in (UnitKind.FOOT, UnitKind.VEHICLE):
+            assert geo.is_land(p.lon, p.lat), p
+        elif kind is UnitKind.BOAT:
+            assert geo.is_sea(p.lon, p.lat), p
+        else:
+            assert geo.in_coverage(p.lon, p.lat)
+        assert 0 <= p.speed_kmh <= MAX_KMH[kind]
+        if p.speed_kmh > 0:
+            moving[kind] += 1
+            assert p.speed_kmh >= MIN_MOVING_KMH[kind]
+        if p.unit_id in last:
+            a = last[p.unit_id]
+            kmh = haversine_m(a.lon, a.lat, p.lon, p.lat) / ((p.ts - a.ts) / 1000) * 3.6
+            assert kmh <= MAX_KMH[kind] * 1.01 + 0.1, (p.unit_id, kmh)
+        last[p.unit_id] = p
+    assert set(moving) == set(UnitKind)  # every kind actually moves
+
+
+def test_status_changes_follow_the_status_machine(long: Run) -> None:
+    current = {u.unit_id: None for u in long.sim.units.units}
+    changes = Counter()
+    for _, topic, payload, _ in long.messages:
+        if "/units/" not in topic:
+            continue
+        if topic.endswith("/status"):
+            s = UnitStatusChange.model_validate_json(payload)
+            before = current[s.unit_id]
+            if before is not None:
+                assert (before, s.status) in ALLOWED_TRANSITIONS
+            current[s.unit_id] = s.status
+            changes[s.status] += 1
+        elif topic.endswith("/position"):
+            p = UnitPosition.model_validate_json(payload)
+            if current[p.unit_id] is None:
+                current[p.unit_id] = p.status
+            assert p.status == current[p.unit_id]
+    assert set(changes) == set(UnitStatus)
+
+
+# -- sensors ----------------------------------------------------------------------------------
+
+
+def test_sensor_points(short: Run, geo: Geography) -> None:
+    sensors = short.sim.sensors.sensors
+    sea = [s for s in sensors if s.kind is SensorKind.SEAWATER]
+    fresh = [s for s in sensors if s.kind is SensorKind.SURFACE_WATER]
+    assert len(sea) == 6 and 4 <= len(fresh) <= 6
+    for s in sea:
+        assert s.water_class == "I"
+        assert geo.is_sea(*s.pos) and geo.in_district(*s.pos)
+        assert geo.district_land.distance(Point(s.pos)) < 0.03  # near the coast (~3 km)
+    for s in fresh:
+        assert s.water_class in ("II", "III")
+        assert geo.is_land(*s.pos) and geo.in_district(*s.pos)
+    assert all(s.subdistrict is not None for s in sensors)
+
+
+def test_sensor_readings(short: Run) -> None:
+    expected = {
+        SensorKind.SEAWATER: {
+            "pH",
+            "dissolved_oxygen",
+            "COD",
+            "inorganic_nitrogen_as_N",
+            "active_phosphate_as_P",
+            "petroleum",
+        },
+        SensorKind.SURFACE_WATER: {
+            "pH",
+            "dissolved_oxygen",
+            "CODMn_permanganate_index",
+            "COD",
+            "NH3_N",
+            "TP_as_P",
+        },
+    }
+    by_id = {s.sensor_id: s for s in short.sim.sensors.sensors}
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for t, topic, payload, retain in short.topics("reading"):
+        r = SensorReading.model_validate_json(payload)
+        assert r.sensor_id == _device(topic) and r.ts == t and not retain
+        assert set(r.values) == expected[by_id[r.sensor_id].kind]
+        seqs[r.sensor_id].append(r.seq)
+    assert set(seqs) == set(by_id)
+    for s in seqs.values():
+        assert s == list(range(s[0], s[0] + len(s)))
+        assert 35 <= len(s) <= 45  # every ~30 s for 20 minutes
+
+
+def test_readings_mostly_within_class_with_occasional_breaches(long: Run) -> None:
+    profiles = {s.sensor_id: s for s in long.sim.sensors.sensors}
+    total = breached = 0
+    for _, _, payload, _ in long.topics("reading"):
+        r = SensorReading.model_validate_json(payload)
+        s = profiles[r.sensor_id]
+        total += 1
+        breached += bool(breaches(s.kind.value, s.water_class, r.values))
+    assert total > 3000
+    assert 0 < breached < 0.1 * total
+
+
+# -- vessels ----------------------------------------------------------------------------------
+
+
+def test_vessel_fleet(short: Run) -> None:
+    vessels = short.sim.vessels.vessels
+    assert len(vessels) >= 150
+    mmsis = [v.mmsi for v in vessels]
+    assert len(set(mmsis)) == len(mmsis)
+    mids = Counter(m // 1_000_000 for m in mmsis)
+    assert mids[413] > len(vessels) / 3 and mids[477] > 0
+    assert all(100_000_000 <= m <= 999_999_999 for m in mmsis)
+    assert {v.role for v in vessels} >= {"fishing", "leisure", "cargo", "tanker", "ferry"}
+    assert {v.ais_class for v in vessels} == {"A", "B"}
+    assert {v.where for v in vessels if not v.lane} == {"dapeng_bay", "daya_bay"}
+    for v in vessels:
+        assert 0 < len(v.name) <= 20 and v.name == v.name.upper()
+
+
+def test_vessels_stay_at_sea(short: Run, geo: Geography) -> None:
+    for t, positions in list(short.vessel_pos.items())[::30]:
+        for mmsi, p in positions.items():
+            assert geo.is_sea(*p), (t, mmsi, p)
+
+
+@pytest.mark.parametrize("lane", sorted(LANES))
+def test_lanes_stay_at_sea(geo: Geography, lane: str) -> None:
+    pts = LANES[lane]
+    assert all(geo.segment_stays_at_sea(a, b) for a, b in itertools.pairwise(pts))
+
+
+@dataclass
+class Decoded:
+    t: int
+    receiver: str
+    msg: Any
+    lines: list[str]
+    tagged: bool
+    one_payload: bool
+
+
+def _checksum_ok(sentence: str) -> bool:
+    body, _, cs = sentence[1:].partition("*")
+    x = 0
+    for ch in body.encode("ascii"):
+        x ^= ch
+    return f"{x:02X}" == cs
+
+
+def decode_ais(messages: list[tuple[int, str, bytes, bool]]) -> tuple[list[Decoded], Counter]:
+    """Reassemble and decode the simulator's NMEA like a receiver-side decoder would."""
+    out: list[Decoded] = []
+    stats: Counter[str] = Counter()
+    pending: dict[tuple[str, str, str], tuple[list[str], int]] = {}
+    for t, topic, payload, retain in messages:
+        if "/ais/" not in topic:
+            continue
+        assert topic.endswith("/nmea") and not retain
+        rx = _device(topic)
+        lines = payload.decode("ascii").split("\n")
+        stats["payloads"] += 1
+        stats["multi_line_payloads"] += len(lines) > 1
+        for raw in lines:
+            m = TAG_RE.match(raw)
+            tagged = m is not None
+            if m:
+                assert tag_block(int(m.group(1).removeprefix("c:"))) == m.group(0)
+                assert int(m.group(1).removeprefix("c:")) == t // 1000
+                raw = raw[m.end() :]
+            stats["tagged" if tagged else "untagged"] += 1
+            assert raw.startswith("!AIVDM,") and _checksum_ok(raw), raw
+            f = raw.split(",")
+            total, index, seq, channel = int(f[1]), int(f[2]), f[3], f[4]
+            stats["channel_" + channel] += 1
+            if total == 1:
+                out.append(Decoded(t, rx, decode(raw), [raw], tagged, True))
+                continue
+            key = (rx, seq, channel)
+            parts, first_payload = pending.get(key, ([], stats["payloads"]))
+            parts.append(raw)
+            assert int(parts[-1].split(",")[2]) == len(parts)  # parts arrive in order
+            if index == total:
+                one = first_payload == stats["payloads"]
+                stats["multipart_one_payload" if one else "multipart_split"] += 1
+                out.append(Decoded(t, rx, decode(*parts), parts, tagged, one))
+                pending.pop(key, None)
+            else:
+                pending[key] = (parts, first_payload)
+    assert not pending
+    return out, stats
+
+
+def test_ais_decodes_to_the_simulated_vessels(short: Run) -> None:
+    decoded, stats = decode_ais(short.messages)
+    vessels = {v.mmsi: v for v in short.sim.vessels.vessels}
+    types: dict[int, set[int]] = defaultdict(set)
+    positions = 0
+    for d in decoded:
+        m = d.msg
+        v = vessels[m.mmsi]
+        types[m.mmsi].add(m.msg_type)
+        if m.msg_type in (1, 18):
+            lon, lat = short.vessel_pos[d.t][m.mmsi]
+            assert abs(m.lon - lon) < 1e-4 and abs(m.lat - lat) < 1e-4
+            assert 0 <= m.speed <= 25
+            positions += 1
+        elif m.msg_type == 5:
+            assert m.shipname == v.name and m.callsign == v.callsign
+            assert m.ship_type == v.ship_type and len(d.lines) == 2
+        else:
+            assert m.msg_type == 24
+            if m.partno == 0:
+                assert m.shipname == v.name
+            else:
+                assert m.ship_type == v.ship_type and m.callsign == v.callsign
+    assert positions > 5_000
+    for mmsi, seen in types.items():
+        assert seen <= ({1, 5} if vessels[mmsi].ais_class == "A" else {18, 24}), mmsi
+    # Every vessel sends static data at the start.
+    assert all(types[mmsi] & {5, 24} for mmsi in vessels)
+    # Receivers' variety: both channels, tag blocks or not, several lines per payload, and
+    # type 5 mostly in one payload, sometimes split over two.
+    assert stats["channel_A"] and stats["channel_B"]
+    assert stats["tagged"] and stats["untagged"]
+    assert stats["multi_line_payloads"]
+    assert stats["multipart_one_payload"] > stats["multipart_split"] > 0
+
+
+def test_vessels_enter_zones_and_go_silent(long: Run) -> None:
+    assert long.zone_visits  # occasionally a vessel is inside a zone
+    assert long.silent_seen  # and occasionally one goes quiet for a few minutes
+    assert len(long.silent_seen) < len(long.sim.vessels.vessels) / 2
+
+
+def test_a_silent_vessel_sends_nothing_until_it_is_back() -> None:
+    sim = Simulation(seed=9, start_ms=T0)
+    sim.step(T0)
+    v = sim.vessels.vessels[0]
+    v.silent_until_ms = T0 + 180_000
+    messages = [(t, *m) for t in range(T0 + 1000, T0 + 600_000, 1000) for m in sim.step(t)]
+    decoded, _ = decode_ais(messages)
+    heard = [d.t for d in decoded if d.msg.mmsi == v.mmsi]
+    assert heard and min(heard) >= T0 + 180_000
+
+
+# -- determinism, rate, publishing ------------------------------------------------------------
+
+
+def test_same_seed_same_messages() -> None:
+    a = simulate(seed=3, minutes=2, track=False).messages
+    b = simulate(seed=3, minutes=2, track=False).messages
+    c = simulate(seed=4, minutes=2, track=False).messages
+    assert a == b
+    assert a != c
+
+
+def test_rate_scales_messages() -> None:
+    def per_minute(rate: float) -> float:
+        r = simulate(seed=5, minutes=6, rate=rate, track=False)
+        late = [m for m in r.messages if m[0] >= T0 + 60_000]  # after the start-up burst
+        return len(late) / 5
+
+    base = per_minute(1.0)
+    assert per_minute(0.5) == pytest.approx(base / 2, rel=0.2)
+    assert per_minute(2.5) == pytest.approx(base * 2.5, rel=0.2)
+    sim = Simulation(rate=3, seed=1, start_ms=T0)
+    assert len(sim.units.units) == 3 * len(Simulation(seed=1, start_ms=T0).units.units)
+    assert len({u.unit_id for u in sim.units.units}) == len(sim.units.units)
+    assert len({v.mmsi for v in sim.vessels.vessels}) == len(sim.vessels.vessels)
+
+
+def test_payloads_are_orjson(short: Run) -> None:
+    for _, topic, payload, _ in short.messages[:500]:
+        if "/ais/" not in topic:
+            assert isinstance(orjson.loads(payload), dict)
+
+
+def test_broker_address() -> None:
+    assert broker_address("mqtt://broker.example:1884") == (
+        "broker.example",
+        1884,
+        False,
+        None,
+        None,
+    )
+    assert broker_address("mqtts://u:p@h") == ("h", 8883, True, "u", "p")
+    assert broker_address("tcp://127.0.0.1") == ("127.0.0.1", 1883, False, None, None)
+    with pytest.raises(ValueError):
+        broker_address("http://h:1883")
+
+
+def test_run_stops_promptly_without_a_broker() -> None:
+    stop = threading.Event()
+    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", redis_url="redis://127.0.0.1:9/0")
+    t = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop, "seed": 1})
+    t.start()
+    time.sleep(2.5)  # long enough for a refused connect and a back-off wait
+    stop.set()
+    t.join(timeout=3)
+    assert not t.is_alive()
+
+
+def test_position_payload_fields(short: Run) -> None:
+    _, _, payload, _ = next(m for m in short.messages if m[1].endswith("/position"))
+    data = orjson.loads(payload)
+    assert set(data) == {
+        "unit_id",
+        "seq",
+        "ts",
+        "lat",
+        "lon",
+        "speed_kmh",
+        "course",
+        "accuracy_m",
+        "status",
+    }
