@@ -72,13 +72,20 @@ def cmd_all(_args: argparse.Namespace) -> None:
     run_all(_settings(), Path(__file__).resolve())
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="run.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command")
     sub.add_parser("ingest", help="run the ingest worker").set_defaults(fn=cmd_ingest)
     sim = sub.add_parser("simulate", help="run the traffic simulator")
-    sim.add_argument("--rate", type=float, default=1.0, help="traffic multiplier (default 1)")
+    sim.add_argument("--rate", type=_positive, default=1.0, help="traffic multiplier (default 1)")
     sim.add_argument("--seed", type=int, default=None)
     sim.set_defaults(fn=cmd_simulate)
     sub.add_parser("web", help="run the web app").set_defaults(fn=cmd_web)

@@ -1,7 +1,7 @@
 """The traffic simulator: a pure, seeded `Simulation` of units, vessels and sensors, and `run()`
 that publishes it to the MQTT broker in real time.
 
-    python -m simulator.main [--rate 1.0] [--seed 42]
+    python run.py simulate [--rate 1.0] [--seed 42]
 
 `rate` multiplies the messages per second. Units and vessels are multiplied by floor(rate)
 (at least 1): more entities, with new ids; the remaining factor (rate / floor(rate), or rate
@@ -13,25 +13,22 @@ report `rate` times as often instead.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import logging
 import random
-import signal
 import threading
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlparse
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from config.settings import Settings, get_settings
+from config.settings import Settings
 from domain.geo import Geography, load_geography
 from domain.payloads import UnitPosition
+from ingest.connections import broker_address, mqtt_client
 from simulator.sensors import SensorNetwork
 from simulator.units import UnitFleet
 from simulator.vessels import VesselFleet
@@ -146,33 +143,17 @@ class Simulation:
         return out
 
 
-def broker_address(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """(host, port, tls, username, password) from mqtt://, mqtts:// or tcp:// URLs."""
-    u = urlparse(url)
-    if u.scheme not in ("mqtt", "mqtts", "tcp") or not u.hostname:
-        raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:1883")
-    tls = u.scheme == "mqtts"
-    return u.hostname, u.port or (8883 if tls else 1883), tls, u.username, u.password
-
-
 class _Link:
     """A paho-mqtt 2 client that reconnects with back-off and says when it is connected."""
 
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
-        self.host, self.port, tls, user, password = broker_address(settings.effective_mqtt_url)
+        a = broker_address(settings.effective_mqtt_url)
+        self.host, self.port = a.host, a.port
         self.stop = stop
         self.connected = threading.Event()
         self.reconnected = threading.Event()  # set on every (re)connect; cleared by the reader
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"ecocommand-sim-{uuid.uuid4().hex[:8]}",
-            clean_session=True,
-        )
-        if user:
-            c.username_pw_set(user, password)
-        if tls:
-            c.tls_set()
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
+        c = mqtt_client(settings.effective_mqtt_url, f"ecocommand-sim-{uuid.uuid4().hex[:8]}",
+                        persistent=False)
         c.connect_timeout = 1.0  # loop_stop() waits for a pending connect: keep stopping prompt
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(50_000)
@@ -257,25 +238,3 @@ def run(
     finally:
         link.close()
         log.info("simulator stopped: published %d messages; %d not sent at once", sent, failed)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Publish simulated ecocommand traffic over MQTT")
-    parser.add_argument("--rate", type=float, default=1.0, help="message-rate multiplier")
-    parser.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
-    args = parser.parse_args(argv)
-    if not args.rate > 0:
-        parser.error("--rate must be > 0")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = get_settings()
-    except ValidationError as e:
-        parser.error(f"bad configuration (environment or .env):\n{e}")
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run(settings, rate=args.rate, stop=stop, seed=args.seed)
-
-
-if __name__ == "__main__":
-    main()

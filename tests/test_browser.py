@@ -30,7 +30,7 @@ CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-de
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
-    for flag in CHROME_FLAGS + [f"--user-data-dir={tmp_path / 'chrome'}"]:
+    for flag in [*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chrome'}"]:
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))

@@ -26,7 +26,7 @@ from domain.payloads import (
 )
 from domain.vocab import Department, Level, SensorKind, UnitKind, UnitStatus
 from domain.water_quality import breaches
-from simulator.main import Simulation, broker_address, run
+from simulator.main import Simulation, run
 from simulator.units import DEPARTMENT_ABBR
 from simulator.vessels import LANES, tag_block
 
@@ -431,20 +431,6 @@ def test_payloads_are_orjson(short: Run) -> None:
     for _, topic, payload, _ in short.messages[:500]:
         if "/ais/" not in topic:
             assert isinstance(orjson.loads(payload), dict)
-
-
-def test_broker_address() -> None:
-    assert broker_address("mqtt://broker.example:1884") == (
-        "broker.example",
-        1884,
-        False,
-        None,
-        None,
-    )
-    assert broker_address("mqtts://u:p@h") == ("h", 8883, True, "u", "p")
-    assert broker_address("tcp://127.0.0.1") == ("127.0.0.1", 1883, False, None, None)
-    with pytest.raises(ValueError):
-        broker_address("http://h:1883")
 
 
 def test_run_stops_promptly_without_a_broker() -> None:
