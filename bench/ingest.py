@@ -1,0 +1,607 @@
+"""`python run.py bench ingest [--out FILE] [n=100000 rate=2000 seconds=20 units=3000 ...]`
+
+Measures the ingest worker end to end (publisher -> mosquitto -> worker -> Redis) against a raw
+baseline (bench/baseline.py: bare paho + orjson + redis-py pipeline) on the same broker, Redis
+and workload (bench/workload.py). Each of them runs as its own process, as does the publisher,
+so none shares a GIL with another or with this measuring process. Two phases each:
+
+* sustained: `n` messages as fast as the publisher can; messages/s from the first publish to
+  the last message being in Redis (the latest stream entry id, Redis' own clock);
+* latency: `rate` messages/s for `seconds`; latency = track entry id (Redis time when written)
+  minus the message's `ts` (stamped when published), over every message with a track entry.
+
+Options (KEY=VALUE): n (100000), rate (2000), seconds (20), units (3000), window (1000: the
+publisher's unacknowledged messages at most), seed (1), fsync (appendfsync of the Redis started
+here; default: the embedded server's).
+
+Lost = valid messages published - distinct valid messages found in Redis. CPU per message =
+process CPU time (user + system) during the phase / messages. Unless MQTT_URL / REDIS_URL are
+set, each phase gets a fresh mosquitto and a fresh Redis server; a given Redis database is
+flushed (FLUSHDB) before each phase, so point REDIS_URL at a scratch database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import platform
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import redis
+
+from bench.workload import STATIC_PREFIX, Publisher
+from config.settings import Settings
+from embedded.processes import ServerProcess, mosquitto, mosquitto_binary, redis_server
+from ingest.connections import broker_address, mqtt_client
+from store import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS: dict[str, Any] = {"n": 100_000, "rate": 2000.0, "seconds": 20.0, "units": 3000,
+                            "window": 1000, "seed": 1, "fsync": ""}
+FSYNC = ("", "always", "everysec", "no")  # "": the embedded server's default
+SUBSCRIBERS = ("worker", "baseline")
+TARGET_MSG_S = 5000
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 250
+STALL_S = 10.0  # no progress for this long after the publisher finished: the rest is lost
+_TAG_TIME = re.compile(rb"\\c:(\d+)\*")
+
+
+@dataclass(frozen=True)
+class Options:
+    n: int
+    rate: float
+    seconds: float
+    units: int
+    window: int
+    seed: int
+    fsync: str  # appendfsync of the Redis started here; "" = embedded default
+
+
+def parse_options(opts: dict[str, str]) -> Options:
+    unknown = set(opts) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown ingest benchmark option(s) {sorted(unknown)}; "
+                         f"known: {', '.join(DEFAULTS)}")
+    values: dict[str, Any] = {}
+    for k, default in DEFAULTS.items():
+        raw = opts.get(k)
+        try:
+            values[k] = type(default)(raw) if raw is not None else default
+        except ValueError:
+            raise ValueError(f"option {k}={raw!r} is not a {type(default).__name__}") from None
+        if isinstance(default, int | float) and values[k] <= 0 and k != "seed":
+            raise ValueError(f"option {k} must be positive")
+    if values["fsync"] not in FSYNC:
+        raise ValueError(f"option fsync must be one of {', '.join(f for f in FSYNC if f)}")
+    return Options(**values)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _cpu(proc: psutil.Process | None) -> float | None:
+    if proc is None:
+        return None
+    try:
+        t = proc.cpu_times()
+    except psutil.Error:
+        return None
+    return t.user + t.system
+
+
+def _stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _host_busy() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Servers:
+    """The broker and Redis of one phase: fresh ones started here, or the configured ones."""
+
+    def __init__(self, settings: Settings, work: Path, phase: str, fsync: str = "") -> None:
+        self.settings = settings
+        self.fsync = fsync
+        self.dir = work / phase
+        self.broker: ServerProcess | None = None
+        self.redis_srv: ServerProcess | None = None
+
+    def __enter__(self) -> Servers:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            if self.settings.mqtt_url is None:
+                self.broker = mosquitto(self.dir / "mosquitto")
+            if self.settings.redis_url is None:
+                extra = {"fsync": self.fsync} if self.fsync else {}
+                self.redis_srv = redis_server(self.dir / "redis", **extra)
+            self.r = redis.Redis.from_url(self.redis_url)
+            self.r.flushdb()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for srv in (self.broker, self.redis_srv):
+            if srv is not None:
+                srv.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def mqtt_url(self) -> str:
+        return self.settings.mqtt_url or f"mqtt://127.0.0.1:{self.broker.port}"  # type: ignore[union-attr]
+
+    @property
+    def redis_url(self) -> str:
+        return self.settings.redis_url or f"redis://127.0.0.1:{self.redis_srv.port}/0"  # type: ignore[union-attr]
+
+    def processes(self) -> dict[str, psutil.Process | None]:
+        return {name: psutil.Process(srv.proc.pid) if srv and srv.proc else None
+                for name, srv in (("broker", self.broker), ("redis", self.redis_srv))}
+
+
+def _subscriber_argv(kind: str, servers: Servers, client_id: str, settings: Settings
+                     ) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    env.pop("MQTT_SHARE_GROUP", None)
+    if kind == "worker":
+        env |= {
+            "REDIS_URL": servers.redis_url,
+            "MQTT_URL": servers.mqtt_url,
+            "MQTT_CLIENT_ID": client_id,
+            "TOPIC_PREFIX": settings.topic_prefix,
+            "MAX_PAYLOAD_BYTES": str(settings.max_payload_bytes),
+            "HISTORY_HOURS": str(settings.history_hours),
+            "DEADLETTER_MAXLEN": str(settings.deadletter_maxlen),
+            "OWNTRACKS_MAP": str(settings.owntracks_map),
+        }
+        return [sys.executable, "run.py", "ingest"], env
+    return [sys.executable, "-m", "bench.baseline", "--mqtt", servers.mqtt_url,
+            "--redis", servers.redis_url, "--client-id", client_id,
+            "--prefix", settings.topic_prefix], env
+
+
+@contextlib.contextmanager
+def subscriber(kind: str, servers: Servers, settings: Settings, log: Path
+               ) -> Iterator[subprocess.Popen]:
+    client_id = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
+    argv, env = _subscriber_argv(kind, servers, client_id, settings)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_subscribed(proc, servers, settings.topic_prefix, log)
+        yield proc
+    finally:
+        _stop(proc)
+        _forget_session(servers.mqtt_url, client_id)
+
+
+def _received(r: redis.Redis) -> int:
+    return int(r.hget(keys.STATS, "received") or 0)
+
+
+def _wait_subscribed(proc: subprocess.Popen, servers: Servers, prefix: str, log: Path,
+                     timeout: float = 60.0) -> None:
+    """Probe messages until one is in Redis: the subscription is then in place."""
+    pub = Publisher(servers.mqtt_url, f"bench-probe-{uuid.uuid4().hex[:8]}", 10)
+    try:
+        deadline = time.monotonic() + timeout
+        seq = 0
+        while _received(servers.r) == 0:
+            if proc.poll() is not None:
+                raise RuntimeError(f"subscriber exited with {proc.returncode}:\n{_tail(log)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"subscriber not subscribed after {timeout} s:\n{_tail(log)}")
+            seq += 1
+            doc = {"unit_id": "bench-probe", "seq": seq, "ts": time.time_ns() // 1_000_000,
+                   "lat": 22.5, "lon": 114.4}
+            pub.publish(f"{prefix}/units/bench-probe/position", orjson.dumps(doc))
+            pub.drain(10)
+            end = time.monotonic() + 0.5
+            while time.monotonic() < end and _received(servers.r) == 0:
+                time.sleep(0.02)
+    finally:
+        pub.close()
+
+
+def _forget_session(mqtt_url: str, client_id: str) -> None:
+    """Drop the subscriber's persistent session, so a shared broker keeps nothing for it."""
+    with contextlib.suppress(Exception):
+        c = mqtt_client(mqtt_url, client_id, persistent=False)
+        a = broker_address(mqtt_url)
+        c.connect(a.host, a.port)
+        c.loop(0.5)
+        c.disconnect()
+
+
+# --- one phase ------------------------------------------------------------------------------
+
+
+def _publisher(servers: Servers, settings: Settings, o: Options, n: int, rate: float,
+               summary: Path, log: Path) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "bench.workload", "--url", servers.mqtt_url,
+            "--client-id", f"bench-pub-{uuid.uuid4().hex[:8]}", "--prefix", settings.topic_prefix,
+            "--n", str(n), "--units", str(o.units), "--seed", str(o.seed), "--rate", str(rate),
+            "--window", str(o.window), "--summary", str(summary), "--wait-go"]
+    with log.open("wb") as err:
+        return subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err)
+
+
+def _wait_ready(pub: subprocess.Popen, log: Path, timeout: float) -> None:
+    assert pub.stdout is not None
+    ready, _, _ = select.select([pub.stdout], [], [], timeout)
+    line = pub.stdout.readline() if ready else b""
+    if line.strip() != b"ready":
+        raise RuntimeError(f"publisher did not get ready (exit {pub.poll()}):\n{_tail(log)}")
+
+
+def run_phase(kind: str, phase: str, servers: Servers, settings: Settings, o: Options,
+              logs: Path) -> dict[str, Any]:
+    n = o.n if phase == "sustained" else max(1, round(o.rate * o.seconds))
+    rate = 0.0 if phase == "sustained" else o.rate
+    summary_path = logs / f"{kind}-{phase}-publisher.json"
+    summary_path.unlink(missing_ok=True)
+    with subscriber(kind, servers, settings, logs / f"{kind}-{phase}.log") as sub:
+        pub_log = logs / f"{kind}-{phase}-publisher.log"
+        pub = _publisher(servers, settings, o, n, rate, summary_path, pub_log)
+        try:
+            _wait_ready(pub, pub_log, 120 + n / 5000)
+            procs = {"subscriber": psutil.Process(sub.pid), **servers.processes()}
+            cpu0 = {k: _cpu(p) for k, p in procs.items()}
+            host0 = _host_busy()
+            received0 = _received(servers.r)
+            assert pub.stdin is not None
+            pub.stdin.write(b"go\n")
+            pub.stdin.flush()
+            t0 = time.monotonic()
+            received, last_progress, pub_done_at = 0, t0, None
+            while received < n:
+                time.sleep(0.02)
+                now = time.monotonic()
+                got = _received(servers.r) - received0
+                if got > received:
+                    received, last_progress = got, now
+                if pub_done_at is None and pub.poll() is not None:
+                    if pub.returncode != 0:
+                        raise RuntimeError(f"publisher failed ({pub.returncode}):\n"
+                                           f"{_tail(pub_log)}")
+                    pub_done_at = now
+                if sub.poll() is not None:
+                    raise RuntimeError(f"{kind} exited with {sub.returncode}")
+                if pub_done_at is not None and now - max(last_progress, pub_done_at) > STALL_S:
+                    break  # the rest is lost
+            cpu1 = {k: _cpu(p) for k, p in procs.items()}
+            host1 = _host_busy()
+            rss_mb = procs["subscriber"].memory_info().rss / 2**20
+            pub.wait(timeout=120)
+        finally:
+            _stop(pub)
+    if pub.returncode != 0:
+        raise RuntimeError(f"publisher failed ({pub.returncode}):\n{_tail(pub_log)}")
+    summary = orjson.loads(summary_path.read_bytes())
+    found = measure(servers.r, summary, kind)
+    p = summary["publisher"]
+    end_ms = found.pop("last_write_ms") or p["last_ack_ms"]
+    seconds = max(end_ms - p["first_publish_ms"], 1) / 1000
+    cpu = {k: (None if cpu0[k] is None or cpu1[k] is None else cpu1[k] - cpu0[k])
+           for k in procs}
+    cpu["publisher"] = p["cpu_s"]
+    # Whatever else ran on the machine meanwhile (this is a shared 2-core box): noise to know of.
+    ours = sum(v for v in cpu.values() if v is not None)
+    cpu["others"] = max(0.0, host1 - host0 - ours)
+    out = {
+        "messages": summary["messages"],
+        "valid": summary["valid"],
+        "invalid": summary["invalid"],
+        "mix": summary["mix"],
+        "processed": received,
+        "seconds": round(seconds, 3),
+        "messages_per_s": round(summary["messages"] / seconds, 1),
+        "publish_rate": p["publish_rate"],
+        **found,
+        "cpu_us_per_message": {k: None if v is None else round(v / n * 1e6, 1)
+                               for k, v in cpu.items()},
+        "cpu_cores": {k: None if v is None else round(v / seconds, 2) for k, v in cpu.items()},
+        "subscriber_rss_mb": round(rss_mb, 1),
+        "publisher": p,
+    }
+    if phase == "latency":
+        out["rate"] = rate
+    return out
+
+
+# --- what is in Redis -----------------------------------------------------------------------
+
+
+def _ms(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[0])
+
+
+def _valid_coordinates(fields: dict[bytes, bytes]) -> bool:
+    try:
+        lat = float(fields.get(b"lat", 0))
+        lon = float(fields.get(b"lon", 0))
+    except ValueError:
+        return False
+    return -90 <= lat <= 90 and -180 <= lon <= 180
+
+
+def _entry_ts(fields: dict[bytes, bytes]) -> int | None:
+    if b"ts" in fields:
+        return int(fields[b"ts"])
+    m = _TAG_TIME.search(fields.get(b"raw", b""))
+    return int(m[1]) if m else None
+
+
+def percentiles(values: list[int]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
+    v = sorted(values)
+
+    def q(p: float) -> float:
+        return float(v[min(len(v) - 1, max(0, round(p * len(v)) - 1))])  # nearest rank
+
+    return {"count": len(v), "p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": float(v[-1]),
+            "mean": round(sum(v) / len(v), 1)}
+
+
+def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Lost, duplicates, dead letters and latencies from the streams the subscriber wrote."""
+    expected: dict[str, int] = summary["worker_keys" if kind == "worker" else "baseline_keys"]
+    tracks = [k for k in expected if not k.startswith(STATIC_PREFIX)]
+    latencies: list[int] = []
+    short: list[tuple[str, int, int]] = []  # (key, expected, found)
+    extra = 0
+    last_ms = 0
+    for i in range(0, len(tracks), 200):
+        chunk = tracks[i:i + 200]
+        pipe = r.pipeline(transaction=False)
+        for k in chunk:
+            pipe.xrange(k)
+        for k, entries in zip(chunk, pipe.execute(), strict=True):
+            seen: set[tuple[tuple[bytes, bytes], ...]] = set()
+            for entry_id, fields in entries:
+                ms = _ms(entry_id)
+                last_ms = max(last_ms, ms)
+                if not _valid_coordinates(fields):
+                    continue  # the baseline writes out-of-range coordinates too
+                ident = tuple(sorted(fields.items()))
+                if ident in seen:
+                    extra += 1
+                    continue
+                seen.add(ident)
+                ts = _entry_ts(fields)
+                if ts is not None:
+                    latencies.append(ms - ts)
+            if len(seen) < expected[k]:
+                short.append((k, expected[k], len(seen)))
+            extra += max(0, len(seen) - expected[k])
+    statics = {k[len(STATIC_PREFIX):]: v for k, v in expected.items()
+               if k.startswith(STATIC_PREFIX)}
+    if statics:  # type 5 leaves no track entry: its record is a vessel_static event
+        got: dict[str, set[bytes]] = {}
+        for entry_id, f in r.xrange(keys.EVENTS):
+            last_ms = max(last_ms, _ms(entry_id))
+            if f.get(b"type") == b"vessel_static":
+                got.setdefault(f[b"id"].decode(), set()).add(f[b"ts"])
+        for vid, n in statics.items():
+            if len(got.get(vid, ())) < n:
+                short.append((STATIC_PREFIX + vid, n, len(got.get(vid, ()))))
+    for stream in (keys.DEADLETTER, keys.EVENTS):
+        tail = r.xrevrange(stream, count=1)
+        if tail:
+            last_ms = max(last_ms, _ms(tail[0][0]))
+    reasons = {k.decode(): int(v) for k, v in r.hgetall(keys.DEADLETTER_COUNTS).items()}
+    stats = {k.decode(): int(v) for k, v in r.hgetall(keys.STATS).items()}
+    lost_by: dict[str, int] = {}
+    for k, want, got_n in short:
+        what = k.split(":", 1)[0]
+        lost_by[what] = lost_by.get(what, 0) + want - got_n
+    return {
+        "lost": sum(lost_by.values()),
+        "lost_by_kind": lost_by,
+        "lost_sample": [{"key": k, "expected": e, "found": f} for k, e, f in short[:10]],
+        "duplicates": extra,
+        "deadletter": r.xlen(keys.DEADLETTER),
+        "deadletter_reasons": reasons,
+        "latency_ms": percentiles(latencies),
+        "stats": stats,
+        "last_write_ms": last_ms or None,
+    }
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _text(x: object) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def _redis_persistence(r: redis.Redis) -> str:
+    try:
+        conf = {_text(k): _text(v) for k, v in r.config_get("append*").items()}
+    except redis.exceptions.ResponseError:
+        return "unknown (CONFIG disabled)"
+    if conf.get("appendonly") != "yes":
+        return "no AOF"
+    return f"AOF, appendfsync {conf.get('appendfsync')}"
+
+
+def _versions(servers: Servers) -> dict[str, Any]:
+    info = servers.r.info("server")
+    server = info.get("server_name") or "redis"
+    version = info.get("valkey_version") or info.get("redis_version")
+    return {
+        "mosquitto": _mosquitto_version(servers.mqtt_url),
+        "redis_server": f"{server} {version}",
+        "python": platform.python_version(),
+        **{pkg: metadata.version(pkg) for pkg in ("paho-mqtt", "redis", "pydantic", "orjson",
+                                                  "pyais")},
+    }
+
+
+def _mosquitto_version(url: str) -> str | None:
+    """What the broker says of itself ($SYS), else the local binary's banner."""
+    got: list[str] = []
+    with contextlib.suppress(Exception):
+        c = mqtt_client(url, f"bench-sys-{uuid.uuid4().hex[:8]}", persistent=False)
+        c.on_message = lambda _c, _u, m: got.append(m.payload.decode())
+        a = broker_address(url)
+        c.connect(a.host, a.port)
+        c.subscribe("$SYS/broker/version")
+        end = time.monotonic() + 2
+        while not got and time.monotonic() < end:
+            c.loop(0.1)
+        c.disconnect()
+    if got:
+        return got[0]
+    with contextlib.suppress(Exception):
+        banner = subprocess.run([mosquitto_binary(), "-h"], capture_output=True, text=True,
+                                timeout=5).stdout
+        return banner.splitlines()[0].strip()
+    return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if not a or not b else round(a / b, 3)
+
+
+def _summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    s, lat = phases["sustained"], phases["latency"]
+    return {
+        "messages_per_s": s["messages_per_s"],
+        "latency_p50_ms": lat["latency_ms"]["p50"],
+        "latency_p95_ms": lat["latency_ms"]["p95"],
+        "latency_p99_ms": lat["latency_ms"]["p99"],
+        "latency_max_ms": lat["latency_ms"]["max"],
+        "lost": s["lost"] + lat["lost"],
+        "invalid_sent": s["invalid"] + lat["invalid"],
+        "deadletter": s["deadletter"] + lat["deadletter"],
+        "cpu_us_per_message": s["cpu_us_per_message"]["subscriber"],
+        **phases,
+    }
+
+
+def _raise_on_sigterm(*_a: object) -> None:
+    raise SystemExit(143)  # unwinds the context managers: every child process is stopped
+
+
+def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
+    """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
+    o = parse_options(opts)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if in_main else None
+    try:
+        _main(out, settings, o)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(out: Path, settings: Settings, o: Options) -> None:
+    load_avg = [round(x, 2) for x in os.getloadavg()]
+    work = settings.data_dir / "bench" / "ingest-run"
+    logs = settings.data_dir / "bench" / "ingest-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: dict[str, dict[str, Any]] = {}
+    versions: dict[str, Any] = {}
+    persistence = ""
+    try:
+        for kind in SUBSCRIBERS:
+            results[kind] = {}
+            for phase in ("sustained", "latency"):
+                with Servers(settings, work, f"{kind}-{phase}", o.fsync) as servers:
+                    if not versions:
+                        versions = _versions(servers)
+                        persistence = _redis_persistence(servers.r)
+                    results[kind][phase] = run_phase(kind, phase, servers, settings, o, logs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    w = _summary(results["worker"])
+    b = _summary(results["baseline"])
+    report = {
+        "benchmark": "ingest",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                 "machine": platform.machine(), "load_avg_at_start": load_avg},
+        "versions": versions,
+        "servers": {"broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
+                    "redis": ("given by REDIS_URL" if settings.redis_url
+                              else "started: embedded Valkey") + f"; {persistence}"},
+        "options": dataclasses.asdict(o),
+        "mix": results["worker"]["sustained"]["mix"],
+        "worker": w,
+        "baseline": b,
+        "ratio": {
+            "throughput": _ratio(w["messages_per_s"], b["messages_per_s"]),
+            "latency_p50": _ratio(w["latency_p50_ms"], b["latency_p50_ms"]),
+            "latency_p99": _ratio(w["latency_p99_ms"], b["latency_p99_ms"]),
+            "cpu_per_message": _ratio(w["cpu_us_per_message"], b["cpu_us_per_message"]),
+        },
+        "targets": {
+            "worker_min_5000_msg_s": w["messages_per_s"] >= TARGET_MSG_S,
+            "worker_at_least_half_of_baseline": (_ratio(w["messages_per_s"],
+                                                        b["messages_per_s"]) or 0)
+            >= TARGET_RATIO,
+            "worker_p99_under_250ms": w["latency_p99_ms"] is not None
+            and w["latency_p99_ms"] < TARGET_P99_MS,
+            "p99_measured_at_msg_s": o.rate,
+            "worker_lost_zero": w["lost"] == 0,
+        },
+        "run_seconds": round(time.monotonic() - started, 1),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    _print(report, out)
+
+
+def _print(report: dict[str, Any], out: Path) -> None:
+    o, t = report["options"], report["targets"]
+    print(f"ingest benchmark: {o['n']} messages sustained; {o['rate']:g} msg/s for "
+          f"{o['seconds']:g} s -> {out}")
+    print(f"{'':9} {'msg/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5} {'dead':>5} "
+          f"{'cpu us/msg':>10}")
+    for kind in SUBSCRIBERS:
+        s = report[kind]
+        print(f"{kind:9} {s['messages_per_s']:>8.0f} {s['latency_p50_ms'] or 0:>7.1f} "
+              f"{s['latency_p99_ms'] or 0:>7.1f} {s['lost']:>5} {s['deadletter']:>5} "
+              f"{s['cpu_us_per_message'] or 0:>10.0f}")
+    print(f"ratio worker/baseline: throughput {report['ratio']['throughput']}, "
+          f"p99 {report['ratio']['latency_p99']}")
+    print("targets: " + ", ".join(f"{k}={v}" for k, v in t.items()))
