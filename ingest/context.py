@@ -20,6 +20,8 @@ class HandlerContext:
     # Sensor id -> profile fields (kind, water_class, lon, lat); the worker backs it with Redis.
     sensor_profile: Callable[[str], dict[str, Any] | None] = lambda _sid: None
     remember_sensor: Callable[[str, dict[str, Any]], None] = lambda _sid, _p: None
+    # Zones (protected areas, no-fishing areas) containing a point: properties of each.
+    zones_at: Callable[[float, float], list[dict[str, Any]]] = lambda _lon, _lat: []
 
 
 class Rejected(Exception):

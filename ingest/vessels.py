@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ingest import ais
 from ingest.context import HandlerContext
-from ingest.ops import AisFragment, DeadLetter, FieldUpdate, Observation, Op
+from ingest.ops import AisFragment, DeadLetter, FieldUpdate, Observation, Op, RaiseAlert
 
+ZONE_ALERT_EVERY_MS = 3_600_000  # one alert per vessel and zone per hour it is seen inside
 POSITION_FIELDS = ("lat", "lon", "sog_kn", "cog", "heading", "nav_status", "msg_type")
 STATIC_FIELDS = (
     "name", "callsign", "ship_type", "ship_type_text", "imo", "destination",
@@ -20,6 +21,23 @@ def _fields(u: ais.VesselUpdate, names: tuple[str, ...]) -> dict[str, str | int 
         if v is not None:
             out[n] = int(v) if isinstance(v, bool) else v
     return out
+
+
+def zone_alerts(u: ais.VesselUpdate, ctx: HandlerContext) -> list[Op]:
+    """A vessel inside a protected or no-fishing zone. The id holds the hour, so a redelivered
+    report raises nothing new and a vessel lingering inside is reminded of once an hour."""
+    if u.lat is None or u.lon is None:
+        return []
+    return [
+        RaiseAlert(
+            alert_id=f"zone:{u.mmsi}:{z['id']}:{u.ts_ms // ZONE_ALERT_EVERY_MS}",
+            ts=u.ts_ms,
+            fields={"kind": "geofence", "severity": "warning", "source": str(u.mmsi),
+                    "zone": z["id"], "zone_kind": z.get("kind", ""), "lon": u.lon, "lat": u.lat,
+                    "message": f"MMSI {u.mmsi} in {z.get('name_zh', z['id'])}"[:500]},
+        )
+        for z in ctx.zones_at(u.lon, u.lat)
+    ]
 
 
 def update_ops(u: ais.VesselUpdate, received_ms: int) -> list[Op]:
@@ -44,31 +62,32 @@ def update_ops(u: ais.VesselUpdate, received_ms: int) -> list[Op]:
     return ops
 
 
-def batch_ops(batch: ais.AisBatch, topic: str, source: str, received_ms: int
+def batch_ops(batch: ais.AisBatch, ctx: HandlerContext, source: str
               ) -> list[Op | AisFragment]:
     out: list[Op | AisFragment] = []
     for u in batch.updates:
-        out += update_ops(u, received_ms)
+        out += update_ops(u, ctx.received_ms)
+        if u.kind == "position":
+            out += zone_alerts(u, ctx)
     for rej in batch.rejections:
-        out.append(DeadLetter(rej.reason, topic, rej.raw.encode("utf-8", "replace"), rej.detail))
+        out.append(DeadLetter(rej.reason, ctx.topic, rej.raw.encode("utf-8", "replace"),
+                              rej.detail))
     for f in batch.fragments:
-        out.append(AisFragment(f.key, f.index, f.total, f.line, source, received_ms))
+        out.append(AisFragment(f.key, f.index, f.total, f.line, source, ctx.received_ms))
     return out
 
 
 def handle_nmea(receiver: str, payload: bytes, ctx: HandlerContext) -> list[Op | AisFragment]:
-    batch = ais.parse_payload(payload, ctx.received_ms, receiver)
-    return batch_ops(batch, ctx.topic, receiver, ctx.received_ms)
+    return batch_ops(ais.parse_payload(payload, ctx.received_ms, receiver), ctx, receiver)
 
 
 def handle_aiscatcher(receiver: str, payload: bytes, ctx: HandlerContext
                       ) -> list[Op | AisFragment]:
-    batch = ais.parse_aiscatcher_json(payload, ctx.received_ms, receiver)
-    return batch_ops(batch, ctx.topic, receiver, ctx.received_ms)
+    return batch_ops(ais.parse_aiscatcher_json(payload, ctx.received_ms, receiver), ctx,
+                     receiver)
 
 
-def completed_group_ops(lines: list[str], source: str, received_ms: int, topic: str
+def completed_group_ops(lines: list[str], source: str, ctx: HandlerContext
                         ) -> list[Op | AisFragment]:
     """Ops of a multi-part message whose parts arrived in several payloads."""
-    batch = ais.assemble_fragments(lines, received_ms, source)
-    return batch_ops(batch, topic, source, received_ms)
+    return batch_ops(ais.assemble_fragments(lines, ctx.received_ms, source), ctx, source)

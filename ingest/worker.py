@@ -20,6 +20,7 @@ import paho.mqtt.client as mqtt
 import redis
 
 from config.settings import Settings
+from domain.geo import load_geography
 from ingest import vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
@@ -61,6 +62,7 @@ class IngestWorker:
         self.connected = False
         self.router = Router(settings.topic_prefix, settings.max_payload_bytes)
         self.owntracks = load_owntracks_map(settings.owntracks_map)
+        self.geography = load_geography()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
         self.store = LiveStore(self.redis, int(settings.history_hours * 3_600_000),
@@ -132,7 +134,8 @@ class IngestWorker:
     def process(self, batch: list[Received]) -> None:
         ctx = HandlerContext(received_ms=batch[0].received_ms, owntracks_units=self.owntracks,
                              sensor_profile=self._sensor_profile,
-                             remember_sensor=self._remember_sensor)
+                             remember_sensor=self._remember_sensor,
+                             zones_at=self.geography.zones_at)
         ops: list[Op] = []
         fragments: list[tuple[AisFragment, str]] = []
         for m in batch:
@@ -147,9 +150,9 @@ class IngestWorker:
                 lambda: self.store.add_fragments([f for f, _ in fragments], now_ms()))
             for (frag, topic), lines in zip(fragments, groups, strict=True):
                 if lines:
-                    ops += [o for o in vessels.completed_group_ops(
-                        lines, frag.source, frag.received_ms, topic)
-                        if not isinstance(o, AisFragment)]
+                    ctx.topic, ctx.received_ms = topic, frag.received_ms
+                    ops += [o for o in vessels.completed_group_ops(lines, frag.source, ctx)
+                            if not isinstance(o, AisFragment)]
         self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
         for m in batch:
             if m.qos > 0 and m.generation == self.generation:

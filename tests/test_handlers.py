@@ -209,3 +209,25 @@ def test_owntracks_map_missing_maps_nothing_and_good_one_loads(tmp_path) -> None
     assert units.load_owntracks_map(tmp_path / "none.json") == {}
     (tmp_path / "ot.json").write_text('{"devices": {"li/phone": "U-1"}}')
     assert units.load_owntracks_map(tmp_path / "ot.json") == {"li/phone": "U-1"}
+
+
+def test_vessel_in_a_zone_raises_one_alert_per_hour() -> None:
+    from pyais.encode import encode_dict
+
+    from domain.geo import load_geography
+    from ingest import vessels
+
+    geo = load_geography()
+    zone = next(z for z in geo.zones if z[0]["kind"] == "no_fishing")
+    point = zone[1].representative_point()
+    line = encode_dict({"type": 1, "mmsi": 413000001, "lat": point.y, "lon": point.x,
+                        "speed": 3.0, "course": 90.0}, "AI", "VDM")[0]
+    outside = encode_dict({"type": 1, "mmsi": 413000002, "lat": 22.52, "lon": 114.40},
+                          "AI", "VDM")[0]
+    c = ctx(zones_at=geo.zones_at)
+    ops = vessels.handle_nmea("rx", f"{line}\n{outside}".encode(), c)
+    alerts = [op for op in ops if isinstance(op, RaiseAlert)]
+    assert len(alerts) == 1
+    (a,) = alerts
+    assert a.fields["zone"] == zone[0]["id"] and a.fields["kind"] == "geofence"
+    assert a.alert_id == f"zone:413000001:{zone[0]['id']}:{(TS + 5) // 3_600_000}"
