@@ -73,6 +73,8 @@ def move_towards(a: LonLat, b: LonLat, dist_m: float) -> LonLat:
 
 
 def _read_features(path: Path) -> list[dict[str, Any]]:
+    """The features of a GeoJSON FeatureCollection, each with a valid geometry and properties;
+    anything else is a configuration error that names the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
@@ -80,7 +82,27 @@ def _read_features(path: Path) -> list[dict[str, Any]]:
             f"geography file {path} is missing: run scripts/derive_geography.py or copy a "
             "surveyed replacement there (see config/geo/README.md)"
         ) from e
-    return data["features"]
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"geography file {path}: not valid JSON ({e})") from None
+    features = data.get("features") if isinstance(data, dict) else None
+    if not isinstance(features, list) or not features:
+        raise ValueError(f"geography file {path}: expected a FeatureCollection with features")
+    for i, f in enumerate(features):
+        try:
+            if not isinstance(f.get("properties"), dict):
+                raise ValueError("no properties object")
+            if shape(f["geometry"]).is_empty:
+                raise ValueError("empty geometry")
+        except Exception as e:  # shapely raises several types for bad coordinates
+            raise ValueError(f"geography file {path}: feature {i}: {e}") from None
+    return features
+
+
+def _ids(path: Path, features: list[dict[str, Any]]) -> list[str]:
+    ids = [f["properties"].get("id") for f in features]
+    if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"geography file {path}: every feature needs a unique string 'id'")
+    return ids
 
 
 def _union(features: list[dict[str, Any]]) -> BaseGeometry:
@@ -117,25 +139,31 @@ class Geography:
 
         self.subdistrict_props: dict[str, dict[str, Any]] = {}
         self.subdistricts: dict[str, BaseGeometry] = {}
-        for f in _read_features(geo_dir / FILES["subdistricts"]):
-            sid = f["properties"]["id"]
+        path = geo_dir / FILES["subdistricts"]
+        features = _read_features(path)
+        for sid, f in zip(_ids(path, features), features, strict=True):
             self.subdistrict_props[sid] = dict(f["properties"])
             self.subdistricts[sid] = _prepared(shape(f["geometry"]))
 
+        path = geo_dir / FILES["sea_areas"]
+        features = _read_features(path)
         self.sea_areas: dict[str, BaseGeometry] = {
-            f["properties"]["id"]: _prepared(shape(f["geometry"]))
-            for f in _read_features(geo_dir / FILES["sea_areas"])
+            sid: _prepared(shape(f["geometry"]))
+            for sid, f in zip(_ids(path, features), features, strict=True)
         }
         self.sea_areas[DISTRICT_WATERS] = self.district_waters
 
+        path = geo_dir / FILES["zones"]
+        features = _read_features(path)
+        _ids(path, features)
         self.zones: list[tuple[dict[str, Any], BaseGeometry]] = [
-            (dict(f["properties"]), _prepared(shape(f["geometry"])))
-            for f in _read_features(geo_dir / FILES["zones"])
+            (dict(f["properties"]), _prepared(shape(f["geometry"]))) for f in features
         ]
 
-        grid = _read_features(geo_dir / FILES["grid"])
+        path = geo_dir / FILES["grid"]
+        grid = _read_features(path)
         self.grid: dict[str, dict[str, Any]] = {
-            f["properties"]["id"]: dict(f["properties"]) for f in grid
+            gid: dict(f["properties"]) for gid, f in zip(_ids(path, grid), grid, strict=True)
         }
         self._grid_ids = list(self.grid)
         self._grid_tree = STRtree([shape(f["geometry"]) for f in grid])

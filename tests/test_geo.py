@@ -360,3 +360,32 @@ def test_zones_file(geo: Geography) -> None:
         assert geo.in_district(rep.x, rep.y) and geo.is_sea(rep.x, rep.y)
         # Vessels pass there: the zone overlaps an operating area.
         assert any(geom.intersects(a) for k, a in geo.sea_areas.items() if k != "district")
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "expected"),
+    [
+        ("zones.geojson", "{not json", "not valid JSON"),
+        ("zones.geojson", '{"type": "FeatureCollection", "features": []}', "with features"),
+        ("zones.geojson", '[1, 2]', "with features"),
+        ("zones.geojson", '{"features": [{"properties": {"id": "z"}, "geometry": '
+         '{"type": "Polygon", "coordinates": [[1, 2]]}}]}', "feature 0"),
+        ("zones.geojson", '{"features": [{"properties": {}, "geometry": '
+         '{"type": "Point", "coordinates": [114.5, 22.5]}}]}', "unique string 'id'"),
+        ("dapeng_grid.geojson", '{"features": [{"geometry": '
+         '{"type": "Point", "coordinates": [114.5, 22.5]}}]}', "no properties"),
+    ],
+)
+def test_a_bad_replacement_file_is_a_clear_error_naming_it(tmp_path, file: str, content: str,
+                                                           expected: str) -> None:
+    import shutil
+
+    from config import CONFIG_DIR
+    from domain.geo import Geography
+
+    geo_dir = tmp_path / "geo"
+    shutil.copytree(CONFIG_DIR / "geo", geo_dir)
+    (geo_dir / file).write_text(content)
+    with pytest.raises(ValueError, match=expected) as e:
+        Geography(geo_dir)
+    assert file in str(e.value)
