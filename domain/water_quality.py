@@ -66,15 +66,24 @@ def class_limits(kind: str, water_class: str, directory: Path = CONFIG_DIR / "st
     """Limits of one class of one standard; parameters the class does not define are absent."""
     if kind not in STANDARD_FILES:
         return {}
-    doc = json.loads((directory / STANDARD_FILES[kind]).read_text(encoding="utf-8"))
-    out: dict[str, Limit] = {}
-    for key, per_class in doc["parameters"].items():
-        name, bound = _split(key)
-        raw = per_class.get(water_class, per_class.get("all"))
-        if raw is None:
-            continue
-        value = (float(raw[0]), float(raw[1])) if bound == "range" else float(raw)
-        out[name] = Limit(name, bound, value)
+    path = directory / STANDARD_FILES[kind]
+    try:
+        params = json.loads(path.read_text(encoding="utf-8"))["parameters"]
+        out: dict[str, Limit] = {}
+        for key, per_class in params.items():
+            name, bound = _split(key)
+            raw = per_class.get(water_class, per_class.get("all"))
+            if raw is None:
+                continue
+            if bound == "range":
+                lo, hi = float(raw[0]), float(raw[1])
+                if not lo <= hi:
+                    raise ValueError(f"{key}: range {raw} is empty")
+                out[name] = Limit(name, bound, (lo, hi))
+            else:
+                out[name] = Limit(name, bound, float(raw))
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ValueError(f"standards file {path}: {type(e).__name__}: {e}") from None
     return out
 
 

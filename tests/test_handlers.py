@@ -231,3 +231,12 @@ def test_vessel_in_a_zone_raises_one_alert_per_hour() -> None:
     (a,) = alerts
     assert a.fields["zone"] == zone[0]["id"] and a.fields["kind"] == "geofence"
     assert a.alert_id == f"zone:413000001:{zone[0]['id']}:{(TS + 5) // 3_600_000}"
+
+
+@pytest.mark.parametrize("content", ["{oops", "{}", '{"parameters": {"COD_le": {"I": "two"}}}',
+                                     '{"parameters": {"pH": {"I": [9, 7]}}}',
+                                     '{"parameters": {"pH": {"I": 5}}}', "[]"])
+def test_a_bad_standards_file_is_a_clear_error_naming_it(tmp_path, content: str) -> None:
+    (tmp_path / "gb3097_1997_seawater_classes.json").write_text(content)
+    with pytest.raises(ValueError, match=r"gb3097_1997_seawater_classes\.json"):
+        class_limits("seawater", "I", tmp_path)
