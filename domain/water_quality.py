@@ -96,3 +96,11 @@ def breaches(kind: str, water_class: str | None, values: dict[str, float]) -> li
         Breach(p, v, limits[p]) for p, v in sorted(values.items())
         if p in limits and not limits[p].holds(v)
     ]
+
+
+def check_standards(directory: Path = CONFIG_DIR / "standards") -> None:
+    """Load every class of every standard: a broken file stops the worker at start, clearly,
+    rather than dead-lettering every reading later."""
+    for kind in STANDARD_FILES:
+        for water_class in ("I", "II", "III", "IV", "V"):
+            class_limits(kind, water_class, directory)

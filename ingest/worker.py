@@ -21,6 +21,7 @@ import redis
 
 from config.settings import Settings
 from domain.geo import load_geography
+from domain.water_quality import check_standards
 from ingest import vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
@@ -63,6 +64,7 @@ class IngestWorker:
         self.router = Router(settings.topic_prefix, settings.max_payload_bytes)
         self.owntracks = load_owntracks_map(settings.owntracks_map)
         self.geography = load_geography()
+        check_standards()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
         self.store = LiveStore(self.redis, int(settings.history_hours * 3_600_000),
