@@ -1,0 +1,80 @@
+"""Live snapshots of units, vessels, sensors and alerts, typed and ready for pages and the API.
+
+Redis keeps hash fields as strings; this module turns them back into numbers once, so callers
+never parse. One pipeline per snapshot: HGETALL of every member of the kind's index.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from store import keys
+from store.keys import EntityKind
+
+FLOAT_FIELDS = frozenset({
+    "lat", "lon", "speed_kmh", "course", "accuracy_m", "sog_kn", "cog", "length_m", "beam_m",
+})
+INT_FIELDS = frozenset({
+    "ts", "seq", "received_ms", "profile_ts", "status_ts", "static_ts", "static_a_ts",
+    "static_b_ts", "heading", "nav_status", "msg_type", "ship_type", "imo", "dim_bow",
+    "dim_stern", "dim_port", "dim_starboard",
+})
+ID_FIELD = {"unit": "unit_id", "vessel": "mmsi", "sensor": "sensor_id"}
+
+
+def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    values: dict[str, float] = {}
+    for k, v in raw.items():
+        name, text = k.decode(), v.decode("utf-8", "replace")
+        try:
+            if name in FLOAT_FIELDS:
+                out[name] = float(text)
+            elif name in INT_FIELDS:
+                out[name] = int(float(text))
+            elif name.startswith("v."):
+                values[name[2:]] = float(text)
+            elif name == "skills":
+                out[name] = [s for s in text.split(",") if s]
+            else:
+                out[name] = text
+        except ValueError:
+            out[name] = None  # a corrupt field must not hide the whole entity
+    if values:
+        out["values"] = values
+    return out
+
+
+def entities(r: redis.Redis, kind: EntityKind, now_ms: int | None = None) -> list[dict[str, Any]]:
+    """Every entity of a kind with its live state and `age_s` since its last report."""
+    now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    ids = sorted(x.decode() for x in r.smembers(keys.index(kind)))
+    pipe = r.pipeline(transaction=False)
+    for entity_id in ids:
+        pipe.hgetall(keys.state(kind, entity_id))
+    out = []
+    for entity_id, raw in zip(ids, pipe.execute(), strict=True):
+        if not raw:
+            continue
+        e = _typed(raw)
+        e[ID_FIELD[kind]] = int(entity_id) if kind == "vessel" else entity_id
+        e["age_s"] = round((now_ms - e["ts"]) / 1000, 1) if e.get("ts") else None
+        out.append(e)
+    return out
+
+
+def open_alerts(r: redis.Redis, limit: int = 200) -> list[dict[str, Any]]:
+    """Open alerts, newest first."""
+    ids = [x.decode() for x in r.zrevrange(keys.ALERTS_OPEN, 0, limit - 1)]
+    pipe = r.pipeline(transaction=False)
+    for alert_id in ids:
+        pipe.hgetall(keys.alert(alert_id))
+    return [_typed(raw) for raw in pipe.execute() if raw]
+
+
+def version(r: redis.Redis) -> int:
+    """Changes whenever live state changes: a page polls it and sends nothing when it is equal."""
+    return int(r.get(keys.VERSION) or 0)
