@@ -1,0 +1,67 @@
+"""The one translation table: every label of the interface, Chinese (zh-CN) first.
+
+`t(key, lang)` never fails at run time: an unknown key shows itself, so a missing label is seen
+on the page and caught by the completeness test rather than crashing a callback.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+DEFAULT_LANG: Lang = "zh"
+
+TABLE: dict[str, dict[Lang, str]] = {
+    "app.title": {"zh": "生态综合执法指挥中心", "en": "Ecological Enforcement Command Centre"},
+    "login.title": {"zh": "登录", "en": "Sign in"},
+    "login.username": {"zh": "用户名", "en": "User name"},
+    "login.password": {"zh": "密码", "en": "Password"},
+    "login.submit": {"zh": "登录", "en": "Sign in"},
+    "login.failed": {"zh": "用户名或密码错误", "en": "Wrong user name or password"},
+    "login.throttled": {"zh": "尝试次数过多，请稍后再试",
+                        "en": "Too many attempts; try again later"},
+    "logout": {"zh": "退出", "en": "Sign out"},
+    "role.operator": {"zh": "值班员", "en": "Operator"},
+    "role.dispatcher": {"zh": "值班长", "en": "Duty chief"},
+    "role.leader": {"zh": "领导", "en": "Leader"},
+    "role.admin": {"zh": "管理员", "en": "Administrator"},
+    "dept.eco_environment": {"zh": "生态环保", "en": "Eco-environment"},
+    "dept.water": {"zh": "水务", "en": "Water"},
+    "dept.forestry": {"zh": "林业", "en": "Forestry"},
+    "dept.agriculture": {"zh": "农业", "en": "Agriculture"},
+    "dept.land_inspection": {"zh": "规土监察", "en": "Land-use inspection"},
+    "dept.marine_fisheries": {"zh": "海洋渔业", "en": "Marine fisheries"},
+    "dept.fishery_maritime": {"zh": "渔政海监", "en": "Fishery & maritime surveillance"},
+    "level.district": {"zh": "区级", "en": "District"},
+    "level.subdistrict": {"zh": "街道办事处", "en": "Sub-district"},
+    "level.community": {"zh": "社区工作站", "en": "Community"},
+    "kind.foot": {"zh": "步巡", "en": "On foot"},
+    "kind.vehicle": {"zh": "车巡", "en": "Vehicle"},
+    "kind.boat": {"zh": "船巡", "en": "Boat"},
+    "kind.drone": {"zh": "无人机", "en": "Drone"},
+    "status.available": {"zh": "待命", "en": "Available"},
+    "status.dispatched": {"zh": "已派遣", "en": "Dispatched"},
+    "status.en_route": {"zh": "前往中", "en": "En route"},
+    "status.on_scene": {"zh": "在现场", "en": "On scene"},
+    "status.off_duty": {"zh": "离岗", "en": "Off duty"},
+    "subdistrict.kuichong": {"zh": "葵涌", "en": "Kuichong"},
+    "subdistrict.dapeng": {"zh": "大鹏", "en": "Dapeng"},
+    "subdistrict.nanao": {"zh": "南澳", "en": "Nan'ao"},
+    "severity.info": {"zh": "提示", "en": "Info"},
+    "severity.warning": {"zh": "警告", "en": "Warning"},
+    "severity.critical": {"zh": "严重", "en": "Critical"},
+    "count.units": {"zh": "巡查力量", "en": "Units"},
+    "count.vessels": {"zh": "船舶", "en": "Vessels"},
+    "count.sensors": {"zh": "监测点", "en": "Sensors"},
+    "count.open_alerts": {"zh": "未处理告警", "en": "Open alerts"},
+    "count.messages": {"zh": "接收消息", "en": "Messages"},
+    "count.deadletter": {"zh": "拒收消息", "en": "Rejected"},
+}
+
+
+def t(key: str, lang: str = DEFAULT_LANG) -> str:
+    row = TABLE.get(key)
+    if row is None:
+        return key
+    return row.get(lang) or row[DEFAULT_LANG]  # type: ignore[index]

@@ -1,0 +1,28 @@
+"""The translation table is complete: every key in both languages, and every value of the
+domain vocabulary has its label."""
+
+from __future__ import annotations
+
+from dashboard.i18n import LANGS, TABLE, t
+from domain.vocab import Department, Level, Severity, Subdistrict, UnitKind, UnitStatus
+
+
+def test_every_key_has_every_language() -> None:
+    for key, row in TABLE.items():
+        assert set(row) == set(LANGS), key
+        assert all(v.strip() for v in row.values()), key
+
+
+def test_the_vocabulary_is_translated() -> None:
+    for prefix, enum in (("dept", Department), ("level", Level), ("kind", UnitKind),
+                         ("status", UnitStatus), ("subdistrict", Subdistrict),
+                         ("severity", Severity)):
+        for member in enum:
+            assert f"{prefix}.{member.value}" in TABLE, f"{prefix}.{member.value}"
+
+
+def test_lookup() -> None:
+    assert t("status.on_scene") == "在现场"
+    assert t("status.on_scene", "en") == "On scene"
+    assert t("no.such.key", "en") == "no.such.key"
+    assert t("status.on_scene", "fr") == "在现场"
