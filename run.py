@@ -6,6 +6,9 @@
     python run.py simulate [--rate N]  the traffic simulator only
     python run.py web                  the web app only
     python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
+    python run.py users add NAME --role ROLE
+                                       an account (password asked, or one line on stdin)
+    python run.py users list           the accounts and their roles
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
     run_benchmark(args.name, out, s, args.options)
 
 
+def cmd_users(args: argparse.Namespace) -> None:
+    from dashboard import users_cli
+
+    if args.action == "add":
+        users_cli.add(_settings(), args.name, args.role)
+    else:
+        users_cli.show(_settings())
+
+
 def cmd_all(_args: argparse.Namespace) -> None:
     from embedded.supervisor import run_all
 
@@ -94,6 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--out", default=None)
     bench.add_argument("options", nargs="*", help="KEY=VALUE options of the benchmark")
     bench.set_defaults(fn=cmd_bench)
+    accounts = sub.add_parser("users", help="manage the web app's accounts")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="create an account; the password is read, never an "
+                             "argument")
+    add.add_argument("name")
+    add.add_argument("--role", required=True,
+                     help="operator, dispatcher, leader or admin (see docs/design)")
+    actions.add_parser("list", help="list the accounts")
+    accounts.set_defaults(fn=cmd_users)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:

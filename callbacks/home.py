@@ -6,12 +6,14 @@ import dash
 from dash import Input, Output
 from flask import current_app
 
+from dashboard import roles
 from layouts.home import Ids
 from store import reader
 
 
 def register(app: dash.Dash) -> None:
-    @app.callback(Output(Ids.COUNTS, "children"), Input(Ids.TICK, "n_intervals"))
+    @roles.callback(app, Output(Ids.COUNTS, "children"), Input(Ids.TICK, "n_intervals"),
+                    roles=roles.VIEWERS)
     def show_counts(_n: int | None) -> str:
         r = current_app.extensions["redis"]
         c = reader.counts(r)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config import CONFIG_DIR
@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     history_hours: float = Field(24.0, gt=0, le=24 * 90)
     deadletter_maxlen: int = Field(100_000, ge=100)
     owntracks_map: Path = Field(CONFIG_DIR / "owntracks.json")
+    # Web sign-in. Unset SECRET_KEY: one is generated once into DATA_DIR/secret_key (mode 0600),
+    # so sessions survive restarts and every gunicorn worker signs with the same key.
+    secret_key: SecretStr | None = Field(None, description="Signs session cookies")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    cookie_secure: bool = Field(False, description="Cookies only over HTTPS (behind TLS proxy)")
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    login_lockout_s: int = Field(900, ge=1, le=86_400, description="Cap of a login lock")
 
     @field_validator("redis_url")
     @classmethod

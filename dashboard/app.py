@@ -8,6 +8,7 @@ from flask import Flask
 
 from callbacks import home as home_callbacks
 from config.settings import Settings, get_settings
+from dashboard import api, auth, security
 from dashboard.health import bp as health_bp
 from layouts import home as home_layout
 
@@ -16,11 +17,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     server = Flask(__name__)
     server.config["SETTINGS"] = settings
+    server.config["SECRET_KEY"] = security.secret_key(settings)
     server.extensions["redis"] = redis.Redis.from_url(
         settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2)
     server.register_blueprint(health_bp)
+    server.register_blueprint(api.bp)
+    auth.install(server)
+    # enable_mcp=False: an environment variable could otherwise expose every callback.
     app = dash.Dash(__name__, server=server, title="ecocommand", update_title=None,
-                    suppress_callback_exceptions=False)
+                    suppress_callback_exceptions=False, enable_mcp=False)
     app.layout = home_layout.layout
     home_callbacks.register(app)
+    security.install(server, app, settings)  # last: the CSP hashes every inline script
+    server.extensions["dash"] = app  # for tests and tools that walk the callbacks
     return server

@@ -115,12 +115,17 @@ def run_all(s: Settings, run_py: Path) -> None:
                 _wait(lambda: _ping(s.effective_redis_url), "the embedded Redis server")
             else:
                 _wait(lambda: broker_reachable(s.effective_mqtt_url), "the embedded broker")
+        # Demo accounts only in the embedded Redis: never known names in a real deployment's.
+        demo = [] if s.redis_url else _seed_demo_accounts(s)
         for part in apps:
             part.start(env)
         print("\necocommand is running (Ctrl-C stops everything):", flush=True)
         for part in servers + apps:
             print(f"  {part.name:<10} pid {part.proc.pid:<7} {part.where}", flush=True)
-        print(f"  health     http://{s.web_host}:{s.web_port}/healthz\n", flush=True)
+        print(f"  health     http://{s.web_host}:{s.web_port}/healthz", flush=True)
+        for name, role, password in demo:
+            print(f"  sign in    {name:<11} {password:<24} ({role})", flush=True)
+        print(f"  accounts   {s.data_dir / 'demo_accounts.txt'}\n" if demo else "", flush=True)
         while not stop:
             time.sleep(0.2)
             for part in servers + apps:
@@ -138,6 +143,12 @@ def run_all(s: Settings, run_py: Path) -> None:
         _stop(list(reversed(apps)))
         _stop(list(reversed(servers)))
         print("stopped", flush=True)
+
+
+def _seed_demo_accounts(s: Settings) -> list[tuple[str, str, str]]:
+    from dashboard.users_cli import seed_demo  # imported late: it pulls in argon2 and Dash roles
+
+    return seed_demo(redis_client(s.effective_redis_url, wait_s=5), s.data_dir)
 
 
 def _ping(url: str) -> bool:

@@ -67,3 +67,29 @@ def ais_fragments_affixes() -> tuple[str, str]:
 
 def entity_id_from_state_key(key: str) -> str:
     return key[key.index("{") + 1 : key.rindex("}")]
+
+
+# Accounts and server-side sessions. A user's name is validated (store/users.py) so it never
+# holds braces; the hash tag keeps a user's record in one Cluster slot.
+USERS = "idx:users"  # set of account names
+
+
+def user(name: str) -> str:
+    """Hash of an account: role, argon2id password hash, created_ms."""
+    return f"user:{{{name}}}"
+
+
+def session(sid: str) -> str:
+    """Hash of a signed-in session (user, created_ms) that expires with the session; deleting it
+    ends the session on the server whatever the browser still holds."""
+    return f"session:{{{sid}}}"
+
+
+def login_failures(kind: str, ident: str) -> str:
+    """Counter of recent failed logins per `account` or per client `addr`, expiring."""
+    return f"loginfail:{kind}:{{{ident}}}"
+
+
+def login_lock(kind: str, ident: str) -> str:
+    """Present while logins for this account or address are throttled; its TTL is the wait."""
+    return f"loginlock:{kind}:{{{ident}}}"

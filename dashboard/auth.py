@@ -1,0 +1,123 @@
+"""Sign-in: a plain Flask form (CSRF-protected), flask-login backed by sessions in Redis.
+
+The id flask-login keeps in the signed cookie is the server-side session id, not the user name:
+loading the user looks that session up in Redis, so logout (which deletes it) ends the session for
+every copy of the cookie.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Blueprint, Flask, current_app, redirect, render_template_string, request, session
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from dashboard.roles import ROLES
+from store import users
+
+bp = Blueprint("auth", __name__)
+
+ADDRESS_FACTOR = 4  # several people sign in from the command centre's one address
+
+
+class User(UserMixin):
+    def __init__(self, sid: str, name: str, role: str) -> None:
+        self.sid, self.name, self.role = sid, name, role
+
+    def get_id(self) -> str:
+        return self.sid
+
+
+def _redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def load_user(sid: str) -> User | None:
+    r = _redis()
+    name = users.session_user(r, sid)
+    u = users.get_user(r, name) if name else None
+    if u is None or u.get("role") not in ROLES:  # account deleted or role withdrawn
+        return None
+    return User(sid, name, u["role"])  # type: ignore[arg-type]
+
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>登录 · Sign in · ecocommand</title>
+<style>body{font-family:sans-serif;margin:4em auto;max-width:24em}label,input,button{display:block;
+width:100%;margin:.4em 0;font-size:1.1em}p.error{color:#b00020}</style></head><body>
+<h1>生态综合执法指挥中心</h1><h2>登录 · Sign in</h2>
+{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
+<form method="post" action="/login">
+<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
+<input type="hidden" name="next" value="{{ next }}">
+<label for="username">用户名 · User name</label>
+<input id="username" name="username" value="{{ username }}" autocomplete="username" required>
+<label for="password">密码 · Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">登录 · Sign in</button>
+</form></body></html>"""
+
+
+def _page(status: int, message: str = "", username: str = "", next_url: str = "/",
+          headers: dict[str, str] | None = None) -> Any:
+    # autoescaped: the name typed is shown back as text, never as markup
+    html = render_template_string(PAGE, message=message, username=username[:64], next=next_url)
+    return html, status, headers or {}
+
+
+def _safe_next(value: str | None) -> str:
+    # only a path on this site: never //host or /\\host, which browsers treat as another host
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    return value
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return _page(200, next_url=next_url)
+    settings = current_app.config["SETTINGS"]
+    r = _redis()
+    name = request.form.get("username", "")
+    password = request.form.get("password", "")
+    addr = request.remote_addr or "unknown"
+    account = name if users.valid_name(name) else None
+    wait = max(users.throttled(r, "addr", addr),
+               users.throttled(r, "account", account) if account else 0)
+    if wait:
+        return _page(429, f"登录失败次数过多，请 {wait} 秒后再试 · Too many failed sign-ins: "
+                          f"try again in {wait} s", name, next_url, {"Retry-After": str(wait)})
+    u = users.verify(r, account, password) if account else None
+    if u is None or u.get("role") not in ROLES:
+        if account:
+            users.record_failure(r, "account", account, settings.login_max_failures,
+                                 settings.login_lockout_s)
+        users.record_failure(r, "addr", addr, settings.login_max_failures * ADDRESS_FACTOR,
+                             settings.login_lockout_s)
+        return _page(401, "用户名或密码错误 · Wrong user name or password", name, next_url)
+    users.clear_failures(r, "account", account)  # type: ignore[arg-type]
+    # A fresh session: the old server-side one ends, nothing of the anonymous cookie survives.
+    users.end_session(r, session.get("_user_id", ""))
+    session.clear()
+    sid = users.start_session(r, account, int(settings.session_hours * 3600))  # type: ignore[arg-type]
+    session.permanent = True
+    login_user(User(sid, account, u["role"]))  # type: ignore[arg-type]
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    users.end_session(_redis(), session.get("_user_id", ""))
+    if current_user.is_authenticated:
+        logout_user()
+    session.clear()
+    return redirect("/login")
+
+
+def install(server: Flask) -> None:
+    manager = LoginManager()
+    manager.init_app(server)
+    manager.user_loader(load_user)
+    server.register_blueprint(bp)

@@ -1,0 +1,162 @@
+"""The login and role gate in front of every route, CSRF for Dash's POSTs, security headers.
+
+One `before_request` gate sees every request: anonymous requests get 401 JSON on `/_dash*`,
+`/api/*` and anything else that is not a page, and a redirect to the login page for pages; signed-in
+requests are checked against the roles of the callback (`/_dash-update-component`) or the route
+(`view.roles`). Whatever has no role rule is refused (fail closed).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import dash
+from flask import Flask, Response, current_app, jsonify, redirect, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+
+from config.settings import Settings
+from dashboard import roles
+
+# Open to anonymous requests: the health probe and the sign-in form (POST /logout of a session
+# that already ended must still answer).
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout"})
+CALLBACK_ENDPOINT_SUFFIX = "_dash-update-component"
+
+
+def secret_key(settings: Settings) -> str:
+    """SECRET_KEY, or one generated once into DATA_DIR/secret_key (0600) and shared by workers."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = Path(settings.data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)  # atomic: of racing workers, the first one's key wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure when COOKIE_SECURE is set or the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:  # type: ignore[override]
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
+def content_security_policy(app: dash.Dash) -> str:
+    # Scripts: own files plus the hash of Dash's one inline bootstrap script; no eval anywhere.
+    # Styles: Dash components and plotly inject <style> elements and style attributes, which
+    # CSP cannot tell from an attack without nonces Dash does not support: 'unsafe-inline' there.
+    scripts = " ".join(["'self'", *app.csp_hashes()])
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src {scripts}",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _refuse(status: int, message: str) -> Response:
+    resp = jsonify({"error": message})
+    resp.status_code = status
+    return resp
+
+
+def _is_page(path: str) -> bool:
+    return not path.startswith(("/_", "/api/", "/assets/", "/static/"))
+
+
+def _gate(app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str
+          ) -> Response | None:
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC_ENDPOINTS:
+        return None
+    path = request.path
+    if not current_user.is_authenticated:
+        if request.method == "GET" and _is_page(path):
+            return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
+        return _refuse(401, "sign in first (POST /login)")
+    role = current_user.role
+    if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        if not isinstance(output, str):
+            return _refuse(400, "not a Dash callback request")
+        if role not in roles.allowed_roles(app, output):  # no rule: nobody
+            return _refuse(403, f"role {role!r} may not call this callback")
+        return None
+    if path.startswith("/api/"):
+        view = current_app.view_functions.get(endpoint) if endpoint else None
+        if view is None or endpoint in dash_endpoints:  # Dash's catch-all: no such API
+            return _refuse(404, "no such API route")
+        return _check_view_roles(view, role)
+    if endpoint in dash_endpoints or request.blueprint == assets_blueprint:
+        return None  # pages, layout, dependencies, bundles: any signed-in role
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    if view is None:
+        return None  # 404 / 405 from Flask itself
+    return _check_view_roles(view, role)
+
+
+def _check_view_roles(view: Any, role: str) -> Response | None:
+    allowed = getattr(view, "roles", None)
+    if not allowed or role not in allowed:
+        return _refuse(403, f"role {role!r} may not use this route")
+    return None
+
+
+def _headers(resp: Response, csp: str, settings: Settings) -> Response:
+    resp.headers["Content-Security-Policy"] = csp
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Referrer-Policy"] = "same-origin"  # CSRF's HTTPS referrer check needs it
+    resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if request.is_secure:
+        resp.headers["Strict-Transport-Security"] = "max-age=31536000"
+    if current_user.is_authenticated:
+        # Dash's renderer sends this cookie back as X-CSRFToken on its POSTs; refreshed on every
+        # response so a wall screen polling for hours never holds an expired token.
+        resp.set_cookie("_csrf_token", generate_csrf(), samesite="Strict", httponly=False,
+                        secure=settings.cookie_secure or request.is_secure, path="/")
+    return resp
+
+
+def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
+    """Session cookie settings, the gate, CSRF and headers. Call after every page registered."""
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=int(settings.session_hours * 3600),
+        WTF_CSRF_TIME_LIMIT=int(settings.session_hours * 3600),
+    )
+    server.session_interface = _SessionInterface()
+    dash_endpoints = frozenset(app.routes)
+    assets_blueprint = app.config.routes_pathname_prefix.replace("/", "_").replace(".", "_")
+    assets_blueprint += "dash_assets"
+    # Before CSRFProtect: an anonymous POST is 401 whatever token it carries.
+    server.before_request_funcs.setdefault(None, []).insert(
+        0, lambda: _gate(app, dash_endpoints, assets_blueprint))
+    CSRFProtect(server)
+    csp = content_security_policy(app)
+    server.after_request(lambda resp: _headers(resp, csp, settings))
