@@ -159,6 +159,7 @@ class Geography:
         self.zones: list[tuple[dict[str, Any], BaseGeometry]] = [
             (dict(f["properties"]), _prepared(shape(f["geometry"]))) for f in features
         ]
+        self._zone_bounds = [tuple(g.bounds) for _p, g in self.zones]
 
         path = geo_dir / FILES["grid"]
         grid = _read_features(path)
@@ -213,8 +214,13 @@ class Geography:
         return self._grid_ids[int(min(hits))] if len(hits) else None
 
     def zones_at(self, lon: float, lat: float) -> list[dict[str, Any]]:
-        """Properties (copies) of every zone containing the point."""
-        return [dict(p) for p, g in self.zones if shapely.contains_xy(g, lon, lat)]
+        """Properties (copies) of every zone containing the point. The ingest worker asks this
+        for every vessel report: a bounding-box test first keeps the common case (outside every
+        zone) well under a microsecond."""
+        return [
+            dict(p) for (p, g), (x0, y0, x1, y1) in zip(self.zones, self._zone_bounds, strict=True)
+            if x0 <= lon <= x1 and y0 <= lat <= y1 and shapely.contains_xy(g, lon, lat)
+        ]
 
     # -- segments -------------------------------------------------------------------------------
 
