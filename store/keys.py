@@ -65,10 +65,6 @@ def ais_fragments_affixes() -> tuple[str, str]:
     return _FRAG_PREFIX, _FRAG_SUFFIX
 
 
-def entity_id_from_state_key(key: str) -> str:
-    return key[key.index("{") + 1 : key.rindex("}")]
-
-
 # Accounts and server-side sessions. A user's name is validated (store/users.py) so it never
 # holds braces; the hash tag keeps a user's record in one Cluster slot.
 USERS = "idx:users"  # set of account names
