@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(False, description="Cookies only over HTTPS (behind TLS proxy)")
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_lockout_s: int = Field(900, ge=1, le=86_400, description="Cap of a login lock")
+    # Live map: a tile URL template (https://host/{z}/{x}/{y}.png); empty = local basemap only.
+    map_tiles_url: str = Field("", description="Map tile URL template; empty = no tiles")
 
     @field_validator("redis_url")
     @classmethod
@@ -55,6 +57,13 @@ class Settings(BaseSettings):
             u = urlparse(v)
             if u.scheme not in ("mqtt", "mqtts", "tcp") or not u.hostname:
                 raise ValueError("MQTT_URL must look like mqtt://host:1883")
+        return v
+
+    @field_validator("map_tiles_url")
+    @classmethod
+    def _tiles_scheme(cls, v: str) -> str:
+        if v and (urlparse(v).scheme not in ("http", "https") or not urlparse(v).hostname):
+            raise ValueError("MAP_TILES_URL must look like https://host/{z}/{x}/{y}.png")
         return v
 
     @property

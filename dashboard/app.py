@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dash
 import redis
 from flask import Flask
 
-from callbacks import home as home_callbacks
+from callbacks import map as map_callbacks
 from config.settings import Settings, get_settings
 from dashboard import api, auth, security
 from dashboard.health import bp as health_bp
-from layouts import home as home_layout
+from layouts import map as map_layout
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -24,10 +28,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.register_blueprint(api.bp)
     auth.install(server)
     # enable_mcp=False: an environment variable could otherwise expose every callback.
+    # assets_folder: the project's committed assets/ (map.js, map.css), wherever the app runs from.
     app = dash.Dash(__name__, server=server, title="ecocommand", update_title=None,
-                    suppress_callback_exceptions=False, enable_mcp=False)
-    app.layout = home_layout.layout
-    home_callbacks.register(app)
+                    assets_folder=str(ASSETS_DIR), suppress_callback_exceptions=False,
+                    enable_mcp=False)
+    app.layout = map_layout.layout
+    map_callbacks.register(app)
     security.install(server, app, settings)  # last: the CSP hashes every inline script
     server.extensions["dash"] = app  # for tests and tools that walk the callbacks
     return server

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import dash
 from flask import Flask, Response, current_app, jsonify, redirect, request
@@ -56,7 +56,16 @@ class _SessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
 
-def content_security_policy(app: dash.Dash) -> str:
+def tile_source(url: str) -> str | None:
+    """The CSP source of a map tile URL template (`{s}` subdomains become a wildcard)."""
+    u = urlparse(url)
+    if not url or not u.hostname:
+        return None
+    host = u.netloc.split("@")[-1].replace("{s}", "*")
+    return f"{u.scheme}://{host}"
+
+
+def content_security_policy(app: dash.Dash, img_sources: tuple[str, ...] = ()) -> str:
     # Scripts: own files plus the hash of Dash's one inline bootstrap script; no eval anywhere.
     # Styles: Dash components and plotly inject <style> elements and style attributes, which
     # CSP cannot tell from an attack without nonces Dash does not support: 'unsafe-inline' there.
@@ -65,7 +74,8 @@ def content_security_policy(app: dash.Dash) -> str:
         "default-src 'self'",
         f"script-src {scripts}",
         "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
+        # img-src: plus the origin of MAP_TILES_URL when one is set (map tiles are images).
+        " ".join(["img-src 'self' data: blob:", *img_sources]),
         "font-src 'self' data:",
         "connect-src 'self'",
         "worker-src 'self' blob:",
@@ -158,5 +168,6 @@ def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
     server.before_request_funcs.setdefault(None, []).insert(
         0, lambda: _gate(app, dash_endpoints, assets_blueprint))
     CSRFProtect(server)
-    csp = content_security_policy(app)
+    tiles = tile_source(settings.map_tiles_url)
+    csp = content_security_policy(app, (tiles,) if tiles else ())
     server.after_request(lambda resp: _headers(resp, csp, settings))

@@ -1,0 +1,66 @@
+"""The live map's refresh callback over HTTP: it sends nothing while the live version (and the
+language) are unchanged, and fresh GeoJSON once they move."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config.settings import Settings
+from dashboard import roles
+from ingest import units
+from ingest.context import HandlerContext
+from layouts.map import Ids
+from store import snapshots, users
+from store.writer import LiveStore
+from tests.test_auth import PASSWORD, make_app
+from tests.test_roles import callback_body, signed_in
+
+
+def _refresh_body(c: FlaskClient, last: object, lang: str = "zh") -> dict[str, Any]:
+    deps = c.get("/_dash-dependencies").get_json()
+    (dep,) = [d for d in deps if f"{Ids.UNITS}.data" in d["output"]]
+    body = callback_body(dep)
+    for i in body["inputs"]:
+        if i["id"] == Ids.LANG:
+            i["value"] = lang
+    body["state"][0]["value"] = last
+    return body
+
+
+def _post(c: FlaskClient, body: dict[str, Any]) -> dict[str, Any]:
+    resp = c.post("/_dash-update-component", json=body,
+                  headers={"X-CSRFToken": c.get_cookie("_csrf_token").value})
+    assert resp.status_code == 200, resp.data
+    return resp.get_json()["response"]
+
+
+def _write_unit(r: redis.Redis, unit_id: str, seq: int) -> None:
+    payload = orjson.dumps({"unit_id": unit_id, "seq": seq, "ts": 1_764_300_000_000 + seq,
+                            "lat": 22.6, "lon": 114.45, "status": "available"})
+    LiveStore(r, 3_600_000, 1000).write(
+        units.handle_position(unit_id, payload, HandlerContext(received_ms=0)), 0)
+
+
+def test_refresh_sends_nothing_until_the_version_or_language_moves(
+        settings: Settings, r: redis.Redis) -> None:
+    users.create_user(r, "duty", roles.OPERATOR, PASSWORD)
+    server: Flask = make_app(settings)
+    c = signed_in(server, "duty")
+    _write_unit(r, "U-1", 1)
+    v = snapshots.version(r)
+
+    out = _post(c, _refresh_body(c, None))
+    assert len(out[Ids.UNITS]["data"]["features"]) == 1
+    assert out[Ids.VERSION]["data"] == {"version": v, "lang": "zh"}
+
+    same = _refresh_body(c, {"version": v, "lang": "zh"})
+    assert _post(c, same) == {}  # every output no_update: nothing goes over the wire
+    assert Ids.UNITS in _post(c, _refresh_body(c, {"version": v, "lang": "zh"}, "en"))
+    _write_unit(r, "U-2", 1)
+    assert snapshots.version(r) != v
+    assert len(_post(c, same)[Ids.UNITS]["data"]["features"]) == 2
