@@ -32,6 +32,11 @@ def start_worker(redis_port: int, mqtt_port: int, log: Path) -> subprocess.Popen
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
 
 
+def tracked(client: redis.Redis) -> int:
+    """Positions in the track streams of all units: each message once, if nothing was lost."""
+    return sum(client.xlen(keys.track("unit", f"U-{u}")) for u in range(UNITS))
+
+
 def worker_connected(r: redis.Redis, pid: int) -> bool:
     beat = reader.ingest_stats(r)["heartbeat"]
     return beat.get("pid") == str(pid) and beat.get("broker_connected") == "1"
@@ -94,13 +99,10 @@ def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
         pub.join(120)
         pub.wait_all_acked(60)
 
-        def all_in() -> bool:
-            return sum(r.xlen(keys.track("unit", f"U-{u}")) for u in range(UNITS)) >= TOTAL
-
         try:
-            wait_for(all_in, 60, "every message in Redis")
+            wait_for(lambda: tracked(r) >= TOTAL, 60, "every message in Redis")
         except AssertionError:
-            n = sum(r.xlen(keys.track("unit", f"U-{u}")) for u in range(UNITS))
+            n = tracked(r)
             missing = {u: sorted(set(range(PER_UNIT)) - {
                 (int(e["ts"]) - TS) // 1000 for e in reader.track(r, "unit", f"U-{u}", 1000)})
                 for u in range(3)}
@@ -144,12 +146,9 @@ def test_sigkill_redis_mid_stream_loses_nothing(r: redis.Redis, broker: ServerPr
         pub.join(120)
         pub.wait_all_acked(60)
 
-        def count() -> int:
-            return sum(client.xlen(keys.track("unit", f"U-{u}")) for u in range(UNITS))
-
-        wait_for(lambda: count() >= TOTAL, 60, "every message in Redis")
+        wait_for(lambda: tracked(client) >= TOTAL, 60, "every message in Redis")
         time.sleep(1.0)
-        assert count() == TOTAL
+        assert tracked(client) == TOTAL
         for u in range(UNITS):
             assert reader.entity(client, "unit", f"U-{u}")["seq"] == str(PER_UNIT - 1)
         assert "Redis unavailable" in log.read_text()  # the outage was inside the stream
