@@ -1,25 +1,139 @@
 /* Live map functions, referenced from Python by name through
  * dash_extensions.javascript.Namespace("ecocommand", "map") — a committed 'self' script, so the
- * CSP needs no eval. dash-leaflet calls them with the layer's props (hideout) as `context`. */
-window.ecocommand = Object.assign({}, window.ecocommand);
-window.ecocommand.map = Object.assign({}, window.ecocommand.map, {
-    /* Canvas circle markers (the map sets preferCanvas): colour from the feature, size from
-     * the layer's hideout; vessels get a white rim so they stand out from units at sea. */
-    pointToLayer: function (feature, latlng, context) {
-        var p = feature.properties || {};
-        var hideout = (context && context.hideout) || {};
-        var vessel = p.kind === "vessel";
-        return L.circleMarker(latlng, {
-            radius: hideout.radius || 6,
-            color: vessel ? "#ffffff" : "#1a1a1a",
-            weight: vessel ? 2 : 1,
-            fillColor: p.color || "#6a3d9a",
-            fillOpacity: 0.9
+ * CSP needs no eval. dash-leaflet calls them with the layer's props (hideout) as `context`.
+ *
+ * Markers are drawn on the map's canvas (the map sets preferCanvas), never as DOM elements:
+ * a Glyph is a circle marker whose outline is a shape chosen by the feature (circle, square,
+ * diamond, triangle, or a ship hull rotated to its course), so hit-testing and bounds stay
+ * Leaflet's own circle logic. */
+(function () {
+    var TAU = Math.PI * 2;
+
+    /* Marker outline (circle, square, diamond, triangle, hexagon, ship), with corners at radius r around (x, y); angle in degrees clockwise from north. */
+    function trace(ctx, shape, x, y, r, angle) {
+        var a = (angle || 0) * Math.PI / 180;
+        function pt(dx, dy) {  /* rotate (dx, dy) by a, screen y pointing down */
+            return [x + dx * Math.cos(a) - dy * Math.sin(a), y + dx * Math.sin(a) + dy * Math.cos(a)];
+        }
+        var pts;
+        if (shape === "square") {
+            var s = r * 0.85;
+            pts = [[-s, -s], [s, -s], [s, s], [-s, s]];
+        } else if (shape === "diamond") {
+            pts = [[0, -r * 1.2], [r, 0], [0, r * 1.2], [-r, 0]];
+        } else if (shape === "triangle") {
+            pts = [[0, -r * 1.15], [r, r * 0.85], [-r, r * 0.85]];
+        } else if (shape === "hexagon") {
+            pts = [];
+            for (var i = 0; i < 6; i++) {
+                pts.push([r * 1.1 * Math.cos(i * TAU / 6), r * 1.1 * Math.sin(i * TAU / 6)]);
+            }
+        } else if (shape === "ship") {  /* a hull pointing along the course */
+            pts = [[0, -r * 1.6], [r * 0.75, -r * 0.3], [r * 0.75, r * 1.1], [-r * 0.75, r * 1.1],
+                   [-r * 0.75, -r * 0.3]];
+        } else {
+            ctx.arc(x, y, r, 0, TAU, false);
+            return;
+        }
+        pts.forEach(function (d, i) {
+            var p = pt(d[0], d[1]);
+            if (i === 0) { ctx.moveTo(p[0], p[1]); } else { ctx.lineTo(p[0], p[1]); }
         });
-    },
-    /* A tile that fails to load (no network, wrong URL): show the "tiles unavailable" note. */
-    tileError: function () {
-        var note = document.getElementById("map-tiles-note");
-        if (note) { note.hidden = false; }
+        ctx.closePath();
     }
-});
+
+    /* Where each marker on the map is, by feature id, with the time it was drawn (epoch ms):
+     * lets the browser tests and `run.py bench map` see what the page shows without reading
+     * pixels. Entries leave with their marker, so it never outgrows the map. */
+    var drawn = {};
+    var owners = {};  /* id -> the marker that owns the entry (a newer one may replace it) */
+
+    /* Made on first use: this asset may run before the Leaflet bundle has defined `L`. */
+    var Glyph = null;
+    function glyph(latlng, options) {
+        Glyph = Glyph || L.CircleMarker.extend({
+            _updatePath: drawGlyph,
+            onRemove: function (map) {  /* filtered out, layer hidden or data replaced */
+                var id = this.options.featureId;
+                if (id !== undefined && owners[id] === this) {
+                    delete owners[id];
+                    delete drawn[id];
+                }
+                return L.CircleMarker.prototype.onRemove.call(this, map);
+            }
+        });
+        return new Glyph(latlng, options);
+    }
+
+    /* Canvas drawing of a Glyph; hit-testing and bounds stay CircleMarker's. */
+    function drawGlyph() {
+        var renderer = this._renderer;
+        if (!(renderer instanceof L.Canvas)) {  /* SVG fallback: a plain circle */
+            return L.CircleMarker.prototype._updatePath.call(this);
+        }
+        if (!renderer._drawing || this._empty()) { return; }
+        var ctx = renderer._ctx, p = this._point, o = this.options;
+        ctx.beginPath();
+        trace(ctx, o.shape, p.x, p.y, this._radius, o.angle);
+        renderer._fillStroke(ctx, this);
+        if (o.label && this._map && this._map.getZoom() >= o.labelZoom) {
+            ctx.font = "600 13px sans-serif";
+            ctx.lineWidth = 3;
+            ctx.strokeStyle = "rgba(255,255,255,0.9)";
+            ctx.fillStyle = "#102030";
+            ctx.strokeText(o.label, p.x + this._radius + 4, p.y + 4);
+            ctx.fillText(o.label, p.x + this._radius + 4, p.y + 4);
+        }
+    }
+
+
+    window.ecocommand = Object.assign({}, window.ecocommand);
+    window.ecocommand.map = Object.assign({}, window.ecocommand.map, {
+        drawn: drawn,
+
+        pointToLayer: function (feature, latlng, context) {
+            var p = feature.properties || {};
+            var hideout = (context && context.hideout) || {};
+            var vessel = p.kind === "vessel";
+            var marker = glyph(latlng, {
+                featureId: p.id,
+                radius: hideout.radius || 6,
+                shape: p.shape || (vessel ? "ship" : "circle"),
+                angle: p.angle || 0,
+                label: vessel ? p.label : "",
+                labelZoom: hideout.labelZoom || 13,
+                color: p.stroke || (vessel ? "#ffffff" : "#1a1a1a"),
+                weight: p.strokeWeight || (vessel ? 1.5 : 2),
+                fillColor: p.color || "#6a3d9a",
+                fillOpacity: p.fillOpacity !== undefined ? p.fillOpacity : 0.92
+            });
+            if (p.id !== undefined) {
+                drawn[p.id] = {lat: latlng.lat, lng: latlng.lng, t: Date.now()};
+                owners[p.id] = marker;
+            }
+            return marker;
+        },
+
+        /* Browser-side filters: hideout.filters maps a property (department, subdistrict,
+         * status) to the values to show; an empty or missing list shows everything, and a
+         * feature without that property (a vessel has no department) is not filtered by it. */
+        filter: function (feature, context) {
+            var filters = ((context && context.hideout) || {}).filters || {};
+            var p = feature.properties || {};
+            for (var key in filters) {
+                var allowed = filters[key];
+                if (!allowed || !allowed.length || p[key] === undefined || p[key] === null) {
+                    continue;
+                }
+                if (allowed.indexOf(p[key]) < 0) { return false; }
+            }
+            return true;
+        },
+
+        /* A tile that fails to load (no network, wrong URL): show the "tiles unavailable" note. */
+        tileError: function () {
+            var note = document.getElementById("map-tiles-note");
+            if (note) { note.hidden = false; }
+        }
+    });
+}());

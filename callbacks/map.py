@@ -1,4 +1,6 @@
-"""Live map callbacks: markers and counts when the live version moves, the header every tick."""
+"""Live map callbacks: markers, counts and the alert feed when the live version moves; the header
+every tick; labels on a language switch; browser-side filters; the wall-screen mode; and the
+alert actions (acknowledge: operator and duty chief; close: duty chief), each role-checked."""
 
 from __future__ import annotations
 
@@ -6,17 +8,37 @@ import time
 from typing import Any
 
 import dash
-from dash import Input, Output, State, html, no_update
+from dash import ALL, Input, Output, State, html, no_update
+from dash.exceptions import PreventUpdate
 from flask import current_app
+from flask_login import current_user
 
 from dashboard import map_data, roles
 from dashboard.i18n import DEFAULT_LANG, LANGS, t
-from layouts.map import Ids
+from domain.geo import load_geography
+from domain.vocab import Department, Subdistrict, UnitStatus
+from layouts.map import (
+    ACK,
+    BASEMAP_ID,
+    BASEMAP_STYLES,
+    CLOSE,
+    DARK_BASEMAP_STYLES,
+    Ids,
+    hideout,
+)
+from store import alerts as alert_actions
 from store import reader, snapshots
+
+FEED_LIMIT = 50  # alerts listed beside the map; the header counts them all
+MAX_ALERT_ID = 200
 
 
 def _lang(value: Any) -> str:
     return value if value in LANGS else DEFAULT_LANG
+
+
+def _wall(mode: Any) -> bool:
+    return isinstance(mode, dict) and mode.get("wall") is True
 
 
 def _count(label: str, value: int, colour: str | None = None, cls: str = "") -> html.Div:
@@ -39,26 +61,125 @@ def counts_view(c: dict[str, Any], lang: str) -> list[html.Div]:
     return out
 
 
+def alert_signature(alerts: list[dict[str, Any]]) -> list[list[str]]:
+    """What the feed shows changes only with these: the open alerts and who acknowledged."""
+    return [[str(a.get("id", "")), str(a.get("ack_by", ""))] for a in alerts[:FEED_LIMIT]]
+
+
+def _alert_item(a: dict[str, Any], lang: str, role: str, wall: bool) -> html.Li:
+    alert_id = str(a.get("id", ""))
+    severity = str(a.get("severity") or "info")
+    acked = a.get("ack_by")
+    actions: list[Any] = []
+    if acked:
+        actions.append(html.Span(t("alerts.acked", lang).format(who=acked), className="ec-acked"))
+    if not wall:  # a wall screen has no one at it to click; the server checks roles anyway
+        if not acked and role in roles.ACKNOWLEDGERS:
+            actions.append(html.Button(t("alerts.ack", lang), id={"type": ACK, "id": alert_id},
+                                       className="ec-button ec-ack"))
+        if role in roles.DISPATCHERS:
+            actions.append(html.Button(t("alerts.close", lang),
+                                       id={"type": CLOSE, "id": alert_id},
+                                       className="ec-button ec-close"))
+    return html.Li([
+        html.Div([html.Span(map_data.local_time(a.get("ts")), className="ec-alert-time"),
+                  html.Span(t(f"severity.{severity}", lang), className="ec-alert-severity"),
+                  html.Span(map_data.alert_title(a, lang), className="ec-alert-kind")],
+                 className="ec-alert-head"),
+        html.Div(str(a.get("name") or a.get("source") or ""), className="ec-alert-source"),
+        html.Div(str(a.get("message") or ""), className="ec-alert-message"),
+        html.Div(actions, className="ec-alert-actions"),
+    ], className=f"ec-alert-item ec-severity-{severity}", **{"data-alert": alert_id})
+
+
+def feed_view(alerts: list[dict[str, Any]], lang: str, role: str, wall: bool) -> list[Any]:
+    if not alerts:
+        return [html.P(t("alerts.none", lang), className="ec-feed-empty")]
+    items = [_alert_item(a, lang, role, wall) for a in alerts[:FEED_LIMIT]]
+    out: list[Any] = [html.Ol(items, className="ec-feed-list")]
+    if len(alerts) > FEED_LIMIT:
+        out.append(html.P(t("alerts.more", lang).format(n=len(alerts) - FEED_LIMIT)))
+    return out
+
+
+def _swatch(colour: str, shape: str = "circle", outline: str = "#1a1a1a") -> html.Span:
+    return html.Span(className=f"ec-swatch ec-shape-{shape}",
+                     style={"background": colour, "borderColor": outline})
+
+
+def legend_view(lang: str) -> list[Any]:
+    rows: list[Any] = [html.Summary(t("legend.title", lang))]
+    rows += [html.Div([_swatch(c), t(f"status.{s}", lang)], className="ec-legend-row")
+             for s, c in map_data.STATUS_COLOURS.items()]
+    rows += [html.Div([_swatch("#ffffff", shape), t(f"kind.{k}", lang)],
+                      className="ec-legend-row")
+             for k, shape in map_data.KIND_SHAPES.items()]
+    rows += [html.Div([_swatch("#ffffff", outline=c), t(f"dept.{d}", lang)],
+                      className="ec-legend-row ec-legend-dept")
+             for d, c in map_data.DEPARTMENT_COLOURS.items()]
+    rows += [html.Div([_swatch(map_data.VESSEL_COLOUR, "ship", "#ffffff"),
+                       t("legend.vessel", lang)], className="ec-legend-row"),
+             html.Div([_swatch(map_data.SENSOR_COLOURS["ok"], "hexagon"), t("count.sensors", lang)],
+                      className="ec-legend-row"),
+             html.Div([_swatch("transparent", outline=map_data.SEVERITY_COLOURS["critical"]),
+                       t("legend.alert", lang)], className="ec-legend-row")]
+    return rows
+
+
+def _options(prefix: str, values: list[str], lang: str) -> list[dict[str, str]]:
+    return [{"label": t(f"{prefix}.{v}", lang), "value": v} for v in values]
+
+
+def _clicked(pattern: str) -> str | None:
+    """The alert id of the button that was really clicked (new buttons arriving in the feed also
+    trigger the callback, with no clicks); None for anything else, hostile ids included."""
+    trig = dash.ctx.triggered_id
+    if not isinstance(trig, dict) or trig.get("type") != pattern:
+        return None
+    if not any(item.get("value") for item in dash.ctx.triggered):
+        return None
+    alert_id = trig.get("id")
+    if not isinstance(alert_id, str) or not 0 < len(alert_id) <= MAX_ALERT_ID:
+        return None
+    return alert_id
+
+
+def _history_ms() -> int:
+    return int(current_app.config["SETTINGS"].history_hours * 3_600_000)
+
+
 def register(app: dash.Dash) -> None:
+    geo = load_geography()
+
     @roles.callback(
         app,
         Output(Ids.UNITS, "data"), Output(Ids.VESSELS, "data"), Output(Ids.SENSORS, "data"),
-        Output(Ids.COUNTS, "children"), Output(Ids.VERSION, "data"),
-        Input(Ids.TICK, "n_intervals"), Input(Ids.LANG, "value"), State(Ids.VERSION, "data"),
+        Output(Ids.ALERTS, "data"), Output(Ids.COUNTS, "children"), Output(Ids.FEED, "children"),
+        Output(Ids.VERSION, "data"),
+        Input(Ids.TICK, "n_intervals"), Input(Ids.LANG, "value"), Input(Ids.MODE, "data"),
+        State(Ids.VERSION, "data"),
         roles=roles.VIEWERS)
-    def refresh(_n: int | None, lang_value: str | None, last: Any) -> tuple[Any, ...]:
+    def refresh(_n: int | None, lang_value: str | None, mode: Any, last: Any
+                ) -> tuple[Any, ...]:
         r = current_app.extensions["redis"]
-        lang = _lang(lang_value)
-        seen = {"version": snapshots.version(r), "lang": lang}
-        if seen == last:
-            return (no_update,) * 5  # nothing changed: nothing goes over the wire
+        lang, wall = _lang(lang_value), _wall(mode)
+        seen = {"version": snapshots.version(r), "lang": lang, "wall": wall}
+        last = last if isinstance(last, dict) else {}
+        if all(last.get(k) == v for k, v in seen.items()):
+            return (no_update,) * 7  # nothing changed: nothing goes over the wire
         units = snapshots.entities(r, "unit")
         vessels = snapshots.entities(r, "vessel")
         sensors = snapshots.entities(r, "sensor")
         alerts = snapshots.open_alerts(r)
-        return (map_data.unit_features(units, lang), map_data.vessel_features(vessels, lang),
+        seen["alerts"] = alert_signature(alerts)
+        same_feed = all(last.get(k) == seen[k] for k in ("alerts", "lang", "wall"))
+        return (map_data.unit_features(units, lang, geo.subdistricts_of),
+                map_data.vessel_features(vessels, lang, geo.subdistricts_of),
                 map_data.sensor_features(sensors, alerts, lang),
-                counts_view(map_data.counts(units, vessels, sensors, alerts), lang), seen)
+                no_update if same_feed else map_data.alert_features(alerts, lang),
+                counts_view(map_data.counts(units, vessels, sensors, alerts), lang),
+                no_update if same_feed else feed_view(alerts, lang, current_user.role, wall),
+                seen)
 
     @roles.callback(
         app,
@@ -77,3 +198,85 @@ def register(app: dash.Dash) -> None:
         stale = map_data.is_stale(age)
         return (t("app.title", lang), fresh, t("map.stale", lang), not stale,
                 t("map.tiles_unavailable", lang))
+
+    @roles.callback(
+        app,
+        Output(Ids.LABEL_DEPARTMENT, "children"), Output(Ids.FILTER_DEPARTMENT, "options"),
+        Output(Ids.FILTER_DEPARTMENT, "placeholder"),
+        Output(Ids.LABEL_SUBDISTRICT, "children"), Output(Ids.FILTER_SUBDISTRICT, "options"),
+        Output(Ids.FILTER_SUBDISTRICT, "placeholder"),
+        Output(Ids.LABEL_STATUS, "children"), Output(Ids.FILTER_STATUS, "options"),
+        Output(Ids.FILTER_STATUS, "placeholder"),
+        Output(Ids.LEGEND, "children"), Output(Ids.FEED_TITLE, "children"),
+        Input(Ids.LANG, "value"),
+        roles=roles.VIEWERS)
+    def labels(lang_value: str | None) -> tuple[Any, ...]:
+        lang = _lang(lang_value)
+        every = t("filter.all", lang)
+        subdistricts = [s.value for s in Subdistrict] + [map_data.NO_SUBDISTRICT]
+        return (t("filter.department", lang), _options("dept", list(Department), lang), every,
+                t("filter.subdistrict", lang), _options("subdistrict", subdistricts, lang), every,
+                t("filter.status", lang), _options("status", list(UnitStatus), lang), every,
+                legend_view(lang), t("alerts.title", lang))
+
+    @roles.callback(
+        app,
+        Output(Ids.UNITS, "hideout"), Output(Ids.VESSELS, "hideout"),
+        Output(Ids.SENSORS, "hideout"),
+        Input(Ids.FILTER_DEPARTMENT, "value"), Input(Ids.FILTER_SUBDISTRICT, "value"),
+        Input(Ids.FILTER_STATUS, "value"),
+        roles=roles.VIEWERS)
+    def filters(departments: Any, subdistricts: Any, statuses: Any) -> tuple[Any, ...]:
+        # Only the choice travels; the browser hides and shows the markers it already has.
+        chosen = {"department": departments, "subdistrict": subdistricts, "status": statuses}
+        clean = {k: [str(v) for v in vals][:50] for k, vals in chosen.items()
+                 if isinstance(vals, list) and vals}
+        return hideout("unit", clean), hideout("vessel", clean), hideout("sensor", clean)
+
+    basemap_keys = list(BASEMAP_STYLES)
+
+    @roles.callback(
+        app,
+        Output(Ids.PAGE, "className"), Output(Ids.MODE, "data"), Output(Ids.TICK, "interval"),
+        *[Output(BASEMAP_ID.format(k), "style") for k in basemap_keys],
+        Input(Ids.URL, "search"),
+        roles=roles.VIEWERS)
+    def mode(search: Any) -> tuple[Any, ...]:
+        wall = isinstance(search, str) and "wall=1" in search.lstrip("?").split("&")
+        styles = DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES
+        return ("ec-page ec-wall" if wall else "ec-page", {"wall": wall},
+                1000 if wall else 2000, *[styles[k] for k in basemap_keys])
+
+    @roles.callback(
+        app,
+        Output(Ids.ACK_NOTE, "children"),
+        Input({"type": ACK, "id": ALL}, "n_clicks"), State(Ids.LANG, "value"),
+        prevent_initial_call=True,  # only clicks: a leader's page must not call it and get 403
+        roles=roles.ACKNOWLEDGERS)
+    def acknowledge(_clicks: Any, lang_value: str | None) -> str:
+        alert_id = _clicked(ACK)
+        if alert_id is None:
+            raise PreventUpdate
+        r = current_app.extensions["redis"]
+        done = alert_actions.acknowledge(r, alert_id, current_user.name,
+                                         time.time_ns() // 1_000_000, _history_ms())
+        lang = _lang(lang_value)
+        return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
+                 else "alerts.done_ack", lang)
+
+    @roles.callback(
+        app,
+        Output(Ids.CLOSE_NOTE, "children"),
+        Input({"type": CLOSE, "id": ALL}, "n_clicks"), State(Ids.LANG, "value"),
+        prevent_initial_call=True,
+        roles=roles.DISPATCHERS)
+    def close(_clicks: Any, lang_value: str | None) -> str:
+        alert_id = _clicked(CLOSE)
+        if alert_id is None:
+            raise PreventUpdate
+        r = current_app.extensions["redis"]
+        done = alert_actions.close(r, alert_id, current_user.name, time.time_ns() // 1_000_000,
+                                   _history_ms(), reason="closed from the alert feed")
+        lang = _lang(lang_value)
+        return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
+                 else "alerts.done_close", lang)

@@ -35,5 +35,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.layout = map_layout.layout
     map_callbacks.register(app)
     security.install(server, app, settings)  # last: the CSP hashes every inline script
+    # Dash registers its script paths lazily in a before_request hook that marks itself done
+    # *before* doing the work: a gunicorn worker whose first requests are the browser's parallel
+    # script fetches then answers some of them 500 ("not a registered library"). Doing that
+    # setup here, before any request, closes the race.
+    app._setup_server()
     server.extensions["dash"] = app  # for tests and tools that walk the callbacks
     return server

@@ -9,6 +9,8 @@ signs come from devices and AIS and must not become markup.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -18,6 +20,7 @@ from shapely.geometry import box, mapping, shape
 
 from config import CONFIG_DIR
 from dashboard.i18n import t
+from domain.water_quality import class_limits
 
 CENTER = (22.58, 114.48)  # lat, lon (Leaflet order)
 ZOOM = 11
@@ -26,6 +29,10 @@ VIEW_BOUNDS = (113.85, 22.25, 115.0, 22.9)
 LAND_SIMPLIFY_DEG = 0.0004  # ~40 m: plenty at the zooms a wall screen uses
 COORD_DECIMALS = 4  # ~10 m; keeps the page's basemap small
 STALE_AFTER_S = 30.0
+# A unit silent this long is drawn faded (it may not be there any more); a vessel silent this
+# long has left AIS range or the area and is not drawn or counted (class B reports every 3 min).
+UNIT_SILENT_S = 300.0
+VESSEL_GONE_S = 3600.0
 
 STATUS_COLOURS = {
     "available": "#2e9e44",
@@ -38,9 +45,22 @@ UNKNOWN_STATUS_COLOUR = "#6a3d9a"
 VESSEL_COLOUR = "#00bcd4"
 SENSOR_COLOURS = {"ok": "#1b9e77", "warning": "#f0a500", "critical": "#c00000",
                   "no_data": "#8c8c8c"}
+SEVERITY_COLOURS = {"info": "#1f78d1", "warning": "#f0a500", "critical": "#e0261b"}
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+# A unit's kind is its marker's shape and its department the outline colour (fill = status).
+KIND_SHAPES = {"foot": "circle", "vehicle": "square", "boat": "diamond", "drone": "triangle"}
+DEPARTMENT_COLOURS = {
+    "eco_environment": "#1b5e20", "water": "#0d47a1", "forestry": "#6d4c41",
+    "agriculture": "#9e9d24", "land_inspection": "#4a148c", "marine_fisheries": "#006064",
+    "fishery_maritime": "#263238",
+}
+UNKNOWN_DEPARTMENT_COLOUR = "#1a1a1a"
+NO_SUBDISTRICT = "none"  # outside the district: a filter value like the others
+LOCAL_TZ = timezone(timedelta(hours=8), "CST")  # Shenzhen; China keeps no daylight saving
 
 FeatureCollection = dict[str, Any]
+# Sub-district of many points at once (domain.geo.Geography.subdistricts_of), or None.
+Locator = Callable[[Sequence[float], Sequence[float]], list[str | None]]
 
 
 def _point(lon: float, lat: float, props: dict[str, Any]) -> dict[str, Any]:
@@ -78,51 +98,91 @@ def _label(prefix: str, value: Any, lang: str) -> str:
 
 
 def _details(title: str, rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<br>{escape(k)}: {escape(v)}" for k, v in rows)
+    body = "".join(f"<br>{escape(k)}: {escape(v)}" if k else f"<br>{escape(v)}"
+                   for k, v in rows)
     return f"<b>{escape(title)}</b>{body}"
 
 
-def unit_features(units: list[dict[str, Any]], lang: str) -> FeatureCollection:
+def _subdistricts(items: list[dict[str, Any]], locate: Locator | None) -> list[str]:
+    if locate is None or not items:
+        return [NO_SUBDISTRICT] * len(items)
+    found = locate([e["lon"] for e in items], [e["lat"] for e in items])
+    return [sid or NO_SUBDISTRICT for sid in found]
+
+
+def _silent(e: dict[str, Any], limit_s: float) -> bool:
+    age = e.get("age_s")
+    return age is None or age > limit_s
+
+
+def current_vessels(vessels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The vessels still being heard: the ones the map draws and the header counts."""
+    return [v for v in vessels if not _silent(v, VESSEL_GONE_S)]
+
+
+def unit_features(units: list[dict[str, Any]], lang: str, locate: Locator | None = None
+                  ) -> FeatureCollection:
+    located = [u for u in units if _located(u)]
     features = []
-    for u in units:
-        if not _located(u):
-            continue
+    for u, sub in zip(located, _subdistricts(located, locate), strict=True):
         status = u.get("status") or ""
+        department = u.get("department") or ""
         name = str(u.get("name") or u.get("unit_id") or "")
         rows = [
             (t("field.id", lang), str(u.get("unit_id", ""))),
-            (t("field.department", lang), _label("dept", u.get("department"), lang)),
+            (t("field.department", lang), _label("dept", department, lang)),
+            (t("field.kind", lang), _label("kind", u.get("kind"), lang)),
             (t("field.level", lang), _label("level", u.get("level"), lang)),
+            (t("field.subdistrict", lang), _label("subdistrict", sub, lang)),
             (t("field.status", lang), _label("status", status, lang)),
             (t("field.speed", lang), f"{_num(u.get('speed_kmh'), '.1f')} km/h"),
             (t("field.last_report", lang), fmt_age(u.get("age_s"), lang)),
         ]
         features.append(_point(u["lon"], u["lat"], {
             "id": str(u.get("unit_id", "")), "kind": "unit", "status": status,
+            "department": department, "subdistrict": sub,
+            "shape": KIND_SHAPES.get(str(u.get("kind")), "circle"),
             "color": STATUS_COLOURS.get(status, UNKNOWN_STATUS_COLOUR),
+            "stroke": DEPARTMENT_COLOURS.get(department, UNKNOWN_DEPARTMENT_COLOUR),
+            **({"fillOpacity": 0.3} if _silent(u, UNIT_SILENT_S) else {}),
             "tooltip": escape(name), "popup": _details(name, rows),
         }))
     return {"type": "FeatureCollection", "features": features}
 
 
-def vessel_features(vessels: list[dict[str, Any]], lang: str) -> FeatureCollection:
+def vessel_course(v: dict[str, Any]) -> float | None:
+    """Course over ground, else true heading; None when the vessel reports neither (AIS sends
+    360 / 511 for "not available")."""
+    cog, heading = v.get("cog"), v.get("heading")
+    if isinstance(cog, int | float) and 0 <= cog < 360:
+        return float(cog)
+    if isinstance(heading, int | float) and 0 <= heading < 360:
+        return float(heading)
+    return None
+
+
+def vessel_features(vessels: list[dict[str, Any]], lang: str, locate: Locator | None = None
+                    ) -> FeatureCollection:
+    located = [v for v in current_vessels(vessels) if _located(v)]
     features = []
-    for v in vessels:
-        if not _located(v):
-            continue
+    for v, sub in zip(located, _subdistricts(located, locate), strict=True):
         mmsi = str(v.get("mmsi", ""))
         name = str(v.get("name") or mmsi)
+        course = vessel_course(v)
         rows = [
             (t("field.mmsi", lang), mmsi),
             (t("field.callsign", lang), str(v.get("callsign") or "—")),
             (t("field.ship_type", lang), str(v.get("ship_type_text") or v.get("ship_type")
                                              or "—")),
             (t("field.speed", lang), f"{_num(v.get('sog_kn'), '.1f')} kn"),
-            (t("field.course", lang), f"{_num(v.get('cog'), '.0f')}°"),
+            (t("field.course", lang), f"{_num(course, '.0f')}°"),
             (t("field.last_report", lang), fmt_age(v.get("age_s"), lang)),
         ]
         features.append(_point(v["lon"], v["lat"], {
-            "id": mmsi, "kind": "vessel", "color": VESSEL_COLOUR,
+            "id": mmsi, "kind": "vessel", "subdistrict": sub, "color": VESSEL_COLOUR,
+            # no course: a circle rather than a hull pointing somewhere arbitrary
+            "shape": "ship" if course is not None else "circle", "angle": course or 0,
+            "label": name,  # drawn on the canvas as text, never parsed as HTML
             "tooltip": escape(name), "popup": _details(name, rows),
         }))
     return {"type": "FeatureCollection", "features": features}
@@ -147,6 +207,23 @@ def sensor_state(sensor: dict[str, Any], levels: dict[str, str]) -> str:
     return "ok" if sensor.get("values") else "no_data"
 
 
+def reading_rows(sensor: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+    """Each reading with its class limit, marked when it is over the limit."""
+    values = sensor.get("values") or {}
+    kind, water_class = str(sensor.get("kind") or ""), str(sensor.get("water_class") or "")
+    limits = class_limits(kind, water_class) if water_class else {}
+    rows = []
+    for name, value in sorted(values.items()):
+        text = _num(value, "g")
+        limit = limits.get(name)
+        if limit is not None and isinstance(value, int | float):
+            text += f" ({water_class}: {limit.describe()})"
+            if not limit.holds(value):
+                text += f" ⚠ {t('sensor.breach', lang)}"
+        rows.append((str(name), text))
+    return rows
+
+
 def sensor_features(sensors: list[dict[str, Any]], alerts: list[dict[str, Any]], lang: str
                     ) -> FeatureCollection:
     levels = sensor_alert_levels(alerts)
@@ -157,13 +234,48 @@ def sensor_features(sensors: list[dict[str, Any]], alerts: list[dict[str, Any]],
         sid = str(s.get("sensor_id", ""))
         name = str(s.get("name") or sid)
         state = sensor_state(s, levels)
-        values = s.get("values") or {}
         rows = [(t("field.id", lang), sid), (t("field.state", lang), t(f"sensor.{state}", lang))]
-        rows += [(str(k), _num(val, "g")) for k, val in sorted(values.items())]
+        if s.get("water_class"):
+            rows.append((t("field.class", lang), str(s["water_class"])))
+        rows += reading_rows(s, lang)
         rows.append((t("field.last_report", lang), fmt_age(s.get("age_s"), lang)))
         features.append(_point(s["lon"], s["lat"], {
             "id": sid, "kind": "sensor", "state": state, "color": SENSOR_COLOURS[state],
+            "subdistrict": s.get("subdistrict") or NO_SUBDISTRICT, "shape": "hexagon",
             "tooltip": escape(name), "popup": _details(name, rows),
+        }))
+    return {"type": "FeatureCollection", "features": features}
+
+
+def alert_title(a: dict[str, Any], lang: str) -> str:
+    kind = str(a.get("kind") or "")
+    return _label("alert", kind, lang)
+
+
+def local_time(ms: Any) -> str:
+    if not isinstance(ms, int | float):
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(LOCAL_TZ).strftime("%H:%M:%S")
+
+
+def alert_features(alerts: list[dict[str, Any]], lang: str) -> FeatureCollection:
+    """Where the open alerts are, as rings in their severity's colour under the markers."""
+    features = []
+    for a in alerts:
+        if not _located(a):
+            continue
+        severity = str(a.get("severity") or "info")
+        title = alert_title(a, lang)
+        rows = [(t("field.state", lang), _label("severity", severity, lang)),
+                (t("field.id", lang), str(a.get("source") or "—")),
+                ("", str(a.get("message") or "")),
+                (t("field.last_report", lang), local_time(a.get("ts")))]
+        features.append(_point(a["lon"], a["lat"], {
+            "id": f"alert:{a.get('id', '')}", "kind": "alert", "severity": severity,
+            "color": SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["info"]),
+            "stroke": SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["info"]),
+            "fillOpacity": 0.12, "strokeWeight": 3,
+            "tooltip": escape(title), "popup": _details(title, rows),
         }))
     return {"type": "FeatureCollection", "features": features}
 
@@ -175,7 +287,7 @@ def counts(units: list[dict[str, Any]], vessels: list[dict[str, Any]],
         status = u.get("status") or ""
         if status in by_status:
             by_status[status] += 1
-    return {"units": len(units), "by_status": by_status, "vessels": len(vessels),
+    return {"units": len(units), "by_status": by_status, "vessels": len(current_vessels(vessels)),
             "sensors": len(sensors), "open_alerts": len(alerts)}
 
 

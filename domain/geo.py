@@ -12,11 +12,12 @@ import json
 import math
 import random
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import h3
+import numpy as np
 import shapely
 from shapely import STRtree
 from shapely.geometry import LineString, Point, shape
@@ -39,6 +40,7 @@ FILES = {
     "sea_areas": "sea_areas.geojson",
     "zones": "zones.geojson",
 }
+WATERS_RASTER_DEG = 0.002  # ~200 m: the nearest-sub-district lookup for the district's waters
 _MAX_TRIES = 5000  # rejection sampling; the smallest target (a zone) fills ~10% of its bbox
 
 
@@ -201,6 +203,33 @@ class Geography:
             return None
         p = Point(lon, lat)
         return min(self.subdistricts, key=lambda sid: self.subdistricts[sid].distance(p))
+
+    def subdistricts_of(self, lons: Any, lats: Any) -> list[str | None]:
+        """`subdistrict_of` for many points at once (a map update places thousands): exact on
+        land; in the district's waters, from a ~200 m raster of the nearest sub-district."""
+        x, y = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+        out = np.full(x.shape, None, dtype=object)
+        for sid, geom in self.subdistricts.items():
+            out[shapely.contains_xy(geom, x, y) & (out == None)] = sid  # noqa: E711 (numpy)
+        rest = np.flatnonzero((out == None) & shapely.contains_xy(self.district, x, y))  # noqa: E711
+        if rest.size:
+            names, (x0, y0, step, raster) = list(self.subdistricts), self._waters_raster
+            col = np.clip(((x[rest] - x0) / step).astype(int), 0, raster.shape[1] - 1)
+            row = np.clip(((y[rest] - y0) / step).astype(int), 0, raster.shape[0] - 1)
+            out[rest] = [names[i] for i in raster[row, col]]
+        return out.tolist()
+
+    @cached_property
+    def _waters_raster(self) -> tuple[float, float, float, np.ndarray]:
+        """Index of the nearest sub-district per cell of the district's bounding box, built once."""
+        x0, y0, x1, y1 = self.district.bounds
+        step = WATERS_RASTER_DEG
+        xs = np.arange(x0, x1 + step, step) + step / 2
+        ys = np.arange(y0, y1 + step, step) + step / 2
+        gx, gy = np.meshgrid(xs, ys)
+        centres = shapely.points(gx.ravel(), gy.ravel())
+        dist = np.stack([shapely.distance(g, centres) for g in self.subdistricts.values()])
+        return x0, y0, step, dist.argmin(axis=0).reshape(gx.shape)
 
     def grid_cell_of(self, lon: float, lat: float) -> str | None:
         """Id of the grid cell containing the point. Cells cover the district land; coastal cells

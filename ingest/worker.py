@@ -185,7 +185,9 @@ class IngestWorker:
             aof = self.redis.config_get("append*")
         except redis.exceptions.ResponseError:
             return  # CONFIG is often disabled on managed Redis: nothing to check
-        if aof.get(b"appendonly") != b"yes" or aof.get(b"appendfsync") != b"always":
+        aof = {str(k, "ascii") if isinstance(k, bytes) else k:
+               str(v, "ascii") if isinstance(v, bytes) else v for k, v in aof.items()}
+        if aof.get("appendonly") != "yes" or aof.get("appendfsync") != "always":
             log.warning("Redis runs without `appendonly yes` + `appendfsync always`: a Redis "
                         "crash can lose up to a second of messages already acknowledged")
 

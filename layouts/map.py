@@ -1,5 +1,7 @@
 """The live map page at `/`: a header with live counts and data freshness, a stale-data banner,
-and a dash-leaflet map over a local basemap drawn from `config/geo` (works with no tile server).
+a dash-leaflet map over a local basemap drawn from `config/geo` (works with no tile server), and
+a side panel with browser-side filters, the legend and the alert feed. `/?wall=1` is the same
+page as a wall screen: dark, large type, no controls.
 
 Markers are canvas circles drawn by `window.ecocommand.map.pointToLayer` in `assets/map.js`,
 referenced by name through `Namespace` (no `assign()`, no eval: the script is a 'self' asset).
@@ -33,9 +35,29 @@ class Ids(StrEnum):
     UNITS = "map-units"
     VESSELS = "map-vessels"
     SENSORS = "map-sensors"
+    ALERTS = "map-alerts"
     TICK = "map-tick"
     VERSION = "map-version"
     LOGOUT = "map-logout"
+    URL = "map-url"
+    PAGE = "map-page"
+    MODE = "map-mode"
+    FILTER_DEPARTMENT = "map-filter-department"
+    FILTER_SUBDISTRICT = "map-filter-subdistrict"
+    FILTER_STATUS = "map-filter-status"
+    LABEL_DEPARTMENT = "map-label-department"
+    LABEL_SUBDISTRICT = "map-label-subdistrict"
+    LABEL_STATUS = "map-label-status"
+    LEGEND = "map-legend"
+    FEED_TITLE = "map-feed-title"
+    FEED = "map-feed"
+    ACK_NOTE = "map-ack-note"
+    CLOSE_NOTE = "map-close-note"
+
+
+# Pattern ids of the alert feed's buttons: {"type": ACK, "id": <alert id>}.
+ACK, CLOSE = "alert-ack", "alert-close"
+BASEMAP_ID = "map-base-{}"
 
 
 HEADER_BG = "#14202e"
@@ -46,7 +68,15 @@ BASEMAP_STYLES: dict[str, dict[str, Any]] = {
     "grid": {"color": "#5f6f7f", "weight": 0.6, "fillOpacity": 0, "opacity": 0.6},
     "zones": {"color": "#1b7f3b", "weight": 1.5, "fillColor": "#1b7f3b", "fillOpacity": 0.15},
 }
-MARKER_RADIUS = {"unit": 7, "vessel": 6, "sensor": 6}
+# Dark variants for the wall screen (a dark room, read from across it).
+DARK_BASEMAP_STYLES: dict[str, dict[str, Any]] = {
+    "land": {"color": "#3a4a5c", "weight": 0.5, "fillColor": "#1f2b38", "fillOpacity": 1},
+    "district": {"color": "#e08ad0", "weight": 3, "fill": False, "dashArray": "8 4"},
+    "subdistricts": {"color": "#c27bb6", "weight": 1.5, "fillOpacity": 0, "dashArray": "3 3"},
+    "grid": {"color": "#56687a", "weight": 0.6, "fillOpacity": 0, "opacity": 0.6},
+    "zones": {"color": "#38c172", "weight": 1.5, "fillColor": "#38c172", "fillOpacity": 0.15},
+}
+MARKER_RADIUS = {"unit": 7, "vessel": 6, "sensor": 6, "alert": 14}
 BASEMAP_ON = ("land", "district", "subdistricts", "zones")  # grid cells start hidden
 
 
@@ -76,10 +106,15 @@ def _empty() -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": []}
 
 
+def hideout(kind: str, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """What the browser needs to draw and filter a live layer without the data being resent."""
+    return {"radius": MARKER_RADIUS[kind], "filters": filters or {}}
+
+
 def _live_layer(key: str, ident: Ids, kind: str) -> dl.Overlay:
     return dl.Overlay(dl.GeoJSON(
-        id=ident, data=_empty(), pointToLayer=JS("pointToLayer"),
-        hideout={"radius": MARKER_RADIUS[kind]}), name=both(key), checked=True)
+        id=ident, data=_empty(), pointToLayer=JS("pointToLayer"), filter=JS("filter"),
+        hideout=hideout(kind)), name=both(key), checked=True)
 
 
 def map_view() -> dl.Map:
@@ -92,9 +127,11 @@ def map_view() -> dl.Map:
             name=both("layer.tiles"), checked=True))
     for key, fc in base.items():
         layers.append(dl.Overlay(dl.GeoJSON(
-            data=fc, style=BASEMAP_STYLES[key], interactive=key in ("subdistricts", "zones", "grid")
+            id=BASEMAP_ID.format(key), data=fc, style=BASEMAP_STYLES[key],
+            interactive=key in ("subdistricts", "zones", "grid")
         ), name=both(f"layer.{key}"), checked=key in BASEMAP_ON))
-    layers += [_live_layer("count.units", Ids.UNITS, "unit"),
+    layers += [_live_layer("layer.alerts", Ids.ALERTS, "alert"),
+               _live_layer("count.units", Ids.UNITS, "unit"),
                _live_layer("count.vessels", Ids.VESSELS, "vessel"),
                _live_layer("count.sensors", Ids.SENSORS, "sensor")]
     return dl.Map(
@@ -118,13 +155,36 @@ def header() -> html.Header:
     ], className="ec-header")
 
 
+def _filter(label: Ids, ident: Ids) -> html.Div:
+    # Options and labels come from the language callback; the chosen values stay in this browser.
+    return html.Div([html.Label(id=label, htmlFor=ident, className="ec-filter-label"),
+                     dcc.Dropdown(id=ident, multi=True, persistence=True,
+                                  persistence_type="local", className="ec-filter")],
+                    className="ec-filter-row")
+
+
+def side_panel() -> html.Aside:
+    return html.Aside([
+        html.Div([_filter(Ids.LABEL_DEPARTMENT, Ids.FILTER_DEPARTMENT),
+                  _filter(Ids.LABEL_SUBDISTRICT, Ids.FILTER_SUBDISTRICT),
+                  _filter(Ids.LABEL_STATUS, Ids.FILTER_STATUS)], className="ec-filters"),
+        html.Details(id=Ids.LEGEND, className="ec-legend", open=True),
+        html.H2(id=Ids.FEED_TITLE, className="ec-feed-title"),
+        html.Div(id=Ids.ACK_NOTE, className="ec-action-note", role="status"),
+        html.Div(id=Ids.CLOSE_NOTE, className="ec-action-note", role="status"),
+        html.Div(id=Ids.FEED, className="ec-feed"),
+    ], className="ec-side-panel")
+
+
 def layout() -> html.Div:
     return html.Div([
+        dcc.Location(id=Ids.URL, refresh=False),
         header(),
         html.Div(id=Ids.BANNER, className="ec-banner", hidden=True),
         html.Div(t("map.tiles_unavailable"), id=Ids.TILES_NOTE, className="ec-note",
                  hidden=bool(tiles_url())),
-        map_view(),
+        html.Div([map_view(), side_panel()], className="ec-main"),
         dcc.Interval(id=Ids.TICK, interval=2000),
         dcc.Store(id=Ids.VERSION),
-    ], className="ec-page")
+        dcc.Store(id=Ids.MODE, data={"wall": False}),
+    ], id=Ids.PAGE, className="ec-page")

@@ -121,3 +121,28 @@ for _, group in ipairs(due) do
 end
 return out
 """
+
+# An operator acknowledges an open alert ("seen, someone is on it"); the first one counts.
+# KEYS: alert hash, open index, events stream, version. ARGV: alert id, user, now_ms, events_minid
+# Returns 1 acknowledged, 2 already acknowledged, 0 not open.
+ACK_ALERT = """
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'ack_by') == 1 then return 2 end
+redis.call('HSET', KEYS[1], 'ack_by', ARGV[2], 'ack_ms', ARGV[3])
+redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[4], '*', 'type', 'alert_ack', 'id', ARGV[1],
+  'by', ARGV[2], 'ts', ARGV[3])
+redis.call('INCR', KEYS[4])
+return 1
+"""
+
+# A duty chief closes an open alert: it leaves the open index, keeping who, when and why.
+# KEYS as ACK_ALERT. ARGV: alert id, user, now_ms, events_minid, reason
+# Returns 1 closed, 0 not open.
+CLOSE_ALERT = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'closed_by', ARGV[2], 'closed_ms', ARGV[3], 'close_reason', ARGV[5])
+redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[4], '*', 'type', 'alert_close', 'id', ARGV[1],
+  'by', ARGV[2], 'ts', ARGV[3], 'reason', ARGV[5])
+redis.call('INCR', KEYS[4])
+return 1
+"""

@@ -15,6 +15,7 @@ import redis
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from werkzeug.serving import make_server
 
 from config.settings import Settings
@@ -22,7 +23,7 @@ from dashboard.app import create_app
 from layouts.map import Ids
 from store import users
 from store.writer import LiveStore
-from tests.conftest import wait_for
+from tests.conftest import Publisher, wait_for
 
 CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
@@ -87,18 +88,20 @@ def _write_live_data(r: redis.Redis) -> None:
         {"sensor_id": "S-1", "seq": 1, "ts": now, "values": {"COD": 9.0}}), alerting), now)
 
 
-def _sign_in(browser: webdriver.Chrome, web: str, r: redis.Redis) -> None:
-    users.create_user(r, "duty", "operator", "correct horse battery")
+def _sign_in(browser: webdriver.Chrome, web: str, r: redis.Redis, role: str = "operator",
+             name: str = "duty") -> None:
+    users.create_user(r, name, role, "correct horse battery")
     browser.get(web + "/")  # anonymous: sent to the sign-in form
     wait_for(lambda: "/login" in browser.current_url, 10, "the sign-in page")
-    browser.find_element(By.ID, "username").send_keys("duty")
+    browser.find_element(By.ID, "username").send_keys(name)
     browser.find_element(By.ID, "password").send_keys("correct horse battery")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
 def _text(browser: webdriver.Chrome, css: str) -> str:
-    found = browser.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else ""
+    # One script call: the live page re-renders between a find and a read (stale elements).
+    return browser.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
 
 def _banner_shown(browser: webdriver.Chrome) -> bool:
@@ -169,3 +172,119 @@ def test_unreachable_tiles_show_the_note_over_the_local_basemap(
     wait_for(lambda: browser.find_element(By.ID, Ids.TILES_NOTE).is_displayed(), 15,
              "the tiles-unavailable note")
     assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-overlay-pane canvas")  # basemap
+
+
+def _drawn(browser: webdriver.Chrome, ident: str) -> dict | None:
+    """Where the page draws a marker (assets/map.js keeps it per feature id), or None."""
+    return browser.execute_script(
+        "var m = window.ecocommand && window.ecocommand.map;"
+        "return m && m.drawn[arguments[0]] || null;", ident)
+
+
+def _severe(browser: webdriver.Chrome) -> list[dict]:
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
+            or "Content Security Policy" in e["message"]]
+
+
+def _publish_unit(publisher: Publisher, unit_id: str, seq: int, lat: float, lon: float,
+                  status: str) -> None:
+    now = time.time_ns() // 1_000_000
+    publisher.publish(f"ecocommand/units/{unit_id}/position", orjson.dumps(
+        {"unit_id": unit_id, "seq": seq, "ts": now, "lat": lat, "lon": lon, "speed_kmh": 5.0,
+         "status": status}))
+
+
+def _toggle(browser: webdriver.Chrome, dropdown: str, text: str) -> None:
+    """Pick (or un-pick) one option of a multi-select dcc.Dropdown, as a user clicks it."""
+    browser.find_element(By.ID, dropdown).click()
+    option = (f"//label[contains(@class, 'dash-dropdown-option')]"
+              f"[.//span[normalize-space(text())='{text}']]")
+    wait_for(lambda: browser.find_elements(By.XPATH, option), 10, f"the option {text}")
+    browser.find_element(By.XPATH, option).click()
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def test_a_marker_moves_after_an_mqtt_publish_and_filters_work_in_the_browser(
+        r: redis.Redis, web: str, browser: webdriver.Chrome, publisher: Publisher,
+        running_worker: object) -> None:
+    running_worker()  # type: ignore[operator]
+    _publish_unit(publisher, "U-A", 1, 22.63, 114.43, "available")  # Kuichong
+    _publish_unit(publisher, "U-B", 1, 22.52, 114.52, "on_scene")  # Nan'ao
+    _sign_in(browser, web, r)
+    wait_for(lambda: _drawn(browser, "U-A") and _drawn(browser, "U-B"), 20, "both markers")
+    assert _drawn(browser, "U-A")["lat"] == 22.63
+
+    _publish_unit(publisher, "U-A", 2, 22.64, 114.44, "available")  # broker -> worker -> page
+    wait_for(lambda: (_drawn(browser, "U-A") or {}).get("lat") == 22.64, 15,
+             "the marker at its new position")
+    assert _drawn(browser, "U-A")["lng"] == 114.44
+
+    # filters act in the browser on the data it has: hidden markers leave the map
+    _toggle(browser, "map-filter-status", "在现场")
+    wait_for(lambda: _drawn(browser, "U-A") is None, 10, "the available unit filtered out")
+    assert _drawn(browser, "U-B") is not None
+    _toggle(browser, "map-filter-subdistrict", "葵涌")  # and Kuichong: nothing is both
+    wait_for(lambda: _drawn(browser, "U-B") is None, 10, "the Nan'ao unit filtered out")
+    _toggle(browser, "map-filter-status", "在现场")  # every status again
+    wait_for(lambda: _drawn(browser, "U-A") is not None, 10, "Kuichong's unit back")
+    assert _drawn(browser, "U-B") is None
+    assert not _severe(browser)
+
+
+def test_an_operator_acknowledges_an_alert_but_cannot_close_it(
+        r: redis.Redis, web: str, browser: webdriver.Chrome) -> None:
+    from store import snapshots
+
+    _write_live_data(r)  # includes one critical water-quality alert
+    _sign_in(browser, web, r, "operator", "duty")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item .ec-ack"), 15,
+             "the alert with its acknowledge button")
+    assert "严重" in _text(browser, ".ec-alert-item")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".ec-close")  # not offered...
+    browser.find_element(By.CSS_SELECTOR, ".ec-alert-item .ec-ack").click()
+    wait_for(lambda: "duty已确认" in _text(browser, ".ec-alert-item"), 10, "acknowledged by duty")
+    assert snapshots.open_alerts(r)[0]["ack_by"] == "duty"
+    assert not _severe(browser)
+
+    # ...and refused by the server when the page is made to ask anyway
+    (alert_id,) = [a["id"] for a in snapshots.open_alerts(r)]
+    status = browser.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        var token = document.cookie.split('; ').find(c => c.startsWith('_csrf_token='));
+        var button = {id: {id: arguments[0], type: 'alert-close'}, property: 'n_clicks',
+                      value: 1};
+        fetch('/_dash-update-component', {method: 'POST', headers: {
+            'Content-Type': 'application/json', 'X-CSRFToken': token.split('=')[1]},
+            body: JSON.stringify({output: 'map-close-note.children',
+                outputs: {id: 'map-close-note', property: 'children'},
+                changedPropIds: [JSON.stringify(button.id) + '.n_clicks'],
+                inputs: [[button]], state: [{id: 'map-lang', property: 'value', value: 'zh'}]})
+        }).then(r => done(r.status));
+    """, alert_id)
+    assert status == 403
+    assert [a["id"] for a in snapshots.open_alerts(r)] == [alert_id]
+
+
+def test_the_wall_screen_is_dark_large_and_has_no_controls(
+        r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    _write_live_data(r)
+    _sign_in(browser, web, r, "dispatcher", "chief")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the map")
+    browser.get(web + "/?wall=1")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-page.ec-wall"), 15, "wall mode")
+    wait_for(lambda: _drawn(browser, "U-0") is not None, 15, "markers")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item"), 15, "the feed")
+    browser.save_screenshot(str(tmp_path / "wall.png"))
+    for css in (".leaflet-control-layers", ".leaflet-control-zoom", ".ec-filters",
+                f"#{Ids.LOGOUT}", f"#{Ids.LANG}"):
+        shown = [e for e in browser.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
+        assert not shown, css
+    assert not browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item button")
+    big = browser.execute_script(
+        "return parseFloat(getComputedStyle(document.querySelector("
+        "'.ec-count-value')).fontSize)")
+    assert big >= 48  # ~4 cm capitals on a 55-inch 1080p screen: readable from 5 m
+    background = browser.execute_script(
+        "return getComputedStyle(document.querySelector('.ec-page')).backgroundColor")
+    assert sum(int(x) for x in background[4:-1].split(",")[:3]) < 120  # dark
+    assert not _severe(browser)

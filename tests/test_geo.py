@@ -111,6 +111,20 @@ def test_subdistrict_seats_are_in_their_own_subdistrict(geo: Geography) -> None:
         assert geo.subdistrict_of(*props["seat"]) == sid
 
 
+def test_subdistricts_of_many_agrees_with_one_at_a_time(geo: Geography) -> None:
+    """Exact on land, and the raster of the waters matches the nearest sub-district (within
+    one raster cell of a border between two of them)."""
+    rng = random.Random(7)
+    points = [(rng.uniform(114.28, 114.66), rng.uniform(22.42, 22.74)) for _ in range(3000)]
+    points += [KUICHONG_TOWN, DAPENG_FORTRESS, QINIANGSHAN, DAPENG_BAY_MIDDLE, OUTSIDE_COVERAGE]
+    many = geo.subdistricts_of([p[0] for p in points], [p[1] for p in points])
+    differ = [(p, a) for p, a in zip(points, many, strict=True) if geo.subdistrict_of(*p) != a]
+    assert all(not geo.is_land(*p) and a is not None for p, a in differ)
+    assert len(differ) <= len(points) // 100
+    assert many[-5:-1] == ["kuichong", "dapeng", "nanao", None]
+    assert geo.subdistricts_of([], []) == []
+
+
 def test_grid_cell_is_the_h3_cell_of_the_point(geo: Geography) -> None:
     lon, lat = DAPENG_FORTRESS
     cell = geo.grid_cell_of(lon, lat)

@@ -148,3 +148,25 @@ def test_libais_recording_line_by_line_agrees_with_libais(
     bad = [e for e in expected if e["type"] in (1, 2, 3, 18, 19, 27) and e["mmsi"] not in
            positions]
     assert reader.ingest_stats(r)["deadletter_by_reason"].get("ais_no_position", 0) == len(bad)
+
+
+def test_the_worker_warns_only_when_redis_may_lose_acknowledged_messages(
+        r: redis.Redis, settings: Settings, caplog) -> None:
+    import logging
+
+    from ingest.worker import IngestWorker
+
+    worker = IngestWorker(settings)
+    original = r.config_get("append*")
+    try:
+        for appendonly, fsync, warns in (("yes", "always", False), ("yes", "everysec", True),
+                                         ("no", "always", True)):
+            r.config_set("appendonly", appendonly)
+            r.config_set("appendfsync", fsync)
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="ecocommand.ingest"):
+                worker._check_durability()
+            assert ("appendfsync always" in caplog.text) is warns, (appendonly, fsync)
+    finally:
+        r.config_set("appendfsync", original["appendfsync"])
+        r.config_set("appendonly", original["appendonly"])

@@ -40,8 +40,69 @@ def test_vessels_show_mmsi_call_sign_type_speed_course() -> None:
     assert p["color"] == map_data.VESSEL_COLOUR and p["id"] == "412000001"
     for text in ("412000001", "BXYZ", "Fishing", "7.5 kn", "181°"):
         assert text in p["popup"], text
-    (g,) = map_data.vessel_features([{"mmsi": 1, "lat": 22.5, "lon": 114.5}], "en")["features"]
+    (g,) = map_data.vessel_features([{"mmsi": 1, "lat": 22.5, "lon": 114.5, "age_s": 1.0}],
+                                    "en")["features"]
     assert g["properties"]["tooltip"] == "1" and "—" in g["properties"]["popup"]
+
+
+def test_vessels_point_along_their_course_with_their_name() -> None:
+    def drawn(**v: object) -> dict:
+        (f,) = map_data.vessel_features([{**VESSEL, **v}], "en")["features"]
+        return f["properties"]
+
+    p = drawn()
+    assert (p["shape"], p["angle"], p["label"]) == ("ship", 181.4, "粤深渔01")
+    assert drawn(name="<b>x</b>")["label"] == "<b>x</b>"  # canvas text, not markup
+    assert "&lt;b&gt;" in drawn(name="<b>x</b>")["tooltip"]
+    assert drawn(cog=360.0, heading=90)["angle"] == 90  # 360 = "not available": heading
+    assert drawn(cog=None, heading=511)["shape"] == "circle"  # neither: no made-up direction
+
+
+def test_vessels_not_heard_for_an_hour_leave_the_map_and_the_counts() -> None:
+    gone = {**VESSEL, "mmsi": 2, "age_s": map_data.VESSEL_GONE_S + 1}
+    fc = map_data.vessel_features([VESSEL, gone], "en")
+    assert [f["properties"]["id"] for f in fc["features"]] == ["412000001"]
+    assert map_data.counts([], [VESSEL, gone], [], [])["vessels"] == 1
+
+
+def test_units_show_kind_department_subdistrict_and_fade_when_silent() -> None:
+    calls = []
+
+    def locate(lons: list[float], lats: list[float]) -> list[str | None]:
+        calls.append(len(lons))
+        return ["dapeng", None][: len(lons)]
+
+    boat = {**UNIT, "unit_id": "B-1", "kind": "boat", "department": "fishery_maritime",
+            "age_s": map_data.UNIT_SILENT_S + 1}
+    a, b = (f["properties"] for f in map_data.unit_features(
+        [{**UNIT, "kind": "drone"}, boat], "en", locate)["features"])
+    assert calls == [2]  # one vectorised lookup per update, not one per unit
+    assert (a["shape"], a["department"], a["subdistrict"]) == ("triangle", "forestry", "dapeng")
+    assert a["stroke"] == map_data.DEPARTMENT_COLOURS["forestry"] and "fillOpacity" not in a
+    assert (b["shape"], b["subdistrict"], b["fillOpacity"]) == ("diamond", "none", 0.3)
+    assert "Dapeng" in a["popup"] and "Drone" in a["popup"]
+
+
+def test_sensor_readings_are_shown_against_their_class_limits() -> None:
+    sensor = {**SENSOR, "kind": "seawater", "water_class": "I",
+              "values": {"COD": 9.0, "pH": 8.1, "turbidity": 3.0}}
+    rows = dict(map_data.reading_rows(sensor, "en"))
+    assert rows["COD"].startswith("9 (I: <= 2") and "over limit" in rows["COD"]
+    assert rows["pH"] == "8.1 (I: 7.8..8.5)"
+    assert rows["turbidity"] == "3"  # not in the standard: shown, not judged
+    assert "超标" in dict(map_data.reading_rows(sensor, "zh"))["COD"]
+    assert map_data.reading_rows({"values": {"COD": 9.0}}, "en") == [("COD", "9")]
+
+
+def test_alerts_become_rings_in_their_severity_colour() -> None:
+    alerts = [{"id": "a1", "kind": "geofence", "severity": "warning", "source": "412",
+               "message": "<script>", "lat": 22.5, "lon": 114.5, "ts": 1_764_300_000_000},
+              {"id": "a2", "kind": "water_quality", "severity": "critical"}]  # no position
+    (f,) = map_data.alert_features(alerts, "en")["features"]
+    p = f["properties"]
+    assert p["id"] == "alert:a1" and p["stroke"] == map_data.SEVERITY_COLOURS["warning"]
+    assert "<script>" not in p["popup"] and "protected" in p["tooltip"]
+    assert map_data.local_time(1_764_300_000_000) == "11:20:00"  # UTC+8
 
 
 def test_sensors_coloured_by_their_worst_open_alert() -> None:

@@ -56,11 +56,15 @@ def test_refresh_sends_nothing_until_the_version_or_language_moves(
 
     out = _post(c, _refresh_body(c, None))
     assert len(out[Ids.UNITS]["data"]["features"]) == 1
-    assert out[Ids.VERSION]["data"] == {"version": v, "lang": "zh"}
+    seen = out[Ids.VERSION]["data"]
+    assert seen == {"version": v, "lang": "zh", "wall": False, "alerts": []}
+    assert out[Ids.FEED]["children"]  # "no open alerts"
 
-    same = _refresh_body(c, {"version": v, "lang": "zh"})
+    same = _refresh_body(c, seen)
     assert _post(c, same) == {}  # every output no_update: nothing goes over the wire
-    assert Ids.UNITS in _post(c, _refresh_body(c, {"version": v, "lang": "zh"}, "en"))
+    assert Ids.UNITS in _post(c, _refresh_body(c, seen, "en"))
     _write_unit(r, "U-2", 1)
     assert snapshots.version(r) != v
-    assert len(_post(c, same)[Ids.UNITS]["data"]["features"]) == 2
+    moved = _post(c, same)
+    assert len(moved[Ids.UNITS]["data"]["features"]) == 2
+    assert Ids.FEED not in moved and Ids.ALERTS not in moved  # the alerts did not change
