@@ -3,6 +3,10 @@
 The id flask-login keeps in the signed cookie is the server-side session id, not the user name:
 loading the user looks that session up in Redis, so logout (which deletes it) ends the session for
 every copy of the cookie.
+
+`/api/*` also takes `Authorization: Bearer <token>` (store/users.py's API tokens), judged per
+request: no session is opened and no cookie is set for it. Pages and Dash's endpoints never look
+at the header, so they stay session + CSRF only.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Flask, current_app, redirect, render_template_string, request, session
+from flask.wrappers import Request
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from dashboard.roles import ROLES
@@ -22,8 +27,8 @@ ADDRESS_FACTOR = 4  # several people sign in from the command centre's one addre
 
 
 class User(UserMixin):
-    def __init__(self, sid: str, name: str, role: str) -> None:
-        self.sid, self.name, self.role = sid, name, role
+    def __init__(self, sid: str, name: str, role: str, via_token: bool = False) -> None:
+        self.sid, self.name, self.role, self.via_token = sid, name, role, via_token
 
     def get_id(self) -> str:
         return self.sid
@@ -33,13 +38,33 @@ def _redis() -> redis.Redis:
     return current_app.extensions["redis"]
 
 
-def load_user(sid: str) -> User | None:
-    r = _redis()
-    name = users.session_user(r, sid)
-    u = users.get_user(r, name) if name else None
+def _account(name: str | None, sid: str = "", via_token: bool = False) -> User | None:
+    u = users.get_user(_redis(), name) if name else None
     if u is None or u.get("role") not in ROLES:  # account deleted or role withdrawn
         return None
-    return User(sid, name, u["role"])  # type: ignore[arg-type]
+    return User(sid, name, u["role"], via_token)  # type: ignore[arg-type]
+
+
+def bearer_token(req: Request) -> str | None:
+    """The credentials of an `Authorization: Bearer` header on an `/api/` path ("" if the scheme
+    comes without them); None when no bearer token is presented there. Other schemes (a proxy's
+    Basic, say) are no token: the session cookie still counts then."""
+    if not req.path.startswith("/api/"):
+        return None
+    scheme, _, credentials = req.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
+def load_user(sid: str) -> User | None:
+    if bearer_token(request) is not None:
+        return None  # a request presenting a token is judged by the token alone
+    return _account(users.session_user(_redis(), sid), sid)
+
+
+def load_user_from_token(req: Request) -> User | None:
+    # flask-login asks this only when no session user was found; nothing here touches the session
+    token = bearer_token(req)
+    return _account(users.verify_token(_redis(), token), via_token=True) if token else None
 
 
 PAGE = """<!doctype html>
@@ -120,4 +145,5 @@ def install(server: Flask) -> None:
     manager = LoginManager()
     manager.init_app(server)
     manager.user_loader(load_user)
+    manager.request_loader(load_user_from_token)
     server.register_blueprint(bp)

@@ -3,7 +3,8 @@
 One `before_request` gate sees every request: anonymous requests get 401 JSON on `/_dash*`,
 `/api/*` and anything else that is not a page, and a redirect to the login page for pages; signed-in
 requests are checked against the roles of the callback (`/_dash-update-component`) or the route
-(`view.roles`). Whatever has no role rule is refused (fail closed).
+(`view.roles`). Whatever has no role rule is refused (fail closed). `/api/*` also accepts an API
+token (`Authorization: Bearer`, dashboard/auth.py), checked against the same `view.roles`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from config.settings import Settings
-from dashboard import roles
+from dashboard import auth, roles
 
 # Open to anonymous requests: the health probe and the sign-in form (POST /logout of a session
 # that already ended must still answer).
@@ -92,6 +93,17 @@ def _refuse(status: int, message: str) -> Response:
     return resp
 
 
+def _refuse_api() -> Response:
+    # RFC 6750: name the scheme that works, and say whether a presented token was refused
+    if auth.bearer_token(request) is None:
+        resp = _refuse(401, "sign in first (POST /login) or send Authorization: Bearer <token>")
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="ecocommand"'
+    else:
+        resp = _refuse(401, "invalid, revoked or malformed API token")
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="ecocommand", error="invalid_token"'
+    return resp
+
+
 def _is_page(path: str) -> bool:
     return not path.startswith(("/_", "/api/", "/assets/", "/static/"))
 
@@ -105,6 +117,8 @@ def _gate(app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str
     if not current_user.is_authenticated:
         if request.method == "GET" and _is_page(path):
             return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
+        if path.startswith("/api/"):
+            return _refuse_api()
         return _refuse(401, "sign in first (POST /login)")
     role = current_user.role
     if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
@@ -143,9 +157,10 @@ def _headers(resp: Response, csp: str, settings: Settings) -> Response:
     resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.is_secure:
         resp.headers["Strict-Transport-Security"] = "max-age=31536000"
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and not current_user.via_token:
         # Dash's renderer sends this cookie back as X-CSRFToken on its POSTs; refreshed on every
-        # response so a wall screen polling for hours never holds an expired token.
+        # response so a wall screen polling for hours never holds an expired token. Not for API
+        # token requests: generate_csrf would write the session and so set a session cookie.
         resp.set_cookie("_csrf_token", generate_csrf(), samesite="Strict", httponly=False,
                         secure=settings.cookie_secure or request.is_secure, path="/")
     return resp
@@ -164,7 +179,9 @@ def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
     dash_endpoints = frozenset(app.routes)
     assets_blueprint = app.config.routes_pathname_prefix.replace("/", "_").replace(".", "_")
     assets_blueprint += "dash_assets"
-    # Before CSRFProtect: an anonymous POST is 401 whatever token it carries.
+    # Before CSRFProtect: an anonymous POST is 401 whatever token it carries. CSRFProtect still
+    # checks every non-GET, also one with an API token (the API is GET-only today): a write API
+    # would have to exempt token requests explicitly (a bearer header is no ambient credential).
     server.before_request_funcs.setdefault(None, []).insert(
         0, lambda: _gate(app, dash_endpoints, assets_blueprint))
     CSRFProtect(server)

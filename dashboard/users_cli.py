@@ -1,7 +1,8 @@
 """`python run.py users ...`: accounts from the command line, and the demo's seeded accounts.
 
 A password is never an argument (it would sit in the shell history and the process list): it is
-asked twice on a terminal, or read as one line from stdin for scripts.
+asked twice on a terminal, or read as one line from stdin for scripts. A new API token is printed
+once, alone on stdout so scripts can capture it; Redis keeps only its SHA-256.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import getpass
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -42,8 +44,37 @@ def add(settings: Settings, name: str, role: str, stdin: TextIO = sys.stdin) -> 
 
 
 def show(settings: Settings) -> None:
-    for u in users.list_users(redis_client(settings.effective_redis_url, wait_s=0)):
-        print(f"{u['name']:<24} {u['role']}")
+    r = redis_client(settings.effective_redis_url, wait_s=0)
+    for u in users.list_users(r):
+        print(f"{u['name']:<24} {u['role']:<12} {len(users.list_tokens(r, u['name']))} API tokens")
+
+
+def _existing(r: redis.Redis, name: str) -> None:
+    if not users.valid_name(name):
+        raise ValueError("a user name has 1-64 letters, digits, '.', '_', '@' or '-'")
+    if users.get_user(r, name) is None:
+        raise ValueError(f"no user {name!r}")
+
+
+def token(settings: Settings, name: str, revoke: bool = False) -> None:
+    """A new API token for the account on stdout (its id on stderr), or revokes all of them."""
+    r = redis_client(settings.effective_redis_url, wait_s=0)
+    _existing(r, name)
+    if revoke:
+        print(f"{users.revoke_tokens(r, name)} API tokens of {name} revoked", file=sys.stderr)
+        return
+    tid, secret = users.create_token(r, name)
+    print(secret, flush=True)
+    print(f"API token {tid} for {name}: shown only now, keep it safe", file=sys.stderr)
+
+
+def tokens(settings: Settings, name: str) -> None:
+    """The account's API tokens by id and creation time, never the tokens."""
+    r = redis_client(settings.effective_redis_url, wait_s=0)
+    _existing(r, name)
+    for t in users.list_tokens(r, name):
+        made = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(t["created_ms"] or 0) / 1000))
+        print(f"{t['id']}  created {made}")
 
 
 def seed_demo(r: redis.Redis, data_dir: Path) -> list[tuple[str, str, str]]:

@@ -89,3 +89,14 @@ def login_failures(kind: str, ident: str) -> str:
 def login_lock(kind: str, ident: str) -> str:
     """Present while logins for this account or address are throttled; its TTL is the wait."""
     return f"loginlock:{kind}:{{{ident}}}"
+
+
+def user_tokens(name: str) -> str:
+    """Hash of an account's API tokens: token id -> SHA-256 of the token (to revoke them all)."""
+    return f"user:{{{name}}}:tokens"
+
+
+def api_token(digest: str) -> str:
+    """Hash (user, id, created_ms, account_ms) of one API token, found by the token's SHA-256:
+    the token itself is never stored."""
+    return f"apitoken:{{{digest}}}"

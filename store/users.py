@@ -2,11 +2,14 @@
 
 Passwords are argon2id hashes (argon2-cffi's defaults, RFC 9106 low-memory profile). A session is
 an opaque random id whose record expires in Redis; the browser's signed cookie holds only that id,
-so deleting the record ends the session everywhere at once.
+so deleting the record ends the session everywhere at once. API tokens (for integrations calling
+`/api/*`) are kept only as SHA-256 digests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -138,3 +141,71 @@ def record_failure(r: redis.Redis, kind: str, ident: str, max_failures: int, cap
 
 def clear_failures(r: redis.Redis, kind: str, ident: str) -> None:
     r.delete(keys.login_failures(kind, ident), keys.login_lock(kind, ident))
+
+
+# API tokens: `eco_<id>_<secret>`. The id (public, 8 hex) names a token in listings; the secret has
+# 256 bits from `secrets`, so a plain SHA-256 of the whole token cannot be brute-forced: no argon2
+# needed (it would also cost every API request tens of ms). Redis holds only the digest.
+
+TOKEN_RE = re.compile(r"eco_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(r: redis.Redis, name: str) -> tuple[str, str]:
+    """A new API token for an existing account: (id, token). The token is not stored, only its
+    digest: show it once."""
+    u = get_user(r, name)
+    if u is None:
+        raise ValueError(f"no user {name!r}")
+    tid = secrets.token_hex(4)
+    while r.hexists(keys.user_tokens(name), tid):  # ids are per account; a clash is rare
+        tid = secrets.token_hex(4)
+    token = f"eco_{tid}_{secrets.token_urlsafe(32)}"
+    digest = _digest(token)
+    pipe = r.pipeline()
+    # account_ms ties the token to this account, not to a later one given the same name
+    pipe.hset(keys.api_token(digest), mapping={
+        "user": name, "id": tid, "created_ms": str(time.time_ns() // 1_000_000),
+        "account_ms": u.get("created_ms", "")})
+    pipe.hset(keys.user_tokens(name), tid, digest)
+    pipe.execute()
+    return tid, token
+
+
+def verify_token(r: redis.Redis, token: str) -> str | None:
+    """The account name an API token belongs to, or None if it is malformed, unknown, revoked or
+    its account is gone. The caller still checks the account's role."""
+    if not TOKEN_RE.fullmatch(token):  # also bounds the length and keeps to ASCII
+        return None
+    digest = _digest(token)
+    rec = {k.decode(): v.decode() for k, v in r.hgetall(keys.api_token(digest)).items()}
+    name = rec.get("user", "")
+    u = get_user(r, name) if name else None
+    if u is None or u.get("created_ms", "") != rec.get("account_ms"):
+        return None
+    # The account's index decides: revoking deletes it first, so a record left behind is inert.
+    listed = r.hget(keys.user_tokens(name), rec.get("id", ""))
+    return name if listed and hmac.compare_digest(listed, digest.encode()) else None
+
+
+def list_tokens(r: redis.Redis, name: str) -> list[dict[str, str]]:
+    """The account's tokens as id and created_ms, oldest first; never the tokens themselves."""
+    out = []
+    for tid, digest in r.hgetall(keys.user_tokens(name)).items():
+        created = r.hget(keys.api_token(digest.decode()), "created_ms")
+        out.append({"id": tid.decode(), "created_ms": created.decode() if created else ""})
+    return sorted(out, key=lambda t: (int(t["created_ms"] or 0), t["id"]))
+
+
+def revoke_tokens(r: redis.Redis, name: str) -> int:
+    """Revokes every API token of the account; returns how many there were."""
+    digests = r.hvals(keys.user_tokens(name))
+    pipe = r.pipeline(transaction=False)  # keys in several slots; the index goes first
+    pipe.delete(keys.user_tokens(name))
+    for d in digests:
+        pipe.delete(keys.api_token(d.decode()))
+    pipe.execute()
+    return len(digests)
