@@ -192,7 +192,7 @@ def register(app: dash.Dash) -> None:
         r = current_app.extensions["redis"]
         lang = _lang(lang_value)
         beat = reader.ingest_stats(r)["heartbeat"]
-        age = map_data.heartbeat_age_s(beat, time.time_ns() // 1_000_000)
+        age = map_data.data_age_s(beat, time.time_ns() // 1_000_000)
         fresh = (t("map.no_heartbeat", lang) if age is None
                  else t("map.freshness", lang).format(age=map_data.fmt_age(age, lang)))
         stale = map_data.is_stale(age)

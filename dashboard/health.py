@@ -7,6 +7,7 @@ import time
 import redis
 from flask import Blueprint, current_app, jsonify
 
+from dashboard.map_data import heartbeat_age_s
 from ingest.connections import broker_reachable
 from store import reader
 
@@ -32,6 +33,9 @@ def healthz():
             "heartbeat_age_s": None if age is None else round(age, 2),
             "broker_connected": beat.get("broker_connected") == "1",
             "backlog": int(beat.get("backlog", 0)),
+            # informative, not part of "ok": a quiet night can be healthy
+            "last_message_age_s": heartbeat_age_s(beat, time.time_ns() // 1_000_000,
+                                                  "last_message_ms"),
         }
         body["messages"] = stats["messages"]
         body["writes"] = stats["writes"]

@@ -60,11 +60,12 @@ TABLE: dict[str, dict[Lang, str]] = {
     # live map page
     "map.lang": {"zh": "语言", "en": "Language"},
     "map.units_by_status": {"zh": "巡查力量状态", "en": "Units by status"},
-    "map.freshness": {"zh": "数据接入心跳：{age}前", "en": "Ingest heartbeat: {age} ago"},
-    "map.no_heartbeat": {"zh": "数据接入无心跳", "en": "No ingest heartbeat"},
-    "map.stale": {"zh": "数据已过时：超过30秒未收到数据接入心跳，地图上的位置可能不是最新的",
-                  "en": "Data is stale: no ingest heartbeat for over 30 s; positions on the map "
-                        "may be out of date"},
+    "map.freshness": {"zh": "最新数据：{age}前", "en": "Latest data: {age} ago"},
+    "map.no_heartbeat": {"zh": "尚未收到数据", "en": "No data received yet"},
+    "map.stale": {"zh": "数据已过时：超过30秒未收到新数据（现场设备无消息或数据接入中断），"
+                        "地图上的位置可能不是最新的",
+                  "en": "Data is stale: nothing received for over 30 s (field devices silent or "
+                        "ingest down); positions on the map may be out of date"},
     "map.tiles_unavailable": {"zh": "底图瓦片不可用，显示本地底图",
                               "en": "Map tiles unavailable: showing the local basemap"},
     "layer.tiles": {"zh": "瓦片底图", "en": "Tiles"},

@@ -291,13 +291,25 @@ def counts(units: list[dict[str, Any]], vessels: list[dict[str, Any]],
             "sensors": len(sensors), "open_alerts": len(alerts)}
 
 
-def heartbeat_age_s(heartbeat: dict[str, str], now_ms: int) -> float | None:
-    """Seconds since the ingest worker's last heartbeat; None when there is none (or garbage)."""
+def heartbeat_age_s(heartbeat: dict[str, str], now_ms: int, field: str = "ts_ms"
+                    ) -> float | None:
+    """Seconds since the ingest worker's last heartbeat (or, with field="last_message_ms", since
+    it last received a message); None when there is none, zero, or garbage."""
     try:
-        ts = int(float(heartbeat["ts_ms"]))
+        ts = int(float(heartbeat[field]))
     except (KeyError, ValueError):
         return None
-    return round((now_ms - ts) / 1000, 1)
+    return round((now_ms - ts) / 1000, 1) if ts > 0 else None
+
+
+def data_age_s(heartbeat: dict[str, str], now_ms: int) -> float | None:
+    """How old the newest data can be: the worker must be alive *and* messages arriving, so a
+    live worker with every device silent is stale too. None when nothing is known."""
+    beat = heartbeat_age_s(heartbeat, now_ms)
+    message = heartbeat_age_s(heartbeat, now_ms, "last_message_ms")
+    if beat is None or message is None:
+        return None
+    return max(beat, message)
 
 
 def is_stale(age_s: float | None) -> bool:

@@ -75,6 +75,7 @@ class IngestWorker:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.processed = 0
+        self.last_message_ms = 0
 
     # paho's thread -------------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -92,8 +93,10 @@ class IngestWorker:
         log.warning("disconnected from the broker (%s); paho reconnects with back-off", rc)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        received = now_ms()
+        self.last_message_ms = received  # for the pages' "no data for 30 s" banner
         self.inbox.put(Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload,
-                                now_ms()))
+                                received))
 
     # sensor profiles, for judging readings ------------------------------------------------
     def _sensor_profile(self, sensor_id: str) -> dict[str, Any] | None:
@@ -178,6 +181,7 @@ class IngestWorker:
             "broker_connected": int(self.connected),
             "processed": self.processed,
             "backlog": self.inbox.qsize(),
+            "last_message_ms": self.last_message_ms,
         })
 
     def _check_durability(self) -> None:

@@ -20,7 +20,7 @@ FLOAT_FIELDS = frozenset({
 INT_FIELDS = frozenset({
     "ts", "seq", "received_ms", "profile_ts", "status_ts", "static_ts", "static_a_ts",
     "static_b_ts", "heading", "nav_status", "msg_type", "ship_type", "imo", "dim_bow",
-    "dim_stern", "dim_port", "dim_starboard",
+    "dim_stern", "dim_port", "dim_starboard", "ack_ms", "closed_ms",
 })
 ID_FIELD = {"unit": "unit_id", "vessel": "mmsi", "sensor": "sensor_id"}
 

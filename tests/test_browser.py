@@ -135,9 +135,14 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
     assert "30" in browser.find_element(By.ID, Ids.BANNER).text
     assert browser.find_element(By.ID, Ids.TILES_NOTE).is_displayed()
     store = LiveStore(r, 3_600_000, 1000)
-    store.heartbeat({"ts_ms": time.time_ns() // 1_000_000, "pid": 1, "broker_connected": 1})
-    wait_for(lambda: not _banner_shown(browser), 10, "the banner hidden by a fresh heartbeat")
-    assert "数据接入心跳" in browser.find_element(By.ID, Ids.FRESHNESS).text
+    now = time.time_ns() // 1_000_000
+    # a live worker that has heard nothing for a minute: still stale
+    store.heartbeat({"ts_ms": now, "last_message_ms": now - 60_000, "broker_connected": 1})
+    time.sleep(2.5)
+    assert _banner_shown(browser)
+    store.heartbeat({"ts_ms": now, "last_message_ms": now, "broker_connected": 1})
+    wait_for(lambda: not _banner_shown(browser), 10, "the banner hidden by fresh data")
+    assert "最新数据" in browser.find_element(By.ID, Ids.FRESHNESS).text
     assert _text(browser, ".ec-title") == "生态综合执法指挥中心"  # zh-CN by default
     browser.find_element(By.XPATH, f"//*[@id='{Ids.LANG}']//label[contains(., 'English')]"
                          ).click()
@@ -145,7 +150,8 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
              10, "the English title")
     wait_for(lambda: _text(browser, ".ec-count-units .ec-count-label") == "Units", 10,
              "English count labels")
-    store.heartbeat({"ts_ms": time.time_ns() // 1_000_000, "pid": 1, "broker_connected": 1})
+    now = time.time_ns() // 1_000_000
+    store.heartbeat({"ts_ms": now, "last_message_ms": now, "broker_connected": 1})
     time.sleep(2.5)  # one more tick with the English labels and a fresh heartbeat
     browser.save_screenshot("/tmp/map.png")
     browser.save_screenshot(str(tmp_path / "map.png"))

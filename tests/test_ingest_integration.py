@@ -26,6 +26,9 @@ def test_unit_position_reaches_redis(r: redis.Redis, running_worker, publisher: 
     assert state["lat"] == "22.59" and state["src"] == "own"
     lon, lat = r.geopos(keys.geo("unit"), "U-1")[0]
     assert abs(lon - 114.48) < 1e-5 and abs(lat - 22.59) < 1e-5
+    # the heartbeat says when a message last arrived (the pages' stale-data banner reads it)
+    wait_for(lambda: int(reader.ingest_stats(r)["heartbeat"].get("last_message_ms", 0)) > 0,
+             5.0, "the last message time in the heartbeat")
 
 
 def test_owntracks_location_reaches_redis(r: redis.Redis, settings: Settings, running_worker,

@@ -131,6 +131,11 @@ def test_freshness_from_the_heartbeat() -> None:
     assert map_data.heartbeat_age_s({}, 10_000) is None
     assert map_data.heartbeat_age_s({"ts_ms": "junk"}, 10_000) is None
     assert map_data.heartbeat_age_s({"ts_ms": "4000"}, 10_000) == 6.0
+    # stale data = the worker silent, or the worker alive but no message arriving
+    assert map_data.data_age_s({"ts_ms": "9000", "last_message_ms": "4000"}, 10_000) == 6.0
+    assert map_data.data_age_s({"ts_ms": "4000", "last_message_ms": "9000"}, 10_000) == 6.0
+    assert map_data.data_age_s({"ts_ms": "9000", "last_message_ms": "0"}, 10_000) is None
+    assert map_data.data_age_s({"ts_ms": "9000"}, 10_000) is None
     assert map_data.is_stale(None) and map_data.is_stale(30.5)
     assert not map_data.is_stale(6.0) and not map_data.is_stale(30.0)
     assert map_data.fmt_age(None, "en") == "—"
