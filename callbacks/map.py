@@ -1,6 +1,6 @@
-"""Live map callbacks: markers, counts and the alert feed when the live version moves; the header
-every tick; labels on a language switch; browser-side filters; the wall-screen mode; and the
-alert actions (acknowledge: operator and duty chief; close: duty chief), each role-checked."""
+"""Live map callbacks: markers, counts and the alert feed when the live version moves; freshness
+every tick; labels on a language switch; browser-side filters; and the alert actions
+(acknowledge: operator and duty chief; close: duty chief), each role-checked."""
 
 from __future__ import annotations
 
@@ -17,15 +17,8 @@ from dashboard import map_data, roles
 from dashboard.i18n import DEFAULT_LANG, LANGS, t
 from domain.geo import load_geography
 from domain.vocab import Department, Subdistrict, UnitStatus
-from layouts.map import (
-    ACK,
-    BASEMAP_ID,
-    BASEMAP_STYLES,
-    CLOSE,
-    DARK_BASEMAP_STYLES,
-    Ids,
-    hideout,
-)
+from layouts.map import ACK, CLOSE, Ids, hideout
+from layouts.shell import Ids as Shell
 from store import alerts as alert_actions
 from store import reader, snapshots
 
@@ -156,7 +149,7 @@ def register(app: dash.Dash) -> None:
         Output(Ids.UNITS, "data"), Output(Ids.VESSELS, "data"), Output(Ids.SENSORS, "data"),
         Output(Ids.ALERTS, "data"), Output(Ids.COUNTS, "children"), Output(Ids.FEED, "children"),
         Output(Ids.VERSION, "data"),
-        Input(Ids.TICK, "n_intervals"), Input(Ids.LANG, "value"), Input(Ids.MODE, "data"),
+        Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"), Input(Ids.MODE, "data"),
         State(Ids.VERSION, "data"),
         roles=roles.VIEWERS)
     def refresh(_n: int | None, lang_value: str | None, mode: Any, last: Any
@@ -183,10 +176,10 @@ def register(app: dash.Dash) -> None:
 
     @roles.callback(
         app,
-        Output(Ids.TITLE, "children"), Output(Ids.FRESHNESS, "children"),
+        Output(Ids.FRESHNESS, "children"),
         Output(Ids.BANNER, "children"), Output(Ids.BANNER, "hidden"),
         Output(Ids.TILES_NOTE, "children"),
-        Input(Ids.TICK, "n_intervals"), Input(Ids.LANG, "value"),
+        Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"),
         roles=roles.VIEWERS)
     def header(_n: int | None, lang_value: str | None) -> tuple[Any, ...]:
         r = current_app.extensions["redis"]
@@ -196,8 +189,7 @@ def register(app: dash.Dash) -> None:
         fresh = (t("map.no_heartbeat", lang) if age is None
                  else t("map.freshness", lang).format(age=map_data.fmt_age(age, lang)))
         stale = map_data.is_stale(age)
-        return (t("app.title", lang), fresh, t("map.stale", lang), not stale,
-                t("map.tiles_unavailable", lang))
+        return fresh, t("map.stale", lang), not stale, t("map.tiles_unavailable", lang)
 
     @roles.callback(
         app,
@@ -208,7 +200,7 @@ def register(app: dash.Dash) -> None:
         Output(Ids.LABEL_STATUS, "children"), Output(Ids.FILTER_STATUS, "options"),
         Output(Ids.FILTER_STATUS, "placeholder"),
         Output(Ids.LEGEND, "children"), Output(Ids.FEED_TITLE, "children"),
-        Input(Ids.LANG, "value"),
+        Input(Shell.LANG, "value"),
         roles=roles.VIEWERS)
     def labels(lang_value: str | None) -> tuple[Any, ...]:
         lang = _lang(lang_value)
@@ -233,24 +225,10 @@ def register(app: dash.Dash) -> None:
                  if isinstance(vals, list) and vals}
         return hideout("unit", clean), hideout("vessel", clean), hideout("sensor", clean)
 
-    basemap_keys = list(BASEMAP_STYLES)
-
-    @roles.callback(
-        app,
-        Output(Ids.PAGE, "className"), Output(Ids.MODE, "data"), Output(Ids.TICK, "interval"),
-        *[Output(BASEMAP_ID.format(k), "style") for k in basemap_keys],
-        Input(Ids.URL, "search"),
-        roles=roles.VIEWERS)
-    def mode(search: Any) -> tuple[Any, ...]:
-        wall = isinstance(search, str) and "wall=1" in search.lstrip("?").split("&")
-        styles = DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES
-        return ("ec-page ec-wall" if wall else "ec-page", {"wall": wall},
-                1000 if wall else 2000, *[styles[k] for k in basemap_keys])
-
     @roles.callback(
         app,
         Output(Ids.ACK_NOTE, "children"),
-        Input({"type": ACK, "id": ALL}, "n_clicks"), State(Ids.LANG, "value"),
+        Input({"type": ACK, "id": ALL}, "n_clicks"), State(Shell.LANG, "value"),
         prevent_initial_call=True,  # only clicks: a leader's page must not call it and get 403
         roles=roles.ACKNOWLEDGERS)
     def acknowledge(_clicks: Any, lang_value: str | None) -> str:
@@ -267,7 +245,7 @@ def register(app: dash.Dash) -> None:
     @roles.callback(
         app,
         Output(Ids.CLOSE_NOTE, "children"),
-        Input({"type": CLOSE, "id": ALL}, "n_clicks"), State(Ids.LANG, "value"),
+        Input({"type": CLOSE, "id": ALL}, "n_clicks"), State(Shell.LANG, "value"),
         prevent_initial_call=True,
         roles=roles.DISPATCHERS)
     def close(_clicks: Any, lang_value: str | None) -> str:

@@ -9,10 +9,13 @@ import redis
 from flask import Flask
 
 from callbacks import map as map_callbacks
+from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
 from dashboard import api, auth, security
 from dashboard.health import bp as health_bp
+from dashboard.roles import VIEWERS
 from layouts import map as map_layout
+from layouts import shell
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -32,7 +35,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = dash.Dash(__name__, server=server, title="ecocommand", update_title=None,
                     assets_folder=str(ASSETS_DIR), suppress_callback_exceptions=False,
                     enable_mcp=False)
-    app.layout = map_layout.layout
+    pages = [
+        shell.Page("/", "nav.map", VIEWERS, map_layout.content, map_layout.header_slot,
+                   wall=True),
+    ]
+    app.layout = shell.layout
+    # every page's components, so Dash can check each callback against them at start
+    app.validation_layout = dash.html.Div(
+        [shell.layout()] + [part({}) for p in pages for part in (p.content, p.header)])
+    shell_callbacks.register(app, pages)
     map_callbacks.register(app)
     security.install(server, app, settings)  # last: the CSP hashes every inline script
     # Dash registers its script paths lazily in a before_request hook that marks itself done

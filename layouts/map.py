@@ -1,4 +1,4 @@
-"""The live map page at `/`: a header with live counts and data freshness, a stale-data banner,
+"""The live map page at `/`: live counts and data freshness in the header, a stale-data banner,
 a dash-leaflet map over a local basemap drawn from `config/geo` (works with no tile server), and
 a side panel with browser-side filters, the legend and the alert feed. `/?wall=1` is the same
 page as a wall screen: dark, large type, no controls.
@@ -16,17 +16,15 @@ import dash_leaflet as dl
 from dash import dcc, html
 from dash_extensions.javascript import Namespace
 from flask import current_app, has_request_context
-from flask_wtf.csrf import generate_csrf
 
 from dashboard import map_data
-from dashboard.i18n import DEFAULT_LANG, LANGS, t
+from dashboard.i18n import t
+from layouts.shell import both
 
 JS = Namespace("ecocommand", "map")
 
 
 class Ids(StrEnum):
-    TITLE = "map-title"
-    LANG = "map-lang"
     COUNTS = "map-counts"
     FRESHNESS = "map-freshness"
     BANNER = "map-stale-banner"
@@ -38,9 +36,6 @@ class Ids(StrEnum):
     ALERTS = "map-alerts"
     TICK = "map-tick"
     VERSION = "map-version"
-    LOGOUT = "map-logout"
-    URL = "map-url"
-    PAGE = "map-page"
     MODE = "map-mode"
     FILTER_DEPARTMENT = "map-filter-department"
     FILTER_SUBDISTRICT = "map-filter-subdistrict"
@@ -57,7 +52,6 @@ class Ids(StrEnum):
 
 # Pattern ids of the alert feed's buttons: {"type": ACK, "id": <alert id>}.
 ACK, CLOSE = "alert-ack", "alert-close"
-BASEMAP_ID = "map-base-{}"
 
 
 HEADER_BG = "#14202e"
@@ -80,26 +74,10 @@ MARKER_RADIUS = {"unit": 7, "vessel": 6, "sensor": 6, "alert": 14}
 BASEMAP_ON = ("land", "district", "subdistricts", "zones")  # grid cells start hidden
 
 
-def both(key: str) -> str:
-    """A label in both languages, for the few places a callback cannot restyle (layer names)."""
-    return " · ".join(dict.fromkeys(t(key, lang) for lang in LANGS))
-
-
 def tiles_url() -> str:
     if not has_request_context():
         return ""
     return current_app.config["SETTINGS"].map_tiles_url
-
-
-def logout_form() -> html.Form:
-    # A plain form POST (not a callback) so the browser follows the redirect to /login;
-    # the layout is built per request, so the token is this session's (Dash also builds it once
-    # at start to validate it, outside any request).
-    token = generate_csrf() if has_request_context() else ""
-    return html.Form(
-        [dcc.Input(type="hidden", name="csrf_token", value=token),
-         html.Button(both("logout"), id=Ids.LOGOUT, type="submit", className="ec-button")],
-        action="/logout", method="post")
 
 
 def _empty() -> dict[str, Any]:
@@ -117,7 +95,7 @@ def _live_layer(key: str, ident: Ids, kind: str) -> dl.Overlay:
         hideout=hideout(kind)), name=both(key), checked=True)
 
 
-def map_view() -> dl.Map:
+def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
     base = map_data.basemap()
     layers: list[Any] = []
     url = tiles_url()
@@ -127,7 +105,7 @@ def map_view() -> dl.Map:
             name=both("layer.tiles"), checked=True))
     for key, fc in base.items():
         layers.append(dl.Overlay(dl.GeoJSON(
-            id=BASEMAP_ID.format(key), data=fc, style=BASEMAP_STYLES[key],
+            data=fc, style=styles[key],
             interactive=key in ("subdistricts", "zones", "grid")
         ), name=both(f"layer.{key}"), checked=key in BASEMAP_ON))
     layers += [_live_layer("layer.alerts", Ids.ALERTS, "alert"),
@@ -140,19 +118,10 @@ def map_view() -> dl.Map:
         className="ec-map")
 
 
-def header() -> html.Header:
-    return html.Header([
-        html.H1(t("app.title"), id=Ids.TITLE, className="ec-title"),
-        html.Div(id=Ids.COUNTS, className="ec-counts"),
-        html.Div([
-            html.Div(id=Ids.FRESHNESS, className="ec-freshness"),
-            dcc.RadioItems(id=Ids.LANG, options=[{"label": "中文", "value": "zh"},
-                                                 {"label": "English", "value": "en"}],
-                           value=DEFAULT_LANG, inline=True, persistence=True,
-                           persistence_type="local", className="ec-lang"),
-            logout_form(),
-        ], className="ec-side"),
-    ], className="ec-header")
+def header_slot(_params: dict[str, str]) -> list[html.Div]:
+    """The map's live figures, shown in the shared header: counts and the data's freshness."""
+    return [html.Div(id=Ids.COUNTS, className="ec-counts"),
+            html.Div(id=Ids.FRESHNESS, className="ec-freshness")]
 
 
 def _filter(label: Ids, ident: Ids) -> html.Div:
@@ -176,15 +145,20 @@ def side_panel() -> html.Aside:
     ], className="ec-side-panel")
 
 
-def layout() -> html.Div:
+def is_wall(params: dict[str, str]) -> bool:
+    return params.get("wall") == "1"
+
+
+def content(params: dict[str, str]) -> html.Div:
+    wall = is_wall(params)
     return html.Div([
-        dcc.Location(id=Ids.URL, refresh=False),
-        header(),
         html.Div(id=Ids.BANNER, className="ec-banner", hidden=True),
         html.Div(t("map.tiles_unavailable"), id=Ids.TILES_NOTE, className="ec-note",
                  hidden=bool(tiles_url())),
-        html.Div([map_view(), side_panel()], className="ec-main"),
-        dcc.Interval(id=Ids.TICK, interval=2000),
+        html.Div([map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES), side_panel()],
+                 className="ec-main"),
+        # the wall screen: one update a second, nobody there to wait for a click's answer
+        dcc.Interval(id=Ids.TICK, interval=1000 if wall else 2000),
         dcc.Store(id=Ids.VERSION),
-        dcc.Store(id=Ids.MODE, data={"wall": False}),
-    ], id=Ids.PAGE, className="ec-page")
+        dcc.Store(id=Ids.MODE, data={"wall": wall}),
+    ], className="ec-map-page")

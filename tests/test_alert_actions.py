@@ -14,6 +14,7 @@ from config.settings import Settings
 from dashboard import roles
 from ingest.ops import RaiseAlert
 from layouts.map import ACK, CLOSE, Ids
+from layouts.shell import Ids as Shell
 from store import alerts, keys, snapshots, users
 from store.writer import LiveStore
 from tests.test_auth import PASSWORD, make_app
@@ -86,7 +87,7 @@ def _click(c: FlaskClient, pattern: str, alert_id: str, note: Ids) -> int:
     prop_id = json.dumps(button["id"], separators=(",", ":"), sort_keys=True) + ".n_clicks"
     body = {"output": f"{note}.children", "outputs": {"id": note, "property": "children"},
             "changedPropIds": [prop_id], "inputs": [[button]],
-            "state": [{"id": Ids.LANG, "property": "value", "value": "en"}]}
+            "state": [{"id": Shell.LANG, "property": "value", "value": "en"}]}
     return c.post("/_dash-update-component", json=body,
                   headers={"X-CSRFToken": c.get_cookie("_csrf_token").value}).status_code
 

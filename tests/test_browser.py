@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from config.settings import Settings
 from dashboard.app import create_app
 from layouts.map import Ids
+from layouts.shell import Ids as Shell
 from store import users
 from store.writer import LiveStore
 from tests.conftest import Publisher, wait_for
@@ -144,7 +145,7 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
     wait_for(lambda: not _banner_shown(browser), 10, "the banner hidden by fresh data")
     assert "最新数据" in browser.find_element(By.ID, Ids.FRESHNESS).text
     assert _text(browser, ".ec-title") == "生态综合执法指挥中心"  # zh-CN by default
-    browser.find_element(By.XPATH, f"//*[@id='{Ids.LANG}']//label[contains(., 'English')]"
+    browser.find_element(By.XPATH, f"//*[@id='{Shell.LANG}']//label[contains(., 'English')]"
                          ).click()
     wait_for(lambda: _text(browser, ".ec-title") == "Ecological Enforcement Command Centre",
              10, "the English title")
@@ -158,7 +159,7 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
               or "Content Security Policy" in e["message"]]
     assert not errors, errors
-    browser.find_element(By.ID, Ids.LOGOUT).click()  # a plain form POST with its CSRF token
+    browser.find_element(By.ID, Shell.LOGOUT).click()  # a plain form POST with its CSRF token
     wait_for(lambda: "/login" in browser.current_url, 10, "back at the sign-in page")
     browser.get(web + "/")
     wait_for(lambda: "/login" in browser.current_url, 10, "signed out for good")
@@ -264,7 +265,7 @@ def test_an_operator_acknowledges_an_alert_but_cannot_close_it(
             body: JSON.stringify({output: 'map-close-note.children',
                 outputs: {id: 'map-close-note', property: 'children'},
                 changedPropIds: [JSON.stringify(button.id) + '.n_clicks'],
-                inputs: [[button]], state: [{id: 'map-lang', property: 'value', value: 'zh'}]})
+                inputs: [[button]], state: [{id: 'shell-lang', property: 'value', value: 'zh'}]})
         }).then(r => done(r.status));
     """, alert_id)
     assert status == 403
@@ -282,7 +283,7 @@ def test_the_wall_screen_is_dark_large_and_has_no_controls(
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item"), 15, "the feed")
     browser.save_screenshot(str(tmp_path / "wall.png"))
     for css in (".leaflet-control-layers", ".leaflet-control-zoom", ".ec-filters",
-                f"#{Ids.LOGOUT}", f"#{Ids.LANG}"):
+                f"#{Shell.LOGOUT}", f"#{Shell.LANG}"):
         shown = [e for e in browser.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
         assert not shown, css
     assert not browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item button")

@@ -15,6 +15,7 @@ from dashboard import roles
 from ingest import units
 from ingest.context import HandlerContext
 from layouts.map import Ids
+from layouts.shell import Ids as Shell
 from store import snapshots, users
 from store.writer import LiveStore
 from tests.test_auth import PASSWORD, make_app
@@ -26,7 +27,7 @@ def _refresh_body(c: FlaskClient, last: object, lang: str = "zh") -> dict[str, A
     (dep,) = [d for d in deps if f"{Ids.UNITS}.data" in d["output"]]
     body = callback_body(dep)
     for i in body["inputs"]:
-        if i["id"] == Ids.LANG:
+        if i["id"] == Shell.LANG:
             i["value"] = lang
     body["state"][0]["value"] = last
     return body
