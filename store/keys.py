@@ -100,3 +100,31 @@ def api_token(digest: str) -> str:
     """Hash (user, id, created_ms, account_ms) of one API token, found by the token's SHA-256:
     the token itself is never stored."""
     return f"apitoken:{{{digest}}}"
+
+
+# Incidents (cases). The record and its timeline share a hash tag; a unit's current task shares
+# the unit's tag (see docs/architecture.md for what assignment across slots means on a cluster).
+INCIDENTS = "idx:incidents"  # zset id -> created_ms: every incident
+INCIDENTS_OPEN = "idx:incidents:open"  # zset id -> created_ms: not closed, rejected, transferred
+OUTBOX = "stream:outbox"  # dispatch notices waiting to be published to units over MQTT
+OUTBOX_GROUP = "publishers"  # the consumer group of the workers that publish them
+
+
+def incident(incident_id: str) -> str:
+    """Hash of an incident: type, source, domain, priority, location, state, units, ..."""
+    return f"incident:{{{incident_id}}}"
+
+
+def incident_timeline(incident_id: str) -> str:
+    """Stream of the incident's transitions (from, to, by, at_ms, reason), never trimmed."""
+    return f"incident:{{{incident_id}}}:timeline"
+
+
+def incident_sequence(day: str) -> str:
+    """Counter of the incidents opened on a UTC day (YYYYMMDD), for readable ids."""
+    return f"seq:incidents:{day}"
+
+
+def unit_task(unit_id: str) -> str:
+    """Hash of the incident a unit is assigned to (incident, priority, assigned_ms, by)."""
+    return f"unit:{{{unit_id}}}:task"

@@ -1,0 +1,134 @@
+"""Lua scripts for incidents: each check-and-write is one atomic step in Redis.
+
+Which transitions are legal is decided by `domain/incidents.py`; the caller passes the states a
+target may be reached from, and the script checks them against the state *at that moment*, so two
+dispatchers (or a dispatcher and a unit's report) can never both act on the same old state.
+Optimistic checks on the incident's unit list make the caller re-read and retry when it moved.
+
+Return values are arrays: {code, detail}. Codes: 1 done; 0 not allowed from the current state
+(detail = current state); -1 no such incident; -2 the unit list changed (re-read and retry);
+-3 a unit is busy on another incident (detail = unit id); -4 the incident already exists.
+"""
+
+# KEYS: incident, timeline, all-index, open-index, version
+# ARGV: id, at_ms, by, reason, then field/value pairs
+CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-4, ARGV[1]} end
+local pairs = {}
+for i = 5, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'state', 'reported', 'state_ms', ARGV[2],
+  'created_ms', ARGV[2], 'created_by', ARGV[3], 'at_reported', ARGV[2], 'units', '',
+  unpack(pairs))
+redis.call('XADD', KEYS[2], '*', 'from', '', 'to', 'reported', 'by', ARGV[3],
+  'at_ms', ARGV[2], 'reason', ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+redis.call('INCR', KEYS[5])
+return {1, ARGV[1]}
+"""
+
+# A common prelude: the incident exists, its units are what the caller read, and the target is
+# reachable from its current state. ARGV[1] = expected units (csv), ARGV[2] = n allowed-from,
+# then the allowed-from states. Leaves `state` and `nxt` (the next ARGV index).
+_PRELUDE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {-1, ''} end
+if (redis.call('HGET', KEYS[1], 'units') or '') ~= ARGV[1] then return {-2, state} end
+local allowed = false
+local n_from = tonumber(ARGV[2])
+for i = 3, 2 + n_from do if ARGV[i] == state then allowed = true end end
+if not allowed then return {0, state} end
+local nxt = 3 + n_from
+"""
+
+# Record a transition; times never run backwards on one incident (a late field report is
+# recorded at the incident's latest time, with its own time kept in `reported_ms`).
+_RECORD = """
+local function record(from, to, at, by, reason, extra)
+  local last = tonumber(redis.call('HGET', KEYS[1], 'state_ms') or '0')
+  local when = math.max(tonumber(at), last)
+  redis.call('HSET', KEYS[1], 'state', to, 'state_ms', when)
+  redis.call('HSETNX', KEYS[1], 'at_' .. to, when)
+  redis.call('XADD', KEYS[2], '*', 'from', from, 'to', to, 'by', by, 'at_ms', when,
+    'reported_ms', at, 'reason', reason, 'extra', extra)
+end
+"""
+
+# KEYS: incident, timeline, open-index, version, then the task keys of the incident's units
+# ARGV: units csv, n_from, from..., to, at_ms, by, reason, extra json, release (0/1),
+#       closes (0/1: leaves the open index), incident id
+TRANSITION = _RECORD + """
+""" + _PRELUDE + """
+local to, at, by, reason, extra = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2], ARGV[nxt + 3],
+  ARGV[nxt + 4]
+local release, closes, id = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7]
+record(state, to, at, by, reason, extra)
+if release == '1' then
+  for i = 5, #KEYS do
+    if redis.call('HGET', KEYS[i], 'incident') == id then redis.call('DEL', KEYS[i]) end
+  end
+  redis.call('HSET', KEYS[1], 'released_units', ARGV[1], 'units', '')
+end
+if closes == '1' then redis.call('ZREM', KEYS[3], id) end
+redis.call('INCR', KEYS[4])
+return {1, to}
+"""
+
+# Assign (or reassign) a set of units. A unit busy on another incident is refused unless the
+# caller allows pre-emption and that incident is less urgent (a larger priority number); the
+# pre-empted incident is told through the events stream. New units get a notice in the outbox.
+# KEYS: incident, timeline, version, outbox, events, then the task keys of the new units, then
+#       the task keys of the current units
+# ARGV: units csv (current), n_from, from..., at_ms, by, reason, priority, preempt (0/1),
+#       incident id, n_new, new unit ids..., notices (json, one per new unit)...
+ASSIGN = _RECORD + """
+""" + _PRELUDE + """
+local at, by, reason = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2]
+local priority, preempt, id = tonumber(ARGV[nxt + 3]), ARGV[nxt + 4], ARGV[nxt + 5]
+local n_new = tonumber(ARGV[nxt + 6])
+local first_unit = nxt + 7
+local first_notice = first_unit + n_new
+local taken = {}
+for i = 1, n_new do
+  local task = KEYS[5 + i]
+  local other = redis.call('HGET', task, 'incident')
+  if other and other ~= id then
+    local other_priority = tonumber(redis.call('HGET', task, 'priority') or '0')
+    if preempt ~= '1' or other_priority <= priority then
+      return {-3, ARGV[first_unit + i - 1]}
+    end
+    taken[#taken + 1] = {ARGV[first_unit + i - 1], other}
+  end
+end
+local new = {}
+for i = 1, n_new do new[ARGV[first_unit + i - 1]] = true end
+local current = {}
+for unit in string.gmatch(ARGV[1], '[^,]+') do current[#current + 1] = unit end
+for i, unit in ipairs(current) do
+  local task = KEYS[5 + n_new + i]
+  if not new[unit] and redis.call('HGET', task, 'incident') == id then
+    redis.call('DEL', task)
+  end
+end
+local was = {}
+for _, unit in ipairs(current) do was[unit] = true end
+local units = {}
+for i = 1, n_new do
+  local unit = ARGV[first_unit + i - 1]
+  units[#units + 1] = unit
+  redis.call('HSET', KEYS[5 + i], 'incident', id, 'priority', priority, 'assigned_ms', at,
+    'by', by)
+  if not was[unit] then
+    redis.call('XADD', KEYS[4], '*', 'unit', unit, 'incident', id,
+      'notice', ARGV[first_notice + i - 1])
+  end
+end
+for _, t in ipairs(taken) do
+  redis.call('XADD', KEYS[5], '*', 'type', 'unit_preempted', 'unit', t[1], 'from', t[2],
+    'to', id, 'by', by, 'ts', at)
+end
+redis.call('HSET', KEYS[1], 'units', table.concat(units, ','))
+record(state, 'assigned', at, by, reason, table.concat(units, ','))
+redis.call('INCR', KEYS[3])
+return {1, 'assigned'}
+"""

@@ -1,0 +1,185 @@
+"""Incidents in Redis: create, read, list, transition and assign, each write one Lua script
+(store/incident_scripts.py) and each acknowledged only once it is on disk.
+
+Legality comes from the caller (domain/incidents.py decides which states a target may be reached
+from); this module makes the check-and-write atomic and durable. "Durable" = the write is in the
+append-only file: with `appendfsync always` (the embedded server) Redis syncs before it replies,
+and `WAITAOF` confirms it on any Redis that keeps an AOF.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import orjson
+import redis
+
+from store import keys
+from store.incident_scripts import ASSIGN, CREATE, TRANSITION
+
+log = logging.getLogger("ecocommand.incidents")
+
+INT_FIELDS = frozenset({"priority", "state_ms", "created_ms", "reported_ms"})
+FLOAT_FIELDS = frozenset({"lat", "lon"})
+RETRIES = 5  # the unit list moved under us this many times in a row: give up, say so
+WAITAOF_TIMEOUT_MS = 2000
+
+
+class Code(IntEnum):
+    DONE = 1
+    NOT_ALLOWED = 0  # not reachable from the state the incident is in now
+    NO_SUCH = -1
+    UNITS_CHANGED = -2
+    UNIT_BUSY = -3
+    EXISTS = -4
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    code: Code
+    detail: str  # the current state, the busy unit, or the id
+    durable: bool = False  # confirmed in the append-only file
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Code.DONE
+
+
+def _text(v: bytes | str | None) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else (v or "")
+
+
+def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        name, text = _text(k), _text(v)
+        try:
+            if name in INT_FIELDS or name.startswith("at_"):
+                out[name] = int(text)
+            elif name in FLOAT_FIELDS:
+                out[name] = float(text)
+            elif name in ("units", "released_units", "departments"):
+                out[name] = [u for u in text.split(",") if u]
+            else:
+                out[name] = text
+        except ValueError:
+            out[name] = None  # one corrupt field must not hide the incident
+    return out
+
+
+def _outcome(res: list[Any], durable: bool = False) -> Outcome:
+    return Outcome(Code(int(res[0])), _text(res[1]), durable)
+
+
+def durable(r: redis.Redis) -> bool:
+    """Wait until the last write is in this Redis' append-only file (False: no AOF)."""
+    try:
+        local, _replicas = r.execute_command("WAITAOF", 1, 0, WAITAOF_TIMEOUT_MS)
+    except redis.exceptions.ResponseError as e:  # AOF off, or a Redis older than 7.2
+        log.warning("incident writes are not confirmed on disk: %s", e)
+        return False
+    return int(local) >= 1
+
+
+def new_id(r: redis.Redis, now_ms: int) -> str:
+    day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).strftime("%Y%m%d")
+    return f"INC-{day}-{int(r.incr(keys.incident_sequence(day))):04d}"
+
+
+def create(r: redis.Redis, fields: dict[str, str | int | float], by: str, at_ms: int,
+           reason: str = "", incident_id: str | None = None) -> Outcome:
+    """A new incident in state `reported`; `fields` are its type, source, location, ..."""
+    incident_id = incident_id or new_id(r, at_ms)
+    pairs: list[str | int | float] = []
+    for k, v in fields.items():
+        if v is not None and k not in ("id", "state", "units"):
+            pairs += (k, v)
+    res = r.register_script(CREATE)(
+        keys=[keys.incident(incident_id), keys.incident_timeline(incident_id), keys.INCIDENTS,
+              keys.INCIDENTS_OPEN, keys.VERSION],
+        args=[incident_id, at_ms, by, reason, *pairs])
+    out = _outcome(res)
+    return Outcome(out.code, out.detail, out.ok and durable(r))
+
+
+def read(r: redis.Redis, incident_id: str) -> dict[str, Any] | None:
+    raw = r.hgetall(keys.incident(incident_id))
+    return _typed(raw) if raw else None
+
+
+def timeline(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
+    out = []
+    for _entry, fields in r.xrange(keys.incident_timeline(incident_id)):
+        t = {_text(k): _text(v) for k, v in fields.items()}
+        for f in ("at_ms", "reported_ms"):
+            t[f] = int(t[f]) if t.get(f, "").isdigit() else None
+        out.append(t)
+    return out
+
+
+def listing(r: redis.Redis, open_only: bool = True, limit: int = 1000) -> list[dict[str, Any]]:
+    """Incidents, newest first: the open ones, or all of them."""
+    index = keys.INCIDENTS_OPEN if open_only else keys.INCIDENTS
+    ids = [_text(x) for x in r.zrevrange(index, 0, limit - 1)]
+    pipe = r.pipeline(transaction=False)
+    for incident_id in ids:
+        pipe.hgetall(keys.incident(incident_id))
+    return [_typed(raw) for raw in pipe.execute() if raw]
+
+
+def _units(r: redis.Redis, incident_id: str) -> str:
+    return _text(r.hget(keys.incident(incident_id), "units"))
+
+
+def transition(r: redis.Redis, incident_id: str, target: str, allowed_from: Iterable[str], *,
+               by: str, at_ms: int, reason: str = "", extra: dict[str, str] | None = None,
+               release: bool = False, closes: bool = False) -> Outcome:
+    """Move the incident to `target` if it is in one of `allowed_from` now. `release` frees its
+    units (handled, rejected, transferred, closed); `closes` takes it out of the open list."""
+    allowed = list(allowed_from)
+    script = r.register_script(TRANSITION)
+    for _ in range(RETRIES):
+        units = _units(r, incident_id)
+        res = script(
+            keys=[keys.incident(incident_id), keys.incident_timeline(incident_id),
+                  keys.INCIDENTS_OPEN, keys.VERSION,
+                  *[keys.unit_task(u) for u in units.split(",") if u]],
+            args=[units, len(allowed), *allowed, target, at_ms, by, reason,
+                  orjson.dumps(extra or {}).decode(), int(release), int(closes), incident_id])
+        out = _outcome(res)
+        if out.code != Code.UNITS_CHANGED:
+            return Outcome(out.code, out.detail, out.ok and durable(r))
+    return out
+
+
+def assign(r: redis.Redis, incident_id: str, unit_ids: list[str], allowed_from: Iterable[str],
+           *, by: str, at_ms: int, priority: int, notices: dict[str, dict[str, Any]],
+           reason: str = "", preempt: bool = False) -> Outcome:
+    """Give the incident exactly these units (assign or reassign) in one atomic step. A unit
+    busy elsewhere wins over this call unless `preempt` and that incident is less urgent."""
+    allowed = list(allowed_from)
+    new = list(dict.fromkeys(unit_ids))  # once each, in the dispatcher's order
+    script = r.register_script(ASSIGN)
+    for _ in range(RETRIES):
+        units = _units(r, incident_id)
+        current = [u for u in units.split(",") if u]
+        res = script(
+            keys=[keys.incident(incident_id), keys.incident_timeline(incident_id),
+                  keys.VERSION, keys.OUTBOX, keys.EVENTS,
+                  *[keys.unit_task(u) for u in new], *[keys.unit_task(u) for u in current]],
+            args=[units, len(allowed), *allowed, at_ms, by, reason, priority, int(preempt),
+                  incident_id, len(new), *new,
+                  *[orjson.dumps(notices.get(u, {})).decode() for u in new]])
+        out = _outcome(res)
+        if out.code != Code.UNITS_CHANGED:
+            return Outcome(out.code, out.detail, out.ok and durable(r))
+    return out
+
+
+def unit_task(r: redis.Redis, unit_id: str) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in r.hgetall(keys.unit_task(unit_id)).items()}

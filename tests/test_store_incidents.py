@@ -1,0 +1,140 @@
+"""Incident records in a real Redis: atomic transitions against the state at that moment, no
+double booking of a unit, pre-emption only of less urgent work, units released when done, and
+every write confirmed in the append-only file."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+from store import incidents, keys
+from store.incidents import Code
+
+T0 = 1_764_300_000_000
+FIELDS = {"type": "illegal_fishing", "source": "manual", "domain": "sea", "priority": 2,
+          "lon": 114.52, "lat": 22.55, "description": "nets in a no-fishing zone"}
+
+
+def _open(r: redis.Redis, **overrides: object) -> str:
+    out = incidents.create(r, {**FIELDS, **overrides}, "chief", T0)
+    assert out.ok and out.durable, out
+    return out.detail
+
+
+def _notices(units: list[str]) -> dict[str, dict]:
+    return {u: {"unit": u} for u in units}
+
+
+def test_create_read_and_a_timeline_of_transitions(r: redis.Redis) -> None:
+    a = _open(r)
+    assert a.startswith("INC-20251128-") and _open(r) != a  # readable, unique
+    inc = incidents.read(r, a)
+    assert (inc["state"], inc["priority"], inc["lon"], inc["units"]) == ("reported", 2, 114.52, [])
+    out = incidents.transition(r, a, "triaged", ["reported"], by="chief", at_ms=T0 + 1000,
+                               reason="checked")
+    assert out.ok and out.durable
+    # not reachable from where it is now: refused, and the current state is named
+    out = incidents.transition(r, a, "triaged", ["reported"], by="other", at_ms=T0 + 2000)
+    assert (out.code, out.detail) == (Code.NOT_ALLOWED, "triaged")
+    steps = [(t["from"], t["to"], t["by"], t["at_ms"]) for t in incidents.timeline(r, a)]
+    assert steps == [("", "reported", "chief", T0), ("reported", "triaged", "chief", T0 + 1000)]
+    assert incidents.read(r, a)["at_triaged"] == T0 + 1000
+    assert incidents.transition(r, "nope", "triaged", ["reported"], by="x", at_ms=1).code == \
+        Code.NO_SUCH
+    assert incidents.create(r, FIELDS, "chief", T0, incident_id=a).code == Code.EXISTS
+
+
+def test_times_never_run_backwards(r: redis.Redis) -> None:
+    a = _open(r)
+    incidents.transition(r, a, "triaged", ["reported"], by="chief", at_ms=T0 - 60_000)
+    (t,) = incidents.timeline(r, a)[1:]
+    assert (t["at_ms"], t["reported_ms"]) == (T0, T0 - 60_000)  # late report: kept, clamped
+
+
+def test_assign_books_units_and_queues_their_notices(r: redis.Redis) -> None:
+    a = _open(r)
+    out = incidents.assign(r, a, ["B-1", "B-2", "B-1"], ["reported", "triaged"], by="chief",
+                           at_ms=T0 + 5000, priority=2, notices=_notices(["B-1", "B-2"]))
+    assert out.ok and out.durable
+    inc = incidents.read(r, a)
+    assert (inc["state"], inc["units"]) == ("assigned", ["B-1", "B-2"])
+    assert incidents.unit_task(r, "B-1")["incident"] == a
+    outbox = [(f[b"unit"], f[b"incident"]) for _id, f in r.xrange(keys.OUTBOX)]
+    assert outbox == [(b"B-1", a.encode()), (b"B-2", a.encode())]
+    # reassign: B-2 leaves (freed), B-3 joins (one new notice)
+    out = incidents.assign(r, a, ["B-1", "B-3"], ["assigned"], by="chief", at_ms=T0 + 6000,
+                           priority=2, notices=_notices(["B-1", "B-3"]), reason="B-2 broke down")
+    assert out.ok
+    assert incidents.unit_task(r, "B-2") == {} and incidents.unit_task(r, "B-3")["incident"] == a
+    assert r.xlen(keys.OUTBOX) == 3
+    assert [t["to"] for t in incidents.timeline(r, a)] == ["reported", "assigned", "assigned"]
+
+
+def test_a_busy_unit_is_refused_unless_pre_empting_less_urgent_work(r: redis.Redis) -> None:
+    routine, urgent, same = _open(r, priority=3), _open(r, priority=1), _open(r, priority=3)
+    assert incidents.assign(r, routine, ["B-1"], ["reported"], by="a", at_ms=T0, priority=3,
+                            notices={}).ok
+    busy = incidents.assign(r, same, ["B-1"], ["reported"], by="b", at_ms=T0, priority=3,
+                            notices={}, preempt=True)  # equally urgent: no pre-emption
+    assert (busy.code, busy.detail) == (Code.UNIT_BUSY, "B-1")
+    assert incidents.assign(r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1,
+                            notices={}).code == Code.UNIT_BUSY  # not asked to pre-empt
+    assert incidents.read(r, urgent)["state"] == "reported"  # a refusal writes nothing
+    assert incidents.assign(r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1,
+                            notices={}, preempt=True).ok
+    assert incidents.unit_task(r, "B-1")["incident"] == urgent
+    (event,) = [f for _id, f in r.xrange(keys.EVENTS) if f[b"type"] == b"unit_preempted"]
+    assert (event[b"from"], event[b"to"]) == (routine.encode(), urgent.encode())
+
+
+def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:
+    for _round in range(20):
+        a, b = _open(r), _open(r)
+        results: dict[str, incidents.Outcome] = {}
+        barrier = threading.Barrier(2)
+
+        def go(incident_id: str) -> None:
+            client = redis.Redis(port=r.connection_pool.connection_kwargs["port"])
+            barrier.wait()
+            results[incident_id] = incidents.assign(
+                client, incident_id, ["V-9"], ["reported"], by=incident_id, at_ms=T0,
+                priority=2, notices={})
+
+        threads = [threading.Thread(target=go, args=(x,)) for x in (a, b)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        codes = sorted(o.code for o in results.values())
+        assert codes == [Code.UNIT_BUSY, Code.DONE]
+        winner = a if results[a].ok else b
+        assert incidents.unit_task(r, "V-9")["incident"] == winner
+        assert incidents.read(r, a if winner == b else b)["state"] == "reported"
+        incidents.transition(r, winner, "rejected", ["assigned"], by="t", at_ms=T0,
+                             release=True, closes=True)
+
+
+def test_release_frees_units_and_closing_leaves_the_open_list(r: redis.Redis) -> None:
+    a = _open(r)
+    incidents.assign(r, a, ["U-1", "U-2"], ["reported"], by="c", at_ms=T0, priority=2,
+                     notices={})
+    assert incidents.transition(r, a, "handled", ["assigned"], by="U-1", at_ms=T0 + 1,
+                                release=True).ok
+    assert incidents.unit_task(r, "U-1") == {} and incidents.unit_task(r, "U-2") == {}
+    inc = incidents.read(r, a)
+    assert inc["units"] == [] and inc["released_units"] == ["U-1", "U-2"]
+    assert a in [i["id"] for i in incidents.listing(r)]
+    assert incidents.transition(r, a, "closed", ["handled"], by="c", at_ms=T0 + 2,
+                                closes=True).ok
+    assert a not in [i["id"] for i in incidents.listing(r)]
+    assert a in [i["id"] for i in incidents.listing(r, open_only=False)]
+
+
+def test_without_an_append_only_file_writes_are_not_called_durable(r: redis.Redis) -> None:
+    r.config_set("appendonly", "no")
+    try:
+        out = incidents.create(r, FIELDS, "chief", T0)
+        assert out.ok and not out.durable
+    finally:
+        r.config_set("appendonly", "yes")
