@@ -94,7 +94,8 @@ def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:
         results: dict[str, incidents.Outcome] = {}
         barrier = threading.Barrier(2)
 
-        def go(incident_id: str) -> None:
+        def go(incident_id: str, barrier: threading.Barrier = barrier,
+               results: dict[str, incidents.Outcome] = results) -> None:
             client = redis.Redis(port=r.connection_pool.connection_kwargs["port"])
             barrier.wait()
             results[incident_id] = incidents.assign(
