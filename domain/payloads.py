@@ -8,7 +8,7 @@ from that identity, never from MQTT packet ids.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -108,3 +108,32 @@ class SensorAlert(_Payload):
     kind: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
     severity: Severity
     message: Annotated[str, Field(max_length=500)] = ""
+
+
+IncidentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class DispatchNotice(_Payload):
+    """The centre -> a unit (`units/{unit_id}/dispatch`): go to this incident."""
+
+    incident_id: IncidentId
+    unit_id: DeviceId
+    ts: TimestampMs
+    type: Annotated[str, Field(min_length=1, max_length=40)]
+    priority: Annotated[int, Field(ge=1, le=3)]
+    domain: Annotated[str, Field(min_length=1, max_length=20)]
+    lat: Latitude
+    lon: Longitude
+    summary: Annotated[str, Field(max_length=500)] = ""
+    assigned_by: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class TaskReport(_Payload):
+    """A unit -> the centre (`units/{unit_id}/task`): it took the task, arrived, or handled it."""
+
+    unit_id: DeviceId
+    incident_id: IncidentId
+    action: Literal["ack", "arrived", "handled"]
+    seq: Annotated[int, Field(ge=0, le=2**53)]
+    ts: TimestampMs
+    note: Annotated[str, Field(max_length=500)] = ""

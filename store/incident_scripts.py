@@ -7,7 +7,8 @@ Optimistic checks on the incident's unit list make the caller re-read and retry 
 
 Return values are arrays: {code, detail}. Codes: 1 done; 0 not allowed from the current state
 (detail = current state); -1 no such incident; -2 the unit list changed (re-read and retry);
--3 a unit is busy on another incident (detail = unit id); -4 the incident already exists.
+-3 a unit is busy on another incident (detail = unit id); -4 the incident already exists;
+-5 the reporting unit is not on the incident.
 """
 
 # KEYS: incident, timeline, all-index, open-index, version
@@ -56,12 +57,15 @@ end
 
 # KEYS: incident, timeline, open-index, version, then the task keys of the incident's units
 # ARGV: units csv, n_from, from..., to, at_ms, by, reason, extra json, release (0/1),
-#       closes (0/1: leaves the open index), incident id
+#       closes (0/1: leaves the open index), incident id, unit that must be on it ('' = none)
 TRANSITION = _RECORD + """
 """ + _PRELUDE + """
 local to, at, by, reason, extra = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2], ARGV[nxt + 3],
   ARGV[nxt + 4]
-local release, closes, id = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7]
+local release, closes, id, member = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7], ARGV[nxt + 8]
+if member ~= '' and not string.find(',' .. ARGV[1] .. ',', ',' .. member .. ',', 1, true) then
+  return {-5, state}
+end
 record(state, to, at, by, reason, extra)
 if release == '1' then
   for i = 5, #KEYS do

@@ -37,6 +37,7 @@ class Code(IntEnum):
     UNITS_CHANGED = -2
     UNIT_BUSY = -3
     EXISTS = -4
+    NOT_ON_INCIDENT = -5  # a unit reported on an incident it is not assigned to
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +139,10 @@ def _units(r: redis.Redis, incident_id: str) -> str:
 
 def transition(r: redis.Redis, incident_id: str, target: str, allowed_from: Iterable[str], *,
                by: str, at_ms: int, reason: str = "", extra: dict[str, str] | None = None,
-               release: bool = False, closes: bool = False) -> Outcome:
+               release: bool = False, closes: bool = False, member: str = "") -> Outcome:
     """Move the incident to `target` if it is in one of `allowed_from` now. `release` frees its
-    units (handled, rejected, transferred, closed); `closes` takes it out of the open list."""
+    units (handled, rejected, transferred, closed); `closes` takes it out of the open list;
+    `member`: a unit that must be on the incident (a field report speaks only for its own)."""
     allowed = list(allowed_from)
     script = r.register_script(TRANSITION)
     for _ in range(RETRIES):
@@ -150,7 +152,8 @@ def transition(r: redis.Redis, incident_id: str, target: str, allowed_from: Iter
                   keys.INCIDENTS_OPEN, keys.VERSION,
                   *[keys.unit_task(u) for u in units.split(",") if u]],
             args=[units, len(allowed), *allowed, target, at_ms, by, reason,
-                  orjson.dumps(extra or {}).decode(), int(release), int(closes), incident_id])
+                  orjson.dumps(extra or {}).decode(), int(release), int(closes), incident_id,
+                  member])
         out = _outcome(res)
         if out.code != Code.UNITS_CHANGED:
             return Outcome(out.code, out.detail, out.ok and durable(r))

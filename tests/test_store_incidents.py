@@ -120,8 +120,11 @@ def test_release_frees_units_and_closing_leaves_the_open_list(r: redis.Redis) ->
     a = _open(r)
     incidents.assign(r, a, ["U-1", "U-2"], ["reported"], by="c", at_ms=T0, priority=2,
                      notices={})
+    stranger = incidents.transition(r, a, "handled", ["assigned"], by="U-7", at_ms=T0 + 1,
+                                    release=True, member="U-7")
+    assert (stranger.code, stranger.detail) == (Code.NOT_ON_INCIDENT, "assigned")
     assert incidents.transition(r, a, "handled", ["assigned"], by="U-1", at_ms=T0 + 1,
-                                release=True).ok
+                                release=True, member="U-1").ok
     assert incidents.unit_task(r, "U-1") == {} and incidents.unit_task(r, "U-2") == {}
     inc = incidents.read(r, a)
     assert inc["units"] == [] and inc["released_units"] == ["U-1", "U-2"]
