@@ -28,6 +28,7 @@ from dashboard import auth, roles
 # that already ended must still answer).
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout"})
 CALLBACK_ENDPOINT_SUFFIX = "_dash-update-component"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def secret_key(settings: Settings) -> str:
@@ -108,10 +109,13 @@ def _is_page(path: str) -> bool:
     return not path.startswith(("/_", "/api/", "/assets/", "/static/"))
 
 
-def _gate(app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str
-          ) -> Response | None:
+def _gate(app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str,
+          csrf: CSRFProtect) -> Response | None:
     endpoint = request.endpoint or ""
+    unsafe = request.method not in SAFE_METHODS
     if endpoint in PUBLIC_ENDPOINTS:
+        if unsafe:
+            csrf.protect()  # the sign-in form too: raises CSRFError (400)
         return None
     path = request.path
     if not current_user.is_authenticated:
@@ -119,7 +123,11 @@ def _gate(app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str
             return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
         if path.startswith("/api/"):
             return _refuse_api()
-        return _refuse(401, "sign in first (POST /login)")
+        return _refuse(401, "sign in first (POST /login)")  # before CSRF: 401 whatever it sends
+    if unsafe and not current_user.via_token:
+        # A cookie is sent by the browser on its own, so a cookie-authenticated write needs the
+        # CSRF token; an API token is sent only by a program that holds it: nothing to forge.
+        csrf.protect()
     role = current_user.role
     if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
         body = request.get_json(silent=True)
@@ -179,12 +187,12 @@ def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
     dash_endpoints = frozenset(app.routes)
     assets_blueprint = app.config.routes_pathname_prefix.replace("/", "_").replace(".", "_")
     assets_blueprint += "dash_assets"
-    # Before CSRFProtect: an anonymous POST is 401 whatever token it carries. CSRFProtect still
-    # checks every non-GET, also one with an API token (the API is GET-only today): a write API
-    # would have to exempt token requests explicitly (a bearer header is no ambient credential).
+    # The gate runs CSRF itself (after authentication: an anonymous POST is 401 whatever it
+    # carries, and API-token requests need none), so Flask-WTF's own hook stays off.
+    server.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf = CSRFProtect(server)
     server.before_request_funcs.setdefault(None, []).insert(
-        0, lambda: _gate(app, dash_endpoints, assets_blueprint))
-    CSRFProtect(server)
+        0, lambda: _gate(app, dash_endpoints, assets_blueprint, csrf))
     tiles = tile_source(settings.map_tiles_url)
     csp = content_security_policy(app, (tiles,) if tiles else ())
     server.after_request(lambda resp: _headers(resp, csp, settings))

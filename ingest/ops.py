@@ -69,7 +69,19 @@ class AisFragment:
     received_ms: int
 
 
-Op = Observation | FieldUpdate | RaiseAlert | DeadLetter
+@dataclass(frozen=True, slots=True)
+class TaskUpdate:
+    """A unit's report on its task (ack, arrived, handled): moves its incident's state."""
+
+    unit_id: str
+    incident_id: str
+    action: str
+    ts: int
+    seq: int
+    note: str = ""
+
+
+Op = Observation | FieldUpdate | RaiseAlert | DeadLetter | TaskUpdate
 
 
 @dataclass(slots=True)

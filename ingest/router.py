@@ -6,7 +6,7 @@ import re
 import traceback
 from collections.abc import Callable
 
-from ingest import sensors, units, vessels
+from ingest import sensors, tasks, units, vessels
 from ingest.context import HandlerContext, Rejected
 from ingest.ops import AisFragment, DeadLetter, Op
 
@@ -29,6 +29,9 @@ def _routes(prefix: str) -> list[tuple[re.Pattern[str], Handler]]:
         (re.compile(rf"^{p}/units/({ID})/position$"), units.handle_position),
         (re.compile(rf"^{p}/units/({ID})/profile$"), units.handle_profile),
         (re.compile(rf"^{p}/units/({ID})/status$"), units.handle_status),
+        (re.compile(rf"^{p}/units/({ID})/task$"), tasks.handle_task),
+        # the centre's own notices to units, under the same filter: nothing to ingest
+        (re.compile(rf"^{p}/units/({ID})/dispatch$"), lambda *_args: []),
         (re.compile(rf"^{p}/sensors/({ID})/reading$"), sensors.handle_reading),
         (re.compile(rf"^{p}/sensors/({ID})/profile$"), sensors.handle_profile),
         (re.compile(rf"^{p}/sensors/({ID})/alert$"), sensors.handle_alert),

@@ -22,10 +22,11 @@ import redis
 from config.settings import Settings
 from domain.geo import load_geography
 from domain.water_quality import check_standards
-from ingest import vessels
+from ingest import tasks, vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
-from ingest.ops import AisFragment, DeadLetter, Op
+from ingest.notices import NoticePublisher
+from ingest.ops import AisFragment, DeadLetter, Op, TaskUpdate
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
 from store.reader import sensor_profile
@@ -35,6 +36,7 @@ log = logging.getLogger("ecocommand.ingest")
 
 BATCH_MAX = 500
 HEARTBEAT_EVERY_S = 1.0
+NOTICES_EVERY_S = 0.25
 PROFILE_TTL_S = 30.0
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError)
@@ -143,11 +145,14 @@ class IngestWorker:
                              zones_at=self.geography.zones_at)
         ops: list[Op] = []
         fragments: list[tuple[AisFragment, str]] = []
+        reports: list[tuple[TaskUpdate, str, bytes]] = []
         for m in batch:
             ctx.received_ms = m.received_ms
             for item in self.router.handle(m.topic, m.payload, ctx):
                 if isinstance(item, AisFragment):
                     fragments.append((item, m.topic))
+                elif isinstance(item, TaskUpdate):
+                    reports.append((item, m.topic, m.payload))
                 else:
                     ops.append(item)
         if fragments:
@@ -159,6 +164,8 @@ class IngestWorker:
                     ops += [o for o in vessels.completed_group_ops(lines, frag.source, ctx)
                             if not isinstance(o, AisFragment)]
         self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
+        if reports:  # after the batch: a unit's position before its "arrived" report
+            self._retry(lambda: self.store.write(tasks.apply(self.redis, reports), now_ms()))
         for m in batch:
             if m.qos > 0 and m.generation == self.generation:
                 self.client.ack(m.mid, m.qos)
@@ -197,14 +204,21 @@ class IngestWorker:
 
     def run(self) -> None:
         self._check_durability()
+        notices = NoticePublisher(self.redis, self.client, self.settings.topic_prefix)
         connect_mqtt(self.client, self.settings.effective_mqtt_url)
         self.client.loop_start()
-        last_beat = 0.0
+        last_beat = last_notices = 0.0
         try:
             while not self.stop.is_set():
                 batch = self._take_batch()
                 if batch:
                     self.process(batch)
+                if self.connected and time.monotonic() - last_notices >= NOTICES_EVERY_S:
+                    try:
+                        notices.publish_due()
+                        last_notices = time.monotonic()
+                    except REDIS_ERRORS:
+                        pass  # as for the heartbeat: the batch retry loop reports it
                 if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
                     try:
                         self._heartbeat()

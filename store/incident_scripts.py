@@ -59,13 +59,18 @@ end
 # ARGV: units csv, n_from, from..., to, at_ms, by, reason, extra json, release (0/1),
 #       closes (0/1: leaves the open index), incident id, unit that must be on it ('' = none)
 TRANSITION = _RECORD + """
+local member = ARGV[#ARGV]
+if member ~= '' then  -- first: a stranger is told so whatever the state (released units count)
+  local on = (redis.call('HGET', KEYS[1], 'units') or '') .. ',' ..
+    (redis.call('HGET', KEYS[1], 'released_units') or '')
+  if not string.find(',' .. on .. ',', ',' .. member .. ',', 1, true) then
+    return {-5, redis.call('HGET', KEYS[1], 'state') or ''}
+  end
+end
 """ + _PRELUDE + """
 local to, at, by, reason, extra = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2], ARGV[nxt + 3],
   ARGV[nxt + 4]
-local release, closes, id, member = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7], ARGV[nxt + 8]
-if member ~= '' and not string.find(',' .. ARGV[1] .. ',', ',' .. member .. ',', 1, true) then
-  return {-5, state}
-end
+local release, closes, id = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7]
 record(state, to, at, by, reason, extra)
 if release == '1' then
   for i = 5, #KEYS do

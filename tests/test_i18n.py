@@ -26,3 +26,15 @@ def test_lookup() -> None:
     assert t("status.on_scene", "en") == "On scene"
     assert t("no.such.key", "en") == "no.such.key"
     assert t("status.on_scene", "fr") == "在现场"
+
+
+def test_the_incident_vocabulary_is_translated() -> None:
+    from domain.incidents import CLOCKS, Domain, IncidentType, Priority, Source, State
+
+    for prefix, values in (("incident.state", State), ("incident.source", Source),
+                           ("incident.type", IncidentType), ("incident.domain", Domain),
+                           ("incident.priority", [p.value for p in Priority]),
+                           ("incident.deadline", CLOCKS)):
+        for v in values:
+            key = f"{prefix}.{getattr(v, 'value', v)}"
+            assert key in TABLE, key

@@ -1,0 +1,266 @@
+"""Incidents (cases) as the bureau handles them: sources, types, the state machine, deadlines and
+escalation. Pure: no Redis, no Dash, no MQTT.
+
+    reported -> triaged -> assigned -> en_route -> on_scene -> handled -> closed
+       |           |          |  ^         |           |
+       |           |          +--+ reassign (with a reason)
+       +-----------+----------+------------+-----------+--> rejected (reason), transferred (reason,
+                                                              another department)
+
+A unit may report arrival without having acknowledged first (assigned -> on_scene). Closed,
+rejected and transferred are terminal: reopening is not modelled (a new incident is opened).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from config import CONFIG_DIR
+from domain.vocab import Department, Level, UnitKind
+
+
+class State(StrEnum):
+    REPORTED = "reported"
+    TRIAGED = "triaged"
+    ASSIGNED = "assigned"
+    EN_ROUTE = "en_route"
+    ON_SCENE = "on_scene"
+    HANDLED = "handled"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    TRANSFERRED = "transferred"
+
+
+class Source(StrEnum):
+    SENSOR_ALERT = "sensor_alert"
+    CITIZEN_REPORT = "citizen_report"
+    PATROL_FINDING = "patrol_finding"
+    TRANSFER = "transfer"
+    HOTLINE = "hotline"
+    MANUAL = "manual"
+
+
+class IncidentType(StrEnum):
+    WATER_POLLUTION = "water_pollution"
+    ILLEGAL_DISCHARGE = "illegal_discharge"
+    ILLEGAL_BUILDING = "illegal_building"
+    ILLEGAL_FISHING = "illegal_fishing"
+    ILLEGAL_LOGGING = "illegal_logging"
+    ILLEGAL_SAND_MINING = "illegal_sand_mining"
+    WASTE_DUMPING = "waste_dumping"
+    NOISE = "noise"
+
+
+class Domain(StrEnum):
+    LAND = "land"
+    SEA = "sea"
+    COASTAL = "coastal"  # on the shore: land units and boats can both serve it
+
+
+class Priority(IntEnum):
+    """1 is the most urgent (特急); an int so that "less urgent" is simply "larger"."""
+
+    URGENT = 1
+    HIGH = 2
+    ROUTINE = 3
+
+
+_OPEN_EXITS = frozenset({State.REJECTED, State.TRANSFERRED})
+TRANSITIONS: Mapping[State, frozenset[State]] = {
+    State.REPORTED: frozenset({State.TRIAGED, State.ASSIGNED}) | _OPEN_EXITS,
+    State.TRIAGED: frozenset({State.ASSIGNED}) | _OPEN_EXITS,
+    State.ASSIGNED: frozenset({State.ASSIGNED, State.EN_ROUTE, State.ON_SCENE}) | _OPEN_EXITS,
+    State.EN_ROUTE: frozenset({State.ASSIGNED, State.ON_SCENE}) | _OPEN_EXITS,
+    State.ON_SCENE: frozenset({State.HANDLED}) | _OPEN_EXITS,
+    State.HANDLED: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+    State.REJECTED: frozenset(),
+    State.TRANSFERRED: frozenset(),
+}
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+NEEDS_REASON = frozenset({State.REJECTED, State.TRANSFERRED})
+
+
+class IllegalTransition(ValueError):
+    """A transition the state machine refuses, with a message for the person who asked."""
+
+
+def next_states(state: State) -> list[State]:
+    return sorted(TRANSITIONS[state], key=list(State).index)
+
+
+def allowed_from(target: State) -> list[State]:
+    """The states from which `target` may be reached (what the store checks atomically)."""
+    return [s for s, nxt in TRANSITIONS.items() if target in nxt]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    from_state: State | None
+    to_state: State
+    by: str
+    at_ms: int
+    reason: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_transition(current: State, target: State, *, by: str, at_ms: int, reason: str = "",
+                     department: Department | None = None, owner: str | None = None,
+                     previous_ms: int | None = None) -> Transition:
+    """The transition, or IllegalTransition saying why not."""
+    if target not in TRANSITIONS[current]:
+        allowed = ", ".join(s.value for s in next_states(current)) or "none (it is final)"
+        raise IllegalTransition(f"an incident that is {current.value} cannot become "
+                                f"{target.value}; allowed: {allowed}")
+    if not by.strip():
+        raise IllegalTransition("a transition must say who made it")
+    if target in NEEDS_REASON and not reason.strip():
+        raise IllegalTransition(f"{target.value} needs a reason")
+    if current == target and not reason.strip():
+        raise IllegalTransition("a reassignment needs a reason")
+    extra: dict[str, str] = {}
+    if target == State.TRANSFERRED:
+        if department is None:
+            raise IllegalTransition("a transfer needs the department it goes to")
+        if owner is not None and department.value == owner:
+            raise IllegalTransition(f"the incident already belongs to {owner}")
+        extra["department"] = department.value
+    if previous_ms is not None and at_ms < previous_ms:
+        raise IllegalTransition("a transition cannot be earlier than the one before it")
+    return Transition(current, target, by, at_ms, reason, extra)
+
+
+@dataclass
+class Timeline:
+    """An incident's transitions in order; `apply` checks each against the state machine."""
+
+    transitions: list[Transition] = field(default_factory=list)
+
+    @property
+    def state(self) -> State | None:
+        return self.transitions[-1].to_state if self.transitions else None
+
+    def open(self, by: str, at_ms: int, reason: str = "") -> Transition:
+        if self.transitions:
+            raise IllegalTransition("the incident is already open")
+        t = Transition(None, State.REPORTED, by, at_ms, reason)
+        self.transitions.append(t)
+        return t
+
+    def apply(self, target: State, *, by: str, at_ms: int, reason: str = "",
+              department: Department | None = None, owner: str | None = None) -> Transition:
+        if self.state is None:
+            raise IllegalTransition("open the incident first")
+        t = check_transition(self.state, target, by=by, at_ms=at_ms, reason=reason,
+                             department=department, owner=owner,
+                             previous_ms=self.transitions[-1].at_ms)
+        self.transitions.append(t)
+        return t
+
+    def entered_ms(self, state: State) -> int | None:
+        """When the incident first entered `state` (None: never)."""
+        return next((t.at_ms for t in self.transitions if t.to_state == state), None)
+
+    @classmethod
+    def from_entries(cls, state: str, entered: Mapping[str, int]) -> Timeline:
+        """A timeline rebuilt from the first-entry time of each state (what the store keeps in
+        the incident's record), for the deadline clocks."""
+        valid = {s.value for s in State}
+        steps = sorted((ms, State(s)) for s, ms in entered.items() if s in valid)
+        out = cls([Transition(None, s, "", ms) for ms, s in steps])
+        if state and (not out.transitions or out.state != State(state)):
+            last = out.transitions[-1].at_ms if out.transitions else 0
+            out.transitions.append(Transition(None, State(state), "", last))
+        return out
+
+
+# --- rules from config/dispatch.json ---------------------------------------------------------
+
+Seconds = Annotated[int, Field(gt=0, le=30 * 24 * 3600)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TypeRule(_Strict):
+    departments: Annotated[tuple[Department, ...], Field(min_length=1)]  # first = lead
+    domain: Domain
+
+
+class Deadlines(_Strict):
+    assign_s: Seconds
+    arrive_s: Seconds
+    handle_s: Seconds
+
+
+class DispatchRules(_Strict):
+    types: dict[IncidentType, TypeRule]
+    deadlines: dict[Priority, Deadlines]
+    unit_silent_after_s: Seconds
+    kind_domains: dict[UnitKind, frozenset[Domain]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> DispatchRules:
+        missing = [t.value for t in IncidentType if t not in self.types]
+        missing += [f"priority {p.value}" for p in Priority if p not in self.deadlines]
+        missing += [f"kind {k.value}" for k in UnitKind if k not in self.kind_domains]
+        if missing:
+            raise ValueError(f"no rule for {', '.join(missing)}")
+        return self
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path = CONFIG_DIR / "dispatch.json") -> DispatchRules:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(doc, dict):
+            doc.pop("_comment", None)
+        return DispatchRules.model_validate(doc)
+    except (OSError, ValueError, ValidationError) as e:
+        raise ValueError(f"dispatch rules {path}: {e}") from None
+
+
+# --- deadlines and escalation ------------------------------------------------------------------
+
+# clock name -> (starts when entering, stops when entering any of)
+CLOCKS: dict[str, tuple[State, tuple[State, ...]]] = {
+    "assign": (State.REPORTED, (State.ASSIGNED,)),
+    "arrive": (State.ASSIGNED, (State.ON_SCENE,)),
+    # measured from the report, as the bureau counts "time to handle a case"
+    "handle": (State.REPORTED, (State.HANDLED,)),
+}
+
+
+def deadlines_missed(timeline: Timeline, priority: int, rules: DispatchRules, now_ms: int
+                     ) -> list[str]:
+    """The clocks past their deadline: stopped late, or still running past it. A final state
+    stops every clock that has not stopped."""
+    limits = rules.deadlines[Priority(priority)]
+    final = next((t.at_ms for t in timeline.transitions if t.to_state in TERMINAL), None)
+    out = []
+    for name, (start_state, stop_states) in CLOCKS.items():
+        start = timeline.entered_ms(start_state)
+        if start is None:
+            continue
+        stops = [m for s in stop_states if (m := timeline.entered_ms(s)) is not None]
+        end = min(stops) if stops else (final if final is not None else now_ms)
+        if end - start > getattr(limits, f"{name}_s") * 1000:
+            out.append(name)
+    return out
+
+
+_LEVELS = [Level.COMMUNITY, Level.SUBDISTRICT, Level.DISTRICT]
+
+
+def escalated_level(base: Level, missed: int) -> Level:
+    """One level up per missed deadline, as the bureau's three-level response asks."""
+    return _LEVELS[min(len(_LEVELS) - 1, _LEVELS.index(base) + max(0, missed))]
