@@ -8,12 +8,16 @@ import dash
 import redis
 from flask import Flask
 
+from callbacks import dispatch as dispatch_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
-from dashboard import api, auth, security
+from dashboard import api, auth, incidents_api, security
 from dashboard.health import bp as health_bp
 from dashboard.roles import VIEWERS
+from domain.geo import load_geography
+from domain.travel import TravelModel
+from layouts import dispatch as dispatch_layout
 from layouts import map as map_layout
 from layouts import shell
 
@@ -29,6 +33,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2)
     server.register_blueprint(health_bp)
     server.register_blueprint(api.bp)
+    server.register_blueprint(incidents_api.bp)
+    server.extensions["geo"] = geo = load_geography()
+    server.extensions["travel"] = TravelModel.from_geography(geo)  # built once per process
     auth.install(server)
     # enable_mcp=False: an environment variable could otherwise expose every callback.
     # assets_folder: the project's committed assets/ (map.js, map.css), wherever the app runs from.
@@ -38,6 +45,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     pages = [
         shell.Page("/", "nav.map", VIEWERS, map_layout.content, map_layout.header_slot,
                    wall=True),
+        # everyone signed in may look (operators view incidents); acting is for duty chiefs
+        shell.Page("/dispatch", "nav.dispatch", VIEWERS, dispatch_layout.content,
+                   dispatch_layout.header_slot),
     ]
     app.layout = shell.layout
     # every page's components, so Dash can check each callback against them at start
@@ -45,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         [shell.layout()] + [part({}) for p in pages for part in (p.content, p.header)])
     shell_callbacks.register(app, pages)
     map_callbacks.register(app)
+    dispatch_callbacks.register(app)
     security.install(server, app, settings)  # last: the CSP hashes every inline script
     # Dash registers its script paths lazily in a before_request hook that marks itself done
     # *before* doing the work: a gunicorn worker whose first requests are the browser's parallel
