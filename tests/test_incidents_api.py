@@ -17,8 +17,22 @@ from ingest import units
 from ingest.context import HandlerContext
 from store import users
 from store.writer import LiveStore
+from tests.test_api import SPEC
 from tests.test_auth import PASSWORD, client, make_app
 from tests.test_roles import signed_in
+
+
+def _check(body: object, path: str, method: str = "get", status: str = "200") -> None:
+    """The answer matches what docs/openapi.yaml promises for that route."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resource("urn:spec", Resource.opaque(SPEC))
+    ref = SPEC["paths"][path][method]["responses"][status]["content"]["application/json"][
+        "schema"]["$ref"]
+    errors = list(Draft202012Validator({"$ref": "urn:spec" + ref}, registry=registry)
+                  .iter_errors(body))
+    assert not errors, errors[:3]
 
 NEW = {"type": "illegal_logging", "priority": 1, "lat": 22.52, "lon": 114.54,
        "description": "七娘山 盗伐"}
@@ -62,7 +76,9 @@ def test_open_read_list_as_the_roles_allow(server: Flask) -> None:
     assert (inc["state"], inc["domain"], inc["departments"], inc["subdistrict"]) == \
         ("reported", "land", ["forestry"], "nanao")
     assert [t["to"] for t in inc["timeline"]] == ["reported"]
+    _check(inc, "/api/v1/incidents", "post", "201")
     listed = operator.get("/api/v1/incidents?state=reported").get_json()
+    _check(listed, "/api/v1/incidents")
     assert [i["id"] for i in listed["items"]] == [inc["id"]]
     assert operator.get("/api/v1/incidents?state=closed").get_json()["count"] == 0
     assert operator.get("/api/v1/incidents?state=bogus").status_code == 422
@@ -100,6 +116,8 @@ def test_candidates_assign_and_the_state_machine(server: Flask, r: redis.Redis) 
     found = chief.get(f"/api/v1/incidents/{inc['id']}/candidates").get_json()["items"]
     assert [c["unit_id"] for c in found] == ["FO-FOOT", "FO-CAR"]  # land forestry units by ETA
     assert all(c["eta_s"] > 0 and not c["stale"] for c in found)
+    _check(chief.get(f"/api/v1/incidents/{inc['id']}/candidates").get_json(),
+           "/api/v1/incidents/{incident_id}/candidates")
 
     path = f"/api/v1/incidents/{inc['id']}"
     assert _post(signed_in(server, "operator"), path + "/assign", {"units": ["FO-CAR"]})[0] == 403
@@ -119,6 +137,8 @@ def test_candidates_assign_and_the_state_machine(server: Flask, r: redis.Redis) 
         assert status == 200 and body["state"] == target, body
     assert [t["to"] for t in body["timeline"]] == ["reported", "assigned", "en_route",
                                                   "on_scene", "handled", "closed"]
+    _check(body, "/api/v1/incidents/{incident_id}/transition", "post")
+    _check(chief.get(path).get_json(), "/api/v1/incidents/{incident_id}")
 
 
 def test_an_api_token_writes_without_csrf(server: Flask, r: redis.Redis) -> None:
