@@ -15,6 +15,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import redis
 
+from config.settings import Settings
 from embedded.processes import ServerProcess, mosquitto
 from store import keys, reader
 from tests.conftest import ROOT, wait_for
@@ -156,3 +157,47 @@ def test_sigkill_redis_mid_stream_loses_nothing(r: redis.Redis, broker: ServerPr
         worker.kill()
         worker.wait()
         own.stop()
+
+
+def test_sigkill_redis_right_after_acknowledged_assignments_keeps_them(
+        settings: Settings, tmp_path: Path) -> None:
+    """What a duty chief saw as "assigned" (HTTP 200) survives kill -9 of Redis at once after."""
+    import orjson
+
+    from embedded.processes import redis_server
+    from store import incidents, users
+    from tests.test_auth import PASSWORD, make_app
+    from tests.test_roles import signed_in
+
+    own = redis_server(tmp_path / "redis")  # appendfsync always, as the embedded default
+    client = redis.Redis(port=own.port)
+    try:
+        users.create_user(client, "chief", "dispatcher", PASSWORD)
+        c = signed_in(make_app(settings, redis_url=f"redis://127.0.0.1:{own.port}/0"), "chief")
+        headers = {"X-CSRFToken": c.get_cookie("_csrf_token").value}
+        acknowledged = {}
+        for i in range(30):
+            inc = c.post("/api/v1/incidents", headers=headers, json={
+                "type": "illegal_fishing", "priority": 1, "lat": 22.50, "lon": 114.56}).get_json()
+            resp = c.post(f"/api/v1/incidents/{inc['id']}/assign", headers=headers,
+                          data=orjson.dumps({"units": [f"B-{i}"]}),
+                          content_type="application/json")
+            assert resp.status_code == 200 and resp.get_json()["durable"] is True
+            acknowledged[inc["id"]] = f"B-{i}"
+        own.stop(kill=True)  # no shutdown, no save: only what the AOF already holds
+        own.start()
+        wait_for(lambda: _ping(client), 15, "Redis back")
+        for incident_id, unit in acknowledged.items():
+            record = incidents.read(client, incident_id)
+            assert record["state"] == "assigned" and record["units"] == [unit]
+            assert incidents.unit_task(client, unit)["incident"] == incident_id
+        assert client.xlen(keys.OUTBOX) == len(acknowledged)  # every notice still to send
+    finally:
+        own.stop()
+
+
+def _ping(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.exceptions.RedisError:
+        return False
