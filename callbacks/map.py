@@ -15,9 +15,11 @@ from flask_login import current_user
 
 from dashboard import map_data, roles
 from dashboard.i18n import DEFAULT_LANG, LANGS, t
+from dashboard.incidents_api import NewIncident, Refused, open_incident
 from domain.geo import load_geography
+from domain.incidents import ALERT_INCIDENT_TYPE, SEVERITY_PRIORITY, Source
 from domain.vocab import Department, Subdistrict, UnitStatus
-from layouts.map import ACK, CLOSE, Ids, hideout
+from layouts.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, Ids, hideout
 from layouts.shell import Ids as Shell
 from store import alerts as alert_actions
 from store import reader, snapshots
@@ -70,10 +72,15 @@ def _alert_item(a: dict[str, Any], lang: str, role: str, wall: bool) -> html.Li:
         if not acked and role in roles.ACKNOWLEDGERS:
             actions.append(html.Button(t("alerts.ack", lang), id={"type": ACK, "id": alert_id},
                                        className="ec-button ec-ack"))
-        if role in roles.DISPATCHERS:
-            actions.append(html.Button(t("alerts.close", lang),
-                                       id={"type": CLOSE, "id": alert_id},
-                                       className="ec-button ec-close"))
+        if role in roles.DISPATCHERS:  # confirm as an incident, or dismiss with a reason
+            if str(a.get("kind")) in ALERT_INCIDENT_TYPE and _located(a):
+                actions.append(html.Button(t("alerts.confirm", lang),
+                                           id={"type": CONFIRM, "id": alert_id},
+                                           className="ec-button ec-confirm"))
+            actions += [html.Button(t(f"alerts.dismiss.{why}", lang),
+                                    id={"type": CLOSE, "id": alert_id, "reason": why},
+                                    className="ec-button ec-close")
+                        for why in DISMISS_REASONS]
     return html.Li([
         html.Div([html.Span(map_data.local_time(a.get("ts")), className="ec-alert-time"),
                   html.Span(t(f"severity.{severity}", lang), className="ec-alert-severity"),
@@ -135,6 +142,27 @@ def _clicked(pattern: str) -> str | None:
     if not isinstance(alert_id, str) or not 0 < len(alert_id) <= MAX_ALERT_ID:
         return None
     return alert_id
+
+
+def _located(a: dict[str, Any]) -> bool:
+    return isinstance(a.get("lon"), int | float) and isinstance(a.get("lat"), int | float)
+
+
+def incident_from_alert(r: Any, alert_id: str, by: str, history_ms: int) -> str:
+    """Open the incident an alert suggests (its place, type and urgency) and close the alert
+    with the incident's id as the reason. Raises Refused when the alert is gone or unplaced."""
+    alert = next((a for a in snapshots.open_alerts(r, limit=1000) if a.get("id") == alert_id),
+                 None)
+    if alert is None or not _located(alert) or alert.get("kind") not in ALERT_INCIDENT_TYPE:
+        raise Refused(409, "that alert is no longer open, or suggests no incident")
+    body = NewIncident(type=ALERT_INCIDENT_TYPE[alert["kind"]], source=Source.SENSOR_ALERT,
+                       priority=int(SEVERITY_PRIORITY.get(alert.get("severity"), 2)),
+                       lat=alert["lat"], lon=alert["lon"],
+                       description=str(alert.get("message") or "")[:2000], alert_id=alert_id)
+    incident = open_incident(r, body, by)
+    alert_actions.close(r, alert_id, by, time.time_ns() // 1_000_000, history_ms,
+                        reason=f"incident {incident['id']}")
+    return incident["id"]
 
 
 def _history_ms() -> int:
@@ -245,16 +273,36 @@ def register(app: dash.Dash) -> None:
     @roles.callback(
         app,
         Output(Ids.CLOSE_NOTE, "children"),
-        Input({"type": CLOSE, "id": ALL}, "n_clicks"), State(Shell.LANG, "value"),
+        Input({"type": CLOSE, "id": ALL, "reason": ALL}, "n_clicks"),
+        State(Shell.LANG, "value"),
         prevent_initial_call=True,
         roles=roles.DISPATCHERS)
     def close(_clicks: Any, lang_value: str | None) -> str:
         alert_id = _clicked(CLOSE)
-        if alert_id is None:
+        reason = dash.ctx.triggered_id.get("reason") if alert_id else None
+        if alert_id is None or reason not in DISMISS_REASONS:
             raise PreventUpdate
         r = current_app.extensions["redis"]
         done = alert_actions.close(r, alert_id, current_user.name, time.time_ns() // 1_000_000,
-                                   _history_ms(), reason="closed from the alert feed")
+                                   _history_ms(), reason=reason)
         lang = _lang(lang_value)
         return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
                  else "alerts.done_close", lang)
+
+    @roles.callback(
+        app,
+        Output(Ids.CLOSE_NOTE, "children", allow_duplicate=True),
+        Input({"type": CONFIRM, "id": ALL}, "n_clicks"), State(Shell.LANG, "value"),
+        prevent_initial_call=True,
+        roles=roles.DISPATCHERS)
+    def confirm(_clicks: Any, lang_value: str | None) -> str:
+        alert_id = _clicked(CONFIRM)
+        if alert_id is None:
+            raise PreventUpdate
+        lang = _lang(lang_value)
+        try:
+            incident_id = incident_from_alert(current_app.extensions["redis"], alert_id,
+                                              current_user.name, _history_ms())
+        except Refused as e:
+            return e.message
+        return t("alerts.done_confirm", lang).format(id=incident_id)

@@ -89,6 +89,13 @@ TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 NEEDS_REASON = frozenset({State.REJECTED, State.TRANSFERRED})
 
 
+# An alert suggests an incident: of this type, this urgent (a duty chief confirms or dismisses).
+ALERT_INCIDENT_TYPE = {"water_quality": IncidentType.WATER_POLLUTION,
+                       "geofence": IncidentType.ILLEGAL_FISHING}
+SEVERITY_PRIORITY = {"critical": Priority.URGENT, "warning": Priority.HIGH,
+                     "info": Priority.ROUTINE}
+
+
 class IllegalTransition(ValueError):
     """A transition the state machine refuses, with a message for the person who asked."""
 

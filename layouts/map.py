@@ -50,8 +50,10 @@ class Ids(StrEnum):
     CLOSE_NOTE = "map-close-note"
 
 
-# Pattern ids of the alert feed's buttons: {"type": ACK, "id": <alert id>}.
-ACK, CLOSE = "alert-ack", "alert-close"
+# Pattern ids of the alert feed's buttons: {"type": ACK, "id": <alert id>}; a dismissal also
+# names its reason: {"type": CLOSE, "id": <alert id>, "reason": <one of DISMISS_REASONS>}.
+ACK, CLOSE, CONFIRM = "alert-ack", "alert-close", "alert-confirm"
+DISMISS_REASONS = ("false_alarm", "duplicate", "handled_elsewhere")
 
 
 HEADER_BG = "#14202e"

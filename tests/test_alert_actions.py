@@ -13,7 +13,7 @@ from callbacks.map import feed_view
 from config.settings import Settings
 from dashboard import roles
 from ingest.ops import RaiseAlert
-from layouts.map import ACK, CLOSE, Ids
+from layouts.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, Ids
 from layouts.shell import Ids as Shell
 from store import alerts, keys, snapshots, users
 from store.writer import LiveStore
@@ -77,15 +77,22 @@ def test_the_feed_offers_each_role_only_its_actions() -> None:
                                                                            False)))
              for role in roles.ROLES}
     assert kinds["operator"] == [(ACK, "a1")]
-    assert kinds["dispatcher"] == [(ACK, "a1"), (CLOSE, "a1"), (CLOSE, "a2")]
+    assert kinds["dispatcher"] == sorted([(ACK, "a1")] + [(CLOSE, a) for a in ("a1", "a2")
+                                                          for _reason in DISMISS_REASONS])
+    located = [{**items[0], "lat": 22.5, "lon": 114.5}]
+    assert (CONFIRM, "a1") in [(b["type"], b["id"]) for b in _buttons(
+        feed_view(located, "en", "dispatcher", False))]
     assert kinds["leader"] == kinds["admin"] == []
     assert _buttons(feed_view(items, "en", "dispatcher", True)) == []  # the wall screen
 
 
-def _click(c: FlaskClient, pattern: str, alert_id: str, note: Ids) -> int:
-    button = {"id": {"id": alert_id, "type": pattern}, "property": "n_clicks", "value": 1}
+def _click(c: FlaskClient, pattern: str, alert_id: str, note: Ids, **more: str) -> int:
+    button = {"id": {"id": alert_id, "type": pattern, **more}, "property": "n_clicks",
+              "value": 1}
     prop_id = json.dumps(button["id"], separators=(",", ":"), sort_keys=True) + ".n_clicks"
-    body = {"output": f"{note}.children", "outputs": {"id": note, "property": "children"},
+    output = f"{note}.children" + ("@" + _duplicate_hash(c, pattern) if pattern == CONFIRM
+                                   else "")
+    body = {"output": output, "outputs": {"id": note, "property": "children"},
             "changedPropIds": [prop_id], "inputs": [[button]],
             "state": [{"id": Shell.LANG, "property": "value", "value": "en"}]}
     return c.post("/_dash-update-component", json=body,
@@ -99,13 +106,41 @@ def test_direct_posts_act_only_for_the_allowed_roles(settings: Settings, r: redi
     a = _raise(r)
     as_role = {role: signed_in(server, role) for role in roles.ROLES}
     assert _click(as_role["leader"], ACK, a, Ids.ACK_NOTE) == 403
-    assert _click(as_role["operator"], CLOSE, a, Ids.CLOSE_NOTE) == 403  # a duty chief's action
-    assert _click(as_role["admin"], CLOSE, a, Ids.CLOSE_NOTE) == 403
+    why = {"reason": "false_alarm"}
+    assert _click(as_role["operator"], CLOSE, a, Ids.CLOSE_NOTE, **why) == 403  # a chief's
+    assert _click(as_role["admin"], CLOSE, a, Ids.CLOSE_NOTE, **why) == 403
     assert snapshots.open_alerts(r)[0].get("ack_by") is None
     assert _click(as_role["operator"], ACK, a, Ids.ACK_NOTE) == 200
     assert snapshots.open_alerts(r)[0]["ack_by"] == "operator"
-    assert _click(as_role["dispatcher"], CLOSE, a, Ids.CLOSE_NOTE) == 200
+    assert _click(as_role["dispatcher"], CLOSE, a, Ids.CLOSE_NOTE, reason="nonsense") == 204
+    assert _click(as_role["dispatcher"], CLOSE, a, Ids.CLOSE_NOTE, **why) == 200
     assert snapshots.open_alerts(r) == []
+    assert r.hget(keys.alert(a), "close_reason") == b"false_alarm"
     # a click on an alert that is no longer open changes nothing and says so
-    assert _click(as_role["dispatcher"], CLOSE, a, Ids.CLOSE_NOTE) == 200
-    assert _click(as_role["dispatcher"], CLOSE, "x" * 1000, Ids.CLOSE_NOTE) == 204
+    assert _click(as_role["dispatcher"], CLOSE, a, Ids.CLOSE_NOTE, **why) == 200
+    assert _click(as_role["dispatcher"], CLOSE, "x" * 1000, Ids.CLOSE_NOTE, **why) == 204
+
+
+def _duplicate_hash(c: FlaskClient, pattern: str) -> str:
+    """Dash keys a callback with allow_duplicate by its output plus a hash: find it."""
+    deps = c.get("/_dash-dependencies").get_json()
+    (dep,) = [d for d in deps if f'"type":"{pattern}"' in str(d["inputs"]).replace("'", '"')
+              .replace(" ", "")]
+    return dep["output"].split("@", 1)[1]
+
+
+def test_a_duty_chief_turns_an_alert_into_an_incident(settings: Settings,
+                                                       r: redis.Redis) -> None:
+    from store import incidents
+
+    users.create_user(r, "chief", roles.DISPATCHER, PASSWORD)
+    users.create_user(r, "duty", roles.OPERATOR, PASSWORD)
+    server = make_app(settings)
+    a = _raise(r)
+    assert _click(signed_in(server, "duty"), CONFIRM, a, Ids.CLOSE_NOTE) == 403
+    assert _click(signed_in(server, "chief"), CONFIRM, a, Ids.CLOSE_NOTE) == 200
+    (inc,) = incidents.listing(r)
+    assert (inc["type"], inc["source"], inc["priority"], inc["alert_id"]) == \
+        ("water_pollution", "sensor_alert", 1, a)
+    assert snapshots.open_alerts(r) == []
+    assert r.hget(keys.alert(a), "close_reason") == f"incident {inc['id']}".encode()
