@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--revoke", action="store_true", help="revoke all the account's tokens")
     actions.add_parser("tokens", help="list an account's API token ids").add_argument("name")
     accounts.set_defaults(fn=cmd_users)
-    args = p.parse_args(argv)
+    # intermixed: `bench NAME --out F KEY=VALUE` and `bench NAME KEY=VALUE --out F` both work
+    args = p.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         getattr(args, "fn", cmd_all)(args)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from config.settings import Settings
 
-BENCHMARKS = {"ingest": "bench.ingest"}
+BENCHMARKS = {"ingest": "bench.ingest", "map": "bench.map", "dispatch": "bench.dispatch"}
 
 
 def run_benchmark(name: str, out: Path, settings: Settings, options: list[str]) -> None:

@@ -295,3 +295,37 @@ def test_the_wall_screen_is_dark_large_and_has_no_controls(
         "return getComputedStyle(document.querySelector('.ec-page')).backgroundColor")
     assert sum(int(x) for x in background[4:-1].split(",")[:3]) < 120  # dark
     assert not _severe(browser)
+
+
+def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
+        r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    from store import incidents
+    from tests.test_incidents_api import _unit
+
+    _unit(r, "FO-NEAR", "foot", 22.525, 114.545)
+    _unit(r, "FO-FAR", "vehicle", 22.63, 114.43)
+    _sign_in(browser, web, r, "dispatcher", "chief")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the map")
+    browser.get(web + "/dispatch")
+    wait_for(lambda: browser.find_elements(By.ID, "dispatch-map"), 15, "the dispatch page")
+    # open an incident: type, then the place by clicking the map
+    browser.find_element(By.CSS_SELECTOR, "#dispatch-form summary").click()
+    _toggle(browser, "dispatch-new-type", "盗伐林木")
+    for ident, value in (("dispatch-new-lat", "22.52"), ("dispatch-new-lon", "114.54")):
+        box = browser.find_element(By.ID, ident)
+        box.clear()
+        box.send_keys(value)
+    browser.find_element(By.ID, "dispatch-create").click()
+    wait_for(lambda: "已立案" in _text(browser, "#dispatch-create-note"), 10, "opened")
+    (inc,) = incidents.listing(r)
+    # it is selected: its candidates are listed, the nearest on foot first
+    wait_for(lambda: "FO-NEAR" in _text(browser, "#dispatch-candidates"), 10, "candidates")
+    labels = _text(browser, "#dispatch-candidates")
+    assert labels.index("FO-NEAR") < labels.index("FO-FAR") and "ETA" in labels
+    browser.find_element(By.CSS_SELECTOR, "#dispatch-candidates input[value='FO-NEAR']").click()
+    browser.find_element(By.ID, "dispatch-assign").click()
+    wait_for(lambda: "FO-NEAR" in _text(browser, "#dispatch-note"), 10, "assigned")
+    assert incidents.read(r, inc["id"])["units"] == ["FO-NEAR"]
+    wait_for(lambda: "已派遣" in _text(browser, "#dispatch-queue"), 10, "the queue updated")
+    browser.save_screenshot(str(tmp_path / "dispatch.png"))
+    assert not _severe(browser)

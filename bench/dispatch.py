@@ -1,0 +1,184 @@
+"""`python run.py bench dispatch [--out FILE] [units=10000 queries=300 seed=1]`
+
+The candidate query of the dispatch panel at scale: `units` units live in Redis (profiles and
+positions written through the ingest worker's own store code, spread over the district's land
+and waters), then `queries` incidents at random places, each answered as the API does it
+(GEOSEARCH of the units within 40 km, their state and tasks in one pipeline, ranking with
+coastline-aware ETAs). Reported: p50/p95/max of the whole query, and the same for the raw
+baseline measured in this run: the bare GEOSEARCH + pipelined HGETALL of the same units, with no
+ranking, so the ratio says what the ranking costs on top of the Redis work it cannot avoid.
+Also: the travel model's one-off build time, and how many candidates an answer had.
+
+Unless REDIS_URL is set, a fresh Redis (appendfsync always, as the embedded default) is started
+under DATA_DIR/bench; a given REDIS_URL database is flushed first, so point it at a scratch one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import random
+import statistics
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from config.settings import Settings
+from domain.geo import load_geography
+from domain.incidents import IncidentType, load_rules
+from domain.travel import TravelModel
+from domain.vocab import Department, UnitKind
+from embedded.processes import redis_server
+from ingest import units as unit_handlers
+from ingest.context import HandlerContext
+from store import keys
+from store.dispatch import SEARCH_COUNT, SEARCH_RADIUS_KM, candidates
+from store.writer import LiveStore
+
+DEFAULTS = {"units": 10_000, "queries": 300, "seed": 1}
+TARGET_P95_MS = 20.0
+SEAS = ("dapeng_bay", "daya_bay")
+
+
+def _options(opts: dict[str, str]) -> dict[str, int]:
+    unknown = set(opts) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    out = dict(DEFAULTS)
+    for k, v in opts.items():
+        try:
+            out[k] = int(v)
+        except ValueError:
+            raise ValueError(f"option {k} must be an integer, not {v!r}") from None
+        if out[k] < 1:
+            raise ValueError(f"option {k} must be at least 1")
+    return out
+
+
+def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
+    """n units of every kind and department, on land (or at sea for boats), as the worker
+    writes them."""
+    geo = load_geography()
+    store = LiveStore(r, 3_600_000, 1000)
+    now = time.time_ns() // 1_000_000
+    ctx = HandlerContext(received_ms=now)
+    kinds = [k.value for k in UnitKind]
+    departments = [d.value for d in Department]
+    types = [t.value for t in IncidentType]
+    ops = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        lon, lat = (geo.random_sea_point(rng, rng.choice(SEAS)) if kind == "boat"
+                    else geo.random_land_point(rng))
+        uid = f"B-{i:05d}"
+        ops += unit_handlers.handle_profile(uid, orjson.dumps({
+            "unit_id": uid, "ts": now, "name": uid, "department": rng.choice(departments),
+            "kind": kind, "level": "community",
+            "skills": rng.sample(types, 2) if i % 3 == 0 else []}), ctx)
+        ops += unit_handlers.handle_position(uid, orjson.dumps({
+            "unit_id": uid, "seq": 1, "ts": now - rng.randint(0, 300_000), "lat": lat,
+            "lon": lon, "status": rng.choice(["available"] * 4 + ["dispatched", "off_duty"])}),
+            ctx)
+        if len(ops) >= 2000:
+            store.write(ops, now)
+            ops = []
+    if ops:
+        store.write(ops, now)
+
+
+def _baseline(r: redis.Redis, lon: float, lat: float) -> int:
+    ids = r.geosearch(keys.geo("unit"), longitude=lon, latitude=lat, radius=SEARCH_RADIUS_KM,
+                      unit="km", sort="ASC", count=SEARCH_COUNT)
+    pipe = r.pipeline(transaction=False)
+    for unit_id in ids:
+        pipe.hgetall(keys.state("unit", unit_id.decode()))
+        pipe.hget(keys.unit_task(unit_id.decode()), "priority")
+    return len(pipe.execute())
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"p50_ms": round(q[49], 3), "p95_ms": round(q[94], 3), "max_ms": round(max(ms), 3),
+            "mean_ms": round(statistics.fmean(ms), 3)}
+
+
+def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
+    rng = random.Random(o["seed"])
+    geo = load_geography()
+    started = time.perf_counter()
+    populate(r, o["units"], rng)
+    populate_s = time.perf_counter() - started
+    t = time.perf_counter()
+    travel = TravelModel.from_geography(geo)
+    build_ms = (time.perf_counter() - t) * 1000
+    rules = load_rules()
+    incidents = []
+    for _ in range(o["queries"]):
+        kind = rng.choice(list(IncidentType))
+        rule = rules.types[kind]
+        lon, lat = (geo.random_sea_point(rng, rng.choice(SEAS)) if rule.domain.value == "sea"
+                    else geo.random_land_point(rng))
+        incidents.append({"type": kind.value, "domain": rule.domain.value, "lon": lon,
+                          "lat": lat, "priority": rng.randint(1, 3),
+                          "departments": [d.value for d in rule.departments]})
+    full, raw, found = [], [], []
+    for inc in incidents:  # alternate, so both see the same cache and load conditions
+        t = time.perf_counter()
+        found.append(len(candidates(r, inc, travel, time.time_ns() // 1_000_000)))
+        full.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        _baseline(r, inc["lon"], inc["lat"])
+        raw.append((time.perf_counter() - t) * 1000)
+    query, base = _stats(full), _stats(raw)
+    return {
+        "units_in_redis": r.zcard(keys.geo("unit")),
+        "populate_s": round(populate_s, 1),
+        "travel_model_build_ms": round(build_ms, 1),
+        "query": query,
+        "baseline_geosearch_and_read": base,
+        "ratio_p95_to_baseline": round(query["p95_ms"] / base["p95_ms"], 2),
+        "candidates_per_answer": {"median": statistics.median(found), "min": min(found),
+                                  "max": max(found)},
+        "targets": {"p95_ms": TARGET_P95_MS, "met": query["p95_ms"] < TARGET_P95_MS},
+    }
+
+
+def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
+    o = _options(opts)
+    server = None
+    if settings.redis_url:
+        r = redis.Redis.from_url(settings.redis_url)
+        r.flushdb()
+    else:
+        server = redis_server(settings.data_dir / "bench" / "dispatch-redis")
+        r = redis.Redis(port=server.port)
+        r.flushall()
+    try:
+        results = measure(r, o)
+        info = r.info("server")
+    finally:
+        r.close()
+        if server is not None:
+            server.stop()
+    report = {
+        "benchmark": "dispatch",
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "options": o,
+        "results": results,
+        "versions": {"python": platform.python_version(),
+                     "redis_server": info.get("redis_version"),
+                     "redis_py": metadata.version("redis"), "h3": metadata.version("h3")},
+        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                 "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    q = results["query"]
+    print(f"dispatch candidates over {results['units_in_redis']} units: p50 {q['p50_ms']} ms, "
+          f"p95 {q['p95_ms']} ms (target < {TARGET_P95_MS}); raw GEOSEARCH+read p95 "
+          f"{results['baseline_geosearch_and_read']['p95_ms']} ms; report: {out}")

@@ -1,0 +1,232 @@
+"""`python run.py bench map [--out FILE] [units=2000 vessels=3000 sensors=200 seconds=60 ...]`
+
+Measures the live map page with a district-sized picture live: `units` units, `vessels` vessels
+and `sensors` sensors, published over MQTT through the real ingest worker (bench/map_traffic.py:
+the simulator's own fleets) and kept moving at the simulator's reporting rates, one batch a
+second. A fresh mosquitto and Redis are started (unless MQTT_URL / REDIS_URL are set: then that
+Redis database is flushed, so point it at a scratch one), the worker (`run.py ingest`) and the
+web app (`run.py web`: gunicorn, as deployed) run as their own processes.
+
+* callback: the map refresh callback (the one whose outputs include `map-units.data`), POSTed
+  `calls` times by a signed-in requests.Session with a null version State, which forces a full
+  answer: request time p50/p95/max on loopback, bytes (raw and gzip-compressed). Raw baseline,
+  interleaved with it: the same data straight from Redis (the pipelined HGETALL over each index's
+  members that store/snapshots.py does, and the open alerts) serialised with orjson, in this
+  process. Also the "nothing changed" answer (the version State as the page sends it).
+* browser (headless Chromium, 1920x1080, bench/map_browser.py): on `/`, once every marker is
+  drawn and after a warm-up (half of `seconds`, 5-30 s) with the picture moving, the main
+  thread's blocking time (long tasks beyond 50 ms, Total Blocking Time's definition) and busy
+  time (a Chrome trace) per second over `seconds`, against the same page for the same time with
+  the mover paused (the idle baseline); the JS heap at the start and the end of the window.
+  Publish -> pixel: `samples` times a QoS 1 position of one probe unit (published once the PUBACK
+  is in), until the page has drawn its marker there: drawn time - publish time. The wall-screen
+  variant (`/?wall=1`) gets the same warm-up, window and heap figures.
+
+Options (KEY=VALUE): units (2000), vessels (3000), sensors (200), seconds (60: each browser
+window), samples (20), calls (50), seed (1). The phases are in bench/map_measure.py, the report
+in bench/map_report.py; logs of the worker and the web app go to DATA_DIR/bench/map-logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+import requests
+
+from bench import map_report
+from bench.ingest import ROOT, Servers, _redis_persistence, _stop, _tail, _versions, subscriber
+from bench.map_measure import PROBE_ID, USER, browser_phase, measure_callback
+from bench.map_traffic import Mover, Traffic, publish_all
+from config.settings import Settings
+from embedded.processes import free_port
+from store import keys, users
+
+DEFAULTS: dict[str, Any] = {"units": 2000, "vessels": 3000, "sensors": 200, "seconds": 60.0,
+                            "samples": 20, "calls": 50, "seed": 1}
+MINIMUM = {"units": 2, "vessels": 1, "sensors": 1, "seconds": 1.0, "samples": 1, "calls": 1}
+KINDS = ("unit", "vessel", "sensor")
+
+
+@dataclass(frozen=True)
+class Options:
+    units: int
+    vessels: int
+    sensors: int
+    seconds: float
+    samples: int
+    calls: int
+    seed: int
+
+
+def parse_options(opts: dict[str, str]) -> Options:
+    unknown = set(opts) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown map benchmark option(s) {sorted(unknown)}; "
+                         f"known: {', '.join(DEFAULTS)}")
+    values: dict[str, Any] = {}
+    for k, default in DEFAULTS.items():
+        raw = opts.get(k)
+        try:
+            values[k] = type(default)(raw) if raw is not None else default
+        except ValueError:
+            raise ValueError(f"option {k}={raw!r} is not a {type(default).__name__}") from None
+        if k in MINIMUM and values[k] < MINIMUM[k]:
+            raise ValueError(f"option {k} must be at least {MINIMUM[k]}")
+    return Options(**values)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def web_app(servers: Servers, settings: Settings, data_dir: Path, log: Path
+            ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python run.py web` (gunicorn, as deployed) on a free port; yields (base URL, process)."""
+    port = free_port()
+    env = dict(os.environ) | {
+        "REDIS_URL": servers.redis_url, "MQTT_URL": servers.mqtt_url,
+        "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), "DATA_DIR": str(data_dir),
+        "TOPIC_PREFIX": settings.topic_prefix, "HISTORY_HOURS": str(settings.history_hours),
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "web"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the web app exited with {proc.returncode}:\n{_tail(log)}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{base}/login", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web app did not answer within 90 s:\n{_tail(log)}")
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        _stop(proc)
+
+
+def _alive(procs: dict[str, subprocess.Popen]) -> None:
+    for name, p in procs.items():
+        if p.poll() is not None:
+            raise RuntimeError(f"the {name} exited with {p.returncode} during the benchmark")
+
+
+def populate(servers: Servers, traffic: Traffic, o: Options,
+             procs: dict[str, subprocess.Popen]) -> dict[str, Any]:
+    """Publishes the population through the worker; waits until Redis has every position."""
+    t0 = time.monotonic()
+    published = publish_all(servers.mqtt_url, traffic.population())
+    want = {"unit": o.units, "vessel": o.vessels, "sensor": o.sensors}
+    deadline = time.monotonic() + 60 + published / 500
+    while True:
+        have = {k: servers.r.zcard(keys.geo(k)) for k in KINDS}
+        if all(have[k] >= want[k] for k in KINDS):
+            break
+        _alive(procs)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {have} of {want} located in Redis after publishing "
+                               f"{published} messages")
+        time.sleep(0.2)
+    return {
+        "units": servers.r.scard(keys.index("unit")),
+        "vessels": servers.r.scard(keys.index("vessel")),
+        "sensors": servers.r.scard(keys.index("sensor")),
+        "located": have,
+        "open_alerts": servers.r.zcard(keys.ALERTS_OPEN),
+        "messages": published,
+        "seconds": round(time.monotonic() - t0, 1),
+        "mix": traffic.mix,
+    }
+
+
+def located_ids(r: redis.Redis) -> list[str]:
+    """The feature ids the map must draw: every entity with a position."""
+    return [x.decode() for k in KINDS for x in r.zrange(keys.geo(k), 0, -1)]
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def _raise_on_sigterm(*_a: object) -> None:
+    raise SystemExit(143)  # unwinds the context managers: every child process is stopped
+
+
+def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
+    """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
+    o = parse_options(opts)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if in_main else None
+    try:
+        _main(out, settings, o)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(out: Path, settings: Settings, o: Options) -> None:
+    load_avg = [round(x, 2) for x in os.getloadavg()]
+    work = settings.data_dir / "bench" / "map-run"
+    logs = settings.data_dir / "bench" / "map-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    password = secrets.token_urlsafe(18)
+    try:
+        with Servers(settings, work, "servers") as servers, contextlib.ExitStack() as stack:
+            versions = _versions(servers) | {
+                pkg: metadata.version(pkg) for pkg in ("dash", "dash-leaflet", "dash-extensions",
+                                                       "flask", "gunicorn", "selenium")}
+            persistence = _redis_persistence(servers.r)
+            traffic = Traffic(settings.topic_prefix, o.units, o.vessels, o.sensors, o.seed,
+                              PROBE_ID)
+            worker = stack.enter_context(subscriber("worker", servers, settings,
+                                                    logs / "worker.log"))
+            base, web = stack.enter_context(web_app(servers, settings, work / "web",
+                                                    logs / "web.log"))
+            procs = {"ingest worker": worker, "web app": web}
+            population = populate(servers, traffic, o, procs)
+            ids = located_ids(servers.r)
+            users.create_user(servers.r, USER, "operator", password)
+            mover = Mover(traffic, servers.mqtt_url)
+            mover.start()
+
+            def stop_mover() -> None:
+                mover.stop.set()
+                mover.join(timeout=10)
+
+            stack.callback(stop_mover)
+            cb, callback, baseline = measure_callback(base, servers.r, o, mover, password)
+            _alive(procs)
+            roots = {"web": web.pid, "ingest": worker.pid, "bench": os.getpid(),
+                     **{k: p.pid for k, p in servers.processes().items() if p}}
+            b = browser_phase(base, ids, cb, callback["unchanged"]["bytes"], servers, settings,
+                              o, mover, password, work, roots, stack, versions)
+            _alive(procs)
+            mover.check()
+            report = map_report.build(
+                dataclasses.asdict(o), settings, versions, persistence, population,
+                mover.stats(), callback, baseline, b, load_avg,
+                round(time.monotonic() - started, 1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    map_report.show(report, out)

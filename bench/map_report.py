@@ -1,0 +1,160 @@
+"""The map benchmark's JSON report and its printed summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench.ingest import _ratio
+
+TARGET_CALLBACK_MS = 50.0
+TARGET_BLOCKING_MS_PER_S = 150.0
+TARGET_PIXEL_MS = 3000.0
+IDLE_FLOOR_MS_PER_S = 1.0  # an idle figure below this makes a ratio meaningless: null
+
+NOTES = [
+    "callback times are request times of a requests.Session on loopback (server work + HTTP); "
+    "the baseline runs in the measuring process",
+    "blocking = sum over long tasks of (duration - 50 ms) per second of the window "
+    "(PerformanceObserver 'longtask'); busy = union of the top-level task events of the page's "
+    "renderer main thread in a Chrome trace of the same window (trace.blocking_ms_per_s: the "
+    "same sum over its tasks); both are measured while the trace runs",
+    "blocking_ms_per_s_at_1_update_s = the larger of the two pages' blocking per update (the "
+    "page polls every poll_interval_ms, the wall screen once a second)",
+    "each page runs warmup_s with the picture moving before its window; heap figures are taken "
+    "after forced garbage collections; MB/hour extrapolates one window's growth (noisy over "
+    "short windows); page.heap.marks also spans the idle window and the probes",
+]
+
+
+def blocking(w: dict[str, Any]) -> float | None:
+    """Blocking ms/s of a window: the long-task figure, else the trace's."""
+    lt = w["longtask"]
+    if str(lt.get("observer", "")).startswith("longtask"):
+        return lt["blocking_ms_per_s"]
+    return w.get("trace", {}).get("blocking_ms_per_s")
+
+
+def per_update(w: dict[str, Any]) -> float | None:
+    """Blocking caused by one update (= ms/s at 1 update/s)."""
+    b = blocking(w)
+    return None if b is None or not w["updates_per_s"] else round(b / w["updates_per_s"], 1)
+
+
+def idle_ratio(active: float | None, idle: float | None) -> float | None:
+    if active is None or idle is None or idle < IDLE_FLOOR_MS_PER_S:
+        return None
+    return round(active / idle, 2)
+
+
+def build(options: dict[str, Any], settings: Any, versions: dict[str, Any], persistence: str,
+          population: dict[str, Any], mover: dict[str, Any], callback: dict[str, Any],
+          baseline: dict[str, Any], b: dict[str, Any], load_avg: list[float],
+          run_seconds: float) -> dict[str, Any]:
+    page, wall, pixel = b["page"], b["wall"], b["publish_to_pixel"]
+    active, idle = page["active"], page["idle"]
+    notes = list(NOTES)
+    per = [x for x in (per_update(active), per_update(wall["active"])) if x is not None]
+    at_1_update_s = max(per) if per else None
+    p2p = pixel["publish_to_pixel_ms"]
+    for name, w in (("page", active), ("idle page", idle), ("wall", wall["active"])):
+        if "error" in w.get("trace", {}):
+            notes.append(f"{name}: trace unavailable ({w['trace']['error']}); the long-task "
+                         "figures stand alone")
+    if blocking(idle) is not None and blocking(idle) < IDLE_FLOOR_MS_PER_S:  # type: ignore[operator]
+        notes.append("the idle page had (almost) no long tasks: blocking_active_over_idle is "
+                     "null; busy_active_over_idle (trace) compares the two windows")
+    trace = active.get("trace", {})
+    return {
+        "benchmark": "map",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                 "machine": platform.machine(), "load_avg_at_start": load_avg,
+                 "memory_mb": round(psutil.virtual_memory().total / 2**20)},
+        "versions": versions,
+        "servers": {"broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
+                    "redis": ("given by REDIS_URL" if settings.redis_url
+                              else "started: embedded Valkey") + f"; {persistence}",
+                    "web": "python run.py web (gunicorn)", "ingest": "python run.py ingest",
+                    "tiles": "MAP_TILES_URL" if settings.map_tiles_url else "none (local basemap)"},
+        "options": options,
+        "population": population,
+        "mover": mover,
+        "callback": callback,
+        "baseline": baseline,
+        "browser": b,
+        "ratio": {
+            "callback_p50": _ratio(callback["request_ms"]["p50"], baseline["ms"]["p50"]),
+            "callback_p95": _ratio(callback["request_ms"]["p95"], baseline["ms"]["p95"]),
+            "callback_bytes": _ratio(callback["bytes"], baseline["bytes"]),
+            "blocking_active_over_idle": idle_ratio(blocking(active), blocking(idle)),
+            "busy_active_over_idle": idle_ratio(trace.get("busy_ms_per_s"),
+                                                idle.get("trace", {}).get("busy_ms_per_s")),
+            "publish_to_pixel_p50_over_poll_interval": _ratio(p2p["p50"],
+                                                              page["poll_interval_ms"]),
+        },
+        "summary": {
+            "callback_p50_ms": callback["request_ms"]["p50"],
+            "callback_p95_ms": callback["request_ms"]["p95"],
+            "callback_bytes": callback["bytes"],
+            "callback_bytes_gzip": callback["bytes_gzip"],
+            "baseline_p50_ms": baseline["ms"]["p50"],
+            "page_updates_per_s": active["updates_per_s"],
+            "page_blocking_ms_per_s": blocking(active),
+            "page_idle_blocking_ms_per_s": blocking(idle),
+            "page_busy_ms_per_s": trace.get("busy_ms_per_s"),
+            "page_idle_busy_ms_per_s": idle.get("trace", {}).get("busy_ms_per_s"),
+            "wall_updates_per_s": wall["active"]["updates_per_s"],
+            "wall_blocking_ms_per_s": blocking(wall["active"]),
+            "wall_busy_ms_per_s": wall["active"].get("trace", {}).get("busy_ms_per_s"),
+            "blocking_ms_per_s_at_1_update_s": at_1_update_s,
+            "publish_to_pixel_p50_ms": p2p["p50"],
+            "publish_to_pixel_p95_ms": p2p["p95"],
+            "probes_lost": pixel["lost"],
+            "page_others_cores": active["cpu_cores"].get("others"),
+            "wall_others_cores": wall["active"]["cpu_cores"].get("others"),
+            "page_heap_growth_mb": active["heap"]["growth_mb"],
+            "page_heap_mb_per_hour": active["heap"]["mb_per_hour"],
+            "page_heap_mb_per_hour_over_run": page["heap"]["mb_per_hour_active_start_to_end"],
+            "wall_heap_growth_mb": wall["active"]["heap"]["growth_mb"],
+            "wall_heap_mb_per_hour": wall["active"]["heap"]["mb_per_hour"],
+        },
+        "targets": {
+            "callback_p95_under_50ms": callback["request_ms"]["p95"] < TARGET_CALLBACK_MS,
+            "blocking_under_150ms_per_s_at_1_update_s": at_1_update_s is not None
+            and at_1_update_s < TARGET_BLOCKING_MS_PER_S,
+            "publish_to_pixel_p95_under_3s": p2p["p95"] is not None
+            and p2p["p95"] < TARGET_PIXEL_MS,
+            "probes_lost_zero": pixel["lost"] == 0,
+        },
+        "notes": notes,
+        "run_seconds": run_seconds,
+    }
+
+
+def show(report: dict[str, Any], out: Path) -> None:
+    o, s, r, t = report["options"], report["summary"], report["ratio"], report["targets"]
+    print(f"map benchmark: {o['units']} units, {o['vessels']} vessels, {o['sensors']} sensors; "
+          f"{report['mover']['messages_per_s']:g} msg/s moving them -> {out}")
+    print(f"callback   p50 {s['callback_p50_ms']} ms, p95 {s['callback_p95_ms']} ms, "
+          f"{s['callback_bytes']:,} B ({s['callback_bytes_gzip']:,} B gzip); raw baseline p50 "
+          f"{s['baseline_p50_ms']} ms (x{r['callback_p50']})")
+    print(f"page /     {s['page_updates_per_s']} updates/s: blocking "
+          f"{s['page_blocking_ms_per_s']} ms/s (idle {s['page_idle_blocking_ms_per_s']}), busy "
+          f"{s['page_busy_ms_per_s']} ms/s (idle {s['page_idle_busy_ms_per_s']}, "
+          f"x{r['busy_active_over_idle']}); heap {s['page_heap_growth_mb']:+} MB in the window; "
+          f"other processes {s['page_others_cores']} cores")
+    print(f"wall       {s['wall_updates_per_s']} updates/s: blocking "
+          f"{s['wall_blocking_ms_per_s']} ms/s, busy {s['wall_busy_ms_per_s']} ms/s; heap "
+          f"{s['wall_heap_growth_mb']:+} MB in the window; other processes "
+          f"{s['wall_others_cores']} cores")
+    print(f"blocking at 1 update/s: {s['blocking_ms_per_s_at_1_update_s']} ms/s")
+    print(f"publish->pixel p50 {s['publish_to_pixel_p50_ms']} ms, p95 "
+          f"{s['publish_to_pixel_p95_ms']} ms, lost {s['probes_lost']} "
+          f"(page polls every {report['browser']['page']['poll_interval_ms']} ms)")
+    print("targets: " + ", ".join(f"{k}={v}" for k, v in t.items()))
