@@ -132,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--revoke", action="store_true", help="revoke all the account's tokens")
     actions.add_parser("tokens", help="list an account's API token ids").add_argument("name")
     accounts.set_defaults(fn=cmd_users)
-    # intermixed: `bench NAME --out F KEY=VALUE` and `bench NAME KEY=VALUE --out F` both work
-    args = p.parse_intermixed_args(argv)
+    args, extra = p.parse_known_args(argv)
+    # `bench NAME --out F KEY=VALUE`: argparse leaves options after --out over; they are the
+    # benchmark's KEY=VALUE options too
+    if extra and getattr(args, "fn", None) is cmd_bench and all("=" in x for x in extra):
+        args.options = [*args.options, *extra]
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         getattr(args, "fn", cmd_all)(args)
