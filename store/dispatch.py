@@ -67,7 +67,7 @@ def candidates(r: redis.Redis, inc: dict[str, Any], travel: TravelModel, now_ms:
                       silent_after_s=rules.unit_silent_after_s,
                       kind_domains=rules.kind_domains, incident_type=inc.get("type"),
                       limit=limit)
-        ready = [c for c in ranked if c.eta_s is not None and not c.stale and not c.preemptible]
+        ready = [c for c in ranked if c.tier == "ready" and c.eta_s is not None]
         if len(units) < count or (len(ready) >= limit and ready[-1].eta_s * fastest <= farthest):
             break
     return [dataclasses.asdict(c) for c in ranked]
