@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 import redis
-from domain.incidents import TRANSITIONS, State
 
+from domain.incidents import TRANSITIONS, State
 from domain.payloads import TaskReport
 from ingest.context import HandlerContext, check_device, validate_payload
 from ingest.ops import DeadLetter, Op, TaskUpdate
