@@ -15,14 +15,14 @@ from flask_login import current_user
 
 from dashboard import map_data, roles
 from dashboard.i18n import DEFAULT_LANG, LANGS, t
-from dashboard.incidents_api import NewIncident, Refused, open_incident
+from dashboard.incidents_api import NewIncident, Refused, missed, open_incident
 from domain.geo import load_geography
 from domain.incidents import ALERT_INCIDENT_TYPE, SEVERITY_PRIORITY, Source
 from domain.vocab import Department, Subdistrict, UnitStatus
 from layouts.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, Ids, hideout
 from layouts.shell import Ids as Shell
 from store import alerts as alert_actions
-from store import reader, snapshots
+from store import incidents, reader, snapshots
 
 FEED_LIMIT = 50  # alerts listed beside the map; the header counts them all
 MAX_ALERT_ID = 200
@@ -165,6 +165,14 @@ def incident_from_alert(r: Any, alert_id: str, by: str, history_ms: int) -> str:
     return incident["id"]
 
 
+def open_incidents(r: Any) -> list[dict[str, Any]]:
+    now = time.time_ns() // 1_000_000
+    items = incidents.listing(r, open_only=True)
+    for i in items:
+        i["deadlines_missed"] = missed(i, now)
+    return items
+
+
 def _history_ms() -> int:
     return int(current_app.config["SETTINGS"].history_hours * 3_600_000)
 
@@ -176,7 +184,7 @@ def register(app: dash.Dash) -> None:
         app,
         Output(Ids.UNITS, "data"), Output(Ids.VESSELS, "data"), Output(Ids.SENSORS, "data"),
         Output(Ids.ALERTS, "data"), Output(Ids.COUNTS, "children"), Output(Ids.FEED, "children"),
-        Output(Ids.VERSION, "data"),
+        Output(Ids.INCIDENTS, "data"), Output(Ids.VERSION, "data"),
         Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"), Input(Ids.MODE, "data"),
         State(Ids.VERSION, "data"),
         roles=roles.VIEWERS)
@@ -187,7 +195,7 @@ def register(app: dash.Dash) -> None:
         seen = {"version": snapshots.version(r), "lang": lang, "wall": wall}
         last = last if isinstance(last, dict) else {}
         if all(last.get(k) == v for k, v in seen.items()):
-            return (no_update,) * 7  # nothing changed: nothing goes over the wire
+            return (no_update,) * 8  # nothing changed: nothing goes over the wire
         units = snapshots.entities(r, "unit")
         vessels = snapshots.entities(r, "vessel")
         sensors = snapshots.entities(r, "sensor")
@@ -200,7 +208,7 @@ def register(app: dash.Dash) -> None:
                 no_update if same_feed else map_data.alert_features(alerts, lang),
                 counts_view(map_data.counts(units, vessels, sensors, alerts), lang),
                 no_update if same_feed else feed_view(alerts, lang, current_user.role, wall),
-                seen)
+                map_data.incident_features(open_incidents(r), lang), seen)
 
     @roles.callback(
         app,

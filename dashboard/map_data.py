@@ -280,6 +280,33 @@ def alert_features(alerts: list[dict[str, Any]], lang: str) -> FeatureCollection
     return {"type": "FeatureCollection", "features": features}
 
 
+PRIORITY_COLOURS = {1: "#e0261b", 2: "#f0a500", 3: "#1f78d1"}
+OVERDUE_STROKE = "#b3140b"
+
+
+def incident_features(items: list[dict[str, Any]], lang: str) -> FeatureCollection:
+    """Open incidents as diamonds coloured by priority; an overdue one (it carries the names of
+    its missed deadlines in `deadlines_missed`) gets a thick red outline."""
+    features = []
+    for inc in items:
+        if not _located(inc):
+            continue
+        late = [str(d) for d in inc.get("deadlines_missed") or []]
+        priority = int(inc.get("priority") or 3)
+        title = f"{inc.get('id', '')} · {_label('incident.type', inc.get('type'), lang)}"
+        rows = [(t("field.state", lang), _label("incident.state", inc.get("state"), lang)),
+                (t("field.priority", lang), _label("incident.priority", priority, lang)),
+                (t("field.units", lang), ", ".join(inc.get("units") or []) or "—")]
+        rows += [("", t(f"incident.deadline.{d}", lang)) for d in late]
+        features.append(_point(inc["lon"], inc["lat"], {
+            "id": f"incident:{inc.get('id', '')}", "kind": "incident", "shape": "diamond",
+            "color": PRIORITY_COLOURS.get(priority, UNKNOWN_STATUS_COLOUR),
+            "stroke": OVERDUE_STROKE if late else "#ffffff", "strokeWeight": 4 if late else 2,
+            "overdue": bool(late), "tooltip": escape(title), "popup": _details(title, rows),
+        }))
+    return {"type": "FeatureCollection", "features": features}
+
+
 def counts(units: list[dict[str, Any]], vessels: list[dict[str, Any]],
            sensors: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
     by_status = {s: 0 for s in STATUS_COLOURS}

@@ -34,6 +34,7 @@ class Ids(StrEnum):
     VESSELS = "map-vessels"
     SENSORS = "map-sensors"
     ALERTS = "map-alerts"
+    INCIDENTS = "map-incidents"
     TICK = "map-tick"
     VERSION = "map-version"
     MODE = "map-mode"
@@ -72,7 +73,7 @@ DARK_BASEMAP_STYLES: dict[str, dict[str, Any]] = {
     "grid": {"color": "#56687a", "weight": 0.6, "fillOpacity": 0, "opacity": 0.6},
     "zones": {"color": "#38c172", "weight": 1.5, "fillColor": "#38c172", "fillOpacity": 0.15},
 }
-MARKER_RADIUS = {"unit": 7, "vessel": 6, "sensor": 6, "alert": 14}
+MARKER_RADIUS = {"unit": 7, "vessel": 6, "sensor": 6, "alert": 14, "incident": 9}
 BASEMAP_ON = ("land", "district", "subdistricts", "zones")  # grid cells start hidden
 
 
@@ -111,6 +112,7 @@ def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
             interactive=key in ("subdistricts", "zones", "grid")
         ), name=both(f"layer.{key}"), checked=key in BASEMAP_ON))
     layers += [_live_layer("layer.alerts", Ids.ALERTS, "alert"),
+               _live_layer("layer.incidents", Ids.INCIDENTS, "incident"),
                _live_layer("count.units", Ids.UNITS, "unit"),
                _live_layer("count.vessels", Ids.VESSELS, "vessel"),
                _live_layer("count.sensors", Ids.SENSORS, "sensor")]

@@ -329,3 +329,8 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     wait_for(lambda: "已派遣" in _text(browser, "#dispatch-queue"), 10, "the queue updated")
     browser.save_screenshot(str(tmp_path / "dispatch.png"))
     assert not _severe(browser)
+    # the live map shows the open incident too
+    browser.find_element(By.CSS_SELECTOR, "a.ec-nav-link[href='/']").click()
+    wait_for(lambda: _drawn(browser, f"incident:{inc['id']}") is not None, 15,
+             "the incident on the live map")
+    assert not _severe(browser)

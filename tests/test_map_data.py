@@ -161,3 +161,17 @@ def test_tile_origin_for_the_csp() -> None:
     assert tile_source("https://tiles.example.org/{z}/{x}/{y}.png") == "https://tiles.example.org"
     assert tile_source("https://{s}.tile.example.org:8443/{z}/{x}/{y}.png") == \
         "https://*.tile.example.org:8443"
+
+
+def test_open_incidents_are_diamonds_by_priority_and_overdue_ones_stand_out() -> None:
+    items = [{"id": "INC-1", "type": "illegal_fishing", "state": "assigned", "priority": 1,
+              "units": ["B-1"], "lon": 114.5, "lat": 22.5, "deadlines_missed": ["arrive"]},
+             {"id": "INC-2", "type": "noise", "state": "reported", "priority": 3,
+              "lon": 114.4, "lat": 22.6, "deadlines_missed": []},
+             {"id": "INC-3", "type": "noise", "state": "reported", "priority": 2}]  # unplaced
+    a, b = (f["properties"] for f in map_data.incident_features(items, "en")["features"])
+    assert (a["shape"], a["color"], a["overdue"]) == ("diamond", map_data.PRIORITY_COLOURS[1],
+                                                     True)
+    assert a["stroke"] == map_data.OVERDUE_STROKE and "Arrival overdue" in a["popup"]
+    assert "B-1" in a["popup"] and "Illegal fishing" in a["tooltip"]
+    assert (b["overdue"], b["color"]) == (False, map_data.PRIORITY_COLOURS[3])
