@@ -4,7 +4,9 @@ every tick; labels on a language switch; browser-side filters; and the alert act
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import dash
@@ -177,8 +179,61 @@ def _history_ms() -> int:
     return int(current_app.config["SETTINGS"].history_hours * 3_600_000)
 
 
+UNIT_FIELDS = ("name", "department", "kind", "level", "status", "speed_kmh", "lat", "lon")
+VESSEL_FIELDS = ("name", "callsign", "ship_type_text", "ship_type", "sog_kn", "cog", "heading",
+                 "lat", "lon")
+SNAPSHOT_MAX_AGE_S = 0.9  # under the fastest poll (1 s): a page never sees older data twice
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    units: dict[str, Any]
+    vessels: dict[str, Any]
+    sensors: dict[str, Any]
+    alerts: list[dict[str, Any]]
+    alert_layer: dict[str, Any]
+    signature: list[list[str]]
+    counts: dict[str, Any]
+    incidents: dict[str, Any]
+
+
+class SharedSnapshot:
+    """The map's data built once per language and process at most every SNAPSHOT_MAX_AGE_S,
+    however many screens poll: every poll would otherwise read and convert all of it again
+    (with thousands of entities that is most of the callback's time)."""
+
+    def __init__(self, locate: Any) -> None:
+        self.locate = locate
+        self.lock = threading.Lock()
+        self.built: dict[str, tuple[float, Snapshot]] = {}
+
+    def get(self, r: Any, lang: str) -> Snapshot:
+        with self.lock:  # one build at a time; the others wait and take it
+            hit = self.built.get(lang)
+            if hit and time.monotonic() - hit[0] < SNAPSHOT_MAX_AGE_S:
+                return hit[1]
+            snap = self.build(r, lang)
+            self.built[lang] = (time.monotonic(), snap)
+            return snap
+
+    def build(self, r: Any, lang: str) -> Snapshot:
+        version = snapshots.version(r)  # before reading: a change meanwhile is sent next time
+        units = snapshots.entities(r, "unit", fields=UNIT_FIELDS)
+        vessels = snapshots.entities(r, "vessel", fields=VESSEL_FIELDS)
+        sensors = snapshots.entities(r, "sensor")
+        alerts = snapshots.open_alerts(r)
+        return Snapshot(
+            version, map_data.unit_features(units, lang, self.locate),
+            map_data.vessel_features(vessels, lang, self.locate),
+            map_data.sensor_features(sensors, alerts, lang), alerts,
+            map_data.alert_features(alerts, lang), alert_signature(alerts),
+            map_data.counts(units, vessels, sensors, alerts),
+            map_data.incident_features(open_incidents(r), lang))
+
+
 def register(app: dash.Dash) -> None:
-    geo = load_geography()
+    shared = SharedSnapshot(load_geography().subdistricts_of)
 
     @roles.callback(
         app,
@@ -192,23 +247,21 @@ def register(app: dash.Dash) -> None:
                 ) -> tuple[Any, ...]:
         r = current_app.extensions["redis"]
         lang, wall = _lang(lang_value), _wall(mode)
-        seen = {"version": snapshots.version(r), "lang": lang, "wall": wall}
         last = last if isinstance(last, dict) else {}
-        if all(last.get(k) == v for k, v in seen.items()):
+        version = snapshots.version(r)
+        if last.get("version") == version and last.get("lang") == lang and \
+                last.get("wall") == wall:
             return (no_update,) * 8  # nothing changed: nothing goes over the wire
-        units = snapshots.entities(r, "unit")
-        vessels = snapshots.entities(r, "vessel")
-        sensors = snapshots.entities(r, "sensor")
-        alerts = snapshots.open_alerts(r)
-        seen["alerts"] = alert_signature(alerts)
+        snap = shared.get(r, lang)
+        seen = {"version": snap.version, "lang": lang, "wall": wall, "alerts": snap.signature}
+        if all(last.get(k) == v for k, v in seen.items()):
+            return (no_update,) * 8  # the shared snapshot is the one this page has
         same_feed = all(last.get(k) == seen[k] for k in ("alerts", "lang", "wall"))
-        return (map_data.unit_features(units, lang, geo.subdistricts_of),
-                map_data.vessel_features(vessels, lang, geo.subdistricts_of),
-                map_data.sensor_features(sensors, alerts, lang),
-                no_update if same_feed else map_data.alert_features(alerts, lang),
-                counts_view(map_data.counts(units, vessels, sensors, alerts), lang),
-                no_update if same_feed else feed_view(alerts, lang, current_user.role, wall),
-                map_data.incident_features(open_incidents(r), lang), seen)
+        return (snap.units, snap.vessels, snap.sensors,
+                no_update if same_feed else snap.alert_layer,
+                counts_view(snap.counts, lang),
+                no_update if same_feed else feed_view(snap.alerts, lang, current_user.role, wall),
+                snap.incidents, seen)
 
     @roles.callback(
         app,
