@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import queue
 import random
 import threading
 import time
@@ -27,8 +28,9 @@ from pydantic import BaseModel
 
 from config.settings import Settings
 from domain.geo import Geography, load_geography
-from domain.payloads import UnitPosition
+from domain.payloads import TaskReport, UnitPosition
 from ingest.connections import broker_address, mqtt_client
+from simulator import tasks
 from simulator.sensors import SensorNetwork
 from simulator.units import UnitFleet
 from simulator.vessels import VesselFleet
@@ -76,6 +78,7 @@ class Simulation:
         self.sensors = SensorNetwork(geo, random.Random(f"{self.seed}:sensors"), 1 / rate)
         self._heap: list[tuple[int, int, str, int]] = []
         self._order = 0
+        self._unit_due: dict[int, int] = {}  # unit index -> order of its live heap entry
         self._started = False
         # First reports spread over one interval, so the start is not one burst.
         for i, u in enumerate(self.units.units):
@@ -88,7 +91,19 @@ class Simulation:
 
     def _push(self, due_ms: int, kind: str, index: int) -> None:
         self._order += 1
+        if kind == "unit":  # one live schedule per unit: an earlier entry made stale is skipped
+            self._unit_due[index] = self._order
         heapq.heappush(self._heap, (due_ms, self._order, kind, index))
+
+    def on_dispatch(self, payload: bytes, now_ms: int) -> bool:
+        """A notice from the centre; the unit it names reports soon after (the heap may hold
+        its next report far later)."""
+        notice = tasks.parse(payload)
+        u = self.units.dispatch(notice, now_ms) if notice else None
+        if u is None:
+            return False
+        self._push(u.task.until_ms if u.task else now_ms, "unit", self.units.units.index(u))
+        return True
 
     def next_due_ms(self) -> int | None:
         return self._heap[0][0] if self._heap else None
@@ -117,13 +132,16 @@ class Simulation:
                 ais += self.vessels.static(v, now_ms)
         p = self.prefix
         while self._heap and self._heap[0][0] <= now_ms:
-            _, _, kind, i = heapq.heappop(self._heap)
+            _, order, kind, i = heapq.heappop(self._heap)
+            if kind == "unit" and self._unit_due.get(i) != order:
+                continue  # replaced by an earlier report (a dispatch notice came in)
             # The next report counts from now, not from the due time: no catch-up bursts
             # after a stall.
             if kind == "unit":
                 u = self.units.units[i]
                 for m in self.units.report(u, now_ms):
-                    leaf = "position" if isinstance(m, UnitPosition) else "status"
+                    leaf = ("position" if isinstance(m, UnitPosition)
+                            else "task" if isinstance(m, TaskReport) else "status")
                     out.append((f"{p}/units/{u.unit_id}/{leaf}", encode(m), False))
                 self._push(now_ms + self.units.next_interval_ms(u), kind, i)
             elif kind == "ais_pos":
@@ -147,6 +165,8 @@ class _Link:
     """A paho-mqtt 2 client that reconnects with back-off and says when it is connected."""
 
     def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        self.notices: queue.SimpleQueue[bytes] = queue.SimpleQueue()  # paho thread -> loop
+        self.notice_filter = f"{settings.topic_prefix}/units/+/dispatch"
         a = broker_address(settings.effective_mqtt_url)
         self.host, self.port = a.host, a.port
         self.stop = stop
@@ -159,6 +179,7 @@ class _Link:
         c.max_queued_messages_set(50_000)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_message = lambda _c, _u, m: self.notices.put(m.payload)
         self.client = c
 
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -166,6 +187,9 @@ class _Link:
             log.warning("broker %s:%s refused the connection: %s", self.host, self.port, reason)
             return
         log.info("connected to %s:%s", self.host, self.port)
+        # the units listen for the centre's dispatch notices (a clean session: notices sent
+        # while the simulator is away are not replayed, as a phone that was off would miss them)
+        self.client.subscribe(self.notice_filter, qos=QOS)
         self.connected.set()
         self.reconnected.set()
 
@@ -217,6 +241,9 @@ def run(
                 stop.wait(_MAX_WAIT_S)
                 continue
             now_ms = int(time.time() * 1000)
+            while not link.notices.empty():
+                if sim.on_dispatch(link.notices.get_nowait(), now_ms):
+                    log.info("a unit took a dispatch notice")
             batch = sim.step(now_ms)
             if link.reconnected.is_set():
                 link.reconnected.clear()

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from config import CONFIG_DIR
 from domain.geo import Geography, LonLat, bearing_deg, haversine_m, move_towards
-from domain.payloads import UnitPosition, UnitProfile, UnitStatusChange
+from domain.payloads import DispatchNotice, TaskReport, UnitPosition, UnitProfile, UnitStatusChange
 from domain.vocab import Department, Level, Subdistrict, UnitKind, UnitStatus
+from simulator import tasks
+from simulator.tasks import Task
 
 DEPARTMENT_ABBR = {
     Department.ECO_ENVIRONMENT: "EE",
@@ -100,6 +102,7 @@ class Unit:
     seq: int = -1
     last_ms: int | None = None
     pick_failures: int = 0
+    task: Task | None = None  # a real dispatch from the centre (simulator/tasks.py)
 
 
 def _communities() -> dict[str, list[str]]:
@@ -141,6 +144,9 @@ class UnitFleet:
                             self.units.append(
                                 self._make(dept, level, kind, sub, counters[dept], communities)
                             )
+        self.by_id = {u.unit_id: u for u in self.units}
+        self.tasks_seen: dict[str, set[str]] = {}  # unit -> incidents it already took
+        self.task_seq: dict[str, int] = {}
         for u in self.units:
             if rng.random() < 0.08:
                 u.status = UnitStatus.OFF_DUTY
@@ -210,12 +216,19 @@ class UnitFleet:
     def next_interval_ms(self, u: Unit) -> int:
         return max(1, int(self.rng.randint(*REPORT_MS) * self.interval_scale))
 
-    def report(self, u: Unit, now_ms: int) -> list[UnitStatusChange | UnitPosition]:
-        """Advance the unit to now_ms; status changes (if any) come before the position."""
-        out: list[UnitStatusChange | UnitPosition] = []
+    def report(self, u: Unit, now_ms: int
+               ) -> list[UnitStatusChange | UnitPosition | TaskReport]:
+        """Advance the unit to now_ms; status changes and task reports (if any) come before the
+        position."""
+        out: list[UnitStatusChange | UnitPosition | TaskReport] = []
         self._move(u, now_ms)
-        for status in self._decide(u, now_ms):
+        if u.task is not None:
+            statuses, reports = self._task_step(u, now_ms)
+        else:
+            statuses, reports = self._decide(u, now_ms), []
+        for status in statuses:
             out.append(UnitStatusChange(unit_id=u.unit_id, ts=now_ms, status=status))
+        out += reports
         u.seq += 1
         moving = u.target is not None and now_ms >= u.dwell_until_ms and u.speed_kmh > 0
         out.append(
@@ -232,6 +245,66 @@ class UnitFleet:
             )
         )
         return out
+
+    # -- real dispatches ---------------------------------------------------------------------------
+
+    def dispatch(self, notice: DispatchNotice, now_ms: int) -> Unit | None:
+        """Take a notice: the unit it names starts a task, once per incident."""
+        u = self.by_id.get(notice.unit_id)
+        if u is None or notice.incident_id in self.tasks_seen.setdefault(u.unit_id, set()):
+            return None
+        self.tasks_seen[u.unit_id].add(notice.incident_id)
+        scene = tasks.reachable_scene(self.geo, u.kind, (notice.lon, notice.lat), u.pos)
+        u.task = Task(notice.incident_id, scene,
+                      until_ms=now_ms + self.rng.randint(*tasks.REACTION_MS))
+        return u
+
+    def _task_report(self, u: Unit, action: str, now_ms: int) -> TaskReport:
+        self.task_seq[u.unit_id] = self.task_seq.get(u.unit_id, 0) + 1
+        assert u.task is not None
+        return tasks.report(u.unit_id, u.task.incident_id, action, self.task_seq[u.unit_id],
+                            now_ms)
+
+    def _task_step(self, u: Unit, now_ms: int) -> tuple[list[UnitStatus], list[TaskReport]]:
+        t = u.task
+        assert t is not None
+        if t.phase == "notified" and now_ms >= t.until_ms:
+            t.phase = "en_route"
+            u.speed_kmh = self.rng.uniform(*EN_ROUTE_KMH[u.kind])
+            u.dwell_until_ms = now_ms
+            u.target = self._towards(u, t.scene)
+            u.status = UnitStatus.EN_ROUTE
+            return [UnitStatus.EN_ROUTE], [self._task_report(u, "ack", now_ms)]
+        if t.phase == "en_route":
+            if haversine_m(*u.pos, *t.scene) <= tasks.ARRIVED_M:
+                t.phase, t.until_ms = "on_scene", now_ms + self.rng.randint(*tasks.HANDLING_MS)
+                u.target, u.status = None, UnitStatus.ON_SCENE
+                return [UnitStatus.ON_SCENE], [self._task_report(u, "arrived", now_ms)]
+            if u.target is None:
+                u.target = self._towards(u, t.scene)
+            return [], []
+        if t.phase == "on_scene" and now_ms >= t.until_ms:
+            done = self._task_report(u, "handled", now_ms)
+            u.task, u.status = None, UnitStatus.AVAILABLE
+            self._patrol_leg(u, now_ms)
+            return [UnitStatus.AVAILABLE], [done]
+        return [], []
+
+    def _towards(self, u: Unit, scene: LonLat) -> LonLat:
+        """The scene if the straight way stays in the unit's medium; else the reachable point
+        that gets closest to it (a crude way round a bay or a headland)."""
+        if self._path_ok(u.kind, u.pos, scene) or u.kind is UnitKind.DRONE:
+            return scene
+        left = haversine_m(*u.pos, *scene)
+        best: tuple[float, LonLat] | None = None
+        for _ in range(_PICK_TRIES * 2):
+            cand = self._candidate(u, min(LEG_M[u.kind], left))
+            if cand is None or not self._path_ok(u.kind, u.pos, cand):
+                continue
+            d = haversine_m(*cand, *scene)
+            if d < left and (best is None or d < best[0]):
+                best = (d, cand)
+        return best[1] if best else scene  # nothing better: straight on, as a last resort
 
     # -- movement --------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import threading
 import time
@@ -458,3 +459,62 @@ def test_position_payload_fields(short: Run) -> None:
         "accuracy_m",
         "status",
     }
+
+
+# -- real dispatches ------------------------------------------------------------------------
+
+
+def _notice(unit_id: str, incident: str, lon: float, lat: float) -> bytes:
+    return orjson.dumps({"incident_id": incident, "unit_id": unit_id, "ts": 1_764_300_000_000,
+                         "type": "illegal_logging", "priority": 1, "domain": "land",
+                         "lat": lat, "lon": lon, "summary": "", "assigned_by": "chief"})
+
+
+def _run_task(sim: Simulation, unit_id: str, start: int, minutes: int
+              ) -> list[tuple[int, str, dict]]:
+    out = []
+    for t in range(start, start + minutes * 60_000, 5_000):
+        for topic, payload, _retain in sim.step(t):
+            if f"/units/{unit_id}/" in topic and not topic.endswith("/profile"):
+                out.append((t, topic.rsplit("/", 1)[1], orjson.loads(payload)))
+    return out
+
+
+def test_a_unit_answers_a_notice_drives_there_and_handles_it() -> None:
+    from domain.geo import haversine_m, load_geography
+
+    geo = load_geography()
+    sim = Simulation(seed=5, start_ms=T0)
+    sim.step(T0)
+    u = next(x for x in sim.units.units if x.kind.value == "vehicle")
+    u.status = type(u.status).AVAILABLE
+    scene = geo.random_land_point(random.Random(3), near=u.pos, radius_m=3000)
+    assert sim.on_dispatch(_notice(u.unit_id, "INC-1", *scene), T0)
+    assert not sim.on_dispatch(_notice(u.unit_id, "INC-1", *scene), T0)  # a repeat: once
+    assert not sim.on_dispatch(b"{not json", T0)  # garbage is ignored, nothing breaks
+    assert not sim.on_dispatch(_notice("NOBODY", "INC-2", *scene), T0)
+    msgs = _run_task(sim, u.unit_id, T0 + 5_000, 20)
+    tasks = [(m["action"], m["seq"]) for _t, leaf, m in msgs if leaf == "task"]
+    assert tasks == [("ack", 1), ("arrived", 2), ("handled", 3)]
+    statuses = [m["status"] for _t, leaf, m in msgs if leaf == "status"]
+    assert statuses[:3] == ["en_route", "on_scene", "available"]
+    en_route = [m for _t, leaf, m in msgs if leaf == "position" and m["status"] == "en_route"]
+    assert en_route and all(geo.is_land(m["lon"], m["lat"]) for m in en_route)
+    arrived = next(t for t, leaf, m in msgs if leaf == "task" and m["action"] == "arrived")
+    at = [m for t, leaf, m in msgs if leaf == "position" and t >= arrived][0]
+    assert haversine_m(at["lon"], at["lat"], *scene) < 100
+
+
+def test_a_boat_sent_to_a_shore_incident_stops_at_sea() -> None:
+    from domain.geo import load_geography
+
+    geo = load_geography()
+    sim = Simulation(seed=5, start_ms=T0)
+    sim.step(T0)
+    boat = next(x for x in sim.units.units if x.kind.value == "boat")
+    shore = geo.random_land_point(random.Random(4), near=boat.pos, radius_m=4000)
+    assert sim.on_dispatch(_notice(boat.unit_id, "INC-9", *shore), T0)
+    assert boat.task is not None and geo.is_sea(*boat.task.scene)
+    msgs = _run_task(sim, boat.unit_id, T0 + 5_000, 30)
+    assert all(geo.is_sea(m["lon"], m["lat"]) for _t, leaf, m in msgs if leaf == "position")
+    assert "arrived" in [m.get("action") for _t, leaf, m in msgs if leaf == "task"]
