@@ -501,7 +501,7 @@ def test_a_unit_answers_a_notice_drives_there_and_handles_it() -> None:
     en_route = [m for _t, leaf, m in msgs if leaf == "position" and m["status"] == "en_route"]
     assert en_route and all(geo.is_land(m["lon"], m["lat"]) for m in en_route)
     arrived = next(t for t, leaf, m in msgs if leaf == "task" and m["action"] == "arrived")
-    at = [m for t, leaf, m in msgs if leaf == "position" and t >= arrived][0]
+    at = next(m for t, leaf, m in msgs if leaf == "position" and t >= arrived)
     assert haversine_m(at["lon"], at["lat"], *scene) < 100
 
 
