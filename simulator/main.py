@@ -179,7 +179,9 @@ class _Link:
         c.max_queued_messages_set(50_000)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
-        c.on_message = lambda _c, _u, m: self.notices.put(m.payload)
+        # only notices: amqtt was seen delivering retained profiles to `units/+/dispatch`
+        c.on_message = lambda _c, _u, m: (self.notices.put(m.payload)
+                                          if m.topic.endswith("/dispatch") else None)
         self.client = c
 
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
