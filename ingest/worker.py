@@ -22,7 +22,7 @@ import redis
 from config.settings import Settings
 from domain.geo import load_geography
 from domain.water_quality import check_standards
-from ingest import tasks, vessels
+from ingest import escalation, tasks, vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
 from ingest.notices import NoticePublisher
@@ -223,6 +223,8 @@ class IngestWorker:
                     try:
                         self._heartbeat()
                         self._sweep_fragments()
+                        self.store.write(escalation.overdue_alerts(self.redis, now_ms()),
+                                         now_ms())
                         last_beat = time.monotonic()
                     except REDIS_ERRORS:
                         pass  # the next batch's retry loop reports Redis being away

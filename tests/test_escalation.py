@@ -1,0 +1,38 @@
+"""Overdue incidents become alerts for the duty chief, once per missed deadline."""
+
+from __future__ import annotations
+
+import redis
+
+from ingest.escalation import overdue_alerts
+from store import incidents, snapshots
+from store.writer import LiveStore
+
+T0 = 1_764_300_000_000
+MIN = 60_000
+
+
+def _open(r: redis.Redis, priority: int) -> str:
+    return incidents.create(r, {"type": "noise", "priority": priority, "domain": "land",
+                                "lon": 114.5, "lat": 22.6}, "chief", T0).detail
+
+
+def test_each_missed_deadline_is_raised_once_with_the_level_it_escalates_to(
+        r: redis.Redis) -> None:
+    urgent, routine = _open(r, 1), _open(r, 3)
+    store = LiveStore(r, 3_600_000, 1000)
+    assert overdue_alerts(r, T0 + 4 * MIN) == []  # priority 1 must be assigned in 5 min
+    store.write(overdue_alerts(r, T0 + 6 * MIN), T0 + 6 * MIN)
+    (a,) = snapshots.open_alerts(r)
+    assert (a["source"], a["clock"], a["escalated_to"], a["severity"]) == \
+        (urgent, "assign", "subdistrict", "warning")
+    assert overdue_alerts(r, T0 + 7 * MIN) == []  # raised already: not again
+    # two hours later: the urgent case has missed two clocks (one new alert, district level),
+    # the routine one its hour to be assigned
+    late = overdue_alerts(r, T0 + 121 * MIN)
+    assert sorted((x.fields["source"], x.fields["clock"], x.fields["escalated_to"])
+                  for x in late) == sorted([(urgent, "handle", "district"),
+                                            (routine, "assign", "subdistrict")])
+    incidents.transition(r, routine, "rejected", ["reported"], by="c", at_ms=T0 + 1,
+                         reason="dup", closes=True)  # a closed case raises nothing more
+    assert {x.fields["source"] for x in overdue_alerts(r, T0 + 10 * 24 * 60 * MIN)} == {urgent}
