@@ -120,7 +120,7 @@ class Transition:
 
 
 def check_transition(current: State, target: State, *, by: str, at_ms: int, reason: str = "",
-                     department: Department | None = None, owner: str | None = None,
+                     department: Department | str | None = None, owner: str | None = None,
                      previous_ms: int | None = None) -> Transition:
     """The transition, or IllegalTransition saying why not."""
     if target not in TRANSITIONS[current]:
@@ -137,6 +137,10 @@ def check_transition(current: State, target: State, *, by: str, at_ms: int, reas
     if target == State.TRANSFERRED:
         if department is None:
             raise IllegalTransition("a transfer needs the department it goes to")
+        try:  # a replayed history carries the department as a plain string
+            department = Department(department)
+        except ValueError:
+            raise IllegalTransition(f"no department {str(department)[:64]!r}") from None
         if owner is not None and department.value == owner:
             raise IllegalTransition(f"the incident already belongs to {owner}")
         extra["department"] = department.value
@@ -163,7 +167,7 @@ class Timeline:
         return t
 
     def apply(self, target: State, *, by: str, at_ms: int, reason: str = "",
-              department: Department | None = None, owner: str | None = None) -> Transition:
+              department: Department | str | None = None, owner: str | None = None) -> Transition:
         if self.state is None:
             raise IllegalTransition("open the incident first")
         t = check_transition(self.state, target, by=by, at_ms=at_ms, reason=reason,
@@ -175,6 +179,24 @@ class Timeline:
     def entered_ms(self, state: State) -> int | None:
         """When the incident first entered `state` (None: never)."""
         return next((t.at_ms for t in self.transitions if t.to_state == state), None)
+
+    @classmethod
+    def replay(cls, transitions: list[Transition]) -> Timeline:
+        """A timeline rebuilt from a recorded history, every step checked again, so that a
+        history edited by hand or by a bug is refused rather than trusted."""
+        out = cls()
+        for i, t in enumerate(transitions):
+            if i == 0:
+                if t.from_state is not None or t.to_state != State.REPORTED:
+                    raise IllegalTransition("a history must start with the report")
+                out.open(t.by, t.at_ms, t.reason)
+                continue
+            if t.from_state != out.state:
+                raise IllegalTransition(f"step {i} starts from {t.from_state} but the incident "
+                                        f"was {out.state}")
+            out.apply(t.to_state, by=t.by, at_ms=t.at_ms, reason=t.reason,
+                      department=t.extra.get("department"))
+        return out
 
     @classmethod
     def from_entries(cls, state: str, entered: Mapping[str, int]) -> Timeline:
@@ -191,7 +213,8 @@ class Timeline:
 
 # --- rules from config/dispatch.json ---------------------------------------------------------
 
-Seconds = Annotated[int, Field(gt=0, le=30 * 24 * 3600)]
+# strict: "300", 300.0 or true in the file are mistakes, not seconds
+Seconds = Annotated[int, Field(gt=0, le=30 * 24 * 3600, strict=True)]
 
 
 class _Strict(BaseModel):
@@ -202,18 +225,33 @@ class TypeRule(_Strict):
     departments: Annotated[tuple[Department, ...], Field(min_length=1)]  # first = lead
     domain: Domain
 
+    @model_validator(mode="after")
+    def _distinct(self) -> TypeRule:
+        if len(set(self.departments)) != len(self.departments):
+            raise ValueError("a department is listed twice")
+        return self
+
 
 class Deadlines(_Strict):
     assign_s: Seconds
     arrive_s: Seconds
     handle_s: Seconds
 
+    @model_validator(mode="after")
+    def _room_to_handle(self) -> Deadlines:
+        # handle counts from the report: shorter than assign + arrive, an incident served just
+        # in time would already be overdue
+        if self.handle_s < self.assign_s + self.arrive_s:
+            raise ValueError("handle_s (counted from the report) must be at least "
+                             "assign_s + arrive_s")
+        return self
+
 
 class DispatchRules(_Strict):
     types: dict[IncidentType, TypeRule]
     deadlines: dict[Priority, Deadlines]
     unit_silent_after_s: Seconds
-    kind_domains: dict[UnitKind, frozenset[Domain]]
+    kind_domains: dict[UnitKind, Annotated[frozenset[Domain], Field(min_length=1)]]
 
     @model_validator(mode="after")
     def _complete(self) -> DispatchRules:
