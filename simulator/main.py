@@ -9,17 +9,22 @@ itself below 1) shortens their reporting intervals. So rate 10 gives ten times t
 vessels at the usual intervals; rate 2.5 doubles them and reports 1.25x as often; rate 0.5 keeps
 them and reports half as often. The 11 water-quality sensors are fixed monitoring points, so they
 report `rate` times as often instead.
+
+Rate never speeds up time: positions, reaction and handling times and speeds stay real, so the
+centre's timings (ETAs, deadlines) hold at any rate. Units answer the centre's dispatch notices
+(`units/{id}/dispatch`) as simulator/tasks.py describes.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+import math
 import queue
 import random
+import re
 import threading
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -78,7 +83,7 @@ class Simulation:
         self.sensors = SensorNetwork(geo, random.Random(f"{self.seed}:sensors"), 1 / rate)
         self._heap: list[tuple[int, int, str, int]] = []
         self._order = 0
-        self._unit_due: dict[int, int] = {}  # unit index -> order of its live heap entry
+        self._unit_due: dict[int, tuple[int, int]] = {}  # unit index -> its live (order, due)
         self._started = False
         # First reports spread over one interval, so the start is not one burst.
         for i, u in enumerate(self.units.units):
@@ -92,17 +97,21 @@ class Simulation:
     def _push(self, due_ms: int, kind: str, index: int) -> None:
         self._order += 1
         if kind == "unit":  # one live schedule per unit: an earlier entry made stale is skipped
-            self._unit_due[index] = self._order
+            self._unit_due[index] = (self._order, due_ms)
         heapq.heappush(self._heap, (due_ms, self._order, kind, index))
 
-    def on_dispatch(self, payload: bytes, now_ms: int) -> bool:
-        """A notice from the centre; the unit it names reports soon after (the heap may hold
-        its next report far later)."""
-        notice = tasks.parse(payload)
+    def on_dispatch(self, payload: bytes, now_ms: int, topic: str | None = None) -> bool:
+        """A notice from the centre (from `topic`, whose unit id must match, if given). True if
+        a unit took it; anything malformed or repeated is logged or ignored, never raised."""
+        topic_unit = topic.rsplit("/", 2)[-2] if topic and topic.count("/") >= 2 else None
+        notice = tasks.parse(payload, topic_unit)
         u = self.units.dispatch(notice, now_ms) if notice else None
-        if u is None:
+        if u is None or u.task is None:
             return False
-        self._push(u.task.until_ms if u.task else now_ms, "unit", self.units.units.index(u))
+        i = self.units.units.index(u)
+        # the acknowledgement must not wait for a next report scheduled later than it
+        if u.task.until_ms < self._unit_due.get(i, (0, math.inf))[1]:
+            self._push(u.task.until_ms, "unit", i)
         return True
 
     def next_due_ms(self) -> int | None:
@@ -133,7 +142,7 @@ class Simulation:
         p = self.prefix
         while self._heap and self._heap[0][0] <= now_ms:
             _, order, kind, i = heapq.heappop(self._heap)
-            if kind == "unit" and self._unit_due.get(i) != order:
+            if kind == "unit" and self._unit_due.get(i, (None,))[0] != order:
                 continue  # replaced by an earlier report (a dispatch notice came in)
             # The next report counts from now, not from the due time: no catch-up bursts
             # after a stall.
@@ -143,7 +152,7 @@ class Simulation:
                     leaf = ("position" if isinstance(m, UnitPosition)
                             else "task" if isinstance(m, TaskReport) else "status")
                     out.append((f"{p}/units/{u.unit_id}/{leaf}", encode(m), False))
-                self._push(now_ms + self.units.next_interval_ms(u), kind, i)
+                self._push(self.units.next_report_ms(u, now_ms), kind, i)
             elif kind == "ais_pos":
                 v = self.vessels.vessels[i]
                 ais += self.vessels.position(v, now_ms)
@@ -161,26 +170,34 @@ class Simulation:
         return out
 
 
+def client_id_for(prefix: str) -> str:
+    """One stable id per topic prefix: the broker keeps the session (and the notices it queues
+    while the simulator is away) for the next connection under the same id. Two simulators on
+    one broker and prefix would take the id from each other: run one, or give each its own."""
+    return ("ecocommand-sim-" + re.sub(r"[^A-Za-z0-9_.-]", "_", prefix))[:64]
+
+
 class _Link:
     """A paho-mqtt 2 client that reconnects with back-off and says when it is connected."""
 
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
-        self.notices: queue.SimpleQueue[bytes] = queue.SimpleQueue()  # paho thread -> loop
+    def __init__(self, settings: Settings, stop: threading.Event, client_id: str) -> None:
+        # paho's network thread -> the simulation loop: (topic, payload) of dispatch notices
+        self.notices: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self.notice_filter = f"{settings.topic_prefix}/units/+/dispatch"
         a = broker_address(settings.effective_mqtt_url)
         self.host, self.port = a.host, a.port
         self.stop = stop
         self.connected = threading.Event()
         self.reconnected = threading.Event()  # set on every (re)connect; cleared by the reader
-        c = mqtt_client(settings.effective_mqtt_url, f"ecocommand-sim-{uuid.uuid4().hex[:8]}",
-                        persistent=False)
+        # persistent: QoS 1 notices published while the link is down are queued by the broker
+        c = mqtt_client(settings.effective_mqtt_url, client_id, persistent=True)
         c.connect_timeout = 1.0  # loop_stop() waits for a pending connect: keep stopping prompt
         c.max_inflight_messages_set(100)
         c.max_queued_messages_set(50_000)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         # only notices: amqtt was seen delivering retained profiles to `units/+/dispatch`
-        c.on_message = lambda _c, _u, m: (self.notices.put(m.payload)
+        c.on_message = lambda _c, _u, m: (self.notices.put((m.topic, m.payload))
                                           if m.topic.endswith("/dispatch") else None)
         self.client = c
 
@@ -189,8 +206,8 @@ class _Link:
             log.warning("broker %s:%s refused the connection: %s", self.host, self.port, reason)
             return
         log.info("connected to %s:%s", self.host, self.port)
-        # the units listen for the centre's dispatch notices (a clean session: notices sent
-        # while the simulator is away are not replayed, as a phone that was off would miss them)
+        # the units listen for the centre's dispatch notices (again on every connect: a broker
+        # that lost the session, or a first connect, has no subscription)
         self.client.subscribe(self.notice_filter, qos=QOS)
         self.connected.set()
         self.reconnected.set()
@@ -214,8 +231,10 @@ def run(
     rate: float = 1.0,
     stop: threading.Event | None = None,
     seed: int | None = None,
+    client_id: str | None = None,
 ) -> None:
-    """Publish simulated traffic until `stop` is set (returns within ~2 s of it).
+    """Publish simulated traffic until `stop` is set (returns within ~2 s of it), and answer
+    the centre's dispatch notices as the units they name.
 
     The simulation advances only while connected: nothing is queued for a broker that is away,
     since stale positions are worth nothing; entities jump to where they are on reconnect, and
@@ -223,7 +242,7 @@ def run(
     """
     stop = stop or threading.Event()
     sim = Simulation(settings.topic_prefix, rate=rate, seed=seed)
-    link = _Link(settings, stop)
+    link = _Link(settings, stop, client_id or client_id_for(settings.topic_prefix))
     log.info(
         "simulating %d units, %d vessels, %d sensors (rate %s, seed %s) to %s:%s",
         len(sim.units.units),
@@ -244,8 +263,12 @@ def run(
                 continue
             now_ms = int(time.time() * 1000)
             while not link.notices.empty():
-                if sim.on_dispatch(link.notices.get_nowait(), now_ms):
-                    log.info("a unit took a dispatch notice")
+                topic, payload = link.notices.get_nowait()
+                try:
+                    if sim.on_dispatch(payload, now_ms, topic):
+                        log.info("a unit took the dispatch notice on %s", topic)
+                except Exception:  # a bug must not stop the traffic: say so and go on
+                    log.exception("dispatch notice on %s failed", topic)
             batch = sim.step(now_ms)
             if link.reconnected.is_set():
                 link.reconnected.clear()

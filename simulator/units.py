@@ -1,21 +1,26 @@
 """Simulated patrol units: roster, movement on land / at sea / in the air, and status changes.
 
 Pure state stepping: `UnitFleet.report(unit, now_ms)` advances one unit to now_ms and returns
-the payload models to publish; the caller schedules it again after `next_interval_ms`.
+the payload models to publish; the caller schedules it again at `next_report_ms` (a regular
+interval, or sooner when a dispatch task moves on). Tasks from real notices: simulator/tasks.py.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from config import CONFIG_DIR
 from domain.geo import Geography, LonLat, bearing_deg, haversine_m, move_towards
 from domain.payloads import DispatchNotice, TaskReport, UnitPosition, UnitProfile, UnitStatusChange
 from domain.vocab import Department, Level, Subdistrict, UnitKind, UnitStatus
-from simulator import tasks
+from simulator import route, tasks
 from simulator.tasks import Task
+
+log = logging.getLogger("ecocommand.simulator")
 
 DEPARTMENT_ABBR = {
     Department.ECO_ENVIRONMENT: "EE",
@@ -94,6 +99,7 @@ class Unit:
     home: LonLat
     pos: LonLat
     target: LonLat | None = None
+    route: list[LonLat] = field(default_factory=list)  # waypoints after target (a planned way)
     speed_kmh: float = 0.0
     course: float = 0.0
     status: UnitStatus = UnitStatus.AVAILABLE
@@ -145,7 +151,7 @@ class UnitFleet:
                                 self._make(dept, level, kind, sub, counters[dept], communities)
                             )
         self.by_id = {u.unit_id: u for u in self.units}
-        self.tasks_seen: dict[str, set[str]] = {}  # unit -> incidents it already took
+        self.tasks_seen: dict[str, tasks.Seen] = {}  # unit -> notices it already took
         self.task_seq: dict[str, int] = {}
         for u in self.units:
             if rng.random() < 0.08:
@@ -249,62 +255,114 @@ class UnitFleet:
     # -- real dispatches ---------------------------------------------------------------------------
 
     def dispatch(self, notice: DispatchNotice, now_ms: int) -> Unit | None:
-        """Take a notice: the unit it names starts a task, once per incident."""
+        """Take a notice: the unit it names starts a task after its reaction time. None if
+        the notice changes nothing (unknown unit, scene far outside the district, a
+        redelivery, the incident the unit is already on)."""
         u = self.by_id.get(notice.unit_id)
-        if u is None or notice.incident_id in self.tasks_seen.setdefault(u.unit_id, set()):
+        scene = (notice.lon, notice.lat)
+        if u is None:
+            log.warning("ignored a dispatch notice for unknown unit %s", notice.unit_id)
             return None
-        self.tasks_seen[u.unit_id].add(notice.incident_id)
-        scene = tasks.reachable_scene(self.geo, u.kind, (notice.lon, notice.lat), u.pos)
-        u.task = Task(notice.incident_id, scene,
-                      until_ms=now_ms + self.rng.randint(*tasks.REACTION_MS))
+        if not tasks.in_area(self.geo, scene):
+            log.warning("ignored a dispatch notice for %s: scene %s is outside the district",
+                        u.unit_id, scene)
+            return None
+        if u.task is not None and u.task.incident_id == notice.incident_id:
+            return None
+        if not self.tasks_seen.setdefault(u.unit_id, tasks.Seen()).add(
+                (notice.incident_id, notice.ts)):
+            return None
+        # on an acknowledged task, the crew carries on with it until it acknowledges this one
+        busy = u.task is not None and (u.task.phase != "notified" or u.task.pre_empting)
+        u.task = Task(notice.incident_id, notice.ts, asked=scene,
+                      scene=tasks.reachable_scene(self.geo, u.kind, scene),
+                      until_ms=now_ms + self.rng.randint(*tasks.REACTION_MS[notice.priority]),
+                      pre_empting=busy)
         return u
 
-    def _task_report(self, u: Unit, action: str, now_ms: int) -> TaskReport:
+    def next_report_ms(self, u: Unit, now_ms: int) -> int:
+        """The next regular report, or earlier when the task moves on (acknowledged, arrived,
+        handled): crews report those when they happen."""
+        regular = now_ms + self.next_interval_ms(u)
+        t = u.task
+        if t is None:
+            return regular
+        due = t.until_ms
+        if t.phase == "en_route":
+            speed = u.speed_kmh / 3.6 * self._progress(u)
+            if u.target is None or speed <= 0:
+                due = now_ms
+            else:
+                left = route.length_m([u.pos, u.target, *u.route])
+                due = max(now_ms, u.dwell_until_ms) + math.ceil(left / speed * 1000)
+        return min(regular, max(due, now_ms + 1_000))
+
+    def _task_report(self, u: Unit, action: str, now_ms: int, note: str = "") -> TaskReport:
         self.task_seq[u.unit_id] = self.task_seq.get(u.unit_id, 0) + 1
         assert u.task is not None
         return tasks.report(u.unit_id, u.task.incident_id, action, self.task_seq[u.unit_id],
-                            now_ms)
+                            now_ms, note)
 
     def _task_step(self, u: Unit, now_ms: int) -> tuple[list[UnitStatus], list[TaskReport]]:
         t = u.task
         assert t is not None
-        if t.phase == "notified" and now_ms >= t.until_ms:
-            t.phase = "en_route"
-            u.speed_kmh = self.rng.uniform(*EN_ROUTE_KMH[u.kind])
-            u.dwell_until_ms = now_ms
-            u.target = self._towards(u, t.scene)
-            u.status = UnitStatus.EN_ROUTE
-            return [UnitStatus.EN_ROUTE], [self._task_report(u, "ack", now_ms)]
+        if t.phase == "notified" and now_ms < t.until_ms:
+            if t.pre_empting or u.status is UnitStatus.DISPATCHED:
+                return [], []
+            u.target, u.status = None, UnitStatus.DISPATCHED  # stops to read the notice
+            u.route.clear()
+            return [UnitStatus.DISPATCHED], []
+        if t.phase == "notified":
+            return self._set_off(u, t, now_ms)
         if t.phase == "en_route":
-            if haversine_m(*u.pos, *t.scene) <= tasks.ARRIVED_M:
-                t.phase, t.until_ms = "on_scene", now_ms + self.rng.randint(*tasks.HANDLING_MS)
-                u.target, u.status = None, UnitStatus.ON_SCENE
-                return [UnitStatus.ON_SCENE], [self._task_report(u, "arrived", now_ms)]
-            if u.target is None:
-                u.target = self._towards(u, t.scene)
-            return [], []
-        if t.phase == "on_scene" and now_ms >= t.until_ms:
+            if u.target is not None and haversine_m(*u.pos, *t.scene) > tasks.ARRIVED_M:
+                return [], []
+            u.target = None
+            u.route.clear()
+            t.phase, t.until_ms = "on_scene", now_ms + self.rng.randint(*tasks.HANDLING_MS)
+            u.status = UnitStatus.ON_SCENE
+            note = tasks.arrival_note(u.kind, u.pos, t)
+            return [UnitStatus.ON_SCENE], [self._task_report(u, "arrived", now_ms, note)]
+        if now_ms >= t.until_ms:  # on scene, done
             done = self._task_report(u, "handled", now_ms)
             u.task, u.status = None, UnitStatus.AVAILABLE
-            self._patrol_leg(u, now_ms)
+            self._head_home(u, now_ms)
             return [UnitStatus.AVAILABLE], [done]
         return [], []
 
-    def _towards(self, u: Unit, scene: LonLat) -> LonLat:
-        """The scene if the straight way stays in the unit's medium; else the reachable point
-        that gets closest to it (a crude way round a bay or a headland)."""
-        if self._path_ok(u.kind, u.pos, scene) or u.kind is UnitKind.DRONE:
-            return scene
-        left = haversine_m(*u.pos, *scene)
-        best: tuple[float, LonLat] | None = None
-        for _ in range(_PICK_TRIES * 2):
-            cand = self._candidate(u, min(LEG_M[u.kind], left))
-            if cand is None or not self._path_ok(u.kind, u.pos, cand):
-                continue
-            d = haversine_m(*cand, *scene)
-            if d < left and (best is None or d < best[0]):
-                best = (d, cand)
-        return best[1] if best else scene  # nothing better: straight on, as a last resort
+    def _set_off(self, u: Unit, t: Task, now_ms: int
+                 ) -> tuple[list[UnitStatus], list[TaskReport]]:
+        """Acknowledge, plan the way and go."""
+        way = route.plan(self.geo, u.kind, u.pos, t.scene)
+        if not way.reached:
+            log.info("%s finds no way to %s; goes as near as it can", u.unit_id, t.scene)
+            t.scene, t.cut_off = (way.points[-1] if way.points else u.pos), True
+        t.phase = "en_route"
+        u.route = list(way.points)
+        u.target = u.route.pop(0) if u.route else None
+        u.speed_kmh = self.rng.uniform(*tasks.TASK_KMH[u.kind])
+        u.dwell_until_ms = now_ms
+        entered = [] if u.status is UnitStatus.EN_ROUTE else [UnitStatus.EN_ROUTE]
+        u.status = UnitStatus.EN_ROUTE
+        km = route.length_m([u.pos, *way.points]) / 1000
+        minutes = km / (u.speed_kmh * self._progress(u)) * 60
+        note = f"on the way: {km:.1f} km, about {max(1, round(minutes))} min"
+        return entered, [self._task_report(u, "ack", now_ms, note)]
+
+    def _progress(self, u: Unit) -> float:
+        """Ground progress per unit of speed: roads and paths wind on the way to a scene."""
+        if u.task is not None and u.status is UnitStatus.EN_ROUTE:
+            return 1.0 / tasks.ROAD_WINDING.get(u.kind, 1.0)
+        return 1.0
+
+    def _head_home(self, u: Unit, now_ms: int) -> None:
+        """Back to the patrol area by a way that stays in the unit's medium (a straight patrol
+        leg from a far scene may cross water), patrolling again from there."""
+        way = route.plan(self.geo, u.kind, u.pos, u.home)
+        u.route = list(way.points)
+        u.target = u.route.pop(0) if u.route else None
+        u.speed_kmh = self.rng.uniform(*PATROL_KMH[u.kind])
+        u.dwell_until_ms = now_ms + self.rng.randint(0, 60) * 1000
 
     # -- movement --------------------------------------------------------------------------------
 
@@ -315,12 +373,18 @@ class UnitFleet:
         start = max(last, u.dwell_until_ms)
         if now_ms <= start:
             return
-        dist = u.speed_kmh / 3.6 * (now_ms - start) / 1000.0
-        if u.target != u.pos:
-            u.course = bearing_deg(u.pos, u.target)
-        u.pos = move_towards(u.pos, u.target, dist)
-        if u.pos == u.target:
-            u.target = None
+        dist = u.speed_kmh / 3.6 * self._progress(u) * (now_ms - start) / 1000.0
+        while u.target is not None:  # along the planned way, leg after leg
+            if u.target != u.pos:
+                u.course = bearing_deg(u.pos, u.target)
+            left = haversine_m(*u.pos, *u.target)
+            u.pos = move_towards(u.pos, u.target, dist)
+            if u.pos != u.target:
+                break
+            dist -= left
+            u.target = u.route.pop(0) if u.route else None
+            if dist <= 0:
+                break
 
     def _decide(self, u: Unit, now_ms: int) -> list[UnitStatus]:
         """The status machine; returns the statuses entered, in order."""
@@ -334,9 +398,11 @@ class UnitFleet:
         if s is UnitStatus.AVAILABLE:
             if rng.random() < P_OFF_DUTY:
                 u.target = None
+                u.route.clear()
                 enter(UnitStatus.OFF_DUTY, now_ms + rng.randint(10, 40) * 60_000)
             elif rng.random() < P_DISPATCH:
                 u.target = None
+                u.route.clear()
                 enter(UnitStatus.DISPATCHED, now_ms + rng.randint(20, 60) * 1000)
             elif u.target is None:
                 self._patrol_leg(u, now_ms)
@@ -367,6 +433,7 @@ class UnitFleet:
             cand = self._candidate(u, leg)
             if cand is not None and self._path_ok(u.kind, u.pos, cand):
                 u.target, u.pick_failures = cand, 0
+                u.route.clear()
                 return True
         u.pick_failures += 1
         return False

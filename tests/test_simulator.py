@@ -518,3 +518,296 @@ def test_a_boat_sent_to_a_shore_incident_stops_at_sea() -> None:
     msgs = _run_task(sim, boat.unit_id, T0 + 5_000, 30)
     assert all(geo.is_sea(m["lon"], m["lat"]) for _t, leaf, m in msgs if leaf == "position")
     assert "arrived" in [m.get("action") for _t, leaf, m in msgs if leaf == "task"]
+
+
+# -- dispatch notices: the unit's side of the field loop -------------------------------------
+
+TaskMsg = tuple[int, str, dict[str, Any]]  # (t, topic leaf, payload)
+
+
+def _notice_for(unit_id: str, incident: str, scene: tuple[float, float], *, priority: int = 1,
+                ts: int = T0, **over: Any) -> bytes:
+    body = {"incident_id": incident, "unit_id": unit_id, "ts": ts, "type": "illegal_dumping",
+            "priority": priority, "domain": "land", "lat": scene[1], "lon": scene[0],
+            "summary": "倾倒建筑垃圾", "assigned_by": "chief-1"}
+    return orjson.dumps(body | over)
+
+
+def _fresh(seed: int = 21) -> Simulation:
+    sim = Simulation(seed=seed, start_ms=T0)
+    sim.step(T0)
+    return sim
+
+
+def _follow(sim: Simulation, unit_id: str, start: int, minutes: float,
+            notices: dict[int, bytes] | None = None, step_ms: int = 1_000) -> list[TaskMsg]:
+    """Step the simulation from `start`, delivering `notices` ({t: payload}) on the way; the
+    unit's task reports, status changes and positions, in publishing order."""
+    out: list[TaskMsg] = []
+    for t in range(start, start + int(minutes * 60_000), step_ms):
+        if notices and t in notices:
+            sim.on_dispatch(notices[t], t, f"ecocommand/units/{unit_id}/dispatch")
+        for topic, payload, _retain in sim.step(t):
+            if topic.startswith(f"ecocommand/units/{unit_id}/") and "/profile" not in topic:
+                out.append((t, topic.rsplit("/", 1)[1], orjson.loads(payload)))
+    return out
+
+
+def _reports(msgs: list[TaskMsg]) -> list[dict[str, Any]]:
+    return [m for _t, leaf, m in msgs if leaf == "task"]
+
+
+def _unit(sim: Simulation, kind: UnitKind, n: int = 0) -> Any:  # simulator.units.Unit
+    return [u for u in sim.units.units if u.kind is kind][n]
+
+
+def _check_track(msgs: list[TaskMsg], kind: UnitKind, geo: Geography) -> None:
+    """Every position in the unit's medium, never faster than the speed it reports."""
+    in_medium = geo.is_sea if kind is UnitKind.BOAT else geo.is_land
+    pos = [m for _t, leaf, m in msgs if leaf == "position"]
+    for p in pos:
+        assert in_medium(p["lon"], p["lat"]), p
+    for a, b in itertools.pairwise(pos):
+        kmh = haversine_m(a["lon"], a["lat"], b["lon"], b["lat"]) / ((b["ts"] - a["ts"]) / 1000)
+        assert kmh * 3.6 <= max(a["speed_kmh"], b["speed_kmh"], 6.0) * 1.02 + 0.5, (a, b)
+
+
+def test_a_vehicle_takes_a_notice_drives_to_the_scene_handles_it_and_patrols_again(
+        geo: Geography) -> None:
+    sim = _fresh()
+    u = _unit(sim, UnitKind.VEHICLE)
+    rng = random.Random(1)
+    scene = next(p for p in (geo.random_land_point(rng, near=u.pos, radius_m=2_500)
+                             for _ in range(500)) if 1_800 <= haversine_m(*u.pos, *p) <= 2_500)
+    t_notice = T0 + 3_000
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 30, {t_notice: _notice_for(u.unit_id, "INC-1",
+                                                                             scene)})
+    reports = _reports(msgs)
+    assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
+    assert all(r["incident_id"] == "INC-1" and r["unit_id"] == u.unit_id for r in reports)
+    assert [r["seq"] for r in reports] == sorted({r["seq"] for r in reports})
+    ack, arrived, handled = (r["ts"] for r in reports)
+    assert 5_000 <= ack - t_notice <= 16_000  # priority 1: 5-15 s to answer
+    assert "km" in reports[0]["note"]  # the crew says how far it has to go
+    # 2 km at 26-34 km/h on roads 1.3x the straight line: 5-8 minutes
+    assert 3 * 60_000 <= arrived - ack <= 10 * 60_000
+    assert 120_000 <= handled - arrived <= 361_000  # a few minutes on scene
+    statuses = [m["status"] for _t, leaf, m in msgs if leaf == "status" and _t >= t_notice]
+    assert statuses[-3:] == ["en_route", "on_scene", "available"]
+    assert set(statuses[:-3]) <= {"dispatched"}  # stopped to read it, or answered first
+
+    positions = [(t, m) for t, leaf, m in msgs if leaf == "position"]
+    en_route = [m for t, m in positions if ack <= t < arrived]
+    assert len(en_route) >= 15 and {m["status"] for m in en_route} == {"en_route"}
+    dist = [haversine_m(m["lon"], m["lat"], *scene) for m in en_route]
+    assert dist[-1] < dist[0] - 1_000 and all(b <= a + 1 for a, b in itertools.pairwise(dist))
+    assert all(26 <= m["speed_kmh"] <= 34 for m in en_route[1:])
+    at = next(m for t, m in positions if t == arrived)
+    assert at["status"] == "on_scene" and haversine_m(at["lon"], at["lat"], *scene) <= 50
+    on_scene = [m for t, m in positions if arrived <= t < handled]
+    assert {m["status"] for m in on_scene} == {"on_scene"}
+    assert all(haversine_m(m["lon"], m["lat"], *scene) <= 50 for m in on_scene)
+    after = [m for t, m in positions if t >= handled]
+    assert after and {m["status"] for m in after} <= {"available", "off_duty", "dispatched",
+                                                        "en_route", "on_scene"}
+    assert after[0]["status"] == "available"
+    ts = [m["ts"] for _t, _leaf, m in msgs]
+    assert ts == sorted(ts)  # published in time order
+    _check_track(msgs, UnitKind.VEHICLE, geo)
+    assert u.task is None
+
+
+def test_a_land_unit_goes_round_water_in_its_way(geo: Geography) -> None:
+    from simulator import route
+
+    sim = _fresh(seed=22)
+    rng = random.Random(5)
+    # a vehicle and a scene 2-6 km away with water on the straight line between them
+    u, scene = next((u, p) for u in sim.units.units if u.kind is UnitKind.VEHICLE
+                    for p in (geo.random_land_point(rng, near=u.pos, radius_m=6_000)
+                              for _ in range(100))
+                    if haversine_m(*u.pos, *p) > 2_000 and not geo.segment_stays_on_land(u.pos, p)
+                    and route.plan(geo, u.kind, u.pos, p).reached)
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 40,
+                   {T0 + 3_000: _notice_for(u.unit_id, "INC-2", scene)}, step_ms=2_000)
+    reports = _reports(msgs)
+    assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
+    assert reports[1]["note"] == ""  # at the scene itself
+    _check_track(msgs, UnitKind.VEHICLE, geo)
+
+
+def test_a_boat_sails_to_a_sea_scene_and_stays_at_sea(geo: Geography) -> None:
+    sim = _fresh(seed=23)
+    boat = _unit(sim, UnitKind.BOAT)
+    rng = random.Random(2)
+    scene = next(p for p in (geo.random_sea_point(rng, "district", near=boat.pos,
+                                                  radius_m=5_000) for _ in range(500))
+                 if haversine_m(*boat.pos, *p) >= 3_000)
+    msgs = _follow(sim, boat.unit_id, T0 + 1_000, 25,
+                   {T0 + 3_000: _notice_for(boat.unit_id, "INC-3", scene, domain="sea",
+                                            priority=2)}, step_ms=2_000)
+    reports = _reports(msgs)
+    assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
+    arrived = reports[1]["ts"]
+    at = next(m for t, leaf, m in msgs if leaf == "position" and t == arrived)
+    assert haversine_m(at["lon"], at["lat"], *scene) <= 50
+    en_route = [m for _t, leaf, m in msgs if leaf == "position" and m["status"] == "en_route"]
+    assert en_route and all(33 <= m["speed_kmh"] <= 41 for m in en_route[1:])  # 18-22 kn
+    _check_track(msgs, UnitKind.BOAT, geo)
+
+
+def test_a_land_unit_sent_to_open_water_stops_at_the_shore(geo: Geography) -> None:
+    sim = _fresh(seed=24)
+    u = _unit(sim, UnitKind.VEHICLE, 1)
+    rng = random.Random(3)
+    scene = next(p for p in (geo.random_sea_point(rng, "district", near=u.pos, radius_m=8_000)
+                             for _ in range(500))
+                 if geo.district_land.distance(Point(p)) > 0.005)  # > ~500 m off the coast
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 45,
+                   {T0 + 3_000: _notice_for(u.unit_id, "INC-4", scene, domain="sea")},
+                   step_ms=2_000)
+    reports = _reports(msgs)
+    assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
+    assert reports[1]["note"].startswith("scene at sea: stopped")
+    at = next(m for t, leaf, m in msgs if leaf == "position" and t == reports[1]["ts"])
+    assert geo.is_land(at["lon"], at["lat"])
+    assert geo.land.boundary.distance(Point(at["lon"], at["lat"])) < 0.002  # within ~200 m
+    _check_track(msgs, UnitKind.VEHICLE, geo)
+
+
+def test_a_repeated_notice_is_taken_once() -> None:
+    sim = _fresh(seed=25)
+    u = _unit(sim, UnitKind.FOOT)
+    scene = u.pos
+    notice = _notice_for(u.unit_id, "INC-5", scene, priority=3)
+    topic = f"ecocommand/units/{u.unit_id}/dispatch"
+    assert sim.on_dispatch(notice, T0 + 1_000, topic)
+    assert not sim.on_dispatch(notice, T0 + 1_500, topic)  # at-least-once: a redelivery
+    # a new notice (the centre sent it again) for the incident the unit is on changes nothing
+    assert not sim.on_dispatch(_notice_for(u.unit_id, "INC-5", scene, ts=T0 + 9), T0 + 2_000)
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 10,
+                   {T0 + 30_000: notice, T0 + 400_000: notice})  # and again, later
+    assert [r["action"] for r in _reports(msgs)] == ["ack", "arrived", "handled"]
+
+
+def test_bad_notices_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    sim = _fresh(seed=26)
+    u = _unit(sim, UnitKind.VEHICLE)
+    good = orjson.loads(_notice_for(u.unit_id, "INC-6", u.pos))
+    topic = f"ecocommand/units/{u.unit_id}/dispatch"
+    bad: list[Any] = [
+        b"", b"{not json", b"\xff\xfe\x00garbage", b"[]", b"null", b"42", None, 42,
+        orjson.dumps(good | {"priority": "1"}),  # strings are not numbers here
+        orjson.dumps(good | {"lat": "22.5"}),
+        orjson.dumps(good | {"priority": 7}),
+        orjson.dumps(good | {"lon": 720.0}),
+        orjson.dumps({k: v for k, v in good.items() if k != "incident_id"}),
+        orjson.dumps(good | {"extra": 1}),
+        orjson.dumps(good).replace(b'"lat":', b'"lat":NaN,"x":'),
+        orjson.dumps(good | {"unit_id": "U-NOBODY-999"}),  # unknown unit
+        orjson.dumps(good | {"lon": 0.0, "lat": 0.0}),  # far outside the district
+        orjson.dumps(good | {"summary": "x" * 2_000_000}),  # huge
+        b"{" + b'"a":' * 500_000 + b"1}",
+    ]
+    for payload in bad:
+        assert not sim.on_dispatch(payload, T0 + 1_000, topic), payload
+    # a notice naming another unit than its topic's (or a mangled topic) is not taken either
+    other = _unit(sim, UnitKind.VEHICLE, 1).unit_id
+    assert not sim.on_dispatch(orjson.dumps(good), T0 + 1_000, f"ecocommand/units/{other}/dispatch")
+    assert "ignored" in caplog.text
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 3)
+    assert not _reports(msgs) and u.task is None
+    # the unit still takes a good one afterwards
+    assert sim.on_dispatch(orjson.dumps(good), T0 + 200_000, topic)
+
+
+def test_a_newer_notice_pre_empts_the_current_task(geo: Geography) -> None:
+    sim = _fresh(seed=27)
+    u = _unit(sim, UnitKind.VEHICLE)
+    rng = random.Random(4)
+    far = [p for p in (geo.random_land_point(rng, near=u.pos, radius_m=3_000)
+                       for _ in range(500)) if haversine_m(*u.pos, *p) >= 2_000]
+    first, second = far[0], far[1]
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 30, {
+        T0 + 2_000: _notice_for(u.unit_id, "INC-A", first, priority=3),
+        T0 + 90_000: _notice_for(u.unit_id, "INC-B", second, priority=1),
+    })
+    reports = [(r["incident_id"], r["action"]) for r in _reports(msgs)]
+    assert reports == [("INC-A", "ack"), ("INC-B", "ack"), ("INC-B", "arrived"),
+                       ("INC-B", "handled")]
+    seqs = [r["seq"] for r in _reports(msgs)]
+    assert seqs == sorted(set(seqs))
+    b_ack = next(r["ts"] for r in _reports(msgs) if r["incident_id"] == "INC-B")
+    assert 95_000 <= b_ack - T0 <= 106_000  # acknowledged after its own reaction time
+    # en route to A until B's ack (no stop in between), then to B
+    between = [m["status"] for t, leaf, m in msgs if leaf == "position" and 60_000 < t - T0
+               < b_ack - T0]
+    assert set(between) == {"en_route"}
+    arrived = next(m for t, leaf, m in msgs if leaf == "position" and m["status"] == "on_scene")
+    assert haversine_m(arrived["lon"], arrived["lat"], *second) <= 50
+    _check_track(msgs, UnitKind.VEHICLE, geo)
+
+
+def test_run_answers_notices_over_the_broker(settings: Settings, broker: Any,
+                                            publisher: Any, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """The simulator as a process would run it: notices in over MQTT, reports out, including a
+    notice published while it was away (its session is kept by the broker)."""
+    import queue
+    import uuid
+
+    import paho.mqtt.client as mqtt
+
+    from simulator import tasks
+
+    # real crews take 5-30 s to answer and minutes on scene: shorten both for the test
+    monkeypatch.setattr(tasks, "REACTION_MS", {p: (300, 600) for p in (1, 2, 3)})
+    monkeypatch.setattr(tasks, "HANDLING_MS", (500, 1_000))
+    seed, rate = 31, 1.9  # below 2: the same units as rate 1, reporting about twice as often
+    unit = next(u for u in Simulation(seed=seed, rate=rate).units.units
+                if u.status is UnitStatus.OFF_DUTY)  # off duty: still at home, not moving
+    got: queue.Queue = queue.Queue()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}")
+    sub.on_message = lambda _c, _u, m: got.put((m.topic, orjson.loads(m.payload)))
+    sub.connect("127.0.0.1", broker.port)
+    sub.subscribe(f"ecocommand/units/{unit.unit_id}/task", qos=1)
+    sub.loop_start()
+    client_id = f"test-sim-{uuid.uuid4().hex[:6]}"
+
+    def start() -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        t = threading.Thread(target=run, args=(settings,), daemon=True,
+                             kwargs={"rate": rate, "stop": stop, "seed": seed,
+                                     "client_id": client_id})
+        t.start()
+        return t, stop
+
+    def actions(n: int) -> list[tuple[str, str]]:
+        out = []
+        for _ in range(n):
+            topic, m = got.get(timeout=15)
+            assert topic.endswith(f"/{unit.unit_id}/task") and m["unit_id"] == unit.unit_id
+            out.append((m["incident_id"], m["action"]))
+        return out
+
+    def notice(incident: str) -> bytes:
+        return _notice_for(unit.unit_id, incident, unit.home, ts=int(time.time() * 1000))
+
+    topic = f"ecocommand/units/{unit.unit_id}/dispatch"
+    try:
+        t, stop = start()
+        time.sleep(1.5)  # connected and subscribed
+        publisher.publish(topic, b"{garbage")  # ignored, nothing breaks
+        publisher.publish(topic, notice("INC-R1"))
+        assert actions(3) == [("INC-R1", "ack"), ("INC-R1", "arrived"), ("INC-R1", "handled")]
+        stop.set()
+        t.join(timeout=5)
+        assert not t.is_alive()
+        publisher.publish(topic, notice("INC-R2"))  # while the simulator is away
+        t, stop = start()
+        assert actions(3) == [("INC-R2", "ack"), ("INC-R2", "arrived"), ("INC-R2", "handled")]
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        sub.disconnect()
+        sub.loop_stop()
