@@ -16,7 +16,7 @@ from flask import current_app
 from flask_login import current_user
 
 from dashboard import map_data, roles
-from dashboard.i18n import DEFAULT_LANG, LANGS, t
+from dashboard.i18n import lang_of, t
 from dashboard.incidents_api import (
     Assignment,
     Move,
@@ -38,9 +38,6 @@ from store.dispatch import candidates
 PRIORITY_COLOURS = {1: "#e0261b", 2: "#f0a500", 3: "#1f78d1"}
 MAX_QUEUE = 200
 
-
-def _lang(value: Any) -> str:
-    return value if value in LANGS else DEFAULT_LANG
 
 
 def _r() -> Any:
@@ -132,7 +129,7 @@ def register(app: dash.Dash) -> None:
         Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"), Input(Ids.SELECTED, "data"),
         roles=roles.VIEWERS)
     def queue(_n: Any, lang_value: Any, selected: Any) -> tuple[Any, ...]:
-        lang, now = _lang(lang_value), time.time_ns() // 1_000_000
+        lang, now = lang_of(lang_value), time.time_ns() // 1_000_000
         items = queue_order(incidents.listing(_r(), open_only=True))[:MAX_QUEUE]
         for i in items:
             i["deadlines_missed"] = missed(i, now)
@@ -169,7 +166,7 @@ def register(app: dash.Dash) -> None:
         Input(Ids.SELECTED, "data"), Input(Ids.NOTE, "children"), Input(Shell.LANG, "value"),
         roles=roles.VIEWERS)
     def show(selected: Any, _note: Any, lang_value: Any) -> tuple[Any, ...]:
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         empty = {"type": "FeatureCollection", "features": []}
         if not isinstance(selected, str):
             return html.P(t("dispatch.pick", lang), className="ec-feed-empty"), [], empty, [], []
@@ -204,7 +201,7 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True, roles=roles.DISPATCHERS)
     def assign(clicks: Any, selected: Any, units: Any, preempt: Any, reason: Any,
                lang_value: Any) -> str:
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         if not clicks or not isinstance(selected, str):
             raise PreventUpdate
         try:
@@ -236,8 +233,8 @@ def register(app: dash.Dash) -> None:
             return e.message
         except ValueError as e:
             return str(e).splitlines()[0]
-        return t("dispatch.moved", _lang(lang_value)).format(
-            state=t(f"incident.state.{inc['state']}", _lang(lang_value)))
+        return t("dispatch.moved", lang_of(lang_value)).format(
+            state=t(f"incident.state.{inc['state']}", lang_of(lang_value)))
 
     @roles.callback(
         app, Output(Ids.CREATE_NOTE, "children"),
@@ -259,8 +256,8 @@ def register(app: dash.Dash) -> None:
         except Refused as e:
             return e.message, no_update
         except ValueError:
-            return t("dispatch.form_incomplete", _lang(lang_value)), no_update
-        return t("dispatch.opened", _lang(lang_value)).format(id=inc["id"]), inc["id"]
+            return t("dispatch.form_incomplete", lang_of(lang_value)), no_update
+        return t("dispatch.opened", lang_of(lang_value)).format(id=inc["id"]), inc["id"]
 
     @roles.callback(
         app, Output(Ids.NEW_LAT, "value"), Output(Ids.NEW_LON, "value"),
@@ -283,7 +280,7 @@ def register(app: dash.Dash) -> None:
         Output(Ids.ASSIGN, "children"), Output(Ids.FORM, "hidden"), Output(Ids.ASSIGN, "hidden"),
         Input(Shell.LANG, "value"), roles=roles.VIEWERS)
     def labels(lang_value: Any) -> tuple[Any, ...]:
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         chief = current_user.role in roles.DISPATCHERS  # others see, they do not act
         return (t("dispatch.new", lang),
                 [{"label": t(f"incident.type.{x.value}", lang), "value": x.value}

@@ -16,7 +16,7 @@ from flask import current_app
 from flask_login import current_user
 
 from dashboard import map_data, roles
-from dashboard.i18n import DEFAULT_LANG, LANGS, t
+from dashboard.i18n import lang_of, t
 from dashboard.incidents_api import NewIncident, Refused, missed, open_incident
 from domain.geo import load_geography
 from domain.incidents import ALERT_INCIDENT_TYPE, SEVERITY_PRIORITY, Source
@@ -29,9 +29,6 @@ from store import incidents, reader, snapshots
 FEED_LIMIT = 50  # alerts listed beside the map; the header counts them all
 MAX_ALERT_ID = 200
 
-
-def _lang(value: Any) -> str:
-    return value if value in LANGS else DEFAULT_LANG
 
 
 def _wall(mode: Any) -> bool:
@@ -246,7 +243,7 @@ def register(app: dash.Dash) -> None:
     def refresh(_n: int | None, lang_value: str | None, mode: Any, last: Any
                 ) -> tuple[Any, ...]:
         r = current_app.extensions["redis"]
-        lang, wall = _lang(lang_value), _wall(mode)
+        lang, wall = lang_of(lang_value), _wall(mode)
         last = last if isinstance(last, dict) else {}
         version = snapshots.version(r)
         if last.get("version") == version and last.get("lang") == lang and \
@@ -272,7 +269,7 @@ def register(app: dash.Dash) -> None:
         roles=roles.VIEWERS)
     def header(_n: int | None, lang_value: str | None) -> tuple[Any, ...]:
         r = current_app.extensions["redis"]
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         beat = reader.ingest_stats(r)["heartbeat"]
         age = map_data.data_age_s(beat, time.time_ns() // 1_000_000)
         fresh = (t("map.no_heartbeat", lang) if age is None
@@ -292,7 +289,7 @@ def register(app: dash.Dash) -> None:
         Input(Shell.LANG, "value"),
         roles=roles.VIEWERS)
     def labels(lang_value: str | None) -> tuple[Any, ...]:
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         every = t("filter.all", lang)
         subdistricts = [s.value for s in Subdistrict] + [map_data.NO_SUBDISTRICT]
         return (t("filter.department", lang), _options("dept", list(Department), lang), every,
@@ -327,7 +324,7 @@ def register(app: dash.Dash) -> None:
         r = current_app.extensions["redis"]
         done = alert_actions.acknowledge(r, alert_id, current_user.name,
                                          time.time_ns() // 1_000_000, _history_ms())
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
                  else "alerts.done_ack", lang)
 
@@ -346,7 +343,7 @@ def register(app: dash.Dash) -> None:
         r = current_app.extensions["redis"]
         done = alert_actions.close(r, alert_id, current_user.name, time.time_ns() // 1_000_000,
                                    _history_ms(), reason=reason)
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
                  else "alerts.done_close", lang)
 
@@ -360,7 +357,7 @@ def register(app: dash.Dash) -> None:
         alert_id = _clicked(CONFIRM)
         if alert_id is None:
             raise PreventUpdate
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         try:
             incident_id = incident_from_alert(current_app.extensions["redis"], alert_id,
                                               current_user.name, _history_ms())

@@ -11,12 +11,8 @@ from dash import Input, Output, State, dcc
 from flask_login import current_user
 
 from dashboard import roles
-from dashboard.i18n import DEFAULT_LANG, LANGS, t
+from dashboard.i18n import lang_of, t
 from layouts.shell import Ids, Page, no_access, not_found
-
-
-def _lang(value: Any) -> str:
-    return value if value in LANGS else DEFAULT_LANG
 
 
 def query(search: Any) -> dict[str, str]:
@@ -39,7 +35,7 @@ def register(app: dash.Dash, pages: list[Page]) -> None:
         Input(Ids.URL, "pathname"), Input(Ids.URL, "search"), State(Ids.LANG, "value"),
         roles=roles.VIEWERS)
     def route(pathname: Any, search: Any, lang_value: Any) -> tuple[Any, ...]:
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         page = by_path.get(pathname if isinstance(pathname, str) else "/")
         if page is None:
             return not_found(lang), [], "ec-page"
@@ -56,7 +52,7 @@ def register(app: dash.Dash, pages: list[Page]) -> None:
         Input(Ids.LANG, "value"), Input(Ids.URL, "pathname"),
         roles=roles.VIEWERS)
     def header(lang_value: Any, pathname: Any) -> tuple[Any, ...]:
-        lang = _lang(lang_value)
+        lang = lang_of(lang_value)
         links = [dcc.Link(t(p.label, lang), href=p.path,
                           className="ec-nav-link ec-nav-current" if p.path == pathname
                           else "ec-nav-link")

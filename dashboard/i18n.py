@@ -193,6 +193,11 @@ TABLE: dict[str, dict[Lang, str]] = {
 }
 
 
+def lang_of(value: object) -> str:
+    """The language a page asked for, or the default for anything else (a forged value too)."""
+    return value if value in LANGS else DEFAULT_LANG  # type: ignore[return-value]
+
+
 def t(key: str, lang: str = DEFAULT_LANG) -> str:
     row = TABLE.get(key)
     if row is None:

@@ -105,13 +105,7 @@ def detail(r: redis.Redis, incident_id: str) -> dict[str, Any]:
 
 
 def missed(inc: dict[str, Any], now: int) -> list[str]:
-    return model.deadlines_missed(_timeline_of(inc), int(inc.get("priority") or 3),
-                                  model.load_rules(), now)
-
-
-def _timeline_of(inc: dict[str, Any]) -> model.Timeline:
-    entered = {k[3:]: v for k, v in inc.items() if k.startswith("at_") and isinstance(v, int)}
-    return model.Timeline.from_entries(inc["state"], entered)
+    return model.record_deadlines_missed(inc, model.load_rules(), now)
 
 
 def assign_units(r: redis.Redis, incident_id: str, body: Assignment, by: str
@@ -120,7 +114,7 @@ def assign_units(r: redis.Redis, incident_id: str, body: Assignment, by: str
     if inc is None:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
     target = model.State.ASSIGNED
-    allowed = [s.value for s, nxt in model.TRANSITIONS.items() if target in nxt]
+    allowed = [s.value for s in model.allowed_from(target)]
     at = now_ms()
     notices = {u: {"incident_id": incident_id, "unit_id": u, "ts": at, "type": inc["type"],
                    "priority": inc["priority"], "domain": inc["domain"], "lat": inc["lat"],
@@ -154,7 +148,7 @@ def move(r: redis.Redis, incident_id: str, body: Move, by: str) -> dict[str, Any
                                owner=(inc.get("departments") or [None])[0])
     except model.IllegalTransition as e:
         raise Refused(409, str(e)) from None
-    allowed = [s.value for s, nxt in model.TRANSITIONS.items() if body.to in nxt]
+    allowed = [s.value for s in model.allowed_from(body.to)]
     extra = {"department": body.department.value} if body.department else {}
     out = incidents.transition(r, incident_id, body.to.value, allowed, by=by, at_ms=now_ms(),
                                reason=body.reason, extra=extra,

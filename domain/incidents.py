@@ -303,6 +303,15 @@ def deadlines_missed(timeline: Timeline, priority: int, rules: DispatchRules, no
     return out
 
 
+def record_deadlines_missed(record: Mapping[str, object], rules: DispatchRules, now_ms: int
+                            ) -> list[str]:
+    """`deadlines_missed` of an incident as the store keeps it: its state, its priority and
+    when it first entered each state (`at_<state>` fields)."""
+    entered = {k[3:]: v for k, v in record.items() if k.startswith("at_") and isinstance(v, int)}
+    timeline = Timeline.from_entries(str(record.get("state") or ""), entered)
+    return deadlines_missed(timeline, int(record.get("priority") or 3), rules, now_ms)
+
+
 _LEVELS = [Level.COMMUNITY, Level.SUBDISTRICT, Level.DISTRICT]
 
 

@@ -18,9 +18,7 @@ def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
     rules = model.load_rules()
     out = []
     for inc in incidents.listing(r, open_only=True):
-        entered = {k[3:]: v for k, v in inc.items() if k.startswith("at_") and isinstance(v, int)}
-        timeline = model.Timeline.from_entries(str(inc.get("state", "")), entered)
-        missed = model.deadlines_missed(timeline, int(inc.get("priority") or 3), rules, now_ms)
+        missed = model.record_deadlines_missed(inc, rules, now_ms)
         if not missed:
             continue
         level = model.escalated_level(BASE_LEVEL, len(missed))

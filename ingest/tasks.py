@@ -12,7 +12,7 @@ import logging
 
 import redis
 
-from domain.incidents import TRANSITIONS, State
+from domain.incidents import State, allowed_from
 from domain.payloads import TaskReport
 from ingest.context import HandlerContext, check_device, validate_payload
 from ingest.ops import DeadLetter, Op, TaskUpdate
@@ -21,10 +21,6 @@ from store import incidents
 log = logging.getLogger("ecocommand.ingest")
 
 ACTION_TARGET = {"ack": State.EN_ROUTE, "arrived": State.ON_SCENE, "handled": State.HANDLED}
-
-
-def allowed_from(target: State) -> list[str]:
-    return [s.value for s, nxt in TRANSITIONS.items() if target in nxt]
 
 
 def handle_task(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op]:
@@ -40,8 +36,8 @@ def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[
     for u, topic, raw in updates:
         target = ACTION_TARGET[u.action]
         out = incidents.transition(
-            r, u.incident_id, target.value, allowed_from(target), by=u.unit_id, at_ms=u.ts,
-            reason=u.note, extra={"report": u.action, "seq": str(u.seq)},
+            r, u.incident_id, target.value, [s.value for s in allowed_from(target)],
+            by=u.unit_id, at_ms=u.ts, reason=u.note, extra={"report": u.action, "seq": str(u.seq)},
             release=target == State.HANDLED, member=u.unit_id)
         if out.code in (incidents.Code.NO_SUCH, incidents.Code.NOT_ON_INCIDENT):
             dead.append(DeadLetter("task_not_assigned", topic, raw,

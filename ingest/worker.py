@@ -223,8 +223,9 @@ class IngestWorker:
                     try:
                         self._heartbeat()
                         self._sweep_fragments()
-                        self.store.write(escalation.overdue_alerts(self.redis, now_ms()),
-                                         now_ms())
+                        overdue = escalation.overdue_alerts(self.redis, now_ms())
+                        if overdue:
+                            self.store.write(overdue, now_ms())
                         last_beat = time.monotonic()
                     except REDIS_ERRORS:
                         pass  # the next batch's retry loop reports Redis being away
