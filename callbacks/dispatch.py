@@ -4,6 +4,8 @@ the API (dashboard/incidents_api.py), so page and API refuse the same things the
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from html import escape
 from typing import Any
@@ -21,14 +23,19 @@ from dashboard.incidents_api import (
     Assignment,
     Move,
     NewIncident,
+    Note,
     Refused,
+    add_evidence,
+    add_note,
     assign_units,
     detail,
+    evidence_url,
     missed,
     move,
     open_incident,
 )
 from domain import incidents as model
+from domain.evidence import INLINE_TYPES
 from domain.vocab import Department
 from layouts.dispatch import MOVE, ROW, Ids
 from layouts.shell import Ids as Shell
@@ -92,6 +99,29 @@ def _timeline_view(inc: dict[str, Any], lang: str) -> html.Ol:
     return html.Ol(rows, className="ec-timeline")
 
 
+def _note_view(inc_id: str, n: dict[str, Any]) -> html.Li:
+    head = f"{map_data.local_time(n.get('at_ms'))} · {n.get('by') or ''}"
+    if n.get("kind") != "evidence":
+        return html.Li([html.Span(head, className="ec-alert-time"),
+                        html.Div(str(n.get("text") or ""))])
+    url = evidence_url(inc_id, str(n.get("sha256")))
+    name = f"{n.get('name')} ({(n.get('size') or 0) / 1e6:.1f} MB)"
+    shown = (html.Img(src=url, alt=str(n.get("caption") or n.get("name")), className="ec-thumb")
+             if n.get("media_type") in INLINE_TYPES else name)
+    return html.Li([html.Span(head, className="ec-alert-time"),
+                    html.A(shown, href=url, target="_blank", rel="noopener"),
+                    html.Div(str(n.get("caption") or ""))])
+
+
+def _notes_view(inc: dict[str, Any], lang: str) -> html.Div:
+    notes = inc.get("notes") or []
+    return html.Div([
+        html.H3(t("dispatch.case_file", lang), className="ec-panel-title"),
+        html.Ol([_note_view(inc["id"], n) for n in notes], className="ec-timeline ec-notes")
+        if notes else html.P(t("dispatch.no_notes", lang), className="ec-feed-empty"),
+    ])
+
+
 def _detail_view(inc: dict[str, Any], lang: str) -> list[Any]:
     late = inc.get("deadlines_missed") or []
     return [
@@ -104,6 +134,7 @@ def _detail_view(inc: dict[str, Any], lang: str) -> list[Any]:
         html.Div(str(inc.get("description") or ""), className="ec-alert-message"),
         *[html.Div(t(f"incident.deadline.{d}", lang), className="ec-late") for d in late],
         _timeline_view(inc, lang),
+        _notes_view(inc, lang),
     ]
 
 
@@ -237,6 +268,46 @@ def register(app: dash.Dash) -> None:
             state=t(f"incident.state.{inc['state']}", lang_of(lang_value)))
 
     @roles.callback(
+        app, Output(Ids.NOTE, "children", allow_duplicate=True),
+        Output(Ids.NOTE_TEXT, "value"),
+        Input(Ids.ADD_NOTE, "n_clicks"), State(Ids.SELECTED, "data"),
+        State(Ids.NOTE_TEXT, "value"), State(Shell.LANG, "value"),
+        prevent_initial_call=True, roles=roles.DISPATCHERS)
+    def note(clicks: Any, selected: Any, text: Any, lang_value: Any) -> tuple[Any, ...]:
+        if not clicks or not isinstance(selected, str):
+            raise PreventUpdate
+        try:
+            add_note(_r(), selected, Note.model_validate({"text": text or ""}),
+                     current_user.name)
+        except Refused as e:
+            return e.message, no_update
+        except ValueError:
+            return t("dispatch.note_placeholder", lang_of(lang_value)), no_update
+        return t("dispatch.note_added", lang_of(lang_value)), ""
+
+    @roles.callback(
+        app, Output(Ids.NOTE, "children", allow_duplicate=True),
+        Output(Ids.EVIDENCE, "contents"),
+        Input(Ids.EVIDENCE, "contents"), State(Ids.EVIDENCE, "filename"),
+        State(Ids.SELECTED, "data"), State(Ids.NOTE_TEXT, "value"), State(Shell.LANG, "value"),
+        prevent_initial_call=True, roles=roles.DISPATCHERS)
+    def attach(contents: Any, filename: Any, selected: Any, caption: Any,
+               lang_value: Any) -> tuple[Any, ...]:
+        if not isinstance(contents, str) or not isinstance(selected, str):
+            raise PreventUpdate
+        _head, _, encoded = contents.partition(",")  # data:<claimed type>;base64,<data>
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return "file: not a base64 data URL", None
+        try:
+            ev = add_evidence(_r(), selected, data, str(filename or ""),
+                              str(caption or "")[:500], current_user.name)
+        except Refused as e:
+            return e.message, None
+        return t("dispatch.evidence_added", lang_of(lang_value)).format(name=ev["name"]), None
+
+    @roles.callback(
         app, Output(Ids.CREATE_NOTE, "children"),
         Output(Ids.SELECTED, "data", allow_duplicate=True),
         Input(Ids.CREATE, "n_clicks"), State(Ids.NEW_TYPE, "value"),
@@ -278,6 +349,9 @@ def register(app: dash.Dash) -> None:
         Output(Ids.PREEMPT, "options"), Output(Ids.REASON, "placeholder"),
         Output(Ids.DEPARTMENT, "options"), Output(Ids.DEPARTMENT, "placeholder"),
         Output(Ids.ASSIGN, "children"), Output(Ids.FORM, "hidden"), Output(Ids.ASSIGN, "hidden"),
+        Output(Ids.NEW_TYPE, "placeholder"), Output(f"{Ids.CASE_FILE}-title", "children"),
+        Output(Ids.NOTE_TEXT, "placeholder"), Output(Ids.ADD_NOTE, "children"),
+        Output(Ids.EVIDENCE, "children"), Output(Ids.CASE_FILE, "hidden"),
         Input(Shell.LANG, "value"), roles=roles.VIEWERS)
     def labels(lang_value: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
@@ -296,4 +370,6 @@ def register(app: dash.Dash) -> None:
                 t("dispatch.reason", lang),
                 [{"label": t(f"dept.{d.value}", lang), "value": d.value} for d in Department],
                 t("dispatch.transfer_to", lang), t("dispatch.assign", lang), not chief,
-                not chief)
+                not chief, t("dispatch.type_placeholder", lang), t("dispatch.case_file", lang),
+                t("dispatch.note_placeholder", lang), t("dispatch.add_note", lang),
+                html.Div(t("dispatch.evidence_drop", lang)), not chief)

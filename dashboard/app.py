@@ -15,6 +15,7 @@ from config.settings import Settings, get_settings
 from dashboard import api, auth, incidents_api, security
 from dashboard.health import bp as health_bp
 from dashboard.roles import VIEWERS
+from domain import evidence
 from domain.geo import load_geography
 from domain.travel import TravelModel
 from layouts import dispatch as dispatch_layout
@@ -29,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     server = Flask(__name__)
     server.config["SETTINGS"] = settings
     server.config["SECRET_KEY"] = security.secret_key(settings)
+    # The largest evidence file, base64-encoded as the page's upload sends it, and some room.
+    server.config["MAX_CONTENT_LENGTH"] = evidence.MAX_BYTES * 4 // 3 + 1024 * 1024
     server.extensions["redis"] = redis.Redis.from_url(
         settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2)
     server.register_blueprint(health_bp)

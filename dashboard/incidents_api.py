@@ -12,15 +12,17 @@ import time
 from typing import Annotated, Any
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dashboard.roles import DISPATCHERS, VIEWERS
+from domain import evidence as evidence_rules
 from domain import incidents as model
 from domain.vocab import Department
 from store import incidents
 from store.dispatch import candidates
+from store.evidence import EvidenceFiles
 
 bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
 
@@ -54,6 +56,10 @@ class Move(_Body):
     to: model.State
     reason: Text = ""
     department: Department | None = None  # where a transferred incident goes
+
+
+class Note(_Body):
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class Refused(Exception):
@@ -99,6 +105,7 @@ def detail(r: redis.Redis, incident_id: str) -> dict[str, Any]:
     if inc is None:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
     inc["timeline"] = incidents.timeline(r, incident_id)
+    inc["notes"] = incidents.notes(r, incident_id)
     inc["next_states"] = [s.value for s in model.next_states(model.State(inc["state"]))]
     inc["deadlines_missed"] = missed(inc, now_ms())
     return inc
@@ -159,6 +166,47 @@ def move(r: redis.Redis, incident_id: str, body: Move, by: str) -> dict[str, Any
     return {**detail(r, incident_id), "durable": out.durable}
 
 
+def add_note(r: redis.Redis, incident_id: str, body: Note, by: str) -> dict[str, Any]:
+    text = body.text.strip()
+    if not text:
+        raise Refused(422, "text: the note is empty")
+    at = now_ms()
+    out = incidents.add_note(r, incident_id, "note", {"text": text}, by=by, at_ms=at)
+    if out.code == incidents.Code.NO_SUCH:
+        raise Refused(404, f"no incident {incident_id[:64]!r}")
+    return {"id": out.detail, "kind": "note", "text": text, "by": by, "at_ms": at,
+            "durable": out.durable}
+
+
+def evidence_files() -> EvidenceFiles:
+    return EvidenceFiles(current_app.config["SETTINGS"].data_dir / "evidence")
+
+
+def add_evidence(r: redis.Redis, incident_id: str, data: bytes, name: str, caption: str,
+                 by: str) -> dict[str, Any]:
+    """Check the file, put it on disk, then record it on the incident (in that order, so a
+    recorded hash always has its file)."""
+    if incidents.read(r, incident_id) is None:
+        raise Refused(404, f"no incident {incident_id[:64]!r}")
+    try:
+        ev = evidence_rules.accept(data, name)
+    except evidence_rules.EvidenceRefused as e:
+        raise Refused(422, f"file: {e}") from None
+    evidence_files().put(ev.sha256, data)
+    fields = {"sha256": ev.sha256, "name": ev.name, "media_type": ev.media_type,
+              "size": ev.size, "caption": caption.strip()[:500]}
+    at = now_ms()
+    out = incidents.add_note(r, incident_id, "evidence", fields, by=by, at_ms=at)
+    if out.code == incidents.Code.NO_SUCH:
+        raise Refused(404, f"no incident {incident_id[:64]!r}")
+    return {"id": out.detail, "kind": "evidence", **fields, "by": by, "at_ms": at,
+            "durable": out.durable, "url": evidence_url(incident_id, ev.sha256)}
+
+
+def evidence_url(incident_id: str, sha256: str) -> str:
+    return f"/api/v1/incidents/{incident_id}/evidence/{sha256}"
+
+
 # --- routes ----------------------------------------------------------------------------------
 
 def _json(model_cls: type[_Body]) -> Any:
@@ -176,6 +224,12 @@ def _json(model_cls: type[_Body]) -> Any:
 @bp.errorhandler(Refused)
 def _refused(e: Refused) -> Any:
     return jsonify({"error": e.message, **e.extra}), e.status
+
+
+@bp.errorhandler(413)
+def _too_large(_e: Any) -> Any:
+    limit = current_app.config["MAX_CONTENT_LENGTH"] / 1e6
+    return jsonify({"error": f"the request is larger than {limit:.0f} MB"}), 413
 
 
 def _route(rule: str, view: Any, roles: frozenset[str], methods: tuple[str, ...]) -> None:
@@ -222,9 +276,45 @@ def transition_view(incident_id: str) -> Any:
     return jsonify(move(_redis(), incident_id, _json(Move), current_user.name))
 
 
+def note_view(incident_id: str) -> Any:
+    return jsonify(add_note(_redis(), incident_id, _json(Note), current_user.name)), 201
+
+
+def evidence_upload_view(incident_id: str) -> Any:
+    upload = request.files.get("file")
+    if upload is None:
+        raise Refused(400, "send the file as multipart/form-data in a part named 'file'")
+    caption = request.form.get("caption", "")
+    if len(caption) > 500:
+        raise Refused(422, "caption: at most 500 characters")
+    return jsonify(add_evidence(_redis(), incident_id, upload.read(), upload.filename or "",
+                                caption, current_user.name)), 201
+
+
+def evidence_view(incident_id: str, sha256: str) -> Any:
+    """A file attached to this incident: only a hash recorded on it is served, with the type
+    judged when it was accepted; images inline, anything else as a download."""
+    entry = next((n for n in incidents.notes(_redis(), incident_id)
+                  if n.get("kind") == "evidence" and n.get("sha256") == sha256), None)
+    if entry is None:
+        raise Refused(404, "no such evidence on this incident")
+    files = evidence_files()
+    if not files.exists(sha256):
+        raise Refused(410, "the file is recorded but missing from this server's storage")
+    media = entry.get("media_type") or "application/octet-stream"
+    resp = send_file(files.path(sha256), mimetype=media, download_name=entry.get("name"),
+                     as_attachment=media not in evidence_rules.INLINE_TYPES, etag=sha256,
+                     max_age=3600)
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
+
+
 _route("/incidents", create_view, DISPATCHERS, ("POST",))
 _route("/incidents", list_view, VIEWERS, ("GET",))
 _route("/incidents/<incident_id>", detail_view, VIEWERS, ("GET",))
 _route("/incidents/<incident_id>/candidates", candidates_view, VIEWERS, ("GET",))
 _route("/incidents/<incident_id>/assign", assign_view, DISPATCHERS, ("POST",))
 _route("/incidents/<incident_id>/transition", transition_view, DISPATCHERS, ("POST",))
+_route("/incidents/<incident_id>/notes", note_view, DISPATCHERS, ("POST",))
+_route("/incidents/<incident_id>/evidence", evidence_upload_view, DISPATCHERS, ("POST",))
+_route("/incidents/<incident_id>/evidence/<sha256>", evidence_view, VIEWERS, ("GET",))

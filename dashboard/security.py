@@ -158,7 +158,8 @@ def _check_view_roles(view: Any, role: str) -> Response | None:
 
 
 def _headers(resp: Response, csp: str, settings: Settings) -> Response:
-    resp.headers["Content-Security-Policy"] = csp
+    # a view may have set a stricter one of its own (evidence files: sandbox, nothing loads)
+    resp.headers.setdefault("Content-Security-Policy", csp)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.headers["Referrer-Policy"] = "same-origin"  # CSRF's HTTPS referrer check needs it

@@ -190,8 +190,12 @@ class Geography:
         return self.in_coverage(lon, lat) and not shapely.contains_xy(self.land, lon, lat)
 
     def in_district(self, lon: float, lat: float) -> bool:
-        """Inside the district outline, its land and its waters alike."""
-        return bool(shapely.contains_xy(self.district, lon, lat))
+        """Inside the district outline, its land and its waters alike. The derived land and
+        waters are simplified (~20 m), so a point of theirs on the edge may fall just outside the
+        outline: it counts as in the district, as everything built on those files assumes."""
+        return bool(shapely.contains_xy(self.district, lon, lat)
+                    or shapely.contains_xy(self.district_waters, lon, lat)
+                    or shapely.contains_xy(self.district_land, lon, lat))
 
     def subdistrict_of(self, lon: float, lat: float) -> str | None:
         """The sub-district containing the point; for the district's waters (and coastal slivers

@@ -38,6 +38,9 @@ class FieldUpdate:
     fields: dict[str, str | int | float]
     lon: float | None = None  # a profile that places the entity (a sensor) also sets its GEO entry
     lat: float | None = None
+    # The entity's secondary GEO indexes (keys.unit_geo_facet) when the update changes them;
+    # None leaves them as they are.
+    geo_facets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

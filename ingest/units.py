@@ -18,6 +18,7 @@ from ingest.context import (
     validation_reason,
 )
 from ingest.ops import FieldUpdate, Observation, Op
+from store.dispatch import facets_of
 
 
 def _status_update(unit_id: str, ts: int, status: str) -> FieldUpdate:
@@ -58,7 +59,8 @@ def handle_profile(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op
     fields = p.model_dump(exclude={"unit_id", "ts"}, mode="json")
     fields["skills"] = ",".join(p.skills)
     return [FieldUpdate("unit", p.unit_id, "profile_ts", p.ts, "unit_profile",
-                        {k: v for k, v in fields.items() if v is not None})]
+                        {k: v for k, v in fields.items() if v is not None},
+                        geo_facets=facets_of(p.kind, p.department, p.skills))]
 
 
 def handle_status(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op]:

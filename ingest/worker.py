@@ -29,6 +29,7 @@ from ingest.notices import NoticePublisher
 from ingest.ops import AisFragment, DeadLetter, Op, TaskUpdate
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
+from store.dispatch import reindex_units
 from store.reader import sensor_profile
 from store.writer import LiveStore
 
@@ -204,6 +205,9 @@ class IngestWorker:
 
     def run(self) -> None:
         self._check_durability()
+        moved = reindex_units(self.redis)
+        if moved:
+            log.info("put %d units into the dispatch indexes", moved)
         notices = NoticePublisher(self.redis, self.client, self.settings.topic_prefix)
         connect_mqtt(self.client, self.settings.effective_mqtt_url)
         self.client.loop_start()

@@ -13,6 +13,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from dashboard import map_data
+from domain import evidence
 from layouts.map import BASEMAP_STYLES, JS
 
 
@@ -44,6 +45,10 @@ class Ids(StrEnum):
     NEW_LON = "dispatch-new-lon"
     CREATE = "dispatch-create"
     CREATE_NOTE = "dispatch-create-note"
+    CASE_FILE = "dispatch-case-file"
+    NOTE_TEXT = "dispatch-note-text"
+    ADD_NOTE = "dispatch-add-note"
+    EVIDENCE = "dispatch-evidence"
 
 
 # Pattern ids: a queue row {"type": ROW, "id": incident id}; a transition button
@@ -96,7 +101,21 @@ def actions_panel() -> html.Div:
         html.Div([html.Button(id=Ids.ASSIGN, className="ec-button ec-primary"),
                   html.Div(id=Ids.MOVES, className="ec-moves")], className="ec-actions"),
         html.Div(id=Ids.NOTE, className="ec-action-note", role="status"),
+        case_file(),
     ], className="ec-dispatch-actions")
+
+
+def case_file() -> html.Div:
+    """Notes and evidence of the selected incident (labels from the language callback)."""
+    return html.Div([
+        html.H3(id=f"{Ids.CASE_FILE}-title", className="ec-panel-title"),
+        dcc.Textarea(id=Ids.NOTE_TEXT, maxLength=2000, className="ec-textarea"),
+        html.Button(id=Ids.ADD_NOTE, className="ec-button"),
+        # max_size: refused in the browser before sending; the server checks again
+        dcc.Upload(id=Ids.EVIDENCE, max_size=evidence.MAX_BYTES, multiple=False,
+                   accept="image/jpeg,image/png,image/webp,application/pdf,video/mp4",
+                   className="ec-upload"),
+    ], id=Ids.CASE_FILE)
 
 
 def header_slot(_params: dict[str, str]) -> list[html.Div]:

@@ -11,6 +11,18 @@ Return values are arrays: {code, detail}. Codes: 1 done; 0 not allowed from the 
 -5 the reporting unit is not on the incident.
 """
 
+# A note or a piece of evidence, on an incident that exists (in any state: a closed case may
+# still get its report). KEYS: incident, notes, version. ARGV: kind, by, at_ms, pairs...
+NOTE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local pairs = {}
+for i = 4, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+local entry = redis.call('XADD', KEYS[2], '*', 'kind', ARGV[1], 'by', ARGV[2],
+  'at_ms', ARGV[3], unpack(pairs))
+redis.call('INCR', KEYS[3])
+return {1, entry}
+"""
+
 # KEYS: incident, timeline, all-index, open-index, version
 # ARGV: id, at_ms, by, reason, then field/value pairs
 CREATE = """

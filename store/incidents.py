@@ -20,7 +20,7 @@ import orjson
 import redis
 
 from store import keys
-from store.incident_scripts import ASSIGN, CREATE, TRANSITION
+from store.incident_scripts import ASSIGN, CREATE, NOTE, TRANSITION
 
 log = logging.getLogger("ecocommand.incidents")
 
@@ -120,6 +120,30 @@ def timeline(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
         for f in ("at_ms", "reported_ms"):
             t[f] = int(t[f]) if t.get(f, "").isdigit() else None
         out.append(t)
+    return out
+
+
+def add_note(r: redis.Redis, incident_id: str, kind: str, fields: dict[str, str | int], *,
+             by: str, at_ms: int) -> Outcome:
+    """Append a note ("note": text) or evidence ("evidence": sha256, name, media type, size,
+    caption) to the incident's notes; detail = the entry's id."""
+    pairs = [x for k, v in fields.items() for x in (k, v)]
+    res = r.register_script(NOTE)(
+        keys=[keys.incident(incident_id), keys.incident_notes(incident_id), keys.VERSION],
+        args=[kind, by, at_ms, *pairs])
+    out = _outcome(res)
+    return Outcome(out.code, out.detail, out.ok and durable(r))
+
+
+def notes(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
+    out = []
+    for entry, fields in r.xrange(keys.incident_notes(incident_id)):
+        n = {_text(k): _text(v) for k, v in fields.items()}
+        n["id"] = _text(entry)
+        for f in ("at_ms", "size"):
+            if f in n:
+                n[f] = int(n[f]) if n[f].isdigit() else None
+        out.append(n)
     return out
 
 

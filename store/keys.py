@@ -27,6 +27,21 @@ def geo(kind: EntityKind) -> str:
     return f"geo:{kind}s"
 
 
+# A unit also sits in smaller GEO indexes, one per (kind, department) and per (kind, skill), so
+# the dispatch query reads only units that could take the incident (store/dispatch.py). The
+# state hash field GEO_FACETS_FIELD lists them, so the ingest scripts move the unit in each.
+GEO_FACETS_FIELD = "_geo"
+
+
+def unit_geo_facet(kind: str, *, department: str | None = None, skill: str | None = None) -> str:
+    """GEO index of the units of one kind and one department, or one kind and one skill
+    (an incident type). The caller passes validated vocabulary, never free text."""
+    if (department is None) == (skill is None):
+        raise ValueError("name exactly one of department or skill")
+    return f"geo:units:{kind}:dept:{department}" if skill is None \
+        else f"geo:units:{kind}:skill:{skill}"
+
+
 def index(kind: EntityKind) -> str:
     """Set of every known id of a kind (also those without a position yet)."""
     return f"idx:{kind}s"
@@ -118,6 +133,12 @@ def incident(incident_id: str) -> str:
 def incident_timeline(incident_id: str) -> str:
     """Stream of the incident's transitions (from, to, by, at_ms, reason), never trimmed."""
     return f"incident:{{{incident_id}}}:timeline"
+
+
+def incident_notes(incident_id: str) -> str:
+    """Stream of the notes and evidence added to an incident (kind, by, at_ms, ...), never
+    trimmed; apart from the timeline so that a replay of transitions sees only transitions."""
+    return f"incident:{{{incident_id}}}:notes"
 
 
 def incident_sequence(day: str) -> str:

@@ -6,7 +6,11 @@ its outcome (applied / duplicate / stale / alerts) in the same atomic step, so t
 exact even when a worker dies between two round trips.
 """
 
-# Position or reading of an entity.
+from store.keys import GEO_FACETS_FIELD
+
+# Position or reading of an entity. Every GEO index the entity is in moves with it: the main one
+# and those its state lists in the facets field (keys.GEO_FACETS_FIELD: space-separated keys of
+# the units' dispatch indexes; global keys, so this assumes one Redis node, as the GEO sets do).
 # KEYS: state, seen, track, geo, version, index, stats
 # ARGV: id, ts, seq, identity, track_minid, seen_keep, lon, lat, n_state, state..., track...
 # Returns 0 duplicate (identity already seen), 1 applied as latest, 2 history only (older).
@@ -34,15 +38,22 @@ if cts and (ts < cts or (ts == cts and seq <= cseq)) then
   return 2
 end
 redis.call('HSET', KEYS[1], 'ts', ARGV[2], 'seq', ARGV[3], unpack(state))
-if ARGV[7] ~= '' then redis.call('GEOADD', KEYS[4], ARGV[7], ARGV[8], id) end
+if ARGV[7] ~= '' then
+  redis.call('GEOADD', KEYS[4], ARGV[7], ARGV[8], id)
+  local facets = redis.call('HGET', KEYS[1], '$FACETS')
+  if facets then
+    for f in string.gmatch(facets, '%S+') do redis.call('GEOADD', f, ARGV[7], ARGV[8], id) end
+  end
+end
 redis.call('INCR', KEYS[5])
 redis.call('HINCRBY', KEYS[7], 'applied', 1)
 return 1
 """
 
 # Profile or status: fields that replace older ones, ordered by their own timestamp field.
+# A facets list (ARGV[8], "-" to leave them) moves the entity out of its old indexes into these.
 # KEYS: state, version, index, events, geo, stats
-# ARGV: id, order_field, ts, events_minid, event_type, lon, lat, pairs...
+# ARGV: id, order_field, ts, events_minid, event_type, lon, lat, facets, pairs...
 # Returns 0 duplicate (same time), 1 applied, 2 stale (older than what is stored).
 APPLY_IF_NEWER = """
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
@@ -51,15 +62,28 @@ if cur and ts == cur then redis.call('HINCRBY', KEYS[6], 'duplicate', 1); return
 if cur and ts < cur then redis.call('HINCRBY', KEYS[6], 'stale', 1); return 2 end
 redis.call('HINCRBY', KEYS[6], 'applied', 1)
 local pairs = {}
-for i = 8, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+for i = 9, #ARGV do pairs[#pairs + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], unpack(pairs))
 redis.call('SADD', KEYS[3], ARGV[1])
 if ARGV[6] ~= '' then redis.call('GEOADD', KEYS[5], ARGV[6], ARGV[7], ARGV[1]) end
+if ARGV[8] ~= '-' then
+  local old = redis.call('HGET', KEYS[1], '$FACETS')
+  if old then
+    for f in string.gmatch(old, '%S+') do redis.call('ZREM', f, ARGV[1]) end
+  end
+  redis.call('HSET', KEYS[1], '$FACETS', ARGV[8])
+  local pos = redis.call('GEOPOS', KEYS[5], ARGV[1])[1]
+  if pos then
+    for f in string.gmatch(ARGV[8], '%S+') do redis.call('GEOADD', f, pos[1], pos[2], ARGV[1]) end
+  end
+end
 redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[4], '*', 'type', ARGV[5], 'id', ARGV[1],
   'ts', ARGV[3], unpack(pairs))
 return 1
 """
+APPLY_OBSERVATION = APPLY_OBSERVATION.replace("$FACETS", GEO_FACETS_FIELD)
+APPLY_IF_NEWER = APPLY_IF_NEWER.replace("$FACETS", GEO_FACETS_FIELD)
 
 # An alert, created once whatever the number of redeliveries.
 # KEYS: alert hash, open index, alerts stream, version, stats

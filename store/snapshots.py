@@ -30,6 +30,8 @@ def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
     values: dict[str, float] = {}
     for k, v in raw.items():
         name, text = k.decode(), v.decode("utf-8", "replace")
+        if name.startswith("_"):  # bookkeeping (keys.GEO_FACETS_FIELD), not the entity's state
+            continue
         try:
             if name in FLOAT_FIELDS:
                 out[name] = float(text)

@@ -103,6 +103,7 @@ class LiveStore:
                       keys.EVENTS, keys.geo(op.kind), keys.STATS],
                 args=[op.entity_id, op.order_field, op.ts, minid, op.event_type,
                       "" if op.lon is None else op.lon, "" if op.lat is None else op.lat,
+                      "-" if op.geo_facets is None else " ".join(op.geo_facets),
                       *_flat(op.fields)],
                 client=pipe,
             )

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings  # noqa: E402
+from domain.geo import Geography, load_geography  # noqa: E402
+from domain.travel import TravelModel  # noqa: E402
 from embedded.processes import ServerProcess, mosquitto, redis_server  # noqa: E402
 
 os.chdir(ROOT)  # `python -m embedded.broker` and relative config paths resolve from the root
@@ -120,3 +122,15 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str =
             raise AssertionError(f"timed out waiting for {what or predicate}")
         time.sleep(0.05)
     return None
+
+
+@pytest.fixture(scope="session")
+def geo() -> Geography:
+    """The district's geography, loaded once (read-only)."""
+    return load_geography()
+
+
+@pytest.fixture(scope="session")
+def travel(geo: Geography) -> TravelModel:
+    """The travel model, built once (~50 ms; read-only apart from its lock-guarded cache)."""
+    return TravelModel.from_geography(geo)

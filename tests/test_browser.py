@@ -300,6 +300,7 @@ def test_the_wall_screen_is_dark_large_and_has_no_controls(
 def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
         r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
     from store import incidents
+    from tests.test_incident_notes import png
     from tests.test_incidents_api import _unit
 
     _unit(r, "FO-NEAR", "foot", 22.525, 114.545)
@@ -327,6 +328,20 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     wait_for(lambda: "FO-NEAR" in _text(browser, "#dispatch-note"), 10, "assigned")
     assert incidents.read(r, inc["id"])["units"] == ["FO-NEAR"]
     wait_for(lambda: "已派遣" in _text(browser, "#dispatch-queue"), 10, "the queue updated")
+    # the case file: a note, then a photo with that note as its caption
+    browser.find_element(By.ID, "dispatch-note-text").send_keys("北侧山坡，约10棵")
+    browser.find_element(By.ID, "dispatch-add-note").click()
+    wait_for(lambda: "北侧山坡" in _text(browser, "#dispatch-detail"), 10, "the note")
+    photo = tmp_path / "现场.png"
+    photo.write_bytes(png(40, 30))
+    browser.find_element(By.ID, "dispatch-note-text").send_keys("现场照片")
+    browser.find_element(By.CSS_SELECTOR, "#dispatch-evidence input[type=file]").send_keys(
+        str(photo))
+    wait_for(lambda: "现场.png" in _text(browser, "#dispatch-note"), 10, "attached")
+    wait_for(lambda: browser.execute_script(
+        "const i = document.querySelector('#dispatch-detail img.ec-thumb');"
+        "return i && i.complete && i.naturalWidth;") == 40, 10, "the thumbnail shown")
+    assert [n["kind"] for n in incidents.notes(r, inc["id"])] == ["note", "evidence"]
     browser.save_screenshot(str(tmp_path / "dispatch.png"))
     assert not _severe(browser)
     # the live map shows the open incident too

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.dispatch import Candidate, qualification, rank
-from domain.geo import Geography, load_geography
+from domain.geo import Geography
 from domain.incidents import load_rules
 from domain.travel import LAND_DETOUR, SPEED_M_S, TravelModel
 
@@ -24,16 +23,6 @@ QINIANGSHAN = (114.55, 22.50)
 XICHONG_SHORE = (114.54667, 22.48346)  # 西涌 beach
 DAPENG_AO = (114.52, 22.578)
 NEAR = (QINIANGSHAN[0] + 0.004, QINIANGSHAN[1] + 0.002)  # ~470 m away, open land
-
-
-@pytest.fixture(scope="module")
-def geo() -> Geography:
-    return load_geography()
-
-
-@pytest.fixture(scope="module")
-def travel(geo: Geography) -> TravelModel:
-    return TravelModel.from_geography(geo)
 
 
 def _u(uid: str, kind: str, at: tuple[float, float], **kw: Any) -> dict[str, Any]:
@@ -195,29 +184,3 @@ def test_candidates_never_beat_the_straight_line(travel: TravelModel, geo: Geogr
             assert c.eta_s is None or c.eta_s >= c.straight_m * factor / SPEED_M_S[c.kind] - 1
             assert dataclasses.asdict(c)["unit_id"] == c.unit_id  # what the store sends on
 
-
-def test_timing_print(geo: Geography) -> None:
-    """Not an assertion (benchmarks live in bench/): build time and rank of 2,000 units."""
-    t0 = time.perf_counter()
-    model = TravelModel.from_geography(geo)
-    build = time.perf_counter() - t0
-    rng = random.Random(1)
-    kinds = ["foot", "vehicle", "vehicle", "boat", "drone"]
-    units = []
-    for i in range(2000):
-        kind = rng.choice(kinds)
-        at = geo.random_sea_point(rng, "district") if kind == "boat" else geo.random_land_point(rng)
-        units.append(_u(f"U{i:04d}", kind, at, age_s=rng.uniform(0, 300),
-                        **({"task_priority": rng.choice([1, 2, 3])} if i % 9 == 0 else {})))
-    dests = [geo.random_land_point(rng) for _ in range(10)]
-    cold, warm = [], []
-    for dest in dests:
-        for out in (cold, warm, warm, warm):
-            t0 = time.perf_counter()
-            _rank(model, units, dest=dest, domain="coastal", departments=set())
-            out.append((time.perf_counter() - t0) * 1000)
-    cold.sort()
-    warm.sort()
-    print(f"\ntravel model build {build * 1000:.0f} ms; rank 2,000 units (coastal, land + sea): "
-          f"first look p50 {cold[len(cold) // 2]:.1f} ms max {cold[-1]:.1f} ms, cached "
-          f"p50 {warm[len(warm) // 2]:.1f} ms max {warm[-1]:.1f} ms")

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.dispatch import rank
-from domain.geo import Geography, haversine_m, load_geography
+from domain.geo import Geography, haversine_m
 from domain.incidents import load_rules
 from domain.travel import SPEED_M_S, TravelModel
 
@@ -16,16 +16,6 @@ QINIANGSHAN = (114.55, 22.50)
 DAPENG_BAY = (114.40, 22.52)  # open water west of the peninsula
 DAYA_BAY = (114.62, 22.60)  # open water east of it
 OPEN_SEA = (114.50, 22.40)
-
-
-@pytest.fixture(scope="module")
-def geo() -> Geography:
-    return load_geography()
-
-
-@pytest.fixture(scope="module")
-def travel(geo: Geography) -> TravelModel:
-    return TravelModel.from_geography(geo)
 
 
 def test_land_units_go_round_and_boats_round_the_peninsula(travel: TravelModel) -> None:

@@ -81,11 +81,6 @@ def simulate(
 
 
 @pytest.fixture(scope="module")
-def geo() -> Geography:
-    return load_geography()
-
-
-@pytest.fixture(scope="module")
 def short() -> Run:
     return simulate(seed=11, minutes=20)
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import travel as tr
-from domain.geo import Geography, haversine_m, load_geography
+from domain.geo import Geography, haversine_m
 from domain.travel import LAND_DETOUR, SNAP_M, SPEED_M_S, TravelModel, bucket_dijkstra
 
 KUICHONG = (114.43, 22.63)
@@ -28,16 +28,6 @@ DAYA_BAY = (114.68, 22.62)
 DAPENG_AO = (114.52, 22.578)
 OFF_SOUTH_TIP = (114.51, 22.43)  # open water just south of the peninsula
 OPEN_SEA = (114.50, 22.40)
-
-
-@pytest.fixture(scope="module")
-def geo() -> Geography:
-    return load_geography()
-
-
-@pytest.fixture(scope="module")
-def travel(geo: Geography) -> TravelModel:
-    return TravelModel.from_geography(geo)
 
 
 def test_known_places_are_where_the_tests_say(geo: Geography) -> None:
