@@ -30,9 +30,9 @@ from dashboard.incidents_api import (
     assign_units,
     detail,
     evidence_url,
-    missed,
     move,
     open_incident,
+    with_clocks,
 )
 from domain import incidents as model
 from domain.evidence import INLINE_TYPES
@@ -85,8 +85,17 @@ def _row(inc: dict[str, Any], now: int, lang: str, selected: bool) -> html.Li:
                  + (f" · {', '.join(inc.get('units') or [])}" if inc.get("units") else ""),
                  className="ec-alert-source"),
         *[html.Div(t(f"incident.deadline.{d}", lang), className="ec-late") for d in late],
+        *_escalation(inc, lang),
     ], id={"type": ROW, "id": inc["id"]}, className="ec-row-button"),
         className="ec-alert-item ec-selected" if selected else "ec-alert-item")
+
+
+def _escalation(inc: dict[str, Any], lang: str) -> list[html.Div]:
+    """Who is responsible now, once a missed deadline has moved the case up a level."""
+    if not inc.get("deadlines_missed") or not inc.get("level"):
+        return []
+    return [html.Div(t("dispatch.escalated", lang).format(
+        level=t(f"level.{inc['level']}", lang)), className="ec-late")]
 
 
 def _timeline_view(inc: dict[str, Any], lang: str) -> html.Ol:
@@ -133,6 +142,7 @@ def _detail_view(inc: dict[str, Any], lang: str) -> list[Any]:
                  className="ec-alert-source"),
         html.Div(str(inc.get("description") or ""), className="ec-alert-message"),
         *[html.Div(t(f"incident.deadline.{d}", lang), className="ec-late") for d in late],
+        *_escalation(inc, lang),
         _timeline_view(inc, lang),
         _notes_view(inc, lang),
     ]
@@ -163,7 +173,7 @@ def register(app: dash.Dash) -> None:
         lang, now = lang_of(lang_value), time.time_ns() // 1_000_000
         items = queue_order(incidents.listing(_r(), open_only=True))[:MAX_QUEUE]
         for i in items:
-            i["deadlines_missed"] = missed(i, now)
+            with_clocks(i, now)
         rows = [_row(i, now, lang, i["id"] == selected) for i in items]
         located = [i for i in items if isinstance(i.get("lon"), float)]
         late = sum(1 for i in items if i["deadlines_missed"])

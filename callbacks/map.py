@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from dashboard import map_data, roles
 from dashboard.i18n import lang_of, t
-from dashboard.incidents_api import NewIncident, Refused, missed, open_incident
+from dashboard.incidents_api import NewIncident, Refused, open_incident, with_clocks
 from domain.geo import load_geography
 from domain.incidents import ALERT_INCIDENT_TYPE, SEVERITY_PRIORITY, Source
 from domain.vocab import Department, Subdistrict, UnitStatus
@@ -168,7 +168,7 @@ def open_incidents(r: Any) -> list[dict[str, Any]]:
     now = time.time_ns() // 1_000_000
     items = incidents.listing(r, open_only=True)
     for i in items:
-        i["deadlines_missed"] = missed(i, now)
+        with_clocks(i, now)
     return items
 
 

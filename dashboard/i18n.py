@@ -188,6 +188,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.transfer_to": {"zh": "移交部门", "en": "Transfer to department"},
     "dispatch.assign": {"zh": "派遣", "en": "Assign"},
     "dispatch.type_placeholder": {"zh": "选择案件类型", "en": "Choose the incident type"},
+    "dispatch.escalated": {"zh": "已升级至{level}", "en": "Escalated to {level}"},
     "dispatch.case_file": {"zh": "案卷：备注与证据", "en": "Case file: notes and evidence"},
     "dispatch.note_placeholder": {"zh": "备注（也作为证据说明）",
                                   "en": "Note (also the caption of evidence)"},

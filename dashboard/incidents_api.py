@@ -107,12 +107,16 @@ def detail(r: redis.Redis, incident_id: str) -> dict[str, Any]:
     inc["timeline"] = incidents.timeline(r, incident_id)
     inc["notes"] = incidents.notes(r, incident_id)
     inc["next_states"] = [s.value for s in model.next_states(model.State(inc["state"]))]
-    inc["deadlines_missed"] = missed(inc, now_ms())
+    with_clocks(inc, now_ms())
     return inc
 
 
-def missed(inc: dict[str, Any], now: int) -> list[str]:
-    return model.record_deadlines_missed(inc, model.load_rules(), now)
+def with_clocks(inc: dict[str, Any], now: int) -> dict[str, Any]:
+    """The incident with its missed deadlines and the level now responsible for it (one up
+    per missed deadline: community -> sub-district -> district)."""
+    inc["deadlines_missed"] = missed = model.record_deadlines_missed(inc, model.load_rules(), now)
+    inc["level"] = model.escalated_level(model.BASE_LEVEL, len(missed)).value
+    return inc
 
 
 def assign_units(r: redis.Redis, incident_id: str, body: Assignment, by: str
@@ -251,7 +255,7 @@ def list_view() -> Any:
         items = [i for i in items if i.get("state") == state]
     now = now_ms()
     for i in items:
-        i["deadlines_missed"] = missed(i, now)
+        with_clocks(i, now)
     return jsonify({"items": items, "count": len(items), "generated_ms": now})
 
 

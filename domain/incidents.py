@@ -313,6 +313,7 @@ def record_deadlines_missed(record: Mapping[str, object], rules: DispatchRules, 
 
 
 _LEVELS = [Level.COMMUNITY, Level.SUBDISTRICT, Level.DISTRICT]
+BASE_LEVEL = Level.COMMUNITY  # a case starts with the community work station
 
 
 def escalated_level(base: Level, missed: int) -> Level:

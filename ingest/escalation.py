@@ -7,11 +7,8 @@ from __future__ import annotations
 import redis
 
 from domain import incidents as model
-from domain.vocab import Level
 from ingest.ops import RaiseAlert
 from store import incidents, keys
-
-BASE_LEVEL = Level.COMMUNITY  # a case starts with the community work station
 
 
 def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
@@ -21,7 +18,7 @@ def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
         missed = model.record_deadlines_missed(inc, rules, now_ms)
         if not missed:
             continue
-        level = model.escalated_level(BASE_LEVEL, len(missed))
+        level = model.escalated_level(model.BASE_LEVEL, len(missed))
         for clock in missed:  # deterministic ids: each miss is raised once, however often run
             out.append(RaiseAlert(
                 alert_id=f"overdue:{inc['id']}:{clock}", ts=now_ms,

@@ -36,3 +36,12 @@ def test_each_missed_deadline_is_raised_once_with_the_level_it_escalates_to(
     incidents.transition(r, routine, "rejected", ["reported"], by="c", at_ms=T0 + 1,
                          reason="dup", closes=True)  # a closed case raises nothing more
     assert {x.fields["source"] for x in overdue_alerts(r, T0 + 10 * 24 * 60 * MIN)} == {urgent}
+
+
+def test_the_queue_and_the_api_name_the_level_now_responsible(r: redis.Redis) -> None:
+    from dashboard.incidents_api import with_clocks
+
+    urgent = _open(r, 1)
+    levels = [with_clocks(incidents.read(r, urgent) or {}, T0 + m * MIN)["level"]
+              for m in (1, 6, 121)]
+    assert levels == ["community", "subdistrict", "district"]
