@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from amqtt.broker import Broker
 
@@ -23,8 +24,22 @@ def broker_config(port: int, host: str = "127.0.0.1") -> dict:
     }
 
 
+class EmbeddedBroker(Broker):
+    """amqtt 0.12.1 replays, on every connect, the retained messages of *every* client's
+    subscriptions to the client connecting (it loops over the broker's subscription table, not
+    the session's): a unit subscribing to its dispatch topic got every unit's retained profile.
+    Only a subscription the session holds gets them here (MQTT 3.1.1, 3.3.1-6). Overrides a
+    private method: amqtt is pinned in pyproject.toml for this."""
+
+    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
+                                                          session: Any) -> None:
+        holders = self._subscriptions.get(subscription[0], [])
+        if any(s.client_id == session.client_id for s, _qos in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+
 async def serve(port: int) -> None:
-    broker = Broker(broker_config(port))
+    broker = EmbeddedBroker(broker_config(port))
     await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
