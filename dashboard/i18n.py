@@ -126,6 +126,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "alerts.gone": {"zh": "该告警已不在未处理列表中", "en": "That alert is no longer open"},
     "alert.water_quality": {"zh": "水质超标", "en": "Water quality breach"},
     "alert.incident_overdue": {"zh": "案件超时，已升级", "en": "Incident overdue: escalated"},
+    "alert.coverage_due": {"zh": "巡查即将超期", "en": "Patrol requirement about to be missed"},
     "alert.geofence": {"zh": "船舶进入保护区/禁渔区",
                        "en": "Vessel in a protected / no-fishing zone"},
     # incidents

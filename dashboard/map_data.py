@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -20,6 +20,7 @@ from shapely.geometry import box, mapping, shape
 
 from config import CONFIG_DIR
 from dashboard.i18n import t
+from domain.vocab import LOCAL_TZ
 from domain.water_quality import class_limits
 
 CENTER = (22.58, 114.48)  # lat, lon (Leaflet order)
@@ -56,7 +57,6 @@ DEPARTMENT_COLOURS = {
 }
 UNKNOWN_DEPARTMENT_COLOUR = "#1a1a1a"
 NO_SUBDISTRICT = "none"  # outside the district: a filter value like the others
-LOCAL_TZ = timezone(timedelta(hours=8), "CST")  # Shenzhen; China keeps no daylight saving
 
 FeatureCollection = dict[str, Any]
 # Sub-district of many points at once (domain.geo.Geography.subdistricts_of), or None.

@@ -130,6 +130,22 @@ def advance(state: TrackerState | None, pos: Position, places: Places, rules: Vi
     return TrackerState(pos.ts_ms, pos.lon, pos.lat, entered, recorded), visits
 
 
+def presence_s(state: TrackerState | None, pos: Position, rules: VisitRules) -> float:
+    """Seconds of patrol presence a new position adds, for the heatmap: the time since the
+    unit's previous position when both belong to one stay (no gap above max_gap_s) and this one
+    is patrolling (kind, status, speed as for visits); 0 otherwise."""
+    if state is None or not 0 < pos.ts_ms - state.ts_ms <= rules.max_gap_s * 1000:
+        return 0.0
+    rule = rules.kinds.get(pos.kind)  # type: ignore[call-overload]  # as in advance
+    if rule is None or pos.status not in rules.patrol_statuses:
+        return 0.0
+    speed = _speed((state.ts_ms, state.lon, state.lat), pos.ts_ms, pos.lon, pos.lat,
+                   pos.speed_m_s, rules.max_gap_s)
+    if speed is not None and speed > rule.max_speed_m_s:
+        return 0.0
+    return (pos.ts_ms - state.ts_ms) / 1000
+
+
 # -- coverage figures ---------------------------------------------------------------------------
 
 

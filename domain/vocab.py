@@ -3,7 +3,10 @@
 Plain string enums so that they travel unchanged through JSON, MQTT and Redis.
 """
 
+from datetime import timedelta, timezone
 from enum import StrEnum
+
+LOCAL_TZ = timezone(timedelta(hours=8), "CST")  # Shenzhen: China keeps no daylight saving
 
 
 class Department(StrEnum):

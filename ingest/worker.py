@@ -20,15 +20,18 @@ import paho.mqtt.client as mqtt
 import redis
 
 from config.settings import Settings
+from domain.coverage_places import load_coverage
 from domain.geo import load_geography
 from domain.water_quality import check_standards
 from ingest import escalation, tasks, vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
+from ingest.coverage import coverage_positions, due_warnings, grid_resolution
 from ingest.notices import NoticePublisher
 from ingest.ops import AisFragment, DeadLetter, Op, TaskUpdate
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
+from store import coverage
 from store.dispatch import reindex_units
 from store.reader import sensor_profile
 from store.writer import LiveStore
@@ -67,6 +70,8 @@ class IngestWorker:
         self.router = Router(settings.topic_prefix, settings.max_payload_bytes)
         self.owntracks = load_owntracks_map(settings.owntracks_map)
         self.geography = load_geography()
+        self.coverage = load_coverage()
+        self.hex_res = grid_resolution(self.coverage)
         check_standards()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
@@ -165,6 +170,9 @@ class IngestWorker:
                     ops += [o for o in vessels.completed_group_ops(lines, frag.source, ctx)
                             if not isinstance(o, AisFragment)]
         self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
+        moves = coverage_positions(ops)
+        if moves:  # after the write: the units' profiles and statuses are in Redis
+            self._retry(lambda: coverage.record(self.redis, moves, self.coverage, self.hex_res))
         if reports:  # after the batch: a unit's position before its "arrived" report
             self._retry(lambda: self.store.write(tasks.apply(self.redis, reports), now_ms()))
         for m in batch:
@@ -228,6 +236,7 @@ class IngestWorker:
                         self._heartbeat()
                         self._sweep_fragments()
                         overdue = escalation.overdue_alerts(self.redis, now_ms())
+                        overdue += due_warnings(self.redis, self.coverage, now_ms())
                         if overdue:
                             self.store.write(overdue, now_ms())
                         last_beat = time.monotonic()

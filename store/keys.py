@@ -149,3 +149,32 @@ def incident_sequence(day: str) -> str:
 def unit_task(unit_id: str) -> str:
     """Hash of the incident a unit is assigned to (incident, priority, assigned_ms, by)."""
     return f"unit:{{{unit_id}}}:task"
+
+
+# Patrol coverage (store/coverage.py). Places and hexagons are ids from config/coverage and h3;
+# kinds and departments are validated vocabulary, so none of them holds a "|" or a brace.
+COVERAGE_LAST = "cov:last"  # zset place -> last visit ms (ZADD GT: never goes back)
+COVERAGE_LAST_BY = "cov:last:by"  # hash place -> unit id of that visit
+COVERAGE_OWNERS = "cov:owners"  # hash place -> responsible person set by an admin
+PATROL_LOGS = "stream:patrol-logs"  # checked patrol logs with their flags, trimmed by age
+
+
+def unit_coverage(unit_id: str) -> str:
+    """Hash of a unit's coverage tracker (domain.coverage.TrackerState)."""
+    return f"unit:{{{unit_id}}}:coverage"
+
+
+def coverage_last(kind: str, department: str) -> str:
+    """Zset place -> last visit ms by units of one kind and department (the page's filters)."""
+    return f"cov:last:{kind}:{department}"
+
+
+def coverage_day(day: str) -> str:
+    """Zset "place|kind|department" -> last visit ms on a local day (YYYYMMDD): the trend."""
+    return f"cov:day:{day}"
+
+
+def coverage_presence(hour: str) -> str:
+    """Hash "hexagon|kind|department" -> seconds of patrol presence in a UTC hour
+    (YYYYMMDDHH): the heatmap."""
+    return f"cov:presence:{hour}"

@@ -1,0 +1,196 @@
+"""Patrol coverage in Redis, kept incrementally as positions arrive (the ingest worker calls
+`record` once per batch) so that every coverage question is answered from small counters:
+
+- the last visit per place (`cov:last`, and per unit kind and department for the filters);
+- per local day, which places were visited by which kind and department (the daily trend);
+- per hour, seconds of patrol presence per h3 hexagon, kind and department (the heatmap).
+
+Each unit's tracker state (domain.coverage.TrackerState) lives in its own small hash, so any
+worker can take the next position of any unit. Last-visit times use ZADD GT: a late batch never
+moves a time back. Key names come from store/keys.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import h3
+import redis
+
+from domain.coverage import Position, TrackerState, Visit, advance, presence_s
+from domain.coverage_places import CoverageGeography, Place
+from domain.vocab import LOCAL_TZ, Department, UnitKind
+from store import keys
+
+DAY_KEEP_S = 400 * 86_400  # the trend: over a year of days
+PRESENCE_KEEP_S = 8 * 86_400  # the heatmap's longest window is 7 days
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPosition:
+    unit_id: str
+    ts_ms: int
+    lon: float
+    lat: float
+    speed_m_s: float | None = None
+
+
+def local_day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ).strftime("%Y%m%d")
+
+
+def day_start_ms(ms: int) -> int:
+    """Local midnight of the day `ms` falls on."""
+    d = dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ)
+    return int(d.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+
+
+def utc_hour(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y%m%d%H")
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+def record(r: redis.Redis, positions: Sequence[UnitPosition], geo: CoverageGeography,
+           hex_res: int) -> list[Visit]:
+    """Fold a batch of unit positions into the coverage counters; returns the visits made.
+    Two round trips whatever the batch size: read the units and their trackers, write."""
+    units = list(dict.fromkeys(p.unit_id for p in positions))
+    pipe = r.pipeline(transaction=False)
+    for uid in units:
+        pipe.hmget(keys.state("unit", uid), "kind", "department", "status")
+        pipe.hgetall(keys.unit_coverage(uid))
+    raw = pipe.execute()
+    profile = {uid: [_text(v) for v in raw[2 * i]] for i, uid in enumerate(units)}
+    trackers: dict[str, TrackerState | None] = {}
+    for i, uid in enumerate(units):
+        try:
+            trackers[uid] = TrackerState.from_hash(raw[2 * i + 1])
+        except ValueError:
+            trackers[uid] = None  # a damaged tracker starts again rather than stop coverage
+    visits: list[tuple[Visit, str, str]] = []
+    presence: dict[tuple[str, str], float] = defaultdict(float)
+    changed = set()
+    for p in sorted(positions, key=lambda x: x.ts_ms):
+        kind, department, status = profile[p.unit_id]
+        if not kind:
+            continue  # no profile yet: which rules apply is unknown
+        pos = Position(p.ts_ms, p.lon, p.lat, kind, status or "available", p.speed_m_s)
+        places = geo.locate(p.lon, p.lat)
+        state = trackers[p.unit_id]
+        seconds = presence_s(state, pos, geo.rules)
+        trackers[p.unit_id], made = advance(state, pos, places, geo.rules, p.unit_id)
+        if trackers[p.unit_id] is not state:
+            changed.add(p.unit_id)
+        if seconds > 0 and (places.land or places.sea):
+            cell = h3.latlng_to_cell(p.lat, p.lon, hex_res)
+            presence[(utc_hour(p.ts_ms), f"{cell}|{kind}|{department}")] += seconds
+        visits += [(v, kind, department) for v in made]
+    for uid in changed:
+        state = trackers[uid]
+        if state is not None:
+            pipe.hset(keys.unit_coverage(uid), mapping=state.to_hash())
+    days = set()
+    for v, kind, department in visits:
+        pipe.zadd(keys.COVERAGE_LAST, {v.place_id: v.ts_ms}, gt=True)
+        pipe.hset(keys.COVERAGE_LAST_BY, v.place_id, v.unit_id)
+        pipe.zadd(keys.coverage_last(kind, department), {v.place_id: v.ts_ms}, gt=True)
+        day = keys.coverage_day(local_day(v.ts_ms))
+        pipe.zadd(day, {f"{v.place_id}|{kind}|{department}": v.ts_ms}, gt=True)
+        days.add(day)
+    for day in days:
+        pipe.expire(day, DAY_KEEP_S)
+    hours = set()
+    for (hour, member), seconds in presence.items():
+        pipe.hincrbyfloat(keys.coverage_presence(hour), member, round(seconds, 1))
+        hours.add(hour)
+    for hour in hours:
+        pipe.expire(keys.coverage_presence(hour), PRESENCE_KEEP_S)
+    if len(pipe):
+        pipe.execute()
+    return [v for v, _k, _d in visits]
+
+
+# -- questions ----------------------------------------------------------------------------------
+
+
+def _filters(kinds: Iterable[str], departments: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Validated filters (empty = all); anything outside the vocabulary is dropped."""
+    ks = [k for k in kinds if k in {x.value for x in UnitKind}]
+    ds = [d for d in departments if d in {x.value for x in Department}]
+    return ks, ds
+
+
+def last_visits(r: redis.Redis, kinds: Iterable[str] = (), departments: Iterable[str] = ()
+                ) -> dict[str, int]:
+    """Place -> last visit ms, by any unit or only by units of the given kinds/departments."""
+    ks, ds = _filters(kinds, departments)
+    if not ks and not ds:
+        rows = r.zrange(keys.COVERAGE_LAST, 0, -1, withscores=True)
+    else:
+        sets = [keys.coverage_last(k, d) for k in ks or [x.value for x in UnitKind]
+                for d in ds or [x.value for x in Department]]
+        rows = r.zunion(sets, aggregate="MAX", withscores=True)
+    return {_text(m): int(s) for m, s in rows}
+
+
+def last_visitors(r: redis.Redis) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in r.hgetall(keys.COVERAGE_LAST_BY).items()}
+
+
+def daily_visited(r: redis.Redis, days: Sequence[str], kinds: Iterable[str] = (),
+                  departments: Iterable[str] = ()) -> dict[str, set[str]]:
+    """Local day (YYYYMMDD) -> the places visited that day (by the filtered units)."""
+    ks, ds = _filters(kinds, departments)
+    pipe = r.pipeline(transaction=False)
+    for day in days:
+        pipe.zrange(keys.coverage_day(day), 0, -1)
+    out = {}
+    for day, members in zip(days, pipe.execute(), strict=True):
+        visited = set()
+        for m in members:
+            place, kind, department = _text(m).split("|")
+            if (not ks or kind in ks) and (not ds or department in ds):
+                visited.add(place)
+        out[day] = visited
+    return out
+
+
+def presence(r: redis.Redis, from_ms: int, to_ms: int, kinds: Iterable[str] = (),
+             departments: Iterable[str] = ()) -> dict[str, float]:
+    """h3 hexagon -> seconds of patrol presence in the UTC hours overlapping [from, to]."""
+    ks, ds = _filters(kinds, departments)
+    hours = [utc_hour(ms) for ms in range(from_ms - from_ms % HOUR_MS, to_ms + 1, HOUR_MS)]
+    pipe = r.pipeline(transaction=False)
+    for hour in hours:
+        pipe.hgetall(keys.coverage_presence(hour))
+    out: dict[str, float] = defaultdict(float)
+    for fields in pipe.execute():
+        for member, seconds in fields.items():
+            cell, kind, department = _text(member).split("|")
+            if (not ks or kind in ks) and (not ds or department in ds):
+                out[cell] += float(seconds)
+    return dict(out)
+
+
+def owners(r: redis.Redis, geo: CoverageGeography) -> dict[str, str]:
+    """Place -> responsible person: the file's, unless an admin reassigned it."""
+    override = {_text(k): _text(v) for k, v in r.hgetall(keys.COVERAGE_OWNERS).items()}
+    return {pid: override.get(pid, p.owner) for pid, p in geo.places.items()}
+
+
+def set_owner(r: redis.Redis, place: Place, owner: str, by: str, at_ms: int) -> None:
+    """Reassign a place's responsible person, logged in the events stream with who and when."""
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(keys.COVERAGE_OWNERS, place.id, owner)
+    pipe.xadd(keys.EVENTS, {"type": "coverage_owner", "id": place.id, "owner": owner,
+                            "by": by, "ts": at_ms})
+    pipe.incr(keys.VERSION)
+    pipe.execute()

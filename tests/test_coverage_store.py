@@ -1,0 +1,129 @@
+"""Coverage kept in Redis as positions arrive (store/coverage.py, ingest/coverage.py), with a
+real Redis and, end to end, the real worker behind a real broker."""
+
+from __future__ import annotations
+
+import time
+
+import h3
+import orjson
+import pytest
+import redis
+
+from domain.coverage_places import CoverageGeography, load_coverage
+from ingest import units as unit_handlers
+from ingest.context import HandlerContext
+from ingest.coverage import due_warnings, grid_resolution
+from store import coverage, keys
+from store.writer import LiveStore
+from tests.conftest import Publisher, wait_for
+
+CELL = "87411cc4cffffff"  # kuichong-10, all land
+LAT, LON = h3.cell_to_latlng(CELL)
+T0 = 1_790_000_000_000
+
+
+@pytest.fixture(scope="module")
+def cov() -> CoverageGeography:
+    return load_coverage()
+
+
+def _profile(r: redis.Redis, uid: str, kind: str = "foot", department: str = "forestry",
+             status: str = "available") -> None:
+    ctx = HandlerContext(received_ms=T0)
+    LiveStore(r, 3_600_000, 100).write(
+        unit_handlers.handle_profile(uid, orjson.dumps({
+            "unit_id": uid, "ts": T0, "name": uid, "department": department, "kind": kind,
+            "level": "community"}), ctx)
+        + unit_handlers.handle_status(uid, orjson.dumps({"unit_id": uid, "ts": T0,
+                                                         "status": status}), ctx), T0)
+
+
+def _walk(uid: str, seconds: int, step_s: int = 10, t0: int = T0,
+          speed: float | None = None) -> list[coverage.UnitPosition]:
+    """A slow walk around the cell's centre (a few metres per step)."""
+    return [coverage.UnitPosition(uid, t0 + s * 1000, LON + s * 1e-6, LAT, speed)
+            for s in range(0, seconds + 1, step_s)]
+
+
+def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
+        r: redis.Redis, cov: CoverageGeography) -> None:
+    _profile(r, "F-1")
+    res = grid_resolution(cov)
+    visits = coverage.record(r, _walk("F-1", 90), cov, res)
+    assert {v.place_id for v in visits} == {CELL}  # after 60 s of dwell, once
+    assert coverage.last_visits(r) == {CELL: T0 + 60_000}
+    assert coverage.last_visitors(r) == {CELL: "F-1"}
+    assert coverage.last_visits(r, kinds=["foot"]) == {CELL: T0 + 60_000}
+    assert coverage.last_visits(r, departments=["forestry"], kinds=["foot"]) == \
+        {CELL: T0 + 60_000}
+    assert coverage.last_visits(r, kinds=["boat"]) == {}
+    assert coverage.last_visits(r, departments=["water"]) == {}
+    assert coverage.last_visits(r, kinds=["bogus"]) == {CELL: T0 + 60_000}  # ignored filter
+    day = coverage.local_day(T0)
+    assert coverage.daily_visited(r, [day]) == {day: {CELL}}
+    assert coverage.daily_visited(r, [day], departments=["water"]) == {day: set()}
+    heat = coverage.presence(r, T0, T0 + 90_000)
+    assert heat == {CELL: 90.0}  # 9 steps of 10 s, the first has no previous position
+    # the same batch again (a redelivery) changes nothing; a later batch moves time forward
+    coverage.record(r, _walk("F-1", 90), cov, res)
+    assert coverage.presence(r, T0, T0 + 90_000) == {CELL: 90.0}
+    coverage.record(r, _walk("F-1", 400, t0=T0 + 100_000), cov, res)
+    assert coverage.last_visits(r)[CELL] > T0 + 60_000
+
+
+@pytest.mark.parametrize(("kind", "status", "speed"), [
+    ("foot", "off_duty", None),  # not on patrol
+    ("vehicle", "available", 60 / 3.6),  # driving past at 60 km/h
+    ("boat", "available", None),  # boats do not count for land cells
+])
+def test_positions_that_are_not_a_patrol_of_the_cell_leave_no_mark(
+        r: redis.Redis, cov: CoverageGeography, kind: str, status: str,
+        speed: float | None) -> None:
+    _profile(r, "X-1", kind=kind, status=status)
+    assert coverage.record(r, _walk("X-1", 120, speed=speed), cov, grid_resolution(cov)) == []
+    assert coverage.last_visits(r) == {}
+    if kind != "boat":
+        assert coverage.presence(r, T0, T0 + 120_000) == {}
+
+
+def test_a_unit_without_a_profile_or_a_damaged_tracker_does_not_stop_coverage(
+        r: redis.Redis, cov: CoverageGeography) -> None:
+    res = grid_resolution(cov)
+    assert coverage.record(r, _walk("NOBODY", 90), cov, res) == []
+    _profile(r, "F-2")
+    r.hset(keys.unit_coverage("F-2"), mapping={"ts": "x", "entered": "{"})
+    assert {v.place_id for v in coverage.record(r, _walk("F-2", 90), cov, res)} == {CELL}
+
+
+def test_a_place_about_to_miss_its_requirement_warns_once_naming_the_owner(
+        r: redis.Redis, cov: CoverageGeography) -> None:
+    r.zadd(keys.COVERAGE_LAST, {CELL: T0})
+    assert due_warnings(r, cov, T0 + 21 * 3_600_000) == []  # 3 h left, lead time is 2 h
+    (w,) = due_warnings(r, cov, T0 + 23 * 3_600_000)
+    assert w.fields["kind"] == "coverage_due" and w.fields["source"] == CELL
+    assert w.fields["owner"] == cov.places[CELL].owner and "网格员" in w.fields["message"]
+    # an admin reassigns the cell: the warning names the new owner
+    coverage.set_owner(r, cov.places[CELL], "李四", "admin", T0)
+    (w,) = due_warnings(r, cov, T0 + 23 * 3_600_000)
+    assert w.fields["owner"] == "李四"
+    LiveStore(r, 3_600_000, 100).write([w], T0)
+    assert due_warnings(r, cov, T0 + 23 * 3_600_000 + 5000) == []  # raised already
+
+
+def test_a_track_published_through_a_cell_marks_it_within_two_seconds(
+        r: redis.Redis, running_worker, publisher: Publisher) -> None:
+    running_worker()
+    now = time.time_ns() // 1_000_000 - 120_000
+    publisher.publish("ecocommand/units/F-9/profile", orjson.dumps({
+        "unit_id": "F-9", "ts": now, "name": "F-9", "department": "forestry", "kind": "foot",
+        "level": "community"}))
+    wait_for(lambda: r.hget(keys.state("unit", "F-9"), "kind"), 2.0, "the profile")
+    for i, s in enumerate(range(0, 91, 10)):
+        publisher.publish("ecocommand/units/F-9/position", orjson.dumps({
+            "unit_id": "F-9", "seq": i + 1, "ts": now + s * 1000, "lat": LAT,
+            "lon": LON + s * 1e-6, "status": "available"}))
+    sent = time.monotonic()
+    wait_for(lambda: coverage.last_visitors(r).get(CELL) == "F-9", 2.0, "the cell visited")
+    assert time.monotonic() - sent < 2.0
+    assert coverage.last_visits(r)[CELL] == now + 60_000
