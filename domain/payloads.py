@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.vocab import Department, Level, SensorKind, Severity, Subdistrict, UnitKind, UnitStatus
 
@@ -137,3 +137,28 @@ class TaskReport(_Payload):
     seq: Annotated[int, Field(ge=0, le=2**53)]
     ts: TimestampMs
     note: Annotated[str, Field(max_length=500)] = ""
+
+
+PlaceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+PATROL_LOG_MAX_MS = 7 * 86_400_000  # a log covers at most a week
+
+
+class PatrolLog(_Payload):
+    """A unit's (or its supervisor's) patrol log (`units/{unit_id}/patrol-log`, or the API): the
+    places it says it patrolled between from_ms and to_ms, checked against its own track."""
+
+    unit_id: DeviceId
+    ts: TimestampMs  # when the log was written; with unit_id, its identity
+    from_ms: TimestampMs
+    to_ms: TimestampMs
+    places: Annotated[tuple[PlaceId, ...], Field(min_length=1, max_length=200)]
+    note: Annotated[str, Field(max_length=500)] = ""
+
+    @model_validator(mode="after")
+    def _window(self) -> PatrolLog:
+        if self.to_ms <= self.from_ms:
+            raise ValueError("to_ms must be after from_ms")
+        if self.to_ms - self.from_ms > PATROL_LOG_MAX_MS:
+            raise ValueError("a patrol log covers at most 7 days")
+        return self
+

@@ -84,7 +84,19 @@ class TaskUpdate:
     note: str = ""
 
 
-Op = Observation | FieldUpdate | RaiseAlert | DeadLetter | TaskUpdate
+@dataclass(frozen=True, slots=True)
+class PatrolLogSubmission:
+    """A patrol log to check against the unit's track once the batch is written."""
+
+    unit_id: str
+    ts: int
+    from_ms: int
+    to_ms: int
+    places: tuple[str, ...]
+    note: str = ""
+
+
+Op = Observation | FieldUpdate | RaiseAlert | DeadLetter | TaskUpdate | PatrolLogSubmission
 
 
 @dataclass(slots=True)

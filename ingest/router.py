@@ -6,7 +6,7 @@ import re
 import traceback
 from collections.abc import Callable
 
-from ingest import sensors, tasks, units, vessels
+from ingest import patrol_logs, sensors, tasks, units, vessels
 from ingest.context import HandlerContext, Rejected
 from ingest.ops import AisFragment, DeadLetter, Op
 
@@ -30,6 +30,7 @@ def _routes(prefix: str) -> list[tuple[re.Pattern[str], Handler]]:
         (re.compile(rf"^{p}/units/({ID})/profile$"), units.handle_profile),
         (re.compile(rf"^{p}/units/({ID})/status$"), units.handle_status),
         (re.compile(rf"^{p}/units/({ID})/task$"), tasks.handle_task),
+        (re.compile(rf"^{p}/units/({ID})/patrol-log$"), patrol_logs.handle_patrol_log),
         # the centre's own notices to units, under the same filter: nothing to ingest
         (re.compile(rf"^{p}/units/({ID})/dispatch$"), lambda *_args: []),
         (re.compile(rf"^{p}/sensors/({ID})/reading$"), sensors.handle_reading),

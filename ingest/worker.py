@@ -23,12 +23,12 @@ from config.settings import Settings
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
 from domain.water_quality import check_standards
-from ingest import escalation, tasks, vessels
+from ingest import escalation, patrol_logs, tasks, vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
 from ingest.notices import NoticePublisher
-from ingest.ops import AisFragment, DeadLetter, Op, TaskUpdate
+from ingest.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission, TaskUpdate
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
 from store import coverage
@@ -152,6 +152,7 @@ class IngestWorker:
         ops: list[Op] = []
         fragments: list[tuple[AisFragment, str]] = []
         reports: list[tuple[TaskUpdate, str, bytes]] = []
+        logs: list[PatrolLogSubmission] = []
         for m in batch:
             ctx.received_ms = m.received_ms
             for item in self.router.handle(m.topic, m.payload, ctx):
@@ -159,6 +160,8 @@ class IngestWorker:
                     fragments.append((item, m.topic))
                 elif isinstance(item, TaskUpdate):
                     reports.append((item, m.topic, m.payload))
+                elif isinstance(item, PatrolLogSubmission):
+                    logs.append(item)
                 else:
                     ops.append(item)
         if fragments:
@@ -175,6 +178,8 @@ class IngestWorker:
             self._retry(lambda: coverage.record(self.redis, moves, self.coverage, self.hex_res))
         if reports:  # after the batch: a unit's position before its "arrived" report
             self._retry(lambda: self.store.write(tasks.apply(self.redis, reports), now_ms()))
+        if logs:  # likewise: a log is checked against a track that holds this batch
+            self._retry(lambda: patrol_logs.apply(self.redis, self.coverage, logs))
         for m in batch:
             if m.qos > 0 and m.generation == self.generation:
                 self.client.ack(m.mid, m.qos)

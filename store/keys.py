@@ -159,6 +159,11 @@ COVERAGE_OWNERS = "cov:owners"  # hash place -> responsible person set by an adm
 PATROL_LOGS = "stream:patrol-logs"  # checked patrol logs with their flags, trimmed by age
 
 
+def patrol_log_seen(unit_id: str, ts: int) -> str:
+    """Marker of a patrol log already checked (a redelivered log is kept once)."""
+    return f"unit:{{{unit_id}}}:patrol-log:{ts}"
+
+
 def unit_coverage(unit_id: str) -> str:
     """Hash of a unit's coverage tracker (domain.coverage.TrackerState)."""
     return f"unit:{{{unit_id}}}:coverage"

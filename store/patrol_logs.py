@@ -1,0 +1,76 @@
+"""Patrol logs (巡查日志) checked against the units' own tracks (留痕): a unit or a supervisor
+submits which places were patrolled in a time window; every claim the track does not support is
+flagged, and the log is kept with its flags for the supervisor to correct.
+
+The track is the unit's position stream (`unit:{id}:track`, kept for HISTORY_HOURS): a log
+about a window older than that is answered `no_track` for every claim, and says so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+import redis
+
+from domain.coverage import ClaimCheck, PatrolClaim, reconcile
+from domain.coverage_places import CoverageGeography
+from store import keys
+
+KEEP_MS = 90 * 86_400_000  # checked logs are kept 90 days (the stream is trimmed by age)
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+def unit_track(r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
+               ) -> list[tuple[int, float, float, float | None]]:
+    """The unit's recorded positions in [from, to]: (ts, lon, lat, speed m/s or None)."""
+    out = []
+    for _id, f in r.xrange(keys.track("unit", unit_id)):
+        d = {_text(k): _text(v) for k, v in f.items()}
+        try:
+            ts = int(d["ts"])
+            if from_ms <= ts <= to_ms:
+                kmh = d.get("speed_kmh")
+                out.append((ts, float(d["lon"]), float(d["lat"]),
+                            float(kmh) / 3.6 if kmh not in (None, "", "None") else None))
+        except (KeyError, ValueError):
+            continue  # a damaged entry proves nothing
+    return out
+
+
+def check(r: redis.Redis, geo: CoverageGeography, claim: PatrolClaim) -> list[ClaimCheck]:
+    track = unit_track(r, claim.unit_id, claim.from_ms, claim.to_ms)
+    return reconcile(claim, track, geo, geo.rules)
+
+
+def save(r: redis.Redis, claim: PatrolClaim, checks: list[ClaimCheck], *, by: str,
+         source: str, note: str = "") -> str:
+    """Keep a checked log; returns its id (the stream entry id)."""
+    now = time.time_ns() // 1_000_000
+    flagged = sum(1 for c in checks if c.flag != "ok")
+    return _text(r.xadd(keys.PATROL_LOGS, {
+        "unit_id": claim.unit_id, "from_ms": claim.from_ms, "to_ms": claim.to_ms,
+        "submitted_ms": now, "by": by, "source": source, "note": note[:500],
+        "flagged": flagged, "checks": orjson.dumps([asdict(c) for c in checks]),
+    }, minid=now - KEEP_MS, approximate=True))
+
+
+def recent(r: redis.Redis, limit: int = 200, flagged_only: bool = False) -> list[dict[str, Any]]:
+    """The latest checked logs, newest first."""
+    out = []
+    for entry, f in r.xrevrange(keys.PATROL_LOGS, count=limit):
+        d = {_text(k): _text(v) for k, v in f.items()}
+        log = {"id": _text(entry), "unit_id": d.get("unit_id", ""), "by": d.get("by", ""),
+               "source": d.get("source", ""), "note": d.get("note", ""),
+               "from_ms": int(d.get("from_ms") or 0), "to_ms": int(d.get("to_ms") or 0),
+               "submitted_ms": int(d.get("submitted_ms") or 0),
+               "flagged": int(d.get("flagged") or 0),
+               "checks": orjson.loads(d.get("checks") or "[]")}
+        if log["flagged"] or not flagged_only:
+            out.append(log)
+    return out
