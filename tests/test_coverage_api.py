@@ -75,8 +75,8 @@ def test_coverage_answers_every_signed_in_role_per_window(server: Flask) -> None
 def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
         server: Flask, r: redis.Redis) -> None:
     from domain.coverage_places import load_coverage
-    from store import coverage
     from ingest.coverage import grid_resolution
+    from store import coverage
 
     t0 = _walked(r)
     chief = signed_in(server, "dispatcher")
