@@ -297,7 +297,7 @@ def register(app: dash.Dash) -> None:
 
     @roles.callback(
         app, Output(Ids.NOTE, "children", allow_duplicate=True),
-        Output(Ids.EVIDENCE, "contents"),
+        Output(Ids.EVIDENCE, "contents"), Output(Ids.NOTE_TEXT, "value", allow_duplicate=True),
         Input(Ids.EVIDENCE, "contents"), State(Ids.EVIDENCE, "filename"),
         State(Ids.SELECTED, "data"), State(Ids.NOTE_TEXT, "value"), State(Shell.LANG, "value"),
         prevent_initial_call=True, roles=roles.DISPATCHERS)
@@ -309,13 +309,14 @@ def register(app: dash.Dash) -> None:
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            return "file: not a base64 data URL", None
+            return "file: not a base64 data URL", None, no_update
         try:
             ev = add_evidence(_r(), selected, data, str(filename or ""),
                               str(caption or "")[:500], current_user.name)
         except Refused as e:
-            return e.message, None
-        return t("dispatch.evidence_added", lang_of(lang_value)).format(name=ev["name"]), None
+            return e.message, None, no_update
+        return (t("dispatch.evidence_added", lang_of(lang_value)).format(name=ev["name"]), None,
+                "")  # the caption went with the file
 
     @roles.callback(
         app, Output(Ids.CREATE_NOTE, "children"),

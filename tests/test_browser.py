@@ -342,6 +342,8 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
         "const i = document.querySelector('#dispatch-detail img.ec-thumb');"
         "return i && i.complete && i.naturalWidth;") == 40, 10, "the thumbnail shown")
     assert [n["kind"] for n in incidents.notes(r, inc["id"])] == ["note", "evidence"]
+    assert incidents.notes(r, inc["id"])[1]["caption"] == "现场照片"
+    assert browser.find_element(By.ID, "dispatch-note-text").get_attribute("value") == ""
     browser.save_screenshot(str(tmp_path / "dispatch.png"))
     assert not _severe(browser)
     # the live map shows the open incident too
