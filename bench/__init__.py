@@ -8,7 +8,8 @@ from pathlib import Path
 
 from config.settings import Settings
 
-BENCHMARKS = {"ingest": "bench.ingest", "map": "bench.map", "dispatch": "bench.dispatch"}
+BENCHMARKS = {"ingest": "bench.ingest", "map": "bench.map", "dispatch": "bench.dispatch",
+              "coverage": "bench.coverage"}
 
 
 def run_benchmark(name: str, out: Path, settings: Settings, options: list[str]) -> None:

@@ -64,6 +64,20 @@ class TrackerState:
                 "entered": orjson.dumps(dict(self.entered)).decode(),
                 "recorded": orjson.dumps(dict(self.recorded)).decode()}
 
+    def to_json(self) -> bytes:
+        """Compact form for one hash field (the worker reads thousands per batch)."""
+        return orjson.dumps([self.ts_ms, self.lon, self.lat, self.entered, self.recorded])
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> TrackerState:
+        try:
+            ts, lon, lat, entered, recorded = orjson.loads(raw)
+            if not (isinstance(entered, dict) and isinstance(recorded, dict)):
+                raise TypeError("entered and recorded must be objects")
+            return cls(int(ts), float(lon), float(lat), entered, recorded)
+        except (ValueError, TypeError, orjson.JSONDecodeError) as e:
+            raise ValueError(f"malformed coverage tracker state: {e!r}") from None
+
     @classmethod
     def from_hash(cls, h: Mapping[Any, Any]) -> TrackerState | None:
         """The state from a Redis hash (str or bytes); None for an empty hash (a new unit)."""
@@ -106,8 +120,17 @@ def advance(state: TrackerState | None, pos: Position, places: Places, rules: Vi
     inflated by every report. A position not newer than the last one (a redelivery, or out of
     order) changes nothing.
     """
+    new, visits, _presence = step(state, pos, places, rules, unit_id)
+    return new, visits
+
+
+def step(state: TrackerState | None, pos: Position, places: Places, rules: VisitRules,
+         unit_id: str) -> tuple[TrackerState, list[Visit], float]:
+    """`advance`, and the seconds of patrol presence the position adds for the heatmap: the
+    time since the previous position when both belong to one stay and this one is patrolling
+    (0 for a first position, after a gap, or when not patrolling)."""
     if state is not None and pos.ts_ms <= state.ts_ms:
-        return state, []
+        return state, [], 0.0
     if not (math.isfinite(pos.lon) and math.isfinite(pos.lat)):
         raise ValueError("position without finite coordinates (ingest rejects those)")
     prev = None if state is None else (state.ts_ms, state.lon, state.lat)
@@ -127,23 +150,8 @@ def advance(state: TrackerState | None, pos: Position, places: Places, rules: Vi
         if pos.ts_ms - entered[pid] >= rules.min_dwell_s * 1000 and pid not in recorded:
             recorded[pid] = pos.ts_ms
             visits.append(Visit(pid, kind, unit_id, pos.ts_ms))
-    return TrackerState(pos.ts_ms, pos.lon, pos.lat, entered, recorded), visits
-
-
-def presence_s(state: TrackerState | None, pos: Position, rules: VisitRules) -> float:
-    """Seconds of patrol presence a new position adds, for the heatmap: the time since the
-    unit's previous position when both belong to one stay (no gap above max_gap_s) and this one
-    is patrolling (kind, status, speed as for visits); 0 otherwise."""
-    if state is None or not 0 < pos.ts_ms - state.ts_ms <= rules.max_gap_s * 1000:
-        return 0.0
-    rule = rules.kinds.get(pos.kind)  # type: ignore[call-overload]  # as in advance
-    if rule is None or pos.status not in rules.patrol_statuses:
-        return 0.0
-    speed = _speed((state.ts_ms, state.lon, state.lat), pos.ts_ms, pos.lon, pos.lat,
-                   pos.speed_m_s, rules.max_gap_s)
-    if speed is not None and speed > rule.max_speed_m_s:
-        return 0.0
-    return (pos.ts_ms - state.ts_ms) / 1000
+    presence = (pos.ts_ms - state.ts_ms) / 1000 if continuing and patrolling and state else 0.0
+    return TrackerState(pos.ts_ms, pos.lon, pos.lat, entered, recorded), visits, presence
 
 
 # -- coverage figures ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ redelivers it; the store's identity check makes the replay harmless.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -71,10 +72,11 @@ class IngestWorker:
         self.owntracks = load_owntracks_map(settings.owntracks_map)
         self.geography = load_geography()
         self.coverage = load_coverage()
-        self.hex_res = grid_resolution(self.coverage)
         check_standards()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
+        self.recorder = coverage.CoverageRecorder(self.redis, self.coverage,
+                                                  grid_resolution(self.coverage))
         self.store = LiveStore(self.redis, int(settings.history_hours * 3_600_000),
                                settings.deadletter_maxlen)
         self.client = mqtt_client(settings.effective_mqtt_url, settings.mqtt_client_id,
@@ -175,7 +177,7 @@ class IngestWorker:
         self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
         moves = coverage_positions(ops)
         if moves:  # after the write: the units' profiles and statuses are in Redis
-            self._retry(lambda: coverage.record(self.redis, moves, self.coverage, self.hex_res))
+            self._retry(lambda: self.recorder.record(moves))
         if reports:  # after the batch: a unit's position before its "arrived" report
             self._retry(lambda: self.store.write(tasks.apply(self.redis, reports), now_ms()))
         if logs:  # likewise: a log is checked against a track that holds this batch
@@ -248,5 +250,7 @@ class IngestWorker:
                     except REDIS_ERRORS:
                         pass  # the next batch's retry loop reports Redis being away
         finally:
+            with contextlib.suppress(*REDIS_ERRORS):
+                self.recorder.flush()  # the heatmap seconds summed since the last write
             self.client.disconnect()
             self.client.loop_stop()

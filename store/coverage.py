@@ -5,9 +5,9 @@
 - per local day, which places were visited by which kind and department (the daily trend);
 - per hour, seconds of patrol presence per h3 hexagon, kind and department (the heatmap).
 
-Each unit's tracker state (domain.coverage.TrackerState) lives in its own small hash, so any
-worker can take the next position of any unit. Last-visit times use ZADD GT: a late batch never
-moves a time back. Key names come from store/keys.py.
+Each unit's tracker state (domain.coverage.TrackerState) lives in its state hash (field
+keys.COVERAGE_TRACKER_FIELD), so any worker can take the next position of any unit. Last-visit
+times use ZADD GT: a late batch never moves a time back. Key names come from store/keys.py.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import h3
 import redis
 
-from domain.coverage import Position, TrackerState, Visit, advance, presence_s
+from domain.coverage import Position, TrackerState, Visit, step
 from domain.coverage_places import CoverageGeography, Place
 from domain.vocab import LOCAL_TZ, Department, UnitKind
 from store import keys
+from store.snapshots import READ_ALL
 
 DAY_KEEP_S = 400 * 86_400  # the trend: over a year of days
 PRESENCE_KEEP_S = 8 * 86_400  # the heatmap's longest window is 7 days
@@ -41,7 +43,12 @@ class UnitPosition:
 
 
 def local_day(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ).strftime("%Y%m%d")
+    return _local_day(ms // HOUR_MS)  # days start on a whole hour in UTC+8
+
+
+@lru_cache(maxsize=512)
+def _local_day(hour: int) -> str:
+    return dt.datetime.fromtimestamp(hour * 3600, LOCAL_TZ).strftime("%Y%m%d")
 
 
 def day_start_ms(ms: int) -> int:
@@ -51,52 +58,119 @@ def day_start_ms(ms: int) -> int:
 
 
 def utc_hour(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y%m%d%H")
+    return _utc_hour(ms // HOUR_MS)
+
+
+@lru_cache(maxsize=512)
+def _utc_hour(hour: int) -> str:
+    return dt.datetime.fromtimestamp(hour * 3600, dt.UTC).strftime("%Y%m%d%H")
 
 
 def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v or "")
 
 
+# One round trip to store every tracker of a batch. KEYS: unit state hashes; ARGV: JSON each.
+_WRITE_TRACKERS = """
+for i = 1, #KEYS do redis.call('HSET', KEYS[i], ARGV[#ARGV], ARGV[i]) end
+return #KEYS
+"""
+
+
+def _tracker(raw: bytes | None) -> TrackerState | None:
+    if raw is None:
+        return None
+    try:
+        return TrackerState.from_json(raw)
+    except ValueError:
+        return None  # a damaged tracker starts again rather than stop coverage
+
+
+class CoverageRecorder:
+    """Folds batches of unit positions into the coverage counters (the worker holds one).
+
+    Visits are written with their batch: a cell shows visited within the batch's round trip.
+    Presence seconds only feed the heatmap and add up, so they are summed in memory and
+    written every `flush_s` seconds of data time (and when the hour changes): one write per
+    hexagon, kind and department instead of one per position. A crash loses at most that
+    much heatmap time, never a visit."""
+
+    def __init__(self, r: redis.Redis, geo: CoverageGeography, hex_res: int,
+                 flush_s: float = 60.0) -> None:
+        self.r, self.geo, self.hex_res, self.flush_ms = r, geo, hex_res, int(flush_s * 1000)
+        self.pending: dict[tuple[str, str], float] = defaultdict(float)
+        self.flushed_ms = 0
+        self._read = r.register_script(READ_ALL)
+        self._write = r.register_script(_WRITE_TRACKERS)
+
+    def record(self, positions: Sequence[UnitPosition]) -> list[Visit]:
+        """Two round trips whatever the batch size: read the units (profile and tracker),
+        write trackers and visits. Safe to retry: nothing is kept unless the write succeeds."""
+        units = list(dict.fromkeys(p.unit_id for p in positions))
+        rows = self._read(keys=[keys.state("unit", u) for u in units],
+                          args=["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD])
+        profile = {u: [_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
+        trackers = {u: _tracker(row[3]) for u, row in zip(units, rows, strict=True)}
+        visits: list[tuple[Visit, str, str]] = []
+        presence: dict[tuple[str, str], float] = defaultdict(float)
+        changed = set()
+        for p in sorted(positions, key=lambda x: x.ts_ms):
+            kind, department, status = profile[p.unit_id]
+            if not kind:
+                continue  # no profile yet: which rules apply is unknown
+            pos = Position(p.ts_ms, p.lon, p.lat, kind, status or "available", p.speed_m_s)
+            places = self.geo.locate(p.lon, p.lat)
+            state = trackers[p.unit_id]
+            trackers[p.unit_id], made, seconds = step(state, pos, places, self.geo.rules,
+                                                      p.unit_id)
+            if trackers[p.unit_id] is not state:
+                changed.add(p.unit_id)
+            if seconds > 0 and (places.land or places.sea):
+                cell = h3.latlng_to_cell(p.lat, p.lon, self.hex_res)
+                presence[(utc_hour(p.ts_ms), f"{cell}|{kind}|{department}")] += seconds
+            visits += [(v, kind, department) for v in made]
+        pipe = self.r.pipeline(transaction=False)
+        done = [(u, t) for u in changed if (t := trackers[u]) is not None]
+        if done:
+            self._write(keys=[keys.state("unit", u) for u, _ in done],
+                        args=[t.to_json() for _, t in done] + [keys.COVERAGE_TRACKER_FIELD],
+                        client=pipe)
+        _queue_visits(pipe, visits)
+        if len(pipe):
+            pipe.execute()
+        for k, seconds in presence.items():
+            self.pending[k] += seconds
+        latest = max((p.ts_ms for p in positions), default=0)
+        if self.pending and (latest - self.flushed_ms >= self.flush_ms
+                             or utc_hour(latest) != utc_hour(self.flushed_ms)):
+            self.flush(latest)
+        return [v for v, _k, _d in visits]
+
+    def flush(self, now_ms: int | None = None) -> None:
+        """Write the presence seconds summed so far."""
+        if self.pending:
+            pipe = self.r.pipeline(transaction=False)
+            hours = set()
+            for (hour, member), seconds in self.pending.items():
+                pipe.hincrbyfloat(keys.coverage_presence(hour), member, round(seconds, 1))
+                hours.add(hour)
+            for hour in hours:
+                pipe.expire(keys.coverage_presence(hour), PRESENCE_KEEP_S)
+            pipe.execute()
+            self.pending.clear()
+        self.flushed_ms = now_ms if now_ms is not None else self.flushed_ms
+
+
 def record(r: redis.Redis, positions: Sequence[UnitPosition], geo: CoverageGeography,
            hex_res: int) -> list[Visit]:
-    """Fold a batch of unit positions into the coverage counters; returns the visits made.
-    Two round trips whatever the batch size: read the units and their trackers, write."""
-    units = list(dict.fromkeys(p.unit_id for p in positions))
-    pipe = r.pipeline(transaction=False)
-    for uid in units:
-        pipe.hmget(keys.state("unit", uid), "kind", "department", "status")
-        pipe.hgetall(keys.unit_coverage(uid))
-    raw = pipe.execute()
-    profile = {uid: [_text(v) for v in raw[2 * i]] for i, uid in enumerate(units)}
-    trackers: dict[str, TrackerState | None] = {}
-    for i, uid in enumerate(units):
-        try:
-            trackers[uid] = TrackerState.from_hash(raw[2 * i + 1])
-        except ValueError:
-            trackers[uid] = None  # a damaged tracker starts again rather than stop coverage
-    visits: list[tuple[Visit, str, str]] = []
-    presence: dict[tuple[str, str], float] = defaultdict(float)
-    changed = set()
-    for p in sorted(positions, key=lambda x: x.ts_ms):
-        kind, department, status = profile[p.unit_id]
-        if not kind:
-            continue  # no profile yet: which rules apply is unknown
-        pos = Position(p.ts_ms, p.lon, p.lat, kind, status or "available", p.speed_m_s)
-        places = geo.locate(p.lon, p.lat)
-        state = trackers[p.unit_id]
-        seconds = presence_s(state, pos, geo.rules)
-        trackers[p.unit_id], made = advance(state, pos, places, geo.rules, p.unit_id)
-        if trackers[p.unit_id] is not state:
-            changed.add(p.unit_id)
-        if seconds > 0 and (places.land or places.sea):
-            cell = h3.latlng_to_cell(p.lat, p.lon, hex_res)
-            presence[(utc_hour(p.ts_ms), f"{cell}|{kind}|{department}")] += seconds
-        visits += [(v, kind, department) for v in made]
-    for uid in changed:
-        state = trackers[uid]
-        if state is not None:
-            pipe.hset(keys.unit_coverage(uid), mapping=state.to_hash())
+    """One batch, everything written at once (tools and tests; the worker keeps a recorder)."""
+    rec = CoverageRecorder(r, geo, hex_res, flush_s=0)
+    visits = rec.record(positions)
+    rec.flush()
+    return visits
+
+
+def _queue_visits(pipe: redis.client.Pipeline, visits: list[tuple[Visit, str, str]]) -> None:
     days = set()
     for v, kind, department in visits:
         pipe.zadd(keys.COVERAGE_LAST, {v.place_id: v.ts_ms}, gt=True)
@@ -107,15 +181,6 @@ def record(r: redis.Redis, positions: Sequence[UnitPosition], geo: CoverageGeogr
         days.add(day)
     for day in days:
         pipe.expire(day, DAY_KEEP_S)
-    hours = set()
-    for (hour, member), seconds in presence.items():
-        pipe.hincrbyfloat(keys.coverage_presence(hour), member, round(seconds, 1))
-        hours.add(hour)
-    for hour in hours:
-        pipe.expire(keys.coverage_presence(hour), PRESENCE_KEEP_S)
-    if len(pipe):
-        pipe.execute()
-    return [v for v, _k, _d in visits]
 
 
 # -- questions ----------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ def geo(kind: EntityKind) -> str:
 # the dispatch query reads only units that could take the incident (store/dispatch.py). The
 # state hash field GEO_FACETS_FIELD lists them, so the ingest scripts move the unit in each.
 GEO_FACETS_FIELD = "_geo"
+# A unit's coverage tracker (domain.coverage.TrackerState as JSON) lives in its state hash too,
+# so the worker reads a batch's profiles and trackers in one go (store/coverage.py).
+COVERAGE_TRACKER_FIELD = "_cov"
 
 
 def unit_geo_facet(kind: str, *, department: str | None = None, skill: str | None = None) -> str:
@@ -162,11 +165,6 @@ PATROL_LOGS = "stream:patrol-logs"  # checked patrol logs with their flags, trim
 def patrol_log_seen(unit_id: str, ts: int) -> str:
     """Marker of a patrol log already checked (a redelivered log is kept once)."""
     return f"unit:{{{unit_id}}}:patrol-log:{ts}"
-
-
-def unit_coverage(unit_id: str) -> str:
-    """Hash of a unit's coverage tracker (domain.coverage.TrackerState)."""
-    return f"unit:{{{unit_id}}}:coverage"
 
 
 def coverage_last(kind: str, department: str) -> str:

@@ -53,7 +53,7 @@ def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
 # One round trip for a whole kind: a pipeline of thousands of HGETALLs spends most of its time
 # in the client; the script reads them in Redis (a few ms for 5,000 hashes) and the keys are
 # passed in, so nothing here builds a key name.
-_READ_ALL = """
+READ_ALL = """
 local out = {}
 for i = 1, #KEYS do
   if ARGV[1] then out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV))
@@ -72,7 +72,7 @@ def entities(r: redis.Redis, kind: EntityKind, now_ms: int | None = None,
     if not ids:
         return []
     wanted = tuple(dict.fromkeys((*fields, "ts"))) if fields else ()
-    rows = r.register_script(_READ_ALL)(keys=[keys.state(kind, i) for i in ids], args=wanted)
+    rows = r.register_script(READ_ALL)(keys=[keys.state(kind, i) for i in ids], args=wanted)
     out = []
     for entity_id, row in zip(ids, rows, strict=True):
         if wanted:

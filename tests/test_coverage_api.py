@@ -98,8 +98,9 @@ def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
     assert [i["id"] for i in listed["items"]] == [out["id"]]
     # coverage itself comes from the same track once the worker folds it in
     cov = load_coverage()
-    coverage.record(r, [coverage.UnitPosition("F-1", t0 + s * 1000, LON + s * 1e-6, LAT)
-                        for s in range(0, 91, 10)], cov, grid_resolution(cov))
+    coverage.CoverageRecorder(r, cov, grid_resolution(cov)).record(
+        [coverage.UnitPosition("F-1", t0 + s * 1000, LON + s * 1e-6, LAT)
+         for s in range(0, 91, 10)])
     body = chief.get("/api/v1/coverage?window=7d&kind=foot").get_json()
     assert body["figures"]["district"]["land"]["covered"] == 1
     assert CELL not in {b["id"] for b in body["blind_spots"]}

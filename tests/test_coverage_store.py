@@ -49,8 +49,8 @@ def _walk(uid: str, seconds: int, step_s: int = 10, t0: int = T0,
 def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
         r: redis.Redis, cov: CoverageGeography) -> None:
     _profile(r, "F-1")
-    res = grid_resolution(cov)
-    visits = coverage.record(r, _walk("F-1", 90), cov, res)
+    rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
+    visits = rec.record(_walk("F-1", 90))
     assert {v.place_id for v in visits} == {CELL}  # after 60 s of dwell, once
     assert coverage.last_visits(r) == {CELL: T0 + 60_000}
     assert coverage.last_visitors(r) == {CELL: "F-1"}
@@ -66,9 +66,9 @@ def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
     heat = coverage.presence(r, T0, T0 + 90_000)
     assert heat == {CELL: 90.0}  # 9 steps of 10 s, the first has no previous position
     # the same batch again (a redelivery) changes nothing; a later batch moves time forward
-    coverage.record(r, _walk("F-1", 90), cov, res)
+    rec.record(_walk("F-1", 90))
     assert coverage.presence(r, T0, T0 + 90_000) == {CELL: 90.0}
-    coverage.record(r, _walk("F-1", 400, t0=T0 + 100_000), cov, res)
+    rec.record(_walk("F-1", 400, t0=T0 + 100_000))
     assert coverage.last_visits(r)[CELL] > T0 + 60_000
 
 
@@ -81,7 +81,8 @@ def test_positions_that_are_not_a_patrol_of_the_cell_leave_no_mark(
         r: redis.Redis, cov: CoverageGeography, kind: str, status: str,
         speed: float | None) -> None:
     _profile(r, "X-1", kind=kind, status=status)
-    assert coverage.record(r, _walk("X-1", 120, speed=speed), cov, grid_resolution(cov)) == []
+    rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
+    assert rec.record(_walk("X-1", 120, speed=speed)) == []
     assert coverage.last_visits(r) == {}
     if kind != "boat":
         assert coverage.presence(r, T0, T0 + 120_000) == {}
@@ -89,11 +90,11 @@ def test_positions_that_are_not_a_patrol_of_the_cell_leave_no_mark(
 
 def test_a_unit_without_a_profile_or_a_damaged_tracker_does_not_stop_coverage(
         r: redis.Redis, cov: CoverageGeography) -> None:
-    res = grid_resolution(cov)
-    assert coverage.record(r, _walk("NOBODY", 90), cov, res) == []
+    rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
+    assert rec.record(_walk("NOBODY", 90)) == []
     _profile(r, "F-2")
-    r.hset(keys.unit_coverage("F-2"), mapping={"ts": "x", "entered": "{"})
-    assert {v.place_id for v in coverage.record(r, _walk("F-2", 90), cov, res)} == {CELL}
+    r.hset(keys.state("unit", "F-2"), keys.COVERAGE_TRACKER_FIELD, '{"ts": "x"')
+    assert {v.place_id for v in rec.record(_walk("F-2", 90))} == {CELL}
 
 
 def test_a_place_about_to_miss_its_requirement_warns_once_naming_the_owner(

@@ -1,0 +1,54 @@
+"""The dispatch and coverage benchmarks at a tiny scale, each on its own fresh Redis: the
+report's shape and that the figures are consistent, never timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench import coverage as coverage_bench
+from bench import dispatch as dispatch_bench
+from config.settings import Settings
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", _env_file=None)
+
+
+def test_dispatch_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
+    out = tmp_path / "dispatch.json"
+    dispatch_bench.main(out, _settings(tmp_path), {"units": "300", "queries": "10"})
+    doc = orjson.loads(out.read_bytes())
+    res = doc["results"]
+    assert doc["benchmark"] == "dispatch" and res["units_in_redis"] == 300
+    for k in ("query", "baseline_nearest_10_and_read",
+              "without_dispatch_indexes_nearest_2000_and_read"):
+        assert 0 < res[k]["p50_ms"] <= res[k]["p95_ms"] <= res[k]["max_ms"]
+    assert res["ratio_p95_to_baseline"] > 0
+    assert 1 <= res["candidates_per_answer"]["min"] <= res["candidates_per_answer"]["max"] <= 10
+    assert isinstance(res["targets"]["met"], bool)
+
+
+def test_coverage_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
+    out = tmp_path / "coverage.json"
+    coverage_bench.main(out, _settings(tmp_path), {"units": "70", "hours": "0.25",
+                                                   "sample_ticks": "20", "queries": "3"})
+    res = orjson.loads(out.read_bytes())["results"]
+    pos = res["positions"]
+    assert (pos["units"], pos["ticks"]) == (70, 180)
+    assert pos["total"] == 70 * 180
+    assert res["coverage_step"]["positions"] == 70 * (180 - 20)
+    assert res["coverage_step"]["visits"] > 0  # units patrol: places get visited
+    assert res["ingest_sample"]["throughput_ratio"] > 0
+    assert set(res["questions"]) == {"day", "day_foot", "day_department", "7d", "7d_boat"}
+    land = res["day_figures"]["land"]
+    assert 0 < land["covered"] <= land["total"] == 93
+    assert res["heatmap_hexagons"] > 0
+
+
+@pytest.mark.parametrize("bad", [{"units": "0"}, {"hours": "x"}, {"surprise": "1"}])
+def test_coverage_benchmark_refuses_bad_options(tmp_path: Path, bad: dict) -> None:
+    with pytest.raises(ValueError):
+        coverage_bench.main(tmp_path / "x.json", _settings(tmp_path), bad)
