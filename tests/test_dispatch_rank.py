@@ -184,3 +184,32 @@ def test_candidates_never_beat_the_straight_line(travel: TravelModel, geo: Geogr
             assert c.eta_s is None or c.eta_s >= c.straight_m * factor / SPEED_M_S[c.kind] - 1
             assert dataclasses.asdict(c)["unit_id"] == c.unit_id  # what the store sends on
 
+
+def test_ranking_rules_on_one_mixed_fleet(travel: TravelModel) -> None:
+    rules = load_rules()
+    near = (QINIANGSHAN[0] + 0.01, QINIANGSHAN[1] + 0.005)
+    kuichong, daya_bay = (114.43, 22.63), (114.62, 22.60)
+    units = [
+        _u("far-car", "vehicle", kuichong),
+        _u("near-foot", "foot", near),
+        _u("stale-near", "foot", near, age_s=600.0),
+        _u("busy-urgent", "foot", near, task_priority=1),
+        _u("busy-routine", "foot", near, task_priority=3),
+        _u("off", "foot", near, status="off_duty"),
+        _u("water-dept", "foot", near, department="water"),
+        _u("skilled-other-dept", "foot", near, department="water", skills=["illegal_logging"]),
+        _u("boat", "boat", daya_bay),
+    ]
+    ranked = rank(units, dest=QINIANGSHAN, domain="land", departments={"forestry"}, priority=2,
+                  travel=travel, silent_after_s=rules.unit_silent_after_s,
+                  kind_domains=rules.kind_domains, incident_type="illegal_logging")
+    ids = [c.unit_id for c in ranked]
+    assert ids[:2] == ["near-foot", "skilled-other-dept"]  # ready and near; tie -> by id
+    assert ids.index("far-car") < ids.index("busy-routine") < ids.index("stale-near")
+    assert {"busy-urgent", "off", "water-dept", "boat"}.isdisjoint(ids)
+    by_id = {c.unit_id: c for c in ranked}
+    assert by_id["busy-routine"].preemptible and by_id["stale-near"].stale
+    sea = rank(units, dest=daya_bay, domain="sea", departments=set(), priority=2,
+               travel=travel, silent_after_s=120, kind_domains=rules.kind_domains)
+    assert [c.unit_id for c in sea] == ["boat"]
+

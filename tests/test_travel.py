@@ -201,3 +201,20 @@ def test_graph_distances_are_symmetric(travel: TravelModel, graph: str, i: int, 
     a, b = (float(g.lon[i]), float(g.lat[i])), (float(g.lon[j]), float(g.lat[j]))
     ab, ba = travel.distances_from(a, graph)[j], travel.distances_from(b, graph)[i]
     assert (math.isinf(ab) and math.isinf(ba)) or ab == pytest.approx(ba, rel=1e-9)
+
+
+def test_land_units_go_round_and_boats_round_the_peninsula(travel: TravelModel) -> None:
+    car = travel.leg("vehicle", KUICHONG, QINIANGSHAN)
+    straight = haversine_m(*KUICHONG, *QINIANGSHAN)
+    assert car.distance_m is not None and car.distance_m > straight * 1.2
+    boat = travel.leg("boat", DAPENG_BAY, (114.62, 22.60))  # Daya Bay, east of the peninsula
+    drone = travel.leg("drone", DAPENG_BAY, (114.62, 22.60))
+    assert boat.distance_m > drone.distance_m * 1.5  # round the southern tip, not across land
+    assert drone.eta_s == pytest.approx(drone.distance_m / SPEED_M_S["drone"])
+
+
+def test_no_route_is_none(travel: TravelModel) -> None:
+    assert travel.leg("vehicle", KUICHONG, OPEN_SEA).eta_s is None  # a car cannot reach it
+    assert travel.leg("boat", DAPENG_BAY, KUICHONG).eta_s is None  # inland
+    assert travel.leg("hovercraft", KUICHONG, KUICHONG).eta_s is None
+
