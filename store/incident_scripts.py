@@ -23,6 +23,29 @@ redis.call('INCR', KEYS[3])
 return {1, entry}
 """
 
+# A past incident with its whole history at once (simulated history, an import from another
+# system): no unit is booked and no notice is sent. The history was checked by the caller
+# (domain Timeline.replay). KEYS: incident, timeline, all-index, open-index, version.
+# ARGV: id, created_ms, open (0/1), n_steps, then per step from, to, by, at_ms, reason, extra,
+# then field/value pairs of the record.
+IMPORT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-4, ARGV[1]} end
+local n = tonumber(ARGV[4])
+for i = 0, n - 1 do
+  local b = 5 + i * 6
+  redis.call('XADD', KEYS[2], '*', 'from', ARGV[b], 'to', ARGV[b + 1], 'by', ARGV[b + 2],
+    'at_ms', ARGV[b + 3], 'reported_ms', ARGV[b + 3], 'reason', ARGV[b + 4],
+    'extra', ARGV[b + 5])
+end
+local pairs = {}
+for i = 5 + n * 6, #ARGV do pairs[#pairs + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], unpack(pairs))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+if ARGV[3] == '1' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
+redis.call('INCR', KEYS[5])
+return {1, ARGV[1]}
+"""
+
 # KEYS: incident, timeline, all-index, open-index, version
 # ARGV: id, at_ms, by, reason, then field/value pairs
 CREATE = """

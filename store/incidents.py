@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 import redis
 
+from domain import incidents as model
 from store import keys
-from store.incident_scripts import ASSIGN, CREATE, NOTE, TRANSITION
+from store.incident_scripts import ASSIGN, CREATE, IMPORT, NOTE, TRANSITION
 
 log = logging.getLogger("ecocommand.incidents")
 
@@ -106,6 +107,36 @@ def create(r: redis.Redis, fields: dict[str, str | int | float], by: str, at_ms:
         args=[incident_id, at_ms, by, reason, *pairs])
     out = _outcome(res)
     return Outcome(out.code, out.detail, out.ok and durable(r))
+
+
+def import_history(r: redis.Redis, incident_id: str, fields: dict[str, str | int | float],
+                   timeline: model.Timeline) -> Outcome:
+    """Write a past incident and its whole checked history in one step (see IMPORT): the
+    record gets what `create`/`transition` would have left (state, times, units)."""
+    steps = timeline.transitions
+    if not steps:
+        raise ValueError("an empty history")
+    model.Timeline.replay(list(steps))  # refuses an illegal history by name
+    record: dict[str, str | int | float] = {
+        k: v for k, v in fields.items() if v is not None and k not in ("id", "state")}
+    record |= {"state": steps[-1].to_state.value, "state_ms": steps[-1].at_ms,
+               "created_ms": steps[0].at_ms, "created_by": steps[0].by}
+    for t in reversed(steps):  # the first entry into each state wins
+        record[f"at_{t.to_state.value}"] = t.at_ms
+    args: list[str | int | float] = [incident_id, steps[0].at_ms,
+                                     int(steps[-1].to_state not in model.TERMINAL), len(steps)]
+    for t in steps:
+        extra = dict(t.extra)  # as the live scripts record it: units as csv, the rest as JSON
+        text = extra.pop("units", None) if "units" in extra and len(extra) == 1 else \
+            (orjson.dumps(extra).decode() if extra else "")
+        args += [t.from_state.value if t.from_state else "", t.to_state.value, t.by, t.at_ms,
+                 t.reason, text]
+    for k, v in record.items():
+        args += [k, v]
+    res = r.register_script(IMPORT)(
+        keys=[keys.incident(incident_id), keys.incident_timeline(incident_id), keys.INCIDENTS,
+              keys.INCIDENTS_OPEN, keys.VERSION], args=args)
+    return _outcome(res)
 
 
 def read(r: redis.Redis, incident_id: str) -> dict[str, Any] | None:

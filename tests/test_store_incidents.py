@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import redis
 
 from store import incidents, keys
@@ -142,3 +143,36 @@ def test_without_an_append_only_file_writes_are_not_called_durable(r: redis.Redi
         assert out.ok and not out.durable
     finally:
         r.config_set("appendonly", "yes")
+
+
+def test_a_past_incident_is_imported_whole_without_booking_or_notices(r: redis.Redis) -> None:
+    from domain.incidents import State, Timeline, Transition
+
+    t0 = 1_790_000_000_000
+    steps = [Transition(None, State.REPORTED, "sim", t0),
+             Transition(State.REPORTED, State.ASSIGNED, "chief", t0 + 60_000,
+                        extra={"units": "U-1"}),
+             Transition(State.ASSIGNED, State.EN_ROUTE, "U-1", t0 + 90_000),
+             Transition(State.EN_ROUTE, State.ON_SCENE, "U-1", t0 + 900_000),
+             Transition(State.ON_SCENE, State.HANDLED, "U-1", t0 + 3_000_000),
+             Transition(State.HANDLED, State.CLOSED, "chief", t0 + 3_600_000, reason="done")]
+    fields = {"type": "noise", "source": "hotline", "priority": 2, "domain": "land",
+              "lon": 114.5, "lat": 22.6, "departments": "eco_environment", "units": "",
+              "released_units": "U-1", "simulated": 1}
+    out = incidents.import_history(r, "INC-20260101-0001", fields, Timeline(steps))
+    assert out.ok
+    inc = incidents.read(r, "INC-20260101-0001")
+    assert (inc["state"], inc["created_ms"], inc["at_on_scene"], inc["released_units"]) == \
+        ("closed", t0, t0 + 900_000, ["U-1"])
+    assert [t["to"] for t in incidents.timeline(r, "INC-20260101-0001")] == \
+        ["reported", "assigned", "en_route", "on_scene", "handled", "closed"]
+    assert incidents.listing(r, open_only=True) == []
+    assert [i["id"] for i in incidents.listing(r, open_only=False)] == ["INC-20260101-0001"]
+    assert not r.exists("stream:outbox") and not r.exists("unit:{U-1}:task")
+    # once only, and never an illegal history
+    assert incidents.import_history(r, "INC-20260101-0001", fields, Timeline(steps)).code == \
+        incidents.Code.EXISTS
+    with pytest.raises(ValueError):
+        incidents.import_history(r, "INC-20260101-0002", fields, Timeline(
+            [steps[0], Transition(State.REPORTED, State.HANDLED, "x", t0 + 1)]))
+    assert not r.exists("incident:{INC-20260101-0002}")
