@@ -4,6 +4,7 @@
                                        REDIS_URL / MQTT_URL are set), ingest, simulator, web app
     python run.py ingest               the ingest worker only
     python run.py simulate [--rate N]  the traffic simulator only
+    python run.py simulate --history 30d  30 days of simulated past incidents, then exit
     python run.py web                  the web app only
     python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
     python run.py users add NAME --role ROLE
@@ -50,12 +51,42 @@ def cmd_ingest(_args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    if args.history:
+        return cmd_history(args)
     from simulator.main import run
 
     stop = _stop_on_signals()
     s = _settings()
     print(f"simulator: publishing to {s.effective_mqtt_url} at rate x{args.rate}", flush=True)
     run(s, rate=args.rate, stop=stop, seed=args.seed)
+
+
+def cmd_history(args: argparse.Namespace) -> None:
+    import time
+
+    import redis
+
+    from domain.geo import load_geography
+    from simulator import history
+
+    s = _settings()
+    geo = load_geography()
+    r = redis.Redis.from_url(s.effective_redis_url)
+    out = history.fill(r, geo, history.demo_fleet(geo, args.seed), args.history,
+                       time.time_ns() // 1_000_000, args.seed)
+    print(f"simulated history of {args.history} days: {out['new']} incidents written, "
+          f"{out['skipped']} already there (ids INC-SIM-..., marked simulated)", flush=True)
+
+
+def _days(text: str) -> int:
+    """'30d' or '30': a number of days, 1..366."""
+    try:
+        n = int(text.removesuffix("d"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days like 30d") from None
+    if not 1 <= n <= 366:
+        raise argparse.ArgumentTypeError("between 1d and 366d")
+    return n
 
 
 def cmd_web(_args: argparse.Namespace) -> None:
@@ -112,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     # start, so a restart does not add a second fleet beside the first in the kept Redis data.
     sim.add_argument("--seed", type=int, default=DEMO_SEED,
                      help=f"fleet and traffic seed (default {DEMO_SEED})")
+    sim.add_argument("--history", type=_days, default=None, metavar="30d",
+                     help="write that many days of simulated past incidents, then exit")
     sim.set_defaults(fn=cmd_simulate)
     sub.add_parser("web", help="run the web app").set_defaults(fn=cmd_web)
     bench = sub.add_parser("bench", help="run a benchmark and write its JSON report")

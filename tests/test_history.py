@@ -1,0 +1,51 @@
+"""`simulate --history`: simulated past incidents, written whole and marked, with a real Redis."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pytest
+import redis
+
+import run
+from domain.geo import Geography
+from domain.incidents import Source
+from simulator import history
+from store import incidents
+
+
+def test_days_of_plausible_marked_incidents_once(r: redis.Redis, geo: Geography) -> None:
+    now = time.time_ns() // 1_000_000
+    fleet = history.demo_fleet(geo, 7)
+    first = history.fill(r, geo, fleet, 3, now, seed=7)
+    assert first["new"] > 60 and first["skipped"] == 0  # ~40 a day over 3 days and today
+    items = incidents.listing(r, open_only=False, limit=10_000)
+    assert len(items) == first["new"]
+    assert all(i["id"].startswith("INC-SIM-") and i["simulated"] == "1" for i in items)
+    assert all(i["created_ms"] <= now for i in items)
+    states = [i["state"] for i in items]
+    assert states.count("closed") > len(items) * 0.7  # most are done with
+    assert {"rejected", "transferred"} & set(states)
+    assert {i["source"] for i in items} <= {s.value for s in Source}
+    fleet_ids = {u.unit_id for u in fleet}
+    for i in items:  # units of the owning departments, released once handled
+        assert set(i.get("released_units") or []) | set(i.get("units") or []) <= fleet_ids
+    assert not r.exists("stream:outbox") and not list(r.scan_iter("unit:*:task"))
+    # every history is legal (import_history replays it) and times run forward
+    for i in items[:50]:
+        times = [t["at_ms"] for t in incidents.timeline(r, i["id"])]
+        assert times == sorted(times)
+    again = history.fill(r, geo, fleet, 3, now, seed=7)
+    assert again == {"new": 0, "skipped": first["new"]}
+
+
+@pytest.mark.parametrize(("text", "days"), [("30d", 30), ("7", 7), ("366d", 366)])
+def test_history_length_is_a_number_of_days(text: str, days: int) -> None:
+    assert run._days(text) == days
+
+
+@pytest.mark.parametrize("text", ["0d", "367d", "30 days", "-1", "d", ""])
+def test_bad_history_lengths_are_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        run._days(text)
