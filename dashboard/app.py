@@ -8,16 +8,18 @@ import dash
 import redis
 from flask import Flask
 
+from callbacks import coverage as coverage_callbacks
 from callbacks import dispatch as dispatch_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
-from dashboard import api, auth, incidents_api, security
+from dashboard import api, auth, coverage_api, incidents_api, security
 from dashboard.health import bp as health_bp
 from dashboard.roles import VIEWERS
 from domain import evidence
 from domain.geo import load_geography
 from domain.travel import TravelModel
+from layouts import coverage as coverage_layout
 from layouts import dispatch as dispatch_layout
 from layouts import map as map_layout
 from layouts import shell
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.register_blueprint(health_bp)
     server.register_blueprint(api.bp)
     server.register_blueprint(incidents_api.bp)
+    server.register_blueprint(coverage_api.bp)
     server.extensions["geo"] = geo = load_geography()
     server.extensions["travel"] = TravelModel.from_geography(geo)  # built once per process
     auth.install(server)
@@ -51,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # everyone signed in may look (operators view incidents); acting is for duty chiefs
         shell.Page("/dispatch", "nav.dispatch", VIEWERS, dispatch_layout.content,
                    dispatch_layout.header_slot),
+        shell.Page("/coverage", "nav.coverage", VIEWERS, coverage_layout.content,
+                   coverage_layout.header_slot),
     ]
     app.layout = shell.layout
     # every page's components, so Dash can check each callback against them at start
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     shell_callbacks.register(app, pages)
     map_callbacks.register(app)
     dispatch_callbacks.register(app)
+    coverage_callbacks.register(app)
     security.install(server, app, settings)  # last: the CSP hashes every inline script
     # Dash registers its script paths lazily in a before_request hook that marks itself done
     # *before* doing the work: a gunicorn worker whose first requests are the browser's parallel
