@@ -68,7 +68,10 @@ def _options(opts: dict[str, str]) -> dict[str, float]:
     out = dict(DEFAULTS)
     for k, v in opts.items():
         try:
-            out[k] = float(v)
+            f = float(v)
+            if not math.isfinite(f):
+                raise ValueError
+            out[k] = int(f) if f.is_integer() else f  # the report shows 120, not 120.0
         except ValueError:
             raise ValueError(f"option {k} must be a number, not {v!r}") from None
         if out[k] <= 0 and k != "seed":
