@@ -13,7 +13,7 @@ from callbacks import dispatch as dispatch_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
-from dashboard import api, auth, coverage_api, incidents_api, security
+from dashboard import api, auth, coverage_api, incidents_api, kpi_api, security
 from dashboard.health import bp as health_bp
 from dashboard.roles import VIEWERS
 from domain import evidence
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     server.register_blueprint(api.bp)
     server.register_blueprint(incidents_api.bp)
     server.register_blueprint(coverage_api.bp)
+    server.register_blueprint(kpi_api.bp)
     server.extensions["geo"] = geo = load_geography()
     server.extensions["travel"] = TravelModel.from_geography(geo)  # built once per process
     auth.install(server)

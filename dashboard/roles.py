@@ -21,6 +21,7 @@ ACKNOWLEDGERS = frozenset({OPERATOR, DISPATCHER})  # acknowledge alerts
 DISPATCHERS = frozenset({DISPATCHER})  # create, triage, assign, close incidents
 ANALYSTS = frozenset({LEADER, ADMIN})  # KPIs and traces
 ADMINS = frozenset({ADMIN})  # users, roles, geography, thresholds
+KPI_VIEWERS = ANALYSTS | DISPATCHERS  # the KPI page: leaders and admins; duty chiefs may view
 
 _RULES = "ecocommand_callback_roles"  # key in server.extensions: one table per app
 

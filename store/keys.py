@@ -181,3 +181,9 @@ def coverage_presence(hour: str) -> str:
     """Hash "hexagon|kind|department" -> seconds of patrol presence in a UTC hour
     (YYYYMMDDHH): the heatmap."""
     return f"cov:presence:{hour}"
+
+
+def kpi_day(day: str) -> str:
+    """Hash of a closed local day's figures that Redis does not keep raw for long (units on
+    duty per hour, water-quality day rows): fields on_duty, water (JSON), closed_ms, source."""
+    return f"kpi:day:{day}"

@@ -1,0 +1,93 @@
+"""The raw material of the leadership KPIs, read from Redis, and the figures of closed days that
+Redis does not keep raw for long (unit status changes and sensor readings live HISTORY_HOURS):
+when a local day closes the worker stores its units on duty per hour and its water-quality day
+rows (`kpi:day:{day}`), recomputable from the raw records while those are still kept.
+Incident records are kept whole, so incident figures are always computed from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import redis
+
+from store import incidents, keys
+from store.snapshots import READ_ALL
+
+SOURCES = ("live", "simulated")
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v or "")
+
+
+def incident_records(r: redis.Redis) -> list[dict[str, Any]]:
+    """Every incident record (one round trip for the hashes)."""
+    ids = [_text(x) for x in r.zrange(keys.INCIDENTS, 0, -1)]
+    if not ids:
+        return []
+    rows = r.register_script(READ_ALL)(keys=[keys.incident(i) for i in ids], args=[])
+    return [incidents._typed(dict(zip(row[::2], row[1::2], strict=True))) for row in rows if row]
+
+
+def status_events(r: redis.Redis, from_ms: int, to_ms: int) -> list[tuple[str, int, str]]:
+    """Unit status changes (unit, ts, status) in the events stream up to to_ms: what it still
+    holds (HISTORY_HOURS), including the last change of each unit before from_ms."""
+    out = []
+    for _id, f in r.xrange(keys.EVENTS):
+        if f.get(b"type") != b"unit_status":
+            continue
+        try:
+            ts = int(f[b"ts"])
+        except (KeyError, ValueError):
+            continue
+        if ts < to_ms:
+            out.append((_text(f.get(b"id")), ts, _text(f.get(b"status"))))
+    return out
+
+
+def sensor_readings(r: redis.Redis) -> tuple[dict[str, list[dict[str, str]]],
+                                             dict[str, dict[str, str]]]:
+    """Each sensor's kept readings (ts, v.<parameter>) and profile."""
+    ids = sorted(_text(x) for x in r.smembers(keys.index("sensor")))
+    pipe = r.pipeline(transaction=False)
+    for sid in ids:
+        pipe.xrange(keys.track("sensor", sid))
+        pipe.hgetall(keys.state("sensor", sid))
+    raw = pipe.execute()
+    readings = {sid: [{_text(k): _text(v) for k, v in f.items()} for _i, f in track]
+                for sid, track in zip(ids, raw[::2], strict=True)}
+    profiles = {sid: {_text(k): _text(v) for k, v in p.items()}
+                for sid, p in zip(ids, raw[1::2], strict=True)}
+    return readings, profiles
+
+
+def store_day(r: redis.Redis, day: str, on_duty: list[dict[str, Any]],
+              water: list[dict[str, Any]], closed_ms: int, source: str = "live") -> None:
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}")
+    r.hset(keys.kpi_day(day), mapping={"on_duty": orjson.dumps(on_duty),
+                                       "water": orjson.dumps(water),
+                                       "closed_ms": closed_ms, "source": source})
+
+
+def stored_days(r: redis.Redis, days: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """day -> {on_duty, water, closed_ms, source} for the days that were closed."""
+    days = list(days)
+    pipe = r.pipeline(transaction=False)
+    for day in days:
+        pipe.hgetall(keys.kpi_day(day))
+    out = {}
+    for day, raw in zip(days, pipe.execute(), strict=True):
+        if raw:
+            out[day] = {"on_duty": orjson.loads(raw.get(b"on_duty", b"[]")),
+                        "water": orjson.loads(raw.get(b"water", b"[]")),
+                        "closed_ms": int(raw.get(b"closed_ms", b"0")),
+                        "source": _text(raw.get(b"source"))}
+    return out
+
+
+def is_closed(r: redis.Redis, day: str) -> bool:
+    return bool(r.hexists(keys.kpi_day(day), "closed_ms"))

@@ -1,0 +1,87 @@
+"""GET /api/v1/kpis over HTTP with a real Redis: who may read it, what it refuses, and that its
+numbers agree with the incidents the incidents API lists."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from flask import Flask
+
+from config.settings import Settings
+from dashboard import roles
+from domain.geo import Geography
+from simulator import history
+from store import kpi_days, users
+from tests.test_auth import PASSWORD, client, make_app
+from tests.test_incidents_api import _check
+from tests.test_roles import signed_in
+
+DAY = 86_400_000
+
+
+@pytest.fixture
+def server(settings: Settings, r: redis.Redis) -> Flask:
+    for role in roles.ROLES:
+        users.create_user(r, role, role, PASSWORD)
+    return make_app(settings)
+
+
+def test_leaders_admins_and_duty_chiefs_read_kpis_operators_do_not(server: Flask) -> None:
+    assert client(server).get("/api/v1/kpis").status_code == 401
+    assert signed_in(server, "operator").get("/api/v1/kpis").status_code == 403
+    for role in ("leader", "admin", "dispatcher"):
+        body = signed_in(server, role).get("/api/v1/kpis").get_json()
+        assert body["handling_rate"]["overall"]["n"] == 0
+        assert body["handling_rate"]["overall"]["rate"] is None  # nothing to judge: not 0 %
+
+
+@pytest.mark.parametrize("query", [
+    "from=yesterday", "to=2026-13-01", "from=2026-11-02&to=2026-11-01",
+    "from=2020-01-01&to=2026-01-01", "department=police", "subdistrict=atlantis",
+])
+def test_bad_queries_are_refused_with_a_reason(server: Flask, query: str) -> None:
+    resp = signed_in(server, "leader").get(f"/api/v1/kpis?{query}")
+    assert resp.status_code == 422 and resp.get_json()["error"], query
+
+
+def test_the_figures_agree_with_the_incidents_listed(server: Flask, r: redis.Redis,
+                                                     geo: Geography) -> None:
+    now = time.time_ns() // 1_000_000
+    history.fill(r, geo, history.demo_fleet(geo, 3), 10, now, seed=3)
+    leader = signed_in(server, "leader")
+    body = leader.get(f"/api/v1/kpis?from={now - 10 * DAY}&to={now + 1}").get_json()
+    _check(body, "/api/v1/kpis")
+    listed = leader.get("/api/v1/incidents").get_json()["items"]
+    inside = [i for i in listed if now - 10 * DAY <= i["created_ms"] <= now]
+    overall = body["handling_rate"]["overall"]
+    assert overall["reported"] == len(inside) == body["incidents"]["n"]
+    assert overall["rejected"] == sum(i["state"] == "rejected" for i in inside)
+    assert overall["transferred"] == sum(i["state"] == "transferred" for i in inside)
+    assert overall["received"] == overall["n"] == \
+        len(inside) - overall["rejected"] - overall["transferred"]
+    assert body["incidents"]["simulated"] == len(inside)  # all of them are simulated history
+    # a department's figures are its share of the same incidents
+    forestry = leader.get(f"/api/v1/kpis?from={now - 10 * DAY}&to={now + 1}"
+                          "&department=forestry").get_json()
+    assert forestry["handling_rate"]["overall"]["reported"] == \
+        sum(i["departments"][0] == "forestry" for i in inside)
+    # local dates work as well as epoch ms
+    assert leader.get("/api/v1/kpis?from=2026-01-01&to=2026-01-02").status_code == 200
+
+
+def test_closed_days_are_read_from_their_stored_rows(server: Flask, r: redis.Redis) -> None:
+    kpi_days.store_day(r, "20260105", [{"hour_ms": 1_767_571_200_000,
+                                        "local_hour": "20260105 08:00", "units": 7,
+                                        "unit_hours": 6.5}],
+                       [{"day": "20260105", "sensor_id": "WQ-SEA-01", "name": "西涌",
+                         "kind": "seawater", "water_class": "I", "subdistrict": "nanao",
+                         "n": 10, "breaches": 2}], closed_ms=1, source="simulated")
+    body = signed_in(server, "leader").get(
+        "/api/v1/kpis?from=2026-01-05&to=2026-01-06").get_json()
+    assert body["closed_days"] == {"20260105": "simulated"}
+    assert [(h["units"], h["unit_hours"]) for h in body["on_duty"]] == [(7, 6.5)]
+    (point,) = body["water"]["points"]
+    assert (point["sensor_id"], point["n"], point["within"], point["days_within"]) == \
+        ("WQ-SEA-01", 10, 8, 0)
