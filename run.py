@@ -4,7 +4,7 @@
                                        REDIS_URL / MQTT_URL are set), ingest, simulator, web app
     python run.py ingest               the ingest worker only
     python run.py simulate [--rate N]  the traffic simulator only
-    python run.py simulate --history 30d  30 days of simulated past incidents, then exit
+    python run.py simulate --history 30d  30 days of simulated history for the KPIs, then exit
     python run.py web                  the web app only
     python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
     python run.py users add NAME --role ROLE
@@ -72,10 +72,12 @@ def cmd_history(args: argparse.Namespace) -> None:
     s = _settings()
     geo = load_geography()
     r = redis.Redis.from_url(s.effective_redis_url)
-    out = history.fill(r, geo, history.demo_fleet(geo, args.seed), args.history,
-                       time.time_ns() // 1_000_000, args.seed)
+    fleet, now = history.demo_fleet(geo, args.seed), time.time_ns() // 1_000_000
+    out = history.fill(r, geo, fleet, args.history, now, args.seed)
+    days = history.fill_days(r, geo, fleet, args.history, now, args.seed)
     print(f"simulated history of {args.history} days: {out['new']} incidents written, "
-          f"{out['skipped']} already there (ids INC-SIM-..., marked simulated)", flush=True)
+          f"{out['skipped']} already there (ids INC-SIM-..., marked simulated); {days} past "
+          "days of patrols, units on duty and water readings (source: simulated)", flush=True)
 
 
 def _days(text: str) -> int:
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--seed", type=int, default=DEMO_SEED,
                      help=f"fleet and traffic seed (default {DEMO_SEED})")
     sim.add_argument("--history", type=_days, default=None, metavar="30d",
-                     help="write that many days of simulated past incidents, then exit")
+                     help="write that many days of simulated past incidents, patrols and "
+                          "readings, then exit")
     sim.set_defaults(fn=cmd_simulate)
     sub.add_parser("web", help="run the web app").set_defaults(fn=cmd_web)
     bench = sub.add_parser("bench", help="run a benchmark and write its JSON report")

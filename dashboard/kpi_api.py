@@ -11,7 +11,6 @@ days not closed yet.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from typing import Any
 
@@ -77,11 +76,6 @@ def _check(value: str | None, allowed: type, name: str) -> str | None:
     return value
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame as JSON-ready rows (NaN -> null, numpy numbers -> plain)."""
-    return json.loads(frame.to_json(orient="records")) if len(frame) else []
-
-
 def _on_duty(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
              from_ms: int, to_ms: int) -> pd.DataFrame:
     rows = [row for d in days if d in stored for row in stored[d]["on_duty"]]
@@ -90,7 +84,7 @@ def _on_duty(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
         start = max(from_ms, int(dt.datetime.strptime(open_days[0], "%Y%m%d").replace(
             tzinfo=LOCAL_TZ).timestamp() * 1000))
         live = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, to_ms), start, to_ms)
-        rows += records(live)
+        rows += kpi_days.frame_rows(live)
     frame = pd.DataFrame(rows, columns=["hour_ms", "local_hour", "units", "unit_hours"])
     return frame[(frame["hour_ms"] >= from_ms - from_ms % 3_600_000)
                  & (frame["hour_ms"] < to_ms)].sort_values("hour_ms")
@@ -136,17 +130,17 @@ def kpi_report(r: redis.Redis, cov: CoverageGeography, from_ms: int, to_ms: int,
         "filters": {"department": department, "subdistrict": subdistrict},
         "incidents": {"n": len(frame), "simulated": _simulated(recs, frame)},
         "handling_rate": {"overall": rate["overall"],
-                          **{k: records(rate[k])
+                          **{k: kpi_days.frame_rows(rate[k])
                              for k in ("by_source", "by_department", "by_subdistrict")}},
         "response_times": {"intervals": times["intervals"], "deadlines": times["deadlines"],
-                           "trend": records(times["trend"]),
-                           "deadline_trend": records(times["deadline_trend"])},
+                           "trend": kpi_days.frame_rows(times["trend"]),
+                           "deadline_trend": kpi_days.frame_rows(times["deadline_trend"])},
         "workload": {"n": work["n"], "n_without_units": work["n_without_units"],
-                     "per_unit": records(work["per_unit"]),
-                     "per_department": records(work["per_department"])},
-        "on_duty": records(_on_duty(r, days, stored, from_ms, to_ms)),
-        "coverage": records(cov_rows),
-        "water": {k: records(v) for k, v in water.items()},
+                     "per_unit": kpi_days.frame_rows(work["per_unit"]),
+                     "per_department": kpi_days.frame_rows(work["per_department"])},
+        "on_duty": kpi_days.frame_rows(_on_duty(r, days, stored, from_ms, to_ms)),
+        "coverage": kpi_days.frame_rows(cov_rows),
+        "water": {k: kpi_days.frame_rows(v) for k, v in water.items()},
         "closed_days": {d: v["source"] for d, v in stored.items()},
     }
 

@@ -24,7 +24,7 @@ from config.settings import Settings
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
 from domain.water_quality import check_standards
-from ingest import escalation, patrol_logs, tasks, vessels
+from ingest import day_close, escalation, patrol_logs, tasks, vessels
 from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
@@ -244,6 +244,9 @@ class IngestWorker:
                         self._sweep_fragments()
                         overdue = escalation.overdue_alerts(self.redis, now_ms())
                         overdue += due_warnings(self.redis, self.coverage, now_ms())
+                        day = day_close.day_to_close(now_ms())
+                        if day and day_close.close_day(self.redis, day, now_ms()):
+                            log.info("closed the day %s: KPI rows stored", day)
                         if overdue:
                             self.store.write(overdue, now_ms())
                         last_beat = time.monotonic()

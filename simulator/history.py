@@ -1,7 +1,9 @@
-"""`python run.py simulate --history 30d`: plausible past incidents for the KPI page of a fresh
-demo, written straight into Redis (store.incidents.import_history: no unit is booked and no
-notice is sent) and clearly marked: ids `INC-SIM-YYYYMMDD-NNNN`, `simulated` = 1, created by
-"simulator". Deterministic for a seed, and a second run adds nothing already there.
+"""`python run.py simulate --history 30d`: plausible past incidents, patrols and readings for the
+KPI page of a fresh demo, written straight into Redis and clearly marked. Incidents go through
+store.incidents.import_history (no unit is booked, no notice sent) with ids
+`INC-SIM-YYYYMMDD-NNNN`, `simulated` = 1, created by "simulator"; each past day gets its closed
+day row (units on duty per hour, water-quality rows) with source "simulated", and its visited
+places (cov:day). Deterministic for a seed; a second run adds nothing already there.
 
 The shape, not the exact numbers, comes from the bureau's report: most cases come from citizens
 and patrols, a few from sensors and hotlines; most are assigned, reached and handled within the
@@ -20,10 +22,11 @@ from dataclasses import dataclass
 import redis
 
 from domain import incidents as model
+from domain.coverage_places import load_coverage
 from domain.geo import Geography
 from domain.incidents import Source, State, Timeline, Transition
 from domain.vocab import LOCAL_TZ, Department
-from store import incidents
+from store import coverage, incidents, keys, kpi_days
 
 TYPE_WEIGHTS = {"water_pollution": 15, "illegal_discharge": 10, "illegal_building": 15,
                 "illegal_fishing": 15, "illegal_logging": 8, "illegal_sand_mining": 5,
@@ -151,3 +154,56 @@ def demo_fleet(geo: Geography, seed: int) -> list[FleetUnit]:
 
     return [FleetUnit(u.unit_id, u.department.value, u.kind.value)
             for u in UnitFleet(geo, random.Random(seed)).units]
+
+
+VISIT_P = {"land": (0.55, 0.9), "coast": (0.65, 0.95), "sea": (0.45, 0.85)}  # share per day
+COUNTS_FOR = {"land": ("foot", "vehicle"), "coast": ("foot", "boat"), "sea": ("boat",)}
+READINGS_PER_DAY = 288  # one every 5 minutes
+
+
+def fill_days(r: redis.Redis, geo: Geography, fleet: Sequence[FleetUnit], days: int,
+              now_ms: int, seed: int) -> int:
+    """Closed-day rows and visited places for the `days` days before today (not already
+    closed); returns how many days were written."""
+    from simulator.sensors import SensorNetwork
+
+    rng = random.Random(seed + 1)
+    cov = load_coverage()
+    sensors = SensorNetwork(geo, random.Random(seed)).sensors
+    today = dt.datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    written = 0
+    for back in range(days, 0, -1):
+        day = today - dt.timedelta(days=back)
+        name = f"{day:%Y%m%d}"
+        if kpi_days.is_closed(r, name):
+            continue
+        start = int(day.timestamp() * 1000)
+        on_duty = [{"hour_ms": start + h * 3_600_000, "local_hour": f"{name} {h:02d}:00",
+                    "units": (n := round(len(fleet) * (0.8 if 8 <= h < 20 else 0.3)
+                                         * rng.uniform(0.9, 1.0))),
+                    "unit_hours": round(n * rng.uniform(0.85, 1.0), 2)} for h in range(24)]
+        bad_day = rng.random() < 0.1
+        water = [{"day": name, "sensor_id": s.sensor_id, "name": s.name, "kind": s.kind.value,
+                  "water_class": "I" if s.kind.value == "seawater" else s.water_class,
+                  "subdistrict": s.subdistrict.value if s.subdistrict else "",
+                  "n": READINGS_PER_DAY,
+                  "breaches": rng.randint(3, 30) if bad_day and rng.random() < 0.4 else
+                  (rng.randint(1, 3) if rng.random() < 0.15 else 0)} for s in sensors]
+        pipe = r.pipeline(transaction=False)
+        visited: dict[str, int] = {}
+        for place in cov.places.values():
+            lo, hi = VISIT_P[place.kind]
+            if rng.random() < rng.uniform(lo, hi):
+                able = [u for u in fleet if u.kind in COUNTS_FOR[place.kind]]
+                u = rng.choice(able)
+                visited[f"{place.id}|{u.kind}|{u.department}"] = start + rng.randint(
+                    6 * 3_600_000, 20 * 3_600_000)
+        if visited:
+            pipe.zadd(keys.coverage_day(name), visited)
+            pipe.expire(keys.coverage_day(name), coverage.DAY_KEEP_S)
+        pipe.execute()
+        kpi_days.store_day(r, name, on_duty, water, now_ms, source="simulated")
+        written += 1
+    return written
+

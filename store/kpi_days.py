@@ -7,10 +7,12 @@ Incident records are kept whole, so incident figures are always computed from th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
+import pandas as pd
 import redis
 
 from store import incidents, keys
@@ -62,6 +64,11 @@ def sensor_readings(r: redis.Redis) -> tuple[dict[str, list[dict[str, str]]],
     profiles = {sid: {_text(k): _text(v) for k, v in p.items()}
                 for sid, p in zip(ids, raw[1::2], strict=True)}
     return readings, profiles
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON-ready rows (NaN -> null, numpy numbers -> plain)."""
+    return json.loads(frame.to_json(orient="records")) if len(frame) else []
 
 
 def store_day(r: redis.Redis, day: str, on_duty: list[dict[str, Any]],

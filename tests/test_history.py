@@ -49,3 +49,22 @@ def test_history_length_is_a_number_of_days(text: str, days: int) -> None:
 def test_bad_history_lengths_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         run._days(text)
+
+
+def test_past_days_get_patrols_units_on_duty_and_readings_once(r: redis.Redis,
+                                                               geo: Geography) -> None:
+    from store import coverage, kpi_days
+
+    now = time.time_ns() // 1_000_000
+    fleet = history.demo_fleet(geo, 7)
+    assert history.fill_days(r, geo, fleet, 3, now, seed=7) == 3
+    assert history.fill_days(r, geo, fleet, 3, now, seed=7) == 0  # closed already
+    days = sorted(kpi_days.stored_days(r, [coverage.local_day(now - d * 86_400_000)
+                                           for d in range(0, 5)]))
+    assert len(days) == 3 and coverage.local_day(now) not in days  # today is not closed
+    for day, row in kpi_days.stored_days(r, days).items():
+        assert row["source"] == "simulated" and len(row["on_duty"]) == 24
+        assert {w["sensor_id"] for w in row["water"]} >= {"WQ-SEA-01"}
+        assert all(0 <= w["breaches"] <= w["n"] for w in row["water"])
+        visited = coverage.daily_visited(r, [day])[day]
+        assert 50 < len(visited) < 193  # most places, not all

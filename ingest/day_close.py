@@ -1,0 +1,41 @@
+"""When a local day closes, the worker keeps what Redis will not hold raw for long (unit status
+changes and sensor readings are trimmed after HISTORY_HOURS): the day's units on duty per hour
+and water-quality day rows (store/kpi_days.py), once, a little after midnight so that late
+messages are in. Recomputable from the raw data while it is kept: delete the day's row."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import redis
+
+from domain import kpis
+from domain.vocab import LOCAL_TZ
+from store import kpi_days
+
+GRACE_MS = 10 * 60_000  # late messages of the day before midnight + this
+
+
+def day_bounds(day: str) -> tuple[int, int]:
+    start = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=LOCAL_TZ)
+    return int(start.timestamp() * 1000), int((start + dt.timedelta(days=1)).timestamp() * 1000)
+
+
+def day_to_close(now_ms: int) -> str | None:
+    """Yesterday (local), once its grace time has passed."""
+    day = dt.datetime.fromtimestamp((now_ms - GRACE_MS) / 1000, LOCAL_TZ).date()
+    yesterday = day - dt.timedelta(days=1)
+    return yesterday.strftime("%Y%m%d")
+
+
+def close_day(r: redis.Redis, day: str, now_ms: int) -> bool:
+    """Store the day's rows unless it was closed already; True when it wrote them."""
+    if kpi_days.is_closed(r, day):
+        return False
+    start, end = day_bounds(day)
+    on_duty = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, end), start, end)
+    readings, profiles = kpi_days.sensor_readings(r)
+    water = kpis.water_quality(readings, profiles)["breaches_by_day"]
+    water = water[water["day"] == day]
+    kpi_days.store_day(r, day, kpi_days.frame_rows(on_duty), kpi_days.frame_rows(water), now_ms)
+    return True

@@ -1,0 +1,53 @@
+"""Closing a local day (ingest/day_close.py) with a real Redis: units on duty per hour and
+water-quality rows are stored once, from the raw data Redis still holds."""
+
+from __future__ import annotations
+
+import orjson
+import redis
+
+from ingest import day_close
+from ingest import units as unit_handlers
+from ingest.context import HandlerContext
+from store import keys, kpi_days
+from store.writer import LiveStore
+
+DAY = "20261127"
+START, END = day_close.day_bounds(DAY)  # 2026-11-26 16:00 UTC .. 2026-11-27 16:00 UTC
+H = 3_600_000
+
+
+def _status(r: redis.Redis, uid: str, ts: int, status: str) -> None:
+    LiveStore(r, 48 * H, 100).write(unit_handlers.handle_status(uid, orjson.dumps(
+        {"unit_id": uid, "ts": ts, "status": status}), HandlerContext(received_ms=ts)), ts)
+
+
+def _reading(r: redis.Redis, sid: str, ts: int, do: float) -> None:
+    r.sadd(keys.index("sensor"), sid)
+    r.hset(keys.state("sensor", sid), mapping={"kind": "seawater", "water_class": "I",
+                                               "subdistrict": "nanao", "name": sid})
+    r.xadd(keys.track("sensor", sid), {"ts": ts, "v.dissolved_oxygen": do, "v.pH": 8.1})
+
+
+def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) -> None:
+    _status(r, "U-1", START + 8 * H, "available")  # on duty 08:00 .. 10:30
+    _status(r, "U-1", START + 10 * H + 30 * 60_000, "off_duty")
+    _status(r, "U-2", START + 9 * H, "on_scene")  # on duty 09:00 to the end of the day
+    for i, do in enumerate([7.0, 6.5, 5.0, 7.2]):  # one reading below class I's 6 mg/L
+        _reading(r, "WQ-1", START + (i + 1) * H, do)
+    _reading(r, "WQ-1", END + H, 4.0)  # the next day: not this day's
+
+    now = END + day_close.GRACE_MS + 1
+    assert day_close.day_to_close(now) == DAY
+    assert day_close.day_to_close(END + 60_000) != DAY  # still in the grace time
+    assert day_close.close_day(r, DAY, now) is True
+    (stored,) = kpi_days.stored_days(r, [DAY]).values()
+    units = {row["local_hour"][-5:]: row["units"] for row in stored["on_duty"]}
+    assert (units["07:00"], units["08:00"], units["09:00"], units["10:00"], units["11:00"],
+            units["23:00"]) == (0, 1, 2, 2, 1, 1)
+    hours = {row["local_hour"][-5:]: row["unit_hours"] for row in stored["on_duty"]}
+    assert hours["10:00"] == 1.5  # U-1 half an hour, U-2 the whole hour
+    (water,) = stored["water"]
+    assert (water["sensor_id"], water["n"], water["breaches"]) == ("WQ-1", 4, 1)
+    assert stored["source"] == "live"
+    assert day_close.close_day(r, DAY, now + 5000) is False  # once
