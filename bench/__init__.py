@@ -9,7 +9,7 @@ from pathlib import Path
 from config.settings import Settings
 
 BENCHMARKS = {"ingest": "bench.ingest", "map": "bench.map", "dispatch": "bench.dispatch",
-              "coverage": "bench.coverage"}
+              "coverage": "bench.coverage", "kpi": "bench.kpi"}
 
 
 def run_benchmark(name: str, out: Path, settings: Settings, options: list[str]) -> None:

@@ -125,7 +125,7 @@ def one_incident(rng: random.Random, geo: Geography, fleet: Sequence[FleetUnit],
 
 
 def fill(r: redis.Redis, geo: Geography, fleet: Sequence[FleetUnit], days: int, now_ms: int,
-         seed: int) -> dict[str, int]:
+         seed: int, per_day: float = PER_DAY) -> dict[str, int]:
     """Write `days` days of incidents ending now; returns how many were new and skipped."""
     rng = random.Random(seed)
     today = dt.datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).replace(
@@ -134,7 +134,8 @@ def fill(r: redis.Redis, geo: Geography, fleet: Sequence[FleetUnit], days: int, 
     for back in range(days, -1, -1):
         day = today - dt.timedelta(days=back)
         weekend = day.weekday() >= 5
-        count = max(0, round(rng.gauss(PER_DAY * (0.8 if weekend else 1.0), 6)))
+        mean = per_day * (0.8 if weekend else 1.0)
+        count = max(0, round(rng.gauss(mean, mean * 0.15)))
         times = sorted(int((day + dt.timedelta(hours=rng.choices(range(24), HOUR_WEIGHTS)[0],
                                                 minutes=rng.uniform(0, 60))).timestamp() * 1000)
                        for _ in range(count))

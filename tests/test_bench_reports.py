@@ -53,3 +53,18 @@ def test_coverage_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
 def test_coverage_benchmark_refuses_bad_options(tmp_path: Path, bad: dict) -> None:
     with pytest.raises(ValueError):
         coverage_bench.main(tmp_path / "x.json", _settings(tmp_path), bad)
+
+
+def test_kpi_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
+    from bench import kpi as kpi_bench
+
+    out = tmp_path / "kpi.json"
+    kpi_bench.main(out, _settings(tmp_path), {"incidents": "300", "days": "5", "units": "40",
+                                              "runs": "2"})
+    res = orjson.loads(out.read_bytes())["results"]
+    assert res["data"]["incidents_in_redis"] > 200 and res["data"]["closed_days"] == 5
+    assert 0 < res["data"]["incidents_in_period"] <= res["data"]["incidents_in_redis"]
+    for k in ("page", "page_filtered", "baseline_raw_reads"):
+        assert 0 < res[k]["p50_ms"] <= res[k]["p95_ms"] <= res[k]["max_ms"]
+    assert 0 <= res["figures"]["handling_rate"] <= 1
+    assert isinstance(res["targets"]["met"], bool)
