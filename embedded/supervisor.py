@@ -17,10 +17,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import redis
 
 from config.settings import Settings
 from embedded.valkey import server_command
 from ingest.connections import Unreachable, broker_reachable, redis_client
+from store import keys
 
 STOP_GRACE_S = 4.0  # per stage; two stages stay well inside the 10 s promised to users
 PR_SET_PDEATHSIG = 1
@@ -117,7 +121,13 @@ def run_all(s: Settings, run_py: Path) -> None:
                 _wait(lambda: broker_reachable(s.effective_mqtt_url), "the embedded broker")
         # Demo accounts only in the embedded Redis: never known names in a real deployment's.
         demo = [] if s.redis_url else _seed_demo_accounts(s)
-        for part in apps:
+        ingest, others = apps[0], apps[1:]
+        ingest.start(env)
+        # The simulator opens with every profile and vessel identity at once: the worker must
+        # be subscribed by then, or the demo starts with most vessels missing.
+        if not _wait_quietly(lambda: _ingest_subscribed(s.effective_redis_url, ingest), 30):
+            print("the ingest worker is slow to connect; starting the rest anyway", flush=True)
+        for part in others:
             part.start(env)
         print("\necocommand is running (Ctrl-C stops everything):", flush=True)
         for part in servers + apps:
@@ -149,6 +159,27 @@ def _seed_demo_accounts(s: Settings) -> list[tuple[str, str, str]]:
     from dashboard.users_cli import seed_demo  # imported late: it pulls in argon2 and Dash roles
 
     return seed_demo(redis_client(s.effective_redis_url, wait_s=5), s.data_dir)
+
+
+def _ingest_subscribed(url: str, ingest: Part) -> bool:
+    """The worker this supervisor started reports itself connected to the broker."""
+    if not ingest.alive():
+        return False
+    try:
+        beat = redis_client(url, wait_s=0).hgetall(keys.HEARTBEAT)
+    except (Unreachable, redis.exceptions.RedisError):
+        return False
+    return (beat.get(b"pid") == str(ingest.proc.pid).encode()  # type: ignore[union-attr]
+            and beat.get(b"broker_connected") == b"1")
+
+
+def _wait_quietly(check: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _ping(url: str) -> bool:
