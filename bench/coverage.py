@@ -149,8 +149,9 @@ def _copy_day(r: redis.Redis, t0: int, days_back: int) -> None:
         src = keys.coverage_presence(coverage.utc_hour(t0 + h * 3_600_000))
         r.copy(src, keys.coverage_presence(coverage.utc_hour(t0 + h * 3_600_000 - shift)),
                replace=True)
-    r.copy(keys.coverage_day(coverage.local_day(t0)),
-           keys.coverage_day(coverage.local_day(t0 - shift)), replace=True)
+    for name in (keys.coverage_day, keys.coverage_presence_day):
+        r.copy(name(coverage.local_day(t0)), name(coverage.local_day(t0 - shift)),
+               replace=True)
 
 
 def measure(r: redis.Redis, o: dict[str, float]) -> dict[str, Any]:

@@ -42,8 +42,8 @@ def window_start(window: str, now: int) -> int:
         return now - HOUR_MS
     if window == "today":
         return coverage.day_start_ms(now)
-    if window == "7d":
-        return now - 7 * DAY_MS
+    if window == "7d":  # 近7天: today and the six days before it, whole local days
+        return coverage.day_start_ms(now) - 6 * DAY_MS
     raise BadQuery(f"window must be one of {', '.join(WINDOWS)}, not {window[:20]!r}")
 
 

@@ -29,7 +29,7 @@ from store import keys
 from store.snapshots import READ_ALL
 
 DAY_KEEP_S = 400 * 86_400  # the trend: over a year of days
-PRESENCE_KEEP_S = 8 * 86_400  # the heatmap's longest window is 7 days
+PRESENCE_KEEP_S = 9 * 86_400  # the heatmap's longest window is 7 local days
 HOUR_MS = 3_600_000
 
 
@@ -98,7 +98,7 @@ class CoverageRecorder:
     def __init__(self, r: redis.Redis, geo: CoverageGeography, hex_res: int,
                  flush_s: float = 60.0) -> None:
         self.r, self.geo, self.hex_res, self.flush_ms = r, geo, hex_res, int(flush_s * 1000)
-        self.pending: dict[tuple[str, str], float] = defaultdict(float)
+        self.pending: dict[tuple[int, str], float] = defaultdict(float)  # (hour, member)
         self.flushed_ms = 0
         self._read = r.register_script(READ_ALL)
         self._write = r.register_script(_WRITE_TRACKERS)
@@ -112,7 +112,7 @@ class CoverageRecorder:
         profile = {u: [_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
         trackers = {u: _tracker(row[3]) for u, row in zip(units, rows, strict=True)}
         visits: list[tuple[Visit, str, str]] = []
-        presence: dict[tuple[str, str], float] = defaultdict(float)
+        presence: dict[tuple[int, str], float] = defaultdict(float)
         changed = set()
         for p in sorted(positions, key=lambda x: x.ts_ms):
             kind, department, status = profile[p.unit_id]
@@ -127,7 +127,7 @@ class CoverageRecorder:
                 changed.add(p.unit_id)
             if seconds > 0 and (places.land or places.sea):
                 cell = h3.latlng_to_cell(p.lat, p.lon, self.hex_res)
-                presence[(utc_hour(p.ts_ms), f"{cell}|{kind}|{department}")] += seconds
+                presence[(p.ts_ms // HOUR_MS, f"{cell}|{kind}|{department}")] += seconds
             visits += [(v, kind, department) for v in made]
         pipe = self.r.pipeline(transaction=False)
         done = [(u, t) for u in changed if (t := trackers[u]) is not None]
@@ -147,15 +147,18 @@ class CoverageRecorder:
         return [v for v, _k, _d in visits]
 
     def flush(self, now_ms: int | None = None) -> None:
-        """Write the presence seconds summed so far."""
+        """Write the presence seconds summed so far, per hour and per local day (a day or a
+        week is then read from a few day hashes instead of 24 or 168 hour hashes)."""
         if self.pending:
             pipe = self.r.pipeline(transaction=False)
-            hours = set()
+            names = set()
             for (hour, member), seconds in self.pending.items():
-                pipe.hincrbyfloat(keys.coverage_presence(hour), member, round(seconds, 1))
-                hours.add(hour)
-            for hour in hours:
-                pipe.expire(keys.coverage_presence(hour), PRESENCE_KEEP_S)
+                for name in (keys.coverage_presence(utc_hour(hour * HOUR_MS)),
+                             keys.coverage_presence_day(local_day(hour * HOUR_MS))):
+                    pipe.hincrbyfloat(name, member, round(seconds, 1))
+                    names.add(name)
+            for name in names:
+                pipe.expire(name, PRESENCE_KEEP_S)
             pipe.execute()
             self.pending.clear()
         self.flushed_ms = now_ms if now_ms is not None else self.flushed_ms
@@ -228,14 +231,27 @@ def daily_visited(r: redis.Redis, days: Sequence[str], kinds: Iterable[str] = ()
     return out
 
 
+def presence_keys(from_ms: int, to_ms: int) -> list[str]:
+    """The presence hashes covering the hours that overlap [from, to], to_ms being now (no
+    presence after it yet): a whole local day from its day hash, other hours one by one."""
+    out, t = [], from_ms - from_ms % HOUR_MS
+    while t <= to_ms:
+        if t == day_start_ms(t):
+            out.append(keys.coverage_presence_day(local_day(t)))
+            t += 24 * HOUR_MS
+        else:
+            out.append(keys.coverage_presence(utc_hour(t)))
+            t += HOUR_MS
+    return out
+
+
 def presence(r: redis.Redis, from_ms: int, to_ms: int, kinds: Iterable[str] = (),
              departments: Iterable[str] = ()) -> dict[str, float]:
-    """h3 hexagon -> seconds of patrol presence in the UTC hours overlapping [from, to]."""
+    """h3 hexagon -> seconds of patrol presence in the hours overlapping [from, to] (to: now)."""
     ks, ds = _filters(kinds, departments)
-    hours = [utc_hour(ms) for ms in range(from_ms - from_ms % HOUR_MS, to_ms + 1, HOUR_MS)]
     pipe = r.pipeline(transaction=False)
-    for hour in hours:
-        pipe.hgetall(keys.coverage_presence(hour))
+    for name in presence_keys(from_ms, to_ms):
+        pipe.hgetall(name)
     out: dict[str, float] = defaultdict(float)
     for fields in pipe.execute():
         for member, seconds in fields.items():

@@ -177,6 +177,11 @@ def coverage_day(day: str) -> str:
     return f"cov:day:{day}"
 
 
+def coverage_presence_day(day: str) -> str:
+    """The same per local day (YYYYMMDD): what the day and week windows read."""
+    return f"cov:presence:day:{day}"
+
+
 def coverage_presence(hour: str) -> str:
     """Hash "hexagon|kind|department" -> seconds of patrol presence in a UTC hour
     (YYYYMMDDHH): the heatmap."""

@@ -128,3 +128,19 @@ def test_a_track_published_through_a_cell_marks_it_within_two_seconds(
     wait_for(lambda: coverage.last_visitors(r).get(CELL) == "F-9", 2.0, "the cell visited")
     assert time.monotonic() - sent < 2.0
     assert coverage.last_visits(r)[CELL] == now + 60_000
+
+
+def test_a_window_reads_whole_local_days_from_their_day_hash() -> None:
+    midnight = coverage.day_start_ms(T0)
+    hour = 3_600_000
+    week = coverage.presence_keys(midnight - 6 * 24 * hour, midnight + 5 * hour)
+    assert len(week) == 7 and all(k.startswith("cov:presence:day:") for k in week)
+    assert coverage.presence_keys(midnight + 5 * hour + 10, midnight + 6 * hour + 10) == [
+        keys.coverage_presence(coverage.utc_hour(midnight + 5 * hour)),
+        keys.coverage_presence(coverage.utc_hour(midnight + 6 * hour))]
+    # a window starting mid-day: its hours, then the next days whole
+    mixed = coverage.presence_keys(midnight - 2 * hour, midnight + hour)
+    assert mixed == [keys.coverage_presence(coverage.utc_hour(midnight - 2 * hour)),
+                     keys.coverage_presence(coverage.utc_hour(midnight - hour)),
+                     keys.coverage_presence_day(coverage.local_day(midnight))]
+
