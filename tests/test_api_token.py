@@ -78,14 +78,14 @@ def test_a_token_acts_with_its_accounts_role(settings: Settings, r: redis.Redis)
         return jsonify({"ok": True})
 
     kpis.roles = roles.ANALYSTS  # type: ignore[attr-defined]
-    bp.add_url_rule("/kpis", view_func=kpis)
+    bp.add_url_rule("/analysts-only", view_func=kpis)  # a stub route, not the real KPIs
     bp.add_url_rule("/unruled", view_func=unruled)  # no roles: nobody, token or not
     server.register_blueprint(bp)
     for role in roles.ROLES:
         users.create_user(r, role, role, PASSWORD)
         token = users.create_token(r, role)[1]
         c = client(server)
-        assert c.get("/api/v1/kpis", headers=bearer(token)).status_code == (
+        assert c.get("/api/v1/analysts-only", headers=bearer(token)).status_code == (
             200 if role in roles.ANALYSTS else 403)
         assert c.get("/api/v1/unruled", headers=bearer(token)).status_code == 403
         assert c.get("/api/v1/nosuch", headers=bearer(token)).status_code == 404

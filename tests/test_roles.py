@@ -158,15 +158,16 @@ def test_api_routes_check_their_roles_and_fail_closed(settings: Settings, r: red
         return jsonify({"ok": True})
 
     kpis.roles = roles.ANALYSTS  # type: ignore[attr-defined]
-    bp.add_url_rule("/kpis", view_func=kpis)
+    bp.add_url_rule("/analysts-only", view_func=kpis)  # a stub route, not the real KPIs
     bp.add_url_rule("/unruled", view_func=unruled)
     server.register_blueprint(bp)
     for role in roles.ROLES:
         c = signed_in(server, role)
-        assert c.get("/api/v1/kpis").status_code == (200 if role in roles.ANALYSTS else 403)
+        assert c.get("/api/v1/analysts-only").status_code == (
+            200 if role in roles.ANALYSTS else 403)
         assert c.get("/api/v1/unruled").status_code == 403
         assert c.get("/api/v1/nosuch").status_code == 404
-    assert client(server).get("/api/v1/kpis").status_code == 401
+    assert client(server).get("/api/v1/analysts-only").status_code == 401
 
 
 def _check_headers(resp: Any) -> None:
