@@ -10,17 +10,19 @@ from flask import Flask
 
 from callbacks import coverage as coverage_callbacks
 from callbacks import dispatch as dispatch_callbacks
+from callbacks import kpis as kpi_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
 from dashboard import api, auth, coverage_api, incidents_api, kpi_api, security
 from dashboard.health import bp as health_bp
-from dashboard.roles import VIEWERS
+from dashboard.roles import KPI_VIEWERS, VIEWERS
 from domain import evidence
 from domain.geo import load_geography
 from domain.travel import TravelModel
 from layouts import coverage as coverage_layout
 from layouts import dispatch as dispatch_layout
+from layouts import kpis as kpi_layout
 from layouts import map as map_layout
 from layouts import shell
 
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> Flask:
                    dispatch_layout.header_slot),
         shell.Page("/coverage", "nav.coverage", VIEWERS, coverage_layout.content,
                    coverage_layout.header_slot),
+        shell.Page("/kpis", "nav.kpis", KPI_VIEWERS, kpi_layout.content,
+                   kpi_layout.header_slot, wall=True),
     ]
     app.layout = shell.layout
     # every page's components, so Dash can check each callback against them at start
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     map_callbacks.register(app)
     dispatch_callbacks.register(app)
     coverage_callbacks.register(app)
+    kpi_callbacks.register(app)
     security.install(server, app, settings)  # last: the CSP hashes every inline script
     # Dash registers its script paths lazily in a before_request hook that marks itself done
     # *before* doing the work: a gunicorn worker whose first requests are the browser's parallel

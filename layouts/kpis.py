@@ -1,0 +1,120 @@
+"""The leadership KPI page at `/kpis` (leaders, admins; duty chiefs may view): the bureau's own
+figures over a period (today, 7 days, 30 days, a date range) for one department and/or
+sub-district or all: headline tiles, then charts, each with its definition, its n and a CSV
+export of exactly its data. "Report" prints the page as a dated report (assets/kpis.js; the
+print stylesheet is in assets/kpis.css). `/kpis?wall=1` is the wall screen: the tiles only,
+large, dark; `?period=30d` (or today, 7d) picks the period of either.
+
+Every label and figure comes from the callbacks (callbacks/kpis.py): one refresh answers the
+page's query through `dashboard.kpi_api.kpi_report`, the same answer as GET /api/v1/kpis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from enum import StrEnum
+
+from dash import dcc, html
+
+from callbacks.kpi_charts import CHARTS
+from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today
+
+REFRESH_MS = 60_000
+CSV_TYPE = "kpi-csv"  # pattern-matching id type of the charts' CSV buttons
+
+
+class Ids(StrEnum):
+    UPDATED = "kpi-updated"
+    TICK = "kpi-tick"
+    MODE = "kpi-mode"
+    SIGNATURE = "kpi-signature"
+    PERIOD = "kpi-period"
+    PERIOD_LABEL = "kpi-period-label"
+    DATES = "kpi-dates"
+    DEPARTMENT = "kpi-department"
+    DEPARTMENT_LABEL = "kpi-department-label"
+    SUBDISTRICT = "kpi-subdistrict"
+    SUBDISTRICT_LABEL = "kpi-subdistrict-label"
+    REPORT = "kpi-report"
+    TITLE = "kpi-title"
+    META = "kpi-meta"
+    SIMULATED = "kpi-simulated"
+    TILES = "kpi-tiles"
+    DOWNLOAD = "kpi-download"
+
+
+def head_id(chart: str) -> str:
+    return f"kpi-head-{chart}"
+
+
+def graph_id(chart: str) -> str:
+    return f"kpi-graph-{chart}"
+
+
+def csv_id(chart: str) -> dict[str, str]:
+    return {"type": CSV_TYPE, "chart": chart}
+
+
+def is_wall(params: dict[str, str]) -> bool:
+    return params.get("wall") == "1"
+
+
+def _control(label: Ids, control: object, extra: str = "") -> html.Div:
+    return html.Div([html.Label(id=label, className="ec-filter-label"), control],
+                    className=f"ec-kpi-control {extra}")
+
+
+def controls(period: str) -> html.Div:
+    today = local_today(time.time_ns() // 1_000_000)
+    return html.Div([
+        _control(Ids.PERIOD_LABEL, html.Div([
+            dcc.RadioItems(id=Ids.PERIOD, value=period, inline=True, persistence=True,
+                           persistence_type="local", className="ec-kpi-period"),
+            dcc.DatePickerRange(
+                id=Ids.DATES, start_date=str(today - dt.timedelta(days=6)),
+                end_date=str(today), max_date_allowed=str(today), display_format="YYYY-MM-DD",
+                first_day_of_week=1, minimum_nights=0, className="ec-kpi-dates")],
+            className="ec-kpi-period-row")),
+        _control(Ids.DEPARTMENT_LABEL, dcc.Dropdown(
+            id=Ids.DEPARTMENT, persistence=True, persistence_type="local",
+            className="ec-filter")),
+        _control(Ids.SUBDISTRICT_LABEL, dcc.Dropdown(
+            id=Ids.SUBDISTRICT, persistence=True, persistence_type="local",
+            className="ec-filter")),
+        # prints the page: assets/kpis.js (no callback: nothing to ask the server)
+        html.Button(id=Ids.REPORT, className="ec-button ec-kpi-report-button"),
+    ], className="ec-kpi-controls")
+
+
+def chart_card(chart: str) -> html.Section:
+    return html.Section([
+        html.Div([html.Div(id=head_id(chart), className="ec-kpi-head"),
+                  html.Button("⤓ CSV", id=csv_id(chart), className="ec-button ec-kpi-csv")],
+                 className="ec-kpi-head-row"),
+        dcc.Graph(id=graph_id(chart), config={"displayModeBar": False},
+                  className="ec-kpi-graph"),
+    ], className=f"ec-kpi-card ec-kpi-chart-{chart}")
+
+
+def header_slot(_params: dict[str, str]) -> list[html.Div]:
+    return [html.Div(id=Ids.UPDATED, className="ec-freshness")]
+
+
+def content(params: dict[str, str]) -> html.Div:
+    wall = is_wall(params)
+    period = params.get("period", "")
+    period = period if period in PERIODS and period != "custom" else DEFAULT_PERIOD
+    return html.Div([
+        controls(period),
+        html.Div([html.H2(id=Ids.TITLE, className="ec-kpi-title"),
+                  html.Div(id=Ids.META, className="ec-kpi-meta"),
+                  html.Div(id=Ids.SIMULATED, className="ec-kpi-simulated", role="note")],
+                 className="ec-kpi-report-head"),
+        html.Div(id=Ids.TILES, className="ec-kpi-tiles"),
+        html.Div([chart_card(c) for c in CHARTS], className="ec-kpi-charts"),
+        dcc.Download(id=Ids.DOWNLOAD),
+        dcc.Store(id=Ids.SIGNATURE),
+        dcc.Store(id=Ids.MODE, data={"wall": wall}),
+        dcc.Interval(id=Ids.TICK, interval=REFRESH_MS),
+    ], className="ec-kpi-page ec-kpi-wall-page" if wall else "ec-kpi-page")
