@@ -93,7 +93,10 @@ def _on_duty(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
 def _water(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
            subdistrict: str | None) -> dict[str, pd.DataFrame]:
     rows = [row for d in days if d in stored for row in stored[d]["water"]]
-    readings, profiles = kpi_days.sensor_readings(r)
+    open_days = [d for d in days if d not in stored]
+    since = int(dt.datetime.strptime(open_days[0], "%Y%m%d").replace(
+        tzinfo=LOCAL_TZ).timestamp() * 1000) if open_days else 2**62
+    readings, profiles = kpi_days.sensor_readings(r, since)
     live = kpis.water_quality(readings, profiles)["breaches_by_day"]
     live = live[live["day"].isin([d for d in days if d not in stored])]
     by_day = pd.concat([pd.DataFrame(rows, columns=live.columns), live], ignore_index=True)

@@ -34,7 +34,7 @@ def close_day(r: redis.Redis, day: str, now_ms: int) -> bool:
         return False
     start, end = day_bounds(day)
     on_duty = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, end), start, end)
-    readings, profiles = kpi_days.sensor_readings(r)
+    readings, profiles = kpi_days.sensor_readings(r, start)
     water = kpis.water_quality(readings, profiles)["breaches_by_day"]
     water = water[water["day"] == day]
     kpi_days.store_day(r, day, kpi_days.frame_rows(on_duty), kpi_days.frame_rows(water), now_ms)

@@ -85,3 +85,23 @@ def test_closed_days_are_read_from_their_stored_rows(server: Flask, r: redis.Red
     (point,) = body["water"]["points"]
     assert (point["sensor_id"], point["n"], point["within"], point["days_within"]) == \
         ("WQ-SEA-01", 10, 8, 0)
+
+
+def test_a_cached_incident_is_read_again_only_when_it_changed(r: redis.Redis) -> None:
+    from store import incidents
+
+    t0 = 1_790_000_000_000
+    for i in (1, 2):
+        incidents.create(r, {"type": "noise", "priority": 3, "domain": "land", "lon": 114.5,
+                             "lat": 22.6}, "chief", t0, incident_id=f"INC-T-{i}")
+    assert {rec["id"] for rec in kpi_days.incident_records(r)} == {"INC-T-1", "INC-T-2"}
+    r.hset("incident:{INC-T-1}", "type", "waste_dumping")  # behind the store's back: unseen
+    incidents.transition(r, "INC-T-2", "triaged", ["reported"], by="chief", at_ms=t0 + 2)
+    again = {rec["id"]: rec for rec in kpi_days.incident_records(r)}
+    assert again["INC-T-1"]["type"] == "noise" and again["INC-T-2"]["state"] == "triaged"
+    # a different incident under a known id (a flushed Redis, a test) is read whole
+    r.flushall()
+    incidents.create(r, {"type": "noise", "priority": 1, "domain": "land", "lon": 114.5,
+                         "lat": 22.6}, "chief", t0 + 5, incident_id="INC-T-1")
+    (rec,) = kpi_days.incident_records(r)
+    assert (rec["priority"], rec["created_ms"]) == (1, t0 + 5)
