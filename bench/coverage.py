@@ -28,12 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import platform
 import random
-import statistics
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +37,12 @@ import numpy as np
 import orjson
 import redis
 
+from bench import redis_bench
 from config.settings import Settings
 from dashboard.coverage_api import report
 from domain.coverage_places import CoverageGeography, load_coverage
 from domain.geo import load_geography
 from domain.vocab import LOCAL_TZ, Department
-from embedded.processes import redis_server
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from ingest.coverage import grid_resolution
@@ -59,24 +55,6 @@ TARGETS_MS = {"day": 200.0, "7d": 1000.0}
 KINDS = ("foot", "foot", "vehicle", "vehicle", "boat", "boat", "drone")
 SPEED = {"foot": 1.2, "vehicle": 7.0, "boat": 6.0, "drone": 10.0}  # m/s, patrolling
 M_PER_DEG = 111_320.0
-
-
-def _options(opts: dict[str, str]) -> dict[str, float]:
-    unknown = set(opts) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    out = dict(DEFAULTS)
-    for k, v in opts.items():
-        try:
-            f = float(v)
-            if not math.isfinite(f):
-                raise ValueError
-            out[k] = int(f) if f.is_integer() else f  # the report shows 120, not 120.0
-        except ValueError:
-            raise ValueError(f"option {k} must be a number, not {v!r}") from None
-        if out[k] <= 0 and k != "seed":
-            raise ValueError(f"option {k} must be positive")
-    return out
 
 
 class Fleet:
@@ -136,12 +114,6 @@ def _position_ops(fleet: Fleet, ts: int, seq: int) -> list[Any]:
     return ops
 
 
-def _stats(ms: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    return {"p50_ms": round(q[49], 2), "p95_ms": round(q[94], 2), "max_ms": round(max(ms), 2),
-            "runs": len(ms)}
-
-
 def _copy_day(r: redis.Redis, t0: int, days_back: int) -> None:
     """The simulated day's counters again under the keys of `days_back` days earlier."""
     shift = days_back * 86_400_000
@@ -154,7 +126,7 @@ def _copy_day(r: redis.Redis, t0: int, days_back: int) -> None:
                replace=True)
 
 
-def measure(r: redis.Redis, o: dict[str, float]) -> dict[str, Any]:
+def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(int(o["seed"]))
     cov = load_coverage()
     res = grid_resolution(cov)
@@ -222,17 +194,17 @@ def measure(r: redis.Redis, o: dict[str, float]) -> dict[str, Any]:
                           "write_only_us_per_position": round(write_us, 2),
                           "write_and_coverage_us_per_position": round(with_us, 2),
                           "throughput_ratio": round(write_us / with_us, 3)},
-        "questions": {k: _stats(v) for k, v in questions.items()},
+        "questions": {k: redis_bench.stats(v) for k, v in questions.items()},
         "day_figures": {k: v for k, v in fig.items()},
         "heatmap_hexagons": len(answer["presence_s"]),
         "redis_used_memory_mb": round(memory / 1e6, 1),
         "targets": {
             "ingest_not_halved": write_us / with_us > 0.5,
             "day_p95_ms": TARGETS_MS["day"],
-            "day_met": max(_stats(questions[k])["p95_ms"] for k in questions
+            "day_met": max(redis_bench.stats(questions[k])["p95_ms"] for k in questions
                            if k.startswith("day")) < TARGETS_MS["day"],
             "7d_p95_ms": TARGETS_MS["7d"],
-            "7d_met": max(_stats(questions[k])["p95_ms"] for k in questions
+            "7d_met": max(redis_bench.stats(questions[k])["p95_ms"] for k in questions
                           if k.startswith("7d")) < TARGETS_MS["7d"]},
     }
 
@@ -248,35 +220,10 @@ def _time(r: redis.Redis, cov: CoverageGeography, window: str, kinds: list[str],
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
-    o = _options(opts)
-    server = None
-    if settings.redis_url:
-        r = redis.Redis.from_url(settings.redis_url)
-        r.flushdb()
-    else:
-        server = redis_server(settings.data_dir / "bench" / "coverage-redis")
-        r = redis.Redis(port=server.port)
-        r.flushall()
-    try:
-        results = measure(r, o)
-        info = r.info("server")
-    finally:
-        r.close()
-        if server is not None:
-            server.stop()
-    doc = {
-        "benchmark": "coverage",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "options": o,
-        "results": results,
-        "versions": {"python": platform.python_version(),
-                     "redis_server": info.get("redis_version"),
-                     "redis_py": metadata.version("redis"), "h3": metadata.version("h3")},
-        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                 "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    results = redis_bench.run("coverage", out, settings,
+                              redis_bench.options(opts, DEFAULTS, may_be_zero=("seed",),
+                                                  fractional=("interval_s", "hours")),
+                              measure, ("h3",))
     c, s, q = results["coverage_step"], results["ingest_sample"], results["questions"]
     print(f"coverage over {results['positions']['total']:,} positions: "
           f"{c['us_per_position']} us/position; ingest throughput with coverage "

@@ -17,25 +17,21 @@ under DATA_DIR/bench; a given REDIS_URL database is flushed first, so point it a
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import platform
 import random
 import statistics
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import orjson
 import redis
 
+from bench import redis_bench
 from config.settings import Settings
 from domain.geo import load_geography
 from domain.incidents import IncidentType, load_rules
 from domain.travel import TravelModel
 from domain.vocab import Department, UnitKind
-from embedded.processes import redis_server
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys
@@ -46,21 +42,6 @@ DEFAULTS = {"units": 10_000, "queries": 300, "seed": 1}
 TARGET_P95_MS = 20.0
 NAIVE_COUNT = 2000
 SEAS = ("dapeng_bay", "daya_bay")
-
-
-def _options(opts: dict[str, str]) -> dict[str, int]:
-    unknown = set(opts) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    out = dict(DEFAULTS)
-    for k, v in opts.items():
-        try:
-            out[k] = int(v)
-        except ValueError:
-            raise ValueError(f"option {k} must be an integer, not {v!r}") from None
-        if out[k] < 1:
-            raise ValueError(f"option {k} must be at least 1")
-    return out
 
 
 def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
@@ -117,13 +98,7 @@ def _scan(r: redis.Redis, lon: float, lat: float) -> int:
     return len(pipe.execute())
 
 
-def _stats(ms: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(ms, n=100, method="inclusive")
-    return {"p50_ms": round(q[49], 3), "p95_ms": round(q[94], 3), "max_ms": round(max(ms), 3),
-            "mean_ms": round(statistics.fmean(ms), 3)}
-
-
-def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
+def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(o["seed"])
     geo = load_geography()
     started = time.perf_counter()
@@ -153,7 +128,7 @@ def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
         t = time.perf_counter()
         _scan(r, inc["lon"], inc["lat"])
         scan.append((time.perf_counter() - t) * 1000)
-    query, base = _stats(full), _stats(floor)
+    query, base = redis_bench.stats(full), redis_bench.stats(floor)
     return {
         "units_in_redis": r.zcard(keys.geo("unit")),
         "populate_s": round(populate_s, 1),
@@ -161,7 +136,7 @@ def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
         "query": query,
         "baseline_nearest_10_and_read": base,
         "ratio_p95_to_baseline": round(query["p95_ms"] / base["p95_ms"], 2),
-        "without_dispatch_indexes_nearest_2000_and_read": _stats(scan),
+        "without_dispatch_indexes_nearest_2000_and_read": redis_bench.stats(scan),
         "candidates_per_answer": {"median": statistics.median(found), "min": min(found),
                                   "max": max(found)},
         "targets": {"p95_ms": TARGET_P95_MS, "met": query["p95_ms"] < TARGET_P95_MS},
@@ -169,35 +144,8 @@ def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
-    o = _options(opts)
-    server = None
-    if settings.redis_url:
-        r = redis.Redis.from_url(settings.redis_url)
-        r.flushdb()
-    else:
-        server = redis_server(settings.data_dir / "bench" / "dispatch-redis")
-        r = redis.Redis(port=server.port)
-        r.flushall()
-    try:
-        results = measure(r, o)
-        info = r.info("server")
-    finally:
-        r.close()
-        if server is not None:
-            server.stop()
-    report = {
-        "benchmark": "dispatch",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "options": o,
-        "results": results,
-        "versions": {"python": platform.python_version(),
-                     "redis_server": info.get("redis_version"),
-                     "redis_py": metadata.version("redis"), "h3": metadata.version("h3")},
-        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                 "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    results = redis_bench.run("dispatch", out, settings,
+                              redis_bench.options(opts, DEFAULTS), measure, ("h3",))
     q = results["query"]
     print(f"dispatch candidates over {results['units_in_redis']} units: p50 {q['p50_ms']} ms, "
           f"p95 {q['p95_ms']} ms (target < {TARGET_P95_MS}); baseline (10 nearest + read) p95 "

@@ -16,25 +16,19 @@ database is flushed first, so point it at a scratch one.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import platform
 import random
-import statistics
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 
+from bench import redis_bench
 from config.settings import Settings
 from dashboard.kpi_api import kpi_report, local_days
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
 from domain.vocab import Department, UnitKind
-from embedded.processes import redis_server
 from simulator import history
 from store import coverage, kpi_days
 
@@ -43,31 +37,10 @@ TARGET_P95_MS = 1000.0
 DAY_MS = 86_400_000
 
 
-def _options(opts: dict[str, str]) -> dict[str, int]:
-    unknown = set(opts) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    out = dict(DEFAULTS)
-    for k, v in opts.items():
-        try:
-            out[k] = int(v)
-        except ValueError:
-            raise ValueError(f"option {k} must be an integer, not {v!r}") from None
-        if out[k] < 1:
-            raise ValueError(f"option {k} must be at least 1")
-    return out
-
-
 def _fleet(n: int, rng: random.Random) -> list[history.FleetUnit]:
     kinds, depts = [k.value for k in UnitKind], [d.value for d in Department]
     return [history.FleetUnit(f"K-{i:05d}", rng.choice(depts), kinds[i % len(kinds)])
             for i in range(n)]
-
-
-def _stats(ms: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    return {"p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "max_ms": round(max(ms), 1),
-            "runs": len(ms)}
 
 
 def _raw_reads(r: redis.Redis, from_ms: int, to_ms: int) -> None:
@@ -80,7 +53,7 @@ def _raw_reads(r: redis.Redis, from_ms: int, to_ms: int) -> None:
     kpi_days.sensor_readings(r, from_ms)
 
 
-def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
+def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(o["seed"])
     geo, cov = load_geography(), load_coverage()
     now = time.time_ns() // 1_000_000
@@ -110,7 +83,7 @@ def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
         _raw_reads(r, from_ms, now)
         timed["raw_reads"].append((time.perf_counter() - t) * 1000)
         kpi_days.incident_records(r)  # warm again for the next round's filtered call
-    stats = {k: _stats(v) for k, v in timed.items()}
+    stats = {k: redis_bench.stats(v, 1) for k, v in timed.items()}
     overall = answer["handling_rate"]["overall"]
     return {
         "data": {"incidents_in_redis": made["new"], "incidents_in_period": answer["incidents"]["n"],
@@ -130,34 +103,10 @@ def measure(r: redis.Redis, o: dict[str, int]) -> dict[str, Any]:
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
-    o = _options(opts)
-    server = None
-    if settings.redis_url:
-        r = redis.Redis.from_url(settings.redis_url)
-        r.flushdb()
-    else:
-        server = redis_server(settings.data_dir / "bench" / "kpi-redis")
-        r = redis.Redis(port=server.port)
-        r.flushall()
-    try:
-        results = measure(r, o)
-        info = r.info("server")
-    finally:
-        r.close()
-        if server is not None:
-            server.stop()
-    doc = {"benchmark": "kpi", "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "options": o, "results": results,
-           "versions": {"python": platform.python_version(),
-                        "redis_server": info.get("redis_version"),
-                        "redis_py": metadata.version("redis"),
-                        "pandas": metadata.version("pandas")},
-           "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    results = redis_bench.run("kpi", out, settings, redis_bench.options(opts, DEFAULTS),
+                              measure, ("pandas",))
     p = results["page"]
     print(f"KPI page over {results['data']['incidents_in_period']:,} incidents and "
-          f"{o['days']} days: p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms (target < "
-          f"{TARGET_P95_MS:.0f}); raw reads p95 {results['baseline_raw_reads']['p95_ms']} ms; "
-          f"report: {out}")
+          f"{results['data']['days']} days: p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms "
+          f"(target < {TARGET_P95_MS:.0f}); raw reads p95 "
+          f"{results['baseline_raw_reads']['p95_ms']} ms; report: {out}")
