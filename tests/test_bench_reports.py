@@ -49,7 +49,7 @@ def test_coverage_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [{"units": "0"}, {"hours": "x"}, {"hours": "inf"},
-                                 {"units": "nan"}, {"surprise": "1"}])
+                                 {"units": "nan"}, {"units": "2.5"}, {"surprise": "1"}])
 def test_coverage_benchmark_refuses_bad_options(tmp_path: Path, bad: dict) -> None:
     with pytest.raises(ValueError):
         coverage_bench.main(tmp_path / "x.json", _settings(tmp_path), bad)
