@@ -9,7 +9,7 @@ import redis
 from domain.coverage import about_to_miss
 from domain.coverage_places import CoverageGeography
 from ingest.ops import Observation, Op, RaiseAlert
-from store import coverage, keys
+from store import alerts, coverage
 
 DEFAULT_HEX_RES = 7  # the heatmap's hexagons when the grid is not h3 (~5 km², as the grid)
 
@@ -53,12 +53,7 @@ def due_warnings(r: redis.Redis, geo: CoverageGeography, now_ms: int) -> list[Ra
                     "message": f"{p.label}: not patrolled for {p.requirement_h - d.hours_left:.0f}"
                                f" h; requirement missed in {d.hours_left * 60:.0f} min; "
                                f"responsible: {owners.get(p.id, p.owner)}"}))
-    if not out:
-        return out
-    pipe = r.pipeline(transaction=False)
-    for a in out:
-        pipe.exists(keys.alert(a.alert_id))
-    return [a for a, seen in zip(out, pipe.execute(), strict=True) if not seen]
+    return alerts.not_raised(r, out)
 
 
 def _anchor(geo: CoverageGeography, place_id: str) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import redis
 
 from domain import incidents as model
 from ingest.ops import RaiseAlert
-from store import incidents, keys
+from store import alerts, incidents
 
 
 def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
@@ -28,11 +28,4 @@ def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
                         "lat": inc.get("lat"), "clock": clock, "escalated_to": level.value,
                         "message": f"{inc['id']}: {clock} deadline missed; escalated to the "
                                    f"{level.value} level"}))
-    if not out:
-        return out
-    # raised already (or raised and closed by a chief): not again, and not counted as a
-    # duplicate message every few seconds either
-    pipe = r.pipeline(transaction=False)
-    for a in out:
-        pipe.exists(keys.alert(a.alert_id))
-    return [a for a, seen in zip(out, pipe.execute(), strict=True) if not seen]
+    return alerts.not_raised(r, out)

@@ -11,6 +11,7 @@ from enum import IntEnum
 
 import redis
 
+from ingest.ops import RaiseAlert
 from store import keys
 from store.scripts import ACK_ALERT, CLOSE_ALERT
 
@@ -40,3 +41,15 @@ def close(r: redis.Redis, alert_id: str, user: str, now_ms: int, history_ms: int
         keys=_keys(alert_id),
         args=[alert_id, user, now_ms, max(0, now_ms - history_ms), reason[:MAX_REASON]])
     return Outcome(int(res))
+
+
+def not_raised(r: redis.Redis, alerts: list[RaiseAlert]) -> list[RaiseAlert]:
+    """The alerts never raised before (an alert raised, or raised and closed since, is not
+    raised again, nor counted as a duplicate message every few seconds)."""
+    if not alerts:
+        return alerts
+    pipe = r.pipeline(transaction=False)
+    for a in alerts:
+        pipe.exists(keys.alert(a.alert_id))
+    return [a for a, seen in zip(alerts, pipe.execute(), strict=True) if not seen]
+
