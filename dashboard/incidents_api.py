@@ -245,12 +245,26 @@ def create_view() -> Any:
     return jsonify(open_incident(_redis(), _json(NewIncident), current_user.name)), 201
 
 
+LIST_LIMIT, LIST_MAX = 1000, 50_000
+
+
 def list_view() -> Any:
     state = request.args.get("state")
     if state is not None and state not in {s.value for s in model.State}:
         raise Refused(422, f"unknown state {state[:40]!r}")
     open_only = request.args.get("open", "0") == "1"
-    items = incidents.listing(_redis(), open_only=open_only)
+    bounds = {}
+    for name in ("from", "to", "limit"):
+        text = request.args.get(name)
+        if text is not None:
+            if not text.isdigit() or len(text) > 15:
+                raise Refused(422, f"{name}: a whole number (epoch ms; limit: a count)")
+            bounds[name] = int(text)
+    limit = bounds.get("limit", LIST_LIMIT)
+    if not 1 <= limit <= LIST_MAX:
+        raise Refused(422, f"limit: 1 to {LIST_MAX}")
+    items = incidents.listing(_redis(), open_only=open_only, limit=limit,
+                              from_ms=bounds.get("from"), to_ms=bounds.get("to"))
     if state:
         items = [i for i in items if i.get("state") == state]
     now = now_ms()

@@ -178,10 +178,14 @@ def notes(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def listing(r: redis.Redis, open_only: bool = True, limit: int = 1000) -> list[dict[str, Any]]:
-    """Incidents, newest first: the open ones, or all of them."""
+def listing(r: redis.Redis, open_only: bool = True, limit: int = 1000,
+            from_ms: int | None = None, to_ms: int | None = None) -> list[dict[str, Any]]:
+    """Incidents, newest first: the open ones, or all of them; opened in [from_ms, to_ms)
+    when given; at most `limit`."""
     index = keys.INCIDENTS_OPEN if open_only else keys.INCIDENTS
-    ids = [_text(x) for x in r.zrevrange(index, 0, limit - 1)]
+    top = f"({to_ms}" if to_ms is not None else "+inf"
+    bottom = str(from_ms) if from_ms is not None else "-inf"
+    ids = [_text(x) for x in r.zrevrangebyscore(index, top, bottom, start=0, num=limit)]
     pipe = r.pipeline(transaction=False)
     for incident_id in ids:
         pipe.hgetall(keys.incident(incident_id))
