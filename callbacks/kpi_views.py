@@ -105,8 +105,11 @@ def level_class(share: float | None) -> str:
 
 def coverage_average(rows: Sequence[Mapping[str, Any]], kind: str) -> dict[str, Any]:
     """Average daily coverage of one place kind over the period's days (share 0..1), with the
-    number of days and the average places covered of the total."""
+    number of days and the average places covered of the total. Days that are over count;
+    today alone only when the period has no other day (it is still being patrolled)."""
     days = [r for r in rows if r.get("kind") == kind and r.get("total")]
+    ended = [r for r in days if r.get("complete", True)]
+    days = ended or days
     if not days:
         return {"share": None, "days": 0, "covered": None, "total": 0}
     return {"share": sum(r["covered"] / r["total"] for r in days) / len(days),

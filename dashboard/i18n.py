@@ -357,9 +357,11 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.def.deadlines": {"zh": "时限已开始计时的案件中，超时停止或仍在计时且已超时的占比。",
                            "en": "Of cases whose clock started: stopped late, or still running "
                                  "past it."},
-    "kpis.def.coverage": {"zh": "当日巡到的点位 ÷ 全部点位，统计时段内逐日平均（今日按已过时段）。",
+    "kpis.def.coverage": {"zh": "当日巡到的点位 ÷ 全部点位，统计时段内已结束各日的平均"
+                                "（仅选今日时为今日截至目前）。",
                           "en": "Places visited that day ÷ all places, averaged over the "
-                                "period's days (today so far)."},
+                                "period's days that are over (today so far only when the "
+                                "period is today)."},
     "kpis.def.water": {"zh": "近岸海域监测点读数中符合海水一类标准（GB 3097-1997）的比例。",
                        "en": "Share of near-shore readings within seawater class I "
                              "(GB 3097-1997)."},

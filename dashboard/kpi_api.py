@@ -106,6 +106,11 @@ def _water(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
     return {"points": kpis.water_points(by_day), "breaches_by_day": by_day}
 
 
+def _day_end_ms(day: str) -> int:
+    start = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=LOCAL_TZ)
+    return int((start + dt.timedelta(days=1)).timestamp() * 1000)
+
+
 def _simulated(recs: list[dict[str, Any]], frame: pd.DataFrame) -> int:
     """How many of the figures' incidents are simulated history (the page says so)."""
     ids = set(frame["id"]) if len(frame) else set()
@@ -125,7 +130,10 @@ def kpi_report(r: redis.Redis, cov: CoverageGeography, from_ms: int, to_ms: int,
     cov_rows = kpis.coverage_by_day(
         coverage.daily_visited(r, days, departments=[department] if department else []),
         cov.places.values())
-    cov_rows = cov_rows[cov_rows["scope"] == (subdistrict or "district")]
+    cov_rows = cov_rows[cov_rows["scope"] == (subdistrict or "district")].copy()
+    # a day not over yet is a partial figure: a multi-day average leaves it out
+    ended = {d for d in days if _day_end_ms(d) <= now}
+    cov_rows["complete"] = cov_rows["day"].isin(ended)
     stored = kpi_days.stored_days(r, days)
     water = _water(r, days, stored, subdistrict)
     return {
