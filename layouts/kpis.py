@@ -3,7 +3,8 @@ figures over a period (today, 7 days, 30 days, a date range) for one department 
 sub-district or all: headline tiles, then charts, each with its definition, its n and a CSV
 export of exactly its data. "Report" prints the page as a dated report (assets/kpis.js; the
 print stylesheet is in assets/kpis.css). `/kpis?wall=1` is the wall screen: the tiles only,
-large, dark; `?period=30d` (or today, 7d) picks the period of either.
+large, dark; `?period=30d` (or today, 7d) picks the period of either, and on the wall
+`&department=` / `&subdistrict=` its filters (a kiosk is set up by its URL).
 
 Every label and figure comes from the callbacks (callbacks/kpis.py): one refresh answers the
 page's query through `dashboard.kpi_api.kpi_report`, the same answer as GET /api/v1/kpis.
@@ -19,6 +20,7 @@ from dash import dcc, html
 
 from callbacks.kpi_charts import CHARTS
 from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today
+from domain.vocab import Department, Subdistrict
 
 REFRESH_MS = 60_000
 CSV_TYPE = "kpi-csv"  # pattern-matching id type of the charts' CSV buttons
@@ -56,6 +58,10 @@ def csv_id(chart: str) -> dict[str, str]:
     return {"type": CSV_TYPE, "chart": chart}
 
 
+DEPARTMENTS = frozenset(d.value for d in Department)
+SUBDISTRICTS = frozenset(d.value for d in Subdistrict)
+
+
 def is_wall(params: dict[str, str]) -> bool:
     return params.get("wall") == "1"
 
@@ -65,23 +71,26 @@ def _control(label: Ids, control: object, extra: str = "") -> html.Div:
                     className=f"ec-kpi-control {extra}")
 
 
-def controls(period: str) -> html.Div:
+def controls(period: str, wall: bool = False, department: str | None = None,
+             subdistrict: str | None = None) -> html.Div:
+    """The filters. A desk browser keeps the last ones chosen; a wall screen takes them from
+    its URL only (`?wall=1&period=today&department=forestry&subdistrict=nanao`), so what a
+    kiosk shows never depends on what someone chose there before."""
     today = local_today(time.time_ns() // 1_000_000)
+    keep = {"persistence": not wall, "persistence_type": "local"}
     return html.Div([
         _control(Ids.PERIOD_LABEL, html.Div([
-            dcc.RadioItems(id=Ids.PERIOD, value=period, inline=True, persistence=True,
-                           persistence_type="local", className="ec-kpi-period"),
+            dcc.RadioItems(id=Ids.PERIOD, value=period, inline=True, **keep,
+                           className="ec-kpi-period"),
             dcc.DatePickerRange(
                 id=Ids.DATES, start_date=str(today - dt.timedelta(days=6)),
                 end_date=str(today), max_date_allowed=str(today), display_format="YYYY-MM-DD",
                 first_day_of_week=1, minimum_nights=0, className="ec-kpi-dates")],
             className="ec-kpi-period-row")),
         _control(Ids.DEPARTMENT_LABEL, dcc.Dropdown(
-            id=Ids.DEPARTMENT, persistence=True, persistence_type="local",
-            className="ec-filter")),
+            id=Ids.DEPARTMENT, value=department, **keep, className="ec-filter")),
         _control(Ids.SUBDISTRICT_LABEL, dcc.Dropdown(
-            id=Ids.SUBDISTRICT, persistence=True, persistence_type="local",
-            className="ec-filter")),
+            id=Ids.SUBDISTRICT, value=subdistrict, **keep, className="ec-filter")),
         # prints the page: assets/kpis.js (no callback: nothing to ask the server)
         html.Button(id=Ids.REPORT, className="ec-button ec-kpi-report-button"),
     ], className="ec-kpi-controls")
@@ -105,8 +114,11 @@ def content(params: dict[str, str]) -> html.Div:
     wall = is_wall(params)
     period = params.get("period", "")
     period = period if period in PERIODS and period != "custom" else DEFAULT_PERIOD
+    department = params.get("department") if params.get("department") in DEPARTMENTS else None
+    subdistrict = params.get("subdistrict") if params.get("subdistrict") in SUBDISTRICTS \
+        else None
     return html.Div([
-        controls(period),
+        controls(period, wall, department if wall else None, subdistrict if wall else None),
         html.Div([html.H2(id=Ids.TITLE, className="ec-kpi-title"),
                   html.Div(id=Ids.META, className="ec-kpi-meta"),
                   html.Div(id=Ids.SIMULATED, className="ec-kpi-simulated", role="note")],

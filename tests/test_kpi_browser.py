@@ -144,13 +144,13 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
 
     # the wall screen: the tiles only, large, dark
     browser.set_window_size(1920, 1080)
-    browser.get(web + "/kpis?wall=1&period=today")
+    browser.get(web + "/kpis?wall=1&period=today&department=forestry")  # a kiosk's URL
     wait_for(lambda: "%" in _tile(browser, "rate") or "—" in _tile(browser, "rate"), 20,
              "the wall tiles")
     assert browser.find_elements(By.CSS_SELECTOR, ".ec-page.ec-wall")
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-charts").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-controls").is_displayed()
-    today = _expected(r, "today", "forestry")  # the department chosen stays with the browser
+    today = _expected(r, "today", "forestry")
     wait_for(lambda: _shows(browser, today), 20, "today's figures")
     size = browser.execute_script(
         "return parseFloat(getComputedStyle(document.querySelector("
