@@ -63,6 +63,13 @@ def period_bounds(period: Any, start: Any, end: Any, now_ms: int) -> tuple[int, 
     return _midnight(today - dt.timedelta(days=days - 1)), now_ms
 
 
+def period_dates(period: Any, now_ms: int) -> tuple[str, str]:
+    """The first and last local dates of a preset period (what the date picker shows)."""
+    today = local_today(now_ms)
+    days = PERIOD_DAYS.get(period, PERIOD_DAYS[DEFAULT_PERIOD])
+    return str(today - dt.timedelta(days=days - 1)), str(today)
+
+
 def stamp(ms: int, seconds: bool = False) -> str:
     d = dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ)
     return d.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

@@ -21,6 +21,7 @@ from callbacks.kpi_views import (
     PERIODS,
     iso_day,
     period_bounds,
+    period_dates,
     simulated_note,
     stamp,
     tiles_view,
@@ -134,10 +135,12 @@ def register(app: dash.Dash) -> None:
     @roles.callback(
         app, Output(Ids.PERIOD, "value"),
         Input(Ids.DATES, "start_date"), Input(Ids.DATES, "end_date"),
-        prevent_initial_call=True, roles=roles.KPI_VIEWERS)
-    def pick_dates(start: Any, end: Any) -> str:
-        """Choosing dates means the custom period."""
-        if not (start and end):
+        State(Ids.PERIOD, "value"), prevent_initial_call=True, roles=roles.KPI_VIEWERS)
+    def pick_dates(start: Any, end: Any, period: Any) -> str:
+        """Choosing dates means the custom period; the picker announcing the dates it was
+        given (it loads late and reports them) is not a choice."""
+        if not (start and end) or (period != "custom" and (str(start)[:10], str(end)[:10])
+                                   == period_dates(period, time.time_ns() // 1_000_000)):
             raise PreventUpdate
         return "custom"
 

@@ -12,14 +12,13 @@ page's query through `dashboard.kpi_api.kpi_report`, the same answer as GET /api
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from enum import StrEnum
 
 from dash import dcc, html
 
 from callbacks.kpi_charts import CHARTS
-from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today
+from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today, period_dates
 from domain.vocab import Department, Subdistrict
 
 REFRESH_MS = 60_000
@@ -76,15 +75,17 @@ def controls(period: str, wall: bool = False, department: str | None = None,
     """The filters. A desk browser keeps the last ones chosen; a wall screen takes them from
     its URL only (`?wall=1&period=today&department=forestry&subdistrict=nanao`), so what a
     kiosk shows never depends on what someone chose there before."""
-    today = local_today(time.time_ns() // 1_000_000)
+    now = time.time_ns() // 1_000_000
+    today = local_today(now)
+    first, last = period_dates(period, now)
     keep = {"persistence": not wall, "persistence_type": "local"}
     return html.Div([
         _control(Ids.PERIOD_LABEL, html.Div([
             dcc.RadioItems(id=Ids.PERIOD, value=period, inline=True, **keep,
                            className="ec-kpi-period"),
             dcc.DatePickerRange(
-                id=Ids.DATES, start_date=str(today - dt.timedelta(days=6)),
-                end_date=str(today), max_date_allowed=str(today), display_format="YYYY-MM-DD",
+                id=Ids.DATES, start_date=first, end_date=last, max_date_allowed=str(today),
+                display_format="YYYY-MM-DD",
                 first_day_of_week=1, minimum_nights=0, className="ec-kpi-dates")],
             className="ec-kpi-period-row")),
         _control(Ids.DEPARTMENT_LABEL, dcc.Dropdown(

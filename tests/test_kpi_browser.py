@@ -151,7 +151,8 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-charts").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-controls").is_displayed()
     today = _expected(r, "today", "forestry")
-    wait_for(lambda: _shows(browser, today), 20, "today's figures")
+    wait_for(lambda: _shows(browser, today), 20,
+             f"today's figures {_rate_shown(today)}, shown: {_tile(browser, 'rate')!r}")
     size = browser.execute_script(
         "return parseFloat(getComputedStyle(document.querySelector("
         "'.ec-kpi-tile-rate .ec-kpi-tile-value')).fontSize)")
