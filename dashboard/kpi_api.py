@@ -11,6 +11,7 @@ days not closed yet.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from dashboard.roles import KPI_VIEWERS
 from domain import kpis
 from domain.coverage_places import CoverageGeography, load_coverage
-from domain.kpi_frames import incidents_frame, select
+from domain.kpi_frames import incidents_frame, record_frame, select
 from domain.vocab import LOCAL_TZ, Department, Subdistrict
 from store import coverage, kpi_days
 
@@ -111,6 +112,22 @@ def _day_end_ms(day: str) -> int:
     return int((start + dt.timedelta(days=1)).timestamp() * 1000)
 
 
+_FRAME: dict[str, Any] = {"version": None, "frame": None}
+_FRAME_LOCK = threading.Lock()
+
+
+def _record_frame(recs: list[dict[str, Any]], version: int) -> pd.DataFrame:
+    """The records' frame, kept while the records are the same (building it from 20,000
+    records is most of a 30-day page's time)."""
+    with _FRAME_LOCK:
+        if _FRAME["version"] == version:
+            return _FRAME["frame"]
+    frame = record_frame(recs)
+    with _FRAME_LOCK:
+        _FRAME.update(version=version, frame=frame)
+    return frame
+
+
 def _simulated(recs: list[dict[str, Any]], frame: pd.DataFrame) -> int:
     """How many of the figures' incidents are simulated history (the page says so)."""
     ids = set(frame["id"]) if len(frame) else set()
@@ -122,8 +139,9 @@ def kpi_report(r: redis.Redis, cov: CoverageGeography, from_ms: int, to_ms: int,
     department = _check(department, Department, "department")
     subdistrict = _check(subdistrict, Subdistrict, "subdistrict")
     days = local_days(from_ms, to_ms)
-    recs = kpi_days.incident_records(r)
-    frame = select(incidents_frame(recs, now), from_ms, to_ms, department, subdistrict)
+    recs, version = kpi_days.versioned_incident_records(r)
+    frame = select(incidents_frame(recs, now, base=_record_frame(recs, version)), from_ms,
+                   to_ms, department, subdistrict)
     rate = kpis.handling_rate(frame)
     times = kpis.response_times(frame)
     work = kpis.workload(frame)

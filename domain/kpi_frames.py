@@ -151,8 +151,15 @@ def _clock_status(df: pd.DataFrame, clock: str, now_ms: int) -> pd.Series:
         ["not_started", "missed", "met", "ended"], "open"), index=df.index)
 
 
+def record_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The records' own fields as columns: the part of `incidents_frame` that does not depend
+    on the time, so a caller whose records did not change may keep it (pass it as `base`)."""
+    return _base(list(records))
+
+
 def incidents_frame(records: Iterable[Mapping[str, Any]], now_ms: int,
-                    rules: DispatchRules | None = None) -> pd.DataFrame:
+                    rules: DispatchRules | None = None,
+                    base: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per incident record, with its deadline statuses as they stand at `now_ms`.
 
     Columns: id, type, source, priority (missing -> 3, routine, as the store's reader does),
@@ -165,7 +172,7 @@ def incidents_frame(records: Iterable[Mapping[str, Any]], now_ms: int,
     `<clock>_limit_ms` and `<clock>_status` (one of STATUSES) for assign, arrive and handle.
     """
     rules = rules or load_rules()
-    df = _base(list(records))
+    df = base.copy() if base is not None else _base(list(records))
     known = {int(p) for p in Priority}
     df["priority"] = df["priority"].where(df["priority"].isin(known),
                                           int(Priority.ROUTINE)).astype("int64")

@@ -38,11 +38,14 @@ class IncidentCache:
     def __init__(self) -> None:
         self._known: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._last: tuple[str, ...] = ()
+        self.version = 0  # moves whenever the records returned differ from the last ones
 
-    def records(self, r: redis.Redis) -> list[dict[str, Any]]:
+    def records(self, r: redis.Redis) -> tuple[list[dict[str, Any]], int]:
+        """The records, and a version that differs whenever they differ from last time."""
         ids = [_text(x) for x in r.zrange(keys.INCIDENTS, 0, -1)]
         if not ids:
-            return []
+            return [], self._moved(())
         read = r.register_script(READ_ALL)
         stamps = [tuple(row) for row in read(keys=[keys.incident(i) for i in ids],
                                              args=list(self.STAMP))]
@@ -60,16 +63,26 @@ class IncidentCache:
                                 incidents._typed(raw))
         with self._lock:
             self._known.update(fresh)
-        out = []
+        out, kept = [], []
         for i in ids:
             hit = fresh.get(i) or known.get(i)
             if hit is not None:
                 out.append(hit[1])
-        return out
+                kept.append(i)
+        return out, self._moved(tuple(kept), bool(fresh))
+
+    def _moved(self, ids: tuple[str, ...], reread: bool = False) -> int:
+        with self._lock:
+            if reread or ids != self._last:
+                self._last = ids
+                self.version += 1
+            return self.version
 
     def forget(self) -> None:
         with self._lock:
             self._known.clear()
+            self._last = ()
+            self.version += 1
 
 
 _CACHE = IncidentCache()
@@ -81,7 +94,13 @@ def forget_cached_incidents() -> None:
 
 
 def incident_records(r: redis.Redis) -> list[dict[str, Any]]:
-    """Every incident record (final ones from this process's cache)."""
+    """Every incident record (unchanged ones from this process's cache)."""
+    return _CACHE.records(r)[0]
+
+
+def versioned_incident_records(r: redis.Redis) -> tuple[list[dict[str, Any]], int]:
+    """`incident_records` and a version that moves whenever they differ from the last call's
+    (in this process), for callers that keep something built from them."""
     return _CACHE.records(r)
 
 
