@@ -3,7 +3,11 @@ with its figures and their ratio to a raw baseline measured in the same run."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from config.settings import Settings
@@ -21,4 +25,23 @@ def run_benchmark(name: str, out: Path, settings: Settings, options: list[str]) 
         if not sep:
             raise ValueError(f"benchmark option {o!r} must look like KEY=VALUE")
         opts[key] = value
-    importlib.import_module(BENCHMARKS[name]).main(out, settings, opts)
+    with sigterm_unwinds():
+        importlib.import_module(BENCHMARKS[name]).main(out, settings, opts)
+
+
+def _raise_on_sigterm(*_a: object) -> None:
+    raise SystemExit(143)
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """A SIGTERM during a benchmark unwinds its context managers and `finally` blocks, so
+    every server and process it started is stopped (the default would kill it outright)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

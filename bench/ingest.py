@@ -33,7 +33,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -517,23 +516,9 @@ def _summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _raise_on_sigterm(*_a: object) -> None:
-    raise SystemExit(143)  # unwinds the context managers: every child process is stopped
-
-
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
     o = parse_options(opts)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm) if in_main else None
-    try:
-        _main(out, settings, o)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _main(out: Path, settings: Settings, o: Options) -> None:
     load_avg = [round(x, 2) for x in os.getloadavg()]
     work = settings.data_dir / "bench" / "ingest-run"
     logs = settings.data_dir / "bench" / "ingest-logs"

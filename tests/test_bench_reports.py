@@ -69,3 +69,22 @@ def test_kpi_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
         assert 0 < res[k]["p50_ms"] <= res[k]["p95_ms"] <= res[k]["max_ms"]
     assert 0 <= res["figures"]["handling_rate"] <= 1
     assert isinstance(res["targets"]["met"], bool)
+
+
+def test_a_sigterm_during_a_benchmark_unwinds_it_and_the_handler_is_restored() -> None:
+    import os
+    import signal
+
+    from bench import sigterm_unwinds
+
+    before = signal.getsignal(signal.SIGTERM)
+    stopped = []
+    with pytest.raises(SystemExit) as exc:
+        with sigterm_unwinds():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)  # handled before the next statement
+                stopped.append("not reached")
+            finally:
+                stopped.append("the servers")  # what a benchmark's finally blocks do
+    assert exc.value.code == 143 and stopped == ["the servers"]
+    assert signal.getsignal(signal.SIGTERM) is before
