@@ -79,12 +79,11 @@ def test_a_sigterm_during_a_benchmark_unwinds_it_and_the_handler_is_restored() -
 
     before = signal.getsignal(signal.SIGTERM)
     stopped = []
-    with pytest.raises(SystemExit) as exc:
-        with sigterm_unwinds():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)  # handled before the next statement
-                stopped.append("not reached")
-            finally:
-                stopped.append("the servers")  # what a benchmark's finally blocks do
+    with pytest.raises(SystemExit) as exc, sigterm_unwinds():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled before the next statement
+            stopped.append("not reached")
+        finally:
+            stopped.append("the servers")  # what a benchmark's finally blocks do
     assert exc.value.code == 143 and stopped == ["the servers"]
     assert signal.getsignal(signal.SIGTERM) is before
