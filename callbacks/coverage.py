@@ -28,7 +28,7 @@ from callbacks.coverage_views import (
 from callbacks.coverage_views import logs_view as logs_list
 from dashboard import roles
 from dashboard.coverage_api import WINDOWS, report
-from dashboard.i18n import lang_of, t
+from dashboard.i18n import lang_of, options, t
 from domain.coverage_places import load_coverage
 from domain.vocab import Department, UnitKind
 from layouts.coverage import PRESENCE_COLOURS, Ids
@@ -170,11 +170,11 @@ def register(app: dash.Dash) -> None:
         places = [{"label": f"{p.label} · {t('coverage.place.' + p.kind, lang)} · {owners[p.id]}",
                    "value": p.id} for p in geo.places.values()] if admin else []
         return (t("coverage.window", lang),
-                [{"label": t(f"coverage.window.{w}", lang), "value": w} for w in WINDOWS],
+                options("coverage.window", WINDOWS, lang),
                 t("coverage.unit_kinds", lang),
-                [{"label": t(f"kind.{k.value}", lang), "value": k.value} for k in UnitKind],
+                options("kind", UnitKind, lang),
                 t("coverage.all", lang), t("coverage.departments", lang),
-                [{"label": t(f"dept.{d.value}", lang), "value": d.value} for d in Department],
+                options("dept", Department, lang),
                 t("coverage.all", lang), t("coverage.map", lang), t("coverage.trend", lang),
                 t("coverage.logs", lang), t("coverage.csv", lang), not admin,
                 t("coverage.reassign", lang), places, t("coverage.reassign.place", lang),

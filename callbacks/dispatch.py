@@ -18,7 +18,7 @@ from flask import current_app
 from flask_login import current_user
 
 from dashboard import map_data, roles
-from dashboard.i18n import lang_of, t
+from dashboard.i18n import lang_of, options, t
 from dashboard.incidents_api import (
     Assignment,
     Move,
@@ -368,18 +368,15 @@ def register(app: dash.Dash) -> None:
         lang = lang_of(lang_value)
         chief = current_user.role in roles.DISPATCHERS  # others see, they do not act
         return (t("dispatch.new", lang),
-                [{"label": t(f"incident.type.{x.value}", lang), "value": x.value}
-                 for x in model.IncidentType],
-                [{"label": t(f"incident.priority.{p.value}", lang), "value": p.value}
-                 for p in model.Priority],
-                [{"label": t(f"incident.source.{s.value}", lang), "value": s.value}
-                 for s in model.Source],
+                options("incident.type", model.IncidentType, lang),
+                options("incident.priority", model.Priority, lang),
+                options("incident.source", model.Source, lang),
                 t("dispatch.description", lang), t("dispatch.lat", lang), t("dispatch.lon", lang),
                 t("dispatch.open_button", lang), t("dispatch.queue", lang),
                 t("dispatch.candidates", lang),
                 [{"label": t("dispatch.allow_preempt", lang), "value": "yes"}],
                 t("dispatch.reason", lang),
-                [{"label": t(f"dept.{d.value}", lang), "value": d.value} for d in Department],
+                options("dept", Department, lang),
                 t("dispatch.transfer_to", lang), t("dispatch.assign", lang), not chief,
                 not chief, t("dispatch.type_placeholder", lang), t("dispatch.case_file", lang),
                 t("dispatch.note_placeholder", lang), t("dispatch.add_note", lang),

@@ -28,7 +28,7 @@ from callbacks.kpi_views import (
     to_csv,
 )
 from dashboard import roles
-from dashboard.i18n import lang_of, t
+from dashboard.i18n import lang_of, options, t
 from dashboard.kpi_api import kpi_report
 from domain.coverage_places import load_coverage
 from domain.vocab import Department, Subdistrict
@@ -155,10 +155,9 @@ def register(app: dash.Dash) -> None:
     def labels(lang_value: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
         return (t("kpis.period", lang),
-                [{"label": t(f"kpis.period.{p}", lang), "value": p} for p in PERIODS],
+                options("kpis.period", PERIODS, lang),
                 t("kpis.department", lang),
-                [{"label": t(f"dept.{d.value}", lang), "value": d.value} for d in Department],
+                options("dept", Department, lang),
                 t("kpis.all", lang), t("kpis.subdistrict", lang),
-                [{"label": t(f"subdistrict.{s.value}", lang), "value": s.value}
-                 for s in Subdistrict],
+                options("subdistrict", Subdistrict, lang),
                 t("kpis.all", lang), t("kpis.report", lang))

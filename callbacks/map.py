@@ -16,7 +16,7 @@ from flask import current_app
 from flask_login import current_user
 
 from dashboard import map_data, roles
-from dashboard.i18n import lang_of, t
+from dashboard.i18n import lang_of, options, t
 from dashboard.incidents_api import NewIncident, Refused, open_incident, with_clocks
 from domain.geo import load_geography
 from domain.incidents import ALERT_INCIDENT_TYPE, SEVERITY_PRIORITY, Source
@@ -123,10 +123,6 @@ def legend_view(lang: str) -> list[Any]:
              html.Div([_swatch("transparent", outline=map_data.SEVERITY_COLOURS["critical"]),
                        t("legend.alert", lang)], className="ec-legend-row")]
     return rows
-
-
-def _options(prefix: str, values: list[str], lang: str) -> list[dict[str, str]]:
-    return [{"label": t(f"{prefix}.{v}", lang), "value": v} for v in values]
 
 
 def _clicked(pattern: str) -> str | None:
@@ -292,9 +288,9 @@ def register(app: dash.Dash) -> None:
         lang = lang_of(lang_value)
         every = t("filter.all", lang)
         subdistricts = [s.value for s in Subdistrict] + [map_data.NO_SUBDISTRICT]
-        return (t("filter.department", lang), _options("dept", list(Department), lang), every,
-                t("filter.subdistrict", lang), _options("subdistrict", subdistricts, lang), every,
-                t("filter.status", lang), _options("status", list(UnitStatus), lang), every,
+        return (t("filter.department", lang), options("dept", list(Department), lang), every,
+                t("filter.subdistrict", lang), options("subdistrict", subdistricts, lang), every,
+                t("filter.status", lang), options("status", list(UnitStatus), lang), every,
                 legend_view(lang), t("alerts.title", lang))
 
     @roles.callback(

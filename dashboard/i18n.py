@@ -6,6 +6,8 @@ on the page and caught by the completeness test rather than crashing a callback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import Enum
 from typing import Literal
 
 Lang = Literal["zh", "en"]
@@ -450,3 +452,15 @@ def t(key: str, lang: str = DEFAULT_LANG) -> str:
     if row is None:
         return key
     return row.get(lang) or row[DEFAULT_LANG]  # type: ignore[index]
+
+
+def options(prefix: str, values: Iterable[object], lang: str = DEFAULT_LANG
+            ) -> list[dict[str, object]]:
+    """Dropdown / radio options for vocabulary values (enum members give their value: a
+    priority stays a number), labelled by `<prefix>.<value>`."""
+    out = []
+    for v in values:
+        value = v.value if isinstance(v, Enum) else v
+        out.append({"label": t(f"{prefix}.{value}", lang), "value": value})
+    return out
+

@@ -19,7 +19,7 @@ from dash import dcc, html
 
 from callbacks.kpi_charts import CHARTS
 from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today, period_dates
-from dashboard.i18n import t
+from dashboard.i18n import options
 from domain.vocab import Department, Subdistrict
 
 REFRESH_MS = 60_000
@@ -62,10 +62,6 @@ DEPARTMENTS = frozenset(d.value for d in Department)
 SUBDISTRICTS = frozenset(d.value for d in Subdistrict)
 
 
-def _options(prefix: str, values: frozenset[str]) -> list[dict[str, str]]:
-    return [{"label": t(f"{prefix}.{v}"), "value": v} for v in sorted(values)]
-
-
 def is_wall(params: dict[str, str]) -> bool:
     return params.get("wall") == "1"
 
@@ -96,10 +92,10 @@ def controls(period: str, wall: bool = False, department: str | None = None,
         # options from the start (relabelled by the language callback): a dropdown whose
         # value is not among its options drops it, and a wall's filter would be lost
         _control(Ids.DEPARTMENT_LABEL, dcc.Dropdown(
-            id=Ids.DEPARTMENT, value=department, options=_options("dept", DEPARTMENTS), **keep,
+            id=Ids.DEPARTMENT, value=department, options=options("dept", Department), **keep,
             className="ec-filter")),
         _control(Ids.SUBDISTRICT_LABEL, dcc.Dropdown(
-            id=Ids.SUBDISTRICT, value=subdistrict, options=_options("subdistrict", SUBDISTRICTS),
+            id=Ids.SUBDISTRICT, value=subdistrict, options=options("subdistrict", Subdistrict),
             **keep, className="ec-filter")),
         # prints the page: assets/kpis.js (no callback: nothing to ask the server)
         html.Button(id=Ids.REPORT, className="ec-button ec-kpi-report-button"),
