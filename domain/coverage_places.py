@@ -24,14 +24,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    ValidationError,
     model_validator,
 )
 from shapely import STRtree
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from config import CONFIG_DIR
+from config import CONFIG_DIR, load_json_rules
 from domain.vocab import UnitKind, UnitStatus
 
 PLACE_KINDS = ("land", "coast", "sea")
@@ -91,13 +90,7 @@ class VisitRules(_Strict):
 @lru_cache(maxsize=4)
 def load_visit_rules(path: Path = CONFIG_DIR / "coverage" / RULES_FILE) -> VisitRules:
     """The visit rules; a bad file raises ValueError naming the file and the field."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        if isinstance(doc, dict):
-            doc.pop("_comment", None)
-        return VisitRules.model_validate(doc)
-    except (OSError, ValueError, ValidationError) as e:
-        raise ValueError(f"coverage rules {path}: {e}") from None
+    return load_json_rules(path, VisitRules, "coverage rules")
 
 
 # -- places -------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ rejected and transferred are terminal: reopening is not modelled (a new incident
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -21,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config import CONFIG_DIR
+from config import CONFIG_DIR, load_json_rules
 from domain.vocab import Department, Level, UnitKind
 
 
@@ -265,13 +264,7 @@ class DispatchRules(_Strict):
 
 @lru_cache(maxsize=4)
 def load_rules(path: Path = CONFIG_DIR / "dispatch.json") -> DispatchRules:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        if isinstance(doc, dict):
-            doc.pop("_comment", None)
-        return DispatchRules.model_validate(doc)
-    except (OSError, ValueError, ValidationError) as e:
-        raise ValueError(f"dispatch rules {path}: {e}") from None
+    return load_json_rules(path, DispatchRules, "dispatch rules")
 
 
 # --- deadlines and escalation ------------------------------------------------------------------
