@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import h3
 import redis
@@ -26,6 +25,7 @@ from domain.coverage import Position, TrackerState, Visit, step
 from domain.coverage_places import CoverageGeography, Place
 from domain.vocab import LOCAL_TZ, Department, UnitKind
 from store import keys
+from store.codec import text as as_text
 from store.snapshots import READ_ALL
 
 DAY_KEEP_S = 400 * 86_400  # the trend: over a year of days
@@ -65,9 +65,6 @@ def utc_hour(ms: int) -> str:
 def _utc_hour(hour: int) -> str:
     return dt.datetime.fromtimestamp(hour * 3600, dt.UTC).strftime("%Y%m%d%H")
 
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v or "")
 
 
 # One round trip to store every tracker of a batch. KEYS: unit state hashes; ARGV: JSON each.
@@ -109,7 +106,7 @@ class CoverageRecorder:
         units = list(dict.fromkeys(p.unit_id for p in positions))
         rows = self._read(keys=[keys.state("unit", u) for u in units],
                           args=["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD])
-        profile = {u: [_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
+        profile = {u: [as_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
         trackers = {u: _tracker(row[3]) for u, row in zip(units, rows, strict=True)}
         visits: list[tuple[Visit, str, str]] = []
         presence: dict[tuple[int, str], float] = defaultdict(float)
@@ -206,11 +203,11 @@ def last_visits(r: redis.Redis, kinds: Iterable[str] = (), departments: Iterable
         sets = [keys.coverage_last(k, d) for k in ks or [x.value for x in UnitKind]
                 for d in ds or [x.value for x in Department]]
         rows = r.zunion(sets, aggregate="MAX", withscores=True)
-    return {_text(m): int(s) for m, s in rows}
+    return {as_text(m): int(s) for m, s in rows}
 
 
 def last_visitors(r: redis.Redis) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in r.hgetall(keys.COVERAGE_LAST_BY).items()}
+    return {as_text(k): as_text(v) for k, v in r.hgetall(keys.COVERAGE_LAST_BY).items()}
 
 
 def daily_visited(r: redis.Redis, days: Sequence[str], kinds: Iterable[str] = (),
@@ -224,7 +221,7 @@ def daily_visited(r: redis.Redis, days: Sequence[str], kinds: Iterable[str] = ()
     for day, members in zip(days, pipe.execute(), strict=True):
         visited = set()
         for m in members:
-            place, kind, department = _text(m).split("|")
+            place, kind, department = as_text(m).split("|")
             if (not ks or kind in ks) and (not ds or department in ds):
                 visited.add(place)
         out[day] = visited
@@ -255,7 +252,7 @@ def presence(r: redis.Redis, from_ms: int, to_ms: int, kinds: Iterable[str] = ()
     out: dict[str, float] = defaultdict(float)
     for fields in pipe.execute():
         for member, seconds in fields.items():
-            cell, kind, department = _text(member).split("|")
+            cell, kind, department = as_text(member).split("|")
             if (not ks or kind in ks) and (not ds or department in ds):
                 out[cell] += float(seconds)
     return dict(out)
@@ -263,7 +260,7 @@ def presence(r: redis.Redis, from_ms: int, to_ms: int, kinds: Iterable[str] = ()
 
 def owners(r: redis.Redis, geo: CoverageGeography) -> dict[str, str]:
     """Place -> responsible person: the file's, unless an admin reassigned it."""
-    override = {_text(k): _text(v) for k, v in r.hgetall(keys.COVERAGE_OWNERS).items()}
+    override = {as_text(k): as_text(v) for k, v in r.hgetall(keys.COVERAGE_OWNERS).items()}
     return {pid: override.get(pid, p.owner) for pid, p in geo.places.items()}
 
 

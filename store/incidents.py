@@ -21,6 +21,7 @@ import redis
 
 from domain import incidents as model
 from store import keys
+from store.codec import text as as_text
 from store.incident_scripts import ASSIGN, CREATE, IMPORT, NOTE, TRANSITION
 
 log = logging.getLogger("ecocommand.incidents")
@@ -52,14 +53,12 @@ class Outcome:
         return self.code == Code.DONE
 
 
-def _text(v: bytes | str | None) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else (v or "")
 
 
 def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in raw.items():
-        name, text = _text(k), _text(v)
+        name, text = as_text(k), as_text(v)
         try:
             if name in INT_FIELDS or name.startswith("at_"):
                 out[name] = int(text)
@@ -75,7 +74,7 @@ def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
 
 
 def _outcome(res: list[Any], durable: bool = False) -> Outcome:
-    return Outcome(Code(int(res[0])), _text(res[1]), durable)
+    return Outcome(Code(int(res[0])), as_text(res[1]), durable)
 
 
 def durable(r: redis.Redis) -> bool:
@@ -147,7 +146,7 @@ def read(r: redis.Redis, incident_id: str) -> dict[str, Any] | None:
 def timeline(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
     out = []
     for _entry, fields in r.xrange(keys.incident_timeline(incident_id)):
-        t = {_text(k): _text(v) for k, v in fields.items()}
+        t = {as_text(k): as_text(v) for k, v in fields.items()}
         for f in ("at_ms", "reported_ms"):
             t[f] = int(t[f]) if t.get(f, "").isdigit() else None
         out.append(t)
@@ -169,8 +168,8 @@ def add_note(r: redis.Redis, incident_id: str, kind: str, fields: dict[str, str 
 def notes(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
     out = []
     for entry, fields in r.xrange(keys.incident_notes(incident_id)):
-        n = {_text(k): _text(v) for k, v in fields.items()}
-        n["id"] = _text(entry)
+        n = {as_text(k): as_text(v) for k, v in fields.items()}
+        n["id"] = as_text(entry)
         for f in ("at_ms", "size"):
             if f in n:
                 n[f] = int(n[f]) if n[f].isdigit() else None
@@ -185,7 +184,7 @@ def listing(r: redis.Redis, open_only: bool = True, limit: int = 1000,
     index = keys.INCIDENTS_OPEN if open_only else keys.INCIDENTS
     top = f"({to_ms}" if to_ms is not None else "+inf"
     bottom = str(from_ms) if from_ms is not None else "-inf"
-    ids = [_text(x) for x in r.zrevrangebyscore(index, top, bottom, start=0, num=limit)]
+    ids = [as_text(x) for x in r.zrevrangebyscore(index, top, bottom, start=0, num=limit)]
     pipe = r.pipeline(transaction=False)
     for incident_id in ids:
         pipe.hgetall(keys.incident(incident_id))
@@ -193,7 +192,7 @@ def listing(r: redis.Redis, open_only: bool = True, limit: int = 1000,
 
 
 def _units(r: redis.Redis, incident_id: str) -> str:
-    return _text(r.hget(keys.incident(incident_id), "units"))
+    return as_text(r.hget(keys.incident(incident_id), "units"))
 
 
 def transition(r: redis.Redis, incident_id: str, target: str, allowed_from: Iterable[str], *,
@@ -244,4 +243,4 @@ def assign(r: redis.Redis, incident_id: str, unit_ids: list[str], allowed_from: 
 
 
 def unit_task(r: redis.Redis, unit_id: str) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in r.hgetall(keys.unit_task(unit_id)).items()}
+    return {as_text(k): as_text(v) for k, v in r.hgetall(keys.unit_task(unit_id)).items()}

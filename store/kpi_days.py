@@ -17,13 +17,11 @@ import pandas as pd
 import redis
 
 from store import incidents, keys
+from store.codec import text as as_text
 from store.snapshots import READ_ALL
 
 SOURCES = ("live", "simulated")
 
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v or "")
 
 
 class IncidentCache:
@@ -43,7 +41,7 @@ class IncidentCache:
 
     def records(self, r: redis.Redis) -> tuple[list[dict[str, Any]], int]:
         """The records, and a version that differs whenever they differ from last time."""
-        ids = [_text(x) for x in r.zrange(keys.INCIDENTS, 0, -1)]
+        ids = [as_text(x) for x in r.zrange(keys.INCIDENTS, 0, -1)]
         if not ids:
             return [], self._moved(())
         read = r.register_script(READ_ALL)
@@ -116,7 +114,7 @@ def status_events(r: redis.Redis, from_ms: int, to_ms: int) -> list[tuple[str, i
         except (KeyError, ValueError):
             continue
         if ts < to_ms:
-            out.append((_text(f.get(b"id")), ts, _text(f.get(b"status"))))
+            out.append((as_text(f.get(b"id")), ts, as_text(f.get(b"status"))))
     return out
 
 
@@ -124,16 +122,16 @@ def sensor_readings(r: redis.Redis, since_ms: int = 0
                     ) -> tuple[dict[str, list[dict[str, str]]], dict[str, dict[str, str]]]:
     """Each sensor's kept readings (ts, v.<parameter>) that arrived from since_ms on (entry
     ids are arrival times; an hour earlier to catch readings that came late), and profile."""
-    ids = sorted(_text(x) for x in r.smembers(keys.index("sensor")))
+    ids = sorted(as_text(x) for x in r.smembers(keys.index("sensor")))
     first = f"{max(0, since_ms - 3_600_000)}-0"
     pipe = r.pipeline(transaction=False)
     for sid in ids:
         pipe.xrange(keys.track("sensor", sid), min=first)
         pipe.hgetall(keys.state("sensor", sid))
     raw = pipe.execute()
-    readings = {sid: [{_text(k): _text(v) for k, v in f.items()} for _i, f in track]
+    readings = {sid: [{as_text(k): as_text(v) for k, v in f.items()} for _i, f in track]
                 for sid, track in zip(ids, raw[::2], strict=True)}
-    profiles = {sid: {_text(k): _text(v) for k, v in p.items()}
+    profiles = {sid: {as_text(k): as_text(v) for k, v in p.items()}
                 for sid, p in zip(ids, raw[1::2], strict=True)}
     return readings, profiles
 
@@ -164,7 +162,7 @@ def stored_days(r: redis.Redis, days: Iterable[str]) -> dict[str, dict[str, Any]
             out[day] = {"on_duty": orjson.loads(raw.get(b"on_duty", b"[]")),
                         "water": orjson.loads(raw.get(b"water", b"[]")),
                         "closed_ms": int(raw.get(b"closed_ms", b"0")),
-                        "source": _text(raw.get(b"source"))}
+                        "source": as_text(raw.get(b"source"))}
     return out
 
 

@@ -18,12 +18,10 @@ import redis
 from domain.coverage import ClaimCheck, PatrolClaim, reconcile
 from domain.coverage_places import CoverageGeography
 from store import keys
+from store.codec import text as as_text
 
 KEEP_MS = 90 * 86_400_000  # checked logs are kept 90 days (the stream is trimmed by age)
 
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v or "")
 
 
 def unit_track(r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
@@ -31,7 +29,7 @@ def unit_track(r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
     """The unit's recorded positions in [from, to]: (ts, lon, lat, speed m/s or None)."""
     out = []
     for _id, f in r.xrange(keys.track("unit", unit_id)):
-        d = {_text(k): _text(v) for k, v in f.items()}
+        d = {as_text(k): as_text(v) for k, v in f.items()}
         try:
             ts = int(d["ts"])
             if from_ms <= ts <= to_ms:
@@ -53,7 +51,7 @@ def save(r: redis.Redis, claim: PatrolClaim, checks: list[ClaimCheck], *, by: st
     """Keep a checked log; returns its id (the stream entry id)."""
     now = time.time_ns() // 1_000_000
     flagged = sum(1 for c in checks if c.flag != "ok")
-    return _text(r.xadd(keys.PATROL_LOGS, {
+    return as_text(r.xadd(keys.PATROL_LOGS, {
         "unit_id": claim.unit_id, "from_ms": claim.from_ms, "to_ms": claim.to_ms,
         "submitted_ms": now, "by": by, "source": source, "note": note[:500],
         "flagged": flagged, "checks": orjson.dumps([asdict(c) for c in checks]),
@@ -64,8 +62,8 @@ def recent(r: redis.Redis, limit: int = 200, flagged_only: bool = False) -> list
     """The latest checked logs, newest first."""
     out = []
     for entry, f in r.xrevrange(keys.PATROL_LOGS, count=limit):
-        d = {_text(k): _text(v) for k, v in f.items()}
-        log = {"id": _text(entry), "unit_id": d.get("unit_id", ""), "by": d.get("by", ""),
+        d = {as_text(k): as_text(v) for k, v in f.items()}
+        log = {"id": as_text(entry), "unit_id": d.get("unit_id", ""), "by": d.get("by", ""),
                "source": d.get("source", ""), "note": d.get("note", ""),
                "from_ms": int(d.get("from_ms") or 0), "to_ms": int(d.get("to_ms") or 0),
                "submitted_ms": int(d.get("submitted_ms") or 0),
