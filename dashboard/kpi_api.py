@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, jsonify, request
 from dashboard.roles import KPI_VIEWERS
 from domain import kpis
 from domain.coverage_places import CoverageGeography, load_coverage
-from domain.kpi_frames import incidents_frame, record_frame, select
+from domain.kpi_frames import day_bounds_ms, incidents_frame, record_frame, select
 from domain.vocab import LOCAL_TZ, Department, Subdistrict
 from store import coverage, kpi_days
 
@@ -82,8 +82,7 @@ def _on_duty(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
     rows = [row for d in days if d in stored for row in stored[d]["on_duty"]]
     open_days = [d for d in days if d not in stored]
     if open_days:
-        start = max(from_ms, int(dt.datetime.strptime(open_days[0], "%Y%m%d").replace(
-            tzinfo=LOCAL_TZ).timestamp() * 1000))
+        start = max(from_ms, day_bounds_ms(open_days[0])[0])
         live = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, to_ms), start, to_ms)
         rows += kpi_days.frame_rows(live)
     frame = pd.DataFrame(rows, columns=["hour_ms", "local_hour", "units", "unit_hours"])
@@ -95,8 +94,7 @@ def _water(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
            subdistrict: str | None) -> dict[str, pd.DataFrame]:
     rows = [row for d in days if d in stored for row in stored[d]["water"]]
     open_days = [d for d in days if d not in stored]
-    since = int(dt.datetime.strptime(open_days[0], "%Y%m%d").replace(
-        tzinfo=LOCAL_TZ).timestamp() * 1000) if open_days else 2**62
+    since = day_bounds_ms(open_days[0])[0] if open_days else 2**62
     readings, profiles = kpi_days.sensor_readings(r, since)
     live = kpis.water_quality(readings, profiles)["breaches_by_day"]
     live = live[live["day"].isin([d for d in days if d not in stored])]
@@ -105,11 +103,6 @@ def _water(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
         by_day = by_day[by_day["subdistrict"] == subdistrict]
     by_day = by_day.astype({"n": "int64", "breaches": "int64"})
     return {"points": kpis.water_points(by_day), "breaches_by_day": by_day}
-
-
-def _day_end_ms(day: str) -> int:
-    start = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=LOCAL_TZ)
-    return int((start + dt.timedelta(days=1)).timestamp() * 1000)
 
 
 _FRAME: dict[str, Any] = {"version": None, "frame": None}
@@ -150,7 +143,7 @@ def kpi_report(r: redis.Redis, cov: CoverageGeography, from_ms: int, to_ms: int,
         cov.places.values())
     cov_rows = cov_rows[cov_rows["scope"] == (subdistrict or "district")].copy()
     # a day not over yet is a partial figure: a multi-day average leaves it out
-    ended = {d for d in days if _day_end_ms(d) <= now}
+    ended = {d for d in days if day_bounds_ms(d)[1] <= now}
     cov_rows["complete"] = cov_rows["day"].isin(ended)
     stored = kpi_days.stored_days(r, days)
     water = _water(r, days, stored, subdistrict)

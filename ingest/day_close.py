@@ -10,15 +10,11 @@ import datetime as dt
 import redis
 
 from domain import kpis
+from domain.kpi_frames import day_bounds_ms
 from domain.vocab import LOCAL_TZ
 from store import kpi_days
 
 GRACE_MS = 10 * 60_000  # late messages of the day before midnight + this
-
-
-def day_bounds(day: str) -> tuple[int, int]:
-    start = dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=LOCAL_TZ)
-    return int(start.timestamp() * 1000), int((start + dt.timedelta(days=1)).timestamp() * 1000)
 
 
 def day_to_close(now_ms: int) -> str | None:
@@ -32,7 +28,7 @@ def close_day(r: redis.Redis, day: str, now_ms: int) -> bool:
     """Store the day's rows unless it was closed already; True when it wrote them."""
     if kpi_days.is_closed(r, day):
         return False
-    start, end = day_bounds(day)
+    start, end = day_bounds_ms(day)
     on_duty = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, end), start, end)
     readings, profiles = kpi_days.sensor_readings(r, start)
     water = kpis.water_quality(readings, profiles)["breaches_by_day"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 import redis
 
+from domain.kpi_frames import day_bounds_ms
 from ingest import day_close
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
@@ -13,7 +14,7 @@ from store import keys, kpi_days
 from store.writer import LiveStore
 
 DAY = "20261127"
-START, END = day_close.day_bounds(DAY)  # 2026-11-26 16:00 UTC .. 2026-11-27 16:00 UTC
+START, END = day_bounds_ms(DAY)  # 2026-11-26 16:00 UTC .. 2026-11-27 16:00 UTC
 H = 3_600_000
 
 
