@@ -363,6 +363,7 @@ def register(app: dash.Dash) -> None:
         Output(Ids.NEW_TYPE, "placeholder"), Output(f"{Ids.CASE_FILE}-title", "children"),
         Output(Ids.NOTE_TEXT, "placeholder"), Output(Ids.ADD_NOTE, "children"),
         Output(Ids.EVIDENCE, "children"), Output(Ids.CASE_FILE, "hidden"),
+        Output(Ids.CHIEF_INPUTS, "hidden"),
         Input(Shell.LANG, "value"), roles=roles.VIEWERS)
     def labels(lang_value: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
@@ -380,4 +381,4 @@ def register(app: dash.Dash) -> None:
                 t("dispatch.transfer_to", lang), t("dispatch.assign", lang), not chief,
                 not chief, t("dispatch.type_placeholder", lang), t("dispatch.case_file", lang),
                 t("dispatch.note_placeholder", lang), t("dispatch.add_note", lang),
-                html.Div(t("dispatch.evidence_drop", lang)), not chief)
+                html.Div(t("dispatch.evidence_drop", lang)), not chief, not chief)

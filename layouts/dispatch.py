@@ -46,6 +46,7 @@ class Ids(StrEnum):
     CREATE = "dispatch-create"
     CREATE_NOTE = "dispatch-create-note"
     CASE_FILE = "dispatch-case-file"
+    CHIEF_INPUTS = "dispatch-chief-inputs"
     NOTE_TEXT = "dispatch-note-text"
     ADD_NOTE = "dispatch-add-note"
     EVIDENCE = "dispatch-evidence"
@@ -95,9 +96,11 @@ def actions_panel() -> html.Div:
     return html.Div([
         html.H3(id=Ids.CANDIDATES_TITLE, className="ec-panel-title"),
         dcc.Checklist(id=Ids.CANDIDATES, options=[], value=[], className="ec-candidates"),
-        dcc.Checklist(id=Ids.PREEMPT, options=[], value=[], className="ec-preempt"),
-        dcc.Input(id=Ids.REASON, type="text", maxLength=500, className="ec-input ec-reason"),
-        dcc.Dropdown(id=Ids.DEPARTMENT, className="ec-filter"),
+        html.Div([  # duty chiefs only (hidden for the others; the server refuses them anyway)
+            dcc.Checklist(id=Ids.PREEMPT, options=[], value=[], className="ec-preempt"),
+            dcc.Input(id=Ids.REASON, type="text", maxLength=500, className="ec-input ec-reason"),
+            dcc.Dropdown(id=Ids.DEPARTMENT, className="ec-filter"),
+        ], id=Ids.CHIEF_INPUTS),
         html.Div([html.Button(id=Ids.ASSIGN, className="ec-button ec-primary"),
                   html.Div(id=Ids.MOVES, className="ec-moves")], className="ec-actions"),
         html.Div(id=Ids.NOTE, className="ec-action-note", role="status"),

@@ -351,3 +351,16 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     wait_for(lambda: _drawn(browser, f"incident:{inc['id']}") is not None, 15,
              "the incident on the live map")
     assert not _severe(browser)
+
+
+def test_a_leader_sees_the_dispatch_panel_without_its_action_inputs(
+        r: redis.Redis, web: str, browser: webdriver.Chrome) -> None:
+    _sign_in(browser, web, r, "leader", "boss")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the map")
+    browser.get(web + "/dispatch")
+    wait_for(lambda: "案件队列" in _text(browser, "#dispatch-queue-title"), 15, "the queue")
+    wait_for(lambda: not browser.find_element(By.ID, "dispatch-chief-inputs").is_displayed(),
+             10, "the chief's inputs hidden")
+    for ident in ("dispatch-reason", "dispatch-assign", "dispatch-form", "dispatch-case-file"):
+        assert not browser.find_element(By.ID, ident).is_displayed(), ident
+    assert not _severe(browser)
