@@ -6,14 +6,12 @@ Reading is for every signed-in role; reassigning a place's responsible person is
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import dash
 import orjson
 from dash import Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 from flask_login import current_user
 
 from callbacks.coverage_map import legend_view, local_stamp, place_layers, presence_layers
@@ -27,9 +25,9 @@ from callbacks.coverage_views import (
 )
 from callbacks.coverage_views import logs_view as logs_list
 from dashboard import roles
+from dashboard.context import app_context
 from dashboard.coverage_api import WINDOWS, report
 from dashboard.i18n import lang_of, options, t
-from domain.coverage_places import load_coverage
 from domain.vocab import Department, UnitKind
 from layouts.coverage import PRESENCE_COLOURS, Ids
 from layouts.shell import Ids as Shell
@@ -41,11 +39,11 @@ SIGNATURE_BUCKET_MS = 360_000  # "x.x hours ago" moves every 6 minutes: redraw a
 
 
 def _r() -> Any:
-    return current_app.extensions["redis"]
+    return app_context().redis
 
 
 def _now() -> int:
-    return time.time_ns() // 1_000_000
+    return app_context().now_ms()
 
 
 def _pick(values: Any, known: set[str]) -> list[str]:
@@ -86,7 +84,7 @@ def register(app: dash.Dash) -> None:
                 lang_value: Any, _note: Any, seen: Any) -> tuple[Any, ...]:
         lang, now, r = lang_of(lang_value), _now(), _r()
         window, kinds, departments = query(window_value, kinds_value, departments_value)
-        geo = load_coverage()
+        geo = app_context().coverage
         rep = report(r, geo, window, kinds, departments, now)
         last = coverage.last_visits(r, kinds, departments)
         owners = coverage.owners(r, geo)
@@ -114,7 +112,7 @@ def register(app: dash.Dash) -> None:
         Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"), roles=roles.VIEWERS)
     def logs(_n: Any, lang_value: Any) -> list[Any]:
         found = patrol_logs.recent(_r(), limit=200, flagged_only=True)[:LOGS_SHOWN]
-        return logs_list(found, load_coverage().places, lang_of(lang_value))
+        return logs_list(found, app_context().coverage.places, lang_of(lang_value))
 
     @roles.callback(
         app, Output(Ids.DOWNLOAD, "data"),
@@ -127,7 +125,7 @@ def register(app: dash.Dash) -> None:
             raise PreventUpdate
         window, kinds, departments = query(window_value, kinds_value, departments_value)
         now = _now()
-        rep = report(_r(), load_coverage(), window, kinds, departments, now)
+        rep = report(_r(), app_context().coverage, window, kinds, departments, now)
         name = f"blind-spots-{local_stamp(now, seconds=True)[:16].replace(':', '')}.csv"
         return dcc.send_string(blind_spots_csv(rep["blind_spots"], lang_of(lang_value)), name,
                                type="text/csv")
@@ -140,7 +138,7 @@ def register(app: dash.Dash) -> None:
     def reassign(clicks: Any, place_id: Any, owner: Any, lang_value: Any) -> tuple[Any, ...]:
         if not clicks:
             raise PreventUpdate
-        lang, places = lang_of(lang_value), load_coverage().places
+        lang, places = lang_of(lang_value), app_context().coverage.places
         name = owner.strip() if isinstance(owner, str) else ""
         if (not isinstance(place_id, str) or place_id not in places
                 or not 0 < len(name) <= OWNER_MAX or not name.isprintable()):
@@ -165,7 +163,7 @@ def register(app: dash.Dash) -> None:
     def labels(lang_value: Any, _note: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
         admin = current_user.role in roles.ADMINS  # others see the owners, they do not edit
-        geo = load_coverage()
+        geo = app_context().coverage
         owners = coverage.owners(_r(), geo) if admin else {}
         places = [{"label": f"{p.label} · {t('coverage.place.' + p.kind, lang)} · {owners[p.id]}",
                    "value": p.id} for p in geo.places.values()] if admin else []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from html import escape
 from typing import Any
 
@@ -14,10 +13,10 @@ import dash
 import dash_leaflet as dl
 from dash import ALL, Input, Output, State, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 from flask_login import current_user
 
 from dashboard import map_data, roles
+from dashboard.context import app_context
 from dashboard.i18n import lang_of, options, t
 from dashboard.incidents_api import (
     Assignment,
@@ -48,7 +47,7 @@ MAX_QUEUE = 200
 
 
 def _r() -> Any:
-    return current_app.extensions["redis"]
+    return app_context().redis
 
 
 def _age(ms: Any, now: int, lang: str) -> str:
@@ -170,7 +169,7 @@ def register(app: dash.Dash) -> None:
         Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"), Input(Ids.SELECTED, "data"),
         roles=roles.VIEWERS)
     def queue(_n: Any, lang_value: Any, selected: Any) -> tuple[Any, ...]:
-        lang, now = lang_of(lang_value), time.time_ns() // 1_000_000
+        lang, now = lang_of(lang_value), app_context().now_ms()
         items = queue_order(incidents.listing(_r(), open_only=True))[:MAX_QUEUE]
         for i in items:
             with_clocks(i, now)
@@ -215,8 +214,8 @@ def register(app: dash.Dash) -> None:
             inc = detail(_r(), selected)
         except Refused:
             return html.P(t("dispatch.pick", lang), className="ec-feed-empty"), [], empty, [], []
-        found = candidates(_r(), inc, current_app.extensions["travel"],
-                           time.time_ns() // 1_000_000)
+        found = candidates(_r(), inc, app_context().travel,
+                           app_context().now_ms())
         options = [{"label": _candidate_label(c, lang), "value": c["unit_id"]} for c in found]
         markers = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},

@@ -7,14 +7,12 @@ A chart's CSV button exports that chart's table for the same query. All of it is
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import dash
 import orjson
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import current_app
 
 from callbacks.kpi_charts import CHARTS, chart_figure, chart_n, chart_table
 from callbacks.kpi_views import (
@@ -28,9 +26,9 @@ from callbacks.kpi_views import (
     to_csv,
 )
 from dashboard import roles
+from dashboard.context import app_context
 from dashboard.i18n import lang_of, options, t
 from dashboard.kpi_api import kpi_report
-from domain.coverage_places import load_coverage
 from domain.vocab import Department, Subdistrict
 from layouts.kpis import CSV_TYPE, Ids, graph_id, head_id
 from layouts.shell import Ids as Shell
@@ -41,7 +39,7 @@ VOLATILE = ("from_ms", "to_ms", "generated_ms")
 
 
 def _now() -> int:
-    return time.time_ns() // 1_000_000
+    return app_context().now_ms()
 
 
 def query(period: Any, start: Any, end: Any, department: Any, subdistrict: Any, now: int
@@ -57,7 +55,7 @@ def report(period: Any, start: Any, end: Any, department: Any, subdistrict: Any
            ) -> dict[str, Any]:
     now = _now()
     from_ms, to_ms, dept, sub = query(period, start, end, department, subdistrict, now)
-    return kpi_report(current_app.extensions["redis"], load_coverage(), from_ms, to_ms, dept,
+    return kpi_report(app_context().redis, app_context().coverage, from_ms, to_ms, dept,
                       sub, now)
 
 
@@ -140,7 +138,7 @@ def register(app: dash.Dash) -> None:
         """Choosing dates means the custom period; the picker announcing the dates it was
         given (it loads late and reports them) is not a choice."""
         if not (start and end) or (period != "custom" and (str(start)[:10], str(end)[:10])
-                                   == period_dates(period, time.time_ns() // 1_000_000)):
+                                   == period_dates(period, app_context().now_ms())):
             raise PreventUpdate
         return "custom"
 

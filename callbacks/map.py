@@ -16,6 +16,7 @@ from flask import current_app
 from flask_login import current_user
 
 from dashboard import map_data, roles
+from dashboard.context import app_context
 from dashboard.i18n import lang_of, options, t
 from dashboard.incidents_api import NewIncident, Refused, open_incident, with_clocks
 from domain.geo import load_geography
@@ -155,13 +156,13 @@ def incident_from_alert(r: Any, alert_id: str, by: str, history_ms: int) -> str:
                        lat=alert["lat"], lon=alert["lon"],
                        description=str(alert.get("message") or "")[:2000], alert_id=alert_id)
     incident = open_incident(r, body, by)
-    alert_actions.close(r, alert_id, by, time.time_ns() // 1_000_000, history_ms,
+    alert_actions.close(r, alert_id, by, app_context().now_ms(), history_ms,
                         reason=f"incident {incident['id']}")
     return incident["id"]
 
 
 def open_incidents(r: Any) -> list[dict[str, Any]]:
-    now = time.time_ns() // 1_000_000
+    now = app_context().now_ms()
     items = incidents.listing(r, open_only=True)
     for i in items:
         with_clocks(i, now)
@@ -238,7 +239,7 @@ def register(app: dash.Dash) -> None:
         roles=roles.VIEWERS)
     def refresh(_n: int | None, lang_value: str | None, mode: Any, last: Any
                 ) -> tuple[Any, ...]:
-        r = current_app.extensions["redis"]
+        r = app_context().redis
         lang, wall = lang_of(lang_value), _wall(mode)
         last = last if isinstance(last, dict) else {}
         version = snapshots.version(r)
@@ -264,10 +265,10 @@ def register(app: dash.Dash) -> None:
         Input(Ids.TICK, "n_intervals"), Input(Shell.LANG, "value"),
         roles=roles.VIEWERS)
     def header(_n: int | None, lang_value: str | None) -> tuple[Any, ...]:
-        r = current_app.extensions["redis"]
+        r = app_context().redis
         lang = lang_of(lang_value)
         beat = reader.ingest_stats(r)["heartbeat"]
-        age = map_data.data_age_s(beat, time.time_ns() // 1_000_000)
+        age = map_data.data_age_s(beat, app_context().now_ms())
         fresh = (t("map.no_heartbeat", lang) if age is None
                  else t("map.freshness", lang).format(age=map_data.fmt_age(age, lang)))
         stale = map_data.is_stale(age)
@@ -317,9 +318,9 @@ def register(app: dash.Dash) -> None:
         alert_id = _clicked(ACK)
         if alert_id is None:
             raise PreventUpdate
-        r = current_app.extensions["redis"]
+        r = app_context().redis
         done = alert_actions.acknowledge(r, alert_id, current_user.name,
-                                         time.time_ns() // 1_000_000, _history_ms())
+                                         app_context().now_ms(), _history_ms())
         lang = lang_of(lang_value)
         return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
                  else "alerts.done_ack", lang)
@@ -336,8 +337,8 @@ def register(app: dash.Dash) -> None:
         reason = dash.ctx.triggered_id.get("reason") if alert_id else None
         if alert_id is None or reason not in DISMISS_REASONS:
             raise PreventUpdate
-        r = current_app.extensions["redis"]
-        done = alert_actions.close(r, alert_id, current_user.name, time.time_ns() // 1_000_000,
+        r = app_context().redis
+        done = alert_actions.close(r, alert_id, current_user.name, app_context().now_ms(),
                                    _history_ms(), reason=reason)
         lang = lang_of(lang_value)
         return t("alerts.gone" if done == alert_actions.Outcome.NOT_OPEN
@@ -355,7 +356,7 @@ def register(app: dash.Dash) -> None:
             raise PreventUpdate
         lang = lang_of(lang_value)
         try:
-            incident_id = incident_from_alert(current_app.extensions["redis"], alert_id,
+            incident_id = incident_from_alert(app_context().redis, alert_id,
                                               current_user.name, _history_ms())
         except Refused as e:
             return e.message

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from dashboard.context import app_context
 from dashboard.roles import VIEWERS
 from store import snapshots
 
@@ -16,11 +16,11 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def _listing(items: list[dict[str, Any]], r: redis.Redis) -> Any:
     return jsonify({"items": items, "count": len(items), "version": snapshots.version(r),
-                    "generated_ms": time.time_ns() // 1_000_000})
+                    "generated_ms": app_context().now_ms()})
 
 
 def _redis() -> redis.Redis:
-    return current_app.extensions["redis"]
+    return app_context().redis
 
 
 def _route(path: str, read: Callable[[redis.Redis], list[dict[str, Any]]]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
-import redis
 from flask import Flask
 
 from callbacks import coverage as coverage_callbacks
@@ -14,37 +13,35 @@ from callbacks import kpis as kpi_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
-from dashboard import api, auth, coverage_api, incidents_api, kpi_api, security
+from dashboard import api, auth, context, coverage_api, incidents_api, kpi_api, security
 from dashboard.health import bp as health_bp
 from dashboard.roles import KPI_VIEWERS, VIEWERS
 from domain import evidence
-from domain.geo import load_geography
-from domain.travel import TravelModel
+from domain.clock import Clock, system_ms
 from layouts import coverage as coverage_layout
 from layouts import dispatch as dispatch_layout
 from layouts import kpis as kpi_layout
 from layouts import map as map_layout
 from layouts import shell
+from services.context import build as build_context
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Flask:
+    """The web app. `clock` is the legal clock of every action (a test fixes it)."""
     settings = settings or get_settings()
     server = Flask(__name__)
     server.config["SETTINGS"] = settings
     server.config["SECRET_KEY"] = security.secret_key(settings)
     # The largest evidence file, base64-encoded as the page's upload sends it, and some room.
     server.config["MAX_CONTENT_LENGTH"] = evidence.MAX_BYTES * 4 // 3 + 1024 * 1024
-    server.extensions["redis"] = redis.Redis.from_url(
-        settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2)
+    context.install(server, build_context(settings, clock))
     server.register_blueprint(health_bp)
     server.register_blueprint(api.bp)
     server.register_blueprint(incidents_api.bp)
     server.register_blueprint(coverage_api.bp)
     server.register_blueprint(kpi_api.bp)
-    server.extensions["geo"] = geo = load_geography()
-    server.extensions["travel"] = TravelModel.from_geography(geo)  # built once per process
     auth.install(server)
     # enable_mcp=False: an environment variable could otherwise expose every callback.
     # assets_folder: the project's committed assets/ (map.js, map.css), wherever the app runs from.
@@ -64,8 +61,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     ]
     app.layout = shell.layout
     # every page's components, so Dash can check each callback against them at start
-    app.validation_layout = dash.html.Div(
-        [shell.layout()] + [part({}) for p in pages for part in (p.content, p.header)])
+    with server.app_context():  # layouts may read the app's clock
+        app.validation_layout = dash.html.Div(
+            [shell.layout()] + [part({}) for p in pages for part in (p.content, p.header)])
     shell_callbacks.register(app, pages)
     map_callbacks.register(app)
     dispatch_callbacks.register(app)

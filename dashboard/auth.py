@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, redirect, render_template_strin
 from flask.wrappers import Request
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
+from dashboard.context import app_context
 from dashboard.roles import ROLES
 from store import users
 
@@ -35,7 +36,7 @@ class User(UserMixin):
 
 
 def _redis() -> redis.Redis:
-    return current_app.extensions["redis"]
+    return app_context().redis
 
 
 def _account(name: str | None, sid: str = "", via_token: bool = False) -> User | None:

@@ -7,17 +7,17 @@ shows too, so page and API cannot disagree.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_login import current_user
 from pydantic import ValidationError
 
+from dashboard.context import app_context
 from dashboard.roles import DISPATCHERS, VIEWERS
 from domain.coverage import PatrolClaim, blind_spots, coverage_figures
-from domain.coverage_places import PLACE_KINDS, CoverageGeography, load_coverage
+from domain.coverage_places import PLACE_KINDS, CoverageGeography
 from domain.payloads import PatrolLog
 from domain.vocab import LOCAL_TZ, Department, UnitKind
 from store import coverage, keys, patrol_logs
@@ -34,7 +34,8 @@ class BadQuery(ValueError):
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    """The legal clock of this app (a test may fix it)."""
+    return app_context().now_ms()
 
 
 def window_start(window: str, now: int) -> int:
@@ -108,7 +109,7 @@ def report(r: redis.Redis, geo: CoverageGeography, window: str, kinds: list[str]
 def coverage_view() -> Any:
     args = request.args
     try:
-        body = report(current_app.extensions["redis"], load_coverage(),
+        body = report(app_context().redis, app_context().coverage,
                       args.get("window", "today"), args.getlist("kind"),
                       args.getlist("department"), now_ms())
     except BadQuery as e:
@@ -140,7 +141,7 @@ def patrol_log_view() -> Any:
         if not isinstance(body, dict):
             raise BadQuery("the body must be a JSON object")
         log = PatrolLog.model_validate_json(raw, strict=True)
-        out = submit_log(current_app.extensions["redis"], load_coverage(), log,
+        out = submit_log(app_context().redis, app_context().coverage, log,
                          current_user.name, "api")
     except ValidationError as e:
         errs = e.errors(include_url=False, include_input=False)
@@ -153,7 +154,7 @@ def patrol_log_view() -> Any:
 
 def patrol_logs_view() -> Any:
     flagged = request.args.get("flagged", "0") == "1"
-    items = patrol_logs.recent(current_app.extensions["redis"], flagged_only=flagged)
+    items = patrol_logs.recent(app_context().redis, flagged_only=flagged)
     return jsonify({"items": items, "count": len(items)})
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import redis
 from flask import Blueprint, current_app, jsonify
 
+from dashboard.context import app_context
 from dashboard.map_data import heartbeat_age_s
 from ingest.connections import broker_reachable
 from store import reader
@@ -19,14 +18,14 @@ HEARTBEAT_MAX_AGE_S = 5.0
 @bp.get("/healthz")
 def healthz():
     settings = current_app.config["SETTINGS"]
-    r: redis.Redis = current_app.extensions["redis"]
+    r: redis.Redis = app_context().redis
     body: dict = {"redis": {"ok": False}, "broker": {"ok": False}, "ingest": {"ok": False}}
     try:
         r.ping()
         body["redis"]["ok"] = True
         stats = reader.ingest_stats(r)
         beat = stats["heartbeat"]
-        age = (time.time() * 1000 - float(beat["ts_ms"])) / 1000 if beat.get("ts_ms") else None
+        age = (app_context().now_ms() - float(beat["ts_ms"])) / 1000 if beat.get("ts_ms") else None
         body["ingest"] = {
             "ok": age is not None and age < HEARTBEAT_MAX_AGE_S
             and beat.get("broker_connected") == "1",
@@ -34,7 +33,7 @@ def healthz():
             "broker_connected": beat.get("broker_connected") == "1",
             "backlog": int(beat.get("backlog", 0)),
             # informative, not part of "ok": a quiet night can be healthy
-            "last_message_age_s": heartbeat_age_s(beat, time.time_ns() // 1_000_000,
+            "last_message_age_s": heartbeat_age_s(beat, app_context().now_ms(),
                                                   "last_message_ms"),
         }
         body["messages"] = stats["messages"]

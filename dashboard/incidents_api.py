@@ -8,7 +8,6 @@ too, so the page and the API cannot drift apart.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import redis
@@ -16,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dashboard.context import app_context
 from dashboard.roles import DISPATCHERS, VIEWERS
 from domain import evidence as evidence_rules
 from domain import incidents as model
@@ -71,18 +71,19 @@ class Refused(Exception):
 
 
 def _redis() -> redis.Redis:
-    return current_app.extensions["redis"]
+    return app_context().redis
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    """The legal clock of this app (a test may fix it)."""
+    return app_context().now_ms()
 
 
 # --- services (the page uses them too) ---------------------------------------------------------
 
 def open_incident(r: redis.Redis, body: NewIncident, by: str) -> dict[str, Any]:
     rules = model.load_rules()
-    geo = current_app.extensions["geo"]
+    geo = app_context().geo
     if not geo.in_coverage(body.lon, body.lat):
         raise Refused(422, "the location is outside the area this centre covers")
     rule = rules.types[body.type]
@@ -282,7 +283,7 @@ def candidates_view(incident_id: str) -> Any:
     inc = incidents.read(r, incident_id)
     if inc is None:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
-    found = candidates(r, inc, current_app.extensions["travel"], now_ms())
+    found = candidates(r, inc, app_context().travel, now_ms())
     return jsonify({"items": found, "count": len(found)})
 
 

@@ -12,13 +12,13 @@ page's query through `dashboard.kpi_api.kpi_report`, the same answer as GET /api
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 
 from dash import dcc, html
 
 from callbacks.kpi_charts import CHARTS
 from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today, period_dates
+from dashboard.context import app_context
 from dashboard.i18n import options
 from domain.vocab import Department, Subdistrict
 
@@ -76,7 +76,7 @@ def controls(period: str, wall: bool = False, department: str | None = None,
     """The filters. A desk browser keeps the last ones chosen; a wall screen takes them from
     its URL only (`?wall=1&period=today&department=forestry&subdistrict=nanao`), so what a
     kiosk shows never depends on what someone chose there before."""
-    now = time.time_ns() // 1_000_000
+    now = app_context().now_ms()
     today = local_today(now)
     first, last = period_dates(period, now)
     keep = {"persistence": not wall, "persistence_type": "local"}

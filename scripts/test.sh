@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs them: the README's test command.
-#   Debian packages: mosquitto (the broker of the integration tests and benchmarks),
+#   Debian packages: mosquitto (the broker of the integration tests and benchmarks) and its clients,
 #   chromium + chromium-driver + fonts-noto-cjk (browser tests). Python packages: the project with its [test] extra,
 #   in ./.venv. Extra arguments go to pytest.
 set -euo pipefail
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# mosquitto_pub: a test publishes as the README tells a user to
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # the interface is Chinese first: without a CJK font, screenshots show boxes

@@ -20,6 +20,7 @@ import orjson
 import redis
 
 from domain import incidents as model
+from domain.vocab import LOCAL_TZ
 from store import keys
 from store.codec import text as as_text
 from store.incident_scripts import ASSIGN, CREATE, IMPORT, NOTE, TRANSITION
@@ -88,7 +89,8 @@ def durable(r: redis.Redis) -> bool:
 
 
 def new_id(r: redis.Redis, now_ms: int) -> str:
-    day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).strftime("%Y%m%d")
+    """`INC-<local date>-<n>`: the date a duty chief in the district calls the day."""
+    day = dt.datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).strftime("%Y%m%d")
     return f"INC-{day}-{int(r.incr(keys.incident_sequence(day))):04d}"
 
 

@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings  # noqa: E402
+from domain.clock import Clock, running_from  # noqa: E402
 from domain.geo import Geography, load_geography  # noqa: E402
 from domain.travel import TravelModel  # noqa: E402
 from embedded.processes import ServerProcess, mosquitto, redis_server  # noqa: E402
+from tests.helpers import LOCAL_TIMES, TEST_DAY, local_ms  # noqa: E402
 
 os.chdir(ROOT)  # `python -m embedded.broker` and relative config paths resolve from the root
 
@@ -134,3 +136,16 @@ def geo() -> Geography:
 def travel(geo: Geography) -> TravelModel:
     """The travel model, built once (~50 ms; read-only apart from its lock-guarded cache)."""
     return TravelModel.from_geography(geo)
+
+
+@pytest.fixture(params=LOCAL_TIMES)
+def instant(request: pytest.FixtureRequest) -> int:
+    """A fixed "now" (epoch ms) at each of tests.helpers.LOCAL_TIMES on TEST_DAY: a test that
+    takes it runs four times and asserts what holds at each, whatever the hour it really runs."""
+    return local_ms(TEST_DAY, request.param)
+
+
+@pytest.fixture
+def page_clock() -> Clock:
+    """A clock running from noon of TEST_DAY (browser tests of per-day pages)."""
+    return running_from(local_ms(TEST_DAY, "12:00"))

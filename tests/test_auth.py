@@ -21,14 +21,15 @@ from markupsafe import escape
 from config.settings import Settings
 from dashboard.app import create_app
 from dashboard.users_cli import seed_demo
+from domain.clock import Clock, system_ms
 from store import keys, users
 from tests.conftest import ROOT
 
 PASSWORD = "correct horse battery"
 
 
-def make_app(settings: Settings, **overrides: object) -> Flask:
-    return create_app(settings.model_copy(update=overrides))
+def make_app(settings: Settings, clock: Clock = system_ms, **overrides: object) -> Flask:
+    return create_app(settings.model_copy(update=overrides), clock)
 
 
 def client(server: Flask, addr: str = "127.0.0.1") -> FlaskClient:

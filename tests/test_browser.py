@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from config.settings import Settings
 from dashboard.app import create_app
+from domain.clock import Clock, system_ms
 from layouts.map import Ids
 from layouts.shell import Ids as Shell
 from store import users
@@ -43,8 +44,8 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
-def _serve(settings: Settings) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+def _serve(settings: Settings, clock: Clock = system_ms) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, create_app(settings, clock), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -53,7 +54,16 @@ def _serve(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture
 def web(settings: Settings) -> Iterator[str]:
+    """The web app on the wall clock, like the worker and the publishers beside it."""
     yield from _serve(settings)
+
+
+@pytest.fixture
+def web_at_noon(settings: Settings, page_clock: Clock) -> Iterator[str]:
+    """The web app on a clock that runs from noon of tests.helpers.TEST_DAY: pages whose
+    figures are per local day (coverage, KPIs) show the same day whatever the hour of the run.
+    Data for it is written at page_clock() times."""
+    yield from _serve(settings, page_clock)
 
 
 DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # discard port: nothing listens

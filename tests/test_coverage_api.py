@@ -13,16 +13,19 @@ from flask import Flask
 
 from config.settings import Settings
 from dashboard import roles
+from domain.clock import fixed
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
-from store import patrol_logs, users
+from store import keys, patrol_logs, users
 from store.writer import LiveStore
 from tests.conftest import Publisher, wait_for
+from tests.helpers import local_date, local_ms
 from tests.test_auth import PASSWORD, client, make_app
 from tests.test_coverage_store import CELL, LAT, LON
 from tests.test_incidents_api import _check, _post
 from tests.test_roles import signed_in
 
+MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 OTHER_CELL = "87411c132ffffff"  # kuichong-12, all land, never entered below
 SEA_CELL = "sea-87411cc0dffffff"
 
@@ -70,6 +73,24 @@ def test_coverage_answers_every_signed_in_role_per_window(server: Flask) -> None
     for bad in ("window=year", "kind=submarine", "department=police", "window="):
         resp = leader.get(f"/api/v1/coverage?{bad}")
         assert resp.status_code == 422 and resp.get_json()["error"], bad
+
+
+def test_windows_are_whole_local_days_at_any_hour(settings: Settings, r: redis.Redis,
+                                                 instant: int) -> None:
+    users.create_user(r, "leader", "leader", PASSWORD)
+    leader = signed_in(make_app(settings, clock=fixed(instant)), "leader")
+    midnight = local_ms(local_date(instant))
+    # one land cell patrolled just before local midnight, another just after it
+    r.zadd(keys.COVERAGE_LAST, {CELL: midnight - 10 * MIN, OTHER_CELL: midnight + MIN})
+    # just after midnight the last hour holds both, later neither
+    in_last_hour = 2 if instant - HOUR <= midnight - 10 * MIN else 0
+    for window, start, covered in (("hour", instant - HOUR, in_last_hour),
+                                   ("today", midnight, 1), ("7d", midnight - 6 * DAY, 2)):
+        body = leader.get(f"/api/v1/coverage?window={window}").get_json()
+        assert (body["from_ms"], body["to_ms"]) == (start, instant), window
+        assert body["figures"]["district"]["land"]["covered"] == covered, window
+    trend = leader.get("/api/v1/coverage").get_json()["trend"]
+    assert trend[-1]["day"] == str(local_date(instant))
 
 
 def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(

@@ -4,7 +4,6 @@ their owners, switches the window and a filter, and the page logs no console err
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import h3
@@ -13,6 +12,7 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
+from domain.clock import Clock
 from domain.coverage import PatrolClaim, reconcile
 from domain.coverage_places import CoverageGeography, load_coverage
 from ingest.coverage import grid_resolution
@@ -23,7 +23,7 @@ from tests.conftest import wait_for
 from tests.test_browser import _severe, _sign_in, _text, _toggle
 from tests.test_coverage_store import _profile
 
-browser, web = test_browser.browser, test_browser.web  # the same fixtures as the other pages
+browser, web_at_noon = test_browser.browser, test_browser.web_at_noon  # the same fixtures
 
 CELL = "87411cc4cffffff"  # kuichong-10, all land
 H = 3_600_000
@@ -81,9 +81,11 @@ def _title_count(browser: webdriver.Chrome) -> int:
 
 
 def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
-        r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+        r: redis.Redis, web_at_noon: str, page_clock: Clock, browser: webdriver.Chrome,
+        tmp_path: Path) -> None:
+    web = web_at_noon
     cov = load_coverage()
-    now = time.time_ns() // 1_000_000
+    now = page_clock()
     write_patrols(r, cov, now)
     write_flagged_log(r, cov, now)
     first = min((p for p in cov.places.values() if p.id != CELL), key=lambda p: p.label)

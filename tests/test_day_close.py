@@ -4,6 +4,7 @@ water-quality rows are stored once, from the raw data Redis still holds."""
 from __future__ import annotations
 
 import orjson
+import pytest
 import redis
 
 from domain.kpi_frames import day_bounds_ms
@@ -12,6 +13,7 @@ from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys, kpi_days
 from store.writer import LiveStore
+from tests.helpers import TEST_DAY, local_ms
 
 DAY = "20261127"
 START, END = day_bounds_ms(DAY)  # 2026-11-26 16:00 UTC .. 2026-11-27 16:00 UTC
@@ -52,3 +54,14 @@ def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) ->
     assert (water["sensor_id"], water["n"], water["breaches"]) == ("WQ-1", 4, 1)
     assert stored["source"] == "live"
     assert day_close.close_day(r, DAY, now + 5000) is False  # once
+
+
+@pytest.mark.parametrize(("hhmm", "day"), [
+    ("00:05", "20261116"),  # yesterday's grace time is not over: the day before (closed already)
+    ("00:11", "20261117"),
+    ("02:00", "20261117"), ("12:00", "20261117"), ("23:59", "20261117"),
+])
+def test_the_day_to_close_is_yesterday_in_shenzhen_once_its_grace_time_is_over(
+        hhmm: str, day: str) -> None:
+    assert TEST_DAY.strftime("%Y%m%d") == "20261118" and day_close.GRACE_MS == 10 * 60_000
+    assert day_close.day_to_close(local_ms(TEST_DAY, hhmm)) == day

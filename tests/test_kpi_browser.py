@@ -5,7 +5,6 @@ wall screen, and the page logs no console errors or CSP violations."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from selenium.webdriver.common.by import By
 
 from callbacks.kpi_views import duration, percent, period_bounds
 from dashboard.kpi_api import kpi_report
+from domain.clock import Clock
 from domain.coverage_places import load_coverage
 from domain.geo import Geography
 from layouts.kpis import Ids
@@ -23,12 +23,14 @@ from tests import test_browser
 from tests.conftest import wait_for
 from tests.test_browser import _severe, _sign_in, _text, _toggle
 
-browser, web = test_browser.browser, test_browser.web  # the same fixtures as the other pages
+# the same fixtures as the other pages
+browser, web, web_at_noon = test_browser.browser, test_browser.web, test_browser.web_at_noon
 SHOTS = Path("/tmp")  # screenshots to look at after a run (also kept in tmp_path)
 
 
-def _expected(r: redis.Redis, period: str, department: str | None = None) -> dict[str, Any]:
-    now = time.time_ns() // 1_000_000
+def _expected(r: redis.Redis, clock: Clock, period: str, department: str | None = None
+              ) -> dict[str, Any]:
+    now = clock()
     from_ms, to_ms = period_bounds(period, None, None, now)
     return kpi_report(r, load_coverage(), from_ms, to_ms, department, None, now)
 
@@ -53,9 +55,9 @@ def _screenshot(browser: webdriver.Chrome, tmp_path: Path, name: str) -> None:
 
 
 def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
-        r: redis.Redis, geo: Geography, web: str, browser: webdriver.Chrome,
-        tmp_path: Path) -> None:
-    now = time.time_ns() // 1_000_000
+        r: redis.Redis, geo: Geography, web_at_noon: str, page_clock: Clock,
+        browser: webdriver.Chrome, tmp_path: Path) -> None:
+    web, now = web_at_noon, page_clock()
     fleet = history.demo_fleet(geo, 5)
     history.fill(r, geo, fleet, 30, now, seed=5)  # simulated incidents, marked as such
     history.fill_days(r, geo, fleet, 30, now, seed=5)  # patrols, units on duty, readings
@@ -65,7 +67,7 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     browser.get(web + "/kpis")
 
     # 7 days (the default): the tiles show what kpi_report gives for the same period
-    week = _expected(r, "7d")
+    week = _expected(r, page_clock, "7d")
     wait_for(lambda: _shows(browser, week), 20, "the 7-day handling rate")
     first = {i["interval"]: i for i in week["response_times"]["intervals"]}
     assigned = _tile(browser, "report_to_assigned_s")
@@ -88,14 +90,14 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     assert not _severe(browser)
 
     # 30 days: the numbers follow
-    month = _expected(r, "30d")
+    month = _expected(r, page_clock, "30d")
     assert month["handling_rate"]["overall"]["n"] > week["handling_rate"]["overall"]["n"]
     browser.find_element(By.XPATH, f"//*[@id='{Ids.PERIOD}']//label[contains(., '最近30天')]"
                          ).click()
     wait_for(lambda: _shows(browser, month), 20, "the 30-day handling rate")
 
     # one department: the numbers are that department's
-    forestry = _expected(r, "30d", "forestry")
+    forestry = _expected(r, page_clock, "30d", "forestry")
     assert forestry["handling_rate"]["overall"]["n"] < month["handling_rate"]["overall"]["n"]
     _toggle(browser, Ids.DEPARTMENT, "林业")
     wait_for(lambda: _shows(browser, forestry), 20, "the forestry handling rate")
@@ -150,7 +152,7 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     assert browser.find_elements(By.CSS_SELECTOR, ".ec-page.ec-wall")
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-charts").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-controls").is_displayed()
-    today = _expected(r, "today", "forestry")
+    today = _expected(r, page_clock, "today", "forestry")
     wait_for(lambda: _shows(browser, today), 20,
              f"today's figures {_rate_shown(today)}, shown: {_tile(browser, 'rate')!r}")
     size = browser.execute_script(

@@ -17,11 +17,13 @@ from callbacks.kpi_views import (
     duration,
     headline,
     period_bounds,
+    period_dates,
     simulated_note,
     tiles_view,
     to_csv,
 )
 from domain.vocab import LOCAL_TZ
+from tests.helpers import local_date, local_ms
 
 NOW = int(dt.datetime(2026, 11, 5, 14, 30, tzinfo=LOCAL_TZ).timestamp() * 1000)
 
@@ -112,13 +114,14 @@ def _text(component: Any) -> str:
 # -- periods -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("period", "first"), [
-    ("today", (2026, 11, 5)), ("7d", (2026, 10, 30)), ("30d", (2026, 10, 7)),
-    ("forged", (2026, 10, 30)), (None, (2026, 10, 30)), ("custom", (2026, 10, 30)),
+@pytest.mark.parametrize(("period", "days_back"), [
+    ("today", 0), ("7d", 6), ("30d", 29), ("forged", 6), (None, 6), ("custom", 6),
 ])
-def test_periods_are_whole_local_days_up_to_now(period: Any, first: tuple[int, int, int]
+def test_periods_are_whole_local_days_up_to_now(period: Any, days_back: int, instant: int
                                                 ) -> None:
-    assert period_bounds(period, None, None, NOW) == (_midnight(*first), NOW)
+    first = local_date(instant) - dt.timedelta(days=days_back)
+    assert period_bounds(period, None, None, instant) == (local_ms(first), instant)
+    assert period_dates(period, instant) == (str(first), str(local_date(instant)))
 
 
 def test_a_custom_range_runs_from_its_first_to_the_end_of_its_last_date() -> None:

@@ -11,6 +11,7 @@ import redis
 
 from store import incidents, keys
 from store.incidents import Code
+from tests.helpers import local_date
 
 T0 = 1_764_300_000_000
 FIELDS = {"type": "illegal_fishing", "source": "manual", "domain": "sea", "priority": 2,
@@ -176,3 +177,9 @@ def test_a_past_incident_is_imported_whole_without_booking_or_notices(r: redis.R
         incidents.import_history(r, "INC-20260101-0002", fields, Timeline(
             [steps[0], Transition(State.REPORTED, State.HANDLED, "x", t0 + 1)]))
     assert not r.exists("incident:{INC-20260101-0002}")
+
+
+def test_an_incident_id_carries_its_local_date(r: redis.Redis, instant: int) -> None:
+    out = incidents.create(r, FIELDS, "chief", instant)
+    # 00:05 and 02:00 in Shenzhen are still the previous day in UTC: the id says the local one
+    assert out.ok and out.detail.startswith(f"INC-{local_date(instant):%Y%m%d}-")

@@ -1,0 +1,1 @@
+"""The application layer: one function per action, between the pages / API and the store."""

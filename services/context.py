@@ -1,0 +1,46 @@
+"""The application context: the shared objects every action needs, built once per process.
+
+Built by the app factory (and by tools and tests) and handed to the services, so that no
+business function reaches for a cached loader or a module global. A test builds it with a
+fixed clock to run an action at a chosen instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from config.settings import Settings
+from domain.clock import Clock, system_ms
+from domain.coverage_places import CoverageGeography, load_coverage
+from domain.geo import Geography, load_geography
+from domain.travel import TravelModel
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    settings: Settings
+    redis: redis.Redis
+    geo: Geography
+    travel: TravelModel
+    coverage: CoverageGeography
+    clock: Clock
+
+    def now_ms(self) -> int:
+        return self.clock()
+
+
+def build(settings: Settings, clock: Clock = system_ms) -> AppContext:
+    """Connects to Redis (lazily: nothing is sent until first use) and loads the geography."""
+    geo = load_geography()
+    return AppContext(
+        settings=settings,
+        # short timeouts: a page or API call answers "Redis is down" instead of hanging
+        redis=redis.Redis.from_url(settings.effective_redis_url, socket_timeout=2,
+                                   socket_connect_timeout=2),
+        geo=geo,
+        travel=TravelModel.from_geography(geo),  # ~50 ms, once per process
+        coverage=load_coverage(),
+        clock=clock,
+    )
