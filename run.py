@@ -1,18 +1,18 @@
 """ecocommand's one entry point.
 
-    python run.py                      the whole system: embedded Redis and broker (unless
-                                       REDIS_URL / MQTT_URL are set), ingest, simulator, web app
-    python run.py ingest               the ingest worker only
-    python run.py simulate [--rate N]  the traffic simulator only
-    python run.py simulate --history 30d  30 days of simulated history for the KPIs, then exit
-    python run.py web                  the web app only
-    python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
-    python run.py users add NAME --role ROLE
-                                       an account (password asked, or one line on stdin)
-    python run.py users list           the accounts, their roles and how many API tokens
-    python run.py users token NAME [--revoke]
-                                       a new API token on stdout (shown once), or revoke all
-    python run.py users tokens NAME    the ids of the account's API tokens
+python run.py                      the whole system: embedded Redis and broker (unless
+                                   REDIS_URL / MQTT_URL are set), ingest, simulator, web app
+python run.py ingest               the ingest worker only
+python run.py simulate [--rate N]  the traffic simulator only
+python run.py simulate --history 30d  30 days of simulated history for the KPIs, then exit
+python run.py web                  the web app only
+python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
+python run.py users add NAME --role ROLE
+                                   an account (password asked, or one line on stdin)
+python run.py users list           the accounts, their roles and how many API tokens
+python run.py users token NAME [--revoke]
+                                   a new API token on stdout (shown once), or revoke all
+python run.py users tokens NAME    the ids of the account's API tokens
 """
 
 from __future__ import annotations
@@ -75,9 +75,12 @@ def cmd_history(args: argparse.Namespace) -> None:
     fleet, now = history.demo_fleet(geo, args.seed), time.time_ns() // 1_000_000
     out = history.fill(r, geo, fleet, args.history, now, args.seed)
     days = history.fill_days(r, geo, fleet, args.history, now, args.seed)
-    print(f"simulated history of {args.history} days: {out['new']} incidents written, "
-          f"{out['skipped']} already there (ids INC-SIM-..., marked simulated); {days} past "
-          "days of patrols, units on duty and water readings (source: simulated)", flush=True)
+    print(
+        f"simulated history of {args.history} days: {out['new']} incidents written, "
+        f"{out['skipped']} already there (ids INC-SIM-..., marked simulated); {days} past "
+        "days of patrols, units on duty and water readings (source: simulated)",
+        flush=True,
+    )
 
 
 def _days(text: str) -> int:
@@ -135,19 +138,25 @@ DEMO_SEED = 2026
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="run.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command")
     sub.add_parser("ingest", help="run the ingest worker").set_defaults(fn=cmd_ingest)
     sim = sub.add_parser("simulate", help="run the traffic simulator")
     sim.add_argument("--rate", type=_positive, default=1.0, help="traffic multiplier (default 1)")
     # A fixed default seed: the demo's fleet (vessel MMSIs, unit routes) is the same at every
     # start, so a restart does not add a second fleet beside the first in the kept Redis data.
-    sim.add_argument("--seed", type=int, default=DEMO_SEED,
-                     help=f"fleet and traffic seed (default {DEMO_SEED})")
-    sim.add_argument("--history", type=_days, default=None, metavar="30d",
-                     help="write that many days of simulated past incidents, patrols and "
-                          "readings, then exit")
+    sim.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help=f"fleet and traffic seed (default {DEMO_SEED})"
+    )
+    sim.add_argument(
+        "--history",
+        type=_days,
+        default=None,
+        metavar="30d",
+        help="write that many days of simulated past incidents, patrols and readings, then exit",
+    )
     sim.set_defaults(fn=cmd_simulate)
     sub.add_parser("web", help="run the web app").set_defaults(fn=cmd_web)
     bench = sub.add_parser("bench", help="run a benchmark and write its JSON report")
@@ -157,11 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(fn=cmd_bench)
     accounts = sub.add_parser("users", help="manage the web app's accounts")
     actions = accounts.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="create an account; the password is read, never an "
-                             "argument")
+    add = actions.add_parser(
+        "add", help="create an account; the password is read, never an argument"
+    )
     add.add_argument("name")
-    add.add_argument("--role", required=True,
-                     help="operator, dispatcher, leader or admin (see docs/design)")
+    add.add_argument(
+        "--role", required=True, help="operator, dispatcher, leader or admin (see docs/design)"
+    )
     actions.add_parser("list", help="list the accounts")
     token = actions.add_parser("token", help="print a new API token for /api/* (shown once)")
     token.add_argument("name")
@@ -180,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         getattr(args, "fn", cmd_all)(args)
     except ValidationError as e:
         first = e.errors()[0]
-        print(f"error: setting {str(first['loc'][0]).upper()}: {first['msg']} "
-              "(see .env.example)", file=sys.stderr)
+        print(
+            f"error: setting {str(first['loc'][0]).upper()}: {first['msg']} (see .env.example)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 0

@@ -12,8 +12,13 @@ from pathlib import Path
 
 from config.settings import Settings
 
-BENCHMARKS = {"ingest": "bench.ingest", "map": "bench.map", "dispatch": "bench.dispatch",
-              "coverage": "bench.coverage", "kpi": "bench.kpi"}
+BENCHMARKS = {
+    "ingest": "bench.ingest",
+    "map": "bench.map",
+    "dispatch": "bench.dispatch",
+    "coverage": "bench.coverage",
+    "kpi": "bench.kpi",
+}
 
 
 def run_benchmark(name: str, out: Path, settings: Settings, options: list[str]) -> None:

@@ -94,8 +94,7 @@ class Baseline:
                 continue
             if parts[1] == "ais":
                 pipe.hset(raw_state_key(parts[2]), mapping={"raw": payload, "received_ms": now})
-                pipe.xadd(raw_track_key(parts[2]), {"raw": payload}, minid=minid,
-                          approximate=True)
+                pipe.xadd(raw_track_key(parts[2]), {"raw": payload}, minid=minid, approximate=True)
                 continue
             kind = KINDS.get(parts[1])
             if kind is None:
@@ -103,8 +102,10 @@ class Baseline:
             try:
                 doc = orjson.loads(payload)
             except orjson.JSONDecodeError:
-                pipe.xadd(keys.DEADLETTER, {"reason": "json_malformed", "topic": topic,
-                                            "raw": payload[:1024]})
+                pipe.xadd(
+                    keys.DEADLETTER,
+                    {"reason": "json_malformed", "topic": topic, "raw": payload[:1024]},
+                )
                 continue
             if not isinstance(doc, dict):
                 continue
@@ -135,8 +136,11 @@ class Baseline:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.baseline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--mqtt", required=True)
     p.add_argument("--redis", required=True)
     p.add_argument("--client-id", default="bench-baseline")

@@ -49,8 +49,14 @@ from ingest.coverage import grid_resolution
 from store import coverage, keys
 from store.writer import LiveStore
 
-DEFAULTS: dict[str, float] = {"units": 2000, "interval_s": 5, "hours": 24, "seed": 1,
-                              "sample_ticks": 120, "queries": 20}
+DEFAULTS: dict[str, float] = {
+    "units": 2000,
+    "interval_s": 5,
+    "hours": 24,
+    "seed": 1,
+    "sample_ticks": 120,
+    "queries": 20,
+}
 TARGETS_MS = {"day": 200.0, "7d": 1000.0}
 KINDS = ("foot", "foot", "vehicle", "vehicle", "boat", "boat", "drone")
 SPEED = {"foot": 1.2, "vehicle": 7.0, "boat": 6.0, "drone": 10.0}  # m/s, patrolling
@@ -66,8 +72,10 @@ class Fleet:
         self.ids = [f"C-{i:05d}" for i in range(n)]
         self.kind = [KINDS[i % len(KINDS)] for i in range(n)]
         self.department = [rng.choice(list(Department)).value for _ in range(n)]
-        pts = [geo.random_sea_point(rng, "district") if k == "boat" else
-               geo.random_land_point(rng) for k in self.kind]
+        pts = [
+            geo.random_sea_point(rng, "district") if k == "boat" else geo.random_land_point(rng)
+            for k in self.kind
+        ]
         self.lon = np.array([p[0] for p in pts])
         self.lat = np.array([p[1] for p in pts])
         self.heading = np.array([rng.uniform(0, 2 * math.pi) for _ in range(n)])
@@ -82,8 +90,11 @@ class Fleet:
         lat2 = self.lat + np.cos(self.heading) * d / M_PER_DEG
         lon2 = self.lon + np.sin(self.heading) * d / (M_PER_DEG * np.cos(np.radians(self.lat)))
         where = self.cov.locate_many(lon2, lat2)
-        ok = np.where(self.sea, where.sea >= 0,
-                      np.where(self.air, (where.land >= 0) | (where.sea >= 0), where.land >= 0))
+        ok = np.where(
+            self.sea,
+            where.sea >= 0,
+            np.where(self.air, (where.land >= 0) | (where.sea >= 0), where.land >= 0),
+        )
         self.lon, self.lat = np.where(ok, lon2, self.lon), np.where(ok, lat2, self.lat)
         self.heading = np.where(ok, self.heading, self.heading + math.pi)  # turn back
 
@@ -91,26 +102,44 @@ class Fleet:
 def populate(r: redis.Redis, fleet: Fleet, t0: int) -> None:
     store, ctx, ops = LiveStore(r, 3_600_000, 1000), HandlerContext(received_ms=t0), []
     for uid, kind, department in zip(fleet.ids, fleet.kind, fleet.department, strict=True):
-        ops += unit_handlers.handle_profile(uid, orjson.dumps({
-            "unit_id": uid, "ts": t0, "name": uid, "department": department, "kind": kind,
-            "level": "community"}), ctx)
-        ops += unit_handlers.handle_status(uid, orjson.dumps({
-            "unit_id": uid, "ts": t0, "status": "available"}), ctx)
+        ops += unit_handlers.handle_profile(
+            uid,
+            orjson.dumps(
+                {
+                    "unit_id": uid,
+                    "ts": t0,
+                    "name": uid,
+                    "department": department,
+                    "kind": kind,
+                    "level": "community",
+                }
+            ),
+            ctx,
+        )
+        ops += unit_handlers.handle_status(
+            uid, orjson.dumps({"unit_id": uid, "ts": t0, "status": "available"}), ctx
+        )
     store.write(ops, t0)
 
 
 def _positions(fleet: Fleet, ts: int) -> list[coverage.UnitPosition]:
-    return [coverage.UnitPosition(uid, ts, lon, lat) for uid, lon, lat in
-            zip(fleet.ids, fleet.lon.tolist(), fleet.lat.tolist(), strict=True)]
+    return [
+        coverage.UnitPosition(uid, ts, lon, lat)
+        for uid, lon, lat in zip(fleet.ids, fleet.lon.tolist(), fleet.lat.tolist(), strict=True)
+    ]
 
 
 def _position_ops(fleet: Fleet, ts: int, seq: int) -> list[Any]:
     ctx = HandlerContext(received_ms=ts)
     ops = []
     for uid, lon, lat in zip(fleet.ids, fleet.lon.tolist(), fleet.lat.tolist(), strict=True):
-        ops += unit_handlers.handle_position(uid, orjson.dumps({
-            "unit_id": uid, "seq": seq, "ts": ts, "lon": round(lon, 6), "lat": round(lat, 6)}),
-            ctx)
+        ops += unit_handlers.handle_position(
+            uid,
+            orjson.dumps(
+                {"unit_id": uid, "seq": seq, "ts": ts, "lon": round(lon, 6), "lat": round(lat, 6)}
+            ),
+            ctx,
+        )
     return ops
 
 
@@ -119,11 +148,11 @@ def _copy_day(r: redis.Redis, t0: int, days_back: int) -> None:
     shift = days_back * 86_400_000
     for h in range(24):
         src = keys.coverage_presence(coverage.utc_hour(t0 + h * 3_600_000))
-        r.copy(src, keys.coverage_presence(coverage.utc_hour(t0 + h * 3_600_000 - shift)),
-               replace=True)
+        r.copy(
+            src, keys.coverage_presence(coverage.utc_hour(t0 + h * 3_600_000 - shift)), replace=True
+        )
     for name in (keys.coverage_day, keys.coverage_presence_day):
-        r.copy(name(coverage.local_day(t0)), name(coverage.local_day(t0 - shift)),
-               replace=True)
+        r.copy(name(coverage.local_day(t0)), name(coverage.local_day(t0 - shift)), replace=True)
 
 
 def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
@@ -175,9 +204,11 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     now = t0 + ticks * step_ms - 1
     some_dept = fleet.department[0]
     questions: dict[str, list[float]] = {}
-    for name, window, kinds, depts in (("day", "today", [], []),
-                                       ("day_foot", "today", ["foot"], []),
-                                       ("day_department", "today", [], [some_dept])):
+    for name, window, kinds, depts in (
+        ("day", "today", [], []),
+        ("day_foot", "today", ["foot"], []),
+        ("day_department", "today", [], [some_dept]),
+    ):
         questions[name] = _time(r, cov, window, kinds, depts, now, int(o["queries"]))
     for back in range(1, 7):
         _copy_day(r, t0, back)
@@ -186,14 +217,24 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     answer = report(r, cov, "today", [], [], now)
     fig = answer["figures"]["district"]
     return {
-        "positions": {"units": per_tick, "ticks": ticks, "interval_s": o["interval_s"],
-                      "total": ticks * per_tick, "coverage_only_run_s": round(day_s, 1)},
-        "coverage_step": {"us_per_position": round(cov_s / max(1, positions) * 1e6, 2),
-                          "positions": positions, "visits": visits},
-        "ingest_sample": {"ticks": n_sample,
-                          "write_only_us_per_position": round(write_us, 2),
-                          "write_and_coverage_us_per_position": round(with_us, 2),
-                          "throughput_ratio": round(write_us / with_us, 3)},
+        "positions": {
+            "units": per_tick,
+            "ticks": ticks,
+            "interval_s": o["interval_s"],
+            "total": ticks * per_tick,
+            "coverage_only_run_s": round(day_s, 1),
+        },
+        "coverage_step": {
+            "us_per_position": round(cov_s / max(1, positions) * 1e6, 2),
+            "positions": positions,
+            "visits": visits,
+        },
+        "ingest_sample": {
+            "ticks": n_sample,
+            "write_only_us_per_position": round(write_us, 2),
+            "write_and_coverage_us_per_position": round(with_us, 2),
+            "throughput_ratio": round(write_us / with_us, 3),
+        },
         "questions": {k: redis_bench.stats(v) for k, v in questions.items()},
         "day_figures": {k: v for k, v in fig.items()},
         "heatmap_hexagons": len(answer["presence_s"]),
@@ -201,16 +242,28 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         "targets": {
             "ingest_not_halved": write_us / with_us > 0.5,
             "day_p95_ms": TARGETS_MS["day"],
-            "day_met": max(redis_bench.stats(questions[k])["p95_ms"] for k in questions
-                           if k.startswith("day")) < TARGETS_MS["day"],
+            "day_met": max(
+                redis_bench.stats(questions[k])["p95_ms"] for k in questions if k.startswith("day")
+            )
+            < TARGETS_MS["day"],
             "7d_p95_ms": TARGETS_MS["7d"],
-            "7d_met": max(redis_bench.stats(questions[k])["p95_ms"] for k in questions
-                          if k.startswith("7d")) < TARGETS_MS["7d"]},
+            "7d_met": max(
+                redis_bench.stats(questions[k])["p95_ms"] for k in questions if k.startswith("7d")
+            )
+            < TARGETS_MS["7d"],
+        },
     }
 
 
-def _time(r: redis.Redis, cov: CoverageGeography, window: str, kinds: list[str],
-          departments: list[str], now: int, runs: int) -> list[float]:
+def _time(
+    r: redis.Redis,
+    cov: CoverageGeography,
+    window: str,
+    kinds: list[str],
+    departments: list[str],
+    now: int,
+    runs: int,
+) -> list[float]:
     out = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -220,12 +273,20 @@ def _time(r: redis.Redis, cov: CoverageGeography, window: str, kinds: list[str],
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
-    results = redis_bench.run("coverage", out, settings,
-                              redis_bench.options(opts, DEFAULTS, may_be_zero=("seed",),
-                                                  fractional=("interval_s", "hours")),
-                              measure, ("h3",))
+    results = redis_bench.run(
+        "coverage",
+        out,
+        settings,
+        redis_bench.options(
+            opts, DEFAULTS, may_be_zero=("seed",), fractional=("interval_s", "hours")
+        ),
+        measure,
+        ("h3",),
+    )
     c, s, q = results["coverage_step"], results["ingest_sample"], results["questions"]
-    print(f"coverage over {results['positions']['total']:,} positions: "
-          f"{c['us_per_position']} us/position; ingest throughput with coverage "
-          f"x{s['throughput_ratio']} of without; day question p95 {q['day']['p95_ms']} ms, "
-          f"7 days p95 {q['7d']['p95_ms']} ms; report: {out}")
+    print(
+        f"coverage over {results['positions']['total']:,} positions: "
+        f"{c['us_per_position']} us/position; ingest throughput with coverage "
+        f"x{s['throughput_ratio']} of without; day question p95 {q['day']['p95_ms']} ms, "
+        f"7 days p95 {q['7d']['p95_ms']} ms; report: {out}"
+    )

@@ -57,17 +57,41 @@ def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
     ops = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
-        lon, lat = (geo.random_sea_point(rng, rng.choice(SEAS)) if kind == "boat"
-                    else geo.random_land_point(rng))
+        lon, lat = (
+            geo.random_sea_point(rng, rng.choice(SEAS))
+            if kind == "boat"
+            else geo.random_land_point(rng)
+        )
         uid = f"B-{i:05d}"
-        ops += unit_handlers.handle_profile(uid, orjson.dumps({
-            "unit_id": uid, "ts": now, "name": uid, "department": rng.choice(departments),
-            "kind": kind, "level": "community",
-            "skills": rng.sample(types, 2) if i % 3 == 0 else []}), ctx)
-        ops += unit_handlers.handle_position(uid, orjson.dumps({
-            "unit_id": uid, "seq": 1, "ts": now - rng.randint(0, 300_000), "lat": lat,
-            "lon": lon, "status": rng.choice(["available"] * 4 + ["dispatched", "off_duty"])}),
-            ctx)
+        ops += unit_handlers.handle_profile(
+            uid,
+            orjson.dumps(
+                {
+                    "unit_id": uid,
+                    "ts": now,
+                    "name": uid,
+                    "department": rng.choice(departments),
+                    "kind": kind,
+                    "level": "community",
+                    "skills": rng.sample(types, 2) if i % 3 == 0 else [],
+                }
+            ),
+            ctx,
+        )
+        ops += unit_handlers.handle_position(
+            uid,
+            orjson.dumps(
+                {
+                    "unit_id": uid,
+                    "seq": 1,
+                    "ts": now - rng.randint(0, 300_000),
+                    "lat": lat,
+                    "lon": lon,
+                    "status": rng.choice(["available"] * 4 + ["dispatched", "off_duty"]),
+                }
+            ),
+            ctx,
+        )
         if len(ops) >= 2000:
             store.write(ops, now)
             ops = []
@@ -77,8 +101,15 @@ def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
 
 def _floor(r: redis.Redis, lon: float, lat: float) -> int:
     """The least any answer costs: the 10 nearest units of the main index and their state."""
-    ids = r.geosearch(keys.geo("unit"), longitude=lon, latitude=lat, radius=SEARCH_RADIUS_KM,
-                      unit="km", sort="ASC", count=10)
+    ids = r.geosearch(
+        keys.geo("unit"),
+        longitude=lon,
+        latitude=lat,
+        radius=SEARCH_RADIUS_KM,
+        unit="km",
+        sort="ASC",
+        count=10,
+    )
     pipe = r.pipeline(transaction=False)
     for unit_id in ids:
         pipe.hmget(keys.state("unit", unit_id.decode()), FIELDS)
@@ -89,8 +120,15 @@ def _floor(r: redis.Redis, lon: float, lat: float) -> int:
 def _scan(r: redis.Redis, lon: float, lat: float) -> int:
     """The query without the dispatch indexes: the nearest NAIVE_COUNT units of every kind and
     department, and their state (what this query did before, p95 ~90 ms at 10,000 units)."""
-    ids = r.geosearch(keys.geo("unit"), longitude=lon, latitude=lat, radius=SEARCH_RADIUS_KM,
-                      unit="km", sort="ASC", count=NAIVE_COUNT)
+    ids = r.geosearch(
+        keys.geo("unit"),
+        longitude=lon,
+        latitude=lat,
+        radius=SEARCH_RADIUS_KM,
+        unit="km",
+        sort="ASC",
+        count=NAIVE_COUNT,
+    )
     pipe = r.pipeline(transaction=False)
     for unit_id in ids:
         pipe.hmget(keys.state("unit", unit_id.decode()), FIELDS)
@@ -112,11 +150,21 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     for _ in range(o["queries"]):
         kind = rng.choice(list(IncidentType))
         rule = rules.types[kind]
-        lon, lat = (geo.random_sea_point(rng, rng.choice(SEAS)) if rule.domain.value == "sea"
-                    else geo.random_land_point(rng))
-        incidents.append({"type": kind.value, "domain": rule.domain.value, "lon": lon,
-                          "lat": lat, "priority": rng.randint(1, 3),
-                          "departments": [d.value for d in rule.departments]})
+        lon, lat = (
+            geo.random_sea_point(rng, rng.choice(SEAS))
+            if rule.domain.value == "sea"
+            else geo.random_land_point(rng)
+        )
+        incidents.append(
+            {
+                "type": kind.value,
+                "domain": rule.domain.value,
+                "lon": lon,
+                "lat": lat,
+                "priority": rng.randint(1, 3),
+                "departments": [d.value for d in rule.departments],
+            }
+        )
     full, floor, scan, found = [], [], [], []
     for inc in incidents:  # interleaved, so all three see the same cache and load conditions
         t = time.perf_counter()
@@ -137,16 +185,22 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         "baseline_nearest_10_and_read": base,
         "ratio_p95_to_baseline": round(query["p95_ms"] / base["p95_ms"], 2),
         "without_dispatch_indexes_nearest_2000_and_read": redis_bench.stats(scan),
-        "candidates_per_answer": {"median": statistics.median(found), "min": min(found),
-                                  "max": max(found)},
+        "candidates_per_answer": {
+            "median": statistics.median(found),
+            "min": min(found),
+            "max": max(found),
+        },
         "targets": {"p95_ms": TARGET_P95_MS, "met": query["p95_ms"] < TARGET_P95_MS},
     }
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
-    results = redis_bench.run("dispatch", out, settings,
-                              redis_bench.options(opts, DEFAULTS), measure, ("h3",))
+    results = redis_bench.run(
+        "dispatch", out, settings, redis_bench.options(opts, DEFAULTS), measure, ("h3",)
+    )
     q = results["query"]
-    print(f"dispatch candidates over {results['units_in_redis']} units: p50 {q['p50_ms']} ms, "
-          f"p95 {q['p95_ms']} ms (target < {TARGET_P95_MS}); baseline (10 nearest + read) p95 "
-          f"{results['baseline_nearest_10_and_read']['p95_ms']} ms; report: {out}")
+    print(
+        f"dispatch candidates over {results['units_in_redis']} units: p50 {q['p50_ms']} ms, "
+        f"p95 {q['p95_ms']} ms (target < {TARGET_P95_MS}); baseline (10 nearest + read) p95 "
+        f"{results['baseline_nearest_10_and_read']['p95_ms']} ms; report: {out}"
+    )

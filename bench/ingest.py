@@ -52,8 +52,15 @@ from ingest.connections import broker_address, mqtt_client
 from store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS: dict[str, Any] = {"n": 100_000, "rate": 2000.0, "seconds": 20.0, "units": 3000,
-                            "window": 1000, "seed": 1, "fsync": ""}
+DEFAULTS: dict[str, Any] = {
+    "n": 100_000,
+    "rate": 2000.0,
+    "seconds": 20.0,
+    "units": 3000,
+    "window": 1000,
+    "seed": 1,
+    "fsync": "",
+}
 FSYNC = ("", "always", "everysec", "no")  # "": the embedded server's default
 SUBSCRIBERS = ("worker", "baseline")
 TARGET_MSG_S = 5000
@@ -77,8 +84,9 @@ class Options:
 def parse_options(opts: dict[str, str]) -> Options:
     unknown = set(opts) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown ingest benchmark option(s) {sorted(unknown)}; "
-                         f"known: {', '.join(DEFAULTS)}")
+        raise ValueError(
+            f"unknown ingest benchmark option(s) {sorted(unknown)}; known: {', '.join(DEFAULTS)}"
+        )
     values: dict[str, Any] = {}
     for k, default in DEFAULTS.items():
         raw = opts.get(k)
@@ -169,12 +177,15 @@ class Servers:
         return self.settings.redis_url or f"redis://127.0.0.1:{self.redis_srv.port}/0"  # type: ignore[union-attr]
 
     def processes(self) -> dict[str, psutil.Process | None]:
-        return {name: psutil.Process(srv.proc.pid) if srv and srv.proc else None
-                for name, srv in (("broker", self.broker), ("redis", self.redis_srv))}
+        return {
+            name: psutil.Process(srv.proc.pid) if srv and srv.proc else None
+            for name, srv in (("broker", self.broker), ("redis", self.redis_srv))
+        }
 
 
-def _subscriber_argv(kind: str, servers: Servers, client_id: str, settings: Settings
-                     ) -> tuple[list[str], dict[str, str]]:
+def _subscriber_argv(
+    kind: str, servers: Servers, client_id: str, settings: Settings
+) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     env.pop("MQTT_SHARE_GROUP", None)
     if kind == "worker":
@@ -189,14 +200,25 @@ def _subscriber_argv(kind: str, servers: Servers, client_id: str, settings: Sett
             "OWNTRACKS_MAP": str(settings.owntracks_map),
         }
         return [sys.executable, "run.py", "ingest"], env
-    return [sys.executable, "-m", "bench.baseline", "--mqtt", servers.mqtt_url,
-            "--redis", servers.redis_url, "--client-id", client_id,
-            "--prefix", settings.topic_prefix], env
+    return [
+        sys.executable,
+        "-m",
+        "bench.baseline",
+        "--mqtt",
+        servers.mqtt_url,
+        "--redis",
+        servers.redis_url,
+        "--client-id",
+        client_id,
+        "--prefix",
+        settings.topic_prefix,
+    ], env
 
 
 @contextlib.contextmanager
-def subscriber(kind: str, servers: Servers, settings: Settings, log: Path
-               ) -> Iterator[subprocess.Popen]:
+def subscriber(
+    kind: str, servers: Servers, settings: Settings, log: Path
+) -> Iterator[subprocess.Popen]:
     client_id = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
     argv, env = _subscriber_argv(kind, servers, client_id, settings)
     with log.open("wb") as out:
@@ -213,8 +235,9 @@ def _received(r: redis.Redis) -> int:
     return int(r.hget(keys.STATS, "received") or 0)
 
 
-def _wait_subscribed(proc: subprocess.Popen, servers: Servers, prefix: str, log: Path,
-                     timeout: float = 60.0) -> None:
+def _wait_subscribed(
+    proc: subprocess.Popen, servers: Servers, prefix: str, log: Path, timeout: float = 60.0
+) -> None:
     """Probe messages until one is in Redis: the subscription is then in place."""
     pub = Publisher(servers.mqtt_url, f"bench-probe-{uuid.uuid4().hex[:8]}", 10)
     try:
@@ -226,8 +249,13 @@ def _wait_subscribed(proc: subprocess.Popen, servers: Servers, prefix: str, log:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"subscriber not subscribed after {timeout} s:\n{_tail(log)}")
             seq += 1
-            doc = {"unit_id": "bench-probe", "seq": seq, "ts": time.time_ns() // 1_000_000,
-                   "lat": 22.5, "lon": 114.4}
+            doc = {
+                "unit_id": "bench-probe",
+                "seq": seq,
+                "ts": time.time_ns() // 1_000_000,
+                "lat": 22.5,
+                "lon": 114.4,
+            }
             pub.publish(f"{prefix}/units/bench-probe/position", orjson.dumps(doc))
             pub.drain(10)
             end = time.monotonic() + 0.5
@@ -250,15 +278,37 @@ def _forget_session(mqtt_url: str, client_id: str) -> None:
 # --- one phase ------------------------------------------------------------------------------
 
 
-def _publisher(servers: Servers, settings: Settings, o: Options, n: int, rate: float,
-               summary: Path, log: Path) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "bench.workload", "--url", servers.mqtt_url,
-            "--client-id", f"bench-pub-{uuid.uuid4().hex[:8]}", "--prefix", settings.topic_prefix,
-            "--n", str(n), "--units", str(o.units), "--seed", str(o.seed), "--rate", str(rate),
-            "--window", str(o.window), "--summary", str(summary), "--wait-go"]
+def _publisher(
+    servers: Servers, settings: Settings, o: Options, n: int, rate: float, summary: Path, log: Path
+) -> subprocess.Popen:
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.workload",
+        "--url",
+        servers.mqtt_url,
+        "--client-id",
+        f"bench-pub-{uuid.uuid4().hex[:8]}",
+        "--prefix",
+        settings.topic_prefix,
+        "--n",
+        str(n),
+        "--units",
+        str(o.units),
+        "--seed",
+        str(o.seed),
+        "--rate",
+        str(rate),
+        "--window",
+        str(o.window),
+        "--summary",
+        str(summary),
+        "--wait-go",
+    ]
     with log.open("wb") as err:
-        return subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=err)
+        return subprocess.Popen(
+            argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err
+        )
 
 
 def _wait_ready(pub: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -269,8 +319,9 @@ def _wait_ready(pub: subprocess.Popen, log: Path, timeout: float) -> None:
         raise RuntimeError(f"publisher did not get ready (exit {pub.poll()}):\n{_tail(log)}")
 
 
-def run_phase(kind: str, phase: str, servers: Servers, settings: Settings, o: Options,
-              logs: Path) -> dict[str, Any]:
+def run_phase(
+    kind: str, phase: str, servers: Servers, settings: Settings, o: Options, logs: Path
+) -> dict[str, Any]:
     n = o.n if phase == "sustained" else max(1, round(o.rate * o.seconds))
     rate = 0.0 if phase == "sustained" else o.rate
     summary_path = logs / f"{kind}-{phase}-publisher.json"
@@ -297,8 +348,9 @@ def run_phase(kind: str, phase: str, servers: Servers, settings: Settings, o: Op
                     received, last_progress = got, now
                 if pub_done_at is None and pub.poll() is not None:
                     if pub.returncode != 0:
-                        raise RuntimeError(f"publisher failed ({pub.returncode}):\n"
-                                           f"{_tail(pub_log)}")
+                        raise RuntimeError(
+                            f"publisher failed ({pub.returncode}):\n{_tail(pub_log)}"
+                        )
                     pub_done_at = now
                 if sub.poll() is not None:
                     raise RuntimeError(f"{kind} exited with {sub.returncode}")
@@ -317,8 +369,7 @@ def run_phase(kind: str, phase: str, servers: Servers, settings: Settings, o: Op
     p = summary["publisher"]
     end_ms = found.pop("last_write_ms") or p["last_ack_ms"]
     seconds = max(end_ms - p["first_publish_ms"], 1) / 1000
-    cpu = {k: (None if cpu0[k] is None or cpu1[k] is None else cpu1[k] - cpu0[k])
-           for k in procs}
+    cpu = {k: (None if cpu0[k] is None or cpu1[k] is None else cpu1[k] - cpu0[k]) for k in procs}
     cpu["publisher"] = p["cpu_s"]
     # Whatever else ran on the machine meanwhile (this is a shared 2-core box): noise to know of.
     ours = sum(v for v in cpu.values() if v is not None)
@@ -333,8 +384,9 @@ def run_phase(kind: str, phase: str, servers: Servers, settings: Settings, o: Op
         "messages_per_s": round(summary["messages"] / seconds, 1),
         "publish_rate": p["publish_rate"],
         **found,
-        "cpu_us_per_message": {k: None if v is None else round(v / n * 1e6, 1)
-                               for k, v in cpu.items()},
+        "cpu_us_per_message": {
+            k: None if v is None else round(v / n * 1e6, 1) for k, v in cpu.items()
+        },
         "cpu_cores": {k: None if v is None else round(v / seconds, 2) for k, v in cpu.items()},
         "subscriber_rss_mb": round(rss_mb, 1),
         "publisher": p,
@@ -375,8 +427,14 @@ def percentiles(values: list[int]) -> dict[str, float | int | None]:
     def q(p: float) -> float:
         return float(v[min(len(v) - 1, max(0, round(p * len(v)) - 1))])  # nearest rank
 
-    return {"count": len(v), "p50": q(0.50), "p95": q(0.95), "p99": q(0.99), "max": float(v[-1]),
-            "mean": round(sum(v) / len(v), 1)}
+    return {
+        "count": len(v),
+        "p50": q(0.50),
+        "p95": q(0.95),
+        "p99": q(0.99),
+        "max": float(v[-1]),
+        "mean": round(sum(v) / len(v), 1),
+    }
 
 
 def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -388,7 +446,7 @@ def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any
     extra = 0
     last_ms = 0
     for i in range(0, len(tracks), 200):
-        chunk = tracks[i:i + 200]
+        chunk = tracks[i : i + 200]
         pipe = r.pipeline(transaction=False)
         for k in chunk:
             pipe.xrange(k)
@@ -410,8 +468,9 @@ def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any
             if len(seen) < expected[k]:
                 short.append((k, expected[k], len(seen)))
             extra += max(0, len(seen) - expected[k])
-    statics = {k[len(STATIC_PREFIX):]: v for k, v in expected.items()
-               if k.startswith(STATIC_PREFIX)}
+    statics = {
+        k[len(STATIC_PREFIX) :]: v for k, v in expected.items() if k.startswith(STATIC_PREFIX)
+    }
     if statics:  # type 5 leaves no track entry: its record is a vessel_static event
         got: dict[str, set[bytes]] = {}
         for entry_id, f in r.xrange(keys.EVENTS):
@@ -469,8 +528,10 @@ def _versions(servers: Servers) -> dict[str, Any]:
         "mosquitto": _mosquitto_version(servers.mqtt_url),
         "redis_server": f"{server} {version}",
         "python": platform.python_version(),
-        **{pkg: metadata.version(pkg) for pkg in ("paho-mqtt", "redis", "pydantic", "orjson",
-                                                  "pyais")},
+        **{
+            pkg: metadata.version(pkg)
+            for pkg in ("paho-mqtt", "redis", "pydantic", "orjson", "pyais")
+        },
     }
 
 
@@ -490,8 +551,9 @@ def _mosquitto_version(url: str) -> str | None:
     if got:
         return got[0]
     with contextlib.suppress(Exception):
-        banner = subprocess.run([mosquitto_binary(), "-h"], capture_output=True, text=True,
-                                timeout=5).stdout
+        banner = subprocess.run(
+            [mosquitto_binary(), "-h"], capture_output=True, text=True, timeout=5
+        ).stdout
         return banner.splitlines()[0].strip()
     return None
 
@@ -543,12 +605,18 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     report = {
         "benchmark": "ingest",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                 "machine": platform.machine(), "load_avg_at_start": load_avg},
+        "host": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "load_avg_at_start": load_avg,
+        },
         "versions": versions,
-        "servers": {"broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
-                    "redis": ("given by REDIS_URL" if settings.redis_url
-                              else "started: embedded Valkey") + f"; {persistence}"},
+        "servers": {
+            "broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
+            "redis": ("given by REDIS_URL" if settings.redis_url else "started: embedded Valkey")
+            + f"; {persistence}",
+        },
         "options": dataclasses.asdict(o),
         "mix": results["worker"]["sustained"]["mix"],
         "worker": w,
@@ -561,8 +629,9 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
         },
         "targets": {
             "worker_min_5000_msg_s": w["messages_per_s"] >= TARGET_MSG_S,
-            "worker_at_least_half_of_baseline": (_ratio(w["messages_per_s"],
-                                                        b["messages_per_s"]) or 0)
+            "worker_at_least_half_of_baseline": (
+                _ratio(w["messages_per_s"], b["messages_per_s"]) or 0
+            )
             >= TARGET_RATIO,
             "worker_p99_under_250ms": w["latency_p99_ms"] is not None
             and w["latency_p99_ms"] < TARGET_P99_MS,
@@ -578,15 +647,23 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
 
 def _print(report: dict[str, Any], out: Path) -> None:
     o, t = report["options"], report["targets"]
-    print(f"ingest benchmark: {o['n']} messages sustained; {o['rate']:g} msg/s for "
-          f"{o['seconds']:g} s -> {out}")
-    print(f"{'':9} {'msg/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5} {'dead':>5} "
-          f"{'cpu us/msg':>10}")
+    print(
+        f"ingest benchmark: {o['n']} messages sustained; {o['rate']:g} msg/s for "
+        f"{o['seconds']:g} s -> {out}"
+    )
+    print(
+        f"{'':9} {'msg/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5} {'dead':>5} "
+        f"{'cpu us/msg':>10}"
+    )
     for kind in SUBSCRIBERS:
         s = report[kind]
-        print(f"{kind:9} {s['messages_per_s']:>8.0f} {s['latency_p50_ms'] or 0:>7.1f} "
-              f"{s['latency_p99_ms'] or 0:>7.1f} {s['lost']:>5} {s['deadletter']:>5} "
-              f"{s['cpu_us_per_message'] or 0:>10.0f}")
-    print(f"ratio worker/baseline: throughput {report['ratio']['throughput']}, "
-          f"p99 {report['ratio']['latency_p99']}")
+        print(
+            f"{kind:9} {s['messages_per_s']:>8.0f} {s['latency_p50_ms'] or 0:>7.1f} "
+            f"{s['latency_p99_ms'] or 0:>7.1f} {s['lost']:>5} {s['deadletter']:>5} "
+            f"{s['cpu_us_per_message'] or 0:>10.0f}"
+        )
+    print(
+        f"ratio worker/baseline: throughput {report['ratio']['throughput']}, "
+        f"p99 {report['ratio']['latency_p99']}"
+    )
     print("targets: " + ", ".join(f"{k}={v}" for k, v in t.items()))

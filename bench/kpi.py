@@ -39,8 +39,9 @@ DAY_MS = 86_400_000
 
 def _fleet(n: int, rng: random.Random) -> list[history.FleetUnit]:
     kinds, depts = [k.value for k in UnitKind], [d.value for d in Department]
-    return [history.FleetUnit(f"K-{i:05d}", rng.choice(depts), kinds[i % len(kinds)])
-            for i in range(n)]
+    return [
+        history.FleetUnit(f"K-{i:05d}", rng.choice(depts), kinds[i % len(kinds)]) for i in range(n)
+    ]
 
 
 def _raw_reads(r: redis.Redis, from_ms: int, to_ms: int) -> None:
@@ -59,13 +60,18 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     now = time.time_ns() // 1_000_000
     fleet = _fleet(o["units"], rng)
     started = time.perf_counter()
-    made = history.fill(r, geo, fleet, o["days"], now, o["seed"],
-                        per_day=o["incidents"] / (o["days"] + 1))
+    made = history.fill(
+        r, geo, fleet, o["days"], now, o["seed"], per_day=o["incidents"] / (o["days"] + 1)
+    )
     history.fill_days(r, geo, fleet, o["days"], now, o["seed"])
     populate_s = time.perf_counter() - started
     from_ms = now - o["days"] * DAY_MS
-    timed: dict[str, list[float]] = {"district": [], "filtered": [], "raw_reads": [],
-                                     "first_request": []}
+    timed: dict[str, list[float]] = {
+        "district": [],
+        "filtered": [],
+        "raw_reads": [],
+        "first_request": [],
+    }
     answer: dict[str, Any] = {}
     for _ in range(o["runs"]):  # interleaved: the same load for all of them
         _raw_reads(r, from_ms, now)  # also empties the cache: the next call starts cold
@@ -86,27 +92,41 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     stats = {k: redis_bench.stats(v, 1) for k, v in timed.items()}
     overall = answer["handling_rate"]["overall"]
     return {
-        "data": {"incidents_in_redis": made["new"], "incidents_in_period": answer["incidents"]["n"],
-                 "days": o["days"], "fleet_units": o["units"],
-                 "closed_days": len(answer["closed_days"]), "populate_s": round(populate_s, 1)},
-        "page": stats["district"], "page_filtered": stats["filtered"],
+        "data": {
+            "incidents_in_redis": made["new"],
+            "incidents_in_period": answer["incidents"]["n"],
+            "days": o["days"],
+            "fleet_units": o["units"],
+            "closed_days": len(answer["closed_days"]),
+            "populate_s": round(populate_s, 1),
+        },
+        "page": stats["district"],
+        "page_filtered": stats["filtered"],
         "page_first_request_in_a_process": stats["first_request"],
         "baseline_raw_reads": stats["raw_reads"],
-        "ratio_p95_to_baseline": round(stats["district"]["p95_ms"]
-                                       / stats["raw_reads"]["p95_ms"], 2),
-        "figures": {"handling_rate": overall["rate"], "received": overall["n"],
-                    "response_intervals": answer["response_times"]["intervals"]},
-        "targets": {"p95_ms": TARGET_P95_MS,
-                    "met": max(stats["district"]["p95_ms"],
-                               stats["filtered"]["p95_ms"]) < TARGET_P95_MS},
+        "ratio_p95_to_baseline": round(
+            stats["district"]["p95_ms"] / stats["raw_reads"]["p95_ms"], 2
+        ),
+        "figures": {
+            "handling_rate": overall["rate"],
+            "received": overall["n"],
+            "response_intervals": answer["response_times"]["intervals"],
+        },
+        "targets": {
+            "p95_ms": TARGET_P95_MS,
+            "met": max(stats["district"]["p95_ms"], stats["filtered"]["p95_ms"]) < TARGET_P95_MS,
+        },
     }
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
-    results = redis_bench.run("kpi", out, settings, redis_bench.options(opts, DEFAULTS),
-                              measure, ("pandas",))
+    results = redis_bench.run(
+        "kpi", out, settings, redis_bench.options(opts, DEFAULTS), measure, ("pandas",)
+    )
     p = results["page"]
-    print(f"KPI page over {results['data']['incidents_in_period']:,} incidents and "
-          f"{results['data']['days']} days: p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms "
-          f"(target < {TARGET_P95_MS:.0f}); raw reads p95 "
-          f"{results['baseline_raw_reads']['p95_ms']} ms; report: {out}")
+    print(
+        f"KPI page over {results['data']['incidents_in_period']:,} incidents and "
+        f"{results['data']['days']} days: p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms "
+        f"(target < {TARGET_P95_MS:.0f}); raw reads p95 "
+        f"{results['baseline_raw_reads']['p95_ms']} ms; report: {out}"
+    )

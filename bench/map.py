@@ -55,8 +55,15 @@ from config.settings import Settings
 from embedded.processes import free_port
 from store import keys, users
 
-DEFAULTS: dict[str, Any] = {"units": 2000, "vessels": 3000, "sensors": 200, "seconds": 60.0,
-                            "samples": 20, "calls": 50, "seed": 1}
+DEFAULTS: dict[str, Any] = {
+    "units": 2000,
+    "vessels": 3000,
+    "sensors": 200,
+    "seconds": 60.0,
+    "samples": 20,
+    "calls": 50,
+    "seed": 1,
+}
 MINIMUM = {"units": 2, "vessels": 1, "sensors": 1, "seconds": 1.0, "samples": 1, "calls": 1}
 KINDS = ("unit", "vessel", "sensor")
 
@@ -75,8 +82,9 @@ class Options:
 def parse_options(opts: dict[str, str]) -> Options:
     unknown = set(opts) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown map benchmark option(s) {sorted(unknown)}; "
-                         f"known: {', '.join(DEFAULTS)}")
+        raise ValueError(
+            f"unknown map benchmark option(s) {sorted(unknown)}; known: {', '.join(DEFAULTS)}"
+        )
     values: dict[str, Any] = {}
     for k, default in DEFAULTS.items():
         raw = opts.get(k)
@@ -93,18 +101,28 @@ def parse_options(opts: dict[str, str]) -> Options:
 
 
 @contextlib.contextmanager
-def web_app(servers: Servers, settings: Settings, data_dir: Path, log: Path
-            ) -> Iterator[tuple[str, subprocess.Popen]]:
+def web_app(
+    servers: Servers, settings: Settings, data_dir: Path, log: Path
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """`python run.py web` (gunicorn, as deployed) on a free port; yields (base URL, process)."""
     port = free_port()
     env = dict(os.environ) | {
-        "REDIS_URL": servers.redis_url, "MQTT_URL": servers.mqtt_url,
-        "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), "DATA_DIR": str(data_dir),
-        "TOPIC_PREFIX": settings.topic_prefix, "HISTORY_HOURS": str(settings.history_hours),
+        "REDIS_URL": servers.redis_url,
+        "MQTT_URL": servers.mqtt_url,
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        "TOPIC_PREFIX": settings.topic_prefix,
+        "HISTORY_HOURS": str(settings.history_hours),
     }
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "web"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "run.py", "web"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -128,8 +146,9 @@ def _alive(procs: dict[str, subprocess.Popen]) -> None:
             raise RuntimeError(f"the {name} exited with {p.returncode} during the benchmark")
 
 
-def populate(servers: Servers, traffic: Traffic, o: Options,
-             procs: dict[str, subprocess.Popen]) -> dict[str, Any]:
+def populate(
+    servers: Servers, traffic: Traffic, o: Options, procs: dict[str, subprocess.Popen]
+) -> dict[str, Any]:
     """Publishes the population through the worker; waits until Redis has every position."""
     t0 = time.monotonic()
     published = publish_all(servers.mqtt_url, traffic.population())
@@ -141,8 +160,9 @@ def populate(servers: Servers, traffic: Traffic, o: Options,
             break
         _alive(procs)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"only {have} of {want} located in Redis after publishing "
-                               f"{published} messages")
+            raise RuntimeError(
+                f"only {have} of {want} located in Redis after publishing {published} messages"
+            )
         time.sleep(0.2)
     return {
         "units": servers.r.scard(keys.index("unit")),
@@ -176,15 +196,26 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     try:
         with Servers(settings, work, "servers") as servers, contextlib.ExitStack() as stack:
             versions = _versions(servers) | {
-                pkg: metadata.version(pkg) for pkg in ("dash", "dash-leaflet", "dash-extensions",
-                                                       "flask", "gunicorn", "selenium")}
+                pkg: metadata.version(pkg)
+                for pkg in (
+                    "dash",
+                    "dash-leaflet",
+                    "dash-extensions",
+                    "flask",
+                    "gunicorn",
+                    "selenium",
+                )
+            }
             persistence = _redis_persistence(servers.r)
-            traffic = Traffic(settings.topic_prefix, o.units, o.vessels, o.sensors, o.seed,
-                              PROBE_ID)
-            worker = stack.enter_context(subscriber("worker", servers, settings,
-                                                    logs / "worker.log"))
-            base, web = stack.enter_context(web_app(servers, settings, work / "web",
-                                                    logs / "web.log"))
+            traffic = Traffic(
+                settings.topic_prefix, o.units, o.vessels, o.sensors, o.seed, PROBE_ID
+            )
+            worker = stack.enter_context(
+                subscriber("worker", servers, settings, logs / "worker.log")
+            )
+            base, web = stack.enter_context(
+                web_app(servers, settings, work / "web", logs / "web.log")
+            )
             procs = {"ingest worker": worker, "web app": web}
             population = populate(servers, traffic, o, procs)
             ids = located_ids(servers.r)
@@ -199,16 +230,42 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
             stack.callback(stop_mover)
             cb, callback, baseline = measure_callback(base, servers.r, o, mover, password)
             _alive(procs)
-            roots = {"web": web.pid, "ingest": worker.pid, "bench": os.getpid(),
-                     **{k: p.pid for k, p in servers.processes().items() if p}}
-            b = browser_phase(base, ids, cb, callback["unchanged"]["bytes"], servers, settings,
-                              o, mover, password, work, roots, stack, versions)
+            roots = {
+                "web": web.pid,
+                "ingest": worker.pid,
+                "bench": os.getpid(),
+                **{k: p.pid for k, p in servers.processes().items() if p},
+            }
+            b = browser_phase(
+                base,
+                ids,
+                cb,
+                callback["unchanged"]["bytes"],
+                servers,
+                settings,
+                o,
+                mover,
+                password,
+                work,
+                roots,
+                stack,
+                versions,
+            )
             _alive(procs)
             mover.check()
             report = map_report.build(
-                dataclasses.asdict(o), settings, versions, persistence, population,
-                mover.stats(), callback, baseline, b, load_avg,
-                round(time.monotonic() - started, 1))
+                dataclasses.asdict(o),
+                settings,
+                versions,
+                persistence,
+                population,
+                mover.stats(),
+                callback,
+                baseline,
+                b,
+                load_avg,
+                round(time.monotonic() - started, 1),
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)

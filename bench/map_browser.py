@@ -33,15 +33,25 @@ from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=1920,1080",
-                # a hidden or occluded headless page must not be throttled: it is the wall
-                "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                "--disable-backgrounding-occluded-windows"]
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1920,1080",
+    # a hidden or occluded headless page must not be throttled: it is the wall
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
 TRACE_CATEGORIES = ["toplevel", "disabled-by-default-devtools.timeline"]
-TASK_NAMES = frozenset({"RunTask", "ThreadControllerImpl::RunTask",
-                        "BlinkScheduler_PerformMicrotaskCheckpoint"})
+TASK_NAMES = frozenset(
+    {"RunTask", "ThreadControllerImpl::RunTask", "BlinkScheduler_PerformMicrotaskCheckpoint"}
+)
 LONG_TASK_MS = 50.0
 
 HOOK_JS = """
@@ -77,8 +87,10 @@ def start(profile: Path) -> Any:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        raise RuntimeError("the map benchmark drives Chromium through selenium: "
-                           "pip install -e '.[test]' (or selenium>=4.20)") from None
+        raise RuntimeError(
+            "the map benchmark drives Chromium through selenium: "
+            "pip install -e '.[test]' (or selenium>=4.20)"
+        ) from None
     for path in (CHROMIUM, CHROMEDRIVER):
         if not Path(path).exists():
             raise RuntimeError(f"{path} not found: apt-get install chromium chromium-driver")
@@ -96,8 +108,10 @@ def start(profile: Path) -> Any:
 def versions(driver: Any) -> dict[str, str | None]:
     caps = driver.capabilities
     chromedriver = (caps.get("chrome") or {}).get("chromedriverVersion", "")
-    return {"chromium": caps.get("browserVersion"),
-            "chromedriver": chromedriver.split(" ")[0] or None}
+    return {
+        "chromium": caps.get("browserVersion"),
+        "chromedriver": chromedriver.split(" ")[0] or None,
+    }
 
 
 def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.1) -> Any:
@@ -128,22 +142,26 @@ def missing(driver: Any, ids: list[str]) -> int:
         "var m = window.ecocommand && window.ecocommand.map;"
         "if (!m || !m.drawn) { return -1; }"
         "var d = m.drawn; return arguments[0].filter(function (i) { return !(i in d); }).length;",
-        ids)
+        ids,
+    )
 
 
 def open_page(driver: Any, url: str, ids: list[str], timeout: float) -> float:
     """Opens url and waits until every id is drawn; returns the seconds that took."""
     t0 = time.monotonic()
     driver.get(url)
-    wait_for(lambda: missing(driver, ids) == 0, timeout,
-             f"{len(ids)} markers drawn at {url}", step=0.25)
+    wait_for(
+        lambda: missing(driver, ids) == 0, timeout, f"{len(ids)} markers drawn at {url}", step=0.25
+    )
     return time.monotonic() - t0
 
 
 def drawn(driver: Any, ident: str) -> dict[str, float] | None:
     return driver.execute_script(
         "var m = window.ecocommand && window.ecocommand.map;"
-        "return m && m.drawn[arguments[0]] || null;", ident)
+        "return m && m.drawn[arguments[0]] || null;",
+        ident,
+    )
 
 
 def heap_mb(driver: Any) -> float:
@@ -154,8 +172,11 @@ def heap_mb(driver: Any) -> float:
 
 def severe_console(driver: Any) -> list[str]:
     with contextlib.suppress(Exception):
-        return [e["message"][:300] for e in driver.get_log("browser")
-                if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]]
+        return [
+            e["message"][:300]
+            for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]
+        ]
     return []
 
 
@@ -175,8 +196,9 @@ class Tracer:
         pages = [t for t in targets if t.get("type") == "page"]
         if not pages:
             raise RuntimeError("no page target to trace")
-        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60,
-                                              suppress_origin=True)
+        self.ws = websocket.create_connection(
+            pages[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
         self.events: list[dict[str, Any]] = []
         self.done = threading.Event()
         self.error: str | None = None
@@ -186,10 +208,18 @@ class Tracer:
         self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
 
     def start(self) -> None:
-        self._call(1, "Tracing.start", {
-            "traceConfig": {"includedCategories": TRACE_CATEGORIES, "excludedCategories": ["*"],
-                            "recordMode": "recordAsMuchAsPossible"},
-            "transferMode": "ReportEvents"})
+        self._call(
+            1,
+            "Tracing.start",
+            {
+                "traceConfig": {
+                    "includedCategories": TRACE_CATEGORIES,
+                    "excludedCategories": ["*"],
+                    "recordMode": "recordAsMuchAsPossible",
+                },
+                "transferMode": "ReportEvents",
+            },
+        )
         reply = json.loads(self.ws.recv())
         if "error" in reply:
             raise RuntimeError(f"Tracing.start: {reply['error']}")
@@ -228,14 +258,18 @@ class Tracer:
 
 def _renderer_main(events: list[dict[str, Any]]) -> tuple[int, int] | None:
     """(pid, tid) of the traced page's renderer main thread."""
-    names = {(e["pid"], e["tid"]): e.get("args", {}).get("name") for e in events
-             if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    names = {
+        (e["pid"], e["tid"]): e.get("args", {}).get("name")
+        for e in events
+        if e.get("ph") == "M" and e.get("name") == "thread_name"
+    }
     pids: list[int] = []
     for e in events:
         if e.get("name") == "TracingStartedInBrowser":
             frames = e.get("args", {}).get("data", {}).get("frames", [])
-            pids += [f["processId"] for f in frames
-                     if f.get("isOutermostMainFrame") and "processId" in f]
+            pids += [
+                f["processId"] for f in frames if f.get("isOutermostMainFrame") and "processId" in f
+            ]
     for pid in pids:
         for (p, tid), name in names.items():
             if p == pid and name == "CrRendererMain":
@@ -253,8 +287,12 @@ def busy(events: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         raise RuntimeError("the page's renderer main thread is not in the trace")
     spans: list[tuple[float, float]] = []
     for e in events:
-        if (e.get("ph") == "X" and e.get("name") in TASK_NAMES and (e["pid"], e["tid"]) == main
-                and "dur" in e):
+        if (
+            e.get("ph") == "X"
+            and e.get("name") in TASK_NAMES
+            and (e["pid"], e["tid"]) == main
+            and "dur" in e
+        ):
             spans.append((e["ts"] / 1000, (e["ts"] + e["dur"]) / 1000))
     merged: list[list[float]] = []  # nested and duplicate events count once
     for a, b in sorted(spans):
@@ -265,19 +303,22 @@ def busy(events: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     durations = [b - a for a, b in merged]
     total = sum(durations)
     blocking = sum(d - LONG_TASK_MS for d in durations if d > LONG_TASK_MS)
-    return {"tasks": len(durations),
-            "busy_ms_per_s": round(total / seconds, 1),
-            "blocking_ms_per_s": round(blocking / seconds, 1),
-            "long_tasks": sum(d > LONG_TASK_MS for d in durations),
-            "longest_task_ms": round(max(durations, default=0.0), 1),
-            "events": len(events)}
+    return {
+        "tasks": len(durations),
+        "busy_ms_per_s": round(total / seconds, 1),
+        "blocking_ms_per_s": round(blocking / seconds, 1),
+        "long_tasks": sum(d > LONG_TASK_MS for d in durations),
+        "longest_task_ms": round(max(durations, default=0.0), 1),
+        "events": len(events),
+    }
 
 
 # --- a measuring window ---------------------------------------------------------------------
 
 
-def window(driver: Any, seconds: float, refresh_output: str, nochange_bytes: int,
-           trace: bool = True) -> dict[str, Any]:
+def window(
+    driver: Any, seconds: float, refresh_output: str, nochange_bytes: int, trace: bool = True
+) -> dict[str, Any]:
     """`seconds` of the open page: long tasks, the trace, and the refresh callback's polls (an
     update: an answer longer than the `nochange_bytes` of a "nothing changed" one)."""
     n_calls = driver.execute_script("return window.__bench.calls.length")
@@ -300,12 +341,17 @@ def window(driver: Any, seconds: float, refresh_output: str, nochange_bytes: int
     got = driver.execute_script(
         "var b = window.__bench;"
         "return {observer: b.observer, calls: b.calls.slice(arguments[0]),"
-        "        longtasks: b.longtasks};", n_calls)
+        "        longtasks: b.longtasks};",
+        n_calls,
+    )
     span = (t1 - t0) / 1000
     long_tasks = [d for s, d in got["longtasks"] if t0 <= s < t1]
     polls = [c for c in got["calls"] if c.get("output") == refresh_output and t0 <= c["t0"] < t1]
-    updates = [c for c in polls if c.get("status") == 200
-               and (c.get("bytes") is None or c["bytes"] > nochange_bytes)]
+    updates = [
+        c
+        for c in polls
+        if c.get("status") == 200 and (c.get("bytes") is None or c["bytes"] > nochange_bytes)
+    ]
     blocking = sum(d - LONG_TASK_MS for d in long_tasks if d > LONG_TASK_MS)
     out: dict[str, Any] = {
         "seconds": round(span, 2),
@@ -335,8 +381,11 @@ def window(driver: Any, seconds: float, refresh_output: str, nochange_bytes: int
 
 def poll_interval_ms(driver: Any, refresh_output: str) -> float | None:
     """The page's poll interval as observed: the median gap between refresh callback calls."""
-    starts = [c["t0"] for c in driver.execute_script("return window.__bench.calls")
-              if c.get("output") == refresh_output]
+    starts = [
+        c["t0"]
+        for c in driver.execute_script("return window.__bench.calls")
+        if c.get("output") == refresh_output
+    ]
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     return _median(gaps)
 

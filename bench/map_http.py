@@ -32,8 +32,12 @@ class WebClient:
         found = _CSRF_FIELD.search(form.text)
         if form.status_code != 200 or not found:
             raise RuntimeError(f"GET /login gave {form.status_code} without a CSRF token")
-        r = self.s.post(f"{self.base}/login", timeout=30, allow_redirects=False, data={
-            "csrf_token": found[1], "next": "/", "username": name, "password": password})
+        r = self.s.post(
+            f"{self.base}/login",
+            timeout=30,
+            allow_redirects=False,
+            data={"csrf_token": found[1], "next": "/", "username": name, "password": password},
+        )
         if r.status_code != 302:
             raise RuntimeError(f"sign-in refused: {r.status_code} {r.text[:200]}")
         self.s.get(f"{self.base}/", timeout=30)  # a signed-in response sets _csrf_token
@@ -48,11 +52,14 @@ class WebClient:
     def post(self, body: dict[str, Any]) -> tuple[requests.Response, float]:
         """(response, request time in ms); the body is sent as the renderer sends it."""
         data = orjson.dumps(body)
-        headers = {"Content-Type": "application/json",
-                   "X-CSRFToken": self.s.cookies.get("_csrf_token") or ""}
+        headers = {
+            "Content-Type": "application/json",
+            "X-CSRFToken": self.s.cookies.get("_csrf_token") or "",
+        }
         t0 = time.perf_counter()
-        r = self.s.post(f"{self.base}/_dash-update-component", data=data, headers=headers,
-                        timeout=60)
+        r = self.s.post(
+            f"{self.base}/_dash-update-component", data=data, headers=headers, timeout=60
+        )
         _ = r.content  # the whole body read
         return r, (time.perf_counter() - t0) * 1000
 
@@ -65,31 +72,39 @@ def _outputs(output: str) -> list[tuple[str, str]]:
 class Callback:
     """One callback as /_dash-dependencies describes it, and request bodies for it."""
 
-    def __init__(self, dependencies: list[dict[str, Any]], layout: Any,
-                 needle: str = REFRESH_OUTPUT) -> None:
-        found = [d for d in dependencies if needle in [f"{i}.{p}" for i, p in
-                                                       _outputs(d["output"])]]
+    def __init__(
+        self, dependencies: list[dict[str, Any]], layout: Any, needle: str = REFRESH_OUTPUT
+    ) -> None:
+        found = [
+            d for d in dependencies if needle in [f"{i}.{p}" for i, p in _outputs(d["output"])]
+        ]
         if len(found) != 1:
-            raise RuntimeError(f"expected one callback with output {needle} in "
-                               f"/_dash-dependencies, found {len(found)}")
+            raise RuntimeError(
+                f"expected one callback with output {needle} in "
+                f"/_dash-dependencies, found {len(found)}"
+            )
         self.spec = found[0]
         self.output = self.spec["output"]
         self.outputs = _outputs(self.output)
         for dep in self.spec.get("inputs", []) + self.spec.get("state", []):
             if not isinstance(dep.get("id"), str) or dep["id"].startswith("{"):
-                raise RuntimeError(f"the map refresh callback has a pattern-matching input "
-                                   f"({dep['id']}): bench/map_http.py does not build those")
+                raise RuntimeError(
+                    f"the map refresh callback has a pattern-matching input "
+                    f"({dep['id']}): bench/map_http.py does not build those"
+                )
         self.values = layout_values(layout)
         # Inputs and states with no value in the page's layout (parts a callback renders)
         # go as null, as the renderer sends a prop nobody set.
-        self.unset = [f"{d['id']}.{d['property']}"
-                      for d in self.spec.get("inputs", []) + self.spec.get("state", [])
-                      if (d["id"], d["property"]) not in self.values
-                      and d["property"] != "n_intervals"]
+        self.unset = [
+            f"{d['id']}.{d['property']}"
+            for d in self.spec.get("inputs", []) + self.spec.get("state", [])
+            if (d["id"], d["property"]) not in self.values and d["property"] != "n_intervals"
+        ]
 
     def body(self, n: int, state: dict[tuple[str, str], Any] | None = None) -> dict[str, Any]:
         """A tick of the poll (`n_intervals` = n). States that are also outputs (the version
         seen) come from `state`, else null: a null version forces a full answer."""
+
         def value(d: dict[str, Any], is_state: bool) -> Any:
             key = (d["id"], d["property"])
             if d["property"] == "n_intervals":
@@ -102,9 +117,13 @@ class Callback:
         states = [{**d, "value": value(d, True)} for d in self.spec.get("state", [])]
         outs = [{"id": i, "property": p} for i, p in self.outputs]
         first = self.spec["inputs"][0]
-        return {"output": self.output, "outputs": outs if len(outs) > 1 else outs[0],
-                "inputs": inputs, "state": states,
-                "changedPropIds": [f"{first['id']}.{first['property']}"]}
+        return {
+            "output": self.output,
+            "outputs": outs if len(outs) > 1 else outs[0],
+            "inputs": inputs,
+            "state": states,
+            "changedPropIds": [f"{first['id']}.{first['property']}"],
+        }
 
     def state_from(self, answer: dict[str, Any]) -> dict[tuple[str, str], Any]:
         """The outputs of an answer that the callback also reads back as State."""
@@ -156,14 +175,16 @@ def raw_snapshot(r: redis.Redis) -> bytes:
         pipe = r.pipeline(transaction=False)
         for entity_id in ids:
             pipe.hgetall(keys.state(kind, entity_id))
-        out[kind] = [{k.decode(): v.decode("utf-8", "replace") for k, v in h.items()}
-                     for h in pipe.execute()]
+        out[kind] = [
+            {k.decode(): v.decode("utf-8", "replace") for k, v in h.items()} for h in pipe.execute()
+        ]
     ids = [x.decode() for x in r.zrevrange(keys.ALERTS_OPEN, 0, 199)]
     pipe = r.pipeline(transaction=False)
     for alert_id in ids:
         pipe.hgetall(keys.alert(alert_id))
-    out["alerts"] = [{k.decode(): v.decode("utf-8", "replace") for k, v in h.items()}
-                     for h in pipe.execute()]
+    out["alerts"] = [
+        {k.decode(): v.decode("utf-8", "replace") for k, v in h.items()} for h in pipe.execute()
+    ]
     return orjson.dumps(out)
 
 

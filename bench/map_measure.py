@@ -78,8 +78,9 @@ class CpuMeter:
         return time.monotonic(), {**parts, "host": _host_busy()}
 
     @staticmethod
-    def cores(a: tuple[float, dict[str, float]], b: tuple[float, dict[str, float]]
-              ) -> dict[str, float]:
+    def cores(
+        a: tuple[float, dict[str, float]], b: tuple[float, dict[str, float]]
+    ) -> dict[str, float]:
         span = max(b[0] - a[0], 1e-9)
         used = {k: (b[1][k] - a[1][k]) / span for k in a[1]}
         host = used.pop("host")
@@ -102,8 +103,9 @@ def _statuses(values: list[int]) -> dict[str, int]:
     return out
 
 
-def measure_callback(base: str, r: redis.Redis, o: Options, mover: Mover, password: str
-                     ) -> tuple[Callback, dict[str, Any], dict[str, Any]]:
+def measure_callback(
+    base: str, r: redis.Redis, o: Options, mover: Mover, password: str
+) -> tuple[Callback, dict[str, Any], dict[str, Any]]:
     """The "nothing changed" answer (mover paused), then `calls` full answers with the picture
     moving, each followed by the raw baseline."""
     client = WebClient(base)
@@ -114,8 +116,9 @@ def measure_callback(base: str, r: redis.Redis, o: Options, mover: Mover, passwo
         tick += 1
         resp, _ms = client.post(cb.body(tick))
         if resp.status_code != 200:
-            raise RuntimeError(f"the map refresh callback answered {resp.status_code}: "
-                               f"{resp.text[:300]}")
+            raise RuntimeError(
+                f"the map refresh callback answered {resp.status_code}: {resp.text[:300]}"
+            )
     seen = cb.state_from(resp.json())  # the version State as the page sends it back
     same_ms, same_status, same_bytes = [], [], []
     for _ in range(o.calls):
@@ -149,12 +152,19 @@ def measure_callback(base: str, r: redis.Redis, o: Options, mover: Mover, passwo
         "bytes_gzip": gzip_size(last.content),
         "served_content_encoding": last.headers.get("Content-Encoding"),
         "features": count_features(orjson.loads(last.content)),
-        "unchanged": {"statuses": _statuses(same_status), "bytes": max(same_bytes),
-                      "request_ms": _pct(same_ms)},
+        "unchanged": {
+            "statuses": _statuses(same_status),
+            "bytes": max(same_bytes),
+            "request_ms": _pct(same_ms),
+        },
     }
-    baseline = {"what": "pipelined HGETALL of every unit, vessel and sensor + open alerts, "
-                        "decoded and orjson-serialised, in-process",
-                "ms": _pct(base_ms), "bytes": max(base_sizes), "bytes_gzip": gzip_size(data)}
+    baseline = {
+        "what": "pipelined HGETALL of every unit, vessel and sensor + open alerts, "
+        "decoded and orjson-serialised, in-process",
+        "ms": _pct(base_ms),
+        "bytes": max(base_sizes),
+        "bytes_gzip": gzip_size(data),
+    }
     return cb, callback, baseline
 
 
@@ -171,8 +181,9 @@ class HeapLog:
 
     def mark(self, event: str) -> float:
         mb = browser.heap_mb(self.driver)
-        self.marks.append({"event": event, "at_s": round(time.monotonic() - self.t0, 1),
-                           "mb": round(mb, 2)})
+        self.marks.append(
+            {"event": event, "at_s": round(time.monotonic() - self.t0, 1), "mb": round(mb, 2)}
+        )
         return mb
 
     def rate(self, a: str, b: str) -> float | None:
@@ -183,22 +194,33 @@ class HeapLog:
         return round((y["mb"] - x["mb"]) / span * 3600, 1) if span > 0 else None
 
 
-def page_window(driver: Any, o: Options, output: str, nochange_bytes: int, cpu: CpuMeter,
-                heap: HeapLog, name: str) -> dict[str, Any]:
+def page_window(
+    driver: Any,
+    o: Options,
+    output: str,
+    nochange_bytes: int,
+    cpu: CpuMeter,
+    heap: HeapLog,
+    name: str,
+) -> dict[str, Any]:
     """Heap, `seconds` of long tasks and trace, heap again."""
     heap0 = heap.mark(f"{name} start")
     c0 = cpu.snapshot()
     w = browser.window(driver, o.seconds, output, nochange_bytes)
     w["cpu_cores"] = CpuMeter.cores(c0, cpu.snapshot())
     heap1 = heap.mark(f"{name} end")
-    w["heap"] = {"start_mb": round(heap0, 2), "end_mb": round(heap1, 2),
-                 "growth_mb": round(heap1 - heap0, 2),
-                 "mb_per_hour": round((heap1 - heap0) / w["seconds"] * 3600, 1)}
+    w["heap"] = {
+        "start_mb": round(heap0, 2),
+        "end_mb": round(heap1, 2),
+        "growth_mb": round(heap1 - heap0, 2),
+        "mb_per_hour": round((heap1 - heap0) / w["seconds"] * 3600, 1),
+    }
     return w
 
 
-def probe_latency(driver: Any, servers: Servers, settings: Settings, o: Options,
-                  poll_s: float) -> dict[str, Any]:
+def probe_latency(
+    driver: Any, servers: Servers, settings: Settings, o: Options, poll_s: float
+) -> dict[str, Any]:
     """`samples` times: a new position of the probe unit (QoS 1, PUBACK awaited), at a random
     phase of the page's poll, until its marker is drawn there."""
     rng = random.Random(f"{o.seed}:probes")
@@ -213,9 +235,20 @@ def probe_latency(driver: Any, servers: Servers, settings: Settings, o: Options,
             lat = round(22.56 + (i % 40) * 0.0015 + rng.uniform(0, 0.0005), 6)
             lon = round(114.40 + (i % 40) * 0.0025 + rng.uniform(0, 0.0005), 6)
             t_pub = now_ms()
-            pub.publish(topic, orjson.dumps({
-                "unit_id": PROBE_ID, "seq": 1_000_000 + i, "ts": t_pub, "lat": lat, "lon": lon,
-                "speed_kmh": 4.0, "status": "available"}))
+            pub.publish(
+                topic,
+                orjson.dumps(
+                    {
+                        "unit_id": PROBE_ID,
+                        "seq": 1_000_000 + i,
+                        "ts": t_pub,
+                        "lat": lat,
+                        "lon": lon,
+                        "speed_kmh": 4.0,
+                        "status": "available",
+                    }
+                ),
+            )
             pub.drain(30)
             in_redis: int | None = None
             deadline = time.monotonic() + timeout
@@ -234,13 +267,18 @@ def probe_latency(driver: Any, servers: Servers, settings: Settings, o: Options,
                 time.sleep(0.02)
     finally:
         pub.close()
-    return {"samples": o.samples, "lost": lost, "timeout_s": timeout,
-            "publish_to_pixel_ms": percentiles(pixel),
-            "publish_to_redis_ms": percentiles(stored)}
+    return {
+        "samples": o.samples,
+        "lost": lost,
+        "timeout_s": timeout,
+        "publish_to_pixel_ms": percentiles(pixel),
+        "publish_to_redis_ms": percentiles(stored),
+    }
 
 
-def _open(driver: Any, url: str, ids: list[str], mover: Mover, o: Options
-          ) -> tuple[dict[str, Any], HeapLog]:
+def _open(
+    driver: Any, url: str, ids: list[str], mover: Mover, o: Options
+) -> tuple[dict[str, Any], HeapLog]:
     """Opens a page, waits for every marker, lets it warm up with the picture moving."""
     load_s = browser.open_page(driver, url, ids, 120 + len(ids) / 50)
     heap = HeapLog(driver)
@@ -250,10 +288,21 @@ def _open(driver: Any, url: str, ids: list[str], mover: Mover, o: Options
     return {"load_s": round(load_s, 1), "warmup_s": warmup_s(o.seconds)}, heap
 
 
-def browser_phase(base: str, ids: list[str], cb: Callback, nochange: int, servers: Servers,
-                  settings: Settings, o: Options, mover: Mover, password: str, work: Path,
-                  cpu_roots: dict[str, int | None], stack: contextlib.ExitStack,
-                  versions: dict[str, Any]) -> dict[str, Any]:
+def browser_phase(
+    base: str,
+    ids: list[str],
+    cb: Callback,
+    nochange: int,
+    servers: Servers,
+    settings: Settings,
+    o: Options,
+    mover: Mover,
+    password: str,
+    work: Path,
+    cpu_roots: dict[str, int | None],
+    stack: contextlib.ExitStack,
+    versions: dict[str, Any],
+) -> dict[str, Any]:
     """`nochange`: the length of a "nothing changed" answer (a poll that brought no data)."""
     driver = browser.start(work / "chrome")
     stack.callback(driver.quit)
@@ -276,14 +325,17 @@ def browser_phase(base: str, ids: list[str], cb: Callback, nochange: int, server
     out["publish_to_pixel"]["poll_interval_ms"] = poll_ms
     mover.check()
     heap.mark("after probes")
-    page["heap"] = {"marks": heap.marks,
-                    "mb_per_hour_active_start_to_end": heap.rate("active start", "after probes")}
+    page["heap"] = {
+        "marks": heap.marks,
+        "mb_per_hour_active_start_to_end": heap.rate("active start", "after probes"),
+    }
     out["page"] = page
 
     wall, heap = _open(driver, f"{base}/?wall=1", ids, mover, o)
     wall = {"url": "/?wall=1", **wall}
-    wall["wall_mode_shown"] = bool(driver.execute_script(
-        "return !!document.querySelector('.ec-wall')"))
+    wall["wall_mode_shown"] = bool(
+        driver.execute_script("return !!document.querySelector('.ec-wall')")
+    )
     wall["active"] = page_window(driver, o, cb.output, nochange, cpu, heap, "active")
     wall["poll_interval_ms"] = browser.poll_interval_ms(driver, cb.output)
     wall["heap"] = {"marks": heap.marks}

@@ -52,10 +52,19 @@ def idle_ratio(active: float | None, idle: float | None) -> float | None:
     return round(active / idle, 2)
 
 
-def build(options: dict[str, Any], settings: Any, versions: dict[str, Any], persistence: str,
-          population: dict[str, Any], mover: dict[str, Any], callback: dict[str, Any],
-          baseline: dict[str, Any], b: dict[str, Any], load_avg: list[float],
-          run_seconds: float) -> dict[str, Any]:
+def build(
+    options: dict[str, Any],
+    settings: Any,
+    versions: dict[str, Any],
+    persistence: str,
+    population: dict[str, Any],
+    mover: dict[str, Any],
+    callback: dict[str, Any],
+    baseline: dict[str, Any],
+    b: dict[str, Any],
+    load_avg: list[float],
+    run_seconds: float,
+) -> dict[str, Any]:
     page, wall, pixel = b["page"], b["wall"], b["publish_to_pixel"]
     active, idle = page["active"], page["idle"]
     notes = list(NOTES)
@@ -64,24 +73,35 @@ def build(options: dict[str, Any], settings: Any, versions: dict[str, Any], pers
     p2p = pixel["publish_to_pixel_ms"]
     for name, w in (("page", active), ("idle page", idle), ("wall", wall["active"])):
         if "error" in w.get("trace", {}):
-            notes.append(f"{name}: trace unavailable ({w['trace']['error']}); the long-task "
-                         "figures stand alone")
+            notes.append(
+                f"{name}: trace unavailable ({w['trace']['error']}); the long-task "
+                "figures stand alone"
+            )
     if blocking(idle) is not None and blocking(idle) < IDLE_FLOOR_MS_PER_S:  # type: ignore[operator]
-        notes.append("the idle page had (almost) no long tasks: blocking_active_over_idle is "
-                     "null; busy_active_over_idle (trace) compares the two windows")
+        notes.append(
+            "the idle page had (almost) no long tasks: blocking_active_over_idle is "
+            "null; busy_active_over_idle (trace) compares the two windows"
+        )
     trace = active.get("trace", {})
     return {
         "benchmark": "map",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                 "machine": platform.machine(), "load_avg_at_start": load_avg,
-                 "memory_mb": round(psutil.virtual_memory().total / 2**20)},
+        "host": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "load_avg_at_start": load_avg,
+            "memory_mb": round(psutil.virtual_memory().total / 2**20),
+        },
         "versions": versions,
-        "servers": {"broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
-                    "redis": ("given by REDIS_URL" if settings.redis_url
-                              else "started: embedded Valkey") + f"; {persistence}",
-                    "web": "python run.py web (gunicorn)", "ingest": "python run.py ingest",
-                    "tiles": "MAP_TILES_URL" if settings.map_tiles_url else "none (local basemap)"},
+        "servers": {
+            "broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
+            "redis": ("given by REDIS_URL" if settings.redis_url else "started: embedded Valkey")
+            + f"; {persistence}",
+            "web": "python run.py web (gunicorn)",
+            "ingest": "python run.py ingest",
+            "tiles": "MAP_TILES_URL" if settings.map_tiles_url else "none (local basemap)",
+        },
         "options": options,
         "population": population,
         "mover": mover,
@@ -93,10 +113,10 @@ def build(options: dict[str, Any], settings: Any, versions: dict[str, Any], pers
             "callback_p95": _ratio(callback["request_ms"]["p95"], baseline["ms"]["p95"]),
             "callback_bytes": _ratio(callback["bytes"], baseline["bytes"]),
             "blocking_active_over_idle": idle_ratio(blocking(active), blocking(idle)),
-            "busy_active_over_idle": idle_ratio(trace.get("busy_ms_per_s"),
-                                                idle.get("trace", {}).get("busy_ms_per_s")),
-            "publish_to_pixel_p50_over_poll_interval": _ratio(p2p["p50"],
-                                                              page["poll_interval_ms"]),
+            "busy_active_over_idle": idle_ratio(
+                trace.get("busy_ms_per_s"), idle.get("trace", {}).get("busy_ms_per_s")
+            ),
+            "publish_to_pixel_p50_over_poll_interval": _ratio(p2p["p50"], page["poll_interval_ms"]),
         },
         "summary": {
             "callback_p50_ms": callback["request_ms"]["p50"],
@@ -139,22 +159,32 @@ def build(options: dict[str, Any], settings: Any, versions: dict[str, Any], pers
 
 def show(report: dict[str, Any], out: Path) -> None:
     o, s, r, t = report["options"], report["summary"], report["ratio"], report["targets"]
-    print(f"map benchmark: {o['units']} units, {o['vessels']} vessels, {o['sensors']} sensors; "
-          f"{report['mover']['messages_per_s']:g} msg/s moving them -> {out}")
-    print(f"callback   p50 {s['callback_p50_ms']} ms, p95 {s['callback_p95_ms']} ms, "
-          f"{s['callback_bytes']:,} B ({s['callback_bytes_gzip']:,} B gzip); raw baseline p50 "
-          f"{s['baseline_p50_ms']} ms (x{r['callback_p50']})")
-    print(f"page /     {s['page_updates_per_s']} updates/s: blocking "
-          f"{s['page_blocking_ms_per_s']} ms/s (idle {s['page_idle_blocking_ms_per_s']}), busy "
-          f"{s['page_busy_ms_per_s']} ms/s (idle {s['page_idle_busy_ms_per_s']}, "
-          f"x{r['busy_active_over_idle']}); heap {s['page_heap_growth_mb']:+} MB in the window; "
-          f"other processes {s['page_others_cores']} cores")
-    print(f"wall       {s['wall_updates_per_s']} updates/s: blocking "
-          f"{s['wall_blocking_ms_per_s']} ms/s, busy {s['wall_busy_ms_per_s']} ms/s; heap "
-          f"{s['wall_heap_growth_mb']:+} MB in the window; other processes "
-          f"{s['wall_others_cores']} cores")
+    print(
+        f"map benchmark: {o['units']} units, {o['vessels']} vessels, {o['sensors']} sensors; "
+        f"{report['mover']['messages_per_s']:g} msg/s moving them -> {out}"
+    )
+    print(
+        f"callback   p50 {s['callback_p50_ms']} ms, p95 {s['callback_p95_ms']} ms, "
+        f"{s['callback_bytes']:,} B ({s['callback_bytes_gzip']:,} B gzip); raw baseline p50 "
+        f"{s['baseline_p50_ms']} ms (x{r['callback_p50']})"
+    )
+    print(
+        f"page /     {s['page_updates_per_s']} updates/s: blocking "
+        f"{s['page_blocking_ms_per_s']} ms/s (idle {s['page_idle_blocking_ms_per_s']}), busy "
+        f"{s['page_busy_ms_per_s']} ms/s (idle {s['page_idle_busy_ms_per_s']}, "
+        f"x{r['busy_active_over_idle']}); heap {s['page_heap_growth_mb']:+} MB in the window; "
+        f"other processes {s['page_others_cores']} cores"
+    )
+    print(
+        f"wall       {s['wall_updates_per_s']} updates/s: blocking "
+        f"{s['wall_blocking_ms_per_s']} ms/s, busy {s['wall_busy_ms_per_s']} ms/s; heap "
+        f"{s['wall_heap_growth_mb']:+} MB in the window; other processes "
+        f"{s['wall_others_cores']} cores"
+    )
     print(f"blocking at 1 update/s: {s['blocking_ms_per_s_at_1_update_s']} ms/s")
-    print(f"publish->pixel p50 {s['publish_to_pixel_p50_ms']} ms, p95 "
-          f"{s['publish_to_pixel_p95_ms']} ms, lost {s['probes_lost']} "
-          f"(page polls every {report['browser']['page']['poll_interval_ms']} ms)")
+    print(
+        f"publish->pixel p50 {s['publish_to_pixel_p50_ms']} ms, p95 "
+        f"{s['publish_to_pixel_p95_ms']} ms, lost {s['probes_lost']} "
+        f"(page polls every {report['browser']['page']['poll_interval_ms']} ms)"
+    )
     print("targets: " + ", ".join(f"{k}={v}" for k, v in t.items()))

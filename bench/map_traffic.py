@@ -42,19 +42,25 @@ def _spread(items: list[T], n: int) -> list[T]:
 class Traffic:
     """Everything published: populate() once, then Mover steps it in real time."""
 
-    def __init__(self, prefix: str, units: int, vessels: int, sensors: int, seed: int,
-                 probe_id: str) -> None:
+    def __init__(
+        self, prefix: str, units: int, vessels: int, sensors: int, seed: int, probe_id: str
+    ) -> None:
         self.prefix = prefix
         self.probe_id = probe_id  # a unit only the probes move (not in the fleet)
         geo = load_geography()
         start = now_ms()
         per = len(UnitFleet(geo, random.Random(0), 1, start_ms=start).units)
-        self.unit_fleet = UnitFleet(geo, random.Random(f"{seed}:units"),
-                                    max(1, math.ceil((units - 1) / per)), start_ms=start)
+        self.unit_fleet = UnitFleet(
+            geo,
+            random.Random(f"{seed}:units"),
+            max(1, math.ceil((units - 1) / per)),
+            start_ms=start,
+        )
         self.units = _spread(self.unit_fleet.units, units - 1)
         per = len(VesselFleet(geo, random.Random(0), 1).vessels)
-        self.vessel_fleet = VesselFleet(geo, random.Random(f"{seed}:vessels"),
-                                        max(1, math.ceil(vessels / per)))
+        self.vessel_fleet = VesselFleet(
+            geo, random.Random(f"{seed}:vessels"), max(1, math.ceil(vessels / per))
+        )
         self.vessels = _spread(self.vessel_fleet.vessels, vessels)
         self.network = SensorNetwork(geo, random.Random(f"{seed}:sensors"))
         self.sensors = self._sensors(geo, random.Random(f"{seed}:sensor-sites"), sensors)
@@ -77,9 +83,19 @@ class Traffic:
             sea = tpl.kind is SensorKind.SEAWATER
             pos = geo.random_sea_point(rng, "district") if sea else geo.random_land_point(rng)
             sub = geo.subdistrict_of(*pos)
-            out.append(Sensor(f"WQ-B{i:04d}", f"{tpl.name} {i}", tpl.kind, pos, tpl.water_class,
-                              Subdistrict(sub) if sub else None, tpl.limits, dict(tpl.normal),
-                              dict(tpl.values)))
+            out.append(
+                Sensor(
+                    f"WQ-B{i:04d}",
+                    f"{tpl.name} {i}",
+                    tpl.kind,
+                    pos,
+                    tpl.water_class,
+                    Subdistrict(sub) if sub else None,
+                    tpl.limits,
+                    dict(tpl.normal),
+                    dict(tpl.values),
+                )
+            )
         self.network.sensors = out
         return out
 
@@ -95,25 +111,45 @@ class Traffic:
 
     def _sensor(self, i: int, now: int) -> tuple[str, bytes]:
         s = self.sensors[i]
-        return (f"{self.prefix}/sensors/{s.sensor_id}/reading",
-                encode(self.network.reading(s, now)))
+        return (
+            f"{self.prefix}/sensors/{s.sensor_id}/reading",
+            encode(self.network.reading(s, now)),
+        )
 
     def _ais(self, items: list[tuple[str, list[str]]], now: int) -> list[tuple[str, bytes]]:
-        return [(f"{self.prefix}/ais/{rx}/nmea", text.encode("ascii"))
-                for rx, text in self.vessel_fleet.pack(items, now)]
+        return [
+            (f"{self.prefix}/ais/{rx}/nmea", text.encode("ascii"))
+            for rx, text in self.vessel_fleet.pack(items, now)
+        ]
 
     def population(self) -> list[tuple[str, bytes]]:
         """Profiles, static AIS data, a first position of every unit and vessel and a first
         reading of every sensor; the probe unit's profile."""
         now = now_ms()
         p = self.prefix
-        out = [(f"{p}/units/{u.unit_id}/profile", encode(self.unit_fleet.profile(u, now)))
-               for u in self.units]
-        out.append((f"{p}/units/{self.probe_id}/profile", encode(UnitProfile(
-            unit_id=self.probe_id, ts=now, name="基准测试探针 bench probe",
-            department=Department.ECO_ENVIRONMENT, kind=UnitKind.FOOT, level=Level.DISTRICT))))
-        out += [(f"{p}/sensors/{s.sensor_id}/profile", encode(self.network.profile(s, now)))
-                for s in self.sensors]
+        out = [
+            (f"{p}/units/{u.unit_id}/profile", encode(self.unit_fleet.profile(u, now)))
+            for u in self.units
+        ]
+        out.append(
+            (
+                f"{p}/units/{self.probe_id}/profile",
+                encode(
+                    UnitProfile(
+                        unit_id=self.probe_id,
+                        ts=now,
+                        name="基准测试探针 bench probe",
+                        department=Department.ECO_ENVIRONMENT,
+                        kind=UnitKind.FOOT,
+                        level=Level.DISTRICT,
+                    )
+                ),
+            )
+        )
+        out += [
+            (f"{p}/sensors/{s.sensor_id}/profile", encode(self.network.profile(s, now)))
+            for s in self.sensors
+        ]
         for i in range(len(self.units)):
             out += self._unit(i, now)
         ais: list[tuple[str, list[str]]] = []
@@ -128,19 +164,38 @@ class Traffic:
         """First reports spread over one interval of each entity, as the simulator starts."""
         heap: list[tuple[int, int, str, int]] = []
         for i, u in enumerate(self.units):
-            heap.append((start + self.rng.randint(0, self.unit_fleet.next_interval_ms(u)),
-                         next(self._order), "unit", i))
+            heap.append(
+                (
+                    start + self.rng.randint(0, self.unit_fleet.next_interval_ms(u)),
+                    next(self._order),
+                    "unit",
+                    i,
+                )
+            )
         for i, v in enumerate(self.vessels):
-            heap.append((start + self.rng.randint(0, self.vessel_fleet.next_position_ms(v)),
-                         next(self._order), "vessel", i))
+            heap.append(
+                (
+                    start + self.rng.randint(0, self.vessel_fleet.next_position_ms(v)),
+                    next(self._order),
+                    "vessel",
+                    i,
+                )
+            )
         for i in range(len(self.sensors)):
-            heap.append((start + self.rng.randint(0, self.network.next_interval_ms()),
-                         next(self._order), "sensor", i))
+            heap.append(
+                (
+                    start + self.rng.randint(0, self.network.next_interval_ms()),
+                    next(self._order),
+                    "sensor",
+                    i,
+                )
+            )
         heapq.heapify(heap)
         return heap
 
-    def due(self, heap: list[tuple[int, int, str, int]], now: int
-            ) -> tuple[list[tuple[str, bytes]], Counter[str]]:
+    def due(
+        self, heap: list[tuple[int, int, str, int]], now: int
+    ) -> tuple[list[tuple[str, bytes]], Counter[str]]:
         """Everything due by now; each entity rescheduled at its own interval from now."""
         out: list[tuple[str, bytes]] = []
         ais: list[tuple[str, list[str]]] = []
@@ -204,10 +259,13 @@ class Mover(threading.Thread):
 
     def stats(self) -> dict[str, Any]:
         s = max(self.active_s, 1e-9)
-        return {"published": self.published, "batches": self.batches,
-                "active_seconds": round(self.active_s, 1),
-                "messages_per_s": round(self.published / s, 1),
-                "reports_per_s": {k: round(v / s, 1) for k, v in sorted(self.kinds.items())}}
+        return {
+            "published": self.published,
+            "batches": self.batches,
+            "active_seconds": round(self.active_s, 1),
+            "messages_per_s": round(self.published / s, 1),
+            "reports_per_s": {k: round(v / s, 1) for k, v in sorted(self.kinds.items())},
+        }
 
     def run(self) -> None:
         try:

@@ -22,9 +22,12 @@ from embedded.processes import redis_server
 Number = int | float
 
 
-def options(opts: dict[str, str], defaults: dict[str, Number],
-            may_be_zero: tuple[str, ...] = (), fractional: tuple[str, ...] = ()
-            ) -> dict[str, Number]:
+def options(
+    opts: dict[str, str],
+    defaults: dict[str, Number],
+    may_be_zero: tuple[str, ...] = (),
+    fractional: tuple[str, ...] = (),
+) -> dict[str, Number]:
     """KEY=VALUE options over the defaults: known keys, finite numbers, positive unless named
     in may_be_zero, whole unless named in fractional; whole numbers come back as int (the
     report shows 120, not 120.0)."""
@@ -49,13 +52,22 @@ def options(opts: dict[str, str], defaults: dict[str, Number],
 
 def stats(ms: list[float], digits: int = 2) -> dict[str, float]:
     q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
-    return {"p50_ms": round(q[49], digits), "p95_ms": round(q[94], digits),
-            "max_ms": round(max(ms), digits), "runs": len(ms)}
+    return {
+        "p50_ms": round(q[49], digits),
+        "p95_ms": round(q[94], digits),
+        "max_ms": round(max(ms), digits),
+        "runs": len(ms),
+    }
 
 
-def run(name: str, out: Path, settings: Settings, o: dict[str, Number],
-        measure: Callable[[redis.Redis, dict[str, Number]], dict[str, Any]],
-        packages: tuple[str, ...] = ()) -> dict[str, Any]:
+def run(
+    name: str,
+    out: Path,
+    settings: Settings,
+    o: dict[str, Number],
+    measure: Callable[[redis.Redis, dict[str, Number]], dict[str, Any]],
+    packages: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Measure on a fresh Redis and write the report; returns its results."""
     load = [round(x, 2) for x in os.getloadavg()]
     server = None
@@ -73,14 +85,23 @@ def run(name: str, out: Path, settings: Settings, o: dict[str, Number],
         r.close()
         if server is not None:
             server.stop()
-    doc = {"benchmark": name, "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "options": o, "results": results,
-           "versions": {"python": platform.python_version(),
-                        "redis_server": info.get("redis_version"),
-                        "redis_py": metadata.version("redis"),
-                        **{p: metadata.version(p) for p in packages}},
-           "host": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "load_avg_at_start": load}}
+    doc = {
+        "benchmark": name,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "options": o,
+        "results": results,
+        "versions": {
+            "python": platform.python_version(),
+            "redis_server": info.get("redis_version"),
+            "redis_py": metadata.version("redis"),
+            **{p: metadata.version(p) for p in packages},
+        },
+        "host": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg_at_start": load,
+        },
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     return results

@@ -108,18 +108,27 @@ class _Mover:
 
 
 def _movers(rng: random.Random, ids: list[str], speed: tuple[float, float]) -> list[_Mover]:
-    return [_Mover(i, rng.uniform(*LON), rng.uniform(*LAT), rng.uniform(0, 360),
-                   rng.uniform(*speed)) for i in ids]
+    return [
+        _Mover(i, rng.uniform(*LON), rng.uniform(*LAT), rng.uniform(0, 360), rng.uniform(*speed))
+        for i in ids
+    ]
 
 
-def generate(n: int, units: int = 3000, seed: int = 1, prefix: str = "ecocommand",
-             vessels: int = 400, sensors: int = 240) -> list[Message]:
+def generate(
+    n: int,
+    units: int = 3000,
+    seed: int = 1,
+    prefix: str = "ecocommand",
+    vessels: int = 400,
+    sensors: int = 240,
+) -> list[Message]:
     """`n` messages of the mix, the same for the same arguments."""
     rng = random.Random(seed)
     dept = [rng.choice(DEPARTMENTS) for _ in range(units)]
     unit_pool = _movers(rng, [f"U-{dept[i]}-{i:04d}" for i in range(units)], (0.0, 60.0))
-    vessel_pool = _movers(rng, [str(rng.choice((412, 413, 414)) * 1_000_000 + i)
-                                for i in range(vessels)], (2.0, 18.0))
+    vessel_pool = _movers(
+        rng, [str(rng.choice((412, 413, 414)) * 1_000_000 + i) for i in range(vessels)], (2.0, 18.0)
+    )
     class_a = [v for i, v in enumerate(vessel_pool) if i % 10 < 7]  # the rest is class B
     class_a_set = {v.ident for v in class_a}
     sensor_seq = dict.fromkeys((f"S-{i:03d}" for i in range(sensors)), 0)
@@ -140,32 +149,69 @@ def generate(n: int, units: int = 3000, seed: int = 1, prefix: str = "ecocommand
                 v = class_a[static_next % len(class_a)]
                 static_next += 1
                 seq_id = seq_id % 9 + 1
-                lines = encode_dict(_type5(rng, v), talker_id="AI", sentence_type="VDM",
-                                    radio_channel=rng.choice("AB"), seq_id=seq_id)
-                out.append(Message(topic, NMEA, tuple(s.encode() for s in lines), "ais_static",
-                                   STATIC_PREFIX + v.ident, raw_track_key(rx)))
+                lines = encode_dict(
+                    _type5(rng, v),
+                    talker_id="AI",
+                    sentence_type="VDM",
+                    radio_channel=rng.choice("AB"),
+                    seq_id=seq_id,
+                )
+                out.append(
+                    Message(
+                        topic,
+                        NMEA,
+                        tuple(s.encode() for s in lines),
+                        "ais_static",
+                        STATIC_PREFIX + v.ident,
+                        raw_track_key(rx),
+                    )
+                )
             else:
                 v = rng.choice(vessel_pool)
                 v.step(rng, 0.0008)
-                msg = {"mmsi": int(v.ident), "lat": round(v.lat, 5), "lon": round(v.lon, 5),
-                       "speed": round(v.speed, 1), "course": round(v.course, 1) % 360,
-                       "heading": int(v.course), "second": rng.randrange(60), "accuracy": 1}
+                msg = {
+                    "mmsi": int(v.ident),
+                    "lat": round(v.lat, 5),
+                    "lon": round(v.lon, 5),
+                    "speed": round(v.speed, 1),
+                    "course": round(v.course, 1) % 360,
+                    "heading": int(v.course),
+                    "second": rng.randrange(60),
+                    "accuracy": 1,
+                }
                 if v.ident in class_a_set:
                     msg |= {"type": 1, "status": 0, "turn": 0}
                 else:
                     msg |= {"type": 18, "cs": True, "dsc": True, "band": True, "msg22": True}
-                (line,) = encode_dict(msg, talker_id="AI", sentence_type="VDM",
-                                      radio_channel=rng.choice("AB"))
-                out.append(Message(topic, NMEA, (line.encode(),), "ais_position",
-                                   keys.track("vessel", v.ident), raw_track_key(rx)))
+                (line,) = encode_dict(
+                    msg, talker_id="AI", sentence_type="VDM", radio_channel=rng.choice("AB")
+                )
+                out.append(
+                    Message(
+                        topic,
+                        NMEA,
+                        (line.encode(),),
+                        "ais_position",
+                        keys.track("vessel", v.ident),
+                        raw_track_key(rx),
+                    )
+                )
         elif x < P_SENSOR:
             sid = rng.choice(sensor_ids)
             sensor_seq[sid] += 1
             values = {k: round(rng.uniform(lo, hi), 4) for k, (lo, hi) in SENSOR_PARAMS.items()}
             doc = {"sensor_id": sid, "seq": sensor_seq[sid], "values": values}
             track = keys.track("sensor", sid)
-            out.append(Message(f"{prefix}/sensors/{sid}/reading", JSON, _json_template(doc),
-                               "sensor_reading", track, track))
+            out.append(
+                Message(
+                    f"{prefix}/sensors/{sid}/reading",
+                    JSON,
+                    _json_template(doc),
+                    "sensor_reading",
+                    track,
+                    track,
+                )
+            )
         else:
             out.append(_invalid(rng, rng.choice(unit_pool), prefix))
     return out
@@ -173,8 +219,12 @@ def generate(n: int, units: int = 3000, seed: int = 1, prefix: str = "ecocommand
 
 def _unit_doc(rng: random.Random, u: _Mover) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "unit_id": u.ident, "seq": u.seq, "lat": round(u.lat, 6), "lon": round(u.lon, 6),
-        "speed_kmh": round(u.speed * rng.uniform(0.5, 1.0), 1), "course": round(u.course, 1) % 360,
+        "unit_id": u.ident,
+        "seq": u.seq,
+        "lat": round(u.lat, 6),
+        "lon": round(u.lon, 6),
+        "speed_kmh": round(u.speed * rng.uniform(0.5, 1.0), 1),
+        "course": round(u.course, 1) % 360,
         "accuracy_m": round(rng.uniform(3, 15), 1),
     }
     if rng.random() < P_STATUS:
@@ -185,8 +235,14 @@ def _unit_doc(rng: random.Random, u: _Mover) -> dict[str, Any]:
 def _unit_position(rng: random.Random, u: _Mover, prefix: str) -> Message:
     u.step(rng, 0.0005)
     track = keys.track("unit", u.ident)
-    return Message(f"{prefix}/units/{u.ident}/position", JSON, _json_template(_unit_doc(rng, u)),
-                   "unit_position", track, track)
+    return Message(
+        f"{prefix}/units/{u.ident}/position",
+        JSON,
+        _json_template(_unit_doc(rng, u)),
+        "unit_position",
+        track,
+        track,
+    )
 
 
 def _invalid(rng: random.Random, u: _Mover, prefix: str) -> Message:
@@ -196,8 +252,9 @@ def _invalid(rng: random.Random, u: _Mover, prefix: str) -> Message:
     if rng.random() < 2 / 3:  # a truncated document, as a flaky uplink delivers it
         before, after = _json_template(doc)
         whole = before + b"1764300000000" + after
-        return Message(topic, RAW, (whole[: rng.randrange(10, len(whole) - 1)],),
-                       "invalid_json", None, None)
+        return Message(
+            topic, RAW, (whole[: rng.randrange(10, len(whole) - 1)],), "invalid_json", None, None
+        )
     if rng.random() < 0.5:
         doc["lat"] = round(rng.uniform(90.5, 180.0), 6)  # lat/lon swapped or corrupt
     else:
@@ -209,12 +266,25 @@ def _type5(rng: random.Random, v: _Mover) -> dict[str, Any]:
     bow, stern = rng.randint(10, 150), rng.randint(5, 40)
     port = rng.randint(3, 15)
     return {
-        "type": 5, "mmsi": int(v.ident), "ais_version": 0, "imo": 9_000_000 + int(v.ident) % 10**6,
-        "callsign": f"BV{int(v.ident) % 10000:04d}", "shipname": f"YUE DA {int(v.ident) % 1000}",
-        "ship_type": rng.choice((30, 52, 60, 70, 80)), "to_bow": bow, "to_stern": stern,
-        "to_port": port, "to_starboard": port, "epfd": 1, "month": 12, "day": 1,
-        "hour": rng.randrange(24), "minute": rng.randrange(60),
-        "draught": round(rng.uniform(2, 12), 1), "destination": "YANTIAN", "dte": False,
+        "type": 5,
+        "mmsi": int(v.ident),
+        "ais_version": 0,
+        "imo": 9_000_000 + int(v.ident) % 10**6,
+        "callsign": f"BV{int(v.ident) % 10000:04d}",
+        "shipname": f"YUE DA {int(v.ident) % 1000}",
+        "ship_type": rng.choice((30, 52, 60, 70, 80)),
+        "to_bow": bow,
+        "to_stern": stern,
+        "to_port": port,
+        "to_starboard": port,
+        "epfd": 1,
+        "month": 12,
+        "day": 1,
+        "hour": rng.randrange(24),
+        "minute": rng.randrange(60),
+        "draught": round(rng.uniform(2, 12), 1),
+        "destination": "YANTIAN",
+        "dte": False,
     }
 
 
@@ -226,8 +296,9 @@ def expectations(messages: list[Message]) -> dict[str, Any]:
         "invalid": sum(m.worker_key is None for m in messages),
         "mix": dict(Counter(m.kind for m in messages)),
         "worker_keys": dict(Counter(m.worker_key for m in messages if m.worker_key)),
-        "baseline_keys": dict(Counter(m.baseline_key for m in messages
-                                      if m.worker_key and m.baseline_key)),
+        "baseline_keys": dict(
+            Counter(m.baseline_key for m in messages if m.worker_key and m.baseline_key)
+        ),
     }
 
 
@@ -296,8 +367,9 @@ class Publisher:
         self.client.loop(0.1)
 
 
-def run(messages: list[Message], url: str, client_id: str, rate: float, window: int,
-        go: Any = None) -> dict[str, Any]:
+def run(
+    messages: list[Message], url: str, client_id: str, rate: float, window: int, go: Any = None
+) -> dict[str, Any]:
     """Publish `messages` (as fast as possible if `rate` is 0) and return what happened."""
     pub = Publisher(url, client_id, window)
     if go is not None:
@@ -332,8 +404,11 @@ def run(messages: list[Message], url: str, client_id: str, rate: float, window: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.workload", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.workload",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--url", required=True)
     p.add_argument("--client-id", default="bench-publisher")
     p.add_argument("--prefix", default="ecocommand")
@@ -352,8 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         print("ready", flush=True)
         sys.stdin.readline()
 
-    summary["publisher"] = run(messages, a.url, a.client_id, a.rate, a.window,
-                               go if a.wait_go else None)
+    summary["publisher"] = run(
+        messages, a.url, a.client_id, a.rate, a.window, go if a.wait_go else None
+    )
     a.summary.write_bytes(orjson.dumps(summary))
     return 0
 

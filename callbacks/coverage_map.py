@@ -48,8 +48,10 @@ def presence_class(hours: float, window: str) -> int:
 
 def hexagon(cell: str) -> dict[str, Any]:
     """An h3 cell as a GeoJSON polygon (lon/lat, closed ring)."""
-    ring = [[round(lng, COORD_DECIMALS), round(lat, COORD_DECIMALS)]
-            for lat, lng in h3.cell_to_boundary(cell)]
+    ring = [
+        [round(lng, COORD_DECIMALS), round(lat, COORD_DECIMALS)]
+        for lat, lng in h3.cell_to_boundary(cell)
+    ]
     return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
@@ -60,9 +62,13 @@ def presence_layers(presence_s: Mapping[str, float], window: str) -> list[Featur
         if seconds <= 0 or not h3.is_valid_cell(cell):
             continue
         hours = seconds / 3600
-        classes[presence_class(hours, window)].append({
-            "type": "Feature", "geometry": hexagon(cell),
-            "properties": {"id": f"presence:{cell}", "hours": round(hours, 2)}})
+        classes[presence_class(hours, window)].append(
+            {
+                "type": "Feature",
+                "geometry": hexagon(cell),
+                "properties": {"id": f"presence:{cell}", "hours": round(hours, 2)},
+            }
+        )
     return [_collection(f) for f in classes]
 
 
@@ -77,24 +83,49 @@ def legend_rows(window: str) -> list[tuple[str, str]]:
 
 def legend_view(window: str, lang: str) -> list[Any]:
     def swatch(style: dict[str, Any], cls: str) -> html.Span:
-        return html.Span(className=f"ec-cov-swatch {cls}", style={
-            "borderColor": style["color"],
-            "borderStyle": "dashed" if style.get("dashArray") else "solid"})
+        return html.Span(
+            className=f"ec-cov-swatch {cls}",
+            style={
+                "borderColor": style["color"],
+                "borderStyle": "dashed" if style.get("dashArray") else "solid",
+            },
+        )
 
-    classes = [html.Span([html.Span(className="ec-cov-swatch", style={"background": c}), label],
-                         className="ec-cov-legend-item")
-               for c, label in legend_rows(window)]
+    classes = [
+        html.Span(
+            [html.Span(className="ec-cov-swatch", style={"background": c}), label],
+            className="ec-cov-legend-item",
+        )
+        for c, label in legend_rows(window)
+    ]
     return [
-        html.Div([html.Strong(t("coverage.legend.presence", lang)), *classes],
-                 className="ec-cov-legend-row"),
-        html.Div([html.Span([swatch(BLIND_STYLE, "ec-cov-swatch-cell"),
-                             t("coverage.legend.blind", lang)], className="ec-cov-legend-item"),
-                  html.Span([swatch(COAST_OK_STYLE, "ec-cov-swatch-line"),
-                             t("coverage.legend.coast_ok", lang)],
-                            className="ec-cov-legend-item"),
-                  html.Span([swatch(COAST_BLIND_STYLE, "ec-cov-swatch-line"),
-                             t("coverage.legend.coast_blind", lang)],
-                            className="ec-cov-legend-item")], className="ec-cov-legend-row"),
+        html.Div(
+            [html.Strong(t("coverage.legend.presence", lang)), *classes],
+            className="ec-cov-legend-row",
+        ),
+        html.Div(
+            [
+                html.Span(
+                    [swatch(BLIND_STYLE, "ec-cov-swatch-cell"), t("coverage.legend.blind", lang)],
+                    className="ec-cov-legend-item",
+                ),
+                html.Span(
+                    [
+                        swatch(COAST_OK_STYLE, "ec-cov-swatch-line"),
+                        t("coverage.legend.coast_ok", lang),
+                    ],
+                    className="ec-cov-legend-item",
+                ),
+                html.Span(
+                    [
+                        swatch(COAST_BLIND_STYLE, "ec-cov-swatch-line"),
+                        t("coverage.legend.coast_blind", lang),
+                    ],
+                    className="ec-cov-legend-item",
+                ),
+            ],
+            className="ec-cov-legend-row",
+        ),
     ]
 
 
@@ -135,33 +166,58 @@ def last_visit_text(last_ms: int | None, now_ms: int, lang: str) -> str:
     return f"{local_stamp(last_ms)} ({ago})"
 
 
-def tooltip(place: Place, owner: str, last_ms: int | None, now_ms: int, lang: str,
-            presence_h: float | None = None) -> str:
+def tooltip(
+    place: Place,
+    owner: str,
+    last_ms: int | None,
+    now_ms: int,
+    lang: str,
+    presence_h: float | None = None,
+) -> str:
     """The tooltip of a place (HTML: Leaflet shows it as markup, so every value is escaped)."""
-    lines = [f"<b>{escape(place.label)}</b> · {escape(t('coverage.place.' + place.kind, lang))}"
-             f" · {escape(t('subdistrict.' + place.subdistrict, lang))}",
-             f"{escape(t('coverage.owner', lang))}: {escape(owner)}",
-             f"{escape(t('coverage.last_visit', lang))}: "
-             f"{escape(last_visit_text(last_ms, now_ms, lang))}"]
+    lines = [
+        f"<b>{escape(place.label)}</b> · {escape(t('coverage.place.' + place.kind, lang))}"
+        f" · {escape(t('subdistrict.' + place.subdistrict, lang))}",
+        f"{escape(t('coverage.owner', lang))}: {escape(owner)}",
+        f"{escape(t('coverage.last_visit', lang))}: "
+        f"{escape(last_visit_text(last_ms, now_ms, lang))}",
+    ]
     if presence_h:
         lines.append(escape(t("coverage.presence", lang).format(hours=f"{presence_h:.1f}")))
     return "<br>".join(lines)
 
 
-def place_layers(geo: CoverageGeography, owners: Mapping[str, str], last: Mapping[str, int],
-                 blind_ids: Iterable[str], presence_s: Mapping[str, float], now_ms: int,
-                 lang: str) -> dict[str, FeatureCollection]:
+def place_layers(
+    geo: CoverageGeography,
+    owners: Mapping[str, str],
+    last: Mapping[str, int],
+    blind_ids: Iterable[str],
+    presence_s: Mapping[str, float],
+    now_ms: int,
+    lang: str,
+) -> dict[str, FeatureCollection]:
     """The grid (every land and sea cell), blind cells, and coast segments visited / blind."""
     blind = set(blind_ids)
     shapes = geometries(geo)
-    layers: dict[str, list[dict[str, Any]]] = {"grid": [], "blind": [], "coast_ok": [],
-                                               "coast_blind": []}
+    layers: dict[str, list[dict[str, Any]]] = {
+        "grid": [],
+        "blind": [],
+        "coast_ok": [],
+        "coast_blind": [],
+    }
     for pid, place in geo.places.items():
         cell = place_cell(place)
         seconds = presence_s.get(cell, 0.0) if cell else 0.0
-        feature = {"type": "Feature", "geometry": shapes[pid], "properties": {
-            "id": pid, "tooltip": tooltip(place, owners.get(pid, place.owner), last.get(pid),
-                                          now_ms, lang, seconds / 3600)}}
+        feature = {
+            "type": "Feature",
+            "geometry": shapes[pid],
+            "properties": {
+                "id": pid,
+                "tooltip": tooltip(
+                    place, owners.get(pid, place.owner), last.get(pid), now_ms, lang, seconds / 3600
+                ),
+            },
+        }
         if place.kind == "coast":
             layers["coast_blind" if pid in blind else "coast_ok"].append(feature)
         else:

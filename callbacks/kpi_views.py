@@ -119,21 +119,28 @@ def coverage_average(rows: Sequence[Mapping[str, Any]], kind: str) -> dict[str, 
     days = ended or days
     if not days:
         return {"share": None, "days": 0, "covered": None, "total": 0}
-    return {"share": sum(r["covered"] / r["total"] for r in days) / len(days),
-            "days": len(days), "covered": sum(r["covered"] for r in days) / len(days),
-            "total": days[-1]["total"]}
+    return {
+        "share": sum(r["covered"] / r["total"] for r in days) / len(days),
+        "days": len(days),
+        "covered": sum(r["covered"] for r in days) / len(days),
+        "total": days[-1]["total"],
+    }
 
 
-def water_summary(points: Sequence[Mapping[str, Any]], kind: str = "seawater"
-                  ) -> dict[str, Any]:
+def water_summary(points: Sequence[Mapping[str, Any]], kind: str = "seawater") -> dict[str, Any]:
     """Readings and days within class over the points of a kind (near shore: seawater)."""
     pts = [p for p in points if p.get("kind") == kind]
     n, within = sum(int(p["n"]) for p in pts), sum(int(p["within"]) for p in pts)
-    days, days_within = (sum(int(p["days"]) for p in pts),
-                         sum(int(p["days_within"]) for p in pts))
-    return {"points": len(pts), "n": n, "within": within, "share": within / n if n else None,
-            "days": days, "days_within": days_within,
-            "day_share": days_within / days if days else None}
+    days, days_within = (sum(int(p["days"]) for p in pts), sum(int(p["days_within"]) for p in pts))
+    return {
+        "points": len(pts),
+        "n": n,
+        "within": within,
+        "share": within / n if n else None,
+        "days": days,
+        "days_within": days_within,
+        "day_share": days_within / days if days else None,
+    }
 
 
 def headline(rep: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,8 +148,10 @@ def headline(rep: Mapping[str, Any]) -> dict[str, Any]:
     times = {i["interval"]: i for i in rep["response_times"]["intervals"]}
     return {
         "rate": rep["handling_rate"]["overall"],
-        "intervals": [times.get(k) or {"interval": k, "n": 0, "median_s": None, "p90_s": None}
-                      for k in INTERVAL_KEYS],
+        "intervals": [
+            times.get(k) or {"interval": k, "n": 0, "median_s": None, "p90_s": None}
+            for k in INTERVAL_KEYS
+        ],
         "deadlines": rep["response_times"]["deadlines"],
         "coverage": {k: coverage_average(rep["coverage"], k) for k in PLACE_KINDS},
         "water": water_summary(rep["water"]["points"]),
@@ -156,13 +165,16 @@ def _value(text: str) -> list[Any]:
     return [number, html.Span(unit, className="ec-kpi-unit")] if unit else [number]
 
 
-def _tile(key: str, label: str, value: str, lines: list[Any], level: str, tip: str
-          ) -> html.Div:
-    return html.Div([
-        html.Div(label, className="ec-kpi-tile-label"),
-        html.Div(_value(value), className="ec-kpi-tile-value"),
-        *[html.Div(line, className="ec-kpi-tile-line") for line in lines],
-    ], className=f"ec-kpi-tile ec-kpi-tile-{key} {level}", title=tip)
+def _tile(key: str, label: str, value: str, lines: list[Any], level: str, tip: str) -> html.Div:
+    return html.Div(
+        [
+            html.Div(label, className="ec-kpi-tile-label"),
+            html.Div(_value(value), className="ec-kpi-tile-value"),
+            *[html.Div(line, className="ec-kpi-tile-line") for line in lines],
+        ],
+        className=f"ec-kpi-tile ec-kpi-tile-{key} {level}",
+        title=tip,
+    )
 
 
 def tiles_view(rep: Mapping[str, Any], lang: str) -> list[html.Div]:
@@ -170,37 +182,98 @@ def tiles_view(rep: Mapping[str, Any], lang: str) -> list[html.Div]:
     h = headline(rep)
     rate = h["rate"]
     target = t("kpis.target", lang)
-    out = [_tile("rate", t("kpis.tile.rate", lang), percent(rate["rate"], 1), [
-        html.Span([html.B(target, className="ec-kpi-target"), " · ",
-                   t("kpis.n_received", lang).format(n=rate["n"])]),
-        t("kpis.open", lang).format(pending=rate["pending"], overdue=rate["overdue"]),
-    ], level_class(rate["rate"]), t("kpis.def.rate", lang))]
+    out = [
+        _tile(
+            "rate",
+            t("kpis.tile.rate", lang),
+            percent(rate["rate"], 1),
+            [
+                html.Span(
+                    [
+                        html.B(target, className="ec-kpi-target"),
+                        " · ",
+                        t("kpis.n_received", lang).format(n=rate["n"]),
+                    ]
+                ),
+                t("kpis.open", lang).format(pending=rate["pending"], overdue=rate["overdue"]),
+            ],
+            level_class(rate["rate"]),
+            t("kpis.def.rate", lang),
+        )
+    ]
     for i in h["intervals"]:
-        out.append(_tile(i["interval"], t(f"kpis.interval.{i['interval']}", lang),
-                         duration(i["median_s"], lang), [
-            t("kpis.median_p90", lang).format(p90=duration(i["p90_s"], lang)),
-            t("kpis.n_cases", lang).format(n=i["n"])], "ec-kpi-plain",
-            t("kpis.def.interval", lang)))
-    out.append(_tile("deadlines", t("kpis.tile.deadlines", lang), "", [
-        html.Span([html.Span(t(f"kpis.deadline.{d['deadline']}", lang),
-                             className="ec-kpi-dl-name"),
-                   html.B(percent(d["share_missed"], 1), className="ec-kpi-dl-value"),
-                   html.Span(f"n = {d['n']}", className="ec-kpi-dl-n")],
-                  className="ec-kpi-dl") for d in h["deadlines"]], "ec-kpi-plain",
-        t("kpis.def.deadlines", lang)))
+        out.append(
+            _tile(
+                i["interval"],
+                t(f"kpis.interval.{i['interval']}", lang),
+                duration(i["median_s"], lang),
+                [
+                    t("kpis.median_p90", lang).format(p90=duration(i["p90_s"], lang)),
+                    t("kpis.n_cases", lang).format(n=i["n"]),
+                ],
+                "ec-kpi-plain",
+                t("kpis.def.interval", lang),
+            )
+        )
+    out.append(
+        _tile(
+            "deadlines",
+            t("kpis.tile.deadlines", lang),
+            "",
+            [
+                html.Span(
+                    [
+                        html.Span(
+                            t(f"kpis.deadline.{d['deadline']}", lang), className="ec-kpi-dl-name"
+                        ),
+                        html.B(percent(d["share_missed"], 1), className="ec-kpi-dl-value"),
+                        html.Span(f"n = {d['n']}", className="ec-kpi-dl-n"),
+                    ],
+                    className="ec-kpi-dl",
+                )
+                for d in h["deadlines"]
+            ],
+            "ec-kpi-plain",
+            t("kpis.def.deadlines", lang),
+        )
+    )
     for kind, c in h["coverage"].items():
-        out.append(_tile(f"coverage-{kind}", t(f"coverage.figure.{kind}", lang),
-                         percent(c["share"]), [
-            html.Span([html.B(target, className="ec-kpi-target"), " · ",
-                       t("kpis.days_avg", lang).format(days=c["days"])]),
-            t("kpis.places_avg", lang).format(
-                covered="—" if c["covered"] is None else f"{c['covered']:.0f}", total=c["total"]),
-        ], level_class(c["share"]), t("kpis.def.coverage", lang)))
+        out.append(
+            _tile(
+                f"coverage-{kind}",
+                t(f"coverage.figure.{kind}", lang),
+                percent(c["share"]),
+                [
+                    html.Span(
+                        [
+                            html.B(target, className="ec-kpi-target"),
+                            " · ",
+                            t("kpis.days_avg", lang).format(days=c["days"]),
+                        ]
+                    ),
+                    t("kpis.places_avg", lang).format(
+                        covered="—" if c["covered"] is None else f"{c['covered']:.0f}",
+                        total=c["total"],
+                    ),
+                ],
+                level_class(c["share"]),
+                t("kpis.def.coverage", lang),
+            )
+        )
     w = h["water"]
-    out.append(_tile("water", t("kpis.tile.water", lang), percent(w["share"], 1), [
-        t("kpis.water_n", lang).format(n=w["n"], points=w["points"]),
-        t("kpis.water_days", lang).format(within=w["days_within"], days=w["days"]),
-    ], level_class(w["share"]), t("kpis.def.water", lang)))
+    out.append(
+        _tile(
+            "water",
+            t("kpis.tile.water", lang),
+            percent(w["share"], 1),
+            [
+                t("kpis.water_n", lang).format(n=w["n"], points=w["points"]),
+                t("kpis.water_days", lang).format(within=w["days_within"], days=w["days"]),
+            ],
+            level_class(w["share"]),
+            t("kpis.def.water", lang),
+        )
+    )
     return out
 
 
@@ -218,8 +291,7 @@ def cell(value: Any) -> str:
     return "'" + text if text.startswith(CSV_FORMULA_START) else text
 
 
-def to_csv(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]], lang: str
-           ) -> str:
+def to_csv(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]], lang: str) -> str:
     """Rows as CSV: UTF-8 with a byte order mark (so spreadsheets read the Chinese), CRLF lines,
     headers in the page's language, every cell guarded against formula injection."""
     out = io.StringIO()

@@ -37,13 +37,13 @@ from layouts.shell import Ids as Shell
 VOLATILE = ("from_ms", "to_ms", "generated_ms")
 
 
-
 def _now() -> int:
     return app_context().now_ms()
 
 
-def query(period: Any, start: Any, end: Any, department: Any, subdistrict: Any, now: int
-          ) -> tuple[int, int, str | None, str | None]:
+def query(
+    period: Any, start: Any, end: Any, department: Any, subdistrict: Any, now: int
+) -> tuple[int, int, str | None, str | None]:
     """The page's choices as a report query, with anything forged or stale dropped."""
     from_ms, to_ms = period_bounds(period, start, end, now)
     dept = department if department in {d.value for d in Department} else None
@@ -51,12 +51,10 @@ def query(period: Any, start: Any, end: Any, department: Any, subdistrict: Any, 
     return from_ms, to_ms, dept, sub
 
 
-def report(period: Any, start: Any, end: Any, department: Any, subdistrict: Any
-           ) -> dict[str, Any]:
+def report(period: Any, start: Any, end: Any, department: Any, subdistrict: Any) -> dict[str, Any]:
     now = _now()
     from_ms, to_ms, dept, sub = query(period, start, end, department, subdistrict, now)
-    return kpi_report(app_context().redis, app_context().coverage, from_ms, to_ms, dept,
-                      sub, now)
+    return kpi_report(app_context().redis, app_context().coverage, from_ms, to_ms, dept, sub, now)
 
 
 def signature(*parts: Any) -> str:
@@ -66,38 +64,67 @@ def signature(*parts: Any) -> str:
 def meta_text(rep: dict[str, Any], lang: str) -> str:
     f = rep["filters"]
     return t("kpis.meta", lang).format(
-        start=stamp(rep["from_ms"]), end=stamp(rep["to_ms"]),
+        start=stamp(rep["from_ms"]),
+        end=stamp(rep["to_ms"]),
         department=t(f"dept.{f['department']}", lang) if f["department"] else t("kpis.all", lang),
-        subdistrict=(t(f"subdistrict.{f['subdistrict']}", lang) if f["subdistrict"]
-                     else t("kpis.all", lang)),
-        generated=stamp(rep["generated_ms"], seconds=True))
+        subdistrict=(
+            t(f"subdistrict.{f['subdistrict']}", lang) if f["subdistrict"] else t("kpis.all", lang)
+        ),
+        generated=stamp(rep["generated_ms"], seconds=True),
+    )
 
 
 def head_view(chart: str, rep: dict[str, Any], lang: str) -> list[Any]:
     n_key, n = chart_n(chart, rep)
-    return [html.H3([t(f"kpis.chart.{chart}", lang),
-                     html.Span(t(n_key, lang).format(n=n), className="ec-kpi-n")],
-                    className="ec-kpi-chart-title"),
-            html.P(t(f"kpis.def.{chart}", lang), className="ec-kpi-def")]
+    return [
+        html.H3(
+            [
+                t(f"kpis.chart.{chart}", lang),
+                html.Span(t(n_key, lang).format(n=n), className="ec-kpi-n"),
+            ],
+            className="ec-kpi-chart-title",
+        ),
+        html.P(t(f"kpis.def.{chart}", lang), className="ec-kpi-def"),
+    ]
 
 
-CHART_OUTPUTS = [o for c in CHARTS for o in (Output(head_id(c), "children"),
-                                             Output(graph_id(c), "figure"))]
+CHART_OUTPUTS = [
+    o for c in CHARTS for o in (Output(head_id(c), "children"), Output(graph_id(c), "figure"))
+]
 
 
 def register(app: dash.Dash) -> None:
     @roles.callback(
         app,
-        Output(Ids.UPDATED, "children"), Output(Ids.META, "children"),
-        Output(Ids.TITLE, "children"), Output(Ids.SIMULATED, "children"),
-        Output(Ids.TILES, "children"), Output(Ids.SIGNATURE, "data"), *CHART_OUTPUTS,
-        Input(Ids.TICK, "n_intervals"), Input(Ids.PERIOD, "value"),
-        Input(Ids.DATES, "start_date"), Input(Ids.DATES, "end_date"),
-        Input(Ids.DEPARTMENT, "value"), Input(Ids.SUBDISTRICT, "value"),
-        Input(Shell.LANG, "value"), State(Ids.MODE, "data"), State(Ids.SIGNATURE, "data"),
-        roles=roles.KPI_VIEWERS)
-    def refresh(_n: Any, period: Any, start: Any, end: Any, department: Any, subdistrict: Any,
-                lang_value: Any, mode: Any, seen: Any) -> tuple[Any, ...]:
+        Output(Ids.UPDATED, "children"),
+        Output(Ids.META, "children"),
+        Output(Ids.TITLE, "children"),
+        Output(Ids.SIMULATED, "children"),
+        Output(Ids.TILES, "children"),
+        Output(Ids.SIGNATURE, "data"),
+        *CHART_OUTPUTS,
+        Input(Ids.TICK, "n_intervals"),
+        Input(Ids.PERIOD, "value"),
+        Input(Ids.DATES, "start_date"),
+        Input(Ids.DATES, "end_date"),
+        Input(Ids.DEPARTMENT, "value"),
+        Input(Ids.SUBDISTRICT, "value"),
+        Input(Shell.LANG, "value"),
+        State(Ids.MODE, "data"),
+        State(Ids.SIGNATURE, "data"),
+        roles=roles.KPI_VIEWERS,
+    )
+    def refresh(
+        _n: Any,
+        period: Any,
+        start: Any,
+        end: Any,
+        department: Any,
+        subdistrict: Any,
+        lang_value: Any,
+        mode: Any,
+        seen: Any,
+    ) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
         wall = isinstance(mode, dict) and mode.get("wall") is True
         rep = report(period, start, end, department, subdistrict)
@@ -106,20 +133,42 @@ def register(app: dash.Dash) -> None:
         fixed = (stamp_line, meta_text(rep, lang))
         if sig == seen:
             return (*fixed, *[no_update] * (4 + len(CHART_OUTPUTS)))
-        charts: list[Any] = ([no_update] * len(CHART_OUTPUTS) if wall else
-                             [x for c in CHARTS for x in (head_view(c, rep, lang),
-                                                          chart_figure(c, rep, lang))])
-        return (*fixed, t("kpis.title", lang), simulated_note(rep, lang),
-                tiles_view(rep, lang), sig, *charts)
+        charts: list[Any] = (
+            [no_update] * len(CHART_OUTPUTS)
+            if wall
+            else [x for c in CHARTS for x in (head_view(c, rep, lang), chart_figure(c, rep, lang))]
+        )
+        return (
+            *fixed,
+            t("kpis.title", lang),
+            simulated_note(rep, lang),
+            tiles_view(rep, lang),
+            sig,
+            *charts,
+        )
 
     @roles.callback(
-        app, Output(Ids.DOWNLOAD, "data"),
-        Input({"type": CSV_TYPE, "chart": ALL}, "n_clicks"), State(Ids.PERIOD, "value"),
-        State(Ids.DATES, "start_date"), State(Ids.DATES, "end_date"),
-        State(Ids.DEPARTMENT, "value"), State(Ids.SUBDISTRICT, "value"),
-        State(Shell.LANG, "value"), prevent_initial_call=True, roles=roles.KPI_VIEWERS)
-    def download(_clicks: Any, period: Any, start: Any, end: Any, department: Any,
-                 subdistrict: Any, lang_value: Any) -> dict[str, Any]:
+        app,
+        Output(Ids.DOWNLOAD, "data"),
+        Input({"type": CSV_TYPE, "chart": ALL}, "n_clicks"),
+        State(Ids.PERIOD, "value"),
+        State(Ids.DATES, "start_date"),
+        State(Ids.DATES, "end_date"),
+        State(Ids.DEPARTMENT, "value"),
+        State(Ids.SUBDISTRICT, "value"),
+        State(Shell.LANG, "value"),
+        prevent_initial_call=True,
+        roles=roles.KPI_VIEWERS,
+    )
+    def download(
+        _clicks: Any,
+        period: Any,
+        start: Any,
+        end: Any,
+        department: Any,
+        subdistrict: Any,
+        lang_value: Any,
+    ) -> dict[str, Any]:
         chart = ctx.triggered_id.get("chart") if isinstance(ctx.triggered_id, dict) else None
         if chart not in CHARTS or not any(x.get("value") for x in ctx.triggered):
             raise PreventUpdate
@@ -131,31 +180,48 @@ def register(app: dash.Dash) -> None:
         return dcc.send_string(to_csv(table.columns, table.rows, lang), name, type="text/csv")
 
     @roles.callback(
-        app, Output(Ids.PERIOD, "value"),
-        Input(Ids.DATES, "start_date"), Input(Ids.DATES, "end_date"),
-        State(Ids.PERIOD, "value"), prevent_initial_call=True, roles=roles.KPI_VIEWERS)
+        app,
+        Output(Ids.PERIOD, "value"),
+        Input(Ids.DATES, "start_date"),
+        Input(Ids.DATES, "end_date"),
+        State(Ids.PERIOD, "value"),
+        prevent_initial_call=True,
+        roles=roles.KPI_VIEWERS,
+    )
     def pick_dates(start: Any, end: Any, period: Any) -> str:
         """Choosing dates means the custom period; the picker announcing the dates it was
         given (it loads late and reports them) is not a choice."""
-        if not (start and end) or (period != "custom" and (str(start)[:10], str(end)[:10])
-                                   == period_dates(period, app_context().now_ms())):
+        if not (start and end) or (
+            period != "custom"
+            and (str(start)[:10], str(end)[:10]) == period_dates(period, app_context().now_ms())
+        ):
             raise PreventUpdate
         return "custom"
 
     @roles.callback(
         app,
-        Output(Ids.PERIOD_LABEL, "children"), Output(Ids.PERIOD, "options"),
-        Output(Ids.DEPARTMENT_LABEL, "children"), Output(Ids.DEPARTMENT, "options"),
-        Output(Ids.DEPARTMENT, "placeholder"), Output(Ids.SUBDISTRICT_LABEL, "children"),
-        Output(Ids.SUBDISTRICT, "options"), Output(Ids.SUBDISTRICT, "placeholder"),
+        Output(Ids.PERIOD_LABEL, "children"),
+        Output(Ids.PERIOD, "options"),
+        Output(Ids.DEPARTMENT_LABEL, "children"),
+        Output(Ids.DEPARTMENT, "options"),
+        Output(Ids.DEPARTMENT, "placeholder"),
+        Output(Ids.SUBDISTRICT_LABEL, "children"),
+        Output(Ids.SUBDISTRICT, "options"),
+        Output(Ids.SUBDISTRICT, "placeholder"),
         Output(Ids.REPORT, "children"),
-        Input(Shell.LANG, "value"), roles=roles.KPI_VIEWERS)
+        Input(Shell.LANG, "value"),
+        roles=roles.KPI_VIEWERS,
+    )
     def labels(lang_value: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
-        return (t("kpis.period", lang),
-                options("kpis.period", PERIODS, lang),
-                t("kpis.department", lang),
-                options("dept", Department, lang),
-                t("kpis.all", lang), t("kpis.subdistrict", lang),
-                options("subdistrict", Subdistrict, lang),
-                t("kpis.all", lang), t("kpis.report", lang))
+        return (
+            t("kpis.period", lang),
+            options("kpis.period", PERIODS, lang),
+            t("kpis.department", lang),
+            options("dept", Department, lang),
+            t("kpis.all", lang),
+            t("kpis.subdistrict", lang),
+            options("subdistrict", Subdistrict, lang),
+            t("kpis.all", lang),
+            t("kpis.report", lang),
+        )

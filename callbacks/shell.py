@@ -30,10 +30,14 @@ def register(app: dash.Dash, pages: list[Page]) -> None:
 
     @roles.callback(
         app,
-        Output(Ids.CONTENT, "children"), Output(Ids.SLOT, "children"),
+        Output(Ids.CONTENT, "children"),
+        Output(Ids.SLOT, "children"),
         Output(Ids.PAGE, "className"),
-        Input(Ids.URL, "pathname"), Input(Ids.URL, "search"), State(Ids.LANG, "value"),
-        roles=roles.VIEWERS)
+        Input(Ids.URL, "pathname"),
+        Input(Ids.URL, "search"),
+        State(Ids.LANG, "value"),
+        roles=roles.VIEWERS,
+    )
     def route(pathname: Any, search: Any, lang_value: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
         page = by_path.get(pathname if isinstance(pathname, str) else "/")
@@ -43,18 +47,25 @@ def register(app: dash.Dash, pages: list[Page]) -> None:
             return no_access(lang), [], "ec-page"
         params = query(search)
         wall = page.wall and params.get("wall") == "1"
-        return (page.content(params), page.header(params),
-                "ec-page ec-wall" if wall else "ec-page")
+        return (page.content(params), page.header(params), "ec-page ec-wall" if wall else "ec-page")
 
     @roles.callback(
         app,
-        Output(Ids.TITLE, "children"), Output(Ids.NAV, "children"),
-        Input(Ids.LANG, "value"), Input(Ids.URL, "pathname"),
-        roles=roles.VIEWERS)
+        Output(Ids.TITLE, "children"),
+        Output(Ids.NAV, "children"),
+        Input(Ids.LANG, "value"),
+        Input(Ids.URL, "pathname"),
+        roles=roles.VIEWERS,
+    )
     def header(lang_value: Any, pathname: Any) -> tuple[Any, ...]:
         lang = lang_of(lang_value)
-        links = [dcc.Link(t(p.label, lang), href=p.path,
-                          className="ec-nav-link ec-nav-current" if p.path == pathname
-                          else "ec-nav-link")
-                 for p in pages if current_user.role in p.roles]
+        links = [
+            dcc.Link(
+                t(p.label, lang),
+                href=p.path,
+                className="ec-nav-link ec-nav-current" if p.path == pathname else "ec-nav-link",
+            )
+            for p in pages
+            if current_user.role in p.roles
+        ]
         return t("app.title", lang), links

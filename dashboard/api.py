@@ -14,9 +14,16 @@ from store import snapshots
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+
 def _listing(items: list[dict[str, Any]], r: redis.Redis) -> Any:
-    return jsonify({"items": items, "count": len(items), "version": snapshots.version(r),
-                    "generated_ms": app_context().now_ms()})
+    return jsonify(
+        {
+            "items": items,
+            "count": len(items),
+            "version": snapshots.version(r),
+            "generated_ms": app_context().now_ms(),
+        }
+    )
 
 
 def _redis() -> redis.Redis:

@@ -45,25 +45,42 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
     auth.install(server)
     # enable_mcp=False: an environment variable could otherwise expose every callback.
     # assets_folder: the project's committed assets/ (map.js, map.css), wherever the app runs from.
-    app = dash.Dash(__name__, server=server, title="ecocommand", update_title=None,
-                    assets_folder=str(ASSETS_DIR), suppress_callback_exceptions=False,
-                    enable_mcp=False)
+    app = dash.Dash(
+        __name__,
+        server=server,
+        title="ecocommand",
+        update_title=None,
+        assets_folder=str(ASSETS_DIR),
+        suppress_callback_exceptions=False,
+        enable_mcp=False,
+    )
     pages = [
-        shell.Page("/", "nav.map", VIEWERS, map_layout.content, map_layout.header_slot,
-                   wall=True),
+        shell.Page("/", "nav.map", VIEWERS, map_layout.content, map_layout.header_slot, wall=True),
         # everyone signed in may look (operators view incidents); acting is for duty chiefs
-        shell.Page("/dispatch", "nav.dispatch", VIEWERS, dispatch_layout.content,
-                   dispatch_layout.header_slot),
-        shell.Page("/coverage", "nav.coverage", VIEWERS, coverage_layout.content,
-                   coverage_layout.header_slot),
-        shell.Page("/kpis", "nav.kpis", KPI_VIEWERS, kpi_layout.content,
-                   kpi_layout.header_slot, wall=True),
+        shell.Page(
+            "/dispatch",
+            "nav.dispatch",
+            VIEWERS,
+            dispatch_layout.content,
+            dispatch_layout.header_slot,
+        ),
+        shell.Page(
+            "/coverage",
+            "nav.coverage",
+            VIEWERS,
+            coverage_layout.content,
+            coverage_layout.header_slot,
+        ),
+        shell.Page(
+            "/kpis", "nav.kpis", KPI_VIEWERS, kpi_layout.content, kpi_layout.header_slot, wall=True
+        ),
     ]
     app.layout = shell.layout
     # every page's components, so Dash can check each callback against them at start
     with server.app_context():  # layouts may read the app's clock
         app.validation_layout = dash.html.Div(
-            [shell.layout()] + [part({}) for p in pages for part in (p.content, p.header)])
+            [shell.layout()] + [part({}) for p in pages for part in (p.content, p.header)]
+        )
     shell_callbacks.register(app, pages)
     map_callbacks.register(app)
     dispatch_callbacks.register(app)

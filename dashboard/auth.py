@@ -85,8 +85,13 @@ width:100%;margin:.4em 0;font-size:1.1em}p.error{color:#b00020}</style></head><b
 </form></body></html>"""
 
 
-def _page(status: int, message: str = "", username: str = "", next_url: str = "/",
-          headers: dict[str, str] | None = None) -> Any:
+def _page(
+    status: int,
+    message: str = "",
+    username: str = "",
+    next_url: str = "/",
+    headers: dict[str, str] | None = None,
+) -> Any:
     # autoescaped: the name typed is shown back as text, never as markup
     html = render_template_string(PAGE, message=message, username=username[:64], next=next_url)
     return html, status, headers or {}
@@ -110,18 +115,27 @@ def login() -> Any:
     password = request.form.get("password", "")
     addr = request.remote_addr or "unknown"
     account = name if users.valid_name(name) else None
-    wait = max(users.throttled(r, "addr", addr),
-               users.throttled(r, "account", account) if account else 0)
+    wait = max(
+        users.throttled(r, "addr", addr), users.throttled(r, "account", account) if account else 0
+    )
     if wait:
-        return _page(429, f"登录失败次数过多，请 {wait} 秒后再试 · Too many failed sign-ins: "
-                          f"try again in {wait} s", name, next_url, {"Retry-After": str(wait)})
+        return _page(
+            429,
+            f"登录失败次数过多，请 {wait} 秒后再试 · Too many failed sign-ins: "
+            f"try again in {wait} s",
+            name,
+            next_url,
+            {"Retry-After": str(wait)},
+        )
     u = users.verify(r, account, password) if account else None
     if u is None or u.get("role") not in ROLES:
         if account:
-            users.record_failure(r, "account", account, settings.login_max_failures,
-                                 settings.login_lockout_s)
-        users.record_failure(r, "addr", addr, settings.login_max_failures * ADDRESS_FACTOR,
-                             settings.login_lockout_s)
+            users.record_failure(
+                r, "account", account, settings.login_max_failures, settings.login_lockout_s
+            )
+        users.record_failure(
+            r, "addr", addr, settings.login_max_failures * ADDRESS_FACTOR, settings.login_lockout_s
+        )
         return _page(401, "用户名或密码错误 · Wrong user name or password", name, next_url)
     users.clear_failures(r, "account", account)  # type: ignore[arg-type]
     # A fresh session: the old server-side one ends, nothing of the anonymous cookie survives.

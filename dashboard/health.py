@@ -27,19 +27,21 @@ def healthz():
         beat = stats["heartbeat"]
         age = (app_context().now_ms() - float(beat["ts_ms"])) / 1000 if beat.get("ts_ms") else None
         body["ingest"] = {
-            "ok": age is not None and age < HEARTBEAT_MAX_AGE_S
+            "ok": age is not None
+            and age < HEARTBEAT_MAX_AGE_S
             and beat.get("broker_connected") == "1",
             "heartbeat_age_s": None if age is None else round(age, 2),
             "broker_connected": beat.get("broker_connected") == "1",
             "backlog": int(beat.get("backlog", 0)),
             # informative, not part of "ok": a quiet night can be healthy
-            "last_message_age_s": heartbeat_age_s(beat, app_context().now_ms(),
-                                                  "last_message_ms"),
+            "last_message_age_s": heartbeat_age_s(beat, app_context().now_ms(), "last_message_ms"),
         }
         body["messages"] = stats["messages"]
         body["writes"] = stats["writes"]
-        body["deadletter"] = {"total": sum(stats["deadletter_by_reason"].values()),
-                              "by_reason": stats["deadletter_by_reason"]}
+        body["deadletter"] = {
+            "total": sum(stats["deadletter_by_reason"].values()),
+            "by_reason": stats["deadletter_by_reason"],
+        }
         body["live"] = reader.counts(r)
     except redis.exceptions.RedisError as e:
         body["redis"]["error"] = type(e).__name__

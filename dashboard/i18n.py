@@ -21,8 +21,10 @@ TABLE: dict[str, dict[Lang, str]] = {
     "login.password": {"zh": "密码", "en": "Password"},
     "login.submit": {"zh": "登录", "en": "Sign in"},
     "login.failed": {"zh": "用户名或密码错误", "en": "Wrong user name or password"},
-    "login.throttled": {"zh": "尝试次数过多，请稍后再试",
-                        "en": "Too many attempts; try again later"},
+    "login.throttled": {
+        "zh": "尝试次数过多，请稍后再试",
+        "en": "Too many attempts; try again later",
+    },
     "logout": {"zh": "退出", "en": "Sign out"},
     "nav.map": {"zh": "态势地图", "en": "Live map"},
     "nav.dispatch": {"zh": "指挥调度", "en": "Dispatch"},
@@ -68,12 +70,16 @@ TABLE: dict[str, dict[Lang, str]] = {
     "map.units_by_status": {"zh": "巡查力量状态", "en": "Units by status"},
     "map.freshness": {"zh": "最新数据：{age}前", "en": "Latest data: {age} ago"},
     "map.no_heartbeat": {"zh": "尚未收到数据", "en": "No data received yet"},
-    "map.stale": {"zh": "数据已过时：超过30秒未收到新数据（现场设备无消息或数据接入中断），"
-                        "地图上的位置可能不是最新的",
-                  "en": "Data is stale: nothing received for over 30 s (field devices silent or "
-                        "ingest down); positions on the map may be out of date"},
-    "map.tiles_unavailable": {"zh": "底图瓦片不可用，显示本地底图",
-                              "en": "Map tiles unavailable: showing the local basemap"},
+    "map.stale": {
+        "zh": "数据已过时：超过30秒未收到新数据（现场设备无消息或数据接入中断），"
+        "地图上的位置可能不是最新的",
+        "en": "Data is stale: nothing received for over 30 s (field devices silent or "
+        "ingest down); positions on the map may be out of date",
+    },
+    "map.tiles_unavailable": {
+        "zh": "底图瓦片不可用，显示本地底图",
+        "en": "Map tiles unavailable: showing the local basemap",
+    },
     "layer.tiles": {"zh": "瓦片底图", "en": "Tiles"},
     "layer.land": {"zh": "陆地", "en": "Land"},
     "layer.district": {"zh": "大鹏新区边界", "en": "District boundary"},
@@ -129,8 +135,10 @@ TABLE: dict[str, dict[Lang, str]] = {
     "alert.water_quality": {"zh": "水质超标", "en": "Water quality breach"},
     "alert.incident_overdue": {"zh": "案件超时，已升级", "en": "Incident overdue: escalated"},
     "alert.coverage_due": {"zh": "巡查即将超期", "en": "Patrol requirement about to be missed"},
-    "alert.geofence": {"zh": "船舶进入保护区/禁渔区",
-                       "en": "Vessel in a protected / no-fishing zone"},
+    "alert.geofence": {
+        "zh": "船舶进入保护区/禁渔区",
+        "en": "Vessel in a protected / no-fishing zone",
+    },
     # incidents
     "incident.state.reported": {"zh": "已上报", "en": "Reported"},
     "incident.state.triaged": {"zh": "已研判", "en": "Triaged"},
@@ -174,8 +182,10 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.choose_units": {"zh": "请先勾选要派遣的力量", "en": "Tick the units to send first"},
     "dispatch.assigned": {"zh": "已派遣：{units}", "en": "Assigned: {units}"},
     "dispatch.moved": {"zh": "案件已更新为：{state}", "en": "The incident is now: {state}"},
-    "dispatch.form_incomplete": {"zh": "请填写类型并在地图上点选位置",
-                                 "en": "Choose a type and click the location on the map"},
+    "dispatch.form_incomplete": {
+        "zh": "请填写类型并在地图上点选位置",
+        "en": "Choose a type and click the location on the map",
+    },
     "dispatch.opened": {"zh": "已立案：{id}", "en": "Opened: {id}"},
     "dispatch.new": {"zh": "新建案件", "en": "New incident"},
     "dispatch.description": {"zh": "案件描述", "en": "Description"},
@@ -183,21 +193,29 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.lon": {"zh": "经度（点击地图）", "en": "Longitude (click the map)"},
     "dispatch.open_button": {"zh": "立案", "en": "Open incident"},
     "dispatch.queue": {"zh": "案件队列", "en": "Incident queue"},
-    "dispatch.candidates": {"zh": "推荐力量（按预计到达时间）",
-                            "en": "Suggested units (by estimated arrival)"},
-    "dispatch.allow_preempt": {"zh": "允许抽调执行较低优先级任务的力量",
-                               "en": "Allow taking units off less urgent tasks"},
+    "dispatch.candidates": {
+        "zh": "推荐力量（按预计到达时间）",
+        "en": "Suggested units (by estimated arrival)",
+    },
+    "dispatch.allow_preempt": {
+        "zh": "允许抽调执行较低优先级任务的力量",
+        "en": "Allow taking units off less urgent tasks",
+    },
     "dispatch.reason": {"zh": "原因/备注", "en": "Reason / note"},
     "dispatch.transfer_to": {"zh": "移交部门", "en": "Transfer to department"},
     "dispatch.assign": {"zh": "派遣", "en": "Assign"},
     "dispatch.type_placeholder": {"zh": "选择案件类型", "en": "Choose the incident type"},
     "dispatch.escalated": {"zh": "已升级至{level}", "en": "Escalated to {level}"},
     "dispatch.case_file": {"zh": "案卷：备注与证据", "en": "Case file: notes and evidence"},
-    "dispatch.note_placeholder": {"zh": "备注（也作为证据说明）",
-                                  "en": "Note (also the caption of evidence)"},
+    "dispatch.note_placeholder": {
+        "zh": "备注（也作为证据说明）",
+        "en": "Note (also the caption of evidence)",
+    },
     "dispatch.add_note": {"zh": "添加备注", "en": "Add note"},
-    "dispatch.evidence_drop": {"zh": "拖入或点击上传证据（照片、PDF、视频）",
-                               "en": "Drop or click to attach evidence (photo, PDF, video)"},
+    "dispatch.evidence_drop": {
+        "zh": "拖入或点击上传证据（照片、PDF、视频）",
+        "en": "Drop or click to attach evidence (photo, PDF, video)",
+    },
     "dispatch.note_added": {"zh": "已添加备注", "en": "Note added"},
     "dispatch.evidence_added": {"zh": "已添加证据 {name}", "en": "Evidence {name} attached"},
     "dispatch.no_notes": {"zh": "暂无备注或证据", "en": "No notes or evidence yet"},
@@ -221,20 +239,28 @@ TABLE: dict[str, dict[Lang, str]] = {
     "coverage.place.land": {"zh": "陆域网格", "en": "Land cell"},
     "coverage.place.coast": {"zh": "岸段", "en": "Coast segment"},
     "coverage.place.sea": {"zh": "海域网格", "en": "Sea cell"},
-    "coverage.places": {"zh": "已巡 {covered} / 共 {total} 处",
-                        "en": "{covered} of {total} places"},
+    "coverage.places": {
+        "zh": "已巡 {covered} / 共 {total} 处",
+        "en": "{covered} of {total} places",
+    },
     "coverage.target": {"zh": "目标 100%", "en": "Target 100%"},
-    "coverage.met_now": {"zh": "当前达标 {covered} / {total}",
-                         "en": "Requirement met now: {covered} / {total}"},
+    "coverage.met_now": {
+        "zh": "当前达标 {covered} / {total}",
+        "en": "Requirement met now: {covered} / {total}",
+    },
     "coverage.by_subdistrict": {"zh": "各街道覆盖率", "en": "By sub-district"},
     "coverage.subdistrict": {"zh": "街道", "en": "Sub-district"},
     "coverage.map": {"zh": "巡查热力图", "en": "Patrol heatmap"},
     "coverage.legend.presence": {"zh": "巡查时长（小时）", "en": "Patrol presence (hours)"},
-    "coverage.legend.blind": {"zh": "未达巡查要求的网格（盲区）",
-                              "en": "Cell below its patrol requirement (blind spot)"},
+    "coverage.legend.blind": {
+        "zh": "未达巡查要求的网格（盲区）",
+        "en": "Cell below its patrol requirement (blind spot)",
+    },
     "coverage.legend.coast_ok": {"zh": "岸段已达标", "en": "Coast segment patrolled"},
-    "coverage.legend.coast_blind": {"zh": "岸段未达标（盲区）",
-                                    "en": "Coast segment not patrolled (blind spot)"},
+    "coverage.legend.coast_blind": {
+        "zh": "岸段未达标（盲区）",
+        "en": "Coast segment not patrolled (blind spot)",
+    },
     "coverage.presence": {"zh": "巡查时长 {hours} 小时", "en": "Patrol presence {hours} h"},
     "coverage.owner": {"zh": "责任人", "en": "Responsible"},
     "coverage.last_visit": {"zh": "上次巡查", "en": "Last visit"},
@@ -255,35 +281,46 @@ TABLE: dict[str, dict[Lang, str]] = {
     "coverage.trend.day": {"zh": "日期", "en": "Day"},
     "coverage.logs": {"zh": "存疑巡查日志", "en": "Flagged patrol logs"},
     "coverage.logs.none": {"zh": "暂无存疑的巡查日志", "en": "No flagged patrol logs"},
-    "coverage.logs.head": {"zh": "{unit} · {start} 至 {end} · 提交人 {by}",
-                           "en": "{unit} · {start} to {end} · submitted by {by}"},
+    "coverage.logs.head": {
+        "zh": "{unit} · {start} 至 {end} · 提交人 {by}",
+        "en": "{unit} · {start} to {end} · submitted by {by}",
+    },
     "coverage.logs.flagged": {"zh": "{n} 项存疑", "en": "{n} flagged"},
     "coverage.flag.ok": {"zh": "轨迹相符", "en": "supported by the track"},
     "coverage.flag.unknown_place": {"zh": "没有这个点位", "en": "no such place"},
-    "coverage.flag.wrong_kind": {"zh": "该巡查方式不能巡查此类点位",
-                                 "en": "this unit kind cannot patrol such a place"},
+    "coverage.flag.wrong_kind": {
+        "zh": "该巡查方式不能巡查此类点位",
+        "en": "this unit kind cannot patrol such a place",
+    },
     "coverage.flag.no_track": {"zh": "该时段没有轨迹", "en": "no track for that time"},
     "coverage.flag.not_visited": {"zh": "轨迹未到达", "en": "the track never went there"},
-    "coverage.flag.too_brief": {"zh": "停留时间过短（{s} 秒）",
-                                "en": "there only briefly ({s} s)"},
+    "coverage.flag.too_brief": {"zh": "停留时间过短（{s} 秒）", "en": "there only briefly ({s} s)"},
     "coverage.reassign": {"zh": "调整责任人（管理员）", "en": "Reassign responsibility (admin)"},
     "coverage.reassign.place": {"zh": "选择网格或岸段", "en": "Choose a cell or segment"},
     "coverage.reassign.owner": {"zh": "新的责任人", "en": "New responsible person"},
     "coverage.reassign.save": {"zh": "保存", "en": "Save"},
-    "coverage.reassign.done": {"zh": "{place} 的责任人已改为 {owner}",
-                               "en": "{place} is now the responsibility of {owner}"},
-    "coverage.reassign.invalid": {"zh": "请选择点位并填写责任人（1–40 字）",
-                                  "en": "Choose a place and enter a name (1-40 characters)"},
+    "coverage.reassign.done": {
+        "zh": "{place} 的责任人已改为 {owner}",
+        "en": "{place} is now the responsibility of {owner}",
+    },
+    "coverage.reassign.invalid": {
+        "zh": "请选择点位并填写责任人（1–40 字）",
+        "en": "Choose a place and enter a name (1-40 characters)",
+    },
     # -- the KPI page (/kpis) --
     "nav.kpis": {"zh": "效能指标", "en": "KPIs"},
     "kpis.title": {"zh": "生态综合执法效能指标报告", "en": "Enforcement performance report"},
-    "kpis.meta": {"zh": "统计时段 {start} 至 {end} · 部门：{department} · 街道：{subdistrict}"
-                        " · 生成于 {generated}",
-                  "en": "Period {start} to {end} · Department: {department} · Sub-district:"
-                        " {subdistrict} · Generated {generated}"},
+    "kpis.meta": {
+        "zh": "统计时段 {start} 至 {end} · 部门：{department} · 街道：{subdistrict}"
+        " · 生成于 {generated}",
+        "en": "Period {start} to {end} · Department: {department} · Sub-district:"
+        " {subdistrict} · Generated {generated}",
+    },
     "kpis.updated": {"zh": "更新于 {time}", "en": "Updated {time}"},
-    "kpis.simulated": {"zh": "含 {n} 件模拟历史案件（演示数据）",
-                       "en": "Includes {n} simulated incidents (demo history)"},
+    "kpis.simulated": {
+        "zh": "含 {n} 件模拟历史案件（演示数据）",
+        "en": "Includes {n} simulated incidents (demo history)",
+    },
     "kpis.period": {"zh": "统计时段", "en": "Period"},
     "kpis.period.today": {"zh": "今日", "en": "Today"},
     "kpis.period.7d": {"zh": "最近7天", "en": "Last 7 days"},
@@ -304,15 +341,23 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.median_p90": {"zh": "中位数 · 90分位 {p90}", "en": "median · 90th percentile {p90}"},
     "kpis.n_cases": {"zh": "n = {n} 件", "en": "n = {n} cases"},
     "kpis.n_received": {"zh": "n = {n} 件受理", "en": "n = {n} received"},
-    "kpis.open": {"zh": "办理中 {pending} · 超期未办 {overdue}",
-                  "en": "open {pending} · overdue {overdue}"},
+    "kpis.open": {
+        "zh": "办理中 {pending} · 超期未办 {overdue}",
+        "en": "open {pending} · overdue {overdue}",
+    },
     "kpis.days_avg": {"zh": "{days} 天平均", "en": "average of {days} days"},
-    "kpis.places_avg": {"zh": "日均已巡 {covered} / 共 {total} 处",
-                        "en": "{covered} of {total} places a day"},
-    "kpis.water_n": {"zh": "n = {n} 次读数 · {points} 个点位",
-                     "en": "n = {n} readings · {points} points"},
-    "kpis.water_days": {"zh": "全日达标 {within} / {days} 点位日",
-                        "en": "{within} of {days} point-days all within"},
+    "kpis.places_avg": {
+        "zh": "日均已巡 {covered} / 共 {total} 处",
+        "en": "{covered} of {total} places a day",
+    },
+    "kpis.water_n": {
+        "zh": "n = {n} 次读数 · {points} 个点位",
+        "en": "n = {n} readings · {points} points",
+    },
+    "kpis.water_days": {
+        "zh": "全日达标 {within} / {days} 点位日",
+        "en": "{within} of {days} point-days all within",
+    },
     "kpis.tile.rate": {"zh": "案件处理率", "en": "Handling rate"},
     "kpis.tile.deadlines": {"zh": "超时案件占比", "en": "Past deadline"},
     "kpis.tile.water": {"zh": "近岸海水一类达标率", "en": "Near-shore water within class I"},
@@ -331,16 +376,22 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.n.places": {"zh": "n = 每日 {n} 处点位", "en": "n = {n} places a day"},
     "kpis.n.hours": {"zh": "n = {n} 小时", "en": "n = {n} hours"},
     "kpis.n.readings": {"zh": "n = {n} 次读数", "en": "n = {n} readings"},
-    "kpis.hover.rate": {"zh": "%{x}：%{y:.1f}%<br>受理 %{customdata[0]} · 按时办结 %{customdata[1]}"
-                              "<br>超期未办 %{customdata[2]} · 办理中 %{customdata[3]}",
-                        "en": "%{x}: %{y:.1f}%<br>received %{customdata[0]} · in time "
-                              "%{customdata[1]}<br>overdue %{customdata[2]} · open "
-                              "%{customdata[3]}"},
+    "kpis.hover.rate": {
+        "zh": "%{x}：%{y:.1f}%<br>受理 %{customdata[0]} · 按时办结 %{customdata[1]}"
+        "<br>超期未办 %{customdata[2]} · 办理中 %{customdata[3]}",
+        "en": "%{x}: %{y:.1f}%<br>received %{customdata[0]} · in time "
+        "%{customdata[1]}<br>overdue %{customdata[2]} · open "
+        "%{customdata[3]}",
+    },
     "kpis.chart.rate_source": {"zh": "处理率（按来源）", "en": "Handling rate by source"},
-    "kpis.chart.rate_department": {"zh": "处理率（按主办部门）",
-                                   "en": "Handling rate by lead department"},
-    "kpis.chart.rate_subdistrict": {"zh": "处理率（按街道）",
-                                    "en": "Handling rate by sub-district"},
+    "kpis.chart.rate_department": {
+        "zh": "处理率（按主办部门）",
+        "en": "Handling rate by lead department",
+    },
+    "kpis.chart.rate_subdistrict": {
+        "zh": "处理率（按街道）",
+        "en": "Handling rate by sub-district",
+    },
     "kpis.chart.times": {"zh": "响应用时趋势", "en": "Response times per day"},
     "kpis.chart.deadlines": {"zh": "超时占比趋势", "en": "Share past deadline per day"},
     "kpis.chart.coverage": {"zh": "每日巡查覆盖率", "en": "Patrol coverage per day"},
@@ -349,53 +400,70 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.chart.on_duty": {"zh": "逐小时在岗力量", "en": "Units on duty by hour"},
     "kpis.chart.water_points": {"zh": "各监测点水质达标情况", "en": "Water quality per point"},
     "kpis.chart.water_breaches": {"zh": "每日水质超标读数", "en": "Water-quality breaches per day"},
-    "kpis.def.rate": {"zh": "处理率 = 处置时限内办结 ÷ 受理（不予受理、移交的不计）；"
-                            "未办结的也计入受理。",
-                      "en": "Handled within the handling deadline ÷ received (rejected and "
-                            "transferred cases excluded); open cases count as received."},
-    "kpis.def.interval": {"zh": "各环节首次进入状态之间的用时；n = 两端都已发生的案件。",
-                          "en": "Time between first entering each state; n = cases where both "
-                                "ends happened."},
-    "kpis.def.deadlines": {"zh": "时限已开始计时的案件中，超时停止或仍在计时且已超时的占比。",
-                           "en": "Of cases whose clock started: stopped late, or still running "
-                                 "past it."},
-    "kpis.def.coverage": {"zh": "当日巡到的点位 ÷ 全部点位，统计时段内已结束各日的平均"
-                                "（仅选今日时为今日截至目前）。",
-                          "en": "Places visited that day ÷ all places, averaged over the "
-                                "period's days that are over (today so far only when the "
-                                "period is today)."},
-    "kpis.def.water": {"zh": "近岸海域监测点读数中符合海水一类标准（GB 3097-1997）的比例。",
-                       "en": "Share of near-shore readings within seawater class I "
-                             "(GB 3097-1997)."},
-    "kpis.def.rate_source": {"zh": "按案件来源分组；处置时限内办结 ÷ 受理，虚线为 100% 目标。",
-                             "en": "By source: handled in time ÷ received; dashed: the 100% "
-                                   "target."},
-    "kpis.def.rate_department": {"zh": "按主办部门（首个受理部门，移交不改变）分组。",
-                                 "en": "By lead department (the first owner; a transfer does "
-                                       "not move past figures)."},
-    "kpis.def.rate_subdistrict": {"zh": "按案件所在街道分组。", "en": "By the incident's "
-                                                                      "sub-district."},
-    "kpis.def.times": {"zh": "按上报日：各环节用时中位数（实线）与90分位（点线），单位分钟；"
-                             "悬停见当日 n。",
-                       "en": "Per report day: median (solid) and 90th percentile (dotted) in "
-                             "minutes; hover for each day's n."},
-    "kpis.def.departments": {"zh": "主办 = 首个受理部门；参与 = 联合执法中各参与部门各计一次。",
-                             "en": "Lead: the first owning department; involved: every "
-                                   "department on the case (joint cases count for each)."},
-    "kpis.def.units": {"zh": "案件结束时仍在案或已释放的巡查力量；被改派离开的不计。",
-                       "en": "Units on the case at the end (current or released); one taken "
-                             "off by a reassignment is not counted."},
-    "kpis.def.on_duty": {"zh": "每小时内有过在岗（非下班）状态的力量数，"
-                               "及平均在岗数（在岗时长 ÷ 1 小时）。",
-                         "en": "Units on duty at some time in the hour, and the average number "
-                               "on duty (on-duty time ÷ 1 h)."},
-    "kpis.def.water_points": {"zh": "读数达标占比与全日达标天数占比；"
-                                    "近岸海域按一类，内陆水体按其功能类别。",
-                              "en": "Readings and days within class; near-shore points against "
-                                    "class I, inland water against its own class."},
-    "kpis.def.water_breaches": {"zh": "每日超出水质类别限值的读数；悬停见当日读数总数。",
-                                "en": "Readings over their class limits per day; hover for the "
-                                      "day's readings."},
+    "kpis.def.rate": {
+        "zh": "处理率 = 处置时限内办结 ÷ 受理（不予受理、移交的不计）；未办结的也计入受理。",
+        "en": "Handled within the handling deadline ÷ received (rejected and "
+        "transferred cases excluded); open cases count as received.",
+    },
+    "kpis.def.interval": {
+        "zh": "各环节首次进入状态之间的用时；n = 两端都已发生的案件。",
+        "en": "Time between first entering each state; n = cases where both ends happened.",
+    },
+    "kpis.def.deadlines": {
+        "zh": "时限已开始计时的案件中，超时停止或仍在计时且已超时的占比。",
+        "en": "Of cases whose clock started: stopped late, or still running past it.",
+    },
+    "kpis.def.coverage": {
+        "zh": "当日巡到的点位 ÷ 全部点位，统计时段内已结束各日的平均（仅选今日时为今日截至目前）。",
+        "en": "Places visited that day ÷ all places, averaged over the "
+        "period's days that are over (today so far only when the "
+        "period is today).",
+    },
+    "kpis.def.water": {
+        "zh": "近岸海域监测点读数中符合海水一类标准（GB 3097-1997）的比例。",
+        "en": "Share of near-shore readings within seawater class I (GB 3097-1997).",
+    },
+    "kpis.def.rate_source": {
+        "zh": "按案件来源分组；处置时限内办结 ÷ 受理，虚线为 100% 目标。",
+        "en": "By source: handled in time ÷ received; dashed: the 100% target.",
+    },
+    "kpis.def.rate_department": {
+        "zh": "按主办部门（首个受理部门，移交不改变）分组。",
+        "en": "By lead department (the first owner; a transfer does not move past figures).",
+    },
+    "kpis.def.rate_subdistrict": {
+        "zh": "按案件所在街道分组。",
+        "en": "By the incident's sub-district.",
+    },
+    "kpis.def.times": {
+        "zh": "按上报日：各环节用时中位数（实线）与90分位（点线），单位分钟；悬停见当日 n。",
+        "en": "Per report day: median (solid) and 90th percentile (dotted) in "
+        "minutes; hover for each day's n.",
+    },
+    "kpis.def.departments": {
+        "zh": "主办 = 首个受理部门；参与 = 联合执法中各参与部门各计一次。",
+        "en": "Lead: the first owning department; involved: every "
+        "department on the case (joint cases count for each).",
+    },
+    "kpis.def.units": {
+        "zh": "案件结束时仍在案或已释放的巡查力量；被改派离开的不计。",
+        "en": "Units on the case at the end (current or released); one taken "
+        "off by a reassignment is not counted.",
+    },
+    "kpis.def.on_duty": {
+        "zh": "每小时内有过在岗（非下班）状态的力量数，及平均在岗数（在岗时长 ÷ 1 小时）。",
+        "en": "Units on duty at some time in the hour, and the average number "
+        "on duty (on-duty time ÷ 1 h).",
+    },
+    "kpis.def.water_points": {
+        "zh": "读数达标占比与全日达标天数占比；近岸海域按一类，内陆水体按其功能类别。",
+        "en": "Readings and days within class; near-shore points against "
+        "class I, inland water against its own class.",
+    },
+    "kpis.def.water_breaches": {
+        "zh": "每日超出水质类别限值的读数；悬停见当日读数总数。",
+        "en": "Readings over their class limits per day; hover for the day's readings.",
+    },
     "kpis.col.group": {"zh": "分组", "en": "Group"},
     "kpis.col.received": {"zh": "受理", "en": "Received"},
     "kpis.col.in_time": {"zh": "按时办结", "en": "Handled in time"},
@@ -454,8 +522,9 @@ def t(key: str, lang: str = DEFAULT_LANG) -> str:
     return row.get(lang) or row[DEFAULT_LANG]  # type: ignore[index]
 
 
-def options(prefix: str, values: Iterable[object], lang: str = DEFAULT_LANG
-            ) -> list[dict[str, object]]:
+def options(
+    prefix: str, values: Iterable[object], lang: str = DEFAULT_LANG
+) -> list[dict[str, object]]:
     """Dropdown / radio options for vocabulary values (enum members give their value: a
     priority stays a number), labelled by `<prefix>.<value>`."""
     out = []
@@ -463,4 +532,3 @@ def options(prefix: str, values: Iterable[object], lang: str = DEFAULT_LANG
         value = v.value if isinstance(v, Enum) else v
         out.append({"label": t(f"{prefix}.{value}", lang), "value": value})
     return out
-

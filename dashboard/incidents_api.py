@@ -81,6 +81,7 @@ def now_ms() -> int:
 
 # --- services (the page uses them too) ---------------------------------------------------------
 
+
 def open_incident(r: redis.Redis, body: NewIncident, by: str) -> dict[str, Any]:
     rules = model.load_rules()
     geo = app_context().geo
@@ -88,11 +89,16 @@ def open_incident(r: redis.Redis, body: NewIncident, by: str) -> dict[str, Any]:
         raise Refused(422, "the location is outside the area this centre covers")
     rule = rules.types[body.type]
     fields: dict[str, Any] = {
-        "type": body.type.value, "source": body.source.value, "priority": body.priority,
-        "domain": (body.domain or rule.domain).value, "lat": body.lat, "lon": body.lon,
+        "type": body.type.value,
+        "source": body.source.value,
+        "priority": body.priority,
+        "domain": (body.domain or rule.domain).value,
+        "lat": body.lat,
+        "lon": body.lon,
         "departments": ",".join(d.value for d in rule.departments),
         "subdistrict": geo.subdistrict_of(body.lon, body.lat) or "",
-        "description": body.description, "evidence": "\n".join(body.evidence),
+        "description": body.description,
+        "evidence": "\n".join(body.evidence),
         "alert_id": body.alert_id or "",
     }
     out = incidents.create(r, fields, by, now_ms())
@@ -120,33 +126,50 @@ def with_clocks(inc: dict[str, Any], now: int) -> dict[str, Any]:
     return inc
 
 
-def assign_units(r: redis.Redis, incident_id: str, body: Assignment, by: str
-                 ) -> dict[str, Any]:
+def assign_units(r: redis.Redis, incident_id: str, body: Assignment, by: str) -> dict[str, Any]:
     inc = incidents.read(r, incident_id)
     if inc is None:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
     target = model.State.ASSIGNED
     allowed = [s.value for s in model.allowed_from(target)]
     at = now_ms()
-    notices = {u: {"incident_id": incident_id, "unit_id": u, "ts": at, "type": inc["type"],
-                   "priority": inc["priority"], "domain": inc["domain"], "lat": inc["lat"],
-                   "lon": inc["lon"], "summary": str(inc.get("description", ""))[:500],
-                   "assigned_by": by} for u in body.units}
-    out = incidents.assign(r, incident_id, list(body.units), allowed, by=by, at_ms=at,
-                           priority=int(inc["priority"]), notices=notices, reason=body.reason,
-                           preempt=body.preempt)
+    notices = {
+        u: {
+            "incident_id": incident_id,
+            "unit_id": u,
+            "ts": at,
+            "type": inc["type"],
+            "priority": inc["priority"],
+            "domain": inc["domain"],
+            "lat": inc["lat"],
+            "lon": inc["lon"],
+            "summary": str(inc.get("description", ""))[:500],
+            "assigned_by": by,
+        }
+        for u in body.units
+    }
+    out = incidents.assign(
+        r,
+        incident_id,
+        list(body.units),
+        allowed,
+        by=by,
+        at_ms=at,
+        priority=int(inc["priority"]),
+        notices=notices,
+        reason=body.reason,
+        preempt=body.preempt,
+    )
     if out.code == incidents.Code.UNIT_BUSY:
         raise Refused(409, f"unit {out.detail} is already on another incident", unit=out.detail)
     if out.code == incidents.Code.NOT_ALLOWED:
-        raise Refused(409, f"an incident that is {out.detail} cannot be assigned",
-                      state=out.detail)
+        raise Refused(409, f"an incident that is {out.detail} cannot be assigned", state=out.detail)
     if not out.ok:
         raise Refused(409, f"not assigned: {out.code.name}")
     return {**detail(r, incident_id), "durable": out.durable}
 
 
-RELEASING = {model.State.HANDLED, model.State.CLOSED, model.State.REJECTED,
-             model.State.TRANSFERRED}
+RELEASING = {model.State.HANDLED, model.State.CLOSED, model.State.REJECTED, model.State.TRANSFERRED}
 CLOSING = {model.State.CLOSED, model.State.REJECTED, model.State.TRANSFERRED}
 
 
@@ -155,19 +178,37 @@ def move(r: redis.Redis, incident_id: str, body: Move, by: str) -> dict[str, Any
     if inc is None:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
     try:  # the domain's rules first (reasons, target department) with a clear message
-        model.check_transition(model.State(inc["state"]), body.to, by=by, at_ms=now_ms(),
-                               reason=body.reason, department=body.department,
-                               owner=(inc.get("departments") or [None])[0])
+        model.check_transition(
+            model.State(inc["state"]),
+            body.to,
+            by=by,
+            at_ms=now_ms(),
+            reason=body.reason,
+            department=body.department,
+            owner=(inc.get("departments") or [None])[0],
+        )
     except model.IllegalTransition as e:
         raise Refused(409, str(e)) from None
     allowed = [s.value for s in model.allowed_from(body.to)]
     extra = {"department": body.department.value} if body.department else {}
-    out = incidents.transition(r, incident_id, body.to.value, allowed, by=by, at_ms=now_ms(),
-                               reason=body.reason, extra=extra,
-                               release=body.to in RELEASING, closes=body.to in CLOSING)
+    out = incidents.transition(
+        r,
+        incident_id,
+        body.to.value,
+        allowed,
+        by=by,
+        at_ms=now_ms(),
+        reason=body.reason,
+        extra=extra,
+        release=body.to in RELEASING,
+        closes=body.to in CLOSING,
+    )
     if not out.ok:
-        raise Refused(409, f"the incident is {out.detail} now; it cannot go to {body.to.value}",
-                      state=out.detail)
+        raise Refused(
+            409,
+            f"the incident is {out.detail} now; it cannot go to {body.to.value}",
+            state=out.detail,
+        )
     return {**detail(r, incident_id), "durable": out.durable}
 
 
@@ -179,16 +220,23 @@ def add_note(r: redis.Redis, incident_id: str, body: Note, by: str) -> dict[str,
     out = incidents.add_note(r, incident_id, "note", {"text": text}, by=by, at_ms=at)
     if out.code == incidents.Code.NO_SUCH:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
-    return {"id": out.detail, "kind": "note", "text": text, "by": by, "at_ms": at,
-            "durable": out.durable}
+    return {
+        "id": out.detail,
+        "kind": "note",
+        "text": text,
+        "by": by,
+        "at_ms": at,
+        "durable": out.durable,
+    }
 
 
 def evidence_files() -> EvidenceFiles:
     return EvidenceFiles(current_app.config["SETTINGS"].data_dir / "evidence")
 
 
-def add_evidence(r: redis.Redis, incident_id: str, data: bytes, name: str, caption: str,
-                 by: str) -> dict[str, Any]:
+def add_evidence(
+    r: redis.Redis, incident_id: str, data: bytes, name: str, caption: str, by: str
+) -> dict[str, Any]:
     """Check the file, put it on disk, then record it on the incident (in that order, so a
     recorded hash always has its file)."""
     if incidents.read(r, incident_id) is None:
@@ -198,14 +246,26 @@ def add_evidence(r: redis.Redis, incident_id: str, data: bytes, name: str, capti
     except evidence_rules.EvidenceRefused as e:
         raise Refused(422, f"file: {e}") from None
     evidence_files().put(ev.sha256, data)
-    fields = {"sha256": ev.sha256, "name": ev.name, "media_type": ev.media_type,
-              "size": ev.size, "caption": caption.strip()[:500]}
+    fields = {
+        "sha256": ev.sha256,
+        "name": ev.name,
+        "media_type": ev.media_type,
+        "size": ev.size,
+        "caption": caption.strip()[:500],
+    }
     at = now_ms()
     out = incidents.add_note(r, incident_id, "evidence", fields, by=by, at_ms=at)
     if out.code == incidents.Code.NO_SUCH:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
-    return {"id": out.detail, "kind": "evidence", **fields, "by": by, "at_ms": at,
-            "durable": out.durable, "url": evidence_url(incident_id, ev.sha256)}
+    return {
+        "id": out.detail,
+        "kind": "evidence",
+        **fields,
+        "by": by,
+        "at_ms": at,
+        "durable": out.durable,
+        "url": evidence_url(incident_id, ev.sha256),
+    }
 
 
 def evidence_url(incident_id: str, sha256: str) -> str:
@@ -213,6 +273,7 @@ def evidence_url(incident_id: str, sha256: str) -> str:
 
 
 # --- routes ----------------------------------------------------------------------------------
+
 
 def _json(model_cls: type[_Body]) -> Any:
     data = request.get_json(silent=True)
@@ -222,8 +283,9 @@ def _json(model_cls: type[_Body]) -> Any:
         return model_cls.model_validate_json(request.get_data(), strict=True)
     except ValidationError as e:
         errs = e.errors(include_url=False, include_input=False)
-        raise Refused(422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}"
-                                     for x in errs[:5])) from None
+        raise Refused(
+            422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errs[:5])
+        ) from None
 
 
 @bp.errorhandler(Refused)
@@ -264,8 +326,13 @@ def list_view() -> Any:
     limit = bounds.get("limit", LIST_LIMIT)
     if not 1 <= limit <= LIST_MAX:
         raise Refused(422, f"limit: 1 to {LIST_MAX}")
-    items = incidents.listing(_redis(), open_only=open_only, limit=limit,
-                              from_ms=bounds.get("from"), to_ms=bounds.get("to"))
+    items = incidents.listing(
+        _redis(),
+        open_only=open_only,
+        limit=limit,
+        from_ms=bounds.get("from"),
+        to_ms=bounds.get("to"),
+    )
     if state:
         items = [i for i in items if i.get("state") == state]
     now = now_ms()
@@ -306,24 +373,38 @@ def evidence_upload_view(incident_id: str) -> Any:
     caption = request.form.get("caption", "")
     if len(caption) > 500:
         raise Refused(422, "caption: at most 500 characters")
-    return jsonify(add_evidence(_redis(), incident_id, upload.read(), upload.filename or "",
-                                caption, current_user.name)), 201
+    return jsonify(
+        add_evidence(
+            _redis(), incident_id, upload.read(), upload.filename or "", caption, current_user.name
+        )
+    ), 201
 
 
 def evidence_view(incident_id: str, sha256: str) -> Any:
     """A file attached to this incident: only a hash recorded on it is served, with the type
     judged when it was accepted; images inline, anything else as a download."""
-    entry = next((n for n in incidents.notes(_redis(), incident_id)
-                  if n.get("kind") == "evidence" and n.get("sha256") == sha256), None)
+    entry = next(
+        (
+            n
+            for n in incidents.notes(_redis(), incident_id)
+            if n.get("kind") == "evidence" and n.get("sha256") == sha256
+        ),
+        None,
+    )
     if entry is None:
         raise Refused(404, "no such evidence on this incident")
     files = evidence_files()
     if not files.exists(sha256):
         raise Refused(410, "the file is recorded but missing from this server's storage")
     media = entry.get("media_type") or "application/octet-stream"
-    resp = send_file(files.path(sha256), mimetype=media, download_name=entry.get("name"),
-                     as_attachment=media not in evidence_rules.INLINE_TYPES, etag=sha256,
-                     max_age=3600)
+    resp = send_file(
+        files.path(sha256),
+        mimetype=media,
+        download_name=entry.get("name"),
+        as_attachment=media not in evidence_rules.INLINE_TYPES,
+        etag=sha256,
+        max_age=3600,
+    )
     resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return resp
 

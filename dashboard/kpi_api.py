@@ -45,13 +45,15 @@ def local_days(from_ms: int, to_ms: int) -> list[str]:
     """The local days (YYYYMMDD) that [from_ms, to_ms) touches."""
     first = dt.datetime.fromtimestamp(from_ms / 1000, LOCAL_TZ).date()
     last = dt.datetime.fromtimestamp((to_ms - 1) / 1000, LOCAL_TZ).date()
-    return [(first + dt.timedelta(days=i)).strftime("%Y%m%d")
-            for i in range((last - first).days + 1)]
+    return [
+        (first + dt.timedelta(days=i)).strftime("%Y%m%d") for i in range((last - first).days + 1)
+    ]
 
 
 def period(from_arg: str | None, to_arg: str | None, now: int) -> tuple[int, int]:
     """[from, to) in ms from ISO dates or times (local, UTC+8) or epoch ms; default: the last
     7 days up to now."""
+
     def parse(text: str, name: str) -> int:
         if text.isdigit():
             return int(text)
@@ -78,8 +80,9 @@ def _check(value: str | None, allowed: type, name: str) -> str | None:
     return value
 
 
-def _on_duty(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
-             from_ms: int, to_ms: int) -> pd.DataFrame:
+def _on_duty(
+    r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]], from_ms: int, to_ms: int
+) -> pd.DataFrame:
     rows = [row for d in days if d in stored for row in stored[d]["on_duty"]]
     open_days = [d for d in days if d not in stored]
     if open_days:
@@ -87,12 +90,14 @@ def _on_duty(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
         live = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, to_ms), start, to_ms)
         rows += kpi_days.frame_rows(live)
     frame = pd.DataFrame(rows, columns=["hour_ms", "local_hour", "units", "unit_hours"])
-    return frame[(frame["hour_ms"] >= from_ms - from_ms % 3_600_000)
-                 & (frame["hour_ms"] < to_ms)].sort_values("hour_ms")
+    return frame[
+        (frame["hour_ms"] >= from_ms - from_ms % 3_600_000) & (frame["hour_ms"] < to_ms)
+    ].sort_values("hour_ms")
 
 
-def _water(r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]],
-           subdistrict: str | None) -> dict[str, pd.DataFrame]:
+def _water(
+    r: redis.Redis, days: list[str], stored: dict[str, dict[str, Any]], subdistrict: str | None
+) -> dict[str, pd.DataFrame]:
     rows = [row for d in days if d in stored for row in stored[d]["water"]]
     open_days = [d for d in days if d not in stored]
     since = day_bounds_ms(open_days[0])[0] if open_days else 2**62
@@ -128,20 +133,33 @@ def _simulated(recs: list[dict[str, Any]], frame: pd.DataFrame) -> int:
     return sum(1 for rec in recs if rec.get("id") in ids and rec.get("simulated") == "1")
 
 
-def kpi_report(r: redis.Redis, cov: CoverageGeography, from_ms: int, to_ms: int,
-               department: str | None, subdistrict: str | None, now: int) -> dict[str, Any]:
+def kpi_report(
+    r: redis.Redis,
+    cov: CoverageGeography,
+    from_ms: int,
+    to_ms: int,
+    department: str | None,
+    subdistrict: str | None,
+    now: int,
+) -> dict[str, Any]:
     department = _check(department, Department, "department")
     subdistrict = _check(subdistrict, Subdistrict, "subdistrict")
     days = local_days(from_ms, to_ms)
     recs, version = kpi_days.versioned_incident_records(r)
-    frame = select(incidents_frame(recs, now, base=_record_frame(recs, version)), from_ms,
-                   to_ms, department, subdistrict)
+    frame = select(
+        incidents_frame(recs, now, base=_record_frame(recs, version)),
+        from_ms,
+        to_ms,
+        department,
+        subdistrict,
+    )
     rate = kpis.handling_rate(frame)
     times = kpis.response_times(frame)
     work = kpis.workload(frame)
     cov_rows = kpis.coverage_by_day(
         coverage.daily_visited(r, days, departments=[department] if department else []),
-        cov.places.values())
+        cov.places.values(),
+    )
     cov_rows = cov_rows[cov_rows["scope"] == (subdistrict or "district")].copy()
     # a day not over yet is a partial figure: a multi-day average leaves it out
     ended = {d for d in days if day_bounds_ms(d)[1] <= now}
@@ -149,18 +167,31 @@ def kpi_report(r: redis.Redis, cov: CoverageGeography, from_ms: int, to_ms: int,
     stored = kpi_days.stored_days(r, days)
     water = _water(r, days, stored, subdistrict)
     return {
-        "from_ms": from_ms, "to_ms": to_ms, "generated_ms": now, "days": days,
+        "from_ms": from_ms,
+        "to_ms": to_ms,
+        "generated_ms": now,
+        "days": days,
         "filters": {"department": department, "subdistrict": subdistrict},
         "incidents": {"n": len(frame), "simulated": _simulated(recs, frame)},
-        "handling_rate": {"overall": rate["overall"],
-                          **{k: kpi_days.frame_rows(rate[k])
-                             for k in ("by_source", "by_department", "by_subdistrict")}},
-        "response_times": {"intervals": times["intervals"], "deadlines": times["deadlines"],
-                           "trend": kpi_days.frame_rows(times["trend"]),
-                           "deadline_trend": kpi_days.frame_rows(times["deadline_trend"])},
-        "workload": {"n": work["n"], "n_without_units": work["n_without_units"],
-                     "per_unit": kpi_days.frame_rows(work["per_unit"]),
-                     "per_department": kpi_days.frame_rows(work["per_department"])},
+        "handling_rate": {
+            "overall": rate["overall"],
+            **{
+                k: kpi_days.frame_rows(rate[k])
+                for k in ("by_source", "by_department", "by_subdistrict")
+            },
+        },
+        "response_times": {
+            "intervals": times["intervals"],
+            "deadlines": times["deadlines"],
+            "trend": kpi_days.frame_rows(times["trend"]),
+            "deadline_trend": kpi_days.frame_rows(times["deadline_trend"]),
+        },
+        "workload": {
+            "n": work["n"],
+            "n_without_units": work["n_without_units"],
+            "per_unit": kpi_days.frame_rows(work["per_unit"]),
+            "per_department": kpi_days.frame_rows(work["per_department"]),
+        },
         "on_duty": kpi_days.frame_rows(_on_duty(r, days, stored, from_ms, to_ms)),
         "coverage": kpi_days.frame_rows(cov_rows),
         "water": {k: kpi_days.frame_rows(v) for k, v in water.items()},
@@ -173,8 +204,15 @@ def kpis_view() -> Any:
     try:
         now = now_ms()
         from_ms, to_ms = period(args.get("from"), args.get("to"), now)
-        body = kpi_report(app_context().redis, app_context().coverage, from_ms, to_ms,
-                          args.get("department"), args.get("subdistrict"), now)
+        body = kpi_report(
+            app_context().redis,
+            app_context().coverage,
+            from_ms,
+            to_ms,
+            args.get("department"),
+            args.get("subdistrict"),
+            now,
+        )
     except BadQuery as e:
         return jsonify({"error": str(e)}), 422
     return jsonify(body)

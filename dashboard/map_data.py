@@ -44,15 +44,23 @@ STATUS_COLOURS = {
 }
 UNKNOWN_STATUS_COLOUR = "#6a3d9a"
 VESSEL_COLOUR = "#00bcd4"
-SENSOR_COLOURS = {"ok": "#1b9e77", "warning": "#f0a500", "critical": "#c00000",
-                  "no_data": "#8c8c8c"}
+SENSOR_COLOURS = {
+    "ok": "#1b9e77",
+    "warning": "#f0a500",
+    "critical": "#c00000",
+    "no_data": "#8c8c8c",
+}
 SEVERITY_COLOURS = {"info": "#1f78d1", "warning": "#f0a500", "critical": "#e0261b"}
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 # A unit's kind is its marker's shape and its department the outline colour (fill = status).
 KIND_SHAPES = {"foot": "circle", "vehicle": "square", "boat": "diamond", "drone": "triangle"}
 DEPARTMENT_COLOURS = {
-    "eco_environment": "#1b5e20", "water": "#0d47a1", "forestry": "#6d4c41",
-    "agriculture": "#9e9d24", "land_inspection": "#4a148c", "marine_fisheries": "#006064",
+    "eco_environment": "#1b5e20",
+    "water": "#0d47a1",
+    "forestry": "#6d4c41",
+    "agriculture": "#9e9d24",
+    "land_inspection": "#4a148c",
+    "marine_fisheries": "#006064",
     "fishery_maritime": "#263238",
 }
 UNKNOWN_DEPARTMENT_COLOUR = "#1a1a1a"
@@ -64,14 +72,21 @@ Locator = Callable[[Sequence[float], Sequence[float]], list[str | None]]
 
 
 def _point(lon: float, lat: float, props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": props}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": props,
+    }
 
 
 def _located(e: dict[str, Any]) -> bool:
     lon, lat = e.get("lon"), e.get("lat")
-    return (isinstance(lon, int | float) and isinstance(lat, int | float)
-            and -180 <= lon <= 180 and -90 <= lat <= 90)
+    return (
+        isinstance(lon, int | float)
+        and isinstance(lat, int | float)
+        and -180 <= lon <= 180
+        and -90 <= lat <= 90
+    )
 
 
 def _num(v: Any, fmt: str) -> str:
@@ -98,8 +113,7 @@ def _label(prefix: str, value: Any, lang: str) -> str:
 
 
 def _details(title: str, rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<br>{escape(k)}: {escape(v)}" if k else f"<br>{escape(v)}"
-                   for k, v in rows)
+    body = "".join(f"<br>{escape(k)}: {escape(v)}" if k else f"<br>{escape(v)}" for k, v in rows)
     return f"<b>{escape(title)}</b>{body}"
 
 
@@ -120,8 +134,9 @@ def current_vessels(vessels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [v for v in vessels if not _silent(v, VESSEL_GONE_S)]
 
 
-def unit_features(units: list[dict[str, Any]], lang: str, locate: Locator | None = None
-                  ) -> FeatureCollection:
+def unit_features(
+    units: list[dict[str, Any]], lang: str, locate: Locator | None = None
+) -> FeatureCollection:
     located = [u for u in units if _located(u)]
     features = []
     for u, sub in zip(located, _subdistricts(located, locate), strict=True):
@@ -138,15 +153,25 @@ def unit_features(units: list[dict[str, Any]], lang: str, locate: Locator | None
             (t("field.speed", lang), f"{_num(u.get('speed_kmh'), '.1f')} km/h"),
             (t("field.last_report", lang), fmt_age(u.get("age_s"), lang)),
         ]
-        features.append(_point(u["lon"], u["lat"], {
-            "id": str(u.get("unit_id", "")), "kind": "unit", "status": status,
-            "department": department, "subdistrict": sub,
-            "shape": KIND_SHAPES.get(str(u.get("kind")), "circle"),
-            "color": STATUS_COLOURS.get(status, UNKNOWN_STATUS_COLOUR),
-            "stroke": DEPARTMENT_COLOURS.get(department, UNKNOWN_DEPARTMENT_COLOUR),
-            **({"fillOpacity": 0.3} if _silent(u, UNIT_SILENT_S) else {}),
-            "tooltip": escape(name), "popup": _details(name, rows),
-        }))
+        features.append(
+            _point(
+                u["lon"],
+                u["lat"],
+                {
+                    "id": str(u.get("unit_id", "")),
+                    "kind": "unit",
+                    "status": status,
+                    "department": department,
+                    "subdistrict": sub,
+                    "shape": KIND_SHAPES.get(str(u.get("kind")), "circle"),
+                    "color": STATUS_COLOURS.get(status, UNKNOWN_STATUS_COLOUR),
+                    "stroke": DEPARTMENT_COLOURS.get(department, UNKNOWN_DEPARTMENT_COLOUR),
+                    **({"fillOpacity": 0.3} if _silent(u, UNIT_SILENT_S) else {}),
+                    "tooltip": escape(name),
+                    "popup": _details(name, rows),
+                },
+            )
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -161,8 +186,9 @@ def vessel_course(v: dict[str, Any]) -> float | None:
     return None
 
 
-def vessel_features(vessels: list[dict[str, Any]], lang: str, locate: Locator | None = None
-                    ) -> FeatureCollection:
+def vessel_features(
+    vessels: list[dict[str, Any]], lang: str, locate: Locator | None = None
+) -> FeatureCollection:
     located = [v for v in current_vessels(vessels) if _located(v)]
     features = []
     for v, sub in zip(located, _subdistricts(located, locate), strict=True):
@@ -172,19 +198,29 @@ def vessel_features(vessels: list[dict[str, Any]], lang: str, locate: Locator | 
         rows = [
             (t("field.mmsi", lang), mmsi),
             (t("field.callsign", lang), str(v.get("callsign") or "—")),
-            (t("field.ship_type", lang), str(v.get("ship_type_text") or v.get("ship_type")
-                                             or "—")),
+            (t("field.ship_type", lang), str(v.get("ship_type_text") or v.get("ship_type") or "—")),
             (t("field.speed", lang), f"{_num(v.get('sog_kn'), '.1f')} kn"),
             (t("field.course", lang), f"{_num(course, '.0f')}°"),
             (t("field.last_report", lang), fmt_age(v.get("age_s"), lang)),
         ]
-        features.append(_point(v["lon"], v["lat"], {
-            "id": mmsi, "kind": "vessel", "subdistrict": sub, "color": VESSEL_COLOUR,
-            # no course: a circle rather than a hull pointing somewhere arbitrary
-            "shape": "ship" if course is not None else "circle", "angle": course or 0,
-            "label": name,  # drawn on the canvas as text, never parsed as HTML
-            "tooltip": escape(name), "popup": _details(name, rows),
-        }))
+        features.append(
+            _point(
+                v["lon"],
+                v["lat"],
+                {
+                    "id": mmsi,
+                    "kind": "vessel",
+                    "subdistrict": sub,
+                    "color": VESSEL_COLOUR,
+                    # no course: a circle rather than a hull pointing somewhere arbitrary
+                    "shape": "ship" if course is not None else "circle",
+                    "angle": course or 0,
+                    "label": name,  # drawn on the canvas as text, never parsed as HTML
+                    "tooltip": escape(name),
+                    "popup": _details(name, rows),
+                },
+            )
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -224,8 +260,9 @@ def reading_rows(sensor: dict[str, Any], lang: str) -> list[tuple[str, str]]:
     return rows
 
 
-def sensor_features(sensors: list[dict[str, Any]], alerts: list[dict[str, Any]], lang: str
-                    ) -> FeatureCollection:
+def sensor_features(
+    sensors: list[dict[str, Any]], alerts: list[dict[str, Any]], lang: str
+) -> FeatureCollection:
     levels = sensor_alert_levels(alerts)
     features = []
     for s in sensors:
@@ -239,11 +276,22 @@ def sensor_features(sensors: list[dict[str, Any]], alerts: list[dict[str, Any]],
             rows.append((t("field.class", lang), str(s["water_class"])))
         rows += reading_rows(s, lang)
         rows.append((t("field.last_report", lang), fmt_age(s.get("age_s"), lang)))
-        features.append(_point(s["lon"], s["lat"], {
-            "id": sid, "kind": "sensor", "state": state, "color": SENSOR_COLOURS[state],
-            "subdistrict": s.get("subdistrict") or NO_SUBDISTRICT, "shape": "hexagon",
-            "tooltip": escape(name), "popup": _details(name, rows),
-        }))
+        features.append(
+            _point(
+                s["lon"],
+                s["lat"],
+                {
+                    "id": sid,
+                    "kind": "sensor",
+                    "state": state,
+                    "color": SENSOR_COLOURS[state],
+                    "subdistrict": s.get("subdistrict") or NO_SUBDISTRICT,
+                    "shape": "hexagon",
+                    "tooltip": escape(name),
+                    "popup": _details(name, rows),
+                },
+            )
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -266,17 +314,29 @@ def alert_features(alerts: list[dict[str, Any]], lang: str) -> FeatureCollection
             continue
         severity = str(a.get("severity") or "info")
         title = alert_title(a, lang)
-        rows = [(t("field.state", lang), _label("severity", severity, lang)),
-                (t("field.id", lang), str(a.get("source") or "—")),
-                ("", str(a.get("message") or "")),
-                (t("field.last_report", lang), local_time(a.get("ts")))]
-        features.append(_point(a["lon"], a["lat"], {
-            "id": f"alert:{a.get('id', '')}", "kind": "alert", "severity": severity,
-            "color": SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["info"]),
-            "stroke": SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["info"]),
-            "fillOpacity": 0.12, "strokeWeight": 3,
-            "tooltip": escape(title), "popup": _details(title, rows),
-        }))
+        rows = [
+            (t("field.state", lang), _label("severity", severity, lang)),
+            (t("field.id", lang), str(a.get("source") or "—")),
+            ("", str(a.get("message") or "")),
+            (t("field.last_report", lang), local_time(a.get("ts"))),
+        ]
+        features.append(
+            _point(
+                a["lon"],
+                a["lat"],
+                {
+                    "id": f"alert:{a.get('id', '')}",
+                    "kind": "alert",
+                    "severity": severity,
+                    "color": SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["info"]),
+                    "stroke": SEVERITY_COLOURS.get(severity, SEVERITY_COLOURS["info"]),
+                    "fillOpacity": 0.12,
+                    "strokeWeight": 3,
+                    "tooltip": escape(title),
+                    "popup": _details(title, rows),
+                },
+            )
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -294,32 +354,53 @@ def incident_features(items: list[dict[str, Any]], lang: str) -> FeatureCollecti
         late = [str(d) for d in inc.get("deadlines_missed") or []]
         priority = int(inc.get("priority") or 3)
         title = f"{inc.get('id', '')} · {_label('incident.type', inc.get('type'), lang)}"
-        rows = [(t("field.state", lang), _label("incident.state", inc.get("state"), lang)),
-                (t("field.priority", lang), _label("incident.priority", priority, lang)),
-                (t("field.units", lang), ", ".join(inc.get("units") or []) or "—")]
+        rows = [
+            (t("field.state", lang), _label("incident.state", inc.get("state"), lang)),
+            (t("field.priority", lang), _label("incident.priority", priority, lang)),
+            (t("field.units", lang), ", ".join(inc.get("units") or []) or "—"),
+        ]
         rows += [("", t(f"incident.deadline.{d}", lang)) for d in late]
-        features.append(_point(inc["lon"], inc["lat"], {
-            "id": f"incident:{inc.get('id', '')}", "kind": "incident", "shape": "diamond",
-            "color": PRIORITY_COLOURS.get(priority, UNKNOWN_STATUS_COLOUR),
-            "stroke": OVERDUE_STROKE if late else "#ffffff", "strokeWeight": 4 if late else 2,
-            "overdue": bool(late), "tooltip": escape(title), "popup": _details(title, rows),
-        }))
+        features.append(
+            _point(
+                inc["lon"],
+                inc["lat"],
+                {
+                    "id": f"incident:{inc.get('id', '')}",
+                    "kind": "incident",
+                    "shape": "diamond",
+                    "color": PRIORITY_COLOURS.get(priority, UNKNOWN_STATUS_COLOUR),
+                    "stroke": OVERDUE_STROKE if late else "#ffffff",
+                    "strokeWeight": 4 if late else 2,
+                    "overdue": bool(late),
+                    "tooltip": escape(title),
+                    "popup": _details(title, rows),
+                },
+            )
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
-def counts(units: list[dict[str, Any]], vessels: list[dict[str, Any]],
-           sensors: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
+def counts(
+    units: list[dict[str, Any]],
+    vessels: list[dict[str, Any]],
+    sensors: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+) -> dict[str, Any]:
     by_status = {s: 0 for s in STATUS_COLOURS}
     for u in units:
         status = u.get("status") or ""
         if status in by_status:
             by_status[status] += 1
-    return {"units": len(units), "by_status": by_status, "vessels": len(current_vessels(vessels)),
-            "sensors": len(sensors), "open_alerts": len(alerts)}
+    return {
+        "units": len(units),
+        "by_status": by_status,
+        "vessels": len(current_vessels(vessels)),
+        "sensors": len(sensors),
+        "open_alerts": len(alerts),
+    }
 
 
-def heartbeat_age_s(heartbeat: dict[str, str], now_ms: int, field: str = "ts_ms"
-                    ) -> float | None:
+def heartbeat_age_s(heartbeat: dict[str, str], now_ms: int, field: str = "ts_ms") -> float | None:
     """Seconds since the ingest worker's last heartbeat (or, with field="last_message_ms", since
     it last received a message); None when there is none, zero, or garbage."""
     try:
@@ -345,6 +426,7 @@ def is_stale(age_s: float | None) -> bool:
 
 # --- the local basemap ----------------------------------------------------------------------
 
+
 def _read(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))["features"]
 
@@ -359,12 +441,16 @@ def _prop(feature: dict[str, Any], name: str) -> str:
 
 def _keep(feature: dict[str, Any], props: tuple[str, ...]) -> dict[str, Any]:
     p = feature.get("properties") or {}
-    return {"type": "Feature", "geometry": feature["geometry"],
-            "properties": {k: p[k] for k in props if k in p}}
+    return {
+        "type": "Feature",
+        "geometry": feature["geometry"],
+        "properties": {k: p[k] for k in props if k in p},
+    }
 
 
-def _with_tooltip(feature: dict[str, Any], text: str, props: tuple[str, ...] = ("id",)
-                  ) -> dict[str, Any]:
+def _with_tooltip(
+    feature: dict[str, Any], text: str, props: tuple[str, ...] = ("id",)
+) -> dict[str, Any]:
     out = _keep(feature, props)
     out["properties"]["tooltip"] = escape(text)
     return out
@@ -380,8 +466,11 @@ def _rounded(geometry: dict[str, Any]) -> dict[str, Any]:
     return {"type": geometry["type"], "coordinates": _round_coords(geometry["coordinates"])}
 
 
-def clipped_land(features: list[dict[str, Any]], bounds: tuple[float, float, float, float]
-                 = VIEW_BOUNDS, tolerance: float = LAND_SIMPLIFY_DEG) -> list[dict[str, Any]]:
+def clipped_land(
+    features: list[dict[str, Any]],
+    bounds: tuple[float, float, float, float] = VIEW_BOUNDS,
+    tolerance: float = LAND_SIMPLIFY_DEG,
+) -> list[dict[str, Any]]:
     """Land polygons cut to the view box and simplified; pieces wholly outside are dropped."""
     view = box(*bounds)
     out = []
@@ -399,18 +488,29 @@ def clipped_land(features: list[dict[str, Any]], bounds: tuple[float, float, flo
 @lru_cache(maxsize=2)
 def basemap(geo_dir: Path = CONFIG_DIR / "geo") -> dict[str, FeatureCollection]:
     """The layers drawn when no tile server is reachable, read once per process."""
-    district = [f for f in _read(geo_dir / "shenzhen_districts.geojson")
-                if (f.get("properties") or {}).get("qh") == "大鹏"]
+    district = [
+        f
+        for f in _read(geo_dir / "shenzhen_districts.geojson")
+        if (f.get("properties") or {}).get("qh") == "大鹏"
+    ]
     return {
         "land": _collection(clipped_land(_read(geo_dir / "coastline_gshhg.geojson"))),
-        "district": _collection([{**_keep(f, ()), "geometry": _rounded(f["geometry"])}
-                                 for f in district]),
-        "subdistricts": _collection([
-            _with_tooltip(f, f"{_prop(f, 'name_zh')} · {_prop(f, 'name_en')}")
-            for f in _read(geo_dir / "dapeng_subdistricts.geojson")]),
-        "grid": _collection([_with_tooltip(f, _prop(f, "label"))
-                             for f in _read(geo_dir / "dapeng_grid.geojson")]),
-        "zones": _collection([
-            _with_tooltip(f, f"{_prop(f, 'name_zh')} · {_prop(f, 'name_en')}", ("id", "kind"))
-            for f in _read(geo_dir / "zones.geojson")]),
+        "district": _collection(
+            [{**_keep(f, ()), "geometry": _rounded(f["geometry"])} for f in district]
+        ),
+        "subdistricts": _collection(
+            [
+                _with_tooltip(f, f"{_prop(f, 'name_zh')} · {_prop(f, 'name_en')}")
+                for f in _read(geo_dir / "dapeng_subdistricts.geojson")
+            ]
+        ),
+        "grid": _collection(
+            [_with_tooltip(f, _prop(f, "label")) for f in _read(geo_dir / "dapeng_grid.geojson")]
+        ),
+        "zones": _collection(
+            [
+                _with_tooltip(f, f"{_prop(f, 'name_zh')} · {_prop(f, 'name_en')}", ("id", "kind"))
+                for f in _read(geo_dir / "zones.geojson")
+            ]
+        ),
     }

@@ -35,13 +35,15 @@ def _checked(roles: Iterable[str]) -> frozenset[str]:
     allowed = frozenset(roles)
     unknown = allowed - set(ROLES)
     if not allowed or unknown:
-        raise ValueError(f"a callback needs a non-empty set of roles from {ROLES}, "
-                         f"not {sorted(allowed)}")
+        raise ValueError(
+            f"a callback needs a non-empty set of roles from {ROLES}, not {sorted(allowed)}"
+        )
     return allowed
 
 
-def callback(app: dash.Dash, *args: Any, roles: Iterable[str], **kwargs: Any
-             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def callback(
+    app: dash.Dash, *args: Any, roles: Iterable[str], **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`app.callback(*args, **kwargs)` that also records which roles may call it."""
     allowed = _checked(roles)
     before = set(app.callback_map)
@@ -51,8 +53,7 @@ def callback(app: dash.Dash, *args: Any, roles: Iterable[str], **kwargs: Any
     return register
 
 
-def clientside_callback(app: dash.Dash, *args: Any, roles: Iterable[str], **kwargs: Any
-                        ) -> None:
+def clientside_callback(app: dash.Dash, *args: Any, roles: Iterable[str], **kwargs: Any) -> None:
     """`app.clientside_callback` with a role rule, so the walk over every callback finds one."""
     allowed = _checked(roles)
     before = set(app.callback_map)

@@ -72,20 +72,22 @@ def content_security_policy(app: dash.Dash, img_sources: tuple[str, ...] = ()) -
     # Styles: Dash components and plotly inject <style> elements and style attributes, which
     # CSP cannot tell from an attack without nonces Dash does not support: 'unsafe-inline' there.
     scripts = " ".join(["'self'", *app.csp_hashes()])
-    return "; ".join([
-        "default-src 'self'",
-        f"script-src {scripts}",
-        "style-src 'self' 'unsafe-inline'",
-        # img-src: plus the origin of MAP_TILES_URL when one is set (map tiles are images).
-        " ".join(["img-src 'self' data: blob:", *img_sources]),
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            "style-src 'self' 'unsafe-inline'",
+            # img-src: plus the origin of MAP_TILES_URL when one is set (map tiles are images).
+            " ".join(["img-src 'self' data: blob:", *img_sources]),
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 def _refuse(status: int, message: str) -> Response:
@@ -109,8 +111,9 @@ def _is_page(path: str) -> bool:
     return not path.startswith(("/_", "/api/", "/assets/", "/static/"))
 
 
-def _gate(app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str,
-          csrf: CSRFProtect) -> Response | None:
+def _gate(
+    app: dash.Dash, dash_endpoints: frozenset[str], assets_blueprint: str, csrf: CSRFProtect
+) -> Response | None:
     endpoint = request.endpoint or ""
     unsafe = request.method not in SAFE_METHODS
     if endpoint in PUBLIC_ENDPOINTS:
@@ -170,8 +173,14 @@ def _headers(resp: Response, csp: str, settings: Settings) -> Response:
         # Dash's renderer sends this cookie back as X-CSRFToken on its POSTs; refreshed on every
         # response so a wall screen polling for hours never holds an expired token. Not for API
         # token requests: generate_csrf would write the session and so set a session cookie.
-        resp.set_cookie("_csrf_token", generate_csrf(), samesite="Strict", httponly=False,
-                        secure=settings.cookie_secure or request.is_secure, path="/")
+        resp.set_cookie(
+            "_csrf_token",
+            generate_csrf(),
+            samesite="Strict",
+            httponly=False,
+            secure=settings.cookie_secure or request.is_secure,
+            path="/",
+        )
     return resp
 
 
@@ -193,7 +202,8 @@ def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
     server.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf = CSRFProtect(server)
     server.before_request_funcs.setdefault(None, []).insert(
-        0, lambda: _gate(app, dash_endpoints, assets_blueprint, csrf))
+        0, lambda: _gate(app, dash_endpoints, assets_blueprint, csrf)
+    )
     tiles = tile_source(settings.map_tiles_url)
     csp = content_security_policy(app, (tiles,) if tiles else ())
     server.after_request(lambda resp: _headers(resp, csp, settings))

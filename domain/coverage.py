@@ -60,9 +60,13 @@ class TrackerState:
     recorded: Mapping[str, int] = field(default_factory=dict)  # place -> last visit recorded
 
     def to_hash(self) -> dict[str, str]:
-        return {"ts": str(self.ts_ms), "lon": repr(self.lon), "lat": repr(self.lat),
-                "entered": orjson.dumps(dict(self.entered)).decode(),
-                "recorded": orjson.dumps(dict(self.recorded)).decode()}
+        return {
+            "ts": str(self.ts_ms),
+            "lon": repr(self.lon),
+            "lat": repr(self.lat),
+            "entered": orjson.dumps(dict(self.entered)).decode(),
+            "recorded": orjson.dumps(dict(self.recorded)).decode(),
+        }
 
     def to_json(self) -> bytes:
         """Compact form for one hash field (the worker reads thousands per batch)."""
@@ -83,18 +87,30 @@ class TrackerState:
         """The state from a Redis hash (str or bytes); None for an empty hash (a new unit)."""
         if not h:
             return None
-        d = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
-             else v) for k, v in h.items()}
+        d = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in h.items()
+        }
         try:
-            return cls(int(d["ts"]), float(d["lon"]), float(d["lat"]),
-                       {str(k): int(v) for k, v in orjson.loads(d["entered"]).items()},
-                       {str(k): int(v) for k, v in orjson.loads(d["recorded"]).items()})
+            return cls(
+                int(d["ts"]),
+                float(d["lon"]),
+                float(d["lat"]),
+                {str(k): int(v) for k, v in orjson.loads(d["entered"]).items()},
+                {str(k): int(v) for k, v in orjson.loads(d["recorded"]).items()},
+            )
         except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as e:
             raise ValueError(f"malformed coverage tracker state: {e!r}") from None
 
 
-def _speed(prev: tuple[int, float, float] | None, ts_ms: int, lon: float, lat: float,
-           given: float | None, max_gap_s: int) -> float | None:
+def _speed(
+    prev: tuple[int, float, float] | None,
+    ts_ms: int,
+    lon: float,
+    lat: float,
+    given: float | None,
+    max_gap_s: int,
+) -> float | None:
     """The reported speed, else the speed from the previous position; None when unknown (no
     previous position, or one so long ago that the average says nothing about patrolling)."""
     if given is not None:
@@ -110,8 +126,9 @@ def _eligible(places: Places, rule: KindRule) -> list[tuple[str, str]]:
     return [(k, pid) for k, pid in found if pid is not None and rule.counts_for(k)]
 
 
-def advance(state: TrackerState | None, pos: Position, places: Places, rules: VisitRules,
-            unit_id: str) -> tuple[TrackerState, list[Visit]]:
+def advance(
+    state: TrackerState | None, pos: Position, places: Places, rules: VisitRules, unit_id: str
+) -> tuple[TrackerState, list[Visit]]:
     """The unit's next state and the visits to record for one new position at `places`.
 
     A stay counts while positions keep coming (no gap above max_gap_s) from a kind that counts
@@ -124,8 +141,9 @@ def advance(state: TrackerState | None, pos: Position, places: Places, rules: Vi
     return new, visits
 
 
-def step(state: TrackerState | None, pos: Position, places: Places, rules: VisitRules,
-         unit_id: str) -> tuple[TrackerState, list[Visit], float]:
+def step(
+    state: TrackerState | None, pos: Position, places: Places, rules: VisitRules, unit_id: str
+) -> tuple[TrackerState, list[Visit], float]:
     """`advance`, and the seconds of patrol presence the position adds for the heatmap: the
     time since the previous position when both belong to one stay and this one is patrolling
     (0 for a first position, after a gap, or when not patrolling)."""
@@ -136,15 +154,21 @@ def step(state: TrackerState | None, pos: Position, places: Places, rules: Visit
     prev = None if state is None else (state.ts_ms, state.lon, state.lat)
     speed = _speed(prev, pos.ts_ms, pos.lon, pos.lat, pos.speed_m_s, rules.max_gap_s)
     rule = rules.kinds.get(pos.kind)  # type: ignore[call-overload]  # StrEnum keys, str lookup
-    patrolling = (rule is not None and pos.status in rules.patrol_statuses
-                  and (speed is None or speed <= rule.max_speed_m_s))
+    patrolling = (
+        rule is not None
+        and pos.status in rules.patrol_statuses
+        and (speed is None or speed <= rule.max_speed_m_s)
+    )
     here = _eligible(places, rule) if patrolling and rule is not None else []
     continuing = state is not None and pos.ts_ms - state.ts_ms <= rules.max_gap_s * 1000
     before = state.entered if continuing and state is not None else {}
     entered = {pid: before.get(pid, pos.ts_ms) for _k, pid in here}
     revisit_ms = rules.revisit_s * 1000
-    recorded = {pid: ms for pid, ms in (state.recorded.items() if state else ())
-                if pos.ts_ms - ms < revisit_ms}  # older entries throttle nothing any more
+    recorded = {
+        pid: ms
+        for pid, ms in (state.recorded.items() if state else ())
+        if pos.ts_ms - ms < revisit_ms
+    }  # older entries throttle nothing any more
     visits = []
     for kind, pid in here:
         if pos.ts_ms - entered[pid] >= rules.min_dwell_s * 1000 and pid not in recorded:
@@ -171,8 +195,9 @@ def _met(place: Place, last_ms: int | None, now_ms: int) -> bool:
     return last_ms is not None and now_ms - last_ms <= place.requirement_h * MS_PER_H
 
 
-def coverage_figures(places: Iterable[Place], last_visit: Mapping[str, int], now_ms: int,
-                     since_ms: int | None = None) -> dict[str, dict[str, Figure]]:
+def coverage_figures(
+    places: Iterable[Place], last_visit: Mapping[str, int], now_ms: int, since_ms: int | None = None
+) -> dict[str, dict[str, Figure]]:
     """Covered / total per scope ("district" and each sub-district) and place kind.
 
     Without since_ms a place is covered when its requirement is met at now_ms (visited within
@@ -182,8 +207,11 @@ def coverage_figures(places: Iterable[Place], last_visit: Mapping[str, int], now
     counts: dict[str, dict[str, list[int]]] = {"district": {k: [0, 0] for k in PLACE_KINDS}}
     for p in places:
         last = last_visit.get(p.id)
-        ok = (last is not None and last >= since_ms) if since_ms is not None \
+        ok = (
+            (last is not None and last >= since_ms)
+            if since_ms is not None
             else _met(p, last, now_ms)
+        )
         for scope in ("district", p.subdistrict):
             c = counts.setdefault(scope, {k: [0, 0] for k in PLACE_KINDS})[p.kind]
             c[0] += ok
@@ -206,18 +234,23 @@ class DueSoon:
     hours_left: float
 
 
-def blind_spots(places: Iterable[Place], last_visit: Mapping[str, int],
-                now_ms: int) -> list[BlindSpot]:
+def blind_spots(
+    places: Iterable[Place], last_visit: Mapping[str, int], now_ms: int
+) -> list[BlindSpot]:
     """Places whose requirement is not met at now_ms: never visited first, then the longest
     unvisited, then by id (a stable order for the page and the CSV)."""
-    out = [BlindSpot(p, last, None if last is None else (now_ms - last) / MS_PER_H)
-           for p in places if not _met(p, last := last_visit.get(p.id), now_ms)]
+    out = [
+        BlindSpot(p, last, None if last is None else (now_ms - last) / MS_PER_H)
+        for p in places
+        if not _met(p, last := last_visit.get(p.id), now_ms)
+    ]
     out.sort(key=lambda b: (b.last_visit_ms is not None, b.last_visit_ms or 0, b.place.id))
     return out
 
 
-def about_to_miss(places: Iterable[Place], last_visit: Mapping[str, int], now_ms: int,
-                  lead_h: float) -> list[DueSoon]:
+def about_to_miss(
+    places: Iterable[Place], last_visit: Mapping[str, int], now_ms: int, lead_h: float
+) -> list[DueSoon]:
     """Places still covered whose requirement runs out within lead_h hours, soonest first: the
     duty chief is warned while there is time to send someone."""
     out = []
@@ -262,15 +295,20 @@ def _clean_track(track: Iterable[Sequence[float]], from_ms: int, to_ms: int) -> 
     out = []
     for pt in sorted(track, key=lambda p: p[0]):
         ts = int(pt[0])
-        if from_ms <= ts <= to_ms and ts not in seen and math.isfinite(pt[1]) \
-                and math.isfinite(pt[2]):
+        if (
+            from_ms <= ts <= to_ms
+            and ts not in seen
+            and math.isfinite(pt[1])
+            and math.isfinite(pt[2])
+        ):
             seen.add(ts)
             out.append((ts, float(pt[1]), float(pt[2]), pt[3] if len(pt) > 3 else None))
     return out
 
 
-def reconcile(claim: PatrolClaim, track: Iterable[Sequence[float]], geo: CoverageGeography,
-              rules: VisitRules) -> list[ClaimCheck]:
+def reconcile(
+    claim: PatrolClaim, track: Iterable[Sequence[float]], geo: CoverageGeography, rules: VisitRules
+) -> list[ClaimCheck]:
     """One check per claimed place (in claim order, repeats dropped): ok when the track stayed
     there continuously for at least min_dwell_s inside the window, else why not. The track is
     the unit's own positions: (ts_ms, lon, lat) or (ts_ms, lon, lat, speed_m_s)."""
@@ -280,8 +318,9 @@ def reconcile(claim: PatrolClaim, track: Iterable[Sequence[float]], geo: Coverag
     if claim.kind is not None:
         rule = rules.kinds.get(claim.kind)  # type: ignore[call-overload]  # as in advance
         if rule is None:
-            raise ValueError(f"unknown unit kind {claim.kind!r}; known: "
-                             f"{', '.join(sorted(rules.kinds))}")
+            raise ValueError(
+                f"unknown unit kind {claim.kind!r}; known: {', '.join(sorted(rules.kinds))}"
+            )
     points = _clean_track(track, claim.from_ms, claim.to_ms)
     inside: list[set[str]] = []
     prev = None
@@ -305,8 +344,9 @@ def reconcile(claim: PatrolClaim, track: Iterable[Sequence[float]], geo: Coverag
     return checks
 
 
-def _check_place(pid: str, points: list[tuple], inside: list[set[str]],
-                 rules: VisitRules) -> ClaimCheck:
+def _check_place(
+    pid: str, points: list[tuple], inside: list[set[str]], rules: VisitRules
+) -> ClaimCheck:
     total = longest = stay = 0.0
     first = last = None
     for i, (ts, *_rest) in enumerate(points):

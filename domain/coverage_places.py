@@ -34,11 +34,17 @@ from config import CONFIG_DIR, load_json_rules
 from domain.vocab import UnitKind, UnitStatus
 
 PLACE_KINDS = ("land", "coast", "sea")
-FILES = {"land": "land_cells.geojson", "coast": "coast_segments.geojson",
-         "sea": "sea_cells.geojson"}
+FILES = {
+    "land": "land_cells.geojson",
+    "coast": "coast_segments.geojson",
+    "sea": "sea_cells.geojson",
+}
 OWNER_FIELD = {"land": "owner", "coast": "chief", "sea": "owner"}
-GEOM_TYPES = {"land": ("Polygon", "MultiPolygon"), "coast": ("LineString", "MultiLineString"),
-              "sea": ("Polygon", "MultiPolygon")}
+GEOM_TYPES = {
+    "land": ("Polygon", "MultiPolygon"),
+    "coast": ("LineString", "MultiLineString"),
+    "sea": ("Polygon", "MultiPolygon"),
+}
 RULES_FILE = "rules.json"
 # The lookup raster: ~41 x 44 m cells. A coast answer is the one at the raster cell's centre, so
 # it may be off by up to half a diagonal (~30 m) near the edge of the visit distance; cell
@@ -125,9 +131,11 @@ def _read_places(path: Path, kind: str) -> tuple[list[Place], list[BaseGeometry]
     try:
         features = json.loads(path.read_text(encoding="utf-8")).get("features")
     except FileNotFoundError as e:
-        raise FileNotFoundError(f"coverage file {path} is missing: run "
-                                "scripts/derive_coverage.py or copy a replacement there "
-                                "(see config/coverage/README.md)") from e
+        raise FileNotFoundError(
+            f"coverage file {path} is missing: run "
+            "scripts/derive_coverage.py or copy a replacement there "
+            "(see config/coverage/README.md)"
+        ) from e
     except (UnicodeDecodeError, ValueError, AttributeError) as e:
         raise ValueError(f"coverage file {path}: not a GeoJSON FeatureCollection ({e})") from None
     if not isinstance(features, list) or not features:
@@ -147,8 +155,17 @@ def _read_places(path: Path, kind: str) -> tuple[list[Place], list[BaseGeometry]
                 raise ValueError("'requirement_h' must be a number of hours in (0, 720]")
         except Exception as e:  # shapely and bad JSON shapes raise several types
             raise ValueError(f"coverage file {path}: feature {i}: {e}") from None
-        places.append(Place(p["id"], kind, p["label"], p["subdistrict"], p[OWNER_FIELD[kind]],
-                            float(req), str(p.get("community") or "")))
+        places.append(
+            Place(
+                p["id"],
+                kind,
+                p["label"],
+                p["subdistrict"],
+                p[OWNER_FIELD[kind]],
+                float(req),
+                str(p.get("community") or ""),
+            )
+        )
         geoms.append(geom)
         cell = str(p.get("h3", p["id"]))
         cells.append(cell if kind != "coast" and h3.is_valid_cell(cell) else "")
@@ -175,8 +192,13 @@ class _CellLayer:
     """Land or sea cells: a raster code per ~40 m square, and the exact answer where a cell
     border crosses the square (h3 for h3 cells, an STRtree for surveyed polygons)."""
 
-    def __init__(self, geoms: list[BaseGeometry], cells: list[str], raster: _Raster,
-                 corners: dict[int, np.ndarray]) -> None:
+    def __init__(
+        self,
+        geoms: list[BaseGeometry],
+        cells: list[str],
+        raster: _Raster,
+        corners: dict[int, np.ndarray],
+    ) -> None:
         resolutions = {h3.get_resolution(c) for c in cells if c}
         self.res = resolutions.pop() if all(cells) and len(resolutions) == 1 else None
         if self.res is None:
@@ -224,8 +246,10 @@ class CoverageGeography:
         for kind, (places, geoms, _cells) in loaded.items():
             for p, g in zip(places, geoms, strict=True):
                 if p.id in self.places:
-                    raise ValueError(f"coverage file {coverage_dir / FILES[kind]}: id {p.id!r} "
-                                     "is used twice (ids are unique across all three files)")
+                    raise ValueError(
+                        f"coverage file {coverage_dir / FILES[kind]}: id {p.id!r} "
+                        "is used twice (ids are unique across all three files)"
+                    )
                 self.places[p.id] = p
                 self.geoms[p.id] = g
         self.land_ids = tuple(p.id for p in loaded["land"][0])
@@ -239,21 +263,28 @@ class CoverageGeography:
         pad = rules.coast_distance_m / M_PER_DEG / math.cos(math.radians(lat0)) + RASTER_DEG
         x0, y0, x1, y1 = shapely.total_bounds([g for k in PLACE_KINDS for g in loaded[k][1]])
         x0, y0 = x0 - pad, y0 - pad
-        self._raster = r = _Raster(float(x0), float(y0), int((x1 + pad - x0) / RASTER_DEG) + 1,
-                                   int((y1 + pad - y0) / RASTER_DEG) + 1)
+        self._raster = r = _Raster(
+            float(x0),
+            float(y0),
+            int((x1 + pad - x0) / RASTER_DEG) + 1,
+            int((y1 + pad - y0) / RASTER_DEG) + 1,
+        )
         self._x1, self._y1 = x0 + r.ncols * RASTER_DEG, y0 + r.nrows * RASTER_DEG
         corners: dict[int, np.ndarray] = {}  # land and sea cells usually share a resolution
         self._land = _CellLayer(loaded["land"][1], loaded["land"][2], r, corners)
         self._sea = _CellLayer(loaded["sea"][1], loaded["sea"][2], r, corners)
         self.coast_sets, coast_codes = self._coast_raster(coast_geoms, rules.coast_distance_m)
         # plain arrays for the one-point path: indexing them is several times cheaper than numpy
-        self._flat = (array("i", self._land.codes.ravel().tolist()),
-                      array("i", self._sea.codes.ravel().tolist()),
-                      array("i", coast_codes.ravel().tolist()))
+        self._flat = (
+            array("i", self._land.codes.ravel().tolist()),
+            array("i", self._sea.codes.ravel().tolist()),
+            array("i", coast_codes.ravel().tolist()),
+        )
         self._coast_codes = coast_codes
 
-    def _coast_raster(self, geoms: list[BaseGeometry],
-                      distance_m: float) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    def _coast_raster(
+        self, geoms: list[BaseGeometry], distance_m: float
+    ) -> tuple[list[tuple[str, ...]], np.ndarray]:
         """Per raster square, the segments within distance_m of its centre, as an index into a
         list of distinct segment tuples (0: none)."""
         r = self._raster
@@ -290,8 +321,11 @@ class CoverageGeography:
             li = self._land.exact(lon, lat)
         if si == _ASK:
             si = self._sea.exact(lon, lat)
-        return Places(None if li < 0 else self.land_ids[li], None if si < 0 else self.sea_ids[si],
-                      self.coast_sets[coast_codes[i]])
+        return Places(
+            None if li < 0 else self.land_ids[li],
+            None if si < 0 else self.sea_ids[si],
+            self.coast_sets[coast_codes[i]],
+        )
 
     def locate_many(self, lons: Any, lats: Any) -> LocatedMany:
         """`locate` for arrays of points, as indexes (see LocatedMany); same answers."""
@@ -299,8 +333,9 @@ class CoverageGeography:
         r = self._raster
         ok = (x >= r.x0) & (x < self._x1) & (y >= r.y0) & (y < self._y1)
         flat = np.zeros(x.shape, dtype=np.int64)
-        flat[ok] = ((y[ok] - r.y0) / RASTER_DEG).astype(np.int64) * r.ncols \
-            + ((x[ok] - r.x0) / RASTER_DEG).astype(np.int64)
+        flat[ok] = ((y[ok] - r.y0) / RASTER_DEG).astype(np.int64) * r.ncols + (
+            (x[ok] - r.x0) / RASTER_DEG
+        ).astype(np.int64)
         out = []
         for layer in (self._land, self._sea):
             codes = np.where(ok, layer.codes.ravel()[flat], _NONE)

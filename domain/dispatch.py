@@ -63,16 +63,20 @@ class Candidate:
     #                 busy with no task on record: busy_status
 
 
-def qualification(u: Mapping[str, Any], departments: set[str],
-                  incident_type: str | None) -> str | None:
+def qualification(
+    u: Mapping[str, Any], departments: set[str], incident_type: str | None
+) -> str | None:
     """Why the unit may handle the incident ("any", "department", "skill"), or None."""
     if not departments:
         return "any"
     if str(u.get("department") or "") in departments:
         return "department"
     skills = u.get("skills")
-    if incident_type and isinstance(skills, (list, tuple, set, frozenset)) \
-            and incident_type in skills:
+    if (
+        incident_type
+        and isinstance(skills, (list, tuple, set, frozenset))
+        and incident_type in skills
+    ):
         return "skill"
     return None
 
@@ -89,14 +93,24 @@ def _task_priority(u: Mapping[str, Any]) -> int | None:
         return 0
 
 
-def rank(units: Sequence[Mapping[str, Any]], *, dest: LonLat, domain: str,
-         departments: Iterable[str] = (), priority: int, travel: TravelModel,
-         silent_after_s: float, kind_domains: Mapping[Any, Iterable[Any]] | None = None,
-         incident_type: str | None = None, limit: int = 10) -> list[Candidate]:
+def rank(
+    units: Sequence[Mapping[str, Any]],
+    *,
+    dest: LonLat,
+    domain: str,
+    departments: Iterable[str] = (),
+    priority: int,
+    travel: TravelModel,
+    silent_after_s: float,
+    kind_domains: Mapping[Any, Iterable[Any]] | None = None,
+    incident_type: str | None = None,
+    limit: int = 10,
+) -> list[Candidate]:
     """The best `limit` candidates for an incident at `dest` (see the module docstring).
     One pass in Python to filter, then numpy for routes and ordering (2,000 units: ~ms)."""
-    serves = {str(k): {str(d) for d in v}
-              for k, v in (kind_domains or DEFAULT_KIND_DOMAINS).items()}
+    serves = {
+        str(k): {str(d) for d in v} for k, v in (kind_domains or DEFAULT_KIND_DOMAINS).items()
+    }
     kinds_here = {k for k, doms in serves.items() if str(domain) in doms}
     wanted = {str(d) for d in departments}
     chosen: list[tuple[Mapping[str, Any], str, int | None]] = []
@@ -115,8 +129,12 @@ def rank(units: Sequence[Mapping[str, Any]], *, dest: LonLat, domain: str,
         return []
     us = [u for u, _, _ in chosen]
     dist, eta, straight, note = travel.route(
-        [u["kind"] for u in us], _floats([u.get("lon") for u in us]),
-        _floats([u.get("lat") for u in us]), dest, str(domain))
+        [u["kind"] for u in us],
+        _floats([u.get("lon") for u in us]),
+        _floats([u.get("lat") for u in us]),
+        dest,
+        str(domain),
+    )
     placed = np.isfinite(straight)  # units without a position cannot be shown: dropped
     age = _floats([u.get("age_s") for u in us])
     stale = ~(age <= silent_after_s)  # nan (never heard) is stale too
@@ -134,15 +152,26 @@ def rank(units: Sequence[Mapping[str, Any]], *, dest: LonLat, domain: str,
     for i in order.tolist():
         u, why, task = chosen[i]
         ok = bool(reachable[i])
-        out.append(Candidate(
-            unit_id=str(ids[i]), name=str(u.get("name") or ids[i]),
-            department=str(u.get("department") or ""), kind=str(u.get("kind")),
-            status=str(u.get("status") or ""), lon=float(u["lon"]), lat=float(u["lat"]),
-            distance_m=int(dist_r[i]) if ok else None, eta_s=int(eta_r[i]) if ok else None,
-            straight_m=round(float(straight[i])),
-            age_s=None if math.isnan(age[i]) else float(age[i]), stale=bool(stale[i]),
-            preemptible=task is not None, tier=TIERS[int(tier[i])], qualifies_by=why,
-            note=str(note[i]) or ("busy_status" if busy[i] and task is None else "")))
+        out.append(
+            Candidate(
+                unit_id=str(ids[i]),
+                name=str(u.get("name") or ids[i]),
+                department=str(u.get("department") or ""),
+                kind=str(u.get("kind")),
+                status=str(u.get("status") or ""),
+                lon=float(u["lon"]),
+                lat=float(u["lat"]),
+                distance_m=int(dist_r[i]) if ok else None,
+                eta_s=int(eta_r[i]) if ok else None,
+                straight_m=round(float(straight[i])),
+                age_s=None if math.isnan(age[i]) else float(age[i]),
+                stale=bool(stale[i]),
+                preemptible=task is not None,
+                tier=TIERS[int(tier[i])],
+                qualifies_by=why,
+                note=str(note[i]) or ("busy_status" if busy[i] and task is None else ""),
+            )
+        )
     return out
 
 
@@ -150,5 +179,9 @@ def _floats(values: list[Any]) -> np.ndarray:
     """Numbers as floats, anything else (None, text, bools) as nan."""
     if all(type(v) is float or v is None for v in values):
         return np.array(values, dtype=float)  # the common case: numpy maps None to nan
-    return np.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
-                     else math.nan for v in values])
+    return np.array(
+        [
+            float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+            for v in values
+        ]
+    )

@@ -19,8 +19,13 @@ _MAGIC: tuple[tuple[str, int, bytes], ...] = (
     ("video/mp4", 4, b"ftyp"),
 )
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})  # shown in the page
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-              "application/pdf": "pdf", "video/mp4": "mp4"}
+EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "application/pdf": "pdf",
+    "video/mp4": "mp4",
+}
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 
 
@@ -38,8 +43,9 @@ class Evidence:
 
 def media_type_of(data: bytes) -> str | None:
     for media, offset, magic in _MAGIC:
-        if data[offset:offset + len(magic)] == magic and (media != "image/webp"
-                                                         or data[:4] == b"RIFF"):
+        if data[offset : offset + len(magic)] == magic and (
+            media != "image/webp" or data[:4] == b"RIFF"
+        ):
             return media
     return None
 
@@ -58,8 +64,9 @@ def accept(data: bytes, name: str) -> Evidence:
     if not data:
         raise EvidenceRefused("the file is empty")
     if len(data) > MAX_BYTES:
-        raise EvidenceRefused(f"the file is {len(data) / 1e6:.1f} MB; at most "
-                              f"{MAX_BYTES / 1e6:.0f} MB is accepted")
+        raise EvidenceRefused(
+            f"the file is {len(data) / 1e6:.1f} MB; at most {MAX_BYTES / 1e6:.0f} MB is accepted"
+        )
     media = media_type_of(data)
     if media is None:
         raise EvidenceRefused("not a JPEG, PNG, WebP, PDF or MP4 file (judged from its content)")

@@ -193,9 +193,11 @@ class Geography:
         """Inside the district outline, its land and its waters alike. The derived land and
         waters are simplified (~20 m), so a point of theirs on the edge may fall just outside the
         outline: it counts as in the district, as everything built on those files assumes."""
-        return bool(shapely.contains_xy(self.district, lon, lat)
-                    or shapely.contains_xy(self.district_waters, lon, lat)
-                    or shapely.contains_xy(self.district_land, lon, lat))
+        return bool(
+            shapely.contains_xy(self.district, lon, lat)
+            or shapely.contains_xy(self.district_waters, lon, lat)
+            or shapely.contains_xy(self.district_land, lon, lat)
+        )
 
     def subdistrict_of(self, lon: float, lat: float) -> str | None:
         """The sub-district containing the point; for the district's waters (and coastal slivers
@@ -251,7 +253,8 @@ class Geography:
         for every vessel report: a bounding-box test first keeps the common case (outside every
         zone) well under a microsecond."""
         return [
-            dict(p) for (p, g), (x0, y0, x1, y1) in zip(self.zones, self._zone_bounds, strict=True)
+            dict(p)
+            for (p, g), (x0, y0, x1, y1) in zip(self.zones, self._zone_bounds, strict=True)
             if x0 <= lon <= x1 and y0 <= lat <= y1 and shapely.contains_xy(g, lon, lat)
         ]
 

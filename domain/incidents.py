@@ -89,10 +89,15 @@ NEEDS_REASON = frozenset({State.REJECTED, State.TRANSFERRED})
 
 
 # An alert suggests an incident: of this type, this urgent (a duty chief confirms or dismisses).
-ALERT_INCIDENT_TYPE = {"water_quality": IncidentType.WATER_POLLUTION,
-                       "geofence": IncidentType.ILLEGAL_FISHING}
-SEVERITY_PRIORITY = {"critical": Priority.URGENT, "warning": Priority.HIGH,
-                     "info": Priority.ROUTINE}
+ALERT_INCIDENT_TYPE = {
+    "water_quality": IncidentType.WATER_POLLUTION,
+    "geofence": IncidentType.ILLEGAL_FISHING,
+}
+SEVERITY_PRIORITY = {
+    "critical": Priority.URGENT,
+    "warning": Priority.HIGH,
+    "info": Priority.ROUTINE,
+}
 
 
 class IllegalTransition(ValueError):
@@ -118,14 +123,23 @@ class Transition:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
-def check_transition(current: State, target: State, *, by: str, at_ms: int, reason: str = "",
-                     department: Department | str | None = None, owner: str | None = None,
-                     previous_ms: int | None = None) -> Transition:
+def check_transition(
+    current: State,
+    target: State,
+    *,
+    by: str,
+    at_ms: int,
+    reason: str = "",
+    department: Department | str | None = None,
+    owner: str | None = None,
+    previous_ms: int | None = None,
+) -> Transition:
     """The transition, or IllegalTransition saying why not."""
     if target not in TRANSITIONS[current]:
         allowed = ", ".join(s.value for s in next_states(current)) or "none (it is final)"
-        raise IllegalTransition(f"an incident that is {current.value} cannot become "
-                                f"{target.value}; allowed: {allowed}")
+        raise IllegalTransition(
+            f"an incident that is {current.value} cannot become {target.value}; allowed: {allowed}"
+        )
     if not by.strip():
         raise IllegalTransition("a transition must say who made it")
     if target in NEEDS_REASON and not reason.strip():
@@ -165,13 +179,28 @@ class Timeline:
         self.transitions.append(t)
         return t
 
-    def apply(self, target: State, *, by: str, at_ms: int, reason: str = "",
-              department: Department | str | None = None, owner: str | None = None) -> Transition:
+    def apply(
+        self,
+        target: State,
+        *,
+        by: str,
+        at_ms: int,
+        reason: str = "",
+        department: Department | str | None = None,
+        owner: str | None = None,
+    ) -> Transition:
         if self.state is None:
             raise IllegalTransition("open the incident first")
-        t = check_transition(self.state, target, by=by, at_ms=at_ms, reason=reason,
-                             department=department, owner=owner,
-                             previous_ms=self.transitions[-1].at_ms)
+        t = check_transition(
+            self.state,
+            target,
+            by=by,
+            at_ms=at_ms,
+            reason=reason,
+            department=department,
+            owner=owner,
+            previous_ms=self.transitions[-1].at_ms,
+        )
         self.transitions.append(t)
         return t
 
@@ -191,10 +220,16 @@ class Timeline:
                 out.open(t.by, t.at_ms, t.reason)
                 continue
             if t.from_state != out.state:
-                raise IllegalTransition(f"step {i} starts from {t.from_state} but the incident "
-                                        f"was {out.state}")
-            out.apply(t.to_state, by=t.by, at_ms=t.at_ms, reason=t.reason,
-                      department=t.extra.get("department"))
+                raise IllegalTransition(
+                    f"step {i} starts from {t.from_state} but the incident was {out.state}"
+                )
+            out.apply(
+                t.to_state,
+                by=t.by,
+                at_ms=t.at_ms,
+                reason=t.reason,
+                department=t.extra.get("department"),
+            )
         return out
 
     @classmethod
@@ -241,8 +276,9 @@ class Deadlines(_Strict):
         # handle counts from the report: shorter than assign + arrive, an incident served just
         # in time would already be overdue
         if self.handle_s < self.assign_s + self.arrive_s:
-            raise ValueError("handle_s (counted from the report) must be at least "
-                             "assign_s + arrive_s")
+            raise ValueError(
+                "handle_s (counted from the report) must be at least assign_s + arrive_s"
+            )
         return self
 
 
@@ -278,8 +314,9 @@ CLOCKS: dict[str, tuple[State, tuple[State, ...]]] = {
 }
 
 
-def deadlines_missed(timeline: Timeline, priority: int, rules: DispatchRules, now_ms: int
-                     ) -> list[str]:
+def deadlines_missed(
+    timeline: Timeline, priority: int, rules: DispatchRules, now_ms: int
+) -> list[str]:
     """The clocks past their deadline: stopped late, or still running past it. A final state
     stops every clock that has not stopped."""
     limits = rules.deadlines[Priority(priority)]
@@ -296,8 +333,9 @@ def deadlines_missed(timeline: Timeline, priority: int, rules: DispatchRules, no
     return out
 
 
-def record_deadlines_missed(record: Mapping[str, object], rules: DispatchRules, now_ms: int
-                            ) -> list[str]:
+def record_deadlines_missed(
+    record: Mapping[str, object], rules: DispatchRules, now_ms: int
+) -> list[str]:
     """`deadlines_missed` of an incident as the store keeps it: its state, its priority and
     when it first entered each state (`at_<state>` fields)."""
     entered = {k[3:]: v for k, v in record.items() if k.startswith("at_") and isinstance(v, int)}

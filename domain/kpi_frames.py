@@ -107,18 +107,27 @@ def _base(records: list[Mapping[str, Any]]) -> pd.DataFrame:
     raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     departments = _lists(_column(raw, "departments"))
     # handled/closed releases the units into released_units; both lists are who served it
-    units = [list(dict.fromkeys(a + b)) for a, b in zip(
-        _lists(_column(raw, "units")), _lists(_column(raw, "released_units")), strict=True)]
-    df = pd.DataFrame({
-        "id": _column(raw, "id").fillna("").astype(str),
-        **{k: _text_column(raw, k) for k in ("type", "source", "subdistrict")},
-        "priority": pd.to_numeric(_column(raw, "priority"), errors="coerce"),
-        "department": [d[0] if d else UNKNOWN for d in departments],
-        "departments": departments, "units": units,
-        "transferred_to": [_transfer_target(r) if r.get("state") == State.TRANSFERRED else ""
-                           for r in records],
-        "state": _column(raw, "state").fillna("").astype(str),
-    }, index=raw.index)
+    units = [
+        list(dict.fromkeys(a + b))
+        for a, b in zip(
+            _lists(_column(raw, "units")), _lists(_column(raw, "released_units")), strict=True
+        )
+    ]
+    df = pd.DataFrame(
+        {
+            "id": _column(raw, "id").fillna("").astype(str),
+            **{k: _text_column(raw, k) for k in ("type", "source", "subdistrict")},
+            "priority": pd.to_numeric(_column(raw, "priority"), errors="coerce"),
+            "department": [d[0] if d else UNKNOWN for d in departments],
+            "departments": departments,
+            "units": units,
+            "transferred_to": [
+                _transfer_target(r) if r.get("state") == State.TRANSFERRED else "" for r in records
+            ],
+            "state": _column(raw, "state").fillna("").astype(str),
+        },
+        index=raw.index,
+    )
     for s in _STATE_NAMES:
         df[f"{s}_ms"] = pd.to_numeric(_column(raw, f"at_{s}"), errors="coerce").astype("float64")
     created = pd.to_numeric(_column(raw, "created_ms"), errors="coerce").astype("float64")
@@ -146,9 +155,14 @@ def _clock_status(df: pd.DataFrame, clock: str, now_ms: int) -> pd.Series:
     stop = df[[ms_col(s) for s in stop_states]].min(axis=1)
     end = stop.fillna(df["final_ms"]).fillna(float(now_ms))
     missed = start.notna() & (end - start > df[f"{clock}_limit_ms"])
-    return pd.Series(np.select(
-        [start.isna(), missed, stop.notna(), df["final_ms"].notna()],
-        ["not_started", "missed", "met", "ended"], "open"), index=df.index)
+    return pd.Series(
+        np.select(
+            [start.isna(), missed, stop.notna(), df["final_ms"].notna()],
+            ["not_started", "missed", "met", "ended"],
+            "open",
+        ),
+        index=df.index,
+    )
 
 
 def record_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -157,9 +171,12 @@ def record_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return _base(list(records))
 
 
-def incidents_frame(records: Iterable[Mapping[str, Any]], now_ms: int,
-                    rules: DispatchRules | None = None,
-                    base: pd.DataFrame | None = None) -> pd.DataFrame:
+def incidents_frame(
+    records: Iterable[Mapping[str, Any]],
+    now_ms: int,
+    rules: DispatchRules | None = None,
+    base: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per incident record, with its deadline statuses as they stand at `now_ms`.
 
     Columns: id, type, source, priority (missing -> 3, routine, as the store's reader does),
@@ -174,8 +191,9 @@ def incidents_frame(records: Iterable[Mapping[str, Any]], now_ms: int,
     rules = rules or load_rules()
     df = base.copy() if base is not None else _base(list(records))
     known = {int(p) for p in Priority}
-    df["priority"] = df["priority"].where(df["priority"].isin(known),
-                                          int(Priority.ROUTINE)).astype("int64")
+    df["priority"] = (
+        df["priority"].where(df["priority"].isin(known), int(Priority.ROUTINE)).astype("int64")
+    )
     df["final_ms"] = _final_ms(df)
     df["day"] = local_days(df[ms_col(State.REPORTED)])
     for col, a, b in INTERVALS:
@@ -196,23 +214,33 @@ def _values(v: str | Collection[str] | None) -> list[str] | None:
     return [v] if isinstance(v, str) else [str(x) for x in v]
 
 
-def match(df: pd.DataFrame, department: str | Collection[str] | None = None,
-          subdistrict: str | Collection[str] | None = None,
-          source: str | Collection[str] | None = None) -> pd.DataFrame:
+def match(
+    df: pd.DataFrame,
+    department: str | Collection[str] | None = None,
+    subdistrict: str | Collection[str] | None = None,
+    source: str | Collection[str] | None = None,
+) -> pd.DataFrame:
     """Rows of the lead department(s), sub-district(s) and source(s) asked for (None: all).
     Works on the incident frame and on the grouped counts alike (same column names)."""
     keep = pd.Series(True, index=df.index)
-    for col, wanted in (("department", department), ("subdistrict", subdistrict),
-                        ("source", source)):
+    for col, wanted in (
+        ("department", department),
+        ("subdistrict", subdistrict),
+        ("source", source),
+    ):
         if (values := _values(wanted)) is not None:
             keep &= df[col].isin(values)
     return df[keep]
 
 
-def select(df: pd.DataFrame, from_ms: int | None = None, to_ms: int | None = None,
-           department: str | Collection[str] | None = None,
-           subdistrict: str | Collection[str] | None = None,
-           source: str | Collection[str] | None = None) -> pd.DataFrame:
+def select(
+    df: pd.DataFrame,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+    department: str | Collection[str] | None = None,
+    subdistrict: str | Collection[str] | None = None,
+    source: str | Collection[str] | None = None,
+) -> pd.DataFrame:
     """Incidents reported in [from_ms, to_ms) (either end None: open), then `match`."""
     reported = df[ms_col(State.REPORTED)]
     keep = pd.Series(True, index=df.index)
@@ -226,8 +254,16 @@ def select(df: pd.DataFrame, from_ms: int | None = None, to_ms: int | None = Non
 # -- additive forms: what a closed day keeps (domain.kpis.daily_aggregate) -----------------------
 
 COUNT_KEYS = ("day", *GROUP_KEYS)
-RATE_COUNTS = ("reported", "rejected", "transferred", "received", "handled_in_time",
-               "handled_late", "overdue", "pending")
+RATE_COUNTS = (
+    "reported",
+    "rejected",
+    "transferred",
+    "received",
+    "handled_in_time",
+    "handled_late",
+    "overdue",
+    "pending",
+)
 CLOCK_COUNTS = tuple(f"{c}_{what}" for c in CLOCKS for what in ("started", "missed"))
 
 
@@ -247,13 +283,17 @@ def incident_counts(df: pd.DataFrame) -> pd.DataFrame:
     handled = df[ms_col(State.HANDLED)].notna()
     late = df["handle_status"] == "missed"
     flags = {
-        "reported": pd.Series(True, index=df.index), "rejected": rejected,
-        "transferred": transferred, "received": received,
+        "reported": pd.Series(True, index=df.index),
+        "rejected": rejected,
+        "transferred": transferred,
+        "received": received,
         "handled_in_time": received & handled & (df["handle_status"] == "met"),
-        "handled_late": received & handled & late, "overdue": received & ~handled & late,
+        "handled_late": received & handled & late,
+        "overdue": received & ~handled & late,
     }
-    flags["pending"] = received & ~(flags["handled_in_time"] | flags["handled_late"]
-                                    | flags["overdue"])
+    flags["pending"] = received & ~(
+        flags["handled_in_time"] | flags["handled_late"] | flags["overdue"]
+    )
     for clock in CLOCKS:
         flags[f"{clock}_started"] = df[f"{clock}_status"] != "not_started"
         flags[f"{clock}_missed"] = df[f"{clock}_status"] == "missed"
@@ -268,8 +308,9 @@ def duration_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Long form of the three intervals: day, source, department, subdistrict, interval (the
     column name), seconds; only intervals whose both ends happened."""
     names = [col for col, _a, _b in INTERVALS]
-    long = df.melt(id_vars=list(COUNT_KEYS), value_vars=names, var_name="interval",
-                   value_name="seconds")
+    long = df.melt(
+        id_vars=list(COUNT_KEYS), value_vars=names, var_name="interval", value_name="seconds"
+    )
     return long.dropna(subset=["seconds"]).reset_index(drop=True)
 
 
@@ -289,12 +330,18 @@ def daily_aggregate(df: pd.DataFrame, day: str) -> dict[str, Any]:
     incident). Recomputable at any time from the raw records with the same call."""
     part = df[df["day"] == day]
     counts = incident_counts(part)
-    durations = (duration_rows(part).groupby([*GROUP_KEYS, "interval"])["seconds"]
-                 .agg(list).reset_index())
-    return {"day": day, "now_ms": df.attrs.get("now_ms"),
-            "counts": [{k: (v if isinstance(v, str) else int(v)) for k, v in row.items()}
-                       for row in counts.to_dict("records")],
-            "durations": durations.to_dict("records")}
+    durations = (
+        duration_rows(part).groupby([*GROUP_KEYS, "interval"])["seconds"].agg(list).reset_index()
+    )
+    return {
+        "day": day,
+        "now_ms": df.attrs.get("now_ms"),
+        "counts": [
+            {k: (v if isinstance(v, str) else int(v)) for k, v in row.items()}
+            for row in counts.to_dict("records")
+        ],
+        "durations": durations.to_dict("records"),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +360,11 @@ def combine_daily(stored: Iterable[Mapping[str, Any]], recent: pd.DataFrame) -> 
     days = {a["day"] for a in stored}
     raw = recent[~recent["day"].isin(days)]
     counts = [pd.DataFrame(a["counts"]) for a in stored if a["counts"]]
-    durs = [pd.DataFrame(a["durations"]).assign(day=a["day"]).explode("seconds")
-            for a in stored if a["durations"]]
+    durs = [
+        pd.DataFrame(a["durations"]).assign(day=a["day"]).explode("seconds")
+        for a in stored
+        if a["durations"]
+    ]
     counts_df = pd.concat([*counts, incident_counts(raw)], ignore_index=True)
     durations = pd.concat([*durs, duration_rows(raw)], ignore_index=True)
     durations["seconds"] = durations["seconds"].astype("float64")

@@ -56,8 +56,12 @@ def _share(num: int, den: int) -> float | None:
 
 def _rate_overall(counts: pd.DataFrame) -> dict[str, Any]:
     sums = {c: int(counts[c].sum()) for c in RATE_COUNTS}
-    return {**sums, "n": sums["received"], "rate": _share(sums["handled_in_time"],
-                                                        sums["received"]), "target": TARGET}
+    return {
+        **sums,
+        "n": sums["received"],
+        "rate": _share(sums["handled_in_time"], sums["received"]),
+        "target": TARGET,
+    }
 
 
 def _rate_by(counts: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -70,8 +74,10 @@ def _rate_by(counts: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def handling_rate_from_counts(counts: pd.DataFrame) -> dict[str, Any]:
     """`handling_rate` from `incident_counts` rows (raw or stored daily aggregates)."""
-    return {"overall": _rate_overall(counts),
-            **{f"by_{key}": _rate_by(counts, key) for key in GROUP_KEYS}}
+    return {
+        "overall": _rate_overall(counts),
+        **{f"by_{key}": _rate_by(counts, key) for key in GROUP_KEYS},
+    }
 
 
 def handling_rate(df: pd.DataFrame) -> dict[str, Any]:
@@ -103,9 +109,14 @@ def _interval_summary(durations: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for name in INTERVAL_NAMES:  # every interval, also when none happened
         row = per.loc[name] if name in per.index else None
-        out.append({"interval": name, "n": 0 if row is None else int(row["n"]),
-                    "median_s": None if row is None else float(row["median_s"]),
-                    "p90_s": None if row is None else float(row["p90_s"])})
+        out.append(
+            {
+                "interval": name,
+                "n": 0 if row is None else int(row["n"]),
+                "median_s": None if row is None else float(row["median_s"]),
+                "p90_s": None if row is None else float(row["p90_s"]),
+            }
+        )
     return out
 
 
@@ -114,8 +125,14 @@ def _deadline_summary(counts: pd.DataFrame) -> list[dict[str, Any]]:
     for clock in CLOCKS:
         started = int(counts[f"{clock}_started"].sum())
         missed = int(counts[f"{clock}_missed"].sum())
-        out.append({"deadline": clock, "n": started, "missed": missed,
-                    "share_missed": _share(missed, started)})
+        out.append(
+            {
+                "deadline": clock,
+                "n": started,
+                "missed": missed,
+                "share_missed": _share(missed, started),
+            }
+        )
     return out
 
 
@@ -123,9 +140,14 @@ def _deadline_trend(counts: pd.DataFrame) -> pd.DataFrame:
     per_day = counts.groupby("day", sort=True)[list(CLOCK_COUNTS)].sum()
     rows = []
     for clock in CLOCKS:
-        part = pd.DataFrame({"day": per_day.index, "deadline": clock,
-                             "n": per_day[f"{clock}_started"].to_numpy(),
-                             "missed": per_day[f"{clock}_missed"].to_numpy()})
+        part = pd.DataFrame(
+            {
+                "day": per_day.index,
+                "deadline": clock,
+                "n": per_day[f"{clock}_started"].to_numpy(),
+                "missed": per_day[f"{clock}_missed"].to_numpy(),
+            }
+        )
         rows.append(part)
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     out["share_missed"] = _ratio(out["missed"], out["n"])
@@ -134,9 +156,12 @@ def _deadline_trend(counts: pd.DataFrame) -> pd.DataFrame:
 
 def response_times_from(durations: pd.DataFrame, counts: pd.DataFrame) -> dict[str, Any]:
     """`response_times` from `duration_rows` and `incident_counts` (raw or stored)."""
-    return {"intervals": _interval_summary(durations), "deadlines": _deadline_summary(counts),
-            "trend": _percentiles(durations, ["day", "interval"]),
-            "deadline_trend": _deadline_trend(counts)}
+    return {
+        "intervals": _interval_summary(durations),
+        "deadlines": _deadline_summary(counts),
+        "trend": _percentiles(durations, ["day", "interval"]),
+        "deadline_trend": _deadline_trend(counts),
+    }
 
 
 def response_times(df: pd.DataFrame) -> dict[str, Any]:
@@ -166,19 +191,29 @@ def workload(df: pd.DataFrame) -> dict[str, Any]:
     it owns with others (a joint operation counts for each).
     """
     units = df[["id", "units"]].explode("units").dropna(subset=["units"])
-    per_unit = (units.groupby("units").size().rename("incidents").rename_axis("unit")
-                .reset_index().sort_values(["incidents", "unit"], ascending=[False, True],
-                                           ignore_index=True))
+    per_unit = (
+        units.groupby("units")
+        .size()
+        .rename("incidents")
+        .rename_axis("unit")
+        .reset_index()
+        .sort_values(["incidents", "unit"], ascending=[False, True], ignore_index=True)
+    )
     lead = df.groupby("department").size().rename("lead")
     involved = df[["id", "departments"]].explode("departments").dropna(subset=["departments"])
     inv = involved.groupby("departments").size().rename("involved")
     per_dept = pd.concat([lead, inv], axis=1).fillna(0).astype("int64").rename_axis("department")
-    return {"n": len(df), "n_without_units": int((df["units"].map(len) == 0).sum()),
-            "per_unit": per_unit, "per_department": per_dept.reset_index()}
+    return {
+        "n": len(df),
+        "n_without_units": int((df["units"].map(len) == 0).sum()),
+        "per_unit": per_unit,
+        "per_department": per_dept.reset_index(),
+    }
 
 
-def units_on_duty_by_hour(events: Iterable[tuple[str, int, str]], from_ms: int, to_ms: int
-                          ) -> pd.DataFrame:
+def units_on_duty_by_hour(
+    events: Iterable[tuple[str, int, str]], from_ms: int, to_ms: int
+) -> pd.DataFrame:
     """Units on duty per hour from status changes (unit_id, ts_ms, status).
 
     A unit is on duty from a change to any status but off_duty until its next change (the
@@ -201,47 +236,61 @@ def units_on_duty_by_hour(events: Iterable[tuple[str, int, str]], from_ms: int, 
     reps = last - first + 1
     idx = np.repeat(np.arange(len(start)), reps)
     hour = first[idx] + (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps))
-    overlap = (np.minimum(end[idx], (hour + 1) * HOUR_MS)
-               - np.maximum(start[idx], hour * HOUR_MS))
+    overlap = np.minimum(end[idx], (hour + 1) * HOUR_MS) - np.maximum(start[idx], hour * HOUR_MS)
     hours = np.arange(from_ms // HOUR_MS, -(-to_ms // HOUR_MS))
     slot = hour - hours[0] if len(hours) else hour
     pairs = pd.unique(slot * (int(units.max(initial=0)) + 1) + units[idx])  # np.unique: slow
     n_units = np.bincount(pairs // (int(units.max(initial=0)) + 1), minlength=len(hours))
     ms = np.bincount(slot, weights=overlap, minlength=len(hours))
-    return pd.DataFrame({"hour_ms": hours * HOUR_MS, "local_hour": _local_hours(hours),
-                         "units": n_units[:len(hours)].astype("int64"),
-                         "unit_hours": ms[:len(hours)] / HOUR_MS})
+    return pd.DataFrame(
+        {
+            "hour_ms": hours * HOUR_MS,
+            "local_hour": _local_hours(hours),
+            "units": n_units[: len(hours)].astype("int64"),
+            "unit_hours": ms[: len(hours)] / HOUR_MS,
+        }
+    )
 
 
-def _event_arrays(events: Iterable[tuple[str, int, str]]
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _event_arrays(
+    events: Iterable[tuple[str, int, str]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit codes (ints), times and statuses as arrays."""
     ev = list(events)
     if not ev:
         return np.zeros(0, "int64"), np.zeros(0, "int64"), np.zeros(0, object)
     unit, ts, status = zip(*ev, strict=True)
     codes, _names = pd.factorize(pd.Series(unit, dtype=object))
-    return (codes.astype("int64"), np.asarray(ts, dtype="int64"),
-            np.asarray([str(s) for s in status], dtype=object))
+    return (
+        codes.astype("int64"),
+        np.asarray(ts, dtype="int64"),
+        np.asarray([str(s) for s in status], dtype=object),
+    )
 
 
 def _local_hours(hours: np.ndarray) -> list[str]:
-    return [dt.datetime.fromtimestamp((h * HOUR_MS + LOCAL_OFFSET_MS) / 1000, dt.UTC)
-            .strftime("%Y%m%d %H:00") for h in hours]
+    return [
+        dt.datetime.fromtimestamp((h * HOUR_MS + LOCAL_OFFSET_MS) / 1000, dt.UTC).strftime(
+            "%Y%m%d %H:00"
+        )
+        for h in hours
+    ]
 
 
 # -- coverage ------------------------------------------------------------------------------------
 
 
-def coverage_by_day(daily_visited: Mapping[str, Iterable[str]], places: Iterable[Place]
-                    ) -> pd.DataFrame:
+def coverage_by_day(
+    daily_visited: Mapping[str, Iterable[str]], places: Iterable[Place]
+) -> pd.DataFrame:
     """Patrol coverage per local day: of the places of each kind (land grid cell, coastline
     segment, sea cell) in each scope ("district" and each sub-district), how many were
     visited that day (store.coverage.daily_visited). Columns: day, scope, kind, covered,
     total (n), percent (None when the scope has none of that kind), target_percent (100).
     Visited ids that are not among `places` are ignored."""
-    pl = pd.DataFrame([(p.id, p.kind, p.subdistrict) for p in places],
-                      columns=["id", "kind", "subdistrict"])
+    pl = pd.DataFrame(
+        [(p.id, p.kind, p.subdistrict) for p in places], columns=["id", "kind", "subdistrict"]
+    )
     scopes = ["district", *sorted(pl["subdistrict"].unique())]
     rows = []
     for day in sorted(daily_visited):
@@ -251,8 +300,9 @@ def coverage_by_day(daily_visited: Mapping[str, Iterable[str]], places: Iterable
             for kind in PLACE_KINDS:
                 mask = here & (pl["kind"] == kind)
                 total, covered = int(mask.sum()), int((mask & seen).sum())
-                rows.append((day, scope, kind, covered, total,
-                             100.0 * covered / total if total else None))
+                rows.append(
+                    (day, scope, kind, covered, total, 100.0 * covered / total if total else None)
+                )
     out = pd.DataFrame(rows, columns=["day", "scope", "kind", "covered", "total", "percent"])
     out["percent"] = out["percent"].astype(object).where(out["total"] > 0, None)
     out["target_percent"] = 100.0
@@ -274,16 +324,19 @@ def _holds(limit: Limit, x: pd.Series) -> pd.Series:
     return limit.holds(x)  # type: ignore[arg-type]  # <=, > and >= work on a Series as is
 
 
-def _judged(sensor_id: str, profile: Mapping[str, Any], track: Sequence[Mapping[str, Any]],
-            target_class: Mapping[str, str]) -> pd.DataFrame | None:
+def _judged(
+    sensor_id: str,
+    profile: Mapping[str, Any],
+    track: Sequence[Mapping[str, Any]],
+    target_class: Mapping[str, str],
+) -> pd.DataFrame | None:
     kind = str(profile.get("kind") or "")
     water_class = target_class.get(kind) or profile.get("water_class")
     limits = class_limits(kind, str(water_class)) if water_class else {}
     if not limits:
         return None  # not a water point (air, noise, camera) or no class: nothing to judge
     frame = pd.DataFrame.from_records(list(track))
-    ts = pd.to_numeric(frame.get("ts", pd.Series(index=frame.index, dtype=float)),
-                       errors="coerce")
+    ts = pd.to_numeric(frame.get("ts", pd.Series(index=frame.index, dtype=float)), errors="coerce")
     judged = pd.Series(False, index=frame.index)
     failed = pd.Series(False, index=frame.index)
     for name, limit in limits.items():
@@ -292,16 +345,24 @@ def _judged(sensor_id: str, profile: Mapping[str, Any], track: Sequence[Mapping[
             judged |= x.notna()
             failed |= x.notna() & ~_holds(limit, x)
     keep = judged & ts.notna()
-    return pd.DataFrame({"sensor_id": sensor_id, "kind": kind, "water_class": str(water_class),
-                         "subdistrict": str(profile.get("subdistrict") or ""),
-                         "name": str(profile.get("name") or sensor_id),
-                         "day": local_days(ts[keep]).to_numpy(),
-                         "within": ~failed[keep].to_numpy()})
+    return pd.DataFrame(
+        {
+            "sensor_id": sensor_id,
+            "kind": kind,
+            "water_class": str(water_class),
+            "subdistrict": str(profile.get("subdistrict") or ""),
+            "name": str(profile.get("name") or sensor_id),
+            "day": local_days(ts[keep]).to_numpy(),
+            "within": ~failed[keep].to_numpy(),
+        }
+    )
 
 
-def water_quality(readings: Mapping[str, Sequence[Mapping[str, Any]]],
-                  sensors: Mapping[str, Mapping[str, Any]],
-                  target_class: Mapping[str, str] = TARGET_CLASS) -> dict[str, pd.DataFrame]:
+def water_quality(
+    readings: Mapping[str, Sequence[Mapping[str, Any]]],
+    sensors: Mapping[str, Mapping[str, Any]],
+    target_class: Mapping[str, str] = TARGET_CLASS,
+) -> dict[str, pd.DataFrame]:
     """Monitoring points against their water class (limits from domain.water_quality).
 
     readings: sensor id -> its track entries (`ts`, `v.<parameter>`, text or numbers, as the
@@ -314,13 +375,20 @@ def water_quality(readings: Mapping[str, Sequence[Mapping[str, Any]]],
     day_share. breaches_by_day: day, the point's columns, n (readings), breaches (readings
     not within); `water_points` turns stored and recent rows of it into `points`.
     """
-    parts = [f for sid, track in readings.items()
-             if (f := _judged(sid, sensors.get(sid) or {}, track, target_class)) is not None]
-    r = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=[*_POINT, "day", "within"])
+    parts = [
+        f
+        for sid, track in readings.items()
+        if (f := _judged(sid, sensors.get(sid) or {}, track, target_class)) is not None
+    ]
+    r = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=[*_POINT, "day", "within"])
+    )
     r["breach"] = (~r["within"].astype(bool)).astype("int64")
     by_day = r.groupby(["day", *_POINT], as_index=False, sort=True).agg(
-        n=("breach", "size"), breaches=("breach", "sum"))
+        n=("breach", "size"), breaches=("breach", "sum")
+    )
     return {"points": water_points(by_day), "breaches_by_day": by_day}
 
 
@@ -333,8 +401,11 @@ def water_points(by_day: pd.DataFrame) -> pd.DataFrame:
     together."""
     clean = by_day.assign(clean=(by_day["breaches"] == 0).astype("int64"))
     pts = clean.groupby(_POINT, as_index=False, sort=True).agg(
-        n=("n", "sum"), breaches=("breaches", "sum"), days=("day", "size"),
-        days_within=("clean", "sum"))
+        n=("n", "sum"),
+        breaches=("breaches", "sum"),
+        days=("day", "size"),
+        days_within=("clean", "sum"),
+    )
     pts["within"] = pts["n"] - pts["breaches"]
     pts["share"] = _ratio(pts["within"], pts["n"])
     pts["day_share"] = _ratio(pts["days_within"], pts["days"])
@@ -344,10 +415,12 @@ def water_points(by_day: pd.DataFrame) -> pd.DataFrame:
 # -- daily aggregates ----------------------------------------------------------------------------
 
 
-def incident_figures(base: KpiBase, from_day: str | None = None, to_day: str | None = None,
-                     **filters: Any) -> dict[str, Any]:
+def incident_figures(
+    base: KpiBase, from_day: str | None = None, to_day: str | None = None, **filters: Any
+) -> dict[str, Any]:
     """Handling rate and response times over local days [from_day, to_day] (inclusive) and
     `match` filters (department, subdistrict, source), from a KpiBase."""
+
     def pick(frame: pd.DataFrame) -> pd.DataFrame:
         keep = pd.Series(True, index=frame.index)
         if from_day is not None:
@@ -357,6 +430,7 @@ def incident_figures(base: KpiBase, from_day: str | None = None, to_day: str | N
         return match(frame[keep], **filters)
 
     counts, durations = pick(base.counts), pick(base.durations)
-    return {"handling_rate": handling_rate_from_counts(counts),
-            "response_times": response_times_from(durations, counts)}
-
+    return {
+        "handling_rate": handling_rate_from_counts(counts),
+        "response_times": response_times_from(durations, counts),
+    }

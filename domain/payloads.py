@@ -161,4 +161,3 @@ class PatrolLog(_Payload):
         if self.to_ms - self.from_ms > PATROL_LOG_MAX_MS:
             raise ValueError("a patrol log covers at most 7 days")
         return self
-

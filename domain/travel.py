@@ -107,8 +107,11 @@ class _Raster:
         r = np.floor((lat - self.y0) / self.dlat)
         c = np.floor((lon - self.x0) / self.dlon)
         inside = (r >= 0) & (r < self.shape[0]) & (c >= 0) & (c < self.shape[1])
-        return (np.clip(r, 0, self.shape[0] - 1).astype(np.intp),
-                np.clip(c, 0, self.shape[1] - 1).astype(np.intp), inside)
+        return (
+            np.clip(r, 0, self.shape[0] - 1).astype(np.intp),
+            np.clip(c, 0, self.shape[1] - 1).astype(np.intp),
+            inside,
+        )
 
 
 class _Graph:
@@ -143,12 +146,14 @@ class _Graph:
         k = math.ceil(SNAP_M / (raster.dlat * _M_PER_DEG))
         big = np.full((raster.shape[0] + 2 * k, raster.shape[1] + 2 * k), -1, dtype=np.intp)
         big[k:-k, k:-k] = self.node
-        offsets = sorted(((dr, dc) for dr in range(-k, k + 1) for dc in range(-k, k + 1)),
-                         key=lambda o: o[0] ** 2 + o[1] ** 2)
+        offsets = sorted(
+            ((dr, dc) for dr in range(-k, k + 1) for dc in range(-k, k + 1)),
+            key=lambda o: o[0] ** 2 + o[1] ** 2,
+        )
         for dr, dc in offsets[1:]:
             if (dr * dr + dc * dc) ** 0.5 * raster.dlat * _M_PER_DEG > SNAP_M + CELL_M:
                 break
-            window = big[k + dr:k + dr + raster.shape[0], k + dc:k + dc + raster.shape[1]]
+            window = big[k + dr : k + dr + raster.shape[0], k + dc : k + dc + raster.shape[1]]
             fill = (self.nearest < 0) & (window >= 0)
             self.nearest[fill] = window[fill]
         self._csr = None
@@ -191,11 +196,19 @@ class TravelModel:
     """Land and sea graphs over the district, built once (`from_geography`), then read-only
     apart from the cache of recent searches (guarded by a lock: threads may share a model)."""
 
-    def __init__(self, raster: _Raster, land: np.ndarray, fine: _Raster, fine_land: np.ndarray,
-                 in_coverage: np.ndarray) -> None:
+    def __init__(
+        self,
+        raster: _Raster,
+        land: np.ndarray,
+        fine: _Raster,
+        fine_land: np.ndarray,
+        in_coverage: np.ndarray,
+    ) -> None:
         self.raster, self.fine, self.fine_land = raster, fine, fine_land
-        self.graphs = {"land": _Graph(raster, land, LAND_DETOUR),
-                       "sea": _Graph(raster, ~land & in_coverage, 1.0)}
+        self.graphs = {
+            "land": _Graph(raster, land, LAND_DETOUR),
+            "sea": _Graph(raster, ~land & in_coverage, 1.0),
+        }
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -207,10 +220,16 @@ class TravelModel:
         bounds = (x0 - mx, y0 - my, x1 + mx, y1 + my)
         raster, fine = _Raster(bounds, CELL_M), _Raster(bounds, FINE_M)
         cx0, cy0, cx1, cy1 = geo.coverage
-        covered = ((raster.lon >= cx0) & (raster.lon <= cx1)
-                   & (raster.lat >= cy0) & (raster.lat <= cy1))
-        return cls(raster, shapely.contains_xy(geo.land, raster.lon, raster.lat), fine,
-                   shapely.contains_xy(geo.land, fine.lon, fine.lat), covered)
+        covered = (
+            (raster.lon >= cx0) & (raster.lon <= cx1) & (raster.lat >= cy0) & (raster.lat <= cy1)
+        )
+        return cls(
+            raster,
+            shapely.contains_xy(geo.land, raster.lon, raster.lat),
+            fine,
+            shapely.contains_xy(geo.land, fine.lon, fine.lat),
+            covered,
+        )
 
     # -- graph queries ------------------------------------------------------------------------
 
@@ -259,8 +278,9 @@ class TravelModel:
 
     # -- ETAs ---------------------------------------------------------------------------------
 
-    def route(self, kinds: Sequence[str], lon: Any, lat: Any, dest: LonLat,
-              domain: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def route(
+        self, kinds: Sequence[str], lon: Any, lat: Any, dest: LonLat, domain: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Route metres, ETA seconds (inf: unreachable), straight metres and the reason for each
         unreachable unit (see Leg.note), for units of the given kinds at lon/lat (nan: no
         position). `domain` ("land", "sea", "coastal"; None: any) says which graphs reach dest:
@@ -285,14 +305,16 @@ class TravelModel:
                 note[mask] = "wrong_domain"
                 continue
             else:
-                dist[mask], note[mask] = self._graph_route(graph, lon[mask], lat[mask], dest,
-                                                           straight[mask])
+                dist[mask], note[mask] = self._graph_route(
+                    graph, lon[mask], lat[mask], dest, straight[mask]
+                )
             eta[mask] = dist[mask] / speed
         note[np.isfinite(dist)] = ""
         return dist, eta, straight, note
 
-    def _graph_route(self, graph: str, lon: np.ndarray, lat: np.ndarray, dest: LonLat,
-                     straight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _graph_route(
+        self, graph: str, lon: np.ndarray, lat: np.ndarray, dest: LonLat, straight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         g = self.graphs[graph]
         node, leg, inside = self.snap(graph, lon, lat)
         dest_node, _, dest_inside = self.snap(graph, dest[0], dest[1])
@@ -310,8 +332,9 @@ class TravelModel:
             note[:] = "outside_area"
         return dist, note
 
-    def eta(self, units: Sequence[Mapping[str, Any]], dest: LonLat,
-            domain: str | None = None) -> list[Leg]:
+    def eta(
+        self, units: Sequence[Mapping[str, Any]], dest: LonLat, domain: str | None = None
+    ) -> list[Leg]:
         """`route` for unit mappings (kind, lon, lat), one Leg each."""
         lon = [_num(u.get("lon")) for u in units]
         lat = [_num(u.get("lat")) for u in units]
@@ -327,7 +350,9 @@ def _num(x: Any) -> float:
 
 
 def _legs(dist: np.ndarray, eta: np.ndarray, straight: np.ndarray, note: np.ndarray) -> list[Leg]:
-    return [Leg(d, e, s, n) if math.isfinite(d) else
-            Leg(None, None, s if math.isfinite(s) else None, n)
-            for d, e, s, n in zip(dist.tolist(), eta.tolist(), straight.tolist(), note.tolist(),
-                                  strict=True)]
+    return [
+        Leg(d, e, s, n) if math.isfinite(d) else Leg(None, None, s if math.isfinite(s) else None, n)
+        for d, e, s, n in zip(
+            dist.tolist(), eta.tolist(), straight.tolist(), note.tolist(), strict=True
+        )
+    ]

@@ -61,8 +61,9 @@ def _split(key: str) -> tuple[str, Bound]:
 
 
 @lru_cache(maxsize=8)
-def class_limits(kind: str, water_class: str, directory: Path = CONFIG_DIR / "standards"
-                 ) -> dict[str, Limit]:
+def class_limits(
+    kind: str, water_class: str, directory: Path = CONFIG_DIR / "standards"
+) -> dict[str, Limit]:
     """Limits of one class of one standard; parameters the class does not define are absent."""
     if kind not in STANDARD_FILES:
         return {}
@@ -93,7 +94,8 @@ def breaches(kind: str, water_class: str | None, values: dict[str, float]) -> li
         return []
     limits = class_limits(kind, water_class)
     return [
-        Breach(p, v, limits[p]) for p, v in sorted(values.items())
+        Breach(p, v, limits[p])
+        for p, v in sorted(values.items())
         if p in limits and not limits[p].holds(v)
     ]
 

@@ -31,8 +31,9 @@ class EmbeddedBroker(Broker):
     Only a subscription the session holds gets them here (MQTT 3.1.1, 3.3.1-6). Overrides a
     private method: amqtt is pinned in pyproject.toml for this."""
 
-    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
-                                                          session: Any) -> None:
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Any
+    ) -> None:
         holders = self._subscriptions.get(subscription[0], [])
         if any(s.client_id == session.client_id for s, _qos in holders):
             await super()._publish_retained_messages_for_subscription(subscription, session)

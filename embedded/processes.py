@@ -41,8 +41,9 @@ class ServerProcess:
     proc: subprocess.Popen | None = None
 
     def start(self) -> ServerProcess:
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         _wait_port(self.port, self.proc, self.name)
         return self
 
@@ -60,8 +61,7 @@ class ServerProcess:
         self.start()
 
 
-def redis_server(data_dir: Path, fsync: str = "always", port: int | None = None
-                 ) -> ServerProcess:
+def redis_server(data_dir: Path, fsync: str = "always", port: int | None = None) -> ServerProcess:
     port = port or free_port()
     srv = ServerProcess(server_command(port, data_dir, fsync), port, "redis").start()
     client = redis.Redis(port=port)
@@ -80,7 +80,8 @@ def redis_server(data_dir: Path, fsync: str = "always", port: int | None = None
 
 def mosquitto_binary() -> str:
     found = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if not found:
         raise RuntimeError("mosquitto not found: `apt-get install mosquitto` or set MQTT_URL")
     return found
@@ -112,5 +113,6 @@ def amqtt_broker(port: int | None = None) -> ServerProcess:
     import sys
 
     port = port or free_port()
-    return ServerProcess([sys.executable, "-m", "embedded.broker", str(port)], port,
-                         "amqtt").start()
+    return ServerProcess(
+        [sys.executable, "-m", "embedded.broker", str(port)], port, "amqtt"
+    ).start()

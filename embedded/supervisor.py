@@ -47,8 +47,9 @@ class Part:
 
     def start(self, env: dict[str, str]) -> None:
         self.starts = [t for t in self.starts if time.monotonic() - t < 60] + [time.monotonic()]
-        self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            self.argv, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -88,16 +89,30 @@ def run_all(s: Settings, run_py: Path) -> None:
     servers: list[Part] = []
     if not s.redis_url:
         if not _port_free(s.embedded_redis_port):
-            raise Unreachable(f"port {s.embedded_redis_port} is taken (is ecocommand already "
-                              "running?): stop it or set EMBEDDED_REDIS_PORT")
-        servers.append(Part("redis", server_command(s.embedded_redis_port, s.data_dir / "redis"),
-                            f"{s.effective_redis_url} (valkey, AOF in {s.data_dir / 'redis'})"))
+            raise Unreachable(
+                f"port {s.embedded_redis_port} is taken (is ecocommand already "
+                "running?): stop it or set EMBEDDED_REDIS_PORT"
+            )
+        servers.append(
+            Part(
+                "redis",
+                server_command(s.embedded_redis_port, s.data_dir / "redis"),
+                f"{s.effective_redis_url} (valkey, AOF in {s.data_dir / 'redis'})",
+            )
+        )
     if not s.mqtt_url:
         if not _port_free(s.embedded_mqtt_port):
-            raise Unreachable(f"port {s.embedded_mqtt_port} is taken: stop what uses it or set "
-                              "EMBEDDED_MQTT_PORT (or MQTT_URL for an external broker)")
-        servers.append(Part("broker", [py, "-m", "embedded.broker", str(s.embedded_mqtt_port)],
-                            f"{s.effective_mqtt_url} (amqtt)"))
+            raise Unreachable(
+                f"port {s.embedded_mqtt_port} is taken: stop what uses it or set "
+                "EMBEDDED_MQTT_PORT (or MQTT_URL for an external broker)"
+            )
+        servers.append(
+            Part(
+                "broker",
+                [py, "-m", "embedded.broker", str(s.embedded_mqtt_port)],
+                f"{s.effective_mqtt_url} (amqtt)",
+            )
+        )
     env.update(REDIS_URL=s.effective_redis_url, MQTT_URL=s.effective_mqtt_url)
     apps = [
         Part("ingest", [py, str(run_py), "ingest"], "worker"),
@@ -169,8 +184,10 @@ def _ingest_subscribed(url: str, ingest: Part) -> bool:
         beat = redis_client(url, wait_s=0).hgetall(keys.HEARTBEAT)
     except (Unreachable, redis.exceptions.RedisError):
         return False
-    return (beat.get(b"pid") == str(ingest.proc.pid).encode()  # type: ignore[union-attr]
-            and beat.get(b"broker_connected") == b"1")
+    return (
+        beat.get(b"pid") == str(ingest.proc.pid).encode()  # type: ignore[union-attr]
+        and beat.get(b"broker_connected") == b"1"
+    )
 
 
 def _wait_quietly(check: Any, timeout: float) -> bool:

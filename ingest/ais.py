@@ -69,8 +69,19 @@ BAD_MMSI = "ais_bad_mmsi"
 BAD_FRAGMENT = "ais_bad_fragment"
 NOT_TEXT = "payload_not_text"
 JSON_MALFORMED = "json_malformed"
-REASONS = frozenset({BAD_CHECKSUM, BAD_TAGBLOCK, MALFORMED, DECODE_ERROR, NO_POSITION,
-                     BAD_MMSI, BAD_FRAGMENT, NOT_TEXT, JSON_MALFORMED})
+REASONS = frozenset(
+    {
+        BAD_CHECKSUM,
+        BAD_TAGBLOCK,
+        MALFORMED,
+        DECODE_ERROR,
+        NO_POSITION,
+        BAD_MMSI,
+        BAD_FRAGMENT,
+        NOT_TEXT,
+        JSON_MALFORMED,
+    }
+)
 
 MAX_LINE = 4096  # a tag-blocked 9-part joined line is < 2 kB; longer is junk, not NMEA
 MAX_RAW = 4096  # Rejection.raw is cut here so junk cannot bloat the dead-letter stream
@@ -148,12 +159,34 @@ class _Reject(Exception):  # internal control flow: never escapes this module
 class _Part:
     """One parsed NMEA sentence (one fragment of an AIS message)."""
 
-    __slots__ = ("channel", "fill", "group", "index", "payload", "sentence", "seq", "tag",
-                 "tb_ms", "text", "total")
+    __slots__ = (
+        "channel",
+        "fill",
+        "group",
+        "index",
+        "payload",
+        "sentence",
+        "seq",
+        "tag",
+        "tb_ms",
+        "text",
+        "total",
+    )
 
-    def __init__(self, text: str, sentence: str, tag: str, total: int, index: int, seq: str,
-                 channel: str, payload: str, fill: int, tb_ms: int | None,
-                 group: tuple[int, int, str] | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        sentence: str,
+        tag: str,
+        total: int,
+        index: int,
+        seq: str,
+        channel: str,
+        payload: str,
+        fill: int,
+        tb_ms: int | None,
+        group: tuple[int, int, str] | None,
+    ) -> None:
         self.text = text  # as received: tag block + sentence + trailing receiver fields
         self.sentence = sentence  # '!AIVDM,…*hh' only: what the identity hash covers
         self.tag = tag
@@ -204,7 +237,7 @@ def _parse_tagblock(tb: str) -> tuple[int | None, tuple[int, int, str] | None]:
     star = tb.rfind("*")
     if star < 0:
         raise _Reject(BAD_TAGBLOCK, "tag block has no checksum")
-    body, ck = tb[:star], tb[star + 1:]
+    body, ck = tb[:star], tb[star + 1 :]
     if not 1 <= len(ck) <= 2 or not _HEX.issuperset(ck):
         raise _Reject(BAD_TAGBLOCK, f"tag block checksum {ck!r} is not hex")
     if _xor(body) != int(ck, 16):
@@ -231,8 +264,9 @@ def _parse_tagblock(tb: str) -> tuple[int | None, tuple[int, int, str] | None]:
     return ts_ms, group
 
 
-def _parse_sentence(text: str, sentence: str, tb_ms: int | None,
-                    group: tuple[int, int, str] | None) -> _Part:
+def _parse_sentence(
+    text: str, sentence: str, tb_ms: int | None, group: tuple[int, int, str] | None
+) -> _Part:
     """`sentence` runs from the '!' through the two checksum digits."""
     body = sentence[1:-3]
     ck = sentence[-2:]
@@ -266,8 +300,10 @@ def _parse_sentence(text: str, sentence: str, tb_ms: int | None,
     if fill is None or fill > 5 or fill >= 6 * len(payload):
         raise _Reject(MALFORMED, f"fill bits {fill_s!r}")
     if group is not None and (group[0] != index or group[1] != total):
-        raise _Reject(BAD_FRAGMENT, f"tag block group {group[0]}-{group[1]} disagrees with "
-                                    f"fragment {index} of {total}")
+        raise _Reject(
+            BAD_FRAGMENT,
+            f"tag block group {group[0]}-{group[1]} disagrees with fragment {index} of {total}",
+        )
     return _Part(text, sentence, tag, total, index, seq, channel, payload, fill, tb_ms, group)
 
 
@@ -285,14 +321,14 @@ def _parse_line(line: str) -> list[_Part]:
             end = line.find("\\", pos + 1)
             if end < 0:
                 raise _Reject(BAD_TAGBLOCK, "tag block not closed by '\\'")
-            tb_ms, group = _parse_tagblock(line[pos + 1:end])
+            tb_ms, group = _parse_tagblock(line[pos + 1 : end])
             pos = end + 1
         if pos >= n or line[pos] not in "!$":
             raise _Reject(MALFORMED, "no '!' sentence" + (" after the tag block" if pos else ""))
         star = line.find("*", pos)
         if star < 0:
             raise _Reject(MALFORMED, "no '*' checksum")
-        sentence = line[pos:star + 3]
+        sentence = line[pos : star + 3]
         if len(sentence) < star + 3 - pos or "\\" in sentence or "!" in sentence[1:]:
             raise _Reject(MALFORMED, "sentence truncated before its checksum")
         # Whatever follows the checksum up to the next sentence is receiver metadata.
@@ -310,18 +346,40 @@ def _parse_line(line: str) -> list[_Part]:
 # Accepted payload lengths in bits per vessel message type. Exact per ITU-R M.1371, widened
 # only where real transmitters are known to pad (type 5 by up to a byte, type 24 to 168).
 _BITS: dict[int, tuple[int, int]] = {
-    1: (168, 168), 2: (168, 168), 3: (168, 168), 18: (168, 168), 19: (312, 312),
-    27: (96, 96), 5: (424, 432),
+    1: (168, 168),
+    2: (168, 168),
+    3: (168, 168),
+    18: (168, 168),
+    19: (312, 312),
+    27: (96, 96),
+    5: (424, 432),
 }
 _BITS_24 = {0: (160, 168), 1: (162, 168)}
-_POSITION_CLASSES: dict[int, Any] = {1: MessageType1, 2: MessageType2, 3: MessageType3,
-                                     18: MessageType18, 19: MessageType19}
+_POSITION_CLASSES: dict[int, Any] = {
+    1: MessageType1,
+    2: MessageType2,
+    3: MessageType3,
+    18: MessageType18,
+    19: MessageType19,
+}
 _ARMOR_VALUE = {c: (c - 48 - 8 if c - 48 > 40 else c - 48) for c in range(48, 120)}
 
 _SHIP_TYPE_TEXT: dict[int, str] = {
-    30: "Fishing", 31: "Towing", 32: "Towing", 33: "Dredging", 34: "Diving", 35: "Military",
-    36: "Sailing", 37: "Pleasure craft", 50: "Pilot", 51: "Search and rescue", 52: "Tug",
-    53: "Port tender", 54: "Anti-pollution", 55: "Law enforcement", 58: "Medical transport",
+    30: "Fishing",
+    31: "Towing",
+    32: "Towing",
+    33: "Dredging",
+    34: "Diving",
+    35: "Military",
+    36: "Sailing",
+    37: "Pleasure craft",
+    50: "Pilot",
+    51: "Search and rescue",
+    52: "Tug",
+    53: "Port tender",
+    54: "Anti-pollution",
+    55: "Law enforcement",
+    58: "Medical transport",
     59: "Noncombatant",
 }
 for _t in range(20, 30):
@@ -351,15 +409,20 @@ def _dims(bow: int, stern: int, port: int, starboard: int) -> dict[str, int | No
     if not (bow or stern or port or starboard):  # all zero: dimensions not available
         return {}
     # One side 0 means "reference point unknown", the sum is still the hull size.
-    return {"dim_bow": bow, "dim_stern": stern, "dim_port": port, "dim_starboard": starboard,
-            "length_m": (bow + stern) or None, "beam_m": (port + starboard) or None}
+    return {
+        "dim_bow": bow,
+        "dim_stern": stern,
+        "dim_port": port,
+        "dim_starboard": starboard,
+        "length_m": (bow + stern) or None,
+        "beam_m": (port + starboard) or None,
+    }
 
 
 def _check_position(lat: float, lon: float) -> None:
     if lat == 91 or lon == 181:
         raise _Reject(NO_POSITION, "position not available (lat 91 / lon 181)")
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
-            and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         raise _Reject(NO_POSITION, f"position out of range: lat {lat}, lon {lon}")
 
 
@@ -422,35 +485,76 @@ def _update_from_fields(msg_type: int, m: Any, ts_ms: int, identity: str) -> Ves
         lat, lon = m.lat, m.lon
         _check_position(lat, lon)
         return VesselUpdate(
-            mmsi, ts_ms, msg_type, "position", identity, lat, lon, _sog(m.speed),
-            _cog(m.course), _heading(m.heading),
-            int(m.status) if msg_type != 18 else None, bool(m.accuracy))
+            mmsi,
+            ts_ms,
+            msg_type,
+            "position",
+            identity,
+            lat,
+            lon,
+            _sog(m.speed),
+            _cog(m.course),
+            _heading(m.heading),
+            int(m.status) if msg_type != 18 else None,
+            bool(m.accuracy),
+        )
     if msg_type == 27:
         lat, lon = m.lat, m.lon
         _check_position(lat, lon)
         speed, course = int(m.speed), int(m.course)
         return VesselUpdate(
-            mmsi, ts_ms, 27, "position", identity, lat, lon,
-            None if speed >= 63 else float(speed), None if course >= 360 else float(course),
-            None, int(m.status), bool(m.accuracy))
+            mmsi,
+            ts_ms,
+            27,
+            "position",
+            identity,
+            lat,
+            lon,
+            None if speed >= 63 else float(speed),
+            None if course >= 360 else float(course),
+            None,
+            int(m.status),
+            bool(m.accuracy),
+        )
     if msg_type == 19:
         lat, lon = m.lat, m.lon
         _check_position(lat, lon)
         code = int(m.ship_type) or None
         return VesselUpdate(
-            mmsi, ts_ms, 19, "position", identity, lat, lon, _sog(m.speed), _cog(m.course),
-            _heading(m.heading), None, bool(m.accuracy), name=_clean(m.shipname),
-            ship_type=code, ship_type_text=ship_type_text(code),
-            **_dims(m.to_bow, m.to_stern, m.to_port, m.to_starboard))
+            mmsi,
+            ts_ms,
+            19,
+            "position",
+            identity,
+            lat,
+            lon,
+            _sog(m.speed),
+            _cog(m.course),
+            _heading(m.heading),
+            None,
+            bool(m.accuracy),
+            name=_clean(m.shipname),
+            ship_type=code,
+            ship_type_text=ship_type_text(code),
+            **_dims(m.to_bow, m.to_stern, m.to_port, m.to_starboard),
+        )
     if msg_type == 5:
         code = int(m.ship_type) or None
         imo = int(m.imo)
         return VesselUpdate(
-            mmsi, ts_ms, 5, "static", identity, name=_clean(m.shipname),
-            callsign=_clean(m.callsign), ship_type=code, ship_type_text=ship_type_text(code),
+            mmsi,
+            ts_ms,
+            5,
+            "static",
+            identity,
+            name=_clean(m.shipname),
+            callsign=_clean(m.callsign),
+            ship_type=code,
+            ship_type_text=ship_type_text(code),
             imo=imo if 1_000_000 <= imo <= 9_999_999 else None,  # IMO numbers have 7 digits
             destination=_clean(m.destination),
-            **_dims(m.to_bow, m.to_stern, m.to_port, m.to_starboard))
+            **_dims(m.to_bow, m.to_stern, m.to_port, m.to_starboard),
+        )
     # type 24
     if m.partno == 0:
         return VesselUpdate(mmsi, ts_ms, 24, "static", identity, name=_clean(m.shipname))
@@ -458,8 +562,17 @@ def _update_from_fields(msg_type: int, m: Any, ts_ms: int, identity: str) -> Ves
     dims = {}
     if hasattr(m, "to_bow"):  # auxiliary craft (98xxxxxxx) carry a mothership MMSI instead
         dims = _dims(m.to_bow, m.to_stern, m.to_port, m.to_starboard)
-    return VesselUpdate(mmsi, ts_ms, 24, "static", identity, callsign=_clean(m.callsign),
-                        ship_type=code, ship_type_text=ship_type_text(code), **dims)
+    return VesselUpdate(
+        mmsi,
+        ts_ms,
+        24,
+        "static",
+        identity,
+        callsign=_clean(m.callsign),
+        ship_type=code,
+        ship_type_text=ship_type_text(code),
+        **dims,
+    )
 
 
 # --- Messages, groups and batches -----------------------------------------------------------
@@ -478,8 +591,16 @@ def _cut(raw: str) -> str:
 class _Collector:
     """Accumulates one batch; `time_ms` overrides tag-block times (AIS-catcher rxuxtime)."""
 
-    __slots__ = ("fragments", "ignored", "pending", "received_ms", "rejections", "source",
-                 "time_ms", "updates")
+    __slots__ = (
+        "fragments",
+        "ignored",
+        "pending",
+        "received_ms",
+        "rejections",
+        "source",
+        "time_ms",
+        "updates",
+    )
 
     def __init__(self, received_ms: int, source: str, time_ms: int | None = None) -> None:
         self.updates: list[VesselUpdate] = []
@@ -507,9 +628,12 @@ class _Collector:
             time_ms = next((p.tb_ms for p in parts if p.tb_ms is not None), None)
         payload = "".join(p.payload for p in parts)
         try:
-            upd = _decode_bits(payload, parts[-1].fill,
-                               self.received_ms if time_ms is None else time_ms,
-                               _identity(parts, time_ms))
+            upd = _decode_bits(
+                payload,
+                parts[-1].fill,
+                self.received_ms if time_ms is None else time_ms,
+                _identity(parts, time_ms),
+            )
         except _Reject as r:
             self.reject(r.reason, "\n".join(p.text for p in parts), r.detail)
             return
@@ -543,10 +667,14 @@ class _Collector:
         parts.sort(key=operator.attrgetter("index"))
         if any(p.total == 1 for p in parts):
             self.reject(MALFORMED, line, "more than one message on a line")
-        elif (any(p.key(self.source) != key or p.signature() != sig for p in parts)
-              or [p.index for p in parts] != list(range(1, parts[0].total + 1))):
-            self.reject(BAD_FRAGMENT, line, "the sentences on this line are not all the "
-                                            "parts of one message")
+        elif any(p.key(self.source) != key or p.signature() != sig for p in parts) or [
+            p.index for p in parts
+        ] != list(range(1, parts[0].total + 1)):
+            self.reject(
+                BAD_FRAGMENT,
+                line,
+                "the sentences on this line are not all the parts of one message",
+            )
         else:
             self.decode(parts)
 
@@ -556,15 +684,17 @@ class _Collector:
         if group is not None:
             first = next(iter(group.values()))
             if first.signature() != part.signature():
-                self.reject(BAD_FRAGMENT, part.text, "part disagrees with the earlier parts of "
-                                                     "its group (talker/channel/seq/total)")
+                self.reject(
+                    BAD_FRAGMENT,
+                    part.text,
+                    "part disagrees with the earlier parts of its group (talker/channel/seq/total)",
+                )
                 return
             if part.index in group:  # the sender started a new message under the same key
                 del self.pending[key]
                 if 1 in group:
                     for p in group.values():
-                        self.reject(BAD_FRAGMENT, p.text, "group superseded before it was "
-                                                          "complete")
+                        self.reject(BAD_FRAGMENT, p.text, "group superseded before it was complete")
                 else:
                     self._to_fragments(group)
                 group = None
@@ -578,9 +708,15 @@ class _Collector:
     def _to_fragments(self, group: dict[int, _Part]) -> None:
         for index in sorted(group):
             p = group[index]
-            self.fragments.append(Fragment(
-                p.key(self.source), index, p.total, p.text,
-                self.received_ms if p.tb_ms is None else p.tb_ms))
+            self.fragments.append(
+                Fragment(
+                    p.key(self.source),
+                    index,
+                    p.total,
+                    p.text,
+                    self.received_ms if p.tb_ms is None else p.tb_ms,
+                )
+            )
 
 
 def _text_lines(payload: bytes, out: _Collector) -> Iterable[str]:
@@ -640,8 +776,9 @@ def assemble_fragments(lines: list[str], received_ms: int, source: str) -> AisBa
         return out.batch()
     parts.sort(key=operator.attrgetter("index"))
     key, sig = parts[0].key(source), parts[0].signature()
-    if (any(p.key(source) != key or p.signature() != sig for p in parts)
-            or [p.index for p in parts] != list(range(1, parts[0].total + 1))):
+    if any(p.key(source) != key or p.signature() != sig for p in parts) or [
+        p.index for p in parts
+    ] != list(range(1, parts[0].total + 1)):
         out.reject(BAD_FRAGMENT, raw, f"not parts 1..{parts[0].total} of one group")
     else:
         out.decode(parts)
@@ -689,8 +826,7 @@ def _catcher_time(obj: dict[str, Any]) -> int | None:
     return None
 
 
-def _from_catcher_fields(obj: dict[str, Any], ts_ms: int, identity: str
-                         ) -> VesselUpdate | None:
+def _from_catcher_fields(obj: dict[str, Any], ts_ms: int, identity: str) -> VesselUpdate | None:
     """Fallback when the object has no "nmea": AIS-catcher's decoded fields, same rules."""
     msg_type = _integer(obj.get("type"), "type")
     if msg_type is None:
@@ -706,11 +842,17 @@ def _from_catcher_fields(obj: dict[str, Any], ts_ms: int, identity: str
     static: dict[str, Any] = {}
     if msg_type in (5, 19, 24):
         code = _integer(obj.get("shiptype"), "shiptype") or None
-        dims = [_integer(obj.get(k), k) or 0
-                for k in ("to_bow", "to_stern", "to_port", "to_starboard")]
+        dims = [
+            _integer(obj.get(k), k) or 0 for k in ("to_bow", "to_stern", "to_port", "to_starboard")
+        ]
         part_no = _integer(obj.get("partno"), "partno")
-        static = {"name": _clean(obj.get("shipname")), "callsign": _clean(obj.get("callsign")),
-                  "ship_type": code, "ship_type_text": ship_type_text(code), **_dims(*dims)}
+        static = {
+            "name": _clean(obj.get("shipname")),
+            "callsign": _clean(obj.get("callsign")),
+            "ship_type": code,
+            "ship_type_text": ship_type_text(code),
+            **_dims(*dims),
+        }
         if msg_type == 5:
             imo = _integer(obj.get("imo"), "imo") or 0
             static["imo"] = imo if 1_000_000 <= imo <= 9_999_999 else None
@@ -738,11 +880,20 @@ def _from_catcher_fields(obj: dict[str, Any], ts_ms: int, identity: str
         sog = None if speed is None else _sog(speed)
         cog = None if course is None else _cog(course)
     return VesselUpdate(
-        mmsi, ts_ms, msg_type, "position", identity, lat, lon, sog, cog,
+        mmsi,
+        ts_ms,
+        msg_type,
+        "position",
+        identity,
+        lat,
+        lon,
+        sog,
+        cog,
         None if heading is None or msg_type == 27 else _heading(heading),
-        status if msg_type in (1, 2, 3, 27) and status is not None and 0 <= status <= 15
-        else None,
-        bool(accuracy) if isinstance(accuracy, bool | int) else None, **static)
+        status if msg_type in (1, 2, 3, 27) and status is not None and 0 <= status <= 15 else None,
+        bool(accuracy) if isinstance(accuracy, bool | int) else None,
+        **static,
+    )
 
 
 def _catcher_object(obj: object, raw: str, out: _Collector) -> None:
@@ -774,8 +925,7 @@ def _catcher_object(obj: object, raw: str, out: _Collector) -> None:
     digest = hashlib.blake2b(canon.encode("utf-8", "replace"), digest_size=8).hexdigest()
     identity = digest if time_ms is None else f"{time_ms}-{digest}"
     try:
-        upd = _from_catcher_fields(obj, out.received_ms if time_ms is None else time_ms,
-                                   identity)
+        upd = _from_catcher_fields(obj, out.received_ms if time_ms is None else time_ms, identity)
     except _Reject as r:
         out.reject(r.reason, raw, r.detail)
         return

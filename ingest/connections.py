@@ -28,12 +28,14 @@ class BrokerAddress:
 def broker_address(url: str) -> BrokerAddress:
     u = urlparse(url)
     tls = u.scheme == "mqtts"
-    return BrokerAddress(u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), tls,
-                         u.username, u.password)
+    return BrokerAddress(
+        u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), tls, u.username, u.password
+    )
 
 
-def mqtt_client(url: str, client_id: str, *, persistent: bool, manual_ack: bool = False
-                ) -> mqtt.Client:
+def mqtt_client(
+    url: str, client_id: str, *, persistent: bool, manual_ack: bool = False
+) -> mqtt.Client:
     """A paho client, not yet connected. `persistent` keeps the broker-side session (and its
     queued QoS 1 messages) across disconnects."""
     a = broker_address(url)
@@ -92,8 +94,13 @@ def broker_reachable(url: str, timeout: float = 1.0) -> bool:
 
 def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:
     """A checked Redis connection; raises Unreachable with what to do when there is none."""
-    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3,
-                                  health_check_interval=15, decode_responses=False)
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=10,
+        socket_connect_timeout=3,
+        health_check_interval=15,
+        decode_responses=False,
+    )
     deadline = time.monotonic() + wait_s
     while True:
         try:

@@ -24,12 +24,22 @@ def coverage_positions(ops: list[Op]) -> list[coverage.UnitPosition]:
     """The unit positions among a batch's writes."""
     out = []
     for op in ops:
-        if isinstance(op, Observation) and op.kind == "unit" and op.lon is not None \
-                and op.lat is not None:
+        if (
+            isinstance(op, Observation)
+            and op.kind == "unit"
+            and op.lon is not None
+            and op.lat is not None
+        ):
             kmh = op.state.get("speed_kmh")
-            out.append(coverage.UnitPosition(
-                op.entity_id, op.ts, float(op.lon), float(op.lat),
-                float(kmh) / 3.6 if isinstance(kmh, int | float) else None))
+            out.append(
+                coverage.UnitPosition(
+                    op.entity_id,
+                    op.ts,
+                    float(op.lon),
+                    float(op.lat),
+                    float(kmh) / 3.6 if isinstance(kmh, int | float) else None,
+                )
+            )
     return out
 
 
@@ -38,21 +48,34 @@ def due_warnings(r: redis.Redis, geo: CoverageGeography, now_ms: int) -> list[Ra
     its requirement within the rules' lead time. Ids are deterministic, so running this every
     few seconds raises each once; places already raised are skipped without a write."""
     owners = coverage.owners(r, geo)
-    due = about_to_miss(geo.places.values(), coverage.last_visits(r), now_ms,
-                        geo.rules.warning_lead_h)
+    due = about_to_miss(
+        geo.places.values(), coverage.last_visits(r), now_ms, geo.rules.warning_lead_h
+    )
     out = []
     for d in due:
         p = d.place
         lon, lat = _anchor(geo, p.id)
-        out.append(RaiseAlert(
-            alert_id=f"coverage:{p.id}:{d.deadline_ms}", ts=now_ms,
-            fields={"kind": "coverage_due", "severity": "warning", "source": p.id,
-                    "name": p.label, "owner": owners.get(p.id, p.owner), "place_kind": p.kind,
-                    "subdistrict": p.subdistrict, "deadline_ms": d.deadline_ms,
-                    "lon": lon, "lat": lat,
+        out.append(
+            RaiseAlert(
+                alert_id=f"coverage:{p.id}:{d.deadline_ms}",
+                ts=now_ms,
+                fields={
+                    "kind": "coverage_due",
+                    "severity": "warning",
+                    "source": p.id,
+                    "name": p.label,
+                    "owner": owners.get(p.id, p.owner),
+                    "place_kind": p.kind,
+                    "subdistrict": p.subdistrict,
+                    "deadline_ms": d.deadline_ms,
+                    "lon": lon,
+                    "lat": lat,
                     "message": f"{p.label}: not patrolled for {p.requirement_h - d.hours_left:.0f}"
-                               f" h; requirement missed in {d.hours_left * 60:.0f} min; "
-                               f"responsible: {owners.get(p.id, p.owner)}"}))
+                    f" h; requirement missed in {d.hours_left * 60:.0f} min; "
+                    f"responsible: {owners.get(p.id, p.owner)}",
+                },
+            )
+        )
     return alerts.not_raised(r, out)
 
 

@@ -20,12 +20,22 @@ def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
             continue
         level = model.escalated_level(model.BASE_LEVEL, len(missed))
         for clock in missed:  # deterministic ids: each miss is raised once, however often run
-            out.append(RaiseAlert(
-                alert_id=f"overdue:{inc['id']}:{clock}", ts=now_ms,
-                fields={"kind": "incident_overdue",
+            out.append(
+                RaiseAlert(
+                    alert_id=f"overdue:{inc['id']}:{clock}",
+                    ts=now_ms,
+                    fields={
+                        "kind": "incident_overdue",
                         "severity": "critical" if len(missed) > 1 else "warning",
-                        "source": inc["id"], "name": inc["id"], "lon": inc.get("lon"),
-                        "lat": inc.get("lat"), "clock": clock, "escalated_to": level.value,
+                        "source": inc["id"],
+                        "name": inc["id"],
+                        "lon": inc.get("lon"),
+                        "lat": inc.get("lat"),
+                        "clock": clock,
+                        "escalated_to": level.value,
                         "message": f"{inc['id']}: {clock} deadline missed; escalated to the "
-                                   f"{level.value} level"}))
+                        f"{level.value} level",
+                    },
+                )
+            )
     return alerts.not_raised(r, out)

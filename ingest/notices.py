@@ -42,11 +42,11 @@ class NoticePublisher:
 
     def _due(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         # entries some worker took but never confirmed (its own too: the broker was away) ...
-        _next, claimed, *_ = self.r.xautoclaim(keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer,
-                                               min_idle_time=CLAIM_AFTER_MS, count=BATCH)
+        _next, claimed, *_ = self.r.xautoclaim(
+            keys.OUTBOX, keys.OUTBOX_GROUP, self.consumer, min_idle_time=CLAIM_AFTER_MS, count=BATCH
+        )
         # ... and the new ones
-        fresh = self.r.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {keys.OUTBOX: ">"},
-                                  count=BATCH)
+        fresh = self.r.xreadgroup(keys.OUTBOX_GROUP, self.consumer, {keys.OUTBOX: ">"}, count=BATCH)
         return [*claimed, *[e for _stream, entries in fresh for e in entries]]
 
     def publish_due(self) -> int:
@@ -57,8 +57,9 @@ class NoticePublisher:
                 self.r.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
                 continue
             unit = fields.get(b"unit", b"").decode("utf-8", "replace")
-            info = self.client.publish(notice_topic(self.prefix, unit),
-                                       fields.get(b"notice", b"{}"), qos=1)
+            info = self.client.publish(
+                notice_topic(self.prefix, unit), fields.get(b"notice", b"{}"), qos=1
+            )
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 sent.append((entry_id, info))
         done = 0

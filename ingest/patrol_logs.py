@@ -19,8 +19,7 @@ SEEN_KEEP_S = 8 * 86_400
 def handle_patrol_log(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op]:
     log: PatrolLog = validate_payload(PatrolLog, payload)
     check_device(log.unit_id, unit_id)
-    return [PatrolLogSubmission(log.unit_id, log.ts, log.from_ms, log.to_ms, log.places,
-                                log.note)]
+    return [PatrolLogSubmission(log.unit_id, log.ts, log.from_ms, log.to_ms, log.places, log.note)]
 
 
 def apply(r: redis.Redis, geo: CoverageGeography, logs: list[PatrolLogSubmission]) -> int:
@@ -30,8 +29,9 @@ def apply(r: redis.Redis, geo: CoverageGeography, logs: list[PatrolLogSubmission
         if not r.set(keys.patrol_log_seen(log.unit_id, log.ts), 1, nx=True, ex=SEEN_KEEP_S):
             continue  # redelivered: checked already
         kind = r.hget(keys.state("unit", log.unit_id), "kind")
-        claim = PatrolClaim(log.unit_id, log.from_ms, log.to_ms, log.places,
-                            kind.decode() if kind else None)
+        claim = PatrolClaim(
+            log.unit_id, log.from_ms, log.to_ms, log.places, kind.decode() if kind else None
+        )
         checks = patrol_logs.check(r, geo, claim)
         patrol_logs.save(r, claim, checks, by=log.unit_id, source="mqtt", note=log.note)
         kept += 1

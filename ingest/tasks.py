@@ -26,8 +26,11 @@ ACTION_TARGET = {"ack": State.EN_ROUTE, "arrived": State.ON_SCENE, "handled": St
 def handle_task(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op]:
     report: TaskReport = validate_payload(TaskReport, payload)
     check_device(report.unit_id, unit_id)
-    return [TaskUpdate(report.unit_id, report.incident_id, report.action, report.ts, report.seq,
-                       report.note)]
+    return [
+        TaskUpdate(
+            report.unit_id, report.incident_id, report.action, report.ts, report.seq, report.note
+        )
+    ]
 
 
 def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[DeadLetter]:
@@ -36,13 +39,32 @@ def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[
     for u, topic, raw in updates:
         target = ACTION_TARGET[u.action]
         out = incidents.transition(
-            r, u.incident_id, target.value, [s.value for s in allowed_from(target)],
-            by=u.unit_id, at_ms=u.ts, reason=u.note, extra={"report": u.action, "seq": str(u.seq)},
-            release=target == State.HANDLED, member=u.unit_id)
+            r,
+            u.incident_id,
+            target.value,
+            [s.value for s in allowed_from(target)],
+            by=u.unit_id,
+            at_ms=u.ts,
+            reason=u.note,
+            extra={"report": u.action, "seq": str(u.seq)},
+            release=target == State.HANDLED,
+            member=u.unit_id,
+        )
         if out.code in (incidents.Code.NO_SUCH, incidents.Code.NOT_ON_INCIDENT):
-            dead.append(DeadLetter("task_not_assigned", topic, raw,
-                                   f"{u.unit_id} is not on incident {u.incident_id[:64]}"))
+            dead.append(
+                DeadLetter(
+                    "task_not_assigned",
+                    topic,
+                    raw,
+                    f"{u.unit_id} is not on incident {u.incident_id[:64]}",
+                )
+            )
         elif not out.ok:
-            log.info("task report %s from %s on %s ignored: incident is %s", u.action,
-                     u.unit_id, u.incident_id, out.detail)
+            log.info(
+                "task report %s from %s on %s ignored: incident is %s",
+                u.action,
+                u.unit_id,
+                u.incident_id,
+                out.detail,
+            )
     return dead

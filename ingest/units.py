@@ -34,8 +34,14 @@ def position_ops(p: UnitPosition, source: str, received_ms: int) -> list[Op]:
             ts=p.ts,
             seq=p.seq,
             identity=f"{p.ts}:{p.seq}",
-            state={"lat": p.lat, "lon": p.lon, "accuracy_m": p.accuracy_m, "src": source,
-                   "received_ms": received_ms, **motion},
+            state={
+                "lat": p.lat,
+                "lon": p.lon,
+                "accuracy_m": p.accuracy_m,
+                "src": source,
+                "received_ms": received_ms,
+                **motion,
+            },
             track={"ts": p.ts, "lat": p.lat, "lon": p.lon, **motion},
             lon=p.lon,
             lat=p.lat,
@@ -58,9 +64,17 @@ def handle_profile(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op
     check_device(p.unit_id, unit_id)
     fields = p.model_dump(exclude={"unit_id", "ts"}, mode="json")
     fields["skills"] = ",".join(p.skills)
-    return [FieldUpdate("unit", p.unit_id, "profile_ts", p.ts, "unit_profile",
-                        {k: v for k, v in fields.items() if v is not None},
-                        geo_facets=facets_of(p.kind, p.department, p.skills))]
+    return [
+        FieldUpdate(
+            "unit",
+            p.unit_id,
+            "profile_ts",
+            p.ts,
+            "unit_profile",
+            {k: v for k, v in fields.items() if v is not None},
+            geo_facets=facets_of(p.kind, p.department, p.skills),
+        )
+    ]
 
 
 def handle_status(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op]:
@@ -96,8 +110,14 @@ def handle_owntracks(user: str, device: str, payload: bytes, ctx: HandlerContext
         raise validation_reason(e) from None
     ts = loc.tst * 1000
     pos = UnitPosition(
-        unit_id=unit_id, seq=0, ts=ts, lat=loc.lat, lon=loc.lon, speed_kmh=loc.vel,
-        course=None if loc.cog is None else loc.cog % 360, accuracy_m=loc.acc,
+        unit_id=unit_id,
+        seq=0,
+        ts=ts,
+        lat=loc.lat,
+        lon=loc.lon,
+        speed_kmh=loc.vel,
+        course=None if loc.cog is None else loc.cog % 360,
+        accuracy_m=loc.acc,
     )
     return position_ops(pos, "owntracks", ctx.received_ms)
 
@@ -117,6 +137,7 @@ def load_owntracks_map(path: os.PathLike[str] | str) -> dict[str, str]:
         isinstance(k, str) and k.count("/") == 1 and isinstance(v, str) and v
         for k, v in devices.items()
     ):
-        raise ValueError(f"OWNTRACKS_MAP {path}: expected {{\"devices\": "
-                         f"{{\"user/device\": \"unit id\"}}}}")
+        raise ValueError(
+            f'OWNTRACKS_MAP {path}: expected {{"devices": {{"user/device": "unit id"}}}}'
+        )
     return devices

@@ -9,8 +9,18 @@ from ingest.ops import AisFragment, DeadLetter, FieldUpdate, Observation, Op, Ra
 ZONE_ALERT_EVERY_MS = 3_600_000  # one alert per vessel and zone per hour it is seen inside
 POSITION_FIELDS = ("lat", "lon", "sog_kn", "cog", "heading", "nav_status", "msg_type")
 STATIC_FIELDS = (
-    "name", "callsign", "ship_type", "ship_type_text", "imo", "destination",
-    "dim_bow", "dim_stern", "dim_port", "dim_starboard", "length_m", "beam_m",
+    "name",
+    "callsign",
+    "ship_type",
+    "ship_type_text",
+    "imo",
+    "destination",
+    "dim_bow",
+    "dim_stern",
+    "dim_port",
+    "dim_starboard",
+    "length_m",
+    "beam_m",
 )
 
 
@@ -32,9 +42,16 @@ def zone_alerts(u: ais.VesselUpdate, ctx: HandlerContext) -> list[Op]:
         RaiseAlert(
             alert_id=f"zone:{u.mmsi}:{z['id']}:{u.ts_ms // ZONE_ALERT_EVERY_MS}",
             ts=u.ts_ms,
-            fields={"kind": "geofence", "severity": "warning", "source": str(u.mmsi),
-                    "zone": z["id"], "zone_kind": z.get("kind", ""), "lon": u.lon, "lat": u.lat,
-                    "message": f"MMSI {u.mmsi} in {z.get('name_zh', z['id'])}"[:500]},
+            fields={
+                "kind": "geofence",
+                "severity": "warning",
+                "source": str(u.mmsi),
+                "zone": z["id"],
+                "zone_kind": z.get("kind", ""),
+                "lon": u.lon,
+                "lat": u.lat,
+                "message": f"MMSI {u.mmsi} in {z.get('name_zh', z['id'])}"[:500],
+            },
         )
         for z in ctx.zones_at(u.lon, u.lat)
     ]
@@ -45,33 +62,43 @@ def update_ops(u: ais.VesselUpdate, received_ms: int) -> list[Op]:
     ops: list[Op] = []
     if u.kind == "position":
         pos = _fields(u, POSITION_FIELDS)
-        ops.append(Observation(
-            kind="vessel", entity_id=vid, ts=u.ts_ms, seq=0, identity=u.identity,
-            state={**pos, "received_ms": received_ms},
-            track={"ts": u.ts_ms, **{k: pos[k] for k in ("lat", "lon", "sog_kn", "cog")
-                                     if k in pos}},
-            lon=u.lon, lat=u.lat,
-        ))
+        ops.append(
+            Observation(
+                kind="vessel",
+                entity_id=vid,
+                ts=u.ts_ms,
+                seq=0,
+                identity=u.identity,
+                state={**pos, "received_ms": received_ms},
+                track={
+                    "ts": u.ts_ms,
+                    **{k: pos[k] for k in ("lat", "lon", "sog_kn", "cog") if k in pos},
+                },
+                lon=u.lon,
+                lat=u.lat,
+            )
+        )
     static = _fields(u, STATIC_FIELDS)
     if static:
         # Type 24 arrives in two halves; each half only sets the fields it carries, so each
         # keeps its own clock (static_a_ts / static_b_ts), and type 5 / 19 use static_ts.
         order = {24: "static_b_ts" if "name" not in static else "static_a_ts"}.get(
-            u.msg_type, "static_ts")
+            u.msg_type, "static_ts"
+        )
         ops.append(FieldUpdate("vessel", vid, order, u.ts_ms, "vessel_static", static))
     return ops
 
 
-def batch_ops(batch: ais.AisBatch, ctx: HandlerContext, source: str
-              ) -> list[Op | AisFragment]:
+def batch_ops(batch: ais.AisBatch, ctx: HandlerContext, source: str) -> list[Op | AisFragment]:
     out: list[Op | AisFragment] = []
     for u in batch.updates:
         out += update_ops(u, ctx.received_ms)
         if u.kind == "position":
             out += zone_alerts(u, ctx)
     for rej in batch.rejections:
-        out.append(DeadLetter(rej.reason, ctx.topic, rej.raw.encode("utf-8", "replace"),
-                              rej.detail))
+        out.append(
+            DeadLetter(rej.reason, ctx.topic, rej.raw.encode("utf-8", "replace"), rej.detail)
+        )
     for f in batch.fragments:
         out.append(AisFragment(f.key, f.index, f.total, f.line, source, ctx.received_ms))
     return out
@@ -81,13 +108,12 @@ def handle_nmea(receiver: str, payload: bytes, ctx: HandlerContext) -> list[Op |
     return batch_ops(ais.parse_payload(payload, ctx.received_ms, receiver), ctx, receiver)
 
 
-def handle_aiscatcher(receiver: str, payload: bytes, ctx: HandlerContext
-                      ) -> list[Op | AisFragment]:
-    return batch_ops(ais.parse_aiscatcher_json(payload, ctx.received_ms, receiver), ctx,
-                     receiver)
+def handle_aiscatcher(receiver: str, payload: bytes, ctx: HandlerContext) -> list[Op | AisFragment]:
+    return batch_ops(ais.parse_aiscatcher_json(payload, ctx.received_ms, receiver), ctx, receiver)
 
 
-def completed_group_ops(lines: list[str], source: str, ctx: HandlerContext
-                        ) -> list[Op | AisFragment]:
+def completed_group_ops(
+    lines: list[str], source: str, ctx: HandlerContext
+) -> list[Op | AisFragment]:
     """Ops of a multi-part message whose parts arrived in several payloads."""
     return batch_ops(ais.assemble_fragments(lines, ctx.received_ms, source), ctx, source)

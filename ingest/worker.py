@@ -43,8 +43,12 @@ BATCH_MAX = 500
 HEARTBEAT_EVERY_S = 1.0
 NOTICES_EVERY_S = 0.25
 PROFILE_TTL_S = 30.0
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError)
+REDIS_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +79,15 @@ class IngestWorker:
         check_standards()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
-        self.recorder = coverage.CoverageRecorder(self.redis, self.coverage,
-                                                  grid_resolution(self.coverage))
-        self.store = LiveStore(self.redis, int(settings.history_hours * 3_600_000),
-                               settings.deadletter_maxlen)
-        self.client = mqtt_client(settings.effective_mqtt_url, settings.mqtt_client_id,
-                                  persistent=True, manual_ack=True)
+        self.recorder = coverage.CoverageRecorder(
+            self.redis, self.coverage, grid_resolution(self.coverage)
+        )
+        self.store = LiveStore(
+            self.redis, int(settings.history_hours * 3_600_000), settings.deadletter_maxlen
+        )
+        self.client = mqtt_client(
+            settings.effective_mqtt_url, settings.mqtt_client_id, persistent=True, manual_ack=True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -94,8 +101,12 @@ class IngestWorker:
             return
         self.generation += 1
         self.connected = True
-        client.subscribe([(t, 1) for t in subscriptions(self.settings.topic_prefix,
-                                                         self.settings.mqtt_share_group)])
+        client.subscribe(
+            [
+                (t, 1)
+                for t in subscriptions(self.settings.topic_prefix, self.settings.mqtt_share_group)
+            ]
+        )
         log.info("connected to the broker (session present: %s)", _f.session_present)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -105,8 +116,9 @@ class IngestWorker:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         received = now_ms()
         self.last_message_ms = received  # for the pages' "no data for 30 s" banner
-        self.inbox.put(Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload,
-                                received))
+        self.inbox.put(
+            Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, received)
+        )
 
     # sensor profiles, for judging readings ------------------------------------------------
     def _sensor_profile(self, sensor_id: str) -> dict[str, Any] | None:
@@ -147,10 +159,13 @@ class IngestWorker:
         return batch
 
     def process(self, batch: list[Received]) -> None:
-        ctx = HandlerContext(received_ms=batch[0].received_ms, owntracks_units=self.owntracks,
-                             sensor_profile=self._sensor_profile,
-                             remember_sensor=self._remember_sensor,
-                             zones_at=self.geography.zones_at)
+        ctx = HandlerContext(
+            received_ms=batch[0].received_ms,
+            owntracks_units=self.owntracks,
+            sensor_profile=self._sensor_profile,
+            remember_sensor=self._remember_sensor,
+            zones_at=self.geography.zones_at,
+        )
         ops: list[Op] = []
         fragments: list[tuple[AisFragment, str]] = []
         reports: list[tuple[TaskUpdate, str, bytes]] = []
@@ -168,12 +183,16 @@ class IngestWorker:
                     ops.append(item)
         if fragments:
             groups = self._retry(
-                lambda: self.store.add_fragments([f for f, _ in fragments], now_ms()))
+                lambda: self.store.add_fragments([f for f, _ in fragments], now_ms())
+            )
             for (frag, topic), lines in zip(fragments, groups, strict=True):
                 if lines:
                     ctx.topic, ctx.received_ms = topic, frag.received_ms
-                    ops += [o for o in vessels.completed_group_ops(lines, frag.source, ctx)
-                            if not isinstance(o, AisFragment)]
+                    ops += [
+                        o
+                        for o in vessels.completed_group_ops(lines, frag.source, ctx)
+                        if not isinstance(o, AisFragment)
+                    ]
         self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
         moves = coverage_positions(ops)
         if moves:  # after the write: the units' profiles and statuses are in Redis
@@ -191,32 +210,47 @@ class IngestWorker:
         """Dead-letter the parts of AIS messages whose other parts never arrived."""
         expired = self.store.sweep_fragments(now_ms())
         if expired:
-            self.store.write([
-                DeadLetter("ais_incomplete", "", "\n".join(lines).encode(),
-                           f"group {group}: {len(lines)} part(s), the rest never came")
-                for group, lines in expired
-            ], now_ms())
+            self.store.write(
+                [
+                    DeadLetter(
+                        "ais_incomplete",
+                        "",
+                        "\n".join(lines).encode(),
+                        f"group {group}: {len(lines)} part(s), the rest never came",
+                    )
+                    for group, lines in expired
+                ],
+                now_ms(),
+            )
 
     def _heartbeat(self) -> None:
-        self.store.heartbeat({
-            "ts_ms": now_ms(),
-            "pid": os.getpid(),
-            "broker_connected": int(self.connected),
-            "processed": self.processed,
-            "backlog": self.inbox.qsize(),
-            "last_message_ms": self.last_message_ms,
-        })
+        self.store.heartbeat(
+            {
+                "ts_ms": now_ms(),
+                "pid": os.getpid(),
+                "broker_connected": int(self.connected),
+                "processed": self.processed,
+                "backlog": self.inbox.qsize(),
+                "last_message_ms": self.last_message_ms,
+            }
+        )
 
     def _check_durability(self) -> None:
         try:
             aof = self.redis.config_get("append*")
         except redis.exceptions.ResponseError:
             return  # CONFIG is often disabled on managed Redis: nothing to check
-        aof = {str(k, "ascii") if isinstance(k, bytes) else k:
-               str(v, "ascii") if isinstance(v, bytes) else v for k, v in aof.items()}
+        aof = {
+            str(k, "ascii") if isinstance(k, bytes) else k: str(v, "ascii")
+            if isinstance(v, bytes)
+            else v
+            for k, v in aof.items()
+        }
         if aof.get("appendonly") != "yes" or aof.get("appendfsync") != "always":
-            log.warning("Redis runs without `appendonly yes` + `appendfsync always`: a Redis "
-                        "crash can lose up to a second of messages already acknowledged")
+            log.warning(
+                "Redis runs without `appendonly yes` + `appendfsync always`: a Redis "
+                "crash can lose up to a second of messages already acknowledged"
+            )
 
     def run(self) -> None:
         self._check_durability()

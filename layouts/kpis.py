@@ -67,12 +67,15 @@ def is_wall(params: dict[str, str]) -> bool:
 
 
 def _control(label: Ids, control: object, extra: str = "") -> html.Div:
-    return html.Div([html.Label(id=label, className="ec-filter-label"), control],
-                    className=f"ec-kpi-control {extra}")
+    return html.Div(
+        [html.Label(id=label, className="ec-filter-label"), control],
+        className=f"ec-kpi-control {extra}",
+    )
 
 
-def controls(period: str, wall: bool = False, department: str | None = None,
-             subdistrict: str | None = None) -> html.Div:
+def controls(
+    period: str, wall: bool = False, department: str | None = None, subdistrict: str | None = None
+) -> html.Div:
     """The filters. A desk browser keeps the last ones chosen; a wall screen takes them from
     its URL only (`?wall=1&period=today&department=forestry&subdistrict=nanao`), so what a
     kiosk shows never depends on what someone chose there before."""
@@ -80,36 +83,78 @@ def controls(period: str, wall: bool = False, department: str | None = None,
     today = local_today(now)
     first, last = period_dates(period, now)
     keep = {"persistence": not wall, "persistence_type": "local"}
-    return html.Div([
-        _control(Ids.PERIOD_LABEL, html.Div([
-            dcc.RadioItems(id=Ids.PERIOD, value=period, inline=True, **keep,
-                           className="ec-kpi-period"),
-            dcc.DatePickerRange(
-                id=Ids.DATES, start_date=first, end_date=last, max_date_allowed=str(today),
-                display_format="YYYY-MM-DD",
-                first_day_of_week=1, minimum_nights=0, className="ec-kpi-dates")],
-            className="ec-kpi-period-row")),
-        # options from the start (relabelled by the language callback): a dropdown whose
-        # value is not among its options drops it, and a wall's filter would be lost
-        _control(Ids.DEPARTMENT_LABEL, dcc.Dropdown(
-            id=Ids.DEPARTMENT, value=department, options=options("dept", Department), **keep,
-            className="ec-filter")),
-        _control(Ids.SUBDISTRICT_LABEL, dcc.Dropdown(
-            id=Ids.SUBDISTRICT, value=subdistrict, options=options("subdistrict", Subdistrict),
-            **keep, className="ec-filter")),
-        # prints the page: assets/kpis.js (no callback: nothing to ask the server)
-        html.Button(id=Ids.REPORT, className="ec-button ec-kpi-report-button"),
-    ], className="ec-kpi-controls")
+    return html.Div(
+        [
+            _control(
+                Ids.PERIOD_LABEL,
+                html.Div(
+                    [
+                        dcc.RadioItems(
+                            id=Ids.PERIOD,
+                            value=period,
+                            inline=True,
+                            **keep,
+                            className="ec-kpi-period",
+                        ),
+                        dcc.DatePickerRange(
+                            id=Ids.DATES,
+                            start_date=first,
+                            end_date=last,
+                            max_date_allowed=str(today),
+                            display_format="YYYY-MM-DD",
+                            first_day_of_week=1,
+                            minimum_nights=0,
+                            className="ec-kpi-dates",
+                        ),
+                    ],
+                    className="ec-kpi-period-row",
+                ),
+            ),
+            # options from the start (relabelled by the language callback): a dropdown whose
+            # value is not among its options drops it, and a wall's filter would be lost
+            _control(
+                Ids.DEPARTMENT_LABEL,
+                dcc.Dropdown(
+                    id=Ids.DEPARTMENT,
+                    value=department,
+                    options=options("dept", Department),
+                    **keep,
+                    className="ec-filter",
+                ),
+            ),
+            _control(
+                Ids.SUBDISTRICT_LABEL,
+                dcc.Dropdown(
+                    id=Ids.SUBDISTRICT,
+                    value=subdistrict,
+                    options=options("subdistrict", Subdistrict),
+                    **keep,
+                    className="ec-filter",
+                ),
+            ),
+            # prints the page: assets/kpis.js (no callback: nothing to ask the server)
+            html.Button(id=Ids.REPORT, className="ec-button ec-kpi-report-button"),
+        ],
+        className="ec-kpi-controls",
+    )
 
 
 def chart_card(chart: str) -> html.Section:
-    return html.Section([
-        html.Div([html.Div(id=head_id(chart), className="ec-kpi-head"),
-                  html.Button("⤓ CSV", id=csv_id(chart), className="ec-button ec-kpi-csv")],
-                 className="ec-kpi-head-row"),
-        dcc.Graph(id=graph_id(chart), config={"displayModeBar": False},
-                  className="ec-kpi-graph"),
-    ], className=f"ec-kpi-card ec-kpi-chart-{chart}")
+    return html.Section(
+        [
+            html.Div(
+                [
+                    html.Div(id=head_id(chart), className="ec-kpi-head"),
+                    html.Button("⤓ CSV", id=csv_id(chart), className="ec-button ec-kpi-csv"),
+                ],
+                className="ec-kpi-head-row",
+            ),
+            dcc.Graph(
+                id=graph_id(chart), config={"displayModeBar": False}, className="ec-kpi-graph"
+            ),
+        ],
+        className=f"ec-kpi-card ec-kpi-chart-{chart}",
+    )
 
 
 def header_slot(_params: dict[str, str]) -> list[html.Div]:
@@ -121,18 +166,24 @@ def content(params: dict[str, str]) -> html.Div:
     period = params.get("period", "")
     period = period if period in PERIODS and period != "custom" else DEFAULT_PERIOD
     department = params.get("department") if params.get("department") in DEPARTMENTS else None
-    subdistrict = params.get("subdistrict") if params.get("subdistrict") in SUBDISTRICTS \
-        else None
-    return html.Div([
-        controls(period, wall, department if wall else None, subdistrict if wall else None),
-        html.Div([html.H2(id=Ids.TITLE, className="ec-kpi-title"),
-                  html.Div(id=Ids.META, className="ec-kpi-meta"),
-                  html.Div(id=Ids.SIMULATED, className="ec-kpi-simulated", role="note")],
-                 className="ec-kpi-report-head"),
-        html.Div(id=Ids.TILES, className="ec-kpi-tiles"),
-        html.Div([chart_card(c) for c in CHARTS], className="ec-kpi-charts"),
-        dcc.Download(id=Ids.DOWNLOAD),
-        dcc.Store(id=Ids.SIGNATURE),
-        dcc.Store(id=Ids.MODE, data={"wall": wall}),
-        dcc.Interval(id=Ids.TICK, interval=REFRESH_MS),
-    ], className="ec-kpi-page ec-kpi-wall-page" if wall else "ec-kpi-page")
+    subdistrict = params.get("subdistrict") if params.get("subdistrict") in SUBDISTRICTS else None
+    return html.Div(
+        [
+            controls(period, wall, department if wall else None, subdistrict if wall else None),
+            html.Div(
+                [
+                    html.H2(id=Ids.TITLE, className="ec-kpi-title"),
+                    html.Div(id=Ids.META, className="ec-kpi-meta"),
+                    html.Div(id=Ids.SIMULATED, className="ec-kpi-simulated", role="note"),
+                ],
+                className="ec-kpi-report-head",
+            ),
+            html.Div(id=Ids.TILES, className="ec-kpi-tiles"),
+            html.Div([chart_card(c) for c in CHARTS], className="ec-kpi-charts"),
+            dcc.Download(id=Ids.DOWNLOAD),
+            dcc.Store(id=Ids.SIGNATURE),
+            dcc.Store(id=Ids.MODE, data={"wall": wall}),
+            dcc.Interval(id=Ids.TICK, interval=REFRESH_MS),
+        ],
+        className="ec-kpi-page ec-kpi-wall-page" if wall else "ec-kpi-page",
+    )

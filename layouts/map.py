@@ -93,9 +93,17 @@ def hideout(kind: str, filters: dict[str, list[str]] | None = None) -> dict[str,
 
 
 def _live_layer(key: str, ident: Ids, kind: str) -> dl.Overlay:
-    return dl.Overlay(dl.GeoJSON(
-        id=ident, data=_empty(), pointToLayer=JS("pointToLayer"), filter=JS("filter"),
-        hideout=hideout(kind)), name=both(key), checked=True)
+    return dl.Overlay(
+        dl.GeoJSON(
+            id=ident,
+            data=_empty(),
+            pointToLayer=JS("pointToLayer"),
+            filter=JS("filter"),
+            hideout=hideout(kind),
+        ),
+        name=both(key),
+        checked=True,
+    )
 
 
 def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
@@ -103,50 +111,84 @@ def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
     layers: list[Any] = []
     url = tiles_url()
     if url:
-        layers.append(dl.BaseLayer(dl.TileLayer(
-            url=url, maxZoom=18, eventHandlers={"tileerror": JS("tileError")}),
-            name=both("layer.tiles"), checked=True))
+        layers.append(
+            dl.BaseLayer(
+                dl.TileLayer(url=url, maxZoom=18, eventHandlers={"tileerror": JS("tileError")}),
+                name=both("layer.tiles"),
+                checked=True,
+            )
+        )
     for key, fc in base.items():
-        layers.append(dl.Overlay(dl.GeoJSON(
-            data=fc, style=styles[key],
-            interactive=key in ("subdistricts", "zones", "grid")
-        ), name=both(f"layer.{key}"), checked=key in BASEMAP_ON))
-    layers += [_live_layer("layer.alerts", Ids.ALERTS, "alert"),
-               _live_layer("layer.incidents", Ids.INCIDENTS, "incident"),
-               _live_layer("count.units", Ids.UNITS, "unit"),
-               _live_layer("count.vessels", Ids.VESSELS, "vessel"),
-               _live_layer("count.sensors", Ids.SENSORS, "sensor")]
+        layers.append(
+            dl.Overlay(
+                dl.GeoJSON(
+                    data=fc, style=styles[key], interactive=key in ("subdistricts", "zones", "grid")
+                ),
+                name=both(f"layer.{key}"),
+                checked=key in BASEMAP_ON,
+            )
+        )
+    layers += [
+        _live_layer("layer.alerts", Ids.ALERTS, "alert"),
+        _live_layer("layer.incidents", Ids.INCIDENTS, "incident"),
+        _live_layer("count.units", Ids.UNITS, "unit"),
+        _live_layer("count.vessels", Ids.VESSELS, "vessel"),
+        _live_layer("count.sensors", Ids.SENSORS, "sensor"),
+    ]
     return dl.Map(
         [dl.LayersControl(layers, collapsed=False), dl.ScaleControl(imperial=False)],
-        id=Ids.MAP, center=list(map_data.CENTER), zoom=map_data.ZOOM, preferCanvas=True,
-        className="ec-map")
+        id=Ids.MAP,
+        center=list(map_data.CENTER),
+        zoom=map_data.ZOOM,
+        preferCanvas=True,
+        className="ec-map",
+    )
 
 
 def header_slot(_params: dict[str, str]) -> list[html.Div]:
     """The map's live figures, shown in the shared header: counts and the data's freshness."""
-    return [html.Div(id=Ids.COUNTS, className="ec-counts"),
-            html.Div(id=Ids.FRESHNESS, className="ec-freshness")]
+    return [
+        html.Div(id=Ids.COUNTS, className="ec-counts"),
+        html.Div(id=Ids.FRESHNESS, className="ec-freshness"),
+    ]
 
 
 def _filter(label: Ids, ident: Ids) -> html.Div:
     # Options and labels come from the language callback; the chosen values stay in this browser.
-    return html.Div([html.Label(id=label, htmlFor=ident, className="ec-filter-label"),
-                     dcc.Dropdown(id=ident, multi=True, persistence=True,
-                                  persistence_type="local", className="ec-filter")],
-                    className="ec-filter-row")
+    return html.Div(
+        [
+            html.Label(id=label, htmlFor=ident, className="ec-filter-label"),
+            dcc.Dropdown(
+                id=ident,
+                multi=True,
+                persistence=True,
+                persistence_type="local",
+                className="ec-filter",
+            ),
+        ],
+        className="ec-filter-row",
+    )
 
 
 def side_panel() -> html.Aside:
-    return html.Aside([
-        html.Div([_filter(Ids.LABEL_DEPARTMENT, Ids.FILTER_DEPARTMENT),
-                  _filter(Ids.LABEL_SUBDISTRICT, Ids.FILTER_SUBDISTRICT),
-                  _filter(Ids.LABEL_STATUS, Ids.FILTER_STATUS)], className="ec-filters"),
-        html.Details(id=Ids.LEGEND, className="ec-legend", open=True),
-        html.H2(id=Ids.FEED_TITLE, className="ec-feed-title"),
-        html.Div(id=Ids.ACK_NOTE, className="ec-action-note", role="status"),
-        html.Div(id=Ids.CLOSE_NOTE, className="ec-action-note", role="status"),
-        html.Div(id=Ids.FEED, className="ec-feed"),
-    ], className="ec-side-panel")
+    return html.Aside(
+        [
+            html.Div(
+                [
+                    _filter(Ids.LABEL_DEPARTMENT, Ids.FILTER_DEPARTMENT),
+                    _filter(Ids.LABEL_SUBDISTRICT, Ids.FILTER_SUBDISTRICT),
+                    _filter(Ids.LABEL_STATUS, Ids.FILTER_STATUS),
+                ],
+                className="ec-filters",
+            ),
+            html.Details(id=Ids.LEGEND, className="ec-legend", open=True),
+            html.H2(id=Ids.FEED_TITLE, className="ec-feed-title"),
+            html.Div(id=Ids.ACK_NOTE, className="ec-action-note", role="status"),
+            html.Div(id=Ids.CLOSE_NOTE, className="ec-action-note", role="status"),
+            html.Div(id=Ids.FEED, className="ec-feed"),
+        ],
+        className="ec-side-panel",
+    )
 
 
 def is_wall(params: dict[str, str]) -> bool:
@@ -155,14 +197,23 @@ def is_wall(params: dict[str, str]) -> bool:
 
 def content(params: dict[str, str]) -> html.Div:
     wall = is_wall(params)
-    return html.Div([
-        html.Div(id=Ids.BANNER, className="ec-banner", hidden=True),
-        html.Div(t("map.tiles_unavailable"), id=Ids.TILES_NOTE, className="ec-note",
-                 hidden=bool(tiles_url())),
-        html.Div([map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES), side_panel()],
-                 className="ec-main"),
-        # the wall screen: one update a second, nobody there to wait for a click's answer
-        dcc.Interval(id=Ids.TICK, interval=1000 if wall else 2000),
-        dcc.Store(id=Ids.VERSION),
-        dcc.Store(id=Ids.MODE, data={"wall": wall}),
-    ], className="ec-map-page")
+    return html.Div(
+        [
+            html.Div(id=Ids.BANNER, className="ec-banner", hidden=True),
+            html.Div(
+                t("map.tiles_unavailable"),
+                id=Ids.TILES_NOTE,
+                className="ec-note",
+                hidden=bool(tiles_url()),
+            ),
+            html.Div(
+                [map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES), side_panel()],
+                className="ec-main",
+            ),
+            # the wall screen: one update a second, nobody there to wait for a click's answer
+            dcc.Interval(id=Ids.TICK, interval=1000 if wall else 2000),
+            dcc.Store(id=Ids.VERSION),
+            dcc.Store(id=Ids.MODE, data={"wall": wall}),
+        ],
+        className="ec-map-page",
+    )

@@ -51,28 +51,50 @@ def logout_form() -> html.Form:
     # once at start to validate it, outside any request).
     token = generate_csrf() if has_request_context() else ""
     return html.Form(
-        [dcc.Input(type="hidden", name="csrf_token", value=token),
-         html.Button(both("logout"), id=Ids.LOGOUT, type="submit", className="ec-button")],
-        action="/logout", method="post")
+        [
+            dcc.Input(type="hidden", name="csrf_token", value=token),
+            html.Button(both("logout"), id=Ids.LOGOUT, type="submit", className="ec-button"),
+        ],
+        action="/logout",
+        method="post",
+    )
 
 
 def layout() -> html.Div:
-    return html.Div([
-        dcc.Location(id=Ids.URL, refresh=False),
-        html.Header([
-            html.H1(t("app.title"), id=Ids.TITLE, className="ec-title"),
-            html.Nav(id=Ids.NAV, className="ec-nav"),
-            html.Div(id=Ids.SLOT, className="ec-slot"),
-            html.Div([
-                dcc.RadioItems(id=Ids.LANG, options=[{"label": "中文", "value": "zh"},
-                                                     {"label": "English", "value": "en"}],
-                               value=DEFAULT_LANG, inline=True, persistence=True,
-                               persistence_type="local", className="ec-lang"),
-                logout_form(),
-            ], className="ec-side"),
-        ], className="ec-header"),
-        html.Div(id=Ids.CONTENT, className="ec-content"),
-    ], id=Ids.PAGE, className="ec-page")
+    return html.Div(
+        [
+            dcc.Location(id=Ids.URL, refresh=False),
+            html.Header(
+                [
+                    html.H1(t("app.title"), id=Ids.TITLE, className="ec-title"),
+                    html.Nav(id=Ids.NAV, className="ec-nav"),
+                    html.Div(id=Ids.SLOT, className="ec-slot"),
+                    html.Div(
+                        [
+                            dcc.RadioItems(
+                                id=Ids.LANG,
+                                options=[
+                                    {"label": "中文", "value": "zh"},
+                                    {"label": "English", "value": "en"},
+                                ],
+                                value=DEFAULT_LANG,
+                                inline=True,
+                                persistence=True,
+                                persistence_type="local",
+                                className="ec-lang",
+                            ),
+                            logout_form(),
+                        ],
+                        className="ec-side",
+                    ),
+                ],
+                className="ec-header",
+            ),
+            html.Div(id=Ids.CONTENT, className="ec-content"),
+        ],
+        id=Ids.PAGE,
+        className="ec-page",
+    )
 
 
 def no_access(lang: str) -> html.Div:

@@ -132,8 +132,10 @@ class Metric:
 
 
 def subdistricts() -> list[dict[str, Any]]:
-    return [{"geom": shape(f["geometry"])} | f["properties"]
-            for f in read_features("dapeng_subdistricts.geojson")]
+    return [
+        {"geom": shape(f["geometry"])} | f["properties"]
+        for f in read_features("dapeng_subdistricts.geojson")
+    ]
 
 
 def communities(subs: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
@@ -144,7 +146,8 @@ def communities(subs: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
         for row in csv.DictReader(f):
             if row["streetCode"] in by_code:
                 out[by_code[row["streetCode"]]].append(
-                    (row["code"], row["name"].removesuffix("居委会")))
+                    (row["code"], row["name"].removesuffix("居委会"))
+                )
     for sid, rows in out.items():
         if not rows:
             raise SystemExit(f"no community of sub-district {sid} in dapeng_communities.csv")
@@ -262,8 +265,9 @@ def derive_coast_segments(subs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seg = LineString(coords)
             seg_m = metric.fwd(seg)
             # largest overlap with a sub-district's edge; no overlap at all: the nearest one
-            sub = max(near, key=lambda s: (round(seg.intersection(s[1]).length, 7),
-                                           -s[2].distance(seg_m)))[0]
+            sub = max(
+                near, key=lambda s: (round(seg.intersection(s[1]).length, 7), -s[2].distance(seg_m))
+            )[0]
             counters[sub] = counters.get(sub, 0) + 1
             k = counters[sub]
             props = {
@@ -328,11 +332,17 @@ def derive() -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
     src = {"source": "config/geo (derived from shenzhen_districts.geojson and GSHHG)"}
     return {
         "land_cells.geojson": (
-            derive_land_cells(subs), {"name": "Dapeng land grid cells with owners"} | src),
+            derive_land_cells(subs),
+            {"name": "Dapeng land grid cells with owners"} | src,
+        ),
         "coast_segments.geojson": (
-            derive_coast_segments(subs), {"name": "Dapeng coastline segments"} | src),
+            derive_coast_segments(subs),
+            {"name": "Dapeng coastline segments"} | src,
+        ),
         "sea_cells.geojson": (
-            derive_sea_cells(subs), {"name": f"Dapeng sea cells, h3 res {SEA_H3_RES}"} | src),
+            derive_sea_cells(subs),
+            {"name": f"Dapeng sea cells, h3 res {SEA_H3_RES}"} | src,
+        ),
     }
 
 

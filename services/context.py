@@ -37,8 +37,9 @@ def build(settings: Settings, clock: Clock = system_ms) -> AppContext:
     return AppContext(
         settings=settings,
         # short timeouts: a page or API call answers "Redis is down" instead of hanging
-        redis=redis.Redis.from_url(settings.effective_redis_url, socket_timeout=2,
-                                   socket_connect_timeout=2),
+        redis=redis.Redis.from_url(
+            settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2
+        ),
         geo=geo,
         travel=TravelModel.from_geography(geo),  # ~50 ms, once per process
         coverage=load_coverage(),

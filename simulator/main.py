@@ -149,8 +149,13 @@ class Simulation:
             if kind == "unit":
                 u = self.units.units[i]
                 for m in self.units.report(u, now_ms):
-                    leaf = ("position" if isinstance(m, UnitPosition)
-                            else "task" if isinstance(m, TaskReport) else "status")
+                    leaf = (
+                        "position"
+                        if isinstance(m, UnitPosition)
+                        else "task"
+                        if isinstance(m, TaskReport)
+                        else "status"
+                    )
                     out.append((f"{p}/units/{u.unit_id}/{leaf}", encode(m), False))
                 self._push(self.units.next_report_ms(u, now_ms), kind, i)
             elif kind == "ais_pos":
@@ -197,8 +202,9 @@ class _Link:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         # only notices: amqtt was seen delivering retained profiles to `units/+/dispatch`
-        c.on_message = lambda _c, _u, m: (self.notices.put((m.topic, m.payload))
-                                          if m.topic.endswith("/dispatch") else None)
+        c.on_message = lambda _c, _u, m: (
+            self.notices.put((m.topic, m.payload)) if m.topic.endswith("/dispatch") else None
+        )
         self.client = c
 
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

@@ -94,8 +94,11 @@ def parse(payload: object, topic_unit: str | None = None) -> DispatchNotice | No
         log.warning("ignored a malformed dispatch notice: %s", str(e).splitlines()[0][:200])
         return None
     if topic_unit is not None and topic_unit != notice.unit_id:
-        log.warning("ignored a dispatch notice for %s sent on %s's topic", notice.unit_id[:64],
-                    topic_unit[:64])
+        log.warning(
+            "ignored a dispatch notice for %s sent on %s's topic",
+            notice.unit_id[:64],
+            topic_unit[:64],
+        )
         return None
     return notice
 
@@ -150,7 +153,9 @@ def arrival_note(kind: UnitKind, stop: LonLat, task: Task) -> str:
     return f"{why}: stopped {off:.0f} m from it"
 
 
-def report(unit_id: str, incident_id: str, action: str, seq: int, now_ms: int,
-           note: str = "") -> TaskReport:
-    return TaskReport(unit_id=unit_id, incident_id=incident_id, action=action, seq=seq,
-                      ts=now_ms, note=note)
+def report(
+    unit_id: str, incident_id: str, action: str, seq: int, now_ms: int, note: str = ""
+) -> TaskReport:
+    return TaskReport(
+        unit_id=unit_id, incident_id=incident_id, action=action, seq=seq, ts=now_ms, note=note
+    )

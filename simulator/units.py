@@ -222,8 +222,7 @@ class UnitFleet:
     def next_interval_ms(self, u: Unit) -> int:
         return max(1, int(self.rng.randint(*REPORT_MS) * self.interval_scale))
 
-    def report(self, u: Unit, now_ms: int
-               ) -> list[UnitStatusChange | UnitPosition | TaskReport]:
+    def report(self, u: Unit, now_ms: int) -> list[UnitStatusChange | UnitPosition | TaskReport]:
         """Advance the unit to now_ms; status changes and task reports (if any) come before the
         position."""
         out: list[UnitStatusChange | UnitPosition | TaskReport] = []
@@ -264,20 +263,28 @@ class UnitFleet:
             log.warning("ignored a dispatch notice for unknown unit %s", notice.unit_id)
             return None
         if not tasks.in_area(self.geo, scene):
-            log.warning("ignored a dispatch notice for %s: scene %s is outside the district",
-                        u.unit_id, scene)
+            log.warning(
+                "ignored a dispatch notice for %s: scene %s is outside the district",
+                u.unit_id,
+                scene,
+            )
             return None
         if u.task is not None and u.task.incident_id == notice.incident_id:
             return None
         if not self.tasks_seen.setdefault(u.unit_id, tasks.Seen()).add(
-                (notice.incident_id, notice.ts)):
+            (notice.incident_id, notice.ts)
+        ):
             return None
         # on an acknowledged task, the crew carries on with it until it acknowledges this one
         busy = u.task is not None and (u.task.phase != "notified" or u.task.pre_empting)
-        u.task = Task(notice.incident_id, notice.ts, asked=scene,
-                      scene=tasks.reachable_scene(self.geo, u.kind, scene),
-                      until_ms=now_ms + self.rng.randint(*tasks.REACTION_MS[notice.priority]),
-                      pre_empting=busy)
+        u.task = Task(
+            notice.incident_id,
+            notice.ts,
+            asked=scene,
+            scene=tasks.reachable_scene(self.geo, u.kind, scene),
+            until_ms=now_ms + self.rng.randint(*tasks.REACTION_MS[notice.priority]),
+            pre_empting=busy,
+        )
         return u
 
     def next_report_ms(self, u: Unit, now_ms: int) -> int:
@@ -300,8 +307,9 @@ class UnitFleet:
     def _task_report(self, u: Unit, action: str, now_ms: int, note: str = "") -> TaskReport:
         self.task_seq[u.unit_id] = self.task_seq.get(u.unit_id, 0) + 1
         assert u.task is not None
-        return tasks.report(u.unit_id, u.task.incident_id, action, self.task_seq[u.unit_id],
-                            now_ms, note)
+        return tasks.report(
+            u.unit_id, u.task.incident_id, action, self.task_seq[u.unit_id], now_ms, note
+        )
 
     def _task_step(self, u: Unit, now_ms: int) -> tuple[list[UnitStatus], list[TaskReport]]:
         t = u.task
@@ -330,8 +338,7 @@ class UnitFleet:
             return [UnitStatus.AVAILABLE], [done]
         return [], []
 
-    def _set_off(self, u: Unit, t: Task, now_ms: int
-                 ) -> tuple[list[UnitStatus], list[TaskReport]]:
+    def _set_off(self, u: Unit, t: Task, now_ms: int) -> tuple[list[UnitStatus], list[TaskReport]]:
         """Acknowledge, plan the way and go."""
         way = route.plan(self.geo, u.kind, u.pos, t.scene)
         if not way.reached:

@@ -28,18 +28,20 @@ def _keys(alert_id: str) -> list[str]:
     return [keys.alert(alert_id), keys.ALERTS_OPEN, keys.EVENTS, keys.VERSION]
 
 
-def acknowledge(r: redis.Redis, alert_id: str, user: str, now_ms: int, history_ms: int
-                ) -> Outcome:
+def acknowledge(r: redis.Redis, alert_id: str, user: str, now_ms: int, history_ms: int) -> Outcome:
     res = r.register_script(ACK_ALERT)(
-        keys=_keys(alert_id), args=[alert_id, user, now_ms, max(0, now_ms - history_ms)])
+        keys=_keys(alert_id), args=[alert_id, user, now_ms, max(0, now_ms - history_ms)]
+    )
     return Outcome(int(res))
 
 
-def close(r: redis.Redis, alert_id: str, user: str, now_ms: int, history_ms: int,
-          reason: str = "") -> Outcome:
+def close(
+    r: redis.Redis, alert_id: str, user: str, now_ms: int, history_ms: int, reason: str = ""
+) -> Outcome:
     res = r.register_script(CLOSE_ALERT)(
         keys=_keys(alert_id),
-        args=[alert_id, user, now_ms, max(0, now_ms - history_ms), reason[:MAX_REASON]])
+        args=[alert_id, user, now_ms, max(0, now_ms - history_ms), reason[:MAX_REASON]],
+    )
     return Outcome(int(res))
 
 
@@ -52,4 +54,3 @@ def not_raised(r: redis.Redis, alerts: list[RaiseAlert]) -> list[RaiseAlert]:
     for a in alerts:
         pipe.exists(keys.alert(a.alert_id))
     return [a for a, seen in zip(alerts, pipe.execute(), strict=True) if not seen]
-

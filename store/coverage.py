@@ -66,7 +66,6 @@ def _utc_hour(hour: int) -> str:
     return dt.datetime.fromtimestamp(hour * 3600, dt.UTC).strftime("%Y%m%d%H")
 
 
-
 # One round trip to store every tracker of a batch. KEYS: unit state hashes; ARGV: JSON each.
 _WRITE_TRACKERS = """
 for i = 1, #KEYS do redis.call('HSET', KEYS[i], ARGV[#ARGV], ARGV[i]) end
@@ -92,8 +91,9 @@ class CoverageRecorder:
     hexagon, kind and department instead of one per position. A crash loses at most that
     much heatmap time, never a visit."""
 
-    def __init__(self, r: redis.Redis, geo: CoverageGeography, hex_res: int,
-                 flush_s: float = 60.0) -> None:
+    def __init__(
+        self, r: redis.Redis, geo: CoverageGeography, hex_res: int, flush_s: float = 60.0
+    ) -> None:
         self.r, self.geo, self.hex_res, self.flush_ms = r, geo, hex_res, int(flush_s * 1000)
         self.pending: dict[tuple[int, str], float] = defaultdict(float)  # (hour, member)
         self.flushed_ms = 0
@@ -104,8 +104,10 @@ class CoverageRecorder:
         """Two round trips whatever the batch size: read the units (profile and tracker),
         write trackers and visits. Safe to retry: nothing is kept unless the write succeeds."""
         units = list(dict.fromkeys(p.unit_id for p in positions))
-        rows = self._read(keys=[keys.state("unit", u) for u in units],
-                          args=["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD])
+        rows = self._read(
+            keys=[keys.state("unit", u) for u in units],
+            args=["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD],
+        )
         profile = {u: [as_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
         trackers = {u: _tracker(row[3]) for u, row in zip(units, rows, strict=True)}
         visits: list[tuple[Visit, str, str]] = []
@@ -118,8 +120,7 @@ class CoverageRecorder:
             pos = Position(p.ts_ms, p.lon, p.lat, kind, status or "available", p.speed_m_s)
             places = self.geo.locate(p.lon, p.lat)
             state = trackers[p.unit_id]
-            trackers[p.unit_id], made, seconds = step(state, pos, places, self.geo.rules,
-                                                      p.unit_id)
+            trackers[p.unit_id], made, seconds = step(state, pos, places, self.geo.rules, p.unit_id)
             if trackers[p.unit_id] is not state:
                 changed.add(p.unit_id)
             if seconds > 0 and (places.land or places.sea):
@@ -129,17 +130,21 @@ class CoverageRecorder:
         pipe = self.r.pipeline(transaction=False)
         done = [(u, t) for u in changed if (t := trackers[u]) is not None]
         if done:
-            self._write(keys=[keys.state("unit", u) for u, _ in done],
-                        args=[t.to_json() for _, t in done] + [keys.COVERAGE_TRACKER_FIELD],
-                        client=pipe)
+            self._write(
+                keys=[keys.state("unit", u) for u, _ in done],
+                args=[t.to_json() for _, t in done] + [keys.COVERAGE_TRACKER_FIELD],
+                client=pipe,
+            )
         _queue_visits(pipe, visits)
         if len(pipe):
             pipe.execute()
         for k, seconds in presence.items():
             self.pending[k] += seconds
         latest = max((p.ts_ms for p in positions), default=0)
-        if self.pending and (latest - self.flushed_ms >= self.flush_ms
-                             or utc_hour(latest) != utc_hour(self.flushed_ms)):
+        if self.pending and (
+            latest - self.flushed_ms >= self.flush_ms
+            or utc_hour(latest) != utc_hour(self.flushed_ms)
+        ):
             self.flush(latest)
         return [v for v, _k, _d in visits]
 
@@ -150,8 +155,10 @@ class CoverageRecorder:
             pipe = self.r.pipeline(transaction=False)
             names = set()
             for (hour, member), seconds in self.pending.items():
-                for name in (keys.coverage_presence(utc_hour(hour * HOUR_MS)),
-                             keys.coverage_presence_day(local_day(hour * HOUR_MS))):
+                for name in (
+                    keys.coverage_presence(utc_hour(hour * HOUR_MS)),
+                    keys.coverage_presence_day(local_day(hour * HOUR_MS)),
+                ):
                     pipe.hincrbyfloat(name, member, round(seconds, 1))
                     names.add(name)
             for name in names:
@@ -161,8 +168,9 @@ class CoverageRecorder:
         self.flushed_ms = now_ms if now_ms is not None else self.flushed_ms
 
 
-def record(r: redis.Redis, positions: Sequence[UnitPosition], geo: CoverageGeography,
-           hex_res: int) -> list[Visit]:
+def record(
+    r: redis.Redis, positions: Sequence[UnitPosition], geo: CoverageGeography, hex_res: int
+) -> list[Visit]:
     """One batch, everything written at once (tools and tests; the worker keeps a recorder)."""
     rec = CoverageRecorder(r, geo, hex_res, flush_s=0)
     visits = rec.record(positions)
@@ -193,15 +201,19 @@ def _filters(kinds: Iterable[str], departments: Iterable[str]) -> tuple[list[str
     return ks, ds
 
 
-def last_visits(r: redis.Redis, kinds: Iterable[str] = (), departments: Iterable[str] = ()
-                ) -> dict[str, int]:
+def last_visits(
+    r: redis.Redis, kinds: Iterable[str] = (), departments: Iterable[str] = ()
+) -> dict[str, int]:
     """Place -> last visit ms, by any unit or only by units of the given kinds/departments."""
     ks, ds = _filters(kinds, departments)
     if not ks and not ds:
         rows = r.zrange(keys.COVERAGE_LAST, 0, -1, withscores=True)
     else:
-        sets = [keys.coverage_last(k, d) for k in ks or [x.value for x in UnitKind]
-                for d in ds or [x.value for x in Department]]
+        sets = [
+            keys.coverage_last(k, d)
+            for k in ks or [x.value for x in UnitKind]
+            for d in ds or [x.value for x in Department]
+        ]
         rows = r.zunion(sets, aggregate="MAX", withscores=True)
     return {as_text(m): int(s) for m, s in rows}
 
@@ -210,8 +222,9 @@ def last_visitors(r: redis.Redis) -> dict[str, str]:
     return {as_text(k): as_text(v) for k, v in r.hgetall(keys.COVERAGE_LAST_BY).items()}
 
 
-def daily_visited(r: redis.Redis, days: Sequence[str], kinds: Iterable[str] = (),
-                  departments: Iterable[str] = ()) -> dict[str, set[str]]:
+def daily_visited(
+    r: redis.Redis, days: Sequence[str], kinds: Iterable[str] = (), departments: Iterable[str] = ()
+) -> dict[str, set[str]]:
     """Local day (YYYYMMDD) -> the places visited that day (by the filtered units)."""
     ks, ds = _filters(kinds, departments)
     pipe = r.pipeline(transaction=False)
@@ -242,8 +255,13 @@ def presence_keys(from_ms: int, to_ms: int) -> list[str]:
     return out
 
 
-def presence(r: redis.Redis, from_ms: int, to_ms: int, kinds: Iterable[str] = (),
-             departments: Iterable[str] = ()) -> dict[str, float]:
+def presence(
+    r: redis.Redis,
+    from_ms: int,
+    to_ms: int,
+    kinds: Iterable[str] = (),
+    departments: Iterable[str] = (),
+) -> dict[str, float]:
     """h3 hexagon -> seconds of patrol presence in the hours overlapping [from, to] (to: now)."""
     ks, ds = _filters(kinds, departments)
     pipe = r.pipeline(transaction=False)
@@ -268,7 +286,9 @@ def set_owner(r: redis.Redis, place: Place, owner: str, by: str, at_ms: int) -> 
     """Reassign a place's responsible person, logged in the events stream with who and when."""
     pipe = r.pipeline(transaction=True)
     pipe.hset(keys.COVERAGE_OWNERS, place.id, owner)
-    pipe.xadd(keys.EVENTS, {"type": "coverage_owner", "id": place.id, "owner": owner,
-                            "by": by, "ts": at_ms})
+    pipe.xadd(
+        keys.EVENTS,
+        {"type": "coverage_owner", "id": place.id, "owner": owner, "by": by, "ts": at_ms},
+    )
     pipe.incr(keys.VERSION)
     pipe.execute()

@@ -35,8 +35,10 @@ INCIDENT_TYPES = frozenset(t.value for t in model.IncidentType)
 def facets_of(kind: str, department: str, skills: Iterable[str]) -> tuple[str, ...]:
     """The dispatch GEO indexes a unit belongs to. Skills that are not incident types name no
     index: they cannot qualify a unit for anything."""
-    return (keys.unit_geo_facet(kind, department=department),
-            *(keys.unit_geo_facet(kind, skill=s) for s in sorted(set(skills) & INCIDENT_TYPES)))
+    return (
+        keys.unit_geo_facet(kind, department=department),
+        *(keys.unit_geo_facet(kind, skill=s) for s in sorted(set(skills) & INCIDENT_TYPES)),
+    )
 
 
 def reindex_units(r: redis.Redis) -> int:
@@ -52,8 +54,9 @@ def reindex_units(r: redis.Redis) -> int:
     for uid, (kind, dept, skills, have), (pos,) in zip(ids, rows[::2], rows[1::2], strict=True):
         if kind is None or dept is None:
             continue
-        want = " ".join(facets_of(kind.decode(), dept.decode(),
-                                  (skills or b"").decode().split(",")))
+        want = " ".join(
+            facets_of(kind.decode(), dept.decode(), (skills or b"").decode().split(","))
+        )
         if have is not None and have.decode() == want:
             continue
         moved += 1
@@ -86,12 +89,14 @@ def _read_units(r: redis.Redis, ids: list[str], now_ms: int) -> list[dict[str, A
     if not ids:
         return []
     rows = r.register_script(_READ_UNITS)(
-        keys=[k for uid in ids for k in (keys.state("unit", uid), keys.unit_task(uid))],
-        args=FIELDS)
+        keys=[k for uid in ids for k in (keys.state("unit", uid), keys.unit_task(uid))], args=FIELDS
+    )
     out = []
     for uid, row in zip(ids, rows, strict=True):
-        values, task_priority = row[:len(FIELDS)], row[len(FIELDS)] if len(row) > len(FIELDS) \
-            else None
+        values, task_priority = (
+            row[: len(FIELDS)],
+            row[len(FIELDS)] if len(row) > len(FIELDS) else None,
+        )
         if values[2] is None:  # no profile (kind) yet: it cannot be judged
             continue
         u = _typed({f.encode(): v for f, v in zip(FIELDS, values, strict=True) if v is not None})
@@ -105,8 +110,11 @@ def _read_units(r: redis.Redis, ids: list[str], now_ms: int) -> list[dict[str, A
 
 def search_indexes(inc: dict[str, Any], rules: model.DispatchRules) -> dict[str, float]:
     """The GEO indexes that hold the units able to take the incident, with each one's speed."""
-    kinds = [k.value for k, domains in rules.kind_domains.items()
-             if inc["domain"] in {d.value for d in domains}]
+    kinds = [
+        k.value
+        for k, domains in rules.kind_domains.items()
+        if inc["domain"] in {d.value for d in domains}
+    ]
     departments = list(inc.get("departments") or []) or [d.value for d in Department]
     out = {keys.unit_geo_facet(k, department=d): SPEED_M_S[k] for k in kinds for d in departments}
     if inc.get("type") in INCIDENT_TYPES:
@@ -114,8 +122,9 @@ def search_indexes(inc: dict[str, Any], rules: model.DispatchRules) -> dict[str,
     return out
 
 
-def candidates(r: redis.Redis, inc: dict[str, Any], travel: TravelModel, now_ms: int,
-               limit: int = 10) -> list[dict[str, Any]]:
+def candidates(
+    r: redis.Redis, inc: dict[str, Any], travel: TravelModel, now_ms: int, limit: int = 10
+) -> list[dict[str, Any]]:
     """Ranked candidates, reading as few units as the answer allows (see the module docstring)."""
     rules = model.load_rules()
     speeds = search_indexes(inc, rules)
@@ -125,23 +134,39 @@ def candidates(r: redis.Redis, inc: dict[str, Any], travel: TravelModel, now_ms:
     while count:
         pipe = r.pipeline(transaction=False)
         for index, n in count.items():
-            pipe.geosearch(index, longitude=inc["lon"], latitude=inc["lat"],
-                           radius=SEARCH_RADIUS_KM, unit="km", sort="ASC", count=n,
-                           withdist=True)
+            pipe.geosearch(
+                index,
+                longitude=inc["lon"],
+                latitude=inc["lat"],
+                radius=SEARCH_RADIUS_KM,
+                unit="km",
+                sort="ASC",
+                count=n,
+                withdist=True,
+            )
         found = dict(zip(count, pipe.execute(), strict=True))
         new = sorted({uid.decode() for rows in found.values() for uid, _ in rows} - set(units))
         units |= {u[ID_FIELD["unit"]]: u for u in _read_units(r, new, now_ms)}
-        ranked = rank(list(units.values()), dest=(inc["lon"], inc["lat"]),
-                      domain=inc["domain"], departments=set(inc.get("departments") or []),
-                      priority=int(inc.get("priority") or 3), travel=travel,
-                      silent_after_s=rules.unit_silent_after_s,
-                      kind_domains=rules.kind_domains, incident_type=inc.get("type"),
-                      limit=limit)
+        ranked = rank(
+            list(units.values()),
+            dest=(inc["lon"], inc["lat"]),
+            domain=inc["domain"],
+            departments=set(inc.get("departments") or []),
+            priority=int(inc.get("priority") or 3),
+            travel=travel,
+            silent_after_s=rules.unit_silent_after_s,
+            kind_domains=rules.kind_domains,
+            incident_type=inc.get("type"),
+            limit=limit,
+        )
         ready = [c.eta_s for c in ranked if c.tier == "ready" and c.eta_s is not None]
         bound = ready[-1] if len(ready) >= limit else math.inf
         # An index that returned fewer than asked is exhausted; one whose farthest unit could
         # still arrive by `bound` (+1 s: ETAs are compared rounded) may hide a better
         # candidate: read 4x more of it.
-        count = {i: n * 4 for i, n in count.items()
-                 if len(found[i]) == n and float(found[i][-1][1]) * 1000 / speeds[i] <= bound + 1}
+        count = {
+            i: n * 4
+            for i, n in count.items()
+            if len(found[i]) == n and float(found[i][-1][1]) * 1000 / speeds[i] <= bound + 1
+        }
     return [dataclasses.asdict(c) for c in ranked]

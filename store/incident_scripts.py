@@ -93,7 +93,9 @@ end
 # KEYS: incident, timeline, open-index, version, then the task keys of the incident's units
 # ARGV: units csv, n_from, from..., to, at_ms, by, reason, extra json, release (0/1),
 #       closes (0/1: leaves the open index), incident id, unit that must be on it ('' = none)
-TRANSITION = _RECORD + """
+TRANSITION = (
+    _RECORD
+    + """
 local member = ARGV[#ARGV]
 if member ~= '' then  -- first: a stranger is told so whatever the state (released units count)
   local on = (redis.call('HGET', KEYS[1], 'units') or '') .. ',' ..
@@ -102,7 +104,9 @@ if member ~= '' then  -- first: a stranger is told so whatever the state (releas
     return {-5, redis.call('HGET', KEYS[1], 'state') or ''}
   end
 end
-""" + _PRELUDE + """
+"""
+    + _PRELUDE
+    + """
 local to, at, by, reason, extra = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2], ARGV[nxt + 3],
   ARGV[nxt + 4]
 local release, closes, id = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7]
@@ -117,6 +121,7 @@ if closes == '1' then redis.call('ZREM', KEYS[3], id) end
 redis.call('INCR', KEYS[4])
 return {1, to}
 """
+)
 
 # Assign (or reassign) a set of units. A unit busy on another incident is refused unless the
 # caller allows pre-emption and that incident is less urgent (a larger priority number); the
@@ -125,8 +130,12 @@ return {1, to}
 #       the task keys of the current units
 # ARGV: units csv (current), n_from, from..., at_ms, by, reason, priority, preempt (0/1),
 #       incident id, n_new, new unit ids..., notices (json, one per new unit)...
-ASSIGN = _RECORD + """
-""" + _PRELUDE + """
+ASSIGN = (
+    _RECORD
+    + """
+"""
+    + _PRELUDE
+    + """
 local at, by, reason = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2]
 local priority, preempt, id = tonumber(ARGV[nxt + 3]), ARGV[nxt + 4], ARGV[nxt + 5]
 local n_new = tonumber(ARGV[nxt + 6])
@@ -176,3 +185,4 @@ record(state, 'assigned', at, by, reason, table.concat(units, ','))
 redis.call('INCR', KEYS[3])
 return {1, 'assigned'}
 """
+)

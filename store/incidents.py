@@ -54,8 +54,6 @@ class Outcome:
         return self.code == Code.DONE
 
 
-
-
 def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in raw.items():
@@ -94,8 +92,14 @@ def new_id(r: redis.Redis, now_ms: int) -> str:
     return f"INC-{day}-{int(r.incr(keys.incident_sequence(day))):04d}"
 
 
-def create(r: redis.Redis, fields: dict[str, str | int | float], by: str, at_ms: int,
-           reason: str = "", incident_id: str | None = None) -> Outcome:
+def create(
+    r: redis.Redis,
+    fields: dict[str, str | int | float],
+    by: str,
+    at_ms: int,
+    reason: str = "",
+    incident_id: str | None = None,
+) -> Outcome:
     """A new incident in state `reported`; `fields` are its type, source, location, ..."""
     incident_id = incident_id or new_id(r, at_ms)
     pairs: list[str | int | float] = []
@@ -103,15 +107,22 @@ def create(r: redis.Redis, fields: dict[str, str | int | float], by: str, at_ms:
         if v is not None and k not in ("id", "state", "units"):
             pairs += (k, v)
     res = r.register_script(CREATE)(
-        keys=[keys.incident(incident_id), keys.incident_timeline(incident_id), keys.INCIDENTS,
-              keys.INCIDENTS_OPEN, keys.VERSION],
-        args=[incident_id, at_ms, by, reason, *pairs])
+        keys=[
+            keys.incident(incident_id),
+            keys.incident_timeline(incident_id),
+            keys.INCIDENTS,
+            keys.INCIDENTS_OPEN,
+            keys.VERSION,
+        ],
+        args=[incident_id, at_ms, by, reason, *pairs],
+    )
     out = _outcome(res)
     return Outcome(out.code, out.detail, out.ok and durable(r))
 
 
-def import_history(r: redis.Redis, incident_id: str, fields: dict[str, str | int | float],
-                   timeline: model.Timeline) -> Outcome:
+def import_history(
+    r: redis.Redis, incident_id: str, fields: dict[str, str | int | float], timeline: model.Timeline
+) -> Outcome:
     """Write a past incident and its whole checked history in one step (see IMPORT): the
     record gets what `create`/`transition` would have left (state, times, units)."""
     steps = timeline.transitions
@@ -119,24 +130,49 @@ def import_history(r: redis.Redis, incident_id: str, fields: dict[str, str | int
         raise ValueError("an empty history")
     model.Timeline.replay(list(steps))  # refuses an illegal history by name
     record: dict[str, str | int | float] = {
-        k: v for k, v in fields.items() if v is not None and k not in ("id", "state")}
-    record |= {"state": steps[-1].to_state.value, "state_ms": steps[-1].at_ms,
-               "created_ms": steps[0].at_ms, "created_by": steps[0].by}
+        k: v for k, v in fields.items() if v is not None and k not in ("id", "state")
+    }
+    record |= {
+        "state": steps[-1].to_state.value,
+        "state_ms": steps[-1].at_ms,
+        "created_ms": steps[0].at_ms,
+        "created_by": steps[0].by,
+    }
     for t in reversed(steps):  # the first entry into each state wins
         record[f"at_{t.to_state.value}"] = t.at_ms
-    args: list[str | int | float] = [incident_id, steps[0].at_ms,
-                                     int(steps[-1].to_state not in model.TERMINAL), len(steps)]
+    args: list[str | int | float] = [
+        incident_id,
+        steps[0].at_ms,
+        int(steps[-1].to_state not in model.TERMINAL),
+        len(steps),
+    ]
     for t in steps:
         extra = dict(t.extra)  # as the live scripts record it: units as csv, the rest as JSON
-        text = extra.pop("units", None) if "units" in extra and len(extra) == 1 else \
-            (orjson.dumps(extra).decode() if extra else "")
-        args += [t.from_state.value if t.from_state else "", t.to_state.value, t.by, t.at_ms,
-                 t.reason, text]
+        text = (
+            extra.pop("units", None)
+            if "units" in extra and len(extra) == 1
+            else (orjson.dumps(extra).decode() if extra else "")
+        )
+        args += [
+            t.from_state.value if t.from_state else "",
+            t.to_state.value,
+            t.by,
+            t.at_ms,
+            t.reason,
+            text,
+        ]
     for k, v in record.items():
         args += [k, v]
     res = r.register_script(IMPORT)(
-        keys=[keys.incident(incident_id), keys.incident_timeline(incident_id), keys.INCIDENTS,
-              keys.INCIDENTS_OPEN, keys.VERSION], args=args)
+        keys=[
+            keys.incident(incident_id),
+            keys.incident_timeline(incident_id),
+            keys.INCIDENTS,
+            keys.INCIDENTS_OPEN,
+            keys.VERSION,
+        ],
+        args=args,
+    )
     return _outcome(res)
 
 
@@ -155,14 +191,22 @@ def timeline(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def add_note(r: redis.Redis, incident_id: str, kind: str, fields: dict[str, str | int], *,
-             by: str, at_ms: int) -> Outcome:
+def add_note(
+    r: redis.Redis,
+    incident_id: str,
+    kind: str,
+    fields: dict[str, str | int],
+    *,
+    by: str,
+    at_ms: int,
+) -> Outcome:
     """Append a note ("note": text) or evidence ("evidence": sha256, name, media type, size,
     caption) to the incident's notes; detail = the entry's id."""
     pairs = [x for k, v in fields.items() for x in (k, v)]
     res = r.register_script(NOTE)(
         keys=[keys.incident(incident_id), keys.incident_notes(incident_id), keys.VERSION],
-        args=[kind, by, at_ms, *pairs])
+        args=[kind, by, at_ms, *pairs],
+    )
     out = _outcome(res)
     return Outcome(out.code, out.detail, out.ok and durable(r))
 
@@ -179,8 +223,13 @@ def notes(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def listing(r: redis.Redis, open_only: bool = True, limit: int = 1000,
-            from_ms: int | None = None, to_ms: int | None = None) -> list[dict[str, Any]]:
+def listing(
+    r: redis.Redis,
+    open_only: bool = True,
+    limit: int = 1000,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+) -> list[dict[str, Any]]:
     """Incidents, newest first: the open ones, or all of them; opened in [from_ms, to_ms)
     when given; at most `limit`."""
     index = keys.INCIDENTS_OPEN if open_only else keys.INCIDENTS
@@ -197,9 +246,20 @@ def _units(r: redis.Redis, incident_id: str) -> str:
     return as_text(r.hget(keys.incident(incident_id), "units"))
 
 
-def transition(r: redis.Redis, incident_id: str, target: str, allowed_from: Iterable[str], *,
-               by: str, at_ms: int, reason: str = "", extra: dict[str, str] | None = None,
-               release: bool = False, closes: bool = False, member: str = "") -> Outcome:
+def transition(
+    r: redis.Redis,
+    incident_id: str,
+    target: str,
+    allowed_from: Iterable[str],
+    *,
+    by: str,
+    at_ms: int,
+    reason: str = "",
+    extra: dict[str, str] | None = None,
+    release: bool = False,
+    closes: bool = False,
+    member: str = "",
+) -> Outcome:
     """Move the incident to `target` if it is in one of `allowed_from` now. `release` frees its
     units (handled, rejected, transferred, closed); `closes` takes it out of the open list;
     `member`: a unit that must be on the incident (a field report speaks only for its own)."""
@@ -208,21 +268,47 @@ def transition(r: redis.Redis, incident_id: str, target: str, allowed_from: Iter
     for _ in range(RETRIES):
         units = _units(r, incident_id)
         res = script(
-            keys=[keys.incident(incident_id), keys.incident_timeline(incident_id),
-                  keys.INCIDENTS_OPEN, keys.VERSION,
-                  *[keys.unit_task(u) for u in units.split(",") if u]],
-            args=[units, len(allowed), *allowed, target, at_ms, by, reason,
-                  orjson.dumps(extra or {}).decode(), int(release), int(closes), incident_id,
-                  member])
+            keys=[
+                keys.incident(incident_id),
+                keys.incident_timeline(incident_id),
+                keys.INCIDENTS_OPEN,
+                keys.VERSION,
+                *[keys.unit_task(u) for u in units.split(",") if u],
+            ],
+            args=[
+                units,
+                len(allowed),
+                *allowed,
+                target,
+                at_ms,
+                by,
+                reason,
+                orjson.dumps(extra or {}).decode(),
+                int(release),
+                int(closes),
+                incident_id,
+                member,
+            ],
+        )
         out = _outcome(res)
         if out.code != Code.UNITS_CHANGED:
             return Outcome(out.code, out.detail, out.ok and durable(r))
     return out
 
 
-def assign(r: redis.Redis, incident_id: str, unit_ids: list[str], allowed_from: Iterable[str],
-           *, by: str, at_ms: int, priority: int, notices: dict[str, dict[str, Any]],
-           reason: str = "", preempt: bool = False) -> Outcome:
+def assign(
+    r: redis.Redis,
+    incident_id: str,
+    unit_ids: list[str],
+    allowed_from: Iterable[str],
+    *,
+    by: str,
+    at_ms: int,
+    priority: int,
+    notices: dict[str, dict[str, Any]],
+    reason: str = "",
+    preempt: bool = False,
+) -> Outcome:
     """Give the incident exactly these units (assign or reassign) in one atomic step. A unit
     busy elsewhere wins over this call unless `preempt` and that incident is less urgent."""
     allowed = list(allowed_from)
@@ -232,12 +318,30 @@ def assign(r: redis.Redis, incident_id: str, unit_ids: list[str], allowed_from: 
         units = _units(r, incident_id)
         current = [u for u in units.split(",") if u]
         res = script(
-            keys=[keys.incident(incident_id), keys.incident_timeline(incident_id),
-                  keys.VERSION, keys.OUTBOX, keys.EVENTS,
-                  *[keys.unit_task(u) for u in new], *[keys.unit_task(u) for u in current]],
-            args=[units, len(allowed), *allowed, at_ms, by, reason, priority, int(preempt),
-                  incident_id, len(new), *new,
-                  *[orjson.dumps(notices.get(u, {})).decode() for u in new]])
+            keys=[
+                keys.incident(incident_id),
+                keys.incident_timeline(incident_id),
+                keys.VERSION,
+                keys.OUTBOX,
+                keys.EVENTS,
+                *[keys.unit_task(u) for u in new],
+                *[keys.unit_task(u) for u in current],
+            ],
+            args=[
+                units,
+                len(allowed),
+                *allowed,
+                at_ms,
+                by,
+                reason,
+                priority,
+                int(preempt),
+                incident_id,
+                len(new),
+                *new,
+                *[orjson.dumps(notices.get(u, {})).decode() for u in new],
+            ],
+        )
         out = _outcome(res)
         if out.code != Code.UNITS_CHANGED:
             return Outcome(out.code, out.detail, out.ok and durable(r))

@@ -41,8 +41,11 @@ def unit_geo_facet(kind: str, *, department: str | None = None, skill: str | Non
     (an incident type). The caller passes validated vocabulary, never free text."""
     if (department is None) == (skill is None):
         raise ValueError("name exactly one of department or skill")
-    return f"geo:units:{kind}:dept:{department}" if skill is None \
+    return (
+        f"geo:units:{kind}:dept:{department}"
+        if skill is None
         else f"geo:units:{kind}:skill:{skill}"
+    )
 
 
 def index(kind: EntityKind) -> str:

@@ -23,7 +23,6 @@ from store.snapshots import READ_ALL
 SOURCES = ("live", "simulated")
 
 
-
 class IncidentCache:
     """Every incident record, re-reading only the ones that changed. Every change of an
     incident's record is a transition, which moves `state_ms` on (notes live apart), so a
@@ -45,20 +44,26 @@ class IncidentCache:
         if not ids:
             return [], self._moved(())
         read = r.register_script(READ_ALL)
-        stamps = [tuple(row) for row in read(keys=[keys.incident(i) for i in ids],
-                                             args=list(self.STAMP))]
+        stamps = [
+            tuple(row) for row in read(keys=[keys.incident(i) for i in ids], args=list(self.STAMP))
+        ]
         with self._lock:
             known = dict(self._known)
-        stale = [i for i, st in zip(ids, stamps, strict=True)
-                 if st[0] is not None and (i not in known or known[i][0] != st)]
+        stale = [
+            i
+            for i, st in zip(ids, stamps, strict=True)
+            if st[0] is not None and (i not in known or known[i][0] != st)
+        ]
         fresh: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         if stale:
             rows = read(keys=[keys.incident(i) for i in stale], args=[])
             for i, row in zip(stale, rows, strict=True):
                 if row:
                     raw = dict(zip(row[::2], row[1::2], strict=True))
-                    fresh[i] = (tuple(raw.get(f.encode()) for f in self.STAMP),
-                                incidents._typed(raw))
+                    fresh[i] = (
+                        tuple(raw.get(f.encode()) for f in self.STAMP),
+                        incidents._typed(raw),
+                    )
         with self._lock:
             self._known.update(fresh)
         out, kept = [], []
@@ -118,8 +123,9 @@ def status_events(r: redis.Redis, from_ms: int, to_ms: int) -> list[tuple[str, i
     return out
 
 
-def sensor_readings(r: redis.Redis, since_ms: int = 0
-                    ) -> tuple[dict[str, list[dict[str, str]]], dict[str, dict[str, str]]]:
+def sensor_readings(
+    r: redis.Redis, since_ms: int = 0
+) -> tuple[dict[str, list[dict[str, str]]], dict[str, dict[str, str]]]:
     """Each sensor's kept readings (ts, v.<parameter>) that arrived from since_ms on (entry
     ids are arrival times; an hour earlier to catch readings that came late), and profile."""
     ids = sorted(as_text(x) for x in r.smembers(keys.index("sensor")))
@@ -129,10 +135,14 @@ def sensor_readings(r: redis.Redis, since_ms: int = 0
         pipe.xrange(keys.track("sensor", sid), min=first)
         pipe.hgetall(keys.state("sensor", sid))
     raw = pipe.execute()
-    readings = {sid: [{as_text(k): as_text(v) for k, v in f.items()} for _i, f in track]
-                for sid, track in zip(ids, raw[::2], strict=True)}
-    profiles = {sid: {as_text(k): as_text(v) for k, v in p.items()}
-                for sid, p in zip(ids, raw[1::2], strict=True)}
+    readings = {
+        sid: [{as_text(k): as_text(v) for k, v in f.items()} for _i, f in track]
+        for sid, track in zip(ids, raw[::2], strict=True)
+    }
+    profiles = {
+        sid: {as_text(k): as_text(v) for k, v in p.items()}
+        for sid, p in zip(ids, raw[1::2], strict=True)
+    }
     return readings, profiles
 
 
@@ -141,13 +151,25 @@ def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records")) if len(frame) else []
 
 
-def store_day(r: redis.Redis, day: str, on_duty: list[dict[str, Any]],
-              water: list[dict[str, Any]], closed_ms: int, source: str = "live") -> None:
+def store_day(
+    r: redis.Redis,
+    day: str,
+    on_duty: list[dict[str, Any]],
+    water: list[dict[str, Any]],
+    closed_ms: int,
+    source: str = "live",
+) -> None:
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
-    r.hset(keys.kpi_day(day), mapping={"on_duty": orjson.dumps(on_duty),
-                                       "water": orjson.dumps(water),
-                                       "closed_ms": closed_ms, "source": source})
+    r.hset(
+        keys.kpi_day(day),
+        mapping={
+            "on_duty": orjson.dumps(on_duty),
+            "water": orjson.dumps(water),
+            "closed_ms": closed_ms,
+            "source": source,
+        },
+    )
 
 
 def stored_days(r: redis.Redis, days: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -159,10 +181,12 @@ def stored_days(r: redis.Redis, days: Iterable[str]) -> dict[str, dict[str, Any]
     out = {}
     for day, raw in zip(days, pipe.execute(), strict=True):
         if raw:
-            out[day] = {"on_duty": orjson.loads(raw.get(b"on_duty", b"[]")),
-                        "water": orjson.loads(raw.get(b"water", b"[]")),
-                        "closed_ms": int(raw.get(b"closed_ms", b"0")),
-                        "source": as_text(raw.get(b"source"))}
+            out[day] = {
+                "on_duty": orjson.loads(raw.get(b"on_duty", b"[]")),
+                "water": orjson.loads(raw.get(b"water", b"[]")),
+                "closed_ms": int(raw.get(b"closed_ms", b"0")),
+                "source": as_text(raw.get(b"source")),
+            }
     return out
 
 

@@ -23,9 +23,9 @@ from store.codec import text as as_text
 KEEP_MS = 90 * 86_400_000  # checked logs are kept 90 days (the stream is trimmed by age)
 
 
-
-def unit_track(r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
-               ) -> list[tuple[int, float, float, float | None]]:
+def unit_track(
+    r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
+) -> list[tuple[int, float, float, float | None]]:
     """The unit's recorded positions in [from, to]: (ts, lon, lat, speed m/s or None)."""
     out = []
     for _id, f in r.xrange(keys.track("unit", unit_id)):
@@ -34,8 +34,14 @@ def unit_track(r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
             ts = int(d["ts"])
             if from_ms <= ts <= to_ms:
                 kmh = d.get("speed_kmh")
-                out.append((ts, float(d["lon"]), float(d["lat"]),
-                            float(kmh) / 3.6 if kmh not in (None, "", "None") else None))
+                out.append(
+                    (
+                        ts,
+                        float(d["lon"]),
+                        float(d["lat"]),
+                        float(kmh) / 3.6 if kmh not in (None, "", "None") else None,
+                    )
+                )
         except (KeyError, ValueError):
             continue  # a damaged entry proves nothing
     return out
@@ -46,16 +52,36 @@ def check(r: redis.Redis, geo: CoverageGeography, claim: PatrolClaim) -> list[Cl
     return reconcile(claim, track, geo, geo.rules)
 
 
-def save(r: redis.Redis, claim: PatrolClaim, checks: list[ClaimCheck], *, by: str,
-         source: str, note: str = "") -> str:
+def save(
+    r: redis.Redis,
+    claim: PatrolClaim,
+    checks: list[ClaimCheck],
+    *,
+    by: str,
+    source: str,
+    note: str = "",
+) -> str:
     """Keep a checked log; returns its id (the stream entry id)."""
     now = time.time_ns() // 1_000_000
     flagged = sum(1 for c in checks if c.flag != "ok")
-    return as_text(r.xadd(keys.PATROL_LOGS, {
-        "unit_id": claim.unit_id, "from_ms": claim.from_ms, "to_ms": claim.to_ms,
-        "submitted_ms": now, "by": by, "source": source, "note": note[:500],
-        "flagged": flagged, "checks": orjson.dumps([asdict(c) for c in checks]),
-    }, minid=now - KEEP_MS, approximate=True))
+    return as_text(
+        r.xadd(
+            keys.PATROL_LOGS,
+            {
+                "unit_id": claim.unit_id,
+                "from_ms": claim.from_ms,
+                "to_ms": claim.to_ms,
+                "submitted_ms": now,
+                "by": by,
+                "source": source,
+                "note": note[:500],
+                "flagged": flagged,
+                "checks": orjson.dumps([asdict(c) for c in checks]),
+            },
+            minid=now - KEEP_MS,
+            approximate=True,
+        )
+    )
 
 
 def recent(r: redis.Redis, limit: int = 200, flagged_only: bool = False) -> list[dict[str, Any]]:
@@ -63,12 +89,18 @@ def recent(r: redis.Redis, limit: int = 200, flagged_only: bool = False) -> list
     out = []
     for entry, f in r.xrevrange(keys.PATROL_LOGS, count=limit):
         d = {as_text(k): as_text(v) for k, v in f.items()}
-        log = {"id": as_text(entry), "unit_id": d.get("unit_id", ""), "by": d.get("by", ""),
-               "source": d.get("source", ""), "note": d.get("note", ""),
-               "from_ms": int(d.get("from_ms") or 0), "to_ms": int(d.get("to_ms") or 0),
-               "submitted_ms": int(d.get("submitted_ms") or 0),
-               "flagged": int(d.get("flagged") or 0),
-               "checks": orjson.loads(d.get("checks") or "[]")}
+        log = {
+            "id": as_text(entry),
+            "unit_id": d.get("unit_id", ""),
+            "by": d.get("by", ""),
+            "source": d.get("source", ""),
+            "note": d.get("note", ""),
+            "from_ms": int(d.get("from_ms") or 0),
+            "to_ms": int(d.get("to_ms") or 0),
+            "submitted_ms": int(d.get("submitted_ms") or 0),
+            "flagged": int(d.get("flagged") or 0),
+            "checks": orjson.loads(d.get("checks") or "[]"),
+        }
         if log["flagged"] or not flagged_only:
             out.append(log)
     return out

@@ -27,16 +27,18 @@ def sensor_profile(r: redis.Redis, sensor_id: str) -> dict[str, Any] | None:
     vals = r.hmget(keys.state("sensor", sensor_id), PROFILE_FIELDS)
     if vals[1] is None:  # no kind: no profile received yet
         return None
-    out: dict[str, Any] = {f: v.decode() for f, v in zip(PROFILE_FIELDS, vals, strict=True)
-                           if v is not None}
+    out: dict[str, Any] = {
+        f: v.decode() for f, v in zip(PROFILE_FIELDS, vals, strict=True) if v is not None
+    }
     for f in ("lon", "lat"):
         if f in out:
             out[f] = float(out[f])
     return out
 
 
-def track(r: redis.Redis, kind: EntityKind, entity_id: str, count: int = 1000
-          ) -> list[dict[str, str]]:
+def track(
+    r: redis.Redis, kind: EntityKind, entity_id: str, count: int = 1000
+) -> list[dict[str, str]]:
     return [_text(fields) for _id, fields in r.xrange(keys.track(kind, entity_id), count=count)]
 
 

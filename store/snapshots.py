@@ -14,14 +14,42 @@ import redis
 from store import keys
 from store.keys import EntityKind
 
-FLOAT_FIELDS = frozenset({
-    "lat", "lon", "speed_kmh", "course", "accuracy_m", "sog_kn", "cog", "length_m", "beam_m",
-})
-INT_FIELDS = frozenset({
-    "ts", "seq", "received_ms", "profile_ts", "status_ts", "static_ts", "static_a_ts",
-    "static_b_ts", "heading", "nav_status", "msg_type", "ship_type", "imo", "dim_bow",
-    "dim_stern", "dim_port", "dim_starboard", "ack_ms", "closed_ms",
-})
+FLOAT_FIELDS = frozenset(
+    {
+        "lat",
+        "lon",
+        "speed_kmh",
+        "course",
+        "accuracy_m",
+        "sog_kn",
+        "cog",
+        "length_m",
+        "beam_m",
+    }
+)
+INT_FIELDS = frozenset(
+    {
+        "ts",
+        "seq",
+        "received_ms",
+        "profile_ts",
+        "status_ts",
+        "static_ts",
+        "static_a_ts",
+        "static_b_ts",
+        "heading",
+        "nav_status",
+        "msg_type",
+        "ship_type",
+        "imo",
+        "dim_bow",
+        "dim_stern",
+        "dim_port",
+        "dim_starboard",
+        "ack_ms",
+        "closed_ms",
+    }
+)
 ID_FIELD = {"unit": "unit_id", "vessel": "mmsi", "sensor": "sensor_id"}
 
 
@@ -63,8 +91,9 @@ return out
 """
 
 
-def entities(r: redis.Redis, kind: EntityKind, now_ms: int | None = None,
-             fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def entities(
+    r: redis.Redis, kind: EntityKind, now_ms: int | None = None, fields: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """Every entity of a kind with its live state (only `fields` if given) and `age_s` since
     its last report."""
     now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000

@@ -54,8 +54,11 @@ def create_user(r: redis.Redis, name: str, role: str, password: str) -> None:
     if not valid_name(name):
         raise ValueError("a user name has 1-64 letters, digits, '.', '_', '@' or '-'")
     check_password(password)
-    record = {"role": role, "hash": _HASHER.hash(password),
-              "created_ms": str(time.time_ns() // 1_000_000)}
+    record = {
+        "role": role,
+        "hash": _HASHER.hash(password),
+        "created_ms": str(time.time_ns() // 1_000_000),
+    }
     if not r.hsetnx(keys.user(name), "role", role):
         raise ValueError(f"user {name!r} already exists")
     r.hset(keys.user(name), mapping=record)
@@ -96,8 +99,9 @@ def verify(r: redis.Redis, name: str, password: str) -> dict[str, str] | None:
 def start_session(r: redis.Redis, name: str, ttl_s: int) -> str:
     sid = secrets.token_urlsafe(32)
     pipe = r.pipeline()
-    pipe.hset(keys.session(sid), mapping={"user": name,
-                                          "created_ms": str(time.time_ns() // 1_000_000)})
+    pipe.hset(
+        keys.session(sid), mapping={"user": name, "created_ms": str(time.time_ns() // 1_000_000)}
+    )
     pipe.expire(keys.session(sid), ttl_s)
     pipe.execute()
     return sid
@@ -167,9 +171,15 @@ def create_token(r: redis.Redis, name: str) -> tuple[str, str]:
     digest = _digest(token)
     pipe = r.pipeline()
     # account_ms ties the token to this account, not to a later one given the same name
-    pipe.hset(keys.api_token(digest), mapping={
-        "user": name, "id": tid, "created_ms": str(time.time_ns() // 1_000_000),
-        "account_ms": u.get("created_ms", "")})
+    pipe.hset(
+        keys.api_token(digest),
+        mapping={
+            "user": name,
+            "id": tid,
+            "created_ms": str(time.time_ns() // 1_000_000),
+            "account_ms": u.get("created_ms", ""),
+        },
+    )
     pipe.hset(keys.user_tokens(name), tid, digest)
     pipe.execute()
     return tid, token

@@ -91,26 +91,52 @@ class LiveStore:
                     keys.STATS,
                 ],
                 args=[
-                    op.entity_id, op.ts, op.seq, op.identity, minid, SEEN_KEEP,
-                    "" if op.lon is None else op.lon, "" if op.lat is None else op.lat,
-                    len(state) // 2, *state, *_flat(op.track),
+                    op.entity_id,
+                    op.ts,
+                    op.seq,
+                    op.identity,
+                    minid,
+                    SEEN_KEEP,
+                    "" if op.lon is None else op.lon,
+                    "" if op.lat is None else op.lat,
+                    len(state) // 2,
+                    *state,
+                    *_flat(op.track),
                 ],
                 client=pipe,
             )
         elif isinstance(op, FieldUpdate):
             self._if_newer(
-                keys=[keys.state(op.kind, op.entity_id), keys.VERSION, keys.index(op.kind),
-                      keys.EVENTS, keys.geo(op.kind), keys.STATS],
-                args=[op.entity_id, op.order_field, op.ts, minid, op.event_type,
-                      "" if op.lon is None else op.lon, "" if op.lat is None else op.lat,
-                      "-" if op.geo_facets is None else " ".join(op.geo_facets),
-                      *_flat(op.fields)],
+                keys=[
+                    keys.state(op.kind, op.entity_id),
+                    keys.VERSION,
+                    keys.index(op.kind),
+                    keys.EVENTS,
+                    keys.geo(op.kind),
+                    keys.STATS,
+                ],
+                args=[
+                    op.entity_id,
+                    op.order_field,
+                    op.ts,
+                    minid,
+                    op.event_type,
+                    "" if op.lon is None else op.lon,
+                    "" if op.lat is None else op.lat,
+                    "-" if op.geo_facets is None else " ".join(op.geo_facets),
+                    *_flat(op.fields),
+                ],
                 client=pipe,
             )
         elif isinstance(op, RaiseAlert):
             self._alert(
-                keys=[keys.alert(op.alert_id), keys.ALERTS_OPEN, keys.ALERTS, keys.VERSION,
-                      keys.STATS],
+                keys=[
+                    keys.alert(op.alert_id),
+                    keys.ALERTS_OPEN,
+                    keys.ALERTS,
+                    keys.VERSION,
+                    keys.STATS,
+                ],
                 args=[op.alert_id, op.ts, minid, *_flat(op.fields)],
                 client=pipe,
             )
@@ -136,16 +162,23 @@ class LiveStore:
         for f in frags:
             self._fragment(
                 keys=[keys.ais_fragments(f.group_key), keys.AIS_FRAGMENTS_PENDING],
-                args=[f.index, f.total, f.line, now_ms + FRAGMENT_WAIT_MS, f.group_key,
-                      FRAGMENT_TTL_S],
+                args=[
+                    f.index,
+                    f.total,
+                    f.line,
+                    now_ms + FRAGMENT_WAIT_MS,
+                    f.group_key,
+                    FRAGMENT_TTL_S,
+                ],
                 client=pipe,
             )
         return [[x.decode() if isinstance(x, bytes) else x for x in res] for res in pipe.execute()]
 
     def sweep_fragments(self, now_ms: int, limit: int = 500) -> list[tuple[str, list[str]]]:
         """Remove and return the groups whose missing parts did not come in time."""
-        flat = self._sweep(keys=[keys.AIS_FRAGMENTS_PENDING],
-                           args=[now_ms, limit, *keys.ais_fragments_affixes()])
+        flat = self._sweep(
+            keys=[keys.AIS_FRAGMENTS_PENDING], args=[now_ms, limit, *keys.ais_fragments_affixes()]
+        )
         out, i = [], 0
         while i < len(flat):
             group, n = flat[i].decode(), int(flat[i + 1])

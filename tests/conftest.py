@@ -66,8 +66,9 @@ class Publisher:
     """A QoS 1 publisher that waits for every PUBACK (mosquitto_pub -l does not)."""
 
     def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"test-pub-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}"
+        )
         self.client.max_queued_messages_set(0)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()

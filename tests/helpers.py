@@ -16,8 +16,9 @@ TEST_DAY = dt.date(2026, 11, 18)  # a Wednesday: the week before it has a weeken
 def local_ms(day: dt.date, hhmm: str = "00:00") -> int:
     """Epoch ms of a Shenzhen wall-clock time."""
     hour, minute = map(int, hhmm.split(":"))
-    return int(dt.datetime(day.year, day.month, day.day, hour, minute,
-                           tzinfo=LOCAL_TZ).timestamp() * 1000)
+    return int(
+        dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=LOCAL_TZ).timestamp() * 1000
+    )
 
 
 def local_date(ms: int) -> dt.date:

@@ -84,8 +84,9 @@ VESSEL_TYPES = {1, 2, 3, 5, 18, 19, 24, 27}
 
 def libais_pairs() -> list[tuple[str, dict[str, object]]]:
     nmea = (DATA / "libais" / "typeexamples.nmea").read_text().splitlines()
-    expected = [json.loads(s) for s in (DATA / "libais" / "typeexamples.json").read_text()
-                .splitlines()]
+    expected = [
+        json.loads(s) for s in (DATA / "libais" / "typeexamples.json").read_text().splitlines()
+    ]
     # The JSON is libais' decode of the .nmea file, one line each, in the same order.
     assert len(nmea) == len(expected) == 26
     for line, exp in zip(nmea, expected, strict=True):
@@ -135,7 +136,11 @@ def test_libais_typeexamples(line: str, exp: dict[str, object]) -> None:
         assert u.imo == int(exp["imo"])  # type: ignore[call-overload]
         assert u.destination == strip_at(exp["destination"])
         assert (u.dim_bow, u.dim_stern, u.dim_port, u.dim_starboard) == (
-            exp["to_bow"], exp["to_stern"], exp["to_port"], exp["to_starboard"])
+            exp["to_bow"],
+            exp["to_stern"],
+            exp["to_port"],
+            exp["to_starboard"],
+        )
         assert (u.length_m, u.beam_m) == (101, 18)
 
 
@@ -155,8 +160,12 @@ def test_errors_sample() -> None:
     # Lines 1 and 3: checksums fine but 31 characters (186 bits) for a 168-bit type 3 / type 1.
     # Lines 2 and 4: the same cut to 28 characters, keeping the old checksum. Line 5 is good.
     batch = ais.parse_payload(sample("errors.nmea"), RX_MS, SRC)
-    assert reasons(batch) == ["ais_decode_error", "ais_bad_checksum",
-                              "ais_decode_error", "ais_bad_checksum"]
+    assert reasons(batch) == [
+        "ais_decode_error",
+        "ais_bad_checksum",
+        "ais_decode_error",
+        "ais_bad_checksum",
+    ]
     assert "186 bits" in batch.rejections[0].detail
     (u,) = batch.updates
     assert (u.mmsi, u.msg_type, u.ts_ms) == (205252690, 1, 1699401978000)
@@ -180,8 +189,14 @@ def test_bad_type5_sample() -> None:
     # line 1 mixes talkers (!ABVDM part 1, !AIVDM part 2) so its parts are not one group and
     # has 448 bits; line 2 has 400 bits and line 3 444 bits (type 5 is 424).
     batch = ais.parse_payload(sample("bad-type5.nmea"), RX_MS, SRC)
-    assert reasons(batch) == ["ais_bad_fragment", "ais_decode_error", "ais_decode_error",
-                              "ais_malformed", "ais_malformed", "ais_malformed"]
+    assert reasons(batch) == [
+        "ais_bad_fragment",
+        "ais_decode_error",
+        "ais_decode_error",
+        "ais_malformed",
+        "ais_malformed",
+        "ais_malformed",
+    ]
     assert "400 bits" in batch.rejections[1].detail
     assert "444 bits" in batch.rejections[2].detail
     assert not batch.updates and not batch.fragments and batch.ignored == 0
@@ -203,9 +218,21 @@ def test_multi_part_sample() -> None:
     by_mmsi = {u.mmsi: u for u in batch.updates}
     u = by_mmsi[538008840]
     assert (u.name, u.callsign, u.ship_type, u.ship_type_text, u.imo, u.destination) == (
-        "SUNNY VICTORY", "V7A2570", 80, "Tanker", 9288760, "VANCOUVER PCT")
+        "SUNNY VICTORY",
+        "V7A2570",
+        80,
+        "Tanker",
+        9288760,
+        "VANCOUVER PCT",
+    )
     assert (u.dim_bow, u.dim_stern, u.dim_port, u.dim_starboard, u.length_m, u.beam_m) == (
-        149, 35, 22, 10, 184, 32)
+        149,
+        35,
+        22,
+        10,
+        184,
+        32,
+    )
     assert by_mmsi[413773184].ship_type is None and by_mmsi[413773184].length_m is None
     # 93 lines: each line belongs to exactly one message outcome.
     assert nonblank_lines(data) == 93
@@ -217,11 +244,19 @@ def test_ee_multiline_sample_groups_by_tagblock_group() -> None:
     assert not batch.rejections and not batch.fragments and batch.ignored == 0
     assert [u.msg_type for u in batch.updates] == [3, 5, 1, 3, 5, 1, 1, 3]
     static = [u for u in batch.updates if u.kind == "static"]
-    assert [(u.mmsi, u.ts_ms) for u in static] == [(417178141, 1661782369000),
-                                                   (241709000, 1661782458000)]
+    assert [(u.mmsi, u.ts_ms) for u in static] == [
+        (417178141, 1661782369000),
+        (241709000, 1661782458000),
+    ]
     u = static[0]
     assert (u.name, u.callsign, u.ship_type, u.ship_type_text, u.length_m, u.beam_m) == (
-        "IMULA 1781 MTR", "4SFTEST", 30, "Fishing", 16, 6)
+        "IMULA 1781 MTR",
+        "4SFTEST",
+        30,
+        "Fishing",
+        16,
+        6,
+    )
     assert u.identity.startswith("1661782369000-")
     assert all(u.ts_ms == int(u.identity.split("-")[0]) for u in batch.updates)
 
@@ -241,11 +276,17 @@ def test_spire_sample_has_bad_tagblock_checksums() -> None:
     assert reasons(batch) == ["ais_bad_tagblock", "ais_bad_tagblock"]
     assert all("checksum" in r.detail for r in batch.rejections)
     fixed_tb = tagblock("c:1662052384,s:FM112")
-    line1, line2 = (s.replace("\\c:1662052384,s:FM112*00\\", fixed_tb)
-                    for s in data.decode().splitlines())
+    line1, line2 = (
+        s.replace("\\c:1662052384,s:FM112*00\\", fixed_tb) for s in data.decode().splitlines()
+    )
     (u,) = parse(line1).updates  # joined 2-part type 5, nearly all fields empty
     assert (u.mmsi, u.msg_type, u.ts_ms, u.name, u.callsign) == (
-        2424139, 5, 1662052384000, None, None)
+        2424139,
+        5,
+        1662052384000,
+        None,
+        None,
+    )
     line2 = line2.replace("\\g:2-1-1*00\\", tagblock("g:2-1-1"))
     batch = parse(line2)
     assert reasons(batch) == ["ais_bad_tagblock"] and "2 of 1" in batch.rejections[0].detail
@@ -258,7 +299,13 @@ def test_single_message_type5_sample() -> None:
     (u,) = parse(text.replace(",2*60", ",0*60")).updates  # the original: 426 bits, accepted
     assert (u.mmsi, u.kind, u.ts_ms) == (413352710, "static", 1711942361000)
     assert (u.name, u.callsign, u.ship_type_text, u.destination, u.length_m, u.beam_m) == (
-        "HUA JIANG 7", "BHZU", "Cargo", "LIAN YUN GANG", 149, 21)
+        "HUA JIANG 7",
+        "BHZU",
+        "Cargo",
+        "LIAN YUN GANG",
+        149,
+        21,
+    )
 
 
 def test_sample_nmea_millisecond_tagblock_times_and_type24() -> None:
@@ -266,14 +313,26 @@ def test_sample_nmea_millisecond_tagblock_times_and_type24() -> None:
     assert not batch.rejections
     pos, part_a, part_b = batch.updates
     # Line 1 ends in a stray "'" after the checksum: receiver junk, ignored.
-    assert (pos.mmsi, pos.msg_type, pos.ts_ms, pos.kind) == (985200250, 18, 1599239526500,
-                                                            "position")
+    assert (pos.mmsi, pos.msg_type, pos.ts_ms, pos.kind) == (
+        985200250,
+        18,
+        1599239526500,
+        "position",
+    )
     assert pos.cog is None and pos.heading is None and pos.sog_kn == pytest.approx(0.1)
     # Part A has 162 bits (fill 0 instead of 2): tolerated like gfw ais-tools does.
     assert (part_a.msg_type, part_a.name, part_a.callsign, part_a.ts_ms) == (
-        24, "DAKUWAQA", None, 1599239587658)
+        24,
+        "DAKUWAQA",
+        None,
+        1599239587658,
+    )
     assert (part_b.callsign, part_b.ship_type, part_b.ship_type_text, part_b.name) == (
-        "H985200", 37, "Pleasure craft", None)
+        "H985200",
+        37,
+        "Pleasure craft",
+        None,
+    )
 
 
 def test_mixed_types_sample() -> None:
@@ -281,15 +340,32 @@ def test_mixed_types_sample() -> None:
     batch = ais.parse_payload(data, RX_MS, SRC)
     assert not batch.rejections and not batch.fragments
     assert Counter(u.msg_type for u in batch.updates) == {
-        1: 5, 2: 5, 3: 5, 5: 5, 18: 5, 19: 5, 24: 5, 27: 5}
+        1: 5,
+        2: 5,
+        3: 5,
+        5: 5,
+        18: 5,
+        19: 5,
+        24: 5,
+        27: 5,
+    }
     assert batch.ignored == 59
     assert nonblank_lines(data) == 109 and outcomes(batch) == 99  # 10 two-part groups
     t19 = next(u for u in batch.updates if u.msg_type == 19)
-    assert (t19.kind, t19.mmsi, t19.name, t19.length_m) == ("position", 159019703,
-                                                            "00197-3  73%", 10)
+    assert (t19.kind, t19.mmsi, t19.name, t19.length_m) == (
+        "position",
+        159019703,
+        "00197-3  73%",
+        10,
+    )
     t27 = next(u for u in batch.updates if u.msg_type == 27)
     assert (t27.lat, t27.lon, t27.sog_kn, t27.cog, t27.heading) == (
-        pytest.approx(41.46), pytest.approx(-70.848333), 9.0, 350.0, None)
+        pytest.approx(41.46),
+        pytest.approx(-70.848333),
+        9.0,
+        350.0,
+        None,
+    )
     named = {u.name for u in batch.updates if u.msg_type == 24} - {None}
     assert named == {"OCEAN LIFE", "YACTHSEA"}
 
@@ -315,36 +391,39 @@ def test_crlf_blank_lines_and_whitespace() -> None:
     assert len(batch.updates) == 2 and not batch.rejections
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ("hello world", "ais_malformed"),
-    ("!AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0", "ais_malformed"),  # no checksum
-    ("!AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0*31", "ais_bad_checksum"),
-    ("!AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0*ZZ", "ais_malformed"),
-    (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6"), "ais_malformed"),  # 6 fields
-    (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0,x"), "ais_malformed"),
-    (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,6"), "ais_malformed"),  # fill 6
-    (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,"), "ais_malformed"),
-    (sentence("AIVDM,1,1,,A,15N1u<PPxFJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),  # 'x'
-    (sentence("AIVDM,1,1,,A,,0"), "ais_malformed"),  # empty payload
-    (sentence("AIVDM,1,1,,Z,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
-    (sentence("AIVDM,a,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
-    (sentence("AIVDM,1,0,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
-    (sentence("AIVDM,1,2,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_bad_fragment"),
-    (sentence("AIVDM,12,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_bad_fragment"),
-    (sentence("GPGGA,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
-    (sentence("AIVDM,1,1,,A,05N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_decode_error"),  # type 0
-    (sentence("AIVDM,1,1,,A,w5N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_decode_error"),  # type 63
-    (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ,0"), "ais_decode_error"),  # 162 bits
-    ("\\c:1,s:x*00\\" + POS_1, "ais_bad_tagblock"),
-    ("\\c:1,s:x" + POS_1, "ais_bad_tagblock"),  # not closed
-    (tagblock("c:soon") + POS_1, "ais_bad_tagblock"),
-    (tagblock("c:99999999999999999") + POS_1, "ais_bad_tagblock"),  # after 2100
-    (tagblock("nocolon") + POS_1, "ais_bad_tagblock"),
-    (tagblock("g:2-1-5") + POS_1, "ais_bad_tagblock"),
-    (tagblock("g:1-2-5") + POS_1, "ais_bad_fragment"),  # group says 2 parts, sentence 1
-    (tagblock("c:1700000000"), "ais_malformed"),  # tag block alone
-    (POS_1 + POS_1, "ais_malformed"),  # two messages on one line
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("hello world", "ais_malformed"),
+        ("!AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0", "ais_malformed"),  # no checksum
+        ("!AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0*31", "ais_bad_checksum"),
+        ("!AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0*ZZ", "ais_malformed"),
+        (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6"), "ais_malformed"),  # 6 fields
+        (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0,x"), "ais_malformed"),
+        (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,6"), "ais_malformed"),  # fill 6
+        (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,"), "ais_malformed"),
+        (sentence("AIVDM,1,1,,A,15N1u<PPxFJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),  # 'x'
+        (sentence("AIVDM,1,1,,A,,0"), "ais_malformed"),  # empty payload
+        (sentence("AIVDM,1,1,,Z,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
+        (sentence("AIVDM,a,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
+        (sentence("AIVDM,1,0,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
+        (sentence("AIVDM,1,2,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_bad_fragment"),
+        (sentence("AIVDM,12,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_bad_fragment"),
+        (sentence("GPGGA,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
+        (sentence("AIVDM,1,1,,A,05N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_decode_error"),  # type 0
+        (sentence("AIVDM,1,1,,A,w5N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_decode_error"),  # type 63
+        (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ,0"), "ais_decode_error"),  # 162 bits
+        ("\\c:1,s:x*00\\" + POS_1, "ais_bad_tagblock"),
+        ("\\c:1,s:x" + POS_1, "ais_bad_tagblock"),  # not closed
+        (tagblock("c:soon") + POS_1, "ais_bad_tagblock"),
+        (tagblock("c:99999999999999999") + POS_1, "ais_bad_tagblock"),  # after 2100
+        (tagblock("nocolon") + POS_1, "ais_bad_tagblock"),
+        (tagblock("g:2-1-5") + POS_1, "ais_bad_tagblock"),
+        (tagblock("g:1-2-5") + POS_1, "ais_bad_fragment"),  # group says 2 parts, sentence 1
+        (tagblock("c:1700000000"), "ais_malformed"),  # tag block alone
+        (POS_1 + POS_1, "ais_malformed"),  # two messages on one line
+    ],
+)
 def test_each_bad_line_gives_one_rejection(line: str, reason: str) -> None:
     batch = parse(f"{POS_1}\n{line}\n{POS_1}")
     assert reasons(batch) == [reason]
@@ -375,8 +454,16 @@ def test_tagblock_time_seconds_milliseconds_and_identity() -> None:
 
 def test_not_available_conventions_and_validation() -> None:
     def enc(**kw: object) -> str:
-        base = {"type": 1, "mmsi": 123456789, "lat": 22.5, "lon": 114.2, "speed": 5.0,
-                "course": 90.0, "heading": 88, "status": 7}
+        base = {
+            "type": 1,
+            "mmsi": 123456789,
+            "lat": 22.5,
+            "lon": 114.2,
+            "speed": 5.0,
+            "course": 90.0,
+            "heading": 88,
+            "status": 7,
+        }
         return encode_dict({**base, **kw}, sentence_type="VDM")[0]
 
     u = parse(enc(speed=102.3, course=360.0, heading=511)).updates[0]
@@ -392,10 +479,24 @@ def test_not_available_conventions_and_validation() -> None:
 
 
 def test_static_names_strip_padding() -> None:
-    lines = encode_dict({"type": 5, "mmsi": 412345678, "shipname": "  YUE DA @@",
-                         "callsign": "@", "destination": "SHEKOU", "ship_type": 55,
-                         "imo": 9876543, "to_bow": 0, "to_stern": 12, "to_port": 0,
-                         "to_starboard": 0}, "AI", "VDM", seq_id=3)
+    lines = encode_dict(
+        {
+            "type": 5,
+            "mmsi": 412345678,
+            "shipname": "  YUE DA @@",
+            "callsign": "@",
+            "destination": "SHEKOU",
+            "ship_type": 55,
+            "imo": 9876543,
+            "to_bow": 0,
+            "to_stern": 12,
+            "to_port": 0,
+            "to_starboard": 0,
+        },
+        "AI",
+        "VDM",
+        seq_id=3,
+    )
     (u,) = parse("\n".join(lines)).updates
     assert (u.name, u.callsign, u.destination) == ("YUE DA", None, "SHEKOU")
     assert (u.ship_type, u.ship_type_text, u.imo) == (55, "Law enforcement", 9876543)
@@ -403,19 +504,49 @@ def test_static_names_strip_padding() -> None:
 
 
 def test_type24_part_b_of_auxiliary_craft_has_no_dimensions() -> None:
-    lines = encode_dict({"type": 24, "partno": 1, "mmsi": 981234567, "ship_type": 31,
-                         "callsign": "AUX1", "mothership_mmsi": 412345678}, "AI", "VDM")
+    lines = encode_dict(
+        {
+            "type": 24,
+            "partno": 1,
+            "mmsi": 981234567,
+            "ship_type": 31,
+            "callsign": "AUX1",
+            "mothership_mmsi": 412345678,
+        },
+        "AI",
+        "VDM",
+    )
     (u,) = parse("\n".join(lines)).updates
     assert (u.kind, u.callsign, u.ship_type_text, u.length_m, u.dim_bow) == (
-        "static", "AUX1", "Towing", None, None)
+        "static",
+        "AUX1",
+        "Towing",
+        None,
+        None,
+    )
 
 
-@pytest.mark.parametrize(("code", "label"), [
-    (0, None), (30, "Fishing"), (36, "Sailing"), (37, "Pleasure craft"), (50, "Pilot"),
-    (51, "Search and rescue"), (52, "Tug"), (55, "Law enforcement"), (60, "Passenger"),
-    (69, "Passenger"), (70, "Cargo"), (79, "Cargo"), (80, "Tanker"), (90, "Other"),
-    (1, "Other"), (255, "Other"),
-])
+@pytest.mark.parametrize(
+    ("code", "label"),
+    [
+        (0, None),
+        (30, "Fishing"),
+        (36, "Sailing"),
+        (37, "Pleasure craft"),
+        (50, "Pilot"),
+        (51, "Search and rescue"),
+        (52, "Tug"),
+        (55, "Law enforcement"),
+        (60, "Passenger"),
+        (69, "Passenger"),
+        (70, "Cargo"),
+        (79, "Cargo"),
+        (80, "Tanker"),
+        (90, "Other"),
+        (1, "Other"),
+        (255, "Other"),
+    ],
+)
 def test_ship_type_text(code: int, label: str | None) -> None:
     assert ais.ship_type_text(code) == label
 
@@ -487,8 +618,12 @@ def test_joined_parts_on_one_line_decode_as_one_message() -> None:
 
 # --- (d) properties ---------------------------------------------------------------------------
 
-VALID_LINES = [s for f in ("ee-multiline.nmea", "mixed_types.nmea", "sample.nmea")
-               for s in GFW.joinpath(f).read_text().splitlines() if s.strip()]
+VALID_LINES = [
+    s
+    for f in ("ee-multiline.nmea", "mixed_types.nmea", "sample.nmea")
+    for s in GFW.joinpath(f).read_text().splitlines()
+    if s.strip()
+]
 NMEA_ALPHABET = "!\\*,:-.0123456789ABCDEFGHIJKLMNOPQRSTUVWabcdefghijklmnopqrstuvw@`<>?;=cgs\r\n "
 
 
@@ -517,14 +652,22 @@ def test_nmea_like_text_never_raises(lines: list[str]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(VALID_LINES), st.integers(0, 400),
-                          st.sampled_from([*NMEA_ALPHABET, "", "\\", "!AIVDM,"])),
-                min_size=1, max_size=10))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(VALID_LINES),
+            st.integers(0, 400),
+            st.sampled_from([*NMEA_ALPHABET, "", "\\", "!AIVDM,"]),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_mutated_real_lines(edits: list[tuple[str, int, str]]) -> None:
     lines = []
     for line, pos, char in edits:
         pos %= len(line) + 1
-        lines.append(line[:pos] + char + line[pos + 1:])
+        lines.append(line[:pos] + char + line[pos + 1 :])
     data = "\n".join(lines).encode()
     batch = ais.parse_payload(data, RX_MS, SRC)
     check_invariants(data, batch)
@@ -533,12 +676,19 @@ def test_mutated_real_lines(edits: list[tuple[str, int, str]]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(msg_type=st.sampled_from([1, 18]), mmsi=st.integers(1, 999_999_999),
-       lat=st.floats(-90, 90), lon=st.floats(-180, 180), channel=st.sampled_from("AB"))
-def test_round_trip_of_encoded_positions(msg_type: int, mmsi: int, lat: float, lon: float,
-                                         channel: str) -> None:
-    (line,) = encode_dict({"type": msg_type, "mmsi": mmsi, "lat": lat, "lon": lon},
-                          "AI", "VDM", channel)
+@given(
+    msg_type=st.sampled_from([1, 18]),
+    mmsi=st.integers(1, 999_999_999),
+    lat=st.floats(-90, 90),
+    lon=st.floats(-180, 180),
+    channel=st.sampled_from("AB"),
+)
+def test_round_trip_of_encoded_positions(
+    msg_type: int, mmsi: int, lat: float, lon: float, channel: str
+) -> None:
+    (line,) = encode_dict(
+        {"type": msg_type, "mmsi": mmsi, "lat": lat, "lon": lon}, "AI", "VDM", channel
+    )
     batch = parse(line)
     (u,) = batch.updates
     assert (u.mmsi, u.msg_type, u.kind) == (mmsi, msg_type, "position")
@@ -547,11 +697,34 @@ def test_round_trip_of_encoded_positions(msg_type: int, mmsi: int, lat: float, l
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["class", "type", "mmsi", "lat", "lon", "speed", "course", "heading",
-                         "nmea", "rxuxtime", "rxtime", "shipname", "partno", "to_bow", "x"]),
-        inner, max_size=8),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "class",
+                    "type",
+                    "mmsi",
+                    "lat",
+                    "lon",
+                    "speed",
+                    "course",
+                    "heading",
+                    "nmea",
+                    "rxuxtime",
+                    "rxtime",
+                    "shipname",
+                    "partno",
+                    "to_bow",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=8,
+        )
+    ),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -565,19 +738,43 @@ def test_aiscatcher_arbitrary_json_never_raises(doc: object) -> None:
 
 # The example from AIS-catcher's JSON documentation (-o 5 / JSON_FULL), plus reception time.
 CATCHER_T3 = {
-    "class": "AIS", "device": "AIS-catcher", "scaled": True, "channel": "B",
-    "rxtime": "20240101120000", "rxuxtime": 1704110400, "signalpower": -31.5, "ppm": 0.4,
-    "nmea": ["!AIVDM,1,1,,B,3776k`5000a3SLPEKnDQQWpH0000,0*78"], "type": 3, "repeat": 0,
-    "mmsi": 477213600, "status": 5, "status_text": "Moored", "turn": 0, "speed": 0.0,
-    "accuracy": True, "lon": 126.605469, "lat": 37.460617, "course": 39.0, "heading": 252,
-    "second": 12, "maneuver": 0, "raim": False, "radio": 0,
+    "class": "AIS",
+    "device": "AIS-catcher",
+    "scaled": True,
+    "channel": "B",
+    "rxtime": "20240101120000",
+    "rxuxtime": 1704110400,
+    "signalpower": -31.5,
+    "ppm": 0.4,
+    "nmea": ["!AIVDM,1,1,,B,3776k`5000a3SLPEKnDQQWpH0000,0*78"],
+    "type": 3,
+    "repeat": 0,
+    "mmsi": 477213600,
+    "status": 5,
+    "status_text": "Moored",
+    "turn": 0,
+    "speed": 0.0,
+    "accuracy": True,
+    "lon": 126.605469,
+    "lat": 37.460617,
+    "course": 39.0,
+    "heading": 252,
+    "second": 12,
+    "maneuver": 0,
+    "raim": False,
+    "radio": 0,
 }
 
 
 def test_aiscatcher_with_nmea_matches_raw_nmea_path() -> None:
     (u,) = aiscatcher(CATCHER_T3).updates
     assert (u.mmsi, u.msg_type, u.nav_status, u.heading, u.ts_ms) == (
-        477213600, 3, 5, 252, 1704110400000)
+        477213600,
+        3,
+        5,
+        252,
+        1704110400000,
+    )
     assert u.lat == pytest.approx(37.460617) and u.lon == pytest.approx(126.605469)
     # Identical to the raw sentence with the same time as a tag block.
     raw = tagblock("c:1704110400") + CATCHER_T3["nmea"][0]  # type: ignore[index]
@@ -610,30 +807,72 @@ def test_aiscatcher_without_nmea_uses_decoded_fields() -> None:
 
 
 def test_aiscatcher_static_messages_without_nmea() -> None:
-    t5 = {"class": "AIS", "device": "AIS-catcher", "channel": "A", "rxuxtime": 1704110460,
-          "type": 5, "mmsi": 412345678, "imo": 9876543, "callsign": "BVXY@@",
-          "shipname": "YUE YU 12345@@@@@@@@", "shiptype": 30, "shiptype_text": "Fishing",
-          "to_bow": 20, "to_stern": 8, "to_port": 3, "to_starboard": 3, "draught": 2.1,
-          "destination": "DAPENG", "eta": "01-02T03:04Z"}
+    t5 = {
+        "class": "AIS",
+        "device": "AIS-catcher",
+        "channel": "A",
+        "rxuxtime": 1704110460,
+        "type": 5,
+        "mmsi": 412345678,
+        "imo": 9876543,
+        "callsign": "BVXY@@",
+        "shipname": "YUE YU 12345@@@@@@@@",
+        "shiptype": 30,
+        "shiptype_text": "Fishing",
+        "to_bow": 20,
+        "to_stern": 8,
+        "to_port": 3,
+        "to_starboard": 3,
+        "draught": 2.1,
+        "destination": "DAPENG",
+        "eta": "01-02T03:04Z",
+    }
     (u,) = aiscatcher(t5).updates
     assert (u.kind, u.name, u.callsign, u.ship_type_text, u.imo, u.length_m, u.beam_m) == (
-        "static", "YUE YU 12345", "BVXY", "Fishing", 9876543, 28, 6)
-    a = {"class": "AIS", "channel": "B", "type": 24, "mmsi": 412345679, "partno": 0,
-         "shipname": "SEA DRAGON"}
-    b = {"class": "AIS", "channel": "B", "type": 24, "mmsi": 412345679, "partno": 1,
-         "shiptype": 37, "callsign": "B1234", "vendorid": "SRT", "to_bow": 5, "to_stern": 5,
-         "to_port": 1, "to_starboard": 2}
+        "static",
+        "YUE YU 12345",
+        "BVXY",
+        "Fishing",
+        9876543,
+        28,
+        6,
+    )
+    a = {
+        "class": "AIS",
+        "channel": "B",
+        "type": 24,
+        "mmsi": 412345679,
+        "partno": 0,
+        "shipname": "SEA DRAGON",
+    }
+    b = {
+        "class": "AIS",
+        "channel": "B",
+        "type": 24,
+        "mmsi": 412345679,
+        "partno": 1,
+        "shiptype": 37,
+        "callsign": "B1234",
+        "vendorid": "SRT",
+        "to_bow": 5,
+        "to_stern": 5,
+        "to_port": 1,
+        "to_starboard": 2,
+    }
     ua, ub = aiscatcher([a, b]).updates
     assert (ua.name, ua.callsign, ua.ship_type) == ("SEA DRAGON", None, None)
     assert (ub.name, ub.callsign, ub.ship_type_text, ub.length_m) == (
-        None, "B1234", "Pleasure craft", 10)
+        None,
+        "B1234",
+        "Pleasure craft",
+        10,
+    )
     assert ua.ts_ms == RX_MS  # no reception time in the object
 
 
 def test_aiscatcher_multipart_nmea_and_arrays_and_lines() -> None:
     lines = GFW.joinpath("multi-part.nmea").read_text().splitlines()
-    t5 = {"class": "AIS", "channel": "B", "type": 5, "mmsi": 413212470,
-          "nmea": lines[-4:-2]}
+    t5 = {"class": "AIS", "channel": "B", "type": 5, "mmsi": 413212470, "nmea": lines[-4:-2]}
     (u,) = aiscatcher(t5).updates
     assert u == parse("\n".join(lines[-4:-2])).updates[0]
     batch = aiscatcher([CATCHER_T3, t5, {"class": "ADSB", "hexident": "780A3B"}])
@@ -644,8 +883,11 @@ def test_aiscatcher_multipart_nmea_and_arrays_and_lines() -> None:
 
 
 def test_aiscatcher_same_results_as_nmea_for_real_lines() -> None:
-    lines = [s for s in GFW.joinpath("mixed_types.nmea").read_text().splitlines()
-             if s.startswith("!AIVDM,1,1")]
+    lines = [
+        s
+        for s in GFW.joinpath("mixed_types.nmea").read_text().splitlines()
+        if s.startswith("!AIVDM,1,1")
+    ]
     objs = [{"class": "AIS", "device": "AIS-catcher", "nmea": [s]} for s in lines]
     via_json = aiscatcher(objs)
     via_nmea = parse("\n".join(lines))
@@ -653,9 +895,17 @@ def test_aiscatcher_same_results_as_nmea_for_real_lines() -> None:
     assert len(via_json.updates) == 35
 
 
-@pytest.mark.parametrize("payload", [
-    b"{", b"not json", b'{"class": "AIS", "nmea": [', b"[1, 2", b'{\n  "type": 1,\n', b"[" * 100000,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{",
+        b"not json",
+        b'{"class": "AIS", "nmea": [',
+        b"[1, 2",
+        b'{\n  "type": 1,\n',
+        b"[" * 100000,
+    ],
+)
 def test_aiscatcher_malformed_json(payload: bytes) -> None:
     batch = ais.parse_aiscatcher_json(payload, RX_MS, SRC)
     assert reasons(batch) == ["json_malformed"] and not batch.updates
@@ -667,8 +917,9 @@ def test_aiscatcher_bad_values() -> None:
     # JSON Lines: each broken line is its own rejection ({} has neither nmea nor fields).
     batch = ais.parse_aiscatcher_json(b"{}\n{", RX_MS, SRC)
     assert reasons(batch) == ["json_malformed", "json_malformed"]
-    assert reasons(aiscatcher({"nmea": ["!AIVDM,1,1,,B,3776k`5000a3SLPEKnDQQWpH0000,0*79"]})
-                   ) == ["ais_bad_checksum"]
+    assert reasons(aiscatcher({"nmea": ["!AIVDM,1,1,,B,3776k`5000a3SLPEKnDQQWpH0000,0*79"]})) == [
+        "ais_bad_checksum"
+    ]
     batch = ais.parse_aiscatcher_json(b'\xff{"a": 1}', RX_MS, SRC)
     assert reasons(batch) == ["payload_not_text"]
     assert ais.parse_aiscatcher_json(b"  \n", RX_MS, SRC) == ais.AisBatch([], [], [], 0)

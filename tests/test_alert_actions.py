@@ -24,9 +24,24 @@ HOUR_MS = 3_600_000
 
 
 def _raise(r: redis.Redis, alert_id: str = "wq:S-1:1:1", severity: str = "critical") -> str:
-    LiveStore(r, HOUR_MS, 1000).write([RaiseAlert(alert_id=alert_id, ts=1_764_300_000_000, fields={
-        "kind": "water_quality", "severity": severity, "source": "S-1", "name": "近岸1",
-        "lat": 22.5, "lon": 114.5, "message": "COD 9 (class I <= 2)"})], 1_764_300_000_000)
+    LiveStore(r, HOUR_MS, 1000).write(
+        [
+            RaiseAlert(
+                alert_id=alert_id,
+                ts=1_764_300_000_000,
+                fields={
+                    "kind": "water_quality",
+                    "severity": severity,
+                    "source": "S-1",
+                    "name": "近岸1",
+                    "lat": 22.5,
+                    "lon": 114.5,
+                    "message": "COD 9 (class I <= 2)",
+                },
+            )
+        ],
+        1_764_300_000_000,
+    )
     return alert_id
 
 
@@ -71,32 +86,42 @@ def _buttons(tree: Any) -> list[dict[str, str]]:
 
 
 def test_the_feed_offers_each_role_only_its_actions() -> None:
-    items = [{"id": "a1", "severity": "critical", "kind": "water_quality", "ts": 1},
-             {"id": "a2", "severity": "warning", "kind": "geofence", "ack_by": "duty"}]
-    kinds = {role: sorted((b["type"], b["id"]) for b in _buttons(feed_view(items, "en", role,
-                                                                           False)))
-             for role in roles.ROLES}
+    items = [
+        {"id": "a1", "severity": "critical", "kind": "water_quality", "ts": 1},
+        {"id": "a2", "severity": "warning", "kind": "geofence", "ack_by": "duty"},
+    ]
+    kinds = {
+        role: sorted((b["type"], b["id"]) for b in _buttons(feed_view(items, "en", role, False)))
+        for role in roles.ROLES
+    }
     assert kinds["operator"] == [(ACK, "a1")]
-    assert kinds["dispatcher"] == sorted([(ACK, "a1")] + [(CLOSE, a) for a in ("a1", "a2")
-                                                          for _reason in DISMISS_REASONS])
+    assert kinds["dispatcher"] == sorted(
+        [(ACK, "a1")] + [(CLOSE, a) for a in ("a1", "a2") for _reason in DISMISS_REASONS]
+    )
     located = [{**items[0], "lat": 22.5, "lon": 114.5}]
-    assert (CONFIRM, "a1") in [(b["type"], b["id"]) for b in _buttons(
-        feed_view(located, "en", "dispatcher", False))]
+    assert (CONFIRM, "a1") in [
+        (b["type"], b["id"]) for b in _buttons(feed_view(located, "en", "dispatcher", False))
+    ]
     assert kinds["leader"] == kinds["admin"] == []
     assert _buttons(feed_view(items, "en", "dispatcher", True)) == []  # the wall screen
 
 
 def _click(c: FlaskClient, pattern: str, alert_id: str, note: Ids, **more: str) -> int:
-    button = {"id": {"id": alert_id, "type": pattern, **more}, "property": "n_clicks",
-              "value": 1}
+    button = {"id": {"id": alert_id, "type": pattern, **more}, "property": "n_clicks", "value": 1}
     prop_id = json.dumps(button["id"], separators=(",", ":"), sort_keys=True) + ".n_clicks"
-    output = f"{note}.children" + ("@" + _duplicate_hash(c, pattern) if pattern == CONFIRM
-                                   else "")
-    body = {"output": output, "outputs": {"id": note, "property": "children"},
-            "changedPropIds": [prop_id], "inputs": [[button]],
-            "state": [{"id": Shell.LANG, "property": "value", "value": "en"}]}
-    return c.post("/_dash-update-component", json=body,
-                  headers={"X-CSRFToken": c.get_cookie("_csrf_token").value}).status_code
+    output = f"{note}.children" + ("@" + _duplicate_hash(c, pattern) if pattern == CONFIRM else "")
+    body = {
+        "output": output,
+        "outputs": {"id": note, "property": "children"},
+        "changedPropIds": [prop_id],
+        "inputs": [[button]],
+        "state": [{"id": Shell.LANG, "property": "value", "value": "en"}],
+    }
+    return c.post(
+        "/_dash-update-component",
+        json=body,
+        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
+    ).status_code
 
 
 def test_direct_posts_act_only_for_the_allowed_roles(settings: Settings, r: redis.Redis) -> None:
@@ -124,13 +149,15 @@ def test_direct_posts_act_only_for_the_allowed_roles(settings: Settings, r: redi
 def _duplicate_hash(c: FlaskClient, pattern: str) -> str:
     """Dash keys a callback with allow_duplicate by its output plus a hash: find it."""
     deps = c.get("/_dash-dependencies").get_json()
-    (dep,) = [d for d in deps if f'"type":"{pattern}"' in str(d["inputs"]).replace("'", '"')
-              .replace(" ", "")]
+    (dep,) = [
+        d
+        for d in deps
+        if f'"type":"{pattern}"' in str(d["inputs"]).replace("'", '"').replace(" ", "")
+    ]
     return dep["output"].split("@", 1)[1]
 
 
-def test_a_duty_chief_turns_an_alert_into_an_incident(settings: Settings,
-                                                       r: redis.Redis) -> None:
+def test_a_duty_chief_turns_an_alert_into_an_incident(settings: Settings, r: redis.Redis) -> None:
     from store import incidents
 
     users.create_user(r, "chief", roles.DISPATCHER, PASSWORD)
@@ -140,7 +167,11 @@ def test_a_duty_chief_turns_an_alert_into_an_incident(settings: Settings,
     assert _click(signed_in(server, "duty"), CONFIRM, a, Ids.CLOSE_NOTE) == 403
     assert _click(signed_in(server, "chief"), CONFIRM, a, Ids.CLOSE_NOTE) == 200
     (inc,) = incidents.listing(r)
-    assert (inc["type"], inc["source"], inc["priority"], inc["alert_id"]) == \
-        ("water_pollution", "sensor_alert", 1, a)
+    assert (inc["type"], inc["source"], inc["priority"], inc["alert_id"]) == (
+        "water_pollution",
+        "sensor_alert",
+        1,
+        a,
+    )
     assert snapshots.open_alerts(r) == []
     assert r.hget(keys.alert(a), "close_reason") == f"incident {inc['id']}".encode()

@@ -35,29 +35,84 @@ def seed(r: redis.Redis) -> None:
     store = LiveStore(r, 3_600_000, 1000)
     profile = {"kind": "seawater", "water_class": "I", "name": "近岸1", "lon": 114.5, "lat": 22.5}
     ctx = HandlerContext(received_ms=TS, sensor_profile=lambda _s: profile)
-    store.write(units.handle_profile("U-1", orjson.dumps(
-        {"unit_id": "U-1", "ts": TS, "name": "巡查一组", "department": "forestry",
-         "kind": "foot", "level": "community", "subdistrict": "nanao"}), ctx), TS)
-    store.write(units.handle_position("U-1", orjson.dumps(
-        {"unit_id": "U-1", "seq": 3, "ts": TS, "lat": 22.6, "lon": 114.45, "status": "available"}),
-        ctx), TS)
-    store.write(vessels.handle_nmea("rx", b"!AIVDM,1,1,,B,15M67FC000G?ufbE`FepT@3n00Sa,0*5C",
-                                    ctx), TS)
-    store.write(sensors.handle_profile("S-1", orjson.dumps(
-        {"sensor_id": "S-1", "ts": TS, "name": "近岸1", "kind": "seawater", "lat": 22.5,
-         "lon": 114.5, "water_class": "I"}), ctx), TS)
-    store.write(sensors.handle_reading("S-1", orjson.dumps(
-        {"sensor_id": "S-1", "seq": 1, "ts": TS, "values": {"COD": 3.1, "pH": 8.0}}), ctx), TS)
+    store.write(
+        units.handle_profile(
+            "U-1",
+            orjson.dumps(
+                {
+                    "unit_id": "U-1",
+                    "ts": TS,
+                    "name": "巡查一组",
+                    "department": "forestry",
+                    "kind": "foot",
+                    "level": "community",
+                    "subdistrict": "nanao",
+                }
+            ),
+            ctx,
+        ),
+        TS,
+    )
+    store.write(
+        units.handle_position(
+            "U-1",
+            orjson.dumps(
+                {
+                    "unit_id": "U-1",
+                    "seq": 3,
+                    "ts": TS,
+                    "lat": 22.6,
+                    "lon": 114.45,
+                    "status": "available",
+                }
+            ),
+            ctx,
+        ),
+        TS,
+    )
+    store.write(
+        vessels.handle_nmea("rx", b"!AIVDM,1,1,,B,15M67FC000G?ufbE`FepT@3n00Sa,0*5C", ctx), TS
+    )
+    store.write(
+        sensors.handle_profile(
+            "S-1",
+            orjson.dumps(
+                {
+                    "sensor_id": "S-1",
+                    "ts": TS,
+                    "name": "近岸1",
+                    "kind": "seawater",
+                    "lat": 22.5,
+                    "lon": 114.5,
+                    "water_class": "I",
+                }
+            ),
+            ctx,
+        ),
+        TS,
+    )
+    store.write(
+        sensors.handle_reading(
+            "S-1",
+            orjson.dumps(
+                {"sensor_id": "S-1", "seq": 1, "ts": TS, "values": {"COD": 3.1, "pH": 8.0}}
+            ),
+            ctx,
+        ),
+        TS,
+    )
 
 
 def test_the_openapi_document_is_valid() -> None:
     validate(SPEC)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/units", "/api/v1/vessels", "/api/v1/sensors",
-                                  "/api/v1/alerts"])
-def test_every_route_answers_its_schema_to_every_role(settings: Settings, r: redis.Redis,
-                                                      path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/api/v1/units", "/api/v1/vessels", "/api/v1/sensors", "/api/v1/alerts"]
+)
+def test_every_route_answers_its_schema_to_every_role(
+    settings: Settings, r: redis.Redis, path: str
+) -> None:
     seed(r)
     for role in roles.ROLES:
         users.create_user(r, role, role, PASSWORD)

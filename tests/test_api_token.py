@@ -28,9 +28,14 @@ def redis_dump(r: redis.Redis) -> bytes:
     out = []
     for key in r.scan_iter():
         kind = r.type(key).decode()
-        value: Any = {"hash": r.hgetall, "string": r.get, "set": r.smembers,
-                      "zset": lambda k: r.zrange(k, 0, -1), "list": lambda k: r.lrange(k, 0, -1),
-                      "stream": r.xrange}[kind](key)
+        value: Any = {
+            "hash": r.hgetall,
+            "string": r.get,
+            "set": r.smembers,
+            "zset": lambda k: r.zrange(k, 0, -1),
+            "list": lambda k: r.lrange(k, 0, -1),
+            "stream": r.xrange,
+        }[kind](key)
         out.append(repr((key, value)).encode())
     return b"\n".join(out)
 
@@ -86,19 +91,30 @@ def test_a_token_acts_with_its_accounts_role(settings: Settings, r: redis.Redis)
         token = users.create_token(r, role)[1]
         c = client(server)
         assert c.get("/api/v1/analysts-only", headers=bearer(token)).status_code == (
-            200 if role in roles.ANALYSTS else 403)
+            200 if role in roles.ANALYSTS else 403
+        )
         assert c.get("/api/v1/unruled", headers=bearer(token)).status_code == 403
         assert c.get("/api/v1/nosuch", headers=bearer(token)).status_code == 404
 
 
-MALFORMED = ["Bearer", "Bearer ", "Basic Y2hpZWY6cGFzc3dvcmQ=", "Bearer " + "A" * 100_000,
-             "Bearer 令牌令牌", "Bearer é" + "x" * 60, "Bearer eco_0000000g_" + "a" * 43,
-             "Bearer eco_00000000_" + "a" * 43, "Token abc", "Bearer\ttab"]
+MALFORMED = [
+    "Bearer",
+    "Bearer ",
+    "Basic Y2hpZWY6cGFzc3dvcmQ=",
+    "Bearer " + "A" * 100_000,
+    "Bearer 令牌令牌",
+    "Bearer é" + "x" * 60,
+    "Bearer eco_0000000g_" + "a" * 43,
+    "Bearer eco_00000000_" + "a" * 43,
+    "Token abc",
+    "Bearer\ttab",
+]
 
 
 @pytest.mark.parametrize("header", MALFORMED, ids=range(len(MALFORMED)))
 def test_wrong_or_malformed_tokens_are_refused_with_a_bearer_challenge(
-        server: Flask, r: redis.Redis, header: str) -> None:
+    server: Flask, r: redis.Redis, header: str
+) -> None:
     users.create_token(r, "chief")
     resp = client(server).get("/api/v1/units", headers={"Authorization": header})
     # other schemes are no token at all: a plain challenge, without error="invalid_token"
@@ -109,8 +125,13 @@ def test_a_tokens_digest_or_a_near_miss_is_no_token(server: Flask, r: redis.Redi
     _tid, token = users.create_token(r, "chief")
     digest = hashlib.sha256(token.encode()).hexdigest()
     c = client(server)
-    for wrong in (digest, token[:-1], token + "x", token[:-1] + ("A" if token[-1] != "A" else "B"),
-                  " " + token + " x"):
+    for wrong in (
+        digest,
+        token[:-1],
+        token + "x",
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        " " + token + " x",
+    ):
         assert_refused(c.get("/api/v1/units", headers=bearer(wrong)))
     assert c.get("/api/v1/units", headers=bearer(token)).status_code == 200
 
@@ -137,8 +158,9 @@ def test_a_record_left_behind_by_a_revocation_is_inert(server: Flask, r: redis.R
 
 
 @pytest.mark.parametrize("change", ["delete", "role", "recreate"])
-def test_tokens_end_with_the_account_or_its_role(server: Flask, r: redis.Redis,
-                                                 change: str) -> None:
+def test_tokens_end_with_the_account_or_its_role(
+    server: Flask, r: redis.Redis, change: str
+) -> None:
     token = users.create_token(r, "chief")[1]
     c = client(server)
     assert c.get("/api/v1/units", headers=bearer(token)).status_code == 200
@@ -155,9 +177,17 @@ def test_tokens_end_with_the_account_or_its_role(server: Flask, r: redis.Redis,
 def test_a_token_opens_nothing_but_the_api(server: Flask, r: redis.Redis) -> None:
     token = users.create_token(r, "chief")[1]
     c = client(server)
-    resp = c.post("/_dash-update-component", headers=bearer(token),
-                  json={"output": "x.children", "outputs": {"id": "x", "property": "children"},
-                        "inputs": [], "state": [], "changedPropIds": []})
+    resp = c.post(
+        "/_dash-update-component",
+        headers=bearer(token),
+        json={
+            "output": "x.children",
+            "outputs": {"id": "x", "property": "children"},
+            "inputs": [],
+            "state": [],
+            "changedPropIds": [],
+        },
+    )
     assert resp.status_code == 401 and "WWW-Authenticate" not in resp.headers
     assert c.get("/_dash-layout", headers=bearer(token)).status_code == 401
     page = c.get("/", headers=bearer(token))
@@ -178,7 +208,7 @@ def test_with_a_session_the_presented_token_still_decides(server: Flask, r: redi
 
 
 def test_users_token_prints_it_once_and_stores_only_its_digest(
-        settings: Settings, r: redis.Redis, server: Flask, capsys: pytest.CaptureFixture[str]
+    settings: Settings, r: redis.Redis, server: Flask, capsys: pytest.CaptureFixture[str]
 ) -> None:
     users_cli.token(settings, "chief")
     out, err = capsys.readouterr()
@@ -207,22 +237,29 @@ def test_users_token_prints_it_once_and_stores_only_its_digest(
         assert_refused(client(server).get("/api/v1/units", headers=bearer(t)))
 
 
-@pytest.mark.parametrize(("name", "error"), [("nobody", "no user 'nobody'"),
-                                             ("a b", "a user name has"),
-                                             ("x" * 500, "a user name has")])
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("nobody", "no user 'nobody'"), ("a b", "a user name has"), ("x" * 500, "a user name has")],
+)
 def test_users_token_refuses_unknown_or_bad_names(
-        settings: Settings, r: redis.Redis, name: str, error: str) -> None:
-    for call in (lambda: users_cli.token(settings, name),
-                 lambda: users_cli.token(settings, name, revoke=True),
-                 lambda: users_cli.tokens(settings, name)):
+    settings: Settings, r: redis.Redis, name: str, error: str
+) -> None:
+    for call in (
+        lambda: users_cli.token(settings, name),
+        lambda: users_cli.token(settings, name, revoke=True),
+        lambda: users_cli.tokens(settings, name),
+    ):
         with pytest.raises(ValueError, match=error):
             call()
     assert not list(r.scan_iter(keys.api_token("*")))
 
 
 def test_run_py_users_token(settings: Settings, r: redis.Redis, server: Flask) -> None:
-    env = {**os.environ, "REDIS_URL": settings.effective_redis_url,
-           "MQTT_URL": settings.effective_mqtt_url}
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.effective_redis_url,
+        "MQTT_URL": settings.effective_mqtt_url,
+    }
     made = run_users("token", "chief", env=env, stdin="")
     assert made.returncode == 0, (made.returncode, made.stdout, made.stderr)
     token = made.stdout.strip()
@@ -231,8 +268,10 @@ def test_run_py_users_token(settings: Settings, r: redis.Redis, server: Flask) -
     assert client(server).get("/api/v1/units", headers=bearer(token)).status_code == 200
     listed = run_users("tokens", "chief", env=env, stdin="")
     assert listed.returncode == 0 and token[4:12] in listed.stdout and token not in listed.stdout
-    for args, error in [(("token", "nobody"), "error: no user 'nobody'"),
-                        (("token", "a b", "--revoke"), "error: a user name has")]:
+    for args, error in [
+        (("token", "nobody"), "error: no user 'nobody'"),
+        (("token", "a b", "--revoke"), "error: a user name has"),
+    ]:
         bad = run_users(*args, env=env, stdin="")
         assert bad.returncode == 2 and bad.stdout == "", (bad.returncode, bad.stdout, bad.stderr)
         assert bad.stderr.strip().startswith(error) and bad.stderr.count("\n") == 1

@@ -44,8 +44,16 @@ def csrf_from_login_page(c: FlaskClient, **kw: object) -> str:
 
 
 def login(c: FlaskClient, name: str, password: str = PASSWORD, next_url: str = "/", **kw: object):
-    return c.post("/login", data={"csrf_token": csrf_from_login_page(c, **kw), "username": name,
-                                  "password": password, "next": next_url}, **kw)
+    return c.post(
+        "/login",
+        data={
+            "csrf_token": csrf_from_login_page(c, **kw),
+            "username": name,
+            "password": password,
+            "next": next_url,
+        },
+        **kw,
+    )
 
 
 def set_cookie(resp, name: str) -> str:
@@ -64,7 +72,8 @@ def server(settings: Settings, r: redis.Redis) -> Flask:
 
 
 def test_login_stores_an_argon2id_hash_and_opens_a_server_side_session(
-        server: Flask, r: redis.Redis) -> None:
+    server: Flask, r: redis.Redis
+) -> None:
     assert users.get_user(r, "chief")["hash"].startswith("$argon2id$")  # type: ignore[index]
     c = client(server)
     resp = login(c, "chief", next_url="/?x=1")
@@ -101,12 +110,17 @@ def test_login_without_or_with_a_forged_csrf_token_is_refused(server: Flask) -> 
 
 
 def test_cookies_are_secure_over_https_or_when_configured(
-        settings: Settings, r: redis.Redis) -> None:
+    settings: Settings, r: redis.Redis
+) -> None:
     users.create_user(r, "chief", "dispatcher", PASSWORD)
     over_https = client(make_app(settings))
     # over HTTPS Flask-WTF also wants a same-origin Referer, which browsers send
-    resp = login(over_https, "chief", base_url="https://localhost",
-                 headers={"Referer": "https://localhost/login"})
+    resp = login(
+        over_https,
+        "chief",
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},
+    )
     assert "Secure" in set_cookie(resp, "session")
     configured = client(make_app(settings, cookie_secure=True))
     resp = login(configured, "chief")
@@ -117,7 +131,8 @@ def test_cookies_are_secure_over_https_or_when_configured(
 
 
 def test_login_starts_a_fresh_session_and_ends_the_previous_one(
-        server: Flask, r: redis.Redis) -> None:
+    server: Flask, r: redis.Redis
+) -> None:
     c = client(server)
     with c.session_transaction() as s:  # whatever an attacker planted before login
         s["planted"] = "x"
@@ -148,15 +163,15 @@ def test_logout_ends_the_session_on_the_server(server: Flask, r: redis.Redis) ->
 
 
 def test_session_ends_when_its_record_expires_or_the_account_goes(
-        server: Flask, r: redis.Redis) -> None:
+    server: Flask, r: redis.Redis
+) -> None:
     c = client(server)
     login(c, "chief")
     r.delete(keys.user("chief"))
     assert c.get("/_dash-layout").status_code == 401
 
 
-def test_failed_logins_throttle_the_account_then_unlock(
-        settings: Settings, r: redis.Redis) -> None:
+def test_failed_logins_throttle_the_account_then_unlock(settings: Settings, r: redis.Redis) -> None:
     users.create_user(r, "chief", "dispatcher", PASSWORD)
     server = make_app(settings, login_max_failures=3, login_lockout_s=1)
     for i in range(3):  # from different addresses: only the account counter adds up
@@ -172,7 +187,8 @@ def test_failed_logins_throttle_the_account_then_unlock(
 
 
 def test_failed_logins_throttle_the_address_across_accounts_then_unlock(
-        settings: Settings, r: redis.Redis) -> None:
+    settings: Settings, r: redis.Redis
+) -> None:
     users.create_user(r, "chief", "dispatcher", PASSWORD)
     server = make_app(settings, login_max_failures=2, login_lockout_s=1)
     for i in range(8):  # 4x the per-account limit from one address, a different name each
@@ -189,8 +205,18 @@ def test_lock_grows_with_each_failure_but_is_capped(r: redis.Redis) -> None:
     assert set(locks[7:]) == {900} and 0 < users.throttled(r, "account", "x") <= 900
 
 
-HOSTILE = ["<script>alert('x')</script>", "' OR '1'='1' --", "\"><img src=x onerror=alert(1)>",
-           "管理员", "chief ", "", "{chief}", "a" * 10_000, "\u202echief", "chief\x00"]
+HOSTILE = [
+    "<script>alert('x')</script>",
+    "' OR '1'='1' --",
+    '"><img src=x onerror=alert(1)>',
+    "管理员",
+    "chief ",
+    "",
+    "{chief}",
+    "a" * 10_000,
+    "\u202echief",
+    "chief\x00",
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
@@ -204,13 +230,23 @@ def test_hostile_user_names_are_refused_and_shown_escaped(server: Flask, name: s
 
 
 def run_users(*args: str, env: dict[str, str], stdin: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), "users", *args], input=stdin,
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "users", *args],
+        input=stdin,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_users_add_reads_the_password_from_stdin(settings: Settings, r: redis.Redis) -> None:
-    env = {**os.environ, "REDIS_URL": settings.effective_redis_url,
-           "MQTT_URL": settings.effective_mqtt_url}
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.effective_redis_url,
+        "MQTT_URL": settings.effective_mqtt_url,
+    }
     out = run_users("add", "王队长", "--role", "dispatcher", env=env, stdin=PASSWORD + "\n")
     assert out.returncode == 0, out.stderr
     assert users.verify(r, "王队长", PASSWORD)["role"] == "dispatcher"  # type: ignore[index]
@@ -231,7 +267,8 @@ def test_users_add_reads_the_password_from_stdin(settings: Settings, r: redis.Re
 
 
 def test_demo_accounts_are_seeded_once_and_kept(
-        settings: Settings, r: redis.Redis, tmp_path: Path) -> None:
+    settings: Settings, r: redis.Redis, tmp_path: Path
+) -> None:
     first = seed_demo(r, tmp_path)
     assert [role for _n, role, _p in first] == ["operator", "dispatcher", "leader", "admin"]
     again = seed_demo(r, tmp_path)

@@ -32,19 +32,45 @@ def test_map_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     # No REDIS_URL / MQTT_URL: the benchmark starts (and stops) its own mosquitto and Redis.
     settings = Settings(data_dir=tmp_path / "var", _env_file=None)
     out = tmp_path / "reports" / "map.json"
-    map_bench.main(out, settings, {"units": "50", "vessels": "50", "sensors": "10",
-                                   "seconds": "5", "samples": "3", "calls": "5"})
+    map_bench.main(
+        out,
+        settings,
+        {
+            "units": "50",
+            "vessels": "50",
+            "sensors": "10",
+            "seconds": "5",
+            "samples": "3",
+            "calls": "5",
+        },
+    )
 
     report = orjson.loads(out.read_bytes())
     assert report["benchmark"] == "map"
-    assert {"population", "mover", "callback", "baseline", "browser", "ratio", "summary",
-            "targets", "versions", "host", "options", "notes", "date"} <= set(report)
+    assert {
+        "population",
+        "mover",
+        "callback",
+        "baseline",
+        "browser",
+        "ratio",
+        "summary",
+        "targets",
+        "versions",
+        "host",
+        "options",
+        "notes",
+        "date",
+    } <= set(report)
     assert report["host"]["cpu_count"] >= 1
     for pkg in ("chromium", "chromedriver", "dash", "dash-leaflet", "mosquitto", "redis_server"):
         assert report["versions"][pkg], pkg
-    assert set(report["targets"]) == {"callback_p95_under_50ms",
-                                      "blocking_under_150ms_per_s_at_1_update_s",
-                                      "publish_to_pixel_p95_under_3s", "probes_lost_zero"}
+    assert set(report["targets"]) == {
+        "callback_p95_under_50ms",
+        "blocking_under_150ms_per_s_at_1_update_s",
+        "publish_to_pixel_p95_under_3s",
+        "probes_lost_zero",
+    }
 
     pop = report["population"]
     assert (pop["units"], pop["vessels"], pop["sensors"]) == (50, 50, 10)

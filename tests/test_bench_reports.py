@@ -23,8 +23,11 @@ def test_dispatch_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     doc = orjson.loads(out.read_bytes())
     res = doc["results"]
     assert doc["benchmark"] == "dispatch" and res["units_in_redis"] == 300
-    for k in ("query", "baseline_nearest_10_and_read",
-              "without_dispatch_indexes_nearest_2000_and_read"):
+    for k in (
+        "query",
+        "baseline_nearest_10_and_read",
+        "without_dispatch_indexes_nearest_2000_and_read",
+    ):
         assert 0 < res[k]["p50_ms"] <= res[k]["p95_ms"] <= res[k]["max_ms"]
     assert res["ratio_p95_to_baseline"] > 0
     assert 1 <= res["candidates_per_answer"]["min"] <= res["candidates_per_answer"]["max"] <= 10
@@ -33,8 +36,11 @@ def test_dispatch_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
 
 def test_coverage_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     out = tmp_path / "coverage.json"
-    coverage_bench.main(out, _settings(tmp_path), {"units": "70", "hours": "0.25",
-                                                   "sample_ticks": "20", "queries": "3"})
+    coverage_bench.main(
+        out,
+        _settings(tmp_path),
+        {"units": "70", "hours": "0.25", "sample_ticks": "20", "queries": "3"},
+    )
     res = orjson.loads(out.read_bytes())["results"]
     pos = res["positions"]
     assert (pos["units"], pos["ticks"]) == (70, 180)
@@ -48,8 +54,17 @@ def test_coverage_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     assert res["heatmap_hexagons"] > 0
 
 
-@pytest.mark.parametrize("bad", [{"units": "0"}, {"hours": "x"}, {"hours": "inf"},
-                                 {"units": "nan"}, {"units": "2.5"}, {"surprise": "1"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"units": "0"},
+        {"hours": "x"},
+        {"hours": "inf"},
+        {"units": "nan"},
+        {"units": "2.5"},
+        {"surprise": "1"},
+    ],
+)
 def test_coverage_benchmark_refuses_bad_options(tmp_path: Path, bad: dict) -> None:
     with pytest.raises(ValueError):
         coverage_bench.main(tmp_path / "x.json", _settings(tmp_path), bad)
@@ -59,13 +74,13 @@ def test_kpi_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     from bench import kpi as kpi_bench
 
     out = tmp_path / "kpi.json"
-    kpi_bench.main(out, _settings(tmp_path), {"incidents": "300", "days": "5", "units": "40",
-                                              "runs": "2"})
+    kpi_bench.main(
+        out, _settings(tmp_path), {"incidents": "300", "days": "5", "units": "40", "runs": "2"}
+    )
     res = orjson.loads(out.read_bytes())["results"]
     assert res["data"]["incidents_in_redis"] > 200 and res["data"]["closed_days"] == 5
     assert 0 < res["data"]["incidents_in_period"] <= res["data"]["incidents_in_redis"]
-    for k in ("page", "page_filtered", "page_first_request_in_a_process",
-              "baseline_raw_reads"):
+    for k in ("page", "page_filtered", "page_first_request_in_a_process", "baseline_raw_reads"):
         assert 0 < res[k]["p50_ms"] <= res[k]["p95_ms"] <= res[k]["max_ms"]
     assert 0 <= res["figures"]["handling_rate"] <= 1
     assert isinstance(res["targets"]["met"], bool)

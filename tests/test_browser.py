@@ -27,9 +27,17 @@ from store import users
 from store.writer import LiveStore
 from tests.conftest import Publisher, wait_for
 
-CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=1600,1000"]
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1600,1000",
+]
 
 
 @pytest.fixture
@@ -83,24 +91,68 @@ def _write_live_data(r: redis.Redis) -> None:
     store = LiveStore(r, 3_600_000, 1000)
     ctx = HandlerContext(received_ms=now)
     for i, status in enumerate(("available", "available", "on_scene")):
-        store.write(units.handle_profile(f"U-{i}", orjson.dumps(
-            {"unit_id": f"U-{i}", "ts": now, "name": f"巡查{i}组", "department": "forestry",
-             "kind": "foot", "level": "community"}), ctx), now)
-        store.write(units.handle_position(f"U-{i}", orjson.dumps(
-            {"unit_id": f"U-{i}", "seq": 1, "ts": now, "lat": 22.6 - i * 0.02,
-             "lon": 114.45 + i * 0.03, "speed_kmh": 4.0, "status": status}), ctx), now)
-    store.write(vessels.handle_nmea(
-        "rx", b"!AIVDM,1,1,,B,15M67FC000G?ufbE`FepT@3n00Sa,0*5C", ctx), now)
-    profile = {"sensor_id": "S-1", "ts": now, "name": "近岸1", "kind": "seawater",
-               "water_class": "I", "lat": 22.52, "lon": 114.52}
+        store.write(
+            units.handle_profile(
+                f"U-{i}",
+                orjson.dumps(
+                    {
+                        "unit_id": f"U-{i}",
+                        "ts": now,
+                        "name": f"巡查{i}组",
+                        "department": "forestry",
+                        "kind": "foot",
+                        "level": "community",
+                    }
+                ),
+                ctx,
+            ),
+            now,
+        )
+        store.write(
+            units.handle_position(
+                f"U-{i}",
+                orjson.dumps(
+                    {
+                        "unit_id": f"U-{i}",
+                        "seq": 1,
+                        "ts": now,
+                        "lat": 22.6 - i * 0.02,
+                        "lon": 114.45 + i * 0.03,
+                        "speed_kmh": 4.0,
+                        "status": status,
+                    }
+                ),
+                ctx,
+            ),
+            now,
+        )
+    store.write(
+        vessels.handle_nmea("rx", b"!AIVDM,1,1,,B,15M67FC000G?ufbE`FepT@3n00Sa,0*5C", ctx), now
+    )
+    profile = {
+        "sensor_id": "S-1",
+        "ts": now,
+        "name": "近岸1",
+        "kind": "seawater",
+        "water_class": "I",
+        "lat": 22.52,
+        "lon": 114.52,
+    }
     store.write(sensors.handle_profile("S-1", orjson.dumps(profile), ctx), now)
     alerting = HandlerContext(received_ms=now, sensor_profile=lambda _s: profile)
-    store.write(sensors.handle_reading("S-1", orjson.dumps(
-        {"sensor_id": "S-1", "seq": 1, "ts": now, "values": {"COD": 9.0}}), alerting), now)
+    store.write(
+        sensors.handle_reading(
+            "S-1",
+            orjson.dumps({"sensor_id": "S-1", "seq": 1, "ts": now, "values": {"COD": 9.0}}),
+            alerting,
+        ),
+        now,
+    )
 
 
-def _sign_in(browser: webdriver.Chrome, web: str, r: redis.Redis, role: str = "operator",
-             name: str = "duty") -> None:
+def _sign_in(
+    browser: webdriver.Chrome, web: str, r: redis.Redis, role: str = "operator", name: str = "duty"
+) -> None:
     users.create_user(r, name, role, "correct horse battery")
     browser.get(web + "/")  # anonymous: sent to the sign-in form
     wait_for(lambda: "/login" in browser.current_url, 10, "the sign-in page")
@@ -112,7 +164,8 @@ def _sign_in(browser: webdriver.Chrome, web: str, r: redis.Redis, role: str = "o
 def _text(browser: webdriver.Chrome, css: str) -> str:
     # One script call: the live page re-renders between a find and a read (stale elements).
     return browser.execute_script(
-        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css
+    )
 
 
 def _banner_shown(browser: webdriver.Chrome) -> bool:
@@ -121,14 +174,17 @@ def _banner_shown(browser: webdriver.Chrome) -> bool:
 
 
 def test_live_map_shows_markers_counts_staleness_and_switches_language(
-        r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     _write_live_data(r)
     _sign_in(browser, web, r)
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15,
-             "the leaflet map")
+    wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the leaflet map"
+    )
     # the counts arrive through /_dash-update-component POSTs: CSRF header and role check pass
-    wait_for(lambda: _text(browser, ".ec-count-units .ec-count-value") == "3", 15,
-             "the live unit count")
+    wait_for(
+        lambda: _text(browser, ".ec-count-units .ec-count-value") == "3", 15, "the live unit count"
+    )
     assert _text(browser, ".ec-status-available .ec-count-value") == "2"
     assert _text(browser, ".ec-status-on_scene .ec-count-value") == "1"
     assert _text(browser, ".ec-count-vessels .ec-count-value") == "1"
@@ -138,8 +194,12 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
     assert not browser.find_elements(By.CSS_SELECTOR, ".leaflet-marker-icon")
     # the layer switcher lists the local basemap and the live layers
     browser.save_screenshot("/tmp/map.png")
-    control = browser.find_element(By.CSS_SELECTOR, ".leaflet-control-layers"
-                                   ).get_attribute("textContent") or ""
+    control = (
+        browser.find_element(By.CSS_SELECTOR, ".leaflet-control-layers").get_attribute(
+            "textContent"
+        )
+        or ""
+    )
     assert "陆地" in control and "巡查力量" in control and "船舶" in control
     # no heartbeat yet: the stale banner and the tiles note (no MAP_TILES_URL) show
     wait_for(lambda: _banner_shown(browser), 10, "the stale-data banner")
@@ -155,19 +215,29 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
     wait_for(lambda: not _banner_shown(browser), 10, "the banner hidden by fresh data")
     assert "最新数据" in browser.find_element(By.ID, Ids.FRESHNESS).text
     assert _text(browser, ".ec-title") == "生态综合执法指挥中心"  # zh-CN by default
-    browser.find_element(By.XPATH, f"//*[@id='{Shell.LANG}']//label[contains(., 'English')]"
-                         ).click()
-    wait_for(lambda: _text(browser, ".ec-title") == "Ecological Enforcement Command Centre",
-             10, "the English title")
-    wait_for(lambda: _text(browser, ".ec-count-units .ec-count-label") == "Units", 10,
-             "English count labels")
+    browser.find_element(
+        By.XPATH, f"//*[@id='{Shell.LANG}']//label[contains(., 'English')]"
+    ).click()
+    wait_for(
+        lambda: _text(browser, ".ec-title") == "Ecological Enforcement Command Centre",
+        10,
+        "the English title",
+    )
+    wait_for(
+        lambda: _text(browser, ".ec-count-units .ec-count-label") == "Units",
+        10,
+        "English count labels",
+    )
     now = time.time_ns() // 1_000_000
     store.heartbeat({"ts_ms": now, "last_message_ms": now, "broker_connected": 1})
     time.sleep(2.5)  # one more tick with the English labels and a fresh heartbeat
     browser.save_screenshot("/tmp/map.png")
     browser.save_screenshot(str(tmp_path / "map.png"))
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
-              or "Content Security Policy" in e["message"]]
+    errors = [
+        e
+        for e in browser.get_log("browser")
+        if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]
+    ]
     assert not errors, errors
     browser.find_element(By.ID, Shell.LOGOUT).click()  # a plain form POST with its CSRF token
     wait_for(lambda: "/login" in browser.current_url, 10, "back at the sign-in page")
@@ -176,18 +246,25 @@ def test_live_map_shows_markers_counts_staleness_and_switches_language(
 
 
 def test_unreachable_tiles_show_the_note_over_the_local_basemap(
-        r: redis.Redis, web_with_dead_tiles: str, browser: webdriver.Chrome) -> None:
+    r: redis.Redis, web_with_dead_tiles: str, browser: webdriver.Chrome
+) -> None:
     import urllib.request
 
     with urllib.request.urlopen(web_with_dead_tiles + "/login") as resp:
         csp = resp.headers["Content-Security-Policy"]
     assert "img-src 'self' data: blob: http://127.0.0.1:9;" in csp  # the tile origin only
     _sign_in(browser, web_with_dead_tiles, r)
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-tile-container"), 15,
-             "the tile layer")
+    wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-tile-container"),
+        15,
+        "the tile layer",
+    )
     # hidden while tiles are configured; assets/map.js shows it on the first failed tile
-    wait_for(lambda: browser.find_element(By.ID, Ids.TILES_NOTE).is_displayed(), 15,
-             "the tiles-unavailable note")
+    wait_for(
+        lambda: browser.find_element(By.ID, Ids.TILES_NOTE).is_displayed(),
+        15,
+        "the tiles-unavailable note",
+    )
     assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-overlay-pane canvas")  # basemap
 
 
@@ -195,35 +272,58 @@ def _drawn(browser: webdriver.Chrome, ident: str) -> dict | None:
     """Where the page draws a marker (assets/map.js keeps it per feature id), or None."""
     return browser.execute_script(
         "var m = window.ecocommand && window.ecocommand.map;"
-        "return m && m.drawn[arguments[0]] || null;", ident)
+        "return m && m.drawn[arguments[0]] || null;",
+        ident,
+    )
 
 
 def _severe(browser: webdriver.Chrome) -> list[dict]:
-    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
-            or "Content Security Policy" in e["message"]]
+    return [
+        e
+        for e in browser.get_log("browser")
+        if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]
+    ]
 
 
-def _publish_unit(publisher: Publisher, unit_id: str, seq: int, lat: float, lon: float,
-                  status: str) -> None:
+def _publish_unit(
+    publisher: Publisher, unit_id: str, seq: int, lat: float, lon: float, status: str
+) -> None:
     now = time.time_ns() // 1_000_000
-    publisher.publish(f"ecocommand/units/{unit_id}/position", orjson.dumps(
-        {"unit_id": unit_id, "seq": seq, "ts": now, "lat": lat, "lon": lon, "speed_kmh": 5.0,
-         "status": status}))
+    publisher.publish(
+        f"ecocommand/units/{unit_id}/position",
+        orjson.dumps(
+            {
+                "unit_id": unit_id,
+                "seq": seq,
+                "ts": now,
+                "lat": lat,
+                "lon": lon,
+                "speed_kmh": 5.0,
+                "status": status,
+            }
+        ),
+    )
 
 
 def _toggle(browser: webdriver.Chrome, dropdown: str, text: str) -> None:
     """Pick (or un-pick) one option of a multi-select dcc.Dropdown, as a user clicks it."""
     browser.find_element(By.ID, dropdown).click()
-    option = (f"//label[contains(@class, 'dash-dropdown-option')]"
-              f"[.//span[normalize-space(text())='{text}']]")
+    option = (
+        f"//label[contains(@class, 'dash-dropdown-option')]"
+        f"[.//span[normalize-space(text())='{text}']]"
+    )
     wait_for(lambda: browser.find_elements(By.XPATH, option), 10, f"the option {text}")
     browser.find_element(By.XPATH, option).click()
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
 
 
 def test_a_marker_moves_after_an_mqtt_publish_and_filters_work_in_the_browser(
-        r: redis.Redis, web: str, browser: webdriver.Chrome, publisher: Publisher,
-        running_worker: object) -> None:
+    r: redis.Redis,
+    web: str,
+    browser: webdriver.Chrome,
+    publisher: Publisher,
+    running_worker: object,
+) -> None:
     running_worker()  # type: ignore[operator]
     _publish_unit(publisher, "U-A", 1, 22.63, 114.43, "available")  # Kuichong
     _publish_unit(publisher, "U-B", 1, 22.52, 114.52, "on_scene")  # Nan'ao
@@ -232,8 +332,11 @@ def test_a_marker_moves_after_an_mqtt_publish_and_filters_work_in_the_browser(
     assert _drawn(browser, "U-A")["lat"] == 22.63
 
     _publish_unit(publisher, "U-A", 2, 22.64, 114.44, "available")  # broker -> worker -> page
-    wait_for(lambda: (_drawn(browser, "U-A") or {}).get("lat") == 22.64, 15,
-             "the marker at its new position")
+    wait_for(
+        lambda: (_drawn(browser, "U-A") or {}).get("lat") == 22.64,
+        15,
+        "the marker at its new position",
+    )
     assert _drawn(browser, "U-A")["lng"] == 114.44
 
     # filters act in the browser on the data it has: hidden markers leave the map
@@ -249,13 +352,17 @@ def test_a_marker_moves_after_an_mqtt_publish_and_filters_work_in_the_browser(
 
 
 def test_an_operator_acknowledges_an_alert_but_cannot_close_it(
-        r: redis.Redis, web: str, browser: webdriver.Chrome) -> None:
+    r: redis.Redis, web: str, browser: webdriver.Chrome
+) -> None:
     from store import snapshots
 
     _write_live_data(r)  # includes one critical water-quality alert
     _sign_in(browser, web, r, "operator", "duty")
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item .ec-ack"), 15,
-             "the alert with its acknowledge button")
+    wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item .ec-ack"),
+        15,
+        "the alert with its acknowledge button",
+    )
     assert "严重" in _text(browser, ".ec-alert-item")
     assert not browser.find_elements(By.CSS_SELECTOR, ".ec-close")  # not offered...
     browser.find_element(By.CSS_SELECTOR, ".ec-alert-item .ec-ack").click()
@@ -265,7 +372,8 @@ def test_an_operator_acknowledges_an_alert_but_cannot_close_it(
 
     # ...and refused by the server when the page is made to ask anyway
     (alert_id,) = [a["id"] for a in snapshots.open_alerts(r)]
-    status = browser.execute_async_script("""
+    status = browser.execute_async_script(
+        """
         var done = arguments[arguments.length - 1];
         var token = document.cookie.split('; ').find(c => c.startsWith('_csrf_token='));
         var button = {id: {id: arguments[0], type: 'alert-close'}, property: 'n_clicks',
@@ -277,13 +385,16 @@ def test_an_operator_acknowledges_an_alert_but_cannot_close_it(
                 changedPropIds: [JSON.stringify(button.id) + '.n_clicks'],
                 inputs: [[button]], state: [{id: 'shell-lang', property: 'value', value: 'zh'}]})
         }).then(r => done(r.status));
-    """, alert_id)
+    """,
+        alert_id,
+    )
     assert status == 403
     assert [a["id"] for a in snapshots.open_alerts(r)] == [alert_id]
 
 
 def test_the_wall_screen_is_dark_large_and_has_no_controls(
-        r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     _write_live_data(r)
     _sign_in(browser, web, r, "dispatcher", "chief")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the map")
@@ -292,23 +403,30 @@ def test_the_wall_screen_is_dark_large_and_has_no_controls(
     wait_for(lambda: _drawn(browser, "U-0") is not None, 15, "markers")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item"), 15, "the feed")
     browser.save_screenshot(str(tmp_path / "wall.png"))
-    for css in (".leaflet-control-layers", ".leaflet-control-zoom", ".ec-filters",
-                f"#{Shell.LOGOUT}", f"#{Shell.LANG}"):
+    for css in (
+        ".leaflet-control-layers",
+        ".leaflet-control-zoom",
+        ".ec-filters",
+        f"#{Shell.LOGOUT}",
+        f"#{Shell.LANG}",
+    ):
         shown = [e for e in browser.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
         assert not shown, css
     assert not browser.find_elements(By.CSS_SELECTOR, ".ec-alert-item button")
     big = browser.execute_script(
-        "return parseFloat(getComputedStyle(document.querySelector("
-        "'.ec-count-value')).fontSize)")
+        "return parseFloat(getComputedStyle(document.querySelector('.ec-count-value')).fontSize)"
+    )
     assert big >= 48  # ~4 cm capitals on a 55-inch 1080p screen: readable from 5 m
     background = browser.execute_script(
-        "return getComputedStyle(document.querySelector('.ec-page')).backgroundColor")
+        "return getComputedStyle(document.querySelector('.ec-page')).backgroundColor"
+    )
     assert sum(int(x) for x in background[4:-1].split(",")[:3]) < 120  # dark
     assert not _severe(browser)
 
 
 def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
-        r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     from store import incidents
     from tests.test_incident_notes import png
     from tests.test_incidents_api import _unit
@@ -346,11 +464,20 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     photo.write_bytes(png(40, 30))
     browser.find_element(By.ID, "dispatch-note-text").send_keys("现场照片")
     browser.find_element(By.CSS_SELECTOR, "#dispatch-evidence input[type=file]").send_keys(
-        str(photo))
+        str(photo)
+    )
     wait_for(lambda: "现场.png" in _text(browser, "#dispatch-note"), 10, "attached")
-    wait_for(lambda: browser.execute_script(
-        "const i = document.querySelector('#dispatch-detail img.ec-thumb');"
-        "return i && i.complete && i.naturalWidth;") == 40, 10, "the thumbnail shown")
+    wait_for(
+        lambda: (
+            browser.execute_script(
+                "const i = document.querySelector('#dispatch-detail img.ec-thumb');"
+                "return i && i.complete && i.naturalWidth;"
+            )
+            == 40
+        ),
+        10,
+        "the thumbnail shown",
+    )
     assert [n["kind"] for n in incidents.notes(r, inc["id"])] == ["note", "evidence"]
     assert incidents.notes(r, inc["id"])[1]["caption"] == "现场照片"
     assert browser.find_element(By.ID, "dispatch-note-text").get_attribute("value") == ""
@@ -358,19 +485,26 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     assert not _severe(browser)
     # the live map shows the open incident too
     browser.find_element(By.CSS_SELECTOR, "a.ec-nav-link[href='/']").click()
-    wait_for(lambda: _drawn(browser, f"incident:{inc['id']}") is not None, 15,
-             "the incident on the live map")
+    wait_for(
+        lambda: _drawn(browser, f"incident:{inc['id']}") is not None,
+        15,
+        "the incident on the live map",
+    )
     assert not _severe(browser)
 
 
 def test_a_leader_sees_the_dispatch_panel_without_its_action_inputs(
-        r: redis.Redis, web: str, browser: webdriver.Chrome) -> None:
+    r: redis.Redis, web: str, browser: webdriver.Chrome
+) -> None:
     _sign_in(browser, web, r, "leader", "boss")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the map")
     browser.get(web + "/dispatch")
     wait_for(lambda: "案件队列" in _text(browser, "#dispatch-queue-title"), 15, "the queue")
-    wait_for(lambda: not browser.find_element(By.ID, "dispatch-chief-inputs").is_displayed(),
-             10, "the chief's inputs hidden")
+    wait_for(
+        lambda: not browser.find_element(By.ID, "dispatch-chief-inputs").is_displayed(),
+        10,
+        "the chief's inputs hidden",
+    )
     for ident in ("dispatch-reason", "dispatch-assign", "dispatch-form", "dispatch-case-file"):
         assert not browser.find_element(By.ID, ident).is_displayed(), ident
     assert not _severe(browser)

@@ -19,8 +19,9 @@ PREFIX = Settings(_env_file=None).topic_prefix
 
 
 def concrete(address: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: {"device": "phone", "user": "li"}.get(m[1], "X-1"),
-                  address)
+    return re.sub(
+        r"\{(\w+)\}", lambda m: {"device": "phone", "user": "li"}.get(m[1], "X-1"), address
+    )
 
 
 def test_every_channel_is_routed_and_every_route_documented() -> None:
@@ -29,8 +30,9 @@ def test_every_channel_is_routed_and_every_route_documented() -> None:
     for a in addresses:
         assert any(p.match(concrete(a)) for p, _ in routes), f"{a} is documented, not routed"
     for pattern, handler in routes:
-        assert any(pattern.match(concrete(a)) for a in addresses), \
+        assert any(pattern.match(concrete(a)) for a in addresses), (
             f"{handler.__name__} handles {pattern.pattern}, not documented"
+        )
 
 
 def test_every_operation_is_qos1() -> None:
@@ -40,8 +42,11 @@ def test_every_operation_is_qos1() -> None:
 
 def _sends() -> set[str]:
     """Channels ecocommand publishes on (to units) rather than ingests."""
-    return {op["channel"]["$ref"].rsplit("/", 1)[1] for op in DOC["operations"].values()
-            if op["action"] == "send"}
+    return {
+        op["channel"]["$ref"].rsplit("/", 1)[1]
+        for op in DOC["operations"].values()
+        if op["action"] == "send"
+    }
 
 
 def test_what_ecocommand_sends_matches_its_schema_and_is_not_ingested() -> None:
@@ -54,8 +59,10 @@ def test_what_ecocommand_sends_matches_its_schema_and_is_not_ingested() -> None:
         for ex in DOC["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]["examples"]:
             notice = DispatchNotice.model_validate(ex["payload"])
             topic = concrete(channel["address"]).replace("X-1", notice.unit_id)
-            assert router.handle(topic, orjson.dumps(ex["payload"]),
-                                 HandlerContext(received_ms=0)) == []  # our own: ignored
+            assert (
+                router.handle(topic, orjson.dumps(ex["payload"]), HandlerContext(received_ms=0))
+                == []
+            )  # our own: ignored
 
 
 def test_every_example_is_accepted() -> None:
@@ -70,12 +77,17 @@ def test_every_example_is_accepted() -> None:
             for ex in msg["examples"]:
                 payload = ex["payload"]
                 raw = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
-                ids = {"unit_id": payload.get("unit_id") if isinstance(payload, dict) else None,
-                       "sensor_id": payload.get("sensor_id") if isinstance(payload, dict)
-                       else None}
-                topic = re.sub(r"\{(\w+)\}", lambda m, ids=ids: ids.get(m[1]) or
-                               {"device": "phone", "user": "li"}.get(m[1], "X-1"),
-                               channel["address"])
+                ids = {
+                    "unit_id": payload.get("unit_id") if isinstance(payload, dict) else None,
+                    "sensor_id": payload.get("sensor_id") if isinstance(payload, dict) else None,
+                }
+                topic = re.sub(
+                    r"\{(\w+)\}",
+                    lambda m, ids=ids: (
+                        ids.get(m[1]) or {"device": "phone", "user": "li"}.get(m[1], "X-1")
+                    ),
+                    channel["address"],
+                )
                 out = router.handle(topic, raw, ctx)
                 dead = [o for o in out if isinstance(o, DeadLetter)]
                 assert out and not dead, (topic, dead)

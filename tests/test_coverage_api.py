@@ -42,20 +42,48 @@ def _walked(r: redis.Redis, uid: str = "F-1", seconds: int = 90) -> int:
     returns the track's first time."""
     t0 = time.time_ns() // 1_000_000 - 600_000
     ctx = HandlerContext(received_ms=t0)
-    ops = unit_handlers.handle_profile(uid, orjson.dumps({
-        "unit_id": uid, "ts": t0, "name": uid, "department": "forestry", "kind": "foot",
-        "level": "community"}), ctx)
+    ops = unit_handlers.handle_profile(
+        uid,
+        orjson.dumps(
+            {
+                "unit_id": uid,
+                "ts": t0,
+                "name": uid,
+                "department": "forestry",
+                "kind": "foot",
+                "level": "community",
+            }
+        ),
+        ctx,
+    )
     for i, s in enumerate(range(0, seconds + 1, 10)):
-        ops += unit_handlers.handle_position(uid, orjson.dumps({
-            "unit_id": uid, "seq": i + 1, "ts": t0 + s * 1000, "lat": LAT,
-            "lon": LON + s * 1e-6, "status": "available"}), ctx)
+        ops += unit_handlers.handle_position(
+            uid,
+            orjson.dumps(
+                {
+                    "unit_id": uid,
+                    "seq": i + 1,
+                    "ts": t0 + s * 1000,
+                    "lat": LAT,
+                    "lon": LON + s * 1e-6,
+                    "status": "available",
+                }
+            ),
+            ctx,
+        )
     LiveStore(r, 3_600_000, 100).write(ops, t0)
     return t0
 
 
 def _log(t0: int, places: list[str], **over: object) -> dict:
-    return {"unit_id": "F-1", "ts": t0 + 300_000, "from_ms": t0 - 60_000,
-            "to_ms": t0 + 200_000, "places": places, **over}
+    return {
+        "unit_id": "F-1",
+        "ts": t0 + 300_000,
+        "from_ms": t0 - 60_000,
+        "to_ms": t0 + 200_000,
+        "places": places,
+        **over,
+    }
 
 
 def test_coverage_answers_every_signed_in_role_per_window(server: Flask) -> None:
@@ -75,8 +103,9 @@ def test_coverage_answers_every_signed_in_role_per_window(server: Flask) -> None
         assert resp.status_code == 422 and resp.get_json()["error"], bad
 
 
-def test_windows_are_whole_local_days_at_any_hour(settings: Settings, r: redis.Redis,
-                                                 instant: int) -> None:
+def test_windows_are_whole_local_days_at_any_hour(
+    settings: Settings, r: redis.Redis, instant: int
+) -> None:
     users.create_user(r, "leader", "leader", PASSWORD)
     leader = signed_in(make_app(settings, clock=fixed(instant)), "leader")
     midnight = local_ms(local_date(instant))
@@ -84,8 +113,11 @@ def test_windows_are_whole_local_days_at_any_hour(settings: Settings, r: redis.R
     r.zadd(keys.COVERAGE_LAST, {CELL: midnight - 10 * MIN, OTHER_CELL: midnight + MIN})
     # just after midnight the last hour holds both, later neither
     in_last_hour = 2 if instant - HOUR <= midnight - 10 * MIN else 0
-    for window, start, covered in (("hour", instant - HOUR, in_last_hour),
-                                   ("today", midnight, 1), ("7d", midnight - 6 * DAY, 2)):
+    for window, start, covered in (
+        ("hour", instant - HOUR, in_last_hour),
+        ("today", midnight, 1),
+        ("7d", midnight - 6 * DAY, 2),
+    ):
         body = leader.get(f"/api/v1/coverage?window={window}").get_json()
         assert (body["from_ms"], body["to_ms"]) == (start, instant), window
         assert body["figures"]["district"]["land"]["covered"] == covered, window
@@ -94,24 +126,28 @@ def test_windows_are_whole_local_days_at_any_hour(settings: Settings, r: redis.R
 
 
 def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
-        server: Flask, r: redis.Redis) -> None:
+    server: Flask, r: redis.Redis
+) -> None:
     from domain.coverage_places import load_coverage
     from ingest.coverage import grid_resolution
     from store import coverage
 
     t0 = _walked(r)
     chief = signed_in(server, "dispatcher")
-    assert _post(signed_in(server, "leader"), "/api/v1/patrol-logs",
-                 _log(t0, [CELL]))[0] == 403
-    assert _post(signed_in(server, "operator"), "/api/v1/patrol-logs",
-                 _log(t0, [CELL]))[0] == 403
-    status, out = _post(chief, "/api/v1/patrol-logs",
-                        _log(t0, [CELL, OTHER_CELL, "no-such-place", SEA_CELL]))
+    assert _post(signed_in(server, "leader"), "/api/v1/patrol-logs", _log(t0, [CELL]))[0] == 403
+    assert _post(signed_in(server, "operator"), "/api/v1/patrol-logs", _log(t0, [CELL]))[0] == 403
+    status, out = _post(
+        chief, "/api/v1/patrol-logs", _log(t0, [CELL, OTHER_CELL, "no-such-place", SEA_CELL])
+    )
     assert status == 201, out
     _check(out, "/api/v1/patrol-logs", "post", "201")
     flags = {c["place_id"]: c["flag"] for c in out["checks"]}
-    assert flags == {CELL: "ok", OTHER_CELL: "not_visited", "no-such-place": "unknown_place",
-                     SEA_CELL: "wrong_kind"}  # a walker's log claiming a sea cell
+    assert flags == {
+        CELL: "ok",
+        OTHER_CELL: "not_visited",
+        "no-such-place": "unknown_place",
+        SEA_CELL: "wrong_kind",
+    }  # a walker's log claiming a sea cell
     assert out["flagged"] == 3
     (kept,) = patrol_logs.recent(r, flagged_only=True)
     assert kept["by"] == "dispatcher" and kept["source"] == "api"
@@ -120,20 +156,29 @@ def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
     # coverage itself comes from the same track once the worker folds it in
     cov = load_coverage()
     coverage.CoverageRecorder(r, cov, grid_resolution(cov)).record(
-        [coverage.UnitPosition("F-1", t0 + s * 1000, LON + s * 1e-6, LAT)
-         for s in range(0, 91, 10)])
+        [coverage.UnitPosition("F-1", t0 + s * 1000, LON + s * 1e-6, LAT) for s in range(0, 91, 10)]
+    )
     body = chief.get("/api/v1/coverage?window=7d&kind=foot").get_json()
     assert body["figures"]["district"]["land"]["covered"] == 1
     assert CELL not in {b["id"] for b in body["blind_spots"]}
 
 
-@pytest.mark.parametrize("bad", [
-    {"places": []}, {"places": ["x" * 65]}, {"places": ["a/b"]}, {"to_ms": 0},
-    {"from_ms": "1"}, {"to_ms": None}, {"places": "87411cc4cffffff"}, {"surprise": 1},
-    {"unit_id": "NOBODY"}, {"unit_id": "../x"},
-])
-def test_bad_logs_are_refused_and_nothing_is_kept(server: Flask, r: redis.Redis,
-                                                  bad: dict) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"places": []},
+        {"places": ["x" * 65]},
+        {"places": ["a/b"]},
+        {"to_ms": 0},
+        {"from_ms": "1"},
+        {"to_ms": None},
+        {"places": "87411cc4cffffff"},
+        {"surprise": 1},
+        {"unit_id": "NOBODY"},
+        {"unit_id": "../x"},
+    ],
+)
+def test_bad_logs_are_refused_and_nothing_is_kept(server: Flask, r: redis.Redis, bad: dict) -> None:
     t0 = _walked(r)
     body = {**_log(t0, [CELL]), **bad}
     if bad == {"to_ms": 0}:
@@ -146,16 +191,16 @@ def test_bad_logs_are_refused_and_nothing_is_kept(server: Flask, r: redis.Redis,
 def test_a_log_longer_than_a_week_or_not_json_is_refused(server: Flask, r: redis.Redis) -> None:
     t0 = _walked(r)
     chief = signed_in(server, "dispatcher")
-    status, out = _post(chief, "/api/v1/patrol-logs",
-                        _log(t0, [CELL], from_ms=t0 - 8 * 86_400_000))
+    status, out = _post(chief, "/api/v1/patrol-logs", _log(t0, [CELL], from_ms=t0 - 8 * 86_400_000))
     assert status == 422 and "7 days" in out["error"]
     assert _post(chief, "/api/v1/patrol-logs", "not json")[0] == 400
     assert _post(chief, "/api/v1/patrol-logs", [1, 2])[0] == 400
     assert patrol_logs.recent(r) == []
 
 
-def test_a_log_over_mqtt_is_checked_and_kept_once(r: redis.Redis, running_worker,
-                                                  publisher: Publisher) -> None:
+def test_a_log_over_mqtt_is_checked_and_kept_once(
+    r: redis.Redis, running_worker, publisher: Publisher
+) -> None:
     running_worker()
     t0 = _walked(r)
     payload = orjson.dumps(_log(t0, [CELL, OTHER_CELL]))
@@ -164,26 +209,50 @@ def test_a_log_over_mqtt_is_checked_and_kept_once(r: redis.Redis, running_worker
     publisher.publish("ecocommand/units/F-2/patrol-log", payload)  # not its own topic
     (log,) = wait_for(lambda: patrol_logs.recent(r), 3.0, "the checked log")
     assert (log["source"], log["flagged"]) == ("mqtt", 1)
-    assert [(c["place_id"], c["flag"]) for c in log["checks"]] == \
-        [(CELL, "ok"), (OTHER_CELL, "not_visited")]
+    assert [(c["place_id"], c["flag"]) for c in log["checks"]] == [
+        (CELL, "ok"),
+        (OTHER_CELL, "not_visited"),
+    ]
     wait_for(lambda: r.xlen("stream:deadletter") >= 1, 3.0, "the stranger dead-lettered")
     time.sleep(0.5)
     assert len(patrol_logs.recent(r)) == 1
 
 
-@pytest.mark.parametrize("payload", [
-    b"", b"not json", b"[]", b'{"unit_id": "F-1"}',
-    orjson.dumps({"unit_id": "F-1", "ts": 1_790_000_000_000, "from_ms": 2, "to_ms": 1,
-                  "places": ["x"]}),
-    orjson.dumps({"unit_id": "F-1", "ts": 1_790_000_000_000, "from_ms": 1_790_000_000_000,
-                  "to_ms": 1_790_000_100_000, "places": ["x"] * 201}),
-    orjson.dumps({"unit_id": "F-1", "ts": "1790000000000", "from_ms": 1_790_000_000_000,
-                  "to_ms": 1_790_000_100_000, "places": ["x"]}),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"unit_id": "F-1"}',
+        orjson.dumps(
+            {"unit_id": "F-1", "ts": 1_790_000_000_000, "from_ms": 2, "to_ms": 1, "places": ["x"]}
+        ),
+        orjson.dumps(
+            {
+                "unit_id": "F-1",
+                "ts": 1_790_000_000_000,
+                "from_ms": 1_790_000_000_000,
+                "to_ms": 1_790_000_100_000,
+                "places": ["x"] * 201,
+            }
+        ),
+        orjson.dumps(
+            {
+                "unit_id": "F-1",
+                "ts": "1790000000000",
+                "from_ms": 1_790_000_000_000,
+                "to_ms": 1_790_000_100_000,
+                "places": ["x"],
+            }
+        ),
+    ],
+)
 def test_malformed_logs_over_mqtt_are_dead_lettered_with_a_reason(payload: bytes) -> None:
     from ingest.ops import DeadLetter
     from ingest.router import Router
 
-    (out,) = Router("ecocommand", 65_536).handle("ecocommand/units/F-1/patrol-log", payload,
-                                                 HandlerContext(received_ms=0))
+    (out,) = Router("ecocommand", 65_536).handle(
+        "ecocommand/units/F-1/patrol-log", payload, HandlerContext(received_ms=0)
+    )
     assert isinstance(out, DeadLetter) and out.reason and out.detail

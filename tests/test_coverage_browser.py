@@ -29,24 +29,25 @@ CELL = "87411cc4cffffff"  # kuichong-10, all land
 H = 3_600_000
 
 
-def _stay(uid: str, lon: float, lat: float, t0: int, seconds: int
-          ) -> list[coverage.UnitPosition]:
+def _stay(uid: str, lon: float, lat: float, t0: int, seconds: int) -> list[coverage.UnitPosition]:
     """A unit lingering around a point, a position every 10 s (a few metres apart)."""
-    return [coverage.UnitPosition(uid, t0 + s * 1000, lon + (s % 60) * 1e-6, lat)
-            for s in range(0, seconds + 1, 10)]
+    return [
+        coverage.UnitPosition(uid, t0 + s * 1000, lon + (s % 60) * 1e-6, lat)
+        for s in range(0, seconds + 1, 10)
+    ]
 
 
-def write_patrols(r: redis.Redis, cov: CoverageGeography, now: int, cells: int = 1,
-                  days: int = 0) -> None:
+def write_patrols(
+    r: redis.Redis, cov: CoverageGeography, now: int, cells: int = 1, days: int = 0
+) -> None:
     """Foot patrols through `cells` land cells (CELL first, for 20 minutes) in the last hour;
     with `days`, also boats and coast walks on earlier days, for a fuller picture."""
     res = grid_resolution(cov)
-    land = [CELL, *[pid for pid in cov.land_ids if pid != CELL][:cells - 1]]
+    land = [CELL, *[pid for pid in cov.land_ids if pid != CELL][: cells - 1]]
     for i, pid in enumerate(land):
         _profile(r, f"F-{i}")
         lat, lon = h3.cell_to_latlng(pid)
-        coverage.record(r, _stay(f"F-{i}", lon, lat, now - 50 * 60_000, 1200 - 15 * i),
-                        cov, res)
+        coverage.record(r, _stay(f"F-{i}", lon, lat, now - 50 * 60_000, 1200 - 15 * i), cov, res)
     for d in range(days):
         t0 = now - (d + 1) * 24 * H
         _profile(r, f"B-{d}", kind="boat", department="fishery_maritime")
@@ -56,8 +57,7 @@ def write_patrols(r: redis.Redis, cov: CoverageGeography, now: int, cells: int =
             coverage.record(r, _stay(f"B-{d}", lon, lat, t0 + j * 1_800_000, 300), cov, res)
         for j, pid in enumerate(cov.coast_ids[: 30 - 4 * d]):
             point = cov.geoms[pid].interpolate(0.5, normalized=True)
-            coverage.record(r, _stay(f"C-{d}", point.x, point.y, t0 + j * 1_800_000, 300),
-                            cov, res)
+            coverage.record(r, _stay(f"C-{d}", point.x, point.y, t0 + j * 1_800_000, 300), cov, res)
 
 
 def write_flagged_log(r: redis.Redis, cov: CoverageGeography, now: int) -> None:
@@ -65,13 +65,13 @@ def write_flagged_log(r: redis.Redis, cov: CoverageGeography, now: int) -> None:
     lat, lon = h3.cell_to_latlng(CELL)
     track = [(p.ts_ms, p.lon, p.lat) for p in _stay("F-0", lon, lat, now - 50 * 60_000, 1200)]
     claim = PatrolClaim("F-0", now - H, now, (CELL, "coast-nanao-03"), "foot")
-    patrol_logs.save(r, claim, reconcile(claim, track, cov, cov.rules), by="chief",
-                     source="api")
+    patrol_logs.save(r, claim, reconcile(claim, track, cov, cov.rules), by="chief", source="api")
 
 
 def _presence_paths(browser: webdriver.Chrome) -> int:
     return browser.execute_script(
-        "return document.querySelectorAll('.leaflet-coverage-presence-pane path').length")
+        "return document.querySelectorAll('.leaflet-coverage-presence-pane path').length"
+    )
 
 
 def _title_count(browser: webdriver.Chrome) -> int:
@@ -81,8 +81,8 @@ def _title_count(browser: webdriver.Chrome) -> int:
 
 
 def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
-        r: redis.Redis, web_at_noon: str, page_clock: Clock, browser: webdriver.Chrome,
-        tmp_path: Path) -> None:
+    r: redis.Redis, web_at_noon: str, page_clock: Clock, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
     web = web_at_noon
     cov = load_coverage()
     now = page_clock()
@@ -94,11 +94,19 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     _sign_in(browser, web, r, "leader", "boss")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "a map")
     browser.get(web + "/coverage")
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".ec-cov-figure")) == 3, 15,
-             "the three figures")
+    wait_for(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, ".ec-cov-figure")) == 3,
+        15,
+        "the three figures",
+    )
     figures = _text(browser, f"#{Ids.FIGURES}")
-    for label in ("陆域网格覆盖率", "岸线覆盖率", "海域巡查覆盖率", "目标 100%",
-                  "已巡 1 / 共 93 处"):
+    for label in (
+        "陆域网格覆盖率",
+        "岸线覆盖率",
+        "海域巡查覆盖率",
+        "目标 100%",
+        "已巡 1 / 共 93 处",
+    ):
         assert label in figures, label
     assert "葵涌" in _text(browser, f"#{Ids.SUBDISTRICTS}")
     # the heatmap: one hexagon where the unit walked, its cell's tooltip names it and its owner
@@ -108,8 +116,12 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     wait_for(lambda: "kuichong-10" in _text(browser, ".leaflet-tooltip"), 10, "the tooltip")
     tip = _text(browser, ".leaflet-tooltip")
     assert cov.places[CELL].owner in tip and "巡查时长" in tip and "小时前" in tip
-    assert browser.execute_script(
-        "return document.querySelectorAll('.leaflet-coverage-blind-pane path').length") > 100
+    assert (
+        browser.execute_script(
+            "return document.querySelectorAll('.leaflet-coverage-blind-pane path').length"
+        )
+        > 100
+    )
     # the blind spots: every place but the patrolled one, never visited first, with the owner
     wait_for(lambda: _title_count(browser) == len(cov.places) - 1, 10, "the blind-spot count")
     wait_for(lambda: "李四（测试）" in _text(browser, f"#{Ids.TABLE}"), 10, "the reassigned owner")
@@ -120,8 +132,9 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     browser.save_screenshot(str(tmp_path / "coverage.png"))
     # the CSV the page exports carries the owner and the last visit
     downloads = tmp_path / "downloads"
-    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
-                            {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     browser.find_element(By.ID, Ids.CSV).click()
     (saved,) = wait_for(lambda: list(downloads.glob("blind-spots-*.csv")), 10, "the CSV file")
     exported = saved.read_bytes().decode("utf-8-sig")
@@ -130,8 +143,9 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
 
     # the window: the last 7 days; then only boats, which patrolled nowhere
     before = _text(browser, f"#{Ids.RANGE}")
-    browser.find_element(By.XPATH, f"//*[@id='{Ids.WINDOW}']//label[contains(., '最近7天')]"
-                         ).click()
+    browser.find_element(
+        By.XPATH, f"//*[@id='{Ids.WINDOW}']//label[contains(., '最近7天')]"
+    ).click()
     wait_for(lambda: _text(browser, f"#{Ids.RANGE}") != before, 10, "the 7-day range")
     assert "已巡 1 / 共 93 处" in _text(browser, f"#{Ids.FIGURES}")
     assert _presence_paths(browser) == 1

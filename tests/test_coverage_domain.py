@@ -135,8 +135,11 @@ def _shared_edges(geo: CoverageGeography) -> list[tuple[str, str]]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(i=st.integers(min_value=0, max_value=10_000), f=st.floats(0.01, 0.99),
-       off=st.sampled_from([0.0, 1e-9, -1e-9, 1e-7, -1e-7]))
+@given(
+    i=st.integers(min_value=0, max_value=10_000),
+    f=st.floats(0.01, 0.99),
+    off=st.sampled_from([0.0, 1e-9, -1e-9, 1e-7, -1e-7]),
+)
 def test_a_point_on_a_shared_border_is_in_exactly_one_of_the_two_cells(
     geo: CoverageGeography, i: int, f: float, off: float
 ) -> None:
@@ -175,15 +178,18 @@ def test_every_point_of_the_district_waters_is_in_a_sea_cell_but_slivers(
 
 @settings(max_examples=100, deadline=None)
 @given(xs=st.lists(st.floats(114.3, 114.7), min_size=1, max_size=60), seed=seeds)
-def test_locate_many_agrees_with_locate(geo: CoverageGeography, xs: list[float],
-                                        seed: int) -> None:
+def test_locate_many_agrees_with_locate(geo: CoverageGeography, xs: list[float], seed: int) -> None:
     rng = random.Random(seed)
     _same(geo, xs, [rng.uniform(22.4, 22.72) for _ in xs])
 
 
 @settings(max_examples=200, deadline=None)
-@given(i=st.integers(min_value=0, max_value=10_000), f=st.floats(0, 1),
-       bearing=st.floats(0, 2 * math.pi), d=st.floats(0, 500))
+@given(
+    i=st.integers(min_value=0, max_value=10_000),
+    f=st.floats(0, 1),
+    bearing=st.floats(0, 2 * math.pi),
+    d=st.floats(0, 500),
+)
 def test_points_within_and_beyond_the_segment_distance(
     geo: CoverageGeography, rules: VisitRules, i: int, f: float, bearing: float, d: float
 ) -> None:
@@ -241,8 +247,12 @@ CELL = Places(land="L1")
 SHORE = Places(land="L1", sea="S1", coast=("C1", "C2"))
 
 
-def _run(rules: VisitRules, positions: list[Position], places: Places = CELL,
-         state: TrackerState | None = None) -> tuple[TrackerState | None, list[Visit]]:
+def _run(
+    rules: VisitRules,
+    positions: list[Position],
+    places: Places = CELL,
+    state: TrackerState | None = None,
+) -> tuple[TrackerState | None, list[Visit]]:
     visits: list[Visit] = []
     for p in positions:
         state, new = advance(state, p, places, rules, "u1")
@@ -250,11 +260,19 @@ def _run(rules: VisitRules, positions: list[Position], places: Places = CELL,
     return state, visits
 
 
-def _every(seconds: int, until_s: int, kind: str = "foot", status: str = "available",
-           speed: float | None = 0.5, start_s: int = 0) -> list[Position]:
+def _every(
+    seconds: int,
+    until_s: int,
+    kind: str = "foot",
+    status: str = "available",
+    speed: float | None = 0.5,
+    start_s: int = 0,
+) -> list[Position]:
     """A unit standing (nearly) still, reporting every `seconds`."""
-    return [Position((start_s + t) * 1000, 114.5, 22.6, kind, status, speed)
-            for t in range(0, until_s + 1, seconds)]
+    return [
+        Position((start_s + t) * 1000, 114.5, 22.6, kind, status, speed)
+        for t in range(0, until_s + 1, seconds)
+    ]
 
 
 def test_a_visit_after_the_minimum_dwell(rules: VisitRules) -> None:
@@ -274,11 +292,15 @@ def test_too_fast_is_passing_not_patrolling(rules: VisitRules) -> None:
 
 def test_speed_is_derived_when_not_reported(rules: VisitRules) -> None:
     # one degree of longitude is ~102.8 km at 22.6N: a "foot" unit at 10 m/s is in a vehicle
-    running = [Position(t * 1000, 114.5 + t * 10 / 102_800, 22.6, "foot", "available")
-               for t in range(0, 301, 5)]
+    running = [
+        Position(t * 1000, 114.5 + t * 10 / 102_800, 22.6, "foot", "available")
+        for t in range(0, 301, 5)
+    ]
     assert _run(rules, running)[1] == []
-    walking = [Position(t * 1000, 114.5 + t * 1 / 102_800, 22.6, "foot", "available")
-               for t in range(0, 301, 5)]
+    walking = [
+        Position(t * 1000, 114.5 + t * 1 / 102_800, 22.6, "foot", "available")
+        for t in range(0, 301, 5)
+    ]
     assert _run(rules, walking)[1] == [Visit("L1", "land", "u1", 60_000)]
 
 
@@ -287,15 +309,17 @@ def test_only_patrol_statuses_count(rules: VisitRules, status: str) -> None:
     assert _run(rules, _every(5, 600, status=status))[1] == []
 
 
-@pytest.mark.parametrize(("kind", "expected"), [
-    ("foot", {"L1", "C1", "C2"}),
-    ("vehicle", {"L1", "C1", "C2"}),
-    ("boat", {"S1", "C1", "C2"}),
-    ("drone", {"L1", "S1", "C1", "C2"}),
-    ("submarine", set()),
-])
-def test_each_kind_counts_for_its_places(rules: VisitRules, kind: str,
-                                         expected: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("foot", {"L1", "C1", "C2"}),
+        ("vehicle", {"L1", "C1", "C2"}),
+        ("boat", {"S1", "C1", "C2"}),
+        ("drone", {"L1", "S1", "C1", "C2"}),
+        ("submarine", set()),
+    ],
+)
+def test_each_kind_counts_for_its_places(rules: VisitRules, kind: str, expected: set[str]) -> None:
     _state, visits = _run(rules, _every(5, 60, kind), SHORE)
     assert {v.place_id for v in visits} == expected
     kinds = {v.place_id: v.place_kind for v in visits}
@@ -324,9 +348,14 @@ def test_leaving_and_coming_back_restarts_the_dwell(rules: VisitRules) -> None:
 
 
 track_steps = st.lists(
-    st.tuples(st.integers(1, 120), st.sampled_from([CELL, SHORE, NOWHERE]),
-              st.sampled_from(["available", "off_duty"]), st.floats(0, 20)),
-    min_size=1, max_size=60,
+    st.tuples(
+        st.integers(1, 120),
+        st.sampled_from([CELL, SHORE, NOWHERE]),
+        st.sampled_from(["available", "off_duty"]),
+        st.floats(0, 20),
+    ),
+    min_size=1,
+    max_size=60,
 )
 
 
@@ -352,8 +381,9 @@ def test_state_survives_a_redis_hash(rules: VisitRules, steps: list[tuple]) -> N
     state, ts = None, 0
     for dt, places, status, speed in steps:
         ts += dt * 1000
-        state, _visits = advance(state, Position(ts, 114.5, 22.6, "drone", status, speed),
-                                places, rules, "u1")
+        state, _visits = advance(
+            state, Position(ts, 114.5, 22.6, "drone", status, speed), places, rules, "u1"
+        )
         h = state.to_hash()
         assert all(isinstance(v, str) for v in h.values())
         assert TrackerState.from_hash(h) == state
@@ -399,12 +429,18 @@ LAST = {
 def test_coverage_figures_on_a_hand_checked_scenario() -> None:
     fig = coverage_figures(SCENARIO, LAST, NOW)
     assert {k: (f.covered, f.total) for k, f in fig["district"].items()} == {
-        "land": (2, 4), "coast": (2, 2), "sea": (0, 1)}
+        "land": (2, 4),
+        "coast": (2, 2),
+        "sea": (0, 1),
+    }
     assert fig["district"]["land"].percent == 50.0
     assert fig["district"]["coast"].percent == 100.0
     assert fig["district"]["sea"].percent == 0.0
     assert {k: (f.covered, f.total) for k, f in fig["nanao"].items()} == {
-        "land": (1, 2), "coast": (1, 1), "sea": (0, 1)}
+        "land": (1, 2),
+        "coast": (1, 1),
+        "sea": (0, 1),
+    }
     assert fig["kuichong"]["land"].percent == 50.0
     assert fig["kuichong"]["sea"].percent is None  # no sea cell there in this scenario
     assert fig["dapeng"]["coast"].percent == 100.0
@@ -420,7 +456,10 @@ def test_coverage_of_a_window() -> None:
 def test_blind_spots_name_the_owner_and_the_time_since() -> None:
     spots = blind_spots(SCENARIO, LAST, NOW)
     assert [(b.place.id, b.place.owner, b.hours_since) for b in spots] == [
-        ("L3", "网格员 C", None), ("L2", "网格员 B", 30.0), ("S1", "海巡 G", 25.0)]
+        ("L3", "网格员 C", None),
+        ("L2", "网格员 B", 30.0),
+        ("S1", "海巡 G", 25.0),
+    ]
     assert spots[1].last_visit_ms == NOW - 30 * H
 
 
@@ -444,8 +483,11 @@ def test_real_geography_starts_all_blind(geo: CoverageGeography) -> None:
 
 def _interior_cells(geo: CoverageGeography) -> tuple[str, str, str]:
     """Two neighbouring inland cells and a third far from both."""
-    inland = [f["properties"]["id"] for f in _features("land_cells.geojson")
-              if f["properties"]["land_fraction"] == 1.0]
+    inland = [
+        f["properties"]["id"]
+        for f in _features("land_cells.geojson")
+        if f["properties"]["land_fraction"] == 1.0
+    ]
     a, b = next((a, b) for a in inland for b in inland if h3.are_neighbor_cells(a, b))
     c = next(c for c in inland if h3.grid_distance(a, c) >= 3)
     return a, b, c
@@ -468,10 +510,17 @@ def test_reconciliation_flags_exactly_the_false_claims(
     claim = PatrolClaim("u1", start, start + H, (a, b, c, "nowhere-1", a, sea))
     checks = reconcile(claim, track, geo, rules)
     assert [(k.place_id, k.flag) for k in checks] == [
-        (a, "ok"), (b, "too_brief"), (c, "not_visited"), ("nowhere-1", "unknown_place"),
-        (sea, "not_visited")]
+        (a, "ok"),
+        (b, "too_brief"),
+        (c, "not_visited"),
+        ("nowhere-1", "unknown_place"),
+        (sea, "not_visited"),
+    ]
     assert (checks[0].longest_stay_s, checks[0].first_ms, checks[0].last_ms) == (
-        600.0, start, start + 650_000)
+        600.0,
+        start,
+        start + 650_000,
+    )
     # a minute in b all told, but never a minute at a time
     assert (checks[1].seconds_inside, checks[1].longest_stay_s) == (60.0, 40.0)
 
@@ -481,8 +530,7 @@ def test_reconciliation_without_a_track_and_with_the_wrong_kind(
 ) -> None:
     a, _b, _c = _interior_cells(geo)
     sea = geo.sea_ids[0]
-    empty = reconcile(PatrolClaim("u1", 0, H, (a, "nowhere-1")), [(2 * H, 114.5, 22.6)], geo,
-                      rules)
+    empty = reconcile(PatrolClaim("u1", 0, H, (a, "nowhere-1")), [(2 * H, 114.5, 22.6)], geo, rules)
     assert [k.flag for k in empty] == ["no_track", "unknown_place"]
     boat = reconcile(PatrolClaim("u1", 0, H, (a, sea), kind="boat"), [], geo, rules)
     assert [k.flag for k in boat] == ["wrong_kind", "no_track"]
@@ -526,19 +574,22 @@ def _with(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 _DELETE = object()
 
 
-@pytest.mark.parametrize(("path", "value", "expected"), [
-    (("kinds", "vehicle", "max_speed_m_s"), -1, "max_speed_m_s"),
-    (("kinds", "boat", "sea"), "yes", "sea"),
-    (("kinds", "drone"), _DELETE, "drone"),
-    (("min_dwell_s",), _DELETE, "min_dwell_s"),
-    (("min_dwell_s",), "60", "min_dwell_s"),
-    (("revisit_s",), 0, "revisit_s"),
-    (("coast_distance_m",), 0, "coast_distance_m"),
-    (("patrol_statuses",), ["available", "sleeping"], "patrol_statuses"),
-    (("patrol_statuses",), [], "patrol_statuses"),
-    (("warning_lead_h",), None, "warning_lead_h"),
-    (("dwell",), 60, "dwell"),
-])
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("kinds", "vehicle", "max_speed_m_s"), -1, "max_speed_m_s"),
+        (("kinds", "boat", "sea"), "yes", "sea"),
+        (("kinds", "drone"), _DELETE, "drone"),
+        (("min_dwell_s",), _DELETE, "min_dwell_s"),
+        (("min_dwell_s",), "60", "min_dwell_s"),
+        (("revisit_s",), 0, "revisit_s"),
+        (("coast_distance_m",), 0, "coast_distance_m"),
+        (("patrol_statuses",), ["available", "sleeping"], "patrol_statuses"),
+        (("patrol_statuses",), [], "patrol_statuses"),
+        (("warning_lead_h",), None, "warning_lead_h"),
+        (("dwell",), 60, "dwell"),
+    ],
+)
 def test_a_malformed_rule_is_a_clear_error_naming_the_field(
     tmp_path: Path, path: tuple[str, ...], value: Any, expected: str
 ) -> None:
@@ -557,12 +608,15 @@ def test_a_rules_file_that_is_not_an_object_is_refused(tmp_path: Path, content: 
         load_visit_rules(file)
 
 
-@pytest.mark.parametrize(("file", "edit", "expected"), [
-    ("land_cells.geojson", lambda p: p.pop("owner"), "'owner'"),
-    ("coast_segments.geojson", lambda p: p.update(requirement_h=0), "'requirement_h'"),
-    ("sea_cells.geojson", lambda p: p.update(requirement_h="24"), "'requirement_h'"),
-    ("sea_cells.geojson", lambda p: p.update(id="coast-nanao-01"), "used twice"),
-])
+@pytest.mark.parametrize(
+    ("file", "edit", "expected"),
+    [
+        ("land_cells.geojson", lambda p: p.pop("owner"), "'owner'"),
+        ("coast_segments.geojson", lambda p: p.update(requirement_h=0), "'requirement_h'"),
+        ("sea_cells.geojson", lambda p: p.update(requirement_h="24"), "'requirement_h'"),
+        ("sea_cells.geojson", lambda p: p.update(id="coast-nanao-01"), "used twice"),
+    ],
+)
 def test_a_bad_coverage_file_is_a_clear_error_naming_it(
     tmp_path: Path, file: str, edit: Any, expected: str
 ) -> None:
@@ -600,8 +654,10 @@ def _check_common(p: dict[str, Any], owner_key: str) -> None:
 
 
 def test_land_cells_file() -> None:
-    grid = {f["properties"]["id"]: f for f in
-            json.loads((CONFIG_DIR / "geo" / "dapeng_grid.geojson").read_text())["features"]}
+    grid = {
+        f["properties"]["id"]: f
+        for f in json.loads((CONFIG_DIR / "geo" / "dapeng_grid.geojson").read_text())["features"]
+    }
     cells = _features("land_cells.geojson")
     assert [f["properties"]["id"] for f in cells] == list(grid)
     for f in cells:
@@ -621,8 +677,11 @@ def test_coast_segments_file() -> None:
     script = _script()
     segments = _features("coast_segments.geojson")
     gshhg = script.load_gshhg_land().boundary
-    land = shape(json.loads((CONFIG_DIR / "geo" / "dapeng_land.geojson").read_text())
-                 ["features"][0]["geometry"])
+    land = shape(
+        json.loads((CONFIG_DIR / "geo" / "dapeng_land.geojson").read_text())["features"][0][
+            "geometry"
+        ]
+    )
     total = 0
     for f in segments:
         p = f["properties"]
@@ -639,8 +698,11 @@ def test_coast_segments_file() -> None:
 
 
 def test_sea_cells_file() -> None:
-    waters = shape(json.loads((CONFIG_DIR / "geo" / "dapeng_waters.geojson").read_text())
-                   ["features"][0]["geometry"])
+    waters = shape(
+        json.loads((CONFIG_DIR / "geo" / "dapeng_waters.geojson").read_text())["features"][0][
+            "geometry"
+        ]
+    )
     cells = _features("sea_cells.geojson")
     land_ids = {f["properties"]["id"] for f in _features("land_cells.geojson")}
     for f in cells:

@@ -55,10 +55,18 @@ def cov() -> CoverageGeography:
 
 def _spot(cov: CoverageGeography, pid: str, last: int | None, owner: str | None = None) -> dict:
     p = cov.places[pid]
-    return {"id": p.id, "kind": p.kind, "label": p.label, "subdistrict": p.subdistrict,
-            "community": p.community, "owner": owner or p.owner,
-            "requirement_h": p.requirement_h, "last_visit_ms": last, "last_unit": "F-1" if last
-            else None, "hours_since": None if last is None else round((NOW - last) / H, 1)}
+    return {
+        "id": p.id,
+        "kind": p.kind,
+        "label": p.label,
+        "subdistrict": p.subdistrict,
+        "community": p.community,
+        "owner": owner or p.owner,
+        "requirement_h": p.requirement_h,
+        "last_visit_ms": last,
+        "last_unit": "F-1" if last else None,
+        "hours_since": None if last is None else round((NOW - last) / H, 1),
+    }
 
 
 # -- colour scale and heatmap ------------------------------------------------------------------
@@ -83,24 +91,36 @@ def test_the_hexagon_is_the_h3_boundary_as_a_closed_lon_lat_ring() -> None:
     assert len(ring) == 7 and ring[0] == ring[-1]
     lon, lat = ring[0]
     assert 114 < lon < 115 and 22 < lat < 23  # GeoJSON order: lon first
-    assert h3.latlng_to_cell(sum(p[1] for p in ring[:6]) / 6, sum(p[0] for p in ring[:6]) / 6,
-                             7) == CELL
+    assert (
+        h3.latlng_to_cell(sum(p[1] for p in ring[:6]) / 6, sum(p[0] for p in ring[:6]) / 6, 7)
+        == CELL
+    )
 
 
 def test_presence_is_split_into_one_layer_per_colour_class() -> None:
     cells = list(h3.grid_disk(CELL, 1))[:3]
-    layers = presence_layers({cells[0]: 60, cells[1]: 3 * 3600, cells[2]: 40 * 3600,
-                              "not-a-cell": 999, "87411cc4dffffff": 0}, "today")
+    layers = presence_layers(
+        {
+            cells[0]: 60,
+            cells[1]: 3 * 3600,
+            cells[2]: 40 * 3600,
+            "not-a-cell": 999,
+            "87411cc4dffffff": 0,
+        },
+        "today",
+    )
     assert len(layers) == len(PRESENCE_COLOURS)
     where = {f["properties"]["id"]: i for i, fc in enumerate(layers) for f in fc["features"]}
-    assert where == {f"presence:{cells[0]}": 0, f"presence:{cells[1]}": 3,
-                     f"presence:{cells[2]}": 4}
+    assert where == {
+        f"presence:{cells[0]}": 0,
+        f"presence:{cells[1]}": 3,
+        f"presence:{cells[2]}": 4,
+    }
     (f,) = layers[3]["features"]
     assert f["properties"]["hours"] == 3.0 and f["geometry"]["type"] == "Polygon"
 
 
-def test_place_layers_outline_blind_cells_and_colour_coast_segments(
-        cov: CoverageGeography) -> None:
+def test_place_layers_outline_blind_cells_and_colour_coast_segments(cov: CoverageGeography) -> None:
     coast_ok, coast_blind = "coast-kuichong-01", "coast-kuichong-02"
     sea = next(p.id for p in cov.places.values() if p.kind == "sea")
     last = {CELL: NOW - 2 * H, coast_ok: NOW - H}
@@ -118,8 +138,9 @@ def test_place_layers_outline_blind_cells_and_colour_coast_segments(
     tip = cell["properties"]["tooltip"]
     assert "&lt;b&gt;张三&lt;/b&gt;" in tip and "<b>张三" not in tip  # escaped: shown as HTML
     assert "上次巡查" in tip and "2.0 小时前" in tip and "巡查时长 1.5 小时" in tip
-    coast = next(f for f in layers["coast_blind"]["features"]
-                 if f["properties"]["id"] == coast_blind)
+    coast = next(
+        f for f in layers["coast_blind"]["features"] if f["properties"]["id"] == coast_blind
+    )
     assert coast["geometry"]["type"] == "LineString"
     assert "从未巡查" in coast["properties"]["tooltip"]
     assert cov.places[coast_blind].owner in coast["properties"]["tooltip"]
@@ -142,25 +163,33 @@ def test_figures_read_against_the_target() -> None:
     assert level_class(95.0) == "ec-cov-near"
     assert level_class(12.5) == "ec-cov-low"
     assert level_class(None) == "ec-cov-none"
-    kinds = {"land": {"covered": 3, "total": 4, "percent": 75.0},
-             "coast": {"covered": 2, "total": 2, "percent": 100.0},
-             "sea": {"covered": 0, "total": 0, "percent": None}}
+    kinds = {
+        "land": {"covered": 3, "total": 4, "percent": 75.0},
+        "coast": {"covered": 2, "total": 2, "percent": 100.0},
+        "sea": {"covered": 0, "total": 0, "percent": None},
+    }
     table = str(subdistricts_view({"district": kinds, "nanao": kinds}, "zh"))
     assert "南澳" in table and "75%" in table and "3/4" in table and "—" in table
     assert "葵涌" not in table  # a sub-district with no places is left out
 
 
 def test_table_rows_and_csv_carry_owner_and_last_visit(cov: CoverageGeography) -> None:
-    spots = [_spot(cov, "coast-kuichong-02", None),
-             _spot(cov, CELL, NOW - 30 * H, owner="=HYPERLINK(\"http://x\")")]
+    spots = [
+        _spot(cov, "coast-kuichong-02", None),
+        _spot(cov, CELL, NOW - 30 * H, owner='=HYPERLINK("http://x")'),
+    ]
     rows = table_rows(spots, "zh")
     assert rows[0]["last_visit"] == "从未巡查" and rows[0]["hours_since"] is None
     assert rows[0]["owner"] == cov.places["coast-kuichong-02"].owner
     assert rows[1]["last_visit"] == "09-20 16:13" and rows[1]["hours_since"] == 30.0
     assert rows[1]["kind"] == "陆域网格" and rows[1]["subdistrict"] == "葵涌"
 
-    labels = [row["place"] for row in table_rows(
-        [_spot(cov, "coast-kuichong-03", None), *spots, _spot(cov, CELL, NOW - 40 * H)], "zh")]
+    labels = [
+        row["place"]
+        for row in table_rows(
+            [_spot(cov, "coast-kuichong-03", None), *spots, _spot(cov, CELL, NOW - 40 * H)], "zh"
+        )
+    ]
     assert labels == ["kuichong-coast-02", "kuichong-coast-03", "kuichong-10", "kuichong-10"]
 
     text = blind_spots_csv(spots, "zh")
@@ -170,7 +199,7 @@ def test_table_rows_and_csv_carry_owner_and_last_visit(cov: CoverageGeography) -
     assert never[0] == "coast-kuichong-02" and never[5] == cov.places["coast-kuichong-02"].owner
     assert never[7] == "从未巡查" and never[8] == ""
     assert cell[0] == CELL and cell[7] == "2026-09-20T16:13:20+08:00" and cell[8] == "30.0"
-    assert cell[5] == "'=HYPERLINK(\"http://x\")"  # text to a spreadsheet, never a formula
+    assert cell[5] == '\'=HYPERLINK("http://x")'  # text to a spreadsheet, never a formula
     assert cell[9] == "F-1"
     en = list(csv.reader(io.StringIO(blind_spots_csv(spots, "en").removeprefix("\ufeff"))))
     assert en[0][5] == "Responsible" and en[1][7] == "Never visited"
@@ -178,10 +207,18 @@ def test_table_rows_and_csv_carry_owner_and_last_visit(cov: CoverageGeography) -
 
 def test_the_trend_has_three_lines_and_a_dashed_target() -> None:
     day = {"land": {"percent": 50.0}, "coast": {"percent": 100.0}, "sea": {"percent": None}}
-    fig = trend_figure([{"day": "2026-09-20", "figures": {"district": day}},
-                        {"day": "2026-09-21", "figures": {"district": day}}], "en")
-    assert [tr.name for tr in fig.data] == ["Land grid coverage", "Coastline coverage",
-                                            "Sea patrol coverage"]
+    fig = trend_figure(
+        [
+            {"day": "2026-09-20", "figures": {"district": day}},
+            {"day": "2026-09-21", "figures": {"district": day}},
+        ],
+        "en",
+    )
+    assert [tr.name for tr in fig.data] == [
+        "Land grid coverage",
+        "Coastline coverage",
+        "Sea patrol coverage",
+    ]
     assert list(fig.data[0].x) == ["2026-09-20", "2026-09-21"]
     assert list(fig.data[0].y) == [50.0, 50.0] and list(fig.data[2].y) == [None, None]
     (target,) = fig.layout.shapes
@@ -189,14 +226,31 @@ def test_the_trend_has_three_lines_and_a_dashed_target() -> None:
 
 
 def test_flagged_logs_say_each_reason_in_words(cov: CoverageGeography) -> None:
-    logs = [{"id": "1-0", "unit_id": "F-1", "by": "chief", "from_ms": NOW - H, "to_ms": NOW,
-             "flagged": 2, "checks": [
-                 {"place_id": CELL, "flag": "ok", "longest_stay_s": 600},
-                 {"place_id": "coast-kuichong-02", "flag": "not_visited", "longest_stay_s": 0},
-                 {"place_id": "87411cc4dffffff", "flag": "too_brief", "longest_stay_s": 12.4},
-                 {"place_id": "nowhere", "flag": "unknown_place"}]},
-            {"id": "0-0", "unit_id": "F-2", "by": "x", "from_ms": 0, "to_ms": 0, "flagged": 0,
-             "checks": []}]
+    logs = [
+        {
+            "id": "1-0",
+            "unit_id": "F-1",
+            "by": "chief",
+            "from_ms": NOW - H,
+            "to_ms": NOW,
+            "flagged": 2,
+            "checks": [
+                {"place_id": CELL, "flag": "ok", "longest_stay_s": 600},
+                {"place_id": "coast-kuichong-02", "flag": "not_visited", "longest_stay_s": 0},
+                {"place_id": "87411cc4dffffff", "flag": "too_brief", "longest_stay_s": 12.4},
+                {"place_id": "nowhere", "flag": "unknown_place"},
+            ],
+        },
+        {
+            "id": "0-0",
+            "unit_id": "F-2",
+            "by": "x",
+            "from_ms": 0,
+            "to_ms": 0,
+            "flagged": 0,
+            "checks": [],
+        },
+    ]
     text = str(logs_view(logs, cov.places, "zh"))
     assert "F-1" in text and "F-2" not in text and "chief" in text
     assert "kuichong-coast-02" in text and "轨迹未到达" in text
@@ -206,8 +260,7 @@ def test_flagged_logs_say_each_reason_in_words(cov: CoverageGeography) -> None:
 
 
 def test_the_query_drops_forged_choices() -> None:
-    assert query("7d", ["boat", "foot", "boat"], ["water"]) == ("7d", ["boat", "foot"],
-                                                               ["water"])
+    assert query("7d", ["boat", "foot", "boat"], ["water"]) == ("7d", ["boat", "foot"], ["water"])
     assert query("forever", ["tank", 3], "water") == ("today", [], [])
     assert query(None, None, None) == ("today", [], [])
 
@@ -222,42 +275,75 @@ def server(settings: Settings, r: redis.Redis) -> Flask:
     return make_app(settings)
 
 
-def _post(c: FlaskClient, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, object]],
-          state: list[tuple[str, str, object]] = ()) -> tuple[int, dict]:
+def _post(
+    c: FlaskClient,
+    outputs: list[tuple[str, str]],
+    inputs: list[tuple[str, str, object]],
+    state: list[tuple[str, str, object]] = (),
+) -> tuple[int, dict]:
     def spec(i: str, p: str) -> str:
         return f"{i}.{p}"
 
-    out = (spec(*outputs[0]) if len(outputs) == 1
-           else ".." + "...".join(spec(*o) for o in outputs) + "..")
-    body = {"output": out,
-            "outputs": [{"id": i, "property": p} for i, p in outputs] if len(outputs) > 1
-            else {"id": outputs[0][0], "property": outputs[0][1]},
-            "changedPropIds": [spec(*inputs[0][:2])],
-            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
-            "state": [{"id": i, "property": p, "value": v} for i, p, v in state]}
-    resp = c.post("/_dash-update-component", json=body,
-                  headers={"X-CSRFToken": c.get_cookie("_csrf_token").value})
+    out = (
+        spec(*outputs[0])
+        if len(outputs) == 1
+        else ".." + "...".join(spec(*o) for o in outputs) + ".."
+    )
+    body = {
+        "output": out,
+        "outputs": [{"id": i, "property": p} for i, p in outputs]
+        if len(outputs) > 1
+        else {"id": outputs[0][0], "property": outputs[0][1]},
+        "changedPropIds": [spec(*inputs[0][:2])],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+        "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
+    }
+    resp = c.post(
+        "/_dash-update-component",
+        json=body,
+        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
+    )
     return resp.status_code, (resp.get_json() or {}).get("response", {})
 
 
-def _refresh(c: FlaskClient, window: str = "today", kinds: list | None = None,
-             seen: object = None) -> tuple[int, dict]:
-    outputs = [(Ids.UPDATED, "children"), (Ids.RANGE, "children"), (Ids.SIGNATURE, "data"),
-               (Ids.FIGURES, "children"), (Ids.SUBDISTRICTS, "children"),
-               *[(f"{Ids.PRESENCE}-{i}", "data") for i in range(len(PRESENCE_COLOURS))],
-               (Ids.GRID, "data"), (Ids.BLIND, "data"), (Ids.COAST_OK, "data"),
-               (Ids.COAST_BLIND, "data"), (Ids.LEGEND, "children"),
-               (Ids.TABLE_TITLE, "children"), (Ids.TABLE, "data"), (Ids.TABLE, "columns"),
-               (Ids.TREND, "figure")]
-    return _post(c, outputs, [(Ids.TICK, "n_intervals", 1), (Ids.WINDOW, "value", window),
-                              (Ids.KINDS, "value", kinds), (Ids.DEPARTMENTS, "value", None),
-                              (Shell.LANG, "value", "zh"),
-                              (Ids.REASSIGN_NOTE, "children", None)],
-                 [(Ids.SIGNATURE, "data", seen)])
+def _refresh(
+    c: FlaskClient, window: str = "today", kinds: list | None = None, seen: object = None
+) -> tuple[int, dict]:
+    outputs = [
+        (Ids.UPDATED, "children"),
+        (Ids.RANGE, "children"),
+        (Ids.SIGNATURE, "data"),
+        (Ids.FIGURES, "children"),
+        (Ids.SUBDISTRICTS, "children"),
+        *[(f"{Ids.PRESENCE}-{i}", "data") for i in range(len(PRESENCE_COLOURS))],
+        (Ids.GRID, "data"),
+        (Ids.BLIND, "data"),
+        (Ids.COAST_OK, "data"),
+        (Ids.COAST_BLIND, "data"),
+        (Ids.LEGEND, "children"),
+        (Ids.TABLE_TITLE, "children"),
+        (Ids.TABLE, "data"),
+        (Ids.TABLE, "columns"),
+        (Ids.TREND, "figure"),
+    ]
+    return _post(
+        c,
+        outputs,
+        [
+            (Ids.TICK, "n_intervals", 1),
+            (Ids.WINDOW, "value", window),
+            (Ids.KINDS, "value", kinds),
+            (Ids.DEPARTMENTS, "value", None),
+            (Shell.LANG, "value", "zh"),
+            (Ids.REASSIGN_NOTE, "children", None),
+        ],
+        [(Ids.SIGNATURE, "data", seen)],
+    )
 
 
 def test_the_refresh_shows_a_patrol_and_sends_nothing_new_while_nothing_changed(
-        settings: Settings, r: redis.Redis, cov: CoverageGeography, instant: int) -> None:
+    settings: Settings, r: redis.Redis, cov: CoverageGeography, instant: int
+) -> None:
     users.create_user(r, "leader", "leader", PASSWORD)
     _profile(r, "F-1")
     # a two-minute walk that ended before now, today (just after midnight: from midnight on)
@@ -266,8 +352,11 @@ def test_the_refresh_shows_a_patrol_and_sends_nothing_new_while_nothing_changed(
     c = signed_in(make_app(settings, clock=fixed(instant)), "leader")
     status, out = _refresh(c)
     assert status == 200
-    heat = [f["properties"]["id"] for i in range(len(PRESENCE_COLOURS))
-            for f in out[f"{Ids.PRESENCE}-{i}"]["data"]["features"]]
+    heat = [
+        f["properties"]["id"]
+        for i in range(len(PRESENCE_COLOURS))
+        for f in out[f"{Ids.PRESENCE}-{i}"]["data"]["features"]
+    ]
     assert heat == [f"presence:{CELL}"]
     assert CELL in {f["properties"]["id"] for f in out[Ids.GRID]["data"]["features"]}
     rows = out[Ids.TABLE]["data"]
@@ -277,26 +366,39 @@ def test_the_refresh_shows_a_patrol_and_sends_nothing_new_while_nothing_changed(
     status, again = _refresh(c, seen=sig)  # unchanged: only the clock and the range
     assert status == 200 and set(again) == {Ids.UPDATED, Ids.RANGE}
     status, boats = _refresh(c, kinds=["boat"], seen=sig)  # a filter is a new answer
-    assert all(not boats[f"{Ids.PRESENCE}-{i}"]["data"]["features"]
-               for i in range(len(PRESENCE_COLOURS)))
+    assert all(
+        not boats[f"{Ids.PRESENCE}-{i}"]["data"]["features"] for i in range(len(PRESENCE_COLOURS))
+    )
     assert CELL in {row["id"] for row in boats[Ids.TABLE]["data"]}
 
 
 def _reassign(c: FlaskClient, place: object, owner: object) -> tuple[int, dict]:
-    return _post(c, [(Ids.REASSIGN_NOTE, "children"), (Ids.REASSIGN_OWNER, "value")],
-                 [(Ids.REASSIGN_SAVE, "n_clicks", 1)],
-                 [(Ids.REASSIGN_PLACE, "value", place), (Ids.REASSIGN_OWNER, "value", owner),
-                  (Shell.LANG, "value", "en")])
+    return _post(
+        c,
+        [(Ids.REASSIGN_NOTE, "children"), (Ids.REASSIGN_OWNER, "value")],
+        [(Ids.REASSIGN_SAVE, "n_clicks", 1)],
+        [
+            (Ids.REASSIGN_PLACE, "value", place),
+            (Ids.REASSIGN_OWNER, "value", owner),
+            (Shell.LANG, "value", "en"),
+        ],
+    )
 
 
 def test_only_an_admin_reassigns_an_owner_and_a_bad_one_is_refused(
-        server: Flask, r: redis.Redis, cov: CoverageGeography) -> None:
+    server: Flask, r: redis.Redis, cov: CoverageGeography
+) -> None:
     for role in ("operator", "dispatcher", "leader"):
         assert _reassign(signed_in(server, role), CELL, "李四")[0] == 403
     assert coverage.owners(r, cov)[CELL] == cov.places[CELL].owner
     admin = signed_in(server, "admin")
-    for place, owner in ((CELL, "  "), ("no-such-place", "李四"), (CELL, "x" * 41),
-                         (CELL, "李\n四"), (None, "李四")):
+    for place, owner in (
+        (CELL, "  "),
+        ("no-such-place", "李四"),
+        (CELL, "x" * 41),
+        (CELL, "李\n四"),
+        (None, "李四"),
+    ):
         status, out = _reassign(admin, place, owner)
         assert status == 200 and "Choose a place" in out[Ids.REASSIGN_NOTE]["children"]
     assert coverage.owners(r, cov)[CELL] == cov.places[CELL].owner
@@ -310,17 +412,29 @@ def test_the_form_is_offered_to_admins_only(server: Flask) -> None:
     outputs = [(Ids.REASSIGN, "hidden"), (Ids.REASSIGN_PLACE, "options")]
     for role, hidden in (("leader", True), ("admin", False)):
         c = signed_in(server, role)
-        body_out = [(Ids.WINDOW_LABEL, "children"), (Ids.WINDOW, "options"),
-                    (Ids.KINDS_LABEL, "children"), (Ids.KINDS, "options"),
-                    (Ids.KINDS, "placeholder"), (Ids.DEPARTMENTS_LABEL, "children"),
-                    (Ids.DEPARTMENTS, "options"), (Ids.DEPARTMENTS, "placeholder"),
-                    (Ids.MAP_TITLE, "children"), (Ids.TREND_TITLE, "children"),
-                    (Ids.LOGS_TITLE, "children"), (Ids.CSV, "children"), *outputs[:1],
-                    (Ids.REASSIGN_TITLE, "children"), *outputs[1:],
-                    (Ids.REASSIGN_PLACE, "placeholder"), (Ids.REASSIGN_OWNER, "placeholder"),
-                    (Ids.REASSIGN_SAVE, "children")]
-        status, out = _post(c, body_out, [(Shell.LANG, "value", "zh"),
-                                          (Ids.REASSIGN_NOTE, "children", None)])
+        body_out = [
+            (Ids.WINDOW_LABEL, "children"),
+            (Ids.WINDOW, "options"),
+            (Ids.KINDS_LABEL, "children"),
+            (Ids.KINDS, "options"),
+            (Ids.KINDS, "placeholder"),
+            (Ids.DEPARTMENTS_LABEL, "children"),
+            (Ids.DEPARTMENTS, "options"),
+            (Ids.DEPARTMENTS, "placeholder"),
+            (Ids.MAP_TITLE, "children"),
+            (Ids.TREND_TITLE, "children"),
+            (Ids.LOGS_TITLE, "children"),
+            (Ids.CSV, "children"),
+            *outputs[:1],
+            (Ids.REASSIGN_TITLE, "children"),
+            *outputs[1:],
+            (Ids.REASSIGN_PLACE, "placeholder"),
+            (Ids.REASSIGN_OWNER, "placeholder"),
+            (Ids.REASSIGN_SAVE, "children"),
+        ]
+        status, out = _post(
+            c, body_out, [(Shell.LANG, "value", "zh"), (Ids.REASSIGN_NOTE, "children", None)]
+        )
         assert status == 200
         assert out[Ids.REASSIGN]["hidden"] is hidden
         assert bool(out[Ids.REASSIGN_PLACE]["options"]) is not hidden

@@ -28,26 +28,49 @@ def cov() -> CoverageGeography:
     return load_coverage()
 
 
-def _profile(r: redis.Redis, uid: str, kind: str = "foot", department: str = "forestry",
-             status: str = "available") -> None:
+def _profile(
+    r: redis.Redis,
+    uid: str,
+    kind: str = "foot",
+    department: str = "forestry",
+    status: str = "available",
+) -> None:
     ctx = HandlerContext(received_ms=T0)
     LiveStore(r, 3_600_000, 100).write(
-        unit_handlers.handle_profile(uid, orjson.dumps({
-            "unit_id": uid, "ts": T0, "name": uid, "department": department, "kind": kind,
-            "level": "community"}), ctx)
-        + unit_handlers.handle_status(uid, orjson.dumps({"unit_id": uid, "ts": T0,
-                                                         "status": status}), ctx), T0)
+        unit_handlers.handle_profile(
+            uid,
+            orjson.dumps(
+                {
+                    "unit_id": uid,
+                    "ts": T0,
+                    "name": uid,
+                    "department": department,
+                    "kind": kind,
+                    "level": "community",
+                }
+            ),
+            ctx,
+        )
+        + unit_handlers.handle_status(
+            uid, orjson.dumps({"unit_id": uid, "ts": T0, "status": status}), ctx
+        ),
+        T0,
+    )
 
 
-def _walk(uid: str, seconds: int, step_s: int = 10, t0: int = T0,
-          speed: float | None = None) -> list[coverage.UnitPosition]:
+def _walk(
+    uid: str, seconds: int, step_s: int = 10, t0: int = T0, speed: float | None = None
+) -> list[coverage.UnitPosition]:
     """A slow walk around the cell's centre (a few metres per step)."""
-    return [coverage.UnitPosition(uid, t0 + s * 1000, LON + s * 1e-6, LAT, speed)
-            for s in range(0, seconds + 1, step_s)]
+    return [
+        coverage.UnitPosition(uid, t0 + s * 1000, LON + s * 1e-6, LAT, speed)
+        for s in range(0, seconds + 1, step_s)
+    ]
 
 
 def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
-        r: redis.Redis, cov: CoverageGeography) -> None:
+    r: redis.Redis, cov: CoverageGeography
+) -> None:
     _profile(r, "F-1")
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
     visits = rec.record(_walk("F-1", 90))
@@ -55,8 +78,7 @@ def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
     assert coverage.last_visits(r) == {CELL: T0 + 60_000}
     assert coverage.last_visitors(r) == {CELL: "F-1"}
     assert coverage.last_visits(r, kinds=["foot"]) == {CELL: T0 + 60_000}
-    assert coverage.last_visits(r, departments=["forestry"], kinds=["foot"]) == \
-        {CELL: T0 + 60_000}
+    assert coverage.last_visits(r, departments=["forestry"], kinds=["foot"]) == {CELL: T0 + 60_000}
     assert coverage.last_visits(r, kinds=["boat"]) == {}
     assert coverage.last_visits(r, departments=["water"]) == {}
     assert coverage.last_visits(r, kinds=["bogus"]) == {CELL: T0 + 60_000}  # ignored filter
@@ -72,14 +94,17 @@ def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
     assert coverage.last_visits(r)[CELL] > T0 + 60_000
 
 
-@pytest.mark.parametrize(("kind", "status", "speed"), [
-    ("foot", "off_duty", None),  # not on patrol
-    ("vehicle", "available", 60 / 3.6),  # driving past at 60 km/h
-    ("boat", "available", None),  # boats do not count for land cells
-])
+@pytest.mark.parametrize(
+    ("kind", "status", "speed"),
+    [
+        ("foot", "off_duty", None),  # not on patrol
+        ("vehicle", "available", 60 / 3.6),  # driving past at 60 km/h
+        ("boat", "available", None),  # boats do not count for land cells
+    ],
+)
 def test_positions_that_are_not_a_patrol_of_the_cell_leave_no_mark(
-        r: redis.Redis, cov: CoverageGeography, kind: str, status: str,
-        speed: float | None) -> None:
+    r: redis.Redis, cov: CoverageGeography, kind: str, status: str, speed: float | None
+) -> None:
     _profile(r, "X-1", kind=kind, status=status)
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
     assert rec.record(_walk("X-1", 120, speed=speed)) == []
@@ -89,7 +114,8 @@ def test_positions_that_are_not_a_patrol_of_the_cell_leave_no_mark(
 
 
 def test_a_unit_without_a_profile_or_a_damaged_tracker_does_not_stop_coverage(
-        r: redis.Redis, cov: CoverageGeography) -> None:
+    r: redis.Redis, cov: CoverageGeography
+) -> None:
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
     assert rec.record(_walk("NOBODY", 90)) == []
     _profile(r, "F-2")
@@ -98,7 +124,8 @@ def test_a_unit_without_a_profile_or_a_damaged_tracker_does_not_stop_coverage(
 
 
 def test_a_place_about_to_miss_its_requirement_warns_once_naming_the_owner(
-        r: redis.Redis, cov: CoverageGeography) -> None:
+    r: redis.Redis, cov: CoverageGeography
+) -> None:
     r.zadd(keys.COVERAGE_LAST, {CELL: T0})
     assert due_warnings(r, cov, T0 + 21 * 3_600_000) == []  # 3 h left, lead time is 2 h
     (w,) = due_warnings(r, cov, T0 + 23 * 3_600_000)
@@ -113,17 +140,38 @@ def test_a_place_about_to_miss_its_requirement_warns_once_naming_the_owner(
 
 
 def test_a_track_published_through_a_cell_marks_it_through_the_real_worker(
-        r: redis.Redis, running_worker, publisher: Publisher) -> None:
+    r: redis.Redis, running_worker, publisher: Publisher
+) -> None:
     running_worker()
     now = time.time_ns() // 1_000_000 - 120_000
-    publisher.publish("ecocommand/units/F-9/profile", orjson.dumps({
-        "unit_id": "F-9", "ts": now, "name": "F-9", "department": "forestry", "kind": "foot",
-        "level": "community"}))
+    publisher.publish(
+        "ecocommand/units/F-9/profile",
+        orjson.dumps(
+            {
+                "unit_id": "F-9",
+                "ts": now,
+                "name": "F-9",
+                "department": "forestry",
+                "kind": "foot",
+                "level": "community",
+            }
+        ),
+    )
     wait_for(lambda: r.hget(keys.state("unit", "F-9"), "kind"), 10, "the profile")
     for i, s in enumerate(range(0, 91, 10)):
-        publisher.publish("ecocommand/units/F-9/position", orjson.dumps({
-            "unit_id": "F-9", "seq": i + 1, "ts": now + s * 1000, "lat": LAT,
-            "lon": LON + s * 1e-6, "status": "available"}))
+        publisher.publish(
+            "ecocommand/units/F-9/position",
+            orjson.dumps(
+                {
+                    "unit_id": "F-9",
+                    "seq": i + 1,
+                    "ts": now + s * 1000,
+                    "lat": LAT,
+                    "lon": LON + s * 1e-6,
+                    "status": "available",
+                }
+            ),
+        )
     # how fast is bench coverage's business; here: that it happens, with the dwell's time
     wait_for(lambda: coverage.last_visitors(r).get(CELL) == "F-9", 10, "the cell visited")
     assert coverage.last_visits(r)[CELL] == now + 60_000
@@ -136,10 +184,12 @@ def test_a_window_reads_whole_local_days_from_their_day_hash() -> None:
     assert len(week) == 7 and all(k.startswith("cov:presence:day:") for k in week)
     assert coverage.presence_keys(midnight + 5 * hour + 10, midnight + 6 * hour + 10) == [
         keys.coverage_presence(coverage.utc_hour(midnight + 5 * hour)),
-        keys.coverage_presence(coverage.utc_hour(midnight + 6 * hour))]
+        keys.coverage_presence(coverage.utc_hour(midnight + 6 * hour)),
+    ]
     # a window starting mid-day: its hours, then the next days whole
     mixed = coverage.presence_keys(midnight - 2 * hour, midnight + hour)
-    assert mixed == [keys.coverage_presence(coverage.utc_hour(midnight - 2 * hour)),
-                     keys.coverage_presence(coverage.utc_hour(midnight - hour)),
-                     keys.coverage_presence_day(coverage.local_day(midnight))]
-
+    assert mixed == [
+        keys.coverage_presence(coverage.utc_hour(midnight - 2 * hour)),
+        keys.coverage_presence(coverage.utc_hour(midnight - hour)),
+        keys.coverage_presence_day(coverage.local_day(midnight)),
+    ]

@@ -21,14 +21,22 @@ H = 3_600_000
 
 
 def _status(r: redis.Redis, uid: str, ts: int, status: str) -> None:
-    LiveStore(r, 48 * H, 100).write(unit_handlers.handle_status(uid, orjson.dumps(
-        {"unit_id": uid, "ts": ts, "status": status}), HandlerContext(received_ms=ts)), ts)
+    LiveStore(r, 48 * H, 100).write(
+        unit_handlers.handle_status(
+            uid,
+            orjson.dumps({"unit_id": uid, "ts": ts, "status": status}),
+            HandlerContext(received_ms=ts),
+        ),
+        ts,
+    )
 
 
 def _reading(r: redis.Redis, sid: str, ts: int, do: float) -> None:
     r.sadd(keys.index("sensor"), sid)
-    r.hset(keys.state("sensor", sid), mapping={"kind": "seawater", "water_class": "I",
-                                               "subdistrict": "nanao", "name": sid})
+    r.hset(
+        keys.state("sensor", sid),
+        mapping={"kind": "seawater", "water_class": "I", "subdistrict": "nanao", "name": sid},
+    )
     r.xadd(keys.track("sensor", sid), {"ts": ts, "v.dissolved_oxygen": do, "v.pH": 8.1})
 
 
@@ -46,8 +54,14 @@ def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) ->
     assert day_close.close_day(r, DAY, now) is True
     (stored,) = kpi_days.stored_days(r, [DAY]).values()
     units = {row["local_hour"][-5:]: row["units"] for row in stored["on_duty"]}
-    assert (units["07:00"], units["08:00"], units["09:00"], units["10:00"], units["11:00"],
-            units["23:00"]) == (0, 1, 2, 2, 1, 1)
+    assert (
+        units["07:00"],
+        units["08:00"],
+        units["09:00"],
+        units["10:00"],
+        units["11:00"],
+        units["23:00"],
+    ) == (0, 1, 2, 2, 1, 1)
     hours = {row["local_hour"][-5:]: row["unit_hours"] for row in stored["on_duty"]}
     assert hours["10:00"] == 1.5  # U-1 half an hour, U-2 the whole hour
     (water,) = stored["water"]
@@ -56,12 +70,21 @@ def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) ->
     assert day_close.close_day(r, DAY, now + 5000) is False  # once
 
 
-@pytest.mark.parametrize(("hhmm", "day"), [
-    ("00:05", "20261116"),  # yesterday's grace time is not over: the day before (closed already)
-    ("00:11", "20261117"),
-    ("02:00", "20261117"), ("12:00", "20261117"), ("23:59", "20261117"),
-])
+@pytest.mark.parametrize(
+    ("hhmm", "day"),
+    [
+        (
+            "00:05",
+            "20261116",
+        ),  # yesterday's grace time is not over: the day before (closed already)
+        ("00:11", "20261117"),
+        ("02:00", "20261117"),
+        ("12:00", "20261117"),
+        ("23:59", "20261117"),
+    ],
+)
 def test_the_day_to_close_is_yesterday_in_shenzhen_once_its_grace_time_is_over(
-        hhmm: str, day: str) -> None:
+    hhmm: str, day: str
+) -> None:
     assert TEST_DAY.strftime("%Y%m%d") == "20261118" and day_close.GRACE_MS == 10 * 60_000
     assert day_close.day_to_close(local_ms(TEST_DAY, hhmm)) == day

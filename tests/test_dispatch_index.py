@@ -30,28 +30,46 @@ def _write(r: redis.Redis, *ops_lists: list) -> None:
     LiveStore(r, 3_600_000, 100).write([op for ops in ops_lists for op in ops], NOW)
 
 
-def _profile(uid: str, ts: int, department: str, kind: str = "foot",
-             skills: tuple[str, ...] = ()) -> list:
-    return unit_handlers.handle_profile(uid, orjson.dumps({
-        "unit_id": uid, "ts": ts, "name": uid, "department": department, "kind": kind,
-        "level": "community", "skills": list(skills)}), HandlerContext(received_ms=NOW))
+def _profile(
+    uid: str, ts: int, department: str, kind: str = "foot", skills: tuple[str, ...] = ()
+) -> list:
+    return unit_handlers.handle_profile(
+        uid,
+        orjson.dumps(
+            {
+                "unit_id": uid,
+                "ts": ts,
+                "name": uid,
+                "department": department,
+                "kind": kind,
+                "level": "community",
+                "skills": list(skills),
+            }
+        ),
+        HandlerContext(received_ms=NOW),
+    )
 
 
 def _position(uid: str, ts: int, lon: float, lat: float) -> list:
-    return unit_handlers.handle_position(uid, orjson.dumps({
-        "unit_id": uid, "seq": ts, "ts": ts, "lon": lon, "lat": lat}),
-        HandlerContext(received_ms=NOW))
+    return unit_handlers.handle_position(
+        uid,
+        orjson.dumps({"unit_id": uid, "seq": ts, "ts": ts, "lon": lon, "lat": lat}),
+        HandlerContext(received_ms=NOW),
+    )
 
 
 def _members(r: redis.Redis) -> dict[str, set[str]]:
-    return {k.decode(): {m.decode() for m in r.zrange(k, 0, -1)}
-            for k in r.scan_iter("geo:units:*")}
+    return {
+        k.decode(): {m.decode() for m in r.zrange(k, 0, -1)} for k in r.scan_iter("geo:units:*")
+    }
 
 
-def test_a_unit_sits_in_its_department_and_skill_indexes_and_moves_in_all(r: redis.Redis
-                                                                          ) -> None:
-    _write(r, _profile("U1", NOW, WATER, skills=("illegal_logging", "first aid")),
-           _position("U1", NOW, 114.50, 22.60))
+def test_a_unit_sits_in_its_department_and_skill_indexes_and_moves_in_all(r: redis.Redis) -> None:
+    _write(
+        r,
+        _profile("U1", NOW, WATER, skills=("illegal_logging", "first aid")),
+        _position("U1", NOW, 114.50, 22.60),
+    )
     dept = keys.unit_geo_facet("foot", department=WATER)
     skill = keys.unit_geo_facet("foot", skill="illegal_logging")
     assert _members(r) == {dept: {"U1"}, skill: {"U1"}}  # "first aid" is no incident type
@@ -81,8 +99,12 @@ def test_a_position_before_any_profile_lands_when_the_profile_comes(r: redis.Red
 
 
 def test_reindex_puts_units_written_before_the_indexes_in_them(r: redis.Redis) -> None:
-    _write(r, _profile("U3", NOW, WATER, skills=("water_pollution",)),
-           _position("U3", NOW, 114.5, 22.6), _profile("U4", NOW, FORESTRY, kind="boat"))
+    _write(
+        r,
+        _profile("U3", NOW, WATER, skills=("water_pollution",)),
+        _position("U3", NOW, 114.5, 22.6),
+        _profile("U4", NOW, FORESTRY, kind="boat"),
+    )
     before = _members(r)
     for k in before:  # as an older version of the worker left them
         r.delete(k)
@@ -94,8 +116,9 @@ def test_reindex_puts_units_written_before_the_indexes_in_them(r: redis.Redis) -
 
 
 @pytest.mark.parametrize("seed", [3, 11])
-def test_the_pruned_query_equals_ranking_every_unit(r: redis.Redis, geo: Geography,
-                                                    travel: TravelModel, seed: int) -> None:
+def test_the_pruned_query_equals_ranking_every_unit(
+    r: redis.Redis, geo: Geography, travel: TravelModel, seed: int
+) -> None:
     """The query reads a few dozen units per index; ranking all 1,500 must agree exactly, for
     every incident type, at random places on land and at sea, at every priority."""
     rng = random.Random(seed)
@@ -107,16 +130,30 @@ def test_the_pruned_query_equals_ranking_every_unit(r: redis.Redis, geo: Geograp
         rule = rules.types[kind]
         for _ in range(2):
             sea = rule.domain.value == "sea"
-            lon, lat = (geo.random_sea_point(rng, "district") if sea
-                        else geo.random_land_point(rng))
-            inc = {"type": kind.value, "domain": rule.domain.value, "lon": lon, "lat": lat,
-                   "priority": rng.randint(1, 3),
-                   "departments": [d.value for d in rule.departments]}
+            lon, lat = geo.random_sea_point(rng, "district") if sea else geo.random_land_point(rng)
+            inc = {
+                "type": kind.value,
+                "domain": rule.domain.value,
+                "lon": lon,
+                "lat": lat,
+                "priority": rng.randint(1, 3),
+                "departments": [d.value for d in rule.departments],
+            }
             got = [c["unit_id"] for c in candidates(r, inc, travel, now)]
-            want = [c.unit_id for c in rank(
-                everyone, dest=(lon, lat), domain=inc["domain"],
-                departments=set(inc["departments"]), priority=inc["priority"], travel=travel,
-                silent_after_s=rules.unit_silent_after_s, kind_domains=rules.kind_domains,
-                incident_type=kind.value, limit=10)]
+            want = [
+                c.unit_id
+                for c in rank(
+                    everyone,
+                    dest=(lon, lat),
+                    domain=inc["domain"],
+                    departments=set(inc["departments"]),
+                    priority=inc["priority"],
+                    travel=travel,
+                    silent_after_s=rules.unit_silent_after_s,
+                    kind_domains=rules.kind_domains,
+                    incident_type=kind.value,
+                    limit=10,
+                )
+            ]
             assert got == want, inc
             assert len(got) == 10

@@ -32,25 +32,55 @@ def _subscriber(broker: ServerProcess, topic: str) -> tuple[mqtt.Client, queue.Q
 
 
 def _assign(r: redis.Redis, unit: str) -> str:
-    inc = incidents.create(r, {"type": "illegal_fishing", "priority": 1, "domain": "sea",
-                               "lon": 114.56, "lat": 22.50}, "chief", T0).detail
-    notice = {"incident_id": inc, "unit_id": unit, "ts": T0, "type": "illegal_fishing",
-              "priority": 1, "domain": "sea", "lat": 22.50, "lon": 114.56,
-              "summary": "拖网", "assigned_by": "chief"}
-    assert incidents.assign(r, inc, [unit], [s.value for s in allowed_from(State.ASSIGNED)],
-                            by="chief", at_ms=T0 + 1000, priority=1,
-                            notices={unit: notice}).ok
+    inc = incidents.create(
+        r,
+        {"type": "illegal_fishing", "priority": 1, "domain": "sea", "lon": 114.56, "lat": 22.50},
+        "chief",
+        T0,
+    ).detail
+    notice = {
+        "incident_id": inc,
+        "unit_id": unit,
+        "ts": T0,
+        "type": "illegal_fishing",
+        "priority": 1,
+        "domain": "sea",
+        "lat": 22.50,
+        "lon": 114.56,
+        "summary": "拖网",
+        "assigned_by": "chief",
+    }
+    assert incidents.assign(
+        r,
+        inc,
+        [unit],
+        [s.value for s in allowed_from(State.ASSIGNED)],
+        by="chief",
+        at_ms=T0 + 1000,
+        priority=1,
+        notices={unit: notice},
+    ).ok
     return inc
 
 
 def _report(publisher: Publisher, unit: str, inc: str, action: str, seq: int) -> None:
-    publisher.publish(f"ecocommand/units/{unit}/task", orjson.dumps(
-        {"unit_id": unit, "incident_id": inc, "action": action, "seq": seq,
-         "ts": T0 + 10_000 * seq}))
+    publisher.publish(
+        f"ecocommand/units/{unit}/task",
+        orjson.dumps(
+            {
+                "unit_id": unit,
+                "incident_id": inc,
+                "action": action,
+                "seq": seq,
+                "ts": T0 + 10_000 * seq,
+            }
+        ),
+    )
 
 
-def test_notice_out_reports_in(r: redis.Redis, broker: ServerProcess, publisher: Publisher,
-                               running_worker) -> None:
+def test_notice_out_reports_in(
+    r: redis.Redis, broker: ServerProcess, publisher: Publisher, running_worker
+) -> None:
     sub, got = _subscriber(broker, "ecocommand/units/+/dispatch")
     try:
         inc = _assign(r, "B-7")  # before the worker runs: the outbox keeps the notice
@@ -64,16 +94,23 @@ def test_notice_out_reports_in(r: redis.Redis, broker: ServerProcess, publisher:
             _report(publisher, "B-7", inc, action, seq)
         wait_for(lambda: incidents.read(r, inc)["state"] == "handled", 10, "handled")
         steps = [(t["from"], t["to"], t["by"]) for t in incidents.timeline(r, inc)]
-        assert steps == [("", "reported", "chief"), ("reported", "assigned", "chief"),
-                         ("assigned", "en_route", "B-7"), ("en_route", "on_scene", "B-7"),
-                         ("on_scene", "handled", "B-7")]
+        assert steps == [
+            ("", "reported", "chief"),
+            ("reported", "assigned", "chief"),
+            ("assigned", "en_route", "B-7"),
+            ("en_route", "on_scene", "B-7"),
+            ("on_scene", "handled", "B-7"),
+        ]
         assert incidents.unit_task(r, "B-7") == {}  # free again
 
         # a repeat changes nothing; a stranger's report is a dead letter
         _report(publisher, "B-7", inc, "arrived", 2)
         _report(publisher, "B-8", inc, "handled", 1)
-        wait_for(lambda: r.hget(keys.DEADLETTER_COUNTS, "task_not_assigned") == b"1", 10,
-                 "the stranger's report dead-lettered")
+        wait_for(
+            lambda: r.hget(keys.DEADLETTER_COUNTS, "task_not_assigned") == b"1",
+            10,
+            "the stranger's report dead-lettered",
+        )
         assert len(incidents.timeline(r, inc)) == 5
         assert got.empty()  # the worker does not ingest its own notices either
         assert r.hget(keys.DEADLETTER_COUNTS, "unknown_topic") is None

@@ -26,14 +26,33 @@ NEAR = (QINIANGSHAN[0] + 0.004, QINIANGSHAN[1] + 0.002)  # ~470 m away, open lan
 
 
 def _u(uid: str, kind: str, at: tuple[float, float], **kw: Any) -> dict[str, Any]:
-    return {"unit_id": uid, "name": f"name-{uid}", "kind": kind, "lon": at[0], "lat": at[1],
-            "department": "forestry", "status": "available", "age_s": 5.0, "skills": [], **kw}
+    return {
+        "unit_id": uid,
+        "name": f"name-{uid}",
+        "kind": kind,
+        "lon": at[0],
+        "lat": at[1],
+        "department": "forestry",
+        "status": "available",
+        "age_s": 5.0,
+        "skills": [],
+        **kw,
+    }
 
 
-def _rank(travel: TravelModel, units: list[dict[str, Any]], dest: tuple[float, float] = QINIANGSHAN,
-          **kw: Any) -> list[Candidate]:
-    args: dict[str, Any] = {"domain": "land", "departments": {"forestry"}, "priority": 2,
-                            "silent_after_s": 120.0, "incident_type": "illegal_logging"}
+def _rank(
+    travel: TravelModel,
+    units: list[dict[str, Any]],
+    dest: tuple[float, float] = QINIANGSHAN,
+    **kw: Any,
+) -> list[Candidate]:
+    args: dict[str, Any] = {
+        "domain": "land",
+        "departments": {"forestry"},
+        "priority": 2,
+        "silent_after_s": 120.0,
+        "incident_type": "illegal_logging",
+    }
     return rank(units, dest=dest, travel=travel, **{**args, **kw})
 
 
@@ -48,8 +67,9 @@ def test_qualification_by_department_or_skill() -> None:
     text = _u("d", "foot", NEAR, department="water", skills="illegal_logging")  # not a list
     wanted = {"forestry"}
     assert qualification(forester, wanted, "illegal_logging") == "department"
-    assert qualification(forester | {"skills": ["flood"]}, wanted, "illegal_logging") == \
-        "department"  # skills widen, never narrow
+    assert (
+        qualification(forester | {"skills": ["flood"]}, wanted, "illegal_logging") == "department"
+    )  # skills widen, never narrow
     assert qualification(trained, wanted, "illegal_logging") == "skill"
     assert qualification(trained, wanted, None) is None
     assert qualification(other, wanted, "illegal_logging") is None
@@ -58,9 +78,11 @@ def test_qualification_by_department_or_skill() -> None:
 
 
 def test_rank_filters_by_department_and_skill(travel: TravelModel) -> None:
-    units = [_u("forester", "foot", NEAR),
-             _u("trained", "foot", NEAR, department="water", skills=["illegal_logging"]),
-             _u("water", "foot", NEAR, department="water", skills=["flood"])]
+    units = [
+        _u("forester", "foot", NEAR),
+        _u("trained", "foot", NEAR, department="water", skills=["illegal_logging"]),
+        _u("water", "foot", NEAR, department="water", skills=["flood"]),
+    ]
     got = {c.unit_id: c.qualifies_by for c in _rank(travel, units)}
     assert got == {"forester": "department", "trained": "skill"}
     joint = _rank(travel, units, departments={"forestry", "water"})  # a joint operation
@@ -69,11 +91,17 @@ def test_rank_filters_by_department_and_skill(travel: TravelModel) -> None:
     assert {c.qualifies_by for c in anyone} == {"any"} and len(anyone) == 3
 
 
-@pytest.mark.parametrize("kind_domains", [None, load_rules().kind_domains],
-                         ids=["default", "config"])
+@pytest.mark.parametrize(
+    "kind_domains", [None, load_rules().kind_domains], ids=["default", "config"]
+)
 def test_kinds_serve_their_domains(travel: TravelModel, kind_domains: Any) -> None:
-    units = [_u("foot", "foot", NEAR), _u("car", "vehicle", NEAR), _u("boat", "boat", DAPENG_AO),
-             _u("drone", "drone", NEAR), _u("hover", "hovercraft", NEAR)]
+    units = [
+        _u("foot", "foot", NEAR),
+        _u("car", "vehicle", NEAR),
+        _u("boat", "boat", DAPENG_AO),
+        _u("drone", "drone", NEAR),
+        _u("hover", "hovercraft", NEAR),
+    ]
     kw = {"departments": set(), "kind_domains": kind_domains}
     land = _rank(travel, units, **kw)
     sea = _rank(travel, units, dest=DAPENG_AO, domain="sea", **kw)
@@ -91,8 +119,12 @@ def test_custom_kind_domains(travel: TravelModel) -> None:
 
 
 def test_off_duty_and_positionless_units_are_left_out(travel: TravelModel) -> None:
-    units = [_u("off", "foot", NEAR, status="off_duty"), _u("ok", "foot", NEAR),
-             _u("nowhere", "foot", NEAR) | {"lon": None}, _u("nan", "foot", (float("nan"), 22.5))]
+    units = [
+        _u("off", "foot", NEAR, status="off_duty"),
+        _u("ok", "foot", NEAR),
+        _u("nowhere", "foot", NEAR) | {"lon": None},
+        _u("nan", "foot", (float("nan"), 22.5)),
+    ]
     assert _ids(_rank(travel, units)) == ["ok"]
     assert _rank(travel, []) == []
 
@@ -107,9 +139,11 @@ def test_the_water_counts_more_than_the_crow_flies(travel: TravelModel) -> None:
 
 
 def test_fresh_before_stale_even_when_further(travel: TravelModel) -> None:
-    units = [_u("stale-near", "foot", NEAR, age_s=600.0),
-             _u("never-heard", "foot", NEAR, age_s=None),
-             _u("fresh-far", "vehicle", AO_SOUTH, age_s=120.0)]  # exactly at the limit: fresh
+    units = [
+        _u("stale-near", "foot", NEAR, age_s=600.0),
+        _u("never-heard", "foot", NEAR, age_s=None),
+        _u("fresh-far", "vehicle", AO_SOUTH, age_s=120.0),
+    ]  # exactly at the limit: fresh
     got = _rank(travel, units)
     assert _ids(got) == ["fresh-far", "never-heard", "stale-near"]  # same spot: tie -> id
     assert [c.stale for c in got] == [False, True, True]
@@ -118,36 +152,50 @@ def test_fresh_before_stale_even_when_further(travel: TravelModel) -> None:
 
 
 def test_preemption_follows_the_priority_rule(travel: TravelModel) -> None:
-    units = [_u("free-far", "vehicle", AO_SOUTH),
-             _u("routine", "foot", NEAR, task_priority=3, status="on_scene"),
-             _u("same", "foot", NEAR, task_priority=2),
-             _u("urgent", "foot", NEAR, task_priority=1),
-             _u("garbled", "foot", NEAR, task_priority="soon"),
-             _u("stale-routine", "foot", NEAR, task_priority=3, age_s=900.0)]
+    units = [
+        _u("free-far", "vehicle", AO_SOUTH),
+        _u("routine", "foot", NEAR, task_priority=3, status="on_scene"),
+        _u("same", "foot", NEAR, task_priority=2),
+        _u("urgent", "foot", NEAR, task_priority=1),
+        _u("garbled", "foot", NEAR, task_priority="soon"),
+        _u("stale-routine", "foot", NEAR, task_priority=3, age_s=900.0),
+    ]
     got = _rank(travel, units, priority=2)
     assert _ids(got) == ["free-far", "routine", "stale-routine"]
     assert [c.preemptible for c in got] == [False, True, True]
     assert [c.tier for c in got] == ["ready", "busy", "stale"]
-    assert set(_ids(_rank(travel, units, priority=1))) == {"free-far", "routine", "same",
-                                                           "stale-routine"}
+    assert set(_ids(_rank(travel, units, priority=1))) == {
+        "free-far",
+        "routine",
+        "same",
+        "stale-routine",
+    }
     assert _ids(_rank(travel, units, priority=3)) == ["free-far"]
 
 
 def test_a_busy_status_without_a_task_comes_after_free_units(travel: TravelModel) -> None:
-    got = _rank(travel, [_u("busy", "foot", NEAR, status="en_route"),
-                         _u("free", "vehicle", AO_SOUTH)])
+    got = _rank(
+        travel, [_u("busy", "foot", NEAR, status="en_route"), _u("free", "vehicle", AO_SOUTH)]
+    )
     assert _ids(got) == ["free", "busy"]
     assert (got[1].tier, got[1].note, got[1].preemptible) == ("busy", "busy_status", False)
 
 
 def test_unreachable_units_come_last_and_say_why(travel: TravelModel) -> None:
-    units = [_u("island", "vehicle", ISLAND), _u("stale", "foot", NEAR, age_s=999.0),
-             _u("far", "foot", AO_SOUTH)]
+    units = [
+        _u("island", "vehicle", ISLAND),
+        _u("stale", "foot", NEAR, age_s=999.0),
+        _u("far", "foot", AO_SOUTH),
+    ]
     got = _rank(travel, units, dest=AO_NORTH)
     assert _ids(got) == ["far", "stale", "island"]
     last = got[-1]
-    assert (last.tier, last.eta_s, last.distance_m, last.note) == \
-        ("unreachable", None, None, "no_route")
+    assert (last.tier, last.eta_s, last.distance_m, last.note) == (
+        "unreachable",
+        None,
+        None,
+        "no_route",
+    )
     assert last.straight_m > 0
 
 
@@ -162,10 +210,16 @@ def test_ties_are_broken_by_id_and_limit_applies(travel: TravelModel) -> None:
 def test_order_does_not_depend_on_input_order(travel: TravelModel, rnd: random.Random) -> None:
     rng = random.Random(11)
     spots = [NEAR, AO_SOUTH, INLAND_NORTH, ISLAND, QINIANGSHAN]
-    units = [_u(f"u{i}", rng.choice(["foot", "vehicle", "drone"]), rng.choice(spots),
-                age_s=rng.choice([5.0, 500.0, None]),
-                **({"task_priority": rng.choice([1, 2, 3])} if i % 3 == 0 else {}))
-             for i in range(30)]
+    units = [
+        _u(
+            f"u{i}",
+            rng.choice(["foot", "vehicle", "drone"]),
+            rng.choice(spots),
+            age_s=rng.choice([5.0, 500.0, None]),
+            **({"task_priority": rng.choice([1, 2, 3])} if i % 3 == 0 else {}),
+        )
+        for i in range(30)
+    ]
     expected = _rank(travel, units, limit=30)
     shuffled = units[:]
     rnd.shuffle(shuffled)
@@ -175,8 +229,9 @@ def test_order_does_not_depend_on_input_order(travel: TravelModel, rnd: random.R
 def test_candidates_never_beat_the_straight_line(travel: TravelModel, geo: Geography) -> None:
     """Rounding to whole metres and seconds is the only slack: at most one second."""
     rng = random.Random(5)
-    units = [_u(f"l{i}", rng.choice(["foot", "vehicle"]), geo.random_land_point(rng))
-             for i in range(150)]
+    units = [
+        _u(f"l{i}", rng.choice(["foot", "vehicle"]), geo.random_land_point(rng)) for i in range(150)
+    ]
     units += [_u(f"s{i}", "boat", geo.random_sea_point(rng, "district")) for i in range(50)]
     for dest in (XICHONG_SHORE, AO_NORTH):
         for c in _rank(travel, units, dest=dest, domain="coastal", departments=set(), limit=200):
@@ -200,16 +255,31 @@ def test_ranking_rules_on_one_mixed_fleet(travel: TravelModel) -> None:
         _u("skilled-other-dept", "foot", near, department="water", skills=["illegal_logging"]),
         _u("boat", "boat", daya_bay),
     ]
-    ranked = rank(units, dest=QINIANGSHAN, domain="land", departments={"forestry"}, priority=2,
-                  travel=travel, silent_after_s=rules.unit_silent_after_s,
-                  kind_domains=rules.kind_domains, incident_type="illegal_logging")
+    ranked = rank(
+        units,
+        dest=QINIANGSHAN,
+        domain="land",
+        departments={"forestry"},
+        priority=2,
+        travel=travel,
+        silent_after_s=rules.unit_silent_after_s,
+        kind_domains=rules.kind_domains,
+        incident_type="illegal_logging",
+    )
     ids = [c.unit_id for c in ranked]
     assert ids[:2] == ["near-foot", "skilled-other-dept"]  # ready and near; tie -> by id
     assert ids.index("far-car") < ids.index("busy-routine") < ids.index("stale-near")
     assert {"busy-urgent", "off", "water-dept", "boat"}.isdisjoint(ids)
     by_id = {c.unit_id: c for c in ranked}
     assert by_id["busy-routine"].preemptible and by_id["stale-near"].stale
-    sea = rank(units, dest=daya_bay, domain="sea", departments=set(), priority=2,
-               travel=travel, silent_after_s=120, kind_domains=rules.kind_domains)
+    sea = rank(
+        units,
+        dest=daya_bay,
+        domain="sea",
+        departments=set(),
+        priority=2,
+        travel=travel,
+        silent_after_s=120,
+        kind_domains=rules.kind_domains,
+    )
     assert [c.unit_id for c in sea] == ["boat"]
-

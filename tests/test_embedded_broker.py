@@ -22,8 +22,9 @@ def amqtt() -> Iterator[ServerProcess]:
 
 def _client(port: int, topics: list[str], clean: bool = True) -> tuple[mqtt.Client, list[str]]:
     got: list[str] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}",
-                    clean_session=clean)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", clean_session=clean
+    )
     c.on_message = lambda _c, _u, m: got.append(m.topic)
     c.connect("127.0.0.1", port)
     c.loop_start()
@@ -33,7 +34,8 @@ def _client(port: int, topics: list[str], clean: bool = True) -> tuple[mqtt.Clie
 
 
 def test_a_new_client_gets_only_the_retained_messages_it_subscribed_to(
-        amqtt: ServerProcess) -> None:
+    amqtt: ServerProcess,
+) -> None:
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t-pub")
     pub.connect("127.0.0.1", amqtt.port)
     pub.loop_start()

@@ -27,10 +27,19 @@ TOTAL = UNITS * PER_UNIT
 
 
 def start_worker(redis_port: int, mqtt_port: int, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-               MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}", MQTT_CLIENT_ID="fault-test-worker")
-    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "ingest"], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
+    env = dict(
+        os.environ,
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+        MQTT_CLIENT_ID="fault-test-worker",
+    )
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), "ingest"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
 
 
 def tracked(client: redis.Redis) -> int:
@@ -48,9 +57,11 @@ class SlowPublisher(threading.Thread):
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"fault-pub-{time.monotonic_ns()}",
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"fault-pub-{time.monotonic_ns()}",
+            clean_session=False,
+        )
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(0.1, 1)
         self.client.connect("127.0.0.1", port)
@@ -63,10 +74,16 @@ class SlowPublisher(threading.Thread):
     def run(self) -> None:
         for seq in range(PER_UNIT):
             for u in range(UNITS):
-                doc = {"unit_id": f"U-{u}", "seq": seq, "ts": TS + seq * 1000,
-                       "lat": 22.5 + seq / 1e4, "lon": 114.4 + u / 1e3}
-                info = self.client.publish(f"ecocommand/units/U-{u}/position",
-                                           orjson.dumps(doc), qos=1)
+                doc = {
+                    "unit_id": f"U-{u}",
+                    "seq": seq,
+                    "ts": TS + seq * 1000,
+                    "lat": 22.5 + seq / 1e4,
+                    "lon": 114.4 + u / 1e3,
+                }
+                info = self.client.publish(
+                    f"ecocommand/units/U-{u}/position", orjson.dumps(doc), qos=1
+                )
                 assert info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN), info.rc
                 self.infos.append(info)
                 self.sent += 1
@@ -81,7 +98,8 @@ class SlowPublisher(threading.Thread):
 
 
 def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
-        r: redis.Redis, redis_srv: ServerProcess, tmp_path: Path) -> None:
+    r: redis.Redis, redis_srv: ServerProcess, tmp_path: Path
+) -> None:
     broker = mosquitto(tmp_path / "mosquitto")
     log = tmp_path / "worker.log"
     worker = start_worker(redis_srv.port, broker.port, log)
@@ -104,12 +122,18 @@ def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
             wait_for(lambda: tracked(r) >= TOTAL, 60, "every message in Redis")
         except AssertionError:
             n = tracked(r)
-            missing = {u: sorted(set(range(PER_UNIT)) - {
-                (int(e["ts"]) - TS) // 1000 for e in reader.track(r, "unit", f"U-{u}", 1000)})
-                for u in range(3)}
-            raise AssertionError(f"{n} of {TOTAL} in Redis; missing of U-0..2: {missing}; "
-                                 f"stats {reader.ingest_stats(r)}; log: "
-                                 f"{log.read_text()[-2000:]}") from None
+            missing = {
+                u: sorted(
+                    set(range(PER_UNIT))
+                    - {(int(e["ts"]) - TS) // 1000 for e in reader.track(r, "unit", f"U-{u}", 1000)}
+                )
+                for u in range(3)
+            }
+            raise AssertionError(
+                f"{n} of {TOTAL} in Redis; missing of U-0..2: {missing}; "
+                f"stats {reader.ingest_stats(r)}; log: "
+                f"{log.read_text()[-2000:]}"
+            ) from None
         time.sleep(1.0)  # anything still being redelivered would now show up as a second copy
         tracks = {u: reader.track(r, "unit", f"U-{u}", count=10 * PER_UNIT) for u in range(UNITS)}
         for u, entries in tracks.items():
@@ -126,8 +150,9 @@ def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
         broker.stop()
 
 
-def test_sigkill_redis_mid_stream_loses_nothing(r: redis.Redis, broker: ServerProcess,
-                                                tmp_path: Path) -> None:
+def test_sigkill_redis_mid_stream_loses_nothing(
+    r: redis.Redis, broker: ServerProcess, tmp_path: Path
+) -> None:
     """Redis dies (SIGKILL) and comes back on the same AOF: the worker waits, acknowledges
     nothing meanwhile, and every message ends up in Redis once."""
     from embedded.processes import redis_server
@@ -160,7 +185,8 @@ def test_sigkill_redis_mid_stream_loses_nothing(r: redis.Redis, broker: ServerPr
 
 
 def test_sigkill_redis_right_after_acknowledged_assignments_keeps_them(
-        settings: Settings, tmp_path: Path) -> None:
+    settings: Settings, tmp_path: Path
+) -> None:
     """What a duty chief saw as "assigned" (HTTP 200) survives kill -9 of Redis at once after."""
     import orjson
 
@@ -177,11 +203,17 @@ def test_sigkill_redis_right_after_acknowledged_assignments_keeps_them(
         headers = {"X-CSRFToken": c.get_cookie("_csrf_token").value}
         acknowledged = {}
         for i in range(30):
-            inc = c.post("/api/v1/incidents", headers=headers, json={
-                "type": "illegal_fishing", "priority": 1, "lat": 22.50, "lon": 114.56}).get_json()
-            resp = c.post(f"/api/v1/incidents/{inc['id']}/assign", headers=headers,
-                          data=orjson.dumps({"units": [f"B-{i}"]}),
-                          content_type="application/json")
+            inc = c.post(
+                "/api/v1/incidents",
+                headers=headers,
+                json={"type": "illegal_fishing", "priority": 1, "lat": 22.50, "lon": 114.56},
+            ).get_json()
+            resp = c.post(
+                f"/api/v1/incidents/{inc['id']}/assign",
+                headers=headers,
+                data=orjson.dumps({"units": [f"B-{i}"]}),
+                content_type="application/json",
+            )
             assert resp.status_code == 200 and resp.get_json()["durable"] is True
             acknowledged[inc["id"]] = f"B-{i}"
         own.stop(kill=True)  # no shutdown, no save: only what the AOF already holds

@@ -377,17 +377,29 @@ def test_zones_file(geo: Geography) -> None:
     [
         ("zones.geojson", "{not json", "not valid JSON"),
         ("zones.geojson", '{"type": "FeatureCollection", "features": []}', "with features"),
-        ("zones.geojson", '[1, 2]', "with features"),
-        ("zones.geojson", '{"features": [{"properties": {"id": "z"}, "geometry": '
-         '{"type": "Polygon", "coordinates": [[1, 2]]}}]}', "feature 0"),
-        ("zones.geojson", '{"features": [{"properties": {}, "geometry": '
-         '{"type": "Point", "coordinates": [114.5, 22.5]}}]}', "unique string 'id'"),
-        ("dapeng_grid.geojson", '{"features": [{"geometry": '
-         '{"type": "Point", "coordinates": [114.5, 22.5]}}]}', "no properties"),
+        ("zones.geojson", "[1, 2]", "with features"),
+        (
+            "zones.geojson",
+            '{"features": [{"properties": {"id": "z"}, "geometry": '
+            '{"type": "Polygon", "coordinates": [[1, 2]]}}]}',
+            "feature 0",
+        ),
+        (
+            "zones.geojson",
+            '{"features": [{"properties": {}, "geometry": '
+            '{"type": "Point", "coordinates": [114.5, 22.5]}}]}',
+            "unique string 'id'",
+        ),
+        (
+            "dapeng_grid.geojson",
+            '{"features": [{"geometry": {"type": "Point", "coordinates": [114.5, 22.5]}}]}',
+            "no properties",
+        ),
     ],
 )
-def test_a_bad_replacement_file_is_a_clear_error_naming_it(tmp_path, file: str, content: str,
-                                                           expected: str) -> None:
+def test_a_bad_replacement_file_is_a_clear_error_naming_it(
+    tmp_path, file: str, content: str, expected: str
+) -> None:
     import shutil
 
     from config import CONFIG_DIR

@@ -23,8 +23,16 @@ def ctx(**kw) -> HandlerContext:
 
 
 def pos(**over) -> bytes:
-    doc = {"unit_id": "U-1", "seq": 7, "ts": TS, "lat": 22.59, "lon": 114.48, "speed_kmh": 4.5,
-           "course": 90.0, "status": "available"}
+    doc = {
+        "unit_id": "U-1",
+        "seq": 7,
+        "ts": TS,
+        "lat": 22.59,
+        "lon": 114.48,
+        "speed_kmh": 4.5,
+        "course": 90.0,
+        "status": "available",
+    }
     doc.update(over)
     return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
 
@@ -75,39 +83,71 @@ def test_bad_positions_are_rejected_with_a_reason(payload: bytes, expected: str)
 
 
 def test_profile_and_status() -> None:
-    prof = orjson.dumps({"unit_id": "U-1", "ts": TS, "name": "葵涌巡查1组",
-                         "department": "forestry", "kind": "foot", "level": "community",
-                         "subdistrict": "kuichong", "skills": ["illegal_logging", "fire"]})
+    prof = orjson.dumps(
+        {
+            "unit_id": "U-1",
+            "ts": TS,
+            "name": "葵涌巡查1组",
+            "department": "forestry",
+            "kind": "foot",
+            "level": "community",
+            "subdistrict": "kuichong",
+            "skills": ["illegal_logging", "fire"],
+        }
+    )
     (op,) = units.handle_profile("U-1", prof, ctx())
     assert op.fields["skills"] == "illegal_logging,fire" and op.order_field == "profile_ts"
     assert op.fields["department"] == "forestry"
-    bad = orjson.dumps({"unit_id": "U-1", "ts": TS, "name": "x", "department": "police",
-                        "kind": "foot", "level": "community"})
+    bad = orjson.dumps(
+        {
+            "unit_id": "U-1",
+            "ts": TS,
+            "name": "x",
+            "department": "police",
+            "kind": "foot",
+            "level": "community",
+        }
+    )
     assert reason(units.handle_profile, "U-1", bad, ctx()) == "schema_invalid"
     st_ = orjson.dumps({"unit_id": "U-1", "ts": TS, "status": "on_scene"})
     assert units.handle_status("U-1", st_, ctx())[0].fields == {"status": "on_scene"}
 
 
-OT = {"_type": "location", "lat": 22.6, "lon": 114.45, "tst": TS // 1000, "vel": 12,
-      "cog": 360, "acc": 8, "batt": 80, "tid": "lw", "BSSID": "x"}
+OT = {
+    "_type": "location",
+    "lat": 22.6,
+    "lon": 114.45,
+    "tst": TS // 1000,
+    "vel": 12,
+    "cog": 360,
+    "acc": 8,
+    "batt": 80,
+    "tid": "lw",
+    "BSSID": "x",
+}
 
 
 def test_owntracks_location_maps_to_its_unit() -> None:
     c = ctx(owntracks_units={"li/phone": "U-9"})
     obs = units.handle_owntracks("li", "phone", orjson.dumps(OT), c)[0]
-    assert (obs.entity_id, obs.ts, obs.lat, obs.state["src"]) == ("U-9", TS // 1000 * 1000,
-                                                                   22.6, "owntracks")
+    assert (obs.entity_id, obs.ts, obs.lat, obs.state["src"]) == (
+        "U-9",
+        TS // 1000 * 1000,
+        22.6,
+        "owntracks",
+    )
     assert obs.state["course"] == 0.0  # 360 is north too
 
 
 def test_owntracks_rejections() -> None:
     c = ctx(owntracks_units={"li/phone": "U-9"})
-    assert reason(units.handle_owntracks, "zhang", "phone", orjson.dumps(OT), c) == \
-        "unknown_device"
+    assert reason(units.handle_owntracks, "zhang", "phone", orjson.dumps(OT), c) == "unknown_device"
     lwt = orjson.dumps({"_type": "lwt", "tst": 1})
     assert reason(units.handle_owntracks, "li", "phone", lwt, c) == "unsupported_type"
-    assert reason(units.handle_owntracks, "li", "phone", orjson.dumps({**OT, "lat": 200}),
-                  c) == "bad_coordinates"
+    assert (
+        reason(units.handle_owntracks, "li", "phone", orjson.dumps({**OT, "lat": 200}), c)
+        == "bad_coordinates"
+    )
 
 
 def test_class_limits_come_from_the_standards_files() -> None:
@@ -122,14 +162,20 @@ def test_class_limits_come_from_the_standards_files() -> None:
 
 def test_breaches_on_the_edges() -> None:
     assert breaches("seawater", "I", {"COD": 2.0, "dissolved_oxygen": 6.01, "pH": 7.8}) == []
-    found = breaches("seawater", "I", {"COD": 2.01, "dissolved_oxygen": 6.0, "pH": 8.6,
-                                       "unknown": 1e9})
+    found = breaches(
+        "seawater", "I", {"COD": 2.01, "dissolved_oxygen": 6.0, "pH": 8.6, "unknown": 1e9}
+    )
     assert [b.parameter for b in found] == ["COD", "dissolved_oxygen", "pH"]
     assert breaches("seawater", None, {"COD": 99}) == []
 
 
-SENSOR_PROFILE = {"kind": "seawater", "water_class": "I", "name": "东山码头", "lon": 114.5,
-                  "lat": 22.56}
+SENSOR_PROFILE = {
+    "kind": "seawater",
+    "water_class": "I",
+    "name": "东山码头",
+    "lon": 114.5,
+    "lat": 22.56,
+}
 
 
 def reading(values: dict, seq: int = 1) -> bytes:
@@ -149,26 +195,37 @@ def test_reading_breach_raises_one_alert_with_a_stable_id() -> None:
     assert len(sensors.handle_reading("S-1", reading({"COD": 1.0}), c)) == 1
 
 
-@pytest.mark.parametrize("values", [{}, {"COD": "high"}, {"COD": True}, {"x" * 41: 1.0},
-                                    {f"p{i}": 1.0 for i in range(33)}])
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"COD": "high"}, {"COD": True}, {"x" * 41: 1.0}, {f"p{i}": 1.0 for i in range(33)}],
+)
 def test_bad_readings(values: dict) -> None:
     assert reason(sensors.handle_reading, "S-1", reading(values), ctx()) == "schema_invalid"
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids,
-                                                              max_size=6),
-    max_leaves=20,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda kids: (
+            st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=6)
+        ),
+        max_leaves=20,
+    )
+)
 def test_any_json_document_is_handled_or_rejected_never_raises(doc: object) -> None:
     try:
         payload = orjson.dumps(doc)
     except (TypeError, orjson.JSONEncodeError):
         return
-    for fn in (units.handle_position, units.handle_profile, units.handle_status,
-               sensors.handle_reading, sensors.handle_profile, sensors.handle_alert):
+    for fn in (
+        units.handle_position,
+        units.handle_profile,
+        units.handle_status,
+        sensors.handle_reading,
+        sensors.handle_profile,
+        sensors.handle_alert,
+    ):
         try:
             ops = fn("U-1", payload, ctx())
         except Rejected:
@@ -196,8 +253,9 @@ def test_any_bytes_are_handled_or_rejected(payload: bytes) -> None:
         ('{"devices": {"li/phone": ""}}', "expected"),
     ],
 )
-def test_bad_owntracks_map_is_a_clear_configuration_error(tmp_path, content: str,
-                                                          expected: str) -> None:
+def test_bad_owntracks_map_is_a_clear_configuration_error(
+    tmp_path, content: str, expected: str
+) -> None:
     path = tmp_path / "ot.json"
     path.write_text(content)
     with pytest.raises(ValueError, match=expected) as e:
@@ -220,10 +278,21 @@ def test_vessel_in_a_zone_raises_one_alert_per_hour() -> None:
     geo = load_geography()
     zone = next(z for z in geo.zones if z[0]["kind"] == "no_fishing")
     point = zone[1].representative_point()
-    line = encode_dict({"type": 1, "mmsi": 413000001, "lat": point.y, "lon": point.x,
-                        "speed": 3.0, "course": 90.0}, "AI", "VDM")[0]
-    outside = encode_dict({"type": 1, "mmsi": 413000002, "lat": 22.52, "lon": 114.40},
-                          "AI", "VDM")[0]
+    line = encode_dict(
+        {
+            "type": 1,
+            "mmsi": 413000001,
+            "lat": point.y,
+            "lon": point.x,
+            "speed": 3.0,
+            "course": 90.0,
+        },
+        "AI",
+        "VDM",
+    )[0]
+    outside = encode_dict({"type": 1, "mmsi": 413000002, "lat": 22.52, "lon": 114.40}, "AI", "VDM")[
+        0
+    ]
     c = ctx(zones_at=geo.zones_at)
     ops = vessels.handle_nmea("rx", f"{line}\n{outside}".encode(), c)
     alerts = [op for op in ops if isinstance(op, RaiseAlert)]
@@ -233,9 +302,17 @@ def test_vessel_in_a_zone_raises_one_alert_per_hour() -> None:
     assert a.alert_id == f"zone:413000001:{zone[0]['id']}:{(TS + 5) // 3_600_000}"
 
 
-@pytest.mark.parametrize("content", ["{oops", "{}", '{"parameters": {"COD_le": {"I": "two"}}}',
-                                     '{"parameters": {"pH": {"I": [9, 7]}}}',
-                                     '{"parameters": {"pH": {"I": 5}}}', "[]"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{oops",
+        "{}",
+        '{"parameters": {"COD_le": {"I": "two"}}}',
+        '{"parameters": {"pH": {"I": [9, 7]}}}',
+        '{"parameters": {"pH": {"I": 5}}}',
+        "[]",
+    ],
+)
 def test_a_bad_standards_file_is_a_clear_error_naming_it(tmp_path, content: str) -> None:
     (tmp_path / "gb3097_1997_seawater_classes.json").write_text(content)
     with pytest.raises(ValueError, match=r"gb3097_1997_seawater_classes\.json"):

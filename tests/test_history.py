@@ -16,8 +16,9 @@ from store import coverage, incidents, kpi_days
 DAY = 86_400_000
 
 
-def test_days_of_plausible_marked_incidents_once(r: redis.Redis, geo: Geography,
-                                                 instant: int) -> None:
+def test_days_of_plausible_marked_incidents_once(
+    r: redis.Redis, geo: Geography, instant: int
+) -> None:
     now = instant
     fleet = history.demo_fleet(geo, 7)
     first = history.fill(r, geo, fleet, 5, now, seed=7)
@@ -59,14 +60,16 @@ def test_bad_history_lengths_are_refused(text: str) -> None:
         run._days(text)
 
 
-def test_past_days_get_patrols_units_on_duty_and_readings_once(r: redis.Redis, geo: Geography,
-                                                               instant: int) -> None:
+def test_past_days_get_patrols_units_on_duty_and_readings_once(
+    r: redis.Redis, geo: Geography, instant: int
+) -> None:
     now = instant
     fleet = history.demo_fleet(geo, 7)
     assert history.fill_days(r, geo, fleet, 3, now, seed=7) == 3
     assert history.fill_days(r, geo, fleet, 3, now, seed=7) == 0  # closed already
-    days = sorted(kpi_days.stored_days(r, [coverage.local_day(now - d * 86_400_000)
-                                           for d in range(0, 5)]))
+    days = sorted(
+        kpi_days.stored_days(r, [coverage.local_day(now - d * 86_400_000) for d in range(0, 5)])
+    )
     assert len(days) == 3 and coverage.local_day(now) not in days  # today is not closed
     for day, row in kpi_days.stored_days(r, days).items():
         assert row["source"] == "simulated" and len(row["on_duty"]) == 24

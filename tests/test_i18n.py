@@ -14,9 +14,14 @@ def test_every_key_has_every_language() -> None:
 
 
 def test_the_vocabulary_is_translated() -> None:
-    for prefix, enum in (("dept", Department), ("level", Level), ("kind", UnitKind),
-                         ("status", UnitStatus), ("subdistrict", Subdistrict),
-                         ("severity", Severity)):
+    for prefix, enum in (
+        ("dept", Department),
+        ("level", Level),
+        ("kind", UnitKind),
+        ("status", UnitStatus),
+        ("subdistrict", Subdistrict),
+        ("severity", Severity),
+    ):
         for member in enum:
             assert f"{prefix}.{member.value}" in TABLE, f"{prefix}.{member.value}"
 
@@ -31,10 +36,14 @@ def test_lookup() -> None:
 def test_the_incident_vocabulary_is_translated() -> None:
     from domain.incidents import CLOCKS, Domain, IncidentType, Priority, Source, State
 
-    for prefix, values in (("incident.state", State), ("incident.source", Source),
-                           ("incident.type", IncidentType), ("incident.domain", Domain),
-                           ("incident.priority", [p.value for p in Priority]),
-                           ("incident.deadline", CLOCKS)):
+    for prefix, values in (
+        ("incident.state", State),
+        ("incident.source", Source),
+        ("incident.type", IncidentType),
+        ("incident.domain", Domain),
+        ("incident.priority", [p.value for p in Priority]),
+        ("incident.deadline", CLOCKS),
+    ):
         for v in values:
             key = f"{prefix}.{getattr(v, 'value', v)}"
             assert key in TABLE, key

@@ -33,14 +33,21 @@ def test_every_pair_is_legal_or_refused_by_name(current: State, target: State) -
     if (current, target) in LEGAL:
         assert check_transition(current, target, **kw).to_state == target
     else:
-        with pytest.raises(IllegalTransition, match=f"{current.value} cannot become "
-                                                    f"{target.value}"):
+        with pytest.raises(
+            IllegalTransition, match=f"{current.value} cannot become {target.value}"
+        ):
             check_transition(current, target, **kw)
 
 
 def test_the_main_chain_and_the_exits() -> None:
-    chain = [State.TRIAGED, State.ASSIGNED, State.EN_ROUTE, State.ON_SCENE, State.HANDLED,
-             State.CLOSED]
+    chain = [
+        State.TRIAGED,
+        State.ASSIGNED,
+        State.EN_ROUTE,
+        State.ON_SCENE,
+        State.HANDLED,
+        State.CLOSED,
+    ]
     tl = Timeline()
     tl.open("chief", 0)
     for i, s in enumerate(chain, start=1):
@@ -56,10 +63,24 @@ def test_reasons_and_transfers() -> None:
     with pytest.raises(IllegalTransition, match="department it goes to"):
         check_transition(State.TRIAGED, State.TRANSFERRED, by="c", at_ms=1, reason="not ours")
     with pytest.raises(IllegalTransition, match="already belongs"):
-        check_transition(State.TRIAGED, State.TRANSFERRED, by="c", at_ms=1, reason="x",
-                         department=Department.WATER, owner="water")
-    t = check_transition(State.TRIAGED, State.TRANSFERRED, by="c", at_ms=1, reason="x",
-                         department=Department.FORESTRY, owner="water")
+        check_transition(
+            State.TRIAGED,
+            State.TRANSFERRED,
+            by="c",
+            at_ms=1,
+            reason="x",
+            department=Department.WATER,
+            owner="water",
+        )
+    t = check_transition(
+        State.TRIAGED,
+        State.TRANSFERRED,
+        by="c",
+        at_ms=1,
+        reason="x",
+        department=Department.FORESTRY,
+        owner="water",
+    )
     assert t.extra == {"department": "forestry"}
     with pytest.raises(IllegalTransition, match="reassignment needs a reason"):
         check_transition(State.ASSIGNED, State.ASSIGNED, by="c", at_ms=1)
@@ -87,8 +108,9 @@ def test_random_walks_only_take_legal_steps(steps: list[tuple[State, int]]) -> N
     replay = Timeline()
     replay.open("c", 0)
     for t in tl.transitions[1:]:
-        replay.apply(t.to_state, by=t.by, at_ms=t.at_ms, reason=t.reason,
-                     department=Department.WATER)
+        replay.apply(
+            t.to_state, by=t.by, at_ms=t.at_ms, reason=t.reason, department=Department.WATER
+        )
     assert replay.state == tl.state
 
 
@@ -122,18 +144,25 @@ def test_escalation_goes_up_one_level_per_miss_and_stops_at_the_district() -> No
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: "not json {",
-    lambda d: {**d, "types": {**d["types"], "illegal_fishing": {"departments": ["navy"],
-                                                                "domain": "sea"}}},
-    lambda d: {**d, "types": {k: v for k, v in d["types"].items() if k != "noise"}},
-    lambda d: {**d, "deadlines": {**d["deadlines"], "1": {**d["deadlines"]["1"],
-                                                         "assign_s": -5}}},
-    lambda d: {**d, "unit_silent_after_s": 10**12},
-    lambda d: {**d, "kind_domains": {**d["kind_domains"], "boat": ["space"]}},
-    lambda d: {**d, "surprise": 1},
-    lambda d: [],
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: "not json {",
+        lambda d: {
+            **d,
+            "types": {**d["types"], "illegal_fishing": {"departments": ["navy"], "domain": "sea"}},
+        },
+        lambda d: {**d, "types": {k: v for k, v in d["types"].items() if k != "noise"}},
+        lambda d: {
+            **d,
+            "deadlines": {**d["deadlines"], "1": {**d["deadlines"]["1"], "assign_s": -5}},
+        },
+        lambda d: {**d, "unit_silent_after_s": 10**12},
+        lambda d: {**d, "kind_domains": {**d["kind_domains"], "boat": ["space"]}},
+        lambda d: {**d, "surprise": 1},
+        lambda d: [],
+    ],
+)
 def test_a_bad_rules_file_is_refused_naming_the_file(tmp_path: Path, mutate) -> None:
     doc = json.loads((ROOT / "config" / "dispatch.json").read_text(encoding="utf-8"))
     bad = mutate(doc)

@@ -25,13 +25,22 @@ from tests.test_roles import signed_in
 
 def png(width: int = 2, height: int = 2) -> bytes:
     """A real PNG (what a browser can decode), made here so the test needs no file."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
-                                                               0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -44,13 +53,22 @@ def server(settings: Settings, r: redis.Redis) -> Flask:
     return make_app(settings)
 
 
-def _upload(c: FlaskClient, inc_id: str, data: bytes, name: str = "photo.png",
-            caption: str = "", csrf: bool = True) -> tuple[int, dict]:
+def _upload(
+    c: FlaskClient,
+    inc_id: str,
+    data: bytes,
+    name: str = "photo.png",
+    caption: str = "",
+    csrf: bool = True,
+) -> tuple[int, dict]:
     cookie = c.get_cookie("_csrf_token")
     headers = {"X-CSRFToken": cookie.value} if csrf and cookie else {}
-    resp = c.post(f"/api/v1/incidents/{inc_id}/evidence", headers=headers,
-                  data={"file": (io.BytesIO(data), name), "caption": caption},
-                  content_type="multipart/form-data")
+    resp = c.post(
+        f"/api/v1/incidents/{inc_id}/evidence",
+        headers=headers,
+        data={"file": (io.BytesIO(data), name), "caption": caption},
+        content_type="multipart/form-data",
+    )
     return resp.status_code, resp.get_json(silent=True) or {}
 
 
@@ -62,25 +80,41 @@ def _incident(chief: FlaskClient) -> str:
 
 # --- pure rules ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("data", "media"), [
-    (png(), "image/png"), (b"\xff\xd8\xff\xe0" + b"\x00" * 20, "image/jpeg"),
-    (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"), (PDF, "application/pdf"),
-    (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 8, "video/mp4"),
-    (b"<html><script>alert(1)</script>", None), (b"RIFF\x10\x00\x00\x00WAVEfmt ", None),
-    (b"GIF89a", None), (b"", None),
-])
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (png(), "image/png"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 20, "image/jpeg"),
+        (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (PDF, "application/pdf"),
+        (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 8, "video/mp4"),
+        (b"<html><script>alert(1)</script>", None),
+        (b"RIFF\x10\x00\x00\x00WAVEfmt ", None),
+        (b"GIF89a", None),
+        (b"", None),
+    ],
+)
 def test_the_type_comes_from_the_bytes(data: bytes, media: str | None) -> None:
     assert media_type_of(data) == media
 
 
-@pytest.mark.parametrize(("name", "cleaned"), [
-    ("photo.png", "photo.png"), ("../../etc/passwd", "passwd.png"),
-    ("C:\\Users\\x\\现场 照片.JPG", "现场 照片.png"), ("evil.html", "evil.png"),
-    ("", "evidence.png"), ("...", "evidence.png"), ("a\x00b\r\n.png", "a_b.png"),
-    ("x" * 300 + ".png", "x" * 80 + ".png"),
-])
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [
+        ("photo.png", "photo.png"),
+        ("../../etc/passwd", "passwd.png"),
+        ("C:\\Users\\x\\现场 照片.JPG", "现场 照片.png"),
+        ("evil.html", "evil.png"),
+        ("", "evidence.png"),
+        ("...", "evidence.png"),
+        ("a\x00b\r\n.png", "a_b.png"),
+        ("x" * 300 + ".png", "x" * 80 + ".png"),
+    ],
+)
 def test_names_lose_directories_and_odd_characters_and_get_the_real_extension(
-        name: str, cleaned: str) -> None:
+    name: str, cleaned: str
+) -> None:
     assert clean_name(name, "image/png") == cleaned
 
 
@@ -89,11 +123,15 @@ def test_empty_unknown_and_oversized_files_are_refused() -> None:
         with pytest.raises(EvidenceRefused):
             accept(data, "x.png")
     ev = accept(png(), "scene.png")
-    assert (ev.sha256, ev.media_type, ev.name) == (hashlib.sha256(png()).hexdigest(),
-                                                   "image/png", "scene.png")
+    assert (ev.sha256, ev.media_type, ev.name) == (
+        hashlib.sha256(png()).hexdigest(),
+        "image/png",
+        "scene.png",
+    )
 
 
 # --- over HTTP -------------------------------------------------------------------------------
+
 
 def test_chiefs_add_notes_everyone_reads_them(server: Flask) -> None:
     chief, operator = signed_in(server, "dispatcher"), signed_in(server, "operator")
@@ -109,13 +147,25 @@ def test_chiefs_add_notes_everyone_reads_them(server: Flask) -> None:
     assert note["durable"] is True
     detail = operator.get(f"/api/v1/incidents/{inc_id}").get_json()
     _check(detail, "/api/v1/incidents/{incident_id}")
-    assert [(n["kind"], n["text"], n["by"]) for n in detail["notes"]] == \
-        [("note", "现场已拍照，等待执法队", "dispatcher")]
+    assert [(n["kind"], n["text"], n["by"]) for n in detail["notes"]] == [
+        ("note", "现场已拍照，等待执法队", "dispatcher")
+    ]
     assert [t["to"] for t in detail["timeline"]] == ["reported"]  # notes are not transitions
 
 
-@pytest.mark.parametrize("bad", [{}, {"text": ""}, {"text": "   "}, {"text": "x" * 2001},
-                                 {"text": 5}, {"text": "x", "by": "admin"}, ["x"], "text"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"text": ""},
+        {"text": "   "},
+        {"text": "x" * 2001},
+        {"text": 5},
+        {"text": "x", "by": "admin"},
+        ["x"],
+        "text",
+    ],
+)
 def test_bad_notes_are_refused_and_nothing_is_added(server: Flask, bad: object) -> None:
     chief = signed_in(server, "dispatcher")
     inc_id = _incident(chief)
@@ -130,8 +180,7 @@ def test_a_note_on_no_incident_is_404(server: Flask, r: redis.Redis) -> None:
     assert not list(r.scan_iter("incident:*"))  # no stray notes stream either
 
 
-def test_evidence_is_stored_by_hash_and_served_safely(server: Flask, settings: Settings
-                                                      ) -> None:
+def test_evidence_is_stored_by_hash_and_served_safely(server: Flask, settings: Settings) -> None:
     chief, operator = signed_in(server, "dispatcher"), signed_in(server, "operator")
     inc_id = _incident(chief)
     assert _upload(operator, inc_id, png())[0] == 403
@@ -140,8 +189,12 @@ def test_evidence_is_stored_by_hash_and_served_safely(server: Flask, settings: S
     assert status == 201, ev
     _check(ev, "/api/v1/incidents/{incident_id}/evidence", "post", "201")
     sha = hashlib.sha256(png()).hexdigest()
-    assert (ev["sha256"], ev["name"], ev["media_type"], ev["caption"]) == \
-        (sha, "现场.png", "image/png", "北侧排污口")
+    assert (ev["sha256"], ev["name"], ev["media_type"], ev["caption"]) == (
+        sha,
+        "现场.png",
+        "image/png",
+        "北侧排污口",
+    )
     stored = settings.data_dir / "evidence" / sha[:2] / sha
     assert stored.read_bytes() == png()
 
@@ -167,27 +220,38 @@ def test_evidence_is_stored_by_hash_and_served_safely(server: Flask, settings: S
     assert operator.get(ev["url"]).status_code == 410
 
 
-@pytest.mark.parametrize(("data", "name"), [
-    (b"", "empty.png"), (b"<html><script>alert(1)</script>", "photo.jpg"),
-    (b"MZ\x90\x00" + b"\x00" * 100, "scan.pdf"), (b"GIF89a" + b"\x00" * 30, "a.gif"),
-])
-def test_files_that_are_not_evidence_are_refused_whole(server: Flask, settings: Settings,
-                                                       data: bytes, name: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"", "empty.png"),
+        (b"<html><script>alert(1)</script>", "photo.jpg"),
+        (b"MZ\x90\x00" + b"\x00" * 100, "scan.pdf"),
+        (b"GIF89a" + b"\x00" * 30, "a.gif"),
+    ],
+)
+def test_files_that_are_not_evidence_are_refused_whole(
+    server: Flask, settings: Settings, data: bytes, name: str
+) -> None:
     chief = signed_in(server, "dispatcher")
     inc_id = _incident(chief)
     status, body = _upload(chief, inc_id, data, name)
     assert status == 422 and body["error"].startswith("file:"), (status, body)
     assert chief.get(f"/api/v1/incidents/{inc_id}").get_json()["notes"] == []
-    assert not (settings.data_dir / "evidence").exists() or \
-        not any(p.is_file() for p in (settings.data_dir / "evidence").rglob("*"))
+    assert not (settings.data_dir / "evidence").exists() or not any(
+        p.is_file() for p in (settings.data_dir / "evidence").rglob("*")
+    )
 
 
 def test_uploads_without_a_file_too_big_or_on_no_incident(server: Flask) -> None:
     chief = signed_in(server, "dispatcher")
     inc_id = _incident(chief)
     cookie = chief.get_cookie("_csrf_token").value
-    resp = chief.post(f"/api/v1/incidents/{inc_id}/evidence", headers={"X-CSRFToken": cookie},
-                      data={"caption": "no file"}, content_type="multipart/form-data")
+    resp = chief.post(
+        f"/api/v1/incidents/{inc_id}/evidence",
+        headers={"X-CSRFToken": cookie},
+        data={"caption": "no file"},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 400 and "file" in resp.get_json()["error"]
     huge = png() + b"\x00" * (server.config["MAX_CONTENT_LENGTH"] + 10)
     status, body = _upload(chief, inc_id, huge)

@@ -30,8 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_next_states_follow_the_table_in_chain_order() -> None:
     for s in State:
         assert set(next_states(s)) == TRANSITIONS[s]
-    assert next_states(State.REPORTED) == [State.TRIAGED, State.ASSIGNED, State.REJECTED,
-                                           State.TRANSFERRED]
+    assert next_states(State.REPORTED) == [
+        State.TRIAGED,
+        State.ASSIGNED,
+        State.REJECTED,
+        State.TRANSFERRED,
+    ]
     assert all(next_states(s) == [] for s in TERMINAL)
 
 
@@ -45,16 +49,25 @@ def test_a_refusal_lists_what_is_allowed() -> None:
 @pytest.mark.parametrize("target", [State.REJECTED, State.TRANSFERRED])
 def test_exits_need_a_reason(target: State) -> None:
     with pytest.raises(IllegalTransition, match="needs a reason"):
-        check_transition(State.ASSIGNED, target, by="c", at_ms=1, reason="",
-                         department=Department.FORESTRY)
+        check_transition(
+            State.ASSIGNED, target, by="c", at_ms=1, reason="", department=Department.FORESTRY
+        )
 
 
 def test_a_transfer_names_a_real_department() -> None:
     with pytest.raises(IllegalTransition, match="no department 'navy'"):
-        check_transition(State.REPORTED, State.TRANSFERRED, by="c", at_ms=1, reason="x",
-                         department="navy")
-    t = check_transition(State.REPORTED, State.TRANSFERRED, by="c", at_ms=1, reason="x",
-                         department="forestry", owner="water")
+        check_transition(
+            State.REPORTED, State.TRANSFERRED, by="c", at_ms=1, reason="x", department="navy"
+        )
+    t = check_transition(
+        State.REPORTED,
+        State.TRANSFERRED,
+        by="c",
+        at_ms=1,
+        reason="x",
+        department="forestry",
+        owner="water",
+    )
     assert t.extra == {"department": "forestry"}
 
 
@@ -73,8 +86,13 @@ def _good_history() -> list:
     tl.apply(State.TRIAGED, by="chief", at_ms=10)
     tl.apply(State.ASSIGNED, by="chief", at_ms=20)
     tl.apply(State.ASSIGNED, by="chief", at_ms=30, reason="nearer boat")
-    tl.apply(State.TRANSFERRED, by="chief", at_ms=40, reason="forest land",
-             department=Department.FORESTRY)
+    tl.apply(
+        State.TRANSFERRED,
+        by="chief",
+        at_ms=40,
+        reason="forest land",
+        department=Department.FORESTRY,
+    )
     return tl.transitions
 
 
@@ -84,15 +102,18 @@ def test_replay_rebuilds_a_good_history() -> None:
     assert tl.state == State.TRANSFERRED and tl.transitions == history
 
 
-@pytest.mark.parametrize(("index", "change", "message"), [
-    (0, {"to_state": State.TRIAGED}, "start with the report"),
-    (1, {"to_state": State.CLOSED}, "cannot become closed"),
-    (2, {"from_state": State.REPORTED}, "starts from reported"),
-    (3, {"reason": ""}, "reassignment needs a reason"),
-    (3, {"at_ms": 5}, "earlier"),
-    (4, {"extra": {}}, "department it goes to"),
-    (4, {"by": ""}, "who"),
-])
+@pytest.mark.parametrize(
+    ("index", "change", "message"),
+    [
+        (0, {"to_state": State.TRIAGED}, "start with the report"),
+        (1, {"to_state": State.CLOSED}, "cannot become closed"),
+        (2, {"from_state": State.REPORTED}, "starts from reported"),
+        (3, {"reason": ""}, "reassignment needs a reason"),
+        (3, {"at_ms": 5}, "earlier"),
+        (4, {"extra": {}}, "department it goes to"),
+        (4, {"by": ""}, "who"),
+    ],
+)
 def test_replay_refuses_a_tampered_history(index: int, change: dict, message: str) -> None:
     history = _good_history()
     history[index] = dataclasses.replace(history[index], **change)
@@ -101,8 +122,12 @@ def test_replay_refuses_a_tampered_history(index: int, change: dict, message: st
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(list(State)), st.integers(-2, 5),
-                          st.sampled_from(["", "why"])), max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(list(State)), st.integers(-2, 5), st.sampled_from(["", "why"])),
+        max_size=30,
+    )
+)
 def test_random_walks_replay_to_the_same_state(steps: list[tuple[State, int, str]]) -> None:
     tl = Timeline()
     tl.open("c", 0)
@@ -110,8 +135,14 @@ def test_random_walks_replay_to_the_same_state(steps: list[tuple[State, int, str
     for target, dt, reason in steps:
         before = list(tl.transitions)
         try:
-            tl.apply(target, by="c", at_ms=now + dt, reason=reason,
-                     department=Department.FORESTRY, owner="water")
+            tl.apply(
+                target,
+                by="c",
+                at_ms=now + dt,
+                reason=reason,
+                department=Department.FORESTRY,
+                owner="water",
+            )
             now += dt
         except IllegalTransition:
             assert tl.transitions == before  # a refusal changes nothing
@@ -138,20 +169,24 @@ def _set(doc: dict, keys: tuple[str, ...], value: object) -> dict:
     return doc
 
 
-@pytest.mark.parametrize(("keys", "value", "field"), [
-    (("deadlines", "2", "assign_s"), "900", "deadlines.2.assign_s"),
-    (("deadlines", "2", "assign_s"), 900.0, "deadlines.2.assign_s"),
-    (("deadlines", "2", "assign_s"), True, "deadlines.2.assign_s"),
-    (("deadlines", "2", "handle_s"), 60, "deadlines.2"),  # shorter than assign + arrive
-    (("unit_silent_after_s",), "120", "unit_silent_after_s"),
-    (("types", "noise", "departments"), ["water", "water"], "types.noise"),
-    (("types", "noise", "departments"), [], "types.noise.departments"),
-    (("types", "noise", "domain"), "air", "types.noise.domain"),
-    (("kind_domains", "drone"), [], "kind_domains.drone"),
-    (("deadlines", "4"), {"assign_s": 1, "arrive_s": 1, "handle_s": 2}, "deadlines.4"),
-])
-def test_wrong_values_are_refused_naming_file_and_field(tmp_path: Path, keys: tuple[str, ...],
-                                                       value: object, field: str) -> None:
+@pytest.mark.parametrize(
+    ("keys", "value", "field"),
+    [
+        (("deadlines", "2", "assign_s"), "900", "deadlines.2.assign_s"),
+        (("deadlines", "2", "assign_s"), 900.0, "deadlines.2.assign_s"),
+        (("deadlines", "2", "assign_s"), True, "deadlines.2.assign_s"),
+        (("deadlines", "2", "handle_s"), 60, "deadlines.2"),  # shorter than assign + arrive
+        (("unit_silent_after_s",), "120", "unit_silent_after_s"),
+        (("types", "noise", "departments"), ["water", "water"], "types.noise"),
+        (("types", "noise", "departments"), [], "types.noise.departments"),
+        (("types", "noise", "domain"), "air", "types.noise.domain"),
+        (("kind_domains", "drone"), [], "kind_domains.drone"),
+        (("deadlines", "4"), {"assign_s": 1, "arrive_s": 1, "handle_s": 2}, "deadlines.4"),
+    ],
+)
+def test_wrong_values_are_refused_naming_file_and_field(
+    tmp_path: Path, keys: tuple[str, ...], value: object, field: str
+) -> None:
     path = _write(tmp_path, _set(_committed(), keys, value))
     with pytest.raises(ValueError, match=r"dispatch rules .*dispatch\.json") as e:
         load_rules(path)

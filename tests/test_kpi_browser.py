@@ -28,8 +28,9 @@ browser, web, web_at_noon = test_browser.browser, test_browser.web, test_browser
 SHOTS = Path("/tmp")  # screenshots to look at after a run (also kept in tmp_path)
 
 
-def _expected(r: redis.Redis, clock: Clock, period: str, department: str | None = None
-              ) -> dict[str, Any]:
+def _expected(
+    r: redis.Redis, clock: Clock, period: str, department: str | None = None
+) -> dict[str, Any]:
     now = clock()
     from_ms, to_ms = period_bounds(period, None, None, now)
     return kpi_report(r, load_coverage(), from_ms, to_ms, department, None, now)
@@ -55,8 +56,13 @@ def _screenshot(browser: webdriver.Chrome, tmp_path: Path, name: str) -> None:
 
 
 def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
-        r: redis.Redis, geo: Geography, web_at_noon: str, page_clock: Clock,
-        browser: webdriver.Chrome, tmp_path: Path) -> None:
+    r: redis.Redis,
+    geo: Geography,
+    web_at_noon: str,
+    page_clock: Clock,
+    browser: webdriver.Chrome,
+    tmp_path: Path,
+) -> None:
     web, now = web_at_noon, page_clock()
     fleet = history.demo_fleet(geo, 5)
     history.fill(r, geo, fleet, 30, now, seed=5)  # simulated incidents, marked as such
@@ -75,15 +81,19 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     assert f"n = {first['report_to_assigned_s']['n']} 件" in assigned
     assert "目标 100%" in _tile(browser, "rate") and "目标 100%" in _tile(browser, "coverage-sea")
     assert f"{percent(week['response_times']['deadlines'][0]['share_missed'], 1)}" in _tile(
-        browser, "deadlines")
+        browser, "deadlines"
+    )
     assert "n = " in _tile(browser, "water") and "%" in _tile(browser, "water")
     simulated = week["incidents"]["simulated"]
     assert simulated > 0 and f"含 {simulated} 件模拟历史案件" in _text(browser, f"#{Ids.SIMULATED}")
     meta = _text(browser, f"#{Ids.META}")
     assert "统计时段" in meta and "部门：全部" in meta and "生成于" in meta
     # every chart drew, with its n and its definition
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".ec-kpi-graph .main-svg"))
-             >= 11, 20, "the charts")
+    wait_for(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, ".ec-kpi-graph .main-svg")) >= 11,
+        20,
+        "the charts",
+    )
     head = _text(browser, ".ec-kpi-chart-rate_source .ec-kpi-head")
     assert f"n = {week['handling_rate']['overall']['n']} 件受理案件" in head and "÷" in head
     _screenshot(browser, tmp_path, "kpi-normal.png")
@@ -92,8 +102,9 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     # 30 days: the numbers follow
     month = _expected(r, page_clock, "30d")
     assert month["handling_rate"]["overall"]["n"] > week["handling_rate"]["overall"]["n"]
-    browser.find_element(By.XPATH, f"//*[@id='{Ids.PERIOD}']//label[contains(., '最近30天')]"
-                         ).click()
+    browser.find_element(
+        By.XPATH, f"//*[@id='{Ids.PERIOD}']//label[contains(., '最近30天')]"
+    ).click()
     wait_for(lambda: _shows(browser, month), 20, "the 30-day handling rate")
 
     # one department: the numbers are that department's
@@ -107,16 +118,22 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     lang = "//*[@id='shell-lang']//label[contains(., '{}')]"
     browser.find_element(By.XPATH, lang.format("English")).click()
     wait_for(lambda: "Handling rate" in _tile(browser, "rate"), 10, "the English tiles")
-    wait_for(lambda: "Handling rate by source" in _text(
-        browser, ".ec-kpi-chart-rate_source .ec-kpi-head"), 10, "the English chart titles")
+    wait_for(
+        lambda: (
+            "Handling rate by source" in _text(browser, ".ec-kpi-chart-rate_source .ec-kpi-head")
+        ),
+        10,
+        "the English chart titles",
+    )
     assert "Last 30 days" in _text(browser, f"#{Ids.PERIOD}")
     browser.find_element(By.XPATH, lang.format("中文")).click()
     wait_for(lambda: "案件处理率" in _tile(browser, "rate"), 10, "the Chinese tiles")
 
     # the CSV of one chart: exactly its rows, readable by Excel
     downloads = tmp_path / "downloads"
-    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
-                            {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     browser.find_element(By.CSS_SELECTOR, ".ec-kpi-chart-rate_source .ec-kpi-csv").click()
     (saved,) = wait_for(lambda: list(downloads.glob("kpi-rate_source-*.csv")), 15, "the CSV")
     raw = saved.read_bytes()
@@ -137,7 +154,8 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-header").is_displayed()
     widths = browser.execute_script(
         "return [...document.querySelectorAll('.ec-kpi-graph .main-svg')]"
-        ".map(function (s) { return s.getBoundingClientRect().width; });")
+        ".map(function (s) { return s.getBoundingClientRect().width; });"
+    )
     assert widths and max(widths) <= 1020  # every chart fits the page
     browser.set_window_size(1100, 1400)
     _screenshot(browser, tmp_path, "kpi-print.png")
@@ -147,17 +165,22 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     # the wall screen: the tiles only, large, dark
     browser.set_window_size(1920, 1080)
     browser.get(web + "/kpis?wall=1&period=today&department=forestry")  # a kiosk's URL
-    wait_for(lambda: "%" in _tile(browser, "rate") or "—" in _tile(browser, "rate"), 20,
-             "the wall tiles")
+    wait_for(
+        lambda: "%" in _tile(browser, "rate") or "—" in _tile(browser, "rate"), 20, "the wall tiles"
+    )
     assert browser.find_elements(By.CSS_SELECTOR, ".ec-page.ec-wall")
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-charts").is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-controls").is_displayed()
     today = _expected(r, page_clock, "today", "forestry")
-    wait_for(lambda: _shows(browser, today), 20,
-             f"today's figures {_rate_shown(today)}, shown: {_tile(browser, 'rate')!r}")
+    wait_for(
+        lambda: _shows(browser, today),
+        20,
+        f"today's figures {_rate_shown(today)}, shown: {_tile(browser, 'rate')!r}",
+    )
     size = browser.execute_script(
         "return parseFloat(getComputedStyle(document.querySelector("
-        "'.ec-kpi-tile-rate .ec-kpi-tile-value')).fontSize)")
+        "'.ec-kpi-tile-rate .ec-kpi-tile-value')).fontSize)"
+    )
     assert size >= 80  # readable from 5 m
     _screenshot(browser, tmp_path, "kpi-wall.png")
     assert not _severe(browser)

@@ -33,71 +33,160 @@ def _midnight(y: int, m: int, d: int) -> int:
 
 
 def _rate(key: str, value: str, n: int, in_time: int, **more: int) -> dict[str, Any]:
-    row = {"reported": n, "rejected": 0, "transferred": 0, "received": n,
-           "handled_in_time": in_time, "handled_late": 0, "overdue": 0, "pending": n - in_time,
-           "n": n, "rate": in_time / n if n else None, "target": 1.0, **more}
+    row = {
+        "reported": n,
+        "rejected": 0,
+        "transferred": 0,
+        "received": n,
+        "handled_in_time": in_time,
+        "handled_late": 0,
+        "overdue": 0,
+        "pending": n - in_time,
+        "n": n,
+        "rate": in_time / n if n else None,
+        "target": 1.0,
+        **more,
+    }
     return {key: value, **row} if key else row
 
 
 def report() -> dict[str, Any]:
     """Two days, four received incidents (three in time), two near-shore points and a river."""
-    cov = [{"day": day, "scope": "district", "kind": kind, "covered": covered, "total": total,
-            "percent": 100 * covered / total, "target_percent": 100.0}
-           for day, kind, covered, total in (
-               ("20261104", "land", 5, 10), ("20261104", "coast", 4, 4),
-               ("20261104", "sea", 1, 4), ("20261105", "land", 10, 10),
-               ("20261105", "coast", 2, 4), ("20261105", "sea", 3, 4))]
+    cov = [
+        {
+            "day": day,
+            "scope": "district",
+            "kind": kind,
+            "covered": covered,
+            "total": total,
+            "percent": 100 * covered / total,
+            "target_percent": 100.0,
+        }
+        for day, kind, covered, total in (
+            ("20261104", "land", 5, 10),
+            ("20261104", "coast", 4, 4),
+            ("20261104", "sea", 1, 4),
+            ("20261105", "land", 10, 10),
+            ("20261105", "coast", 2, 4),
+            ("20261105", "sea", 3, 4),
+        )
+    ]
     point = {"water_class": "I", "subdistrict": "nanao", "days": 2}
     return {
-        "from_ms": _midnight(2026, 11, 4), "to_ms": NOW, "generated_ms": NOW,
-        "days": ["20261104", "20261105"], "filters": {"department": None, "subdistrict": None},
+        "from_ms": _midnight(2026, 11, 4),
+        "to_ms": NOW,
+        "generated_ms": NOW,
+        "days": ["20261104", "20261105"],
+        "filters": {"department": None, "subdistrict": None},
         "incidents": {"n": 5, "simulated": 2},
         "handling_rate": {
             "overall": _rate("", "", 4, 3, rejected=1, reported=5),
-            "by_source": [_rate("source", "citizen_report", 3, 2),
-                          _rate("source", "hotline", 1, 1)],
+            "by_source": [
+                _rate("source", "citizen_report", 3, 2),
+                _rate("source", "hotline", 1, 1),
+            ],
             "by_department": [_rate("department", "=cmd|' /C calc'!A0", 4, 3)],
-            "by_subdistrict": [_rate("subdistrict", "nanao", 4, 3),
-                               _rate("subdistrict", "dapeng", 0, 0)]},
+            "by_subdistrict": [
+                _rate("subdistrict", "nanao", 4, 3),
+                _rate("subdistrict", "dapeng", 0, 0),
+            ],
+        },
         "response_times": {
             "intervals": [
                 {"interval": "report_to_assigned_s", "n": 4, "median_s": 300.0, "p90_s": 600.0},
-                {"interval": "assigned_to_on_scene_s", "n": 3, "median_s": 45.0,
-                 "p90_s": 7200.0},
-                {"interval": "on_scene_to_handled_s", "n": 0, "median_s": None,
-                 "p90_s": None}],
-            "deadlines": [{"deadline": "assign", "n": 5, "missed": 1, "share_missed": 0.2},
-                          {"deadline": "arrive", "n": 4, "missed": 0, "share_missed": 0.0},
-                          {"deadline": "handle", "n": 0, "missed": 0, "share_missed": None}],
-            "trend": [{"day": "20261104", "interval": "report_to_assigned_s", "n": 2,
-                       "median_s": 120.0, "p90_s": 600.0},
-                      {"day": "20261105", "interval": "report_to_assigned_s", "n": 2,
-                       "median_s": 480.0, "p90_s": 540.0}],
-            "deadline_trend": [{"day": "20261104", "deadline": "assign", "n": 3, "missed": 1,
-                                "share_missed": 1 / 3}]},
-        "workload": {"n": 5, "n_without_units": 1,
-                     "per_unit": [{"unit": f"U-{i:02d}", "incidents": 20 - i}
-                                  for i in range(18)] + [{"unit": "@SUM(A1)", "incidents": 1}],
-                     "per_department": [{"department": "water", "lead": 4, "involved": 5}]},
-        "on_duty": [{"hour_ms": NOW, "local_hour": "20261105 14:00", "units": 7,
-                     "unit_hours": 5.5}],
+                {"interval": "assigned_to_on_scene_s", "n": 3, "median_s": 45.0, "p90_s": 7200.0},
+                {"interval": "on_scene_to_handled_s", "n": 0, "median_s": None, "p90_s": None},
+            ],
+            "deadlines": [
+                {"deadline": "assign", "n": 5, "missed": 1, "share_missed": 0.2},
+                {"deadline": "arrive", "n": 4, "missed": 0, "share_missed": 0.0},
+                {"deadline": "handle", "n": 0, "missed": 0, "share_missed": None},
+            ],
+            "trend": [
+                {
+                    "day": "20261104",
+                    "interval": "report_to_assigned_s",
+                    "n": 2,
+                    "median_s": 120.0,
+                    "p90_s": 600.0,
+                },
+                {
+                    "day": "20261105",
+                    "interval": "report_to_assigned_s",
+                    "n": 2,
+                    "median_s": 480.0,
+                    "p90_s": 540.0,
+                },
+            ],
+            "deadline_trend": [
+                {
+                    "day": "20261104",
+                    "deadline": "assign",
+                    "n": 3,
+                    "missed": 1,
+                    "share_missed": 1 / 3,
+                }
+            ],
+        },
+        "workload": {
+            "n": 5,
+            "n_without_units": 1,
+            "per_unit": [{"unit": f"U-{i:02d}", "incidents": 20 - i} for i in range(18)]
+            + [{"unit": "@SUM(A1)", "incidents": 1}],
+            "per_department": [{"department": "water", "lead": 4, "involved": 5}],
+        },
+        "on_duty": [
+            {"hour_ms": NOW, "local_hour": "20261105 14:00", "units": 7, "unit_hours": 5.5}
+        ],
         "coverage": cov,
         "water": {
             "points": [
-                {"sensor_id": "S1", "name": "西涌", "kind": "seawater", "n": 100, "within": 90,
-                 "share": 0.9, "days_within": 1, "day_share": 0.5, **point},
-                {"sensor_id": "S2", "name": "东涌", "kind": "seawater", "n": 100, "within": 100,
-                 "share": 1.0, "days_within": 2, "day_share": 1.0, **point},
-                {"sensor_id": "R1", "name": "葵涌河", "kind": "surface_water", "n": 50,
-                 "within": 10, "share": 0.2, "days_within": 0, "day_share": 0.0,
-                 **{**point, "water_class": "III"}}],
+                {
+                    "sensor_id": "S1",
+                    "name": "西涌",
+                    "kind": "seawater",
+                    "n": 100,
+                    "within": 90,
+                    "share": 0.9,
+                    "days_within": 1,
+                    "day_share": 0.5,
+                    **point,
+                },
+                {
+                    "sensor_id": "S2",
+                    "name": "东涌",
+                    "kind": "seawater",
+                    "n": 100,
+                    "within": 100,
+                    "share": 1.0,
+                    "days_within": 2,
+                    "day_share": 1.0,
+                    **point,
+                },
+                {
+                    "sensor_id": "R1",
+                    "name": "葵涌河",
+                    "kind": "surface_water",
+                    "n": 50,
+                    "within": 10,
+                    "share": 0.2,
+                    "days_within": 0,
+                    "day_share": 0.0,
+                    **{**point, "water_class": "III"},
+                },
+            ],
             "breaches_by_day": [
-                {"day": "20261104", "sensor_id": "S1", "kind": "seawater", "n": 50,
-                 "breaches": 10},
-                {"day": "20261104", "sensor_id": "S2", "kind": "seawater", "n": 50,
-                 "breaches": 0},
-                {"day": "20261104", "sensor_id": "R1", "kind": "surface_water", "n": 25,
-                 "breaches": 20}]},
+                {"day": "20261104", "sensor_id": "S1", "kind": "seawater", "n": 50, "breaches": 10},
+                {"day": "20261104", "sensor_id": "S2", "kind": "seawater", "n": 50, "breaches": 0},
+                {
+                    "day": "20261104",
+                    "sensor_id": "R1",
+                    "kind": "surface_water",
+                    "n": 25,
+                    "breaches": 20,
+                },
+            ],
+        },
     }
 
 
@@ -114,11 +203,18 @@ def _text(component: Any) -> str:
 # -- periods -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("period", "days_back"), [
-    ("today", 0), ("7d", 6), ("30d", 29), ("forged", 6), (None, 6), ("custom", 6),
-])
-def test_periods_are_whole_local_days_up_to_now(period: Any, days_back: int, instant: int
-                                                ) -> None:
+@pytest.mark.parametrize(
+    ("period", "days_back"),
+    [
+        ("today", 0),
+        ("7d", 6),
+        ("30d", 29),
+        ("forged", 6),
+        (None, 6),
+        ("custom", 6),
+    ],
+)
+def test_periods_are_whole_local_days_up_to_now(period: Any, days_back: int, instant: int) -> None:
     first = local_date(instant) - dt.timedelta(days=days_back)
     assert period_bounds(period, None, None, instant) == (local_ms(first), instant)
     assert period_dates(period, instant) == (str(first), str(local_date(instant)))
@@ -126,12 +222,15 @@ def test_periods_are_whole_local_days_up_to_now(period: Any, days_back: int, ins
 
 def test_a_custom_range_runs_from_its_first_to_the_end_of_its_last_date() -> None:
     assert period_bounds("custom", "2026-10-01", "2026-10-03", NOW) == (
-        _midnight(2026, 10, 1), _midnight(2026, 10, 4))
+        _midnight(2026, 10, 1),
+        _midnight(2026, 10, 4),
+    )
     # dates the wrong way round, or ending after today: swapped, and capped at now
     assert period_bounds("custom", "2026-11-09", "2026-11-02T00:00:00", NOW) == (
-        _midnight(2026, 11, 2), NOW)
-    assert period_bounds("custom", "2027-01-01", "2027-01-05", NOW) == (
-        _midnight(2026, 11, 5), NOW)
+        _midnight(2026, 11, 2),
+        NOW,
+    )
+    assert period_bounds("custom", "2027-01-01", "2027-01-05", NOW) == (_midnight(2026, 11, 5), NOW)
     start, end = period_bounds("custom", "2020-01-01", "2026-10-31", NOW)
     assert end == _midnight(2026, 11, 1) and (end - start) // 86_400_000 == 400
     assert period_bounds("custom", "yesterday", "2026-10-31", NOW)[0] == _midnight(2026, 10, 30)
@@ -148,8 +247,15 @@ def test_the_headline_numbers() -> None:
     assert h["coverage"]["land"] == {"share": 0.75, "days": 2, "covered": 7.5, "total": 10}
     assert h["coverage"]["sea"]["share"] == 0.5
     # water: near-shore readings only (the river is judged against its own class elsewhere)
-    assert h["water"] == {"points": 2, "n": 200, "within": 190, "share": 0.95, "days": 4,
-                          "days_within": 3, "day_share": 0.75}
+    assert h["water"] == {
+        "points": 2,
+        "n": 200,
+        "within": 190,
+        "share": 0.95,
+        "days": 4,
+        "days_within": 3,
+        "day_share": 0.75,
+    }
 
 
 def test_tiles_show_value_target_and_n() -> None:
@@ -171,7 +277,12 @@ def test_tiles_show_value_target_and_n() -> None:
 
 def test_durations_read_in_seconds_minutes_or_hours() -> None:
     assert [duration(s, "en") for s in (None, 59, 90, 3599, 5400)] == [
-        "—", "59 s", "1.5 min", "60.0 min", "1.5 h"]
+        "—",
+        "59 s",
+        "1.5 min",
+        "60.0 min",
+        "1.5 h",
+    ]
 
 
 def test_the_simulated_note() -> None:
@@ -220,7 +331,10 @@ def test_trend_charts_have_one_line_per_interval_deadline_and_kind() -> None:
     assert list(cov.data[0].y) == [50.0, 100.0]
     assert cov.layout.shapes[0].y0 == 100
     assert [tr.name for tr in chart_figure("deadlines", report(), "en").data] == [
-        "Assign", "Arrive", "Handle"]
+        "Assign",
+        "Arrive",
+        "Handle",
+    ]
 
 
 def test_workload_units_and_water() -> None:
@@ -231,8 +345,15 @@ def test_workload_units_and_water() -> None:
     points = chart_table("water_points", report(), "zh")
     assert [r["name"] for r in points.rows] == ["东涌", "西涌", "葵涌河"]  # sea first
     breaches = chart_table("water_breaches", report(), "zh").rows
-    assert breaches == [{"day": "2026-11-04", "seawater_n": 100, "seawater_breaches": 10,
-                         "surface_water_n": 25, "surface_water_breaches": 20}]
+    assert breaches == [
+        {
+            "day": "2026-11-04",
+            "seawater_n": 100,
+            "seawater_breaches": 10,
+            "surface_water_n": 25,
+            "surface_water_breaches": 20,
+        }
+    ]
 
 
 # -- CSV -----------------------------------------------------------------------------------------
@@ -249,13 +370,35 @@ def test_csv_is_the_chart_table_with_a_bom_and_no_formulas() -> None:
     text = to_csv(table.columns, table.rows, "zh")
     assert "\r\n" in text
     head, row = _rows(text)
-    assert head == ["分组", "受理", "按时办结", "超时办结", "超期未办", "办理中", "不予受理",
-                    "移交", "处理率（%）"]
+    assert head == [
+        "分组",
+        "受理",
+        "按时办结",
+        "超时办结",
+        "超期未办",
+        "办理中",
+        "不予受理",
+        "移交",
+        "处理率（%）",
+    ]
     # an unknown department key shows as its (untranslated) key, guarded against formulas
     assert row[0].startswith("'=") and row[1:] == ["4", "3", "0", "0", "1", "0", "0", "75.0"]
-    units = chart_table("units", {**rep, "workload": {**rep["workload"], "per_unit": [
-        {"unit": "@SUM(A1)", "incidents": 1}, {"unit": "-2+3", "incidents": 2},
-        {"unit": "+1", "incidents": 3}, {"unit": "U-1", "incidents": 4}]}}, "en")
+    units = chart_table(
+        "units",
+        {
+            **rep,
+            "workload": {
+                **rep["workload"],
+                "per_unit": [
+                    {"unit": "@SUM(A1)", "incidents": 1},
+                    {"unit": "-2+3", "incidents": 2},
+                    {"unit": "+1", "incidents": 3},
+                    {"unit": "U-1", "incidents": 4},
+                ],
+            },
+        },
+        "en",
+    )
     rows = _rows(to_csv(units.columns, units.rows, "en"))
     assert rows[0] == ["Unit", "Incidents"]
     assert [r[0] for r in rows[1:]] == ["'@SUM(A1)", "'-2+3", "'+1", "U-1"]
@@ -285,7 +428,14 @@ def test_no_tile_for_an_empty_report_breaks() -> None:
     assert "—" in text and "n = 0 件受理" in text
     assert isinstance(tiles_view(rep, "en")[0], html.Div)
     for name in CHARTS:
-        chart_figure(name, {**rep, "on_duty": [], "response_times": {
-            **rep["response_times"], "trend": [], "deadline_trend": []},
-            "workload": {"n": 0, "n_without_units": 0, "per_unit": [], "per_department": []},
-            "handling_rate": {**rep["handling_rate"], "by_source": []}}, "zh")
+        chart_figure(
+            name,
+            {
+                **rep,
+                "on_duty": [],
+                "response_times": {**rep["response_times"], "trend": [], "deadline_trend": []},
+                "workload": {"n": 0, "n_without_units": 0, "per_unit": [], "per_department": []},
+                "handling_rate": {**rep["handling_rate"], "by_source": []},
+            },
+            "zh",
+        )

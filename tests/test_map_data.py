@@ -7,12 +7,36 @@ from shapely.geometry import box, shape
 from dashboard import map_data
 from dashboard.security import tile_source
 
-UNIT = {"unit_id": "U-1", "name": "巡查<一组>", "department": "forestry", "level": "community",
-        "status": "en_route", "speed_kmh": 4.25, "lat": 22.6, "lon": 114.45, "age_s": 12.0}
-VESSEL = {"mmsi": 412000001, "name": "粤深渔01", "callsign": "BXYZ", "ship_type_text": "Fishing",
-          "sog_kn": 7.5, "cog": 181.4, "lat": 22.5, "lon": 114.5, "age_s": 3.0}
-SENSOR = {"sensor_id": "S-1", "name": "近岸1", "values": {"COD": 9.0, "DO": 6.2},
-          "lat": 22.55, "lon": 114.52, "age_s": 30.0}
+UNIT = {
+    "unit_id": "U-1",
+    "name": "巡查<一组>",
+    "department": "forestry",
+    "level": "community",
+    "status": "en_route",
+    "speed_kmh": 4.25,
+    "lat": 22.6,
+    "lon": 114.45,
+    "age_s": 12.0,
+}
+VESSEL = {
+    "mmsi": 412000001,
+    "name": "粤深渔01",
+    "callsign": "BXYZ",
+    "ship_type_text": "Fishing",
+    "sog_kn": 7.5,
+    "cog": 181.4,
+    "lat": 22.5,
+    "lon": 114.5,
+    "age_s": 3.0,
+}
+SENSOR = {
+    "sensor_id": "S-1",
+    "name": "近岸1",
+    "values": {"COD": 9.0, "DO": 6.2},
+    "lat": 22.55,
+    "lon": 114.52,
+    "age_s": 30.0,
+}
 
 
 def test_units_become_points_coloured_by_status_with_escaped_details() -> None:
@@ -40,8 +64,9 @@ def test_vessels_show_mmsi_call_sign_type_speed_course() -> None:
     assert p["color"] == map_data.VESSEL_COLOUR and p["id"] == "412000001"
     for text in ("412000001", "BXYZ", "Fishing", "7.5 kn", "181°"):
         assert text in p["popup"], text
-    (g,) = map_data.vessel_features([{"mmsi": 1, "lat": 22.5, "lon": 114.5, "age_s": 1.0}],
-                                    "en")["features"]
+    (g,) = map_data.vessel_features([{"mmsi": 1, "lat": 22.5, "lon": 114.5, "age_s": 1.0}], "en")[
+        "features"
+    ]
     assert g["properties"]["tooltip"] == "1" and "—" in g["properties"]["popup"]
 
 
@@ -72,10 +97,17 @@ def test_units_show_kind_department_subdistrict_and_fade_when_silent() -> None:
         calls.append(len(lons))
         return ["dapeng", None][: len(lons)]
 
-    boat = {**UNIT, "unit_id": "B-1", "kind": "boat", "department": "fishery_maritime",
-            "age_s": map_data.UNIT_SILENT_S + 1}
-    a, b = (f["properties"] for f in map_data.unit_features(
-        [{**UNIT, "kind": "drone"}, boat], "en", locate)["features"])
+    boat = {
+        **UNIT,
+        "unit_id": "B-1",
+        "kind": "boat",
+        "department": "fishery_maritime",
+        "age_s": map_data.UNIT_SILENT_S + 1,
+    }
+    a, b = (
+        f["properties"]
+        for f in map_data.unit_features([{**UNIT, "kind": "drone"}, boat], "en", locate)["features"]
+    )
     assert calls == [2]  # one vectorised lookup per update, not one per unit
     assert (a["shape"], a["department"], a["subdistrict"]) == ("triangle", "forestry", "dapeng")
     assert a["stroke"] == map_data.DEPARTMENT_COLOURS["forestry"] and "fillOpacity" not in a
@@ -84,8 +116,12 @@ def test_units_show_kind_department_subdistrict_and_fade_when_silent() -> None:
 
 
 def test_sensor_readings_are_shown_against_their_class_limits() -> None:
-    sensor = {**SENSOR, "kind": "seawater", "water_class": "I",
-              "values": {"COD": 9.0, "pH": 8.1, "turbidity": 3.0}}
+    sensor = {
+        **SENSOR,
+        "kind": "seawater",
+        "water_class": "I",
+        "values": {"COD": 9.0, "pH": 8.1, "turbidity": 3.0},
+    }
     rows = dict(map_data.reading_rows(sensor, "en"))
     assert rows["COD"].startswith("9 (I: <= 2") and "over limit" in rows["COD"]
     assert rows["pH"] == "8.1 (I: 7.8..8.5)"
@@ -95,9 +131,19 @@ def test_sensor_readings_are_shown_against_their_class_limits() -> None:
 
 
 def test_alerts_become_rings_in_their_severity_colour() -> None:
-    alerts = [{"id": "a1", "kind": "geofence", "severity": "warning", "source": "412",
-               "message": "<script>", "lat": 22.5, "lon": 114.5, "ts": 1_764_300_000_000},
-              {"id": "a2", "kind": "water_quality", "severity": "critical"}]  # no position
+    alerts = [
+        {
+            "id": "a1",
+            "kind": "geofence",
+            "severity": "warning",
+            "source": "412",
+            "message": "<script>",
+            "lat": 22.5,
+            "lon": 114.5,
+            "ts": 1_764_300_000_000,
+        },
+        {"id": "a2", "kind": "water_quality", "severity": "critical"},
+    ]  # no position
     (f,) = map_data.alert_features(alerts, "en")["features"]
     p = f["properties"]
     assert p["id"] == "alert:a1" and p["stroke"] == map_data.SEVERITY_COLOURS["warning"]
@@ -106,21 +152,35 @@ def test_alerts_become_rings_in_their_severity_colour() -> None:
 
 
 def test_sensors_coloured_by_their_worst_open_alert() -> None:
-    alerts = [{"source": "S-1", "severity": "warning"}, {"source": "S-1", "severity": "critical"},
-              {"source": "S-2", "severity": "warning"}, {"source": "x", "severity": "bogus"}]
+    alerts = [
+        {"source": "S-1", "severity": "warning"},
+        {"source": "S-1", "severity": "critical"},
+        {"source": "S-2", "severity": "warning"},
+        {"source": "x", "severity": "bogus"},
+    ]
     assert map_data.sensor_alert_levels(alerts) == {"S-1": "critical", "S-2": "warning"}
-    sensors = [SENSOR, {**SENSOR, "sensor_id": "S-2"}, {**SENSOR, "sensor_id": "S-3"},
-               {"sensor_id": "S-4", "lat": 22.5, "lon": 114.5}]
-    states = [f["properties"]["state"]
-              for f in map_data.sensor_features(sensors, alerts, "en")["features"]]
+    sensors = [
+        SENSOR,
+        {**SENSOR, "sensor_id": "S-2"},
+        {**SENSOR, "sensor_id": "S-3"},
+        {"sensor_id": "S-4", "lat": 22.5, "lon": 114.5},
+    ]
+    states = [
+        f["properties"]["state"]
+        for f in map_data.sensor_features(sensors, alerts, "en")["features"]
+    ]
     assert states == ["critical", "warning", "ok", "no_data"]
     popup = map_data.sensor_features([SENSOR], [], "en")["features"][0]["properties"]["popup"]
     assert "COD: 9" in popup and "DO: 6.2" in popup and "Normal" in popup
 
 
 def test_counts_by_status() -> None:
-    units = [UNIT, {**UNIT, "status": "available"}, {**UNIT, "status": "available"},
-             {**UNIT, "status": None}]
+    units = [
+        UNIT,
+        {**UNIT, "status": "available"},
+        {**UNIT, "status": "available"},
+        {**UNIT, "status": None},
+    ]
     c = map_data.counts(units, [VESSEL], [SENSOR], [{"id": "a"}])
     assert c["units"] == 4 and c["vessels"] == 1 and c["sensors"] == 1 and c["open_alerts"] == 1
     assert c["by_status"]["available"] == 2 and c["by_status"]["en_route"] == 1
@@ -152,26 +212,46 @@ def test_the_local_basemap_is_clipped_and_complete() -> None:
     assert len(base["subdistricts"]["features"]) == 3
     assert all(f["properties"]["tooltip"] for f in base["zones"]["features"])
     lon, lat = map_data.CENTER[1], map_data.CENTER[0]
-    assert any(shape(f["geometry"]).contains(shape({"type": "Point", "coordinates": [lon, lat]}))
-               for f in base["land"]["features"])  # the centre of Dapeng is land
+    assert any(
+        shape(f["geometry"]).contains(shape({"type": "Point", "coordinates": [lon, lat]}))
+        for f in base["land"]["features"]
+    )  # the centre of Dapeng is land
 
 
 def test_tile_origin_for_the_csp() -> None:
     assert tile_source("") is None
     assert tile_source("https://tiles.example.org/{z}/{x}/{y}.png") == "https://tiles.example.org"
-    assert tile_source("https://{s}.tile.example.org:8443/{z}/{x}/{y}.png") == \
-        "https://*.tile.example.org:8443"
+    assert (
+        tile_source("https://{s}.tile.example.org:8443/{z}/{x}/{y}.png")
+        == "https://*.tile.example.org:8443"
+    )
 
 
 def test_open_incidents_are_diamonds_by_priority_and_overdue_ones_stand_out() -> None:
-    items = [{"id": "INC-1", "type": "illegal_fishing", "state": "assigned", "priority": 1,
-              "units": ["B-1"], "lon": 114.5, "lat": 22.5, "deadlines_missed": ["arrive"]},
-             {"id": "INC-2", "type": "noise", "state": "reported", "priority": 3,
-              "lon": 114.4, "lat": 22.6, "deadlines_missed": []},
-             {"id": "INC-3", "type": "noise", "state": "reported", "priority": 2}]  # unplaced
+    items = [
+        {
+            "id": "INC-1",
+            "type": "illegal_fishing",
+            "state": "assigned",
+            "priority": 1,
+            "units": ["B-1"],
+            "lon": 114.5,
+            "lat": 22.5,
+            "deadlines_missed": ["arrive"],
+        },
+        {
+            "id": "INC-2",
+            "type": "noise",
+            "state": "reported",
+            "priority": 3,
+            "lon": 114.4,
+            "lat": 22.6,
+            "deadlines_missed": [],
+        },
+        {"id": "INC-3", "type": "noise", "state": "reported", "priority": 2},
+    ]  # unplaced
     a, b = (f["properties"] for f in map_data.incident_features(items, "en")["features"])
-    assert (a["shape"], a["color"], a["overdue"]) == ("diamond", map_data.PRIORITY_COLOURS[1],
-                                                     True)
+    assert (a["shape"], a["color"], a["overdue"]) == ("diamond", map_data.PRIORITY_COLOURS[1], True)
     assert a["stroke"] == map_data.OVERDUE_STROKE and "Arrival overdue" in a["popup"]
     assert "B-1" in a["popup"] and "Illegal fishing" in a["tooltip"]
     assert (b["overdue"], b["color"]) == (False, map_data.PRIORITY_COLOURS[3])

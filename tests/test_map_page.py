@@ -36,21 +36,34 @@ def _refresh_body(c: FlaskClient, last: object, lang: str = "zh") -> dict[str, A
 
 
 def _post(c: FlaskClient, body: dict[str, Any]) -> dict[str, Any]:
-    resp = c.post("/_dash-update-component", json=body,
-                  headers={"X-CSRFToken": c.get_cookie("_csrf_token").value})
+    resp = c.post(
+        "/_dash-update-component",
+        json=body,
+        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
+    )
     assert resp.status_code == 200, resp.data
     return resp.get_json()["response"]
 
 
 def _write_unit(r: redis.Redis, unit_id: str, seq: int) -> None:
-    payload = orjson.dumps({"unit_id": unit_id, "seq": seq, "ts": 1_764_300_000_000 + seq,
-                            "lat": 22.6, "lon": 114.45, "status": "available"})
+    payload = orjson.dumps(
+        {
+            "unit_id": unit_id,
+            "seq": seq,
+            "ts": 1_764_300_000_000 + seq,
+            "lat": 22.6,
+            "lon": 114.45,
+            "status": "available",
+        }
+    )
     LiveStore(r, 3_600_000, 1000).write(
-        units.handle_position(unit_id, payload, HandlerContext(received_ms=0)), 0)
+        units.handle_position(unit_id, payload, HandlerContext(received_ms=0)), 0
+    )
 
 
 def test_refresh_sends_nothing_until_the_version_or_language_moves(
-        settings: Settings, r: redis.Redis) -> None:
+    settings: Settings, r: redis.Redis
+) -> None:
     users.create_user(r, "duty", roles.OPERATOR, PASSWORD)
     server: Flask = make_app(settings)
     c = signed_in(server, "duty")

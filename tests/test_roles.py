@@ -50,11 +50,16 @@ def _value(dep_item: dict[str, Any]) -> Any:
 def callback_body(dep: dict[str, Any]) -> dict[str, Any]:
     """The body Dash's renderer would post for one entry of /_dash-dependencies."""
     out = dep["output"]
-    outputs: Any = ([_prop(o) for o in out.strip(".").split("...")] if out.startswith("..")
-                    else _prop(out))
-    return {"output": out, "outputs": outputs, "changedPropIds": [],
-            "inputs": [_value(i) for i in dep["inputs"]],
-            "state": [_value(s) for s in dep["state"]]}
+    outputs: Any = (
+        [_prop(o) for o in out.strip(".").split("...")] if out.startswith("..") else _prop(out)
+    )
+    return {
+        "output": out,
+        "outputs": outputs,
+        "changedPropIds": [],
+        "inputs": [_value(i) for i in dep["inputs"]],
+        "state": [_value(s) for s in dep["state"]],
+    }
 
 
 def post_callback(c: FlaskClient, body: dict[str, Any], csrf: bool = True) -> int:
@@ -67,8 +72,12 @@ def add_test_callbacks(server: Flask) -> None:
     """One dispatcher-only callback (so the matrix meets a 403) and one with no rule at all."""
     app: dash.Dash = server.extensions["dash"]
 
-    @roles.callback(app, Output("test-dispatch", "children"), Input("test-go", "n_clicks"),
-                    roles=roles.DISPATCHERS)
+    @roles.callback(
+        app,
+        Output("test-dispatch", "children"),
+        Input("test-go", "n_clicks"),
+        roles=roles.DISPATCHERS,
+    )
     def dispatch(_n: int | None) -> str:
         return "dispatched"
 
@@ -90,9 +99,15 @@ def test_the_walk_finds_a_callback_without_a_rule_and_the_gate_refuses_it(server
     add_test_callbacks(server)
     app: dash.Dash = server.extensions["dash"]
     assert [o for o in app.callback_map if not roles.allowed_roles(app, o)] == [
-        "test-unruled.children"]
-    body = callback_body({"output": "test-unruled.children", "state": [],
-                          "inputs": [{"id": "test-go2", "property": "n_clicks"}]})
+        "test-unruled.children"
+    ]
+    body = callback_body(
+        {
+            "output": "test-unruled.children",
+            "state": [],
+            "inputs": [{"id": "test-go2", "property": "n_clicks"}],
+        }
+    )
     assert post_callback(signed_in(server, "admin"), body) == 403  # fail closed
 
 
@@ -100,8 +115,11 @@ def test_role_matrix_every_callback_as_anonymous_and_each_role(server: Flask) ->
     add_test_callbacks(server)
     app: dash.Dash = server.extensions["dash"]
     admin = signed_in(server, "admin")
-    deps = [d for d in admin.get("/_dash-dependencies").get_json()
-            if roles.allowed_roles(app, d["output"])]
+    deps = [
+        d
+        for d in admin.get("/_dash-dependencies").get_json()
+        if roles.allowed_roles(app, d["output"])
+    ]
     assert len(deps) >= 2
     sessions = {role: signed_in(server, role) for role in roles.ROLES}
     seen = set()
@@ -132,9 +150,18 @@ def test_callback_roles_must_come_from_the_table(server: Flask) -> None:
             roles.callback(app, Output("x", "children"), Input("y", "n_clicks"), roles=bad)
 
 
-@pytest.mark.parametrize("path", ["/_dash-layout", "/_dash-dependencies", "/_favicon.ico",
-                                  "/_dash-component-suites/dash/deps/react@18.3.1.min.js",
-                                  "/api/v1/anything", "/api/v1/units", "/assets/x.js"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_dash-layout",
+        "/_dash-dependencies",
+        "/_favicon.ico",
+        "/_dash-component-suites/dash/deps/react@18.3.1.min.js",
+        "/api/v1/anything",
+        "/api/v1/units",
+        "/assets/x.js",
+    ],
+)
 def test_anonymous_requests_to_dash_and_api_routes_are_refused(server: Flask, path: str) -> None:
     resp = client(server).get(path)
     assert resp.status_code == 401 and resp.get_json()["error"]
@@ -164,7 +191,8 @@ def test_api_routes_check_their_roles_and_fail_closed(settings: Settings, r: red
     for role in roles.ROLES:
         c = signed_in(server, role)
         assert c.get("/api/v1/analysts-only").status_code == (
-            200 if role in roles.ANALYSTS else 403)
+            200 if role in roles.ANALYSTS else 403
+        )
         assert c.get("/api/v1/unruled").status_code == 403
         assert c.get("/api/v1/nosuch").status_code == 404
     assert client(server).get("/api/v1/analysts-only").status_code == 401
@@ -185,5 +213,10 @@ def test_security_headers_on_every_response(server: Flask) -> None:
         for path in ("/", "/login", "/healthz", "/_dash-layout", "/api/v1/x", "/nosuch"):
             _check_headers(c.get(path))
     dep = operator.get("/_dash-dependencies").get_json()[0]
-    _check_headers(operator.post("/_dash-update-component", json=callback_body(dep),
-                                 headers={"X-CSRFToken": operator.get_cookie("_csrf_token").value}))
+    _check_headers(
+        operator.post(
+            "/_dash-update-component",
+            json=callback_body(dep),
+            headers={"X-CSRFToken": operator.get_cookie("_csrf_token").value},
+        )
+    )

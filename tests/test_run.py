@@ -19,13 +19,22 @@ from embedded.processes import ServerProcess, free_port, mosquitto
 from store import keys, reader
 from tests.conftest import ROOT, wait_for
 
-CLEAN_ENV = {k: v for k, v in os.environ.items()
-             if not k.startswith(("REDIS_", "MQTT_", "EMBEDDED_", "WEB_", "DATA_DIR"))}
+CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith(("REDIS_", "MQTT_", "EMBEDDED_", "WEB_", "DATA_DIR"))
+}
 
 
 def run_py(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,8 +55,14 @@ def test_bad_configuration_gives_one_clear_line(env: dict, args: tuple, expected
 
 
 def test_unreachable_broker_gives_one_clear_line(redis_srv: ServerProcess) -> None:
-    out = run_py("ingest", env={**CLEAN_ENV, "REDIS_URL": f"redis://127.0.0.1:{redis_srv.port}/0",
-                                "MQTT_URL": "mqtt://127.0.0.1:1"})
+    out = run_py(
+        "ingest",
+        env={
+            **CLEAN_ENV,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_srv.port}/0",
+            "MQTT_URL": "mqtt://127.0.0.1:1",
+        },
+    )
     assert out.returncode == 2
     assert "cannot reach the MQTT broker at 127.0.0.1:1" in out.stderr
     assert "MQTT_URL" in out.stderr and "Traceback" not in out.stderr
@@ -68,8 +83,13 @@ class System:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "run.py")], env=env, cwd=ROOT,
-                                     stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py")],
+            env=env,
+            cwd=ROOT,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
 
     def descendants(self) -> list[psutil.Process]:
         try:
@@ -89,9 +109,14 @@ class System:
 
 
 def system_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {**CLEAN_ENV, "DATA_DIR": str(tmp_path / "var"), "WEB_PORT": str(free_port()),
-            "EMBEDDED_REDIS_PORT": str(free_port()), "EMBEDDED_MQTT_PORT": str(free_port()),
-            **extra}
+    return {
+        **CLEAN_ENV,
+        "DATA_DIR": str(tmp_path / "var"),
+        "WEB_PORT": str(free_port()),
+        "EMBEDDED_REDIS_PORT": str(free_port()),
+        "EMBEDDED_MQTT_PORT": str(free_port()),
+        **extra,
+    }
 
 
 def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_path: Path) -> None:
@@ -99,13 +124,20 @@ def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_pat
     health = f"http://127.0.0.1:{env['WEB_PORT']}/healthz"
     system = System(env, tmp_path / "run.log")
     try:
-        body = wait_for(lambda: (b := get_json(health)).get("status") == "ok" and b, 60,
-                        "healthz ok")
+        body = wait_for(
+            lambda: (b := get_json(health)).get("status") == "ok" and b, 60, "healthz ok"
+        )
         first = body["messages"]["received"]
         wait_for(lambda: get_json(health)["messages"]["received"] > first, 20, "rising counts")
-        wait_for(lambda: (live := get_json(health)["live"])["units"] >= 60
-                 and live["vessels"] >= 150 and live["sensors"] >= 6, 30,
-                 "the simulated units, vessels and sensors")
+        wait_for(
+            lambda: (
+                (live := get_json(health)["live"])["units"] >= 60
+                and live["vessels"] >= 150
+                and live["sensors"] >= 6
+            ),
+            30,
+            "the simulated units, vessels and sensors",
+        )
         log = (tmp_path / "run.log").read_text()
         for line in ("redis", "broker", "ingest", "simulator", "web", "healthz"):
             assert line in log
@@ -123,14 +155,19 @@ def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_pat
 
 
 def test_external_servers_take_mosquitto_pub_and_owntracks(
-        tmp_path: Path, redis_srv: ServerProcess, r: redis.Redis) -> None:
+    tmp_path: Path, redis_srv: ServerProcess, r: redis.Redis
+) -> None:
     # its own broker: the simulator leaves retained profiles that other tests must not see
     broker = mosquitto(tmp_path / "mosquitto")
     owntracks = tmp_path / "owntracks.json"
     owntracks.write_text('{"devices": {"wang/phone": "U-OT-7"}}')
-    env = system_env(tmp_path, REDIS_URL=f"redis://127.0.0.1:{redis_srv.port}/0",
-                     MQTT_URL=f"mqtt://127.0.0.1:{broker.port}", OWNTRACKS_MAP=str(owntracks),
-                     MQTT_CLIENT_ID="external-test")
+    env = system_env(
+        tmp_path,
+        REDIS_URL=f"redis://127.0.0.1:{redis_srv.port}/0",
+        MQTT_URL=f"mqtt://127.0.0.1:{broker.port}",
+        OWNTRACKS_MAP=str(owntracks),
+        MQTT_CLIENT_ID="external-test",
+    )
     system = System(env, tmp_path / "run.log")
     try:
         health = f"http://127.0.0.1:{env['WEB_PORT']}/healthz"
@@ -140,12 +177,21 @@ def test_external_servers_take_mosquitto_pub_and_owntracks(
         now = int(time.time() * 1000)
         pos = json.dumps({"unit_id": "U-EXT-1", "seq": 1, "ts": now, "lat": 22.6, "lon": 114.4})
         ot = json.dumps({"_type": "location", "lat": 22.55, "lon": 114.5, "tst": now // 1000})
-        for topic, payload in (("ecocommand/units/U-EXT-1/position", pos),
-                               ("owntracks/wang/phone", ot)):
-            subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", topic,
-                            "-m", payload], check=True)
-        wait_for(lambda: r.exists(keys.state("unit", "U-EXT-1"))
-                 and r.exists(keys.state("unit", "U-OT-7")), 15, "both units in Redis")
+        for topic, payload in (
+            ("ecocommand/units/U-EXT-1/position", pos),
+            ("owntracks/wang/phone", ot),
+        ):
+            subprocess.run(
+                ["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", topic, "-m", payload],
+                check=True,
+            )
+        wait_for(
+            lambda: (
+                r.exists(keys.state("unit", "U-EXT-1")) and r.exists(keys.state("unit", "U-OT-7"))
+            ),
+            15,
+            "both units in Redis",
+        )
     finally:
         assert system.interrupt() < 10
         broker.stop()

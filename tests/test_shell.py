@@ -23,23 +23,30 @@ def test_query_strings_are_parsed_defensively() -> None:
 
 
 def _route(c: FlaskClient, pathname: object, search: object = "") -> dict:
-    body = {"output": f"..{Shell.CONTENT}.children...{Shell.SLOT}.children..."
-                      f"{Shell.PAGE}.className..",
-            "outputs": [{"id": Shell.CONTENT, "property": "children"},
-                        {"id": Shell.SLOT, "property": "children"},
-                        {"id": Shell.PAGE, "property": "className"}],
-            "changedPropIds": [f"{Shell.URL}.pathname"],
-            "inputs": [{"id": Shell.URL, "property": "pathname", "value": pathname},
-                       {"id": Shell.URL, "property": "search", "value": search}],
-            "state": [{"id": Shell.LANG, "property": "value", "value": "en"}]}
-    resp = c.post("/_dash-update-component", json=body,
-                  headers={"X-CSRFToken": c.get_cookie("_csrf_token").value})
+    body = {
+        "output": f"..{Shell.CONTENT}.children...{Shell.SLOT}.children...{Shell.PAGE}.className..",
+        "outputs": [
+            {"id": Shell.CONTENT, "property": "children"},
+            {"id": Shell.SLOT, "property": "children"},
+            {"id": Shell.PAGE, "property": "className"},
+        ],
+        "changedPropIds": [f"{Shell.URL}.pathname"],
+        "inputs": [
+            {"id": Shell.URL, "property": "pathname", "value": pathname},
+            {"id": Shell.URL, "property": "search", "value": search},
+        ],
+        "state": [{"id": Shell.LANG, "property": "value", "value": "en"}],
+    }
+    resp = c.post(
+        "/_dash-update-component",
+        json=body,
+        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
+    )
     assert resp.status_code == 200, resp.data
     return resp.get_json()["response"]
 
 
-def test_the_router_renders_pages_and_the_wall_variant(settings: Settings,
-                                                       r: redis.Redis) -> None:
+def test_the_router_renders_pages_and_the_wall_variant(settings: Settings, r: redis.Redis) -> None:
     users.create_user(r, "duty", roles.OPERATOR, PASSWORD)
     c = signed_in(make_app(settings), "duty")
     out = _route(c, "/")

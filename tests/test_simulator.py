@@ -460,13 +460,25 @@ def test_position_payload_fields(short: Run) -> None:
 
 
 def _notice(unit_id: str, incident: str, lon: float, lat: float) -> bytes:
-    return orjson.dumps({"incident_id": incident, "unit_id": unit_id, "ts": 1_764_300_000_000,
-                         "type": "illegal_logging", "priority": 1, "domain": "land",
-                         "lat": lat, "lon": lon, "summary": "", "assigned_by": "chief"})
+    return orjson.dumps(
+        {
+            "incident_id": incident,
+            "unit_id": unit_id,
+            "ts": 1_764_300_000_000,
+            "type": "illegal_logging",
+            "priority": 1,
+            "domain": "land",
+            "lat": lat,
+            "lon": lon,
+            "summary": "",
+            "assigned_by": "chief",
+        }
+    )
 
 
-def _run_task(sim: Simulation, unit_id: str, start: int, minutes: int
-              ) -> list[tuple[int, str, dict]]:
+def _run_task(
+    sim: Simulation, unit_id: str, start: int, minutes: int
+) -> list[tuple[int, str, dict]]:
     out = []
     for t in range(start, start + minutes * 60_000, 5_000):
         for topic, payload, _retain in sim.step(t):
@@ -520,11 +532,27 @@ def test_a_boat_sent_to_a_shore_incident_stops_at_sea() -> None:
 TaskMsg = tuple[int, str, dict[str, Any]]  # (t, topic leaf, payload)
 
 
-def _notice_for(unit_id: str, incident: str, scene: tuple[float, float], *, priority: int = 1,
-                ts: int = T0, **over: Any) -> bytes:
-    body = {"incident_id": incident, "unit_id": unit_id, "ts": ts, "type": "illegal_dumping",
-            "priority": priority, "domain": "land", "lat": scene[1], "lon": scene[0],
-            "summary": "倾倒建筑垃圾", "assigned_by": "chief-1"}
+def _notice_for(
+    unit_id: str,
+    incident: str,
+    scene: tuple[float, float],
+    *,
+    priority: int = 1,
+    ts: int = T0,
+    **over: Any,
+) -> bytes:
+    body = {
+        "incident_id": incident,
+        "unit_id": unit_id,
+        "ts": ts,
+        "type": "illegal_dumping",
+        "priority": priority,
+        "domain": "land",
+        "lat": scene[1],
+        "lon": scene[0],
+        "summary": "倾倒建筑垃圾",
+        "assigned_by": "chief-1",
+    }
     return orjson.dumps(body | over)
 
 
@@ -534,8 +562,14 @@ def _fresh(seed: int = 21) -> Simulation:
     return sim
 
 
-def _follow(sim: Simulation, unit_id: str, start: int, minutes: float,
-            notices: dict[int, bytes] | None = None, step_ms: int = 1_000) -> list[TaskMsg]:
+def _follow(
+    sim: Simulation,
+    unit_id: str,
+    start: int,
+    minutes: float,
+    notices: dict[int, bytes] | None = None,
+    step_ms: int = 1_000,
+) -> list[TaskMsg]:
     """Step the simulation from `start`, delivering `notices` ({t: payload}) on the way; the
     unit's task reports, status changes and positions, in publishing order."""
     out: list[TaskMsg] = []
@@ -568,15 +602,20 @@ def _check_track(msgs: list[TaskMsg], kind: UnitKind, geo: Geography) -> None:
 
 
 def test_a_vehicle_takes_a_notice_drives_to_the_scene_handles_it_and_patrols_again(
-        geo: Geography) -> None:
+    geo: Geography,
+) -> None:
     sim = _fresh()
     u = _unit(sim, UnitKind.VEHICLE)
     rng = random.Random(1)
-    scene = next(p for p in (geo.random_land_point(rng, near=u.pos, radius_m=2_500)
-                             for _ in range(500)) if 1_800 <= haversine_m(*u.pos, *p) <= 2_500)
+    scene = next(
+        p
+        for p in (geo.random_land_point(rng, near=u.pos, radius_m=2_500) for _ in range(500))
+        if 1_800 <= haversine_m(*u.pos, *p) <= 2_500
+    )
     t_notice = T0 + 3_000
-    msgs = _follow(sim, u.unit_id, T0 + 1_000, 30, {t_notice: _notice_for(u.unit_id, "INC-1",
-                                                                             scene)})
+    msgs = _follow(
+        sim, u.unit_id, T0 + 1_000, 30, {t_notice: _notice_for(u.unit_id, "INC-1", scene)}
+    )
     reports = _reports(msgs)
     assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
     assert all(r["incident_id"] == "INC-1" and r["unit_id"] == u.unit_id for r in reports)
@@ -603,8 +642,13 @@ def test_a_vehicle_takes_a_notice_drives_to_the_scene_handles_it_and_patrols_aga
     assert {m["status"] for m in on_scene} == {"on_scene"}
     assert all(haversine_m(m["lon"], m["lat"], *scene) <= 50 for m in on_scene)
     after = [m for t, m in positions if t >= handled]
-    assert after and {m["status"] for m in after} <= {"available", "off_duty", "dispatched",
-                                                        "en_route", "on_scene"}
+    assert after and {m["status"] for m in after} <= {
+        "available",
+        "off_duty",
+        "dispatched",
+        "en_route",
+        "on_scene",
+    }
     assert after[0]["status"] == "available"
     ts = [m["ts"] for _t, _leaf, m in msgs]
     assert ts == sorted(ts)  # published in time order
@@ -618,13 +662,23 @@ def test_a_land_unit_goes_round_water_in_its_way(geo: Geography) -> None:
     sim = _fresh(seed=22)
     rng = random.Random(5)
     # a vehicle and a scene 2-6 km away with water on the straight line between them
-    u, scene = next((u, p) for u in sim.units.units if u.kind is UnitKind.VEHICLE
-                    for p in (geo.random_land_point(rng, near=u.pos, radius_m=6_000)
-                              for _ in range(100))
-                    if haversine_m(*u.pos, *p) > 2_000 and not geo.segment_stays_on_land(u.pos, p)
-                    and route.plan(geo, u.kind, u.pos, p).reached)
-    msgs = _follow(sim, u.unit_id, T0 + 1_000, 40,
-                   {T0 + 3_000: _notice_for(u.unit_id, "INC-2", scene)}, step_ms=2_000)
+    u, scene = next(
+        (u, p)
+        for u in sim.units.units
+        if u.kind is UnitKind.VEHICLE
+        for p in (geo.random_land_point(rng, near=u.pos, radius_m=6_000) for _ in range(100))
+        if haversine_m(*u.pos, *p) > 2_000
+        and not geo.segment_stays_on_land(u.pos, p)
+        and route.plan(geo, u.kind, u.pos, p).reached
+    )
+    msgs = _follow(
+        sim,
+        u.unit_id,
+        T0 + 1_000,
+        40,
+        {T0 + 3_000: _notice_for(u.unit_id, "INC-2", scene)},
+        step_ms=2_000,
+    )
     reports = _reports(msgs)
     assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
     assert reports[1]["note"] == ""  # at the scene itself
@@ -635,12 +689,21 @@ def test_a_boat_sails_to_a_sea_scene_and_stays_at_sea(geo: Geography) -> None:
     sim = _fresh(seed=23)
     boat = _unit(sim, UnitKind.BOAT)
     rng = random.Random(2)
-    scene = next(p for p in (geo.random_sea_point(rng, "district", near=boat.pos,
-                                                  radius_m=5_000) for _ in range(500))
-                 if haversine_m(*boat.pos, *p) >= 3_000)
-    msgs = _follow(sim, boat.unit_id, T0 + 1_000, 25,
-                   {T0 + 3_000: _notice_for(boat.unit_id, "INC-3", scene, domain="sea",
-                                            priority=2)}, step_ms=2_000)
+    scene = next(
+        p
+        for p in (
+            geo.random_sea_point(rng, "district", near=boat.pos, radius_m=5_000) for _ in range(500)
+        )
+        if haversine_m(*boat.pos, *p) >= 3_000
+    )
+    msgs = _follow(
+        sim,
+        boat.unit_id,
+        T0 + 1_000,
+        25,
+        {T0 + 3_000: _notice_for(boat.unit_id, "INC-3", scene, domain="sea", priority=2)},
+        step_ms=2_000,
+    )
     reports = _reports(msgs)
     assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
     arrived = reports[1]["ts"]
@@ -655,12 +718,21 @@ def test_a_land_unit_sent_to_open_water_stops_at_the_shore(geo: Geography) -> No
     sim = _fresh(seed=24)
     u = _unit(sim, UnitKind.VEHICLE, 1)
     rng = random.Random(3)
-    scene = next(p for p in (geo.random_sea_point(rng, "district", near=u.pos, radius_m=8_000)
-                             for _ in range(500))
-                 if geo.district_land.distance(Point(p)) > 0.005)  # > ~500 m off the coast
-    msgs = _follow(sim, u.unit_id, T0 + 1_000, 45,
-                   {T0 + 3_000: _notice_for(u.unit_id, "INC-4", scene, domain="sea")},
-                   step_ms=2_000)
+    scene = next(
+        p
+        for p in (
+            geo.random_sea_point(rng, "district", near=u.pos, radius_m=8_000) for _ in range(500)
+        )
+        if geo.district_land.distance(Point(p)) > 0.005
+    )  # > ~500 m off the coast
+    msgs = _follow(
+        sim,
+        u.unit_id,
+        T0 + 1_000,
+        45,
+        {T0 + 3_000: _notice_for(u.unit_id, "INC-4", scene, domain="sea")},
+        step_ms=2_000,
+    )
     reports = _reports(msgs)
     assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
     assert reports[1]["note"].startswith("scene at sea: stopped")
@@ -680,8 +752,9 @@ def test_a_repeated_notice_is_taken_once() -> None:
     assert not sim.on_dispatch(notice, T0 + 1_500, topic)  # at-least-once: a redelivery
     # a new notice (the centre sent it again) for the incident the unit is on changes nothing
     assert not sim.on_dispatch(_notice_for(u.unit_id, "INC-5", scene, ts=T0 + 9), T0 + 2_000)
-    msgs = _follow(sim, u.unit_id, T0 + 1_000, 10,
-                   {T0 + 30_000: notice, T0 + 400_000: notice})  # and again, later
+    msgs = _follow(
+        sim, u.unit_id, T0 + 1_000, 10, {T0 + 30_000: notice, T0 + 400_000: notice}
+    )  # and again, later
     assert [r["action"] for r in _reports(msgs)] == ["ack", "arrived", "handled"]
 
 
@@ -691,7 +764,14 @@ def test_bad_notices_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
     good = orjson.loads(_notice_for(u.unit_id, "INC-6", u.pos))
     topic = f"ecocommand/units/{u.unit_id}/dispatch"
     bad: list[Any] = [
-        b"", b"{not json", b"\xff\xfe\x00garbage", b"[]", b"null", b"42", None, 42,
+        b"",
+        b"{not json",
+        b"\xff\xfe\x00garbage",
+        b"[]",
+        b"null",
+        b"42",
+        None,
+        42,
         orjson.dumps(good | {"priority": "1"}),  # strings are not numbers here
         orjson.dumps(good | {"lat": "22.5"}),
         orjson.dumps(good | {"priority": 7}),
@@ -720,32 +800,46 @@ def test_a_newer_notice_pre_empts_the_current_task(geo: Geography) -> None:
     sim = _fresh(seed=27)
     u = _unit(sim, UnitKind.VEHICLE)
     rng = random.Random(4)
-    far = [p for p in (geo.random_land_point(rng, near=u.pos, radius_m=3_000)
-                       for _ in range(500)) if haversine_m(*u.pos, *p) >= 2_000]
+    far = [
+        p
+        for p in (geo.random_land_point(rng, near=u.pos, radius_m=3_000) for _ in range(500))
+        if haversine_m(*u.pos, *p) >= 2_000
+    ]
     first, second = far[0], far[1]
-    msgs = _follow(sim, u.unit_id, T0 + 1_000, 30, {
-        T0 + 2_000: _notice_for(u.unit_id, "INC-A", first, priority=3),
-        T0 + 90_000: _notice_for(u.unit_id, "INC-B", second, priority=1),
-    })
+    msgs = _follow(
+        sim,
+        u.unit_id,
+        T0 + 1_000,
+        30,
+        {
+            T0 + 2_000: _notice_for(u.unit_id, "INC-A", first, priority=3),
+            T0 + 90_000: _notice_for(u.unit_id, "INC-B", second, priority=1),
+        },
+    )
     reports = [(r["incident_id"], r["action"]) for r in _reports(msgs)]
-    assert reports == [("INC-A", "ack"), ("INC-B", "ack"), ("INC-B", "arrived"),
-                       ("INC-B", "handled")]
+    assert reports == [
+        ("INC-A", "ack"),
+        ("INC-B", "ack"),
+        ("INC-B", "arrived"),
+        ("INC-B", "handled"),
+    ]
     seqs = [r["seq"] for r in _reports(msgs)]
     assert seqs == sorted(set(seqs))
     b_ack = next(r["ts"] for r in _reports(msgs) if r["incident_id"] == "INC-B")
     assert 95_000 <= b_ack - T0 <= 106_000  # acknowledged after its own reaction time
     # en route to A until B's ack (no stop in between), then to B
-    between = [m["status"] for t, leaf, m in msgs if leaf == "position" and 60_000 < t - T0
-               < b_ack - T0]
+    between = [
+        m["status"] for t, leaf, m in msgs if leaf == "position" and 60_000 < t - T0 < b_ack - T0
+    ]
     assert set(between) == {"en_route"}
     arrived = next(m for t, leaf, m in msgs if leaf == "position" and m["status"] == "on_scene")
     assert haversine_m(arrived["lon"], arrived["lat"], *second) <= 50
     _check_track(msgs, UnitKind.VEHICLE, geo)
 
 
-def test_run_answers_notices_over_the_broker(settings: Settings, broker: Any,
-                                            publisher: Any, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
+def test_run_answers_notices_over_the_broker(
+    settings: Settings, broker: Any, publisher: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The simulator as a process would run it: notices in over MQTT, reports out, including a
     notice published while it was away (its session is kept by the broker)."""
     import queue
@@ -759,8 +853,9 @@ def test_run_answers_notices_over_the_broker(settings: Settings, broker: Any,
     monkeypatch.setattr(tasks, "REACTION_MS", {p: (300, 600) for p in (1, 2, 3)})
     monkeypatch.setattr(tasks, "HANDLING_MS", (500, 1_000))
     seed, rate = 31, 1.9  # below 2: the same units as rate 1, reporting about twice as often
-    unit = next(u for u in Simulation(seed=seed, rate=rate).units.units
-                if u.status is UnitStatus.OFF_DUTY)  # off duty: still at home, not moving
+    unit = next(
+        u for u in Simulation(seed=seed, rate=rate).units.units if u.status is UnitStatus.OFF_DUTY
+    )  # off duty: still at home, not moving
     got: queue.Queue = queue.Queue()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}")
     sub.on_message = lambda _c, _u, m: got.put((m.topic, orjson.loads(m.payload)))
@@ -771,9 +866,12 @@ def test_run_answers_notices_over_the_broker(settings: Settings, broker: Any,
 
     def start() -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()
-        t = threading.Thread(target=run, args=(settings,), daemon=True,
-                             kwargs={"rate": rate, "stop": stop, "seed": seed,
-                                     "client_id": client_id})
+        t = threading.Thread(
+            target=run,
+            args=(settings,),
+            daemon=True,
+            kwargs={"rate": rate, "stop": stop, "seed": seed, "client_id": client_id},
+        )
         t.start()
         return t, stop
 

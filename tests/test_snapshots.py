@@ -16,16 +16,53 @@ TS = 1_764_300_000_000
 def test_entities_come_back_typed_with_their_age(r: redis.Redis) -> None:
     store = LiveStore(r, 3_600_000, 1000)
     ctx = HandlerContext(received_ms=TS)
-    store.write(units.handle_profile("U-1", orjson.dumps(
-        {"unit_id": "U-1", "ts": TS, "name": "巡查一组", "department": "forestry",
-         "kind": "foot", "level": "community", "skills": ["illegal_logging"]}), ctx), TS)
-    store.write(units.handle_position("U-1", orjson.dumps(
-        {"unit_id": "U-1", "seq": 3, "ts": TS, "lat": 22.6, "lon": 114.45, "speed_kmh": 4.0,
-         "status": "en_route"}), ctx), TS)
-    store.write(vessels.handle_nmea(
-        "rx", b"!AIVDM,1,1,,B,15M67FC000G?ufbE`FepT@3n00Sa,0*5C", ctx), TS)
-    store.write(sensors.handle_reading("S-1", orjson.dumps(
-        {"sensor_id": "S-1", "seq": 1, "ts": TS, "values": {"COD": 1.5}}), ctx), TS)
+    store.write(
+        units.handle_profile(
+            "U-1",
+            orjson.dumps(
+                {
+                    "unit_id": "U-1",
+                    "ts": TS,
+                    "name": "巡查一组",
+                    "department": "forestry",
+                    "kind": "foot",
+                    "level": "community",
+                    "skills": ["illegal_logging"],
+                }
+            ),
+            ctx,
+        ),
+        TS,
+    )
+    store.write(
+        units.handle_position(
+            "U-1",
+            orjson.dumps(
+                {
+                    "unit_id": "U-1",
+                    "seq": 3,
+                    "ts": TS,
+                    "lat": 22.6,
+                    "lon": 114.45,
+                    "speed_kmh": 4.0,
+                    "status": "en_route",
+                }
+            ),
+            ctx,
+        ),
+        TS,
+    )
+    store.write(
+        vessels.handle_nmea("rx", b"!AIVDM,1,1,,B,15M67FC000G?ufbE`FepT@3n00Sa,0*5C", ctx), TS
+    )
+    store.write(
+        sensors.handle_reading(
+            "S-1",
+            orjson.dumps({"sensor_id": "S-1", "seq": 1, "ts": TS, "values": {"COD": 1.5}}),
+            ctx,
+        ),
+        TS,
+    )
 
     (unit,) = snapshots.entities(r, "unit", now_ms=TS + 12_000)
     assert unit["unit_id"] == "U-1" and unit["lat"] == 22.6 and unit["seq"] == 3
@@ -51,8 +88,16 @@ def test_open_alerts_newest_first(r: redis.Redis) -> None:
     profile = {"kind": "seawater", "water_class": "I", "name": "近岸1", "lon": 114.5, "lat": 22.5}
     ctx = HandlerContext(received_ms=TS, sensor_profile=lambda _s: profile)
     for seq in (1, 2):
-        store.write(sensors.handle_reading("S-1", orjson.dumps(
-            {"sensor_id": "S-1", "seq": seq, "ts": TS + seq, "values": {"COD": 9.0}}), ctx), TS)
+        store.write(
+            sensors.handle_reading(
+                "S-1",
+                orjson.dumps(
+                    {"sensor_id": "S-1", "seq": seq, "ts": TS + seq, "values": {"COD": 9.0}}
+                ),
+                ctx,
+            ),
+            TS,
+        )
     alerts = snapshots.open_alerts(r)
     assert [a["ts"] for a in alerts] == [TS + 2, TS + 1]
     assert alerts[0]["severity"] == "critical" and alerts[0]["lat"] == 22.5

@@ -14,8 +14,15 @@ from store.incidents import Code
 from tests.helpers import local_date
 
 T0 = 1_764_300_000_000
-FIELDS = {"type": "illegal_fishing", "source": "manual", "domain": "sea", "priority": 2,
-          "lon": 114.52, "lat": 22.55, "description": "nets in a no-fishing zone"}
+FIELDS = {
+    "type": "illegal_fishing",
+    "source": "manual",
+    "domain": "sea",
+    "priority": 2,
+    "lon": 114.52,
+    "lat": 22.55,
+    "description": "nets in a no-fishing zone",
+}
 
 
 def _open(r: redis.Redis, **overrides: object) -> str:
@@ -33,8 +40,9 @@ def test_create_read_and_a_timeline_of_transitions(r: redis.Redis) -> None:
     assert a.startswith("INC-20251128-") and _open(r) != a  # readable, unique
     inc = incidents.read(r, a)
     assert (inc["state"], inc["priority"], inc["lon"], inc["units"]) == ("reported", 2, 114.52, [])
-    out = incidents.transition(r, a, "triaged", ["reported"], by="chief", at_ms=T0 + 1000,
-                               reason="checked")
+    out = incidents.transition(
+        r, a, "triaged", ["reported"], by="chief", at_ms=T0 + 1000, reason="checked"
+    )
     assert out.ok and out.durable
     # not reachable from where it is now: refused, and the current state is named
     out = incidents.transition(r, a, "triaged", ["reported"], by="other", at_ms=T0 + 2000)
@@ -42,8 +50,10 @@ def test_create_read_and_a_timeline_of_transitions(r: redis.Redis) -> None:
     steps = [(t["from"], t["to"], t["by"], t["at_ms"]) for t in incidents.timeline(r, a)]
     assert steps == [("", "reported", "chief", T0), ("reported", "triaged", "chief", T0 + 1000)]
     assert incidents.read(r, a)["at_triaged"] == T0 + 1000
-    assert incidents.transition(r, "nope", "triaged", ["reported"], by="x", at_ms=1).code == \
-        Code.NO_SUCH
+    assert (
+        incidents.transition(r, "nope", "triaged", ["reported"], by="x", at_ms=1).code
+        == Code.NO_SUCH
+    )
     assert incidents.create(r, FIELDS, "chief", T0, incident_id=a).code == Code.EXISTS
 
 
@@ -56,8 +66,16 @@ def test_times_never_run_backwards(r: redis.Redis) -> None:
 
 def test_assign_books_units_and_queues_their_notices(r: redis.Redis) -> None:
     a = _open(r)
-    out = incidents.assign(r, a, ["B-1", "B-2", "B-1"], ["reported", "triaged"], by="chief",
-                           at_ms=T0 + 5000, priority=2, notices=_notices(["B-1", "B-2"]))
+    out = incidents.assign(
+        r,
+        a,
+        ["B-1", "B-2", "B-1"],
+        ["reported", "triaged"],
+        by="chief",
+        at_ms=T0 + 5000,
+        priority=2,
+        notices=_notices(["B-1", "B-2"]),
+    )
     assert out.ok and out.durable
     inc = incidents.read(r, a)
     assert (inc["state"], inc["units"]) == ("assigned", ["B-1", "B-2"])
@@ -65,8 +83,17 @@ def test_assign_books_units_and_queues_their_notices(r: redis.Redis) -> None:
     outbox = [(f[b"unit"], f[b"incident"]) for _id, f in r.xrange(keys.OUTBOX)]
     assert outbox == [(b"B-1", a.encode()), (b"B-2", a.encode())]
     # reassign: B-2 leaves (freed), B-3 joins (one new notice)
-    out = incidents.assign(r, a, ["B-1", "B-3"], ["assigned"], by="chief", at_ms=T0 + 6000,
-                           priority=2, notices=_notices(["B-1", "B-3"]), reason="B-2 broke down")
+    out = incidents.assign(
+        r,
+        a,
+        ["B-1", "B-3"],
+        ["assigned"],
+        by="chief",
+        at_ms=T0 + 6000,
+        priority=2,
+        notices=_notices(["B-1", "B-3"]),
+        reason="B-2 broke down",
+    )
     assert out.ok
     assert incidents.unit_task(r, "B-2") == {} and incidents.unit_task(r, "B-3")["incident"] == a
     assert r.xlen(keys.OUTBOX) == 3
@@ -75,16 +102,23 @@ def test_assign_books_units_and_queues_their_notices(r: redis.Redis) -> None:
 
 def test_a_busy_unit_is_refused_unless_pre_empting_less_urgent_work(r: redis.Redis) -> None:
     routine, urgent, same = _open(r, priority=3), _open(r, priority=1), _open(r, priority=3)
-    assert incidents.assign(r, routine, ["B-1"], ["reported"], by="a", at_ms=T0, priority=3,
-                            notices={}).ok
-    busy = incidents.assign(r, same, ["B-1"], ["reported"], by="b", at_ms=T0, priority=3,
-                            notices={}, preempt=True)  # equally urgent: no pre-emption
+    assert incidents.assign(
+        r, routine, ["B-1"], ["reported"], by="a", at_ms=T0, priority=3, notices={}
+    ).ok
+    busy = incidents.assign(
+        r, same, ["B-1"], ["reported"], by="b", at_ms=T0, priority=3, notices={}, preempt=True
+    )  # equally urgent: no pre-emption
     assert (busy.code, busy.detail) == (Code.UNIT_BUSY, "B-1")
-    assert incidents.assign(r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1,
-                            notices={}).code == Code.UNIT_BUSY  # not asked to pre-empt
+    assert (
+        incidents.assign(
+            r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1, notices={}
+        ).code
+        == Code.UNIT_BUSY
+    )  # not asked to pre-empt
     assert incidents.read(r, urgent)["state"] == "reported"  # a refusal writes nothing
-    assert incidents.assign(r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1,
-                            notices={}, preempt=True).ok
+    assert incidents.assign(
+        r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1, notices={}, preempt=True
+    ).ok
     assert incidents.unit_task(r, "B-1")["incident"] == urgent
     (event,) = [f for _id, f in r.xrange(keys.EVENTS) if f[b"type"] == b"unit_preempted"]
     assert (event[b"from"], event[b"to"]) == (routine.encode(), urgent.encode())
@@ -96,13 +130,23 @@ def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:
         results: dict[str, incidents.Outcome] = {}
         barrier = threading.Barrier(2)
 
-        def go(incident_id: str, barrier: threading.Barrier = barrier,
-               results: dict[str, incidents.Outcome] = results) -> None:
+        def go(
+            incident_id: str,
+            barrier: threading.Barrier = barrier,
+            results: dict[str, incidents.Outcome] = results,
+        ) -> None:
             client = redis.Redis(port=r.connection_pool.connection_kwargs["port"])
             barrier.wait()
             results[incident_id] = incidents.assign(
-                client, incident_id, ["V-9"], ["reported"], by=incident_id, at_ms=T0,
-                priority=2, notices={})
+                client,
+                incident_id,
+                ["V-9"],
+                ["reported"],
+                by=incident_id,
+                at_ms=T0,
+                priority=2,
+                notices={},
+            )
 
         threads = [threading.Thread(target=go, args=(x,)) for x in (a, b)]
         for th in threads:
@@ -114,25 +158,26 @@ def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:
         winner = a if results[a].ok else b
         assert incidents.unit_task(r, "V-9")["incident"] == winner
         assert incidents.read(r, a if winner == b else b)["state"] == "reported"
-        incidents.transition(r, winner, "rejected", ["assigned"], by="t", at_ms=T0,
-                             release=True, closes=True)
+        incidents.transition(
+            r, winner, "rejected", ["assigned"], by="t", at_ms=T0, release=True, closes=True
+        )
 
 
 def test_release_frees_units_and_closing_leaves_the_open_list(r: redis.Redis) -> None:
     a = _open(r)
-    incidents.assign(r, a, ["U-1", "U-2"], ["reported"], by="c", at_ms=T0, priority=2,
-                     notices={})
-    stranger = incidents.transition(r, a, "handled", ["assigned"], by="U-7", at_ms=T0 + 1,
-                                    release=True, member="U-7")
+    incidents.assign(r, a, ["U-1", "U-2"], ["reported"], by="c", at_ms=T0, priority=2, notices={})
+    stranger = incidents.transition(
+        r, a, "handled", ["assigned"], by="U-7", at_ms=T0 + 1, release=True, member="U-7"
+    )
     assert (stranger.code, stranger.detail) == (Code.NOT_ON_INCIDENT, "assigned")
-    assert incidents.transition(r, a, "handled", ["assigned"], by="U-1", at_ms=T0 + 1,
-                                release=True, member="U-1").ok
+    assert incidents.transition(
+        r, a, "handled", ["assigned"], by="U-1", at_ms=T0 + 1, release=True, member="U-1"
+    ).ok
     assert incidents.unit_task(r, "U-1") == {} and incidents.unit_task(r, "U-2") == {}
     inc = incidents.read(r, a)
     assert inc["units"] == [] and inc["released_units"] == ["U-1", "U-2"]
     assert a in [i["id"] for i in incidents.listing(r)]
-    assert incidents.transition(r, a, "closed", ["handled"], by="c", at_ms=T0 + 2,
-                                closes=True).ok
+    assert incidents.transition(r, a, "closed", ["handled"], by="c", at_ms=T0 + 2, closes=True).ok
     assert a not in [i["id"] for i in incidents.listing(r)]
     assert a in [i["id"] for i in incidents.listing(r, open_only=False)]
 
@@ -150,32 +195,58 @@ def test_a_past_incident_is_imported_whole_without_booking_or_notices(r: redis.R
     from domain.incidents import State, Timeline, Transition
 
     t0 = 1_790_000_000_000
-    steps = [Transition(None, State.REPORTED, "sim", t0),
-             Transition(State.REPORTED, State.ASSIGNED, "chief", t0 + 60_000,
-                        extra={"units": "U-1"}),
-             Transition(State.ASSIGNED, State.EN_ROUTE, "U-1", t0 + 90_000),
-             Transition(State.EN_ROUTE, State.ON_SCENE, "U-1", t0 + 900_000),
-             Transition(State.ON_SCENE, State.HANDLED, "U-1", t0 + 3_000_000),
-             Transition(State.HANDLED, State.CLOSED, "chief", t0 + 3_600_000, reason="done")]
-    fields = {"type": "noise", "source": "hotline", "priority": 2, "domain": "land",
-              "lon": 114.5, "lat": 22.6, "departments": "eco_environment", "units": "",
-              "released_units": "U-1", "simulated": 1}
+    steps = [
+        Transition(None, State.REPORTED, "sim", t0),
+        Transition(State.REPORTED, State.ASSIGNED, "chief", t0 + 60_000, extra={"units": "U-1"}),
+        Transition(State.ASSIGNED, State.EN_ROUTE, "U-1", t0 + 90_000),
+        Transition(State.EN_ROUTE, State.ON_SCENE, "U-1", t0 + 900_000),
+        Transition(State.ON_SCENE, State.HANDLED, "U-1", t0 + 3_000_000),
+        Transition(State.HANDLED, State.CLOSED, "chief", t0 + 3_600_000, reason="done"),
+    ]
+    fields = {
+        "type": "noise",
+        "source": "hotline",
+        "priority": 2,
+        "domain": "land",
+        "lon": 114.5,
+        "lat": 22.6,
+        "departments": "eco_environment",
+        "units": "",
+        "released_units": "U-1",
+        "simulated": 1,
+    }
     out = incidents.import_history(r, "INC-20260101-0001", fields, Timeline(steps))
     assert out.ok
     inc = incidents.read(r, "INC-20260101-0001")
-    assert (inc["state"], inc["created_ms"], inc["at_on_scene"], inc["released_units"]) == \
-        ("closed", t0, t0 + 900_000, ["U-1"])
-    assert [t["to"] for t in incidents.timeline(r, "INC-20260101-0001")] == \
-        ["reported", "assigned", "en_route", "on_scene", "handled", "closed"]
+    assert (inc["state"], inc["created_ms"], inc["at_on_scene"], inc["released_units"]) == (
+        "closed",
+        t0,
+        t0 + 900_000,
+        ["U-1"],
+    )
+    assert [t["to"] for t in incidents.timeline(r, "INC-20260101-0001")] == [
+        "reported",
+        "assigned",
+        "en_route",
+        "on_scene",
+        "handled",
+        "closed",
+    ]
     assert incidents.listing(r, open_only=True) == []
     assert [i["id"] for i in incidents.listing(r, open_only=False)] == ["INC-20260101-0001"]
     assert not r.exists("stream:outbox") and not r.exists("unit:{U-1}:task")
     # once only, and never an illegal history
-    assert incidents.import_history(r, "INC-20260101-0001", fields, Timeline(steps)).code == \
-        incidents.Code.EXISTS
+    assert (
+        incidents.import_history(r, "INC-20260101-0001", fields, Timeline(steps)).code
+        == incidents.Code.EXISTS
+    )
     with pytest.raises(ValueError):
-        incidents.import_history(r, "INC-20260101-0002", fields, Timeline(
-            [steps[0], Transition(State.REPORTED, State.HANDLED, "x", t0 + 1)]))
+        incidents.import_history(
+            r,
+            "INC-20260101-0002",
+            fields,
+            Timeline([steps[0], Transition(State.REPORTED, State.HANDLED, "x", t0 + 1)]),
+        )
     assert not r.exists("incident:{INC-20260101-0002}")
 
 

@@ -20,16 +20,20 @@ HOUR_MS = 3_600_000
 
 
 def position(unit: str, seq: int, status: str | None = None) -> bytes:
-    doc = {"unit_id": unit, "seq": seq, "ts": TS + seq * 5000, "lat": 22.5 + seq / 1000,
-           "lon": 114.4 + seq / 1000}
+    doc = {
+        "unit_id": unit,
+        "seq": seq,
+        "ts": TS + seq * 5000,
+        "lat": 22.5 + seq / 1000,
+        "lon": 114.4 + seq / 1000,
+    }
     if status:
         doc["status"] = status
     return orjson.dumps(doc)
 
 
 def ops_of(unit: str, seq: int, status: str | None = None) -> list:
-    return units.handle_position(unit, position(unit, seq, status),
-                                 HandlerContext(received_ms=TS))
+    return units.handle_position(unit, position(unit, seq, status), HandlerContext(received_ms=TS))
 
 
 def final_state(r: redis.Redis) -> dict:
@@ -43,17 +47,25 @@ def final_state(r: redis.Redis) -> dict:
     return out
 
 
-MESSAGES = [(u, seq, ["available", "en_route", "on_scene"][seq % 3])
-            for u in ("U-1", "U-2") for seq in range(6)]
+MESSAGES = [
+    (u, seq, ["available", "en_route", "on_scene"][seq % 3])
+    for u in ("U-1", "U-2")
+    for seq in range(6)
+]
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.sampled_from(range(len(MESSAGES))), min_size=len(MESSAGES),
-                max_size=3 * len(MESSAGES)).filter(lambda xs: set(xs) == set(range(len(MESSAGES))))
-       , st.integers(1, 7))
-def test_any_order_any_redelivery_same_final_state(r: redis.Redis, order: list[int],
-                                                   batch: int) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.sampled_from(range(len(MESSAGES))), min_size=len(MESSAGES), max_size=3 * len(MESSAGES)
+    ).filter(lambda xs: set(xs) == set(range(len(MESSAGES)))),
+    st.integers(1, 7),
+)
+def test_any_order_any_redelivery_same_final_state(
+    r: redis.Redis, order: list[int], batch: int
+) -> None:
     store = LiveStore(r, 24 * HOUR_MS, 1000)
     r.flushall()
     for _u, _s, _st in MESSAGES:
@@ -63,7 +75,7 @@ def test_any_order_any_redelivery_same_final_state(r: redis.Redis, order: list[i
     r.flushall()
     ops = [op for i in order for op in ops_of(*MESSAGES[i])]
     for k in range(0, len(ops), batch):
-        store.write(ops[k:k + batch], TS)
+        store.write(ops[k : k + batch], TS)
     assert final_state(r) == expected
     assert expected["U-1"][0]["seq"] == "5" and expected["U-1"][0]["status"] == "on_scene"
     assert len(expected["U-1"][1]) == 6
@@ -93,8 +105,16 @@ def test_history_is_trimmed_by_age(r: redis.Redis) -> None:
 
 def test_alert_from_a_redelivered_reading_is_raised_once(r: redis.Redis) -> None:
     store = LiveStore(r, HOUR_MS, 1000)
-    ctx = HandlerContext(received_ms=TS, sensor_profile=lambda _s: {
-        "kind": "seawater", "water_class": "I", "name": "x", "lon": 114.5, "lat": 22.5})
+    ctx = HandlerContext(
+        received_ms=TS,
+        sensor_profile=lambda _s: {
+            "kind": "seawater",
+            "water_class": "I",
+            "name": "x",
+            "lon": 114.5,
+            "lat": 22.5,
+        },
+    )
     payload = orjson.dumps({"sensor_id": "S-1", "seq": 1, "ts": TS, "values": {"COD": 3.0}})
     for _ in range(3):
         store.write(sensors.handle_reading("S-1", payload, ctx), TS)

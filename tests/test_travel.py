@@ -31,8 +31,16 @@ OPEN_SEA = (114.50, 22.40)
 
 
 def test_known_places_are_where_the_tests_say(geo: Geography) -> None:
-    for p in (KUICHONG, DAPENG_FORTRESS, NANAO, QINIANGSHAN, AO_NORTH, AO_SOUTH, ISLAND,
-              XICHONG_SHORE):
+    for p in (
+        KUICHONG,
+        DAPENG_FORTRESS,
+        NANAO,
+        QINIANGSHAN,
+        AO_NORTH,
+        AO_SOUTH,
+        ISLAND,
+        XICHONG_SHORE,
+    ):
         assert geo.is_land(*p), p
     for p in (DAPENG_BAY, DAYA_BAY, DAPENG_AO, OFF_SOUTH_TIP, OPEN_SEA):
         assert geo.is_sea(*p), p
@@ -100,8 +108,9 @@ def test_a_coastal_incident_is_reached_from_land_and_sea(travel: TravelModel) ->
     assert travel.leg("boat", DAPENG_AO, XICHONG_SHORE, "land").eta_s is None
 
 
-def test_a_boat_moored_in_a_land_cell_starts_from_the_water(geo: Geography,
-                                                            travel: TravelModel) -> None:
+def test_a_boat_moored_in_a_land_cell_starts_from_the_water(
+    geo: Geography, travel: TravelModel
+) -> None:
     rng, land = random.Random(7), travel.graphs["land"]
     moored = []
     while len(moored) < 20:
@@ -146,8 +155,9 @@ def _heap_dijkstra(nbr: np.ndarray, w: np.ndarray, source: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("graph", ["land", "sea"])
-def test_bucket_dijkstra_matches_the_textbook_on_the_real_graphs(travel: TravelModel,
-                                                                 graph: str) -> None:
+def test_bucket_dijkstra_matches_the_textbook_on_the_real_graphs(
+    travel: TravelModel, graph: str
+) -> None:
     g = travel.graphs[graph]
     for source in (0, g.lon.size // 3, g.lon.size - 1):
         fast = bucket_dijkstra(g.nbr, g.w, source, g.min_w)
@@ -185,8 +195,12 @@ def test_never_faster_than_the_straight_line(travel: TravelModel, a: tuple, b: t
     by the triangle inequality there is no rounding slack: ETA >= straight / speed, and on land
     >= straight x detour / speed."""
     straight = haversine_m(*a, *b)
-    for kind, factor in (("foot", LAND_DETOUR), ("vehicle", LAND_DETOUR), ("boat", 1.0),
-                         ("drone", 1.0)):
+    for kind, factor in (
+        ("foot", LAND_DETOUR),
+        ("vehicle", LAND_DETOUR),
+        ("boat", 1.0),
+        ("drone", 1.0),
+    ):
         leg = travel.leg(kind, a, b)
         if leg.eta_s is not None:
             assert leg.eta_s >= straight * factor / SPEED_M_S[kind] * (1 - 1e-9)
@@ -217,4 +231,3 @@ def test_no_route_is_none(travel: TravelModel) -> None:
     assert travel.leg("vehicle", KUICHONG, OPEN_SEA).eta_s is None  # a car cannot reach it
     assert travel.leg("boat", DAPENG_BAY, KUICHONG).eta_s is None  # inland
     assert travel.leg("hovercraft", KUICHONG, KUICHONG).eta_s is None
-
