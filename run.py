@@ -26,6 +26,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from domain.clock import system_ms
+
 
 def _settings():  # imported lazily so that --help is instant
     from config.settings import get_settings
@@ -62,7 +64,6 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> None:
-    import time
 
     import redis
 
@@ -72,7 +73,7 @@ def cmd_history(args: argparse.Namespace) -> None:
     s = _settings()
     geo = load_geography()
     r = redis.Redis.from_url(s.effective_redis_url)
-    fleet, now = history.demo_fleet(geo, args.seed), time.time_ns() // 1_000_000
+    fleet, now = history.demo_fleet(geo, args.seed), system_ms()
     out = history.fill(r, geo, fleet, args.history, now, args.seed)
     days = history.fill_days(r, geo, fleet, args.history, now, args.seed)
     print(
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except Exception as e:
-        from ingest.connections import Unreachable
+        from infra.connections import Unreachable
 
         if isinstance(e, Unreachable | ValueError | FileNotFoundError):
             print(f"error: {e}", file=sys.stderr)

@@ -15,13 +15,13 @@ import queue
 import signal
 import sys
 import threading
-import time
 from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
 import redis
 
+from domain.clock import system_ms
 from store import keys
 
 BATCH_MAX = 500  # as the worker
@@ -54,7 +54,7 @@ def _scalars(doc: dict[str, Any]) -> dict[str, Any]:
 
 class Baseline:
     def __init__(self, mqtt_url: str, redis_url: str, client_id: str, prefix: str) -> None:
-        from ingest.connections import connect_mqtt, mqtt_client  # URL parsing, same options
+        from infra.connections import connect_mqtt, mqtt_client  # URL parsing, same options
 
         self.prefix = prefix
         self.stop = threading.Event()
@@ -85,7 +85,7 @@ class Baseline:
         return batch
 
     def write(self, batch: list[tuple[str, bytes]]) -> None:
-        now = time.time_ns() // 1_000_000
+        now = system_ms()
         minid = now - HISTORY_MS
         pipe = self.r.pipeline(transaction=False)
         for topic, payload in batch:

@@ -15,7 +15,7 @@ Reported:
   the write followed by the coverage step, interleaved tick by tick: the throughput ratio says
   whether coverage halves ingest (target: ratio > 0.5);
 - questions: the coverage report the page and the API answer (store + domain, as
-  dashboard.coverage_api.report) for the day window and for 7 days, with and without filters,
+  services.coverage.report) for the day window and for 7 days, with and without filters,
   p50/p95 over `queries` runs (targets 200 ms and 1 s). The 7-day questions read six more days
   of counters: copies of the simulated day under those days' keys (same size and shape);
 - Redis memory of the counters.
@@ -39,13 +39,13 @@ import redis
 
 from bench import redis_bench
 from config.settings import Settings
-from dashboard.coverage_api import report
 from domain.coverage_places import CoverageGeography, load_coverage
 from domain.geo import load_geography
 from domain.vocab import LOCAL_TZ, Department
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from ingest.coverage import grid_resolution
+from services.coverage import report
 from store import coverage, keys
 from store.writer import LiveStore
 

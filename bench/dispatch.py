@@ -28,6 +28,7 @@ import redis
 
 from bench import redis_bench
 from config.settings import Settings
+from domain.clock import system_ms
 from domain.geo import load_geography
 from domain.incidents import IncidentType, load_rules
 from domain.travel import TravelModel
@@ -49,7 +50,7 @@ def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
     writes them."""
     geo = load_geography()
     store = LiveStore(r, 3_600_000, 1000)
-    now = time.time_ns() // 1_000_000
+    now = system_ms()
     ctx = HandlerContext(received_ms=now)
     kinds = [k.value for k in UnitKind]
     departments = [d.value for d in Department]
@@ -168,7 +169,7 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     full, floor, scan, found = [], [], [], []
     for inc in incidents:  # interleaved, so all three see the same cache and load conditions
         t = time.perf_counter()
-        found.append(len(candidates(r, inc, travel, time.time_ns() // 1_000_000)))
+        found.append(len(candidates(r, inc, travel, system_ms(), rules)))
         full.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         _floor(r, inc["lon"], inc["lat"])

@@ -22,7 +22,6 @@ flushed (FLUSHDB) before each phase, so point REDIS_URL at a scratch database.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -30,14 +29,11 @@ import platform
 import re
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +41,23 @@ import orjson
 import psutil
 import redis
 
-from bench.workload import STATIC_PREFIX, Publisher
+from bench.common import (
+    ROOT,
+    Servers,
+    host_busy,
+    log_tail,
+    percentiles,
+    ratio,
+    received_count,
+    redis_persistence,
+    server_versions,
+    stop_process,
+    subscriber,
+)
+from bench.workload import STATIC_PREFIX
 from config.settings import Settings
-from embedded.processes import ServerProcess, mosquitto, mosquitto_binary, redis_server
-from ingest.connections import broker_address, mqtt_client
 from store import keys
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = {
     "n": 100_000,
     "rate": 2000.0,
@@ -114,167 +120,6 @@ def _cpu(proc: psutil.Process | None) -> float | None:
     return t.user + t.system
 
 
-def _stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _host_busy() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-class Servers:
-    """The broker and Redis of one phase: fresh ones started here, or the configured ones."""
-
-    def __init__(self, settings: Settings, work: Path, phase: str, fsync: str = "") -> None:
-        self.settings = settings
-        self.fsync = fsync
-        self.dir = work / phase
-        self.broker: ServerProcess | None = None
-        self.redis_srv: ServerProcess | None = None
-
-    def __enter__(self) -> Servers:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        try:
-            if self.settings.mqtt_url is None:
-                self.broker = mosquitto(self.dir / "mosquitto")
-            if self.settings.redis_url is None:
-                extra = {"fsync": self.fsync} if self.fsync else {}
-                self.redis_srv = redis_server(self.dir / "redis", **extra)
-            self.r = redis.Redis.from_url(self.redis_url)
-            self.r.flushdb()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for srv in (self.broker, self.redis_srv):
-            if srv is not None:
-                srv.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def mqtt_url(self) -> str:
-        return self.settings.mqtt_url or f"mqtt://127.0.0.1:{self.broker.port}"  # type: ignore[union-attr]
-
-    @property
-    def redis_url(self) -> str:
-        return self.settings.redis_url or f"redis://127.0.0.1:{self.redis_srv.port}/0"  # type: ignore[union-attr]
-
-    def processes(self) -> dict[str, psutil.Process | None]:
-        return {
-            name: psutil.Process(srv.proc.pid) if srv and srv.proc else None
-            for name, srv in (("broker", self.broker), ("redis", self.redis_srv))
-        }
-
-
-def _subscriber_argv(
-    kind: str, servers: Servers, client_id: str, settings: Settings
-) -> tuple[list[str], dict[str, str]]:
-    env = dict(os.environ)
-    env.pop("MQTT_SHARE_GROUP", None)
-    if kind == "worker":
-        env |= {
-            "REDIS_URL": servers.redis_url,
-            "MQTT_URL": servers.mqtt_url,
-            "MQTT_CLIENT_ID": client_id,
-            "TOPIC_PREFIX": settings.topic_prefix,
-            "MAX_PAYLOAD_BYTES": str(settings.max_payload_bytes),
-            "HISTORY_HOURS": str(settings.history_hours),
-            "DEADLETTER_MAXLEN": str(settings.deadletter_maxlen),
-            "OWNTRACKS_MAP": str(settings.owntracks_map),
-        }
-        return [sys.executable, "run.py", "ingest"], env
-    return [
-        sys.executable,
-        "-m",
-        "bench.baseline",
-        "--mqtt",
-        servers.mqtt_url,
-        "--redis",
-        servers.redis_url,
-        "--client-id",
-        client_id,
-        "--prefix",
-        settings.topic_prefix,
-    ], env
-
-
-@contextlib.contextmanager
-def subscriber(
-    kind: str, servers: Servers, settings: Settings, log: Path
-) -> Iterator[subprocess.Popen]:
-    client_id = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
-    argv, env = _subscriber_argv(kind, servers, client_id, settings)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_subscribed(proc, servers, settings.topic_prefix, log)
-        yield proc
-    finally:
-        _stop(proc)
-        _forget_session(servers.mqtt_url, client_id)
-
-
-def _received(r: redis.Redis) -> int:
-    return int(r.hget(keys.STATS, "received") or 0)
-
-
-def _wait_subscribed(
-    proc: subprocess.Popen, servers: Servers, prefix: str, log: Path, timeout: float = 60.0
-) -> None:
-    """Probe messages until one is in Redis: the subscription is then in place."""
-    pub = Publisher(servers.mqtt_url, f"bench-probe-{uuid.uuid4().hex[:8]}", 10)
-    try:
-        deadline = time.monotonic() + timeout
-        seq = 0
-        while _received(servers.r) == 0:
-            if proc.poll() is not None:
-                raise RuntimeError(f"subscriber exited with {proc.returncode}:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"subscriber not subscribed after {timeout} s:\n{_tail(log)}")
-            seq += 1
-            doc = {
-                "unit_id": "bench-probe",
-                "seq": seq,
-                "ts": time.time_ns() // 1_000_000,
-                "lat": 22.5,
-                "lon": 114.4,
-            }
-            pub.publish(f"{prefix}/units/bench-probe/position", orjson.dumps(doc))
-            pub.drain(10)
-            end = time.monotonic() + 0.5
-            while time.monotonic() < end and _received(servers.r) == 0:
-                time.sleep(0.02)
-    finally:
-        pub.close()
-
-
-def _forget_session(mqtt_url: str, client_id: str) -> None:
-    """Drop the subscriber's persistent session, so a shared broker keeps nothing for it."""
-    with contextlib.suppress(Exception):
-        c = mqtt_client(mqtt_url, client_id, persistent=False)
-        a = broker_address(mqtt_url)
-        c.connect(a.host, a.port)
-        c.loop(0.5)
-        c.disconnect()
-
-
 # --- one phase ------------------------------------------------------------------------------
 
 
@@ -316,7 +161,7 @@ def _wait_ready(pub: subprocess.Popen, log: Path, timeout: float) -> None:
     ready, _, _ = select.select([pub.stdout], [], [], timeout)
     line = pub.stdout.readline() if ready else b""
     if line.strip() != b"ready":
-        raise RuntimeError(f"publisher did not get ready (exit {pub.poll()}):\n{_tail(log)}")
+        raise RuntimeError(f"publisher did not get ready (exit {pub.poll()}):\n{log_tail(log)}")
 
 
 def run_phase(
@@ -333,8 +178,8 @@ def run_phase(
             _wait_ready(pub, pub_log, 120 + n / 5000)
             procs = {"subscriber": psutil.Process(sub.pid), **servers.processes()}
             cpu0 = {k: _cpu(p) for k, p in procs.items()}
-            host0 = _host_busy()
-            received0 = _received(servers.r)
+            host0 = host_busy()
+            received0 = received_count(servers.r)
             assert pub.stdin is not None
             pub.stdin.write(b"go\n")
             pub.stdin.flush()
@@ -343,13 +188,13 @@ def run_phase(
             while received < n:
                 time.sleep(0.02)
                 now = time.monotonic()
-                got = _received(servers.r) - received0
+                got = received_count(servers.r) - received0
                 if got > received:
                     received, last_progress = got, now
                 if pub_done_at is None and pub.poll() is not None:
                     if pub.returncode != 0:
                         raise RuntimeError(
-                            f"publisher failed ({pub.returncode}):\n{_tail(pub_log)}"
+                            f"publisher failed ({pub.returncode}):\n{log_tail(pub_log)}"
                         )
                     pub_done_at = now
                 if sub.poll() is not None:
@@ -357,13 +202,13 @@ def run_phase(
                 if pub_done_at is not None and now - max(last_progress, pub_done_at) > STALL_S:
                     break  # the rest is lost
             cpu1 = {k: _cpu(p) for k, p in procs.items()}
-            host1 = _host_busy()
+            host1 = host_busy()
             rss_mb = procs["subscriber"].memory_info().rss / 2**20
             pub.wait(timeout=120)
         finally:
-            _stop(pub)
+            stop_process(pub)
     if pub.returncode != 0:
-        raise RuntimeError(f"publisher failed ({pub.returncode}):\n{_tail(pub_log)}")
+        raise RuntimeError(f"publisher failed ({pub.returncode}):\n{log_tail(pub_log)}")
     summary = orjson.loads(summary_path.read_bytes())
     found = measure(servers.r, summary, kind)
     p = summary["publisher"]
@@ -419,147 +264,109 @@ def _entry_ts(fields: dict[bytes, bytes]) -> int | None:
     return int(m[1]) if m else None
 
 
-def percentiles(values: list[int]) -> dict[str, float | int | None]:
-    if not values:
-        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
-    v = sorted(values)
+@dataclass
+class _Found:
+    """What the streams held so far: one tally across every stream read, so that the last write
+    time and the duplicates count over all of them."""
 
-    def q(p: float) -> float:
-        return float(v[min(len(v) - 1, max(0, round(p * len(v)) - 1))])  # nearest rank
+    latencies: list[int] = field(default_factory=list)
+    short: list[tuple[str, int, int]] = field(default_factory=list)  # (key, expected, found)
+    extra: int = 0
+    last_ms: int = 0
 
-    return {
-        "count": len(v),
-        "p50": q(0.50),
-        "p95": q(0.95),
-        "p99": q(0.99),
-        "max": float(v[-1]),
-        "mean": round(sum(v) / len(v), 1),
-    }
+    def saw(self, entry_id: bytes) -> int:
+        """The entry's Redis time, which also pushes the last write time on."""
+        ms = _ms(entry_id)
+        self.last_ms = max(self.last_ms, ms)
+        return ms
 
 
-def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Lost, duplicates, dead letters and latencies from the streams the subscriber wrote."""
-    expected: dict[str, int] = summary["worker_keys" if kind == "worker" else "baseline_keys"]
+def _distinct_in_track(entries: list[tuple[bytes, dict[bytes, bytes]]], found: _Found) -> int:
+    """A redelivered message is written again with the same fields: count it once, as extra."""
+    seen: set[tuple[tuple[bytes, bytes], ...]] = set()
+    for entry_id, fields in entries:
+        ms = found.saw(entry_id)
+        if not _valid_coordinates(fields):
+            continue  # the baseline writes out-of-range coordinates too
+        ident = tuple(sorted(fields.items()))
+        if ident in seen:
+            found.extra += 1
+            continue
+        seen.add(ident)
+        ts = _entry_ts(fields)
+        if ts is not None:
+            found.latencies.append(ms - ts)
+    return len(seen)
+
+
+def _check_tracks(r: redis.Redis, expected: dict[str, int], found: _Found) -> None:
     tracks = [k for k in expected if not k.startswith(STATIC_PREFIX)]
-    latencies: list[int] = []
-    short: list[tuple[str, int, int]] = []  # (key, expected, found)
-    extra = 0
-    last_ms = 0
+    # 200 streams a pipeline: a pipeline holds all its replies until the last one is in.
     for i in range(0, len(tracks), 200):
         chunk = tracks[i : i + 200]
         pipe = r.pipeline(transaction=False)
         for k in chunk:
             pipe.xrange(k)
         for k, entries in zip(chunk, pipe.execute(), strict=True):
-            seen: set[tuple[tuple[bytes, bytes], ...]] = set()
-            for entry_id, fields in entries:
-                ms = _ms(entry_id)
-                last_ms = max(last_ms, ms)
-                if not _valid_coordinates(fields):
-                    continue  # the baseline writes out-of-range coordinates too
-                ident = tuple(sorted(fields.items()))
-                if ident in seen:
-                    extra += 1
-                    continue
-                seen.add(ident)
-                ts = _entry_ts(fields)
-                if ts is not None:
-                    latencies.append(ms - ts)
-            if len(seen) < expected[k]:
-                short.append((k, expected[k], len(seen)))
-            extra += max(0, len(seen) - expected[k])
+            n = _distinct_in_track(entries, found)
+            if n < expected[k]:
+                found.short.append((k, expected[k], n))
+            found.extra += max(0, n - expected[k])
+
+
+def _check_statics(r: redis.Redis, expected: dict[str, int], found: _Found) -> None:
+    """Type 5 leaves no track entry: its record is a vessel_static event."""
     statics = {
         k[len(STATIC_PREFIX) :]: v for k, v in expected.items() if k.startswith(STATIC_PREFIX)
     }
-    if statics:  # type 5 leaves no track entry: its record is a vessel_static event
-        got: dict[str, set[bytes]] = {}
-        for entry_id, f in r.xrange(keys.EVENTS):
-            last_ms = max(last_ms, _ms(entry_id))
-            if f.get(b"type") == b"vessel_static":
-                got.setdefault(f[b"id"].decode(), set()).add(f[b"ts"])
-        for vid, n in statics.items():
-            if len(got.get(vid, ())) < n:
-                short.append((STATIC_PREFIX + vid, n, len(got.get(vid, ()))))
-    for stream in (keys.DEADLETTER, keys.EVENTS):
-        tail = r.xrevrange(stream, count=1)
-        if tail:
-            last_ms = max(last_ms, _ms(tail[0][0]))
-    reasons = {k.decode(): int(v) for k, v in r.hgetall(keys.DEADLETTER_COUNTS).items()}
-    stats = {k.decode(): int(v) for k, v in r.hgetall(keys.STATS).items()}
+    if not statics:
+        return
+    got: dict[str, set[bytes]] = {}
+    for entry_id, f in r.xrange(keys.EVENTS):
+        found.saw(entry_id)
+        if f.get(b"type") == b"vessel_static":
+            got.setdefault(f[b"id"].decode(), set()).add(f[b"ts"])
+    for vid, n in statics.items():
+        if len(got.get(vid, ())) < n:
+            found.short.append((STATIC_PREFIX + vid, n, len(got.get(vid, ()))))
+
+
+def _lost_by_kind(short: list[tuple[str, int, int]]) -> dict[str, int]:
     lost_by: dict[str, int] = {}
     for k, want, got_n in short:
         what = k.split(":", 1)[0]
         lost_by[what] = lost_by.get(what, 0) + want - got_n
+    return lost_by
+
+
+def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Lost, duplicates, dead letters and latencies from the streams the subscriber wrote."""
+    expected: dict[str, int] = summary["worker_keys" if kind == "worker" else "baseline_keys"]
+    found = _Found()
+    _check_tracks(r, expected, found)
+    _check_statics(r, expected, found)
+    # Dead letters and events are writes too: the phase lasts until the last of them.
+    for stream in (keys.DEADLETTER, keys.EVENTS):
+        tail = r.xrevrange(stream, count=1)
+        if tail:
+            found.saw(tail[0][0])
+    reasons = {k.decode(): int(v) for k, v in r.hgetall(keys.DEADLETTER_COUNTS).items()}
+    stats = {k.decode(): int(v) for k, v in r.hgetall(keys.STATS).items()}
+    lost_by = _lost_by_kind(found.short)
     return {
         "lost": sum(lost_by.values()),
         "lost_by_kind": lost_by,
-        "lost_sample": [{"key": k, "expected": e, "found": f} for k, e, f in short[:10]],
-        "duplicates": extra,
+        "lost_sample": [{"key": k, "expected": e, "found": f} for k, e, f in found.short[:10]],
+        "duplicates": found.extra,
         "deadletter": r.xlen(keys.DEADLETTER),
         "deadletter_reasons": reasons,
-        "latency_ms": percentiles(latencies),
+        "latency_ms": percentiles(found.latencies),
         "stats": stats,
-        "last_write_ms": last_ms or None,
+        "last_write_ms": found.last_ms or None,
     }
 
 
 # --- the report -----------------------------------------------------------------------------
-
-
-def _text(x: object) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)
-
-
-def _redis_persistence(r: redis.Redis) -> str:
-    try:
-        conf = {_text(k): _text(v) for k, v in r.config_get("append*").items()}
-    except redis.exceptions.ResponseError:
-        return "unknown (CONFIG disabled)"
-    if conf.get("appendonly") != "yes":
-        return "no AOF"
-    return f"AOF, appendfsync {conf.get('appendfsync')}"
-
-
-def _versions(servers: Servers) -> dict[str, Any]:
-    info = servers.r.info("server")
-    server = info.get("server_name") or "redis"
-    version = info.get("valkey_version") or info.get("redis_version")
-    return {
-        "mosquitto": _mosquitto_version(servers.mqtt_url),
-        "redis_server": f"{server} {version}",
-        "python": platform.python_version(),
-        **{
-            pkg: metadata.version(pkg)
-            for pkg in ("paho-mqtt", "redis", "pydantic", "orjson", "pyais")
-        },
-    }
-
-
-def _mosquitto_version(url: str) -> str | None:
-    """What the broker says of itself ($SYS), else the local binary's banner."""
-    got: list[str] = []
-    with contextlib.suppress(Exception):
-        c = mqtt_client(url, f"bench-sys-{uuid.uuid4().hex[:8]}", persistent=False)
-        c.on_message = lambda _c, _u, m: got.append(m.payload.decode())
-        a = broker_address(url)
-        c.connect(a.host, a.port)
-        c.subscribe("$SYS/broker/version")
-        end = time.monotonic() + 2
-        while not got and time.monotonic() < end:
-            c.loop(0.1)
-        c.disconnect()
-    if got:
-        return got[0]
-    with contextlib.suppress(Exception):
-        banner = subprocess.run(
-            [mosquitto_binary(), "-h"], capture_output=True, text=True, timeout=5
-        ).stdout
-        return banner.splitlines()[0].strip()
-    return None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if not a or not b else round(a / b, 3)
 
 
 def _summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -595,8 +402,8 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
             for phase in ("sustained", "latency"):
                 with Servers(settings, work, f"{kind}-{phase}", o.fsync) as servers:
                     if not versions:
-                        versions = _versions(servers)
-                        persistence = _redis_persistence(servers.r)
+                        versions = server_versions(servers)
+                        persistence = redis_persistence(servers.r)
                     results[kind][phase] = run_phase(kind, phase, servers, settings, o, logs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -622,15 +429,15 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
         "worker": w,
         "baseline": b,
         "ratio": {
-            "throughput": _ratio(w["messages_per_s"], b["messages_per_s"]),
-            "latency_p50": _ratio(w["latency_p50_ms"], b["latency_p50_ms"]),
-            "latency_p99": _ratio(w["latency_p99_ms"], b["latency_p99_ms"]),
-            "cpu_per_message": _ratio(w["cpu_us_per_message"], b["cpu_us_per_message"]),
+            "throughput": ratio(w["messages_per_s"], b["messages_per_s"]),
+            "latency_p50": ratio(w["latency_p50_ms"], b["latency_p50_ms"]),
+            "latency_p99": ratio(w["latency_p99_ms"], b["latency_p99_ms"]),
+            "cpu_per_message": ratio(w["cpu_us_per_message"], b["cpu_us_per_message"]),
         },
         "targets": {
             "worker_min_5000_msg_s": w["messages_per_s"] >= TARGET_MSG_S,
             "worker_at_least_half_of_baseline": (
-                _ratio(w["messages_per_s"], b["messages_per_s"]) or 0
+                ratio(w["messages_per_s"], b["messages_per_s"]) or 0
             )
             >= TARGET_RATIO,
             "worker_p99_under_250ms": w["latency_p99_ms"] is not None

@@ -3,7 +3,7 @@
 The KPI page's computation for a period of `days` days: about `incidents` simulated incidents
 (simulator.history, imported as past incidents), the closed-day rows and visited places of
 `units` units (a fleet of that size: more kinds and departments visiting), then
-dashboard.kpi_api.kpi_report (what the page and GET /api/v1/kpis answer) timed `runs` times,
+services.kpis.kpi_report (what the page and GET /api/v1/kpis answer) timed `runs` times,
 for the whole district and with a department and sub-district filter, and as the first request
 of a web process (no incident cached yet: store.kpi_days keeps final incidents, which never
 change). The raw baseline measured in the same run: reading every record the figures come from
@@ -25,10 +25,12 @@ import redis
 
 from bench import redis_bench
 from config.settings import Settings
-from dashboard.kpi_api import kpi_report, local_days
+from domain.clock import system_ms
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
+from domain.incidents import load_rules
 from domain.vocab import Department, UnitKind
+from services.kpis import kpi_report, local_days
 from simulator import history
 from store import coverage, kpi_days
 
@@ -56,8 +58,8 @@ def _raw_reads(r: redis.Redis, from_ms: int, to_ms: int) -> None:
 
 def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(o["seed"])
-    geo, cov = load_geography(), load_coverage()
-    now = time.time_ns() // 1_000_000
+    geo, cov, rules = load_geography(), load_coverage(), load_rules()
+    now = system_ms()
     fleet = _fleet(o["units"], rng)
     started = time.perf_counter()
     made = history.fill(
@@ -77,13 +79,13 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         _raw_reads(r, from_ms, now)  # also empties the cache: the next call starts cold
         kpi_days.forget_cached_incidents()
         t = time.perf_counter()
-        kpi_report(r, cov, from_ms, now, None, None, now)
+        kpi_report(r, cov, from_ms, now, None, None, now, rules)
         timed["first_request"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        answer = kpi_report(r, cov, from_ms, now, None, None, now)
+        answer = kpi_report(r, cov, from_ms, now, None, None, now, rules)
         timed["district"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        kpi_report(r, cov, from_ms, now, "eco_environment", "nanao", now)
+        kpi_report(r, cov, from_ms, now, "eco_environment", "nanao", now, rules)
         timed["filtered"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         _raw_reads(r, from_ms, now)

@@ -38,7 +38,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -48,8 +47,16 @@ import redis
 import requests
 
 from bench import map_report
-from bench.ingest import ROOT, Servers, _redis_persistence, _stop, _tail, _versions, subscriber
-from bench.map_measure import PROBE_ID, USER, browser_phase, measure_callback
+from bench.common import (
+    ROOT,
+    Servers,
+    log_tail,
+    redis_persistence,
+    server_versions,
+    stop_process,
+    subscriber,
+)
+from bench.map_measure import PROBE_ID, USER, Options, browser_phase, measure_callback
 from bench.map_traffic import Mover, Traffic, publish_all
 from config.settings import Settings
 from embedded.processes import free_port
@@ -66,17 +73,6 @@ DEFAULTS: dict[str, Any] = {
 }
 MINIMUM = {"units": 2, "vessels": 1, "sensors": 1, "seconds": 1.0, "samples": 1, "calls": 1}
 KINDS = ("unit", "vessel", "sensor")
-
-
-@dataclass(frozen=True)
-class Options:
-    units: int
-    vessels: int
-    sensors: int
-    seconds: float
-    samples: int
-    calls: int
-    seed: int
 
 
 def parse_options(opts: dict[str, str]) -> Options:
@@ -128,16 +124,16 @@ def web_app(
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"the web app exited with {proc.returncode}:\n{_tail(log)}")
+                raise RuntimeError(f"the web app exited with {proc.returncode}:\n{log_tail(log)}")
             with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{base}/login", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the web app did not answer within 90 s:\n{_tail(log)}")
+                raise RuntimeError(f"the web app did not answer within 90 s:\n{log_tail(log)}")
             time.sleep(0.2)
         yield base, proc
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _alive(procs: dict[str, subprocess.Popen]) -> None:
@@ -195,7 +191,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     password = secrets.token_urlsafe(18)
     try:
         with Servers(settings, work, "servers") as servers, contextlib.ExitStack() as stack:
-            versions = _versions(servers) | {
+            versions = server_versions(servers) | {
                 pkg: metadata.version(pkg)
                 for pkg in (
                     "dash",
@@ -206,7 +202,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
                     "selenium",
                 )
             }
-            persistence = _redis_persistence(servers.r)
+            persistence = redis_persistence(servers.r)
             traffic = Traffic(
                 settings.topic_prefix, o.units, o.vessels, o.sensors, o.seed, PROBE_ID
             )

@@ -8,8 +8,9 @@ import contextlib
 import random
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import psutil
@@ -17,22 +18,34 @@ import redis
 import requests
 
 from bench import map_browser as browser
-from bench.ingest import Servers, _host_busy, percentiles
+from bench.common import Servers, host_busy, percentiles
 from bench.map_http import Callback, WebClient, count_features, gzip_size, timed_baseline
 from bench.map_traffic import Mover
-from bench.workload import Publisher, now_ms
+from bench.workload import Publisher
 from config.settings import Settings
+from domain.clock import system_ms as now_ms
 from store import keys
 
-if TYPE_CHECKING:
-    from bench.map import Options
-
-# The unit the probes move. bench.ingest.subscriber's readiness check already publishes
+# The unit the probes move. bench.common.subscriber's readiness check already publishes
 # positions of this unit; the benchmark gives it a profile and counts it as one of `units`.
 PROBE_ID = "bench-probe"
 USER = "bench-map"
 WARMUP_CALLS = 4  # full answers before timing: each gunicorn worker's first call loads things
 WARMUP_S = (5.0, 30.0)  # a page runs min(max(5, seconds / 2), 30) s before its window
+
+
+@dataclass(frozen=True)
+class Options:
+    """The map benchmark's options: bench/map.py parses them (its module doc says what they are)
+    and these phases read them."""
+
+    units: int
+    vessels: int
+    sensors: int
+    seconds: float
+    samples: int
+    calls: int
+    seed: int
 
 
 def warmup_s(seconds: float) -> float:
@@ -75,7 +88,7 @@ class CpuMeter:
 
     def snapshot(self) -> tuple[float, dict[str, float]]:
         parts = {k: _cpu_s(self._procs(k, pid)) for k, pid in self.roots.items()}
-        return time.monotonic(), {**parts, "host": _host_busy()}
+        return time.monotonic(), {**parts, "host": host_busy()}
 
     @staticmethod
     def cores(

@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from bench.ingest import _ratio
+from bench.common import ratio
 
 TARGET_CALLBACK_MS = 50.0
 TARGET_BLOCKING_MS_PER_S = 150.0
@@ -109,14 +109,14 @@ def build(
         "baseline": baseline,
         "browser": b,
         "ratio": {
-            "callback_p50": _ratio(callback["request_ms"]["p50"], baseline["ms"]["p50"]),
-            "callback_p95": _ratio(callback["request_ms"]["p95"], baseline["ms"]["p95"]),
-            "callback_bytes": _ratio(callback["bytes"], baseline["bytes"]),
+            "callback_p50": ratio(callback["request_ms"]["p50"], baseline["ms"]["p50"]),
+            "callback_p95": ratio(callback["request_ms"]["p95"], baseline["ms"]["p95"]),
+            "callback_bytes": ratio(callback["bytes"], baseline["bytes"]),
             "blocking_active_over_idle": idle_ratio(blocking(active), blocking(idle)),
             "busy_active_over_idle": idle_ratio(
                 trace.get("busy_ms_per_s"), idle.get("trace", {}).get("busy_ms_per_s")
             ),
-            "publish_to_pixel_p50_over_poll_interval": _ratio(p2p["p50"], page["poll_interval_ms"]),
+            "publish_to_pixel_p50_over_poll_interval": ratio(p2p["p50"], page["poll_interval_ms"]),
         },
         "summary": {
             "callback_p50_ms": callback["request_ms"]["p50"],

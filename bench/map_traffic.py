@@ -21,7 +21,8 @@ import uuid
 from collections import Counter
 from typing import Any, TypeVar
 
-from bench.workload import Publisher, now_ms
+from bench.workload import Publisher
+from domain.clock import system_ms as now_ms
 from domain.geo import Geography, load_geography
 from domain.payloads import UnitPosition, UnitProfile
 from domain.vocab import Department, Level, SensorKind, Subdistrict, UnitKind

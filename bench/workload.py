@@ -29,7 +29,8 @@ import paho.mqtt.client as mqtt
 from pyais.encode import encode_dict
 
 from bench.baseline import raw_track_key
-from ingest.connections import broker_address, mqtt_client
+from domain.clock import system_ms
+from infra.connections import broker_address, mqtt_client
 from store import keys
 
 TS_MARK = b"1111111111111"  # 13 digits like a ms timestamp; replaced by the publish time
@@ -305,10 +306,6 @@ def expectations(messages: list[Message]) -> dict[str, Any]:
 # --- the publisher --------------------------------------------------------------------------
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Publisher:
     """QoS 1 publisher driven from one thread (no paho network thread: no GIL hand-offs).
 
@@ -375,7 +372,7 @@ def run(
     if go is not None:
         go()
     cpu0, t0 = time.process_time(), time.perf_counter()
-    first_ms = now_ms()
+    first_ms = system_ms()
     max_behind = 0.0
     for i, m in enumerate(messages):
         if rate:
@@ -385,8 +382,8 @@ def run(
                 pub.wait(ahead)
             else:
                 max_behind = max(max_behind, -ahead)
-        pub.publish(m.topic, m.payload(now_ms()))
-    last_publish_ms = now_ms()
+        pub.publish(m.topic, m.payload(system_ms()))
+    last_publish_ms = system_ms()
     pub.drain()
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
@@ -396,7 +393,7 @@ def run(
         "acked": pub.acked,
         "first_publish_ms": first_ms,
         "last_publish_ms": last_publish_ms,
-        "last_ack_ms": now_ms(),
+        "last_ack_ms": system_ms(),
         "publish_rate": round(pub.sent / max(elapsed, 1e-9), 1),
         "max_behind_schedule_ms": round(max_behind * 1000, 1),
         "cpu_s": round(cpu, 3),

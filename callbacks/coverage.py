@@ -1,49 +1,55 @@
-"""Coverage page callbacks. One refresh answers the page's query (window, unit kinds,
-departments) through `dashboard.coverage_api.report`, the same answer as the API, and fills the
-figures, map, blind-spot table and trend; it sends nothing new while that answer is unchanged.
-Reading is for every signed-in role; reassigning a place's responsible person is for admins."""
+"""Coverage page callbacks. `refresh` answers the page's query (window, unit kinds, departments)
+through `services.coverage.report`, the same answer as the API, and fills the figures, the
+sub-district table and the trend; it sends nothing new while that answer is unchanged. When it
+changes, its signature moves and the map layers and the blind-spot list follow, drawn from the
+same answer (kept for them per app, rebuilt if another process answers).
+
+Reading is for every signed-in role; reassigning a place's responsible person is for admins, whose
+page alone has the form."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import dash
 import orjson
 from dash import Input, Output, State, dcc, no_update
 from dash.exceptions import PreventUpdate
+from flask import current_app
 from flask_login import current_user
 
-from callbacks.coverage_map import legend_view, local_stamp, place_layers, presence_layers
-from callbacks.coverage_views import (
+from dashboard import roles, viewer
+from dashboard.context import app_context
+from dashboard.i18n import t
+from domain.vocab import Department, UnitKind
+from layouts.coverage import Ids
+from services import coverage as service
+from services.coverage import WINDOWS
+from services.errors import Refused
+from views.coverage import (
     blind_spots_csv,
     figures_view,
+    logs_view,
     subdistricts_view,
-    table_columns,
     table_rows,
     trend_figure,
 )
-from callbacks.coverage_views import logs_view as logs_list
-from dashboard import roles
-from dashboard.context import app_context
-from dashboard.coverage_api import WINDOWS, report
-from dashboard.i18n import lang_of, options, t
-from domain.vocab import Department, UnitKind
-from layouts.coverage import PRESENCE_COLOURS, Ids
-from layouts.shell import Ids as Shell
-from store import coverage, patrol_logs
+from views.coverage_map import (
+    PRESENCE_COLOURS,
+    legend_view,
+    local_stamp,
+    place_layers,
+    presence_layers,
+)
 
 LOGS_SHOWN = 20
-OWNER_MAX = 40
 SIGNATURE_BUCKET_MS = 360_000  # "x.x hours ago" moves every 6 minutes: redraw at least that often
-
-
-def _r() -> Any:
-    return app_context().redis
-
-
-def _now() -> int:
-    return app_context().now_ms()
+ANSWERS_KEPT = 32  # answers kept per app for the map and list that follow a refresh
+_ANSWERS = "ecocommand.coverage_answers"  # in server.extensions
 
 
 def _pick(values: Any, known: set[str]) -> list[str]:
@@ -65,213 +71,246 @@ def signature(*parts: Any) -> str:
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-PRESENCE_OUTPUTS = [Output(f"{Ids.PRESENCE}-{i}", "data") for i in range(len(PRESENCE_COLOURS))]
+@dataclass(frozen=True)
+class Answer:
+    """One answer to the page's query: the report, last visits and owners, at `now`."""
+
+    query: tuple[str, list[str], list[str]]  # window, unit kinds, departments
+    report: dict[str, Any]
+    last: dict[str, Any]
+    owners: dict[str, str]
+    now: int
+    lang: str
+
+    @property
+    def window(self) -> str:
+        return self.query[0]
+
+    def signature(self) -> str:
+        """Moves when anything the page shows moves (the "hours ago" every few minutes)."""
+        rep = self.report
+        return signature(
+            *self.query,
+            self.lang,
+            self.now // SIGNATURE_BUCKET_MS,
+            *(rep[k] for k in ("figures", "requirement_met", "blind_spots", "trend", "presence_s")),
+            self.last,
+            self.owners,
+        )
+
+
+def answer(window: Any, kinds: Any, departments: Any) -> Answer:
+    ctx = app_context()
+    asked = query(window, kinds, departments)
+    now = ctx.now_ms()
+    rep = service.report(ctx.redis, ctx.coverage, *asked, now)
+    last = service.last_visits(ctx, *asked[1:])
+    return Answer(asked, rep, last, service.owners(ctx), now, viewer.lang())
+
+
+class Answers:
+    """The last answers by signature, so the callbacks that follow a refresh draw the same one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.kept: OrderedDict[str, Answer] = OrderedDict()
+
+    def keep(self, sig: str, ans: Answer) -> None:
+        with self.lock:
+            self.kept[sig] = ans
+            while len(self.kept) > ANSWERS_KEPT:
+                self.kept.popitem(last=False)
+
+    def get(self, sig: Any, window: Any, kinds: Any, departments: Any) -> Answer:
+        with self.lock:
+            found = self.kept.get(sig) if isinstance(sig, str) else None
+        return found or answer(window, kinds, departments)  # another process made it: again
+
+
+def answers() -> Answers:
+    return current_app.extensions.setdefault(_ANSWERS, Answers())
+
+
+@roles.page_callback(
+    Output(Ids.UPDATED, "children"),
+    Output(Ids.RANGE, "children"),
+    Output(Ids.SIGNATURE, "data"),
+    Output(Ids.FIGURES, "children"),
+    Output(Ids.SUBDISTRICTS, "children"),
+    Output(Ids.LEGEND, "children"),
+    Output(Ids.TREND, "figure"),
+    Input(Ids.TICK, "n_intervals"),
+    Input(Ids.WINDOW, "value"),
+    Input(Ids.KINDS, "value"),
+    Input(Ids.DEPARTMENTS, "value"),
+    Input(Ids.CHANGED, "data"),
+    State(Ids.SIGNATURE, "data"),
+    roles=roles.VIEWERS,
+)
+def refresh(
+    _n: Any, window: Any, kinds: Any, departments: Any, _changed: Any, seen: Any
+) -> tuple[Any, ...]:
+    """The query's answer: the clock and range every time, the figures when they changed."""
+    ans = answer(window, kinds, departments)
+    rep, lang = ans.report, ans.lang
+    stamp = (
+        t("coverage.updated", lang).format(time=local_stamp(ans.now, seconds=True)[11:19]),
+        t("coverage.range", lang).format(
+            start=local_stamp(rep["from_ms"]), end=local_stamp(rep["to_ms"])
+        ),
+    )
+    sig = ans.signature()
+    if sig == seen:
+        return (*stamp, *[no_update] * 5)
+    answers().keep(sig, ans)
+    return (
+        *stamp,
+        sig,
+        figures_view(rep["figures"], rep["requirement_met"], lang),
+        subdistricts_view(rep["figures"], lang),
+        legend_view(ans.window, lang),
+        trend_figure(rep["trend"], lang),
+    )
+
+
+FOLLOWS = (
+    Input(Ids.SIGNATURE, "data"),
+    State(Ids.WINDOW, "value"),
+    State(Ids.KINDS, "value"),
+    State(Ids.DEPARTMENTS, "value"),
+)
+
+
+@roles.page_callback(
+    *[Output(f"{Ids.PRESENCE}-{i}", "data") for i in range(len(PRESENCE_COLOURS))],
+    *FOLLOWS,
+    prevent_initial_call=True,
+    roles=roles.VIEWERS,
+)
+def draw_presence(sig: Any, window: Any, kinds: Any, departments: Any) -> list[Any]:
+    """The heatmap of the refresh's answer: one layer per colour class."""
+    ans = answers().get(sig, window, kinds, departments)
+    return presence_layers(ans.report["presence_s"], ans.window)
+
+
+@roles.page_callback(
+    Output(Ids.GRID, "data"),
+    Output(Ids.BLIND, "data"),
+    Output(Ids.COAST_OK, "data"),
+    Output(Ids.COAST_BLIND, "data"),
+    *FOLLOWS,
+    prevent_initial_call=True,
+    roles=roles.VIEWERS,
+)
+def draw_places(sig: Any, window: Any, kinds: Any, departments: Any) -> tuple[Any, ...]:
+    """Every place with its tooltip: patrolled cells, blind cells, coast segments either way."""
+    ans = answers().get(sig, window, kinds, departments)
+    rep = ans.report
+    blind = [s["id"] for s in rep["blind_spots"]]
+    places = place_layers(
+        app_context().coverage, ans.owners, ans.last, blind, rep["presence_s"], ans.now, ans.lang
+    )
+    return places["grid"], places["blind"], places["coast_ok"], places["coast_blind"]
+
+
+@roles.page_callback(
+    Output(Ids.TABLE_TITLE, "children"),
+    Output(Ids.TABLE, "data"),
+    *FOLLOWS,
+    prevent_initial_call=True,
+    roles=roles.VIEWERS,
+)
+def list_blind_spots(sig: Any, window: Any, kinds: Any, departments: Any) -> tuple[Any, ...]:
+    ans = answers().get(sig, window, kinds, departments)
+    spots = ans.report["blind_spots"]
+    return (
+        t("coverage.blind_spots", ans.lang).format(n=len(spots)),
+        table_rows(spots, ans.lang),
+    )
+
+
+@roles.page_callback(
+    Output(Ids.LOGS, "children"),
+    Input(Ids.TICK, "n_intervals"),
+    roles=roles.VIEWERS,
+)
+def logs(_n: Any) -> list[Any]:
+    """The latest patrol logs their tracks do not support."""
+    found = service.recent_logs(app_context(), flagged_only=True)[:LOGS_SHOWN]
+    return logs_view(found, app_context().coverage.places, viewer.lang())
+
+
+@roles.page_callback(
+    Output(Ids.DOWNLOAD, "data"),
+    Input(Ids.CSV, "n_clicks"),
+    State(Ids.WINDOW, "value"),
+    State(Ids.KINDS, "value"),
+    State(Ids.DEPARTMENTS, "value"),
+    prevent_initial_call=True,
+    roles=roles.VIEWERS,
+)
+def download(clicks: Any, window_value: Any, kinds_value: Any, departments_value: Any) -> Any:
+    """The blind spots of the page's query as CSV."""
+    if not clicks:
+        raise PreventUpdate
+    window, kinds, departments = query(window_value, kinds_value, departments_value)
+    ctx = app_context()
+    rep = service.window_report(ctx, window, kinds, departments)
+    name = f"blind-spots-{local_stamp(ctx.now_ms(), seconds=True)[:16].replace(':', '')}.csv"
+    return dcc.send_string(
+        blind_spots_csv(rep["blind_spots"], viewer.lang()), name, type="text/csv"
+    )
+
+
+@roles.page_callback(
+    Output(Ids.REASSIGN_PLACE, "options"),
+    Input(Ids.REASSIGN_NOTE, "children"),
+    roles=roles.ADMINS,
+)
+def reassign_places(_note: Any) -> list[dict[str, str]]:
+    """The places an admin may reassign, each with its responsible person (again after each)."""
+    ctx, lang = app_context(), viewer.lang()
+    owners = service.owners(ctx)
+    return [
+        {
+            "label": f"{p.label} · {t('coverage.place.' + p.kind, lang)} · {owners[p.id]}",
+            "value": p.id,
+        }
+        for p in ctx.coverage.places.values()
+    ]
+
+
+@roles.page_callback(
+    Output(Ids.REASSIGN_NOTE, "children"),
+    Output(Ids.REASSIGN_OWNER, "value"),
+    Output(Ids.CHANGED, "data"),
+    Input(Ids.REASSIGN_SAVE, "n_clicks"),
+    State(Ids.REASSIGN_PLACE, "value"),
+    State(Ids.REASSIGN_OWNER, "value"),
+    prevent_initial_call=True,
+    roles=roles.ADMINS,
+)
+def reassign(clicks: Any, place_id: Any, owner: Any) -> tuple[Any, ...]:
+    if not clicks:
+        raise PreventUpdate
+    lang = viewer.lang()
+    try:
+        out = service.reassign_owner(app_context(), place_id, owner, current_user.name)
+    except Refused:
+        return t("coverage.reassign.invalid", lang), no_update, no_update
+    done = t("coverage.reassign.done", lang).format(place=out["label"], owner=out["owner"])
+    return done, "", app_context().now_ms()  # the owners changed: the page draws them
 
 
 def register(app: dash.Dash) -> None:
-    @roles.callback(
+    roles.wire(
         app,
-        Output(Ids.UPDATED, "children"),
-        Output(Ids.RANGE, "children"),
-        Output(Ids.SIGNATURE, "data"),
-        Output(Ids.FIGURES, "children"),
-        Output(Ids.SUBDISTRICTS, "children"),
-        *PRESENCE_OUTPUTS,
-        Output(Ids.GRID, "data"),
-        Output(Ids.BLIND, "data"),
-        Output(Ids.COAST_OK, "data"),
-        Output(Ids.COAST_BLIND, "data"),
-        Output(Ids.LEGEND, "children"),
-        Output(Ids.TABLE_TITLE, "children"),
-        Output(Ids.TABLE, "data"),
-        Output(Ids.TABLE, "columns"),
-        Output(Ids.TREND, "figure"),
-        Input(Ids.TICK, "n_intervals"),
-        Input(Ids.WINDOW, "value"),
-        Input(Ids.KINDS, "value"),
-        Input(Ids.DEPARTMENTS, "value"),
-        Input(Shell.LANG, "value"),
-        Input(Ids.REASSIGN_NOTE, "children"),
-        State(Ids.SIGNATURE, "data"),
-        roles=roles.VIEWERS,
+        refresh,
+        draw_presence,
+        draw_places,
+        list_blind_spots,
+        logs,
+        download,
+        reassign_places,
+        reassign,
     )
-    def refresh(
-        _n: Any,
-        window_value: Any,
-        kinds_value: Any,
-        departments_value: Any,
-        lang_value: Any,
-        _note: Any,
-        seen: Any,
-    ) -> tuple[Any, ...]:
-        lang, now, r = lang_of(lang_value), _now(), _r()
-        window, kinds, departments = query(window_value, kinds_value, departments_value)
-        geo = app_context().coverage
-        rep = report(r, geo, window, kinds, departments, now)
-        last = coverage.last_visits(r, kinds, departments)
-        owners = coverage.owners(r, geo)
-        stamp = (
-            t("coverage.updated", lang).format(time=local_stamp(now, seconds=True)[11:19]),
-            t("coverage.range", lang).format(
-                start=local_stamp(rep["from_ms"]), end=local_stamp(rep["to_ms"])
-            ),
-        )
-        sig = signature(
-            window,
-            kinds,
-            departments,
-            lang,
-            now // SIGNATURE_BUCKET_MS,
-            rep["figures"],
-            rep["requirement_met"],
-            rep["blind_spots"],
-            rep["trend"],
-            rep["presence_s"],
-            last,
-            owners,
-        )
-        if sig == seen:
-            return (*stamp, *[no_update] * (len(PRESENCE_COLOURS) + 12))
-        spots = rep["blind_spots"]
-        places = place_layers(
-            geo, owners, last, [s["id"] for s in spots], rep["presence_s"], now, lang
-        )
-        return (
-            *stamp,
-            sig,
-            figures_view(rep["figures"], rep["requirement_met"], lang),
-            subdistricts_view(rep["figures"], lang),
-            *presence_layers(rep["presence_s"], window),
-            places["grid"],
-            places["blind"],
-            places["coast_ok"],
-            places["coast_blind"],
-            legend_view(window, lang),
-            t("coverage.blind_spots", lang).format(n=len(spots)),
-            table_rows(spots, lang),
-            table_columns(lang),
-            trend_figure(rep["trend"], lang),
-        )
-
-    @roles.callback(
-        app,
-        Output(Ids.LOGS, "children"),
-        Input(Ids.TICK, "n_intervals"),
-        Input(Shell.LANG, "value"),
-        roles=roles.VIEWERS,
-    )
-    def logs(_n: Any, lang_value: Any) -> list[Any]:
-        found = patrol_logs.recent(_r(), limit=200, flagged_only=True)[:LOGS_SHOWN]
-        return logs_list(found, app_context().coverage.places, lang_of(lang_value))
-
-    @roles.callback(
-        app,
-        Output(Ids.DOWNLOAD, "data"),
-        Input(Ids.CSV, "n_clicks"),
-        State(Ids.WINDOW, "value"),
-        State(Ids.KINDS, "value"),
-        State(Ids.DEPARTMENTS, "value"),
-        State(Shell.LANG, "value"),
-        prevent_initial_call=True,
-        roles=roles.VIEWERS,
-    )
-    def download(
-        clicks: Any, window_value: Any, kinds_value: Any, departments_value: Any, lang_value: Any
-    ) -> dict[str, Any]:
-        if not clicks:
-            raise PreventUpdate
-        window, kinds, departments = query(window_value, kinds_value, departments_value)
-        now = _now()
-        rep = report(_r(), app_context().coverage, window, kinds, departments, now)
-        name = f"blind-spots-{local_stamp(now, seconds=True)[:16].replace(':', '')}.csv"
-        return dcc.send_string(
-            blind_spots_csv(rep["blind_spots"], lang_of(lang_value)), name, type="text/csv"
-        )
-
-    @roles.callback(
-        app,
-        Output(Ids.REASSIGN_NOTE, "children"),
-        Output(Ids.REASSIGN_OWNER, "value"),
-        Input(Ids.REASSIGN_SAVE, "n_clicks"),
-        State(Ids.REASSIGN_PLACE, "value"),
-        State(Ids.REASSIGN_OWNER, "value"),
-        State(Shell.LANG, "value"),
-        prevent_initial_call=True,
-        roles=roles.ADMINS,
-    )
-    def reassign(clicks: Any, place_id: Any, owner: Any, lang_value: Any) -> tuple[Any, ...]:
-        if not clicks:
-            raise PreventUpdate
-        lang, places = lang_of(lang_value), app_context().coverage.places
-        name = owner.strip() if isinstance(owner, str) else ""
-        if (
-            not isinstance(place_id, str)
-            or place_id not in places
-            or not 0 < len(name) <= OWNER_MAX
-            or not name.isprintable()
-        ):
-            return t("coverage.reassign.invalid", lang), no_update
-        place = places[place_id]
-        coverage.set_owner(_r(), place, name, current_user.name, _now())
-        return t("coverage.reassign.done", lang).format(place=place.label, owner=name), ""
-
-    @roles.callback(
-        app,
-        Output(Ids.WINDOW_LABEL, "children"),
-        Output(Ids.WINDOW, "options"),
-        Output(Ids.KINDS_LABEL, "children"),
-        Output(Ids.KINDS, "options"),
-        Output(Ids.KINDS, "placeholder"),
-        Output(Ids.DEPARTMENTS_LABEL, "children"),
-        Output(Ids.DEPARTMENTS, "options"),
-        Output(Ids.DEPARTMENTS, "placeholder"),
-        Output(Ids.MAP_TITLE, "children"),
-        Output(Ids.TREND_TITLE, "children"),
-        Output(Ids.LOGS_TITLE, "children"),
-        Output(Ids.CSV, "children"),
-        Output(Ids.REASSIGN, "hidden"),
-        Output(Ids.REASSIGN_TITLE, "children"),
-        Output(Ids.REASSIGN_PLACE, "options"),
-        Output(Ids.REASSIGN_PLACE, "placeholder"),
-        Output(Ids.REASSIGN_OWNER, "placeholder"),
-        Output(Ids.REASSIGN_SAVE, "children"),
-        Input(Shell.LANG, "value"),
-        Input(Ids.REASSIGN_NOTE, "children"),  # owners changed
-        roles=roles.VIEWERS,
-    )
-    def labels(lang_value: Any, _note: Any) -> tuple[Any, ...]:
-        lang = lang_of(lang_value)
-        admin = current_user.role in roles.ADMINS  # others see the owners, they do not edit
-        geo = app_context().coverage
-        owners = coverage.owners(_r(), geo) if admin else {}
-        places = (
-            [
-                {
-                    "label": f"{p.label} · {t('coverage.place.' + p.kind, lang)} · {owners[p.id]}",
-                    "value": p.id,
-                }
-                for p in geo.places.values()
-            ]
-            if admin
-            else []
-        )
-        return (
-            t("coverage.window", lang),
-            options("coverage.window", WINDOWS, lang),
-            t("coverage.unit_kinds", lang),
-            options("kind", UnitKind, lang),
-            t("coverage.all", lang),
-            t("coverage.departments", lang),
-            options("dept", Department, lang),
-            t("coverage.all", lang),
-            t("coverage.map", lang),
-            t("coverage.trend", lang),
-            t("coverage.logs", lang),
-            t("coverage.csv", lang),
-            not admin,
-            t("coverage.reassign", lang),
-            places,
-            t("coverage.reassign.place", lang),
-            t("coverage.reassign.owner", lang),
-            t("coverage.reassign.save", lang),
-        )

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-from flask import Blueprint, Flask, current_app, redirect, render_template_string, request, session
+from flask import Blueprint, Flask, redirect, render_template_string, request, session
 from flask.wrappers import Request
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from dashboard.context import app_context
-from dashboard.roles import ROLES
-from store import users
+from services import accounts
+from services.accounts import Throttled
+from services.errors import Refused
 
 bp = Blueprint("auth", __name__)
-
-ADDRESS_FACTOR = 4  # several people sign in from the command centre's one address
 
 
 class User(UserMixin):
@@ -35,15 +33,8 @@ class User(UserMixin):
         return self.sid
 
 
-def _redis() -> redis.Redis:
-    return app_context().redis
-
-
-def _account(name: str | None, sid: str = "", via_token: bool = False) -> User | None:
-    u = users.get_user(_redis(), name) if name else None
-    if u is None or u.get("role") not in ROLES:  # account deleted or role withdrawn
-        return None
-    return User(sid, name, u["role"], via_token)  # type: ignore[arg-type]
+def _user(found: accounts.Account | None, sid: str = "", via_token: bool = False) -> User | None:
+    return User(sid, found.name, found.role, via_token) if found else None
 
 
 def bearer_token(req: Request) -> str | None:
@@ -59,13 +50,15 @@ def bearer_token(req: Request) -> str | None:
 def load_user(sid: str) -> User | None:
     if bearer_token(request) is not None:
         return None  # a request presenting a token is judged by the token alone
-    return _account(users.session_user(_redis(), sid), sid)
+    return _user(accounts.session_account(app_context(), sid), sid)
 
 
 def load_user_from_token(req: Request) -> User | None:
     # flask-login asks this only when no session user was found; nothing here touches the session
     token = bearer_token(req)
-    return _account(users.verify_token(_redis(), token), via_token=True) if token else None
+    if not token:
+        return None
+    return _user(accounts.token_account(app_context(), token), via_token=True)
 
 
 PAGE = """<!doctype html>
@@ -109,47 +102,37 @@ def login() -> Any:
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return _page(200, next_url=next_url)
-    settings = current_app.config["SETTINGS"]
-    r = _redis()
     name = request.form.get("username", "")
     password = request.form.get("password", "")
-    addr = request.remote_addr or "unknown"
-    account = name if users.valid_name(name) else None
-    wait = max(
-        users.throttled(r, "addr", addr), users.throttled(r, "account", account) if account else 0
-    )
-    if wait:
+    try:
+        sid = accounts.sign_in(
+            app_context(),
+            name,
+            password,
+            request.remote_addr or "unknown",
+            session.get("_user_id", ""),
+        )
+    except Throttled as e:
         return _page(
             429,
-            f"登录失败次数过多，请 {wait} 秒后再试 · Too many failed sign-ins: "
-            f"try again in {wait} s",
+            f"登录失败次数过多，请 {e.wait_s} 秒后再试 · Too many failed sign-ins: "
+            f"try again in {e.wait_s} s",
             name,
             next_url,
-            {"Retry-After": str(wait)},
+            {"Retry-After": str(e.wait_s)},
         )
-    u = users.verify(r, account, password) if account else None
-    if u is None or u.get("role") not in ROLES:
-        if account:
-            users.record_failure(
-                r, "account", account, settings.login_max_failures, settings.login_lockout_s
-            )
-        users.record_failure(
-            r, "addr", addr, settings.login_max_failures * ADDRESS_FACTOR, settings.login_lockout_s
-        )
+    except Refused:
         return _page(401, "用户名或密码错误 · Wrong user name or password", name, next_url)
-    users.clear_failures(r, "account", account)  # type: ignore[arg-type]
-    # A fresh session: the old server-side one ends, nothing of the anonymous cookie survives.
-    users.end_session(r, session.get("_user_id", ""))
+    # A fresh session: nothing of the anonymous cookie survives.
     session.clear()
-    sid = users.start_session(r, account, int(settings.session_hours * 3600))  # type: ignore[arg-type]
     session.permanent = True
-    login_user(User(sid, account, u["role"]))  # type: ignore[arg-type]
+    login_user(_user(accounts.session_account(app_context(), sid), sid))
     return redirect(next_url)
 
 
 @bp.post("/logout")
 def logout() -> Any:
-    users.end_session(_redis(), session.get("_user_id", ""))
+    accounts.sign_out(app_context(), session.get("_user_id", ""))
     if current_user.is_authenticated:
         logout_user()
     session.clear()

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify
 
 from dashboard.context import app_context
 from dashboard.map_data import heartbeat_age_s
-from ingest.connections import broker_reachable
+from infra.connections import broker_reachable
 from store import reader
 
 bp = Blueprint("health", __name__)

@@ -8,22 +8,48 @@ so each callback is registered together with the set of roles allowed to call it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import dash
 
-OPERATOR, DISPATCHER, LEADER, ADMIN = "operator", "dispatcher", "leader", "admin"
-ROLES: tuple[str, ...] = (OPERATOR, DISPATCHER, LEADER, ADMIN)
+# the role table lives in the domain (services check it too); named here for the page modules
+from domain.roles import (
+    ACKNOWLEDGERS,
+    ADMIN,
+    ADMINS,
+    ANALYSTS,
+    DISPATCHER,
+    DISPATCHERS,
+    KPI_VIEWERS,
+    LEADER,
+    OPERATOR,
+    ROLES,
+    VIEWERS,
+)
 
-# The design's role table as sets a callback or route names explicitly.
-VIEWERS = frozenset(ROLES)  # live map, alerts, incidents: everyone signed in
-ACKNOWLEDGERS = frozenset({OPERATOR, DISPATCHER})  # acknowledge alerts
-DISPATCHERS = frozenset({DISPATCHER})  # create, triage, assign, close incidents
-ANALYSTS = frozenset({LEADER, ADMIN})  # KPIs and traces
-ADMINS = frozenset({ADMIN})  # users, roles, geography, thresholds
-KPI_VIEWERS = ANALYSTS | DISPATCHERS  # the KPI page: leaders and admins; duty chiefs may view
+__all__ = [
+    "ACKNOWLEDGERS",
+    "ADMIN",
+    "ADMINS",
+    "ANALYSTS",
+    "DISPATCHER",
+    "DISPATCHERS",
+    "KPI_VIEWERS",
+    "LEADER",
+    "OPERATOR",
+    "ROLES",
+    "VIEWERS",
+    "allow",
+    "allowed_roles",
+    "callback",
+    "page_callback",
+    "rules",
+    "wire",
+]
 
 _RULES = "ecocommand_callback_roles"  # key in server.extensions: one table per app
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def rules(app: dash.Dash) -> dict[str, frozenset[str]]:
@@ -53,13 +79,43 @@ def callback(
     return register
 
 
-def clientside_callback(app: dash.Dash, *args: Any, roles: Iterable[str], **kwargs: Any) -> None:
-    """`app.clientside_callback` with a role rule, so the walk over every callback finds one."""
-    allowed = _checked(roles)
-    before = set(app.callback_map)
-    app.clientside_callback(*args, **kwargs)
-    for key in set(app.callback_map) - before:
-        rules(app)[key] = allowed
+@dataclass(frozen=True)
+class Wiring:
+    """A page callback's dependencies and roles, kept with its function until an app wires it."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    roles: frozenset[str]
+
+
+_WIRING = "dash_wiring"  # attribute of a function marked by page_callback
+
+
+def page_callback(*args: Any, roles: Iterable[str], **kwargs: Any) -> Callable[[F], F]:
+    """Marks a module-level function as a callback with these dependencies (`Output`, `Input`,
+    `State`, `prevent_initial_call`...) and roles, for `wire` to register in an app. The
+    function itself is returned unchanged: it stays a plain function, testable on its own."""
+    wiring = Wiring(args, kwargs, _checked(roles))
+
+    def mark(function: F) -> F:
+        setattr(function, _WIRING, wiring)
+        return function
+
+    return mark
+
+
+def wire(app: dash.Dash, *functions: Callable[..., Any]) -> None:
+    """Registers functions marked by `page_callback` as role-checked callbacks of `app`."""
+    for function in functions:
+        w: Wiring = getattr(function, _WIRING)
+        callback(app, *w.args, roles=w.roles, **w.kwargs)(function)
+
+
+def allow(app: dash.Dash, output: str, roles: Iterable[str]) -> None:
+    """A rule for a callback Dash registers itself (the page router), which no wrapper sees."""
+    if output not in app.callback_map:
+        raise KeyError(f"no callback {output!r} to allow")
+    rules(app)[output] = _checked(roles)
 
 
 def allowed_roles(app: dash.Dash, output: str) -> frozenset[str]:

@@ -120,36 +120,51 @@ def _gate(
         if unsafe:
             csrf.protect()  # the sign-in form too: raises CSRFError (400)
         return None
-    path = request.path
     if not current_user.is_authenticated:
-        if request.method == "GET" and _is_page(path):
-            return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
-        if path.startswith("/api/"):
-            return _refuse_api()
-        return _refuse(401, "sign in first (POST /login)")  # before CSRF: 401 whatever it sends
+        return _anonymous(request.path)
     if unsafe and not current_user.via_token:
         # A cookie is sent by the browser on its own, so a cookie-authenticated write needs the
         # CSRF token; an API token is sent only by a program that holds it: nothing to forge.
         csrf.protect()
     role = current_user.role
     if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
-        body = request.get_json(silent=True)
-        output = body.get("output") if isinstance(body, dict) else None
-        if not isinstance(output, str):
-            return _refuse(400, "not a Dash callback request")
-        if role not in roles.allowed_roles(app, output):  # no rule: nobody
-            return _refuse(403, f"role {role!r} may not call this callback")
-        return None
-    if path.startswith("/api/"):
-        view = current_app.view_functions.get(endpoint) if endpoint else None
-        if view is None or endpoint in dash_endpoints:  # Dash's catch-all: no such API
-            return _refuse(404, "no such API route")
-        return _check_view_roles(view, role)
+        return _check_callback(app, role)
+    if request.path.startswith("/api/"):
+        return _check_api(endpoint, dash_endpoints, role)
     if endpoint in dash_endpoints or request.blueprint == assets_blueprint:
         return None  # pages, layout, dependencies, bundles: any signed-in role
     view = current_app.view_functions.get(endpoint) if endpoint else None
     if view is None:
         return None  # 404 / 405 from Flask itself
+    return _check_view_roles(view, role)
+
+
+def _anonymous(path: str) -> Response:
+    if request.method == "GET" and _is_page(path):
+        return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
+    if path.startswith("/api/"):
+        return _refuse_api()
+    return _refuse(401, "sign in first (POST /login)")  # before CSRF: 401 whatever it sends
+
+
+def _check_callback(app: dash.Dash, role: str) -> Response | None:
+    """A POST to /_dash-update-component: the callback's rule must name the role (no rule:
+    nobody); a callback that runs in the browser has nothing to run here."""
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    if not isinstance(output, str):
+        return _refuse(400, "not a Dash callback request")
+    if role not in roles.allowed_roles(app, output):
+        return _refuse(403, f"role {role!r} may not call this callback")
+    if app.callback_map.get(output, {}).get("callback") is None:
+        return _refuse(400, "this callback runs in the browser")
+    return None
+
+
+def _check_api(endpoint: str, dash_endpoints: frozenset[str], role: str) -> Response | None:
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    if view is None or endpoint in dash_endpoints:  # Dash's catch-all: no such API
+        return _refuse(404, "no such API route")
     return _check_view_roles(view, role)
 
 

@@ -100,6 +100,13 @@ SEVERITY_PRIORITY = {
 }
 
 
+def suggests_incident(alert: dict) -> bool:
+    """An alert a duty chief can confirm as an incident: of a kind that maps to an incident
+    type, and placed (an incident needs a location)."""
+    placed = all(isinstance(alert.get(k), int | float) for k in ("lon", "lat"))
+    return placed and str(alert.get("kind")) in ALERT_INCIDENT_TYPE
+
+
 class IllegalTransition(ValueError):
     """A transition the state machine refuses, with a message for the person who asked."""
 

@@ -63,3 +63,7 @@ class Severity(StrEnum):
 # Which kinds move on land and which at sea; drones fly over both.
 SEA_KINDS = frozenset({UnitKind.BOAT})
 LAND_KINDS = frozenset({UnitKind.FOOT, UnitKind.VEHICLE})
+
+
+# Why a duty chief may dismiss an alert without opening an incident (the feed's buttons, the API).
+ALERT_DISMISS_REASONS = ("false_alarm", "duplicate", "handled_elsewhere")

@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from embedded.valkey import server_command
+from infra.wait import wait_until
 
 
 def free_port() -> int:
@@ -22,15 +23,14 @@ def free_port() -> int:
 
 
 def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}")
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    if not wait_until(listening, timeout, interval=0.05):
+        raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
 
 
 @dataclass

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import redis
 
 from config.settings import Settings
 from embedded.valkey import server_command
-from ingest.connections import Unreachable, broker_reachable, redis_client
+from infra.connections import Unreachable, broker_reachable, redis_client
+from infra.wait import wait_until
 from store import keys
 
 STOP_GRACE_S = 4.0  # per stage; two stages stay well inside the 10 s promised to users
@@ -61,11 +63,8 @@ def _port_free(port: int) -> bool:
 
 
 def _wait(check, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise Unreachable(f"{what} did not start within {timeout:.0f} s")
-        time.sleep(0.1)
+    if not wait_until(check, timeout):
+        raise Unreachable(f"{what} did not start within {timeout:.0f} s")
 
 
 def _stop(parts: list[Part]) -> None:
@@ -83,9 +82,8 @@ def _stop(parts: list[Part]) -> None:
             p.proc.wait()
 
 
-def run_all(s: Settings, run_py: Path) -> None:
-    py = sys.executable
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def _embedded_servers(s: Settings, py: str) -> list[Part]:
+    """The servers to start here: only those no URL was given for."""
     servers: list[Part] = []
     if not s.redis_url:
         if not _port_free(s.embedded_redis_port):
@@ -113,6 +111,68 @@ def run_all(s: Settings, run_py: Path) -> None:
                 f"{s.effective_mqtt_url} (amqtt)",
             )
         )
+    return servers
+
+
+def _start_servers(servers: list[Part], s: Settings, env: dict[str, str]) -> None:
+    # Each must answer before anything that connects to it starts.
+    for part in servers:
+        part.start(env)
+        if part.name == "redis":
+            _wait(lambda: _ping(s.effective_redis_url), "the embedded Redis server")
+        else:
+            _wait(lambda: broker_reachable(s.effective_mqtt_url), "the embedded broker")
+
+
+def _start_apps(apps: list[Part], s: Settings, env: dict[str, str]) -> None:
+    ingest, others = apps[0], apps[1:]
+    ingest.start(env)
+    # The simulator opens with every profile and vessel identity at once: the worker must
+    # be subscribed by then, or the demo starts with most vessels missing.
+    if not _wait_quietly(lambda: _ingest_subscribed(s.effective_redis_url, ingest), 30):
+        print("the ingest worker is slow to connect; starting the rest anyway", flush=True)
+    for part in others:
+        part.start(env)
+
+
+def _print_running(parts: list[Part], s: Settings, demo: list[tuple[str, str, str]]) -> None:
+    print("\necocommand is running (Ctrl-C stops everything):", flush=True)
+    for part in parts:
+        print(f"  {part.name:<10} pid {part.proc.pid:<7} {part.where}", flush=True)
+    print(f"  health     http://{s.web_host}:{s.web_port}/healthz", flush=True)
+    for name, role, password in demo:
+        print(f"  sign in    {name:<11} {password:<24} ({role})", flush=True)
+    print(f"  accounts   {s.data_dir / 'demo_accounts.txt'}\n" if demo else "", flush=True)
+
+
+def _restart(part: Part, env: dict[str, str]) -> bool:
+    """Starts a part that exited again; False when it keeps failing, as restarting it once more
+    would only loop."""
+    code = part.proc.returncode if part.proc else None
+    if len(part.starts) >= 5:
+        print(f"{part.name} keeps failing (exit {code}); stopping", flush=True)
+        return False
+    print(f"{part.name} exited ({code}); restarting", flush=True)
+    time.sleep(1)
+    part.start(env)
+    return True
+
+
+def _keep_running(parts: list[Part], env: dict[str, str], stopping: Callable[[], bool]) -> None:
+    """Until a signal asks to stop, or a part keeps failing."""
+    while not stopping():
+        time.sleep(0.2)
+        for part in parts:
+            if stopping():
+                break
+            if not part.alive() and not _restart(part, env):
+                return
+
+
+def run_all(s: Settings, run_py: Path) -> None:
+    py = sys.executable
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    servers = _embedded_servers(s, py)
     env.update(REDIS_URL=s.effective_redis_url, MQTT_URL=s.effective_mqtt_url)
     apps = [
         Part("ingest", [py, str(run_py), "ingest"], "worker"),
@@ -128,41 +188,12 @@ def run_all(s: Settings, run_py: Path) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        for part in servers:
-            part.start(env)
-            if part.name == "redis":
-                _wait(lambda: _ping(s.effective_redis_url), "the embedded Redis server")
-            else:
-                _wait(lambda: broker_reachable(s.effective_mqtt_url), "the embedded broker")
+        _start_servers(servers, s, env)
         # Demo accounts only in the embedded Redis: never known names in a real deployment's.
         demo = [] if s.redis_url else _seed_demo_accounts(s)
-        ingest, others = apps[0], apps[1:]
-        ingest.start(env)
-        # The simulator opens with every profile and vessel identity at once: the worker must
-        # be subscribed by then, or the demo starts with most vessels missing.
-        if not _wait_quietly(lambda: _ingest_subscribed(s.effective_redis_url, ingest), 30):
-            print("the ingest worker is slow to connect; starting the rest anyway", flush=True)
-        for part in others:
-            part.start(env)
-        print("\necocommand is running (Ctrl-C stops everything):", flush=True)
-        for part in servers + apps:
-            print(f"  {part.name:<10} pid {part.proc.pid:<7} {part.where}", flush=True)
-        print(f"  health     http://{s.web_host}:{s.web_port}/healthz", flush=True)
-        for name, role, password in demo:
-            print(f"  sign in    {name:<11} {password:<24} ({role})", flush=True)
-        print(f"  accounts   {s.data_dir / 'demo_accounts.txt'}\n" if demo else "", flush=True)
-        while not stop:
-            time.sleep(0.2)
-            for part in servers + apps:
-                if not stop and not part.alive():
-                    code = part.proc.returncode if part.proc else None
-                    if len(part.starts) >= 5:
-                        print(f"{part.name} keeps failing (exit {code}); stopping", flush=True)
-                        stop = True
-                        break
-                    print(f"{part.name} exited ({code}); restarting", flush=True)
-                    time.sleep(1)
-                    part.start(env)
+        _start_apps(apps, s, env)
+        _print_running(servers + apps, s, demo)
+        _keep_running(servers + apps, env, lambda: stop)
     finally:
         print("stopping ...", flush=True)
         _stop(list(reversed(apps)))
@@ -171,7 +202,7 @@ def run_all(s: Settings, run_py: Path) -> None:
 
 
 def _seed_demo_accounts(s: Settings) -> list[tuple[str, str, str]]:
-    from dashboard.users_cli import seed_demo  # imported late: it pulls in argon2 and Dash roles
+    from services.accounts import seed_demo  # imported late: it pulls in argon2
 
     return seed_demo(redis_client(s.effective_redis_url, wait_s=5), s.data_dir)
 
@@ -191,12 +222,7 @@ def _ingest_subscribed(url: str, ingest: Part) -> bool:
 
 
 def _wait_quietly(check: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
+    return bool(wait_until(check, timeout, interval=0.2))
 
 
 def _ping(url: str) -> bool:

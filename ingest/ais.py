@@ -264,22 +264,16 @@ def _parse_tagblock(tb: str) -> tuple[int | None, tuple[int, int, str] | None]:
     return ts_ms, group
 
 
-def _parse_sentence(
-    text: str, sentence: str, tb_ms: int | None, group: tuple[int, int, str] | None
-) -> _Part:
-    """`sentence` runs from the '!' through the two checksum digits."""
-    body = sentence[1:-3]
-    ck = sentence[-2:]
+def _check_sentence_checksum(body: str, ck: str) -> None:
     if not _HEX.issuperset(ck):
         raise _Reject(MALFORMED, f"checksum {ck!r} is not hex")
     if _xor(body) != int(ck, 16):
         raise _Reject(BAD_CHECKSUM, f"checksum {ck} != {_xor(body):02X}")
-    fields = body.split(",")
-    if len(fields) != 7:
-        raise _Reject(MALFORMED, f"{len(fields)} fields, a VDM/VDO sentence has 7")
-    tag, total_s, index_s, seq, channel, payload, fill_s = fields
-    if _TALKER_RE.fullmatch(tag) is None:
-        raise _Reject(MALFORMED, f"sentence {tag!r} is not a VDM/VDO sentence")
+
+
+def _fragment_numbers(total_s: str, index_s: str) -> tuple[int, int]:
+    """(total, index). Plausible numbers beyond 9 are a fragment problem, not a malformed line:
+    the sentence format has one digit for them."""
     total = _DIGIT.get(total_s)
     index = _DIGIT.get(index_s)
     if total is None or index is None:
@@ -290,6 +284,22 @@ def _parse_sentence(
         raise _Reject(MALFORMED, f"fragment {index} of {total}: numbers start at 1")
     if index > total:
         raise _Reject(BAD_FRAGMENT, f"fragment {index} of {total}")
+    return total, index
+
+
+def _parse_sentence(
+    text: str, sentence: str, tb_ms: int | None, group: tuple[int, int, str] | None
+) -> _Part:
+    """`sentence` runs from the '!' through the two checksum digits."""
+    body = sentence[1:-3]
+    _check_sentence_checksum(body, sentence[-2:])
+    fields = body.split(",")
+    if len(fields) != 7:
+        raise _Reject(MALFORMED, f"{len(fields)} fields, a VDM/VDO sentence has 7")
+    tag, total_s, index_s, seq, channel, payload, fill_s = fields
+    if _TALKER_RE.fullmatch(tag) is None:
+        raise _Reject(MALFORMED, f"sentence {tag!r} is not a VDM/VDO sentence")
+    total, index = _fragment_numbers(total_s, index_s)
     if seq and seq not in _DIGIT:
         raise _Reject(MALFORMED, f"sequence id {seq!r}")
     if channel not in _CHANNELS:
@@ -826,6 +836,32 @@ def _catcher_time(obj: dict[str, Any]) -> int | None:
     return None
 
 
+def _catcher_static(obj: dict[str, Any], msg_type: int) -> dict[str, Any]:
+    """The static fields of a type 5, 19 or 24, each keeping only what its type carries: a type
+    19 has no call sign, a type 24 part A only the name and part B everything but the name."""
+    code = _integer(obj.get("shiptype"), "shiptype") or None
+    dims = [_integer(obj.get(k), k) or 0 for k in ("to_bow", "to_stern", "to_port", "to_starboard")]
+    part_no = _integer(obj.get("partno"), "partno")
+    static: dict[str, Any] = {
+        "name": _clean(obj.get("shipname")),
+        "callsign": _clean(obj.get("callsign")),
+        "ship_type": code,
+        "ship_type_text": ship_type_text(code),
+        **_dims(*dims),
+    }
+    if msg_type == 5:
+        imo = _integer(obj.get("imo"), "imo") or 0
+        static["imo"] = imo if 1_000_000 <= imo <= 9_999_999 else None
+        static["destination"] = _clean(obj.get("destination"))
+    elif msg_type == 19:
+        del static["callsign"]
+    elif part_no == 0:
+        static = {"name": static["name"]}
+    elif part_no == 1:
+        del static["name"]
+    return static
+
+
 def _from_catcher_fields(obj: dict[str, Any], ts_ms: int, identity: str) -> VesselUpdate | None:
     """Fallback when the object has no "nmea": AIS-catcher's decoded fields, same rules."""
     msg_type = _integer(obj.get("type"), "type")
@@ -839,30 +875,7 @@ def _from_catcher_fields(obj: dict[str, Any], ts_ms: int, identity: str) -> Vess
     if mmsi is None:
         raise _Reject(JSON_MALFORMED, 'no "mmsi"')
     _check_mmsi(mmsi)
-    static: dict[str, Any] = {}
-    if msg_type in (5, 19, 24):
-        code = _integer(obj.get("shiptype"), "shiptype") or None
-        dims = [
-            _integer(obj.get(k), k) or 0 for k in ("to_bow", "to_stern", "to_port", "to_starboard")
-        ]
-        part_no = _integer(obj.get("partno"), "partno")
-        static = {
-            "name": _clean(obj.get("shipname")),
-            "callsign": _clean(obj.get("callsign")),
-            "ship_type": code,
-            "ship_type_text": ship_type_text(code),
-            **_dims(*dims),
-        }
-        if msg_type == 5:
-            imo = _integer(obj.get("imo"), "imo") or 0
-            static["imo"] = imo if 1_000_000 <= imo <= 9_999_999 else None
-            static["destination"] = _clean(obj.get("destination"))
-        elif msg_type == 19:
-            del static["callsign"]
-        elif part_no == 0:
-            static = {"name": static["name"]}
-        elif part_no == 1:
-            del static["name"]
+    static = _catcher_static(obj, msg_type) if msg_type in (5, 19, 24) else {}
     if msg_type in (5, 24):
         return VesselUpdate(mmsi, ts_ms, msg_type, "static", identity, **static)
     lat, lon = _number(obj.get("lat"), "lat"), _number(obj.get("lon"), "lon")

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from ingest.ops import DeadLetter
+from store.ops import DeadLetter
 
 
 @dataclass

@@ -8,8 +8,8 @@ import redis
 
 from domain.coverage import about_to_miss
 from domain.coverage_places import CoverageGeography
-from ingest.ops import Observation, Op, RaiseAlert
 from store import alerts, coverage
+from store.ops import Observation, Op, RaiseAlert
 
 DEFAULT_HEX_RES = 7  # the heatmap's hexagons when the grid is not h3 (~5 km², as the grid)
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 import redis
 
 from domain import incidents as model
-from ingest.ops import RaiseAlert
 from store import alerts, incidents
+from store.ops import RaiseAlert
 
 
-def overdue_alerts(r: redis.Redis, now_ms: int) -> list[RaiseAlert]:
-    rules = model.load_rules()
+def overdue_alerts(r: redis.Redis, now_ms: int, rules: model.DispatchRules) -> list[RaiseAlert]:
     out = []
     for inc in incidents.listing(r, open_only=True):
         missed = model.record_deadlines_missed(inc, rules, now_ms)

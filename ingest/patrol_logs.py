@@ -10,8 +10,8 @@ from domain.coverage import PatrolClaim
 from domain.coverage_places import CoverageGeography
 from domain.payloads import PatrolLog
 from ingest.context import HandlerContext, check_device, validate_payload
-from ingest.ops import Op, PatrolLogSubmission
 from store import keys, patrol_logs
+from store.ops import Op, PatrolLogSubmission
 
 SEEN_KEEP_S = 8 * 86_400
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from ingest import patrol_logs, sensors, tasks, units, vessels
 from ingest.context import HandlerContext, Rejected
-from ingest.ops import AisFragment, DeadLetter, Op
+from store.ops import AisFragment, DeadLetter, Op
 
 Result = list[Op | AisFragment]
 Handler = Callable[..., Result]

@@ -6,7 +6,7 @@ from domain.payloads import SensorAlert, SensorProfile, SensorReading
 from domain.vocab import Severity
 from domain.water_quality import breaches
 from ingest.context import HandlerContext, check_device, validate_payload
-from ingest.ops import FieldUpdate, Observation, Op, RaiseAlert
+from store.ops import FieldUpdate, Observation, Op, RaiseAlert
 
 # A reading this far past its limit (ratio) is critical rather than a warning.
 CRITICAL_RATIO = 2.0

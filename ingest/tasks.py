@@ -15,8 +15,8 @@ import redis
 from domain.incidents import State, allowed_from
 from domain.payloads import TaskReport
 from ingest.context import HandlerContext, check_device, validate_payload
-from ingest.ops import DeadLetter, Op, TaskUpdate
 from store import incidents
+from store.ops import DeadLetter, Op, TaskUpdate
 
 log = logging.getLogger("ecocommand.ingest")
 

@@ -17,8 +17,8 @@ from ingest.context import (
     validate_payload,
     validation_reason,
 )
-from ingest.ops import FieldUpdate, Observation, Op
 from store.dispatch import facets_of
+from store.ops import FieldUpdate, Observation, Op
 
 
 def _status_update(unit_id: str, ts: int, status: str) -> FieldUpdate:

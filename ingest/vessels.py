@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest import ais
 from ingest.context import HandlerContext
-from ingest.ops import AisFragment, DeadLetter, FieldUpdate, Observation, Op, RaiseAlert
+from store.ops import AisFragment, DeadLetter, FieldUpdate, Observation, Op, RaiseAlert
 
 ZONE_ALERT_EVERY_MS = 3_600_000  # one alert per vessel and zone per hour it is seen inside
 POSITION_FIELDS = ("lat", "lon", "sog_kn", "cog", "heading", "nav_status", "msg_type")

@@ -14,26 +14,28 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import redis
 
 from config.settings import Settings
+from domain.clock import Clock, system_ms
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
+from domain.incidents import load_rules
 from domain.water_quality import check_standards
+from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
-from ingest.connections import connect_mqtt, mqtt_client, redis_client
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
 from ingest.notices import NoticePublisher
-from ingest.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission, TaskUpdate
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
 from store import coverage
 from store.dispatch import reindex_units
+from store.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission, TaskUpdate
 from store.reader import sensor_profile
 from store.writer import LiveStore
 
@@ -61,12 +63,33 @@ class Received:
     received_ms: int
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+@dataclass(slots=True)
+class _Handled:
+    """A batch's handler results, by when they can be applied: the operations with the batch's
+    write, AIS parts once their group is complete, task reports and patrol logs after the
+    write."""
+
+    ops: list[Op] = field(default_factory=list)
+    fragments: list[tuple[AisFragment, str]] = field(default_factory=list)
+    reports: list[tuple[TaskUpdate, str, bytes]] = field(default_factory=list)
+    logs: list[PatrolLogSubmission] = field(default_factory=list)
+
+    def add(self, item: Op | AisFragment, m: Received) -> None:
+        if isinstance(item, AisFragment):
+            self.fragments.append((item, m.topic))
+        elif isinstance(item, TaskUpdate):
+            self.reports.append((item, m.topic, m.payload))
+        elif isinstance(item, PatrolLogSubmission):
+            self.logs.append(item)
+        else:
+            self.ops.append(item)
 
 
 class IngestWorker:
-    def __init__(self, settings: Settings, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self, settings: Settings, stop: threading.Event | None = None, clock: Clock = system_ms
+    ) -> None:
+        self.clock = clock  # the server's clock: receive times, escalation, the day close
         self.settings = settings
         self.stop = stop or threading.Event()
         self.inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
@@ -76,6 +99,7 @@ class IngestWorker:
         self.owntracks = load_owntracks_map(settings.owntracks_map)
         self.geography = load_geography()
         self.coverage = load_coverage()
+        self.rules = load_rules()  # config/dispatch.json: deadlines for escalation
         check_standards()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
@@ -114,7 +138,7 @@ class IngestWorker:
         log.warning("disconnected from the broker (%s); paho reconnects with back-off", rc)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        received = now_ms()
+        received = self.clock()
         self.last_message_ms = received  # for the pages' "no data for 30 s" banner
         self.inbox.put(
             Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, received)
@@ -166,49 +190,63 @@ class IngestWorker:
             remember_sensor=self._remember_sensor,
             zones_at=self.geography.zones_at,
         )
-        ops: list[Op] = []
-        fragments: list[tuple[AisFragment, str]] = []
-        reports: list[tuple[TaskUpdate, str, bytes]] = []
-        logs: list[PatrolLogSubmission] = []
+        handled = self._handle(batch, ctx)
+        ops = handled.ops
+        if handled.fragments:
+            ops += self._completed_groups(handled.fragments, ctx)
+        self._retry(lambda: self.store.write(ops, self.clock(), received=len(batch)))
+        self._after_write(ops, handled)
+        self._ack(batch)
+        self.processed += len(batch)
+
+    def _handle(self, batch: list[Received], ctx: HandlerContext) -> _Handled:
+        handled = _Handled()
         for m in batch:
             ctx.received_ms = m.received_ms
             for item in self.router.handle(m.topic, m.payload, ctx):
-                if isinstance(item, AisFragment):
-                    fragments.append((item, m.topic))
-                elif isinstance(item, TaskUpdate):
-                    reports.append((item, m.topic, m.payload))
-                elif isinstance(item, PatrolLogSubmission):
-                    logs.append(item)
-                else:
-                    ops.append(item)
-        if fragments:
-            groups = self._retry(
-                lambda: self.store.add_fragments([f for f, _ in fragments], now_ms())
-            )
-            for (frag, topic), lines in zip(fragments, groups, strict=True):
-                if lines:
-                    ctx.topic, ctx.received_ms = topic, frag.received_ms
-                    ops += [
-                        o
-                        for o in vessels.completed_group_ops(lines, frag.source, ctx)
-                        if not isinstance(o, AisFragment)
-                    ]
-        self._retry(lambda: self.store.write(ops, now_ms(), received=len(batch)))
+                handled.add(item, m)
+        return handled
+
+    def _completed_groups(
+        self, fragments: list[tuple[AisFragment, str]], ctx: HandlerContext
+    ) -> list[Op]:
+        """The operations of the multi-part AIS messages these parts complete, with the parts
+        kept in Redis before; a group still missing parts stays there for a later batch."""
+        groups = self._retry(
+            lambda: self.store.add_fragments([f for f, _ in fragments], self.clock())
+        )
+        ops: list[Op] = []
+        for (frag, topic), lines in zip(fragments, groups, strict=True):
+            if lines:
+                ctx.topic, ctx.received_ms = topic, frag.received_ms
+                ops += [
+                    o
+                    for o in vessels.completed_group_ops(lines, frag.source, ctx)
+                    if not isinstance(o, AisFragment)
+                ]
+        return ops
+
+    def _after_write(self, ops: list[Op], handled: _Handled) -> None:
         moves = coverage_positions(ops)
         if moves:  # after the write: the units' profiles and statuses are in Redis
             self._retry(lambda: self.recorder.record(moves))
-        if reports:  # after the batch: a unit's position before its "arrived" report
-            self._retry(lambda: self.store.write(tasks.apply(self.redis, reports), now_ms()))
-        if logs:  # likewise: a log is checked against a track that holds this batch
-            self._retry(lambda: patrol_logs.apply(self.redis, self.coverage, logs))
+        if handled.reports:  # after the batch: a unit's position before its "arrived" report
+            self._retry(
+                lambda: self.store.write(tasks.apply(self.redis, handled.reports), self.clock())
+            )
+        if handled.logs:  # likewise: a log is checked against a track that holds this batch
+            self._retry(lambda: patrol_logs.apply(self.redis, self.coverage, handled.logs))
+
+    def _ack(self, batch: list[Received]) -> None:
+        # A message from an earlier connection cannot be acknowledged on this one: the broker
+        # redelivers it, and the store's identity check makes the replay harmless.
         for m in batch:
             if m.qos > 0 and m.generation == self.generation:
                 self.client.ack(m.mid, m.qos)
-        self.processed += len(batch)
 
     def _sweep_fragments(self) -> None:
         """Dead-letter the parts of AIS messages whose other parts never arrived."""
-        expired = self.store.sweep_fragments(now_ms())
+        expired = self.store.sweep_fragments(self.clock())
         if expired:
             self.store.write(
                 [
@@ -220,13 +258,13 @@ class IngestWorker:
                     )
                     for group, lines in expired
                 ],
-                now_ms(),
+                self.clock(),
             )
 
     def _heartbeat(self) -> None:
         self.store.heartbeat(
             {
-                "ts_ms": now_ms(),
+                "ts_ms": self.clock(),
                 "pid": os.getpid(),
                 "broker_connected": int(self.connected),
                 "processed": self.processed,
@@ -276,13 +314,13 @@ class IngestWorker:
                     try:
                         self._heartbeat()
                         self._sweep_fragments()
-                        overdue = escalation.overdue_alerts(self.redis, now_ms())
-                        overdue += due_warnings(self.redis, self.coverage, now_ms())
-                        day = day_close.day_to_close(now_ms())
-                        if day and day_close.close_day(self.redis, day, now_ms()):
+                        overdue = escalation.overdue_alerts(self.redis, self.clock(), self.rules)
+                        overdue += due_warnings(self.redis, self.coverage, self.clock())
+                        day = day_close.day_to_close(self.clock())
+                        if day and day_close.close_day(self.redis, day, self.clock()):
                             log.info("closed the day %s: KPI rows stored", day)
                         if overdue:
-                            self.store.write(overdue, now_ms())
+                            self.store.write(overdue, self.clock())
                         last_beat = time.monotonic()
                     except REDIS_ERRORS:
                         pass  # the next batch's retry loop reports Redis being away

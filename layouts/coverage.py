@@ -1,10 +1,12 @@
 """The coverage page at `/coverage` (全面覆盖、无盲区): land grid, coastline and sea patrol coverage
 for a window (last hour, today, 7 days) and unit filters, a presence heatmap with the blind spots
 outlined, the blind-spot list with who is responsible (sortable, CSV), the daily trend and the
-patrol logs their tracks do not support. Admins may reassign a place's responsible person.
+patrol logs their tracks do not support. Admins may reassign a place's responsible person: the
+form is in an admin's page only.
 
-Every label and option comes from the language callback; every figure from one refresh
-callback (callbacks/coverage.py), so the figures, map and table always answer the same query.
+Built for the viewer when opened: labels and options in their language. The figures come from one
+refresh callback and the map and table follow its answer (callbacks/coverage.py), so the
+figures, map and table always answer the same query.
 
 The map draws with SVG in four panes, bottom to top: presence hexagons, the place grid (with
 tooltips), blind cells, coast segments. Panes keep that order when a layer's data is replaced
@@ -19,9 +21,22 @@ import dash_leaflet as dl
 import shapely
 from dash import dash_table, dcc, html
 
-from dashboard import map_data
+from dashboard import map_data, roles
+from dashboard.i18n import options, t
+from dashboard.viewer import Viewer
 from domain.coverage_places import load_coverage
+from domain.vocab import Department, UnitKind
 from layouts.map import BASEMAP_STYLES
+from services.coverage import WINDOWS
+from views.coverage import table_columns
+from views.coverage_map import (
+    BLIND_STYLE,
+    COAST_BLIND_STYLE,
+    COAST_OK_STYLE,
+    GRID_STYLE,
+    PRESENCE_COLOURS,
+    presence_style,
+)
 
 REFRESH_MS = 10_000
 MAP_ZOOM = 11.5  # the district's places fill a ~1000 x 640 px map (a 1080p wall screen)
@@ -63,28 +78,10 @@ class Ids(StrEnum):
     REASSIGN_OWNER = "coverage-reassign-owner"
     REASSIGN_SAVE = "coverage-reassign-save"
     REASSIGN_NOTE = "coverage-reassign-note"
+    CHANGED = "coverage-changed"  # owners changed: the figures, map and table are drawn again
 
 
-# Layer styles (static per layer: the colour of a presence class is its layer's, so no browser
-# style function is needed). Blind coast segments are dashed as well as red, for colour-blind eyes.
-GRID_STYLE = {"color": "#5f6f7f", "weight": 0.7, "opacity": 0.7, "fillOpacity": 0}
-BLIND_STYLE = {
-    "color": "#d7191c",
-    "weight": 3,
-    "opacity": 0.95,
-    "fillColor": "#d7191c",
-    "fillOpacity": 0.06,
-}
-COAST_OK_STYLE = {"color": "#1a9641", "weight": 5, "opacity": 0.95}
-COAST_BLIND_STYLE = {"color": "#d7191c", "weight": 5, "opacity": 0.95, "dashArray": "10 6"}
-# Sequential, light to dark (ColorBrewer YlGnBu without its palest step, which vanishes on the
-# basemap's land colour); one GeoJSON layer per class.
-PRESENCE_COLOURS = ("#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494")
 PANES = {"presence": 401, "grid": 402, "blind": 403, "coast": 404}
-
-
-def presence_style(colour: str) -> dict[str, object]:
-    return {"color": colour, "weight": 0.5, "fillColor": colour, "fillOpacity": 0.7}
 
 
 def _empty() -> dict[str, object]:
@@ -132,20 +129,35 @@ def map_view() -> dl.Map:
     )
 
 
-def _control(label: Ids, control: object) -> html.Div:
+def _control(label: str, ident: Ids, control: object) -> html.Div:
     return html.Div(
-        [html.Label(id=label, className="ec-filter-label"), control], className="ec-cov-control"
+        [html.Label(label, id=ident, className="ec-filter-label"), control],
+        className="ec-cov-control",
     )
 
 
-def controls() -> html.Div:
-    # Options come from the language callback; the choices stay in this browser.
+def _multi(ident: Ids, choices: list[dict[str, object]], lang: str) -> dcc.Dropdown:
+    return dcc.Dropdown(
+        id=ident,
+        options=choices,
+        placeholder=t("coverage.all", lang),
+        multi=True,
+        persistence=True,
+        persistence_type="local",
+        className="ec-filter",
+    )
+
+
+def controls(lang: str) -> html.Div:
+    # the choices stay in this browser
     return html.Div(
         [
             _control(
+                t("coverage.window", lang),
                 Ids.WINDOW_LABEL,
                 dcc.RadioItems(
                     id=Ids.WINDOW,
+                    options=options("coverage.window", WINDOWS, lang),
                     value="today",
                     inline=True,
                     persistence=True,
@@ -154,24 +166,14 @@ def controls() -> html.Div:
                 ),
             ),
             _control(
+                t("coverage.unit_kinds", lang),
                 Ids.KINDS_LABEL,
-                dcc.Dropdown(
-                    id=Ids.KINDS,
-                    multi=True,
-                    persistence=True,
-                    persistence_type="local",
-                    className="ec-filter",
-                ),
+                _multi(Ids.KINDS, options("kind", UnitKind, lang), lang),
             ),
             _control(
+                t("coverage.departments", lang),
                 Ids.DEPARTMENTS_LABEL,
-                dcc.Dropdown(
-                    id=Ids.DEPARTMENTS,
-                    multi=True,
-                    persistence=True,
-                    persistence_type="local",
-                    className="ec-filter",
-                ),
+                _multi(Ids.DEPARTMENTS, options("dept", Department, lang), lang),
             ),
             html.Div(id=Ids.RANGE, className="ec-cov-range"),
         ],
@@ -179,20 +181,22 @@ def controls() -> html.Div:
     )
 
 
-def blind_table() -> html.Section:
+def blind_table(lang: str) -> html.Section:
     return html.Section(
         [
             html.Div(
                 [
                     html.H2(id=Ids.TABLE_TITLE, className="ec-cov-title"),
-                    html.Button(id=Ids.CSV, className="ec-button ec-cov-csv"),
+                    html.Button(
+                        t("coverage.csv", lang), id=Ids.CSV, className="ec-button ec-cov-csv"
+                    ),
                 ],
                 className="ec-cov-title-row",
             ),
             dash_table.DataTable(
                 id=Ids.TABLE,
                 data=[],
-                columns=[],
+                columns=table_columns(lang),
                 sort_action="native",
                 page_size=12,
                 style_as_list_view=True,
@@ -230,67 +234,80 @@ def blind_table() -> html.Section:
     )
 
 
-def reassign_form() -> html.Details:
-    """Admins only: hidden for other roles by the language callback; the server checks anyway."""
+def reassign_form(lang: str) -> html.Details:
+    """Admins only (other roles' pages have none; the server checks anyway). The places and their
+    owners come from a callback: building a page reads no data."""
     return html.Details(
         [
-            html.Summary(id=Ids.REASSIGN_TITLE),
-            dcc.Dropdown(id=Ids.REASSIGN_PLACE, className="ec-filter"),
-            dcc.Input(id=Ids.REASSIGN_OWNER, type="text", maxLength=40, className="ec-input"),
-            html.Button(id=Ids.REASSIGN_SAVE, className="ec-button ec-primary"),
+            html.Summary(t("coverage.reassign", lang), id=Ids.REASSIGN_TITLE),
+            dcc.Dropdown(
+                id=Ids.REASSIGN_PLACE,
+                placeholder=t("coverage.reassign.place", lang),
+                className="ec-filter",
+            ),
+            dcc.Input(
+                id=Ids.REASSIGN_OWNER,
+                type="text",
+                maxLength=40,
+                placeholder=t("coverage.reassign.owner", lang),
+                className="ec-input",
+            ),
+            html.Button(
+                t("coverage.reassign.save", lang),
+                id=Ids.REASSIGN_SAVE,
+                className="ec-button ec-primary",
+            ),
             html.Div(id=Ids.REASSIGN_NOTE, className="ec-action-note", role="status"),
         ],
         id=Ids.REASSIGN,
-        hidden=True,
         className="ec-form ec-cov-reassign",
     )
 
 
-def header_slot(_params: dict[str, str]) -> list[html.Div]:
+def slot(_viewer: Viewer, _params: dict[str, str]) -> list[html.Div]:
     return [html.Div(id=Ids.UPDATED, className="ec-freshness")]
 
 
-def content(_params: dict[str, str]) -> html.Div:
+def _card(title: str, ident: Ids, *children: object, cls: str = "ec-cov-card") -> html.Section:
+    return html.Section(
+        [html.H2(title, id=ident, className="ec-cov-title"), *children], className=cls
+    )
+
+
+def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
+    lang = viewer.lang
+    trend = dcc.Graph(id=Ids.TREND, config={"displayModeBar": False}, className="ec-cov-trend")
+    logs = [html.Div(id=Ids.LOGS, className="ec-cov-logs")]
+    if viewer.role in roles.ADMINS:
+        logs.append(reassign_form(lang))
     return html.Div(
         [
-            controls(),
-            html.Section(
-                [
-                    html.H2(id=Ids.MAP_TITLE, className="ec-cov-title"),
-                    map_view(),
-                    html.Div(id=Ids.LEGEND, className="ec-cov-legend"),
-                ],
-                className="ec-cov-card ec-cov-map",
+            controls(lang),
+            _card(
+                t("coverage.map", lang),
+                Ids.MAP_TITLE,
+                map_view(),
+                html.Div(id=Ids.LEGEND, className="ec-cov-legend"),
+                cls="ec-cov-card ec-cov-map",
             ),
             html.Div(
                 [
                     html.Div(id=Ids.FIGURES, className="ec-cov-figures"),
                     html.Div(id=Ids.SUBDISTRICTS, className="ec-cov-card"),
-                    html.Section(
-                        [
-                            html.H2(id=Ids.TREND_TITLE, className="ec-cov-title"),
-                            dcc.Graph(
-                                id=Ids.TREND,
-                                config={"displayModeBar": False},
-                                className="ec-cov-trend",
-                            ),
-                        ],
-                        className="ec-cov-card",
-                    ),
+                    _card(t("coverage.trend", lang), Ids.TREND_TITLE, trend),
                 ],
                 className="ec-cov-side",
             ),
-            blind_table(),
-            html.Section(
-                [
-                    html.H2(id=Ids.LOGS_TITLE, className="ec-cov-title"),
-                    html.Div(id=Ids.LOGS, className="ec-cov-logs"),
-                    reassign_form(),
-                ],
-                className="ec-cov-card ec-cov-logs-card",
+            blind_table(lang),
+            _card(
+                t("coverage.logs", lang),
+                Ids.LOGS_TITLE,
+                *logs,
+                cls="ec-cov-card ec-cov-logs-card",
             ),
             dcc.Interval(id=Ids.TICK, interval=REFRESH_MS),
             dcc.Store(id=Ids.SIGNATURE),
+            dcc.Store(id=Ids.CHANGED),
         ],
         className="ec-coverage-page",
     )

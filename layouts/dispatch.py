@@ -1,42 +1,54 @@
 """The dispatch page at `/dispatch`: the incident queue, a map of the selected incident with its
-ranked candidates, and the duty chief's actions (open, assign, advance, close).
+ranked candidates, and the duty chief's actions (open, assign, advance, transfer, close, notes and
+evidence).
 
-Every action is a role-checked callback (duty chief only); other roles see the same page
-without the forms, and a forged POST is refused by the server all the same.
+Everyone signed in may look (operators view incidents, leaders follow them); only a duty chief's
+page has the forms, the candidates' checkboxes, the pre-emption, reason and transfer inputs and the
+buttons. Every action is a role-checked callback all the same (callbacks/dispatch.py): a forged
+POST is refused by the server whatever the page holds.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import dash_leaflet as dl
 from dash import dcc, html
 
-from dashboard import map_data
+from dashboard import map_data, roles
+from dashboard.i18n import options, t
+from dashboard.viewer import Viewer
 from domain import evidence
+from domain import incidents as model
+from domain.vocab import Department
 from layouts.map import BASEMAP_STYLES, JS
+from views.dispatch import CANDIDATES, candidates_view, empty, pick_view
 
 
 class Ids(StrEnum):
     SLOT_COUNTS = "dispatch-counts"
     TICK = "dispatch-tick"
     SELECTED = "dispatch-selected"
+    CHANGED = "dispatch-changed"  # a duty chief's action changed the incident: show it again
     QUEUE = "dispatch-queue"
     QUEUE_TITLE = "dispatch-queue-title"
-    MAP = "dispatch-map"
+    MAP = "dispatch-map"  # the duty chief's map: a click on it places a new incident
+    VIEW_MAP = "dispatch-map-view"  # everyone else's: the same map, nothing to place
     INCIDENTS = "dispatch-incidents"
     CANDIDATE_MARKERS = "dispatch-candidate-markers"
     LINES = "dispatch-lines"
     DETAIL = "dispatch-detail"
-    CANDIDATES = "dispatch-candidates"
+    CANDIDATES_BOX = "dispatch-candidates-box"
+    CANDIDATES = CANDIDATES  # the chief's checklist, inside the box
     CANDIDATES_TITLE = "dispatch-candidates-title"
     PREEMPT = "dispatch-preempt"
     REASON = "dispatch-reason"
     DEPARTMENT = "dispatch-department"
     ASSIGN = "dispatch-assign"
-    MOVES = "dispatch-moves"
     NOTE = "dispatch-note"
     FORM = "dispatch-form"
+    FORM_TITLE = "dispatch-form-title"
     NEW_TYPE = "dispatch-new-type"
     NEW_PRIORITY = "dispatch-new-priority"
     NEW_SOURCE = "dispatch-new-source"
@@ -46,27 +58,23 @@ class Ids(StrEnum):
     CREATE = "dispatch-create"
     CREATE_NOTE = "dispatch-create-note"
     CASE_FILE = "dispatch-case-file"
+    CASE_FILE_TITLE = "dispatch-case-file-title"
     CHIEF_INPUTS = "dispatch-chief-inputs"
     NOTE_TEXT = "dispatch-note-text"
     ADD_NOTE = "dispatch-add-note"
     EVIDENCE = "dispatch-evidence"
 
 
-# Pattern ids: a queue row {"type": ROW, "id": incident id}; a transition button
-# {"type": MOVE, "to": state}.
-ROW, MOVE = "incident-row", "incident-move"
-
-
 def _layer(ident: Ids, radius: int) -> dl.GeoJSON:
     return dl.GeoJSON(
         id=ident,
-        data={"type": "FeatureCollection", "features": []},
+        data=empty(),
         pointToLayer=JS("pointToLayer"),
         hideout={"radius": radius, "filters": {}},
     )
 
 
-def map_view() -> dl.Map:
+def map_view(chief: bool) -> dl.Map:
     base = map_data.basemap()
     return dl.Map(
         [
@@ -78,7 +86,7 @@ def map_view() -> dl.Map:
             _layer(Ids.INCIDENTS, 9),
             dl.ScaleControl(imperial=False),
         ],
-        id=Ids.MAP,
+        id=Ids.MAP if chief else Ids.VIEW_MAP,
         center=list(map_data.CENTER),
         zoom=map_data.ZOOM,
         preferCanvas=True,
@@ -86,23 +94,60 @@ def map_view() -> dl.Map:
     )
 
 
-def new_incident_form() -> html.Details:
-    """Filled in by the language callback (labels, options); lat/lon by a click on the map."""
+def new_incident_form(lang: str) -> html.Details:
+    """The duty chief's form to open an incident; lat/lon by a click on the map."""
     return html.Details(
         [
-            html.Summary(id=f"{Ids.FORM}-title"),
-            dcc.Dropdown(id=Ids.NEW_TYPE, clearable=False, className="ec-filter"),
-            dcc.RadioItems(id=Ids.NEW_PRIORITY, value=2, inline=True, className="ec-radio"),
-            dcc.Dropdown(id=Ids.NEW_SOURCE, value="manual", clearable=False, className="ec-filter"),
-            dcc.Textarea(id=Ids.NEW_DESCRIPTION, maxLength=2000, className="ec-textarea"),
+            html.Summary(t("dispatch.new", lang), id=Ids.FORM_TITLE),
+            dcc.Dropdown(
+                id=Ids.NEW_TYPE,
+                options=options("incident.type", model.IncidentType, lang),
+                placeholder=t("dispatch.type_placeholder", lang),
+                clearable=False,
+                className="ec-filter",
+            ),
+            dcc.RadioItems(
+                id=Ids.NEW_PRIORITY,
+                options=options("incident.priority", model.Priority, lang),
+                value=2,
+                inline=True,
+                className="ec-radio",
+            ),
+            dcc.Dropdown(
+                id=Ids.NEW_SOURCE,
+                options=options("incident.source", model.Source, lang),
+                value="manual",
+                clearable=False,
+                className="ec-filter",
+            ),
+            dcc.Textarea(
+                id=Ids.NEW_DESCRIPTION,
+                placeholder=t("dispatch.description", lang),
+                maxLength=2000,
+                className="ec-textarea",
+            ),
             html.Div(
                 [
-                    dcc.Input(id=Ids.NEW_LAT, type="number", step="any", className="ec-input"),
-                    dcc.Input(id=Ids.NEW_LON, type="number", step="any", className="ec-input"),
+                    dcc.Input(
+                        id=Ids.NEW_LAT,
+                        type="number",
+                        step="any",
+                        placeholder=t("dispatch.lat", lang),
+                        className="ec-input",
+                    ),
+                    dcc.Input(
+                        id=Ids.NEW_LON,
+                        type="number",
+                        step="any",
+                        placeholder=t("dispatch.lon", lang),
+                        className="ec-input",
+                    ),
                 ],
                 className="ec-latlon",
             ),
-            html.Button(id=Ids.CREATE, className="ec-button ec-primary"),
+            html.Button(
+                t("dispatch.open_button", lang), id=Ids.CREATE, className="ec-button ec-primary"
+            ),
             html.Div(id=Ids.CREATE_NOTE, className="ec-action-note", role="status"),
         ],
         id=Ids.FORM,
@@ -110,44 +155,57 @@ def new_incident_form() -> html.Details:
     )
 
 
-def actions_panel() -> html.Div:
+def chief_inputs(lang: str) -> html.Div:
+    """Pre-emption, the reason of a move and the department of a transfer."""
     return html.Div(
         [
-            html.H3(id=Ids.CANDIDATES_TITLE, className="ec-panel-title"),
-            dcc.Checklist(id=Ids.CANDIDATES, options=[], value=[], className="ec-candidates"),
-            html.Div(
-                [  # duty chiefs only (hidden for the others; the server refuses them anyway)
-                    dcc.Checklist(id=Ids.PREEMPT, options=[], value=[], className="ec-preempt"),
-                    dcc.Input(
-                        id=Ids.REASON, type="text", maxLength=500, className="ec-input ec-reason"
-                    ),
-                    dcc.Dropdown(id=Ids.DEPARTMENT, className="ec-filter"),
-                ],
-                id=Ids.CHIEF_INPUTS,
+            dcc.Checklist(
+                id=Ids.PREEMPT,
+                options=[{"label": t("dispatch.allow_preempt", lang), "value": "yes"}],
+                value=[],
+                className="ec-preempt",
+            ),
+            dcc.Input(
+                id=Ids.REASON,
+                type="text",
+                maxLength=500,
+                placeholder=t("dispatch.reason", lang),
+                className="ec-input ec-reason",
+            ),
+            dcc.Dropdown(
+                id=Ids.DEPARTMENT,
+                options=options("dept", Department, lang),
+                placeholder=t("dispatch.transfer_to", lang),
+                className="ec-filter",
             ),
             html.Div(
-                [
-                    html.Button(id=Ids.ASSIGN, className="ec-button ec-primary"),
-                    html.Div(id=Ids.MOVES, className="ec-moves"),
-                ],
+                html.Button(
+                    t("dispatch.assign", lang), id=Ids.ASSIGN, className="ec-button ec-primary"
+                ),
                 className="ec-actions",
             ),
-            html.Div(id=Ids.NOTE, className="ec-action-note", role="status"),
-            case_file(),
         ],
-        className="ec-dispatch-actions",
+        id=Ids.CHIEF_INPUTS,
     )
 
 
-def case_file() -> html.Div:
-    """Notes and evidence of the selected incident (labels from the language callback)."""
+def case_file(lang: str) -> html.Div:
+    """The duty chief's inputs to the selected incident's case file: a note, evidence."""
     return html.Div(
         [
-            html.H3(id=f"{Ids.CASE_FILE}-title", className="ec-panel-title"),
-            dcc.Textarea(id=Ids.NOTE_TEXT, maxLength=2000, className="ec-textarea"),
-            html.Button(id=Ids.ADD_NOTE, className="ec-button"),
+            html.H3(
+                t("dispatch.case_file", lang), id=Ids.CASE_FILE_TITLE, className="ec-panel-title"
+            ),
+            dcc.Textarea(
+                id=Ids.NOTE_TEXT,
+                placeholder=t("dispatch.note_placeholder", lang),
+                maxLength=2000,
+                className="ec-textarea",
+            ),
+            html.Button(t("dispatch.add_note", lang), id=Ids.ADD_NOTE, className="ec-button"),
             # max_size: refused in the browser before sending; the server checks again
             dcc.Upload(
+                html.Div(t("dispatch.evidence_drop", lang)),
                 id=Ids.EVIDENCE,
                 max_size=evidence.MAX_BYTES,
                 multiple=False,
@@ -159,28 +217,52 @@ def case_file() -> html.Div:
     )
 
 
-def header_slot(_params: dict[str, str]) -> list[html.Div]:
+def actions_panel(lang: str, chief: bool) -> html.Div:
+    """The candidates for everyone (a list to read, or the chief's checklist); a duty chief's
+    inputs, the note where the answer to an action shows, and the case file's inputs."""
+    chiefs: list[Any] = [
+        chief_inputs(lang),
+        html.Div(id=Ids.NOTE, className="ec-action-note", role="status"),
+        case_file(lang),
+    ]
+    return html.Div(
+        [
+            html.H3(
+                t("dispatch.candidates", lang), id=Ids.CANDIDATES_TITLE, className="ec-panel-title"
+            ),
+            html.Div(candidates_view([], lang, chief), id=Ids.CANDIDATES_BOX),
+            *(chiefs if chief else []),
+        ],
+        className="ec-dispatch-actions",
+    )
+
+
+def slot(_viewer: Viewer, _params: dict[str, str]) -> list[html.Div]:
     return [html.Div(id=Ids.SLOT_COUNTS, className="ec-counts")]
 
 
-def content(_params: dict[str, str]) -> html.Div:
+def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
+    lang, chief = viewer.lang, viewer.role in roles.DISPATCHERS
+    queue: list[Any] = [
+        html.H2(t("dispatch.queue", lang), id=Ids.QUEUE_TITLE, className="ec-feed-title"),
+        html.Div(id=Ids.QUEUE, className="ec-feed"),
+    ]
     return html.Div(
         [
             html.Aside(
-                [
-                    new_incident_form(),
-                    html.H2(id=Ids.QUEUE_TITLE, className="ec-feed-title"),
-                    html.Div(id=Ids.QUEUE, className="ec-feed"),
-                ],
-                className="ec-side-panel",
+                [new_incident_form(lang), *queue] if chief else queue, className="ec-side-panel"
             ),
-            map_view(),
+            map_view(chief),
             html.Aside(
-                [html.Div(id=Ids.DETAIL, className="ec-detail"), actions_panel()],
+                [
+                    html.Div(pick_view(lang), id=Ids.DETAIL, className="ec-detail"),
+                    actions_panel(lang, chief),
+                ],
                 className="ec-side-panel",
             ),
             dcc.Interval(id=Ids.TICK, interval=2000),
             dcc.Store(id=Ids.SELECTED, storage_type="session"),
+            dcc.Store(id=Ids.CHANGED),
         ],
         className="ec-main ec-dispatch-page",
     )

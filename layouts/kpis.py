@@ -6,8 +6,9 @@ print stylesheet is in assets/kpis.css). `/kpis?wall=1` is the wall screen: the 
 large, dark; `?period=30d` (or today, 7d) picks the period of either, and on the wall
 `&department=` / `&subdistrict=` its filters (a kiosk is set up by its URL).
 
-Every label and figure comes from the callbacks (callbacks/kpis.py): one refresh answers the
-page's query through `dashboard.kpi_api.kpi_report`, the same answer as GET /api/v1/kpis.
+Built for the viewer when opened: labels and options in their language. The figures come from
+one refresh callback (callbacks/kpis.py) answering the page's query through
+`services.kpis.report`, the same answer as GET /api/v1/kpis.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from enum import StrEnum
 
 from dash import dcc, html
 
-from callbacks.kpi_charts import CHARTS
-from callbacks.kpi_views import DEFAULT_PERIOD, PERIODS, local_today, period_dates
 from dashboard.context import app_context
-from dashboard.i18n import options
+from dashboard.i18n import options, t
+from dashboard.viewer import Viewer
 from domain.vocab import Department, Subdistrict
+from layouts.shell import is_wall
+from views.kpi import DEFAULT_PERIOD, PERIODS, local_today, period_dates
+from views.kpi_charts import CHARTS
 
 REFRESH_MS = 60_000
-CSV_TYPE = "kpi-csv"  # pattern-matching id type of the charts' CSV buttons
+# pattern-matching id types of each chart's parts: {"type": ..., "chart": <one of CHARTS>}
+CSV_TYPE, HEAD_TYPE, GRAPH_TYPE = "kpi-csv", "kpi-head", "kpi-graph"
 
 
 class Ids(StrEnum):
     UPDATED = "kpi-updated"
     TICK = "kpi-tick"
-    MODE = "kpi-mode"
     SIGNATURE = "kpi-signature"
     PERIOD = "kpi-period"
     PERIOD_LABEL = "kpi-period-label"
@@ -46,12 +49,12 @@ class Ids(StrEnum):
     DOWNLOAD = "kpi-download"
 
 
-def head_id(chart: str) -> str:
-    return f"kpi-head-{chart}"
+def head_id(chart: str) -> dict[str, str]:
+    return {"type": HEAD_TYPE, "chart": chart}
 
 
-def graph_id(chart: str) -> str:
-    return f"kpi-graph-{chart}"
+def graph_id(chart: str) -> dict[str, str]:
+    return {"type": GRAPH_TYPE, "chart": chart}
 
 
 def csv_id(chart: str) -> dict[str, str]:
@@ -62,19 +65,19 @@ DEPARTMENTS = frozenset(d.value for d in Department)
 SUBDISTRICTS = frozenset(d.value for d in Subdistrict)
 
 
-def is_wall(params: dict[str, str]) -> bool:
-    return params.get("wall") == "1"
-
-
-def _control(label: Ids, control: object, extra: str = "") -> html.Div:
+def _control(label: str, ident: Ids, control: object) -> html.Div:
     return html.Div(
-        [html.Label(id=label, className="ec-filter-label"), control],
-        className=f"ec-kpi-control {extra}",
+        [html.Label(label, id=ident, className="ec-filter-label"), control],
+        className="ec-kpi-control",
     )
 
 
 def controls(
-    period: str, wall: bool = False, department: str | None = None, subdistrict: str | None = None
+    lang: str,
+    period: str,
+    wall: bool = False,
+    department: str | None = None,
+    subdistrict: str | None = None,
 ) -> html.Div:
     """The filters. A desk browser keeps the last ones chosen; a wall screen takes them from
     its URL only (`?wall=1&period=today&department=forestry&subdistrict=nanao`), so what a
@@ -86,11 +89,13 @@ def controls(
     return html.Div(
         [
             _control(
+                t("kpis.period", lang),
                 Ids.PERIOD_LABEL,
                 html.Div(
                     [
                         dcc.RadioItems(
                             id=Ids.PERIOD,
+                            options=options("kpis.period", PERIODS, lang),
                             value=period,
                             inline=True,
                             **keep,
@@ -110,30 +115,36 @@ def controls(
                     className="ec-kpi-period-row",
                 ),
             ),
-            # options from the start (relabelled by the language callback): a dropdown whose
-            # value is not among its options drops it, and a wall's filter would be lost
+            # options from the start: a dropdown whose value is not among its options drops it,
+            # and a wall's filter would be lost
             _control(
+                t("kpis.department", lang),
                 Ids.DEPARTMENT_LABEL,
                 dcc.Dropdown(
                     id=Ids.DEPARTMENT,
                     value=department,
-                    options=options("dept", Department),
+                    options=options("dept", Department, lang),
+                    placeholder=t("kpis.all", lang),
                     **keep,
                     className="ec-filter",
                 ),
             ),
             _control(
+                t("kpis.subdistrict", lang),
                 Ids.SUBDISTRICT_LABEL,
                 dcc.Dropdown(
                     id=Ids.SUBDISTRICT,
                     value=subdistrict,
-                    options=options("subdistrict", Subdistrict),
+                    options=options("subdistrict", Subdistrict, lang),
+                    placeholder=t("kpis.all", lang),
                     **keep,
                     className="ec-filter",
                 ),
             ),
             # prints the page: assets/kpis.js (no callback: nothing to ask the server)
-            html.Button(id=Ids.REPORT, className="ec-button ec-kpi-report-button"),
+            html.Button(
+                t("kpis.report", lang), id=Ids.REPORT, className="ec-button ec-kpi-report-button"
+            ),
         ],
         className="ec-kpi-controls",
     )
@@ -157,32 +168,43 @@ def chart_card(chart: str) -> html.Section:
     )
 
 
-def header_slot(_params: dict[str, str]) -> list[html.Div]:
+def slot(_viewer: Viewer, _params: dict[str, str]) -> list[html.Div]:
     return [html.Div(id=Ids.UPDATED, className="ec-freshness")]
 
 
-def content(params: dict[str, str]) -> html.Div:
+def _choice(value: str | None, known: frozenset[str]) -> str | None:
+    return value if value in known else None
+
+
+def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
+    """The report; on a wall screen its tiles only (no charts, nothing to export)."""
     wall = is_wall(params)
     period = params.get("period", "")
     period = period if period in PERIODS and period != "custom" else DEFAULT_PERIOD
-    department = params.get("department") if params.get("department") in DEPARTMENTS else None
-    subdistrict = params.get("subdistrict") if params.get("subdistrict") in SUBDISTRICTS else None
+    department = _choice(params.get("department"), DEPARTMENTS) if wall else None
+    subdistrict = _choice(params.get("subdistrict"), SUBDISTRICTS) if wall else None
+    charts = (
+        []
+        if wall
+        else [
+            html.Div([chart_card(c) for c in CHARTS], className="ec-kpi-charts"),
+            dcc.Download(id=Ids.DOWNLOAD),
+        ]
+    )
     return html.Div(
         [
-            controls(period, wall, department if wall else None, subdistrict if wall else None),
+            controls(viewer.lang, period, wall, department, subdistrict),
             html.Div(
                 [
-                    html.H2(id=Ids.TITLE, className="ec-kpi-title"),
+                    html.H2(t("kpis.title", viewer.lang), id=Ids.TITLE, className="ec-kpi-title"),
                     html.Div(id=Ids.META, className="ec-kpi-meta"),
                     html.Div(id=Ids.SIMULATED, className="ec-kpi-simulated", role="note"),
                 ],
                 className="ec-kpi-report-head",
             ),
             html.Div(id=Ids.TILES, className="ec-kpi-tiles"),
-            html.Div([chart_card(c) for c in CHARTS], className="ec-kpi-charts"),
-            dcc.Download(id=Ids.DOWNLOAD),
+            *charts,
             dcc.Store(id=Ids.SIGNATURE),
-            dcc.Store(id=Ids.MODE, data={"wall": wall}),
             dcc.Interval(id=Ids.TICK, interval=REFRESH_MS),
         ],
         className="ec-kpi-page ec-kpi-wall-page" if wall else "ec-kpi-page",

@@ -3,6 +3,9 @@ a dash-leaflet map over a local basemap drawn from `config/geo` (works with no t
 a side panel with browser-side filters, the legend and the alert feed. `/?wall=1` is the same
 page as a wall screen: dark, large type, no controls.
 
+Built for the viewer when opened (layouts/shell.py): labels in their language; the notes of the
+alert actions only for the roles that may act (views/map.py gives their buttons).
+
 Markers are canvas circles drawn by `window.ecocommand.map.pointToLayer` in `assets/map.js`,
 referenced by name through `Namespace` (no `assign()`, no eval: the script is a 'self' asset).
 """
@@ -17,9 +20,12 @@ from dash import dcc, html
 from dash_extensions.javascript import Namespace
 from flask import current_app, has_request_context
 
-from dashboard import map_data
-from dashboard.i18n import t
-from layouts.shell import both
+from dashboard import map_data, roles
+from dashboard.i18n import options, t
+from dashboard.viewer import Viewer
+from domain.vocab import Department, Subdistrict, UnitStatus
+from layouts.shell import is_wall
+from views.map import legend_view
 
 JS = Namespace("ecocommand", "map")
 
@@ -41,20 +47,11 @@ class Ids(StrEnum):
     FILTER_DEPARTMENT = "map-filter-department"
     FILTER_SUBDISTRICT = "map-filter-subdistrict"
     FILTER_STATUS = "map-filter-status"
-    LABEL_DEPARTMENT = "map-label-department"
-    LABEL_SUBDISTRICT = "map-label-subdistrict"
-    LABEL_STATUS = "map-label-status"
     LEGEND = "map-legend"
     FEED_TITLE = "map-feed-title"
     FEED = "map-feed"
     ACK_NOTE = "map-ack-note"
     CLOSE_NOTE = "map-close-note"
-
-
-# Pattern ids of the alert feed's buttons: {"type": ACK, "id": <alert id>}; a dismissal also
-# names its reason: {"type": CLOSE, "id": <alert id>, "reason": <one of DISMISS_REASONS>}.
-ACK, CLOSE, CONFIRM = "alert-ack", "alert-close", "alert-confirm"
-DISMISS_REASONS = ("false_alarm", "duplicate", "handled_elsewhere")
 
 
 HEADER_BG = "#14202e"
@@ -92,7 +89,7 @@ def hideout(kind: str, filters: dict[str, list[str]] | None = None) -> dict[str,
     return {"radius": MARKER_RADIUS[kind], "filters": filters or {}}
 
 
-def _live_layer(key: str, ident: Ids, kind: str) -> dl.Overlay:
+def _live_layer(name: str, ident: Ids, kind: str) -> dl.Overlay:
     return dl.Overlay(
         dl.GeoJSON(
             id=ident,
@@ -101,12 +98,12 @@ def _live_layer(key: str, ident: Ids, kind: str) -> dl.Overlay:
             filter=JS("filter"),
             hideout=hideout(kind),
         ),
-        name=both(key),
+        name=name,
         checked=True,
     )
 
 
-def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
+def map_view(styles: dict[str, dict[str, Any]], lang: str) -> dl.Map:
     base = map_data.basemap()
     layers: list[Any] = []
     url = tiles_url()
@@ -114,7 +111,7 @@ def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
         layers.append(
             dl.BaseLayer(
                 dl.TileLayer(url=url, maxZoom=18, eventHandlers={"tileerror": JS("tileError")}),
-                name=both("layer.tiles"),
+                name=t("layer.tiles", lang),
                 checked=True,
             )
         )
@@ -124,16 +121,16 @@ def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
                 dl.GeoJSON(
                     data=fc, style=styles[key], interactive=key in ("subdistricts", "zones", "grid")
                 ),
-                name=both(f"layer.{key}"),
+                name=t(f"layer.{key}", lang),
                 checked=key in BASEMAP_ON,
             )
         )
     layers += [
-        _live_layer("layer.alerts", Ids.ALERTS, "alert"),
-        _live_layer("layer.incidents", Ids.INCIDENTS, "incident"),
-        _live_layer("count.units", Ids.UNITS, "unit"),
-        _live_layer("count.vessels", Ids.VESSELS, "vessel"),
-        _live_layer("count.sensors", Ids.SENSORS, "sensor"),
+        _live_layer(t("layer.alerts", lang), Ids.ALERTS, "alert"),
+        _live_layer(t("layer.incidents", lang), Ids.INCIDENTS, "incident"),
+        _live_layer(t("count.units", lang), Ids.UNITS, "unit"),
+        _live_layer(t("count.vessels", lang), Ids.VESSELS, "vessel"),
+        _live_layer(t("count.sensors", lang), Ids.SENSORS, "sensor"),
     ]
     return dl.Map(
         [dl.LayersControl(layers, collapsed=False), dl.ScaleControl(imperial=False)],
@@ -145,7 +142,7 @@ def map_view(styles: dict[str, dict[str, Any]]) -> dl.Map:
     )
 
 
-def header_slot(_params: dict[str, str]) -> list[html.Div]:
+def slot(_viewer: Viewer, _params: dict[str, str]) -> list[html.Div]:
     """The map's live figures, shown in the shared header: counts and the data's freshness."""
     return [
         html.Div(id=Ids.COUNTS, className="ec-counts"),
@@ -153,13 +150,15 @@ def header_slot(_params: dict[str, str]) -> list[html.Div]:
     ]
 
 
-def _filter(label: Ids, ident: Ids) -> html.Div:
-    # Options and labels come from the language callback; the chosen values stay in this browser.
+def _filter(label: str, ident: Ids, choices: list[dict[str, object]], lang: str) -> html.Div:
+    # The chosen values stay in this browser (persistence) and filter the markers it has.
     return html.Div(
         [
-            html.Label(id=label, htmlFor=ident, className="ec-filter-label"),
+            html.Label(label, htmlFor=ident, className="ec-filter-label"),
             dcc.Dropdown(
                 id=ident,
+                options=choices,
+                placeholder=t("filter.all", lang),
                 multi=True,
                 persistence=True,
                 persistence_type="local",
@@ -170,44 +169,75 @@ def _filter(label: Ids, ident: Ids) -> html.Div:
     )
 
 
-def side_panel() -> html.Aside:
+def filters(lang: str) -> html.Div:
+    subdistricts = [s.value for s in Subdistrict] + [map_data.NO_SUBDISTRICT]
+    return html.Div(
+        [
+            _filter(
+                t("filter.department", lang),
+                Ids.FILTER_DEPARTMENT,
+                options("dept", list(Department), lang),
+                lang,
+            ),
+            _filter(
+                t("filter.subdistrict", lang),
+                Ids.FILTER_SUBDISTRICT,
+                options("subdistrict", subdistricts, lang),
+                lang,
+            ),
+            _filter(
+                t("filter.status", lang),
+                Ids.FILTER_STATUS,
+                options("status", list(UnitStatus), lang),
+                lang,
+            ),
+        ],
+        className="ec-filters",
+    )
+
+
+def action_notes(role: str | None, wall: bool) -> list[html.Div]:
+    """Where the answer to an alert action shows: for the roles that have the buttons (nobody
+    acts on a wall screen)."""
+    notes = []
+    if not wall and role in roles.ACKNOWLEDGERS:
+        notes.append(html.Div(id=Ids.ACK_NOTE, className="ec-action-note", role="status"))
+    if not wall and role in roles.DISPATCHERS:
+        notes.append(html.Div(id=Ids.CLOSE_NOTE, className="ec-action-note", role="status"))
+    return notes
+
+
+def side_panel(viewer: Viewer, wall: bool) -> html.Aside:
     return html.Aside(
         [
-            html.Div(
-                [
-                    _filter(Ids.LABEL_DEPARTMENT, Ids.FILTER_DEPARTMENT),
-                    _filter(Ids.LABEL_SUBDISTRICT, Ids.FILTER_SUBDISTRICT),
-                    _filter(Ids.LABEL_STATUS, Ids.FILTER_STATUS),
-                ],
-                className="ec-filters",
-            ),
-            html.Details(id=Ids.LEGEND, className="ec-legend", open=True),
-            html.H2(id=Ids.FEED_TITLE, className="ec-feed-title"),
-            html.Div(id=Ids.ACK_NOTE, className="ec-action-note", role="status"),
-            html.Div(id=Ids.CLOSE_NOTE, className="ec-action-note", role="status"),
+            filters(viewer.lang),
+            html.Details(legend_view(viewer.lang), id=Ids.LEGEND, className="ec-legend", open=True),
+            html.H2(t("alerts.title", viewer.lang), id=Ids.FEED_TITLE, className="ec-feed-title"),
+            *action_notes(viewer.role, wall),
             html.Div(id=Ids.FEED, className="ec-feed"),
         ],
         className="ec-side-panel",
     )
 
 
-def is_wall(params: dict[str, str]) -> bool:
-    return params.get("wall") == "1"
-
-
-def content(params: dict[str, str]) -> html.Div:
+def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
     wall = is_wall(params)
     return html.Div(
         [
-            html.Div(id=Ids.BANNER, className="ec-banner", hidden=True),
             html.Div(
-                t("map.tiles_unavailable"),
+                t("map.stale", viewer.lang), id=Ids.BANNER, className="ec-banner", hidden=True
+            ),
+            html.Div(
+                t("map.tiles_unavailable", viewer.lang),
                 id=Ids.TILES_NOTE,
                 className="ec-note",
                 hidden=bool(tiles_url()),
             ),
             html.Div(
-                [map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES), side_panel()],
+                [
+                    map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES, viewer.lang),
+                    side_panel(viewer, wall),
+                ],
                 className="ec-main",
             ),
             # the wall screen: one update a second, nobody there to wait for a click's answer

@@ -1,13 +1,16 @@
-"""The frame around every page: one header (title, page links, a slot the page fills with its own
-live figures, language switch, sign-out) and the page's content below it.
+"""The frame around every page: one header (title, the links of the pages this role may open, a
+slot the page fills with its own live figures, the language switch, sign-out) and the page's body
+below it.
 
-The app factory lists the pages (`Page`); the router (callbacks/shell.py) renders one from the
-URL and checks the page's roles on the server, like every callback.
+A page is built on the server each time it is opened, for one viewer (dashboard/viewer.py): every
+label is in the viewer's language, and a control the role may not use is not in the page at all.
+The pages are Dash Pages (layouts/pages.py); Dash's router calls a page's layout with the URL's
+query parameters, which `params` takes in defensively.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -16,84 +19,122 @@ from dash import dcc, html
 from flask import has_request_context
 from flask_wtf.csrf import generate_csrf
 
-from dashboard.i18n import DEFAULT_LANG, LANGS, t
+from dashboard.i18n import t
+from dashboard.viewer import Viewer
+
+MAX_PARAMS = 20  # query parameters a page looks at; the rest of a long URL is ignored
+MAX_PARAM_CHARS = 200
+LANGUAGES = (("zh", "中文"), ("en", "English"))  # each in its own language
 
 
 class Ids(StrEnum):
-    URL = "url"
     PAGE = "shell-page"
     TITLE = "shell-title"
     NAV = "shell-nav"
     SLOT = "shell-slot"
     CONTENT = "shell-content"
     LANG = "shell-lang"
+    RELOAD = "shell-reload"  # reloads the page once the language is switched
     LOGOUT = "shell-logout"
+
+
+Build = Callable[[Viewer, dict[str, str]], Any]
 
 
 @dataclass(frozen=True)
 class Page:
+    module: str  # its key in dash.page_registry
     path: str
-    label: str  # translation key of its link
+    label: str  # translation key of its link and title
     roles: frozenset[str]  # who may open it (its callbacks check their own roles too)
-    content: Callable[[dict[str, str]], Any]  # query parameters -> the page's body
-    header: Callable[[dict[str, str]], Any]  # query parameters -> what goes in the header slot
+    body: Build  # (viewer, query parameters) -> the page's body
+    slot: Build  # (viewer, query parameters) -> what goes in the header's slot
     wall: bool = False  # has a wall-screen variant at ?wall=1
 
 
-def both(key: str) -> str:
-    """A label in both languages, for the few places a callback cannot restyle."""
-    return " · ".join(dict.fromkeys(t(key, lang) for lang in LANGS))
+def params(query: Mapping[str, Any]) -> dict[str, str]:
+    """Query parameters as Dash's router passes them (a repeated key comes as a list): strings
+    only, the first of repeated values, a few short ones."""
+    out: dict[str, str] = {}
+    for key, value in list(query.items())[:MAX_PARAMS]:
+        first = value[0] if isinstance(value, list) and value else value
+        if isinstance(key, str) and isinstance(first, str):
+            out[key] = first[:MAX_PARAM_CHARS]
+    return out
 
 
-def logout_form() -> html.Form:
-    # A plain form POST (not a callback) so the browser follows the redirect to /login; the
-    # layout is built per request, so the token is this session's (Dash also builds the layout
-    # once at start to validate it, outside any request).
+def is_wall(params: Mapping[str, str]) -> bool:
+    return params.get("wall") == "1"
+
+
+def nav(viewer: Viewer, pages: Iterable[Page], current: str | None) -> list[dcc.Link]:
+    """Links to the pages this role may open; the current one marked."""
+    return [
+        dcc.Link(
+            t(p.label, viewer.lang),
+            href=p.path,
+            className="ec-nav-link ec-nav-current" if p.path == current else "ec-nav-link",
+        )
+        for p in pages
+        if viewer.role in p.roles
+    ]
+
+
+def lang_switch(lang: str) -> dcc.RadioItems:
+    # the choice is kept in the session (callbacks/shell.py), then the page is built again
+    return dcc.RadioItems(
+        id=Ids.LANG,
+        options=[{"label": name, "value": code} for code, name in LANGUAGES],
+        value=lang,
+        inline=True,
+        className="ec-lang",
+    )
+
+
+def logout_form(lang: str) -> html.Form:
+    # A plain form POST (not a callback) so the browser follows the redirect to /login. The page
+    # is built per request, so the token is this session's (outside a request, for Dash's
+    # validation layout, there is none).
     token = generate_csrf() if has_request_context() else ""
     return html.Form(
         [
             dcc.Input(type="hidden", name="csrf_token", value=token),
-            html.Button(both("logout"), id=Ids.LOGOUT, type="submit", className="ec-button"),
+            html.Button(t("logout", lang), id=Ids.LOGOUT, type="submit", className="ec-button"),
         ],
         action="/logout",
         method="post",
     )
 
 
-def layout() -> html.Div:
+def header(viewer: Viewer, pages: Iterable[Page], current: str | None, slot: Any) -> html.Header:
+    return html.Header(
+        [
+            html.H1(t("app.title", viewer.lang), id=Ids.TITLE, className="ec-title"),
+            html.Nav(nav(viewer, pages, current), id=Ids.NAV, className="ec-nav"),
+            html.Div(slot, id=Ids.SLOT, className="ec-slot"),
+            html.Div([lang_switch(viewer.lang), logout_form(viewer.lang)], className="ec-side"),
+            dcc.Location(id=Ids.RELOAD, refresh=True),
+        ],
+        className="ec-header",
+    )
+
+
+def frame(
+    viewer: Viewer,
+    pages: Iterable[Page],
+    current: str | None,
+    body: Any,
+    slot: Any = (),
+    wall: bool = False,
+) -> html.Div:
+    """A whole page: the header and the body (`wall`: the dark wall-screen variant)."""
     return html.Div(
         [
-            dcc.Location(id=Ids.URL, refresh=False),
-            html.Header(
-                [
-                    html.H1(t("app.title"), id=Ids.TITLE, className="ec-title"),
-                    html.Nav(id=Ids.NAV, className="ec-nav"),
-                    html.Div(id=Ids.SLOT, className="ec-slot"),
-                    html.Div(
-                        [
-                            dcc.RadioItems(
-                                id=Ids.LANG,
-                                options=[
-                                    {"label": "中文", "value": "zh"},
-                                    {"label": "English", "value": "en"},
-                                ],
-                                value=DEFAULT_LANG,
-                                inline=True,
-                                persistence=True,
-                                persistence_type="local",
-                                className="ec-lang",
-                            ),
-                            logout_form(),
-                        ],
-                        className="ec-side",
-                    ),
-                ],
-                className="ec-header",
-            ),
-            html.Div(id=Ids.CONTENT, className="ec-content"),
+            header(viewer, pages, current, list(slot)),
+            html.Div(body, id=Ids.CONTENT, className="ec-content"),
         ],
         id=Ids.PAGE,
-        className="ec-page",
+        className="ec-page ec-wall" if wall else "ec-page",
     )
 
 

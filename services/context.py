@@ -15,6 +15,7 @@ from config.settings import Settings
 from domain.clock import Clock, system_ms
 from domain.coverage_places import CoverageGeography, load_coverage
 from domain.geo import Geography, load_geography
+from domain.incidents import DispatchRules, load_rules
 from domain.travel import TravelModel
 
 
@@ -25,6 +26,7 @@ class AppContext:
     geo: Geography
     travel: TravelModel
     coverage: CoverageGeography
+    rules: DispatchRules  # config/dispatch.json: incident types, deadlines, unit kinds
     clock: Clock
 
     def now_ms(self) -> int:
@@ -43,5 +45,6 @@ def build(settings: Settings, clock: Clock = system_ms) -> AppContext:
         geo=geo,
         travel=TravelModel.from_geography(geo),  # ~50 ms, once per process
         coverage=load_coverage(),
+        rules=load_rules(),
         clock=clock,
     )

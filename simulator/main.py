@@ -32,9 +32,10 @@ import paho.mqtt.client as mqtt
 from pydantic import BaseModel
 
 from config.settings import Settings
+from domain.clock import system_ms
 from domain.geo import Geography, load_geography
 from domain.payloads import TaskReport, UnitPosition
-from ingest.connections import broker_address, mqtt_client
+from infra.connections import broker_address, mqtt_client
 from simulator import tasks
 from simulator.sensors import SensorNetwork
 from simulator.units import UnitFleet
@@ -71,7 +72,7 @@ class Simulation:
         self.multiplier = max(1, int(rate))
         scale = self.multiplier / rate
         geo = geography or load_geography()
-        start = int(time.time() * 1000) if start_ms is None else start_ms
+        start = system_ms() if start_ms is None else start_ms
         # One generator per concern, so e.g. adding a sensor does not reshuffle every vessel.
         self.rng = random.Random(f"{self.seed}:schedule")
         self.units = UnitFleet(
@@ -267,7 +268,7 @@ def run(
             if not link.connected.is_set():
                 stop.wait(_MAX_WAIT_S)
                 continue
-            now_ms = int(time.time() * 1000)
+            now_ms = system_ms()
             while not link.notices.empty():
                 topic, payload = link.notices.get_nowait()
                 try:
@@ -291,7 +292,7 @@ def run(
                 log.info("published %d messages; %d not sent at once", sent, failed)
                 next_log += 60
             due = sim.next_due_ms()
-            wait = _MAX_WAIT_S if due is None else (due - time.time() * 1000) / 1000
+            wait = _MAX_WAIT_S if due is None else (due - system_ms()) / 1000
             stop.wait(min(max(wait, 0.0), _MAX_WAIT_S))
     finally:
         link.close()

@@ -11,8 +11,8 @@ from enum import IntEnum
 
 import redis
 
-from ingest.ops import RaiseAlert
 from store import keys
+from store.ops import RaiseAlert
 from store.scripts import ACK_ALERT, CLOSE_ALERT
 
 MAX_REASON = 200

@@ -123,10 +123,14 @@ def search_indexes(inc: dict[str, Any], rules: model.DispatchRules) -> dict[str,
 
 
 def candidates(
-    r: redis.Redis, inc: dict[str, Any], travel: TravelModel, now_ms: int, limit: int = 10
+    r: redis.Redis,
+    inc: dict[str, Any],
+    travel: TravelModel,
+    now_ms: int,
+    rules: model.DispatchRules,
+    limit: int = 10,
 ) -> list[dict[str, Any]]:
     """Ranked candidates, reading as few units as the answer allows (see the module docstring)."""
-    rules = model.load_rules()
     speeds = search_indexes(inc, rules)
     count = dict.fromkeys(speeds, FIRST_COUNT)
     units: dict[str, dict[str, Any]] = {}

@@ -8,13 +8,13 @@ about a window older than that is answered `no_track` for every claim, and says 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from typing import Any
 
 import orjson
 import redis
 
+from domain.clock import system_ms
 from domain.coverage import ClaimCheck, PatrolClaim, reconcile
 from domain.coverage_places import CoverageGeography
 from store import keys
@@ -62,7 +62,7 @@ def save(
     note: str = "",
 ) -> str:
     """Keep a checked log; returns its id (the stream entry id)."""
-    now = time.time_ns() // 1_000_000
+    now = system_ms()
     flagged = sum(1 for c in checks if c.flag != "ok")
     return as_text(
         r.xadd(

@@ -6,11 +6,11 @@ never parse. One pipeline per snapshot: HGETALL of every member of the kind's in
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import redis
 
+from domain.clock import system_ms
 from store import keys
 from store.keys import EntityKind
 
@@ -96,7 +96,7 @@ def entities(
 ) -> list[dict[str, Any]]:
     """Every entity of a kind with its live state (only `fields` if given) and `age_s` since
     its last report."""
-    now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    now_ms = now_ms if now_ms is not None else system_ms()
     ids = sorted(x.decode() for x in r.smembers(keys.index(kind)))
     if not ids:
         return []

@@ -12,13 +12,13 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from functools import cache
 
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from domain.clock import system_ms
 from store import keys
 
 # Letters of any script, digits and a few separators: never braces (hash tags) or spaces.
@@ -57,7 +57,7 @@ def create_user(r: redis.Redis, name: str, role: str, password: str) -> None:
     record = {
         "role": role,
         "hash": _HASHER.hash(password),
-        "created_ms": str(time.time_ns() // 1_000_000),
+        "created_ms": str(system_ms()),
     }
     if not r.hsetnx(keys.user(name), "role", role):
         raise ValueError(f"user {name!r} already exists")
@@ -99,9 +99,7 @@ def verify(r: redis.Redis, name: str, password: str) -> dict[str, str] | None:
 def start_session(r: redis.Redis, name: str, ttl_s: int) -> str:
     sid = secrets.token_urlsafe(32)
     pipe = r.pipeline()
-    pipe.hset(
-        keys.session(sid), mapping={"user": name, "created_ms": str(time.time_ns() // 1_000_000)}
-    )
+    pipe.hset(keys.session(sid), mapping={"user": name, "created_ms": str(system_ms())})
     pipe.expire(keys.session(sid), ttl_s)
     pipe.execute()
     return sid
@@ -176,7 +174,7 @@ def create_token(r: redis.Redis, name: str) -> tuple[str, str]:
         mapping={
             "user": name,
             "id": tid,
-            "created_ms": str(time.time_ns() // 1_000_000),
+            "created_ms": str(system_ms()),
             "account_ms": u.get("created_ms", ""),
         },
     )

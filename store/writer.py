@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from ingest.ops import (
+from store import keys
+from store.ops import (
     AisFragment,
     DeadLetter,
     FieldUpdate,
@@ -13,7 +14,6 @@ from ingest.ops import (
     Outcome,
     RaiseAlert,
 )
-from store import keys
 from store.scripts import (
     ADD_FRAGMENT,
     APPLY_IF_NEWER,

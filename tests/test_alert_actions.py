@@ -9,16 +9,14 @@ from typing import Any
 import redis
 from flask.testing import FlaskClient
 
-from callbacks.map import feed_view
 from config.settings import Settings
 from dashboard import roles
-from ingest.ops import RaiseAlert
-from layouts.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, Ids
-from layouts.shell import Ids as Shell
+from layouts.map import Ids
 from store import alerts, keys, snapshots, users
+from store.ops import RaiseAlert
 from store.writer import LiveStore
-from tests.test_auth import PASSWORD, make_app
-from tests.test_roles import signed_in
+from tests.helpers import PASSWORD, make_app, post_callback, signed_in
+from views.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, feed_view
 
 HOUR_MS = 3_600_000
 
@@ -115,13 +113,9 @@ def _click(c: FlaskClient, pattern: str, alert_id: str, note: Ids, **more: str) 
         "outputs": {"id": note, "property": "children"},
         "changedPropIds": [prop_id],
         "inputs": [[button]],
-        "state": [{"id": Shell.LANG, "property": "value", "value": "en"}],
+        "state": [],
     }
-    return c.post(
-        "/_dash-update-component",
-        json=body,
-        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
-    ).status_code
+    return post_callback(c, body).status_code
 
 
 def test_direct_posts_act_only_for_the_allowed_roles(settings: Settings, r: redis.Redis) -> None:

@@ -15,8 +15,15 @@ from flask import Blueprint, Flask, jsonify
 from config.settings import Settings
 from dashboard import roles, users_cli
 from store import keys, users
-from tests.test_api import schema_validator, seed
-from tests.test_auth import PASSWORD, client, login, make_app, run_users
+from tests.helpers import (
+    PASSWORD,
+    client,
+    login,
+    make_app,
+    run_users,
+    schema_validator,
+    seed_one_of_each,
+)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -40,12 +47,6 @@ def redis_dump(r: redis.Redis) -> bytes:
     return b"\n".join(out)
 
 
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    users.create_user(r, "chief", "dispatcher", PASSWORD)
-    return make_app(settings)
-
-
 def assert_refused(resp: Any, presented: bool = True, session: bool = False) -> None:
     assert resp.status_code == 401, resp.status_code
     assert resp.get_json()["error"]
@@ -56,10 +57,12 @@ def assert_refused(resp: Any, presented: bool = True, session: bool = False) -> 
         assert "Set-Cookie" not in resp.headers
 
 
-def test_a_token_reads_the_api_without_a_session_or_cookie(server: Flask, r: redis.Redis) -> None:
-    seed(r)
+def test_a_token_reads_the_api_without_a_session_or_cookie(
+    chief_server: Flask, r: redis.Redis
+) -> None:
+    seed_one_of_each(r)
     _tid, token = users.create_token(r, "chief")
-    c = client(server)
+    c = client(chief_server)
     for path in ("/api/v1/units", "/api/v1/vessels", "/api/v1/sensors", "/api/v1/alerts"):
         resp = c.get(path, headers=bearer(token))
         assert resp.status_code == 200, (path, resp.get_json())
@@ -113,18 +116,18 @@ MALFORMED = [
 
 @pytest.mark.parametrize("header", MALFORMED, ids=range(len(MALFORMED)))
 def test_wrong_or_malformed_tokens_are_refused_with_a_bearer_challenge(
-    server: Flask, r: redis.Redis, header: str
+    chief_server: Flask, r: redis.Redis, header: str
 ) -> None:
     users.create_token(r, "chief")
-    resp = client(server).get("/api/v1/units", headers={"Authorization": header})
+    resp = client(chief_server).get("/api/v1/units", headers={"Authorization": header})
     # other schemes are no token at all: a plain challenge, without error="invalid_token"
     assert_refused(resp, presented=header.partition(" ")[0].lower() == "bearer")
 
 
-def test_a_tokens_digest_or_a_near_miss_is_no_token(server: Flask, r: redis.Redis) -> None:
+def test_a_tokens_digest_or_a_near_miss_is_no_token(chief_server: Flask, r: redis.Redis) -> None:
     _tid, token = users.create_token(r, "chief")
     digest = hashlib.sha256(token.encode()).hexdigest()
-    c = client(server)
+    c = client(chief_server)
     for wrong in (
         digest,
         token[:-1],
@@ -136,12 +139,12 @@ def test_a_tokens_digest_or_a_near_miss_is_no_token(server: Flask, r: redis.Redi
     assert c.get("/api/v1/units", headers=bearer(token)).status_code == 200
 
 
-def test_revoking_ends_every_token_of_the_account_only(server: Flask, r: redis.Redis) -> None:
+def test_revoking_ends_every_token_of_the_account_only(chief_server: Flask, r: redis.Redis) -> None:
     users.create_user(r, "li", "operator", PASSWORD)
     first, second = users.create_token(r, "chief")[1], users.create_token(r, "chief")[1]
     other = users.create_token(r, "li")[1]
     assert {t["id"] for t in users.list_tokens(r, "chief")} == {first[4:12], second[4:12]}
-    c = client(server)
+    c = client(chief_server)
     assert c.get("/api/v1/units", headers=bearer(second)).status_code == 200
     assert users.revoke_tokens(r, "chief") == 2
     for token in (first, second):
@@ -151,18 +154,18 @@ def test_revoking_ends_every_token_of_the_account_only(server: Flask, r: redis.R
     assert c.get("/api/v1/units", headers=bearer(other)).status_code == 200
 
 
-def test_a_record_left_behind_by_a_revocation_is_inert(server: Flask, r: redis.Redis) -> None:
+def test_a_record_left_behind_by_a_revocation_is_inert(chief_server: Flask, r: redis.Redis) -> None:
     token = users.create_token(r, "chief")[1]
     r.delete(keys.user_tokens("chief"))  # as if revoke stopped half-way, after the index
-    assert_refused(client(server).get("/api/v1/units", headers=bearer(token)))
+    assert_refused(client(chief_server).get("/api/v1/units", headers=bearer(token)))
 
 
 @pytest.mark.parametrize("change", ["delete", "role", "recreate"])
 def test_tokens_end_with_the_account_or_its_role(
-    server: Flask, r: redis.Redis, change: str
+    chief_server: Flask, r: redis.Redis, change: str
 ) -> None:
     token = users.create_token(r, "chief")[1]
-    c = client(server)
+    c = client(chief_server)
     assert c.get("/api/v1/units", headers=bearer(token)).status_code == 200
     if change == "role":
         r.hset(keys.user("chief"), "role", "boss")
@@ -174,9 +177,9 @@ def test_tokens_end_with_the_account_or_its_role(
     assert_refused(c.get("/api/v1/units", headers=bearer(token)))
 
 
-def test_a_token_opens_nothing_but_the_api(server: Flask, r: redis.Redis) -> None:
+def test_a_token_opens_nothing_but_the_api(chief_server: Flask, r: redis.Redis) -> None:
     token = users.create_token(r, "chief")[1]
-    c = client(server)
+    c = client(chief_server)
     resp = c.post(
         "/_dash-update-component",
         headers=bearer(token),
@@ -195,8 +198,10 @@ def test_a_token_opens_nothing_but_the_api(server: Flask, r: redis.Redis) -> Non
     assert "Set-Cookie" not in page.headers
 
 
-def test_with_a_session_the_presented_token_still_decides(server: Flask, r: redis.Redis) -> None:
-    c = client(server)
+def test_with_a_session_the_presented_token_still_decides(
+    chief_server: Flask, r: redis.Redis
+) -> None:
+    c = client(chief_server)
     assert login(c, "chief").status_code == 302
     assert c.get("/api/v1/units").status_code == 200
     # a proxy's Basic credentials are no token: the session counts
@@ -208,7 +213,7 @@ def test_with_a_session_the_presented_token_still_decides(server: Flask, r: redi
 
 
 def test_users_token_prints_it_once_and_stores_only_its_digest(
-    settings: Settings, r: redis.Redis, server: Flask, capsys: pytest.CaptureFixture[str]
+    settings: Settings, r: redis.Redis, chief_server: Flask, capsys: pytest.CaptureFixture[str]
 ) -> None:
     users_cli.token(settings, "chief")
     out, err = capsys.readouterr()
@@ -219,7 +224,7 @@ def test_users_token_prints_it_once_and_stores_only_its_digest(
     dump = redis_dump(r)
     assert token.encode() not in dump and token[13:].encode() not in dump  # nor its secret part
     assert hashlib.sha256(token.encode()).hexdigest().encode() in dump
-    assert client(server).get("/api/v1/units", headers=bearer(token)).status_code == 200
+    assert client(chief_server).get("/api/v1/units", headers=bearer(token)).status_code == 200
 
     users_cli.token(settings, "chief")
     second = capsys.readouterr().out.strip()
@@ -234,7 +239,7 @@ def test_users_token_prints_it_once_and_stores_only_its_digest(
     out, err = capsys.readouterr()
     assert out == "" and "2 API tokens of chief revoked" in err
     for t in (token, second):
-        assert_refused(client(server).get("/api/v1/units", headers=bearer(t)))
+        assert_refused(client(chief_server).get("/api/v1/units", headers=bearer(t)))
 
 
 @pytest.mark.parametrize(
@@ -254,7 +259,7 @@ def test_users_token_refuses_unknown_or_bad_names(
     assert not list(r.scan_iter(keys.api_token("*")))
 
 
-def test_run_py_users_token(settings: Settings, r: redis.Redis, server: Flask) -> None:
+def test_run_py_users_token(settings: Settings, r: redis.Redis, chief_server: Flask) -> None:
     env = {
         **os.environ,
         "REDIS_URL": settings.effective_redis_url,
@@ -265,7 +270,7 @@ def test_run_py_users_token(settings: Settings, r: redis.Redis, server: Flask) -
     token = made.stdout.strip()
     assert made.stdout.count("\n") == 1 and users.TOKEN_RE.fullmatch(token)
     assert token not in made.stderr and token.encode() not in redis_dump(r)
-    assert client(server).get("/api/v1/units", headers=bearer(token)).status_code == 200
+    assert client(chief_server).get("/api/v1/units", headers=bearer(token)).status_code == 200
     listed = run_users("tokens", "chief", env=env, stdin="")
     assert listed.returncode == 0 and token[4:12] in listed.stdout and token not in listed.stdout
     for args, error in [
@@ -277,4 +282,4 @@ def test_run_py_users_token(settings: Settings, r: redis.Redis, server: Flask) -
         assert bad.stderr.strip().startswith(error) and bad.stderr.count("\n") == 1
     revoked = run_users("token", "chief", "--revoke", env=env, stdin="")
     assert revoked.returncode == 0 and revoked.stdout == "", (revoked.returncode, revoked.stderr)
-    assert_refused(client(server).get("/api/v1/units", headers=bearer(token)))
+    assert_refused(client(chief_server).get("/api/v1/units", headers=bearer(token)))

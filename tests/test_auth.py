@@ -5,11 +5,7 @@ hostile input."""
 from __future__ import annotations
 
 import os
-import re
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,41 +15,9 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from config.settings import Settings
-from dashboard.app import create_app
-from dashboard.users_cli import seed_demo
-from domain.clock import Clock, system_ms
+from services.accounts import seed_demo
 from store import keys, users
-from tests.conftest import ROOT
-
-PASSWORD = "correct horse battery"
-
-
-def make_app(settings: Settings, clock: Clock = system_ms, **overrides: object) -> Flask:
-    return create_app(settings.model_copy(update=overrides), clock)
-
-
-def client(server: Flask, addr: str = "127.0.0.1") -> FlaskClient:
-    c = server.test_client()
-    c.environ_base["REMOTE_ADDR"] = addr
-    return c
-
-
-def csrf_from_login_page(c: FlaskClient, **kw: object) -> str:
-    page = c.get("/login", **kw).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-
-
-def login(c: FlaskClient, name: str, password: str = PASSWORD, next_url: str = "/", **kw: object):
-    return c.post(
-        "/login",
-        data={
-            "csrf_token": csrf_from_login_page(c, **kw),
-            "username": name,
-            "password": password,
-            "next": next_url,
-        },
-        **kw,
-    )
+from tests.helpers import PASSWORD, client, login, make_app, run_users, wait_for
 
 
 def set_cookie(resp, name: str) -> str:
@@ -65,17 +29,11 @@ def sid_of(c: FlaskClient) -> str | None:
         return s.get("_user_id")
 
 
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    users.create_user(r, "chief", "dispatcher", PASSWORD)
-    return make_app(settings)
-
-
 def test_login_stores_an_argon2id_hash_and_opens_a_server_side_session(
-    server: Flask, r: redis.Redis
+    chief_server: Flask, r: redis.Redis
 ) -> None:
     assert users.get_user(r, "chief")["hash"].startswith("$argon2id$")  # type: ignore[index]
-    c = client(server)
+    c = client(chief_server)
     resp = login(c, "chief", next_url="/?x=1")
     assert resp.status_code == 302 and resp.headers["Location"] == "/?x=1"
     cookie = set_cookie(resp, "session")
@@ -88,20 +46,20 @@ def test_login_stores_an_argon2id_hash_and_opens_a_server_side_session(
 
 
 @pytest.mark.parametrize("next_url", ["//evil.example/", "https://evil.example/", "/\\evil"])
-def test_login_never_redirects_to_another_site(server: Flask, next_url: str) -> None:
-    assert login(client(server), "chief", next_url=next_url).headers["Location"] == "/"
+def test_login_never_redirects_to_another_site(chief_server: Flask, next_url: str) -> None:
+    assert login(client(chief_server), "chief", next_url=next_url).headers["Location"] == "/"
 
 
-def test_wrong_password_and_unknown_user_are_refused_alike(server: Flask) -> None:
-    c = client(server)
+def test_wrong_password_and_unknown_user_are_refused_alike(chief_server: Flask) -> None:
+    c = client(chief_server)
     a, b = login(c, "chief", "wrong password!"), login(c, "nobody", PASSWORD)
     assert a.status_code == b.status_code == 401
     assert "Wrong user name or password" in a.get_data(as_text=True)
     assert sid_of(c) is None and c.get("/_dash-layout").status_code == 401
 
 
-def test_login_without_or_with_a_forged_csrf_token_is_refused(server: Flask) -> None:
-    c = client(server)
+def test_login_without_or_with_a_forged_csrf_token_is_refused(chief_server: Flask) -> None:
+    c = client(chief_server)
     c.get("/login")
     data = {"username": "chief", "password": PASSWORD}
     assert c.post("/login", data=data).status_code == 400
@@ -131,9 +89,9 @@ def test_cookies_are_secure_over_https_or_when_configured(
 
 
 def test_login_starts_a_fresh_session_and_ends_the_previous_one(
-    server: Flask, r: redis.Redis
+    chief_server: Flask, r: redis.Redis
 ) -> None:
-    c = client(server)
+    c = client(chief_server)
     with c.session_transaction() as s:  # whatever an attacker planted before login
         s["planted"] = "x"
     login(c, "chief")
@@ -146,8 +104,8 @@ def test_login_starts_a_fresh_session_and_ends_the_previous_one(
     assert not r.exists(keys.session(first)) and r.exists(keys.session(second))
 
 
-def test_logout_ends_the_session_on_the_server(server: Flask, r: redis.Redis) -> None:
-    c = client(server)
+def test_logout_ends_the_session_on_the_server(chief_server: Flask, r: redis.Redis) -> None:
+    c = client(chief_server)
     login(c, "chief")
     sid = sid_of(c)
     stolen = c.get_cookie("session").value  # type: ignore[union-attr]
@@ -156,16 +114,16 @@ def test_logout_ends_the_session_on_the_server(server: Flask, r: redis.Redis) ->
     resp = c.post("/logout", headers={"X-CSRFToken": token})
     assert resp.status_code == 302 and resp.headers["Location"] == "/login"
     assert not r.exists(keys.session(sid))  # type: ignore[arg-type]
-    replay = client(server)
+    replay = client(chief_server)
     replay.set_cookie("session", stolen)
     assert replay.get("/_dash-layout").status_code == 401
     assert replay.get("/").status_code == 302
 
 
 def test_session_ends_when_its_record_expires_or_the_account_goes(
-    server: Flask, r: redis.Redis
+    chief_server: Flask, r: redis.Redis
 ) -> None:
-    c = client(server)
+    c = client(chief_server)
     login(c, "chief")
     r.delete(keys.user("chief"))
     assert c.get("/_dash-layout").status_code == 401
@@ -179,7 +137,8 @@ def test_failed_logins_throttle_the_account_then_unlock(settings: Settings, r: r
     resp = login(client(server, "10.0.1.1"), "chief")  # even the right password waits
     assert resp.status_code == 429 and resp.headers["Retry-After"] == "1"
     assert "Too many failed sign-ins" in resp.get_data(as_text=True)
-    time.sleep(1.2)
+    lock = keys.login_lock("account", "chief")
+    wait_for(lambda: not r.exists(lock), 5, "the account's lock (1 s) to expire in Redis")
     assert login(client(server, "10.0.1.1"), "chief").status_code == 302
     # a success clears the account's count: one more mistake does not lock it again
     assert login(client(server, "10.0.1.2"), "chief", "not the password").status_code == 401
@@ -195,7 +154,8 @@ def test_failed_logins_throttle_the_address_across_accounts_then_unlock(
         assert login(client(server, "10.9.9.9"), f"guess{i}", PASSWORD).status_code == 401
     assert login(client(server, "10.9.9.9"), "chief").status_code == 429
     assert login(client(server, "10.9.9.8"), "chief").status_code == 302  # others unaffected
-    time.sleep(1.2)
+    lock = keys.login_lock("addr", "10.9.9.9")
+    wait_for(lambda: not r.exists(lock), 5, "the address's lock (1 s) to expire in Redis")
     assert login(client(server, "10.9.9.9"), "chief").status_code == 302
 
 
@@ -220,25 +180,13 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_user_names_are_refused_and_shown_escaped(server: Flask, name: str) -> None:
-    resp = login(client(server), name)
+def test_hostile_user_names_are_refused_and_shown_escaped(chief_server: Flask, name: str) -> None:
+    resp = login(client(chief_server), name)
     page = resp.get_data(as_text=True)
     assert resp.status_code == 401
     assert "<script>alert" not in page and "<img src=x" not in page
     if name and name.isprintable():
         assert str(escape(name[:64])) in page
-
-
-def run_users(*args: str, env: dict[str, str], stdin: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "users", *args],
-        input=stdin,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 def test_users_add_reads_the_password_from_stdin(settings: Settings, r: redis.Redis) -> None:

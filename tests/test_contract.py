@@ -10,9 +10,9 @@ import yaml
 
 from config.settings import Settings
 from ingest.context import HandlerContext
-from ingest.ops import DeadLetter
 from ingest.router import Router, _routes
-from tests.conftest import ROOT
+from store.ops import DeadLetter
+from tests.helpers import ROOT
 
 DOC = yaml.safe_load((ROOT / "docs" / "asyncapi.yaml").read_text(encoding="utf-8"))
 PREFIX = Settings(_env_file=None).topic_prefix

@@ -12,29 +12,30 @@ import redis
 from flask import Flask
 
 from config.settings import Settings
-from dashboard import roles
 from domain.clock import fixed
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys, patrol_logs, users
 from store.writer import LiveStore
-from tests.conftest import Publisher, wait_for
-from tests.helpers import local_date, local_ms
-from tests.test_auth import PASSWORD, client, make_app
-from tests.test_coverage_store import CELL, LAT, LON
-from tests.test_incidents_api import _check, _post
-from tests.test_roles import signed_in
+from tests.helpers import (
+    CELL,
+    CELL_LAT,
+    CELL_LON,
+    PASSWORD,
+    Publisher,
+    assert_matches_spec,
+    client,
+    local_date,
+    local_ms,
+    make_app,
+    post_json,
+    signed_in,
+    wait_for,
+)
 
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 OTHER_CELL = "87411c132ffffff"  # kuichong-12, all land, never entered below
 SEA_CELL = "sea-87411cc0dffffff"
-
-
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    for role in roles.ROLES:
-        users.create_user(r, role, role, PASSWORD)
-    return make_app(settings)
 
 
 def _walked(r: redis.Redis, uid: str = "F-1", seconds: int = 90) -> int:
@@ -64,8 +65,8 @@ def _walked(r: redis.Redis, uid: str = "F-1", seconds: int = 90) -> int:
                     "unit_id": uid,
                     "seq": i + 1,
                     "ts": t0 + s * 1000,
-                    "lat": LAT,
-                    "lon": LON + s * 1e-6,
+                    "lat": CELL_LAT,
+                    "lon": CELL_LON + s * 1e-6,
                     "status": "available",
                 }
             ),
@@ -93,7 +94,7 @@ def test_coverage_answers_every_signed_in_role_per_window(server: Flask) -> None
         assert set(body["figures"]) == {"district", "kuichong", "dapeng", "nanao"}
     leader = signed_in(server, "leader")
     body = leader.get("/api/v1/coverage").get_json()
-    _check(body, "/api/v1/coverage")
+    assert_matches_spec(body, "/api/v1/coverage")
     assert body["window"] == "today"
     assert body["figures"]["district"]["land"] == {"covered": 0, "total": 93, "percent": 0.0}
     assert len(body["blind_spots"]) == 93 + 38 + 62  # nothing patrolled yet: every place
@@ -134,13 +135,15 @@ def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
 
     t0 = _walked(r)
     chief = signed_in(server, "dispatcher")
-    assert _post(signed_in(server, "leader"), "/api/v1/patrol-logs", _log(t0, [CELL]))[0] == 403
-    assert _post(signed_in(server, "operator"), "/api/v1/patrol-logs", _log(t0, [CELL]))[0] == 403
-    status, out = _post(
+    assert post_json(signed_in(server, "leader"), "/api/v1/patrol-logs", _log(t0, [CELL]))[0] == 403
+    assert (
+        post_json(signed_in(server, "operator"), "/api/v1/patrol-logs", _log(t0, [CELL]))[0] == 403
+    )
+    status, out = post_json(
         chief, "/api/v1/patrol-logs", _log(t0, [CELL, OTHER_CELL, "no-such-place", SEA_CELL])
     )
     assert status == 201, out
-    _check(out, "/api/v1/patrol-logs", "post", "201")
+    assert_matches_spec(out, "/api/v1/patrol-logs", "post", "201")
     flags = {c["place_id"]: c["flag"] for c in out["checks"]}
     assert flags == {
         CELL: "ok",
@@ -156,7 +159,10 @@ def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
     # coverage itself comes from the same track once the worker folds it in
     cov = load_coverage()
     coverage.CoverageRecorder(r, cov, grid_resolution(cov)).record(
-        [coverage.UnitPosition("F-1", t0 + s * 1000, LON + s * 1e-6, LAT) for s in range(0, 91, 10)]
+        [
+            coverage.UnitPosition("F-1", t0 + s * 1000, CELL_LON + s * 1e-6, CELL_LAT)
+            for s in range(0, 91, 10)
+        ]
     )
     body = chief.get("/api/v1/coverage?window=7d&kind=foot").get_json()
     assert body["figures"]["district"]["land"]["covered"] == 1
@@ -183,7 +189,7 @@ def test_bad_logs_are_refused_and_nothing_is_kept(server: Flask, r: redis.Redis,
     body = {**_log(t0, [CELL]), **bad}
     if bad == {"to_ms": 0}:
         body["to_ms"] = body["from_ms"]  # an empty window
-    status, out = _post(signed_in(server, "dispatcher"), "/api/v1/patrol-logs", body)
+    status, out = post_json(signed_in(server, "dispatcher"), "/api/v1/patrol-logs", body)
     assert status == 422 and out["error"], (status, out)
     assert patrol_logs.recent(r) == []
 
@@ -191,10 +197,12 @@ def test_bad_logs_are_refused_and_nothing_is_kept(server: Flask, r: redis.Redis,
 def test_a_log_longer_than_a_week_or_not_json_is_refused(server: Flask, r: redis.Redis) -> None:
     t0 = _walked(r)
     chief = signed_in(server, "dispatcher")
-    status, out = _post(chief, "/api/v1/patrol-logs", _log(t0, [CELL], from_ms=t0 - 8 * 86_400_000))
+    status, out = post_json(
+        chief, "/api/v1/patrol-logs", _log(t0, [CELL], from_ms=t0 - 8 * 86_400_000)
+    )
     assert status == 422 and "7 days" in out["error"]
-    assert _post(chief, "/api/v1/patrol-logs", "not json")[0] == 400
-    assert _post(chief, "/api/v1/patrol-logs", [1, 2])[0] == 400
+    assert post_json(chief, "/api/v1/patrol-logs", "not json")[0] == 400
+    assert post_json(chief, "/api/v1/patrol-logs", [1, 2])[0] == 400
     assert patrol_logs.recent(r) == []
 
 
@@ -214,7 +222,10 @@ def test_a_log_over_mqtt_is_checked_and_kept_once(
         (OTHER_CELL, "not_visited"),
     ]
     wait_for(lambda: r.xlen("stream:deadletter") >= 1, 3.0, "the stranger dead-lettered")
-    time.sleep(0.5)
+    # a probe behind them: the worker takes a batch whole before it writes it, so once the
+    # probe is dead-lettered the batch that held the redelivered copy is finished
+    publisher.publish("ecocommand/units/F-3/patrol-log", payload)
+    wait_for(lambda: r.xlen("stream:deadletter") >= 2, 3.0, "the probe dead-lettered")
     assert len(patrol_logs.recent(r)) == 1
 
 
@@ -249,8 +260,8 @@ def test_a_log_over_mqtt_is_checked_and_kept_once(
     ],
 )
 def test_malformed_logs_over_mqtt_are_dead_lettered_with_a_reason(payload: bytes) -> None:
-    from ingest.ops import DeadLetter
     from ingest.router import Router
+    from store.ops import DeadLetter
 
     (out,) = Router("ecocommand", 65_536).handle(
         "ecocommand/units/F-1/patrol-log", payload, HandlerContext(received_ms=0)

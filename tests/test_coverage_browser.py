@@ -1,4 +1,4 @@
-"""The coverage page in a real browser (Debian's chromium, the fixtures of tests/test_browser.py):
+"""The coverage page in a real browser (Debian's chromium, the fixtures of tests/conftest.py):
 a leader sees the three figures, the heatmap hexagon where a unit patrolled, the blind spots with
 their owners, switches the window and a filter, and the page logs no console errors."""
 
@@ -18,14 +18,16 @@ from domain.coverage_places import CoverageGeography, load_coverage
 from ingest.coverage import grid_resolution
 from layouts.coverage import Ids
 from store import coverage, patrol_logs
-from tests import test_browser
-from tests.conftest import wait_for
-from tests.test_browser import _severe, _sign_in, _text, _toggle
-from tests.test_coverage_store import _profile
+from tests.helpers import (
+    CELL,
+    console_errors,
+    page_text,
+    sign_in,
+    toggle_option,
+    wait_for,
+    write_patrol_unit,
+)
 
-browser, web_at_noon = test_browser.browser, test_browser.web_at_noon  # the same fixtures
-
-CELL = "87411cc4cffffff"  # kuichong-10, all land
 H = 3_600_000
 
 
@@ -45,13 +47,13 @@ def write_patrols(
     res = grid_resolution(cov)
     land = [CELL, *[pid for pid in cov.land_ids if pid != CELL][: cells - 1]]
     for i, pid in enumerate(land):
-        _profile(r, f"F-{i}")
+        write_patrol_unit(r, f"F-{i}")
         lat, lon = h3.cell_to_latlng(pid)
         coverage.record(r, _stay(f"F-{i}", lon, lat, now - 50 * 60_000, 1200 - 15 * i), cov, res)
     for d in range(days):
         t0 = now - (d + 1) * 24 * H
-        _profile(r, f"B-{d}", kind="boat", department="fishery_maritime")
-        _profile(r, f"C-{d}", department="marine_fisheries")
+        write_patrol_unit(r, f"B-{d}", kind="boat", department="fishery_maritime")
+        write_patrol_unit(r, f"C-{d}", department="marine_fisheries")
         for j, pid in enumerate(cov.sea_ids[: 40 - 5 * d]):
             lat, lon = h3.cell_to_latlng(pid.removeprefix("sea-"))
             coverage.record(r, _stay(f"B-{d}", lon, lat, t0 + j * 1_800_000, 300), cov, res)
@@ -75,7 +77,7 @@ def _presence_paths(browser: webdriver.Chrome) -> int:
 
 
 def _title_count(browser: webdriver.Chrome) -> int:
-    text = _text(browser, f"#{Ids.TABLE_TITLE}")
+    text = page_text(browser, f"#{Ids.TABLE_TITLE}")
     digits = "".join(ch for ch in text if ch.isdigit())
     return int(digits) if digits else -1
 
@@ -91,7 +93,7 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     first = min((p for p in cov.places.values() if p.id != CELL), key=lambda p: p.label)
     coverage.set_owner(r, first, "李四（测试）", "admin", now)  # on the table's first page
     browser.set_window_size(1920, 1080)
-    _sign_in(browser, web, r, "leader", "boss")
+    sign_in(browser, web, r, "leader", "boss")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "a map")
     browser.get(web + "/coverage")
     wait_for(
@@ -99,7 +101,7 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
         15,
         "the three figures",
     )
-    figures = _text(browser, f"#{Ids.FIGURES}")
+    figures = page_text(browser, f"#{Ids.FIGURES}")
     for label in (
         "陆域网格覆盖率",
         "岸线覆盖率",
@@ -108,13 +110,13 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
         "已巡 1 / 共 93 处",
     ):
         assert label in figures, label
-    assert "葵涌" in _text(browser, f"#{Ids.SUBDISTRICTS}")
+    assert "葵涌" in page_text(browser, f"#{Ids.SUBDISTRICTS}")
     # the heatmap: one hexagon where the unit walked, its cell's tooltip names it and its owner
     wait_for(lambda: _presence_paths(browser) == 1, 15, "the presence hexagon")
     hexagon = browser.find_element(By.CSS_SELECTOR, ".leaflet-coverage-presence-pane path")
     ActionChains(browser).move_to_element(hexagon).perform()
-    wait_for(lambda: "kuichong-10" in _text(browser, ".leaflet-tooltip"), 10, "the tooltip")
-    tip = _text(browser, ".leaflet-tooltip")
+    wait_for(lambda: "kuichong-10" in page_text(browser, ".leaflet-tooltip"), 10, "the tooltip")
+    tip = page_text(browser, ".leaflet-tooltip")
     assert cov.places[CELL].owner in tip and "巡查时长" in tip and "小时前" in tip
     assert (
         browser.execute_script(
@@ -124,11 +126,13 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     )
     # the blind spots: every place but the patrolled one, never visited first, with the owner
     wait_for(lambda: _title_count(browser) == len(cov.places) - 1, 10, "the blind-spot count")
-    wait_for(lambda: "李四（测试）" in _text(browser, f"#{Ids.TABLE}"), 10, "the reassigned owner")
-    table = _text(browser, f"#{Ids.TABLE}")
+    wait_for(
+        lambda: "李四（测试）" in page_text(browser, f"#{Ids.TABLE}"), 10, "the reassigned owner"
+    )
+    table = page_text(browser, f"#{Ids.TABLE}")
     assert "从未巡查" in table and "责任人" in table and cov.places[CELL].label not in table
-    assert "轨迹未到达" in _text(browser, f"#{Ids.LOGS}")  # the flagged patrol log
-    assert not browser.find_element(By.ID, Ids.REASSIGN).is_displayed()  # admins only
+    assert "轨迹未到达" in page_text(browser, f"#{Ids.LOGS}")  # the flagged patrol log
+    assert browser.find_elements(By.ID, Ids.REASSIGN) == []  # in an admin's page only
     browser.save_screenshot(str(tmp_path / "coverage.png"))
     # the CSV the page exports carries the owner and the last visit
     downloads = tmp_path / "downloads"
@@ -142,15 +146,15 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     assert exported.count("\r\n") == len(cov.places)  # a header and every blind spot
 
     # the window: the last 7 days; then only boats, which patrolled nowhere
-    before = _text(browser, f"#{Ids.RANGE}")
+    before = page_text(browser, f"#{Ids.RANGE}")
     browser.find_element(
         By.XPATH, f"//*[@id='{Ids.WINDOW}']//label[contains(., '最近7天')]"
     ).click()
-    wait_for(lambda: _text(browser, f"#{Ids.RANGE}") != before, 10, "the 7-day range")
-    assert "已巡 1 / 共 93 处" in _text(browser, f"#{Ids.FIGURES}")
+    wait_for(lambda: page_text(browser, f"#{Ids.RANGE}") != before, 10, "the 7-day range")
+    assert "已巡 1 / 共 93 处" in page_text(browser, f"#{Ids.FIGURES}")
     assert _presence_paths(browser) == 1
-    _toggle(browser, Ids.KINDS, "船巡")
+    toggle_option(browser, Ids.KINDS, "船巡")
     wait_for(lambda: _presence_paths(browser) == 0, 10, "no boat presence")
     wait_for(lambda: _title_count(browser) == len(cov.places), 10, "the cell a blind spot again")
-    assert "已巡 0 / 共 93 处" in _text(browser, f"#{Ids.FIGURES}")
-    assert not _severe(browser)
+    assert "已巡 0 / 共 93 处" in page_text(browser, f"#{Ids.FIGURES}")
+    assert not console_errors(browser)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import random
 import shutil
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import h3
@@ -40,9 +38,9 @@ from domain.coverage_places import (
     load_visit_rules,
 )
 from domain.geo import load_geography
+from tests.helpers import load_script
 
 COV_DIR = CONFIG_DIR / "coverage"
-ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ["land_cells.geojson", "coast_segments.geojson", "sea_cells.geojson", "rules.json"]
 SUBDISTRICTS = {"kuichong": "440307009", "dapeng": "440307010", "nanao": "440307011"}
 RASTER_ERROR_M = 35  # half a raster square's diagonal (~30 m) plus the buffer's polygon error
@@ -64,16 +62,6 @@ def rules() -> VisitRules:
 
 def _features(name: str) -> list[dict[str, Any]]:
     return json.loads((COV_DIR / name).read_text(encoding="utf-8"))["features"]
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "derive_coverage", ROOT / "scripts" / "derive_coverage.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _centre(cell: str) -> tuple[float, float]:
@@ -640,7 +628,7 @@ def test_a_missing_coverage_file_says_how_to_make_it(tmp_path: Path) -> None:
 
 def test_derived_files_match_a_fresh_run(tmp_path: Path) -> None:
     """The committed files are what the script makes (it is deterministic)."""
-    _script().main(["--out", str(tmp_path)])
+    load_script("derive_coverage").main(["--out", str(tmp_path)])
     for name in GENERATED:
         assert (tmp_path / name).read_bytes() == (COV_DIR / name).read_bytes(), name
 
@@ -674,7 +662,7 @@ def test_land_cells_file() -> None:
 
 
 def test_coast_segments_file() -> None:
-    script = _script()
+    script = load_script("derive_coverage")
     segments = _features("coast_segments.geojson")
     gshhg = script.load_gshhg_land().boundary
     land = shape(
@@ -708,7 +696,7 @@ def test_sea_cells_file() -> None:
     for f in cells:
         p = f["properties"]
         assert p["id"] == f"sea-{p['h3']}" and p["id"] not in land_ids
-        assert h3.get_resolution(p["h3"]) == _script().SEA_H3_RES
+        assert h3.get_resolution(p["h3"]) == load_script("derive_coverage").SEA_H3_RES
         assert 0.01 <= p["water_fraction"] <= 1
         _check_common(p, "owner")
     covered = shapely.union_all([shape(f["geometry"]) for f in cells])

@@ -13,8 +13,35 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from callbacks.coverage import query
-from callbacks.coverage_map import (
+from config.settings import Settings
+from dashboard.viewer import LANG_KEY
+from domain.clock import fixed
+from domain.coverage_places import CoverageGeography
+from ingest.coverage import grid_resolution
+from layouts.coverage import Ids
+from store import coverage, users
+from tests.helpers import (
+    CELL,
+    PASSWORD,
+    local_date,
+    local_ms,
+    make_app,
+    post_callback,
+    signed_in,
+    walk_around_cell,
+    write_patrol_unit,
+)
+from views.coverage import (
+    blind_spots_csv,
+    level_class,
+    logs_view,
+    subdistricts_view,
+    table_rows,
+    trend_figure,
+)
+from views.coverage_map import (
     PRESENCE_BREAKS_H,
+    PRESENCE_COLOURS,
     hexagon,
     legend_rows,
     place_cell,
@@ -23,34 +50,9 @@ from callbacks.coverage_map import (
     presence_layers,
     tooltip,
 )
-from callbacks.coverage_views import (
-    blind_spots_csv,
-    level_class,
-    logs_view,
-    subdistricts_view,
-    table_rows,
-    trend_figure,
-)
-from config.settings import Settings
-from dashboard import roles
-from domain.clock import fixed
-from domain.coverage_places import CoverageGeography, load_coverage
-from ingest.coverage import grid_resolution
-from layouts.coverage import PRESENCE_COLOURS, Ids
-from layouts.shell import Ids as Shell
-from store import coverage, users
-from tests.helpers import local_date, local_ms
-from tests.test_auth import PASSWORD, make_app
-from tests.test_coverage_store import CELL, _profile, _walk
-from tests.test_roles import signed_in
 
 NOW = 1_790_000_000_000  # 2026-09-21 22:13:20 in Shenzhen
 H = 3_600_000
-
-
-@pytest.fixture(scope="module")
-def cov() -> CoverageGeography:
-    return load_coverage()
 
 
 def _spot(cov: CoverageGeography, pid: str, last: int | None, owner: str | None = None) -> dict:
@@ -268,13 +270,6 @@ def test_the_query_drops_forged_choices() -> None:
 # -- the callbacks, posted as the page posts them ------------------------------------------------
 
 
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    for role in roles.ROLES:
-        users.create_user(r, role, role, PASSWORD)
-    return make_app(settings)
-
-
 def _post(
     c: FlaskClient,
     outputs: list[tuple[str, str]],
@@ -298,11 +293,7 @@ def _post(
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
         "state": [{"id": i, "property": p, "value": v} for i, p, v in state],
     }
-    resp = c.post(
-        "/_dash-update-component",
-        json=body,
-        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
-    )
+    resp = post_callback(c, body)
     return resp.status_code, (resp.get_json() or {}).get("response", {})
 
 
@@ -315,15 +306,7 @@ def _refresh(
         (Ids.SIGNATURE, "data"),
         (Ids.FIGURES, "children"),
         (Ids.SUBDISTRICTS, "children"),
-        *[(f"{Ids.PRESENCE}-{i}", "data") for i in range(len(PRESENCE_COLOURS))],
-        (Ids.GRID, "data"),
-        (Ids.BLIND, "data"),
-        (Ids.COAST_OK, "data"),
-        (Ids.COAST_BLIND, "data"),
         (Ids.LEGEND, "children"),
-        (Ids.TABLE_TITLE, "children"),
-        (Ids.TABLE, "data"),
-        (Ids.TABLE, "columns"),
         (Ids.TREND, "figure"),
     ]
     return _post(
@@ -334,38 +317,68 @@ def _refresh(
             (Ids.WINDOW, "value", window),
             (Ids.KINDS, "value", kinds),
             (Ids.DEPARTMENTS, "value", None),
-            (Shell.LANG, "value", "zh"),
-            (Ids.REASSIGN_NOTE, "children", None),
+            (Ids.CHANGED, "data", None),
         ],
         [(Ids.SIGNATURE, "data", seen)],
     )
+
+
+FOLLOWERS = (
+    [(f"{Ids.PRESENCE}-{i}", "data") for i in range(len(PRESENCE_COLOURS))],
+    [(Ids.GRID, "data"), (Ids.BLIND, "data"), (Ids.COAST_OK, "data"), (Ids.COAST_BLIND, "data")],
+    [(Ids.TABLE_TITLE, "children"), (Ids.TABLE, "data")],
+)
+
+
+def _follow(c: FlaskClient, sig: object, window: str = "today", kinds: list | None = None) -> dict:
+    """The map layers and the blind-spot list that follow a refresh's new signature."""
+    out: dict = {}
+    for outputs in FOLLOWERS:
+        status, part = _post(
+            c,
+            outputs,
+            [(Ids.SIGNATURE, "data", sig)],
+            [
+                (Ids.WINDOW, "value", window),
+                (Ids.KINDS, "value", kinds),
+                (Ids.DEPARTMENTS, "value", None),
+            ],
+        )
+        assert status == 200
+        out |= part
+    return out
 
 
 def test_the_refresh_shows_a_patrol_and_sends_nothing_new_while_nothing_changed(
     settings: Settings, r: redis.Redis, cov: CoverageGeography, instant: int
 ) -> None:
     users.create_user(r, "leader", "leader", PASSWORD)
-    _profile(r, "F-1")
+    write_patrol_unit(r, "F-1")
     # a two-minute walk that ended before now, today (just after midnight: from midnight on)
     t0 = max(instant - 600_000, local_ms(local_date(instant)))
-    coverage.record(r, _walk("F-1", 120, t0=t0), cov, grid_resolution(cov))
+    coverage.record(r, walk_around_cell("F-1", 120, t0=t0), cov, grid_resolution(cov))
     c = signed_in(make_app(settings, clock=fixed(instant)), "leader")
     status, out = _refresh(c)
     assert status == 200
+    assert "1 / 共 93" in str(out[Ids.FIGURES]["children"])
+    sig = out[Ids.SIGNATURE]["data"]
+    drawn = _follow(c, sig)
     heat = [
         f["properties"]["id"]
         for i in range(len(PRESENCE_COLOURS))
-        for f in out[f"{Ids.PRESENCE}-{i}"]["data"]["features"]
+        for f in drawn[f"{Ids.PRESENCE}-{i}"]["data"]["features"]
     ]
     assert heat == [f"presence:{CELL}"]
-    assert CELL in {f["properties"]["id"] for f in out[Ids.GRID]["data"]["features"]}
-    rows = out[Ids.TABLE]["data"]
+    assert CELL in {f["properties"]["id"] for f in drawn[Ids.GRID]["data"]["features"]}
+    rows = drawn[Ids.TABLE]["data"]
     assert CELL not in {row["id"] for row in rows} and len(rows) == len(cov.places) - 1
-    assert "1 / 共 93" in str(out[Ids.FIGURES]["children"])
-    sig = out[Ids.SIGNATURE]["data"]
+    assert f"（{len(rows)} 处）" in drawn[Ids.TABLE_TITLE]["children"]
+    assert _follow(c, "not-a-signature") == drawn  # another process: the same answer again
     status, again = _refresh(c, seen=sig)  # unchanged: only the clock and the range
     assert status == 200 and set(again) == {Ids.UPDATED, Ids.RANGE}
     status, boats = _refresh(c, kinds=["boat"], seen=sig)  # a filter is a new answer
+    assert boats[Ids.SIGNATURE]["data"] != sig
+    boats = _follow(c, boats[Ids.SIGNATURE]["data"], kinds=["boat"])
     assert all(
         not boats[f"{Ids.PRESENCE}-{i}"]["data"]["features"] for i in range(len(PRESENCE_COLOURS))
     )
@@ -375,13 +388,9 @@ def test_the_refresh_shows_a_patrol_and_sends_nothing_new_while_nothing_changed(
 def _reassign(c: FlaskClient, place: object, owner: object) -> tuple[int, dict]:
     return _post(
         c,
-        [(Ids.REASSIGN_NOTE, "children"), (Ids.REASSIGN_OWNER, "value")],
+        [(Ids.REASSIGN_NOTE, "children"), (Ids.REASSIGN_OWNER, "value"), (Ids.CHANGED, "data")],
         [(Ids.REASSIGN_SAVE, "n_clicks", 1)],
-        [
-            (Ids.REASSIGN_PLACE, "value", place),
-            (Ids.REASSIGN_OWNER, "value", owner),
-            (Shell.LANG, "value", "en"),
-        ],
+        [(Ids.REASSIGN_PLACE, "value", place), (Ids.REASSIGN_OWNER, "value", owner)],
     )
 
 
@@ -392,6 +401,8 @@ def test_only_an_admin_reassigns_an_owner_and_a_bad_one_is_refused(
         assert _reassign(signed_in(server, role), CELL, "李四")[0] == 403
     assert coverage.owners(r, cov)[CELL] == cov.places[CELL].owner
     admin = signed_in(server, "admin")
+    with admin.session_transaction() as session:
+        session[LANG_KEY] = "en"
     for place, owner in (
         (CELL, "  "),
         ("no-such-place", "李四"),
@@ -401,40 +412,39 @@ def test_only_an_admin_reassigns_an_owner_and_a_bad_one_is_refused(
     ):
         status, out = _reassign(admin, place, owner)
         assert status == 200 and "Choose a place" in out[Ids.REASSIGN_NOTE]["children"]
+        assert Ids.CHANGED not in out  # nothing changed: nothing to draw again
     assert coverage.owners(r, cov)[CELL] == cov.places[CELL].owner
     status, out = _reassign(admin, CELL, " 李四 ")
     assert status == 200 and out[Ids.REASSIGN_OWNER]["value"] == ""
-    assert "李四" in out[Ids.REASSIGN_NOTE]["children"]
+    assert "李四" in out[Ids.REASSIGN_NOTE]["children"] and out[Ids.CHANGED]["data"]
     assert coverage.owners(r, cov)[CELL] == "李四"
 
 
-def test_the_form_is_offered_to_admins_only(server: Flask) -> None:
-    outputs = [(Ids.REASSIGN, "hidden"), (Ids.REASSIGN_PLACE, "options")]
-    for role, hidden in (("leader", True), ("admin", False)):
+def _coverage_page(c: FlaskClient) -> str:
+    """/coverage as Dash's router builds it for this user."""
+    status, out = _post(
+        c,
+        [("_pages_content", "children"), ("_pages_store", "data")],
+        [("_pages_location", "pathname", "/coverage"), ("_pages_location", "search", "")],
+    )
+    assert status == 200
+    return str(out["_pages_content"]["children"])
+
+
+def test_the_form_is_in_an_admins_page_only(server: Flask, cov: CoverageGeography) -> None:
+    for role in ("operator", "dispatcher", "leader"):
         c = signed_in(server, role)
-        body_out = [
-            (Ids.WINDOW_LABEL, "children"),
-            (Ids.WINDOW, "options"),
-            (Ids.KINDS_LABEL, "children"),
-            (Ids.KINDS, "options"),
-            (Ids.KINDS, "placeholder"),
-            (Ids.DEPARTMENTS_LABEL, "children"),
-            (Ids.DEPARTMENTS, "options"),
-            (Ids.DEPARTMENTS, "placeholder"),
-            (Ids.MAP_TITLE, "children"),
-            (Ids.TREND_TITLE, "children"),
-            (Ids.LOGS_TITLE, "children"),
-            (Ids.CSV, "children"),
-            *outputs[:1],
-            (Ids.REASSIGN_TITLE, "children"),
-            *outputs[1:],
-            (Ids.REASSIGN_PLACE, "placeholder"),
-            (Ids.REASSIGN_OWNER, "placeholder"),
-            (Ids.REASSIGN_SAVE, "children"),
-        ]
-        status, out = _post(
-            c, body_out, [(Shell.LANG, "value", "zh"), (Ids.REASSIGN_NOTE, "children", None)]
+        page = _coverage_page(c)
+        assert Ids.TABLE in page and Ids.REASSIGN not in page and Ids.REASSIGN_SAVE not in page
+        places = _post(
+            c, [(Ids.REASSIGN_PLACE, "options")], [(Ids.REASSIGN_NOTE, "children", None)]
         )
-        assert status == 200
-        assert out[Ids.REASSIGN]["hidden"] is hidden
-        assert bool(out[Ids.REASSIGN_PLACE]["options"]) is not hidden
+        assert places[0] == 403
+    admin = signed_in(server, "admin")
+    assert Ids.REASSIGN_SAVE in _coverage_page(admin)
+    status, out = _post(
+        admin, [(Ids.REASSIGN_PLACE, "options")], [(Ids.REASSIGN_NOTE, "children", None)]
+    )
+    assert status == 200
+    options = out[Ids.REASSIGN_PLACE]["options"]
+    assert len(options) == len(cov.places) and cov.places[CELL].owner in str(options)

@@ -5,75 +5,34 @@ from __future__ import annotations
 
 import time
 
-import h3
 import orjson
 import pytest
 import redis
 
-from domain.coverage_places import CoverageGeography, load_coverage
-from ingest import units as unit_handlers
-from ingest.context import HandlerContext
+from domain.coverage_places import CoverageGeography
 from ingest.coverage import due_warnings, grid_resolution
 from store import coverage, keys
 from store.writer import LiveStore
-from tests.conftest import Publisher, wait_for
+from tests.helpers import (
+    CELL,
+    CELL_LAT,
+    CELL_LON,
+    PATROL_T0,
+    Publisher,
+    wait_for,
+    walk_around_cell,
+    write_patrol_unit,
+)
 
-CELL = "87411cc4cffffff"  # kuichong-10, all land
-LAT, LON = h3.cell_to_latlng(CELL)
-T0 = 1_790_000_000_000
-
-
-@pytest.fixture(scope="module")
-def cov() -> CoverageGeography:
-    return load_coverage()
-
-
-def _profile(
-    r: redis.Redis,
-    uid: str,
-    kind: str = "foot",
-    department: str = "forestry",
-    status: str = "available",
-) -> None:
-    ctx = HandlerContext(received_ms=T0)
-    LiveStore(r, 3_600_000, 100).write(
-        unit_handlers.handle_profile(
-            uid,
-            orjson.dumps(
-                {
-                    "unit_id": uid,
-                    "ts": T0,
-                    "name": uid,
-                    "department": department,
-                    "kind": kind,
-                    "level": "community",
-                }
-            ),
-            ctx,
-        )
-        + unit_handlers.handle_status(
-            uid, orjson.dumps({"unit_id": uid, "ts": T0, "status": status}), ctx
-        ),
-        T0,
-    )
-
-
-def _walk(
-    uid: str, seconds: int, step_s: int = 10, t0: int = T0, speed: float | None = None
-) -> list[coverage.UnitPosition]:
-    """A slow walk around the cell's centre (a few metres per step)."""
-    return [
-        coverage.UnitPosition(uid, t0 + s * 1000, LON + s * 1e-6, LAT, speed)
-        for s in range(0, seconds + 1, step_s)
-    ]
+T0 = PATROL_T0
 
 
 def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
     r: redis.Redis, cov: CoverageGeography
 ) -> None:
-    _profile(r, "F-1")
+    write_patrol_unit(r, "F-1")
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
-    visits = rec.record(_walk("F-1", 90))
+    visits = rec.record(walk_around_cell("F-1", 90))
     assert {v.place_id for v in visits} == {CELL}  # after 60 s of dwell, once
     assert coverage.last_visits(r) == {CELL: T0 + 60_000}
     assert coverage.last_visitors(r) == {CELL: "F-1"}
@@ -88,9 +47,9 @@ def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
     heat = coverage.presence(r, T0, T0 + 90_000)
     assert heat == {CELL: 90.0}  # 9 steps of 10 s, the first has no previous position
     # the same batch again (a redelivery) changes nothing; a later batch moves time forward
-    rec.record(_walk("F-1", 90))
+    rec.record(walk_around_cell("F-1", 90))
     assert coverage.presence(r, T0, T0 + 90_000) == {CELL: 90.0}
-    rec.record(_walk("F-1", 400, t0=T0 + 100_000))
+    rec.record(walk_around_cell("F-1", 400, t0=T0 + 100_000))
     assert coverage.last_visits(r)[CELL] > T0 + 60_000
 
 
@@ -105,9 +64,9 @@ def test_a_patrol_marks_the_cell_with_unit_and_time_for_every_question(
 def test_positions_that_are_not_a_patrol_of_the_cell_leave_no_mark(
     r: redis.Redis, cov: CoverageGeography, kind: str, status: str, speed: float | None
 ) -> None:
-    _profile(r, "X-1", kind=kind, status=status)
+    write_patrol_unit(r, "X-1", kind=kind, status=status)
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
-    assert rec.record(_walk("X-1", 120, speed=speed)) == []
+    assert rec.record(walk_around_cell("X-1", 120, speed=speed)) == []
     assert coverage.last_visits(r) == {}
     if kind != "boat":
         assert coverage.presence(r, T0, T0 + 120_000) == {}
@@ -117,10 +76,10 @@ def test_a_unit_without_a_profile_or_a_damaged_tracker_does_not_stop_coverage(
     r: redis.Redis, cov: CoverageGeography
 ) -> None:
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
-    assert rec.record(_walk("NOBODY", 90)) == []
-    _profile(r, "F-2")
+    assert rec.record(walk_around_cell("NOBODY", 90)) == []
+    write_patrol_unit(r, "F-2")
     r.hset(keys.state("unit", "F-2"), keys.COVERAGE_TRACKER_FIELD, '{"ts": "x"')
-    assert {v.place_id for v in rec.record(_walk("F-2", 90))} == {CELL}
+    assert {v.place_id for v in rec.record(walk_around_cell("F-2", 90))} == {CELL}
 
 
 def test_a_place_about_to_miss_its_requirement_warns_once_naming_the_owner(
@@ -166,8 +125,8 @@ def test_a_track_published_through_a_cell_marks_it_through_the_real_worker(
                     "unit_id": "F-9",
                     "seq": i + 1,
                     "ts": now + s * 1000,
-                    "lat": LAT,
-                    "lon": LON + s * 1e-6,
+                    "lat": CELL_LAT,
+                    "lon": CELL_LON + s * 1e-6,
                     "status": "available",
                 }
             ),

@@ -22,6 +22,8 @@ from store.dispatch import _read_units, candidates, reindex_units
 from store.snapshots import entities
 from store.writer import LiveStore
 
+RULES = load_rules()
+
 NOW = 1_790_000_000_000
 WATER, FORESTRY = "water", "forestry"
 
@@ -139,7 +141,7 @@ def test_the_pruned_query_equals_ranking_every_unit(
                 "priority": rng.randint(1, 3),
                 "departments": [d.value for d in rule.departments],
             }
-            got = [c["unit_id"] for c in candidates(r, inc, travel, now)]
+            got = [c["unit_id"] for c in candidates(r, inc, travel, now, RULES)]
             want = [
                 c.unit_id
                 for c in rank(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import queue
 import time
-import uuid
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -15,19 +14,15 @@ import redis
 from domain.incidents import State, allowed_from
 from embedded.processes import ServerProcess
 from store import incidents, keys
-from tests.conftest import Publisher, wait_for
+from tests.helpers import Publisher, subscribe, wait_for
 
 T0 = int(time.time() * 1000)
 
 
 def _subscriber(broker: ServerProcess, topic: str) -> tuple[mqtt.Client, queue.Queue]:
+    """A unit's client, subscribed (SUBACK received) to `topic`; what arrives is queued."""
     got: queue.Queue = queue.Queue()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"unit-{uuid.uuid4().hex[:6]}")
-    c.on_message = lambda _c, _u, m: got.put((m.topic, m.payload, m.qos))
-    c.connect("127.0.0.1", broker.port)
-    c.subscribe(topic, qos=1)
-    c.loop_start()
-    time.sleep(0.3)
+    c = subscribe(broker.port, [topic], lambda m: got.put((m.topic, m.payload, m.qos)))
     return c, got
 
 

@@ -18,7 +18,7 @@ import redis
 from config.settings import Settings
 from embedded.processes import ServerProcess, mosquitto
 from store import keys, reader
-from tests.conftest import ROOT, wait_for
+from tests.helpers import PASSWORD, ROOT, make_app, signed_in, wait_for
 
 TS = 1_764_300_000_000
 UNITS = 30
@@ -87,7 +87,7 @@ class SlowPublisher(threading.Thread):
                 assert info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN), info.rc
                 self.infos.append(info)
                 self.sent += 1
-                time.sleep(0.001)
+                time.sleep(0.001)  # a slow stream on purpose: the faults must fall inside it
 
     def wait_all_acked(self, timeout: float) -> None:
         # PUBACKs counted in on_publish: paho's MessageInfo raises for messages queued while the
@@ -134,7 +134,9 @@ def test_sigkill_worker_and_broker_restart_lose_nothing_apply_nothing_twice(
                 f"stats {reader.ingest_stats(r)}; log: "
                 f"{log.read_text()[-2000:]}"
             ) from None
-        time.sleep(1.0)  # anything still being redelivered would now show up as a second copy
+        # a sleep on purpose: what is tested is that nothing more arrives; anything still being
+        # redelivered would now show up as a second copy
+        time.sleep(1.0)
         tracks = {u: reader.track(r, "unit", f"U-{u}", count=10 * PER_UNIT) for u in range(UNITS)}
         for u, entries in tracks.items():
             seqs = sorted(int(e["ts"]) for e in entries)
@@ -167,13 +169,14 @@ def test_sigkill_redis_mid_stream_loses_nothing(
         pub.start()
         wait_for(lambda: pub.sent >= TOTAL // 3, 60, "a third published")
         own.stop(kill=True)
-        time.sleep(1.0)
+        # back once the worker has met the outage (it retries, acknowledging nothing meanwhile)
+        wait_for(lambda: "Redis unavailable" in log.read_text(), 15, "the worker to meet it")
         own.start()
         pub.join(120)
         pub.wait_all_acked(60)
 
         wait_for(lambda: tracked(client) >= TOTAL, 60, "every message in Redis")
-        time.sleep(1.0)
+        time.sleep(1.0)  # on purpose, as above: no second copy arrives
         assert tracked(client) == TOTAL
         for u in range(UNITS):
             assert reader.entity(client, "unit", f"U-{u}")["seq"] == str(PER_UNIT - 1)
@@ -192,8 +195,6 @@ def test_sigkill_redis_right_after_acknowledged_assignments_keeps_them(
 
     from embedded.processes import redis_server
     from store import incidents, users
-    from tests.test_auth import PASSWORD, make_app
-    from tests.test_roles import signed_in
 
     own = redis_server(tmp_path / "redis")  # appendfsync always, as the embedded default
     client = redis.Redis(port=own.port)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import h3
@@ -24,9 +22,9 @@ from domain.geo import (
     load_geography,
     move_towards,
 )
+from tests.helpers import load_script
 
 GEO_DIR = CONFIG_DIR / "geo"
-ROOT = Path(__file__).resolve().parents[1]
 SUBDISTRICT_IDS = {"kuichong", "dapeng", "nanao"}
 SUBDISTRICT_NOTE = (
     "approximate: Voronoi of office seats clipped to GSHHG land; replace with surveyed boundaries"
@@ -43,16 +41,6 @@ DAPENG_AO = (114.52, 22.578)  # 大鹏澳: sea inside the district
 OUTSIDE_COVERAGE = (116.0, 22.5)
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "derive_geography", ROOT / "scripts" / "derive_geography.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _features(name: str) -> list[dict[str, Any]]:
@@ -297,7 +285,7 @@ def test_derived_file_is_compact_valid_geojson(name: str) -> None:
 
 def test_derived_files_match_a_fresh_run(tmp_path: Path) -> None:
     """The committed files are what the script makes (it is deterministic)."""
-    _script().main(["--out", str(tmp_path)])
+    load_script("derive_geography").main(["--out", str(tmp_path)])
     for name in DERIVED:
         assert (tmp_path / name).read_bytes() == (GEO_DIR / name).read_bytes(), name
 
@@ -330,7 +318,7 @@ def test_land_and_waters_make_the_district() -> None:
 
 
 def test_grid_file() -> None:
-    script = _script()
+    script = load_script("derive_geography")
     land = shape(_features("dapeng_land.geojson")[0]["geometry"])
     cells = _features("dapeng_grid.geojson")
     ids = [f["properties"]["id"] for f in cells]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from domain.water_quality import breaches, class_limits
 from ingest import sensors, units
 from ingest.context import HandlerContext, Rejected
-from ingest.ops import FieldUpdate, Observation, RaiseAlert
+from store.ops import FieldUpdate, Observation, RaiseAlert
 
 TS = 1_764_300_000_000
 

@@ -1,10 +1,13 @@
-"""The translation table is complete: every key in both languages, and every value of the
-domain vocabulary has its label."""
+"""The translation table is complete: every key in both languages, every value of the domain
+vocabulary has its label, and every label the pages ask for by name is there."""
 
 from __future__ import annotations
 
+import re
+
 from dashboard.i18n import LANGS, TABLE, t
 from domain.vocab import Department, Level, Severity, Subdistrict, UnitKind, UnitStatus
+from tests.helpers import ROOT
 
 
 def test_every_key_has_every_language() -> None:
@@ -47,3 +50,17 @@ def test_the_incident_vocabulary_is_translated() -> None:
         for v in values:
             key = f"{prefix}.{getattr(v, 'value', v)}"
             assert key in TABLE, key
+
+
+def test_every_label_the_pages_name_is_in_the_table() -> None:
+    """Pages build their labels when they are opened (`t("key", lang)`): a key missing from the
+    table would show as the key itself."""
+    named = re.compile(r"""\bt\(\s*["']([a-z_][a-z0-9_.]*)["']\s*[,)]""")  # whole keys only
+    found = {
+        key
+        for folder in ("layouts", "callbacks", "views", "dashboard")
+        for path in (ROOT / folder).glob("*.py")
+        for key in named.findall(path.read_text(encoding="utf-8"))
+    }
+    assert len(found) > 100
+    assert sorted(found - set(TABLE)) == []

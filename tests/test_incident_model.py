@@ -22,6 +22,7 @@ from domain.incidents import (
     load_rules,
 )
 from domain.vocab import Department, Level
+from tests.helpers import ROOT
 
 LEGAL = {(a, b) for a, nxt in TRANSITIONS.items() for b in nxt}
 
@@ -139,9 +140,6 @@ def test_escalation_goes_up_one_level_per_miss_and_stops_at_the_district() -> No
     assert escalated_level(Level.COMMUNITY, 1) == Level.SUBDISTRICT
     assert escalated_level(Level.COMMUNITY, 5) == Level.DISTRICT
     assert escalated_level(Level.DISTRICT, 1) == Level.DISTRICT
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import struct
-import zlib
 
 import pytest
 import redis
@@ -15,42 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config.settings import Settings
-from dashboard import roles
 from domain.evidence import EvidenceRefused, accept, clean_name, media_type_of
-from store import users
-from tests.test_auth import PASSWORD, client, make_app
-from tests.test_incidents_api import NEW, _check, _post
-from tests.test_roles import signed_in
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real PNG (what a browser can decode), made here so the test needs no file."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
+from tests.helpers import NEW_INCIDENT, assert_matches_spec, client, png, post_json, signed_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    for role in roles.ROLES:
-        users.create_user(r, role, role, PASSWORD)
-    return make_app(settings)
 
 
 def _upload(
@@ -73,7 +39,7 @@ def _upload(
 
 
 def _incident(chief: FlaskClient) -> str:
-    status, inc = _post(chief, "/api/v1/incidents", NEW)
+    status, inc = post_json(chief, "/api/v1/incidents", NEW_INCIDENT)
     assert status == 201
     return inc["id"]
 
@@ -137,16 +103,16 @@ def test_chiefs_add_notes_everyone_reads_them(server: Flask) -> None:
     chief, operator = signed_in(server, "dispatcher"), signed_in(server, "operator")
     inc_id = _incident(chief)
     path = f"/api/v1/incidents/{inc_id}/notes"
-    assert _post(operator, path, {"text": "x"})[0] == 403
-    assert _post(signed_in(server, "leader"), path, {"text": "x"})[0] == 403
-    assert _post(client(server), path, {"text": "x"})[0] == 401
-    assert _post(chief, path, {"text": "x"}, csrf=False)[0] == 400
-    status, note = _post(chief, path, {"text": "  现场已拍照，等待执法队  "})
+    assert post_json(operator, path, {"text": "x"})[0] == 403
+    assert post_json(signed_in(server, "leader"), path, {"text": "x"})[0] == 403
+    assert post_json(client(server), path, {"text": "x"})[0] == 401
+    assert post_json(chief, path, {"text": "x"}, csrf=False)[0] == 400
+    status, note = post_json(chief, path, {"text": "  现场已拍照，等待执法队  "})
     assert status == 201, note
-    _check(note, "/api/v1/incidents/{incident_id}/notes", "post", "201")
+    assert_matches_spec(note, "/api/v1/incidents/{incident_id}/notes", "post", "201")
     assert note["durable"] is True
     detail = operator.get(f"/api/v1/incidents/{inc_id}").get_json()
-    _check(detail, "/api/v1/incidents/{incident_id}")
+    assert_matches_spec(detail, "/api/v1/incidents/{incident_id}")
     assert [(n["kind"], n["text"], n["by"]) for n in detail["notes"]] == [
         ("note", "现场已拍照，等待执法队", "dispatcher")
     ]
@@ -169,14 +135,14 @@ def test_chiefs_add_notes_everyone_reads_them(server: Flask) -> None:
 def test_bad_notes_are_refused_and_nothing_is_added(server: Flask, bad: object) -> None:
     chief = signed_in(server, "dispatcher")
     inc_id = _incident(chief)
-    status, body = _post(chief, f"/api/v1/incidents/{inc_id}/notes", bad)
+    status, body = post_json(chief, f"/api/v1/incidents/{inc_id}/notes", bad)
     assert status in (400, 422) and body["error"], (status, body)
     assert chief.get(f"/api/v1/incidents/{inc_id}").get_json()["notes"] == []
 
 
 def test_a_note_on_no_incident_is_404(server: Flask, r: redis.Redis) -> None:
     chief = signed_in(server, "dispatcher")
-    assert _post(chief, "/api/v1/incidents/INC-nope/notes", {"text": "x"})[0] == 404
+    assert post_json(chief, "/api/v1/incidents/INC-nope/notes", {"text": "x"})[0] == 404
     assert not list(r.scan_iter("incident:*"))  # no stray notes stream either
 
 
@@ -187,7 +153,7 @@ def test_evidence_is_stored_by_hash_and_served_safely(server: Flask, settings: S
     assert _upload(chief, inc_id, png(), csrf=False)[0] == 400
     status, ev = _upload(chief, inc_id, png(), "../现场.exe", caption="北侧排污口")
     assert status == 201, ev
-    _check(ev, "/api/v1/incidents/{incident_id}/evidence", "post", "201")
+    assert_matches_spec(ev, "/api/v1/incidents/{incident_id}/evidence", "post", "201")
     sha = hashlib.sha256(png()).hexdigest()
     assert (ev["sha256"], ev["name"], ev["media_type"], ev["caption"]) == (
         sha,

@@ -23,8 +23,7 @@ from domain.incidents import (
     next_states,
 )
 from domain.vocab import Department
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 def test_next_states_follow_the_table_in_chain_order() -> None:

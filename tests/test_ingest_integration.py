@@ -7,7 +7,7 @@ import redis
 
 from config.settings import Settings
 from store import keys, reader
-from tests.conftest import ROOT, Publisher, wait_for
+from tests.helpers import ROOT, Publisher, wait_for
 
 TS = 1_764_300_000_000
 AIS = ROOT / "tests" / "data" / "ais"

@@ -8,24 +8,21 @@ import redis
 from flask import Flask
 
 from config.settings import Settings
-from dashboard import roles
 from domain.clock import fixed
 from domain.geo import Geography
 from simulator import history
 from store import kpi_days, users
-from tests.helpers import local_date, local_ms
-from tests.test_auth import PASSWORD, client, make_app
-from tests.test_incidents_api import _check
-from tests.test_roles import signed_in
+from tests.helpers import (
+    PASSWORD,
+    assert_matches_spec,
+    client,
+    local_date,
+    local_ms,
+    make_app,
+    signed_in,
+)
 
 DAY = 86_400_000
-
-
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    for role in roles.ROLES:
-        users.create_user(r, role, role, PASSWORD)
-    return make_app(settings)
 
 
 def test_leaders_admins_and_duty_chiefs_read_kpis_operators_do_not(server: Flask) -> None:
@@ -69,7 +66,7 @@ def test_the_figures_agree_with_the_incidents_listed(
         for i in leader.get("/api/v1/incidents?limit=50000").get_json()["items"]
     )
     body = leader.get(f"/api/v1/kpis?from={now - 10 * DAY}&to={now + 1}").get_json()
-    _check(body, "/api/v1/kpis")
+    assert_matches_spec(body, "/api/v1/kpis")
     inside = leader.get(
         f"/api/v1/incidents?from={now - 10 * DAY}&to={now + 1}&limit=50000"
     ).get_json()["items"]

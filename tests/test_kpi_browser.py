@@ -1,4 +1,4 @@
-"""The KPI page in a real browser (Debian's chromium, the fixtures of tests/test_browser.py): a
+"""The KPI page in a real browser (Debian's chromium, the fixtures of tests/conftest.py): a
 leader sees the tiles with the numbers `kpi_report` gives for the same period, changes the period
 and the department and sees them follow, exports a chart's CSV, prints the report, opens the
 wall screen, and the page logs no console errors or CSP violations."""
@@ -12,19 +12,16 @@ import redis
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from callbacks.kpi_views import duration, percent, period_bounds
-from dashboard.kpi_api import kpi_report
 from domain.clock import Clock
 from domain.coverage_places import load_coverage
 from domain.geo import Geography
+from domain.incidents import load_rules
 from layouts.kpis import Ids
+from services.kpis import kpi_report
 from simulator import history
-from tests import test_browser
-from tests.conftest import wait_for
-from tests.test_browser import _severe, _sign_in, _text, _toggle
+from tests.helpers import console_errors, page_text, sign_in, toggle_option, wait_for
+from views.kpi import duration, percent, period_bounds
 
-# the same fixtures as the other pages
-browser, web, web_at_noon = test_browser.browser, test_browser.web, test_browser.web_at_noon
 SHOTS = Path("/tmp")  # screenshots to look at after a run (also kept in tmp_path)
 
 
@@ -33,7 +30,7 @@ def _expected(
 ) -> dict[str, Any]:
     now = clock()
     from_ms, to_ms = period_bounds(period, None, None, now)
-    return kpi_report(r, load_coverage(), from_ms, to_ms, department, None, now)
+    return kpi_report(r, load_coverage(), from_ms, to_ms, department, None, now, load_rules())
 
 
 def _rate_shown(rep: dict[str, Any]) -> tuple[str, str]:
@@ -42,7 +39,7 @@ def _rate_shown(rep: dict[str, Any]) -> tuple[str, str]:
 
 
 def _tile(browser: webdriver.Chrome, key: str) -> str:
-    return _text(browser, f".ec-kpi-tile-{key}")
+    return page_text(browser, f".ec-kpi-tile-{key}")
 
 
 def _shows(browser: webdriver.Chrome, rep: dict[str, Any]) -> bool:
@@ -68,7 +65,7 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     history.fill(r, geo, fleet, 30, now, seed=5)  # simulated incidents, marked as such
     history.fill_days(r, geo, fleet, 30, now, seed=5)  # patrols, units on duty, readings
     browser.set_window_size(1920, 1080)
-    _sign_in(browser, web, r, "leader", "boss")
+    sign_in(browser, web, r, "leader", "boss")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "a map")
     browser.get(web + "/kpis")
 
@@ -85,8 +82,10 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     )
     assert "n = " in _tile(browser, "water") and "%" in _tile(browser, "water")
     simulated = week["incidents"]["simulated"]
-    assert simulated > 0 and f"含 {simulated} 件模拟历史案件" in _text(browser, f"#{Ids.SIMULATED}")
-    meta = _text(browser, f"#{Ids.META}")
+    assert simulated > 0 and f"含 {simulated} 件模拟历史案件" in page_text(
+        browser, f"#{Ids.SIMULATED}"
+    )
+    meta = page_text(browser, f"#{Ids.META}")
     assert "统计时段" in meta and "部门：全部" in meta and "生成于" in meta
     # every chart drew, with its n and its definition
     wait_for(
@@ -94,10 +93,10 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
         20,
         "the charts",
     )
-    head = _text(browser, ".ec-kpi-chart-rate_source .ec-kpi-head")
+    head = page_text(browser, ".ec-kpi-chart-rate_source .ec-kpi-head")
     assert f"n = {week['handling_rate']['overall']['n']} 件受理案件" in head and "÷" in head
     _screenshot(browser, tmp_path, "kpi-normal.png")
-    assert not _severe(browser)
+    assert not console_errors(browser)
 
     # 30 days: the numbers follow
     month = _expected(r, page_clock, "30d")
@@ -110,9 +109,9 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     # one department: the numbers are that department's
     forestry = _expected(r, page_clock, "30d", "forestry")
     assert forestry["handling_rate"]["overall"]["n"] < month["handling_rate"]["overall"]["n"]
-    _toggle(browser, Ids.DEPARTMENT, "林业")
+    toggle_option(browser, Ids.DEPARTMENT, "林业")
     wait_for(lambda: _shows(browser, forestry), 20, "the forestry handling rate")
-    assert "部门：林业" in _text(browser, f"#{Ids.META}")
+    assert "部门：林业" in page_text(browser, f"#{Ids.META}")
 
     # in English: labels, tiles and charts
     lang = "//*[@id='shell-lang']//label[contains(., '{}')]"
@@ -120,12 +119,13 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     wait_for(lambda: "Handling rate" in _tile(browser, "rate"), 10, "the English tiles")
     wait_for(
         lambda: (
-            "Handling rate by source" in _text(browser, ".ec-kpi-chart-rate_source .ec-kpi-head")
+            "Handling rate by source"
+            in page_text(browser, ".ec-kpi-chart-rate_source .ec-kpi-head")
         ),
         10,
         "the English chart titles",
     )
-    assert "Last 30 days" in _text(browser, f"#{Ids.PERIOD}")
+    assert "Last 30 days" in page_text(browser, f"#{Ids.PERIOD}")
     browser.find_element(By.XPATH, lang.format("中文")).click()
     wait_for(lambda: "案件处理率" in _tile(browser, "rate"), 10, "the Chinese tiles")
 
@@ -160,7 +160,7 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     browser.set_window_size(1100, 1400)
     _screenshot(browser, tmp_path, "kpi-print.png")
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
-    assert not _severe(browser)
+    assert not console_errors(browser)
 
     # the wall screen: the tiles only, large, dark
     browser.set_window_size(1920, 1080)
@@ -169,7 +169,7 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
         lambda: "%" in _tile(browser, "rate") or "—" in _tile(browser, "rate"), 20, "the wall tiles"
     )
     assert browser.find_elements(By.CSS_SELECTOR, ".ec-page.ec-wall")
-    assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-charts").is_displayed()
+    assert browser.find_elements(By.CSS_SELECTOR, ".ec-kpi-charts") == []  # the tiles only
     assert not browser.find_element(By.CSS_SELECTOR, ".ec-kpi-controls").is_displayed()
     today = _expected(r, page_clock, "today", "forestry")
     wait_for(
@@ -183,14 +183,14 @@ def test_a_leader_sees_the_kpis_filters_them_exports_prints_and_opens_the_wall(
     )
     assert size >= 80  # readable from 5 m
     _screenshot(browser, tmp_path, "kpi-wall.png")
-    assert not _severe(browser)
+    assert not console_errors(browser)
 
 
 def test_operators_get_the_refusal(r: redis.Redis, web: str, browser: webdriver.Chrome) -> None:
-    _sign_in(browser, web, r, "operator", "duty")
+    sign_in(browser, web, r, "operator", "duty")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "a map")
     browser.get(web + "/kpis")
-    wait_for(lambda: "无权" in _text(browser, ".ec-no-access"), 15, "the refusal")
+    wait_for(lambda: "无权" in page_text(browser, ".ec-no-access"), 15, "the refusal")
     assert not browser.find_elements(By.CSS_SELECTOR, ".ec-kpi-tile")
-    assert "效能指标" not in _text(browser, ".ec-nav")
-    assert not [e for e in _severe(browser) if "403" not in e["message"]]
+    assert "效能指标" not in page_text(browser, ".ec-nav")
+    assert not [e for e in console_errors(browser) if "403" not in e["message"]]

@@ -11,19 +11,18 @@ from typing import Any
 import pytest
 from dash import html
 
-from callbacks.coverage_views import KIND_COLOURS
-from callbacks.kpi_charts import CHARTS, TOP_UNITS, chart_figure, chart_n, chart_table
-from callbacks.kpi_views import (
+from domain.vocab import LOCAL_TZ
+from tests.helpers import local_date, local_ms
+from views.coverage import KIND_COLOURS
+from views.kpi import (
     duration,
     headline,
     period_bounds,
     period_dates,
     simulated_note,
     tiles_view,
-    to_csv,
 )
-from domain.vocab import LOCAL_TZ
-from tests.helpers import local_date, local_ms
+from views.kpi_charts import CHARTS, TOP_UNITS, chart_figure, chart_n, chart_table, table_csv
 
 NOW = int(dt.datetime(2026, 11, 5, 14, 30, tzinfo=LOCAL_TZ).timestamp() * 1000)
 
@@ -367,7 +366,7 @@ def _rows(text: str) -> list[list[str]]:
 def test_csv_is_the_chart_table_with_a_bom_and_no_formulas() -> None:
     rep = report()
     table = chart_table("rate_department", rep, "zh")
-    text = to_csv(table.columns, table.rows, "zh")
+    text = table_csv(table, "zh")
     assert "\r\n" in text
     head, row = _rows(text)
     assert head == [
@@ -399,7 +398,7 @@ def test_csv_is_the_chart_table_with_a_bom_and_no_formulas() -> None:
         },
         "en",
     )
-    rows = _rows(to_csv(units.columns, units.rows, "en"))
+    rows = _rows(table_csv(units, "en"))
     assert rows[0] == ["Unit", "Incidents"]
     assert [r[0] for r in rows[1:]] == ["'@SUM(A1)", "'-2+3", "'+1", "U-1"]
 
@@ -408,16 +407,11 @@ def test_each_chart_exports_exactly_its_rows() -> None:
     rep = report()
     for name in CHARTS:
         table = chart_table(name, rep, "zh")
-        rows = _rows(to_csv(table.columns, table.rows, "zh"))
+        rows = _rows(table_csv(table, "zh"))
         assert len(rows) == 1 + len(table.rows), name
         assert len({len(r) for r in rows}) == 1, name
-    cov = _rows(to_csv(*_cols("coverage", rep), "zh"))
+    cov = _rows(table_csv(chart_table("coverage", rep, "zh"), "zh"))
     assert cov[1] == ["2026-11-04", "陆域网格", "5", "10", "50.0"]
-
-
-def _cols(name: str, rep: dict[str, Any]) -> tuple[Any, Any]:
-    table = chart_table(name, rep, "zh")
-    return table.columns, table.rows
 
 
 def test_no_tile_for_an_empty_report_breaks() -> None:

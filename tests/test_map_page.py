@@ -1,5 +1,5 @@
 """The live map's refresh callback over HTTP: it sends nothing while the live version (and the
-language) are unchanged, and fresh GeoJSON once they move."""
+viewer's language, kept in their session) are unchanged, and fresh GeoJSON once they move."""
 
 from __future__ import annotations
 
@@ -14,35 +14,25 @@ from flask.testing import FlaskClient
 from callbacks.map import SNAPSHOT_MAX_AGE_S
 from config.settings import Settings
 from dashboard import roles
+from dashboard.viewer import LANG_KEY
 from ingest import units
 from ingest.context import HandlerContext
 from layouts.map import Ids
-from layouts.shell import Ids as Shell
 from store import snapshots, users
 from store.writer import LiveStore
-from tests.test_auth import PASSWORD, make_app
-from tests.test_roles import callback_body, signed_in
+from tests.helpers import PASSWORD, callback_body, callback_response, make_app, signed_in
 
 
 def _refresh_body(c: FlaskClient, last: object, lang: str = "zh") -> dict[str, Any]:
+    """The refresh as the page posts it, from a user whose session is in `lang`."""
+    with c.session_transaction() as session:
+        session[LANG_KEY] = lang  # what the header's switch keeps there
     deps = c.get("/_dash-dependencies").get_json()
     (dep,) = [d for d in deps if f"{Ids.UNITS}.data" in d["output"]]
     body = callback_body(dep)
-    for i in body["inputs"]:
-        if i["id"] == Shell.LANG:
-            i["value"] = lang
-    body["state"][0]["value"] = last
+    (version,) = [s for s in body["state"] if s["id"] == Ids.VERSION]
+    version["value"] = last
     return body
-
-
-def _post(c: FlaskClient, body: dict[str, Any]) -> dict[str, Any]:
-    resp = c.post(
-        "/_dash-update-component",
-        json=body,
-        headers={"X-CSRFToken": c.get_cookie("_csrf_token").value},
-    )
-    assert resp.status_code == 200, resp.data
-    return resp.get_json()["response"]
 
 
 def _write_unit(r: redis.Redis, unit_id: str, seq: int) -> None:
@@ -70,20 +60,23 @@ def test_refresh_sends_nothing_until_the_version_or_language_moves(
     _write_unit(r, "U-1", 1)
     v = snapshots.version(r)
 
-    out = _post(c, _refresh_body(c, None))
+    out = callback_response(c, _refresh_body(c, None))
     assert len(out[Ids.UNITS]["data"]["features"]) == 1
     seen = out[Ids.VERSION]["data"]
     assert seen == {"version": v, "lang": "zh", "wall": False, "alerts": []}
     assert out[Ids.FEED]["children"]  # "no open alerts"
 
     same = _refresh_body(c, seen)
-    assert _post(c, same) == {}  # every output no_update: nothing goes over the wire
-    assert Ids.UNITS in _post(c, _refresh_body(c, seen, "en"))
+    assert callback_response(c, same) == {}  # every output no_update: nothing goes over the wire
+    assert Ids.UNITS in callback_response(c, _refresh_body(c, seen, "en"))
+    same = _refresh_body(c, seen)  # back in Chinese
+    assert callback_response(c, same) == {}
     _write_unit(r, "U-2", 1)
     assert snapshots.version(r) != v
     # screens share one snapshot per process, rebuilt at most every SNAPSHOT_MAX_AGE_S
-    assert _post(c, same) == {}
+    assert callback_response(c, same) == {}
+    # a sleep on purpose: the time passing is what is tested (the cache reads time.monotonic())
     time.sleep(SNAPSHOT_MAX_AGE_S)
-    moved = _post(c, same)
+    moved = callback_response(c, same)
     assert len(moved[Ids.UNITS]["data"]["features"]) == 2
     assert Ids.FEED not in moved and Ids.ALERTS not in moved  # the alerts did not change

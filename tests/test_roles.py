@@ -3,7 +3,6 @@ and as each role gets what the role table says; `/api/*` is gated; security head
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import dash
@@ -11,61 +10,18 @@ import pytest
 import redis
 from dash import Input, Output
 from flask import Blueprint, Flask, jsonify
-from flask.testing import FlaskClient
 
 from config.settings import Settings
 from dashboard import roles
 from store import users
-from tests.test_auth import PASSWORD, client, login, make_app
-
-
-@pytest.fixture
-def server(settings: Settings, r: redis.Redis) -> Flask:
-    for role in roles.ROLES:
-        users.create_user(r, role, role, PASSWORD)
-    return make_app(settings)
-
-
-def signed_in(server: Flask, role: str) -> FlaskClient:
-    c = client(server)
-    assert login(c, role).status_code == 302
-    c.get("/")  # the page sets the _csrf_token cookie Dash's renderer sends back
-    return c
-
-
-def _prop(spec: str) -> dict[str, Any]:
-    ident, prop = spec.rsplit(".", 1)
-    return {"id": json.loads(ident) if ident.startswith("{") else ident, "property": prop}
-
-
-def _value(dep_item: dict[str, Any]) -> Any:
-    """What the renderer sends for an input: a value, or for a wildcard (ALL) id the list of
-    matching components, none of which are on the page yet."""
-    ident = dep_item["id"]
-    if isinstance(ident, dict) and ["ALL"] in ident.values():
-        return []
-    return {**dep_item, "value": None}
-
-
-def callback_body(dep: dict[str, Any]) -> dict[str, Any]:
-    """The body Dash's renderer would post for one entry of /_dash-dependencies."""
-    out = dep["output"]
-    outputs: Any = (
-        [_prop(o) for o in out.strip(".").split("...")] if out.startswith("..") else _prop(out)
-    )
-    return {
-        "output": out,
-        "outputs": outputs,
-        "changedPropIds": [],
-        "inputs": [_value(i) for i in dep["inputs"]],
-        "state": [_value(s) for s in dep["state"]],
-    }
-
-
-def post_callback(c: FlaskClient, body: dict[str, Any], csrf: bool = True) -> int:
-    cookie = c.get_cookie("_csrf_token")
-    headers = {"X-CSRFToken": cookie.value} if csrf and cookie else {}
-    return c.post("/_dash-update-component", json=body, headers=headers).status_code
+from tests.helpers import (
+    PASSWORD,
+    callback_body,
+    client,
+    make_app,
+    post_callback,
+    signed_in,
+)
 
 
 def add_test_callbacks(server: Flask) -> None:
@@ -108,7 +64,7 @@ def test_the_walk_finds_a_callback_without_a_rule_and_the_gate_refuses_it(server
             "inputs": [{"id": "test-go2", "property": "n_clicks"}],
         }
     )
-    assert post_callback(signed_in(server, "admin"), body) == 403  # fail closed
+    assert post_callback(signed_in(server, "admin"), body).status_code == 403  # fail closed
 
 
 def test_role_matrix_every_callback_as_anonymous_and_each_role(server: Flask) -> None:
@@ -125,22 +81,30 @@ def test_role_matrix_every_callback_as_anonymous_and_each_role(server: Flask) ->
     seen = set()
     for dep in deps:
         body = callback_body(dep)
-        assert post_callback(client(server), body) == 401, dep["output"]
+        assert post_callback(client(server), body).status_code == 401, dep["output"]
         allowed = roles.allowed_roles(app, dep["output"])
+        # 204: allowed, and the callback found nothing to do (no button was clicked); 400: a
+        # callback that runs in the browser (Dash's page title) has nothing to run on the server
+        done = {400} if dep.get("clientside_function") else {200, 204}
         for role, c in sessions.items():
-            status = post_callback(c, body)
-            # 204: allowed, and the callback found nothing to do (no button was clicked)
-            expected = {200, 204} if role in allowed else {403}
+            status = post_callback(c, body).status_code
+            expected = done if role in allowed else {403}
             assert status in expected, (dep["output"], role, status)
             seen.add(status)
-    assert seen == {200, 204, 403}
+    assert seen == {200, 204, 400, 403}
+
+
+def _freshness(c: Any) -> dict[str, Any]:
+    """The live map's freshness callback: any role, and it always answers."""
+    (dep,) = [d for d in c.get("/_dash-dependencies").get_json() if "map-freshness" in d["output"]]
+    return dep
 
 
 def test_dash_posts_need_the_csrf_token(server: Flask) -> None:
     c = signed_in(server, "operator")
-    dep = c.get("/_dash-dependencies").get_json()[0]
-    assert post_callback(c, callback_body(dep), csrf=False) == 400
-    assert post_callback(c, callback_body(dep)) == 200
+    dep = _freshness(c)
+    assert post_callback(c, callback_body(dep), csrf=False).status_code == 400
+    assert post_callback(c, callback_body(dep)).status_code == 200
 
 
 def test_callback_roles_must_come_from_the_table(server: Flask) -> None:
@@ -212,11 +176,4 @@ def test_security_headers_on_every_response(server: Flask) -> None:
     for c in (anon, operator):
         for path in ("/", "/login", "/healthz", "/_dash-layout", "/api/v1/x", "/nosuch"):
             _check_headers(c.get(path))
-    dep = operator.get("/_dash-dependencies").get_json()[0]
-    _check_headers(
-        operator.post(
-            "/_dash-update-component",
-            json=callback_body(dep),
-            headers={"X-CSRFToken": operator.get_cookie("_csrf_token").value},
-        )
-    )
+    _check_headers(post_callback(operator, callback_body(_freshness(operator))))

@@ -17,7 +17,7 @@ import redis
 
 from embedded.processes import ServerProcess, free_port, mosquitto
 from store import keys, reader
-from tests.conftest import ROOT, wait_for
+from tests.helpers import ROOT, wait_for
 
 CLEAN_ENV = {
     k: v

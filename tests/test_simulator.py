@@ -30,6 +30,7 @@ from domain.water_quality import breaches
 from simulator.main import Simulation, run
 from simulator.units import DEPARTMENT_ABBR
 from simulator.vessels import LANES, tag_block
+from tests.helpers import subscribe
 
 T0 = 1_800_000_000_000  # 2027-01-15, epoch ms
 MAX_KMH = {UnitKind.FOOT: 6.0, UnitKind.VEHICLE: 60.0, UnitKind.BOAT: 40.0, UnitKind.DRONE: 42.0}
@@ -434,7 +435,8 @@ def test_run_stops_promptly_without_a_broker() -> None:
     settings = Settings(mqtt_url="mqtt://127.0.0.1:9", redis_url="redis://127.0.0.1:9/0")
     t = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop, "seed": 1})
     t.start()
-    time.sleep(2.5)  # long enough for a refused connect and a back-off wait
+    # a sleep on purpose: time passing is the test (a refused connect, then a back-off wait)
+    time.sleep(2.5)
     stop.set()
     t.join(timeout=3)
     assert not t.is_alive()
@@ -857,11 +859,16 @@ def test_run_answers_notices_over_the_broker(
         u for u in Simulation(seed=seed, rate=rate).units.units if u.status is UnitStatus.OFF_DUTY
     )  # off duty: still at home, not moving
     got: queue.Queue = queue.Queue()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}")
-    sub.on_message = lambda _c, _u, m: got.put((m.topic, orjson.loads(m.payload)))
-    sub.connect("127.0.0.1", broker.port)
-    sub.subscribe(f"ecocommand/units/{unit.unit_id}/task", qos=1)
-    sub.loop_start()
+    simulator_up = threading.Event()
+
+    def on_message(m: mqtt.MQTTMessage) -> None:
+        if m.topic.endswith("/task"):
+            got.put((m.topic, orjson.loads(m.payload)))
+        elif not m.retain:  # the unit's profile as the simulator publishes it, not a replay
+            simulator_up.set()
+
+    topics = [f"ecocommand/units/{unit.unit_id}/{leaf}" for leaf in ("task", "profile")]
+    sub = subscribe(broker.port, topics, on_message)
     client_id = f"test-sim-{uuid.uuid4().hex[:6]}"
 
     def start() -> tuple[threading.Thread, threading.Event]:
@@ -889,7 +896,9 @@ def test_run_answers_notices_over_the_broker(
     topic = f"ecocommand/units/{unit.unit_id}/dispatch"
     try:
         t, stop = start()
-        time.sleep(1.5)  # connected and subscribed
+        # connected and subscribed: the simulator subscribes to the notices on connect, before
+        # it publishes anything, and its first publications are the units' profiles
+        assert simulator_up.wait(15), "no profile from the simulator"
         publisher.publish(topic, b"{garbage")  # ignored, nothing breaks
         publisher.publish(topic, notice("INC-R1"))
         assert actions(3) == [("INC-R1", "ack"), ("INC-R1", "arrived"), ("INC-R1", "handled")]

@@ -95,7 +95,7 @@ def test_history_is_trimmed_by_age(r: redis.Redis) -> None:
     server_ms = lambda: int(r.time()[0]) * 1000 + int(r.time()[1]) // 1000  # noqa: E731
     for seq in range(500):
         store.write(ops_of("U-1", seq), server_ms())
-    time.sleep(0.4)
+    time.sleep(0.4)  # on purpose: the first 500 entries must age past the 300 ms kept
     for seq in range(500, 510):
         store.write(ops_of("U-1", seq), server_ms())
     n = r.xlen(keys.track("unit", "U-1"))

@@ -1,6 +1,7 @@
 """What the coverage page's map draws, as plain GeoJSON: presence hexagons split into classes of a
 sequential colour scale (one layer per class, see layouts/coverage.py), the place grid with
-tooltips, blind cells and coast segments visited or blind. Pure: no Dash callbacks, no Redis."""
+tooltips, blind cells and coast segments visited or blind; the layers' styles and the legend.
+Pure: no Dash callbacks, no Redis."""
 
 from __future__ import annotations
 
@@ -18,12 +19,6 @@ from shapely.geometry import mapping
 from dashboard.i18n import t
 from domain.coverage_places import CoverageGeography, Place
 from domain.vocab import LOCAL_TZ
-from layouts.coverage import (
-    BLIND_STYLE,
-    COAST_BLIND_STYLE,
-    COAST_OK_STYLE,
-    PRESENCE_COLOURS,
-)
 
 FeatureCollection = dict[str, Any]
 # Lower bounds (hours) of the presence classes after the first, per window: a class means about
@@ -35,6 +30,26 @@ PRESENCE_BREAKS_H: dict[str, tuple[float, ...]] = {
     "7d": (2.0, 4.0, 8.0, 16.0),
 }
 COORD_DECIMALS = 5  # ~1 m, as the coverage files
+
+# Layer styles (static per layer: the colour of a presence class is its layer's, so no browser
+# style function is needed). Blind coast segments are dashed as well as red, for colour-blind eyes.
+GRID_STYLE = {"color": "#5f6f7f", "weight": 0.7, "opacity": 0.7, "fillOpacity": 0}
+BLIND_STYLE = {
+    "color": "#d7191c",
+    "weight": 3,
+    "opacity": 0.95,
+    "fillColor": "#d7191c",
+    "fillOpacity": 0.06,
+}
+COAST_OK_STYLE = {"color": "#1a9641", "weight": 5, "opacity": 0.95}
+COAST_BLIND_STYLE = {"color": "#d7191c", "weight": 5, "opacity": 0.95, "dashArray": "10 6"}
+# Sequential, light to dark (ColorBrewer YlGnBu without its palest step, which vanishes on the
+# basemap's land colour); one GeoJSON layer per class.
+PRESENCE_COLOURS = ("#c7e9b4", "#7fcdbb", "#41b6c4", "#2c7fb8", "#253494")
+
+
+def presence_style(colour: str) -> dict[str, object]:
+    return {"color": colour, "weight": 0.5, "fillColor": colour, "fillOpacity": 0.7}
 
 
 def _collection(features: list[dict[str, Any]]) -> FeatureCollection:

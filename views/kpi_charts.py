@@ -1,6 +1,6 @@
 """The KPI page's charts. Each chart is a table (the exact rows its CSV exports) and a plotly
 figure drawn from that table, so the picture and the export cannot disagree. Pure: no callbacks,
-no Redis; built from `dashboard.kpi_api.kpi_report`.
+no Redis; built from `services.kpis.report`.
 
 Colours are fixed per meaning across the page: one per response interval (and its deadline),
 one per place kind (as the coverage page), one per water kind; the bureau's 100% target is a
@@ -16,10 +16,11 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from callbacks.coverage_views import KIND_COLOURS
-from callbacks.kpi_views import INTERVAL_KEYS, iso_day
 from dashboard.i18n import t
 from domain.coverage_places import PLACE_KINDS
+from views import csv_export
+from views.coverage import KIND_COLOURS
+from views.kpi import INTERVAL_KEYS, iso_day
 
 FONT = '"Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif'
 INK, GRID, BAR, PALE = "#14202e", "#e3e8ee", "#1f5fa8", "#9ecae1"
@@ -563,3 +564,11 @@ def chart_n(name: str, rep: Mapping[str, Any]) -> tuple[str, int]:
     if name == "on_duty":
         return "kpis.n.hours", len(rep["on_duty"])
     return "kpis.n.readings", sum(int(p["n"]) for p in rep["water"]["points"])
+
+
+def table_csv(table: Table, lang: str) -> str:
+    """A chart's table as CSV (views/csv_export.py), headers in the page's language."""
+    return csv_export.write(
+        [t(header, lang) for _key, header in table.columns],
+        ([row.get(key) for key, _header in table.columns] for row in table.rows),
+    )

@@ -1,5 +1,5 @@
-"""The KPI page's period, headline figures, tiles and CSV, built from
-`dashboard.kpi_api.kpi_report`. Pure: no callbacks, no Redis.
+"""The KPI page's period, headline figures and tiles, built from
+`services.kpis.report`. Pure: no callbacks, no Redis.
 
 A period is whole local days (UTC+8) up to now: today, the last 7 or 30 days counting today, or
 a custom range of dates (capped at now: a day still to come has nothing to count and would
@@ -8,9 +8,7 @@ lower every per-day average).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +24,6 @@ DEFAULT_PERIOD = "7d"
 MAX_DAYS = 400  # as the API
 DAY_MS = 86_400_000
 NEAR_TARGET = 0.9  # from here a rate reads as close to its 100% target (amber), as coverage
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these
 INTERVAL_KEYS = ("report_to_assigned_s", "assigned_to_on_scene_s", "on_scene_to_handled_s")
 
 
@@ -280,23 +277,3 @@ def tiles_view(rep: Mapping[str, Any], lang: str) -> list[html.Div]:
 def simulated_note(rep: Mapping[str, Any], lang: str) -> str:
     n = int(rep["incidents"].get("simulated") or 0)
     return t("kpis.simulated", lang).format(n=n) if n else ""
-
-
-# -- CSV -----------------------------------------------------------------------------------------
-
-
-def cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_START) else text
-
-
-def to_csv(columns: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]], lang: str) -> str:
-    """Rows as CSV: UTF-8 with a byte order mark (so spreadsheets read the Chinese), CRLF lines,
-    headers in the page's language, every cell guarded against formula injection."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([cell(t(header, lang)) for _key, header in columns])
-    for row in rows:
-        w.writerow([cell(row.get(key)) for key, _header in columns])
-    return "\ufeff" + out.getvalue()

@@ -1,25 +1,23 @@
 """The coverage page's figures, tables, CSV, trend chart and patrol-log list, built from
-`dashboard.coverage_api.report` and `store.patrol_logs.recent`. Pure: no callbacks, no Redis."""
+`services.coverage.report` and `services.coverage.recent_logs`. Pure: no callbacks, no Redis."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
 from dash import html
 
-from callbacks.coverage_map import local_stamp
 from dashboard.i18n import t
 from domain.coverage_places import PLACE_KINDS, Place
 from domain.vocab import Subdistrict
+from views import csv_export
+from views.coverage_map import local_stamp
 
 # Place kind -> accent colour of its figure and trend line (none is the map's red or green).
 KIND_COLOURS = {"land": "#b35806", "coast": "#6a3d9a", "sea": "#1f5fa8"}
 NEAR_TARGET = 90.0  # % from which a figure is shown as close to the 100% target (amber)
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these
 
 
 def _percent(f: Mapping[str, Any]) -> str:
@@ -161,53 +159,39 @@ def table_rows(spots: list[Mapping[str, Any]], lang: str) -> list[dict[str, Any]
     ]
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_START) else text
+CSV_HEADERS = (
+    "field.id",
+    "coverage.col.place",
+    "coverage.col.kind",
+    "coverage.col.subdistrict",
+    "coverage.col.community",
+    "coverage.col.owner",
+    "coverage.col.requirement",
+    "coverage.col.last_visit",
+    "coverage.col.hours_since",
+    "coverage.col.last_unit",
+)
 
 
 def blind_spots_csv(spots: list[Mapping[str, Any]], lang: str) -> str:
-    """The blind spots as CSV (UTF-8 with a byte order mark, so spreadsheets read the Chinese),
-    with the responsible person, the last visit (local time, ISO 8601) and the last unit."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(
-        [
-            t(k, lang)
-            for k in (
-                "field.id",
-                "coverage.col.place",
-                "coverage.col.kind",
-                "coverage.col.subdistrict",
-                "coverage.col.community",
-                "coverage.col.owner",
-                "coverage.col.requirement",
-                "coverage.col.last_visit",
-                "coverage.col.hours_since",
-                "coverage.col.last_unit",
-            )
-        ]
-    )
-    for s in page_order(spots):
-        w.writerow(
-            [
-                _cell(v)
-                for v in (
-                    s["id"],
-                    s["label"],
-                    t(f"coverage.place.{s['kind']}", lang),
-                    t(f"subdistrict.{s['subdistrict']}", lang),
-                    s.get("community") or "",
-                    s["owner"],
-                    s["requirement_h"],
-                    local_stamp(s["last_visit_ms"], seconds=True) or t("coverage.never", lang),
-                    "" if s["hours_since"] is None else s["hours_since"],
-                    s.get("last_unit") or "",
-                )
-            ]
+    """The blind spots as CSV (views/csv_export.py), with the responsible person, the last visit
+    (local time, ISO 8601) and the last unit."""
+    rows = [
+        (
+            s["id"],
+            s["label"],
+            t(f"coverage.place.{s['kind']}", lang),
+            t(f"subdistrict.{s['subdistrict']}", lang),
+            s.get("community") or "",
+            s["owner"],
+            s["requirement_h"],
+            local_stamp(s["last_visit_ms"], seconds=True) or t("coverage.never", lang),
+            "" if s["hours_since"] is None else s["hours_since"],
+            s.get("last_unit") or "",
         )
-    return "\ufeff" + out.getvalue()
+        for s in page_order(spots)
+    ]
+    return csv_export.write([t(k, lang) for k in CSV_HEADERS], rows)
 
 
 def trend_figure(trend: list[Mapping[str, Any]], lang: str) -> go.Figure:

@@ -1,0 +1,146 @@
+"""Accounts: who is signed in (by session or API token), signing in with throttling, signing out,
+and the administration the `users` command does (accounts, API tokens, the demo accounts).
+
+Passwords and tokens are judged by store/users.py (argon2id hashes, SHA-256 of tokens); this
+module decides what a sign-in attempt means and what the person is told.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from domain.roles import ROLES
+from services.context import AppContext
+from services.errors import Refused
+from store import users
+
+ADDRESS_FACTOR = 4  # several people sign in from the command centre's one address
+NAME_RULE = "a user name has 1-64 letters, digits, '.', '_', '@' or '-'"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    role: str
+
+
+class Throttled(Refused):
+    """Too many failed sign-ins from this account or address: wait `wait_s` seconds."""
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(429, f"too many failed sign-ins: try again in {wait_s} s")
+        self.wait_s = wait_s
+
+
+def account(ctx: AppContext, name: str | None) -> Account | None:
+    """The account, if it exists and holds a role (deleted or withdrawn: None)."""
+    u = users.get_user(ctx.redis, name) if name else None
+    if u is None or u.get("role") not in ROLES:
+        return None
+    return Account(name, u["role"])  # type: ignore[arg-type]
+
+
+def session_account(ctx: AppContext, sid: str) -> Account | None:
+    return account(ctx, users.session_user(ctx.redis, sid))
+
+
+def token_account(ctx: AppContext, token: str) -> Account | None:
+    return account(ctx, users.verify_token(ctx.redis, token))
+
+
+def sign_in(ctx: AppContext, name: str, password: str, addr: str, old_sid: str = "") -> str:
+    """A new session id for a correct name and password; the old session ends. Raises
+    Throttled while the account or the address must wait, Refused(401) when wrong."""
+    r, settings = ctx.redis, ctx.settings
+    name_ok = name if users.valid_name(name) else None
+    wait = max(
+        users.throttled(r, "addr", addr), users.throttled(r, "account", name_ok) if name_ok else 0
+    )
+    if wait:
+        raise Throttled(wait)
+    who = account(ctx, name_ok) if name_ok and users.verify(r, name_ok, password) else None
+    if who is None:
+        if name_ok:
+            users.record_failure(
+                r, "account", name_ok, settings.login_max_failures, settings.login_lockout_s
+            )
+        users.record_failure(
+            r, "addr", addr, settings.login_max_failures * ADDRESS_FACTOR, settings.login_lockout_s
+        )
+        raise Refused(401, "wrong user name or password")
+    users.clear_failures(r, "account", who.name)
+    sign_out(ctx, old_sid)
+    return users.start_session(r, who.name, int(settings.session_hours * 3600))
+
+
+def sign_out(ctx: AppContext, sid: str) -> None:
+    users.end_session(ctx.redis, sid)
+
+
+# --- administration (the `users` command) ---------------------------------------------------
+
+
+def _existing(r: redis.Redis, name: str) -> None:
+    if not users.valid_name(name):
+        raise ValueError(NAME_RULE)
+    if users.get_user(r, name) is None:
+        raise ValueError(f"no user {name!r}")
+
+
+def add_user(r: redis.Redis, name: str, role: str, password: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    if not users.valid_name(name):
+        raise ValueError(NAME_RULE)
+    users.check_password(password)
+    users.create_user(r, name, role, password)
+
+
+def list_accounts(r: redis.Redis) -> list[dict[str, Any]]:
+    """Every account with its role and how many API tokens it holds."""
+    return [{**u, "tokens": len(users.list_tokens(r, u["name"]))} for u in users.list_users(r)]
+
+
+def new_token(r: redis.Redis, name: str) -> tuple[str, str]:
+    """(token id, the token): the token is shown once and kept only as its hash."""
+    _existing(r, name)
+    return users.create_token(r, name)
+
+
+def revoke_tokens(r: redis.Redis, name: str) -> int:
+    _existing(r, name)
+    return users.revoke_tokens(r, name)
+
+
+def tokens(r: redis.Redis, name: str) -> list[dict[str, Any]]:
+    _existing(r, name)
+    return users.list_tokens(r, name)
+
+
+def seed_demo(r: redis.Redis, data_dir: Path) -> list[tuple[str, str, str]]:
+    """One account per role, named after it, for the demo. Passwords are made on first start and
+    kept in DATA_DIR/demo_accounts.txt (0600); existing accounts are never reset."""
+    path = data_dir / "demo_accounts.txt"
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _role, password = [*line.split("\t"), "", ""][:3]
+            known[name] = password
+    out = []
+    for role in ROLES:
+        if users.get_user(r, role) is None:
+            known[role] = secrets.token_urlsafe(12)
+            users.create_user(r, role, role, known[role])
+        out.append((role, role, known.get(role, "(set earlier, unchanged)")))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when an older file had looser bits
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{n}\t{role}\t{p}\n" for n, role, p in out)
+    return out

@@ -1,0 +1,159 @@
+"""The dispatch page in a real browser for each reader: a duty chief, a leader and an operator open
+/dispatch with an incident selected. The chief's page has the controls to act (assign,
+pre-emption, reason, transfer, next steps, the new-incident form, the case file's inputs); the
+leader's and the operator's pages do not hold them at all, only what they read. Each in Chinese
+and English, with screenshots at 1920x1080, and no console errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import redis
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from layouts.dispatch import Ids
+from layouts.shell import Ids as Shell
+from store import incidents
+from tests.helpers import (
+    console_errors,
+    page_text,
+    sign_in,
+    wait_for,
+    write_available_unit,
+)
+
+SHOTS = Path("/tmp")  # screenshots to look at after a run (also kept in tmp_path)
+# a duty chief's controls: nobody else's page holds any of them
+CHIEF_ONLY = (
+    Ids.ASSIGN,
+    Ids.PREEMPT,
+    Ids.REASON,
+    Ids.DEPARTMENT,  # transfer to
+    Ids.CHIEF_INPUTS,
+    Ids.CANDIDATES,  # the checkboxes of the units to send
+    Ids.FORM,
+    Ids.CREATE,
+    Ids.NEW_TYPE,
+    Ids.NEW_LAT,
+    Ids.NEW_LON,
+    Ids.CASE_FILE,
+    Ids.NOTE_TEXT,
+    Ids.ADD_NOTE,
+    Ids.EVIDENCE,
+    Ids.NOTE,
+    Ids.MAP,  # the map a click on which places a new incident
+)
+
+
+def _open_incident(r: redis.Redis) -> str:
+    now = time.time_ns() // 1_000_000
+    fields = {
+        "type": "illegal_logging",
+        "priority": 2,
+        "source": "hotline",
+        "domain": "land",
+        "department": "forestry",
+        "description": "北侧山坡有人砍伐",
+        "lat": 22.52,
+        "lon": 114.54,
+    }
+    return incidents.create(r, fields, "chief", now).detail
+
+
+def _select(browser: webdriver.Chrome, web: str, incident_id: str) -> None:
+    """Opens /dispatch and selects the incident in the queue; returns once its detail and its
+    candidates show."""
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "a map")
+    browser.get(web + "/dispatch")
+    row = f"//*[@id='{Ids.QUEUE}']//button[contains(., '{incident_id}')]"
+    wait_for(lambda: browser.find_elements(By.XPATH, row), 15, "the incident in the queue")
+    browser.find_element(By.XPATH, row).click()
+    wait_for(lambda: incident_id in page_text(browser, f"#{Ids.DETAIL} h2"), 10, "its detail")
+    wait_for(lambda: "FO-NEAR" in page_text(browser, f"#{Ids.CANDIDATES_BOX}"), 10, "candidates")
+    _wait_drawn(browser, f"incident:{incident_id}")
+
+
+def _wait_drawn(browser: webdriver.Chrome, feature: str) -> None:
+    """Until the map has drawn this feature (assets/map.js keeps what it drew by feature id)."""
+    drawn = (
+        "var m = window.ecocommand && window.ecocommand.map; return !!(m && m.drawn[arguments[0]]);"
+    )
+    wait_for(lambda: browser.execute_script(drawn, feature), 10, f"{feature} on the map")
+
+
+def _switch_to_english(browser: webdriver.Chrome) -> None:
+    browser.find_element(
+        By.XPATH, f"//*[@id='{Shell.LANG}']//label[contains(., 'English')]"
+    ).click()
+    wait_for(lambda: "Incident queue" in page_text(browser, f"#{Ids.QUEUE_TITLE}"), 15, "English")
+
+
+def _shoot(browser: webdriver.Chrome, tmp_path: Path, name: str) -> None:
+    # two animation frames: Leaflet draws the canvas markers it was given on the next one
+    browser.execute_async_script(
+        "var done = arguments[0];"
+        "requestAnimationFrame(function () { requestAnimationFrame(done); });"
+    )
+    browser.save_screenshot(str(tmp_path / name))
+    browser.save_screenshot(str(SHOTS / name))
+
+
+def _sign_out(browser: webdriver.Chrome) -> None:
+    browser.find_element(By.ID, Shell.LOGOUT).click()
+    wait_for(lambda: "/login" in browser.current_url, 10, "signed out")
+
+
+def test_each_reader_gets_a_dispatch_page_with_only_the_controls_they_may_use(
+    r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    write_available_unit(r, "FO-NEAR", "foot", 22.525, 114.545)
+    incident_id = _open_incident(r)
+    browser.execute_cdp_cmd(  # the page itself 1920 x 1080, as on a desk's screen
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+    # the duty chief: every control there, and the next steps of the selected incident
+    sign_in(browser, web, r, "dispatcher", "chief")
+    _select(browser, web, incident_id)
+    for ident in CHIEF_ONLY:
+        assert browser.find_elements(By.ID, ident), ident
+    assert browser.find_elements(By.CSS_SELECTOR, f"#{Ids.CANDIDATES} input[value='FO-NEAR']")
+    assert browser.find_elements(By.CSS_SELECTOR, f"#{Ids.DETAIL} .ec-moves button")
+    assert "允许抽调" in page_text(browser, f"#{Ids.PREEMPT}")  # labels in Chinese first
+    _shoot(browser, tmp_path, "dispatch-chief-zh.png")
+    assert not console_errors(browser)
+    _switch_to_english(browser)
+    wait_for(lambda: "FO-NEAR" in page_text(browser, f"#{Ids.CANDIDATES_BOX}"), 10, "candidates")
+    _wait_drawn(browser, f"incident:{incident_id}")
+    assert "Allow taking units off" in page_text(browser, f"#{Ids.PREEMPT}")
+    assert browser.find_element(By.ID, Ids.ASSIGN).text == "Assign"
+    _shoot(browser, tmp_path, "dispatch-chief-en.png")
+    assert not console_errors(browser)
+    _sign_out(browser)
+
+    # a leader and an operator read the same incident: none of the chief's controls exist
+    for role, name in (("leader", "boss"), ("operator", "duty")):
+        sign_in(browser, web, r, role, name)
+        _select(browser, web, incident_id)
+        for ident in CHIEF_ONLY:
+            assert browser.find_elements(By.ID, ident) == [], (role, ident)
+        assert browser.find_elements(By.ID, Ids.VIEW_MAP)  # the same map, to look at
+        box = f"#{Ids.CANDIDATES_BOX}"
+        assert browser.find_elements(By.CSS_SELECTOR, f"{box} input") == [], role
+        assert browser.find_elements(By.CSS_SELECTOR, f"#{Ids.DETAIL} button") == [], role
+        assert browser.find_elements(By.CSS_SELECTOR, ".ec-moves") == [], role
+        assert "北侧山坡有人砍伐" in page_text(browser, f"#{Ids.DETAIL}")
+        _shoot(browser, tmp_path, f"dispatch-{role}-zh.png")
+        assert not console_errors(browser), role
+        if role == "leader":
+            _switch_to_english(browser)
+            wait_for(lambda: "Illegal logging" in page_text(browser, f"#{Ids.DETAIL}"), 10, "en")
+            _wait_drawn(browser, f"incident:{incident_id}")
+            for ident in CHIEF_ONLY:
+                assert browser.find_elements(By.ID, ident) == [], (role, ident)
+            _shoot(browser, tmp_path, f"dispatch-{role}-en.png")
+            assert not console_errors(browser), role
+        _sign_out(browser)

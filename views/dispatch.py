@@ -1,0 +1,277 @@
+"""The dispatch page's queue, incident detail and candidates as components and GeoJSON. Pure: no
+callbacks, no Redis; built from `services.incidents` answers."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import dash_leaflet as dl
+from dash import dcc, html
+
+from dashboard import map_data
+from dashboard.i18n import t
+from domain.evidence import INLINE_TYPES
+from services.incidents import evidence_url
+
+PRIORITY_COLOURS = map_data.PRIORITY_COLOURS
+# Pattern ids: a queue row {"type": ROW, "id": incident id}; a transition button
+# {"type": MOVE, "to": state}.
+ROW, MOVE = "incident-row", "incident-move"
+CANDIDATES = "dispatch-candidates"  # the duty chief's checklist of units to send
+
+
+def empty() -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": []}
+
+
+def _age(ms: Any, now: int, lang: str) -> str:
+    return map_data.fmt_age((now - ms) / 1000, lang) if isinstance(ms, int) else "—"
+
+
+def incident_feature(inc: dict[str, Any], selected: bool, lang: str) -> dict[str, Any]:
+    p = int(inc.get("priority") or 3)
+    title = f"{inc['id']} · {t('incident.type.' + str(inc.get('type')), lang)}"
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [inc["lon"], inc["lat"]]},
+        "properties": {
+            "id": f"incident:{inc['id']}",
+            "kind": "incident",
+            "shape": "diamond",
+            "color": PRIORITY_COLOURS.get(p, "#6a3d9a"),
+            "stroke": "#000000" if selected else "#ffffff",
+            "strokeWeight": 4 if selected else 2,
+            "tooltip": escape(title),
+        },
+    }
+
+
+def incident_layer(items: list[dict[str, Any]], selected: Any, lang: str) -> dict[str, Any]:
+    located = [i for i in items if isinstance(i.get("lon"), float)]
+    return {
+        "type": "FeatureCollection",
+        "features": [incident_feature(i, i["id"] == selected, lang) for i in located],
+    }
+
+
+def queue_order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most urgent first, then oldest first: what a duty chief works through."""
+    return sorted(items, key=lambda i: (int(i.get("priority") or 3), i.get("created_ms") or 0))
+
+
+def escalation(inc: dict[str, Any], lang: str) -> list[html.Div]:
+    """Who is responsible now, once a missed deadline has moved the case up a level."""
+    if not inc.get("deadlines_missed") or not inc.get("level"):
+        return []
+    return [
+        html.Div(
+            t("dispatch.escalated", lang).format(level=t(f"level.{inc['level']}", lang)),
+            className="ec-late",
+        )
+    ]
+
+
+def _late(inc: dict[str, Any], lang: str) -> list[html.Div]:
+    return [
+        html.Div(t(f"incident.deadline.{d}", lang), className="ec-late")
+        for d in inc.get("deadlines_missed") or []
+    ]
+
+
+def row(inc: dict[str, Any], now: int, lang: str, selected: bool) -> html.Li:
+    p = int(inc.get("priority") or 3)
+    units = f" · {', '.join(inc.get('units') or [])}" if inc.get("units") else ""
+    head = html.Div(
+        [
+            html.Span(t(f"incident.priority.{p}", lang), className=f"ec-prio ec-prio-{p}"),
+            html.Span(t(f"incident.type.{inc.get('type')}", lang), className="ec-alert-kind"),
+            html.Span(_age(inc.get("created_ms"), now, lang), className="ec-alert-time"),
+        ],
+        className="ec-alert-head",
+    )
+    state = t("incident.state." + str(inc.get("state")), lang)
+    return html.Li(
+        html.Button(
+            [
+                head,
+                html.Div(f"{inc['id']} · {state}{units}", className="ec-alert-source"),
+                *_late(inc, lang),
+                *escalation(inc, lang),
+            ],
+            id={"type": ROW, "id": inc["id"]},
+            className="ec-row-button",
+        ),
+        className="ec-alert-item ec-selected" if selected else "ec-alert-item",
+    )
+
+
+def queue_view(items: list[dict[str, Any]], now: int, lang: str, selected: Any) -> Any:
+    if not items:
+        return html.P(t("dispatch.empty", lang), className="ec-feed-empty")
+    return html.Ol(
+        [row(i, now, lang, i["id"] == selected) for i in items], className="ec-feed-list"
+    )
+
+
+def _count(value: int, label: str, alert: bool = False) -> html.Div:
+    return html.Div(
+        [
+            html.Div(str(value), className="ec-count-value"),
+            html.Div(label, className="ec-count-label"),
+        ],
+        className="ec-count ec-alert" if alert else "ec-count",
+    )
+
+
+def counts_view(items: list[dict[str, Any]], lang: str) -> list[html.Div]:
+    """The header's figures: open incidents, and how many are past a deadline."""
+    late = sum(1 for i in items if i.get("deadlines_missed"))
+    return [
+        _count(len(items), t("dispatch.open", lang)),
+        _count(late, t("dispatch.overdue", lang), alert=bool(late)),
+    ]
+
+
+def timeline_view(inc: dict[str, Any], lang: str) -> html.Ol:
+    rows = []
+    for step in inc.get("timeline", []):
+        to = t(f"incident.state.{step.get('to')}", lang)
+        who = step.get("by") or ""
+        why = f" — {step['reason']}" if step.get("reason") else ""
+        rows.append(html.Li(f"{map_data.local_time(step.get('at_ms'))} {to} · {who}{why}"))
+    return html.Ol(rows, className="ec-timeline")
+
+
+def note_view(inc_id: str, n: dict[str, Any]) -> html.Li:
+    head = f"{map_data.local_time(n.get('at_ms'))} · {n.get('by') or ''}"
+    if n.get("kind") != "evidence":
+        return html.Li(
+            [html.Span(head, className="ec-alert-time"), html.Div(str(n.get("text") or ""))]
+        )
+    url = evidence_url(inc_id, str(n.get("sha256")))
+    name = f"{n.get('name')} ({(n.get('size') or 0) / 1e6:.1f} MB)"
+    shown = (
+        html.Img(src=url, alt=str(n.get("caption") or n.get("name")), className="ec-thumb")
+        if n.get("media_type") in INLINE_TYPES
+        else name
+    )
+    return html.Li(
+        [
+            html.Span(head, className="ec-alert-time"),
+            html.A(shown, href=url, target="_blank", rel="noopener"),
+            html.Div(str(n.get("caption") or "")),
+        ]
+    )
+
+
+def notes_view(inc: dict[str, Any], lang: str) -> html.Div:
+    notes = inc.get("notes") or []
+    return html.Div(
+        [
+            html.H3(t("dispatch.case_file", lang), className="ec-panel-title"),
+            html.Ol([note_view(inc["id"], n) for n in notes], className="ec-timeline ec-notes")
+            if notes
+            else html.P(t("dispatch.no_notes", lang), className="ec-feed-empty"),
+        ]
+    )
+
+
+def moves_view(inc: dict[str, Any], lang: str) -> html.Div:
+    """The duty chief's buttons to the incident's next states (assigning has its own button)."""
+    return html.Div(
+        [
+            html.Button(
+                t(f"incident.state.{s}", lang), id={"type": MOVE, "to": s}, className="ec-button"
+            )
+            for s in inc.get("next_states", [])
+            if s != "assigned"
+        ],
+        className="ec-moves",
+    )
+
+
+def detail_view(inc: dict[str, Any], lang: str, chief: bool) -> list[Any]:
+    """The incident, its timeline and case file; a duty chief also gets its next steps."""
+    return [
+        html.H2(
+            f"{inc['id']} · {t('incident.type.' + str(inc.get('type')), lang)}",
+            className="ec-feed-title",
+        ),
+        html.Div(
+            f"{t('incident.state.' + str(inc.get('state')), lang)} · "
+            f"{t('incident.priority.' + str(inc.get('priority')), lang)} · "
+            f"{t('incident.domain.' + str(inc.get('domain')), lang)}",
+            className="ec-alert-source",
+        ),
+        html.Div(str(inc.get("description") or ""), className="ec-alert-message"),
+        *_late(inc, lang),
+        *escalation(inc, lang),
+        *([moves_view(inc, lang)] if chief else []),
+        timeline_view(inc, lang),
+        notes_view(inc, lang),
+    ]
+
+
+def pick_view(lang: str) -> html.P:
+    return html.P(t("dispatch.pick", lang), className="ec-feed-empty")
+
+
+def candidate_label(c: dict[str, Any], lang: str) -> str:
+    eta = "—" if c.get("eta_s") is None else f"{c['eta_s'] / 60:.0f} min"
+    dist = "—" if c.get("distance_m") is None else f"{c['distance_m'] / 1000:.1f} km"
+    flags = []
+    if c.get("stale"):
+        flags.append(t("dispatch.stale", lang))
+    if c.get("preemptible"):
+        flags.append(t("dispatch.preemptible", lang))
+    return (
+        f"{c.get('name') or c['unit_id']} · {t('dept.' + str(c.get('department')), lang)} · "
+        f"{t('status.' + str(c.get('status')), lang)} · ETA {eta} · {dist} · "
+        f"{map_data.fmt_age(c.get('age_s'), lang)}" + (f" · {' · '.join(flags)}" if flags else "")
+    )
+
+
+def candidates_view(found: list[dict[str, Any]], lang: str, chief: bool) -> Any:
+    """The ranked candidates: a duty chief ticks the ones to send; the others read the list."""
+    labels = [(c["unit_id"], candidate_label(c, lang)) for c in found]
+    if chief:
+        return dcc.Checklist(
+            id=CANDIDATES,
+            options=[{"label": label, "value": unit} for unit, label in labels],
+            value=[],
+            className="ec-candidates",
+        )
+    return html.Ol([html.Li(label) for _unit, label in labels], className="ec-candidates")
+
+
+def candidate_markers(found: list[dict[str, Any]], lang: str) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},
+                "properties": {
+                    "id": f"candidate:{c['unit_id']}",
+                    "kind": "unit",
+                    "color": map_data.STATUS_COLOURS.get(c.get("status"), "#6a3d9a"),
+                    "shape": map_data.KIND_SHAPES.get(c.get("kind"), "circle"),
+                    "tooltip": escape(candidate_label(c, lang)),
+                },
+            }
+            for c in found
+        ],
+    }
+
+
+def candidate_lines(found: list[dict[str, Any]], inc: dict[str, Any]) -> list[dl.Polyline]:
+    return [
+        dl.Polyline(
+            positions=[[c["lat"], c["lon"]], [inc["lat"], inc["lon"]]],
+            color="#1f5fa8",
+            weight=2,
+            dashArray="6 4",
+        )
+        for c in found
+    ]

@@ -1,0 +1,161 @@
+"""The live map's side panel and header figures as components: the counts, the alert feed (with
+the buttons of the roles that may act on an alert) and the legend. Pure: no callbacks, no Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from dashboard import map_data, roles
+from dashboard.i18n import t
+from domain.incidents import suggests_incident
+from domain.vocab import ALERT_DISMISS_REASONS
+
+FEED_LIMIT = 50  # alerts listed beside the map; the header counts them all
+# Pattern ids of the alert feed's buttons: {"type": ACK, "id": <alert id>}; a dismissal also
+# names its reason: {"type": CLOSE, "id": <alert id>, "reason": <one of DISMISS_REASONS>}.
+ACK, CLOSE, CONFIRM = "alert-ack", "alert-close", "alert-confirm"
+DISMISS_REASONS = ALERT_DISMISS_REASONS
+
+
+def _count(label: str, value: int, colour: str | None = None, cls: str = "") -> html.Div:
+    swatch = [html.Span(className="ec-dot", style={"background": colour})] if colour else []
+    return html.Div(
+        [
+            html.Div([*swatch, str(value)], className="ec-count-value"),
+            html.Div(label, className="ec-count-label"),
+        ],
+        className=f"ec-count {cls}".strip(),
+    )
+
+
+def counts_view(c: dict[str, Any], lang: str) -> list[html.Div]:
+    out = [_count(t("count.units", lang), c["units"], cls="ec-count-units")]
+    out += [
+        _count(t(f"status.{s}", lang), n, map_data.STATUS_COLOURS[s], cls=f"ec-status-{s}")
+        for s, n in c["by_status"].items()
+    ]
+    out += [
+        _count(
+            t("count.vessels", lang), c["vessels"], map_data.VESSEL_COLOUR, cls="ec-count-vessels"
+        ),
+        _count(
+            t("count.sensors", lang),
+            c["sensors"],
+            map_data.SENSOR_COLOURS["ok"],
+            cls="ec-count-sensors",
+        ),
+        _count(
+            t("count.open_alerts", lang),
+            c["open_alerts"],
+            cls="ec-count-alerts ec-alert" if c["open_alerts"] else "ec-count-alerts",
+        ),
+    ]
+    return out
+
+
+def alert_signature(alerts: list[dict[str, Any]]) -> list[list[str]]:
+    """What the feed shows changes only with these: the open alerts and who acknowledged."""
+    return [[str(a.get("id", "")), str(a.get("ack_by", ""))] for a in alerts[:FEED_LIMIT]]
+
+
+def _button(label: str, ident: dict[str, str], cls: str) -> html.Button:
+    return html.Button(label, id=ident, className=f"ec-button {cls}")
+
+
+def alert_actions(a: dict[str, Any], lang: str, role: str | None, wall: bool) -> list[Any]:
+    """Who acknowledged, and the buttons of this role (none on a wall screen: nobody is there
+    to click; the server checks every role anyway)."""
+    alert_id = str(a.get("id", ""))
+    acked = a.get("ack_by")
+    out: list[Any] = []
+    if acked:
+        out.append(html.Span(t("alerts.acked", lang).format(who=acked), className="ec-acked"))
+    if wall:
+        return out
+    if not acked and role in roles.ACKNOWLEDGERS:
+        out.append(_button(t("alerts.ack", lang), {"type": ACK, "id": alert_id}, "ec-ack"))
+    if role in roles.DISPATCHERS:  # confirm as an incident, or dismiss with a reason
+        if suggests_incident(a):
+            out.append(
+                _button(t("alerts.confirm", lang), {"type": CONFIRM, "id": alert_id}, "ec-confirm")
+            )
+        out += [
+            _button(
+                t(f"alerts.dismiss.{why}", lang),
+                {"type": CLOSE, "id": alert_id, "reason": why},
+                "ec-close",
+            )
+            for why in DISMISS_REASONS
+        ]
+    return out
+
+
+def _alert_item(a: dict[str, Any], lang: str, role: str | None, wall: bool) -> html.Li:
+    alert_id = str(a.get("id", ""))
+    severity = str(a.get("severity") or "info")
+    return html.Li(
+        [
+            html.Div(
+                [
+                    html.Span(map_data.local_time(a.get("ts")), className="ec-alert-time"),
+                    html.Span(t(f"severity.{severity}", lang), className="ec-alert-severity"),
+                    html.Span(map_data.alert_title(a, lang), className="ec-alert-kind"),
+                ],
+                className="ec-alert-head",
+            ),
+            html.Div(str(a.get("name") or a.get("source") or ""), className="ec-alert-source"),
+            html.Div(str(a.get("message") or ""), className="ec-alert-message"),
+            html.Div(alert_actions(a, lang, role, wall), className="ec-alert-actions"),
+        ],
+        className=f"ec-alert-item ec-severity-{severity}",
+        **{"data-alert": alert_id},
+    )
+
+
+def feed_view(alerts: list[dict[str, Any]], lang: str, role: str | None, wall: bool) -> list[Any]:
+    if not alerts:
+        return [html.P(t("alerts.none", lang), className="ec-feed-empty")]
+    items = [_alert_item(a, lang, role, wall) for a in alerts[:FEED_LIMIT]]
+    out: list[Any] = [html.Ol(items, className="ec-feed-list")]
+    if len(alerts) > FEED_LIMIT:
+        out.append(html.P(t("alerts.more", lang).format(n=len(alerts) - FEED_LIMIT)))
+    return out
+
+
+def _swatch(colour: str, shape: str = "circle", outline: str = "#1a1a1a") -> html.Span:
+    return html.Span(
+        className=f"ec-swatch ec-shape-{shape}",
+        style={"background": colour, "borderColor": outline},
+    )
+
+
+def _legend_row(swatch: html.Span, label: str, cls: str = "ec-legend-row") -> html.Div:
+    return html.Div([swatch, label], className=cls)
+
+
+def legend_view(lang: str) -> list[Any]:
+    rows: list[Any] = [html.Summary(t("legend.title", lang))]
+    rows += [
+        _legend_row(_swatch(c), t(f"status.{s}", lang)) for s, c in map_data.STATUS_COLOURS.items()
+    ]
+    rows += [
+        _legend_row(_swatch("#ffffff", shape), t(f"kind.{k}", lang))
+        for k, shape in map_data.KIND_SHAPES.items()
+    ]
+    rows += [
+        _legend_row(
+            _swatch("#ffffff", outline=c), t(f"dept.{d}", lang), "ec-legend-row ec-legend-dept"
+        )
+        for d, c in map_data.DEPARTMENT_COLOURS.items()
+    ]
+    rows += [
+        _legend_row(_swatch(map_data.VESSEL_COLOUR, "ship", "#ffffff"), t("legend.vessel", lang)),
+        _legend_row(_swatch(map_data.SENSOR_COLOURS["ok"], "hexagon"), t("count.sensors", lang)),
+        _legend_row(
+            _swatch("transparent", outline=map_data.SEVERITY_COLOURS["critical"]),
+            t("legend.alert", lang),
+        ),
+    ]
+    return rows
