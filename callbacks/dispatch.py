@@ -1,7 +1,7 @@
 """Dispatch page callbacks. Reading (queue, detail, candidates) is for every signed-in role; the
 actions (open, assign, advance, notes and evidence) are for duty chiefs, whose page alone has
-their controls, and go through the same services as the API (dashboard/incidents_api.py), so page
-and API refuse the same things the same way."""
+their controls, and go through the same services as the API (services/incidents.py), so page and
+API refuse the same things the same way."""
 
 from __future__ import annotations
 
