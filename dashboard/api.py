@@ -44,11 +44,6 @@ _listing("sensors", lambda ctx: live.entities(ctx, "sensor"))
 _listing("alerts", live.open_alerts)
 
 
-@bp.errorhandler(Refused)
-def _refused(e: Refused) -> Any:
-    return jsonify({"error": e.message, **e.extra}), e.status
-
-
 def acknowledge_view(alert_id: str) -> Any:
     done = alerts.acknowledge(app_context(), alert_id[:200], current_user.name)
     return jsonify({"id": alert_id, "acknowledged": True, "already": not done})

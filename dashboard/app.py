@@ -15,7 +15,17 @@ from callbacks import kpis as kpi_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
 from config.settings import Settings, get_settings
-from dashboard import api, auth, context, coverage_api, incidents_api, kpi_api, roles, security
+from dashboard import (
+    api,
+    api_errors,
+    auth,
+    context,
+    coverage_api,
+    incidents_api,
+    kpi_api,
+    roles,
+    security,
+)
 from dashboard.health import bp as health_bp
 from domain import evidence
 from domain.clock import Clock, system_ms
@@ -38,6 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
     for bp in (health_bp, api.bp, incidents_api.bp, coverage_api.bp, kpi_api.bp):
         server.register_blueprint(bp)
     auth.install(server)
+    api_errors.install(server)  # a service's refusal is JSON on every route
     # enable_mcp=False: an environment variable could otherwise expose every callback.
     # assets_folder: the project's committed assets/ (map.js, map.css), wherever the app runs from.
     # pages_folder="": the pages are registered below, nothing is imported for its side effects.

@@ -10,50 +10,28 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
-from pydantic import ValidationError
 
+from dashboard.api_errors import json_body
 from dashboard.context import app_context
 from dashboard.roles import ADMINS, DISPATCHERS, VIEWERS
 from domain.payloads import PatrolLog
 from services import coverage as service
-from services.errors import BadQuery, Refused
+from services.errors import Refused
 
 bp = Blueprint("coverage_api", __name__, url_prefix="/api/v1")
 
 
 def coverage_view() -> Any:
     args = request.args
-    try:
-        body = service.window_report(
-            app_context(),
-            args.get("window", "today"),
-            args.getlist("kind"),
-            args.getlist("department"),
-        )
-    except BadQuery as e:
-        return jsonify({"error": str(e)}), 422
+    body = service.window_report(
+        app_context(), args.get("window", "today"), args.getlist("kind"), args.getlist("department")
+    )
     return jsonify(body)
 
 
 def patrol_log_view() -> Any:
-    raw = request.get_data()
-    try:  # strict JSON types, unknown fields refused, as for the MQTT payload
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise BadQuery("the body must be a JSON object")
-        log = PatrolLog.model_validate_json(raw, strict=True)
-        out = service.submit_patrol_log(app_context(), log, current_user.name, "api")
-    except ValidationError as e:
-        errs = e.errors(include_url=False, include_input=False)
-        return jsonify(
-            {
-                "error": "; ".join(
-                    f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in errs[:5]
-                )
-            }
-        ), 422
-    except BadQuery as e:
-        return jsonify({"error": str(e)}), 422 if "JSON object" not in str(e) else 400
+    log = json_body(PatrolLog)  # strict types, unknown fields refused, as over MQTT
+    out = service.submit_patrol_log(app_context(), log, current_user.name, "api")
     return jsonify(out), 201
 
 
@@ -68,12 +46,8 @@ def owner_view(place_id: str) -> Any:
     body = request.get_json(silent=True)
     owner = body.get("owner") if isinstance(body, dict) else None
     if not isinstance(owner, str):
-        return jsonify({"error": "the body must be a JSON object with a string 'owner'"}), 400
-    try:
-        out = service.reassign_owner(app_context(), place_id, owner, current_user.name)
-    except Refused as e:
-        return jsonify({"error": e.message}), e.status
-    return jsonify(out)
+        raise Refused(400, "the body must be a JSON object with a string 'owner'")
+    return jsonify(service.reassign_owner(app_context(), place_id, owner, current_user.name))
 
 
 coverage_view.roles = VIEWERS  # type: ignore[attr-defined]  # checked by dashboard.security

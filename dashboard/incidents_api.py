@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import current_user
-from pydantic import BaseModel, ValidationError
 
+from dashboard.api_errors import json_body
 from dashboard.context import app_context
 from dashboard.roles import DISPATCHERS, VIEWERS
 from domain import evidence as evidence_rules
@@ -23,24 +23,6 @@ from services.incidents import Assignment, Move, NewIncident, Note
 bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
 
 # --- routes ----------------------------------------------------------------------------------
-
-
-def _json(model_cls: type[BaseModel]) -> Any:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise Refused(400, "the body must be a JSON object")
-    try:  # strict JSON types: "22.5" is not a number here
-        return model_cls.model_validate_json(request.get_data(), strict=True)
-    except ValidationError as e:
-        errs = e.errors(include_url=False, include_input=False)
-        raise Refused(
-            422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in errs[:5])
-        ) from None
-
-
-@bp.errorhandler(Refused)
-def _refused(e: Refused) -> Any:
-    return jsonify({"error": e.message, **e.extra}), e.status
 
 
 @bp.errorhandler(413)
@@ -55,7 +37,9 @@ def _route(rule: str, view: Any, roles: frozenset[str], methods: tuple[str, ...]
 
 
 def create_view() -> Any:
-    return jsonify(service.open_incident(app_context(), _json(NewIncident), current_user.name)), 201
+    return jsonify(
+        service.open_incident(app_context(), json_body(NewIncident), current_user.name)
+    ), 201
 
 
 def list_view() -> Any:
@@ -88,16 +72,16 @@ def candidates_view(incident_id: str) -> Any:
 
 
 def assign_view(incident_id: str) -> Any:
-    body = _json(Assignment)
+    body = json_body(Assignment)
     return jsonify(service.assign_units(app_context(), incident_id, body, current_user.name))
 
 
 def transition_view(incident_id: str) -> Any:
-    return jsonify(service.move(app_context(), incident_id, _json(Move), current_user.name))
+    return jsonify(service.move(app_context(), incident_id, json_body(Move), current_user.name))
 
 
 def note_view(incident_id: str) -> Any:
-    body = _json(Note)
+    body = json_body(Note)
     return jsonify(service.add_note(app_context(), incident_id, body, current_user.name)), 201
 
 

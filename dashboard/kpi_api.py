@@ -13,23 +13,19 @@ from flask import Blueprint, jsonify, request
 from dashboard.context import app_context
 from dashboard.roles import KPI_VIEWERS
 from services import kpis as service
-from services.errors import BadQuery
 
 bp = Blueprint("kpi_api", __name__, url_prefix="/api/v1")
 
 
 def kpis_view() -> Any:
     args = request.args
-    try:
-        body = service.query_report(
-            app_context(),
-            args.get("from"),
-            args.get("to"),
-            args.get("department"),
-            args.get("subdistrict"),
-        )
-    except BadQuery as e:
-        return jsonify({"error": str(e)}), 422
+    body = service.query_report(
+        app_context(),
+        args.get("from"),
+        args.get("to"),
+        args.get("department"),
+        args.get("subdistrict"),
+    )
     return jsonify(body)
 
 
