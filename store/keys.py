@@ -195,3 +195,17 @@ def kpi_day(day: str) -> str:
     """Hash of a closed local day's figures that Redis does not keep raw for long (units on
     duty per hour, water-quality day rows): fields on_duty, water (JSON), closed_ms, source."""
     return f"kpi:day:{day}"
+
+
+# The broker's roster of field devices and service accounts (store/devices.py), and what the
+# embedded broker hands to the worker. Device ids never hold braces (domain.devices.ID_RE).
+DEVICES = "idx:devices"  # set of device ids
+DEVICES_VERSION = "devices:version"  # INCR on every change: the broker re-reads the roster
+MQTT_REFUSED = "stats:mqtt:refused"  # hash "identity|reason" -> count, kept by the broker
+INGEST_INBOX = "stream:inbox"  # every accepted message, written before the broker's PUBACK
+INGEST_INBOX_GROUP = "ingest"  # the consumer group of the workers that read the inbox
+
+
+def device(device_id: str) -> str:
+    """Hash of a device: kind, secret (mosquitto's PBKDF2 hash), created_ms, revoked_ms."""
+    return f"device:{{{device_id}}}"

@@ -1,0 +1,100 @@
+"""The roster of broker identities in Redis: field devices and ecocommand's own services.
+
+A revoked device keeps its record (kind, when it was added and revoked) so `devices list` shows
+it, but loses its secret hash: nothing can authenticate as it again until it is added anew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from domain import devices
+from store import keys
+from store.codec import text
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    kind: str
+    secret_hash: str  # "" once revoked
+    created_ms: int
+    revoked_ms: int
+
+    @property
+    def active(self) -> bool:
+        return bool(self.secret_hash) and not self.revoked_ms
+
+
+def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, replace: bool = False) -> str:
+    """Adds a device (or gives a revoked one a new secret) and returns its secret, which is not
+    kept. ValueError if the id is taken by an active device, unless replace (the services'
+    accounts get a new secret at every start)."""
+    devices.check_id(device_id, kind)
+    old = get(r, device_id)
+    if old and old.active and not replace:
+        raise ValueError(f"device {device_id!r} already exists (revoke it first)")
+    if old and old.kind != kind:
+        raise ValueError(f"device {device_id!r} is a {old.kind}, not a {kind}")
+    secret = devices.new_secret()
+    pipe = r.pipeline()
+    pipe.hset(
+        keys.device(device_id),
+        mapping={
+            "kind": kind,
+            "secret": devices.hash_secret(secret),
+            "created_ms": now_ms,
+            "revoked_ms": 0,
+        },
+    )
+    pipe.sadd(keys.DEVICES, device_id)
+    pipe.incr(keys.DEVICES_VERSION)
+    pipe.execute()
+    return secret
+
+
+def revoke(r: redis.Redis, device_id: str, now_ms: int) -> bool:
+    """False if there is no such active device."""
+    d = get(r, device_id)
+    if d is None or not d.active:
+        return False
+    pipe = r.pipeline()
+    pipe.hset(keys.device(device_id), mapping={"secret": "", "revoked_ms": now_ms})
+    pipe.incr(keys.DEVICES_VERSION)
+    pipe.execute()
+    return True
+
+
+def get(r: redis.Redis, device_id: str) -> Device | None:
+    if not devices.ID_RE.fullmatch(device_id):
+        return None
+    h = {text(k): text(v) for k, v in r.hgetall(keys.device(device_id)).items()}
+    if not h:
+        return None
+    return Device(
+        device_id,
+        h.get("kind", ""),
+        h.get("secret", ""),
+        int(h.get("created_ms") or 0),
+        int(h.get("revoked_ms") or 0),
+    )
+
+
+def roster(r: redis.Redis) -> list[Device]:
+    ids = sorted(text(i) for i in r.smembers(keys.DEVICES))
+    return [d for d in (get(r, i) for i in ids) if d]
+
+
+def version(r: redis.Redis) -> int:
+    return int(r.get(keys.DEVICES_VERSION) or 0)
+
+
+def refusals(r: redis.Redis) -> dict[str, dict[str, int]]:
+    """identity -> reason -> count of what the embedded broker refused."""
+    out: dict[str, dict[str, int]] = {}
+    for field, n in r.hgetall(keys.MQTT_REFUSED).items():
+        identity, _, reason = text(field).rpartition("|")
+        out.setdefault(identity, {})[reason] = int(n)
+    return out
