@@ -22,19 +22,21 @@ class Device:
     secret_hash: str  # "" once revoked
     created_ms: int
     revoked_ms: int
+    source: str  # who added it: "cli", "simulator", "supervisor" (the services' accounts)
 
     @property
     def active(self) -> bool:
         return bool(self.secret_hash) and not self.revoked_ms
 
 
-def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, replace: bool = False) -> str:
+def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, source: str = "cli") -> str:
     """Adds a device (or gives a revoked one a new secret) and returns its secret, which is not
-    kept. ValueError if the id is taken by an active device, unless replace (the services'
-    accounts get a new secret at every start)."""
+    kept. ValueError if the id is taken by an active device that another source added: the
+    simulator and the supervisor renew only their own devices' secrets at every start, never
+    one an administrator added."""
     devices.check_id(device_id, kind)
     old = get(r, device_id)
-    if old and old.active and not replace:
+    if old and old.active and (source == "cli" or old.source != source):
         raise ValueError(f"device {device_id!r} already exists (revoke it first)")
     if old and old.kind != kind:
         raise ValueError(f"device {device_id!r} is a {old.kind}, not a {kind}")
@@ -47,6 +49,7 @@ def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, replace: bool
             "secret": devices.hash_secret(secret),
             "created_ms": now_ms,
             "revoked_ms": 0,
+            "source": source,
         },
     )
     pipe.sadd(keys.DEVICES, device_id)
@@ -79,6 +82,7 @@ def get(r: redis.Redis, device_id: str) -> Device | None:
         h.get("secret", ""),
         int(h.get("created_ms") or 0),
         int(h.get("revoked_ms") or 0),
+        h.get("source", ""),
     )
 
 
