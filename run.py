@@ -43,23 +43,27 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_ingest(_args: argparse.Namespace) -> None:
+    from infra.connections import redacted
     from ingest.worker import IngestWorker
 
     s = _settings()
     stop = _stop_on_signals()
     worker = IngestWorker(s, stop)
-    print(f"ingest: {s.effective_mqtt_url} -> {s.effective_redis_url}", flush=True)
+    shown = f"{redacted(s.effective_mqtt_url)} -> {redacted(s.effective_redis_url)}"
+    print(f"ingest: {shown}", flush=True)
     worker.run()
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
     if args.history:
         return cmd_history(args)
+    from infra.connections import redacted
     from simulator.main import run
 
     stop = _stop_on_signals()
     s = _settings()
-    print(f"simulator: publishing to {s.effective_mqtt_url} at rate x{args.rate}", flush=True)
+    url = redacted(s.effective_mqtt_url)
+    print(f"simulator: publishing to {url} at rate x{args.rate}", flush=True)
     run(s, rate=args.rate, stop=stop, seed=args.seed)
 
 

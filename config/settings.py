@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("ecocommand", pattern=r"^[A-Za-z0-9_-]+$")
     mqtt_client_id: str = Field("ecocommand-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     mqtt_share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    # Where the worker reads field messages: "mqtt", subscribed to the broker (mosquitto, EMQX),
+    # or "inbox", the Redis stream the embedded broker writes before each PUBACK (python run.py
+    # sets it when it starts the embedded broker; see docs/architecture.md, "The broker").
+    ingest_source: Literal["mqtt", "inbox"] = Field("mqtt")
     max_payload_bytes: int = Field(65_536, ge=256, le=16_777_216)
     history_hours: float = Field(24.0, gt=0, le=24 * 90)
     deadletter_maxlen: int = Field(100_000, ge=100)

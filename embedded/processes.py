@@ -38,12 +38,14 @@ class ServerProcess:
     argv: list[str]
     port: int
     name: str
+    env: dict[str, str] | None = None
+    log: Path | None = None  # where its output goes (default: nowhere)
+
     proc: subprocess.Popen | None = None
 
     def start(self) -> ServerProcess:
-        self.proc = subprocess.Popen(
-            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
         _wait_port(self.port, self.proc, self.name)
         return self
 
@@ -109,10 +111,12 @@ def mosquitto(data_dir: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess([mosquitto_binary(), "-c", str(conf)], port, "mosquitto").start()
 
 
-def amqtt_broker(port: int | None = None) -> ServerProcess:
+def amqtt_broker(redis_url: str, port: int | None = None, log: Path | None = None) -> ServerProcess:
+    """The embedded broker, with its roster and inbox in the Redis at redis_url."""
     import sys
 
     port = port or free_port()
+    env = dict(os.environ, REDIS_URL=redis_url)
     return ServerProcess(
-        [sys.executable, "-m", "embedded.broker", str(port)], port, "amqtt"
+        [sys.executable, "-m", "embedded.broker", str(port)], port, "amqtt", env=env, log=log
     ).start()

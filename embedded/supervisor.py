@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from config.settings import Settings
+from domain.clock import system_ms
 from embedded.valkey import server_command
 from infra.connections import Unreachable, broker_reachable, redis_client
 from infra.wait import wait_until
@@ -46,11 +47,12 @@ class Part:
     restart: bool = True
     proc: subprocess.Popen[bytes] | None = None
     starts: list[float] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # its own settings (its broker account)
 
     def start(self, env: dict[str, str]) -> None:
         self.starts = [t for t in self.starts if time.monotonic() - t < 60] + [time.monotonic()]
         self.proc = subprocess.Popen(
-            self.argv, env=env, start_new_session=True, preexec_fn=_die_with_parent
+            self.argv, env=env | self.env, start_new_session=True, preexec_fn=_die_with_parent
         )
 
     def alive(self) -> bool:
@@ -114,14 +116,30 @@ def _embedded_servers(s: Settings, py: str) -> list[Part]:
     return servers
 
 
-def _start_servers(servers: list[Part], s: Settings, env: dict[str, str]) -> None:
+def _start_servers(servers: list[Part], apps: list[Part], s: Settings, env: dict[str, str]) -> None:
     # Each must answer before anything that connects to it starts.
     for part in servers:
+        if part.name == "broker":  # Redis is up: the broker reads its roster from there
+            _give_accounts(apps, s)
         part.start(env)
         if part.name == "redis":
             _wait(lambda: _ping(s.effective_redis_url), "the embedded Redis server")
         else:
-            _wait(lambda: broker_reachable(s.effective_mqtt_url), "the embedded broker")
+            probe = apps[-1].env["MQTT_URL"]  # the web app's account
+            _wait(lambda url=probe: broker_reachable(url), "the embedded broker")
+
+
+def _give_accounts(apps: list[Part], s: Settings) -> None:
+    """Each part gets its own broker account, with a new secret at every start (kept only in
+    its environment); the worker reads the embedded broker's inbox."""
+    from store import devices  # imported late: only the embedded broker needs it
+
+    r = redis_client(s.effective_redis_url, wait_s=5)
+    host, port = "127.0.0.1", s.embedded_mqtt_port
+    for part in apps:
+        secret = devices.add(r, part.name, "service", system_ms(), source="supervisor")
+        part.env["MQTT_URL"] = f"mqtt://{part.name}:{secret}@{host}:{port}"
+    apps[0].env["INGEST_SOURCE"] = "inbox"
 
 
 def _start_apps(apps: list[Part], s: Settings, env: dict[str, str]) -> None:
@@ -174,6 +192,7 @@ def run_all(s: Settings, run_py: Path) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     servers = _embedded_servers(s, py)
     env.update(REDIS_URL=s.effective_redis_url, MQTT_URL=s.effective_mqtt_url)
+    # the names are the parts' broker accounts (domain.devices.SERVICES); web is last
     apps = [
         Part("ingest", [py, str(run_py), "ingest"], "worker"),
         Part("simulator", [py, str(run_py), "simulate"], "publishing demo traffic"),
@@ -188,7 +207,7 @@ def run_all(s: Settings, run_py: Path) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        _start_servers(servers, s, env)
+        _start_servers(servers, apps, s, env)
         # Demo accounts only in the embedded Redis: never known names in a real deployment's.
         demo = [] if s.redis_url else _seed_demo_accounts(s)
         _start_apps(apps, s, env)

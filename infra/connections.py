@@ -33,6 +33,14 @@ def broker_address(url: str) -> BrokerAddress:
     )
 
 
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and the console."""
+    u = urlparse(url)
+    if u.password is None:
+        return url
+    return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@", 1)).geturl()
+
+
 def mqtt_client(
     url: str, client_id: str, *, persistent: bool, manual_ack: bool = False
 ) -> mqtt.Client:

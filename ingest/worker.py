@@ -30,6 +30,7 @@ from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
+from ingest.inbox import Entry, InboxReader, acknowledge, ensure_group
 from ingest.notices import NoticePublisher
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
@@ -61,6 +62,7 @@ class Received:
     topic: str
     payload: bytes
     received_ms: int
+    entry: bytes | None = None  # its stream:inbox id, when read from the embedded broker's inbox
 
 
 @dataclass(slots=True)
@@ -117,6 +119,11 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.processed = 0
         self.last_message_ms = 0
+        self.reader = (
+            InboxReader(self.redis, settings.mqtt_client_id, self._from_inbox)
+            if settings.ingest_source == "inbox"
+            else None
+        )
 
     # paho's thread -------------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -125,6 +132,9 @@ class IngestWorker:
             return
         self.generation += 1
         self.connected = True
+        if self.reader is not None:  # messages come from the inbox; MQTT carries the notices
+            log.info("connected to the broker; reading field messages from the inbox")
+            return
         client.subscribe(
             [
                 (t, 1)
@@ -143,6 +153,14 @@ class IngestWorker:
         self.inbox.put(
             Received(self.generation, msg.mid, msg.qos, msg.topic, msg.payload, received)
         )
+
+    # the inbox reader's thread ---------------------------------------------------------------
+    def _from_inbox(self, entries: list[Entry]) -> None:
+        for entry_id, topic, payload, received in entries:
+            self.last_message_ms = received
+            self.inbox.put(Received(0, 0, 1, topic, payload, received, entry_id))
+        while self.inbox.qsize() > 4 * BATCH_MAX and not self.stop.is_set():
+            time.sleep(0.02)  # the worker is behind: read no further ahead
 
     # sensor profiles, for judging readings ------------------------------------------------
     def _sensor_profile(self, sensor_id: str) -> dict[str, Any] | None:
@@ -240,8 +258,11 @@ class IngestWorker:
     def _ack(self, batch: list[Received]) -> None:
         # A message from an earlier connection cannot be acknowledged on this one: the broker
         # redelivers it, and the store's identity check makes the replay harmless.
+        entries = [m.entry for m in batch if m.entry is not None]
+        if entries:
+            self._retry(lambda: acknowledge(self.redis, entries))
         for m in batch:
-            if m.qos > 0 and m.generation == self.generation:
+            if m.entry is None and m.qos > 0 and m.generation == self.generation:
                 self.client.ack(m.mid, m.qos)
 
     def _sweep_fragments(self) -> None:
@@ -298,6 +319,16 @@ class IngestWorker:
         notices = NoticePublisher(self.redis, self.client, self.settings.topic_prefix)
         connect_mqtt(self.client, self.settings.effective_mqtt_url)
         self.client.loop_start()
+        reading = None
+        if self.reader is not None:
+            ensure_group(self.redis)
+            reading = threading.Thread(
+                target=self.reader.run,
+                args=(self.stop, lambda e: log.warning("inbox: Redis unavailable (%s)", e)),
+                name="inbox-reader",
+                daemon=True,
+            )
+            reading.start()
         last_beat = last_notices = 0.0
         try:
             while not self.stop.is_set():
@@ -329,3 +360,5 @@ class IngestWorker:
                 self.recorder.flush()  # the heatmap seconds summed since the last write
             self.client.disconnect()
             self.client.loop_stop()
+            if reading is not None:
+                reading.join(timeout=2)  # it stops after its current read (500 ms at most)

@@ -6,6 +6,7 @@ it, but loses its secret hash: nothing can authenticate as it again until it is 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import redis
@@ -53,7 +54,7 @@ def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, source: str =
         },
     )
     pipe.sadd(keys.DEVICES, device_id)
-    pipe.incr(keys.DEVICES_VERSION)
+    pipe.set(keys.DEVICES_VERSION, secrets.token_hex(8))
     pipe.execute()
     return secret
 
@@ -65,7 +66,7 @@ def revoke(r: redis.Redis, device_id: str, now_ms: int) -> bool:
         return False
     pipe = r.pipeline()
     pipe.hset(keys.device(device_id), mapping={"secret": "", "revoked_ms": now_ms})
-    pipe.incr(keys.DEVICES_VERSION)
+    pipe.set(keys.DEVICES_VERSION, secrets.token_hex(8))
     pipe.execute()
     return True
 
@@ -91,8 +92,8 @@ def roster(r: redis.Redis) -> list[Device]:
     return [d for d in (get(r, i) for i in ids) if d]
 
 
-def version(r: redis.Redis) -> int:
-    return int(r.get(keys.DEVICES_VERSION) or 0)
+def version(r: redis.Redis) -> str:
+    return text(r.get(keys.DEVICES_VERSION))
 
 
 def refusals(r: redis.Redis) -> dict[str, dict[str, int]]:

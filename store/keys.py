@@ -200,7 +200,9 @@ def kpi_day(day: str) -> str:
 # The broker's roster of field devices and service accounts (store/devices.py), and what the
 # embedded broker hands to the worker. Device ids never hold braces (domain.devices.ID_RE).
 DEVICES = "idx:devices"  # set of device ids
-DEVICES_VERSION = "devices:version"  # INCR on every change: the broker re-reads the roster
+# a new random value at every change (never a counter: one that restarted after a flush could
+# repeat the value a broker last read): the broker re-reads the roster when it differs
+DEVICES_VERSION = "devices:version"
 MQTT_REFUSED = "stats:mqtt:refused"  # hash "identity|reason" -> count, kept by the broker
 INGEST_INBOX = "stream:inbox"  # every accepted message, written before the broker's PUBACK
 INGEST_INBOX_GROUP = "ingest"  # the consumer group of the workers that read the inbox

@@ -71,9 +71,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def amqtt() -> Iterator[ServerProcess]:
-    """The embedded broker (amqtt, embedded/broker.py), one per test module."""
-    srv = amqtt_broker()
+def amqtt(redis_srv: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
+    """The embedded broker (embedded/broker.py), one per test module, with its roster and inbox
+    in the session's Redis (which `r` empties for each test: the broker then forgets every
+    identity within a second)."""
+    log = tmp_path_factory.mktemp("amqtt") / "broker.log"
+    srv = amqtt_broker(f"redis://127.0.0.1:{redis_srv.port}/0", log=log)
     yield srv
     srv.stop()
 

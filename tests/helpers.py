@@ -97,10 +97,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = ""
 class Publisher:
     """A QoS 1 publisher that waits for every PUBACK (mosquitto_pub -l does not)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, auth: tuple[str, str] | None = None) -> None:
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}"
         )
+        if auth:  # (device id, secret): the embedded broker admits only roster identities
+            self.client.username_pw_set(*auth)
         self.client.max_queued_messages_set(0)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
@@ -122,6 +124,7 @@ def subscribe(
     on_message: Callable[[mqtt.MQTTMessage], object],
     clean_session: bool = True,
     timeout: float = 10.0,
+    auth: tuple[str, str] | None = None,
 ) -> mqtt.Client:
     """A connected MQTT client (network loop running) whose QoS 1 subscriptions to `topics` the
     broker has acknowledged (SUBACK) by the time this returns: whatever is published from then
@@ -141,6 +144,8 @@ def subscribe(
 
     c.on_subscribe = on_subscribe
     c.on_message = lambda _c, _u, m: on_message(m)
+    if auth:
+        c.username_pw_set(*auth)
     c.connect("127.0.0.1", port)
     c.loop_start()
     result, mid = c.subscribe([(topic, 1) for topic in topics])

@@ -1,0 +1,92 @@
+"""The embedded default's path: broker -> stream:inbox -> worker (ingest/inbox.py), with a real
+broker, a real worker and Redis. Only roster devices create anything; a worker that stops
+before acknowledging reads its entries again; acknowledged entries leave the stream."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+import redis
+
+from config.settings import Settings
+from domain.clock import system_ms
+from embedded.processes import ServerProcess
+from ingest.inbox import InboxReader, acknowledge, ensure_group
+from ingest.worker import IngestWorker
+from store import devices, keys, reader
+from tests.helpers import Publisher, wait_for
+
+TS = 1_764_300_000_000
+
+
+def position(unit: str, seq: int) -> bytes:
+    doc = {"unit_id": unit, "seq": seq, "ts": TS + seq, "lat": 22.55, "lon": 114.5}
+    return orjson.dumps(doc)
+
+
+@pytest.fixture
+def inbox_worker(settings: Settings, amqtt: ServerProcess, r: redis.Redis) -> Iterator[None]:
+    """The worker as `python run.py` starts it: the ingest account, reading the inbox."""
+    secret = devices.add(r, "ingest", "service", system_ms(), source="supervisor")
+    s = settings.model_copy(
+        update={
+            "mqtt_url": f"mqtt://ingest:{secret}@127.0.0.1:{amqtt.port}",
+            "ingest_source": "inbox",
+        }
+    )
+    w = IngestWorker(s, threading.Event())
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    wait_for(lambda: w.connected, 10, "the worker connected")
+    yield
+    w.stop.set()
+    t.join(10)
+
+
+def test_only_roster_devices_create_units(
+    inbox_worker: None, amqtt: ServerProcess, r: redis.Redis
+) -> None:
+    unit = ("U-IN-1", devices.add(r, "U-IN-1", "unit", system_ms()))
+    with pytest.raises(AssertionError):  # refused at CONNECT: nothing is ever published
+        stranger = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="phantom")
+        stranger.connect("127.0.0.1", amqtt.port)
+        stranger.loop_start()
+        info = stranger.publish("ecocommand/units/U-PHANTOM/position", position("U-PHANTOM", 1), 1)
+        try:
+            wait_for(info.is_published, 3, "a PUBACK for the phantom")
+        finally:
+            stranger.loop_stop()
+    pub = Publisher(amqtt.port, auth=unit)
+    pub.publish("ecocommand/units/U-IN-1/position", position("U-IN-1", 1))
+    # the payload names another unit than the topic: dead-lettered, not a unit
+    pub.publish("ecocommand/units/U-IN-1/position", position("U-IN-2", 2))
+    pub.close()
+    wait_for(lambda: reader.entity(r, "unit", "U-IN-1"), 10, "the device's unit")
+    wait_for(lambda: r.xlen(keys.INGEST_INBOX) == 0, 10, "the inbox emptied")
+    assert r.smembers(keys.index("unit")) == {b"U-IN-1"}
+    assert reader.ingest_stats(r)["deadletter_by_reason"]  # the mismatch, with its reason
+
+
+def test_entries_not_acknowledged_are_read_again_after_a_restart(r: redis.Redis) -> None:
+    ensure_group(r)
+    for seq in range(5):
+        r.xadd(keys.INGEST_INBOX, {"t": "ecocommand/units/U-1/position", "p": b"{}", "ms": seq})
+    got: list[list] = []
+    first = InboxReader(r, "worker-a", got.append)
+    first.read_once()  # the pending page (empty: nothing delivered before)
+    first.read_once()  # the new entries
+    assert [len(b) for b in got] == [5]
+    # the worker dies before its write: a new start under the same name reads them again
+    again: list[list] = []
+    second = InboxReader(r, "worker-a", again.append)
+    second.read_once()
+    assert [e[3] for e in again[0]] == [0, 1, 2, 3, 4]
+    acknowledge(r, [e[0] for e in again[0]])
+    assert r.xlen(keys.INGEST_INBOX) == 0
+    third: list[list] = []
+    InboxReader(r, "worker-a", third.append).read_once()
+    assert third == []
