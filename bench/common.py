@@ -24,9 +24,15 @@ import redis
 from bench.workload import Publisher
 from config.settings import Settings
 from domain.clock import system_ms
-from embedded.processes import ServerProcess, mosquitto, mosquitto_binary, redis_server
+from embedded.processes import (
+    ServerProcess,
+    amqtt_broker,
+    mosquitto,
+    mosquitto_binary,
+    redis_server,
+)
 from infra.connections import broker_address, mqtt_client
-from store import keys
+from store import devices, keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,23 +66,33 @@ def log_tail(path: Path, lines: int = 15) -> str:
 class Servers:
     """The broker and Redis of one phase: fresh ones started here, or the configured ones."""
 
-    def __init__(self, settings: Settings, work: Path, phase: str, fsync: str = "") -> None:
+    def __init__(
+        self, settings: Settings, work: Path, phase: str, fsync: str = "", broker: str = "mosquitto"
+    ) -> None:
         self.settings = settings
         self.fsync = fsync
         self.dir = work / phase
         self.broker: ServerProcess | None = None
         self.redis_srv: ServerProcess | None = None
+        # "embedded": the broker `python run.py` starts (roster, topic rules, inbox), with the
+        # ingest worker's account for every client of the benchmark
+        self.embedded = broker == "embedded" and settings.mqtt_url is None
+        self.account = ""
 
     def __enter__(self) -> Servers:
         shutil.rmtree(self.dir, ignore_errors=True)
         try:
-            if self.settings.mqtt_url is None:
-                self.broker = mosquitto(self.dir / "mosquitto")
             if self.settings.redis_url is None:
                 extra = {"fsync": self.fsync} if self.fsync else {}
                 self.redis_srv = redis_server(self.dir / "redis", **extra)
             self.r = redis.Redis.from_url(self.redis_url)
             self.r.flushdb()
+            if self.embedded:
+                secret = devices.add(self.r, "ingest", "service", system_ms(), source="bench")
+                self.account = f"ingest:{secret}@"
+                self.broker = amqtt_broker(self.redis_url, log=self.dir / "broker.log")
+            elif self.settings.mqtt_url is None:
+                self.broker = mosquitto(self.dir / "mosquitto")
         except BaseException:
             self.__exit__()
             raise
@@ -90,7 +106,7 @@ class Servers:
 
     @property
     def mqtt_url(self) -> str:
-        return self.settings.mqtt_url or f"mqtt://127.0.0.1:{self.broker.port}"  # type: ignore[union-attr]
+        return self.settings.mqtt_url or f"mqtt://{self.account}127.0.0.1:{self.broker.port}"  # type: ignore[union-attr]
 
     @property
     def redis_url(self) -> str:
@@ -121,6 +137,7 @@ def _subscriber_argv(
             "HISTORY_HOURS": str(settings.history_hours),
             "DEADLETTER_MAXLEN": str(settings.deadletter_maxlen),
             "OWNTRACKS_MAP": str(settings.owntracks_map),
+            "INGEST_SOURCE": "inbox" if servers.embedded else "mqtt",
         }
         return [sys.executable, "run.py", "ingest"], env
     return [

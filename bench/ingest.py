@@ -12,7 +12,9 @@ so none shares a GIL with another or with this measuring process. Two phases eac
 
 Options (KEY=VALUE): n (100000), rate (2000), seconds (20), units (3000), window (1000: the
 publisher's unacknowledged messages at most), seed (1), fsync (appendfsync of the Redis started
-here; default: the embedded server's).
+here; default: the embedded server's), broker (mosquitto, or embedded: the broker `python run.py`
+starts, with its roster, topic rules and inbox; every client of the benchmark then uses the
+ingest worker's account, and the worker reads the inbox as it does there).
 
 Lost = valid messages published - distinct valid messages found in Redis. CPU per message =
 process CPU time (user + system) during the phase / messages. Unless MQTT_URL / REDIS_URL are
@@ -66,7 +68,9 @@ DEFAULTS: dict[str, Any] = {
     "window": 1000,
     "seed": 1,
     "fsync": "",
+    "broker": "mosquitto",
 }
+BROKERS = ("mosquitto", "embedded")
 FSYNC = ("", "always", "everysec", "no")  # "": the embedded server's default
 SUBSCRIBERS = ("worker", "baseline")
 TARGET_MSG_S = 5000
@@ -85,6 +89,7 @@ class Options:
     window: int
     seed: int
     fsync: str  # appendfsync of the Redis started here; "" = embedded default
+    broker: str  # mosquitto, or the embedded broker (roster, topic rules, inbox)
 
 
 def parse_options(opts: dict[str, str]) -> Options:
@@ -102,6 +107,8 @@ def parse_options(opts: dict[str, str]) -> Options:
             raise ValueError(f"option {k}={raw!r} is not a {type(default).__name__}") from None
         if isinstance(default, int | float) and values[k] <= 0 and k != "seed":
             raise ValueError(f"option {k} must be positive")
+    if values["broker"] not in BROKERS:
+        raise ValueError(f"option broker must be one of {', '.join(BROKERS)}")
     if values["fsync"] not in FSYNC:
         raise ValueError(f"option fsync must be one of {', '.join(f for f in FSYNC if f)}")
     return Options(**values)
@@ -400,7 +407,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
         for kind in SUBSCRIBERS:
             results[kind] = {}
             for phase in ("sustained", "latency"):
-                with Servers(settings, work, f"{kind}-{phase}", o.fsync) as servers:
+                with Servers(settings, work, f"{kind}-{phase}", o.fsync, o.broker) as servers:
                     if not versions:
                         versions = server_versions(servers)
                         persistence = redis_persistence(servers.r)
@@ -420,7 +427,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
         },
         "versions": versions,
         "servers": {
-            "broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
+            "broker": "given by MQTT_URL" if settings.mqtt_url else f"started: {o.broker}",
             "redis": ("given by REDIS_URL" if settings.redis_url else "started: embedded Valkey")
             + f"; {persistence}",
         },

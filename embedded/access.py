@@ -98,9 +98,10 @@ class Gate:
             self.count(identity or "unknown", "subscribe_denied")
         return ok
 
-    def for_worker(self, identity: str, topic: str) -> bool:
-        """Is this accepted message one the worker reads (not the worker's own notices)?"""
-        if identity == devices.ALL_READER:
+    def for_worker(self, topic: str) -> bool:
+        """Is this accepted message one the worker reads? Not the centre's own notices."""
+        parts = topic.split("/")
+        if len(parts) == 4 and parts[0] == self.prefix and parts[1:4:2] == ["units", "dispatch"]:
             return False
         return any(topic_matches_sub(f, topic) for f in self.ingest_filters)
 

@@ -96,7 +96,7 @@ class GatedHandler(BrokerProtocolHandler):
             self.gate.count(identity or "unknown", "publish_denied")
             await self._refuse(publish_packet)
             return
-        if self.gate.for_worker(identity or "", topic):
+        if self.gate.for_worker(topic):
             await self.inbox.put(topic, bytes(publish_packet.data), identity or "")
         await super().handle_publish(publish_packet)
 

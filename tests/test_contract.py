@@ -99,3 +99,26 @@ def test_env_example_lists_every_setting() -> None:
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"{name.upper()}=" in text, f"{name.upper()} missing from .env.example"
+
+
+def test_every_documented_channel_is_open_to_exactly_its_own_device() -> None:
+    """The AsyncAPI channels and the broker's rules (domain/devices.py) agree: a device of the
+    channel's kind may publish on it under its own id, and not under another's."""
+    from domain import devices
+
+    kinds = {"units": "unit", "ais": "ais", "sensors": "sensor", "owntracks": "owntracks"}
+    for name, channel in DOC["channels"].items():
+        topic = concrete(channel["address"])
+        parts = topic.split("/")
+        kind = kinds[parts[0] if parts[0] == "owntracks" else parts[1]]
+        own = "li" if kind == "owntracks" else "X-1"
+        if name in _sends():
+            assert devices.subscribe_allowed("unit", own, topic, PREFIX), name
+            assert not devices.publish_allowed("unit", own, topic, PREFIX), name
+            assert not devices.subscribe_allowed("unit", "X-2", topic, PREFIX), name
+            continue
+        assert devices.publish_allowed(kind, own, topic, PREFIX), f"{name}: {kind} {own}"
+        assert not devices.publish_allowed(kind, "X-2" if own == "X-1" else "wang", topic, PREFIX)
+        assert devices.publish_allowed("service", "ingest", topic, PREFIX)
+        assert not devices.publish_allowed("service", "web", topic, PREFIX)
+    assert DOC["components"]["securitySchemes"]["deviceIdentity"]["type"] == "userPassword"
