@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify
 from dashboard.context import app_context
 from dashboard.map_data import heartbeat_age_s
 from infra.connections import broker_reachable
-from store import devices, keys, reader
+from store import reader
 
 bp = Blueprint("health", __name__)
 
@@ -34,7 +34,7 @@ def healthz():
             "broker_connected": beat.get("broker_connected") == "1",
             "backlog": int(beat.get("backlog", 0)),
             # messages the embedded broker accepted that no worker has applied yet
-            "inbox": int(r.xlen(keys.INGEST_INBOX)),
+            "inbox": reader.inbox_length(r),
             # informative, not part of "ok": a quiet night can be healthy
             "last_message_age_s": heartbeat_age_s(beat, app_context().now_ms(), "last_message_ms"),
         }
@@ -47,7 +47,7 @@ def healthz():
         body["live"] = reader.counts(r)
         # what the embedded broker refused, per identity and reason: a device publishing where
         # it may not cannot be told (MQTT 3.1.1), so this is where an operator sees it
-        refused = devices.refusals(r)
+        refused = reader.broker_refusals(r)
         body["broker"]["refused"] = refused
         body["broker"]["refused_total"] = sum(sum(v.values()) for v in refused.values())
     except redis.exceptions.RedisError as e:

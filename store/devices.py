@@ -94,12 +94,3 @@ def roster(r: redis.Redis) -> list[Device]:
 
 def version(r: redis.Redis) -> str:
     return text(r.get(keys.DEVICES_VERSION))
-
-
-def refusals(r: redis.Redis) -> dict[str, dict[str, int]]:
-    """identity -> reason -> count of what the embedded broker refused."""
-    out: dict[str, dict[str, int]] = {}
-    for field, n in r.hgetall(keys.MQTT_REFUSED).items():
-        identity, _, reason = text(field).rpartition("|")
-        out.setdefault(identity, {})[reason] = int(n)
-    return out

@@ -7,6 +7,7 @@ from typing import Any
 import redis
 
 from store import keys
+from store.codec import text
 from store.keys import EntityKind
 
 MESSAGE_COUNTERS = ("received", "deadletter")
@@ -78,3 +79,17 @@ def deadletters(r: redis.Redis, count: int = 100) -> list[dict[str, Any]]:
                 d[k] = d[k].decode("utf-8", "replace")
         out.append(d)
     return out
+
+
+def broker_refusals(r: redis.Redis) -> dict[str, dict[str, int]]:
+    """identity -> reason -> count of what the embedded broker refused."""
+    out: dict[str, dict[str, int]] = {}
+    for field, n in r.hgetall(keys.MQTT_REFUSED).items():
+        identity, _, reason = text(field).rpartition("|")
+        out.setdefault(identity, {})[reason] = int(n)
+    return out
+
+
+def inbox_length(r: redis.Redis) -> int:
+    """Messages the embedded broker accepted that no worker has applied yet."""
+    return int(r.xlen(keys.INGEST_INBOX))

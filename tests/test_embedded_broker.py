@@ -11,10 +11,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import redis
 
+from config.settings import Settings
 from domain.clock import system_ms
 from embedded.processes import ServerProcess
-from store import devices, keys
-from tests.helpers import Publisher, subscribe, wait_for
+from store import devices, keys, reader
+from tests.helpers import Publisher, client, make_app, subscribe, wait_for
 
 PREFIX = "ecocommand"
 
@@ -54,7 +55,7 @@ class Conn:
 
 
 def refused(r: redis.Redis, identity: str, reason: str) -> int:
-    return devices.refusals(r).get(identity, {}).get(reason, 0)
+    return reader.broker_refusals(r).get(identity, {}).get(reason, 0)
 
 
 def test_anonymous_and_wrong_passwords_are_refused_and_counted(
@@ -73,7 +74,21 @@ def test_anonymous_and_wrong_passwords_are_refused_and_counted(
     wait_for(lambda: refused(r, unit, "bad_password") >= 1, 10, "the bad password")
     # names outside the roster all count as "unknown": guessing cannot grow the counts' hash
     wait_for(lambda: refused(r, "unknown", "unknown_identity") >= 1, 10, "the stranger")
-    assert "U-NOBODY" not in devices.refusals(r)
+    assert "U-NOBODY" not in reader.broker_refusals(r)
+
+
+def test_healthz_shows_the_refusals_to_an_operator(
+    amqtt: ServerProcess, r: redis.Redis, settings: Settings
+) -> None:
+    web = _device(r, "web", "service")
+    Conn(amqtt.port, None, "anon-2").close()
+    wait_for(lambda: refused(r, "anonymous", "anonymous") >= 1, 10, "the refusal counted")
+    app = make_app(settings, mqtt_url=f"mqtt://{web[0]}:{web[1]}@127.0.0.1:{amqtt.port}")
+    body = client(app).get("/healthz").get_json()
+    assert body["broker"]["ok"] is True  # the web app's probe signs in with its own account
+    assert body["broker"]["refused"]["anonymous"] == {"anonymous": 1}
+    assert body["broker"]["refused_total"] == 1
+    assert body["ingest"]["inbox"] == 0
 
 
 def test_a_device_publishes_and_subscribes_only_on_its_own_topics(
