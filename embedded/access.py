@@ -129,3 +129,5 @@ class Gate:
                 await self.flush()
             except (OSError, aioredis.RedisError) as e:
                 log.warning("roster or refusal counts: Redis unavailable (%s)", e)
+            except Exception:  # a bug here must not end revocations for the broker's life
+                log.exception("roster watch failed; trying again")
