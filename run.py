@@ -13,6 +13,14 @@ python run.py users list           the accounts, their roles and how many API to
 python run.py users token NAME [--revoke]
                                    a new API token on stdout (shown once), or revoke all
 python run.py users tokens NAME    the ids of the account's API tokens
+python run.py devices add ID --kind KIND
+                                   a broker identity (unit, ais, sensor, owntracks, service):
+                                   its user name and password on stdout, shown once
+python run.py devices list         the broker roster: kinds, active or revoked, when, by whom
+python run.py devices revoke ID    the identity can no longer connect (mosquitto: after an
+                                   export and a SIGHUP, see docs/deploy.md)
+python run.py devices export --mosquitto DIR [--port N]
+                                   mosquitto's password file, ACL and configuration in DIR
 """
 
 from __future__ import annotations
@@ -23,10 +31,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from domain.clock import system_ms
+
+if TYPE_CHECKING:
+    from services.devices import Export
 
 
 def _settings():  # imported lazily so that --help is instant
@@ -126,6 +138,62 @@ def cmd_users(args: argparse.Namespace) -> None:
         users_cli.show(_settings())
 
 
+def cmd_devices(args: argparse.Namespace) -> None:
+    from infra.connections import redis_client
+    from services import devices
+
+    s = _settings()
+    r = redis_client(s.effective_redis_url, wait_s=0)
+    if args.action == "add":
+        secret = devices.add(r, args.id, args.kind, system_ms())
+        print(f"username: {args.id}\npassword: {secret}", flush=True)  # scripts read these two
+        print(
+            f"{args.kind} {args.id} added; its password is shown only now. For mosquitto: "
+            "`devices export` again, then SIGHUP",
+            file=sys.stderr,
+        )
+    elif args.action == "revoke":
+        devices.revoke(r, args.id, system_ms())
+        print(
+            f"{args.id} revoked: the embedded broker refuses it within seconds; mosquitto once "
+            "`devices export` has run again and mosquitto got a SIGHUP (docs/deploy.md)"
+        )
+    elif args.action == "export":
+        try:
+            out = devices.export_mosquitto(r, Path(args.mosquitto), args.port, s.topic_prefix)
+        except PermissionError as e:
+            raise ValueError(f"cannot write {e.filename}: {e.strerror}") from None
+        _print_export(out, args.port)
+    else:
+        lines = devices.list_lines(r)
+        print("\n".join(lines) if lines else "no devices in the roster")
+
+
+def _print_export(out: Export, port: int) -> None:
+    print(f"wrote {out.passwords} ({len(out.exported)} active identities, mode 0600)")
+    print(f"wrote {out.acl} (one user block each, mode 0600)")
+    runs_as = f", mosquitto runs as {out.user}" if out.user else ""
+    print(f"wrote {out.conf} (listener {port}, no anonymous clients{runs_as})")
+    print(f"start:  {out.command}")
+    print("reload: kill -HUP <that mosquitto's pid>  (after each add or revoke and export)")
+
+
+def _devices_parser(sub: argparse._SubParsersAction) -> None:
+    from domain.devices import DEVICE_KINDS
+
+    p = sub.add_parser("devices", help="manage the broker's devices and service accounts")
+    actions = p.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a device; prints its password once")
+    add.add_argument("id", help="its MQTT user name, as in its topics (e.g. U-7)")
+    add.add_argument("--kind", required=True, choices=DEVICE_KINDS)
+    actions.add_parser("list", help="list the roster, times in UTC+8 (never a secret)")
+    actions.add_parser("revoke", help="revoke a device").add_argument("id")
+    export = actions.add_parser("export", help="write mosquitto's files from the roster")
+    export.add_argument("--mosquitto", required=True, metavar="DIR", help="folder to write")
+    export.add_argument("--port", type=int, default=1883, help="listener port (default 1883)")
+    p.set_defaults(fn=cmd_devices)
+
+
 def cmd_all(_args: argparse.Namespace) -> None:
     from embedded.supervisor import run_all
 
@@ -184,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--revoke", action="store_true", help="revoke all the account's tokens")
     actions.add_parser("tokens", help="list an account's API token ids").add_argument("name")
     accounts.set_defaults(fn=cmd_users)
+    _devices_parser(sub)
     args, extra = p.parse_known_args(argv)
     # `bench NAME --out F KEY=VALUE`: argparse leaves options after --out over; they are the
     # benchmark's KEY=VALUE options too

@@ -26,8 +26,9 @@ DEVICE_KINDS: tuple[DeviceKind, ...] = ("unit", "ais", "sensor", "owntracks", "s
 SERVICES = ("ingest", "web", "simulator")
 ALL_READER = "ingest"
 
-# The same characters the worker's topic routes accept for an id (ingest/router.py).
-ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# The characters the worker's topic routes accept for an id (ingest/router.py), less ':', which
+# cannot stand in a mosquitto password file's `name:hash` line.
+ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 UNIT_TOPICS = ("position", "profile", "status", "task", "patrol-log")
 SENSOR_TOPICS = ("reading", "profile", "alert")
 AIS_TOPICS = ("nmea", "json")
@@ -41,7 +42,7 @@ def check_id(device_id: str, kind: str) -> None:
     if kind not in DEVICE_KINDS:
         raise ValueError(f"kind must be one of {', '.join(DEVICE_KINDS)}")
     if not ID_RE.fullmatch(device_id):
-        raise ValueError("a device id has 1-64 letters, digits, '_', '.', ':' or '-'")
+        raise ValueError("a device id has 1-64 letters, digits, '_', '.' or '-'")
     if kind == "service" and device_id not in SERVICES:
         raise ValueError(f"a service account is one of {', '.join(SERVICES)}")
 
@@ -51,7 +52,8 @@ def new_secret() -> str:
 
 
 def hash_secret(secret: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(SALT_BYTES)
+    # 12 bytes as mosquitto requires, drawn printable: EMQX's import takes the salt as text
+    salt = salt or secrets.token_urlsafe(SALT_BYTES * 3 // 4).encode()
     digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, PBKDF2_ITERATIONS)
     b64 = base64.b64encode
     return f"$7${PBKDF2_ITERATIONS}${b64(salt).decode()}${b64(digest).decode()}"

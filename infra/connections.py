@@ -82,12 +82,7 @@ def broker_reachable(url: str, timeout: float = 1.0) -> bool:
     """A real MQTT 3.1.1 CONNECT/CONNACK round trip (a bare TCP probe makes brokers log errors)."""
     a = broker_address(url)
     if a.tls or a.username:
-        # with TLS or credentials, let paho do the whole handshake
-        c = mqtt_client(url, f"ecocommand-probe-{os.getpid()}", persistent=False)
-        try:
-            return c.connect(a.host, a.port, keepalive=5) == 0 and not c.disconnect()
-        except OSError:
-            return False
+        return _handshake_accepted(url, timeout)
     client_id = f"ecocommand-probe-{os.getpid()}".encode()
     body = b"\x00\x04MQTT\x04\x02\x00\x05" + len(client_id).to_bytes(2, "big") + client_id
     try:
@@ -98,6 +93,24 @@ def broker_reachable(url: str, timeout: float = 1.0) -> bool:
             return len(ack) == 4 and ack[0] == 0x20 and ack[3] == 0
     except OSError:
         return False
+
+
+def _handshake_accepted(url: str, timeout: float) -> bool:
+    """With TLS or credentials, paho does the handshake; reachable means CONNACK "accepted" (a
+    wrong secret is a broker that refuses us, not a healthy one)."""
+    a = broker_address(url)
+    c = mqtt_client(url, f"ecocommand-probe-{os.getpid()}", persistent=False)
+    accepted: list[bool] = []
+    c.on_connect = lambda _c, _u, _f, rc, _p: accepted.append(not rc.is_failure)
+    try:
+        c.connect(a.host, a.port, keepalive=5)
+    except OSError:
+        return False
+    deadline = time.monotonic() + max(timeout, 1.0)
+    while not accepted and time.monotonic() < deadline:
+        c.loop(timeout=0.1)
+    c.disconnect()
+    return bool(accepted) and accepted[0]
 
 
 def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import re
 import struct
 import subprocess
@@ -539,3 +540,32 @@ def toggle_option(browser: webdriver.Chrome, dropdown: str, text: str) -> None:
     wait_for(lambda: browser.find_elements(By.XPATH, option), 10, f"the option {text}")
     browser.find_element(By.XPATH, option).click()
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+# -- the devices command -----------------------------------------------------------------------
+
+# the environment of a `run.py devices` run: none of this machine's settings for Redis or brokers
+_DEVICES_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if not k.startswith(("REDIS_", "MQTT_", "EMBEDDED_", "TOPIC_", "DATA_DIR"))
+}
+
+
+def run_devices(redis_port: int, *args: str) -> subprocess.CompletedProcess:
+    """`python run.py devices ARGS` against the Redis on `redis_port`, as an admin runs it."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "devices", *args],
+        env={**_DEVICES_ENV, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def add_device(redis_port: int, device_id: str, kind: str) -> str:
+    """Adds a device through the command; returns the password it printed."""
+    out = run_devices(redis_port, "add", device_id, "--kind", kind)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()[1].removeprefix("password: ")
