@@ -45,11 +45,17 @@ class Gate:
         self.roster: dict[str, tuple[str, str]] = {}
         self.version: bytes | None = b"never read"
         self.refused: Counter[str] = Counter()
+        # one reload at a time: two interleaved ones could leave the older roster in place
+        self._loading = asyncio.Lock()
 
     # the roster ----------------------------------------------------------------------------
     async def load(self) -> bool:
         """Re-reads the roster if it changed; True if it did. Called at every CONNECT too, so a
         device added a moment ago is known at once."""
+        async with self._loading:
+            return await self._load()
+
+    async def _load(self) -> bool:
         version = await self.r.get(keys.DEVICES_VERSION)
         if version == self.version:
             return False

@@ -13,6 +13,11 @@ report `rate` times as often instead.
 Rate never speeds up time: positions, reaction and handling times and speeds stay real, so the
 centre's timings (ETAs, deadlines) hold at any rate. Units answer the centre's dispatch notices
 (`units/{id}/dispatch`) as simulator/tasks.py describes.
+
+Every simulated device is a broker identity of its own (issue 12): at start `run()` adds each
+unit, AIS shore receiver and sensor to the roster in Redis as the simulator's
+(simulator/identities.py) and publishes each message through the connection of the device its
+topic names (simulator/links.py), so it needs Redis as well as the broker.
 """
 
 from __future__ import annotations
@@ -20,12 +25,10 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-import queue
 import random
-import re
 import threading
 import time
-from typing import Any
+from collections.abc import Collection
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -35,17 +38,21 @@ from config.settings import Settings
 from domain.clock import system_ms
 from domain.geo import Geography, load_geography
 from domain.payloads import TaskReport, UnitPosition
-from infra.connections import broker_address, mqtt_client
 from simulator import tasks
+from simulator.identities import provision, roster_client
+from simulator.links import DeviceLinks
 from simulator.sensors import SensorNetwork
 from simulator.units import UnitFleet
-from simulator.vessels import VesselFleet
+from simulator.vessels import RECEIVERS, VesselFleet
 
 log = logging.getLogger("ecocommand.simulator")
 
 Message = tuple[str, bytes, bool]  # topic, payload, retain
-QOS = 1
 _MAX_WAIT_S = 0.2  # upper bound on one sleep, so `stop` is noticed quickly
+# At start the simulation waits up to this long after the first device has connected for the
+# others, so the opening profiles and vessel identities reach the broker together; then it goes
+# on with those that have.
+START_GRACE_S = 5.0
 
 
 def encode(model: BaseModel) -> bytes:
@@ -118,16 +125,28 @@ class Simulation:
     def next_due_ms(self) -> int | None:
         return self._heap[0][0] if self._heap else None
 
-    def profile_messages(self, now_ms: int) -> list[Message]:
-        """Retained profiles of every unit and sensor (sent at start and after a reconnect)."""
+    def devices(self) -> list[tuple[str, str]]:
+        """(kind, id) of every broker identity the simulation publishes as: its units, the AIS
+        shore receivers (the vessels are heard through them) and its sensors."""
+        return (
+            [("unit", u.unit_id) for u in self.units.units]
+            + [("ais", rx) for rx in RECEIVERS]
+            + [("sensor", s.sensor_id) for s in self.sensors.sensors]
+        )
+
+    def profile_messages(self, now_ms: int, only: Collection[str] | None = None) -> list[Message]:
+        """Retained profiles of every unit and sensor, or of those whose ids are in `only`
+        (sent at start and after a device reconnects)."""
         p = self.prefix
+        units = [u for u in self.units.units if only is None or u.unit_id in only]
+        sensors = [s for s in self.sensors.sensors if only is None or s.sensor_id in only]
         out = [
             (f"{p}/units/{u.unit_id}/profile", encode(self.units.profile(u, now_ms)), True)
-            for u in self.units.units
+            for u in units
         ]
         out += [
             (f"{p}/sensors/{s.sensor_id}/profile", encode(self.sensors.profile(s, now_ms)), True)
-            for s in self.sensors.sensors
+            for s in sensors
         ]
         return out
 
@@ -176,61 +195,73 @@ class Simulation:
         return out
 
 
-def client_id_for(prefix: str) -> str:
-    """One stable id per topic prefix: the broker keeps the session (and the notices it queues
-    while the simulator is away) for the next connection under the same id. Two simulators on
-    one broker and prefix would take the id from each other: run one, or give each its own."""
-    return ("ecocommand-sim-" + re.sub(r"[^A-Za-z0-9_.-]", "_", prefix))[:64]
+class _Traffic:
+    """The simulation's side of the loop: steps it while devices are connected and hands each
+    message to the connection of the device it is published as."""
 
+    def __init__(self, sim: Simulation, links: DeviceLinks) -> None:
+        self.sim, self.links = sim, links
+        self.grace_end: float | None = None  # START_GRACE_S after the first device connects
+        self.sent = self.failed = self.skipped = self.steps = 0
+        self.next_log = time.monotonic() + 60
 
-class _Link:
-    """A paho-mqtt 2 client that reconnects with back-off and says when it is connected."""
+    def advancing(self) -> bool:
+        """While any device is connected: nothing is queued for a broker that is away, since
+        stale positions are worth nothing. The first step waits for all of them (or the grace
+        period); a device that is down meanwhile misses its messages (counted as skipped)."""
+        up, links = self.links.up, self.links
+        if self.steps or not up or up == links.total:
+            return up > 0
+        if self.grace_end is None:
+            self.grace_end = time.monotonic() + START_GRACE_S
+        return time.monotonic() >= self.grace_end
 
-    def __init__(self, settings: Settings, stop: threading.Event, client_id: str) -> None:
-        # paho's network thread -> the simulation loop: (topic, payload) of dispatch notices
-        self.notices: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
-        self.notice_filter = f"{settings.topic_prefix}/units/+/dispatch"
-        a = broker_address(settings.effective_mqtt_url)
-        self.host, self.port = a.host, a.port
-        self.stop = stop
-        self.connected = threading.Event()
-        self.reconnected = threading.Event()  # set on every (re)connect; cleared by the reader
-        # persistent: QoS 1 notices published while the link is down are queued by the broker
-        c = mqtt_client(settings.effective_mqtt_url, client_id, persistent=True)
-        c.connect_timeout = 1.0  # loop_stop() waits for a pending connect: keep stopping prompt
-        c.max_inflight_messages_set(100)
-        c.max_queued_messages_set(50_000)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        # only notices: amqtt was seen delivering retained profiles to `units/+/dispatch`
-        c.on_message = lambda _c, _u, m: (
-            self.notices.put((m.topic, m.payload)) if m.topic.endswith("/dispatch") else None
-        )
-        self.client = c
+    def wait_s(self) -> float:
+        due = self.sim.next_due_ms()
+        if not self.advancing() or due is None or not self.steps:
+            return _MAX_WAIT_S
+        return min(max((due - system_ms()) / 1000, 0.0), _MAX_WAIT_S)
 
-    def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.warning("broker %s:%s refused the connection: %s", self.host, self.port, reason)
+    def turn(self) -> None:
+        """Notices in, then whatever is due out, with the profiles of devices that have just
+        (re)connected (the first step carries every profile)."""
+        if not self.advancing():
             return
-        log.info("connected to %s:%s", self.host, self.port)
-        # the units listen for the centre's dispatch notices (again on every connect: a broker
-        # that lost the session, or a first connect, has no subscription)
-        self.client.subscribe(self.notice_filter, qos=QOS)
-        self.connected.set()
-        self.reconnected.set()
+        now_ms = system_ms()
+        while self.links.notices:
+            topic, payload = self.links.notices.popleft()
+            try:
+                if self.sim.on_dispatch(payload, now_ms, topic):
+                    log.info("a unit took the dispatch notice on %s", topic)
+            except Exception:  # a bug must not stop the traffic: say so and go on
+                log.exception("dispatch notice on %s failed", topic)
+        fresh = self.links.take_fresh()
+        due = self.sim.next_due_ms()
+        if self.steps and not fresh and (due is None or due > now_ms):
+            return
+        batch = self.sim.step(now_ms)
+        if self.steps and fresh:
+            batch = self.sim.profile_messages(now_ms, only=fresh) + batch
+        elif not self.steps and self.links.up < self.links.total:
+            log.warning("starting with %d of %d devices connected", self.links.up, self.links.total)
+        self.steps += 1
+        for topic, payload, retain in batch:
+            rc = self.links.publish(topic, payload, retain)
+            if rc is None:  # its device is offline (or not ours): not sent, not queued
+                self.skipped += 1
+            elif rc == mqtt.MQTT_ERR_SUCCESS:
+                self.sent += 1
+            else:  # MQTT_ERR_QUEUE_SIZE (dropped), or NO_CONN (queued until reconnect)
+                self.failed += 1
+        if time.monotonic() >= self.next_log:
+            log.info("%s", self.summary())
+            self.next_log += 60
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self.connected.clear()
-        if not self.stop.is_set():
-            log.warning("lost %s:%s (%s); reconnecting with back-off", self.host, self.port, reason)
-
-    def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_start()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    def summary(self) -> str:
+        return (
+            f"published {self.sent} messages; {self.failed} not sent at once; "
+            f"{self.skipped} skipped (device offline or not ours)"
+        )
 
 
 def run(
@@ -243,57 +274,41 @@ def run(
     """Publish simulated traffic until `stop` is set (returns within ~2 s of it), and answer
     the centre's dispatch notices as the units they name.
 
-    The simulation advances only while connected: nothing is queued for a broker that is away,
-    since stale positions are worth nothing; entities jump to where they are on reconnect, and
-    the retained profiles are published again then.
+    Each device connects as itself, with the secret provisioned at this start, under the client
+    id `{client_id}-{device id}` (`client_id` defaults to "sim"). The simulation advances only
+    while devices are connected; a device that is away misses its reports, and its retained
+    profile is published again when it is back. Unreachable if Redis is not there in 5 s.
     """
     stop = stop or threading.Event()
     sim = Simulation(settings.topic_prefix, rate=rate, seed=seed)
-    link = _Link(settings, stop, client_id or client_id_for(settings.topic_prefix))
+    r = roster_client(settings.effective_redis_url, stop)
+    if r is None:
+        return
+    try:
+        identities = provision(r, sim.devices(), system_ms())
+    finally:
+        r.close()
+    links = DeviceLinks(
+        settings.effective_mqtt_url, settings.topic_prefix, identities, base=client_id or "sim"
+    )
     log.info(
-        "simulating %d units, %d vessels, %d sensors (rate %s, seed %s) to %s:%s",
+        "simulating %d units, %d vessels, %d sensors (rate %s, seed %s) as %d devices on %s:%s",
         len(sim.units.units),
         len(sim.vessels.vessels),
         len(sim.sensors.sensors),
         rate,
         sim.seed,
-        link.host,
-        link.port,
+        links.total,
+        links.host,
+        links.port,
     )
-    link.start()
-    sent = failed = steps = 0
-    next_log = time.monotonic() + 60
+    if not identities:
+        log.warning("no device to publish as: every simulated id belongs to someone else")
+    traffic = _Traffic(sim, links)
     try:
         while not stop.is_set():
-            if not link.connected.is_set():
-                stop.wait(_MAX_WAIT_S)
-                continue
-            now_ms = system_ms()
-            while not link.notices.empty():
-                topic, payload = link.notices.get_nowait()
-                try:
-                    if sim.on_dispatch(payload, now_ms, topic):
-                        log.info("a unit took the dispatch notice on %s", topic)
-                except Exception:  # a bug must not stop the traffic: say so and go on
-                    log.exception("dispatch notice on %s failed", topic)
-            batch = sim.step(now_ms)
-            if link.reconnected.is_set():
-                link.reconnected.clear()
-                if steps:  # the first step already carries the profiles
-                    batch = sim.profile_messages(now_ms) + batch
-            steps += 1
-            for topic, payload, retain in batch:
-                info = link.client.publish(topic, payload, qos=QOS, retain=retain)
-                if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                    sent += 1
-                else:  # MQTT_ERR_QUEUE_SIZE (dropped), or NO_CONN (queued until reconnect)
-                    failed += 1
-            if time.monotonic() >= next_log:
-                log.info("published %d messages; %d not sent at once", sent, failed)
-                next_log += 60
-            due = sim.next_due_ms()
-            wait = _MAX_WAIT_S if due is None else (due - system_ms()) / 1000
-            stop.wait(min(max(wait, 0.0), _MAX_WAIT_S))
+            links.service(traffic.wait_s())
+            traffic.turn()
     finally:
-        link.close()
-        log.info("simulator stopped: published %d messages; %d not sent at once", sent, failed)
+        links.close()
+        log.info("simulator stopped: %s", traffic.summary())

@@ -430,16 +430,26 @@ def test_payloads_are_orjson(short: Run) -> None:
             assert isinstance(orjson.loads(payload), dict)
 
 
-def test_run_stops_promptly_without_a_broker() -> None:
+def _stops_promptly(settings: Settings) -> None:
     stop = threading.Event()
-    settings = Settings(mqtt_url="mqtt://127.0.0.1:9", redis_url="redis://127.0.0.1:9/0")
     t = threading.Thread(target=run, args=(settings,), kwargs={"stop": stop, "seed": 1})
     t.start()
-    # a sleep on purpose: time passing is the test (a refused connect, then a back-off wait)
+    # a sleep on purpose: time passing is the test (refused connects, then back-off waits)
     time.sleep(2.5)
     stop.set()
     t.join(timeout=3)
     assert not t.is_alive()
+
+
+def test_run_stops_promptly_without_a_broker(settings: Settings, r: Any) -> None:
+    # Redis is there (the devices are provisioned), the broker is not: every device's connect
+    # is refused and retried with back-off
+    _stops_promptly(settings.model_copy(update={"mqtt_url": "mqtt://127.0.0.1:9"}))
+
+
+def test_run_stops_promptly_without_redis() -> None:
+    # waiting for Redis to provision the devices, before any connection
+    _stops_promptly(Settings(mqtt_url="mqtt://127.0.0.1:9", redis_url="redis://127.0.0.1:9/0"))
 
 
 def test_position_payload_fields(short: Run) -> None:
@@ -840,10 +850,10 @@ def test_a_newer_notice_pre_empts_the_current_task(geo: Geography) -> None:
 
 
 def test_run_answers_notices_over_the_broker(
-    settings: Settings, broker: Any, publisher: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, r: Any, broker: Any, publisher: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The simulator as a process would run it: notices in over MQTT, reports out, including a
-    notice published while it was away (its session is kept by the broker)."""
+    notice published while it was away (the unit's own session is kept by the broker)."""
     import queue
     import uuid
 
@@ -896,8 +906,8 @@ def test_run_answers_notices_over_the_broker(
     topic = f"ecocommand/units/{unit.unit_id}/dispatch"
     try:
         t, stop = start()
-        # connected and subscribed: the simulator subscribes to the notices on connect, before
-        # it publishes anything, and its first publications are the units' profiles
+        # connected and subscribed: the unit's connection subscribes to its notices on connect,
+        # before it publishes anything, and its first publication is the unit's profile
         assert simulator_up.wait(15), "no profile from the simulator"
         publisher.publish(topic, b"{garbage")  # ignored, nothing breaks
         publisher.publish(topic, notice("INC-R1"))
