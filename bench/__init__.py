@@ -18,6 +18,7 @@ BENCHMARKS = {
     "dispatch": "bench.dispatch",
     "coverage": "bench.coverage",
     "kpi": "bench.kpi",
+    "faults": "bench.faults",
 }
 
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from store import keys
 from store.codec import text
@@ -51,6 +53,14 @@ def _entries(reply: list) -> list[Entry]:
             )
         )
     return out
+
+
+def reader_client(url: str) -> redis.Redis:
+    """A client that never retries a command by itself: a read retried after a lost reply
+    would leave the first read's entries pending unseen (see InboxReader.run)."""
+    return redis.Redis.from_url(
+        url, socket_timeout=10, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
+    )
 
 
 class InboxReader:
@@ -103,6 +113,10 @@ class InboxReader:
             try:
                 self.read_once()
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+                # Redis may have run the read and lost only its reply: those entries are now
+                # pending under this consumer, and a read of new entries (">") never returns
+                # them. Read this consumer's pending ones again (a copy is dropped by the store).
+                self.backlog_from = "0"
                 on_error(e)
                 stop.wait(1.0)
             except redis.exceptions.ResponseError as e:

@@ -30,7 +30,7 @@ from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
-from ingest.inbox import Entry, InboxReader, acknowledge, ensure_group
+from ingest.inbox import Entry, InboxReader, acknowledge, ensure_group, reader_client
 from ingest.notices import NoticePublisher
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
@@ -120,7 +120,11 @@ class IngestWorker:
         self.processed = 0
         self.last_message_ms = 0
         self.reader = (
-            InboxReader(self.redis, settings.mqtt_client_id, self._from_inbox)
+            InboxReader(
+                reader_client(settings.effective_redis_url),
+                settings.mqtt_client_id,
+                self._from_inbox,
+            )
             if settings.ingest_source == "inbox"
             else None
         )

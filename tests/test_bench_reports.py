@@ -102,3 +102,25 @@ def test_a_sigterm_during_a_benchmark_unwinds_it_and_the_handler_is_restored() -
             stopped.append("the servers")  # what a benchmark's finally blocks do
     assert exc.value.code == 143 and stopped == ["the servers"]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"devices": "0"},
+        {"rate": "x"},
+        {"seconds": "inf"},
+        {"surprise": "1"},
+        {"rate": "400", "seconds": "200"},  # 80,000 a device: beyond paho's packet ids
+    ],
+)
+def test_faults_benchmark_refuses_bad_options_before_starting_anything(
+    tmp_path: Path, bad: dict
+) -> None:
+    # Its report is checked by running it (a tiny run of both setups takes about a minute);
+    # the harness itself runs in CI as tests/test_fault_matrix.py.
+    from bench import faults as faults_bench
+
+    with pytest.raises(ValueError):
+        faults_bench.main(tmp_path / "faults.json", _settings(tmp_path), bad)
+    assert not (tmp_path / "faults.json").exists()

@@ -90,3 +90,38 @@ def test_entries_not_acknowledged_are_read_again_after_a_restart(r: redis.Redis)
     third: list[list] = []
     InboxReader(r, "worker-a", third.append).read_once()
     assert third == []
+
+
+class LosesOneReply:
+    """A Redis client whose first XREADGROUP with entries runs, then loses its reply, as a
+    connection cut mid-reply does: the entries are pending under the consumer, unseen."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self.r, self.lost = r, False
+
+    def __getattr__(self, name: str):
+        return getattr(self.r, name)
+
+    def xreadgroup(self, *args, **kwargs):
+        reply = self.r.xreadgroup(*args, **kwargs)
+        if reply and reply[0][1] and not self.lost:
+            self.lost = True
+            raise redis.exceptions.ConnectionError("the reply was lost")
+        return reply
+
+
+def test_entries_whose_read_reply_was_lost_are_read_again(r: redis.Redis) -> None:
+    ensure_group(r)
+    got: list[list] = []
+    reader = InboxReader(LosesOneReply(r), "worker-b", got.append)  # type: ignore[arg-type]
+    stop = threading.Event()
+    t = threading.Thread(target=reader.run, args=(stop, lambda _e: None), daemon=True)
+    t.start()
+    for seq in range(3):
+        r.xadd(keys.INGEST_INBOX, {"t": "ecocommand/units/U-1/position", "p": b"{}", "ms": seq})
+    try:
+        wait_for(lambda: sum(len(b) for b in got) >= 3, 10, "the entries read again")
+    finally:
+        stop.set()
+        t.join(5)
+    assert sorted(e[3] for b in got for e in b) == [0, 1, 2]
