@@ -10,6 +10,7 @@ message is applied again at most, and the store's identity check keeps it once.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -65,7 +66,10 @@ def reader_client(url: str) -> redis.Redis:
 
 class InboxReader:
     """Reads entries for this consumer; `deliver` gets each batch (it may block while the
-    worker is behind, which is the back-pressure)."""
+    worker is behind, which is the back-pressure). The worker hands back the ids it is done
+    with (`done_with`); they are acknowledged in the same round trip as the next read, so the
+    worker's loop never waits for an acknowledgement (an entry acknowledged late is at worst
+    read again after a crash, and the store drops the copy)."""
 
     def __init__(self, r: redis.Redis, consumer: str, deliver: Callable[[list[Entry]], None]):
         self.r = r
@@ -74,6 +78,24 @@ class InboxReader:
         # own pending entries (from before a restart) are read first, page after page
         self.backlog_from: str | None = "0"
         self.last_claim = 0.0
+        self.done: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def done_with(self, entry_ids: list[bytes]) -> None:
+        """Called by the worker after the entries' write (any thread)."""
+        for entry_id in entry_ids:
+            self.done.put(entry_id)
+
+    def _take_done(self) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                out.append(self.done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def flush(self) -> None:
+        """At the worker's stop: acknowledge what it is done with."""
+        acknowledge(self.r, self._take_done())
 
     def read_once(self) -> int:
         """One read; the number of entries delivered."""
@@ -86,13 +108,23 @@ class InboxReader:
         return len(got)
 
     def _read(self, start: str) -> list[Entry]:
-        reply = self.r.xreadgroup(
+        done = self._take_done()
+        pipe = self.r.pipeline(transaction=False)
+        if done:
+            pipe.xack(keys.INGEST_INBOX, keys.INGEST_INBOX_GROUP, *done)
+            pipe.xdel(keys.INGEST_INBOX, *done)
+        pipe.xreadgroup(
             keys.INGEST_INBOX_GROUP,
             self.consumer,
             {keys.INGEST_INBOX: start},
             count=READ_COUNT,
             block=None if start == "0" else READ_BLOCK_MS,
         )
+        try:
+            reply = pipe.execute()[-1]
+        except redis.exceptions.RedisError:
+            self.done_with(done)  # acknowledged with a later read (XACK twice is harmless)
+            raise
         raw = reply[0][1] if reply else []
         if start != ">":
             self.backlog_from = text(raw[-1][0]) if raw else None

@@ -30,7 +30,7 @@ from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
-from ingest.inbox import Entry, InboxReader, acknowledge, ensure_group, reader_client
+from ingest.inbox import Entry, InboxReader, ensure_group, reader_client
 from ingest.notices import NoticePublisher
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
@@ -263,8 +263,8 @@ class IngestWorker:
         # A message from an earlier connection cannot be acknowledged on this one: the broker
         # redelivers it, and the store's identity check makes the replay harmless.
         entries = [m.entry for m in batch if m.entry is not None]
-        if entries:
-            self._retry(lambda: acknowledge(self.redis, entries))
+        if entries and self.reader is not None:
+            self.reader.done_with(entries)
         for m in batch:
             if m.entry is None and m.qos > 0 and m.generation == self.generation:
                 self.client.ack(m.mid, m.qos)
@@ -364,5 +364,7 @@ class IngestWorker:
                 self.recorder.flush()  # the heatmap seconds summed since the last write
             self.client.disconnect()
             self.client.loop_stop()
-            if reading is not None:
+            if reading is not None and self.reader is not None:
                 reading.join(timeout=2)  # it stops after its current read (500 ms at most)
+                with contextlib.suppress(*REDIS_ERRORS):
+                    self.reader.flush()

@@ -85,7 +85,10 @@ def test_entries_not_acknowledged_are_read_again_after_a_restart(r: redis.Redis)
     second = InboxReader(r, "worker-a", again.append)
     second.read_once()
     assert [e[3] for e in again[0]] == [0, 1, 2, 3, 4]
-    acknowledge(r, [e[0] for e in again[0]])
+    second.done_with([e[0] for e in again[0][:3]])  # the worker wrote three of them
+    second.read_once()  # acknowledged with the next read
+    assert r.xlen(keys.INGEST_INBOX) == 2
+    acknowledge(r, [e[0] for e in again[0][3:]])
     assert r.xlen(keys.INGEST_INBOX) == 0
     third: list[list] = []
     InboxReader(r, "worker-a", third.append).read_once()
@@ -93,8 +96,8 @@ def test_entries_not_acknowledged_are_read_again_after_a_restart(r: redis.Redis)
 
 
 class LosesOneReply:
-    """A Redis client whose first XREADGROUP with entries runs, then loses its reply, as a
-    connection cut mid-reply does: the entries are pending under the consumer, unseen."""
+    """A Redis client whose first read with entries runs, then loses its reply, as a connection
+    cut mid-reply does: the entries are pending under the consumer, unseen."""
 
     def __init__(self, r: redis.Redis) -> None:
         self.r, self.lost = r, False
@@ -102,12 +105,24 @@ class LosesOneReply:
     def __getattr__(self, name: str):
         return getattr(self.r, name)
 
-    def xreadgroup(self, *args, **kwargs):
-        reply = self.r.xreadgroup(*args, **kwargs)
-        if reply and reply[0][1] and not self.lost:
-            self.lost = True
+    def pipeline(self, **kwargs):
+        return _LosingPipeline(self, self.r.pipeline(**kwargs))
+
+
+class _LosingPipeline:
+    def __init__(self, owner: LosesOneReply, pipe) -> None:
+        self.owner, self.pipe = owner, pipe
+
+    def __getattr__(self, name: str):
+        return getattr(self.pipe, name)
+
+    def execute(self):
+        replies = self.pipe.execute()
+        read = replies[-1]
+        if read and read[0][1] and not self.owner.lost:
+            self.owner.lost = True
             raise redis.exceptions.ConnectionError("the reply was lost")
-        return reply
+        return replies
 
 
 def test_entries_whose_read_reply_was_lost_are_read_again(r: redis.Redis) -> None:
