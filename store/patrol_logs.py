@@ -26,7 +26,9 @@ KEEP_MS = 90 * 86_400_000  # checked logs are kept 90 days (the stream is trimme
 def unit_track(
     r: redis.Redis, unit_id: str, from_ms: int, to_ms: int
 ) -> list[tuple[int, float, float, float | None]]:
-    """The unit's recorded positions in [from, to]: (ts, lon, lat, speed m/s or None)."""
+    """The unit's recorded positions in [from, to]: (ts, lon, lat, speed m/s or None), in time
+    order (the stream is in arrival order: a device that reconnects may send a new position
+    before its queued older ones)."""
     out = []
     for _id, f in r.xrange(keys.track("unit", unit_id)):
         d = {as_text(k): as_text(v) for k, v in f.items()}
@@ -44,7 +46,7 @@ def unit_track(
                 )
         except (KeyError, ValueError):
             continue  # a damaged entry proves nothing
-    return out
+    return sorted(out, key=lambda p: p[0])
 
 
 def check(r: redis.Redis, geo: CoverageGeography, claim: PatrolClaim) -> list[ClaimCheck]:
