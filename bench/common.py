@@ -4,6 +4,7 @@ helpers for processes and logs, and the figures of a report (percentiles, ratios
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import platform
 import shutil
@@ -278,14 +279,38 @@ def _mosquitto_version(url: str) -> str | None:
         while not got and time.monotonic() < end:
             c.loop(0.1)
         c.disconnect()
-    if got:
-        return got[0]
+    return got[0] if got else mosquitto_banner()
+
+
+def mosquitto_banner() -> str | None:
+    """The local mosquitto binary's first line ("mosquitto version 2.0.11")."""
     with contextlib.suppress(Exception):
         banner = subprocess.run(
             [mosquitto_binary(), "-h"], capture_output=True, text=True, timeout=5
         ).stdout
         return banner.splitlines()[0].strip()
     return None
+
+
+def host_load() -> list[float]:
+    """The load averages (1, 5, 15 min), taken when a benchmark starts."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def report_header(name: str, load_avg_at_start: list[float], **host: object) -> dict[str, Any]:
+    """What every benchmark report opens with: which, when, on what machine (and `host`
+    figures of the benchmark's own)."""
+    return {
+        "benchmark": name,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "load_avg_at_start": load_avg_at_start,
+            **host,
+        },
+    }
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

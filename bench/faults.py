@@ -20,12 +20,8 @@ Logs (the supervisor's output, all parts') are kept under DATA_DIR/bench/faults-
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict
@@ -36,13 +32,13 @@ from typing import Any
 import orjson
 import redis
 
+from bench.common import host_load, mosquitto_banner, report_header
 from bench.fault_count import count, explain
 from bench.fault_fleet import MAX_PER_DEVICE, Fleet, provision
 from bench.fault_recovery import Monitor, inject_all
 from bench.fault_stack import SETUPS, Plan, Stack
 from bench.redis_bench import options
 from config.settings import Settings
-from embedded.processes import mosquitto_binary
 
 # the benchmark's main, and what tests/test_fault_matrix.py uses
 __all__ = ["CI_FAULTS", "SETUPS", "Plan", "explain", "main", "run"]
@@ -105,17 +101,10 @@ def _server_versions(r: redis.Redis, setup: str) -> dict[str, str | None]:
     name = info.get("server_name") or "redis"
     return {
         "redis_server": f"{name} {info.get('valkey_version') or info.get('redis_version')}",
-        "broker": f"amqtt {metadata.version('amqtt')}" if setup == "embedded" else _mosquitto(),
+        "broker": f"amqtt {metadata.version('amqtt')}"
+        if setup == "embedded"
+        else mosquitto_banner(),
     }
-
-
-def _mosquitto() -> str | None:
-    with contextlib.suppress(Exception):
-        banner = subprocess.run(
-            [mosquitto_binary(), "-h"], capture_output=True, text=True, timeout=5
-        ).stdout
-        return banner.splitlines()[0].strip()
-    return None
 
 
 # --- the benchmark ------------------------------------------------------------------------
@@ -153,7 +142,7 @@ def _targets(res: dict[str, dict[str, Any]]) -> dict[str, bool]:
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     o = options(opts, DEFAULTS, fractional=("rate", "stall"))
     plan = bench_plan(o, settings.topic_prefix)
-    load_avg = [round(x, 2) for x in os.getloadavg()]
+    load_avg = host_load()
     logs = settings.data_dir / "bench" / "faults-logs"
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -168,14 +157,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
             shutil.rmtree(work, ignore_errors=True)
         results[setup]["log"] = str(logs / f"{setup}.log")
     report = {
-        "benchmark": "faults",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "load_avg_at_start": load_avg,
-        },
+        **report_header("faults", load_avg),
         "versions": {
             "python": platform.python_version(),
             **{p: metadata.version(p) for p in ("paho-mqtt", "redis", "amqtt")},

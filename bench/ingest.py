@@ -25,9 +25,6 @@ flushed (FLUSHDB) before each phase, so point REDIS_URL at a scratch database.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import os
-import platform
 import re
 import select
 import shutil
@@ -47,11 +44,13 @@ from bench.common import (
     ROOT,
     Servers,
     host_busy,
+    host_load,
     log_tail,
     percentiles,
     ratio,
     received_count,
     redis_persistence,
+    report_header,
     server_versions,
     stop_process,
     subscriber,
@@ -395,7 +394,7 @@ def _summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
     o = parse_options(opts)
-    load_avg = [round(x, 2) for x in os.getloadavg()]
+    load_avg = host_load()
     work = settings.data_dir / "bench" / "ingest-run"
     logs = settings.data_dir / "bench" / "ingest-logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -417,14 +416,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     w = _summary(results["worker"])
     b = _summary(results["baseline"])
     report = {
-        "benchmark": "ingest",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "load_avg_at_start": load_avg,
-        },
+        **report_header("ingest", load_avg),
         "versions": versions,
         "servers": {
             "broker": "given by MQTT_URL" if settings.mqtt_url else f"started: {o.broker}",

@@ -50,6 +50,7 @@ from bench import map_report
 from bench.common import (
     ROOT,
     Servers,
+    host_load,
     log_tail,
     redis_persistence,
     server_versions,
@@ -183,7 +184,7 @@ def located_ids(r: redis.Redis) -> list[str]:
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
     o = parse_options(opts)
-    load_avg = [round(x, 2) for x in os.getloadavg()]
+    load_avg = host_load()
     work = settings.data_dir / "bench" / "map-run"
     logs = settings.data_dir / "bench" / "map-logs"
     logs.mkdir(parents=True, exist_ok=True)

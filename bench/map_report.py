@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from bench.common import ratio
+from bench.common import ratio, report_header
 
 TARGET_CALLBACK_MS = 50.0
 TARGET_BLOCKING_MS_PER_S = 150.0
@@ -84,15 +81,7 @@ def build(
         )
     trace = active.get("trace", {})
     return {
-        "benchmark": "map",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "host": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "load_avg_at_start": load_avg,
-            "memory_mb": round(psutil.virtual_memory().total / 2**20),
-        },
+        **report_header("map", load_avg, memory_mb=round(psutil.virtual_memory().total / 2**20)),
         "versions": versions,
         "servers": {
             "broker": "given by MQTT_URL" if settings.mqtt_url else "started: mosquitto",
