@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pwd
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from domain import devices
 from domain.vocab import LOCAL_TZ
 from store import devices as roster_store
 from store.devices import Device
+from store.files import replace_file
 
 # mosquitto's default is 1,000 queued QoS 1 messages per offline client: beyond that it drops
 # them without a word, and the worker's persistent session is exactly such a client while it
@@ -166,23 +166,10 @@ def mosquitto_conf(directory: Path, port: int, user: str | None) -> str:
 
 
 def _write(path: Path, text: str, mode: int) -> None:
-    """Replaces `path` whole (a file in a temporary name, then a rename): mosquitto restarting
-    meanwhile reads either the old file or the new one, never half of one. As root, the file
-    goes to the folder's owner, the account mosquitto reads it as."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        if os.geteuid() == 0:
-            folder = path.parent.stat()
-            os.fchown(fd, folder.st_uid, folder.st_gid)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replaces `path` whole: mosquitto restarting meanwhile reads either the old file or the
+    new one, never half of one. As root, the file goes to the folder's owner, the account
+    mosquitto reads it as."""
+    replace_file(path, text.encode(), mode, owner_of_folder=True)
 
 
 def export_mosquitto(r: redis.Redis, directory: Path, port: int, prefix: str) -> Export:

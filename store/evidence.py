@@ -5,10 +5,10 @@ was attached. A file is on disk (fsync of file and directory) before its note is
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from store.files import replace_file
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -27,21 +27,7 @@ class EvidenceFiles:
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_file(target, data)
         return target
 
     def exists(self, sha256: str) -> bool:

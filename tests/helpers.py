@@ -569,3 +569,23 @@ def add_device(redis_port: int, device_id: str, kind: str) -> str:
     out = run_devices(redis_port, "add", device_id, "--kind", kind)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()[1].removeprefix("password: ")
+
+
+def dispatch_notice(
+    unit_id: str, lon: float, lat: float, *, incident: str, ts: int, kind: str
+) -> bytes:
+    """A dispatch notice as the centre publishes it (domain.payloads.DispatchNotice)."""
+    return orjson.dumps(
+        {
+            "incident_id": incident,
+            "unit_id": unit_id,
+            "ts": ts,
+            "type": kind,
+            "priority": 1,
+            "domain": "land",
+            "lat": lat,
+            "lon": lon,
+            "summary": "",
+            "assigned_by": "chief",
+        }
+    )

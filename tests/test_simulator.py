@@ -30,7 +30,7 @@ from domain.water_quality import breaches
 from simulator.main import Simulation, run
 from simulator.units import DEPARTMENT_ABBR
 from simulator.vessels import LANES, tag_block
-from tests.helpers import subscribe
+from tests.helpers import dispatch_notice, subscribe
 
 T0 = 1_800_000_000_000  # 2027-01-15, epoch ms
 MAX_KMH = {UnitKind.FOOT: 6.0, UnitKind.VEHICLE: 60.0, UnitKind.BOAT: 40.0, UnitKind.DRONE: 42.0}
@@ -472,19 +472,8 @@ def test_position_payload_fields(short: Run) -> None:
 
 
 def _notice(unit_id: str, incident: str, lon: float, lat: float) -> bytes:
-    return orjson.dumps(
-        {
-            "incident_id": incident,
-            "unit_id": unit_id,
-            "ts": 1_764_300_000_000,
-            "type": "illegal_logging",
-            "priority": 1,
-            "domain": "land",
-            "lat": lat,
-            "lon": lon,
-            "summary": "",
-            "assigned_by": "chief",
-        }
+    return dispatch_notice(
+        unit_id, lon, lat, incident=incident, ts=1_764_300_000_000, kind="illegal_logging"
     )
 
 

@@ -28,7 +28,7 @@ from simulator.identities import Identity, device_for, provision
 from simulator.links import DeviceLinks, client_id_for
 from simulator.main import Simulation, run
 from store import devices as roster
-from tests.helpers import subscribe, wait_for
+from tests.helpers import dispatch_notice, subscribe, wait_for
 
 T0 = 1_800_000_000_000
 SEED, RATE = 41, 1.9  # below 2: the units of rate 1, reporting about twice as often
@@ -64,20 +64,8 @@ def _simulators(r: redis.Redis) -> dict[str, roster.Device]:
 
 
 def _notice(unit_id: str, lon: float, lat: float) -> bytes:
-    return orjson.dumps(
-        {
-            "incident_id": "INC-ID-1",
-            "unit_id": unit_id,
-            "ts": int(time.time() * 1000),
-            "type": "illegal_dumping",
-            "priority": 1,
-            "domain": "land",
-            "lat": lat,
-            "lon": lon,
-            "summary": "",
-            "assigned_by": "chief",
-        }
-    )
+    ts = int(time.time() * 1000)
+    return dispatch_notice(unit_id, lon, lat, incident="INC-ID-1", ts=ts, kind="illegal_dumping")
 
 
 # -- which device a message is published as -----------------------------------------------------
