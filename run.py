@@ -21,6 +21,11 @@ python run.py devices revoke ID    the identity can no longer connect (mosquitto
                                    export and a SIGHUP, see docs/deploy.md)
 python run.py devices export --mosquitto DIR [--port N]
                                    mosquitto's password file, ACL and configuration in DIR
+python run.py audit verify [--from DAY] [--heads DIR]
+                                   recompute the audit chains and their signed heads; names
+                                   the first entry changed, removed, inserted or reordered
+                                   and exits 1 then, 0 on an intact record
+python run.py audit export DIR     the public key and every signed head, to keep elsewhere
 """
 
 from __future__ import annotations
@@ -194,6 +199,37 @@ def _devices_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(fn=cmd_devices)
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    from infra.connections import redis_client
+    from services import audit
+
+    s = _settings()
+    r = redis_client(s.effective_redis_url, wait_s=0)
+    if args.action == "export":
+        counts = audit.export(r, s.data_dir, Path(args.dir))
+        heads = ", ".join(f"{c}: {n}" for c, n in sorted(counts.items())) or "none yet"
+        print(f"exported the public key and the signed heads ({heads}) to {args.dir}")
+        return
+    day = args.from_day.replace("-", "") if args.from_day else ""
+    reports = audit.verify(r, s.data_dir, day, Path(args.heads) if args.heads else None)
+    for rep in reports:
+        span = f"{rep.days[0]}..{rep.days[-1]}" if rep.days else "no days"
+        state = "intact" if rep.ok else f"BROKEN: {rep.problem}"
+        print(f"{rep.chain}: {rep.entries} entries ({span}), {rep.heads} signed heads: {state}")
+    if not all(rep.ok for rep in reports):
+        raise SystemExit(1)
+
+
+def _audit_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="check or export the audit log")
+    actions = p.add_subparsers(dest="action", required=True)
+    verify = actions.add_parser("verify", help="recompute the chains and their signatures")
+    verify.add_argument("--from", dest="from_day", metavar="DAY", help="YYYY-MM-DD (local)")
+    verify.add_argument("--heads", metavar="DIR", help="also check against an export")
+    actions.add_parser("export", help="write the public key and signed heads").add_argument("dir")
+    p.set_defaults(fn=cmd_audit)
+
+
 def cmd_all(_args: argparse.Namespace) -> None:
     from embedded.supervisor import run_all
 
@@ -253,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("tokens", help="list an account's API token ids").add_argument("name")
     accounts.set_defaults(fn=cmd_users)
     _devices_parser(sub)
+    _audit_parser(sub)
     args, extra = p.parse_known_args(argv)
     # `bench NAME --out F KEY=VALUE`: argparse leaves options after --out over; they are the
     # benchmark's KEY=VALUE options too

@@ -135,6 +135,7 @@ def _subscriber_argv(
             "MQTT_CLIENT_ID": client_id,
             "TOPIC_PREFIX": settings.topic_prefix,
             "MAX_PAYLOAD_BYTES": str(settings.max_payload_bytes),
+            "INGEST_MAX_FUTURE_S": str(settings.ingest_max_future_s),
             "HISTORY_HOURS": str(settings.history_hours),
             "DEADLETTER_MAXLEN": str(settings.deadletter_maxlen),
             "OWNTRACKS_MAP": str(settings.owntracks_map),

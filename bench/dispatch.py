@@ -9,7 +9,8 @@ Reported: p50/p95/max of the whole query; the raw baseline measured in the same 
 any answer costs (GEOSEARCH of the 10 nearest units + reading them, no ranking), and the ratio;
 and the query as it was before the dispatch indexes (the nearest 2,000 units of every kind and
 department read and then filtered), for comparison. Also: the travel model's one-off build
-time, and how many candidates an answer had.
+time, how many candidates an answer had, and the audit log's cost on the duty chief's acts
+(`acts` incidents each with and without it, alternated: bench/audit_cost.py).
 
 Unless REDIS_URL is set, a fresh Redis (appendfsync always, as the embedded default) is started
 under DATA_DIR/bench; a given REDIS_URL database is flushed first, so point it at a scratch one.
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 import redis
 
-from bench import redis_bench
+from bench import audit_cost, redis_bench
 from config.settings import Settings
 from domain.clock import system_ms
 from domain.geo import load_geography
@@ -39,7 +40,7 @@ from store import keys
 from store.dispatch import FIELDS, SEARCH_RADIUS_KM, candidates
 from store.writer import LiveStore
 
-DEFAULTS = {"units": 10_000, "queries": 300, "seed": 1}
+DEFAULTS = {"units": 10_000, "queries": 300, "seed": 1, "acts": 150}
 TARGET_P95_MS = 20.0
 NAIVE_COUNT = 2000
 SEAS = ("dapeng_bay", "daya_bay")
@@ -178,6 +179,7 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         _scan(r, inc["lon"], inc["lat"])
         scan.append((time.perf_counter() - t) * 1000)
     query, base = redis_bench.stats(full), redis_bench.stats(floor)
+    acts = audit_cost.dispatch_acts(r, geo, travel, rules, int(o["acts"]), rng)
     return {
         "units_in_redis": r.zcard(keys.geo("unit")),
         "populate_s": round(populate_s, 1),
@@ -191,6 +193,7 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
             "min": min(found),
             "max": max(found),
         },
+        "audit": {**acts, "one_append": audit_cost.append_cost(r, 2000)},
         "targets": {"p95_ms": TARGET_P95_MS, "met": query["p95_ms"] < TARGET_P95_MS},
     }
 
@@ -204,4 +207,10 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
         f"dispatch candidates over {results['units_in_redis']} units: p50 {q['p50_ms']} ms, "
         f"p95 {q['p95_ms']} ms (target < {TARGET_P95_MS}); baseline (10 nearest + read) p95 "
         f"{results['baseline_nearest_10_and_read']['p95_ms']} ms; report: {out}"
+    )
+    a, one = results["audit"], results["audit"]["one_append"]
+    print(
+        f"audit log: the four acts {a['four_acts_median_ms']['with_audit']} ms with it, "
+        f"{a['four_acts_median_ms']['without']} ms without (medians); one append p50 "
+        f"{one['append']['p50_ms']} ms vs RPUSH {one['baseline_rpush']['p50_ms']} ms"
     )

@@ -57,6 +57,8 @@ from bench.common import (
 )
 from bench.workload import STATIC_PREFIX
 from config.settings import Settings
+from domain.audit import Chain
+from store import audit as audit_log
 from store import keys
 
 DEFAULTS: dict[str, Any] = {
@@ -369,6 +371,15 @@ def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any
         "latency_ms": percentiles(found.latencies),
         "stats": stats,
         "last_write_ms": found.last_ms or None,
+        # the audit log's share: entries written during the phase (the mix has no acts but
+        # the roster's) and heads the worker signed
+        "audit": {
+            c.value: {
+                "entries": audit_log.head(r, c.value).seq,
+                "signed_heads": r.llen(keys.audit_heads(c.value)),
+            }
+            for c in Chain
+        },
     }
 
 

@@ -1,7 +1,9 @@
 """Dispatch page callbacks. Reading (queue, detail, candidates) is for every signed-in role; the
 actions (open, assign, advance, notes and evidence) are for duty chiefs, whose page alone has
 their controls, and go through the same services as the API (services/incidents.py), so page and
-API refuse the same things the same way."""
+API refuse the same things the same way. When a duty chief, leader or admin opens an incident,
+its timeline is checked against the audit log once (services/trail.py), not at every tick; they
+may also reveal a caller's number (services/personal.py, recorded)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import binascii
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, no_update
+from dash import ALL, MATCH, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
@@ -19,10 +21,13 @@ from dashboard.context import app_context
 from dashboard.i18n import t
 from layouts.dispatch import Ids
 from services import incidents as service
+from services import personal, trail
 from services.errors import Refused
 from services.incidents import Assignment, Move, NewIncident, Note
 from views.dispatch import (
     MOVE,
+    PHONE,
+    REVEAL,
     ROW,
     candidate_lines,
     candidate_markers,
@@ -35,8 +40,10 @@ from views.dispatch import (
     queue_order,
     queue_view,
 )
+from views.trail import dispatch_check_view
 
 MAX_QUEUE = 200
+CHECKERS = roles.DISPATCHERS | roles.ANALYSTS  # see whether a timeline matches the audit log
 
 
 def _pressed() -> bool:
@@ -98,8 +105,13 @@ def show(selected: Any, _changed: Any) -> tuple[Any, ...]:
     except Refused:
         return nothing
     found = service.candidates(app_context(), selected)
+    check = None
+    if who.role in CHECKERS:  # once per opening (and after the chief's own action), not per tick
+        link = f"/trail?ref=incident:{selected}" if who.role in roles.ANALYSTS else None
+        check = dispatch_check_view(trail.timeline_check(app_context(), selected), who.lang, link)
+    reader = who.role in roles.PERSONAL_READERS
     return (
-        detail_view(inc, who.lang, chief),
+        detail_view(inc, who.lang, chief, reader, check),
         candidates_view(found, who.lang, chief),
         candidate_markers(found, who.lang),
         candidate_lines(found, inc),
@@ -228,6 +240,7 @@ def attach(contents: Any, filename: Any, selected: Any, caption: Any) -> tuple[A
 @roles.page_callback(
     Output(Ids.CREATE_NOTE, "children"),
     Output(Ids.SELECTED, "data", allow_duplicate=True),
+    Output(Ids.NEW_PHONE, "value"),
     Input(Ids.CREATE, "n_clicks"),
     State(Ids.NEW_TYPE, "value"),
     State(Ids.NEW_PRIORITY, "value"),
@@ -235,26 +248,29 @@ def attach(contents: Any, filename: Any, selected: Any, caption: Any) -> tuple[A
     State(Ids.NEW_DESCRIPTION, "value"),
     State(Ids.NEW_LAT, "value"),
     State(Ids.NEW_LON, "value"),
+    State(Ids.NEW_PHONE, "value"),
     prevent_initial_call=True,
     roles=roles.DISPATCHERS,
 )
 def create(
-    clicks: Any, kind: Any, priority: Any, source: Any, text: Any, lat: Any, lon: Any
+    clicks: Any, kind: Any, priority: Any, source: Any, text: Any, lat: Any, lon: Any, phone: Any
 ) -> tuple[Any, ...]:
-    """Opens an incident from the form, and selects it."""
+    """Opens an incident from the form, and selects it; the caller's number leaves the form."""
     if not clicks:
         raise PreventUpdate
     fields = {"type": kind, "priority": priority, "source": source or "manual"}
+    caller = phone.strip() if isinstance(phone, str) and phone.strip() else None
     try:
         body = NewIncident.model_validate(
-            {**fields, "description": text or "", "lat": lat, "lon": lon}
+            {**fields, "description": text or "", "lat": lat, "lon": lon, "reporter_phone": caller}
         )
         inc = service.open_incident(app_context(), body, current_user.name)
     except Refused as e:
-        return e.message, no_update
-    except ValueError:
-        return t("dispatch.form_incomplete", viewer.lang()), no_update
-    return t("dispatch.opened", viewer.lang()).format(id=inc["id"]), inc["id"]
+        return e.message, no_update, no_update
+    except ValueError as e:
+        wrong = "dispatch.bad_phone" if "reporter_phone" in str(e) else "dispatch.form_incomplete"
+        return t(wrong, viewer.lang()), no_update, no_update
+    return t("dispatch.opened", viewer.lang()).format(id=inc["id"]), inc["id"], ""
 
 
 @roles.page_callback(
@@ -273,5 +289,23 @@ def pick(click: Any) -> tuple[Any, ...]:
         raise PreventUpdate from None  # no click, or not a place
 
 
+@roles.page_callback(
+    Output({"type": PHONE, "id": MATCH}, "children"),
+    Input({"type": REVEAL, "id": MATCH}, "n_clicks"),
+    prevent_initial_call=True,
+    roles=roles.PERSONAL_READERS,
+)
+def reveal(clicks: Any) -> str:
+    """The caller's whole number, next to its masked form; the read is recorded."""
+    trig = dash.ctx.triggered_id
+    if not clicks or not isinstance(trig, dict):
+        raise PreventUpdate
+    try:
+        found = personal.reporter_phone(app_context(), str(trig.get("id"))[:64], current_user.name)
+    except Refused as e:
+        return e.message
+    return str(found["reporter_phone"])
+
+
 def register(app: dash.Dash) -> None:
-    roles.wire(app, queue, select, show, assign, advance, note, attach, create, pick)
+    roles.wire(app, queue, select, show, assign, advance, note, attach, create, pick, reveal)

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     # sets it when it starts the embedded broker; see docs/architecture.md, "The broker").
     ingest_source: Literal["mqtt", "inbox"] = Field("mqtt")
     max_payload_bytes: int = Field(65_536, ge=256, le=16_777_216)
+    # A message dated further ahead of its receipt is dead-lettered (ts_future): a device clock
+    # ahead would otherwise hold live state, alerts and incident times for good. At most an
+    # hour, so a device sending local time (UTC+8) as UTC is always caught.
+    ingest_max_future_s: int = Field(
+        300, ge=5, le=3_600, description="Seconds a message's ts may be ahead of its receipt"
+    )
     history_hours: float = Field(24.0, gt=0, le=24 * 90)
     deadletter_maxlen: int = Field(100_000, ge=100)
     owntracks_map: Path = Field(CONFIG_DIR / "owntracks.json")
@@ -45,6 +51,16 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(False, description="Cookies only over HTTPS (behind TLS proxy)")
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_lockout_s: int = Field(900, ge=1, le=86_400, description="Cap of a login lock")
+    # The audit log (docs/architecture.md, "The record"): its heads are signed this often and at
+    # each day's close, with this key (unset: one made on first start in DATA_DIR/audit/); whole
+    # days are kept this long per chain: case, dispatch and account acts; sign-ins and reads.
+    audit_sign_every_s: int = Field(300, ge=10, le=86_400)
+    audit_signing_key: Path | None = Field(None, description="Ed25519 private key (PEM)")
+    audit_keep_record_days: int = Field(1_827, ge=1, description="5 years")
+    audit_keep_access_days: int = Field(366, ge=1, description="1 year")
+    # Personal data: a citizen's phone number on an incident is erased this long after the
+    # incident was opened (officers' tracks are kept HISTORY_HOURS in Redis).
+    personal_phone_keep_days: int = Field(180, ge=1, le=3_650)
     # Live map: a tile URL template (https://host/{z}/{x}/{y}.png); empty = local basemap only.
     map_tiles_url: str = Field("", description="Map tile URL template; empty = no tiles")
 

@@ -14,15 +14,18 @@ from callbacks import dispatch as dispatch_callbacks
 from callbacks import kpis as kpi_callbacks
 from callbacks import map as map_callbacks
 from callbacks import shell as shell_callbacks
+from callbacks import trail as trail_callbacks
 from config.settings import Settings, get_settings
 from dashboard import (
     api,
     api_errors,
+    audit_api,
     auth,
     context,
     coverage_api,
     incidents_api,
     kpi_api,
+    personal_api,
     roles,
     security,
 )
@@ -33,7 +36,14 @@ from layouts import pages
 from services.context import build as build_context
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-CALLBACKS = (shell_callbacks, map_callbacks, dispatch_callbacks, coverage_callbacks, kpi_callbacks)
+CALLBACKS = (
+    shell_callbacks,
+    map_callbacks,
+    dispatch_callbacks,
+    coverage_callbacks,
+    kpi_callbacks,
+    trail_callbacks,
+)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Flask:
@@ -45,7 +55,15 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
     # The largest evidence file, base64-encoded as the page's upload sends it, and some room.
     server.config["MAX_CONTENT_LENGTH"] = evidence.MAX_BYTES * 4 // 3 + 1024 * 1024
     context.install(server, build_context(settings, clock))
-    for bp in (health_bp, api.bp, incidents_api.bp, coverage_api.bp, kpi_api.bp):
+    for bp in (
+        health_bp,
+        api.bp,
+        incidents_api.bp,
+        coverage_api.bp,
+        kpi_api.bp,
+        audit_api.bp,
+        personal_api.bp,
+    ):
         server.register_blueprint(bp)
     auth.install(server)
     api_errors.install(server)  # a service's refusal is JSON on every route

@@ -219,6 +219,34 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.note_added": {"zh": "已添加备注", "en": "Note added"},
     "dispatch.evidence_added": {"zh": "已添加证据 {name}", "en": "Evidence {name} attached"},
     "dispatch.no_notes": {"zh": "暂无备注或证据", "en": "No notes or evidence yet"},
+    # dispatch page: the reporter's number and the timeline check (issue 13)
+    "dispatch.new_phone": {
+        "zh": "报案人电话（热线来电，可选）",
+        "en": "Caller's phone (hotline report, optional)",
+    },
+    "dispatch.phone": {"zh": "报案人电话：{phone}", "en": "Caller's phone: {phone}"},
+    "dispatch.bad_phone": {
+        "zh": "电话号码只能包含数字、+、- 和空格，最多20位",
+        "en": "A phone number holds digits, +, - and spaces only, at most 20",
+    },
+    "dispatch.show_phone": {"zh": "查看完整号码", "en": "Show the number"},
+    "dispatch.phone_recorded": {
+        "zh": "查看将记入审计日志",
+        "en": "Each look is recorded in the audit log",
+    },
+    "dispatch.check.verified": {
+        "zh": "时间线已核验：与审计日志一致",
+        "en": "Timeline verified: it matches the audit log",
+    },
+    "dispatch.check.differs": {
+        "zh": "时间线与审计日志不一致",
+        "en": "The timeline differs from the audit log",
+    },
+    "dispatch.check.not_recorded": {
+        "zh": "时间线未记入审计日志（历史或导入的案件）",
+        "en": "The timeline is not in the audit log (older or imported incident)",
+    },
+    "dispatch.check.trail": {"zh": "查看审计追溯", "en": "Open the audit trail"},
     "age.seconds": {"zh": "{n}秒", "en": "{n} s"},
     "age.minutes": {"zh": "{n}分钟", "en": "{n} min"},
     "age.hours": {"zh": "{n}小时", "en": "{n} h"},
@@ -340,6 +368,11 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.p90": {"zh": "90分位", "en": "90th percentile"},
     "kpis.median_p90": {"zh": "中位数 · 90分位 {p90}", "en": "median · 90th percentile {p90}"},
     "kpis.n_cases": {"zh": "n = {n} 件", "en": "n = {n} cases"},
+    # a unit's reported time taken from its track-supported claim, or refused and flagged
+    "kpis.claims": {
+        "zh": "按轨迹采信上报时间 {times_by_track} 次，未采信 {times_flagged} 次",
+        "en": "{times_by_track} report times taken from the track, {times_flagged} claims flagged",
+    },
     "kpis.n_received": {"zh": "n = {n} 件受理", "en": "n = {n} received"},
     "kpis.open": {
         "zh": "办理中 {pending} · 超期未办 {overdue}",
@@ -507,6 +540,109 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.col.sea_breaches": {"zh": "近岸海域超标", "en": "Near-shore breaches"},
     "kpis.col.inland_readings": {"zh": "内陆水体读数", "en": "Inland readings"},
     "kpis.col.inland_breaches": {"zh": "内陆水体超标", "en": "Inland breaches"},
+    # audit trail page (leaders, admins)
+    "nav.trail": {"zh": "审计追溯", "en": "Audit trail"},
+    "trail.title": {"zh": "全程留痕：审计追溯", "en": "Audit trail"},
+    "trail.kind": {"zh": "对象类型", "en": "Kind"},
+    "trail.ident": {"zh": "编号", "en": "Id"},
+    "trail.ident_placeholder": {
+        "zh": "如 INC-20261118-0001、U-FO-003、wang",
+        "en": "e.g. INC-20261118-0001, U-FO-003, wang",
+    },
+    "trail.show": {"zh": "查询", "en": "Show"},
+    "trail.bad_ref": {
+        "zh": "请选择对象类型，并输入1至64位的编号（字母、数字或 _ . : @ -）",
+        "en": "Choose a kind and type an id of 1 to 64 letters, digits or _ . : @ -",
+    },
+    "trail.hint": {
+        "zh": "选择对象类型并输入编号，查看其全部审计记录及校验结果",
+        "en": "Choose a kind and type an id to see its audit entries and whether they verify",
+    },
+    "trail.kind.incident": {"zh": "案件", "en": "Incident"},
+    "trail.kind.unit": {"zh": "巡查力量", "en": "Unit"},
+    "trail.kind.user": {"zh": "账号", "en": "Account"},
+    "trail.kind.device": {"zh": "设备", "en": "Device"},
+    "trail.kind.alert": {"zh": "告警", "en": "Alert"},
+    "trail.kind.place": {"zh": "巡查点位", "en": "Place"},
+    "trail.status.verified": {"zh": "已核验", "en": "Verified"},
+    "trail.status.pending": {"zh": "待签名", "en": "Pending signature"},
+    "trail.status.broken": {"zh": "校验失败", "en": "Broken"},
+    "trail.status.empty": {"zh": "无记录", "en": "No entries"},
+    "trail.explain.verified": {
+        "zh": "每条记录的哈希与链接均完整，且已被签名的链头覆盖",
+        "en": "Every entry's hash and link hold, and a signed head covers them all",
+    },
+    "trail.explain.pending": {
+        "zh": "记录完整；最新的记录将在{s}秒内被签名",
+        "en": "The entries are intact; the newest are signed within {s} s",
+    },
+    "trail.explain.broken": {
+        "zh": "审计记录被改动：见下方问题与标红的记录",
+        "en": "The audit log was changed: see the problems and the entries in red",
+    },
+    "trail.explain.empty": {
+        "zh": "审计日志中没有该对象的记录",
+        "en": "The audit log holds no entry about it",
+    },
+    "trail.summary": {
+        "zh": "共 {n} 条记录 · 业务链已签名至第 {record} 条 · 访问链已签名至第 {access} 条",
+        "en": "{n} entries · record chain signed up to entry {record} · "
+        "access chain up to entry {access}",
+    },
+    "trail.truncated": {"zh": "仅显示最近的记录", "en": "Only the newest entries are shown"},
+    "trail.signatures_unchecked": {
+        "zh": "本机没有签名公钥，未核对签名",
+        "en": "No public key on this host: signatures not checked",
+    },
+    "trail.problems": {"zh": "问题", "en": "Problems"},
+    "trail.timeline": {"zh": "案件时间线：", "en": "Incident timeline: "},
+    "trail.timeline.verified": {
+        "zh": "与审计日志一致",
+        "en": "matches the audit log",
+    },
+    "trail.timeline.differs": {"zh": "与审计日志不一致", "en": "differs from the audit log"},
+    "trail.timeline.not_recorded": {
+        "zh": "未记入审计日志（历史或导入的案件）",
+        "en": "not in the audit log (older or imported incident)",
+    },
+    "trail.col.time": {"zh": "时间（北京时间）", "en": "Time (UTC+8)"},
+    "trail.col.chain": {"zh": "链", "en": "Chain"},
+    "trail.col.actor": {"zh": "操作者", "en": "Actor"},
+    "trail.col.action": {"zh": "操作", "en": "Action"},
+    "trail.col.object": {"zh": "对象", "en": "Object"},
+    "trail.col.digest": {"zh": "内容摘要", "en": "Digest"},
+    "trail.col.status": {"zh": "校验", "en": "Check"},
+    "trail.chain.record": {"zh": "业务", "en": "Record"},
+    "trail.chain.access": {"zh": "访问", "en": "Access"},
+    "audit.action.incident.opened": {"zh": "立案", "en": "Incident opened"},
+    "audit.action.incident.assigned": {"zh": "派遣", "en": "Units assigned"},
+    "audit.action.incident.moved": {"zh": "案件状态变更", "en": "Incident moved"},
+    "audit.action.incident.reported": {"zh": "现场回报", "en": "Field report"},
+    "audit.action.incident.note": {"zh": "添加备注", "en": "Note added"},
+    "audit.action.incident.evidence": {"zh": "添加证据", "en": "Evidence attached"},
+    "audit.action.alert.acknowledged": {"zh": "确认告警", "en": "Alert acknowledged"},
+    "audit.action.alert.dismissed": {"zh": "关闭告警", "en": "Alert dismissed"},
+    "audit.action.alert.closed": {"zh": "告警转为案件", "en": "Alert closed by its incident"},
+    "audit.action.patrol_log.submitted": {"zh": "提交巡查日志", "en": "Patrol log submitted"},
+    "audit.action.place.owner_reassigned": {
+        "zh": "更换点位责任人",
+        "en": "Place owner reassigned",
+    },
+    "audit.action.account.created": {"zh": "创建账号", "en": "Account created"},
+    "audit.action.account.token_created": {"zh": "创建API令牌", "en": "API token created"},
+    "audit.action.account.tokens_revoked": {"zh": "吊销API令牌", "en": "API tokens revoked"},
+    "audit.action.device.added": {"zh": "添加设备", "en": "Device added"},
+    "audit.action.device.revoked": {"zh": "吊销设备", "en": "Device revoked"},
+    "audit.action.audit.head_break": {"zh": "审计链被截断", "en": "Audit chain cut short"},
+    "audit.action.account.signed_in": {"zh": "登录", "en": "Signed in"},
+    "audit.action.account.sign_in_failed": {"zh": "登录失败", "en": "Sign-in failed"},
+    "audit.action.account.signed_out": {"zh": "退出登录", "en": "Signed out"},
+    "audit.action.personal.phone_read": {"zh": "查看报案人电话", "en": "Caller's phone read"},
+    "audit.action.personal.track_read": {"zh": "查看历史轨迹", "en": "Past track read"},
+    "audit.action.personal.phones_erased": {
+        "zh": "到期删除报案人电话",
+        "en": "Callers' numbers erased (retention)",
+    },
 }
 
 

@@ -28,6 +28,10 @@ from domain.roles import (
     VIEWERS,
 )
 
+# citizens' phone numbers and officers' past tracks: duty chiefs, leaders, admins; never
+# operators (they see live positions only); each read is recorded (services/personal.py)
+PERSONAL_READERS = DISPATCHERS | ANALYSTS
+
 __all__ = [
     "ACKNOWLEDGERS",
     "ADMIN",
@@ -38,6 +42,7 @@ __all__ = [
     "KPI_VIEWERS",
     "LEADER",
     "OPERATOR",
+    "PERSONAL_READERS",
     "ROLES",
     "VIEWERS",
     "allow",

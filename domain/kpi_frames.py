@@ -130,6 +130,8 @@ def _base(records: list[Mapping[str, Any]]) -> pd.DataFrame:
     )
     for s in _STATE_NAMES:
         df[f"{s}_ms"] = pd.to_numeric(_column(raw, f"at_{s}"), errors="coerce").astype("float64")
+    for c in TIME_COUNTS:  # records older than the counters have none: 0
+        df[c] = pd.to_numeric(_column(raw, c), errors="coerce").fillna(0).astype("int64")
     created = pd.to_numeric(_column(raw, "created_ms"), errors="coerce").astype("float64")
     df["reported_ms"] = df["reported_ms"].fillna(created)  # older records: creation = report
     return df
@@ -186,7 +188,8 @@ def incidents_frame(
     units on it: current and released ones), state, `<state>_ms` for every state (first entry,
     float ms, NaN never), final_ms, day (local YYYYMMDD of the report), the three intervals in
     seconds (report->assigned, assigned->on scene, on scene->handled; NaN while not both ends),
-    `<clock>_limit_ms` and `<clock>_status` (one of STATUSES) for assign, arrive and handle.
+    `<clock>_limit_ms` and `<clock>_status` (one of STATUSES) for assign, arrive and handle,
+    times_by_track and times_flagged (TIME_COUNTS; 0 for a record without them).
     """
     rules = rules or load_rules()
     df = base.copy() if base is not None else _base(list(records))
@@ -265,6 +268,11 @@ RATE_COUNTS = (
     "pending",
 )
 CLOCK_COUNTS = tuple(f"{c}_{what}" for c in CLOCKS for what in ("started", "missed"))
+# Field reports whose event time a unit's track supported (the claim was taken) and claims the
+# track did not support (the receipt stood): the incident record's counters
+# (domain/report_times.py), summed.
+TIME_COUNTS = ("times_by_track", "times_flagged")
+COUNT_COLUMNS = (*RATE_COUNTS, *CLOCK_COUNTS, *TIME_COUNTS)
 
 
 def incident_counts(df: pd.DataFrame) -> pd.DataFrame:
@@ -276,6 +284,8 @@ def incident_counts(df: pd.DataFrame) -> pd.DataFrame:
     met), handled_late (handled after it), overdue (not handled, past it at now_ms), pending
     (the rest: not handled, still in time). `<clock>_started` / `<clock>_missed`: incidents
     whose clock started / was missed (stopped late or running late), as `deadlines_missed`.
+    times_by_track / times_flagged: the incidents' field-report times taken from a claim the
+    unit's track supported / claims it did not support (TIME_COUNTS).
     """
     rejected = df[ms_col(State.REJECTED)].notna() | (df["state"] == State.REJECTED)
     transferred = df[ms_col(State.TRANSFERRED)].notna() | (df["state"] == State.TRANSFERRED)
@@ -298,10 +308,9 @@ def incident_counts(df: pd.DataFrame) -> pd.DataFrame:
         flags[f"{clock}_started"] = df[f"{clock}_status"] != "not_started"
         flags[f"{clock}_missed"] = df[f"{clock}_status"] == "missed"
     out = pd.DataFrame(flags).astype("int64")
-    for key in COUNT_KEYS:
+    for key in (*TIME_COUNTS, *COUNT_KEYS):
         out[key] = df[key]
-    cols = [*RATE_COUNTS, *CLOCK_COUNTS]
-    return out.groupby(list(COUNT_KEYS), as_index=False, sort=True)[cols].sum()
+    return out.groupby(list(COUNT_KEYS), as_index=False, sort=True)[list(COUNT_COLUMNS)].sum()
 
 
 def duration_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -368,6 +377,6 @@ def combine_daily(stored: Iterable[Mapping[str, Any]], recent: pd.DataFrame) -> 
     counts_df = pd.concat([*counts, incident_counts(raw)], ignore_index=True)
     durations = pd.concat([*durs, duration_rows(raw)], ignore_index=True)
     durations["seconds"] = durations["seconds"].astype("float64")
-    cols = [*RATE_COUNTS, *CLOCK_COUNTS]
-    counts_df[cols] = counts_df[cols].astype("int64")
+    cols = list(COUNT_COLUMNS)  # a day stored before a count existed lacks it: 0
+    counts_df[cols] = counts_df.reindex(columns=cols).fillna(0).astype("int64")
     return KpiBase(counts_df, durations[[*COUNT_KEYS, "interval", "seconds"]])

@@ -28,6 +28,7 @@ from domain.kpi_frames import (
     INTERVALS,
     LOCAL_OFFSET_MS,
     RATE_COUNTS,
+    TIME_COUNTS,
     KpiBase,
     duration_rows,
     incident_counts,
@@ -161,6 +162,7 @@ def response_times_from(durations: pd.DataFrame, counts: pd.DataFrame) -> dict[s
         "deadlines": _deadline_summary(counts),
         "trend": _percentiles(durations, ["day", "interval"]),
         "deadline_trend": _deadline_trend(counts),
+        **{c: int(counts[c].sum()) if c in counts else 0 for c in TIME_COUNTS},
     }
 
 
@@ -175,6 +177,10 @@ def response_times(df: pd.DataFrame) -> dict[str, Any]:
     stopped late or still running past it at now_ms, share_missed = missed / n.
     trend (day, interval, n, median_s, p90_s) and deadline_trend (day, deadline, n, missed,
     share_missed): per local day (UTC+8) of the report.
+    times_by_track: the times in these figures that a unit's field report set from its own
+    claim because its track supported it; times_flagged: claims its track did not support
+    (the server's receipt stood). Every other field-report time is the server's receipt
+    (domain/report_times.py).
     """
     return response_times_from(duration_rows(df), incident_counts(df))
 

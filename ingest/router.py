@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Callable
+from typing import TypeVar
 
 from ingest import patrol_logs, sensors, tasks, units, vessels
 from ingest.context import HandlerContext, Rejected
-from store.ops import AisFragment, DeadLetter, Op
+from store.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission
 
 Result = list[Op | AisFragment]
 Handler = Callable[..., Result]
+Item = TypeVar("Item", bound=Op | AisFragment)
 
 ID = r"[A-Za-z0-9_.:-]{1,64}"
 
@@ -42,13 +44,54 @@ def _routes(prefix: str) -> list[tuple[re.Pattern[str], Handler]]:
     ]
 
 
+def device_time(item: Op | AisFragment) -> int | None:
+    """The latest time an operation's device claims: its `ts` (a patrol log: also the end of
+    the window it speaks for); None for what carries none (a dead letter; an AIS part, whose
+    group's operations are checked when it completes)."""
+    if isinstance(item, DeadLetter | AisFragment):
+        return None
+    if isinstance(item, PatrolLogSubmission):
+        return max(item.ts, item.to_ms)
+    return item.ts
+
+
+def refuse_future(
+    result: list[Item], topic: str, raw: bytes, received_ms: int, max_ahead_ms: int
+) -> list[Item] | list[DeadLetter]:
+    """A message's operations, or, when any of them is dated more than `max_ahead_ms` after the
+    message's receipt (the server's clock), the whole message as one `ts_future` dead letter.
+    Only a device clock ahead can date a message after its arrival; applied, a position dated
+    2100 would hold the unit's live state for good and a task report would set tomorrow as the
+    time on scene. One dead letter for the whole message, as for every other refusal, so the
+    dead-letter counters still count refused messages and no part of one is applied."""
+    latest = max(
+        (t for item in result if (t := device_time(item)) is not None), default=received_ms
+    )
+    ahead = latest - received_ms
+    if ahead <= max_ahead_ms:
+        return result
+    detail = f"ts {ahead / 1000:.0f} s ahead of its receipt (at most {max_ahead_ms // 1000} s)"
+    return [DeadLetter("ts_future", topic, raw, detail)]
+
+
 class Router:
-    def __init__(self, prefix: str, max_payload_bytes: int) -> None:
+    def __init__(self, prefix: str, max_payload_bytes: int, max_future_s: int) -> None:
         self.routes = _routes(prefix)
         self.max_payload_bytes = max_payload_bytes
+        self.max_future_ms = max_future_s * 1000
 
     def handle(self, topic: str, payload: bytes, ctx: HandlerContext) -> Result:
         """Never raises: a message is either turned into ops or dead-lettered with a reason."""
+        return self.within_clock(self._route(topic, payload, ctx), topic, payload, ctx.received_ms)
+
+    def within_clock(
+        self, result: list[Item], topic: str, raw: bytes, received_ms: int
+    ) -> list[Item] | list[DeadLetter]:
+        """`refuse_future` with this router's allowance: for every handler result, and for the
+        operations of an AIS message completed from parts of several payloads."""
+        return refuse_future(result, topic, raw, received_ms, self.max_future_ms)
+
+    def _route(self, topic: str, payload: bytes, ctx: HandlerContext) -> Result:
         try:
             if len(payload) > self.max_payload_bytes:
                 raise Rejected("oversized", f"{len(payload)} bytes > {self.max_payload_bytes}")

@@ -4,6 +4,10 @@ The handler is pure like the others; `apply` then moves each incident through th
 transition the dispatchers use, checked against the incident's state at that moment and only
 for a unit that is on the incident. A repeated report (at-least-once delivery) finds the
 incident already past that state and changes nothing.
+
+The event time is the server's receipt of the report; the device's own time is its claim,
+taken only when the unit's track supports it (domain/report_times.py). Both are kept in the
+timeline entry, and the incident counts the times taken from a track and the claims refused.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import logging
 
 import redis
 
+from domain import report_times
 from domain.incidents import State, allowed_from
 from domain.payloads import TaskReport
 from ingest.context import HandlerContext, check_device, validate_payload
-from store import incidents
+from store import incident_audit, incidents, patrol_logs
 from store.ops import DeadLetter, Op, TaskUpdate
 
 log = logging.getLogger("ecocommand.ingest")
@@ -28,28 +33,58 @@ def handle_task(unit_id: str, payload: bytes, ctx: HandlerContext) -> list[Op]:
     check_device(report.unit_id, unit_id)
     return [
         TaskUpdate(
-            report.unit_id, report.incident_id, report.action, report.ts, report.seq, report.note
+            report.unit_id,
+            report.incident_id,
+            report.action,
+            report.ts,
+            report.seq,
+            ctx.received_ms,
+            report.note,
         )
     ]
+
+
+def _scene(r: redis.Redis, incident_id: str) -> report_times.Scene | None:
+    rec = incidents.read(r, incident_id) or {}
+    if rec.get("lon") is None or rec.get("lat") is None:
+        return None  # no incident, or one without a place: no track can support a claim
+    return report_times.Scene(rec["lon"], rec["lat"], rec.get("at_assigned"))
+
+
+def event_time(r: redis.Redis, u: TaskUpdate) -> report_times.EventTime:
+    """The report's event time; the unit's track is read only for a claim well before receipt."""
+    scene, track = None, []
+    if report_times.needs_track(u.ts, u.received_ms):
+        scene = _scene(r, u.incident_id)
+        if scene is not None:
+            window = report_times.track_window(u.action, u.ts)
+            track = patrol_logs.unit_track(r, u.unit_id, *window)
+    return report_times.event_time(u.action, u.ts, u.received_ms, scene, track)
+
+
+def _move(r: redis.Redis, u: TaskUpdate) -> incidents.Outcome:
+    target = ACTION_TARGET[u.action]
+    when = event_time(r, u)
+    return incidents.transition(
+        r,
+        u.incident_id,
+        target.value,
+        [s.value for s in allowed_from(target)],
+        by=u.unit_id,
+        at_ms=when.at_ms,
+        reason=u.note,
+        extra={"report": u.action, "seq": str(u.seq), **when.extra()},
+        release=target == State.HANDLED,
+        member=u.unit_id,
+        count=when.counter,
+    )
 
 
 def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[DeadLetter]:
     """Apply each report; the ones naming an incident the unit is not on are dead letters."""
     dead = []
     for u, topic, raw in updates:
-        target = ACTION_TARGET[u.action]
-        out = incidents.transition(
-            r,
-            u.incident_id,
-            target.value,
-            [s.value for s in allowed_from(target)],
-            by=u.unit_id,
-            at_ms=u.ts,
-            reason=u.note,
-            extra={"report": u.action, "seq": str(u.seq)},
-            release=target == State.HANDLED,
-            member=u.unit_id,
-        )
+        out = _move(r, u)
         if out.code in (incidents.Code.NO_SUCH, incidents.Code.NOT_ON_INCIDENT):
             dead.append(
                 DeadLetter(
@@ -59,7 +94,13 @@ def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[
                     f"{u.unit_id} is not on incident {u.incident_id[:64]}",
                 )
             )
-        elif not out.ok:
+        elif out.ok:  # the unit's own act: recorded as the event it wrote
+            target = ACTION_TARGET[u.action].value
+            actor = f"device:{u.unit_id}"
+            incident_audit.record_event(
+                r, actor, "incident.reported", u.incident_id, target, u.received_ms
+            )
+        else:
             log.info(
                 "task report %s from %s on %s ignored: incident is %s",
                 u.action,

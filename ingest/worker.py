@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import redis
 
 from config.settings import Settings
+from domain.audit import Chain
 from domain.clock import Clock, system_ms
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
@@ -28,13 +29,15 @@ from domain.incidents import load_rules
 from domain.water_quality import check_standards
 from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
+from ingest.audit_signer import HeadSigner
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
 from ingest.inbox import Entry, InboxReader, ensure_group, reader_client
 from ingest.notices import NoticePublisher
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
-from store import coverage
+from store import audit as audit_log
+from store import coverage, personal
 from store.dispatch import reindex_units
 from store.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission, TaskUpdate
 from store.reader import sensor_profile
@@ -97,7 +100,9 @@ class IngestWorker:
         self.inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
         self.generation = 0
         self.connected = False
-        self.router = Router(settings.topic_prefix, settings.max_payload_bytes)
+        self.router = Router(
+            settings.topic_prefix, settings.max_payload_bytes, settings.ingest_max_future_s
+        )
         self.owntracks = load_owntracks_map(settings.owntracks_map)
         self.geography = load_geography()
         self.coverage = load_coverage()
@@ -119,6 +124,17 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.processed = 0
         self.last_message_ms = 0
+        self.signer = HeadSigner(
+            self.redis,
+            settings.data_dir,
+            every_s=settings.audit_sign_every_s,
+            keep_days={
+                Chain.RECORD: settings.audit_keep_record_days,
+                Chain.ACCESS: settings.audit_keep_access_days,
+            },
+            clock=clock,
+            key_file=settings.audit_signing_key,
+        )
         self.reader = (
             InboxReader(
                 reader_client(settings.effective_redis_url),
@@ -241,11 +257,13 @@ class IngestWorker:
         for (frag, topic), lines in zip(fragments, groups, strict=True):
             if lines:
                 ctx.topic, ctx.received_ms = topic, frag.received_ms
-                ops += [
+                done = [
                     o
                     for o in vessels.completed_group_ops(lines, frag.source, ctx)
                     if not isinstance(o, AisFragment)
                 ]
+                raw = "\n".join(lines).encode()
+                ops += self.router.within_clock(done, topic, raw, frag.received_ms)
         return ops
 
     def _after_write(self, ops: list[Op], handled: _Handled) -> None:
@@ -285,6 +303,18 @@ class IngestWorker:
                 ],
                 self.clock(),
             )
+
+    def _erase_old_phones(self) -> None:
+        """Personal data past its keep time (PERSONAL_PHONE_KEEP_DAYS), once per closed day;
+        the erasure itself is an act of the record."""
+        now, keep = self.clock(), self.settings.personal_phone_keep_days
+        n = personal.erase_old_phones(self.redis, now, keep)
+        if n:
+            change = {"erased": n, "keep_days": keep}
+            audit_log.append(
+                self.redis, "system:retention", "personal.phones_erased", "incidents", change, now
+            )
+            log.info("erased %d callers' phone numbers past %d days", n, keep)
 
     def _heartbeat(self) -> None:
         self.store.heartbeat(
@@ -354,6 +384,8 @@ class IngestWorker:
                         day = day_close.day_to_close(self.clock())
                         if day and day_close.close_day(self.redis, day, self.clock()):
                             log.info("closed the day %s: KPI rows stored", day)
+                            self._erase_old_phones()
+                        self.signer.tick()
                         if overdue:
                             self.store.write(overdue, self.clock())
                         last_beat = time.monotonic()

@@ -53,6 +53,7 @@ class Ids(StrEnum):
     NEW_PRIORITY = "dispatch-new-priority"
     NEW_SOURCE = "dispatch-new-source"
     NEW_DESCRIPTION = "dispatch-new-description"
+    NEW_PHONE = "dispatch-new-phone"  # a hotline caller's number: shown masked afterwards
     NEW_LAT = "dispatch-new-lat"
     NEW_LON = "dispatch-new-lon"
     CREATE = "dispatch-create"
@@ -125,6 +126,14 @@ def new_incident_form(lang: str) -> html.Details:
                 placeholder=t("dispatch.description", lang),
                 maxLength=2000,
                 className="ec-textarea",
+            ),
+            dcc.Input(
+                id=Ids.NEW_PHONE,
+                type="tel",
+                maxLength=20,
+                autoComplete="off",
+                placeholder=t("dispatch.new_phone", lang),
+                className="ec-input",
             ),
             html.Div(
                 [

@@ -23,7 +23,7 @@ from dash.development.base_component import Component
 from dashboard import roles
 from dashboard.i18n import t
 from dashboard.viewer import Viewer, current
-from layouts import coverage, dispatch, kpis, shell
+from layouts import coverage, dispatch, kpis, shell, trail
 from layouts import map as live_map
 from layouts.shell import Page
 
@@ -62,6 +62,15 @@ PAGES: tuple[Page, ...] = (
         kpis.body,
         kpis.slot,
         wall=True,
+    ),
+    # the audit log's trails: leaders and admins only (refused here for the others, as /kpis)
+    Page(
+        "pages.trail",
+        "/trail",
+        "nav.trail",
+        roles.ANALYSTS,
+        trail.body,
+        trail.slot,
     ),
 )
 # Dash's router shows the page whose module name ends in "not_found_404" for an unknown path.

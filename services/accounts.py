@@ -7,6 +7,7 @@ module decides what a sign-in attempt means and what the person is told.
 
 from __future__ import annotations
 
+import getpass
 import os
 import secrets
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from typing import Any
 
 import redis
 
+from domain.clock import system_ms
 from domain.roles import ROLES
 from services.context import AppContext
 from services.errors import Refused
+from store import audit as audit_log
 from store import users
 
 ADDRESS_FACTOR = 4  # several people sign in from the command centre's one address
@@ -66,6 +69,15 @@ def sign_in(ctx: AppContext, name: str, password: str, addr: str, old_sid: str =
         raise Throttled(wait)
     who = account(ctx, name_ok) if name_ok and users.verify(r, name_ok, password) else None
     if who is None:
+        known = name_ok if name_ok and users.get_user(r, name_ok) else "(unknown)"
+        audit_log.append(
+            r,
+            f"addr:{addr}",
+            "account.sign_in_failed",
+            f"user:{known}",
+            {"addr": addr},
+            ctx.now_ms(),
+        )
         if name_ok:
             users.record_failure(
                 r, "account", name_ok, settings.login_max_failures, settings.login_lockout_s
@@ -76,11 +88,18 @@ def sign_in(ctx: AppContext, name: str, password: str, addr: str, old_sid: str =
         raise Refused(401, "wrong user name or password")
     users.clear_failures(r, "account", who.name)
     sign_out(ctx, old_sid)
-    return users.start_session(r, who.name, int(settings.session_hours * 3600))
+    sid = users.start_session(r, who.name, int(settings.session_hours * 3600))
+    actor = f"user:{who.name}"
+    audit_log.append(r, actor, "account.signed_in", actor, {"addr": addr}, ctx.now_ms())
+    return sid
 
 
 def sign_out(ctx: AppContext, sid: str) -> None:
+    name = users.session_user(ctx.redis, sid) if sid else None
     users.end_session(ctx.redis, sid)
+    if name:
+        actor = f"user:{name}"
+        audit_log.append(ctx.redis, actor, "account.signed_out", actor, {}, ctx.now_ms())
 
 
 # --- administration (the `users` command) ---------------------------------------------------
@@ -93,13 +112,23 @@ def _existing(r: redis.Redis, name: str) -> None:
         raise ValueError(f"no user {name!r}")
 
 
-def add_user(r: redis.Redis, name: str, role: str, password: str) -> None:
+def cli_actor() -> str:
+    """Who runs an administration command: the machine account (the CLI has no sign-in)."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _record(r: redis.Redis, actor: str, action: str, name: str, change: dict[str, Any]) -> None:
+    audit_log.append(r, actor, action, f"user:{name}", change, system_ms())
+
+
+def add_user(r: redis.Redis, name: str, role: str, password: str, by: str = "") -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
     if not users.valid_name(name):
         raise ValueError(NAME_RULE)
     users.check_password(password)
     users.create_user(r, name, role, password)
+    _record(r, by or cli_actor(), "account.created", name, {"role": role})
 
 
 def list_accounts(r: redis.Redis) -> list[dict[str, Any]]:
@@ -107,15 +136,19 @@ def list_accounts(r: redis.Redis) -> list[dict[str, Any]]:
     return [{**u, "tokens": len(users.list_tokens(r, u["name"]))} for u in users.list_users(r)]
 
 
-def new_token(r: redis.Redis, name: str) -> tuple[str, str]:
+def new_token(r: redis.Redis, name: str, by: str = "") -> tuple[str, str]:
     """(token id, the token): the token is shown once and kept only as its hash."""
     _existing(r, name)
-    return users.create_token(r, name)
+    tid, token = users.create_token(r, name)
+    _record(r, by or cli_actor(), "account.token_created", name, {"token_id": tid})
+    return tid, token
 
 
-def revoke_tokens(r: redis.Redis, name: str) -> int:
+def revoke_tokens(r: redis.Redis, name: str, by: str = "") -> int:
     _existing(r, name)
-    return users.revoke_tokens(r, name)
+    n = users.revoke_tokens(r, name)
+    _record(r, by or cli_actor(), "account.tokens_revoked", name, {"revoked": n})
+    return n
 
 
 def tokens(r: redis.Redis, name: str) -> list[dict[str, Any]]:
@@ -137,6 +170,7 @@ def seed_demo(r: redis.Redis, data_dir: Path) -> list[tuple[str, str, str]]:
         if users.get_user(r, role) is None:
             known[role] = secrets.token_urlsafe(12)
             users.create_user(r, role, role, known[role])
+            _record(r, "system:demo", "account.created", role, {"role": role})
         out.append((role, role, known.get(role, "(set earlier, unchanged)")))
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

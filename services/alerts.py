@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.incidents import ALERT_INCIDENT_TYPE, SEVERITY_PRIORITY, Source, suggests_incident
 from domain.vocab import ALERT_DISMISS_REASONS
-from services import incidents
+from services import audit, incidents
 from services.context import AppContext
 from services.errors import Refused
 from store import alerts, snapshots
@@ -24,6 +24,8 @@ def acknowledge(ctx: AppContext, alert_id: str, by: str) -> bool:
     done = alerts.acknowledge(ctx.redis, alert_id, by, ctx.now_ms(), _history_ms(ctx))
     if done == alerts.Outcome.NOT_OPEN:
         raise Refused(409, GONE)
+    if done == alerts.Outcome.DONE:
+        audit.record(ctx, audit.user(by), "alert.acknowledged", f"alert:{alert_id}", {})
     return done == alerts.Outcome.DONE
 
 
@@ -31,13 +33,12 @@ def dismiss(ctx: AppContext, alert_id: str, reason: str, by: str) -> bool:
     """Close an alert without an incident, for one of ALERT_DISMISS_REASONS."""
     if reason not in ALERT_DISMISS_REASONS:
         raise Refused(422, f"reason: one of {', '.join(ALERT_DISMISS_REASONS)}")
-    return _close(ctx, alert_id, by, reason)
-
-
-def _close(ctx: AppContext, alert_id: str, by: str, reason: str) -> bool:
     done = alerts.close(ctx.redis, alert_id, by, ctx.now_ms(), _history_ms(ctx), reason=reason)
     if done == alerts.Outcome.NOT_OPEN:
         raise Refused(409, GONE)
+    if done == alerts.Outcome.DONE:
+        change = {"reason": reason}
+        audit.record(ctx, audit.user(by), "alert.dismissed", f"alert:{alert_id}", change)
     return done == alerts.Outcome.DONE
 
 
@@ -59,7 +60,8 @@ def open_incident(ctx: AppContext, alert_id: str, by: str) -> dict[str, Any]:
     )
     incident = incidents.open_incident(ctx, body, by)
     # the incident stands even if someone closed the alert meanwhile
-    alerts.close(
-        ctx.redis, alert_id, by, ctx.now_ms(), _history_ms(ctx), reason=f"incident {incident['id']}"
-    )
+    reason = f"incident {incident['id']}"
+    done = alerts.close(ctx.redis, alert_id, by, ctx.now_ms(), _history_ms(ctx), reason=reason)
+    if done == alerts.Outcome.DONE:
+        audit.record(ctx, audit.user(by), "alert.closed", f"alert:{alert_id}", {"reason": reason})
     return incident

@@ -15,6 +15,7 @@ from domain.coverage import PatrolClaim, blind_spots, coverage_figures
 from domain.coverage_places import PLACE_KINDS, CoverageGeography
 from domain.payloads import PatrolLog
 from domain.vocab import LOCAL_TZ, Department, UnitKind
+from services import audit
 from services.context import AppContext
 from services.errors import BadQuery, Refused
 from store import coverage, patrol_logs, reader
@@ -183,6 +184,8 @@ def reassign_owner(ctx: AppContext, place_id: str, owner: str, by: str) -> dict[
     if not 0 < len(name) <= OWNER_MAX or not name.isprintable():
         raise Refused(422, f"owner: 1 to {OWNER_MAX} printable characters")
     coverage.set_owner(ctx.redis, place, name, by, ctx.now_ms())
+    change = {"owner": name}
+    audit.record(ctx, audit.user(by), "place.owner_reassigned", f"place:{place.id}", change)
     return {"place_id": place.id, "label": place.label, "owner": name}
 
 
@@ -195,7 +198,7 @@ def window_report(
 
 def submit_patrol_log(ctx: AppContext, log: PatrolLog, by: str, source: str) -> dict[str, Any]:
     """A patrol log from a duty chief (the API) or a unit (MQTT), checked and kept."""
-    return submit_log(ctx.redis, ctx.coverage, log, by, source)
+    return submit_log(ctx.redis, ctx.coverage, log, by, source)  # the store audits it
 
 
 def last_visits(ctx: AppContext, kinds: list[str], departments: list[str]) -> dict[str, int]:

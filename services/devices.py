@@ -20,6 +20,7 @@ import redis
 
 from domain import devices
 from domain.vocab import LOCAL_TZ
+from services.accounts import cli_actor
 from store import devices as roster_store
 from store.devices import Device
 from store.files import replace_file
@@ -49,15 +50,15 @@ class Export:
     command: str
 
 
-def add(r: redis.Redis, device_id: str, kind: str, now_ms: int) -> str:
+def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, by: str = "") -> str:
     """A new device's secret (shown once, kept only as its hash). ValueError if the id is not
     valid for the kind or is taken by an active device."""
-    return roster_store.add(r, device_id, kind, now_ms, source="cli")
+    return roster_store.add(r, device_id, kind, now_ms, source="cli", by=by or cli_actor())
 
 
-def revoke(r: redis.Redis, device_id: str, now_ms: int) -> None:
+def revoke(r: redis.Redis, device_id: str, now_ms: int, by: str = "") -> None:
     """ValueError if there is no such active device."""
-    if not roster_store.revoke(r, device_id, now_ms):
+    if not roster_store.revoke(r, device_id, now_ms, by=by or cli_actor()):
         raise ValueError(f"no active device {device_id!r}")
 
 

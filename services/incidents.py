@@ -9,19 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain import evidence as evidence_rules
 from domain import incidents as model
+from domain import personal
 from domain.vocab import Department
+from services import audit
 from services.context import AppContext
 from services.errors import Refused
 from store import incidents
 from store.dispatch import candidates as ranked_candidates
 from store.evidence import EvidenceFiles
+from store.personal import PHONE_FIELD  # kept on the record, never answered: see `public`
 
 Text = Annotated[str, Field(max_length=2000)]
 UnitId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Phone = Annotated[str, Field(max_length=personal.PHONE_MAX, pattern=personal.PHONE_PATTERN)]
 
 
 class _Body(BaseModel):
@@ -38,6 +42,13 @@ class NewIncident(_Body):
     description: Text = ""
     evidence: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)] = []
     alert_id: Annotated[str, Field(max_length=200)] | None = None
+    # a hotline report's caller: shown masked; revealed (and recorded) by services.personal
+    reporter_phone: Phone | None = None
+
+    @field_validator("reporter_phone")
+    @classmethod
+    def _clean_phone(cls, v: str | None) -> str | None:
+        return None if v is None else personal.clean_phone(v)
 
 
 class Assignment(_Body):
@@ -74,17 +85,28 @@ def open_incident(ctx: AppContext, body: NewIncident, by: str) -> dict[str, Any]
         "evidence": "\n".join(body.evidence),
         "alert_id": body.alert_id or "",
     }
+    if body.reporter_phone:
+        fields[PHONE_FIELD] = body.reporter_phone
     out = incidents.create(ctx.redis, fields, by, ctx.now_ms())
     if not out.ok:
         raise Refused(409, f"could not open the incident: {out.code.name}")
+    audit.incident_event(ctx, by, "incident.opened", out.detail, "reported")
     return detail(ctx, out.detail)
+
+
+def public(inc: dict[str, Any]) -> dict[str, Any]:
+    """The record as it may be shown: the reporter's number masked, never whole."""
+    phone = inc.pop(PHONE_FIELD, None)
+    inc["has_reporter_phone"] = bool(phone)
+    inc["reporter_phone_masked"] = personal.mask_phone(str(phone)) if phone else None
+    return inc
 
 
 def _read(ctx: AppContext, incident_id: str) -> dict[str, Any]:
     inc = incidents.read(ctx.redis, incident_id)
     if inc is None:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
-    return inc
+    return public(inc)
 
 
 def detail(ctx: AppContext, incident_id: str) -> dict[str, Any]:
@@ -143,6 +165,7 @@ def assign_units(ctx: AppContext, incident_id: str, body: Assignment, by: str) -
         raise Refused(409, f"an incident that is {out.detail} cannot be assigned", state=out.detail)
     if not out.ok:
         raise Refused(409, f"not assigned: {out.code.name}")
+    audit.incident_event(ctx, by, "incident.assigned", incident_id, target.value)
     return {**detail(ctx, incident_id), "durable": out.durable}
 
 
@@ -184,6 +207,7 @@ def move(ctx: AppContext, incident_id: str, body: Move, by: str) -> dict[str, An
             f"the incident is {out.detail} now; it cannot go to {body.to.value}",
             state=out.detail,
         )
+    audit.incident_event(ctx, by, "incident.moved", incident_id, body.to.value)
     return {**detail(ctx, incident_id), "durable": out.durable}
 
 
@@ -195,6 +219,7 @@ def add_note(ctx: AppContext, incident_id: str, body: Note, by: str) -> dict[str
     out = incidents.add_note(ctx.redis, incident_id, "note", {"text": text}, by=by, at_ms=at)
     if out.code == incidents.Code.NO_SUCH:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
+    audit.incident_note(ctx, by, "incident.note", incident_id, out.detail)
     return {
         "id": out.detail,
         "kind": "note",
@@ -232,6 +257,7 @@ def add_evidence(
     out = incidents.add_note(ctx.redis, incident_id, "evidence", fields, by=by, at_ms=at)
     if out.code == incidents.Code.NO_SUCH:
         raise Refused(404, f"no incident {incident_id[:64]!r}")
+    audit.incident_note(ctx, by, "incident.evidence", incident_id, out.detail)
     return {
         "id": out.detail,
         "kind": "evidence",
@@ -270,7 +296,7 @@ def listing(
     if state:
         items = [i for i in items if i.get("state") == state]
     now = ctx.now_ms()
-    return [with_clocks(i, ctx.rules, now) for i in items]
+    return [with_clocks(public(i), ctx.rules, now) for i in items]
 
 
 def candidates(ctx: AppContext, incident_id: str) -> list[dict[str, Any]]:

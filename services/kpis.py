@@ -176,6 +176,9 @@ def kpi_report(
             "deadlines": times["deadlines"],
             "trend": kpi_days.frame_rows(times["trend"]),
             "deadline_trend": kpi_days.frame_rows(times["deadline_trend"]),
+            # field-report times taken from a track-supported claim; claims refused
+            "times_by_track": times["times_by_track"],
+            "times_flagged": times["times_flagged"],
         },
         "workload": {
             "n": work["n"],

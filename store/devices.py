@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from domain import devices
-from store import keys
+from store import audit, keys
 from store.codec import text
 
 
@@ -30,11 +30,13 @@ class Device:
         return bool(self.secret_hash) and not self.revoked_ms
 
 
-def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, source: str = "cli") -> str:
+def add(
+    r: redis.Redis, device_id: str, kind: str, now_ms: int, *, source: str = "cli", by: str = ""
+) -> str:
     """Adds a device (or gives a revoked one a new secret) and returns its secret, which is not
     kept. ValueError if the id is taken by an active device that another source added: the
     simulator and the supervisor renew only their own devices' secrets at every start, never
-    one an administrator added."""
+    one an administrator added. `by`: who, for the audit log (default: the source)."""
     devices.check_id(device_id, kind)
     old = get(r, device_id)
     if old and old.active and (source == "cli" or old.source != source):
@@ -56,10 +58,12 @@ def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, *, source: str =
     pipe.sadd(keys.DEVICES, device_id)
     pipe.set(keys.DEVICES_VERSION, secrets.token_hex(8))
     pipe.execute()
+    change = {"kind": kind, "source": source, "renewed": bool(old)}
+    audit.append(r, by or f"system:{source}", "device.added", f"device:{device_id}", change, now_ms)
     return secret
 
 
-def revoke(r: redis.Redis, device_id: str, now_ms: int) -> bool:
+def revoke(r: redis.Redis, device_id: str, now_ms: int, by: str = "system") -> bool:
     """False if there is no such active device."""
     d = get(r, device_id)
     if d is None or not d.active:
@@ -68,6 +72,7 @@ def revoke(r: redis.Redis, device_id: str, now_ms: int) -> bool:
     pipe.hset(keys.device(device_id), mapping={"secret": "", "revoked_ms": now_ms})
     pipe.set(keys.DEVICES_VERSION, secrets.token_hex(8))
     pipe.execute()
+    audit.append(r, by, "device.revoked", f"device:{device_id}", {"kind": d.kind}, now_ms)
     return True
 
 

@@ -92,7 +92,9 @@ end
 
 # KEYS: incident, timeline, open-index, version, then the task keys of the incident's units
 # ARGV: units csv, n_from, from..., to, at_ms, by, reason, extra json, release (0/1),
-#       closes (0/1: leaves the open index), incident id, unit that must be on it ('' = none)
+#       closes (0/1: leaves the open index), incident id, a counter field of the incident to add
+#       1 to with the transition ('' = none: a field report's times_by_track / times_flagged),
+#       unit that must be on it ('' = none)
 TRANSITION = (
     _RECORD
     + """
@@ -109,8 +111,9 @@ end
     + """
 local to, at, by, reason, extra = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2], ARGV[nxt + 3],
   ARGV[nxt + 4]
-local release, closes, id = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7]
+local release, closes, id, count = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7], ARGV[nxt + 8]
 record(state, to, at, by, reason, extra)
+if count ~= '' then redis.call('HINCRBY', KEYS[1], count, 1) end
 if release == '1' then
   for i = 5, #KEYS do
     if redis.call('HGET', KEYS[i], 'incident') == id then redis.call('DEL', KEYS[i]) end

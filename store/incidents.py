@@ -27,7 +27,10 @@ from store.incident_scripts import ASSIGN, CREATE, IMPORT, NOTE, TRANSITION
 
 log = logging.getLogger("ecocommand.incidents")
 
-INT_FIELDS = frozenset({"priority", "state_ms", "created_ms", "reported_ms"})
+# times_by_track / times_flagged: field reports whose time a track supported / refused
+INT_FIELDS = frozenset(
+    {"priority", "state_ms", "created_ms", "reported_ms", "times_by_track", "times_flagged"}
+)
 FLOAT_FIELDS = frozenset({"lat", "lon"})
 RETRIES = 5  # the unit list moved under us this many times in a row: give up, say so
 WAITAOF_TIMEOUT_MS = 2000
@@ -259,10 +262,12 @@ def transition(
     release: bool = False,
     closes: bool = False,
     member: str = "",
+    count: str = "",
 ) -> Outcome:
     """Move the incident to `target` if it is in one of `allowed_from` now. `release` frees its
     units (handled, rejected, transferred, closed); `closes` takes it out of the open list;
-    `member`: a unit that must be on the incident (a field report speaks only for its own)."""
+    `member`: a unit that must be on the incident (a field report speaks only for its own);
+    `count`: a counter field of the incident that the same atomic step adds 1 to."""
     allowed = list(allowed_from)
     script = r.register_script(TRANSITION)
     for _ in range(RETRIES):
@@ -287,6 +292,7 @@ def transition(
                 int(release),
                 int(closes),
                 incident_id,
+                count,
                 member,
             ],
         )
@@ -350,3 +356,32 @@ def assign(
 
 def unit_task(r: redis.Redis, unit_id: str) -> dict[str, str]:
     return {as_text(k): as_text(v) for k, v in r.hgetall(keys.unit_task(unit_id)).items()}
+
+
+# --- the stored events as written, for the audit log's digests (services/audit.py) ----------
+
+
+def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {as_text(k): as_text(v) for k, v in raw.items()}
+
+
+def latest_event(r: redis.Redis, incident_id: str, to_state: str = "") -> tuple[str, dict] | None:
+    """The newest timeline event into `to_state` (any state when empty), as stored."""
+    for entry, raw in r.xrevrange(keys.incident_timeline(incident_id), count=20):
+        fields = _fields(raw)
+        if not to_state or fields.get("to") == to_state:
+            return as_text(entry), fields
+    return None
+
+
+def note(r: redis.Redis, incident_id: str, entry_id: str) -> dict[str, str] | None:
+    found = r.xrange(keys.incident_notes(incident_id), entry_id, entry_id)
+    return _fields(found[0][1]) if found else None
+
+
+def raw_events(r: redis.Redis, incident_id: str) -> list[tuple[str, dict[str, str]]]:
+    """Every timeline event and note of the incident, as stored, with its stream id."""
+    pipe = r.pipeline(transaction=False)
+    pipe.xrange(keys.incident_timeline(incident_id))
+    pipe.xrange(keys.incident_notes(incident_id))
+    return [(as_text(i), _fields(f)) for found in pipe.execute() for i, f in found]

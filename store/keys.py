@@ -211,3 +211,35 @@ INGEST_INBOX_GROUP = "ingest"  # the consumer group of the workers that read the
 def device(device_id: str) -> str:
     """Hash of a device: kind, secret (mosquitto's PBKDF2 hash), created_ms, revoked_ms."""
     return f"device:{{{device_id}}}"
+
+
+# The audit log (store/audit.py, domain/audit.py): one chain per retention class, each chain's
+# keys under one hash tag, so that appending (one script) stays in one slot of a cluster.
+def audit_head(chain: str) -> str:
+    """Hash of the chain's last entry: seq, hash, day."""
+    return f"audit:{{{chain}}}:head"
+
+
+def audit_days(chain: str) -> str:
+    """Zset of the local days (YYYYMMDD, also the score) that hold entries."""
+    return f"audit:{{{chain}}}:days"
+
+
+def audit_day(chain: str, day: str) -> str:
+    """List of a day's entries (canonical JSON), in chain order."""
+    return f"audit:{{{chain}}}:day:{day}"
+
+
+def audit_heads(chain: str) -> str:
+    """List of the chain's signed heads (JSON), oldest first."""
+    return f"audit:{{{chain}}}:heads"
+
+
+def audit_ref(chain: str, ref: str) -> str:
+    """List of "day:index" of the entries whose actor or object is `ref` (a trail)."""
+    return f"audit:{{{chain}}}:ref:{ref}"
+
+
+def audit_signer(chain: str) -> str:
+    """A short lock: one process signs a chain's head per period."""
+    return f"audit:{{{chain}}}:signer"

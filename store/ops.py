@@ -74,13 +74,15 @@ class AisFragment:
 
 @dataclass(frozen=True, slots=True)
 class TaskUpdate:
-    """A unit's report on its task (ack, arrived, handled): moves its incident's state."""
+    """A unit's report on its task (ack, arrived, handled): moves its incident's state. `ts` is
+    the device's claim, `received_ms` the server's receipt (domain/report_times.py decides)."""
 
     unit_id: str
     incident_id: str
     action: str
     ts: int
     seq: int
+    received_ms: int
     note: str = ""
 
 

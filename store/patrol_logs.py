@@ -17,7 +17,7 @@ import redis
 from domain.clock import system_ms
 from domain.coverage import ClaimCheck, PatrolClaim, reconcile
 from domain.coverage_places import CoverageGeography
-from store import keys
+from store import audit, keys
 from store.codec import text as as_text
 
 KEEP_MS = 90 * 86_400_000  # checked logs are kept 90 days (the stream is trimmed by age)
@@ -63,27 +63,25 @@ def save(
     source: str,
     note: str = "",
 ) -> str:
-    """Keep a checked log; returns its id (the stream entry id)."""
+    """Keep a checked log and its audit entry (the log as stored, with its id); returns its id
+    (the stream entry id). `by`: a user (the API) or the unit itself (`source` mqtt)."""
     now = system_ms()
-    flagged = sum(1 for c in checks if c.flag != "ok")
-    return as_text(
-        r.xadd(
-            keys.PATROL_LOGS,
-            {
-                "unit_id": claim.unit_id,
-                "from_ms": claim.from_ms,
-                "to_ms": claim.to_ms,
-                "submitted_ms": now,
-                "by": by,
-                "source": source,
-                "note": note[:500],
-                "flagged": flagged,
-                "checks": orjson.dumps([asdict(c) for c in checks]),
-            },
-            minid=now - KEEP_MS,
-            approximate=True,
-        )
-    )
+    fields: dict[str, Any] = {
+        "unit_id": claim.unit_id,
+        "from_ms": claim.from_ms,
+        "to_ms": claim.to_ms,
+        "submitted_ms": now,
+        "by": by,
+        "source": source,
+        "note": note[:500],
+        "flagged": sum(1 for c in checks if c.flag != "ok"),
+        "checks": orjson.dumps([asdict(c) for c in checks]).decode(),
+    }
+    log_id = as_text(r.xadd(keys.PATROL_LOGS, fields, minid=now - KEEP_MS, approximate=True))
+    actor = f"device:{by}" if source == "mqtt" else f"user:{by}"
+    obj = f"unit:{claim.unit_id}"
+    audit.append(r, actor, "patrol_log.submitted", obj, {"id": log_id, **fields}, now)
+    return log_id
 
 
 def recent(r: redis.Redis, limit: int = 200, flagged_only: bool = False) -> list[dict[str, Any]]:

@@ -95,15 +95,16 @@ def settings(redis_srv: ServerProcess, broker: ServerProcess, tmp_path: Path) ->
 
 
 @pytest.fixture
-def running_worker(settings: Settings) -> Iterator[Callable[[], None]]:
-    """Starts the real ingest worker in a thread, returning once the broker has acknowledged
-    its subscriptions (SUBACK); stops it at the end of the test."""
+def running_worker(settings: Settings) -> Iterator[Callable[..., None]]:
+    """Starts the real ingest worker in a thread (on the wall clock, or the clock given: the
+    server's receive times), returning once the broker has acknowledged its subscriptions
+    (SUBACK); stops it at the end of the test."""
     from ingest.worker import IngestWorker
 
     started: list[tuple[IngestWorker, threading.Thread]] = []
 
-    def start() -> None:
-        w = IngestWorker(settings, threading.Event())
+    def start(clock: Clock = system_ms) -> None:
+        w = IngestWorker(settings, threading.Event(), clock)
         subscribed = threading.Event()
         worker_on_subscribe = w.client.on_subscribe  # the worker sets none; keep one if it does
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import os
 import re
 import struct
@@ -589,3 +590,34 @@ def dispatch_notice(
             "assigned_by": "chief",
         }
     )
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+PAGES_ROUTER = ".._pages_content.children..._pages_store.data.."  # Dash pages' router callback
+
+
+def routed_page(c: FlaskClient, pathname: object, search: object = "") -> str:
+    """The page Dash's router builds for this address, as its JSON text."""
+    body = {
+        "output": PAGES_ROUTER,
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": pathname},
+            {"id": "_pages_location", "property": "search", "value": search},
+        ],
+        "state": [],
+    }
+    return json.dumps(callback_response(c, body)["_pages_content"]["children"], ensure_ascii=False)
+
+
+def sign_out_in(browser: webdriver.Chrome) -> None:
+    """Click the header's sign-out and wait for the sign-in page."""
+    from layouts.shell import Ids as Shell
+
+    browser.find_element(By.ID, Shell.LOGOUT).click()
+    wait_for(lambda: "/login" in browser.current_url, 10, "signed out")

@@ -263,7 +263,7 @@ def test_malformed_logs_over_mqtt_are_dead_lettered_with_a_reason(payload: bytes
     from ingest.router import Router
     from store.ops import DeadLetter
 
-    (out,) = Router("ecocommand", 65_536).handle(
+    (out,) = Router("ecocommand", 65_536, 300).handle(
         "ecocommand/units/F-1/patrol-log", payload, HandlerContext(received_ms=0)
     )
     assert isinstance(out, DeadLetter) and out.reason and out.detail

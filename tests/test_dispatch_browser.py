@@ -20,6 +20,7 @@ from tests.helpers import (
     console_errors,
     page_text,
     sign_in,
+    sign_out_in,
     wait_for,
     write_available_unit,
 )
@@ -100,11 +101,6 @@ def _shoot(browser: webdriver.Chrome, tmp_path: Path, name: str) -> None:
     browser.save_screenshot(str(SHOTS / name))
 
 
-def _sign_out(browser: webdriver.Chrome) -> None:
-    browser.find_element(By.ID, Shell.LOGOUT).click()
-    wait_for(lambda: "/login" in browser.current_url, 10, "signed out")
-
-
 def test_each_reader_gets_a_dispatch_page_with_only_the_controls_they_may_use(
     r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
@@ -132,7 +128,7 @@ def test_each_reader_gets_a_dispatch_page_with_only_the_controls_they_may_use(
     assert browser.find_element(By.ID, Ids.ASSIGN).text == "Assign"
     _shoot(browser, tmp_path, "dispatch-chief-en.png")
     assert not console_errors(browser)
-    _sign_out(browser)
+    sign_out_in(browser)
 
     # a leader and an operator read the same incident: none of the chief's controls exist
     for role, name in (("leader", "boss"), ("operator", "duty")):
@@ -156,4 +152,4 @@ def test_each_reader_gets_a_dispatch_page_with_only_the_controls_they_may_use(
                 assert browser.find_elements(By.ID, ident) == [], (role, ident)
             _shoot(browser, tmp_path, f"dispatch-{role}-en.png")
             assert not console_errors(browser), role
-        _sign_out(browser)
+        sign_out_in(browser)

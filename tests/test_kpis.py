@@ -470,6 +470,30 @@ def test_daily_aggregates_give_the_same_figures() -> None:
     assert settles_at_ms("20260501", RULES) == T0 + DAY_MS + 259_200 * S
 
 
+def test_times_taken_from_a_track_add_up_across_stored_days() -> None:
+    """The incidents' times_by_track / times_flagged counters (domain/report_times.py) are
+    summed in the response times; a stored day written before the counters existed adds 0."""
+    day2 = T0 + DAY_MS
+    corrected = {"times_by_track": 2, "times_flagged": 1}  # as store.incidents.read types them
+    records = [
+        {**rec("A", reported=0, assigned=100, on_scene=600), **corrected},
+        rec("B", reported=0, assigned=100),  # no counters: an older record
+        {**rec("F", base=day2, reported=0, assigned=200, on_scene=800), "times_flagged": 1},
+    ]
+    f = incidents_frame(records, day2 + 10_000 * S, RULES)
+    rt = response_times(f)
+    assert (rt["times_by_track"], rt["times_flagged"]) == (2, 2)
+    stored = orjson.loads(orjson.dumps(daily_aggregate(f, "20260501")))
+    assert sum(row["times_by_track"] for row in stored["counts"]) == 2
+    got = incident_figures(combine_daily([stored], f))["response_times"]
+    assert (got["times_by_track"], got["times_flagged"]) == (2, 2)
+    for row in stored["counts"]:  # as a day closed before this change was stored
+        del row["times_by_track"], row["times_flagged"]
+    old = incident_figures(combine_daily([stored], f))["response_times"]
+    assert (old["times_by_track"], old["times_flagged"]) == (0, 1)  # day 2's raw record only
+    assert response_times(incidents_frame([], day2, RULES))["times_by_track"] == 0
+
+
 # -- properties ------------------------------------------------------------------------------
 
 

@@ -25,9 +25,7 @@ from layouts import pages
 from layouts.shell import Ids as Shell
 from layouts.shell import params
 from store import users
-from tests.helpers import PASSWORD, callback_response, make_app, post_callback, signed_in
-
-ROUTER = ".._pages_content.children..._pages_store.data.."
+from tests.helpers import PASSWORD, make_app, post_callback, routed_page, signed_in
 
 
 def test_query_parameters_are_taken_in_defensively() -> None:
@@ -40,24 +38,6 @@ def test_query_parameters_are_taken_in_defensively() -> None:
     for odd in (None, "", "kpis", "//evil.example", "/\\evil.example", ["/"]):
         assert here(odd, "?x=1") == "/?x=1", odd
     assert here("/", "x=1") == "/" and here("/", None) == "/"
-
-
-def _route(c: FlaskClient, pathname: object, search: object = "") -> str:
-    """The page Dash's router builds for this address, as its JSON text."""
-    body = {
-        "output": ROUTER,
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": pathname},
-            {"id": "_pages_location", "property": "search", "value": search},
-        ],
-        "state": [],
-    }
-    return json.dumps(callback_response(c, body)["_pages_content"]["children"], ensure_ascii=False)
 
 
 def _switch(c: FlaskClient, lang: object, pathname: str = "/", search: str = "") -> Any:
@@ -79,13 +59,13 @@ def test_the_router_builds_pages_for_the_role_and_the_wall_variant(
 ) -> None:
     users.create_user(r, "duty", roles.OPERATOR, PASSWORD)
     c = signed_in(make_app(settings), "duty")
-    page = _route(c, "/")
+    page = routed_page(c, "/")
     assert "map-map" in page and '"ec-page"' in page and "态势地图" in page
     assert "map-ack-note" in page and "map-close-note" not in page  # acknowledges, never closes
-    assert '"ec-page ec-wall"' in _route(c, "/", "?wall=1")
-    assert "map-ack-note" not in _route(c, "/", "?wall=1")  # nobody acts on a wall screen
-    assert "没有这个页面" in _route(c, "/nosuch") and "没有这个页面" in _route(c, None)
-    kpis = _route(c, "/kpis")
+    assert '"ec-page ec-wall"' in routed_page(c, "/", "?wall=1")
+    assert "map-ack-note" not in routed_page(c, "/", "?wall=1")  # nobody acts on a wall screen
+    assert "没有这个页面" in routed_page(c, "/nosuch") and "没有这个页面" in routed_page(c, None)
+    kpis = routed_page(c, "/kpis")
     assert "您的角色无权查看此页面" in kpis and "kpi-tiles" not in kpis
     assert "nav.kpis" not in kpis and "效能指标" not in kpis  # no link to it either
 
@@ -95,17 +75,17 @@ def test_the_language_is_kept_in_the_session_and_the_page_reloads_in_it(
 ) -> None:
     users.create_user(r, "boss", roles.LEADER, PASSWORD)
     c = signed_in(make_app(settings), "boss")
-    assert "效能指标" in _route(c, "/kpis")  # Chinese by default
+    assert "效能指标" in routed_page(c, "/kpis")  # Chinese by default
     resp = _switch(c, "en", "/kpis", "?wall=1&period=30d")
     assert resp.status_code == 200
     # a relative address: the browser reloads the page it is on, built again in English
     assert resp.get_json()["response"][Shell.RELOAD]["href"] == "/kpis?wall=1&period=30d"
-    page = _route(c, "/kpis", "?wall=1")
+    page = routed_page(c, "/kpis", "?wall=1")
     assert "Enforcement performance report" in page and "Live map" in page and "效能" not in page
     assert _switch(c, "en").status_code == 204  # already English: nothing to reload
     assert _switch(c, "fr").status_code == 204 and _switch(c, ["zh"]).status_code == 204
-    assert "Enforcement performance report" in _route(c, "/kpis")
-    assert _switch(c, "zh").status_code == 200 and "效能指标" in _route(c, "/kpis")
+    assert "Enforcement performance report" in routed_page(c, "/kpis")
+    assert _switch(c, "zh").status_code == 200 and "效能指标" in routed_page(c, "/kpis")
 
 
 def _page_as(server: Flask, page: pages.Page, role: str, **query: str) -> Component:

@@ -64,6 +64,20 @@ def test_times_never_run_backwards(r: redis.Redis) -> None:
     assert (t["at_ms"], t["reported_ms"]) == (T0, T0 - 60_000)  # late report: kept, clamped
 
 
+def test_a_transition_counts_on_the_incident_only_when_it_applies(r: redis.Redis) -> None:
+    """A field report's times_by_track / times_flagged move in the same atomic step as its
+    transition: a refused (repeated) report counts nothing."""
+    a = _open(r)
+    for at in (T0 + 1000, T0 + 2000):
+        incidents.transition(
+            r, a, "triaged", ["reported"], by="B-1", at_ms=at, count="times_by_track"
+        )
+    incidents.transition(r, a, "rejected", ["triaged"], by="chief", at_ms=T0 + 3000)
+    inc = incidents.read(r, a)
+    assert (inc["times_by_track"], inc.get("times_flagged")) == (1, None)
+    assert inc["at_triaged"] == T0 + 1000
+
+
 def test_assign_books_units_and_queues_their_notices(r: redis.Redis) -> None:
     a = _open(r)
     out = incidents.assign(

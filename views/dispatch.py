@@ -16,8 +16,10 @@ from services.incidents import evidence_url
 
 PRIORITY_COLOURS = map_data.PRIORITY_COLOURS
 # Pattern ids: a queue row {"type": ROW, "id": incident id}; a transition button
-# {"type": MOVE, "to": state}.
+# {"type": MOVE, "to": state}; the button that reveals the caller's number and where it shows
+# {"type": REVEAL / PHONE, "id": incident id} (only on the pages of roles that may read it).
 ROW, MOVE = "incident-row", "incident-move"
+REVEAL, PHONE = "incident-reveal-phone", "incident-phone"
 CANDIDATES = "dispatch-candidates"  # the duty chief's checklist of units to send
 
 
@@ -191,8 +193,36 @@ def moves_view(inc: dict[str, Any], lang: str) -> html.Div:
     )
 
 
-def detail_view(inc: dict[str, Any], lang: str, chief: bool) -> list[Any]:
-    """The incident, its timeline and case file; a duty chief also gets its next steps."""
+def phone_view(inc: dict[str, Any], lang: str, reader: bool) -> list[Any]:
+    """The caller's number, masked; a role that may read it gets the button that reveals it
+    (each reveal is recorded)."""
+    if not inc.get("has_reporter_phone"):
+        return []
+    masked = t("dispatch.phone", lang).format(phone=inc.get("reporter_phone_masked") or "")
+    parts: list[Any] = [html.Span(masked)]
+    if reader:
+        parts += [
+            html.Button(
+                t("dispatch.show_phone", lang),
+                id={"type": REVEAL, "id": inc["id"]},
+                title=t("dispatch.phone_recorded", lang),
+                className="ec-button ec-reveal",
+            ),
+            html.Strong(id={"type": PHONE, "id": inc["id"]}, className="ec-phone"),
+        ]
+    return [html.Div(parts, className="ec-contact")]
+
+
+def detail_view(
+    inc: dict[str, Any],
+    lang: str,
+    chief: bool,
+    reader: bool = False,
+    check: list[Any] | None = None,
+) -> list[Any]:
+    """The incident, its timeline (with `check`: whether it matches the audit log) and case
+    file; a duty chief also gets its next steps; a `reader` of personal data the button that
+    reveals the caller's number."""
     return [
         html.H2(
             f"{inc['id']} · {t('incident.type.' + str(inc.get('type')), lang)}",
@@ -205,10 +235,12 @@ def detail_view(inc: dict[str, Any], lang: str, chief: bool) -> list[Any]:
             className="ec-alert-source",
         ),
         html.Div(str(inc.get("description") or ""), className="ec-alert-message"),
+        *phone_view(inc, lang, reader),
         *_late(inc, lang),
         *escalation(inc, lang),
         *([moves_view(inc, lang)] if chief else []),
         timeline_view(inc, lang),
+        *(check or []),
         notes_view(inc, lang),
     ]
 

@@ -150,6 +150,7 @@ def headline(rep: Mapping[str, Any]) -> dict[str, Any]:
             for k in INTERVAL_KEYS
         ],
         "deadlines": rep["response_times"]["deadlines"],
+        "claims": {k: rep["response_times"].get(k, 0) for k in ("times_by_track", "times_flagged")},
         "coverage": {k: coverage_average(rep["coverage"], k) for k in PLACE_KINDS},
         "water": water_summary(rep["water"]["points"]),
         "incidents": rep["incidents"],
@@ -229,7 +230,8 @@ def tiles_view(rep: Mapping[str, Any], lang: str) -> list[html.Div]:
                     className="ec-kpi-dl",
                 )
                 for d in h["deadlines"]
-            ],
+            ]
+            + [t("kpis.claims", lang).format(**h["claims"])],
             "ec-kpi-plain",
             t("kpis.def.deadlines", lang),
         )

@@ -1,0 +1,165 @@
+"""The audit log as the application uses it: record an act, check a chain (`audit verify`),
+export the public key and the signed heads (`audit export`), and the trail of one incident,
+unit or account with its verification status (the trail page and API).
+
+Recording is the last step of every state-changing service function, after the change is
+written: an act that was refused leaves no entry, and an entry always describes a change that
+happened. (A process that dies between the two leaves a change without its entry; the timeline
+check below shows it as "not in the record".)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from domain import audit
+from services.context import AppContext
+from store import audit as log
+from store import audit_keys, incident_audit
+
+
+def user(name: str) -> str:
+    return f"user:{name}"
+
+
+def record(ctx: AppContext, actor: str, action: str, obj: str, change: Mapping[str, Any]) -> None:
+    log.append(ctx.redis, actor, action, obj, change, ctx.now_ms())
+
+
+def incident_event(ctx: AppContext, by: str, action: str, incident_id: str, to_state: str) -> None:
+    """Record the timeline event a user's act just wrote (the newest into `to_state`)."""
+    incident_audit.record_event(ctx.redis, user(by), action, incident_id, to_state, ctx.now_ms())
+
+
+def incident_note(ctx: AppContext, by: str, action: str, incident_id: str, entry_id: str) -> None:
+    incident_audit.record_note(ctx.redis, user(by), action, incident_id, entry_id, ctx.now_ms())
+
+
+# --- checking whole chains (`audit verify`) -------------------------------------------------
+
+
+@dataclass
+class ChainReport:
+    chain: str
+    entries: int = 0
+    days: list[str] = field(default_factory=list)
+    heads: int = 0
+    problem: str | None = None
+    broken: audit.Break | None = None  # the first entry found not as written
+    where: tuple[str, int] | None = None  # its day and index in that day's list
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _anchor(heads: list[dict[str, Any]], first_day: str) -> tuple[int, str] | None:
+    """Where a chain read from `first_day` must start: after the last signed day head before
+    that day (None: there is none)."""
+    before = [h for h in heads if h.get("kind") == "day" and str(h.get("day")) < first_day]
+    if not before:
+        return None
+    last = max(before, key=lambda h: int(h["seq"]))
+    return int(last["seq"]) + 1, str(last["hash"])
+
+
+def _check_heads(
+    report: ChainReport, heads: list[dict[str, Any]], hashes: dict[int, str], last: int
+) -> None:
+    first_day = report.days[0] if report.days else ""
+    for h in sorted(heads, key=lambda h: int(h.get("seq", 0))):
+        seq = int(h.get("seq", 0))
+        if h.get("kind") == "break":
+            report.problem = f"the signer found the chain shorter than it had seen: {h.get('note')}"
+        elif seq in hashes and hashes[seq] != h.get("hash"):
+            report.problem = f"entry {seq} differs from its head signed at {h.get('ts')}"
+        elif seq > last and str(h.get("day")) >= first_day:
+            report.problem = f"entries {last + 1}..{seq} removed: a head was signed at {seq}"
+        if report.problem:
+            return
+
+
+def _heads(r: redis.Redis, chain: str, outside: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """Redis' signed heads and the outside copies', once each."""
+    found: dict[str, dict[str, Any]] = {}
+    for h in (*log.signed_heads(r, chain), *outside):
+        if h.get("chain") == chain:
+            found.setdefault(audit.canonical(dict(h)).decode(), dict(h))
+    return list(found.values())
+
+
+def _start(r: redis.Redis, chain: str, heads: list[dict], from_day: str):
+    """The days to read and where the chain must start: from `from_day` when a signed day head
+    anchors it, else from the first kept day (anchored, or the chain's beginning)."""
+    kept = log.days(r, chain)
+    wanted = [d for d in kept if d >= from_day]
+    if wanted and _anchor(heads, wanted[0]) is not None:
+        return wanted, _anchor(heads, wanted[0])
+    return kept, (_anchor(heads, kept[0]) if kept else None) or (1, audit.GENESIS)
+
+
+def verify_chain(
+    r: redis.Redis,
+    chain: str,
+    public: Any,
+    from_day: str = "",
+    outside_heads: Iterable[Mapping[str, Any]] = (),
+) -> ChainReport:
+    """Signatures of the heads, then the links of the kept entries from `from_day`, then the
+    entries against the heads and the head key against the last entry."""
+    report = ChainReport(chain)
+    heads = _heads(r, chain, outside_heads)
+    forged = [h for h in heads if not audit.head_signature_ok(public, h)]
+    if forged:
+        report.problem = f"the head signed for entry {forged[0].get('seq')} has a bad signature"
+        return report
+    report.heads = len(heads)
+    report.days, (start_seq, start_prev) = _start(r, chain, heads, from_day)
+    listed = [(d, i, e) for d in report.days for i, e in enumerate(log.day_entries(r, chain, d))]
+    entries = [e for _d, _i, e in listed]
+    report.entries = len(entries)
+    found = audit.first_break(entries, start_seq, start_prev)
+    if found is not None:
+        day, idx, _e = listed[min(found.position, len(listed) - 1)]
+        report.broken, report.where = found, (day, idx)
+        report.problem = f"{found} (day {day}, position {idx})"
+        return report
+    hashes = {int(e["seq"]): str(e["hash"]) for e in entries}
+    last = start_seq - 1 + len(entries)
+    _check_heads(report, heads, hashes, last)
+    now = log.head(r, chain)
+    if report.problem is None and entries and (now.seq, now.hash) != (last, hashes[last]):
+        report.problem = f"the chain ends at entry {last} but its head says {now.seq}"
+    return report
+
+
+def verify(
+    r: redis.Redis, data_dir: Path, from_day: str = "", heads_dir: Path | None = None
+) -> list[ChainReport]:
+    """Every chain, against the public key in DATA_DIR (or the export's) and the heads kept in
+    Redis, in DATA_DIR and in an export."""
+    folder = heads_dir or audit_keys.folder(data_dir)
+    public = audit_keys.public_key(folder / audit_keys.PUBLIC)
+    outside = audit_keys.read_heads(audit_keys.folder(data_dir) / audit_keys.HEADS)
+    if heads_dir is not None:
+        outside += audit_keys.read_heads(heads_dir / audit_keys.HEADS)
+    return [verify_chain(r, c.value, public, from_day, outside) for c in audit.Chain]
+
+
+def export(r: redis.Redis, data_dir: Path, directory: Path) -> dict[str, int]:
+    """Write the public key and every signed head (Redis' and the local copy's, once each) to
+    `directory`, to keep elsewhere; returns the heads per chain."""
+    directory.mkdir(parents=True, exist_ok=True)
+    src = audit_keys.folder(data_dir)
+    (directory / audit_keys.PUBLIC).write_bytes((src / audit_keys.PUBLIC).read_bytes())
+    local = audit_keys.read_heads(src / audit_keys.HEADS)
+    heads = [h for c in audit.Chain for h in _heads(r, c.value, local)]
+    heads.sort(key=lambda h: (str(h.get("chain")), int(h.get("seq", 0))))
+    (directory / audit_keys.HEADS).write_bytes(b"".join(audit.canonical(h) + b"\n" for h in heads))
+    return dict(Counter(str(h.get("chain")) for h in heads))

@@ -1,0 +1,86 @@
+"""Reads of the audit log for the trail view (services/trail.py): each entry of one ref's trail
+where it is stored (its day and index in that day's list), with the entry stored just before it
+in its chain, so that its own hash and its link can be checked one by one without reading the
+whole chain. Keys and layout: store/audit.py."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from store import keys
+from store.codec import text
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A trail entry as stored: `entry` None when nothing is at that position any more;
+    `before` the entry stored just before it in the chain (None: there is none kept, or
+    nothing is there); `first_kept` when it opens the oldest kept day (the entry before it
+    was pruned or it is the chain's first)."""
+
+    day: str
+    idx: int
+    entry: dict[str, Any] | None
+    before: dict[str, Any] | None
+    first_kept: bool
+
+
+def _parse(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {"unreadable": text(raw)[:200]}
+    return doc if isinstance(doc, dict) else {"unreadable": text(raw)[:200]}
+
+
+def _pointers(raw: list[Any]) -> list[tuple[str, int]]:
+    out = []
+    for p in raw:
+        day, _, idx = text(p).partition(":")
+        if idx.isdigit():
+            out.append((day, int(idx)))
+    return out
+
+
+def trail_located(
+    r: redis.Redis, chain: str, ref: str, limit: int = 1000
+) -> tuple[list[Located], int]:
+    """The newest `limit` entries whose actor or object is `ref`, oldest first, each with the
+    entry before it; and how many the ref's list holds in all."""
+    ref_key = keys.audit_ref(chain, ref)
+    pipe = r.pipeline(transaction=False)
+    pipe.llen(ref_key)
+    pipe.lrange(ref_key, -limit, -1)
+    pipe.zrange(keys.audit_days(chain), 0, -1)
+    total, raw, kept = pipe.execute()
+    pointers = _pointers(raw)
+    days = sorted(text(d) for d in kept)
+    reads: list[tuple[str, int] | None] = []
+    firsts: list[bool] = []
+    for day, idx in pointers:
+        reads.append((day, idx))
+        if idx > 0:
+            reads.append((day, idx - 1))
+            firsts.append(False)
+            continue
+        i = bisect.bisect_left(days, day)
+        reads.append((days[i - 1], -1) if i > 0 else None)
+        firsts.append(i == 0)
+    pipe = r.pipeline(transaction=False)
+    for where in reads:
+        if where is not None:
+            pipe.lindex(keys.audit_day(chain, where[0]), where[1])
+    answers = iter(pipe.execute())
+    found = [_parse(next(answers)) if where is not None else None for where in reads]
+    located = [
+        Located(day, idx, found[2 * n], found[2 * n + 1], firsts[n])
+        for n, (day, idx) in enumerate(pointers)
+    ]
+    return located, int(total)

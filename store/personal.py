@@ -1,0 +1,81 @@
+"""Personal data in Redis (rules: domain/personal.py): the reporter's phone number kept on an
+incident's record (`incident:{id}` field `reporter_phone`, written with the incident) and erased
+once the incident is older than PERSONAL_PHONE_KEEP_DAYS; an officer's unit track
+(`unit:{id}:track`, kept HISTORY_HOURS by the ingest scripts' MINID trim)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from domain import personal
+from store import keys
+from store.codec import text
+
+PHONE_FIELD = "reporter_phone"
+ERASE_BATCH = 500
+TRACK_FIELDS = ("lat", "lon", "speed_kmh", "course")
+
+
+def reporter_phone(r: redis.Redis, incident_id: str) -> tuple[bool, str]:
+    """(the incident exists, its reporter's phone number or "")."""
+    pipe = r.pipeline(transaction=False)
+    pipe.exists(keys.incident(incident_id))
+    pipe.hget(keys.incident(incident_id), PHONE_FIELD)
+    exists, phone = pipe.execute()
+    return bool(exists), text(phone)
+
+
+def erase_phones_opened_before(r: redis.Redis, before_ms: int) -> int:
+    """Remove the reporter's phone number from every incident opened before `before_ms`;
+    returns how many numbers were removed (a number already gone counts nothing)."""
+    ids = [text(i) for i in r.zrangebyscore(keys.INCIDENTS, "-inf", f"({before_ms}")]
+    erased = 0
+    for start in range(0, len(ids), ERASE_BATCH):
+        pipe = r.pipeline(transaction=False)
+        for incident_id in ids[start : start + ERASE_BATCH]:
+            pipe.hdel(keys.incident(incident_id), PHONE_FIELD)
+        erased += sum(int(n) for n in pipe.execute())
+    return erased
+
+
+def erase_old_phones(r: redis.Redis, now_ms: int, keep_days: int) -> int:
+    """The retention rule: numbers of incidents opened more than `keep_days` before now go
+    (for the worker's day close: `erase_old_phones(r, now, settings.personal_phone_keep_days)`)."""
+    return erase_phones_opened_before(r, personal.phone_erase_before(now_ms, keep_days))
+
+
+def unit_exists(r: redis.Redis, unit_id: str) -> bool:
+    pipe = r.pipeline(transaction=False)
+    pipe.sismember(keys.index("unit"), unit_id)
+    pipe.exists(keys.state("unit", unit_id), keys.track("unit", unit_id))
+    member, found = pipe.execute()
+    return bool(member) or int(found) > 0
+
+
+def _point(fields: dict[Any, Any]) -> dict[str, Any] | None:
+    d = {text(k): text(v) for k, v in fields.items()}
+    try:
+        point: dict[str, Any] = {"ts": int(d["ts"]), "lat": float(d["lat"]), "lon": float(d["lon"])}
+        for name in ("speed_kmh", "course"):
+            if d.get(name) not in (None, "", "None"):
+                point[name] = float(d[name])
+    except (KeyError, ValueError):
+        return None  # a damaged entry is left out
+    return point
+
+
+def unit_track(
+    r: redis.Redis, unit_id: str, from_ms: int, to_ms: int, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """The unit's positions with `from_ms <= ts < to_ms`, in time order (the stream is in
+    arrival order: a device that reconnects may send a new position before its queued older
+    ones), at most `limit` (the earliest); and whether more were left out."""
+    points = []
+    for _id, fields in r.xrange(keys.track("unit", unit_id)):
+        p = _point(fields)
+        if p is not None and from_ms <= p["ts"] < to_ms:
+            points.append(p)
+    points.sort(key=lambda p: p["ts"])
+    return points[:limit], len(points) > limit

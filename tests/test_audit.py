@@ -1,0 +1,312 @@
+"""The audit log shows any change (issue 13): entries changed, removed, inserted or reordered
+directly in Redis are named by `audit verify`; a rewritten chain shows against an exported
+head; a truncated tail is caught at the next head; pruned days still verify from the first
+kept day. Real Redis, the real signer, the real command."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from domain import audit
+from domain.audit import Chain
+from ingest.audit_signer import HeadSigner
+from services import audit as service
+from store import audit as log
+from store import audit_keys, keys
+from tests.helpers import ROOT
+
+T0 = 1_763_395_200_000  # 2025-11-18 00:00 UTC+8 minus 8 h: entries spread over several days
+HOUR = 3_600_000
+ACTS = ("incident.moved", "incident.note", "alert.acknowledged", "device.added")
+
+
+def fill(r: redis.Redis, n: int, start: int = T0, step: int = HOUR // 4) -> list[dict]:
+    rnd = random.Random(n)
+    return [
+        log.append(
+            r,
+            f"user:u{rnd.randrange(5)}",
+            rnd.choice(ACTS),
+            f"incident:INC-{rnd.randrange(9)}",
+            {"i": i, "to": rnd.choice(["assigned", "on_scene"])},
+            start + i * step,
+        )
+        for i in range(n)
+    ]
+
+
+def signer(r: redis.Redis, data_dir: Path, now: list[int]) -> HeadSigner:
+    keep = {Chain.RECORD: 1_827, Chain.ACCESS: 366}
+    return HeadSigner(r, data_dir, every_s=300, keep_days=keep, clock=lambda: now[0])
+
+
+def record(r: redis.Redis, data_dir: Path) -> service.ChainReport:
+    public = audit_keys.public_key(audit_keys.folder(data_dir) / audit_keys.PUBLIC)
+    return service.verify_chain(r, Chain.RECORD.value, public)
+
+
+@pytest.fixture
+def chain(r: redis.Redis, tmp_path: Path) -> tuple[list[dict], int]:
+    """200 entries over three days, day heads and a periodic head signed after them, then 10
+    more entries: (the entries, the seq of the last signed head)."""
+    entries = fill(r, 200)
+    now = [entries[-1]["ts"] + 1000]
+    signer(r, tmp_path, now).tick()
+    entries += fill(r, 10, start=now[0] + 1000, step=1000)
+    return entries, 200
+
+
+def positions(r: redis.Redis) -> list[tuple[str, int]]:
+    return [
+        (d, i)
+        for d in log.days(r, Chain.RECORD.value)
+        for i in range(r.llen(keys.audit_day(Chain.RECORD.value, d)))
+    ]
+
+
+def snapshot(r: redis.Redis) -> dict[str, list[bytes]]:
+    c = Chain.RECORD.value
+    return {d: r.lrange(keys.audit_day(c, d), 0, -1) for d in log.days(r, c)}
+
+
+def restore(r: redis.Redis, saved: dict[str, list[bytes]]) -> None:
+    for d, items in saved.items():
+        key = keys.audit_day(Chain.RECORD.value, d)
+        r.delete(key)
+        r.rpush(key, *items)
+
+
+def entry_at(r: redis.Redis, where: tuple[str, int]) -> dict[str, Any]:
+    return orjson.loads(r.lindex(keys.audit_day(Chain.RECORD.value, where[0]), where[1]))
+
+
+def put(r: redis.Redis, where: tuple[str, int], entry: dict[str, Any]) -> None:
+    r.lset(keys.audit_day(Chain.RECORD.value, where[0]), where[1], audit.canonical(entry))
+
+
+def insert_before(r: redis.Redis, where: tuple[str, int], entry: dict[str, Any]) -> None:
+    key = keys.audit_day(Chain.RECORD.value, where[0])
+    items = r.lrange(key, 0, -1)
+    items.insert(where[1], audit.canonical(entry))
+    r.delete(key)
+    r.rpush(key, *items)
+
+
+def remove(r: redis.Redis, where: tuple[str, int]) -> dict[str, Any]:
+    e = entry_at(r, where)
+    key = keys.audit_day(Chain.RECORD.value, where[0])
+    r.lset(key, where[1], b"__gone__")
+    r.lrem(key, 1, b"__gone__")
+    return e
+
+
+# Each mutation changes the stored chain at a position and returns what verify must name:
+# (what, the seqs it may name, or None and the position it must name).
+Mutation = Callable[[redis.Redis, list[tuple[str, int]], int, random.Random], tuple]
+
+
+def changed(r, pos, p, rnd):
+    e = entry_at(r, pos[p])
+    put(r, pos[p], {**e, "actor": "user:mallory"})
+    return "changed", {e["seq"]}, None
+
+
+def changed_and_rehashed(r, pos, p, rnd):
+    e = entry_at(r, pos[p])
+    forged = {**e, "object": "incident:INC-other"}
+    put(r, pos[p], {**forged, "hash": audit.entry_hash(forged)})
+    return "changed", {e["seq"]}, None
+
+
+def removed(r, pos, p, rnd):
+    return "removed", {remove(r, pos[p])["seq"]}, None
+
+
+def inserted_copy(r, pos, p, rnd):
+    q = rnd.choice([i for i in range(len(pos) - 12) if i != p])
+    insert_before(r, pos[p], entry_at(r, pos[q]))
+    return "inserted", None, pos[p]
+
+
+def inserted_forgery(r, pos, p, rnd):
+    e = entry_at(r, pos[p])
+    prev = f"{rnd.getrandbits(256):064x}"
+    forged = audit.seal(e["seq"], prev, e["ts"], "user:mallory", "incident.moved", "x:y", "0" * 64)
+    insert_before(r, pos[p], forged)
+    return "inserted", None, pos[p]
+
+
+def swapped(r, pos, p, rnd):
+    a, b = entry_at(r, pos[p]), entry_at(r, pos[p + 1])
+    if pos[p][0] != pos[p + 1][0]:  # across a day boundary: swap the lists' items all the same
+        remove(r, pos[p + 1])
+        remove(r, pos[p])
+        r.rpush(keys.audit_day(Chain.RECORD.value, pos[p][0]), audit.canonical(b))
+        r.lpush(keys.audit_day(Chain.RECORD.value, pos[p + 1][0]), audit.canonical(a))
+    else:
+        put(r, pos[p], b)
+        put(r, pos[p + 1], a)
+    return "reordered", {a["seq"], b["seq"]}, None
+
+
+def moved_later(r, pos, p, rnd):
+    e = remove(r, pos[p])
+    later = pos[p + rnd.randrange(3, 7)]  # by one place it would be a swap
+    target = later if later[0] != pos[p][0] else (later[0], later[1] - 1)
+    insert_before(r, target, e)
+    return "reordered", {e["seq"]}, None
+
+
+MUTATIONS: list[Mutation] = [
+    changed,
+    changed_and_rehashed,
+    removed,
+    inserted_copy,
+    inserted_forgery,
+    swapped,
+    moved_later,
+]
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=[m.__name__ for m in MUTATIONS])
+def test_verify_names_each_single_change_before_the_last_signed_head(
+    r: redis.Redis, chain: tuple[list[dict], int], mutate: Mutation, tmp_path: Path
+) -> None:
+    assert record(r, tmp_path).ok
+    saved, rnd = snapshot(r), random.Random(mutate.__name__)
+    pos = positions(r)
+    for p in rnd.sample(range(190), 25):  # entries 1..190: all before the last signed head
+        what, seqs, where = mutate(r, pos, p, rnd)
+        rep = record(r, tmp_path)
+        assert not rep.ok and rep.broken is not None, (mutate.__name__, p)
+        assert rep.broken.what == what, (p, rep.problem)
+        if seqs is not None:
+            assert rep.broken.seq in seqs, (p, rep.problem)
+        else:
+            assert rep.where == where, (p, rep.problem)
+        restore(r, saved)
+        assert record(r, tmp_path).ok
+
+
+def test_an_untouched_record_verifies_and_the_command_says_so(
+    r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
+) -> None:
+    out = audit_command(r, tmp_path, "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "record: 210 entries" in out.stdout and "intact" in out.stdout
+    changed(r, positions(r), 50, random.Random(0))
+    out = audit_command(r, tmp_path, "verify")
+    assert out.returncode == 1 and "entry 51 changed" in out.stdout, out.stdout
+
+
+def audit_command(r: redis.Redis, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    port = r.connection_pool.connection_kwargs["port"]
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "MQTT_URL": "mqtt://127.0.0.1:1",
+        "DATA_DIR": str(data_dir),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "audit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=data_dir,
+    )
+
+
+def test_an_exported_head_shows_a_rewritten_chain(
+    r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
+) -> None:
+    """Someone with Redis rewrites entry 30 and every entry after it (hashes recomputed), and
+    deletes the signed heads in Redis and the worker's local copy: only the export shows it."""
+    export_dir = tmp_path / "kept-elsewhere"
+    assert audit_command(r, tmp_path, "export", str(export_dir)).returncode == 0
+    assert (export_dir / audit_keys.HEADS).read_bytes().count(b"\n") >= 3
+    c = Chain.RECORD.value
+    listed = [(d, i, e) for d in log.days(r, c) for i, e in enumerate(log.day_entries(r, c, d))]
+    prev = audit.GENESIS
+    for d, i, e in listed:
+        if e["seq"] == 30:
+            e = {**e, "actor": "user:mallory"}
+        e = {**e, "prev": prev}
+        e["hash"] = prev = audit.entry_hash(e)
+        put(r, (d, i), e)
+    r.hset(keys.audit_head(c), mapping={"hash": prev})
+    r.delete(keys.audit_heads(c))
+    (audit_keys.folder(tmp_path) / audit_keys.HEADS).unlink()
+    assert audit_command(r, tmp_path, "verify").returncode == 0  # consistent in itself
+    out = audit_command(r, tmp_path, "verify", "--heads", str(export_dir))
+    assert out.returncode == 1 and "differs from its head signed" in out.stdout, out.stdout
+
+
+def test_a_truncated_tail_is_caught_at_the_next_head(r: redis.Redis, tmp_path: Path) -> None:
+    """Entries after the last signed head are deleted and the head key rewound: the chain is
+    consistent in itself, but the signer saw the newer entry and signs a break."""
+    entries = fill(r, 20)
+    now = [entries[-1]["ts"] + 1000]
+    s = signer(r, tmp_path, now)
+    s.tick()
+    fill(r, 5, start=now[0] + 1000, step=1000)
+    s.tick()  # the signer's heartbeat sees entry 25
+    c = Chain.RECORD.value
+    day = log.head(r, c).day
+    r.rpop(keys.audit_day(c, day), 3)
+    last = log.last_of_day(r, c, day)[0]
+    r.hset(keys.audit_head(c), mapping={"seq": 22, "hash": last["hash"]})
+    r.hincrby(keys.audit_head(c), "idx", -3)
+    assert record(r, tmp_path).ok  # nothing to see before the signer looks again
+    now[0] += 1000
+    s.tick()
+    rep = record(r, tmp_path)
+    assert not rep.ok and "entry 25" in str(rep.problem), rep.problem
+
+
+def test_pruned_days_leave_a_chain_that_verifies_from_its_first_kept_day(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    fill(r, 120, step=HOUR)  # five days
+    now = [T0 + 6 * 24 * HOUR]
+    s = signer(r, tmp_path, now)
+    s.keep_days = {Chain.RECORD: 3, Chain.ACCESS: 3}
+    s.tick()
+    kept = log.days(r, Chain.RECORD.value)
+    assert len(kept) == 3 and kept[0] > log.local_day(T0 + 24 * HOUR)
+    rep = record(r, tmp_path)
+    assert rep.ok and rep.entries < 120, rep.problem
+    heads = log.signed_heads(r, Chain.RECORD.value)
+    assert {h["day"] for h in heads if h["kind"] == "day"} >= {log.local_day(T0)}
+
+
+def test_verify_from_a_day_starts_at_that_days_anchor(
+    r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
+) -> None:
+    days = log.days(r, Chain.RECORD.value)
+    changed(r, positions(r), 3, random.Random(0))  # a change on the first day
+    assert audit_command(r, tmp_path, "verify").returncode == 1
+    out = audit_command(
+        r, tmp_path, "verify", "--from", f"{days[1][:4]}-{days[1][4:6]}-{days[1][6:]}"
+    )
+    assert out.returncode == 0, out.stdout
+
+
+def test_a_forged_head_signature_is_refused(
+    r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
+) -> None:
+    c = Chain.RECORD.value
+    head = log.signed_heads(r, c)[-1]
+    r.rpush(keys.audit_heads(c), audit.canonical({**head, "seq": head["seq"] + 3}))
+    rep = record(r, tmp_path)
+    assert not rep.ok and "bad signature" in str(rep.problem)
