@@ -183,6 +183,13 @@ def _status(entries: list[dict[str, Any]], problems: list[str]) -> str:
     return "verified" if all(e["signed"] for e in entries) else "pending"
 
 
+def _refs(ref: str) -> list[str]:
+    """A unit's trail is also its device's: a unit reports under its roster identity (the same
+    id), so its own acts (task reports, patrol logs over MQTT) name `device:ID`."""
+    kind, _, ident = ref.partition(":")
+    return [ref, f"device:{ident}"] if kind == "unit" else [ref]
+
+
 def trail(ctx: AppContext, ref: str) -> dict[str, Any]:
     """The entries of `ref` in both chains, oldest first, each with its status; the overall
     status and what is wrong; for an incident, its timeline checked against the log."""
@@ -190,9 +197,13 @@ def trail(ctx: AppContext, ref: str) -> dict[str, Any]:
     public = _public_key(ctx)
     entries: list[dict[str, Any]] = []
     chains: dict[str, Any] = {}
+    seen: set[tuple[str, Any]] = set()
     for chain in audit.Chain:
-        found, chains[chain.value] = _chain(ctx, chain.value, ref, public)
-        entries += found
+        for one in _refs(ref):
+            found, summary = _chain(ctx, chain.value, one, public)
+            chains.setdefault(chain.value, summary)
+            entries += [e for e in found if (chain.value, e.get("seq")) not in seen]
+            seen |= {(chain.value, e.get("seq")) for e in found}
     entries.sort(key=lambda e: (_int(e.get("ts")), e["chain"], _int(e.get("seq"))))
     problems = [f"{c}: {s['problem']}" for c, s in chains.items() if s["problem"]]
     problems += [

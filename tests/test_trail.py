@@ -294,3 +294,20 @@ def test_opening_an_incident_shows_its_timeline_check(server: Flask, r: redis.Re
     # the timeline changed behind the log's back: the check says so
     r.xadd(keys.incident_timeline(incident_id), {"from": "triaged", "to": "closed", "by": "x"})
     assert '"data-status":"differs"' in _show(chief, incident_id)
+
+
+def test_a_units_trail_holds_its_own_reports_and_what_was_read_of_it(
+    server: Flask, r: redis.Redis
+) -> None:
+    """A unit reports under its device identity (the same id): its trail shows both."""
+    from store import audit as audit_log
+
+    now = time.time_ns() // 1_000_000
+    audit_log.append(r, "device:U-5", "incident.reported", "incident:INC-1", {"to": "x"}, now)
+    audit_log.append(r, "user:boss", "personal.track_read", "unit:U-5", {"from_ms": 1}, now + 1)
+    body = get_trail(signed_in(server, "leader"), "unit:U-5")
+    assert [(e["actor"], e["action"]) for e in body["entries"]] == [
+        ("device:U-5", "incident.reported"),
+        ("user:boss", "personal.track_read"),
+    ]
+    assert body["status"] == "pending" and not body["problems"]
