@@ -11,7 +11,9 @@ at the header, so they stay session + CSRF only.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, redirect, render_template_string, request, session
 from flask.wrappers import Request
@@ -91,10 +93,23 @@ def _page(
 
 
 def _safe_next(value: str | None) -> str:
-    # only a path on this site: never //host or /\\host, which browsers treat as another host
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+    """Only a path on this site, judged as a browser reads it: browsers drop tabs and line
+    breaks anywhere in a URL and take a backslash for a slash, so "/", a tab, "/evil.example"
+    is `//evil.example`, another host. Other control characters are refused (a line break
+    would otherwise reach the Location header)."""
+    if not isinstance(value, str):
         return "/"
-    return value
+    path = re.sub(r"[\t\n\r]", "", value).replace("\\", "/")
+    parts = urlsplit(path)
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or parts.scheme
+        or parts.netloc
+        or any(ord(c) < 32 or ord(c) == 127 for c in path)
+    ):
+        return "/"
+    return path
 
 
 @bp.route("/login", methods=["GET", "POST"])

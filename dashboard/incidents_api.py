@@ -27,8 +27,8 @@ bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
 
 @bp.errorhandler(413)
 def _too_large(_e: Any) -> Any:
-    limit = current_app.config["MAX_CONTENT_LENGTH"] / 1e6
-    return jsonify({"error": f"the request is larger than {limit:.0f} MB"}), 413
+    limit = current_app.config["MAX_CONTENT_LENGTH"] / 2**20
+    return jsonify({"error": f"the request is larger than {limit:.0f} MiB"}), 413
 
 
 def _route(rule: str, view: Any, roles: frozenset[str], methods: tuple[str, ...]) -> None:

@@ -65,7 +65,7 @@ def accept(data: bytes, name: str) -> Evidence:
         raise EvidenceRefused("the file is empty")
     if len(data) > MAX_BYTES:
         raise EvidenceRefused(
-            f"the file is {len(data) / 1e6:.1f} MB; at most {MAX_BYTES / 1e6:.0f} MB is accepted"
+            f"the file is {len(data) / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB is accepted"
         )
     media = media_type_of(data)
     if media is None:

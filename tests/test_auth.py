@@ -45,9 +45,27 @@ def test_login_stores_an_argon2id_hash_and_opens_a_server_side_session(
     assert c.get("/_dash-layout").status_code == 200
 
 
-@pytest.mark.parametrize("next_url", ["//evil.example/", "https://evil.example/", "/\\evil"])
+EVIL_NEXT = [
+    "//evil.example/",
+    "https://evil.example/",
+    "/\\evil",
+    "/\t/evil.example",  # browsers drop the tab: //evil.example
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "\t//evil.example",
+    "/\\\\evil.example",
+    "/\x00/x",
+]
+
+
+@pytest.mark.parametrize("next_url", EVIL_NEXT)
 def test_login_never_redirects_to_another_site(chief_server: Flask, next_url: str) -> None:
     assert login(client(chief_server), "chief", next_url=next_url).headers["Location"] == "/"
+
+
+def test_login_returns_to_a_page_of_this_site(chief_server: Flask) -> None:
+    out = login(client(chief_server), "chief", next_url="/kpis?period=30d")
+    assert out.headers["Location"] == "/kpis?period=30d"
 
 
 def test_wrong_password_and_unknown_user_are_refused_alike(chief_server: Flask) -> None:

@@ -88,6 +88,8 @@ def test_empty_unknown_and_oversized_files_are_refused() -> None:
     for data in (b"", b"<svg onload=alert(1)>", png() + b"\x00" * (15 * 1024 * 1024)):
         with pytest.raises(EvidenceRefused):
             accept(data, "x.png")
+    with pytest.raises(EvidenceRefused, match="at most 15 MiB"):  # the limit as it is
+        accept(png() + b"\x00" * (15 * 1024 * 1024), "x.png")
     ev = accept(png(), "scene.png")
     assert (ev.sha256, ev.media_type, ev.name) == (
         hashlib.sha256(png()).hexdigest(),
