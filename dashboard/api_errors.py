@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 from flask import Flask, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from services.errors import BadQuery, Refused
+from services.errors import STORE_DOWN, BadQuery, Refused
+
+RETRY_AFTER_S = 5  # Redis restarts in seconds; the embedded supervisor restarts it at once
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,6 +39,14 @@ def _bad_query(e: BadQuery) -> Any:
     return jsonify({"error": str(e)}), 422
 
 
+def _store_down(_e: Exception) -> Any:
+    """JSON for the API and the pages' callbacks alike: a 503 they can read, never a 500 page."""
+    body = {"error": "the data store is unavailable: try again shortly"}
+    return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_S)}
+
+
 def install(server: Flask) -> None:
     server.register_error_handler(Refused, _refused)
     server.register_error_handler(BadQuery, _bad_query)
+    for error in STORE_DOWN:
+        server.register_error_handler(error, _store_down)

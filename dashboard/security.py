@@ -184,7 +184,8 @@ def _headers(resp: Response, csp: str, settings: Settings) -> Response:
     resp.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.is_secure:
         resp.headers["Strict-Transport-Security"] = "max-age=31536000"
-    if current_user.is_authenticated and not current_user.via_token:
+    # not on a 503: the store is down, and reading the signed-in user would need it again
+    if resp.status_code != 503 and current_user.is_authenticated and not current_user.via_token:
         # Dash's renderer sends this cookie back as X-CSRFToken on its POSTs; refreshed on every
         # response so a wall screen polling for hours never holds an expired token. Not for API
         # token requests: generate_csrf would write the session and so set a session cookie.

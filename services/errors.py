@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 
 class Refused(Exception):
     """An action refused, with an HTTP status and a message for the person who asked."""
@@ -15,3 +17,11 @@ class Refused(Exception):
 
 class BadQuery(ValueError):
     """A query parameter that is not understood, with the reason (HTTP 422)."""
+
+
+# Redis unreachable or not answering in time: every action waits on it, so the adapters answer
+# "unavailable" (503) rather than an error page, and the page or client may try again.
+STORE_DOWN: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)

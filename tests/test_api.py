@@ -19,6 +19,7 @@ from tests.helpers import (
     make_app,
     schema_validator,
     seed_one_of_each,
+    signed_in,
 )
 
 
@@ -46,3 +47,18 @@ def test_every_route_answers_its_schema_to_every_role(
         errors = list(schema_validator(path).iter_errors(body))
         assert not errors, [e.message for e in errors]
         assert body["count"] == len(body["items"]) == 1
+
+
+def test_the_api_says_unavailable_in_json_while_redis_does_not_answer(
+    server: Any, r: redis.Redis
+) -> None:
+    """Redis paused past the app's 2 s socket timeout: a 503 the client can read and retry,
+    never a 500 HTML page."""
+    c = signed_in(server, "dispatcher")
+    assert c.get("/api/v1/incidents").status_code == 200
+    r.client_pause(4000, all=True)
+    resp = c.get("/api/v1/incidents")
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert "unavailable" in resp.get_json()["error"]
+    r.execute_command("CLIENT", "UNPAUSE")
+    assert c.get("/api/v1/incidents").status_code == 200
