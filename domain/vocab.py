@@ -3,10 +3,21 @@
 Plain string enums so that they travel unchanged through JSON, MQTT and Redis.
 """
 
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from functools import lru_cache
 
 LOCAL_TZ = timezone(timedelta(hours=8), "CST")  # Shenzhen: China keeps no daylight saving
+
+
+def local_day(ms: int) -> str:
+    """The local day (YYYYMMDD, UTC+8) of a time in epoch ms: the day key of the store."""
+    return _local_day(ms // 3_600_000)  # days start on a whole hour in UTC+8
+
+
+@lru_cache(maxsize=512)
+def _local_day(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, LOCAL_TZ).strftime("%Y%m%d")
 
 
 class Department(StrEnum):

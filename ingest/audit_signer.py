@@ -24,6 +24,7 @@ import redis
 
 from domain import audit
 from domain.clock import Clock
+from domain.vocab import local_day
 from store import audit as log
 from store import audit_keys
 
@@ -68,7 +69,7 @@ class HeadSigner:
             for chain in audit.Chain:
                 if log.take_signer_turn(self.r, chain.value, self.owner, self.every_ms - 1000):
                     self._periodic(chain.value, now)
-        today = log.local_day(now - DAY_GRACE_MS)
+        today = local_day(now - DAY_GRACE_MS)
         if today != self.closed_before:
             for chain in audit.Chain:
                 self._close_days(chain, today)

@@ -10,7 +10,6 @@ day), so the days read in order are the chain in order.
 
 from __future__ import annotations
 
-import datetime as dt
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import orjson
 import redis
 
 from domain import audit
-from domain.vocab import LOCAL_TZ
+from domain.vocab import local_day
 from store import keys
 from store.codec import text
 
@@ -45,10 +44,6 @@ return {1, seq + 1}
 # The head this client last wrote, per chain: the next append tries it first (one round trip
 # instead of two); when another writer came between, the script answers the head as it is.
 _last_heads: weakref.WeakKeyDictionary[redis.Redis, dict[str, Head]] = weakref.WeakKeyDictionary()
-
-
-def local_day(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ).strftime("%Y%m%d")
 
 
 @dataclass(frozen=True, slots=True)

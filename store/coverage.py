@@ -23,7 +23,7 @@ import redis
 
 from domain.coverage import Position, TrackerState, Visit, step
 from domain.coverage_places import CoverageGeography, Place
-from domain.vocab import LOCAL_TZ, Department, UnitKind
+from domain.vocab import LOCAL_TZ, Department, UnitKind, local_day
 from store import keys
 from store.codec import text as as_text
 from store.snapshots import READ_ALL
@@ -40,15 +40,6 @@ class UnitPosition:
     lon: float
     lat: float
     speed_m_s: float | None = None
-
-
-def local_day(ms: int) -> str:
-    return _local_day(ms // HOUR_MS)  # days start on a whole hour in UTC+8
-
-
-@lru_cache(maxsize=512)
-def _local_day(hour: int) -> str:
-    return dt.datetime.fromtimestamp(hour * 3600, LOCAL_TZ).strftime("%Y%m%d")
 
 
 def day_start_ms(ms: int) -> int:

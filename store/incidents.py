@@ -9,7 +9,6 @@ and `WAITAOF` confirms it on any Redis that keeps an AOF.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import orjson
 import redis
 
 from domain import incidents as model
-from domain.vocab import LOCAL_TZ
+from domain.vocab import local_day
 from store import keys
 from store.codec import text as as_text
 from store.incident_scripts import ASSIGN, CREATE, IMPORT, NOTE, TRANSITION
@@ -91,7 +90,7 @@ def durable(r: redis.Redis) -> bool:
 
 def new_id(r: redis.Redis, now_ms: int) -> str:
     """`INC-<local date>-<n>`: the date a duty chief in the district calls the day."""
-    day = dt.datetime.fromtimestamp(now_ms / 1000, LOCAL_TZ).strftime("%Y%m%d")
+    day = local_day(now_ms)
     return f"INC-{day}-{int(r.incr(keys.incident_sequence(day))):04d}"
 
 

@@ -621,3 +621,19 @@ def sign_out_in(browser: webdriver.Chrome) -> None:
 
     browser.find_element(By.ID, Shell.LOGOUT).click()
     wait_for(lambda: "/login" in browser.current_url, 10, "signed out")
+
+
+def open_hotline_incident(r: redis.Redis, **fields: object) -> str:
+    """An illegal-logging report from the hotline, opened now by `chief` in the store."""
+    from store import incidents
+
+    base = {
+        "type": "illegal_logging",
+        "priority": 2,
+        "source": "hotline",
+        "domain": "land",
+        "description": "北侧山坡有人砍伐",
+        "lat": 22.52,
+        "lon": 114.54,
+    }
+    return incidents.create(r, {**base, **fields}, "chief", time.time_ns() // 1_000_000).detail

@@ -19,6 +19,7 @@ import redis
 
 from domain import audit
 from domain.audit import Chain
+from domain.vocab import local_day
 from ingest.audit_signer import HeadSigner
 from services import audit as service
 from store import audit as log
@@ -283,11 +284,11 @@ def test_pruned_days_leave_a_chain_that_verifies_from_its_first_kept_day(
     s.keep_days = {Chain.RECORD: 3, Chain.ACCESS: 3}
     s.tick()
     kept = log.days(r, Chain.RECORD.value)
-    assert len(kept) == 3 and kept[0] > log.local_day(T0 + 24 * HOUR)
+    assert len(kept) == 3 and kept[0] > local_day(T0 + 24 * HOUR)
     rep = record(r, tmp_path)
     assert rep.ok and rep.entries < 120, rep.problem
     heads = log.signed_heads(r, Chain.RECORD.value)
-    assert {h["day"] for h in heads if h["kind"] == "day"} >= {log.local_day(T0)}
+    assert {h["day"] for h in heads if h["kind"] == "day"} >= {local_day(T0)}
 
 
 def test_verify_from_a_day_starts_at_that_days_anchor(

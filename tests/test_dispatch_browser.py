@@ -6,7 +6,6 @@ and English, with screenshots at 1920x1080, and no console errors."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import redis
@@ -15,9 +14,9 @@ from selenium.webdriver.common.by import By
 
 from layouts.dispatch import Ids
 from layouts.shell import Ids as Shell
-from store import incidents
 from tests.helpers import (
     console_errors,
+    open_hotline_incident,
     page_text,
     sign_in,
     sign_out_in,
@@ -49,18 +48,7 @@ CHIEF_ONLY = (
 
 
 def _open_incident(r: redis.Redis) -> str:
-    now = time.time_ns() // 1_000_000
-    fields = {
-        "type": "illegal_logging",
-        "priority": 2,
-        "source": "hotline",
-        "domain": "land",
-        "department": "forestry",
-        "description": "北侧山坡有人砍伐",
-        "lat": 22.52,
-        "lon": 114.54,
-    }
-    return incidents.create(r, fields, "chief", now).detail
+    return open_hotline_incident(r, department="forestry")
 
 
 def _select(browser: webdriver.Chrome, web: str, incident_id: str) -> None:

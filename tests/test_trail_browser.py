@@ -17,7 +17,14 @@ from layouts.shell import Ids as Shell
 from layouts.trail import Ids
 from store import audit as log
 from store import incident_audit, incidents
-from tests.helpers import console_errors, page_text, sign_in, sign_out_in, wait_for
+from tests.helpers import (
+    console_errors,
+    open_hotline_incident,
+    page_text,
+    sign_in,
+    sign_out_in,
+    wait_for,
+)
 
 SHOTS = Path("/tmp")
 NUMBER = "138 0013 8000"
@@ -26,17 +33,7 @@ NUMBER = "138 0013 8000"
 def _incident(r: redis.Redis) -> str:
     """An incident opened by a duty chief and noted, recorded as the services record them."""
     now = time.time_ns() // 1_000_000
-    fields = {
-        "type": "illegal_logging",
-        "priority": 2,
-        "source": "hotline",
-        "domain": "land",
-        "description": "北侧山坡有人砍伐",
-        "lat": 22.52,
-        "lon": 114.54,
-        "reporter_phone": NUMBER,
-    }
-    incident_id = incidents.create(r, fields, "chief", now).detail
+    incident_id = open_hotline_incident(r, reporter_phone=NUMBER)
     incident_audit.record_event(r, "user:chief", "incident.opened", incident_id, "reported", now)
     note = incidents.add_note(r, incident_id, "note", {"text": "到场"}, by="chief", at_ms=now)
     incident_audit.record_note(r, "user:chief", "incident.note", incident_id, note.detail, now)
