@@ -118,7 +118,7 @@ class Baseline:
             if isinstance(lon, int | float) and isinstance(lat, int | float):
                 pipe.geoadd(keys.geo(kind), (lon, lat, ident))
             pipe.xadd(keys.track(kind, ident), fields, minid=minid, approximate=True)
-        pipe.hincrby(keys.STATS, "received", len(batch))
+        pipe.hincrby(keys.MESSAGE_OUTCOMES, "received", len(batch))
         # Out-of-range coordinates make GEOADD fail; a baseline does not care.
         pipe.execute(raise_on_error=False)
 

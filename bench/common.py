@@ -174,7 +174,7 @@ def subscriber(
 
 
 def received_count(r: redis.Redis) -> int:
-    return int(r.hget(keys.STATS, "received") or 0)
+    return int(r.hget(keys.MESSAGE_OUTCOMES, "received") or 0)
 
 
 def _wait_subscribed(

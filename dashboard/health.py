@@ -44,6 +44,11 @@ def healthz():
             "total": sum(stats["deadletter_by_reason"].values()),
             "by_reason": stats["deadletter_by_reason"],
         }
+        # valid messages that carry nothing the product uses (an AIS type it does not read)
+        body["ignored"] = {
+            "total": sum(stats["ignored_by_reason"].values()),
+            "by_reason": stats["ignored_by_reason"],
+        }
         body["live"] = reader.counts(r)
         # what the embedded broker refused, per identity and reason: a device publishing where
         # it may not cannot be told (MQTT 3.1.1), so this is where an operator sees it

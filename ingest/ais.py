@@ -32,7 +32,7 @@ import math
 import operator
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pyais.bit_vector import bit_vector
@@ -69,6 +69,12 @@ BAD_MMSI = "ais_bad_mmsi"
 BAD_FRAGMENT = "ais_bad_fragment"
 NOT_TEXT = "payload_not_text"
 JSON_MALFORMED = "json_malformed"
+# Stable reasons for valid input that carries nothing the product uses (counted as ignored):
+# an AIS message type it does not read (4 base station, 8 binary, 16 assignment, 21 aid to
+# navigation, ...), or an AIS-catcher object of another class (ADS-B, say).
+TYPE_UNUSED = "ais_type_unused"
+CLASS_UNUSED = "ais_class_unused"
+NO_VESSEL_DATA = "ais_no_vessel_data"  # a vessel message with neither position nor static data
 REASONS = frozenset(
     {
         BAD_CHECKSUM,
@@ -146,7 +152,8 @@ class AisBatch:
     updates: list[VesselUpdate]
     rejections: list[Rejection]
     fragments: list[Fragment]
-    ignored: int = 0  # valid AIS that is not a vessel update (types 4, 8, 21, …)
+    # valid input that is no vessel update, one reason each (ingest/accounting.py counts them)
+    ignored: list[str] = field(default_factory=list)
 
 
 class _Reject(Exception):  # internal control flow: never escapes this module
@@ -616,7 +623,7 @@ class _Collector:
         self.updates: list[VesselUpdate] = []
         self.rejections: list[Rejection] = []
         self.fragments: list[Fragment] = []
-        self.ignored = 0
+        self.ignored: list[str] = []
         self.pending: dict[str, dict[int, _Part]] = {}
         self.received_ms = received_ms
         self.source = source
@@ -648,7 +655,7 @@ class _Collector:
             self.reject(r.reason, "\n".join(p.text for p in parts), r.detail)
             return
         if upd is None:
-            self.ignored += 1
+            self.ignored.append(TYPE_UNUSED)
         else:
             self.updates.append(upd)
 
@@ -915,7 +922,7 @@ def _catcher_object(obj: object, raw: str, out: _Collector) -> None:
         return
     cls = obj.get("class", "AIS")
     if cls != "AIS":  # AIS-catcher also publishes e.g. ADS-B objects on request
-        out.ignored += 1
+        out.ignored.append(CLASS_UNUSED)
         return
     time_ms = _catcher_time(obj)
     nmea = obj.get("nmea")
@@ -943,7 +950,7 @@ def _catcher_object(obj: object, raw: str, out: _Collector) -> None:
         out.reject(r.reason, raw, r.detail)
         return
     if upd is None:
-        out.ignored += 1
+        out.ignored.append(TYPE_UNUSED)
     else:
         out.updates.append(upd)
 

@@ -9,6 +9,7 @@ import redis
 from domain.coverage import PatrolClaim
 from domain.coverage_places import CoverageGeography
 from domain.payloads import PatrolLog
+from ingest.accounting import APPLIED, DUPLICATE
 from ingest.context import HandlerContext, check_device, validate_payload
 from store import keys, patrol_logs
 from store.ops import Op, PatrolLogSubmission
@@ -22,17 +23,18 @@ def handle_patrol_log(unit_id: str, payload: bytes, ctx: HandlerContext) -> list
     return [PatrolLogSubmission(log.unit_id, log.ts, log.from_ms, log.to_ms, log.places, log.note)]
 
 
-def apply(r: redis.Redis, geo: CoverageGeography, logs: list[PatrolLogSubmission]) -> int:
-    """Check and keep each new log; returns how many were new."""
-    kept = 0
+def apply(r: redis.Redis, geo: CoverageGeography, logs: list[PatrolLogSubmission]) -> list[str]:
+    """Check and keep each new log; per log, "applied" or "duplicate" (redelivered)."""
+    results = []
     for log in logs:
         if not r.set(keys.patrol_log_seen(log.unit_id, log.ts), 1, nx=True, ex=SEEN_KEEP_S):
-            continue  # redelivered: checked already
+            results.append(DUPLICATE)  # redelivered: checked already
+            continue
         kind = r.hget(keys.state("unit", log.unit_id), "kind")
         claim = PatrolClaim(
             log.unit_id, log.from_ms, log.to_ms, log.places, kind.decode() if kind else None
         )
         checks = patrol_logs.check(r, geo, claim)
         patrol_logs.save(r, claim, checks, by=log.unit_id, source="mqtt", note=log.note)
-        kept += 1
-    return kept
+        results.append(APPLIED)
+    return results

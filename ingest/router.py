@@ -9,11 +9,11 @@ from typing import TypeVar
 
 from ingest import patrol_logs, sensors, tasks, units, vessels
 from ingest.context import HandlerContext, Rejected
-from store.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission
+from store.ops import AisFragment, DeadLetter, Ignored, Op, PatrolLogSubmission
 
-Result = list[Op | AisFragment]
+Result = list[Op | AisFragment | Ignored]
 Handler = Callable[..., Result]
-Item = TypeVar("Item", bound=Op | AisFragment)
+Item = TypeVar("Item", bound=Op | AisFragment | Ignored)
 
 ID = r"[A-Za-z0-9_.:-]{1,64}"
 
@@ -34,7 +34,7 @@ def _routes(prefix: str) -> list[tuple[re.Pattern[str], Handler]]:
         (re.compile(rf"^{p}/units/({ID})/task$"), tasks.handle_task),
         (re.compile(rf"^{p}/units/({ID})/patrol-log$"), patrol_logs.handle_patrol_log),
         # the centre's own notices to units, under the same filter: nothing to ingest
-        (re.compile(rf"^{p}/units/({ID})/dispatch$"), lambda *_args: []),
+        (re.compile(rf"^{p}/units/({ID})/dispatch$"), _own_notice),
         (re.compile(rf"^{p}/sensors/({ID})/reading$"), sensors.handle_reading),
         (re.compile(rf"^{p}/sensors/({ID})/profile$"), sensors.handle_profile),
         (re.compile(rf"^{p}/sensors/({ID})/alert$"), sensors.handle_alert),
@@ -44,11 +44,15 @@ def _routes(prefix: str) -> list[tuple[re.Pattern[str], Handler]]:
     ]
 
 
-def device_time(item: Op | AisFragment) -> int | None:
+def _own_notice(*_args: object) -> Result:
+    return [Ignored("own_notice", "the centre's notice to a unit")]
+
+
+def device_time(item: Op | AisFragment | Ignored) -> int | None:
     """The latest time an operation's device claims: its `ts` (a patrol log: also the end of
-    the window it speaks for); None for what carries none (a dead letter; an AIS part, whose
-    group's operations are checked when it completes)."""
-    if isinstance(item, DeadLetter | AisFragment):
+    the window it speaks for); None for what carries none (a dead letter, an ignored message;
+    an AIS part, whose group's operations are checked when it completes)."""
+    if isinstance(item, DeadLetter | AisFragment | Ignored):
         return None
     if isinstance(item, PatrolLogSubmission):
         return max(item.ts, item.to_ms)
@@ -95,6 +99,8 @@ class Router:
         try:
             if len(payload) > self.max_payload_bytes:
                 raise Rejected("oversized", f"{len(payload)} bytes > {self.max_payload_bytes}")
+            if not payload.strip():  # nothing to read on any topic (also: a retained clear)
+                raise Rejected("empty_payload", f"{len(payload)} bytes, blank")
             for pattern, handler in self.routes:
                 m = pattern.match(topic)
                 if m:

@@ -19,6 +19,7 @@ import redis
 from domain import report_times
 from domain.incidents import State, allowed_from
 from domain.payloads import TaskReport
+from ingest.accounting import APPLIED, DUPLICATE, STALE
 from ingest.context import HandlerContext, check_device, validate_payload
 from store import incident_audit, incidents, patrol_logs
 from store.ops import DeadLetter, Op, TaskUpdate
@@ -80,13 +81,17 @@ def _move(r: redis.Redis, u: TaskUpdate) -> incidents.Outcome:
     )
 
 
-def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[DeadLetter]:
-    """Apply each report; the ones naming an incident the unit is not on are dead letters."""
-    dead = []
+def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[str | DeadLetter]:
+    """Apply each report; per report, what it came to (ingest/accounting.py): "applied", a
+    "duplicate" (the incident is already in the state it reports: a redelivery or a repeat),
+    "stale" (the incident has moved past it), or a dead letter for a report on an incident
+    the unit is not on."""
+    results: list[str | DeadLetter] = []
     for u, topic, raw in updates:
         out = _move(r, u)
+        target = ACTION_TARGET[u.action].value
         if out.code in (incidents.Code.NO_SUCH, incidents.Code.NOT_ON_INCIDENT):
-            dead.append(
+            results.append(
                 DeadLetter(
                     "task_not_assigned",
                     topic,
@@ -95,17 +100,18 @@ def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[
                 )
             )
         elif out.ok:  # the unit's own act: recorded as the event it wrote
-            target = ACTION_TARGET[u.action].value
             actor = f"device:{u.unit_id}"
             incident_audit.record_event(
                 r, actor, "incident.reported", u.incident_id, target, u.received_ms
             )
+            results.append(APPLIED)
         else:
             log.info(
-                "task report %s from %s on %s ignored: incident is %s",
+                "task report %s from %s on %s not applied: incident is %s",
                 u.action,
                 u.unit_id,
                 u.incident_id,
                 out.detail,
             )
-    return dead
+            results.append(DUPLICATE if out.detail == target else STALE)
+    return results

@@ -18,7 +18,7 @@ from ingest.context import (
     validation_reason,
 )
 from store.dispatch import facets_of
-from store.ops import FieldUpdate, Observation, Op
+from store.ops import FieldUpdate, Ignored, Observation, Op
 
 
 def _status_update(unit_id: str, ts: int, status: str) -> FieldUpdate:
@@ -97,10 +97,24 @@ class OwnTracksLocation(BaseModel):
     acc: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
-def handle_owntracks(user: str, device: str, payload: bytes, ctx: HandlerContext) -> list[Op]:
+# OwnTracks' other message types (its JSON format documentation): valid, but nothing the
+# product uses, so ignored by name; an unknown `_type` (or `encrypted`, which we cannot read)
+# is dead-lettered as unsupported_type.
+OWNTRACKS_UNUSED = frozenset(
+    {"beacon", "card", "cmd", "configuration", "lwt", "request", "status", "steps"}
+    | {"transition", "waypoint", "waypoints"}
+)
+
+
+def handle_owntracks(
+    user: str, device: str, payload: bytes, ctx: HandlerContext
+) -> list[Op | Ignored]:
     doc = load_json_object(payload)
-    if doc.get("_type") != "location":
-        raise Rejected("unsupported_type", f"OwnTracks _type {str(doc.get('_type'))[:40]!r}")
+    kind = doc.get("_type")
+    if kind in OWNTRACKS_UNUSED:
+        return [Ignored("owntracks_type_unused", f"OwnTracks _type {kind!r}")]
+    if kind != "location":
+        raise Rejected("unsupported_type", f"OwnTracks _type {str(kind)[:40]!r}")
     unit_id = ctx.owntracks_units.get(f"{user}/{device}")
     if unit_id is None:
         raise Rejected("unknown_device", f"owntracks/{user}/{device} is not mapped to a unit")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest import ais
 from ingest.context import HandlerContext
-from store.ops import AisFragment, DeadLetter, FieldUpdate, Observation, Op, RaiseAlert
+from store.ops import AisFragment, DeadLetter, FieldUpdate, Ignored, Observation, Op, RaiseAlert
 
 ZONE_ALERT_EVERY_MS = 3_600_000  # one alert per vessel and zone per hour it is seen inside
 POSITION_FIELDS = ("lat", "lon", "sog_kn", "cog", "heading", "nav_status", "msg_type")
@@ -89,10 +89,13 @@ def update_ops(u: ais.VesselUpdate, received_ms: int) -> list[Op]:
     return ops
 
 
-def batch_ops(batch: ais.AisBatch, ctx: HandlerContext, source: str) -> list[Op | AisFragment]:
-    out: list[Op | AisFragment] = []
+def batch_ops(
+    batch: ais.AisBatch, ctx: HandlerContext, source: str
+) -> list[Op | AisFragment | Ignored]:
+    out: list[Op | AisFragment | Ignored] = [Ignored(reason) for reason in batch.ignored]
     for u in batch.updates:
-        out += update_ops(u, ctx.received_ms)
+        ops = update_ops(u, ctx.received_ms)
+        out += ops or [Ignored(ais.NO_VESSEL_DATA, f"MMSI {u.mmsi}, type {u.msg_type}")]
         if u.kind == "position":
             out += zone_alerts(u, ctx)
     for rej in batch.rejections:
@@ -104,16 +107,20 @@ def batch_ops(batch: ais.AisBatch, ctx: HandlerContext, source: str) -> list[Op 
     return out
 
 
-def handle_nmea(receiver: str, payload: bytes, ctx: HandlerContext) -> list[Op | AisFragment]:
+def handle_nmea(
+    receiver: str, payload: bytes, ctx: HandlerContext
+) -> list[Op | AisFragment | Ignored]:
     return batch_ops(ais.parse_payload(payload, ctx.received_ms, receiver), ctx, receiver)
 
 
-def handle_aiscatcher(receiver: str, payload: bytes, ctx: HandlerContext) -> list[Op | AisFragment]:
+def handle_aiscatcher(
+    receiver: str, payload: bytes, ctx: HandlerContext
+) -> list[Op | AisFragment | Ignored]:
     return batch_ops(ais.parse_aiscatcher_json(payload, ctx.received_ms, receiver), ctx, receiver)
 
 
 def completed_group_ops(
     lines: list[str], source: str, ctx: HandlerContext
-) -> list[Op | AisFragment]:
+) -> list[Op | AisFragment | Ignored]:
     """Ops of a multi-part message whose parts arrived in several payloads."""
     return batch_ops(ais.assemble_fragments(lines, ctx.received_ms, source), ctx, source)

@@ -29,6 +29,7 @@ from domain.incidents import load_rules
 from domain.water_quality import check_standards
 from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
+from ingest.accounting import APPLIED, DEADLETTER, Ledger
 from ingest.audit_signer import HeadSigner
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
@@ -39,7 +40,7 @@ from ingest.units import load_owntracks_map
 from store import audit as audit_log
 from store import coverage, personal
 from store.dispatch import reindex_units
-from store.ops import AisFragment, DeadLetter, Op, PatrolLogSubmission, TaskUpdate
+from store.ops import AisFragment, DeadLetter, Ignored, Op, PatrolLogSubmission, TaskUpdate
 from store.reader import sensor_profile
 from store.writer import LiveStore
 
@@ -72,22 +73,36 @@ class Received:
 class _Handled:
     """A batch's handler results, by when they can be applied: the operations with the batch's
     write, AIS parts once their group is complete, task reports and patrol logs after the
-    write."""
+    write. Each keeps the batch position of its message, for the ledger of what each message
+    came to."""
 
+    ledger: Ledger
     ops: list[Op] = field(default_factory=list)
-    fragments: list[tuple[AisFragment, str]] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)  # per op, its message
+    fragments: list[tuple[AisFragment, str, int]] = field(default_factory=list)
     reports: list[tuple[TaskUpdate, str, bytes]] = field(default_factory=list)
+    report_owners: list[int] = field(default_factory=list)
     logs: list[PatrolLogSubmission] = field(default_factory=list)
+    log_owners: list[int] = field(default_factory=list)
 
-    def add(self, item: Op | AisFragment, m: Received) -> None:
-        if isinstance(item, AisFragment):
-            self.fragments.append((item, m.topic))
+    def add(self, item: Op | AisFragment | Ignored, m: Received, i: int) -> None:
+        if isinstance(item, Ignored):
+            self.ledger.ignore(i, item.reason)
+        elif isinstance(item, AisFragment):
+            self.fragments.append((item, m.topic, i))
         elif isinstance(item, TaskUpdate):
             self.reports.append((item, m.topic, m.payload))
+            self.report_owners.append(i)
         elif isinstance(item, PatrolLogSubmission):
             self.logs.append(item)
+            self.log_owners.append(i)
         else:
             self.ops.append(item)
+            self.owners.append(i)
+
+    def noted(self, owners: list[int], verdicts: list[str]) -> None:
+        for i, verdict in zip(owners, verdicts, strict=True):
+            self.ledger.note(i, verdict)
 
 
 class IngestWorker:
@@ -229,53 +244,70 @@ class IngestWorker:
             zones_at=self.geography.zones_at,
         )
         handled = self._handle(batch, ctx)
-        ops = handled.ops
         if handled.fragments:
-            ops += self._completed_groups(handled.fragments, ctx)
-        self._retry(lambda: self.store.write(ops, self.clock(), received=len(batch)))
-        self._after_write(ops, handled)
+            self._completed_groups(handled, ctx)
+        out = self._retry(lambda: self.store.write(handled.ops, self.clock()))
+        handled.noted(handled.owners, out.verdicts)
+        self._after_write(handled)
+        # counted after every write and before the acks (LiveStore.count_messages says why)
+        self._retry(lambda: self.store.count_messages(*handled.ledger.tally()))
         self._ack(batch)
         self.processed += len(batch)
 
     def _handle(self, batch: list[Received], ctx: HandlerContext) -> _Handled:
-        handled = _Handled()
-        for m in batch:
+        handled = _Handled(Ledger(len(batch)))
+        for i, m in enumerate(batch):
             ctx.received_ms = m.received_ms
             for item in self.router.handle(m.topic, m.payload, ctx):
-                handled.add(item, m)
+                handled.add(item, m, i)
         return handled
 
-    def _completed_groups(
-        self, fragments: list[tuple[AisFragment, str]], ctx: HandlerContext
-    ) -> list[Op]:
-        """The operations of the multi-part AIS messages these parts complete, with the parts
-        kept in Redis before; a group still missing parts stays there for a later batch."""
+    def _completed_groups(self, handled: _Handled, ctx: HandlerContext) -> None:
+        """Add the operations of the multi-part AIS messages these parts complete, with the
+        parts kept in Redis before; a group still missing parts stays there for a later batch
+        (its part is written: the message counts as applied)."""
+        fragments = handled.fragments
         groups = self._retry(
-            lambda: self.store.add_fragments([f for f, _ in fragments], self.clock())
+            lambda: self.store.add_fragments([f for f, _, _ in fragments], self.clock())
         )
-        ops: list[Op] = []
-        for (frag, topic), lines in zip(fragments, groups, strict=True):
-            if lines:
-                ctx.topic, ctx.received_ms = topic, frag.received_ms
-                done = [
-                    o
-                    for o in vessels.completed_group_ops(lines, frag.source, ctx)
-                    if not isinstance(o, AisFragment)
-                ]
-                raw = "\n".join(lines).encode()
-                ops += self.router.within_clock(done, topic, raw, frag.received_ms)
-        return ops
+        for (frag, topic, i), lines in zip(fragments, groups, strict=True):
+            if not lines:
+                handled.ledger.note(i, APPLIED)
+                continue
+            ctx.topic, ctx.received_ms = topic, frag.received_ms
+            done: list[Op] = []
+            for o in vessels.completed_group_ops(lines, frag.source, ctx):
+                if isinstance(o, Ignored):
+                    handled.ledger.ignore(i, o.reason)
+                elif not isinstance(o, AisFragment):
+                    done.append(o)
+            raw = "\n".join(lines).encode()
+            for op in self.router.within_clock(done, topic, raw, frag.received_ms):
+                handled.ops.append(op)
+                handled.owners.append(i)
 
-    def _after_write(self, ops: list[Op], handled: _Handled) -> None:
-        moves = coverage_positions(ops)
+    def _after_write(self, handled: _Handled) -> None:
+        moves = coverage_positions(handled.ops)
         if moves:  # after the write: the units' profiles and statuses are in Redis
             self._retry(lambda: self.recorder.record(moves))
         if handled.reports:  # after the batch: a unit's position before its "arrived" report
-            self._retry(
-                lambda: self.store.write(tasks.apply(self.redis, handled.reports), self.clock())
-            )
+            results = self._retry(lambda: self._apply_reports(handled.reports))
+            verdicts = [DEADLETTER if isinstance(x, DeadLetter) else x for x in results]
+            handled.noted(handled.report_owners, verdicts)
         if handled.logs:  # likewise: a log is checked against a track that holds this batch
-            self._retry(lambda: patrol_logs.apply(self.redis, self.coverage, handled.logs))
+            verdicts = self._retry(
+                lambda: patrol_logs.apply(self.redis, self.coverage, handled.logs)
+            )
+            handled.noted(handled.log_owners, verdicts)
+
+    def _apply_reports(
+        self, reports: list[tuple[TaskUpdate, str, bytes]]
+    ) -> list[str | DeadLetter]:
+        results = tasks.apply(self.redis, reports)
+        dead = [x for x in results if isinstance(x, DeadLetter)]
+        if dead:
+            self.store.write(dead, self.clock())
+        return results
 
     def _ack(self, batch: list[Received]) -> None:
         # A message from an earlier connection cannot be acknowledged on this one: the broker

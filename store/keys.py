@@ -14,9 +14,12 @@ EntityKind = Literal["unit", "vessel", "sensor"]
 # Global keys
 VERSION = "live:version"  # INCR on every change to live state; the map polls it
 HEARTBEAT = "ingest:heartbeat"  # hash: ts_ms, pid, broker_connected, ...
-STATS = "stats:ingest"  # hash: received, applied, duplicate, stale, deadletter ...
+STATS = "stats:ingest"  # hash: per store operation: applied, duplicate, stale, alerts
+# hash: per message: received = applied + duplicate + stale + deadletter + ignored
+MESSAGE_OUTCOMES = "stats:messages"
 DEADLETTER = "stream:deadletter"
-DEADLETTER_COUNTS = "stats:deadletter"  # hash: reason -> count
+DEADLETTER_COUNTS = "stats:deadletter"  # hash: reason -> dead-letter entries
+IGNORED_COUNTS = "stats:ignored"  # hash: reason -> messages ignored
 ALERTS = "stream:alerts"  # history of alerts, trimmed by age
 ALERTS_OPEN = "idx:alerts:open"  # zset alert id -> ts_ms
 EVENTS = "stream:events"  # profile and status changes, trimmed by age

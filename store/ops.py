@@ -61,6 +61,16 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Ignored:
+    """A valid message, or part of one, that carries nothing the product uses (an AIS type it
+    does not read, the centre's own notice to a unit): counted under its reason, never written.
+    It exists so that every message is accounted for (ingest/accounting.py)."""
+
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AisFragment:
     """One part of a multi-part AIS message that arrived without its other parts."""
 
@@ -103,10 +113,12 @@ Op = Observation | FieldUpdate | RaiseAlert | DeadLetter | TaskUpdate | PatrolLo
 
 @dataclass(slots=True)
 class Outcome:
-    """What a batch did, for the counters."""
+    """What a batch did: per operation, in the order given, "applied", "duplicate", "stale" or
+    "deadletter" (ingest/accounting.py turns these into one outcome per message)."""
 
-    applied: int = 0
-    duplicate: int = 0
-    stale: int = 0
+    verdicts: list[str] = field(default_factory=list)
     alerts: int = 0
     deadletter: dict[str, int] = field(default_factory=dict)
+
+    def count(self, verdict: str) -> int:
+        return self.verdicts.count(verdict)

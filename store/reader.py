@@ -10,7 +10,7 @@ from store import keys
 from store.codec import text
 from store.keys import EntityKind
 
-MESSAGE_COUNTERS = ("received", "deadletter")
+MESSAGE_COUNTERS = ("received", "applied", "duplicate", "stale", "deadletter", "ignored")
 WRITE_COUNTERS = ("applied", "duplicate", "stale", "alerts")
 PROFILE_FIELDS = ("name", "kind", "water_class", "lon", "lat", "subdistrict")
 
@@ -54,17 +54,21 @@ def counts(r: redis.Redis) -> dict[str, int]:
 
 def ingest_stats(r: redis.Redis) -> dict[str, Any]:
     pipe = r.pipeline(transaction=False)
+    pipe.hgetall(keys.MESSAGE_OUTCOMES)
     pipe.hgetall(keys.STATS)
     pipe.hgetall(keys.DEADLETTER_COUNTS)
+    pipe.hgetall(keys.IGNORED_COUNTS)
     pipe.hgetall(keys.HEARTBEAT)
-    stats, dead, beat = pipe.execute()
-    counters = {k: int(v) for k, v in _text(stats).items()}
+    messages, writes, dead, ignored, beat = pipe.execute()
+    messages = {k: int(v) for k, v in _text(messages).items()}
+    writes = {k: int(v) for k, v in _text(writes).items()}
     return {
-        # messages: what arrived and what was refused; writes: per store operation (a position
-        # with a status is two), applied as latest, duplicate (redelivery) or stale (older)
-        "messages": {k: counters.get(k, 0) for k in MESSAGE_COUNTERS},
-        "writes": {k: counters.get(k, 0) for k in WRITE_COUNTERS},
+        # messages: each counted once, by what it came to (received = the five outcomes);
+        # writes: per store operation (a position with a status is two)
+        "messages": {k: messages.get(k, 0) for k in MESSAGE_COUNTERS},
+        "writes": {k: writes.get(k, 0) for k in WRITE_COUNTERS},
         "deadletter_by_reason": {k: int(v) for k, v in _text(dead).items()},
+        "ignored_by_reason": {k: int(v) for k, v in _text(ignored).items()},
         "heartbeat": _text(beat),
     }
 

@@ -26,6 +26,8 @@ RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enou
 SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
 FRAGMENT_WAIT_MS = 120_000  # parts of one AIS message come within seconds; 2 min is generous
 FRAGMENT_TTL_S = 900  # safety net if no worker sweeps
+# the scripts' answers: 1 written as latest, 0 already had it (a redelivery), 2 older than held
+_VERDICT = {1: "applied", 0: "duplicate", 2: "stale"}
 
 
 def _flat(d: dict[str, str | int | float]) -> list[str | int | float]:
@@ -47,8 +49,10 @@ class LiveStore:
         self._fragment = client.register_script(ADD_FRAGMENT)
         self._sweep = client.register_script(SWEEP_FRAGMENTS)
 
-    def write(self, ops: list[Op], now_ms: int, received: int = 0) -> Outcome:
-        """Apply every op in one pipeline. Raises on a Redis error: then nothing may be acked."""
+    def write(self, ops: list[Op], now_ms: int) -> Outcome:
+        """Apply every op in one pipeline. Raises on a Redis error: then nothing may be acked.
+        The dead letters are counted here per reason (each entry); what each message came to is
+        counted by `count_messages`, once the worker knows all its operations' verdicts."""
         minid = max(0, now_ms - self.history_ms)  # a stream id is never negative
         pipe = self.r.pipeline(transaction=False)
         for op in ops:
@@ -57,25 +61,30 @@ class LiveStore:
         for op in ops:
             if isinstance(op, DeadLetter):
                 out.deadletter[op.reason] = out.deadletter.get(op.reason, 0) + 1
-        n_dead = sum(out.deadletter.values())
-        if received:
-            pipe.hincrby(keys.STATS, "received", received)
-        if n_dead:
-            pipe.hincrby(keys.STATS, "deadletter", n_dead)
         for reason, n in out.deadletter.items():
             pipe.hincrby(keys.DEADLETTER_COUNTS, reason, n)
         results = pipe.execute()
         for op, res in zip(ops, results, strict=False):
             if isinstance(op, DeadLetter):
+                out.verdicts.append("deadletter")
                 continue
-            if isinstance(op, RaiseAlert):
-                out.alerts += res == 1
-                out.duplicate += res == 0
-            else:
-                out.applied += res == 1
-                out.duplicate += res == 0
-                out.stale += res == 2
+            out.alerts += isinstance(op, RaiseAlert) and res == 1
+            out.verdicts.append(_VERDICT[int(res)])
         return out
+
+    def count_messages(self, outcomes: dict[str, int], ignored: dict[str, int]) -> None:
+        """Count a batch's messages by what each came to, in one transaction, so the identity
+        received = applied + duplicate + stale + deadletter + ignored holds at every instant.
+        Called after the batch's writes and before its acks: a worker dying between the two
+        leaves the messages uncounted, and their redelivery counts them (as duplicates)."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hincrby(keys.MESSAGE_OUTCOMES, "received", sum(outcomes.values()))
+        for outcome, n in outcomes.items():
+            if n:
+                pipe.hincrby(keys.MESSAGE_OUTCOMES, outcome, n)
+        for reason, n in ignored.items():
+            pipe.hincrby(keys.IGNORED_COUNTS, reason, n)
+        pipe.execute()
 
     def _queue(self, pipe: redis.client.Pipeline, op: Op, minid: int) -> None:
         if isinstance(op, Observation):

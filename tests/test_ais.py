@@ -55,7 +55,7 @@ def reasons(batch: ais.AisBatch) -> list[str]:
 
 
 def outcomes(batch: ais.AisBatch) -> int:
-    return len(batch.updates) + len(batch.rejections) + len(batch.fragments) + batch.ignored
+    return len(batch.updates) + len(batch.rejections) + len(batch.fragments) + len(batch.ignored)
 
 
 def nonblank_lines(data: bytes) -> int:
@@ -108,7 +108,7 @@ def test_libais_typeexamples(line: str, exp: dict[str, object]) -> None:
     batch = parse(line)
     assert outcomes(batch) == 1
     if exp["type"] not in VESSEL_TYPES:
-        assert batch.ignored == 1
+        assert len(batch.ignored) == 1
         return
     if "lat" in exp and exp["type"] != 5 and not in_range(exp):
         # libais' fuzzed type 27 (lon 200.2) and type 2 (lat -101.5): no usable position.
@@ -149,7 +149,7 @@ def test_libais_file_as_one_payload_with_receiver_fields() -> None:
     batch = ais.parse_payload(data, RX_MS, SRC)
     assert [u.msg_type for u in batch.updates] == [1, 5, 3, 18, 24]
     assert reasons(batch) == ["ais_no_position", "ais_no_position"]
-    assert batch.ignored == 19 and not batch.fragments
+    assert len(batch.ignored) == 19 and not batch.fragments
     assert batch.updates[3].name is None and batch.updates[4].name == "R/V GULF CHALLENGER"
 
 
@@ -199,7 +199,7 @@ def test_bad_type5_sample() -> None:
     ]
     assert "400 bits" in batch.rejections[1].detail
     assert "444 bits" in batch.rejections[2].detail
-    assert not batch.updates and not batch.fragments and batch.ignored == 0
+    assert not batch.updates and not batch.fragments and len(batch.ignored) == 0
 
 
 def test_bad_tagblock_group_sample() -> None:
@@ -213,7 +213,7 @@ def test_multi_part_sample() -> None:
     data = sample("multi-part.nmea")
     batch = ais.parse_payload(data, RX_MS, SRC)
     assert not batch.rejections and not batch.fragments
-    assert batch.ignored == 33  # multi-part types 6, 8, 12, 14, 17
+    assert len(batch.ignored) == 33  # multi-part types 6, 8, 12, 14, 17
     assert [u.msg_type for u in batch.updates] == [5] * 10
     by_mmsi = {u.mmsi: u for u in batch.updates}
     u = by_mmsi[538008840]
@@ -241,7 +241,7 @@ def test_multi_part_sample() -> None:
 
 def test_ee_multiline_sample_groups_by_tagblock_group() -> None:
     batch = ais.parse_payload(sample("ee-multiline.nmea"), RX_MS, SRC)
-    assert not batch.rejections and not batch.fragments and batch.ignored == 0
+    assert not batch.rejections and not batch.fragments and len(batch.ignored) == 0
     assert [u.msg_type for u in batch.updates] == [3, 5, 1, 3, 5, 1, 1, 3]
     static = [u for u in batch.updates if u.kind == "static"]
     assert [(u.mmsi, u.ts_ms) for u in static] == [
@@ -349,7 +349,7 @@ def test_mixed_types_sample() -> None:
         24: 5,
         27: 5,
     }
-    assert batch.ignored == 59
+    assert len(batch.ignored) == 59
     assert nonblank_lines(data) == 109 and outcomes(batch) == 99  # 10 two-part groups
     t19 = next(u for u in batch.updates if u.msg_type == 19)
     assert (t19.kind, t19.mmsi, t19.name, t19.length_m) == (
@@ -372,7 +372,7 @@ def test_mixed_types_sample() -> None:
 
 def test_type8_sample_is_ignored() -> None:
     batch = ais.parse_payload(sample("type8.nmea"), RX_MS, SRC)
-    assert (batch.ignored, batch.updates, batch.rejections) == (1, [], [])
+    assert (batch.ignored, batch.updates, batch.rejections) == ([ais.TYPE_UNUSED], [], [])
 
 
 # --- NMEA framing details -------------------------------------------------------------------
@@ -803,7 +803,7 @@ def test_aiscatcher_without_nmea_uses_decoded_fields() -> None:
     assert reasons(aiscatcher({"class": "AIS", "channel": "A"})) == ["json_malformed"]
     assert reasons(aiscatcher({"class": "AIS", "type": 1})) == ["json_malformed"]
     assert reasons(aiscatcher({"class": "AIS", "type": 40, "mmsi": 1})) == ["ais_decode_error"]
-    assert aiscatcher({"class": "AIS", "type": 4, "mmsi": 2442000}).ignored == 1
+    assert aiscatcher({"class": "AIS", "type": 4, "mmsi": 2442000}).ignored == [ais.TYPE_UNUSED]
 
 
 def test_aiscatcher_static_messages_without_nmea() -> None:
@@ -876,7 +876,7 @@ def test_aiscatcher_multipart_nmea_and_arrays_and_lines() -> None:
     (u,) = aiscatcher(t5).updates
     assert u == parse("\n".join(lines[-4:-2])).updates[0]
     batch = aiscatcher([CATCHER_T3, t5, {"class": "ADSB", "hexident": "780A3B"}])
-    assert [u.msg_type for u in batch.updates] == [3, 5] and batch.ignored == 1
+    assert [u.msg_type for u in batch.updates] == [3, 5] and len(batch.ignored) == 1
     jsonl = (json.dumps(CATCHER_T3) + "\n" + json.dumps(t5) + "\n{oops\n").encode()
     batch = ais.parse_aiscatcher_json(jsonl, RX_MS, SRC)
     assert len(batch.updates) == 2 and reasons(batch) == ["json_malformed"]
@@ -922,7 +922,8 @@ def test_aiscatcher_bad_values() -> None:
     ]
     batch = ais.parse_aiscatcher_json(b'\xff{"a": 1}', RX_MS, SRC)
     assert reasons(batch) == ["payload_not_text"]
-    assert ais.parse_aiscatcher_json(b"  \n", RX_MS, SRC) == ais.AisBatch([], [], [], 0)
+    # blank: nothing here (the router dead-letters a blank payload as empty_payload first)
+    assert ais.parse_aiscatcher_json(b"  \n", RX_MS, SRC) == ais.AisBatch([], [], [], [])
 
 
 # --- throughput -------------------------------------------------------------------------------

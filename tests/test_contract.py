@@ -59,10 +59,9 @@ def test_what_ecocommand_sends_matches_its_schema_and_is_not_ingested() -> None:
         for ex in DOC["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]["examples"]:
             notice = DispatchNotice.model_validate(ex["payload"])
             topic = concrete(channel["address"]).replace("X-1", notice.unit_id)
-            assert (
-                router.handle(topic, orjson.dumps(ex["payload"]), HandlerContext(received_ms=0))
-                == []
-            )  # our own: ignored
+            out = router.handle(topic, orjson.dumps(ex["payload"]), HandlerContext(received_ms=0))
+            assert [type(o).__name__ for o in out] == ["Ignored"]  # our own: ignored, counted
+            assert out[0].reason == "own_notice"
 
 
 def test_every_example_is_accepted() -> None:

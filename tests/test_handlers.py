@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from domain.water_quality import breaches, class_limits
 from ingest import sensors, units
 from ingest.context import HandlerContext, Rejected
-from store.ops import FieldUpdate, Observation, RaiseAlert
+from store.ops import FieldUpdate, Ignored, Observation, RaiseAlert
 
 TS = 1_764_300_000_000
 
@@ -142,8 +142,13 @@ def test_owntracks_location_maps_to_its_unit() -> None:
 def test_owntracks_rejections() -> None:
     c = ctx(owntracks_units={"li/phone": "U-9"})
     assert reason(units.handle_owntracks, "zhang", "phone", orjson.dumps(OT), c) == "unknown_device"
+    # OwnTracks' own other types are valid and unused: ignored by name; others are refused
     lwt = orjson.dumps({"_type": "lwt", "tst": 1})
-    assert reason(units.handle_owntracks, "li", "phone", lwt, c) == "unsupported_type"
+    assert units.handle_owntracks("li", "phone", lwt, c) == [
+        Ignored("owntracks_type_unused", "OwnTracks _type 'lwt'")
+    ]
+    odd = orjson.dumps({"_type": "encrypted", "data": "x"})
+    assert reason(units.handle_owntracks, "li", "phone", odd, c) == "unsupported_type"
     assert (
         reason(units.handle_owntracks, "li", "phone", orjson.dumps({**OT, "lat": 200}), c)
         == "bad_coordinates"

@@ -128,7 +128,15 @@ def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_pat
             lambda: (b := get_json(health)).get("status") == "ok" and b, 60, "healthz ok"
         )
         first = body["messages"]["received"]
-        wait_for(lambda: get_json(health)["messages"]["received"] > first, 20, "rising counts")
+        m = wait_for(
+            lambda: (m := get_json(health)["messages"])["received"] > first and m,
+            20,
+            "rising counts",
+        )
+        # every message the embedded setup takes is accounted for, as in production
+        assert m["received"] == sum(
+            m[k] for k in ("applied", "duplicate", "stale", "deadletter", "ignored")
+        )
         wait_for(
             lambda: (
                 (live := get_json(health)["live"])["units"] >= 60
