@@ -183,6 +183,9 @@ def located_ids(r: redis.Redis) -> list[str]:
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
+    if settings.web_tls_cert is not None:
+        # its web app inherits the settings; the figures are of the app on plain loopback HTTP
+        raise ValueError("bench map serves its web app over plain HTTP: unset WEB_TLS_CERT/KEY")
     o = parse_options(opts)
     load_avg = host_load()
     work = settings.data_dir / "bench" / "map-run"

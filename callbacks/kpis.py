@@ -137,8 +137,10 @@ def download(
     _clicks: Any, period: Any, start: Any, end: Any, department: Any, subdistrict: Any
 ) -> dict[str, Any]:
     """The table of the chart whose CSV button was clicked, for the page's query."""
+    # the id comes from the request: a hand-made one may hold a list or an object
     chart = ctx.triggered_id.get("chart") if isinstance(ctx.triggered_id, dict) else None
-    if chart not in CHARTS or not any(x.get("value") for x in ctx.triggered):
+    clicked = any(isinstance(x, dict) and x.get("value") for x in ctx.triggered)
+    if not isinstance(chart, str) or chart not in CHARTS or not clicked:
         raise PreventUpdate
     lang = viewer.lang()
     rep = report(period, start, end, department, subdistrict)

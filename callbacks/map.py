@@ -141,19 +141,24 @@ def refresh(_n: int | None, mode: Any, last: Any) -> tuple[Any, ...]:
 @roles.page_callback(
     Output(Ids.FRESHNESS, "children"),
     Output(Ids.BANNER, "hidden"),
+    Output(Ids.BANNER, "children"),
     Input(Ids.TICK, "n_intervals"),
     roles=roles.VIEWERS,
 )
-def freshness(_n: int | None) -> tuple[str, bool]:
-    """How old the newest data is; the stale banner shows when it is too old."""
+def freshness(_n: int | None) -> tuple[str, bool, Any]:
+    """How old the newest data is; the stale banner shows when it is too old, saying which part
+    is down (the data store being down, the page's shell says: layouts/shell.down_banner)."""
     ctx, lang = app_context(), viewer.lang()
-    age = map_data.data_age_s(live.heartbeat(ctx), ctx.now_ms())
+    beat = live.heartbeat(ctx)
+    now = ctx.now_ms()
+    age = map_data.data_age_s(beat, now)
     fresh = (
         t("map.no_heartbeat", lang)
         if age is None
         else t("map.freshness", lang).format(age=map_data.fmt_age(age, lang))
     )
-    return fresh, not map_data.is_stale(age)
+    stale = map_data.is_stale(age)
+    return fresh, not stale, t(map_data.stale_cause(beat, now), lang) if stale else no_update
 
 
 @roles.page_callback(

@@ -6,12 +6,14 @@ and points everything at them.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config import CONFIG_DIR
@@ -51,6 +53,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(False, description="Cookies only over HTTPS (behind TLS proxy)")
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_lockout_s: int = Field(900, ge=1, le=86_400, description="Cap of a login lock")
+    # Reverse proxies in front of the web app (comma-separated addresses or networks, e.g.
+    # "127.0.0.1,10.0.0.0/24"). A request from one of them is taken to come from the address
+    # its X-Forwarded-For names (werkzeug's ProxyFix); from anyone else the header is ignored.
+    # Unset behind a proxy, every client shares the proxy's address and sign-in throttling
+    # treats the whole centre as one client.
+    trusted_proxies: str = Field("", description="Proxy addresses whose X-Forwarded-For counts")
     # The audit log (docs/architecture.md, "The record"): its heads are signed this often and at
     # each day's close, with this key (unset: one made on first start in DATA_DIR/audit/); whole
     # days are kept this long per chain: case, dispatch and account acts; sign-ins and reads.
@@ -63,6 +71,32 @@ class Settings(BaseSettings):
     personal_phone_keep_days: int = Field(180, ge=1, le=3_650)
     # Live map: a tile URL template (https://host/{z}/{x}/{y}.png); empty = local basemap only.
     map_tiles_url: str = Field("", description="Map tile URL template; empty = no tiles")
+    # TLS (docs/deploy.md, "4a. TLS"): with a certificate (full chain, PEM) and its key the web
+    # app serves HTTPS itself (phones allow geolocation and service workers only in a secure
+    # context), and the embedded broker adds an MQTT-over-TLS listener for field devices.
+    web_tls_cert: FilePath | None = Field(None, description="Web app's certificate chain (PEM)")
+    web_tls_key: FilePath | None = Field(None, description="Web app's private key (PEM)")
+    mqtt_tls_cert: FilePath | None = Field(None, description="Embedded broker's certificate")
+    mqtt_tls_key: FilePath | None = Field(None, description="Embedded broker's private key")
+    embedded_mqtts_port: int = Field(8883, ge=1, le=65535)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, v: str) -> str:
+        for item in filter(None, (p.strip() for p in v.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES: {item!r} is no address or network") from None
+        return v
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        )
 
     @field_validator("redis_url")
     @classmethod
@@ -87,6 +121,23 @@ class Settings(BaseSettings):
             raise ValueError("MAP_TILES_URL must look like https://host/{z}/{x}/{y}.png")
         return v
 
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> Settings:
+        # one without the other is a half-done setup: fail at start, not at the first client
+        for cert, key in (("web_tls_cert", "web_tls_key"), ("mqtt_tls_cert", "mqtt_tls_key")):
+            if (getattr(self, cert) is None) != (getattr(self, key) is None):
+                raise PydanticCustomError(
+                    "tls_pair",
+                    f"{cert.upper()} and {key.upper()} go together: set both or neither",
+                )
+        return self
+
+    @property
+    def web_url(self) -> str:
+        """Where the web app answers: https:// when it serves TLS itself."""
+        scheme = "https" if self.web_tls_cert is not None else "http"
+        return f"{scheme}://{self.web_host}:{self.web_port}/"
+
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
@@ -94,6 +145,11 @@ class Settings(BaseSettings):
     @property
     def effective_mqtt_url(self) -> str:
         return self.mqtt_url or f"mqtt://127.0.0.1:{self.embedded_mqtt_port}"
+
+    @property
+    def embedded_redis_dir(self) -> Path:
+        """The embedded Valkey's data folder (its AOF), where `restore` puts a backup's."""
+        return self.data_dir / "redis"
 
 
 @lru_cache(maxsize=1)

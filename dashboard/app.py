@@ -26,6 +26,7 @@ from dashboard import (
     incidents_api,
     kpi_api,
     personal_api,
+    proxies,
     roles,
     security,
 )
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
     ):
         server.register_blueprint(bp)
     auth.install(server)
+    proxies.install(server, settings.trusted_proxy_networks)  # the client's own address
     api_errors.install(server)  # a service's refusal is JSON on every route
     # enable_mcp=False: an environment variable could otherwise expose every callback.
     # assets_folder: the project's committed assets/ (map.js, map.css), wherever the app runs from.

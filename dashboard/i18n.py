@@ -76,6 +76,26 @@ TABLE: dict[str, dict[Lang, str]] = {
         "en": "Data is stale: nothing received for over 30 s (field devices silent or "
         "ingest down); positions on the map may be out of date",
     },
+    "page.down_store": {
+        "zh": "数据存储（Redis）不可用：页面不再更新，显示的是最后已知的情况；恢复后自动继续",
+        "en": "The data store (Redis) is unavailable: this page is not updating and shows the "
+        "last known picture; it resumes by itself",
+    },
+    "page.down_web": {
+        "zh": "无法连接指挥中心服务器：页面不再更新，显示的是最后已知的情况；恢复后自动继续",
+        "en": "The command centre's server cannot be reached: this page is not updating and "
+        "shows the last known picture; it resumes by itself",
+    },
+    "map.down_ingest": {
+        "zh": "数据接入服务无响应：超过30秒没有新数据，地图上的位置可能不是最新的",
+        "en": "The ingest worker is not running: nothing new for over 30 s; positions on the "
+        "map may be out of date",
+    },
+    "map.down_broker": {
+        "zh": "消息服务器（MQTT）连接中断：超过30秒没有新数据，地图上的位置可能不是最新的",
+        "en": "The message broker (MQTT) is unreachable: nothing new for over 30 s; positions "
+        "on the map may be out of date",
+    },
     "map.tiles_unavailable": {
         "zh": "底图瓦片不可用，显示本地底图",
         "en": "Map tiles unavailable: showing the local basemap",

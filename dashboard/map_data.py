@@ -424,6 +424,17 @@ def is_stale(age_s: float | None) -> bool:
     return age_s is None or age_s > STALE_AFTER_S
 
 
+def stale_cause(heartbeat: dict[str, str], now_ms: int) -> str:
+    """The banner's message key for data too old: which part is down, as far as the worker's
+    heartbeat tells (the data store being down is told by the caller, which could not read it)."""
+    beat = heartbeat_age_s(heartbeat, now_ms)
+    if beat is None or beat > STALE_AFTER_S:
+        return "map.down_ingest"
+    if heartbeat.get("broker_connected") != "1":
+        return "map.down_broker"
+    return "map.stale"
+
+
 # --- the local basemap ----------------------------------------------------------------------
 
 

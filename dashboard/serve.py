@@ -6,6 +6,7 @@ from gunicorn.app.base import BaseApplication
 
 from config.settings import Settings
 from dashboard.app import create_app
+from infra.tls import check_pair
 
 
 class _Gunicorn(BaseApplication):
@@ -20,11 +21,16 @@ class _Gunicorn(BaseApplication):
         self.cfg.set("threads", 4)
         self.cfg.set("graceful_timeout", 3)
         self.cfg.set("accesslog", None)
+        if self.settings.web_tls_cert is not None:  # HTTPS only: plain HTTP gets no answer
+            self.cfg.set("certfile", str(self.settings.web_tls_cert))
+            self.cfg.set("keyfile", str(self.settings.web_tls_key))
 
     def load(self):
         return create_app(self.settings)
 
 
 def serve(settings: Settings, workers: int = 2) -> None:
-    print(f"web: http://{settings.web_host}:{settings.web_port}/", flush=True)
+    if settings.web_tls_cert is not None and settings.web_tls_key is not None:
+        check_pair(settings.web_tls_cert, settings.web_tls_key, "WEB_TLS_CERT / WEB_TLS_KEY")
+    print(f"web: {settings.web_url}", flush=True)
     _Gunicorn(settings, workers).run()

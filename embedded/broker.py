@@ -23,7 +23,8 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import amqtt.broker
 import redis.asyncio as aioredis
@@ -36,7 +37,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.session import Session
 
-from config.settings import get_settings
+from config.settings import Settings, get_settings
 from embedded.access import Gate, Refused
 from embedded.inbox import Inbox
 from ingest.router import subscriptions
@@ -44,14 +45,36 @@ from ingest.router import subscriptions
 log = logging.getLogger("ecocommand.broker")
 
 
-def broker_config(port: int, host: str = "127.0.0.1") -> dict:
-    return {
-        "listeners": {
-            "default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 5000},
-        },
-        # no amqtt plugins: EmbeddedBroker decides authentication and topics itself
-        "plugins": {},
+class TlsListener(NamedTuple):
+    port: int
+    certfile: Path
+    keyfile: Path
+
+
+def tls_listener(s: Settings) -> TlsListener | None:
+    """The MQTT-over-TLS listener MQTT_TLS_CERT / MQTT_TLS_KEY ask for, if they do."""
+    if s.mqtt_tls_cert is None or s.mqtt_tls_key is None:
+        return None
+    return TlsListener(s.embedded_mqtts_port, s.mqtt_tls_cert, s.mqtt_tls_key)
+
+
+def broker_config(port: int, host: str = "127.0.0.1", tls: TlsListener | None = None) -> dict:
+    listeners: dict[str, dict] = {
+        "default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 5000},
     }
+    if tls is not None:
+        # Another socket of the same broker: amqtt builds every connection's handler from
+        # GatedHandler, so the roster, the topic rules and the inbox apply here alike.
+        listeners["tls"] = {
+            "type": "tcp",
+            "bind": f"{host}:{tls.port}",
+            "max_connections": 5000,
+            "ssl": True,
+            "certfile": str(tls.certfile),
+            "keyfile": str(tls.keyfile),
+        }
+    # no amqtt plugins: EmbeddedBroker decides authentication and topics itself
+    return {"listeners": listeners, "plugins": {}}
 
 
 class GatedHandler(BrokerProtocolHandler):
@@ -161,7 +184,8 @@ async def serve(port: int) -> None:
     gate = Gate(r, s.topic_prefix, subscriptions(s.topic_prefix))
     await gate.load()
     inbox = Inbox(r)
-    broker = EmbeddedBroker(broker_config(port), gate, inbox)
+    tls = tls_listener(s)
+    broker = EmbeddedBroker(broker_config(port, tls=tls), gate, inbox)
     inbox.start()
     await broker.start()
     watcher = asyncio.create_task(gate.watch(broker.drop_revoked))
@@ -169,7 +193,8 @@ async def serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"mqtt broker (amqtt) listening on 127.0.0.1:{port}", flush=True)
+    also = f", TLS on 127.0.0.1:{tls.port}" if tls else ""
+    print(f"mqtt broker (amqtt) listening on 127.0.0.1:{port}{also}", flush=True)
     await stop.wait()
     await inbox.drain(timeout=3)  # what publishers are still waiting for goes to Redis first
     watcher.cancel()

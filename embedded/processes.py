@@ -111,12 +111,18 @@ def mosquitto(data_dir: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess([mosquitto_binary(), "-c", str(conf)], port, "mosquitto").start()
 
 
-def amqtt_broker(redis_url: str, port: int | None = None, log: Path | None = None) -> ServerProcess:
-    """The embedded broker, with its roster and inbox in the Redis at redis_url."""
+def amqtt_broker(
+    redis_url: str,
+    port: int | None = None,
+    log: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> ServerProcess:
+    """The embedded broker, with its roster and inbox in the Redis at redis_url (and the other
+    settings it reads, such as its TLS listener's, in extra_env)."""
     import sys
 
     port = port or free_port()
-    env = dict(os.environ, REDIS_URL=redis_url)
+    env = dict(os.environ, REDIS_URL=redis_url) | (extra_env or {})
     return ServerProcess(
         [sys.executable, "-m", "embedded.broker", str(port)], port, "amqtt", env=env, log=log
     ).start()

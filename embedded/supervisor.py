@@ -26,6 +26,7 @@ from config.settings import Settings
 from domain.clock import system_ms
 from embedded.valkey import server_command
 from infra.connections import Unreachable, broker_reachable, redis_client
+from infra.tls import check_pair
 from infra.wait import wait_until
 from store import keys
 
@@ -84,6 +85,18 @@ def _stop(parts: list[Part]) -> None:
             p.proc.wait()
 
 
+def _broker_where(s: Settings) -> str:
+    """The embedded broker's listeners: the plain one, and MQTT over TLS when it has a pair."""
+    if s.mqtt_tls_cert is None or s.mqtt_tls_key is None:
+        return f"{s.effective_mqtt_url} (amqtt)"
+    check_pair(s.mqtt_tls_cert, s.mqtt_tls_key, "MQTT_TLS_CERT / MQTT_TLS_KEY")
+    if not _port_free(s.embedded_mqtts_port):
+        raise Unreachable(
+            f"port {s.embedded_mqtts_port} is taken: stop what uses it or set EMBEDDED_MQTTS_PORT"
+        )
+    return f"{s.effective_mqtt_url} and mqtts://127.0.0.1:{s.embedded_mqtts_port} (amqtt)"
+
+
 def _embedded_servers(s: Settings, py: str) -> list[Part]:
     """The servers to start here: only those no URL was given for."""
     servers: list[Part] = []
@@ -110,7 +123,7 @@ def _embedded_servers(s: Settings, py: str) -> list[Part]:
             Part(
                 "broker",
                 [py, "-m", "embedded.broker", str(s.embedded_mqtt_port)],
-                f"{s.effective_mqtt_url} (amqtt)",
+                _broker_where(s),
             )
         )
     return servers
@@ -157,7 +170,7 @@ def _print_running(parts: list[Part], s: Settings, demo: list[tuple[str, str, st
     print("\necocommand is running (Ctrl-C stops everything):", flush=True)
     for part in parts:
         print(f"  {part.name:<10} pid {part.proc.pid:<7} {part.where}", flush=True)
-    print(f"  health     http://{s.web_host}:{s.web_port}/healthz", flush=True)
+    print(f"  health     {s.web_url}healthz", flush=True)
     for name, role, password in demo:
         print(f"  sign in    {name:<11} {password:<24} ({role})", flush=True)
     print(f"  accounts   {s.data_dir / 'demo_accounts.txt'}\n" if demo else "", flush=True)
@@ -196,7 +209,7 @@ def run_all(s: Settings, run_py: Path) -> None:
     apps = [
         Part("ingest", [py, str(run_py), "ingest"], "worker"),
         Part("simulator", [py, str(run_py), "simulate"], "publishing demo traffic"),
-        Part("web", [py, str(run_py), "web"], f"http://{s.web_host}:{s.web_port}/"),
+        Part("web", [py, str(run_py), "web"], s.web_url),
     ]
     stop = False
 

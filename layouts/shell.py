@@ -36,6 +36,7 @@ class Ids(StrEnum):
     LANG = "shell-lang"
     RELOAD = "shell-reload"  # reloads the page once the language is switched
     LOGOUT = "shell-logout"
+    DOWN = "shell-down"  # assets/down.js shows it while the server cannot answer
 
 
 Build = Callable[[Viewer, dict[str, str]], Any]
@@ -130,11 +131,26 @@ def frame(
     """A whole page: the header and the body (`wall`: the dark wall-screen variant)."""
     return html.Div(
         [
+            down_banner(viewer.lang),
             header(viewer, pages, current, list(slot)),
             html.Div(body, id=Ids.CONTENT, className="ec-content"),
         ],
         id=Ids.PAGE,
         className="ec-page ec-wall" if wall else "ec-page",
+    )
+
+
+def down_banner(lang: str) -> html.Div:
+    """Said on every page while the server cannot answer its updates: the data store is down
+    (the server answers 503) or the server itself cannot be reached. No callback can say it
+    (each needs the server and the data store), so assets/down.js watches the page's update
+    requests and shows it, with the text here in the reader's language, until one succeeds."""
+    return html.Div(
+        id=Ids.DOWN,
+        className="ec-banner",
+        role="alert",
+        hidden=True,
+        **{"data-store": t("page.down_store", lang), "data-web": t("page.down_web", lang)},
     )
 
 

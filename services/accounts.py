@@ -59,17 +59,24 @@ def token_account(ctx: AppContext, token: str) -> Account | None:
 
 def sign_in(ctx: AppContext, name: str, password: str, addr: str, old_sid: str = "") -> str:
     """A new session id for a correct name and password; the old session ends. Raises
-    Throttled while the account or the address must wait, Refused(401) when wrong."""
+    Throttled while this address, or this account from this address, must wait; Refused(401)
+    when wrong. The check and the count are one atomic step (store/users.py), so parallel
+    attempts get at most LOGIN_MAX_FAILURES password checks."""
     r, settings = ctx.redis, ctx.settings
-    name_ok = name if users.valid_name(name) else None
-    wait = max(
-        users.throttled(r, "addr", addr), users.throttled(r, "account", name_ok) if name_ok else 0
+    name_ok = name if users.valid_name(name) else "(invalid)"
+    admitted = users.admit(
+        r,
+        name_ok,
+        addr,
+        settings.login_max_failures,
+        settings.login_max_failures * ADDRESS_FACTOR,
+        settings.login_lockout_s,
     )
-    if wait:
-        raise Throttled(wait)
-    who = account(ctx, name_ok) if name_ok and users.verify(r, name_ok, password) else None
+    if not isinstance(admitted, users.Admission):
+        raise Throttled(admitted)
+    who = account(ctx, name) if name_ok == name and users.verify(r, name, password) else None
     if who is None:
-        known = name_ok if name_ok and users.get_user(r, name_ok) else "(unknown)"
+        known = name if name_ok == name and users.get_user(r, name) else "(unknown)"
         audit_log.append(
             r,
             f"addr:{addr}",
@@ -78,15 +85,8 @@ def sign_in(ctx: AppContext, name: str, password: str, addr: str, old_sid: str =
             {"addr": addr},
             ctx.now_ms(),
         )
-        if name_ok:
-            users.record_failure(
-                r, "account", name_ok, settings.login_max_failures, settings.login_lockout_s
-            )
-        users.record_failure(
-            r, "addr", addr, settings.login_max_failures * ADDRESS_FACTOR, settings.login_lockout_s
-        )
         raise Refused(401, "wrong user name or password")
-    users.clear_failures(r, "account", who.name)
+    users.release(r, admitted)
     sign_out(ctx, old_sid)
     sid = users.start_session(r, who.name, int(settings.session_hours * 3600))
     actor = f"user:{who.name}"

@@ -105,14 +105,17 @@ def session(sid: str) -> str:
     return f"session:{{{sid}}}"
 
 
-def login_failures(kind: str, ident: str) -> str:
-    """Counter of recent failed logins per `account` or per client `addr`, expiring."""
-    return f"loginfail:{kind}:{{{ident}}}"
+def login_failures(kind: str, ident: str, addr: str = "") -> str:
+    """Counter of recent failed sign-ins, expiring: per client `addr`, per `account` (from any
+    address) or, with `addr`, per account from that address (in the account's slot, so one
+    script counts both)."""
+    return f"loginfail:{kind}:{{{ident}}}" + (f":{addr}" if addr else "")
 
 
-def login_lock(kind: str, ident: str) -> str:
-    """Present while logins for this account or address are throttled; its TTL is the wait."""
-    return f"loginlock:{kind}:{{{ident}}}"
+def login_lock(kind: str, ident: str, addr: str = "") -> str:
+    """Present while sign-ins from an address, or for an account from an address, must wait;
+    its TTL is the wait."""
+    return f"loginlock:{kind}:{{{ident}}}" + (f":{addr}" if addr else "")
 
 
 def user_tokens(name: str) -> str:

@@ -170,3 +170,40 @@ redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[4], '*', 'type', 'alert_close', '
 redis.call('INCR', KEYS[4])
 return 1
 """
+
+# Sign-in admission (store/users.py): checked and counted in one step, so parallel attempts
+# cannot all pass the check before any is counted. An attempt is counted as a failure when it
+# is admitted; a correct password takes its count back.
+# KEYS: [1] failures of the scope (an address, or an account from an address), [2] its lock,
+#       [3] (optional) failures of the whole account, from any address
+# ARGV: max failures, window s, first lock s, cap s
+# Returns {admitted 0/1, wait s or whether this attempt set the lock}.
+LOGIN_ADMIT = """
+local wait = redis.call('TTL', KEYS[2])
+if wait > 0 then return {0, wait} end
+local max = tonumber(ARGV[1])
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local crowd = 0
+if KEYS[3] then
+  crowd = redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+if n >= max or crowd >= max then
+  local lock = tonumber(ARGV[3]) * 2 ^ math.min(math.max(n - max, 0), 16)
+  lock = math.max(1, math.floor(math.min(lock, tonumber(ARGV[4]))))
+  redis.call('SET', KEYS[2], '1', 'EX', lock)
+  return {1, 1}
+end
+return {1, 0}
+"""
+
+# A correct password from an address: its record on the account is cleared and its failures
+# are taken out of the account's count (they were the owner's own typos, not an attack).
+# KEYS: failures of the account from the address, its lock, failures of the whole account
+LOGIN_RELEASE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+redis.call('DEL', KEYS[1], KEYS[2])
+if n > 0 then redis.call('DECRBY', KEYS[3], n) end
+return n
+"""

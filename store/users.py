@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from functools import cache
 
 import redis
@@ -20,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from domain.clock import system_ms
 from store import keys
+from store.scripts import LOGIN_ADMIT, LOGIN_RELEASE
 
 # Letters of any script, digits and a few separators: never braces (hash tags) or spaces.
 NAME_RE = re.compile(r"^[\w.@-]{1,64}$")
@@ -118,31 +120,71 @@ def end_session(r: redis.Redis, sid: str) -> None:
         r.delete(keys.session(sid))
 
 
-# Throttling: per account and per client address. Locks are short at first, grow with every
-# further failure and are capped, so a duty chief who mistypes is slowed, never locked out for good.
+# Throttling: per client address, and per account from each address. An account under attack
+# (as many failures from anywhere as one address may make) slows every address that has failed
+# on it, but not an address that has not: its owner signing in from elsewhere gets in at once.
+# Locks are short at first, grow with every further failure and are capped, so a duty chief who
+# mistypes is slowed, never locked out for good.
 
 
-def throttled(r: redis.Redis, kind: str, ident: str) -> int:
-    """Seconds until logins for this account or address are accepted again (0: now)."""
-    ttl = r.ttl(keys.login_lock(kind, ident))
-    return max(0, int(ttl))
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An attempt admitted to a password check (counted as a failure until `release`)."""
+
+    name: str
+    addr: str
+    addr_locked_by_it: bool
 
 
-def record_failure(r: redis.Redis, kind: str, ident: str, max_failures: int, cap_s: int) -> int:
-    """Counts a failure; locks once there are max_failures. Returns the lock in seconds (or 0)."""
+def _admit(r: redis.Redis, keys_: list[str], max_failures: int, cap_s: int) -> tuple[int, int]:
+    window = max(FAILURE_WINDOW_S, cap_s)
+    admitted, value = r.register_script(LOGIN_ADMIT)(
+        keys=keys_, args=[max_failures, window, BASE_LOCK_S, cap_s]
+    )
+    return int(admitted), int(value)
+
+
+def admit(
+    r: redis.Redis, name: str, addr: str, max_failures: int, addr_max: int, cap_s: int
+) -> Admission | int:
+    """Admit one sign-in attempt, counting it, or the seconds to wait. `name` is a valid user
+    name (whether or not the account exists: the answer must not tell)."""
+    ok, addr_value = _admit(
+        r, [keys.login_failures("addr", addr), keys.login_lock("addr", addr)], addr_max, cap_s
+    )
+    if not ok:
+        return addr_value
+    pair = [
+        keys.login_failures("account", name, addr),
+        keys.login_lock("account", name, addr),
+        keys.login_failures("account", name),
+    ]
+    ok, wait = _admit(r, pair, max_failures, cap_s)
+    if not ok:
+        _take_back_address(r, addr, bool(addr_value))  # not checked: not this address's failure
+        return wait
+    return Admission(name, addr, bool(addr_value))
+
+
+def _take_back_address(r: redis.Redis, addr: str, locked_by_it: bool) -> None:
     pipe = r.pipeline()
-    pipe.incr(keys.login_failures(kind, ident))
-    pipe.expire(keys.login_failures(kind, ident), max(FAILURE_WINDOW_S, cap_s))
-    n = pipe.execute()[0]
-    if n < max_failures:
-        return 0
-    lock_s = min(BASE_LOCK_S * 2 ** min(n - max_failures, 16), cap_s)
-    r.set(keys.login_lock(kind, ident), "1", ex=max(1, lock_s))
-    return lock_s
+    pipe.decr(keys.login_failures("addr", addr))
+    if locked_by_it:
+        pipe.delete(keys.login_lock("addr", addr))
+    pipe.execute()
 
 
-def clear_failures(r: redis.Redis, kind: str, ident: str) -> None:
-    r.delete(keys.login_failures(kind, ident), keys.login_lock(kind, ident))
+def release(r: redis.Redis, a: Admission) -> None:
+    """A correct password: the attempt was no failure. Its address takes it back; the account's
+    record from this address is cleared, and that address's failures leave the account's."""
+    _take_back_address(r, a.addr, a.addr_locked_by_it)
+    r.register_script(LOGIN_RELEASE)(
+        keys=[
+            keys.login_failures("account", a.name, a.addr),
+            keys.login_lock("account", a.name, a.addr),
+            keys.login_failures("account", a.name),
+        ]
+    )
 
 
 # API tokens: `eco_<id>_<secret>`. The id (public, 8 hex) names a token in listings; the secret has

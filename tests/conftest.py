@@ -18,7 +18,6 @@ import redis
 from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,6 +36,7 @@ from tests.helpers import (
     Publisher,
     local_ms,
     make_app,
+    serve_app,
 )
 
 os.chdir(ROOT)  # `python -m embedded.broker` and relative config paths resolve from the root
@@ -128,11 +128,7 @@ def running_worker(settings: Settings) -> Iterator[Callable[..., None]]:
 
 def serve(settings: Settings, clock: Clock = system_ms) -> Iterator[str]:
     """The web app on a free port in a thread (listening before this yields its address)."""
-    server = make_server("127.0.0.1", 0, make_app(settings, clock), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    yield from serve_app(make_app(settings, clock))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,6 +32,7 @@ from referencing import Registry, Resource
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from werkzeug.serving import make_server
 
 from config.settings import Settings
 from domain.clock import Clock, system_ms
@@ -170,6 +171,16 @@ def make_app(settings: Settings, clock: Clock = system_ms, **overrides: object) 
     return create_app(settings.model_copy(update=overrides), clock)
 
 
+def serve_app(app: Flask) -> Iterator[str]:
+    """The app on a free port in a thread, over real HTTP (listening before this yields its
+    address); stopped when the generator is closed."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
 def client(server: Flask, addr: str = "127.0.0.1") -> FlaskClient:
     """A test client whose requests come from `addr`."""
     c = server.test_client()
@@ -280,10 +291,10 @@ SPEC = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text(encoding="utf-8
 def schema_validator(path: str, method: str = "get", status: str = "200") -> Draft202012Validator:
     """A validator for the JSON that docs/openapi.yaml promises for one route and status."""
     registry = Registry().with_resource("urn:spec", Resource.opaque(SPEC))
-    content = SPEC["paths"][path][method]["responses"][status]["content"]
-    return Draft202012Validator(
-        {"$ref": "urn:spec" + content["application/json"]["schema"]["$ref"]}, registry=registry
-    )
+    where = ("paths", path, method, "responses", status, "content", "application/json", "schema")
+    # a JSON pointer to the schema, written inline or a $ref: "~" and "/" escaped (RFC 6901)
+    pointer = "/".join(part.replace("~", "~0").replace("/", "~1") for part in where)
+    return Draft202012Validator({"$ref": f"urn:spec#/{pointer}"}, registry=registry)
 
 
 def assert_matches_spec(body: object, path: str, method: str = "get", status: str = "200") -> None:
