@@ -1,6 +1,7 @@
-"""One way for every API route to read a JSON body and to answer a refusal: a service's
-`Refused` (its status and message) or `BadQuery` (422) becomes `{"error": ...}` JSON, whichever
-route raised it, so the routes only parse, call and render."""
+"""One way for every API route to read a JSON body or a flag and to answer a refusal: a
+service's `Refused` (its status and message), a `BadQuery` (422) or Werkzeug's own refusals on
+`/api/` (a missing CSRF token, a body too large) become `{"error": ...}` JSON, whichever route
+raised it, so the routes only parse, call and render."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, jsonify, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
 
 from services.errors import STORE_DOWN, BadQuery, Refused
 
@@ -31,6 +33,15 @@ def json_body(model: type[M]) -> M:
         ) from None
 
 
+def query_flag(name: str) -> bool:
+    """A 0/1 query parameter (absent: 0). Anything else is refused rather than read as 0: a
+    client that sent `open=true` would otherwise get every incident and not know it."""
+    value = request.args.get(name, "0")
+    if value not in ("0", "1"):
+        raise BadQuery(f"{name}: 0 or 1, not {value[:20]!r}")
+    return value == "1"
+
+
 def _refused(e: Refused) -> Any:
     return jsonify({"error": e.message, **e.extra}), e.status
 
@@ -41,11 +52,25 @@ def _bad_query(e: BadQuery) -> Any:
 
 def _store_down(_e: Exception) -> Any:
     """JSON for the API and the pages' callbacks alike: a 503 they can read, never a 500 page."""
-    body = {"error": "the data store is unavailable: try again shortly"}
+    body = {"error": "the data store (Redis) is unavailable: try again shortly"}
     return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_S)}
 
 
+def _http_error(e: HTTPException) -> Any:
+    """Werkzeug's refusals (CSRF token missing: 400, body too large: 413...) as JSON on the API,
+    with their headers; pages keep Werkzeug's HTML."""
+    if not request.path.startswith("/api/") or e.code is None:
+        return e
+    resp = jsonify({"error": e.description or e.name})
+    resp.status_code = e.code
+    for name, value in e.get_headers():
+        if name.lower() != "content-type":
+            resp.headers[name] = value
+    return resp
+
+
 def install(server: Flask) -> None:
+    server.register_error_handler(HTTPException, _http_error)
     server.register_error_handler(Refused, _refused)
     server.register_error_handler(BadQuery, _bad_query)
     for error in STORE_DOWN:

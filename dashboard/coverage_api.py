@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
-from dashboard.api_errors import json_body
+from dashboard.api_errors import json_body, query_flag
 from dashboard.context import app_context
 from dashboard.roles import ADMINS, DISPATCHERS, VIEWERS
 from domain.payloads import PatrolLog
@@ -36,8 +36,7 @@ def patrol_log_view() -> Any:
 
 
 def patrol_logs_view() -> Any:
-    flagged = request.args.get("flagged", "0") == "1"
-    items = service.recent_logs(app_context(), flagged_only=flagged)
+    items = service.recent_logs(app_context(), flagged_only=query_flag("flagged"))
     return jsonify({"items": items, "count": len(items)})
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, send_file
 from flask_login import current_user
 
-from dashboard.api_errors import json_body
+from dashboard.api_errors import json_body, query_flag
 from dashboard.context import app_context
 from dashboard.roles import DISPATCHERS, VIEWERS
 from domain import evidence as evidence_rules
@@ -54,7 +54,7 @@ def list_view() -> Any:
     items = service.listing(
         ctx,
         state=request.args.get("state"),
-        open_only=request.args.get("open", "0") == "1",
+        open_only=query_flag("open"),
         from_ms=bounds.get("from"),
         to_ms=bounds.get("to"),
         limit=bounds.get("limit", service.LIST_LIMIT),

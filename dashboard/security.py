@@ -22,7 +22,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from config.settings import Settings
-from dashboard import auth, roles
+from dashboard import api_methods, auth, roles
 
 # Open to anonymous requests: the health probe and the sign-in form (POST /logout of a session
 # that already ended must still answer).
@@ -163,8 +163,10 @@ def _check_callback(app: dash.Dash, role: str) -> Response | None:
 
 def _check_api(endpoint: str, dash_endpoints: frozenset[str], role: str) -> Response | None:
     view = current_app.view_functions.get(endpoint) if endpoint else None
-    if view is None or endpoint in dash_endpoints:  # Dash's catch-all: no such API
-        return _refuse(404, "no such API route")
+    if view is None or endpoint in dash_endpoints or request.method == "OPTIONS":
+        # no API route for this method (none, or Dash's catch-all): 405 with the path's own
+        # methods, or 404; OPTIONS lists them (Flask's answer would add the pages' GET)
+        return api_methods.answer()
     return _check_view_roles(view, role)
 
 

@@ -156,6 +156,8 @@ def test_a_log_claiming_a_cell_the_track_never_entered_is_flagged_by_name(
     assert kept["by"] == "dispatcher" and kept["source"] == "api"
     listed = signed_in(server, "leader").get("/api/v1/patrol-logs?flagged=1").get_json()
     assert [i["id"] for i in listed["items"]] == [out["id"]]
+    assert_matches_spec(listed, "/api/v1/patrol-logs")
+    assert signed_in(server, "leader").get("/api/v1/patrol-logs?flagged=yes").status_code == 422
     # coverage itself comes from the same track once the worker folds it in
     cov = load_coverage()
     coverage.CoverageRecorder(r, cov, grid_resolution(cov)).record(
