@@ -109,8 +109,8 @@ def _embedded_servers(s: Settings, py: str) -> list[Part]:
         servers.append(
             Part(
                 "redis",
-                server_command(s.embedded_redis_port, s.data_dir / "redis"),
-                f"{s.effective_redis_url} (valkey, AOF in {s.data_dir / 'redis'})",
+                server_command(s.embedded_redis_port, s.embedded_redis_dir),
+                f"{s.effective_redis_url} (valkey, AOF in {s.embedded_redis_dir})",
             )
         )
     if not s.mqtt_url:
