@@ -25,6 +25,7 @@ from dashboard import (
     coverage_api,
     incidents_api,
     kpi_api,
+    live_stream,
     personal_api,
     proxies,
     roles,
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
     settings = settings or get_settings()
     server = Flask(__name__)
     server.config["SETTINGS"] = settings
+    # the pushed stream (dashboard/live_stream.py) must not wait in a compressor's buffer
+    server.config["COMPRESS_STREAMS"] = False
     server.config["SECRET_KEY"] = security.secret_key(settings)
     # The largest evidence file, base64-encoded as the page's upload sends it, and some room.
     server.config["MAX_CONTENT_LENGTH"] = evidence.MAX_BYTES * 4 // 3 + 1024 * 1024
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         kpi_api.bp,
         audit_api.bp,
         personal_api.bp,
+        live_stream.bp,
     ):
         server.register_blueprint(bp)
     auth.install(server)
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         pages_folder="",
         suppress_callback_exceptions=False,
         enable_mcp=False,
+        compress=True,  # flask-compress: layouts and callbacks (MB of JSON) compressed
     )
     pages.register()
     app.layout = html.Div(dash.page_container, className="ec-app")

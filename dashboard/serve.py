@@ -8,6 +8,8 @@ from config.settings import Settings
 from dashboard.app import create_app
 from infra.tls import check_pair
 
+STREAM_THREADS = 64
+
 
 class _Gunicorn(BaseApplication):
     def __init__(self, settings: Settings, workers: int) -> None:
@@ -18,7 +20,11 @@ class _Gunicorn(BaseApplication):
     def load_config(self) -> None:
         self.cfg.set("bind", f"{self.settings.web_host}:{self.settings.web_port}")
         self.cfg.set("workers", self.workers)
-        self.cfg.set("threads", 4)
+        # gthread: each open map page holds one thread for its pushed stream
+        # (dashboard/live_stream.py) while it waits; 64 per process serve a room of wall
+        # screens and desks with the two processes' other requests besides
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", STREAM_THREADS)
         self.cfg.set("graceful_timeout", 3)
         self.cfg.set("accesslog", None)
         if self.settings.web_tls_cert is not None:  # HTTPS only: plain HTTP gets no answer

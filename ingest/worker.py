@@ -40,7 +40,16 @@ from ingest.units import load_owntracks_map
 from store import audit as audit_log
 from store import coverage, personal
 from store.dispatch import reindex_units
-from store.ops import AisFragment, DeadLetter, Ignored, Op, PatrolLogSubmission, TaskUpdate
+from store.ops import (
+    AisFragment,
+    DeadLetter,
+    FieldUpdate,
+    Ignored,
+    Observation,
+    Op,
+    PatrolLogSubmission,
+    TaskUpdate,
+)
 from store.reader import sensor_profile
 from store.writer import LiveStore
 
@@ -103,6 +112,15 @@ class _Handled:
     def noted(self, owners: list[int], verdicts: list[str]) -> None:
         for i, verdict in zip(owners, verdicts, strict=True):
             self.ledger.note(i, verdict)
+
+
+def changed_entities(ops: list[Op], verdicts: list[str]) -> list[str]:
+    """The entities whose live state the batch changed ("unit:U-1"), for the pictures."""
+    return [
+        f"{op.kind}:{op.entity_id}"
+        for op, verdict in zip(ops, verdicts, strict=False)
+        if verdict == APPLIED and isinstance(op, Observation | FieldUpdate)
+    ]
 
 
 class IngestWorker:
@@ -250,7 +268,8 @@ class IngestWorker:
         handled.noted(handled.owners, out.verdicts)
         self._after_write(handled)
         # counted after every write and before the acks (LiveStore.count_messages says why)
-        self._retry(lambda: self.store.count_messages(*handled.ledger.tally()))
+        changed = changed_entities(handled.ops, out.verdicts)
+        self._retry(lambda: self.store.count_messages(*handled.ledger.tally(), changed))
         self._ack(batch)
         self.processed += len(batch)
 

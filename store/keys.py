@@ -23,6 +23,9 @@ IGNORED_COUNTS = "stats:ignored"  # hash: reason -> messages ignored
 ALERTS = "stream:alerts"  # history of alerts, trimmed by age
 ALERTS_OPEN = "idx:alerts:open"  # zset alert id -> ts_ms
 EVENTS = "stream:events"  # profile and status changes, trimmed by age
+# one entry per ingest batch that changed live state: the entities it changed ("unit:U-1 ..."),
+# so a web process updates its picture by reading only those (services/picture.py)
+LIVE_CHANGES = "stream:live:changes"
 
 
 def geo(kind: EntityKind) -> str:

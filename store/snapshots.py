@@ -6,6 +6,7 @@ never parse. One pipeline per snapshot: HGETALL of every member of the kind's in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -92,12 +93,17 @@ return out
 
 
 def entities(
-    r: redis.Redis, kind: EntityKind, now_ms: int | None = None, fields: tuple[str, ...] = ()
+    r: redis.Redis,
+    kind: EntityKind,
+    now_ms: int | None = None,
+    fields: tuple[str, ...] = (),
+    only: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every entity of a kind with its live state (only `fields` if given) and `age_s` since
-    its last report."""
+    """Every entity of a kind (or `only` those ids) with its live state (only `fields` if
+    given) and `age_s` since its last report."""
     now_ms = now_ms if now_ms is not None else system_ms()
-    ids = sorted(x.decode() for x in r.smembers(keys.index(kind)))
+    found = r.smembers(keys.index(kind)) if only is None else [i.encode() for i in only]
+    ids = sorted(x.decode() for x in found)
     if not ids:
         return []
     wanted = tuple(dict.fromkeys((*fields, "ts"))) if fields else ()

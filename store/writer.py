@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 
 from store import keys
@@ -26,6 +28,7 @@ RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enou
 SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
 FRAGMENT_WAIT_MS = 120_000  # parts of one AIS message come within seconds; 2 min is generous
 FRAGMENT_TTL_S = 900  # safety net if no worker sweeps
+LIVE_CHANGES_KEEP = 10_000  # batches: minutes of changes at full rate, for pictures catching up
 # the scripts' answers: 1 written as latest, 0 already had it (a redelivery), 2 older than held
 _VERDICT = {1: "applied", 0: "duplicate", 2: "stale"}
 
@@ -72,12 +75,21 @@ class LiveStore:
             out.verdicts.append(_VERDICT[int(res)])
         return out
 
-    def count_messages(self, outcomes: dict[str, int], ignored: dict[str, int]) -> None:
+    def count_messages(
+        self, outcomes: dict[str, int], ignored: dict[str, int], changed: Iterable[str] = ()
+    ) -> None:
         """Count a batch's messages by what each came to, in one transaction, so the identity
         received = applied + duplicate + stale + deadletter + ignored holds at every instant.
         Called after the batch's writes and before its acks: a worker dying between the two
-        leaves the messages uncounted, and their redelivery counts them (as duplicates)."""
+        leaves the messages uncounted, and their redelivery counts them (as duplicates).
+        `changed` ("unit:U-1", ...) goes to the live-changes stream in the same step; a batch
+        lost between its writes and this is caught by the pictures' periodic full rebuild."""
         pipe = self.r.pipeline(transaction=True)
+        entities = " ".join(dict.fromkeys(changed))
+        if entities:
+            pipe.xadd(
+                keys.LIVE_CHANGES, {"e": entities}, maxlen=LIVE_CHANGES_KEEP, approximate=True
+            )
         pipe.hincrby(keys.MESSAGE_OUTCOMES, "received", sum(outcomes.values()))
         for outcome, n in outcomes.items():
             if n:

@@ -1,0 +1,113 @@
+"""`GET /_stream/live`: the live picture pushed to a map page as server-sent events.
+
+The first event is the whole picture (or, when the browser comes back with the `Last-Event-ID`
+of a picture this process still holds updates after, those updates); then one `update` event
+per change, carrying only what changed. Each event's id is `token:seq`, so EventSource's own
+reconnect resumes where it was. A comment line every KEEPALIVE_S keeps proxies from closing an
+idle stream. The session is checked at every wake (at least once a second): signed out or
+expired, the stream says `bye` and ends.
+
+It holds one web thread for as long as the page is open: the gunicorn worker class and thread
+count (dashboard/serve.py) decide how many screens a process serves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, request, session
+
+from dashboard.context import app_context
+from dashboard.roles import VIEWERS
+from services import accounts
+from services.context import AppContext
+from services.errors import STORE_DOWN, Refused
+from services.picture import PictureFeed
+
+bp = Blueprint("live_stream", __name__)
+
+PATH = "/_stream/live"
+WAKE_S = 1.0  # the longest a signed-out session keeps its stream
+KEEPALIVE_S = 15.0
+RETRY_MS = 2000  # how soon the browser reconnects after the stream ends
+FIRST_PICTURE_S = 10.0  # a new process reads its first picture (Redis down: 503 meanwhile)
+_FEED = "ecocommand.picture"
+
+
+def feed() -> PictureFeed:
+    """This process's picture, kept current by one thread started on first use."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _LOCK:
+        found = app.extensions.get(_FEED)
+        if found is None:
+            found = PictureFeed(app_context())
+            threading.Thread(
+                target=found.run, args=(threading.Event(),), name="picture", daemon=True
+            ).start()
+            app.extensions[_FEED] = found
+    return found
+
+
+_LOCK = threading.Lock()
+
+
+def _event(kind: str, ident: str, body: bytes) -> bytes:
+    return b"event: %s\nid: %s\ndata: %s\n\n" % (kind.encode(), ident.encode(), body)
+
+
+def _resume_from(last: str | None, token: str) -> int | None:
+    """The picture the browser holds, if it was numbered by this process."""
+    if not last or ":" not in last:
+        return None
+    where, _, seq = last.partition(":")
+    return int(seq) if where == token and seq.isdigit() else None
+
+
+def _signed_in(ctx: AppContext, sid: str) -> bool:
+    try:
+        return accounts.session_account(ctx, sid) is not None
+    except STORE_DOWN:
+        return True  # the store is down, not the session: the banner says so; keep waiting
+
+
+def _events(pictures: PictureFeed, ctx: AppContext, sid: str, last: str | None) -> Iterator[bytes]:
+    yield b"retry: %d\n\n" % RETRY_MS
+    seq = _resume_from(last, pictures.token)
+    pending = pictures.after(seq) if seq is not None else None
+    quiet_since = time.monotonic()
+    while True:
+        if pending is None:  # a new reader, or one too far behind: the whole picture
+            seq, body = pictures.whole()
+            yield _event("picture", f"{pictures.token}:{seq}", body)
+        else:
+            for u in pending:
+                yield _event("update", f"{pictures.token}:{u.seq}", u.body)
+                seq = u.seq
+        if pending is None or pending:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > KEEPALIVE_S:
+            yield b": keepalive\n\n"
+            quiet_since = time.monotonic()
+        if not _signed_in(ctx, sid):
+            yield b'event: bye\ndata: {"reason": "signed_out"}\n\n'
+            return
+        pending = pictures.wait(seq, WAKE_S)  # type: ignore[arg-type]
+
+
+@bp.get(PATH)
+def live_stream() -> Response:
+    pictures, ctx = feed(), app_context()
+    if not pictures.ready(FIRST_PICTURE_S):
+        raise Refused(503, "the live picture is not available yet: try again shortly")
+    last = request.headers.get("Last-Event-ID") or request.args.get("last")
+    body = _events(pictures, ctx, session.get("_user_id", ""), last)
+    return Response(
+        body,
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
+    )
+
+
+live_stream.roles = VIEWERS  # type: ignore[attr-defined]  # checked by dashboard.security

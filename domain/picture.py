@@ -1,0 +1,153 @@
+"""The live picture as a browser keeps it: one small record per feature, by layer and id, and
+the difference between two pictures (what a pushed update carries).
+
+Records hold values, never markup: the page builds tooltips and popups from them in its own
+language, so one picture serves every reader, and a record changes only when something shown
+from it changes (a unit's `ts` does change with each report: the popup shows its age).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from domain.water_quality import class_limits
+
+LAYERS = ("units", "vessels", "sensors", "alerts", "incidents")
+KIND_LAYER = {"unit": "units", "vessel": "vessels", "sensor": "sensors"}
+VESSEL_GONE_S = 3600.0  # a vessel not heard for an hour has left the picture
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+COORD_DECIMALS = 5  # ~1 m: enough to see a unit move, small on the wire
+
+Props = dict[str, Any]
+Layer = dict[str, Props]
+Locate = Callable[[list[float], list[float]], list[str | None]]
+
+
+def _located(e: dict[str, Any]) -> bool:
+    lon, lat = e.get("lon"), e.get("lat")
+    return (
+        isinstance(lon, int | float)
+        and isinstance(lat, int | float)
+        and -180 <= lon <= 180
+        and -90 <= lat <= 90
+    )
+
+
+def _place(e: dict[str, Any]) -> Props:
+    return {"lat": round(e["lat"], COORD_DECIMALS), "lon": round(e["lon"], COORD_DECIMALS)}
+
+
+def _given(**values: Any) -> Props:
+    """Only the values that are there: a missing field costs nothing on the wire."""
+    return {k: v for k, v in values.items() if v is not None and v != ""}
+
+
+def vessel_course(v: dict[str, Any]) -> float | None:
+    """Course over ground, else true heading; None when the vessel reports neither (AIS sends
+    360 / 511 for "not available")."""
+    cog, heading = v.get("cog"), v.get("heading")
+    if isinstance(cog, int | float) and 0 <= cog < 360:
+        return float(cog)
+    if isinstance(heading, int | float) and 0 <= heading < 360:
+        return float(heading)
+    return None
+
+
+def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
+    if not _located(u):
+        return None
+    return _place(u) | _given(
+        name=str(u.get("name") or ""),
+        status=u.get("status"),
+        department=u.get("department"),
+        kind=u.get("kind"),
+        level=u.get("level"),
+        subdistrict=subdistrict,
+        speed_kmh=u.get("speed_kmh"),
+        course=u.get("course"),
+        ts=u.get("ts"),
+    )
+
+
+def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
+    ts = v.get("ts")
+    if not _located(v) or not isinstance(ts, int) or now_ms - ts > VESSEL_GONE_S * 1000:
+        return None
+    return _place(v) | _given(
+        name=str(v.get("name") or ""),
+        callsign=v.get("callsign"),
+        ship_type=v.get("ship_type_text"),
+        sog_kn=v.get("sog_kn"),
+        course=vessel_course(v),
+        subdistrict=subdistrict,
+        ts=ts,
+    )
+
+
+def sensor_level(alerts: Iterable[Props], sensor_id: str) -> str | None:
+    """The worst open alert severity of a sensor (alerts name their sensor in `source`)."""
+    found = [
+        a.get("severity")
+        for a in alerts
+        if a.get("source") == sensor_id and a.get("severity") in SEVERITY_RANK
+    ]
+    return max(found, key=SEVERITY_RANK.__getitem__, default=None)
+
+
+def readings(s: dict[str, Any]) -> list[list[Any]]:
+    """Each reading as [name, value, its class limit in words or None, over the limit]."""
+    values = s.get("values") or {}
+    kind, water_class = str(s.get("kind") or ""), str(s.get("water_class") or "")
+    limits = class_limits(kind, water_class) if water_class else {}
+    out = []
+    for name, value in sorted(values.items()):
+        limit = limits.get(name)
+        over = limit is not None and isinstance(value, int | float) and not limit.holds(value)
+        out.append([name, value, limit.describe() if limit else None, over])
+    return out
+
+
+def sensor_props(s: dict[str, Any], level: str | None) -> Props | None:
+    if not _located(s):
+        return None
+    state = level if level in ("warning", "critical") else "ok" if s.get("values") else "no_data"
+    return _place(s) | _given(
+        name=str(s.get("name") or ""),
+        state=state,
+        kind=s.get("kind"),
+        water_class=s.get("water_class"),
+        subdistrict=s.get("subdistrict"),
+        readings=readings(s) or None,
+        ts=s.get("ts"),
+    )
+
+
+def alert_props(a: dict[str, Any]) -> Props | None:
+    if not _located(a):
+        return None
+    return _place(a) | _given(
+        severity=a.get("severity") or "info",
+        kind=a.get("kind"),
+        source=a.get("source"),
+        message=a.get("message"),
+        ts=a.get("ts"),
+    )
+
+
+def incident_props(i: dict[str, Any]) -> Props | None:
+    if not _located(i):
+        return None
+    return _place(i) | _given(
+        type=i.get("type"),
+        state=i.get("state"),
+        priority=int(i.get("priority") or 3),
+        units=list(i.get("units") or []) or None,
+        late=[str(d) for d in i.get("deadlines_missed") or []] or None,
+    )
+
+
+def diff(old: Layer, new: Layer) -> tuple[Layer, list[str]]:
+    """What turns `old` into `new`: the records added or changed, the ids gone."""
+    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    return changed, [k for k in old if k not in new]
