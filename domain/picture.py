@@ -148,6 +148,15 @@ def incident_props(i: dict[str, Any]) -> Props | None:
 
 
 def diff(old: Layer, new: Layer) -> tuple[Layer, list[str]]:
-    """What turns `old` into `new`: the records added or changed, the ids gone."""
-    changed = {k: v for k, v in new.items() if old.get(k) != v}
+    """What turns `old` into `new`: the records added (whole) or changed (only the fields that
+    changed, a field gone as None: a moved unit is its lat, lon and ts), and the ids gone."""
+    changed = {}
+    for k, record in new.items():
+        before = old.get(k)
+        if before is None:
+            changed[k] = record
+        elif before != record:
+            changed[k] = {f: v for f, v in record.items() if before.get(f) != v} | {
+                f: None for f in before if f not in record
+            }
     return changed, [k for k in old if k not in new]

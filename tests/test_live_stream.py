@@ -58,7 +58,8 @@ def test_an_update_carries_only_what_changed(settings: Settings, store: LiveStor
     update = feed.step(wait_ms=2000)
     assert update is not None and (update.since, update.seq) == (0, 1)
     assert set(update.changed) == {"units"} and set(update.changed["units"]) == {"U-A"}
-    assert update.changed["units"]["U-A"]["lon"] == 114.41 and not update.gone
+    assert update.changed["units"]["U-A"] == {"lon": 114.41, "ts": NOW + 2}  # only what moved
+    assert not update.gone
     body = orjson.loads(update.body)
     assert body["type"] == "update" and body["changed"]["units"]["U-A"]["lon"] == 114.41
     assert feed.step(wait_ms=100) is None  # nothing new: nothing sent
