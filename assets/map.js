@@ -90,9 +90,25 @@
     window.ecocommand = Object.assign({}, window.ecocommand);
     window.ecocommand.map = Object.assign({}, window.ecocommand.map, {
         drawn: drawn,
+        glyph: glyph,
+
+        /* A live marker (assets/live.js) drawn at (lat, lng), or gone. */
+        mark: function (id, marker, lat, lng) {
+            drawn[id] = {lat: lat, lng: lng, t: Date.now()};
+            owners[id] = marker;
+        },
+        forget: function (id, marker) {
+            if (owners[id] === marker) {
+                delete owners[id];
+                delete drawn[id];
+            }
+        },
 
         pointToLayer: function (feature, latlng, context) {
             var p = feature.properties || {};
+            if (p.anchor) {  /* a live layer fed by the pushed stream (assets/live.js) */
+                return window.ecocommand.map.live.anchor(feature, latlng, context);
+            }
             var hideout = (context && context.hideout) || {};
             var vessel = p.kind === "vessel";
             var marker = glyph(latlng, {

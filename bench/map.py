@@ -7,7 +7,10 @@ second. A fresh mosquitto and Redis are started (unless MQTT_URL / REDIS_URL are
 Redis database is flushed, so point it at a scratch one), the worker (`run.py ingest`) and the
 web app (`run.py web`: gunicorn, as deployed) run as their own processes.
 
-* callback: the map refresh callback (the one whose outputs include `map-units.data`), POSTed
+* callback: the map refresh callback (the one whose outputs include `map-counts.children`: the
+  header's counts, the alerts and incidents; units, vessels and sensors are pushed over
+  /_stream/live and drawn in place by assets/live.js, so they reach the browser's figures below
+  but not this one), POSTed
   `calls` times by a signed-in requests.Session with a null version State, which forces a full
   answer: request time p50/p95/max on loopback, bytes (raw and gzip-compressed). Raw baseline,
   interleaved with it: the same data straight from Redis (the pipelined HGETALL over each index's

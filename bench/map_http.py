@@ -16,7 +16,7 @@ import requests
 
 from store import keys
 
-REFRESH_OUTPUT = "map-units.data"  # how the map refresh callback is recognised
+REFRESH_OUTPUT = "map-counts.children"  # how the map refresh callback is recognised
 _CSRF_FIELD = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
 
 

@@ -26,18 +26,10 @@ from services.errors import Refused
 from views.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, alert_signature, counts_view, feed_view
 
 MAX_ALERT_ID = 200
-UNIT_FIELDS = ("name", "department", "kind", "level", "status", "speed_kmh", "lat", "lon")
-VESSEL_FIELDS = (
-    "name",
-    "callsign",
-    "ship_type_text",
-    "ship_type",
-    "sog_kn",
-    "cog",
-    "heading",
-    "lat",
-    "lon",
-)
+# Units, vessels and sensors come to the page by the pushed stream (assets/live.js); here only
+# what the header counts: a unit's status, and whether a vessel is still heard (its ts).
+UNIT_FIELDS = ("status",)
+VESSEL_FIELDS = ("lat",)
 SNAPSHOT_MAX_AGE_S = 0.9  # under the fastest poll (1 s): a page never sees older data twice
 _SHARED = "ecocommand.map_snapshot"  # in server.extensions: one per app
 
@@ -45,9 +37,6 @@ _SHARED = "ecocommand.map_snapshot"  # in server.extensions: one per app
 @dataclass(frozen=True)
 class Snapshot:
     version: int
-    units: dict[str, Any]
-    vessels: dict[str, Any]
-    sensors: dict[str, Any]
     alerts: list[dict[str, Any]]
     alert_layer: dict[str, Any]
     signature: list[list[str]]
@@ -57,12 +46,8 @@ class Snapshot:
 
 def build_snapshot(ctx: AppContext, lang: str) -> Snapshot:
     p = live.picture(ctx, UNIT_FIELDS, VESSEL_FIELDS)
-    locate = ctx.geo.subdistricts_of
     return Snapshot(
         p.version,
-        map_data.unit_features(p.units, lang, locate),
-        map_data.vessel_features(p.vessels, lang, locate),
-        map_data.sensor_features(p.sensors, p.alerts, lang),
         p.alerts,
         map_data.alert_features(p.alerts, lang),
         alert_signature(p.alerts),
@@ -100,9 +85,6 @@ def _wall(mode: Any) -> bool:
 
 
 @roles.page_callback(
-    Output(Ids.UNITS, "data"),
-    Output(Ids.VESSELS, "data"),
-    Output(Ids.SENSORS, "data"),
     Output(Ids.ALERTS, "data"),
     Output(Ids.COUNTS, "children"),
     Output(Ids.FEED, "children"),
@@ -114,22 +96,20 @@ def _wall(mode: Any) -> bool:
     roles=roles.VIEWERS,
 )
 def refresh(_n: int | None, mode: Any, last: Any) -> tuple[Any, ...]:
-    """New markers, counts and feed when the live version moved; nothing over the wire if not."""
+    """Counts, alerts, incidents and feed when the live version moved; nothing over the wire if
+    not (units, vessels and sensors are pushed: assets/live.js)."""
     ctx, who = app_context(), viewer.current()
     lang, wall = who.lang, _wall(mode)
     last = last if isinstance(last, dict) else {}
     version = live.version(ctx)
     if last.get("version") == version and last.get("lang") == lang and last.get("wall") == wall:
-        return (no_update,) * 8  # nothing changed: nothing goes over the wire
+        return (no_update,) * 5  # nothing changed: nothing goes over the wire
     snap = shared().get(ctx, lang)
     seen = {"version": snap.version, "lang": lang, "wall": wall, "alerts": snap.signature}
     if all(last.get(k) == v for k, v in seen.items()):
-        return (no_update,) * 8  # the shared snapshot is the one this page has
+        return (no_update,) * 5  # the shared snapshot is the one this page has
     same_feed = all(last.get(k) == seen[k] for k in ("alerts", "lang", "wall"))
     return (
-        snap.units,
-        snap.vessels,
-        snap.sensors,
         no_update if same_feed else snap.alert_layer,
         counts_view(snap.counts, lang),
         no_update if same_feed else feed_view(snap.alerts, lang, who.role, wall),

@@ -19,7 +19,7 @@ from typing import Any
 from shapely.geometry import box, mapping, shape
 
 from config import CONFIG_DIR
-from dashboard.i18n import t
+from dashboard.i18n import TABLE, t
 from domain.vocab import LOCAL_TZ
 from domain.water_quality import class_limits
 
@@ -69,6 +69,34 @@ NO_SUBDISTRICT = "none"  # outside the district: a filter value like the others
 FeatureCollection = dict[str, Any]
 # Sub-district of many points at once (domain.geo.Geography.subdistricts_of), or None.
 Locator = Callable[[Sequence[float], Sequence[float]], list[str | None]]
+
+
+# What a pushed live layer needs to draw its markers (assets/live.js): colours and shapes by
+# value, and the labels of its popups in the page's language.
+LIVE_LABEL_PREFIXES = ("field.", "dept.", "kind.", "level.", "subdistrict.", "status.", "sensor.")
+LIVE_LABEL_PREFIXES += ("age.",)
+
+
+def live_style() -> dict[str, Any]:
+    return {
+        "status": STATUS_COLOURS,
+        "unknown": UNKNOWN_STATUS_COLOUR,
+        "department": DEPARTMENT_COLOURS,
+        "unknownDepartment": UNKNOWN_DEPARTMENT_COLOUR,
+        "shapes": KIND_SHAPES,
+        "vessel": VESSEL_COLOUR,
+        "sensor": SENSOR_COLOURS,
+    }
+
+
+def live_labels(lang: str) -> dict[str, str]:
+    return {key: t(key, lang) for key in TABLE if key.startswith(LIVE_LABEL_PREFIXES)}
+
+
+def live_anchor(layer: str, lang: str) -> dict[str, Any]:
+    """The one feature of a pushed live layer: where assets/live.js hangs the layer's markers."""
+    props = {"anchor": layer, "labels": live_labels(lang), "style": live_style()}
+    return _collection([_point(0.0, 0.0, props)])
 
 
 def _point(lon: float, lat: float, props: dict[str, Any]) -> dict[str, Any]:

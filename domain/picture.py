@@ -17,7 +17,7 @@ LAYERS = ("units", "vessels", "sensors", "alerts", "incidents")
 KIND_LAYER = {"unit": "units", "vessel": "vessels", "sensor": "sensors"}
 VESSEL_GONE_S = 3600.0  # a vessel not heard for an hour has left the picture
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
-COORD_DECIMALS = 5  # ~1 m: enough to see a unit move, small on the wire
+COORD_DECIMALS = 6  # ~0.1 m: what a device sends, short of float noise on the wire
 
 Props = dict[str, Any]
 Layer = dict[str, Props]

@@ -89,11 +89,11 @@ def hideout(kind: str, filters: dict[str, list[str]] | None = None) -> dict[str,
     return {"radius": MARKER_RADIUS[kind], "filters": filters or {}}
 
 
-def _live_layer(name: str, ident: Ids, kind: str) -> dl.Overlay:
+def _live_layer(name: str, ident: Ids, kind: str, data: dict[str, Any] | None = None) -> dl.Overlay:
     return dl.Overlay(
         dl.GeoJSON(
             id=ident,
-            data=_empty(),
+            data=data or _empty(),
             pointToLayer=JS("pointToLayer"),
             filter=JS("filter"),
             hideout=hideout(kind),
@@ -128,9 +128,14 @@ def map_view(styles: dict[str, dict[str, Any]], lang: str) -> dl.Map:
     layers += [
         _live_layer(t("layer.alerts", lang), Ids.ALERTS, "alert"),
         _live_layer(t("layer.incidents", lang), Ids.INCIDENTS, "incident"),
-        _live_layer(t("count.units", lang), Ids.UNITS, "unit"),
-        _live_layer(t("count.vessels", lang), Ids.VESSELS, "vessel"),
-        _live_layer(t("count.sensors", lang), Ids.SENSORS, "sensor"),
+        # pushed: one anchor each, the markers come from /_stream/live (assets/live.js)
+        _live_layer(t("count.units", lang), Ids.UNITS, "unit", map_data.live_anchor("units", lang)),
+        _live_layer(
+            t("count.vessels", lang), Ids.VESSELS, "vessel", map_data.live_anchor("vessels", lang)
+        ),
+        _live_layer(
+            t("count.sensors", lang), Ids.SENSORS, "sensor", map_data.live_anchor("sensors", lang)
+        ),
     ]
     return dl.Map(
         [dl.LayersControl(layers, collapsed=False), dl.ScaleControl(imperial=False)],

@@ -67,7 +67,8 @@ class PictureFeed:
     def whole(self) -> tuple[int, bytes]:
         """The picture's number and the whole picture as the stream sends it."""
         with self.changed:
-            return self.seq, _body("picture", seq=self.seq, layers=self.layers)
+            body = _body("picture", seq=self.seq, now=self.ctx.now_ms(), layers=self.layers)
+            return self.seq, body
 
     def ready(self, timeout_s: float) -> bool:
         """Whether the first picture is read, waiting up to `timeout_s` for it."""
@@ -210,7 +211,8 @@ class PictureFeed:
             if not first and not changed and not gone:
                 return None  # the same picture: readers hold it already
             since, seq = self.seq, self.seq + 1
-            body = _body("update", since=since, seq=seq, changed=changed, gone=gone)
+            now = self.ctx.now_ms()  # the page's clock for ages ("last report 12 s ago")
+            body = _body("update", since=since, seq=seq, now=now, changed=changed, gone=gone)
             update = Update(since, seq, changed, gone, body)
             self.layers, self.seq = layers, seq
             if not first:

@@ -78,10 +78,11 @@ def test_map_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     assert report["mover"]["published"] > 0 and report["mover"]["messages_per_s"] > 0
 
     cb = report["callback"]
-    assert "map-units.data" in cb["output"]
+    assert "map-counts.children" in cb["output"]
     _ordered(cb["request_ms"])
     assert cb["request_ms"]["count"] == 5
-    assert cb["features"] >= 110  # every located entity (+ alert markers, if any)
+    # units, vessels and sensors are pushed (assets/live.js), not in the polled answer
+    assert "map-units.data" not in cb["output"]
     assert cb["bytes"] > cb["bytes_gzip"] > 0
     assert cb["unchanged"]["bytes"] < 100 < cb["bytes"]  # "nothing changed" sends ~nothing
     _ordered(cb["unchanged"]["request_ms"])
@@ -103,7 +104,9 @@ def test_map_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     assert pixel["samples"] == 3 and pixel["lost"] == 0
     _ordered(pixel["publish_to_pixel_ms"])
     assert pixel["publish_to_pixel_ms"]["count"] == 3
-    assert pixel["publish_to_redis_ms"]["p50"] <= pixel["publish_to_pixel_ms"]["p50"]
+    # seen in Redis by a loop that also asks the browser each turn (a WebDriver round trip):
+    # coarser than the pushed path itself, so only measured, not ordered against it
+    _ordered(pixel["publish_to_redis_ms"])
     assert report["summary"]["probes_lost"] == 0
     assert not b["console_errors"], b["console_errors"]
     assert not (tmp_path / "var" / "bench" / "map-run").exists()  # servers' data cleaned up

@@ -28,7 +28,7 @@ def _refresh_body(c: FlaskClient, last: object, lang: str = "zh") -> dict[str, A
     with c.session_transaction() as session:
         session[LANG_KEY] = lang  # what the header's switch keeps there
     deps = c.get("/_dash-dependencies").get_json()
-    (dep,) = [d for d in deps if f"{Ids.UNITS}.data" in d["output"]]
+    (dep,) = [d for d in deps if f"{Ids.COUNTS}.children" in d["output"]]
     body = callback_body(dep)
     (version,) = [s for s in body["state"] if s["id"] == Ids.VERSION]
     version["value"] = last
@@ -61,14 +61,15 @@ def test_refresh_sends_nothing_until_the_version_or_language_moves(
     v = snapshots.version(r)
 
     out = callback_response(c, _refresh_body(c, None))
-    assert len(out[Ids.UNITS]["data"]["features"]) == 1
+    assert Ids.UNITS not in out  # units, vessels and sensors are pushed (tests/test_live_stream)
+    assert "1" in str(out[Ids.COUNTS]["children"])  # one unit counted
     seen = out[Ids.VERSION]["data"]
     assert seen == {"version": v, "lang": "zh", "wall": False, "alerts": []}
     assert out[Ids.FEED]["children"]  # "no open alerts"
 
     same = _refresh_body(c, seen)
     assert callback_response(c, same) == {}  # every output no_update: nothing goes over the wire
-    assert Ids.UNITS in callback_response(c, _refresh_body(c, seen, "en"))
+    assert Ids.COUNTS in callback_response(c, _refresh_body(c, seen, "en"))
     same = _refresh_body(c, seen)  # back in Chinese
     assert callback_response(c, same) == {}
     _write_unit(r, "U-2", 1)
@@ -78,5 +79,5 @@ def test_refresh_sends_nothing_until_the_version_or_language_moves(
     # a sleep on purpose: the time passing is what is tested (the cache reads time.monotonic())
     time.sleep(SNAPSHOT_MAX_AGE_S)
     moved = callback_response(c, same)
-    assert len(moved[Ids.UNITS]["data"]["features"]) == 2
+    assert "2" in str(moved[Ids.COUNTS]["children"])  # two units counted now
     assert Ids.FEED not in moved and Ids.ALERTS not in moved  # the alerts did not change

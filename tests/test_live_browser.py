@@ -1,0 +1,79 @@
+"""The pushed live picture in a real browser (issue: the live picture): a unit's open popup
+stays open through five updates and shows each new value, and a page whose session is ended in
+another tab loses its stream and goes to the sign-in page."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import redis
+import requests
+from selenium import webdriver
+
+from store.ops import FieldUpdate, Observation
+from store.writer import LiveStore
+from tests.helpers import sign_in, wait_for
+
+pytestmark = pytest.mark.browser
+NOW = int(time.time() * 1000)
+
+
+def _move(store: LiveStore, uid: str, seq: int, speed: float) -> None:
+    lon, lat = 114.45 + seq / 1000, 22.60
+    state = {"lat": lat, "lon": lon, "ts": NOW + seq, "seq": seq, "speed_kmh": speed}
+    ops: list[Any] = [
+        Observation("unit", uid, NOW + seq, seq, str(seq), state, {"ts": NOW + seq}, lon, lat),
+        FieldUpdate("unit", uid, "profile_ts", NOW, "unit_profile", {"name": "巡查艇七号"}),
+    ]
+    out = store.write(ops, NOW)
+    changed = [f"unit:{uid}" for v in out.verdicts if v == "applied"]
+    store.count_messages({"applied": 1}, {}, changed)
+
+
+def _popup(browser: webdriver.Chrome, uid: str) -> str | None:
+    """The unit's popup text while it is open, else None."""
+    return browser.execute_script(
+        "var g = window.ecocommand.map.live.groups.units;"
+        "var m = g && g.markers[arguments[0]];"
+        "return m && m.isPopupOpen() ? m.getPopup().getElement().innerText : null;",
+        uid,
+    )
+
+
+def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
+    r: redis.Redis, web: str, browser: webdriver.Chrome
+) -> None:
+    store = LiveStore(r, 3_600_000, 1000)
+    _move(store, "U-P", 1, 10.0)
+    sign_in(browser, web, r, role="operator", name="duty")
+    wait_for(
+        lambda: browser.execute_script(
+            "var l = window.ecocommand && window.ecocommand.map.live;"
+            "return !!(l && l.groups.units && l.groups.units.markers['U-P']);"
+        ),
+        30,
+        "the unit's marker",
+    )
+    browser.execute_script("window.ecocommand.map.live.groups.units.markers['U-P'].openPopup()")
+    assert "巡查艇七号" in (_popup(browser, "U-P") or "")
+    for step in range(2, 7):  # five updates
+        _move(store, "U-P", step, 10.0 + step)
+        wait_for(
+            lambda s=step: f"{10.0 + s:.1f} km/h" in (_popup(browser, "U-P") or ""),
+            10,
+            f"update {step} in the open popup",
+        )
+    drawn = browser.execute_script("return window.ecocommand.map.drawn['U-P']")
+    assert abs(drawn["lng"] - (114.45 + 6 / 1000)) < 1e-9  # and it moved with them
+
+    # another tab signs the same session out: this page's stream ends and it goes to sign in
+    cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+    requests.post(
+        f"{web}/logout",
+        cookies=cookies,
+        headers={"X-CSRFToken": cookies["_csrf_token"]},
+        timeout=10,
+    )
+    wait_for(lambda: "/login" in browser.current_url, 15, "the page to leave for the sign-in")
