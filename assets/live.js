@@ -15,7 +15,6 @@
     var records = {};     /* layer -> {id: record}: the picture as the stream gave it */
     var source = null;
     var skew = 0;         /* server clock minus this browser's, from each event's `now` */
-    var SILENT_MS = {units: 300000};
 
     function ns() { return window.ecocommand.map; }
 
@@ -75,7 +74,7 @@
     function looks(layer, r) {
         var st = groups[layer].style, o;
         if (layer === "units") {
-            var silent = typeof r.ts === "number" && Date.now() + skew - r.ts > SILENT_MS.units;
+            var silent = typeof r.ts === "number" && Date.now() + skew - r.ts > st.silentMs;
             o = {shape: st.shapes[r.kind] || "circle", fillColor: st.status[r.status] || st.unknown,
                  color: st.department[r.department] || st.unknownDepartment,
                  fillOpacity: silent ? 0.3 : 0.92, weight: 2, angle: 0, label: ""};

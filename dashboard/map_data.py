@@ -9,7 +9,6 @@ signs come from devices and AIS and must not become markup.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
@@ -21,7 +20,6 @@ from shapely.geometry import box, mapping, shape
 from config import CONFIG_DIR
 from dashboard.i18n import TABLE, t
 from domain.vocab import LOCAL_TZ
-from domain.water_quality import class_limits
 
 CENTER = (22.58, 114.48)  # lat, lon (Leaflet order)
 ZOOM = 11
@@ -32,7 +30,7 @@ COORD_DECIMALS = 4  # ~10 m; keeps the page's basemap small
 STALE_AFTER_S = 30.0
 # A unit silent this long is drawn faded (it may not be there any more); a vessel silent this
 # long has left AIS range or the area and is not drawn or counted (class B reports every 3 min).
-UNIT_SILENT_S = 300.0
+UNIT_SILENT_S = 300.0  # a unit silent this long fades on the map (assets/live.js)
 VESSEL_GONE_S = 3600.0
 
 STATUS_COLOURS = {
@@ -68,7 +66,6 @@ NO_SUBDISTRICT = "none"  # outside the district: a filter value like the others
 
 FeatureCollection = dict[str, Any]
 # Sub-district of many points at once (domain.geo.Geography.subdistricts_of), or None.
-Locator = Callable[[Sequence[float], Sequence[float]], list[str | None]]
 
 
 # What a pushed live layer needs to draw its markers (assets/live.js): colours and shapes by
@@ -86,6 +83,7 @@ def live_style() -> dict[str, Any]:
         "shapes": KIND_SHAPES,
         "vessel": VESSEL_COLOUR,
         "sensor": SENSOR_COLOURS,
+        "silentMs": UNIT_SILENT_S * 1000,
     }
 
 
@@ -145,13 +143,6 @@ def _details(title: str, rows: list[tuple[str, str]]) -> str:
     return f"<b>{escape(title)}</b>{body}"
 
 
-def _subdistricts(items: list[dict[str, Any]], locate: Locator | None) -> list[str]:
-    if locate is None or not items:
-        return [NO_SUBDISTRICT] * len(items)
-    found = locate([e["lon"] for e in items], [e["lat"] for e in items])
-    return [sid or NO_SUBDISTRICT for sid in found]
-
-
 def _silent(e: dict[str, Any], limit_s: float) -> bool:
     age = e.get("age_s")
     return age is None or age > limit_s
@@ -160,167 +151,6 @@ def _silent(e: dict[str, Any], limit_s: float) -> bool:
 def current_vessels(vessels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The vessels still being heard: the ones the map draws and the header counts."""
     return [v for v in vessels if not _silent(v, VESSEL_GONE_S)]
-
-
-def unit_features(
-    units: list[dict[str, Any]], lang: str, locate: Locator | None = None
-) -> FeatureCollection:
-    located = [u for u in units if _located(u)]
-    features = []
-    for u, sub in zip(located, _subdistricts(located, locate), strict=True):
-        status = u.get("status") or ""
-        department = u.get("department") or ""
-        name = str(u.get("name") or u.get("unit_id") or "")
-        rows = [
-            (t("field.id", lang), str(u.get("unit_id", ""))),
-            (t("field.department", lang), _label("dept", department, lang)),
-            (t("field.kind", lang), _label("kind", u.get("kind"), lang)),
-            (t("field.level", lang), _label("level", u.get("level"), lang)),
-            (t("field.subdistrict", lang), _label("subdistrict", sub, lang)),
-            (t("field.status", lang), _label("status", status, lang)),
-            (t("field.speed", lang), f"{_num(u.get('speed_kmh'), '.1f')} km/h"),
-            (t("field.last_report", lang), fmt_age(u.get("age_s"), lang)),
-        ]
-        features.append(
-            _point(
-                u["lon"],
-                u["lat"],
-                {
-                    "id": str(u.get("unit_id", "")),
-                    "kind": "unit",
-                    "status": status,
-                    "department": department,
-                    "subdistrict": sub,
-                    "shape": KIND_SHAPES.get(str(u.get("kind")), "circle"),
-                    "color": STATUS_COLOURS.get(status, UNKNOWN_STATUS_COLOUR),
-                    "stroke": DEPARTMENT_COLOURS.get(department, UNKNOWN_DEPARTMENT_COLOUR),
-                    **({"fillOpacity": 0.3} if _silent(u, UNIT_SILENT_S) else {}),
-                    "tooltip": escape(name),
-                    "popup": _details(name, rows),
-                },
-            )
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def vessel_course(v: dict[str, Any]) -> float | None:
-    """Course over ground, else true heading; None when the vessel reports neither (AIS sends
-    360 / 511 for "not available")."""
-    cog, heading = v.get("cog"), v.get("heading")
-    if isinstance(cog, int | float) and 0 <= cog < 360:
-        return float(cog)
-    if isinstance(heading, int | float) and 0 <= heading < 360:
-        return float(heading)
-    return None
-
-
-def vessel_features(
-    vessels: list[dict[str, Any]], lang: str, locate: Locator | None = None
-) -> FeatureCollection:
-    located = [v for v in current_vessels(vessels) if _located(v)]
-    features = []
-    for v, sub in zip(located, _subdistricts(located, locate), strict=True):
-        mmsi = str(v.get("mmsi", ""))
-        name = str(v.get("name") or mmsi)
-        course = vessel_course(v)
-        rows = [
-            (t("field.mmsi", lang), mmsi),
-            (t("field.callsign", lang), str(v.get("callsign") or "—")),
-            (t("field.ship_type", lang), str(v.get("ship_type_text") or v.get("ship_type") or "—")),
-            (t("field.speed", lang), f"{_num(v.get('sog_kn'), '.1f')} kn"),
-            (t("field.course", lang), f"{_num(course, '.0f')}°"),
-            (t("field.last_report", lang), fmt_age(v.get("age_s"), lang)),
-        ]
-        features.append(
-            _point(
-                v["lon"],
-                v["lat"],
-                {
-                    "id": mmsi,
-                    "kind": "vessel",
-                    "subdistrict": sub,
-                    "color": VESSEL_COLOUR,
-                    # no course: a circle rather than a hull pointing somewhere arbitrary
-                    "shape": "ship" if course is not None else "circle",
-                    "angle": course or 0,
-                    "label": name,  # drawn on the canvas as text, never parsed as HTML
-                    "tooltip": escape(name),
-                    "popup": _details(name, rows),
-                },
-            )
-        )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def sensor_alert_levels(alerts: list[dict[str, Any]]) -> dict[str, str]:
-    """The worst open alert severity per sensor id (alerts name their sensor in `source`)."""
-    worst: dict[str, str] = {}
-    for a in alerts:
-        source, severity = a.get("source"), a.get("severity")
-        if not source or severity not in _SEVERITY_RANK:
-            continue
-        if _SEVERITY_RANK[severity] >= _SEVERITY_RANK.get(worst.get(source, ""), -1):
-            worst[source] = severity
-    return worst
-
-
-def sensor_state(sensor: dict[str, Any], levels: dict[str, str]) -> str:
-    level = levels.get(str(sensor.get("sensor_id", "")))
-    if level in ("warning", "critical"):
-        return level
-    return "ok" if sensor.get("values") else "no_data"
-
-
-def reading_rows(sensor: dict[str, Any], lang: str) -> list[tuple[str, str]]:
-    """Each reading with its class limit, marked when it is over the limit."""
-    values = sensor.get("values") or {}
-    kind, water_class = str(sensor.get("kind") or ""), str(sensor.get("water_class") or "")
-    limits = class_limits(kind, water_class) if water_class else {}
-    rows = []
-    for name, value in sorted(values.items()):
-        text = _num(value, "g")
-        limit = limits.get(name)
-        if limit is not None and isinstance(value, int | float):
-            text += f" ({water_class}: {limit.describe()})"
-            if not limit.holds(value):
-                text += f" ⚠ {t('sensor.breach', lang)}"
-        rows.append((str(name), text))
-    return rows
-
-
-def sensor_features(
-    sensors: list[dict[str, Any]], alerts: list[dict[str, Any]], lang: str
-) -> FeatureCollection:
-    levels = sensor_alert_levels(alerts)
-    features = []
-    for s in sensors:
-        if not _located(s):
-            continue
-        sid = str(s.get("sensor_id", ""))
-        name = str(s.get("name") or sid)
-        state = sensor_state(s, levels)
-        rows = [(t("field.id", lang), sid), (t("field.state", lang), t(f"sensor.{state}", lang))]
-        if s.get("water_class"):
-            rows.append((t("field.class", lang), str(s["water_class"])))
-        rows += reading_rows(s, lang)
-        rows.append((t("field.last_report", lang), fmt_age(s.get("age_s"), lang)))
-        features.append(
-            _point(
-                s["lon"],
-                s["lat"],
-                {
-                    "id": sid,
-                    "kind": "sensor",
-                    "state": state,
-                    "color": SENSOR_COLOURS[state],
-                    "subdistrict": s.get("subdistrict") or NO_SUBDISTRICT,
-                    "shape": "hexagon",
-                    "tooltip": escape(name),
-                    "popup": _details(name, rows),
-                },
-            )
-        )
-    return {"type": "FeatureCollection", "features": features}
 
 
 def alert_title(a: dict[str, Any], lang: str) -> str:

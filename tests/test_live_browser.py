@@ -18,6 +18,7 @@ from tests.helpers import sign_in, wait_for
 
 pytestmark = pytest.mark.browser
 NOW = int(time.time() * 1000)
+NAME = "<img src=x onerror=alert(1)>巡查艇七号"  # a device's text: shown as text, never markup
 
 
 def _move(store: LiveStore, uid: str, seq: int, speed: float) -> None:
@@ -25,7 +26,7 @@ def _move(store: LiveStore, uid: str, seq: int, speed: float) -> None:
     state = {"lat": lat, "lon": lon, "ts": NOW + seq, "seq": seq, "speed_kmh": speed}
     ops: list[Any] = [
         Observation("unit", uid, NOW + seq, seq, str(seq), state, {"ts": NOW + seq}, lon, lat),
-        FieldUpdate("unit", uid, "profile_ts", NOW, "unit_profile", {"name": "巡查艇七号"}),
+        FieldUpdate("unit", uid, "profile_ts", NOW, "unit_profile", {"name": NAME}),
     ]
     out = store.write(ops, NOW)
     changed = [f"unit:{uid}" for v in out.verdicts if v == "applied"]
@@ -57,7 +58,10 @@ def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
         "the unit's marker",
     )
     browser.execute_script("window.ecocommand.map.live.groups.units.markers['U-P'].openPopup()")
-    assert "巡查艇七号" in (_popup(browser, "U-P") or "")
+    assert NAME in (_popup(browser, "U-P") or "")  # the markup shows as text...
+    assert not browser.execute_script(
+        "return document.querySelectorAll('.leaflet-popup img').length"
+    )
     for step in range(2, 7):  # five updates
         _move(store, "U-P", step, 10.0 + step)
         wait_for(

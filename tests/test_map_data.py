@@ -6,6 +6,7 @@ from shapely.geometry import box, shape
 
 from dashboard import map_data
 from dashboard.security import tile_source
+from domain import picture
 
 UNIT = {
     "unit_id": "U-1",
@@ -39,95 +40,53 @@ SENSOR = {
 }
 
 
-def test_units_become_points_coloured_by_status_with_escaped_details() -> None:
-    fc = map_data.unit_features([UNIT, {**UNIT, "unit_id": "U-2", "lat": None}], "en")
-    (f,) = fc["features"]  # no position: not drawn
-    assert f["geometry"] == {"type": "Point", "coordinates": [114.45, 22.6]}
-    p = f["properties"]
-    assert p["color"] == map_data.STATUS_COLOURS["en_route"] and p["kind"] == "unit"
-    assert "<一组>" not in p["popup"] and "&lt;一组&gt;" in p["popup"]  # device text is not markup
-    for text in ("Forestry", "Community", "En route", "4.2 km/h", "12 s"):
-        assert text in p["popup"], text
-    zh = map_data.unit_features([UNIT], "zh")["features"][0]["properties"]["popup"]
-    assert "林业" in zh and "前往中" in zh and "12秒" in zh
+def test_a_unit_s_record_holds_what_its_marker_and_popup_show() -> None:
+    r = picture.unit_props(UNIT, "dapeng")
+    assert r is not None and (r["lat"], r["lon"]) == (22.6, 114.45)
+    assert r["name"] == UNIT["name"]  # as sent: the page sets it as text, never as markup
+    assert (r["status"], r["department"], r["subdistrict"]) == ("en_route", "forestry", "dapeng")
+    assert picture.unit_props({**UNIT, "lat": None}, None) is None  # no position: not drawn
+    assert "subdistrict" not in picture.unit_props(UNIT, None)  # nothing known: nothing sent
 
 
-def test_an_unknown_status_still_draws() -> None:
-    (f,) = map_data.unit_features([{**UNIT, "status": "mystery"}], "en")["features"]
-    assert f["properties"]["color"] == map_data.UNKNOWN_STATUS_COLOUR
-    assert "mystery" in f["properties"]["popup"]
-
-
-def test_vessels_show_mmsi_call_sign_type_speed_course() -> None:
-    (f,) = map_data.vessel_features([VESSEL], "en")["features"]
-    p = f["properties"]
-    assert p["color"] == map_data.VESSEL_COLOUR and p["id"] == "412000001"
-    for text in ("412000001", "BXYZ", "Fishing", "7.5 kn", "181°"):
-        assert text in p["popup"], text
-    (g,) = map_data.vessel_features([{"mmsi": 1, "lat": 22.5, "lon": 114.5, "age_s": 1.0}], "en")[
-        "features"
-    ]
-    assert g["properties"]["tooltip"] == "1" and "—" in g["properties"]["popup"]
-
-
-def test_vessels_point_along_their_course_with_their_name() -> None:
-    def drawn(**v: object) -> dict:
-        (f,) = map_data.vessel_features([{**VESSEL, **v}], "en")["features"]
-        return f["properties"]
-
-    p = drawn()
-    assert (p["shape"], p["angle"], p["label"]) == ("ship", 181.4, "粤深渔01")
-    assert drawn(name="<b>x</b>")["label"] == "<b>x</b>"  # canvas text, not markup
-    assert "&lt;b&gt;" in drawn(name="<b>x</b>")["tooltip"]
-    assert drawn(cog=360.0, heading=90)["angle"] == 90  # 360 = "not available": heading
-    assert drawn(cog=None, heading=511)["shape"] == "circle"  # neither: no made-up direction
-
-
-def test_vessels_not_heard_for_an_hour_leave_the_map_and_the_counts() -> None:
-    gone = {**VESSEL, "mmsi": 2, "age_s": map_data.VESSEL_GONE_S + 1}
-    fc = map_data.vessel_features([VESSEL, gone], "en")
-    assert [f["properties"]["id"] for f in fc["features"]] == ["412000001"]
-    assert map_data.counts([], [VESSEL, gone], [], [])["vessels"] == 1
-
-
-def test_units_show_kind_department_subdistrict_and_fade_when_silent() -> None:
-    calls = []
-
-    def locate(lons: list[float], lats: list[float]) -> list[str | None]:
-        calls.append(len(lons))
-        return ["dapeng", None][: len(lons)]
-
-    boat = {
-        **UNIT,
-        "unit_id": "B-1",
-        "kind": "boat",
-        "department": "fishery_maritime",
-        "age_s": map_data.UNIT_SILENT_S + 1,
-    }
-    a, b = (
-        f["properties"]
-        for f in map_data.unit_features([{**UNIT, "kind": "drone"}, boat], "en", locate)["features"]
+def test_a_vessel_points_along_its_course_and_leaves_after_an_hour_unheard() -> None:
+    now = 1_764_300_000_000
+    heard = {**VESSEL, "ts": now - 3_000}
+    r = picture.vessel_props(heard, None, now)
+    assert r is not None and (r["course"], r["name"], r["sog_kn"]) == (181.4, "粤深渔01", 7.5)
+    assert picture.vessel_course({"cog": 360.0, "heading": 90}) == 90  # 360 = not available
+    assert picture.vessel_course({"cog": None, "heading": 511}) is None  # no made-up direction
+    gone = {**VESSEL, "ts": now - int(picture.VESSEL_GONE_S * 1000) - 1}
+    assert picture.vessel_props(gone, None, now) is None
+    assert (
+        map_data.counts([], [VESSEL, {**VESSEL, "age_s": map_data.VESSEL_GONE_S + 1}], [], [])[
+            "vessels"
+        ]
+        == 1
     )
-    assert calls == [2]  # one vectorised lookup per update, not one per unit
-    assert (a["shape"], a["department"], a["subdistrict"]) == ("triangle", "forestry", "dapeng")
-    assert a["stroke"] == map_data.DEPARTMENT_COLOURS["forestry"] and "fillOpacity" not in a
-    assert (b["shape"], b["subdistrict"], b["fillOpacity"]) == ("diamond", "none", 0.3)
-    assert "Dapeng" in a["popup"] and "Drone" in a["popup"]
 
 
-def test_sensor_readings_are_shown_against_their_class_limits() -> None:
+def test_sensor_readings_are_judged_against_their_class_limits() -> None:
     sensor = {
         **SENSOR,
         "kind": "seawater",
         "water_class": "I",
         "values": {"COD": 9.0, "pH": 8.1, "turbidity": 3.0},
     }
-    rows = dict(map_data.reading_rows(sensor, "en"))
-    assert rows["COD"].startswith("9 (I: <= 2") and "over limit" in rows["COD"]
-    assert rows["pH"] == "8.1 (I: 7.8..8.5)"
-    assert rows["turbidity"] == "3"  # not in the standard: shown, not judged
-    assert "超标" in dict(map_data.reading_rows(sensor, "zh"))["COD"]
-    assert map_data.reading_rows({"values": {"COD": 9.0}}, "en") == [("COD", "9")]
+    rows = {name: (value, limit, over) for name, value, limit, over in picture.readings(sensor)}
+    assert rows["COD"][0] == 9.0 and rows["COD"][1].startswith("<= 2") and rows["COD"][2]
+    assert rows["pH"] == (8.1, "7.8..8.5", False)
+    assert rows["turbidity"] == (3.0, None, False)  # not in the standard: shown, not judged
+    assert picture.readings({"values": {"COD": 9.0}}) == [["COD", 9.0, None, False]]
+
+
+def test_the_page_gets_labels_and_styles_for_its_live_layers() -> None:
+    (anchor,) = map_data.live_anchor("units", "zh")["features"]
+    p = anchor["properties"]
+    assert p["anchor"] == "units" and p["labels"]["dept.forestry"] == "林业"
+    assert p["labels"]["status.en_route"] == "前往中" and "app.title" not in p["labels"]
+    assert p["style"]["status"]["en_route"] == map_data.STATUS_COLOURS["en_route"]
+    assert map_data.live_labels("en")["kind.drone"] == "Drone"
 
 
 def test_alerts_become_rings_in_their_severity_colour() -> None:
@@ -158,20 +117,18 @@ def test_sensors_coloured_by_their_worst_open_alert() -> None:
         {"source": "S-2", "severity": "warning"},
         {"source": "x", "severity": "bogus"},
     ]
-    assert map_data.sensor_alert_levels(alerts) == {"S-1": "critical", "S-2": "warning"}
-    sensors = [
-        SENSOR,
-        {**SENSOR, "sensor_id": "S-2"},
-        {**SENSOR, "sensor_id": "S-3"},
-        {"sensor_id": "S-4", "lat": 22.5, "lon": 114.5},
-    ]
+    levels = [picture.sensor_level(alerts, s) for s in ("S-1", "S-2", "S-3", "x")]
+    assert levels == ["critical", "warning", None, None]
     states = [
-        f["properties"]["state"]
-        for f in map_data.sensor_features(sensors, alerts, "en")["features"]
+        picture.sensor_props(s, picture.sensor_level(alerts, s["sensor_id"]))["state"]  # type: ignore[index]
+        for s in (
+            SENSOR,
+            {**SENSOR, "sensor_id": "S-2"},
+            {**SENSOR, "sensor_id": "S-3"},
+            {"sensor_id": "S-4", "lat": 22.5, "lon": 114.5},
+        )
     ]
     assert states == ["critical", "warning", "ok", "no_data"]
-    popup = map_data.sensor_features([SENSOR], [], "en")["features"][0]["properties"]["popup"]
-    assert "COD: 9" in popup and "DO: 6.2" in popup and "Normal" in popup
 
 
 def test_counts_by_status() -> None:
