@@ -75,13 +75,20 @@ def _layer(ident: Ids, radius: int) -> dl.GeoJSON:
     )
 
 
-def map_view(chief: bool) -> dl.Map:
+def map_view(chief: bool, lang: str) -> dl.Map:
     base = map_data.basemap()
     return dl.Map(
         [
             dl.GeoJSON(data=base["land"], style=BASEMAP_STYLES["land"], interactive=False),
             dl.GeoJSON(data=base["district"], style=BASEMAP_STYLES["district"], interactive=False),
             dl.GeoJSON(data=base["zones"], style=BASEMAP_STYLES["zones"], interactive=False),
+            # every unit, pushed and moved in place (assets/live.js): the chief watches the
+            # units sent approach
+            dl.GeoJSON(
+                data=map_data.live_anchor("units", lang),
+                pointToLayer=JS("pointToLayer"),
+                hideout={"radius": 6, "filters": {}},
+            ),
             dl.LayerGroup(id=Ids.LINES),
             _layer(Ids.CANDIDATE_MARKERS, 8),
             _layer(Ids.INCIDENTS, 9),
@@ -261,7 +268,7 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
             html.Aside(
                 [new_incident_form(lang), *queue] if chief else queue, className="ec-side-panel"
             ),
-            map_view(chief),
+            map_view(chief, viewer.lang),
             html.Aside(
                 [
                     html.Div(pick_view(lang), id=Ids.DETAIL, className="ec-detail"),

@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 
 from layouts.map import Ids
 from layouts.shell import Ids as Shell
+from store.ops import Observation
 from store.writer import LiveStore
 from tests.helpers import (
     Publisher,
@@ -382,6 +383,17 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     wait_for(lambda: "FO-NEAR" in page_text(browser, "#dispatch-note"), 10, "assigned")
     assert incidents.read(r, inc["id"])["units"] == ["FO-NEAR"]
     wait_for(lambda: "已派遣" in page_text(browser, "#dispatch-queue"), 10, "the queue updated")
+    # the unit sent is on the dispatch map, and moves there as it reports (pushed)
+    wait_for(lambda: _drawn(browser, "FO-NEAR"), 15, "the unit sent on the dispatch map")
+    store = LiveStore(r, 3_600_000, 1000)
+    closer = int(time.time() * 1000)
+    state = {"lat": 22.522, "lon": 114.542, "ts": closer, "seq": 2}
+    moved = Observation("unit", "FO-NEAR", closer, 2, "2", state, {"ts": closer}, 114.542, 22.522)
+    store.write([moved], closer)
+    store.count_messages({"applied": 1}, {}, ["unit:FO-NEAR"])
+    wait_for(
+        lambda: (_drawn(browser, "FO-NEAR") or {}).get("lat") == 22.522, 10, "it moving closer"
+    )
     # the case file: a note, then a photo with that note as its caption
     browser.find_element(By.ID, "dispatch-note-text").send_keys("北侧山坡，约10棵")
     browser.find_element(By.ID, "dispatch-add-note").click()
