@@ -39,6 +39,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -49,7 +50,7 @@ import orjson
 import redis
 import requests
 
-from bench import map_report
+from bench import map_report, map_stream
 from bench.common import (
     ROOT,
     Servers,
@@ -67,7 +68,7 @@ from embedded.processes import free_port
 from store import keys, users
 
 DEFAULTS: dict[str, Any] = {
-    "units": 2000,
+    "units": 5000,
     "vessels": 3000,
     "sensors": 200,
     "seconds": 60.0,
@@ -184,6 +185,21 @@ def located_ids(r: redis.Redis) -> list[str]:
 # --- the run --------------------------------------------------------------------------------
 
 
+def measure_pushed(
+    base: str, password: str, settings: Settings, redis_url: str, seconds: float
+) -> dict[str, Any]:
+    """The stream a page reads and the server's work per update, over the same `seconds`."""
+    feed: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: feed.update(map_stream.measure_feed(settings, redis_url, seconds)),
+        daemon=True,
+    )
+    worker.start()
+    stream = map_stream.measure_stream(base, USER, password, seconds)
+    worker.join(seconds + 120)
+    return {"stream": stream, "feed": feed}
+
+
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
     if settings.web_tls_cert is not None:
@@ -232,6 +248,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
 
             stack.callback(stop_mover)
             cb, callback, baseline = measure_callback(base, servers.r, o, mover, password)
+            pushed = measure_pushed(base, password, settings, servers.redis_url, o.seconds)
             _alive(procs)
             roots = {
                 "web": web.pid,
@@ -265,6 +282,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
                 mover.stats(),
                 callback,
                 baseline,
+                pushed,
                 b,
                 load_avg,
                 round(time.monotonic() - started, 1),

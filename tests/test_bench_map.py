@@ -52,6 +52,7 @@ def test_map_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
         "mover",
         "callback",
         "baseline",
+        "pushed",
         "browser",
         "ratio",
         "summary",
@@ -66,11 +67,28 @@ def test_map_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     for pkg in ("chromium", "chromedriver", "dash", "dash-leaflet", "mosquitto", "redis_server"):
         assert report["versions"][pkg], pkg
     assert set(report["targets"]) == {
-        "callback_p95_under_50ms",
-        "blocking_under_150ms_per_s_at_1_update_s",
-        "publish_to_pixel_p95_under_3s",
+        "update_server_p95_under_20ms",
+        "bytes_under_100kb_per_s_at_1_update_s",
+        "blocking_under_100ms_per_s_at_1_update_s",
+        "publish_to_pixel_p95_under_1s",
+        "wall_heap_growth_under_2mb_10min",
         "probes_lost_zero",
     }
+    assert all(isinstance(v, bool) for v in report["targets"].values())
+    summary = report["summary"]
+    for name in (
+        "update_server_p95_ms",
+        "bytes_per_s_at_1_update_s",
+        "blocking_ms_per_s_at_1_update_s",
+        "publish_to_pixel_p95_ms",
+        "wall_heap_growth_mb_10min",
+    ):
+        assert name in summary, name  # other tools read these names
+    pushed = report["pushed"]
+    assert pushed["stream"]["picture_bytes"] > 0 and pushed["stream"]["updates"] >= 1
+    assert pushed["feed"]["features"]["units"] == 50
+    _ordered(pushed["feed"]["update_ms"])
+    _ordered(pushed["feed"]["baseline_whole_picture_ms"])
 
     pop = report["population"]
     assert (pop["units"], pop["vessels"], pop["sensors"]) == (50, 50, 10)
