@@ -109,7 +109,9 @@
         if (!m) {
             m = ns().glyph(at, Object.assign({featureId: id, radius: g.radius, labelZoom: 13}, o));
             m.bindTooltip(function () { return text(records[layer][id] ? records[layer][id].name || id : id); });
-            m.bindPopup(function () { return popupHtml(layer, id, records[layer][id] || {}); });
+            /* no autoPan: a moving marker with its popup open must not drag the map along */
+            m.bindPopup(function () { return popupHtml(layer, id, records[layer][id] || {}); },
+                        {autoPan: false});
             g.markers[id] = m;
             g.group.addLayer(m);
         } else {
@@ -165,15 +167,29 @@
         ns().live.seq = body.seq;
     }
 
+    /* EventSource retries a dropped connection by itself (with Last-Event-ID), but a refusal
+     * (401, a proxy's 502 while deploying, a login page) closes it for good: then reconnect
+     * here, with back-off, resuming from the last event through ?last=. */
+    var lastId = "", backoffMs = 1000;
     function connect() {
-        if (source) { return; }
-        source = new EventSource("/_stream/live");
-        source.addEventListener("picture", onPicture);
-        source.addEventListener("update", onUpdate);
+        if (source && source.readyState !== EventSource.CLOSED) { return; }
+        var url = "/_stream/live" + (lastId ? "?last=" + encodeURIComponent(lastId) : "");
+        source = new EventSource(url);
+        function seen(handler) {
+            return function (e) { lastId = e.lastEventId || lastId; backoffMs = 1000; handler(e); };
+        }
+        source.addEventListener("picture", seen(onPicture));
+        source.addEventListener("update", seen(onUpdate));
         source.addEventListener("bye", function () {  /* signed out elsewhere: to the sign-in page */
             source.close();
             window.location.reload();
         });
+        source.onerror = function () {
+            if (source.readyState === EventSource.CLOSED) {
+                window.setTimeout(connect, backoffMs);
+                backoffMs = Math.min(backoffMs * 2, 30000);
+            }
+        };
     }
 
     /* The anchor feature's pointToLayer: this layer's group, made once, with the hideout and
