@@ -147,16 +147,21 @@ def incident_props(i: dict[str, Any]) -> Props | None:
     )
 
 
-def diff(old: Layer, new: Layer) -> tuple[Layer, list[str]]:
+def diff(old: Layer, new: Layer, only: Iterable[str] | None = None) -> tuple[Layer, list[str]]:
     """What turns `old` into `new`: the records added (whole) or changed (only the fields that
-    changed, a field gone as None: a moved unit is its lat, lon and ts), and the ids gone."""
-    changed = {}
-    for k, record in new.items():
-        before = old.get(k)
-        if before is None:
+    changed, a field gone as None: a moved unit is its lat, lon and ts), and the ids gone.
+    With `only`, just those ids are compared (the rest is known to be the same)."""
+    ids = list(dict.fromkeys(only)) if only is not None else list(dict.fromkeys([*old, *new]))
+    changed, gone = {}, []
+    for k in ids:
+        before, record = old.get(k), new.get(k)
+        if record is None:
+            if before is not None:
+                gone.append(k)
+        elif before is None:
             changed[k] = record
         elif before != record:
             changed[k] = {f: v for f, v in record.items() if before.get(f) != v} | {
                 f: None for f in before if f not in record
             }
-    return changed, [k for k in old if k not in new]
+    return changed, gone

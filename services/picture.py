@@ -30,6 +30,10 @@ from services.context import AppContext
 from services.errors import STORE_DOWN
 from store import live_changes, snapshots
 
+# the fields the records are made of (domain/picture.py): read only those
+UNIT_FIELDS = ("lat", "lon", "name", "status", "department", "kind", "level", "speed_kmh")
+UNIT_FIELDS += ("course",)
+VESSEL_FIELDS = ("lat", "lon", "name", "callsign", "ship_type_text", "sog_kn", "cog", "heading")
 FULL_EVERY_S = 15.0  # the safety net: changes made outside ingest, vessels leaving, lost batches
 KEEP_UPDATES = 300  # about five minutes at one update a second: a reconnect resumes from these
 WAIT_MS = 1000  # how long one read of the changes stream waits for the next batch
@@ -117,14 +121,15 @@ class PictureFeed:
             return self._publish(self._read_all())
         if not moved and not changes.entities:
             return None
-        return self._publish(self._read_some(changes.entities))
+        layers, touched = self._read_some(changes.entities)
+        return self._publish(layers, touched)
 
     def _read_all(self) -> dict[str, pic.Layer]:
         self._full_at = time.monotonic()
         ctx, now = self.ctx, self.ctx.now_ms()
         self._alerts = live.open_alerts(ctx)
-        units = snapshots.entities(ctx.redis, "unit", now)
-        vessels = snapshots.entities(ctx.redis, "vessel", now)
+        units = snapshots.entities(ctx.redis, "unit", now, UNIT_FIELDS)
+        vessels = snapshots.entities(ctx.redis, "vessel", now, VESSEL_FIELDS)
         return {
             "units": self._units(units),
             "vessels": self._vessels(vessels, now),
@@ -132,9 +137,12 @@ class PictureFeed:
             **self._alerts_and_incidents(),
         }
 
-    def _read_some(self, entities: Iterable[tuple[str, str]]) -> dict[str, pic.Layer]:
+    def _read_some(
+        self, entities: Iterable[tuple[str, str]]
+    ) -> tuple[dict[str, pic.Layer], dict[str, list[str]]]:
         """The current layers with the named entities read again, and the alerts and incidents
-        (a sensor's colour follows its alerts: the sensors are re-read when those change)."""
+        (a sensor's colour follows its alerts: the sensors are re-read when those change); and
+        per entity layer, the ids read again (only those can differ)."""
         ctx, now = self.ctx, self.ctx.now_ms()
         by_kind: dict[str, list[str]] = {}
         for kind, ident in entities:
@@ -145,34 +153,39 @@ class PictureFeed:
         if self._alerts != alerts_before:
             by_kind["sensor"] = list(self.layers["sensors"]) + by_kind.get("sensor", [])
         out = {name: self.layers[name] for name in pic.LAYERS}
+        touched: dict[str, list[str]] = {}
         for kind, ids in by_kind.items():
             layer = dict(out[pic.KIND_LAYER[kind]])
             for i in ids:
                 layer.pop(i, None)  # gone unless read again below
-            read = snapshots.entities(ctx.redis, kind, now, only=set(ids))  # type: ignore[arg-type]
+            fields = {"unit": UNIT_FIELDS, "vessel": VESSEL_FIELDS}.get(kind, ())
+            read = snapshots.entities(ctx.redis, kind, now, fields, only=set(ids))  # type: ignore[arg-type]
             layer |= {
                 "unit": self._units,
                 "vessel": lambda found: self._vessels(found, now),
                 "sensor": self._sensors,
             }[kind](read)
             out[pic.KIND_LAYER[kind]] = layer
-        return out | self._alerts_and_incidents()
+            touched[pic.KIND_LAYER[kind]] = ids
+        return out | self._alerts_and_incidents(), touched
 
     def _units(self, found: list[dict[str, Any]]) -> pic.Layer:
-        located = [u for u in found if pic.unit_props(u, None) is not None]
-        subs = self._subdistricts(located)
-        return {
-            str(u["unit_id"]): pic.unit_props(u, sub)  # type: ignore[misc]
-            for u, sub in zip(located, subs, strict=True)
-        }
+        return self._placed(
+            {str(u["unit_id"]): pic.unit_props(u, None) for u in found}  # type: ignore[misc]
+        )
 
     def _vessels(self, found: list[dict[str, Any]], now: int) -> pic.Layer:
-        kept = [v for v in found if pic.vessel_props(v, None, now) is not None]
-        subs = self._subdistricts(kept)
-        return {
-            str(v["mmsi"]): pic.vessel_props(v, sub, now)  # type: ignore[misc]
-            for v, sub in zip(kept, subs, strict=True)
-        }
+        return self._placed(
+            {str(v["mmsi"]): pic.vessel_props(v, None, now) for v in found}  # type: ignore[misc]
+        )
+
+    def _placed(self, records: dict[str, pic.Props | None]) -> pic.Layer:
+        """The records that are drawn, each with its sub-district (one vectorised lookup)."""
+        kept = {k: r for k, r in records.items() if r is not None}
+        for r, sub in zip(kept.values(), self._subdistricts(list(kept.values())), strict=True):
+            if sub:
+                r["subdistrict"] = sub
+        return kept
 
     def _sensors(self, found: list[dict[str, Any]]) -> pic.Layer:
         out = {}
@@ -197,11 +210,18 @@ class PictureFeed:
             return []
         return self.ctx.geo.subdistricts_of([e["lon"] for e in items], [e["lat"] for e in items])
 
-    def _publish(self, layers: dict[str, pic.Layer]) -> Update | None:
+    def _publish(
+        self, layers: dict[str, pic.Layer], touched: dict[str, list[str]] | None = None
+    ) -> Update | None:
+        """Publish what differs from the held picture (for a layer in `touched`, only those
+        ids can, and only they are compared)."""
         changed: dict[str, pic.Layer] = {}
         gone: dict[str, list[str]] = {}
         for name in pic.LAYERS:
-            set_, removed = pic.diff(self.layers[name], layers[name])
+            only = touched.get(name) if touched is not None else None
+            if touched is not None and only is None and name in pic.KIND_LAYER.values():
+                continue  # an entity layer nothing was read for: the same as held
+            set_, removed = pic.diff(self.layers[name], layers[name], only)
             if set_:
                 changed[name] = set_
             if removed:

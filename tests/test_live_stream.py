@@ -182,3 +182,12 @@ def test_answers_that_stay_http_are_compressed_and_the_stream_is_not(site: str) 
     with session.get(f"{site}/_stream/live", stream=True, timeout=30) as resp:
         assert "Content-Encoding" not in resp.headers
         assert resp.headers["X-Accel-Buffering"] == "no"
+
+
+def test_a_diff_names_added_changed_and_gone_records_or_only_those_asked() -> None:
+    from domain.picture import diff
+
+    old = {"A": {"lat": 1, "name": "a"}, "B": {"lat": 2}, "C": {"lat": 3, "x": 1}}
+    new = {"A": {"lat": 1, "name": "a"}, "C": {"lat": 4}, "D": {"lat": 5}}
+    assert diff(old, new) == ({"C": {"lat": 4, "x": None}, "D": {"lat": 5}}, ["B"])
+    assert diff(old, new, only=["C"]) == ({"C": {"lat": 4, "x": None}}, [])
