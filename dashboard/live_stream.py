@@ -34,6 +34,7 @@ KEEPALIVE_S = 15.0
 RETRY_MS = 2000  # how soon the browser reconnects after the stream ends
 FIRST_PICTURE_S = 10.0  # a new process reads its first picture (Redis down: 503 meanwhile)
 _FEED = "ecocommand.picture"
+_LOCK = threading.Lock()  # one picture per app, however many streams open at once
 
 
 def feed() -> PictureFeed:
@@ -48,9 +49,6 @@ def feed() -> PictureFeed:
             ).start()
             app.extensions[_FEED] = found
     return found
-
-
-_LOCK = threading.Lock()
 
 
 def _event(kind: str, ident: str, body: bytes) -> bytes:

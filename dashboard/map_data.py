@@ -19,6 +19,7 @@ from shapely.geometry import box, mapping, shape
 
 from config import CONFIG_DIR
 from dashboard.i18n import TABLE, t
+from domain.picture import located
 from domain.vocab import LOCAL_TZ
 
 CENTER = (22.58, 114.48)  # lat, lon (Leaflet order)
@@ -105,16 +106,6 @@ def _point(lon: float, lat: float, props: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _located(e: dict[str, Any]) -> bool:
-    lon, lat = e.get("lon"), e.get("lat")
-    return (
-        isinstance(lon, int | float)
-        and isinstance(lat, int | float)
-        and -180 <= lon <= 180
-        and -90 <= lat <= 90
-    )
-
-
 def _num(v: Any, fmt: str) -> str:
     return format(v, fmt) if isinstance(v, int | float) else "—"
 
@@ -168,7 +159,7 @@ def alert_features(alerts: list[dict[str, Any]], lang: str) -> FeatureCollection
     """Where the open alerts are, as rings in their severity's colour under the markers."""
     features = []
     for a in alerts:
-        if not _located(a):
+        if not located(a):
             continue
         severity = str(a.get("severity") or "info")
         title = alert_title(a, lang)
@@ -207,7 +198,7 @@ def incident_features(items: list[dict[str, Any]], lang: str) -> FeatureCollecti
     its missed deadlines in `deadlines_missed`) gets a thick red outline."""
     features = []
     for inc in items:
-        if not _located(inc):
+        if not located(inc):
             continue
         late = [str(d) for d in inc.get("deadlines_missed") or []]
         priority = int(inc.get("priority") or 3)

@@ -24,7 +24,8 @@ Layer = dict[str, Props]
 Locate = Callable[[list[float], list[float]], list[str | None]]
 
 
-def _located(e: dict[str, Any]) -> bool:
+def located(e: dict[str, Any]) -> bool:
+    """Has a position on Earth (a corrupt or missing one draws nothing)."""
     lon, lat = e.get("lon"), e.get("lat")
     return (
         isinstance(lon, int | float)
@@ -55,7 +56,7 @@ def vessel_course(v: dict[str, Any]) -> float | None:
 
 
 def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
-    if not _located(u):
+    if not located(u):
         return None
     return _place(u) | _given(
         name=str(u.get("name") or ""),
@@ -72,7 +73,7 @@ def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
 
 def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
     ts = v.get("ts")
-    if not _located(v) or not isinstance(ts, int) or now_ms - ts > VESSEL_GONE_S * 1000:
+    if not located(v) or not isinstance(ts, int) or now_ms - ts > VESSEL_GONE_S * 1000:
         return None
     return _place(v) | _given(
         name=str(v.get("name") or ""),
@@ -109,7 +110,7 @@ def readings(s: dict[str, Any]) -> list[list[Any]]:
 
 
 def sensor_props(s: dict[str, Any], level: str | None) -> Props | None:
-    if not _located(s):
+    if not located(s):
         return None
     state = level if level in ("warning", "critical") else "ok" if s.get("values") else "no_data"
     return _place(s) | _given(
@@ -124,7 +125,7 @@ def sensor_props(s: dict[str, Any], level: str | None) -> Props | None:
 
 
 def alert_props(a: dict[str, Any]) -> Props | None:
-    if not _located(a):
+    if not located(a):
         return None
     return _place(a) | _given(
         severity=a.get("severity") or "info",
@@ -136,7 +137,7 @@ def alert_props(a: dict[str, Any]) -> Props | None:
 
 
 def incident_props(i: dict[str, Any]) -> Props | None:
-    if not _located(i):
+    if not located(i):
         return None
     return _place(i) | _given(
         type=i.get("type"),
