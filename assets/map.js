@@ -7,39 +7,10 @@
  * diamond, triangle, or a ship hull rotated to its course), so hit-testing and bounds stay
  * Leaflet's own circle logic. */
 (function () {
-    var TAU = Math.PI * 2;
 
-    /* Marker outline (circle, square, diamond, triangle, hexagon, ship), with corners at radius r around (x, y); angle in degrees clockwise from north. */
+    /* assets/shapes.js (loaded after this file: used at draw time only) */
     function trace(ctx, shape, x, y, r, angle) {
-        var a = (angle || 0) * Math.PI / 180;
-        function pt(dx, dy) {  /* rotate (dx, dy) by a, screen y pointing down */
-            return [x + dx * Math.cos(a) - dy * Math.sin(a), y + dx * Math.sin(a) + dy * Math.cos(a)];
-        }
-        var pts;
-        if (shape === "square") {
-            var s = r * 0.85;
-            pts = [[-s, -s], [s, -s], [s, s], [-s, s]];
-        } else if (shape === "diamond") {
-            pts = [[0, -r * 1.2], [r, 0], [0, r * 1.2], [-r, 0]];
-        } else if (shape === "triangle") {
-            pts = [[0, -r * 1.15], [r, r * 0.85], [-r, r * 0.85]];
-        } else if (shape === "hexagon") {
-            pts = [];
-            for (var i = 0; i < 6; i++) {
-                pts.push([r * 1.1 * Math.cos(i * TAU / 6), r * 1.1 * Math.sin(i * TAU / 6)]);
-            }
-        } else if (shape === "ship") {  /* a hull pointing along the course */
-            pts = [[0, -r * 1.6], [r * 0.75, -r * 0.3], [r * 0.75, r * 1.1], [-r * 0.75, r * 1.1],
-                   [-r * 0.75, -r * 0.3]];
-        } else {
-            ctx.arc(x, y, r, 0, TAU, false);
-            return;
-        }
-        pts.forEach(function (d, i) {
-            var p = pt(d[0], d[1]);
-            if (i === 0) { ctx.moveTo(p[0], p[1]); } else { ctx.lineTo(p[0], p[1]); }
-        });
-        ctx.closePath();
+        self.ecocommandShapes.trace(ctx, shape, x, y, r, angle);
     }
 
     /* Where each marker on the map is, by feature id, with the time it was drawn (epoch ms):

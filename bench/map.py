@@ -1,4 +1,4 @@
-"""`python run.py bench map [--out FILE] [units=2000 vessels=3000 sensors=200 seconds=60 ...]`
+"""`python run.py bench map [--out FILE] [units=5000 vessels=3000 sensors=200 seconds=60 ...]`
 
 Measures the live map page with a district-sized picture live: `units` units, `vessels` vessels
 and `sensors` sensors, published over MQTT through the real ingest worker (bench/map_traffic.py:
@@ -23,11 +23,24 @@ web app (`run.py web`: gunicorn, as deployed) run as their own processes.
   the mover paused (the idle baseline); the JS heap at the start and the end of the window.
   Publish -> pixel: `samples` times a QoS 1 position of one probe unit (published once the PUBACK
   is in), until the page has drawn its marker there: drawn time - publish time. The wall-screen
-  variant (`/?wall=1`) gets the same warm-up, window and heap figures.
+  variant (`/?wall=1`, in a tab of its own: the map page's tab closed) gets the same warm-up,
+  window and heap figures; then it stays open with the picture moving for `heap_minutes`, its
+  heap (after a forced GC) sampled every 15 s (at least 21 samples), and a least-squares line
+  over the samples of the last 80 % of that run (the last 8 of 10 minutes) gives its rise in MB
+  (bench/map_heap.py: browser.wall_heap).
+* pushed (bench/map_stream.py): one signed-in stream read for `seconds` (bytes and updates per
+  second) while this process steps a picture of its own (server time per update against
+  reading the whole picture); then `pages` streams at once (bench/map_pages.py), each from a
+  session of its own signed in through the form, each holding its whole picture, read for
+  `seconds` with the picture moving: the CPU of the whole web app (gunicorn master and workers)
+  per wall second (cores), and per stream the updates, bytes per second and whether its
+  updates formed one unbroken chain from its picture (pushed.pages).
 
-Options (KEY=VALUE): units (2000), vessels (3000), sensors (200), seconds (60: each browser
-window), samples (20), calls (50), seed (1). The phases are in bench/map_measure.py, the report
-in bench/map_report.py; logs of the worker and the web app go to DATA_DIR/bench/map-logs.
+Options (KEY=VALUE): units (5000), vessels (3000), sensors (200), seconds (60: each browser
+window and each stream window), samples (20), calls (50), seed (1), pages (50: concurrent
+streams), heap_minutes (10.0: the wall screen's heap run). The phases are in
+bench/map_measure.py, the report in bench/map_report.py; logs of the worker and the web app go
+to DATA_DIR/bench/map-logs.
 """
 
 from __future__ import annotations
@@ -50,7 +63,7 @@ import orjson
 import redis
 import requests
 
-from bench import map_report, map_stream
+from bench import map_pages, map_report, map_stream
 from bench.common import (
     ROOT,
     Servers,
@@ -75,8 +88,19 @@ DEFAULTS: dict[str, Any] = {
     "samples": 20,
     "calls": 50,
     "seed": 1,
+    "pages": 50,
+    "heap_minutes": 10.0,
 }
-MINIMUM = {"units": 2, "vessels": 1, "sensors": 1, "seconds": 1.0, "samples": 1, "calls": 1}
+MINIMUM = {
+    "units": 2,
+    "vessels": 1,
+    "sensors": 1,
+    "seconds": 1.0,
+    "samples": 1,
+    "calls": 1,
+    "pages": 1,
+    "heap_minutes": 0.1,
+}
 KINDS = ("unit", "vessel", "sensor")
 
 
@@ -186,18 +210,26 @@ def located_ids(r: redis.Redis) -> list[str]:
 
 
 def measure_pushed(
-    base: str, password: str, settings: Settings, redis_url: str, seconds: float
+    base: str,
+    password: str,
+    settings: Settings,
+    redis_url: str,
+    o: Options,
+    roots: dict[str, int | None],
+    mover: Mover,
 ) -> dict[str, Any]:
-    """The stream a page reads and the server's work per update, over the same `seconds`."""
+    """The stream a page reads and the server's work per update, over the same `seconds`; then
+    `pages` streams at once and the web app's CPU over another `seconds`."""
     feed: dict[str, Any] = {}
     worker = threading.Thread(
-        target=lambda: feed.update(map_stream.measure_feed(settings, redis_url, seconds)),
+        target=lambda: feed.update(map_stream.measure_feed(settings, redis_url, o.seconds)),
         daemon=True,
     )
     worker.start()
-    stream = map_stream.measure_stream(base, USER, password, seconds)
-    worker.join(seconds + 120)
-    return {"stream": stream, "feed": feed}
+    stream = map_stream.measure_stream(base, USER, password, o.seconds)
+    worker.join(o.seconds + 120)
+    pages = map_pages.measure_pages(base, USER, password, o.pages, o.seconds, roots, mover)
+    return {"stream": stream, "feed": feed, "pages": pages}
 
 
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
@@ -247,15 +279,15 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
                 mover.join(timeout=10)
 
             stack.callback(stop_mover)
-            cb, callback, baseline = measure_callback(base, servers.r, o, mover, password)
-            pushed = measure_pushed(base, password, settings, servers.redis_url, o.seconds)
-            _alive(procs)
             roots = {
                 "web": web.pid,
                 "ingest": worker.pid,
                 "bench": os.getpid(),
                 **{k: p.pid for k, p in servers.processes().items() if p},
             }
+            cb, callback, baseline = measure_callback(base, servers.r, o, mover, password)
+            pushed = measure_pushed(base, password, settings, servers.redis_url, o, roots, mover)
+            _alive(procs)
             b = browser_phase(
                 base,
                 ids,

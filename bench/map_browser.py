@@ -316,12 +316,22 @@ def busy(events: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
 # --- a measuring window ---------------------------------------------------------------------
 
 
+def live_stats(driver: Any) -> dict[str, dict[str, float]]:
+    """assets/live.js's own count of its main-thread time: per kind (draw, update, picture)."""
+    got = driver.execute_script(
+        "var l = window.ecocommand && window.ecocommand.map && window.ecocommand.map.live;"
+        "return l && l.stats ? JSON.parse(JSON.stringify(l.stats)) : {};"
+    )
+    return got if isinstance(got, dict) else {}
+
+
 def window(
     driver: Any, seconds: float, refresh_output: str, nochange_bytes: int, trace: bool = True
 ) -> dict[str, Any]:
     """`seconds` of the open page: long tasks, the trace, and the refresh callback's polls (an
     update: an answer longer than the `nochange_bytes` of a "nothing changed" one)."""
     n_calls = driver.execute_script("return window.__bench.calls.length")
+    live_before = live_stats(driver)
     tracer, trace_error = None, None
     if trace:
         try:
@@ -332,6 +342,7 @@ def window(
     t0 = driver.execute_script("return performance.now()")
     time.sleep(seconds)
     t1 = driver.execute_script("return performance.now()")
+    live_after = live_stats(driver)
     events: list[dict[str, Any]] = []
     if tracer is not None:
         try:
@@ -366,6 +377,15 @@ def window(
             "busy_ms_per_s": round(sum(long_tasks) / span, 1),
             "longest_ms": round(max(long_tasks, default=0.0), 1),
         },
+    }
+    out["live"] = {
+        kind: {
+            "count": n,
+            "ms_per_s": round((s["ms"] - live_before.get(kind, {}).get("ms", 0.0)) / span, 1),
+            "longest_ms_ever": round(s["max"], 1),
+        }
+        for kind, s in live_after.items()
+        if (n := s["n"] - live_before.get(kind, {}).get("n", 0))
     }
     if updates:
         out["longtask"]["blocking_ms_per_update"] = round(blocking / len(updates), 1)

@@ -1,6 +1,7 @@
 """The map benchmark's measuring phases: the refresh callback over HTTP against its raw baseline,
 and the browser windows (the page moving, the page idle, publish -> pixel probes, the wall
-screen). bench/map.py sets up the processes and calls these in order."""
+screen, then the wall screen's heap over `heap_minutes`: bench/map_heap.py). bench/map.py sets
+up the processes and calls these in order."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import redis
 import requests
 
 from bench import map_browser as browser
+from bench import map_heap
 from bench.common import Servers, host_busy, percentiles
 from bench.map_http import Callback, WebClient, count_features, gzip_size, timed_baseline
 from bench.map_traffic import Mover
@@ -46,6 +48,8 @@ class Options:
     samples: int
     calls: int
     seed: int
+    pages: int
+    heap_minutes: float
 
 
 def warmup_s(seconds: float) -> float:
@@ -55,7 +59,7 @@ def warmup_s(seconds: float) -> float:
 # --- CPU per part -----------------------------------------------------------------------------
 
 
-def _tree(pid: int | None) -> list[psutil.Process]:
+def tree(pid: int | None) -> list[psutil.Process]:
     if pid is None:
         return []
     try:
@@ -84,7 +88,7 @@ class CpuMeter:
         self.roots = roots
 
     def _procs(self, name: str, pid: int | None) -> list[psutil.Process]:
-        return [psutil.Process()] if name == "bench" else _tree(pid)
+        return [psutil.Process()] if name == "bench" else tree(pid)
 
     def snapshot(self) -> tuple[float, dict[str, float]]:
         parts = {k: _cpu_s(self._procs(k, pid)) for k, pid in self.roots.items()}
@@ -289,6 +293,21 @@ def probe_latency(
     }
 
 
+def fresh_tab(driver: Any) -> None:
+    """Goes on in a new tab, the others closed, the hook installed there (it is per tab). A page
+    left by navigating in the same tab stays in the renderer's JS heap for about a minute (seen
+    with Chromium 156: ~10 MB of the map page inside the wall page's heap until then); a page of
+    its own has a heap of its own from the start, as a wall screen's browser does."""
+    old = driver.window_handles
+    driver.switch_to.new_window("tab")
+    new = driver.current_window_handle
+    for handle in old:
+        driver.switch_to.window(handle)
+        driver.close()
+    driver.switch_to.window(new)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": browser.HOOK_JS})
+
+
 def _open(
     driver: Any, url: str, ids: list[str], mover: Mover, o: Options
 ) -> tuple[dict[str, Any], HeapLog]:
@@ -344,6 +363,7 @@ def browser_phase(
     }
     out["page"] = page
 
+    fresh_tab(driver)  # the map page's heap is not counted as the wall's
     wall, heap = _open(driver, f"{base}/?wall=1", ids, mover, o)
     wall = {"url": "/?wall=1", **wall}
     wall["wall_mode_shown"] = bool(
@@ -353,5 +373,6 @@ def browser_phase(
     wall["poll_interval_ms"] = browser.poll_interval_ms(driver, cb.output)
     wall["heap"] = {"marks": heap.marks}
     out["wall"] = wall
+    out["wall_heap"] = map_heap.run(driver, o.heap_minutes, mover)
     out["console_errors"] = browser.severe_console(driver)
     return out

@@ -15,6 +15,9 @@ TARGET_BYTES_PER_S = 100_000
 TARGET_BLOCKING_MS_PER_S = 100.0
 TARGET_PIXEL_MS = 1000.0
 TARGET_HEAP_GROWTH_MB = 2.0
+TARGET_WEB_CORES = 1.0  # the whole web app (gunicorn master + workers) ...
+TARGET_PAGES = 50  # ... serving this many map pages at once
+TARGET_HEAP_MINUTES = 10.0  # the wall screen's run the heap target is about
 IDLE_FLOOR_MS_PER_S = 1.0  # an idle figure below this makes a ratio meaningless: null
 
 NOTES = [
@@ -24,17 +27,37 @@ NOTES = [
     "(PerformanceObserver 'longtask'); busy = union of the top-level task events of the page's "
     "renderer main thread in a Chrome trace of the same window (trace.blocking_ms_per_s: the "
     "same sum over its tasks); both are measured while the trace runs",
+    "browser.*.active.live = assets/live.js's own main-thread time in the window, per kind: "
+    "draw (the board, once per animation frame at most), update (applying a pushed update), "
+    "picture (a whole picture)",
     "blocking_ms_per_s_at_1_update_s = the larger of the two pages' blocking per second while "
     "the mover moves the picture once a second (units, vessels and sensors are pushed; the "
     "page still polls counts, alerts and incidents)",
-    "pushed.feed: a picture of this process's own against the same Redis, stepped every "
-    "0.25 s without waiting; update_ms = a step that found changes (read them, diff, "
-    "serialise); baseline_whole_picture_ms = reading and serialising the whole picture, what "
-    "every poll did before (the polling path), measured in the same run",
+    "pushed.feed: a picture kept current in a process of its own against the same Redis, as "
+    "a web process's picture thread keeps it (each step waits for the next ingest batch); "
+    "update_ms = from the moment ingest announced the first change an update carries (its "
+    "live-changes entry id, Redis' clock on this machine) to the update ready to send: the "
+    "wait for the picture thread, reading the changed entities, diff and serialising "
+    "(update_cpu_ms: that step's CPU time; update_features: records changed per update); "
+    "baseline_whole_picture_ms = reading and serialising the whole picture, what every poll "
+    "did before (the polling path), measured in the same process and run, right after the "
+    "window (in it, it would hold the measured picture up)",
     "pushed.stream.bytes_per_s = what one page's stream carried per second after its whole "
     "picture, with the picture moving once a second (bytes_per_s_at_1_update_s)",
-    "wall_heap_growth_mb_10min is not measured yet (the wall window lasts `seconds`): null, "
-    "and its target false",
+    "pushed.pages: `pages` streams at once, each on a session of its own signed in through "
+    "the form, each past its whole picture, read for `seconds` with the picture moving; "
+    "web_cores = CPU time (user + system) of the web app's process tree (gunicorn master and "
+    "workers) / wall time of that window (cpu_cores: every part, 'bench' being this process "
+    "with its readers); in_order = no stream failed and every stream's updates formed one "
+    "chain (the first update's since = its picture's seq, then each since = the previous seq; "
+    "a later picture event is a reset after a gap, counted in resets); bytes_per_s and "
+    "updates per stream as min/median/max",
+    "browser.wall_heap: after its window the wall page stays open with the picture moving for "
+    "heap_minutes, its heap sampled (after a forced GC) every every_s; wall_heap_growth_mb_10min"
+    " = slope x span of a least-squares line over the samples in the last 80 % of that run "
+    "(the last 8 of 10 minutes); fit.largest_step_mb = the largest change between two samples "
+    "in that span (one step that size can carry the line); redrawn = markers drawn anew since "
+    "the previous sample",
     "each page runs warmup_s with the picture moving before its window; heap figures are taken "
     "after forced garbage collections; MB/hour extrapolates one window's growth (noisy over "
     "short windows); page.heap.marks also spans the idle window and the probes",
@@ -47,6 +70,46 @@ def blocking(w: dict[str, Any]) -> float | None:
     if str(lt.get("observer", "")).startswith("longtask"):
         return lt["blocking_ms_per_s"]
     return w.get("trace", {}).get("blocking_ms_per_s")
+
+
+def pages_figures(
+    o: dict[str, Any], pages: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, bool], list[str]]:
+    """The room of map pages: summary, target and notes."""
+    met = pages["web_cores"] < TARGET_WEB_CORES and pages["in_order"] and pages["all_got_updates"]
+    notes = []
+    if o["pages"] < TARGET_PAGES:
+        met = False
+        notes.append(f"pages={o['pages']} < {TARGET_PAGES}: web_under_1_core_at_50_pages is false")
+    summary = {
+        "web_cores_at_50_pages": pages["web_cores"],
+        "pages_in_order": pages["in_order"],
+        "pages_bytes_per_s_median": pages["bytes_per_s"]["median"],
+        "pages_updates_min": pages["updates"]["min"],
+    }
+    return summary, {"web_under_1_core_at_50_pages": met}, notes
+
+
+def heap_figures(
+    o: dict[str, Any], heap: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, bool], list[str]]:
+    """The wall screen's long run: summary, target and notes."""
+    rise = heap["fit"]["rise_mb"]
+    met = rise is not None and rise < TARGET_HEAP_GROWTH_MB
+    notes = []
+    if o["heap_minutes"] < TARGET_HEAP_MINUTES:
+        met = False
+        notes.append(
+            f"heap_minutes={o['heap_minutes']:g} < {TARGET_HEAP_MINUTES:g}: "
+            "wall_heap_growth_under_2mb_10min is false"
+        )
+    if not heap["redrawn_min"]:
+        notes.append("the wall page redrew no marker between some heap samples")
+    summary = {
+        "wall_heap_growth_mb_10min": None if rise is None else round(rise, 2),
+        "wall_heap_slope_mb_per_min": heap["fit"]["slope_mb_per_min"],
+    }
+    return summary, {"wall_heap_growth_under_2mb_10min": met}, notes
 
 
 def idle_ratio(active: float | None, idle: float | None) -> float | None:
@@ -89,6 +152,9 @@ def build(
             "null; busy_active_over_idle (trace) compares the two windows"
         )
     trace = active.get("trace", {})
+    pages_s, pages_t, pages_n = pages_figures(options, pushed["pages"])
+    heap_s, heap_t, heap_n = heap_figures(options, b["wall_heap"])
+    notes += pages_n + heap_n
     return {
         **report_header("map", load_avg, memory_mb=round(psutil.virtual_memory().total / 2**20)),
         "versions": versions,
@@ -126,7 +192,8 @@ def build(
             "bytes_per_s_at_1_update_s": pushed["stream"]["bytes_per_s"],
             "stream_updates_per_s": pushed["stream"]["updates_per_s"],
             "stream_picture_bytes": pushed["stream"]["picture_bytes"],
-            "wall_heap_growth_mb_10min": None,
+            **heap_s,
+            **pages_s,
             "callback_p50_ms": callback["request_ms"]["p50"],
             "callback_p95_ms": callback["request_ms"]["p95"],
             "callback_bytes": callback["bytes"],
@@ -161,7 +228,8 @@ def build(
             and at_1_update_s < TARGET_BLOCKING_MS_PER_S,
             "publish_to_pixel_p95_under_1s": p2p["p95"] is not None
             and p2p["p95"] < TARGET_PIXEL_MS,
-            "wall_heap_growth_under_2mb_10min": False,  # not measured yet: see notes
+            **heap_t,
+            **pages_t,
             "probes_lost_zero": pixel["lost"] == 0,
         },
         "notes": notes,
@@ -198,6 +266,20 @@ def show(report: dict[str, Any], out: Path) -> None:
         f"pushed     update p95 {s['update_server_p95_ms']} ms (whole picture p95 "
         f"{s['update_server_whole_picture_p95_ms']} ms); stream {s['bytes_per_s_at_1_update_s']:,}"
         f" B/s, {s['stream_updates_per_s']} updates/s; picture {s['stream_picture_bytes']:,} B"
+    )
+    p, h = report["pushed"]["pages"], report["browser"]["wall_heap"]
+    print(
+        f"pages      {p['opened']}/{p['pages']} streams at once: web app {p['web_cores']} cores "
+        f"(gunicorn master + workers); per stream {p['updates_per_s']['median']} updates/s, "
+        f"{p['bytes_per_s']['median']:,} B/s (min {p['bytes_per_s']['min']:,}, max "
+        f"{p['bytes_per_s']['max']:,}); in order {p['in_order']}, resets {p['resets']}"
+    )
+    fit = h["fit"]
+    print(
+        f"wall heap  {h['minutes']:g} min, {len(h['samples'])} samples: "
+        f"{h['start_mb']} -> {h['end_mb']} MB; line over the last "
+        f"{fit['to_s'] - fit['from_s']:.0f} s: {fit['slope_mb_per_min']} MB/min, rise "
+        f"{s['wall_heap_growth_mb_10min']} MB"
     )
     print(
         f"publish->pixel p50 {s['publish_to_pixel_p50_ms']} ms, p95 "

@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         title="ecocommand",
         update_title=None,
         assets_folder=str(ASSETS_DIR),
+        # assets/workers/: scripts for Web Workers (the live board's drawing), served from
+        # /assets/workers/ but not run in the page
+        assets_path_ignore=["workers"],
         use_pages=True,
         pages_folder="",
         suppress_callback_exceptions=False,

@@ -86,6 +86,16 @@ def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Pro
     )
 
 
+def departed(vessels: Layer, now_ms: int) -> list[str]:
+    """The vessels not heard for VESSEL_GONE_S: they leave the picture."""
+    return [k for k, v in vessels.items() if now_ms - int(v.get("ts") or 0) > VESSEL_GONE_S * 1000]
+
+
+def without(layer: Layer, ids: Iterable[str]) -> Layer:
+    drop = set(ids)
+    return {k: v for k, v in layer.items() if k not in drop}
+
+
 def sensor_level(alerts: Iterable[Props], sensor_id: str) -> str | None:
     """The worst open alert severity of a sensor (alerts name their sensor in `source`)."""
     found = [

@@ -26,7 +26,7 @@ from dashboard.i18n import options, t
 from dashboard.viewer import Viewer
 from domain.coverage_places import load_coverage
 from domain.vocab import Department, UnitKind
-from layouts.map import BASEMAP_STYLES
+from layouts.map import BASEMAP_STYLES, JS
 from services.coverage import WINDOWS
 from views.coverage import table_columns
 from views.coverage_map import (
@@ -99,7 +99,7 @@ def places_centre() -> list[float]:
     return [round(float(south + north) / 2, 4), round(float(west + east) / 2, 4)]
 
 
-def map_view() -> dl.Map:
+def map_view(lang: str) -> dl.Map:
     base = map_data.basemap()
     presence = [
         dl.GeoJSON(
@@ -118,6 +118,12 @@ def map_view() -> dl.Map:
                 "coast",
                 dl.GeoJSON(id=Ids.COAST_OK, data=_empty(), style=COAST_OK_STYLE),
                 dl.GeoJSON(id=Ids.COAST_BLIND, data=_empty(), style=COAST_BLIND_STYLE),
+            ),
+            # every unit, pushed and moved in place (assets/live.js): who patrols beside the gaps
+            dl.GeoJSON(
+                data=map_data.live_anchor("units", lang),
+                pointToLayer=JS("pointToLayer"),
+                hideout={"radius": 5, "filters": {}},
             ),
             dl.ScaleControl(imperial=False),
         ],
@@ -286,7 +292,7 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
             _card(
                 t("coverage.map", lang),
                 Ids.MAP_TITLE,
-                map_view(),
+                map_view(lang),
                 html.Div(id=Ids.LEGEND, className="ec-cov-legend"),
                 cls="ec-cov-card ec-cov-map",
             ),

@@ -2,14 +2,16 @@
 the next, for the pushed stream every map page reads (dashboard/live_stream.py).
 
 The picture is a cache of Redis, never state of its own: it is rebuilt from Redis in full at
-start, every FULL_EVERY_S and whenever the live-changes stream lost entries it had not read;
+start, every FULL_EVERY_S (vessels not heard for an hour are dropped every AGE_EVERY_S
+without reading) and whenever the live-changes stream lost entries it had not read;
 in between, an update reads only the entities the ingest batches name in that stream
-(store/live_changes.py), and the open alerts and incidents (a few hundred at most) whole.
+(store/live_changes.py), and the open alerts and incidents (a few hundred at most) whole when
+they changed.
 
 Each process numbers its own pictures (`seq`, under a `token` of its own): a browser that
 reconnects to the same process resumes from the updates it holds, one that lands on another
-process (or came too late) gets the whole picture. Redis' `live:version` only tells whether the
-alerts and incidents need reading again.
+process (or came too late) gets the whole picture. Redis' `live:version:overlays` tells whether
+the alerts and incidents need reading again.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ from store import live_changes, snapshots
 UNIT_FIELDS = ("lat", "lon", "name", "status", "department", "kind", "level", "speed_kmh")
 UNIT_FIELDS += ("course",)
 VESSEL_FIELDS = ("lat", "lon", "name", "callsign", "ship_type_text", "sog_kn", "cog", "heading")
-FULL_EVERY_S = 15.0  # the safety net: changes made outside ingest, vessels leaving, lost batches
+# The safety net: a batch written but not announced (a worker killed between the two), a
+# restore. Every write to units, vessels and sensors is announced, alerts and incidents have
+# their own version, so this is rare: a whole read stalls the updates for a while (~0.5 s).
+FULL_EVERY_S = 300.0
+AGE_EVERY_S = 15.0  # how often vessels not heard for an hour leave the picture
 KEEP_UPDATES = 300  # about five minutes at one update a second: a reconnect resumes from these
 WAIT_MS = 1000  # how long one read of the changes stream waits for the next batch
 
@@ -46,10 +52,26 @@ class Update:
     changed: dict[str, pic.Layer]  # by layer: records added or changed
     gone: dict[str, list[str]]  # by layer: ids removed
     body: bytes  # the JSON the stream sends, made once for every reader
+    # when the oldest change it carries was announced by ingest (None: not through ingest):
+    # now - this is how long the server took to turn a change into an update (bench map)
+    announced_ms: int | None = None
 
 
 def _body(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"type": kind, **fields})
+
+
+def _alerted_sources(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> set[str]:
+    """The sources (sensor ids) of the alerts that differ between two readings."""
+    old = {str(a.get("id")): a for a in before}
+    new = {str(a.get("id")): a for a in after}
+    return {
+        str(a.get("source"))
+        for k in old.keys() | new.keys()
+        if old.get(k) != new.get(k)
+        for a in (old.get(k), new.get(k))
+        if a is not None
+    }
 
 
 class PictureFeed:
@@ -60,11 +82,10 @@ class PictureFeed:
         self.layers: dict[str, pic.Layer] = {name: {} for name in pic.LAYERS}
         self.token = secrets.token_hex(4)  # this process's numbering
         self.seq = -1  # of the picture held; -1: nothing read yet
-        self._version = -1  # live:version when last read
         self.updates: deque[Update] = deque(maxlen=KEEP_UPDATES)
         self.changed = threading.Condition()
-        self._last_id = "0-0"
-        self._full_at = 0.0
+        self._changes = live_changes.Changes("0-0")  # the last read of the changes stream
+        self._full_at = self._aged_at = 0.0
         self._alerts: list[dict[str, Any]] = []
 
     # -- what readers ask ------------------------------------------------------------------
@@ -110,22 +131,25 @@ class PictureFeed:
         """One round: read what changed (waiting up to `wait_ms`), publish the update if any."""
         r = self.ctx.redis
         if self.seq < 0 or time.monotonic() - self._full_at > FULL_EVERY_S:
-            self._last_id = live_changes.latest_id(r)
-            self._version = snapshots.version(r)
+            self._changes = live_changes.start(r)  # before the data: a change meanwhile comes next
             return self._publish(self._read_all())
-        changes = live_changes.read(r, self._last_id, wait_ms)
-        self._last_id = changes.last_id
-        version = snapshots.version(r)  # read before the data: a change meanwhile comes next
-        moved, self._version = version != self._version, version
-        if changes.gap:
+        if time.monotonic() - self._aged_at > AGE_EVERY_S:
+            self._aged_at = time.monotonic()
+            gone = pic.departed(self.layers["vessels"], self.ctx.now_ms())
+            if gone:
+                layers = self.layers | {"vessels": pic.without(self.layers["vessels"], gone)}
+                return self._publish(layers, {"vessels": gone})
+        before, self._changes = self._changes, live_changes.read(r, self._changes, wait_ms)
+        if self._changes.gap:
             return self._publish(self._read_all())
-        if not moved and not changes.entities:
+        moved = self._changes.overlays != before.overlays
+        if not moved and not self._changes.entities:
             return None
-        layers, touched = self._read_some(changes.entities)
-        return self._publish(layers, touched)
+        layers, touched = self._read_some(self._changes.entities, moved)
+        return self._publish(layers, touched, self._changes.first_ms)
 
     def _read_all(self) -> dict[str, pic.Layer]:
-        self._full_at = time.monotonic()
+        self._full_at = self._aged_at = time.monotonic()
         ctx, now = self.ctx, self.ctx.now_ms()
         self._alerts = live.open_alerts(ctx)
         units = snapshots.entities(ctx.redis, "unit", now, UNIT_FIELDS)
@@ -138,36 +162,44 @@ class PictureFeed:
         }
 
     def _read_some(
-        self, entities: Iterable[tuple[str, str]]
-    ) -> tuple[dict[str, pic.Layer], dict[str, list[str]]]:
+        self, entities: Iterable[tuple[str, str]], overlays: bool
+    ) -> tuple[dict[str, pic.Layer], dict[str, list[str] | None]]:
         """The current layers with the named entities read again, and the alerts and incidents
-        (a sensor's colour follows its alerts: the sensors are re-read when those change); and
-        per entity layer, the ids read again (only those can differ)."""
+        when `overlays` changed (a sensor's colour follows its alerts: the sensors are re-read
+        then); and per layer read again, the ids read (None: the whole layer)."""
         ctx, now = self.ctx, self.ctx.now_ms()
         by_kind: dict[str, list[str]] = {}
         for kind, ident in entities:
             if kind in pic.KIND_LAYER:
                 by_kind.setdefault(kind, []).append(ident)
-        alerts_before = self._alerts
-        self._alerts = live.open_alerts(ctx)
-        if self._alerts != alerts_before:
-            by_kind["sensor"] = list(self.layers["sensors"]) + by_kind.get("sensor", [])
-        out = {name: self.layers[name] for name in pic.LAYERS}
-        touched: dict[str, list[str]] = {}
+        out = dict(self.layers)
+        touched: dict[str, list[str] | None] = {}
+        if overlays:
+            alerts_before = self._alerts
+            self._alerts = live.open_alerts(ctx)
+            affected = _alerted_sources(alerts_before, self._alerts) & self.layers["sensors"].keys()
+            by_kind["sensor"] = [*affected, *by_kind.get("sensor", [])]
+            out |= self._alerts_and_incidents()
+            touched |= {"alerts": None, "incidents": None}
+        fields = {"unit": UNIT_FIELDS, "vessel": VESSEL_FIELDS, "sensor": ()}
+        found = snapshots.named_entities(
+            ctx.redis,
+            {kind: (ids, fields[kind]) for kind, ids in by_kind.items()},  # type: ignore[misc]
+            now,
+        )
         for kind, ids in by_kind.items():
-            layer = dict(out[pic.KIND_LAYER[kind]])
+            name = pic.KIND_LAYER[kind]
+            layer = dict(out[name])
             for i in ids:
-                layer.pop(i, None)  # gone unless read again below
-            fields = {"unit": UNIT_FIELDS, "vessel": VESSEL_FIELDS}.get(kind, ())
-            read = snapshots.entities(ctx.redis, kind, now, fields, only=set(ids))  # type: ignore[arg-type]
-            layer |= {
-                "unit": self._units,
-                "vessel": lambda found: self._vessels(found, now),
-                "sensor": self._sensors,
-            }[kind](read)
-            out[pic.KIND_LAYER[kind]] = layer
-            touched[pic.KIND_LAYER[kind]] = ids
-        return out | self._alerts_and_incidents(), touched
+                layer.pop(i, None)  # gone unless read again
+            if kind == "unit":
+                layer |= self._units(found[kind])
+            elif kind == "vessel":
+                layer |= self._vessels(found[kind], now)
+            else:
+                layer |= self._sensors(found[kind])
+            out[name], touched[name] = layer, ids
+        return out, touched
 
     def _units(self, found: list[dict[str, Any]]) -> pic.Layer:
         return self._placed(
@@ -211,16 +243,17 @@ class PictureFeed:
         return self.ctx.geo.subdistricts_of([e["lon"] for e in items], [e["lat"] for e in items])
 
     def _publish(
-        self, layers: dict[str, pic.Layer], touched: dict[str, list[str]] | None = None
+        self,
+        layers: dict[str, pic.Layer],
+        touched: dict[str, list[str] | None] | None = None,
+        announced_ms: int | None = None,
     ) -> Update | None:
-        """Publish what differs from the held picture (for a layer in `touched`, only those
-        ids can, and only they are compared)."""
+        """Publish what differs from the held picture. With `touched`, only its layers can
+        differ, and in those only its ids (None: any)."""
         changed: dict[str, pic.Layer] = {}
         gone: dict[str, list[str]] = {}
-        for name in pic.LAYERS:
+        for name in pic.LAYERS if touched is None else touched:
             only = touched.get(name) if touched is not None else None
-            if touched is not None and only is None and name in pic.KIND_LAYER.values():
-                continue  # an entity layer nothing was read for: the same as held
             set_, removed = pic.diff(self.layers[name], layers[name], only)
             if set_:
                 changed[name] = set_
@@ -233,7 +266,7 @@ class PictureFeed:
             since, seq = self.seq, self.seq + 1
             now = self.ctx.now_ms()  # the page's clock for ages ("last report 12 s ago")
             body = _body("update", since=since, seq=seq, now=now, changed=changed, gone=gone)
-            update = Update(since, seq, changed, gone, body)
+            update = Update(since, seq, changed, gone, body, announced_ms)
             self.layers, self.seq = layers, seq
             if not first:
                 self.updates.append(update)

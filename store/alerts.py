@@ -25,7 +25,7 @@ class Outcome(IntEnum):
 
 
 def _keys(alert_id: str) -> list[str]:
-    return [keys.alert(alert_id), keys.ALERTS_OPEN, keys.EVENTS, keys.VERSION]
+    return [keys.alert(alert_id), keys.ALERTS_OPEN, keys.EVENTS, keys.OVERLAYS_VERSION]
 
 
 def acknowledge(r: redis.Redis, alert_id: str, user: str, now_ms: int, history_ms: int) -> Outcome:

@@ -26,7 +26,7 @@ from domain.coverage_places import CoverageGeography, Place
 from domain.vocab import LOCAL_TZ, Department, UnitKind, local_day
 from store import keys
 from store.codec import text as as_text
-from store.snapshots import READ_ALL
+from store.snapshots import read_hashes
 
 DAY_KEEP_S = 400 * 86_400  # the trend: over a year of days
 PRESENCE_KEEP_S = 9 * 86_400  # the heatmap's longest window is 7 local days
@@ -88,16 +88,16 @@ class CoverageRecorder:
         self.r, self.geo, self.hex_res, self.flush_ms = r, geo, hex_res, int(flush_s * 1000)
         self.pending: dict[tuple[int, str], float] = defaultdict(float)  # (hour, member)
         self.flushed_ms = 0
-        self._read = r.register_script(READ_ALL)
         self._write = r.register_script(_WRITE_TRACKERS)
 
     def record(self, positions: Sequence[UnitPosition]) -> list[Visit]:
         """Two round trips whatever the batch size: read the units (profile and tracker),
         write trackers and visits. Safe to retry: nothing is kept unless the write succeeds."""
         units = list(dict.fromkeys(p.unit_id for p in positions))
-        rows = self._read(
-            keys=[keys.state("unit", u) for u in units],
-            args=["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD],
+        rows = read_hashes(
+            self.r,
+            [keys.state("unit", u) for u in units],
+            ["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD],
         )
         profile = {u: [as_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
         trackers = {u: _tracker(row[3]) for u, row in zip(units, rows, strict=True)}

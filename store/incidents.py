@@ -114,7 +114,7 @@ def create(
             keys.incident_timeline(incident_id),
             keys.INCIDENTS,
             keys.INCIDENTS_OPEN,
-            keys.VERSION,
+            keys.OVERLAYS_VERSION,
         ],
         args=[incident_id, at_ms, by, reason, *pairs],
     )
@@ -171,7 +171,7 @@ def import_history(
             keys.incident_timeline(incident_id),
             keys.INCIDENTS,
             keys.INCIDENTS_OPEN,
-            keys.VERSION,
+            keys.OVERLAYS_VERSION,
         ],
         args=args,
     )
@@ -206,7 +206,7 @@ def add_note(
     caption) to the incident's notes; detail = the entry's id."""
     pairs = [x for k, v in fields.items() for x in (k, v)]
     res = r.register_script(NOTE)(
-        keys=[keys.incident(incident_id), keys.incident_notes(incident_id), keys.VERSION],
+        keys=[keys.incident(incident_id), keys.incident_notes(incident_id), keys.OVERLAYS_VERSION],
         args=[kind, by, at_ms, *pairs],
     )
     out = _outcome(res)
@@ -276,7 +276,7 @@ def transition(
                 keys.incident(incident_id),
                 keys.incident_timeline(incident_id),
                 keys.INCIDENTS_OPEN,
-                keys.VERSION,
+                keys.OVERLAYS_VERSION,
                 *[keys.unit_task(u) for u in units.split(",") if u],
             ],
             args=[
@@ -326,7 +326,7 @@ def assign(
             keys=[
                 keys.incident(incident_id),
                 keys.incident_timeline(incident_id),
-                keys.VERSION,
+                keys.OVERLAYS_VERSION,
                 keys.OUTBOX,
                 keys.EVENTS,
                 *[keys.unit_task(u) for u in new],

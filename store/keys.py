@@ -12,7 +12,10 @@ from typing import Literal
 EntityKind = Literal["unit", "vessel", "sensor"]
 
 # Global keys
-VERSION = "live:version"  # INCR on every change to live state; the map polls it
+VERSION = "live:version"  # INCR on every change to units, vessels, sensors and coverage
+# INCR on every change to alerts and incidents: the live pictures re-read those (a few hundred
+# hashes) only when this moved; the live version the pages poll is the sum of the two
+OVERLAYS_VERSION = "live:version:overlays"
 HEARTBEAT = "ingest:heartbeat"  # hash: ts_ms, pid, broker_connected, ...
 STATS = "stats:ingest"  # hash: per store operation: applied, duplicate, stale, alerts
 # hash: per message: received = applied + duplicate + stale + deadletter + ignored

@@ -18,7 +18,7 @@ import redis
 
 from store import incidents, keys
 from store.codec import text as as_text
-from store.snapshots import READ_ALL
+from store.snapshots import read_hashes
 
 SOURCES = ("live", "simulated")
 
@@ -43,10 +43,7 @@ class IncidentCache:
         ids = [as_text(x) for x in r.zrange(keys.INCIDENTS, 0, -1)]
         if not ids:
             return [], self._moved(())
-        read = r.register_script(READ_ALL)
-        stamps = [
-            tuple(row) for row in read(keys=[keys.incident(i) for i in ids], args=list(self.STAMP))
-        ]
+        stamps = [tuple(row) for row in read_hashes(r, [keys.incident(i) for i in ids], self.STAMP)]
         with self._lock:
             known = dict(self._known)
         stale = [
@@ -56,7 +53,7 @@ class IncidentCache:
         ]
         fresh: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         if stale:
-            rows = read(keys=[keys.incident(i) for i in stale], args=[])
+            rows = read_hashes(r, [keys.incident(i) for i in stale])
             for i, row in zip(stale, rows, strict=True):
                 if row:
                     raw = dict(zip(row[::2], row[1::2], strict=True))

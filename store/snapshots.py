@@ -6,7 +6,7 @@ never parse. One pipeline per snapshot: HGETALL of every member of the kind's in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -79,14 +79,54 @@ def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
     return out
 
 
-# One round trip for a whole kind: a pipeline of thousands of HGETALLs spends most of its time
-# in the client; the script reads them in Redis (a few ms for 5,000 hashes) and the keys are
-# passed in, so nothing here builds a key name.
-READ_ALL = """
-local out = {}
-for i = 1, #KEYS do
-  if ARGV[1] then out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV))
-  else out[i] = redis.call('HGETALL', KEYS[i]) end
+def _text(v: bytes) -> str:
+    return v.decode("utf-8", "replace")
+
+
+def _int(v: bytes) -> int:
+    return int(float(v))
+
+
+def _row_reader(fields: tuple[str, ...]) -> Any:
+    """A reader of HMGET rows of `fields`, typed as _typed types them, with each field's
+    conversion chosen once (the live pictures read hundreds of rows a second this way)."""
+    if any(f.startswith(("_", "v.")) or f == "skills" for f in fields):
+        encoded = [f.encode() for f in fields]
+        return lambda row: _typed(
+            {f: v for f, v in zip(encoded, row, strict=True) if v is not None}
+        )
+    plan = [(f, float if f in FLOAT_FIELDS else _int if f in INT_FIELDS else _text) for f in fields]
+
+    def read(row: list[bytes | None]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for (name, convert), v in zip(plan, row, strict=True):
+            if v is not None:
+                try:
+                    out[name] = convert(v)
+                except ValueError:
+                    out[name] = None  # a corrupt field must not hide the whole entity
+        return out
+
+    return read
+
+
+# One round trip for a whole kind, or for the named entities of several kinds: a pipeline of
+# thousands of HGETALLs spends most of its time in the client; the script reads them in Redis (a
+# few ms for 5,000 hashes) and the keys are passed in, so nothing here builds a key name.
+# ARGV: the number of groups, then per group its number of keys, its number of fields and the
+# fields (none: HGETALL); KEYS: the groups' keys in order.
+READ_GROUPS = """
+local out, k, a = {}, 0, 2
+for g = 1, tonumber(ARGV[1]) do
+  local nkeys, nfields = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local fields = {}
+  for f = 1, nfields do fields[f] = ARGV[a + 1 + f] end
+  a = a + 2 + nfields
+  for i = 1, nkeys do
+    k = k + 1
+    if nfields > 0 then out[k] = redis.call('HMGET', KEYS[k], unpack(fields))
+    else out[k] = redis.call('HGETALL', KEYS[k]) end
+  end
 end
 return out
 """
@@ -101,26 +141,50 @@ def entities(
 ) -> list[dict[str, Any]]:
     """Every entity of a kind (or `only` those ids) with its live state (only `fields` if
     given) and `age_s` since its last report."""
-    now_ms = now_ms if now_ms is not None else system_ms()
     found = r.smembers(keys.index(kind)) if only is None else [i.encode() for i in only]
-    ids = sorted(x.decode() for x in found)
-    if not ids:
-        return []
-    wanted = tuple(dict.fromkeys((*fields, "ts"))) if fields else ()
-    rows = r.register_script(READ_ALL)(keys=[keys.state(kind, i) for i in ids], args=wanted)
-    out = []
-    for entity_id, row in zip(ids, rows, strict=True):
-        if wanted:
-            raw = {f.encode(): v for f, v in zip(wanted, row, strict=True) if v is not None}
-        else:
-            raw = dict(zip(row[::2], row[1::2], strict=True))
-        if not raw:
-            continue
-        e = _typed(raw)
-        e[ID_FIELD[kind]] = int(entity_id) if kind == "vessel" else entity_id
-        e["age_s"] = round((now_ms - e["ts"]) / 1000, 1) if e.get("ts") else None
-        out.append(e)
+    ids = [x.decode() for x in found]
+    return named_entities(r, {kind: (ids, fields)}, now_ms)[kind]
+
+
+def named_entities(
+    r: redis.Redis,
+    wanted: Mapping[EntityKind, tuple[Iterable[str], tuple[str, ...]]],
+    now_ms: int | None = None,
+) -> dict[EntityKind, list[dict[str, Any]]]:
+    """Per kind, the entities of the ids given (in id order) with their live state (only the
+    fields given, if any) and `age_s` since their last report, in one round trip."""
+    now_ms = now_ms if now_ms is not None else system_ms()
+    groups = [(kind, sorted(ids), _with_ts(fields)) for kind, (ids, fields) in wanted.items()]
+    groups = [g for g in groups if g[1]]
+    args: list[Any] = [len(groups)]
+    for _, ids, fields in groups:
+        args += [len(ids), len(fields), *fields]
+    key_list = [keys.state(kind, i) for kind, ids, _ in groups for i in ids]
+    rows = iter(r.register_script(READ_GROUPS)(keys=key_list, args=args) if groups else [])
+    out: dict[EntityKind, list[dict[str, Any]]] = {kind: [] for kind in wanted}
+    for kind, ids, fields in groups:
+        named = _row_reader(fields) if fields else None
+        for entity_id, row in zip(ids, rows, strict=False):  # rows: every group's, in turn
+            e = named(row) if named else _typed(dict(zip(row[::2], row[1::2], strict=True)))
+            if e:
+                e[ID_FIELD[kind]] = int(entity_id) if kind == "vessel" else entity_id
+                e["age_s"] = round((now_ms - e["ts"]) / 1000, 1) if e.get("ts") else None
+                out[kind].append(e)
     return out
+
+
+def read_hashes(r: redis.Redis, key_list: list[str], fields: Iterable[str] = ()) -> list[Any]:
+    """Per key, HMGET of `fields` (HGETALL's flat list if none), in one round trip."""
+    fields = list(fields)
+    if not key_list:
+        return []
+    return r.register_script(READ_GROUPS)(
+        keys=key_list, args=[1, len(key_list), len(fields), *fields]
+    )
+
+
+def _with_ts(fields: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*fields, "ts"))) if fields else ()
 
 
 def open_alerts(r: redis.Redis, limit: int = 200) -> list[dict[str, Any]]:
@@ -134,4 +198,4 @@ def open_alerts(r: redis.Redis, limit: int = 200) -> list[dict[str, Any]]:
 
 def version(r: redis.Redis) -> int:
     """Changes whenever live state changes: a page polls it and sends nothing when it is equal."""
-    return int(r.get(keys.VERSION) or 0)
+    return sum(int(v or 0) for v in r.mget(keys.VERSION, keys.OVERLAYS_VERSION))

@@ -155,7 +155,7 @@ class LiveStore:
                     keys.alert(op.alert_id),
                     keys.ALERTS_OPEN,
                     keys.ALERTS,
-                    keys.VERSION,
+                    keys.OVERLAYS_VERSION,
                     keys.STATS,
                 ],
                 args=[op.alert_id, op.ts, minid, *_flat(op.fields)],

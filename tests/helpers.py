@@ -391,7 +391,8 @@ def write_available_unit(
     department: str = "forestry",
     skills: tuple[str, ...] = (),
 ) -> None:
-    """A unit's profile and an available position, both at this moment."""
+    """A unit's profile and an available position, both at this moment, written and announced
+    as the worker does."""
     now = time.time_ns() // 1_000_000
     store, ctx = LiveStore(r, 3_600_000, 1000), HandlerContext(received_ms=now)
     store.write(
@@ -429,6 +430,8 @@ def write_available_unit(
         ),
         now,
     )
+    # and announced as the worker announces a batch's changes (the live pictures read them)
+    store.count_messages({"applied": 2}, {}, [f"unit:{unit_id}"])
 
 
 # -- incidents -------------------------------------------------------------------------------

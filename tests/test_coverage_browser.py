@@ -25,6 +25,7 @@ from tests.helpers import (
     sign_in,
     toggle_option,
     wait_for,
+    write_available_unit,
     write_patrol_unit,
 )
 
@@ -113,6 +114,13 @@ def test_a_leader_sees_coverage_the_heatmap_and_blind_spots_and_filters_them(
     assert "葵涌" in page_text(browser, f"#{Ids.SUBDISTRICTS}")
     # the heatmap: one hexagon where the unit walked, its cell's tooltip names it and its owner
     wait_for(lambda: _presence_paths(browser) == 1, 15, "the presence hexagon")
+    # the units on patrol, pushed and drawn in place as on every map (assets/live.js)
+    write_available_unit(r, "U-COV", "foot", 22.60, 114.45)
+    wait_for(
+        lambda: browser.execute_script("return window.ecocommand.map.live.item('units', 'U-COV')"),
+        15,
+        "the live unit on the coverage map",
+    )
     hexagon = browser.find_element(By.CSS_SELECTOR, ".leaflet-coverage-presence-pane path")
     ActionChains(browser).move_to_element(hexagon).perform()
     wait_for(lambda: "kuichong-10" in page_text(browser, ".leaflet-tooltip"), 10, "the tooltip")

@@ -11,6 +11,8 @@ import pytest
 import redis
 import requests
 from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
 from store.ops import FieldUpdate, Observation
 from store.writer import LiveStore
@@ -33,14 +35,21 @@ def _move(store: LiveStore, uid: str, seq: int, speed: float) -> None:
     store.count_messages({"applied": 1}, {}, changed)
 
 
-def _popup(browser: webdriver.Chrome, uid: str) -> str | None:
-    """The unit's popup text while it is open, else None."""
-    return browser.execute_script(
-        "var g = window.ecocommand.map.live.groups.units;"
-        "var m = g && g.markers[arguments[0]];"
-        "return m && m.isPopupOpen() ? m.getPopup().getElement().innerText : null;",
-        uid,
+def _popup(browser: webdriver.Chrome) -> str | None:
+    """The open live popup's text, else None."""
+    return browser.execute_script("return window.ecocommand.map.live.popupText()")
+
+
+def _click_marker(browser: webdriver.Chrome, uid: str) -> None:
+    """A real click where the unit's marker is drawn (the page matches it to the marker)."""
+    at = browser.execute_script(
+        "return window.ecocommand.map.live.containerPoint('units', arguments[0])", uid
     )
+    element = browser.find_element(By.CSS_SELECTOR, ".leaflet-container")
+    size = element.size
+    ActionChains(browser).move_to_element_with_offset(
+        element, int(at["x"] - size["width"] / 2), int(at["y"] - size["height"] / 2)
+    ).click().perform()
 
 
 def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
@@ -52,20 +61,21 @@ def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
     wait_for(
         lambda: browser.execute_script(
             "var l = window.ecocommand && window.ecocommand.map.live;"
-            "return !!(l && l.groups.units && l.groups.units.markers['U-P']);"
+            "return !!(l && l.item('units', 'U-P'));"
         ),
         30,
         "the unit's marker",
     )
-    browser.execute_script("window.ecocommand.map.live.groups.units.markers['U-P'].openPopup()")
-    assert NAME in (_popup(browser, "U-P") or "")  # the markup shows as text...
+    _click_marker(browser, "U-P")
+    wait_for(lambda: _popup(browser) is not None, 10, "the popup the click opens")
+    assert NAME in (_popup(browser) or "")  # the markup shows as text...
     assert not browser.execute_script(
         "return document.querySelectorAll('.leaflet-popup img').length"
     )
     for step in range(2, 7):  # five updates
         _move(store, "U-P", step, 10.0 + step)
         wait_for(
-            lambda s=step: f"{10.0 + s:.1f} km/h" in (_popup(browser, "U-P") or ""),
+            lambda s=step: f"{10.0 + s:.1f} km/h" in (_popup(browser) or ""),
             10,
             f"update {step} in the open popup",
         )

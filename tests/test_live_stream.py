@@ -16,10 +16,11 @@ import redis
 import requests
 
 from config.settings import Settings
+from domain import picture as pic
 from services.context import build
 from services.picture import PictureFeed
-from store import users
-from store.ops import FieldUpdate, Observation
+from store import alerts, users
+from store.ops import FieldUpdate, Observation, RaiseAlert
 from store.writer import LiveStore
 from tests.helpers import PASSWORD, make_app, serve_app
 
@@ -64,6 +65,34 @@ def test_an_update_carries_only_what_changed(settings: Settings, store: LiveStor
     assert body["type"] == "update" and body["changed"]["units"]["U-A"]["lon"] == 114.41
     assert feed.step(wait_ms=100) is None  # nothing new: nothing sent
     assert feed.after(0) == [update] and feed.after(1) == [] and feed.after(7) is None
+
+
+def test_alerts_reach_the_picture_through_their_own_version_and_recolour_their_sensor(
+    settings: Settings, store: LiveStore, r: redis.Redis
+) -> None:
+    sensor = {"lat": 22.55, "lon": 114.50, "ts": NOW, "seq": 1, "v.ph": 7.1}
+    _write(store, [Observation("sensor", "S-1", NOW, 1, "1", sensor, {"ts": NOW}, 114.50, 22.55)])
+    feed = PictureFeed(build(settings))
+    feed.step()
+    assert feed.layers["sensors"]["S-1"]["state"] == "ok" and not feed.layers["alerts"]
+    fields = {"severity": "critical", "kind": "water", "source": "S-1", "lat": 22.55, "lon": 114.5}
+    # an alert is not announced on the changes stream: its version moves, and that is enough
+    store.write([RaiseAlert("A-1", NOW + 5, fields)], NOW)
+    update = feed.step(wait_ms=1500)
+    assert update is not None and set(update.changed) == {"alerts", "sensors"}
+    assert update.changed["alerts"]["A-1"]["severity"] == "critical"
+    assert update.changed["sensors"]["S-1"] == {"state": "critical"}  # only the one it names
+    assert alerts.close(r, "A-1", "duty", NOW + 9, 3_600_000, "resolved") == alerts.Outcome.DONE
+    update = feed.step(wait_ms=1500)
+    assert update is not None and update.gone == {"alerts": ["A-1"]}
+    assert update.changed["sensors"]["S-1"] == {"state": "ok"}
+
+
+def test_vessels_not_heard_for_an_hour_leave_the_picture() -> None:
+    now = NOW
+    vessels = {"1": {"ts": now - 10_000}, "2": {"ts": now - int(pic.VESSEL_GONE_S * 1000) - 1}}
+    assert pic.departed(vessels, now) == ["2"]
+    assert pic.without(vessels, ["2"]) == {"1": vessels["1"]}
 
 
 # -- over HTTP ---------------------------------------------------------------------------------
