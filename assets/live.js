@@ -145,28 +145,34 @@
     }
 
     /* A layer's item: what is drawn for one record (its place, look, whether it shows). */
-    function refresh(layer, id) {
+    /* `all`: tell the boards even if nothing changed (a board that has not drawn it yet). */
+    function refresh(layer, id, all) {
         var g = layers[layer], r = records[layer][id], it = g.items[id];
-        boards.forEach(function (b) { b.changed(layer, id); });
         if (!r || !passes(layer, r)) {
-            if (it) { delete g.items[id]; ns().forget(id, it); }
+            if (it) {
+                delete g.items[id];
+                ns().forget(id, it);
+                boards.forEach(function (b) { b.changed(layer, id); });
+            }
             return;
         }
         it = g.items[id] = g.items[id] || {id: id, layer: layer, dirty: true};
         it.dirty = it.dirty || it.lat !== r.lat || it.lon !== r.lon;  /* drawn somewhere new */
+        var o = looks(layer, r), lk = look(o, g.radius), label = layer === "vessels" ? r.name || "" : "";
+        if (!all && !it.dirty && it.look === lk && it.angle === o.angle && it.label === label) {
+            return;  /* drawn as it is: the boards have it */
+        }
         var p = project(r.lat, r.lon);
         it.lat = r.lat; it.lon = r.lon; it.x0 = p[0]; it.y0 = p[1];
-        var o = looks(layer, r);
-        it.look = look(o, g.radius);
-        it.angle = o.angle;
-        it.label = layer === "vessels" ? r.name || "" : "";
+        it.look = lk; it.angle = o.angle; it.label = label;
+        boards.forEach(function (b) { b.changed(layer, id); });
     }
 
-    function refreshAll(layer) {
+    function refreshAll(layer, all) {
         var g = layers[layer];
         if (!g) { return; }
         Object.keys(g.items).forEach(function (id) { if (!records[layer][id]) { refresh(layer, id); } });
-        Object.keys(records[layer] || {}).forEach(function (id) { refresh(layer, id); });
+        Object.keys(records[layer] || {}).forEach(function (id) { refresh(layer, id, all); });
         redraw();
     }
 
@@ -359,7 +365,7 @@
     var LiveLayer = null;
     function liveLayer(layer) {
         LiveLayer = LiveLayer || L.Layer.extend({
-            onAdd: function (map) { board(map); refreshAll(this.layer); },
+            onAdd: function (map) { board(map); refreshAll(this.layer, true); },
             onRemove: function (map) {
                 var g = layers[this.layer];
                 Object.keys(g.items).forEach(function (id) { ns().forget(id, g.items[id]); g.items[id].dirty = true; });
@@ -459,8 +465,8 @@
 
     /* Silent units fade, an open popup's ages move on: every 15 s, without a server round trip. */
     window.setInterval(function () {
-        if (layers.units) { refreshAll("units"); }
-        boards.forEach(function (b) { if (b._map && b._map._ecoLivePopup) { b.request(); } });
+        if (layers.units) { refreshAll("units"); }  /* only those that faded are redrawn */
+        boards.forEach(function (b) { if (b._map && b._map._ecoLivePopup) { follow(b._map, b._map._ecoLivePopup); } });
     }, 15000);
 
     /* For the browser tests and `run.py bench map`: a marker's place, and a click on it. */

@@ -73,7 +73,7 @@ def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
 
 def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
     ts = v.get("ts")
-    if not located(v) or not isinstance(ts, int) or now_ms - ts > VESSEL_GONE_S * 1000:
+    if not located(v) or not isinstance(ts, int) or _gone(ts, now_ms):
         return None
     return _place(v) | _given(
         name=str(v.get("name") or ""),
@@ -88,7 +88,11 @@ def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Pro
 
 def departed(vessels: Layer, now_ms: int) -> list[str]:
     """The vessels not heard for VESSEL_GONE_S: they leave the picture."""
-    return [k for k, v in vessels.items() if now_ms - int(v.get("ts") or 0) > VESSEL_GONE_S * 1000]
+    return [k for k, v in vessels.items() if _gone(int(v.get("ts") or 0), now_ms)]
+
+
+def _gone(ts: int, now_ms: int) -> bool:
+    return now_ms - ts > VESSEL_GONE_S * 1000
 
 
 def without(layer: Layer, ids: Iterable[str]) -> Layer:
