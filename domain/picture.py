@@ -44,6 +44,16 @@ def _given(**values: Any) -> Props:
     return {k: v for k, v in values.items() if v is not None and v != ""}
 
 
+def _copied(out: Props, e: dict[str, Any], fields: tuple[str, ...]) -> Props:
+    """`out` with the fields of `e` that are there, as they are (_given's rule: the pictures
+    make hundreds of records a second, so without a dict of arguments per record)."""
+    for f in fields:
+        v = e.get(f)
+        if v is not None and v != "":
+            out[f] = v
+    return out
+
+
 def vessel_course(v: dict[str, Any]) -> float | None:
     """Course over ground, else true heading; None when the vessel reports neither (AIS sends
     360 / 511 for "not available")."""
@@ -55,35 +65,38 @@ def vessel_course(v: dict[str, Any]) -> float | None:
     return None
 
 
+UNIT_SHOWN = ("status", "department", "kind", "level", "speed_kmh", "course", "ts")
+
+
 def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
     if not located(u):
         return None
-    return _place(u) | _given(
-        name=str(u.get("name") or ""),
-        status=u.get("status"),
-        department=u.get("department"),
-        kind=u.get("kind"),
-        level=u.get("level"),
-        subdistrict=subdistrict,
-        speed_kmh=u.get("speed_kmh"),
-        course=u.get("course"),
-        ts=u.get("ts"),
-    )
+    out = _place(u)
+    if u.get("name"):
+        out["name"] = str(u["name"])
+    if subdistrict:
+        out["subdistrict"] = subdistrict
+    return _copied(out, u, UNIT_SHOWN)
 
 
 def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
     ts = v.get("ts")
     if not located(v) or not isinstance(ts, int) or _gone(ts, now_ms):
         return None
-    return _place(v) | _given(
-        name=str(v.get("name") or ""),
-        callsign=v.get("callsign"),
-        ship_type=v.get("ship_type_text"),
-        sog_kn=v.get("sog_kn"),
-        course=vessel_course(v),
-        subdistrict=subdistrict,
-        ts=ts,
-    )
+    out = _place(v)
+    if v.get("name"):
+        out["name"] = str(v["name"])
+    _copied(out, v, ("callsign",))
+    if v.get("ship_type_text"):
+        out["ship_type"] = v["ship_type_text"]
+    _copied(out, v, ("sog_kn",))
+    course = vessel_course(v)
+    if course is not None:
+        out["course"] = course
+    if subdistrict:
+        out["subdistrict"] = subdistrict
+    out["ts"] = ts
+    return out
 
 
 def departed(vessels: Layer, now_ms: int) -> list[str]:

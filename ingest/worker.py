@@ -114,13 +114,25 @@ class _Handled:
             self.ledger.note(i, verdict)
 
 
-def changed_entities(ops: list[Op], verdicts: list[str]) -> list[str]:
-    """The entities whose live state the batch changed ("unit:U-1"), for the pictures."""
-    return [
-        f"{op.kind}:{op.entity_id}"
-        for op, verdict in zip(ops, verdicts, strict=False)
-        if verdict == APPLIED and isinstance(op, Observation | FieldUpdate)
-    ]
+def written_fields(ops: list[Op], verdicts: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per entity whose live state the batch changed ("unit:U-1"), the field groups its applied
+    writes put in its hash, in order, each led by the clock its script orders it by: what the
+    pictures bring their copies up to date with (store/live_changes.py)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for op, verdict in zip(ops, verdicts, strict=False):
+        if verdict != APPLIED:
+            continue
+        if isinstance(op, Observation):
+            group = {"ts": op.ts, "seq": op.seq, **op.state}
+        elif isinstance(op, FieldUpdate):
+            group = {op.order_field: op.ts, **op.fields}
+        else:
+            continue
+        # what the writer leaves out (store/writer._flat) is not written
+        out.setdefault(f"{op.kind}:{op.entity_id}", []).append(
+            {k: v for k, v in group.items() if v is not None}
+        )
+    return out
 
 
 class IngestWorker:
@@ -268,7 +280,7 @@ class IngestWorker:
         handled.noted(handled.owners, out.verdicts)
         self._after_write(handled)
         # counted after every write and before the acks (LiveStore.count_messages says why)
-        changed = changed_entities(handled.ops, out.verdicts)
+        changed = written_fields(handled.ops, out.verdicts)
         self._retry(lambda: self.store.count_messages(*handled.ledger.tally(), changed))
         self._ack(batch)
         self.processed += len(batch)

@@ -32,10 +32,20 @@ from services.context import AppContext
 from services.errors import STORE_DOWN
 from store import live_changes, snapshots
 
-# the fields the records are made of (domain/picture.py): read only those
+# the fields the records are made of (domain/picture.py), and the clocks the writes to them are
+# ordered by (store/live_changes.apply): read only those
+CLOCKS = ("seq", "status_ts", "profile_ts", "static_ts", "static_a_ts", "static_b_ts")
 UNIT_FIELDS = ("lat", "lon", "name", "status", "department", "kind", "level", "speed_kmh")
-UNIT_FIELDS += ("course",)
+UNIT_FIELDS += ("course", *CLOCKS)
 VESSEL_FIELDS = ("lat", "lon", "name", "callsign", "ship_type_text", "sog_kn", "cog", "heading")
+VESSEL_FIELDS += CLOCKS
+FIELDS = {"unit": UNIT_FIELDS, "vessel": VESSEL_FIELDS, "sensor": ()}  # (): all of a sensor's
+# what a written field becomes in the held copy (None: every field, typed as a read types it)
+KEPT = {
+    "unit": snapshots.field_types((*UNIT_FIELDS, "ts")),
+    "vessel": snapshots.field_types((*VESSEL_FIELDS, "ts")),
+    "sensor": None,
+}
 # The safety net: a batch written but not announced (a worker killed between the two), a
 # restore. Every write to units, vessels and sensors is announced, alerts and incidents have
 # their own version, so this is rare: a whole read stalls the updates for a while (~0.5 s).
@@ -46,12 +56,21 @@ WAIT_MS = 1000  # how long one read of the changes stream waits for the next bat
 
 
 @dataclass(frozen=True, slots=True)
-class Update:
+class Sent:
+    """An update as the streams send it, and as the process holds it for readers resuming
+    (bytes only: the collector has nothing to scan in the last few minutes' updates)."""
+
     since: int  # the picture it starts from
     seq: int  # the picture it makes
+    body: bytes  # the JSON the stream sends, made once for every reader
+
+
+@dataclass(frozen=True, slots=True)
+class Update(Sent):
+    """What a step published, with what it carries as objects (for tests and the bench)."""
+
     changed: dict[str, pic.Layer]  # by layer: records added or changed
     gone: dict[str, list[str]]  # by layer: ids removed
-    body: bytes  # the JSON the stream sends, made once for every reader
     # when the oldest change it carries was announced by ingest (None: not through ingest):
     # now - this is how long the server took to turn a change into an update (bench map)
     announced_ms: int | None = None
@@ -59,6 +78,30 @@ class Update:
 
 def _body(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"type": kind, **fields})
+
+
+def _by_id(kind: str, found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Entities as read (store/snapshots.py) by their id, as the picture names them."""
+    id_field = snapshots.ID_FIELD[kind]
+    return {str(e[id_field]): e for e in found}
+
+
+def _changed_in_place(held: pic.Layer, changed: pic.Layer, gone: list[str]) -> None:
+    """The held layer made the new one from its diff (pic.diff): records changed in place, so
+    a step leaves no new long-lived objects to the collector's full passes (which, on a
+    picture of 8,000 records, took 30-50 ms: an update's whole budget)."""
+    for k in gone:
+        del held[k]
+    for k, delta in changed.items():
+        record = held.get(k)
+        if record is None:
+            held[k] = delta  # added: the whole record
+            continue
+        for f, v in delta.items():
+            if v is None:
+                del record[f]
+            else:
+                record[f] = v
 
 
 def _alerted_sources(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> set[str]:
@@ -82,11 +125,13 @@ class PictureFeed:
         self.layers: dict[str, pic.Layer] = {name: {} for name in pic.LAYERS}
         self.token = secrets.token_hex(4)  # this process's numbering
         self.seq = -1  # of the picture held; -1: nothing read yet
-        self.updates: deque[Update] = deque(maxlen=KEEP_UPDATES)
+        self.updates: deque[Sent] = deque(maxlen=KEEP_UPDATES)
         self.changed = threading.Condition()
         self._changes = live_changes.Changes("0-0")  # the last read of the changes stream
         self._full_at = self._aged_at = 0.0
         self._alerts: list[dict[str, Any]] = []
+        # per kind and id, the fields of its hash the records are made of (a cache like the rest)
+        self._rows: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in FIELDS}
 
     # -- what readers ask ------------------------------------------------------------------
     def whole(self) -> tuple[int, bytes]:
@@ -100,7 +145,7 @@ class PictureFeed:
         with self.changed:
             return self.changed.wait_for(lambda: self.seq >= 0, timeout_s)
 
-    def after(self, seq: int) -> list[Update] | None:
+    def after(self, seq: int) -> list[Sent] | None:
         """The updates from picture `seq` on, in order ([] when it is current); None when they
         are no longer held: the reader needs the whole picture."""
         with self.changed:
@@ -112,7 +157,7 @@ class PictureFeed:
                 return held[i:]
         return None
 
-    def wait(self, seq: int, timeout_s: float) -> list[Update] | None:
+    def wait(self, seq: int, timeout_s: float) -> list[Sent] | None:
         """`after(seq)`, waiting up to `timeout_s` for something new."""
         with self.changed:
             if seq == self.seq:
@@ -137,79 +182,84 @@ class PictureFeed:
             self._aged_at = time.monotonic()
             gone = pic.departed(self.layers["vessels"], self.ctx.now_ms())
             if gone:
-                layers = self.layers | {"vessels": pic.without(self.layers["vessels"], gone)}
-                return self._publish(layers, {"vessels": gone})
+                return self._publish({"vessels": {}}, {"vessels": gone})
         before, self._changes = self._changes, live_changes.read(r, self._changes, wait_ms)
         if self._changes.gap:
             return self._publish(self._read_all())
         moved = self._changes.overlays != before.overlays
         if not moved and not self._changes.entities:
             return None
-        layers, touched = self._read_some(self._changes.entities, moved)
-        return self._publish(layers, touched, self._changes.first_ms)
+        fresh, only = self._read_some(self._changes.entities, moved)
+        return self._publish(fresh, only, self._changes.first_ms)
 
     def _read_all(self) -> dict[str, pic.Layer]:
         self._full_at = self._aged_at = time.monotonic()
         ctx, now = self.ctx, self.ctx.now_ms()
         self._alerts = live.open_alerts(ctx)
-        units = snapshots.entities(ctx.redis, "unit", now, UNIT_FIELDS)
-        vessels = snapshots.entities(ctx.redis, "vessel", now, VESSEL_FIELDS)
+        self._rows = {
+            kind: _by_id(kind, snapshots.entities(ctx.redis, kind, now, FIELDS[kind]))
+            for kind in FIELDS
+        }
         return {
-            "units": self._units(units),
-            "vessels": self._vessels(vessels, now),
-            "sensors": self._sensors(snapshots.entities(ctx.redis, "sensor", now)),
+            **{
+                pic.KIND_LAYER[kind]: self._records(kind, rows, now)
+                for kind, rows in self._rows.items()
+            },
             **self._alerts_and_incidents(),
         }
 
     def _read_some(
-        self, entities: Iterable[tuple[str, str]], overlays: bool
-    ) -> tuple[dict[str, pic.Layer], dict[str, list[str] | None]]:
-        """The current layers with the named entities read again, and the alerts and incidents
-        when `overlays` changed (a sensor's colour follows its alerts: the sensors are re-read
-        then); and per layer read again, the ids read (None: the whole layer)."""
+        self, written: dict[tuple[str, str], list[dict[str, Any]] | None], overlays: bool
+    ) -> tuple[dict[str, pic.Layer], dict[str, set[str]]]:
+        """The records of the entities the changes name, brought up to date from the fields
+        written (read back only when those are not given or the entity is new), with the ids
+        they are for (an id without a record is gone); and the alerts and incidents whole
+        when `overlays` changed (a sensor's colour follows its alerts)."""
         ctx, now = self.ctx, self.ctx.now_ms()
-        by_kind: dict[str, list[str]] = {}
-        for kind, ident in entities:
-            if kind in pic.KIND_LAYER:
-                by_kind.setdefault(kind, []).append(ident)
-        out = dict(self.layers)
-        touched: dict[str, list[str] | None] = {}
+        redo: dict[str, set[str]] = {kind: set() for kind in FIELDS}
+        unread: dict[str, list[str]] = {}
+        for (kind, ident), groups in written.items():
+            if kind not in redo:
+                continue
+            held = self._rows[kind].get(ident)
+            redo[kind].add(ident)
+            if held is None or groups is None:
+                unread.setdefault(kind, []).append(ident)
+            else:
+                live_changes.apply(held, groups, KEPT[kind])
+        fresh: dict[str, pic.Layer] = {}
         if overlays:
             alerts_before = self._alerts
             self._alerts = live.open_alerts(ctx)
-            affected = _alerted_sources(alerts_before, self._alerts) & self.layers["sensors"].keys()
-            by_kind["sensor"] = [*affected, *by_kind.get("sensor", [])]
-            out |= self._alerts_and_incidents()
-            touched |= {"alerts": None, "incidents": None}
-        fields = {"unit": UNIT_FIELDS, "vessel": VESSEL_FIELDS, "sensor": ()}
-        found = snapshots.named_entities(
-            ctx.redis,
-            {kind: (ids, fields[kind]) for kind, ids in by_kind.items()},  # type: ignore[misc]
-            now,
-        )
-        for kind, ids in by_kind.items():
-            name = pic.KIND_LAYER[kind]
-            layer = dict(out[name])
-            for i in ids:
-                layer.pop(i, None)  # gone unless read again
-            if kind == "unit":
-                layer |= self._units(found[kind])
-            elif kind == "vessel":
-                layer |= self._vessels(found[kind], now)
-            else:
-                layer |= self._sensors(found[kind])
-            out[name], touched[name] = layer, ids
-        return out, touched
+            alerted = _alerted_sources(alerts_before, self._alerts)
+            redo["sensor"] |= alerted & self._rows["sensor"].keys()
+            fresh |= self._alerts_and_incidents()
+        if unread:
+            found = snapshots.named_entities(
+                ctx.redis,
+                {kind: (ids, FIELDS[kind]) for kind, ids in unread.items()},
+                now,
+            )
+            for kind, ids in unread.items():
+                rows = self._rows[kind]
+                for i in ids:
+                    rows.pop(i, None)  # gone unless read again
+                rows |= _by_id(kind, found[kind])
+        only = {pic.KIND_LAYER[kind]: ids for kind, ids in redo.items() if ids}
+        for kind, ids in redo.items():
+            if ids:
+                rows = self._rows[kind]
+                fresh[pic.KIND_LAYER[kind]] = self._records(
+                    kind, {i: rows[i] for i in ids if i in rows}, now
+                )
+        return fresh, only
 
-    def _units(self, found: list[dict[str, Any]]) -> pic.Layer:
-        return self._placed(
-            {str(u["unit_id"]): pic.unit_props(u, None) for u in found}  # type: ignore[misc]
-        )
-
-    def _vessels(self, found: list[dict[str, Any]], now: int) -> pic.Layer:
-        return self._placed(
-            {str(v["mmsi"]): pic.vessel_props(v, None, now) for v in found}  # type: ignore[misc]
-        )
+    def _records(self, kind: str, rows: dict[str, dict[str, Any]], now: int) -> pic.Layer:
+        """The layer's records of these entities' rows (those drawn)."""
+        if kind == "sensor":
+            return self._sensors(rows)
+        props = pic.unit_props if kind == "unit" else lambda v, s: pic.vessel_props(v, s, now)
+        return self._placed({i: props(row, None) for i, row in rows.items()})
 
     def _placed(self, records: dict[str, pic.Props | None]) -> pic.Layer:
         """The records that are drawn, each with its sub-district (one vectorised lookup)."""
@@ -219,10 +269,9 @@ class PictureFeed:
                 r["subdistrict"] = sub
         return kept
 
-    def _sensors(self, found: list[dict[str, Any]]) -> pic.Layer:
+    def _sensors(self, rows: dict[str, dict[str, Any]]) -> pic.Layer:
         out = {}
-        for s in found:
-            sid = str(s["sensor_id"])
+        for sid, s in rows.items():
             props = pic.sensor_props(s, pic.sensor_level(self._alerts, sid))
             if props is not None:
                 out[sid] = props
@@ -244,17 +293,17 @@ class PictureFeed:
 
     def _publish(
         self,
-        layers: dict[str, pic.Layer],
-        touched: dict[str, list[str] | None] | None = None,
+        fresh: dict[str, pic.Layer],
+        only: dict[str, Iterable[str]] | None = None,
         announced_ms: int | None = None,
     ) -> Update | None:
-        """Publish what differs from the held picture. With `touched`, only its layers can
-        differ, and in those only its ids (None: any)."""
+        """Publish what differs from the held picture. `fresh` holds layers whole, or for a
+        layer named in `only`, the records of those ids (an id without one is gone)."""
+        only = only or {}
         changed: dict[str, pic.Layer] = {}
         gone: dict[str, list[str]] = {}
-        for name in pic.LAYERS if touched is None else touched:
-            only = touched.get(name) if touched is not None else None
-            set_, removed = pic.diff(self.layers[name], layers[name], only)
+        for name, layer in fresh.items():
+            set_, removed = pic.diff(self.layers[name], layer, only.get(name))
             if set_:
                 changed[name] = set_
             if removed:
@@ -266,9 +315,14 @@ class PictureFeed:
             since, seq = self.seq, self.seq + 1
             now = self.ctx.now_ms()  # the page's clock for ages ("last report 12 s ago")
             body = _body("update", since=since, seq=seq, now=now, changed=changed, gone=gone)
-            update = Update(since, seq, changed, gone, body, announced_ms)
-            self.layers, self.seq = layers, seq
+            update = Update(since, seq, body, changed, gone, announced_ms)
+            for name, layer in fresh.items():
+                if name not in only:
+                    self.layers[name] = layer
+                    continue
+                _changed_in_place(self.layers[name], changed.get(name, {}), gone.get(name, []))
+            self.seq = seq
             if not first:
-                self.updates.append(update)
+                self.updates.append(Sent(since, seq, body))
             self.changed.notify_all()
         return None if first else update

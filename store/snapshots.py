@@ -55,28 +55,42 @@ ID_FIELD = {"unit": "unit_id", "vessel": "mmsi", "sensor": "sensor_id"}
 
 
 def _typed(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    return _typed_items((k.decode(), v.decode("utf-8", "replace")) for k, v in raw.items())
+
+
+def typed(written: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values as the ingest worker wrote them (numbers or text: stream:live:changes'
+    `v`), typed as a read of the hash types them."""
+    return _typed_items(written.items())
+
+
+def _typed_items(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     values: dict[str, float] = {}
-    for k, v in raw.items():
-        name, text = k.decode(), v.decode("utf-8", "replace")
+    for name, v in items:
         if name.startswith("_"):  # bookkeeping (keys.GEO_FACETS_FIELD), not the entity's state
             continue
         try:
             if name in FLOAT_FIELDS:
-                out[name] = float(text)
+                out[name] = float(v)
             elif name in INT_FIELDS:
-                out[name] = int(float(text))
+                out[name] = v if type(v) is int else int(float(v))
             elif name.startswith("v."):
-                values[name[2:]] = float(text)
+                values[name[2:]] = float(v)
             elif name == "skills":
-                out[name] = [s for s in text.split(",") if s]
+                out[name] = [s for s in str(v).split(",") if s]
             else:
-                out[name] = text
+                out[name] = v if type(v) is str else str(v)
         except ValueError:
             out[name] = None  # a corrupt field must not hide the whole entity
     if values:
         out["values"] = values
     return out
+
+
+def field_types(fields: Iterable[str]) -> dict[str, type]:
+    """Each field's type as a read types it (plain fields: not `v.` readings nor skills)."""
+    return {f: float if f in FLOAT_FIELDS else int if f in INT_FIELDS else str for f in fields}
 
 
 def _text(v: bytes) -> str:

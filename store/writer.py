@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import Any
 
+import orjson
 import redis
 
 from store import keys
@@ -28,7 +30,9 @@ RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enou
 SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
 FRAGMENT_WAIT_MS = 120_000  # parts of one AIS message come within seconds; 2 min is generous
 FRAGMENT_TTL_S = 900  # safety net if no worker sweeps
-LIVE_CHANGES_KEEP = 10_000  # batches: minutes of changes at full rate, for pictures catching up
+# batches (each up to a few hundred entities' written fields): a minute or more at full rate, for
+# pictures catching up; one further behind reads everything again
+LIVE_CHANGES_KEEP = 1_000
 # the scripts' answers: 1 written as latest, 0 already had it (a redelivery), 2 older than held
 _VERDICT = {1: "applied", 0: "duplicate", 2: "stale"}
 
@@ -76,19 +80,25 @@ class LiveStore:
         return out
 
     def count_messages(
-        self, outcomes: dict[str, int], ignored: dict[str, int], changed: Iterable[str] = ()
+        self,
+        outcomes: dict[str, int],
+        ignored: dict[str, int],
+        changed: Mapping[str, list[dict[str, Any]] | None] | None = None,
     ) -> None:
         """Count a batch's messages by what each came to, in one transaction, so the identity
         received = applied + duplicate + stale + deadletter + ignored holds at every instant.
         Called after the batch's writes and before its acks: a worker dying between the two
         leaves the messages uncounted, and their redelivery counts them (as duplicates).
-        `changed` ("unit:U-1", ...) goes to the live-changes stream in the same step; a batch
+        `changed` (per entity, "unit:U-1", the field groups written to its hash, or None: read
+        it back; store/live_changes.py) goes to the live-changes stream in the same step; a batch
         lost between its writes and this is caught by the pictures' periodic full rebuild."""
         pipe = self.r.pipeline(transaction=True)
-        entities = " ".join(dict.fromkeys(changed))
-        if entities:
+        if changed:
             pipe.xadd(
-                keys.LIVE_CHANGES, {"e": entities}, maxlen=LIVE_CHANGES_KEEP, approximate=True
+                keys.LIVE_CHANGES,
+                {"v": orjson.dumps(changed)},
+                maxlen=LIVE_CHANGES_KEEP,
+                approximate=True,
             )
         pipe.hincrby(keys.MESSAGE_OUTCOMES, "received", sum(outcomes.values()))
         for outcome, n in outcomes.items():

@@ -40,6 +40,7 @@ from domain.vocab import LOCAL_TZ
 from ingest import sensors, vessels
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
+from ingest.worker import written_fields
 from store import coverage, users
 from store.writer import LiveStore
 
@@ -395,43 +396,22 @@ def write_available_unit(
     as the worker does."""
     now = time.time_ns() // 1_000_000
     store, ctx = LiveStore(r, 3_600_000, 1000), HandlerContext(received_ms=now)
-    store.write(
-        unit_handlers.handle_profile(
-            unit_id,
-            orjson.dumps(
-                {
-                    "unit_id": unit_id,
-                    "ts": now,
-                    "name": unit_id,
-                    "department": department,
-                    "kind": kind,
-                    "level": "community",
-                    "skills": list(skills),
-                }
-            ),
-            ctx,
-        ),
-        now,
-    )
-    store.write(
-        unit_handlers.handle_position(
-            unit_id,
-            orjson.dumps(
-                {
-                    "unit_id": unit_id,
-                    "seq": 1,
-                    "ts": now,
-                    "lat": lat,
-                    "lon": lon,
-                    "status": "available",
-                }
-            ),
-            ctx,
-        ),
-        now,
-    )
+    profile = {
+        "unit_id": unit_id,
+        "ts": now,
+        "name": unit_id,
+        "department": department,
+        "kind": kind,
+        "level": "community",
+        "skills": list(skills),
+    }
+    position = {"unit_id": unit_id, "seq": 1, "ts": now, "lat": lat, "lon": lon}
+    position["status"] = "available"
+    ops = unit_handlers.handle_profile(unit_id, orjson.dumps(profile), ctx)
+    ops += unit_handlers.handle_position(unit_id, orjson.dumps(position), ctx)
+    out = store.write(ops, now)
     # and announced as the worker announces a batch's changes (the live pictures read them)
-    store.count_messages({"applied": 2}, {}, [f"unit:{unit_id}"])
+    store.count_messages({"applied": 2}, {}, written_fields(ops, out.verdicts))
 
 
 # -- incidents -------------------------------------------------------------------------------

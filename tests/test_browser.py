@@ -12,6 +12,7 @@ import redis
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from ingest.worker import written_fields
 from layouts.map import Ids
 from layouts.shell import Ids as Shell
 from store.ops import Observation
@@ -389,8 +390,8 @@ def test_a_duty_chief_opens_an_incident_on_the_map_and_assigns_the_best_unit(
     closer = int(time.time() * 1000)
     state = {"lat": 22.522, "lon": 114.542, "ts": closer, "seq": 2}
     moved = Observation("unit", "FO-NEAR", closer, 2, "2", state, {"ts": closer}, 114.542, 22.522)
-    store.write([moved], closer)
-    store.count_messages({"applied": 1}, {}, ["unit:FO-NEAR"])
+    out = store.write([moved], closer)
+    store.count_messages({"applied": 1}, {}, written_fields([moved], out.verdicts))
     wait_for(
         lambda: (_drawn(browser, "FO-NEAR") or {}).get("lat") == 22.522, 10, "it moving closer"
     )

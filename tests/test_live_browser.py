@@ -14,6 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
+from ingest.worker import written_fields
 from store.ops import FieldUpdate, Observation
 from store.writer import LiveStore
 from tests.helpers import sign_in, wait_for
@@ -31,8 +32,7 @@ def _move(store: LiveStore, uid: str, seq: int, speed: float) -> None:
         FieldUpdate("unit", uid, "profile_ts", NOW, "unit_profile", {"name": NAME}),
     ]
     out = store.write(ops, NOW)
-    changed = [f"unit:{uid}" for v in out.verdicts if v == "applied"]
-    store.count_messages({"applied": 1}, {}, changed)
+    store.count_messages({"applied": 1}, {}, written_fields(ops, out.verdicts))
 
 
 def _popup(browser: webdriver.Chrome) -> str | None:

@@ -17,6 +17,7 @@ import requests
 
 from config.settings import Settings
 from domain import picture as pic
+from ingest.worker import written_fields
 from services.context import build
 from services.picture import PictureFeed
 from store import alerts, users
@@ -38,10 +39,7 @@ def _unit(uid: str, seq: int, lon: float, lat: float = 22.59) -> list[Any]:
 def _write(store: LiveStore, ops: list[Any]) -> None:
     """As the worker does: the writes, then the batch's count with the entities it changed."""
     out = store.write(ops, NOW)
-    changed = [
-        f"{o.kind}:{o.entity_id}" for o, v in zip(ops, out.verdicts, strict=True) if v == "applied"
-    ]
-    store.count_messages({"applied": 1}, {}, changed)
+    store.count_messages({"applied": 1}, {}, written_fields(ops, out.verdicts))
 
 
 @pytest.fixture
@@ -64,7 +62,77 @@ def test_an_update_carries_only_what_changed(settings: Settings, store: LiveStor
     body = orjson.loads(update.body)
     assert body["type"] == "update" and body["changed"]["units"]["U-A"]["lon"] == 114.41
     assert feed.step(wait_ms=100) is None  # nothing new: nothing sent
-    assert feed.after(0) == [update] and feed.after(1) == [] and feed.after(7) is None
+    held = feed.after(0)
+    assert held is not None and [(u.since, u.seq, u.body) for u in held] == [(0, 1, update.body)]
+    assert feed.after(1) == [] and feed.after(7) is None
+
+
+def test_the_picture_kept_from_the_written_fields_is_the_one_a_whole_read_makes(
+    settings: Settings, store: LiveStore, r: redis.Redis
+) -> None:
+    """The updates bring the held copies up to date from the fields each batch wrote (no read
+    back): after moves, a status, a renamed vessel and a sensor's new reading, the picture is
+    the one a fresh process reads from Redis."""
+    vessel = {"lat": 22.5, "lon": 114.6, "sog_kn": 8.5, "cog": 90.0, "heading": 88}
+    sensor = {"lat": 22.55, "lon": 114.50, "v.ph": 7.1, "v.do": 6.0}
+    first = [
+        Observation("vessel", "412000001", NOW, 0, "a", vessel, {"ts": NOW}, 114.6, 22.5),
+        FieldUpdate("vessel", "412000001", "static_ts", NOW, "vessel_static", {"name": "A"}),
+        Observation("sensor", "S-1", NOW, 1, "1", sensor, {"ts": NOW}, 114.50, 22.55),
+    ]
+    _write(store, [*_unit("U-A", 1, 114.40), *first])
+    feed = PictureFeed(build(settings))
+    feed.step()
+    moved = {"lat": 22.6, "lon": 114.61, "sog_kn": 9.25, "cog": 91.5}
+    then = [
+        FieldUpdate("unit", "U-A", "status_ts", NOW + 2, "unit_status", {"status": "en_route"}),
+        Observation("vessel", "412000001", NOW + 3, 0, "b", moved, {"ts": NOW}, 114.61, 22.6),
+        FieldUpdate("vessel", "412000001", "static_ts", NOW + 3, "vessel_static", {"name": "B"}),
+        Observation("sensor", "S-1", NOW + 4, 2, "2", {"v.ph": 9.6}, {"ts": NOW}),
+    ]
+    _write(store, [*_unit("U-A", 2, 114.41), *then])
+    before = _hash_reads(r)
+    update = feed.step(wait_ms=2000)
+    assert update is not None and _hash_reads(r) == before  # nothing read back
+    assert update.changed["units"]["U-A"]["status"] == "en_route"
+    assert update.changed["vessels"]["412000001"]["name"] == "B"
+    readings = {name: value for name, value, *_ in feed.layers["sensors"]["S-1"]["readings"]}
+    assert readings == {"do": 6.0, "ph": 9.6}  # a reading adds to the others
+    fresh = PictureFeed(build(settings))
+    fresh.step()
+    assert feed.layers == fresh.layers
+
+
+def _hash_reads(r: redis.Redis) -> int:
+    """How many hash reads (and scripts) Redis has run, by its own count."""
+    stats = r.info("commandstats")
+    return sum(
+        stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("hmget", "hgetall", "evalsha")
+    )
+
+
+def test_a_write_announced_late_does_not_undo_a_newer_one(
+    settings: Settings, store: LiveStore
+) -> None:
+    """With several workers, a batch may be announced after a newer one for the same unit:
+    the picture keeps the newer, as the hash does; an entity announced without its fields (or
+    new to the picture) is read back."""
+    _write(store, _unit("U-A", 1, 114.40))
+    feed = PictureFeed(build(settings))
+    feed.step()
+    newer, older = _unit("U-A", 3, 114.43), _unit("U-A", 2, 114.42)
+    newer_out, older_out = store.write(newer, NOW), store.write(older, NOW)
+    assert older_out.verdicts[0] == "stale"  # the hash keeps the newer
+    # announced in the other order, as if by two workers (the older as if it had applied)
+    store.count_messages({"applied": 1}, {}, written_fields(older, ["applied", "applied"]))
+    store.count_messages({"applied": 1}, {}, written_fields(newer, newer_out.verdicts))
+    for _ in range(2):
+        feed.step(wait_ms=1000)
+    assert feed.layers["units"]["U-A"]["lon"] == 114.43
+    store.write(_unit("U-B", 1, 114.5), NOW)  # written by hand: announced without its fields
+    store.count_messages({"applied": 1}, {}, {"unit:U-B": None})
+    update = feed.step(wait_ms=2000)
+    assert update is not None and update.changed["units"]["U-B"]["lon"] == 114.5
 
 
 def test_alerts_reach_the_picture_through_their_own_version_and_recolour_their_sensor(
