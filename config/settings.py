@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(False, description="Cookies only over HTTPS (behind TLS proxy)")
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_lockout_s: int = Field(900, ge=1, le=86_400, description="Cap of a login lock")
+    # Citizen reports (/report, no account): at most this many accepted per address and in all
+    # over any hour, each request at most REPORT_MAX_BYTES (up to 3 photos), and each only with
+    # a proof of work of REPORT_POW_BITS leading zero bits (2^bits SHA-256 on average: about
+    # a second in a phone's browser at 16; nothing for one citizen, costly for a flood).
+    report_limit_per_address: int = Field(5, ge=1, le=10_000, description="Per address per hour")
+    report_limit_per_hour: int = Field(200, ge=1, le=1_000_000, description="All reports per hour")
+    report_max_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    report_pow_bits: int = Field(16, ge=0, le=28, description="Proof-of-work difficulty")
     # Reverse proxies in front of the web app (comma-separated addresses or networks, e.g.
     # "127.0.0.1,10.0.0.0/24"). A request from one of them is taken to come from the address
     # its X-Forwarded-For names (werkzeug's ProxyFix); from anyone else the header is ignored.

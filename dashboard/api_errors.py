@@ -26,11 +26,29 @@ def json_body(model: type[M]) -> M:
     try:
         return model.model_validate_json(request.get_data(), strict=True)
     except ValidationError as e:
-        errs = e.errors(include_url=False, include_input=False)
-        raise Refused(
-            422,
-            "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in errs[:5]),
-        ) from None
+        raise _invalid(e) from None
+
+
+def form_body(model: type[M]) -> M:
+    """The request's form fields (multipart or urlencoded) as `model`: text read as the field's
+    type ("22.5" is a number here: a form has nothing else), no unknown or repeated fields;
+    Refused(422) naming what is wrong."""
+    fields = request.form.to_dict(flat=False)
+    repeated = sorted(k for k, v in fields.items() if len(v) > 1)
+    if repeated:
+        raise Refused(422, f"{repeated[0][:40]}: given more than once")
+    try:
+        return model.model_validate({k: v[0] for k, v in fields.items()})
+    except ValidationError as e:
+        raise _invalid(e) from None
+
+
+def _invalid(e: ValidationError) -> Refused:
+    errs = e.errors(include_url=False, include_input=False)
+    return Refused(
+        422,
+        "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in errs[:5]),
+    )
 
 
 def query_flag(name: str) -> bool:
@@ -43,7 +61,9 @@ def query_flag(name: str) -> bool:
 
 
 def _refused(e: Refused) -> Any:
-    return jsonify({"error": e.message, **e.extra}), e.status
+    retry = e.extra.get("retry_after_s")
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else {}
+    return jsonify({"error": e.message, **e.extra}), e.status, headers
 
 
 def _bad_query(e: BadQuery) -> Any:

@@ -28,6 +28,7 @@ from dashboard import (
     live_stream,
     personal_api,
     proxies,
+    reports_api,
     roles,
     security,
 )
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         audit_api.bp,
         personal_api.bp,
         live_stream.bp,
+        reports_api.bp,
     ):
         server.register_blueprint(bp)
     auth.install(server)

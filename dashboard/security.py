@@ -20,6 +20,7 @@ from flask import Flask, Response, current_app, jsonify, redirect, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
 from dashboard import api_methods, auth, roles
@@ -27,6 +28,8 @@ from dashboard import api_methods, auth, roles
 # Open to anonymous requests: the health probe and the sign-in form (POST /logout of a session
 # that already ended must still answer).
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout"})
+# For anyone, and no CSRF token either: citizen reports (dashboard/reports_api.py says why)
+OPEN_ENDPOINTS = frozenset({"reports_api.challenge", "reports_api.submit", "reports_api.track"})
 CALLBACK_ENDPOINT_SUFFIX = "_dash-update-component"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -116,6 +119,8 @@ def _gate(
 ) -> Response | None:
     endpoint = request.endpoint or ""
     unsafe = request.method not in SAFE_METHODS
+    if endpoint in OPEN_ENDPOINTS and request.method != "OPTIONS":
+        return None
     if endpoint in PUBLIC_ENDPOINTS:
         if unsafe:
             csrf.protect()  # the sign-in form too: raises CSRFError (400)
@@ -139,7 +144,22 @@ def _gate(
     return _check_view_roles(view, role)
 
 
+def _open_path() -> bool:
+    """Whether an open route serves this path (with any method)."""
+    adapter = current_app.create_url_adapter(request)
+    for method in api_methods.ROUTE_METHODS:
+        try:
+            rule, _args = adapter.match(method=method, return_rule=True)  # type: ignore[union-attr]
+        except HTTPException:
+            continue
+        if rule.endpoint in OPEN_ENDPOINTS:
+            return True
+    return False
+
+
 def _anonymous(path: str) -> Response:
+    if path.startswith("/api/") and _open_path():
+        return api_methods.answer()  # OPTIONS, or a method the open route does not take
     if request.method == "GET" and _is_page(path):
         return redirect(f"/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
     if path.startswith("/api/"):

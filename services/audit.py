@@ -25,7 +25,9 @@ from store import audit_keys, incident_audit
 
 
 def user(name: str) -> str:
-    return f"user:{name}"
+    """The audit actor of an act by `name`: an account's name (no colon: store/users.NAME_RE),
+    or an actor that is not an account, already named by its kind ("citizen:<tracking code>")."""
+    return name if ":" in name else f"user:{name}"
 
 
 def record(ctx: AppContext, actor: str, action: str, obj: str, change: Mapping[str, Any]) -> None:

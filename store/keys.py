@@ -255,3 +255,23 @@ def audit_ref(chain: str, ref: str) -> str:
 def audit_signer(chain: str) -> str:
     """A short lock: one process signs a chain's head per period."""
     return f"audit:{{{chain}}}:signer"
+
+
+# -- citizen reports (store/reports.py) -----------------------------------------------------
+
+REPORTS_ALL = "report:recent"  # zset "ms:random" -> ms: every report accepted, the last hour
+
+
+def report_challenge(challenge: str) -> str:
+    """A proof-of-work challenge handed out and not used yet (TTL)."""
+    return f"report:challenge:{challenge}"
+
+
+def report_recent(addr: str) -> str:
+    """zset: the reports accepted from one address, the last hour."""
+    return f"report:recent:{addr}"
+
+
+def report_tracking(code: str) -> str:
+    """A citizen's tracking code -> the incident it opened."""
+    return f"report:track:{code}"

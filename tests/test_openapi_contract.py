@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from config.settings import Settings
 from dashboard import roles
+from services import reports
 from store import users
 from store.ops import RaiseAlert
 from store.writer import LiveStore
@@ -79,6 +80,7 @@ SCHEMA = schemathesis.openapi.from_path(
 # Who calls each operation: the first of these its route allows, so that every operation also
 # runs past its role check (dispatch actions, KPIs: a duty chief; owners, the trail: an admin).
 ROLE_PREFERENCE = (roles.DISPATCHER, roles.ADMIN, roles.LEADER, roles.OPERATOR)
+ANONYMOUS = "anonymous"  # the open routes' caller (citizen reports): no role, no session
 # path parameter -> ids that exist; "name@path": those for that path only (set by `caller`)
 REAL_IDS: dict[str, list[str]] = {}
 
@@ -142,7 +144,7 @@ def roles_of_operations(server: Flask) -> dict[tuple[str, str], str]:
             continue
         allowed = getattr(server.view_functions[rule.endpoint], "roles", frozenset())
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
-        role = next(x for x in ROLE_PREFERENCE if x in allowed)
+        role = next((x for x in ROLE_PREFERENCE if x in allowed), ANONYMOUS)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             out[(method, path)] = role
     return out
@@ -180,7 +182,19 @@ def seed(r: redis.Redis, chief: requests.Session, web: str) -> dict[str, list[st
         ],
         "unit_id": ["U-1", "U-DP-101"],
         "place_id": [CELL],
+        "code": [citizen_report(web)],
     }
+
+
+def citizen_report(web: str) -> str:
+    """A citizen's report as the page sends it; its tracking code."""
+    anyone = requests.Session()
+    ch = anyone.get(f"{web}/api/v1/reports/challenge").json()
+    form = {"type": "noise", "lat": CELL_LAT, "lon": CELL_LON, "challenge": ch["challenge"]}
+    form["nonce"] = reports.solve(ch["challenge"], ch["bits"])
+    resp = anyone.post(f"{web}/api/v1/reports", data=form)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["code"])
 
 
 @pytest.fixture(scope="module", params=["cookie", "token"])
@@ -209,6 +223,7 @@ def caller(
         sessions = {role: cookie_session(web, role) for role in roles.ROLES}
     else:
         sessions = {role: token_session(r, role) for role in roles.ROLES}
+    sessions[ANONYMOUS] = requests.Session()
     yield Caller(web, sessions, roles_of_operations(server))
     for s in sessions.values():
         s.close()
