@@ -28,6 +28,7 @@ from dashboard import (
     live_stream,
     personal_api,
     proxies,
+    report_pages,
     reports_api,
     roles,
     security,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         personal_api.bp,
         live_stream.bp,
         reports_api.bp,
+        report_pages.bp,
     ):
         server.register_blueprint(bp)
     auth.install(server)
@@ -85,8 +87,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         update_title=None,
         assets_folder=str(ASSETS_DIR),
         # assets/workers/: scripts for Web Workers (the live board's drawing), served from
-        # /assets/workers/ but not run in the page
-        assets_path_ignore=["workers"],
+        # /assets/workers/ but not run in the page; assets/public/: the citizen's page's script,
+        # served to anyone by dashboard/report_pages.py, never part of the console
+        assets_path_ignore=["workers", "public"],
         use_pages=True,
         pages_folder="",
         suppress_callback_exceptions=False,

@@ -171,6 +171,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "incident.state.transferred": {"zh": "已移交", "en": "Transferred"},
     "incident.source.sensor_alert": {"zh": "监测告警", "en": "Sensor alert"},
     "incident.source.citizen_report": {"zh": "群众举报", "en": "Citizen report"},
+    "dispatch.to_verify": {"zh": "待核实", "en": "to verify"},
     "incident.source.patrol_finding": {"zh": "巡查发现", "en": "Patrol finding"},
     "incident.source.transfer": {"zh": "部门移交", "en": "Transfer"},
     "incident.source.hotline": {"zh": "热线", "en": "Hotline"},

@@ -29,7 +29,10 @@ from dashboard import api_methods, auth, roles
 # that already ended must still answer).
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout"})
 # For anyone, and no CSRF token either: citizen reports (dashboard/reports_api.py says why)
-OPEN_ENDPOINTS = frozenset({"reports_api.challenge", "reports_api.submit", "reports_api.track"})
+OPEN_ENDPOINTS = frozenset(
+    {"reports_api.challenge", "reports_api.submit", "reports_api.track"}
+    | {"report_pages.form", "report_pages.script", "report_pages.track"}
+)
 CALLBACK_ENDPOINT_SUFFIX = "_dash-update-component"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 

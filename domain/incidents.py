@@ -111,6 +111,16 @@ class IllegalTransition(ValueError):
     """A transition the state machine refuses, with a message for the person who asked."""
 
 
+# Sources whose word the centre checks before sending anyone: the public's, not its own sensors,
+# patrols, transfers or operators who took the call.
+UNVERIFIED_SOURCES = frozenset({Source.CITIZEN_REPORT})
+
+
+def to_verify(inc: Mapping[str, object]) -> bool:
+    """A report from the public that no duty chief has verified (triaged) yet."""
+    return inc.get("source") in UNVERIFIED_SOURCES and inc.get("state") == State.REPORTED
+
+
 def next_states(state: State) -> list[State]:
     return sorted(TRANSITIONS[state], key=list(State).index)
 

@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from dashboard import map_data
 from dashboard.i18n import t
+from domain import incidents as model
 from domain.evidence import INLINE_TYPES
 from services.incidents import evidence_url
 
@@ -93,6 +94,8 @@ def row(inc: dict[str, Any], now: int, lang: str, selected: bool) -> html.Li:
         className="ec-alert-head",
     )
     state = t("incident.state." + str(inc.get("state")), lang)
+    if model.to_verify(inc):
+        state = f"{t('incident.source.citizen_report', lang)} · {t('dispatch.to_verify', lang)}"
     return html.Li(
         html.Button(
             [

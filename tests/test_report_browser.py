@@ -1,0 +1,72 @@
+"""A citizen on a phone (360x800, headless Chromium): files a report with a photo at the phone's
+position on /report (the page solves the challenge with Web Crypto: localhost is a secure
+context); it is in the duty chief's queue to verify; the tracking page shows its progress and
+never who was sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from config.settings import Settings
+from domain import incidents as model
+from services import incidents as incident_service
+from services.context import build
+from services.incidents import Assignment, Move
+from store import keys
+from tests.helpers import console_errors, page_text, png, wait_for, write_available_unit
+
+pytestmark = pytest.mark.browser
+WHERE = {"latitude": 22.5205, "longitude": 114.5405, "accuracy": 12}  # 南澳, on land
+
+
+def _open_report(browser: webdriver.Chrome, web: str) -> None:
+    browser.set_window_size(360, 800)
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions", {"origin": web, "permissions": ["geolocation"]}
+    )
+    browser.execute_cdp_cmd("Emulation.setGeolocationOverride", WHERE)
+    browser.get(f"{web}/report")
+
+
+def test_a_citizen_reports_with_a_photo_and_follows_it(
+    browser: webdriver.Chrome, web: str, r: redis.Redis, settings: Settings, tmp_path: Path
+) -> None:
+    _open_report(browser, web)
+    assert "随手拍" in browser.title
+    Select(browser.find_element(By.ID, "report-type")).select_by_value("waste_dumping")
+    browser.find_element(By.ID, "report-locate").click()
+    wait_for(lambda: "22.5205" in page_text(browser, "#report-where"), 10, "the position")
+    browser.find_element(By.ID, "report-description").send_keys("河边有人倾倒建筑垃圾")
+    photo = tmp_path / "scene.png"
+    photo.write_bytes(png(4, 4))
+    browser.find_element(By.ID, "report-photos").send_keys(str(photo))
+    browser.find_element(By.ID, "report-send").click()
+    wait_for(lambda: browser.find_elements(By.ID, "report-code"), 30, "the tracking code")
+    code = browser.find_element(By.ID, "report-code").text
+    browser.save_screenshot(str(tmp_path / "report-360.png"))
+    # nothing overflows the phone's width
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 360
+    # in the duty chief's queue, to verify, with the photo in its case file
+    ctx = build(settings)
+    (inc_id,) = [x.decode() for x in r.zrange(keys.INCIDENTS_OPEN, 0, -1)]
+    inc = incident_service.detail(ctx, inc_id)
+    assert inc["source"] == "citizen_report" and model.to_verify(inc)
+    assert [n["media_type"] for n in inc["notes"] if n["kind"] == "evidence"] == ["image/png"]
+    assert abs(float(inc["lat"]) - WHERE["latitude"]) < 1e-6
+    # followed: a duty chief verifies and sends a unit; the page says so, never who
+    write_available_unit(r, "FO-9", "foot", 22.521, 114.541)
+    incident_service.move(ctx, inc_id, Move(to=model.State.TRIAGED), "chief")
+    incident_service.assign_units(ctx, inc_id, Assignment(units=["FO-9"]), "chief")
+    browser.find_element(By.ID, "report-code").click()
+    wait_for(lambda: "/report/track/" in browser.current_url, 10, "the tracking page")
+    stages = page_text(browser, "#track-stages")
+    assert "已收到" in stages and "已核实" in stages and "已派出处置" in stages
+    body = page_text(browser, "body")
+    assert code in body and "FO-9" not in body and "chief" not in body
+    assert not console_errors(browser)
