@@ -20,11 +20,13 @@ from dashboard import roles, viewer
 from dashboard.context import app_context
 from dashboard.i18n import t
 from layouts.dispatch import Ids
+from services import duplicates as duplicate_service
 from services import incidents as service
 from services import personal, trail
 from services.errors import Refused
 from services.incidents import Assignment, Move, NewIncident, Note
 from views.dispatch import (
+    MERGE,
     MOVE,
     PHONE,
     REVEAL,
@@ -110,12 +112,34 @@ def show(selected: Any, _changed: Any) -> tuple[Any, ...]:
         link = f"/trail?ref=incident:{selected}" if who.role in roles.ANALYSTS else None
         check = dispatch_check_view(trail.timeline_check(app_context(), selected), who.lang, link)
     reader = who.role in roles.PERSONAL_READERS
+    same = duplicate_service.duplicates(app_context(), selected)
     return (
-        detail_view(inc, who.lang, chief, reader, check),
+        detail_view(inc, who.lang, chief, reader, check, same),
         candidates_view(found, who.lang, chief),
         candidate_markers(found, who.lang),
         candidate_lines(found, inc),
     )
+
+
+@roles.page_callback(
+    Output(Ids.NOTE, "children", allow_duplicate=True),
+    Output(Ids.CHANGED, "data", allow_duplicate=True),
+    Input({"type": MERGE, "id": ALL}, "n_clicks"),
+    State(Ids.SELECTED, "data"),
+    prevent_initial_call=True,
+    roles=roles.DISPATCHERS,
+)
+def merge(_clicks: Any, selected: Any) -> tuple[Any, ...]:
+    """Merge the possible duplicate clicked into the incident shown."""
+    trig = dash.ctx.triggered_id
+    if not isinstance(trig, dict) or not isinstance(selected, str) or not _pressed():
+        raise PreventUpdate
+    duplicate = str(trig.get("id"))
+    try:
+        duplicate_service.merge(app_context(), duplicate, selected, current_user.name)
+    except Refused as e:
+        return e.message, no_update
+    return t("dispatch.merged", viewer.lang()).format(id=duplicate), _changed()
 
 
 def _changed() -> int:
@@ -308,4 +332,4 @@ def reveal(clicks: Any) -> str:
 
 
 def register(app: dash.Dash) -> None:
-    roles.wire(app, queue, select, show, assign, advance, note, attach, create, pick, reveal)
+    roles.wire(app, queue, select, show, assign, advance, merge, note, attach, create, pick, reveal)

@@ -16,6 +16,7 @@ from dashboard.api_errors import json_body, query_flag
 from dashboard.context import app_context
 from dashboard.roles import DISPATCHERS, VIEWERS
 from domain import evidence as evidence_rules
+from services import duplicates as duplicate_service
 from services import incidents as service
 from services.errors import Refused
 from services.incidents import Assignment, Move, NewIncident, Note
@@ -69,6 +70,18 @@ def detail_view(incident_id: str) -> Any:
 def candidates_view(incident_id: str) -> Any:
     found = service.candidates(app_context(), incident_id)
     return jsonify({"items": found, "count": len(found)})
+
+
+def duplicates_view(incident_id: str) -> Any:
+    found = duplicate_service.duplicates(app_context(), incident_id)
+    return jsonify({"items": found, "count": len(found)})
+
+
+def merge_view(incident_id: str) -> Any:
+    body = json_body(duplicate_service.Merge)
+    return jsonify(
+        duplicate_service.merge(app_context(), body.duplicate, incident_id, current_user.name)
+    )
 
 
 def assign_view(incident_id: str) -> Any:
@@ -125,6 +138,8 @@ _route("/incidents", create_view, DISPATCHERS, ("POST",))
 _route("/incidents", list_view, VIEWERS, ("GET",))
 _route("/incidents/<incident_id>", detail_view, VIEWERS, ("GET",))
 _route("/incidents/<incident_id>/candidates", candidates_view, VIEWERS, ("GET",))
+_route("/incidents/<incident_id>/duplicates", duplicates_view, VIEWERS, ("GET",))
+_route("/incidents/<incident_id>/merge", merge_view, DISPATCHERS, ("POST",))
 _route("/incidents/<incident_id>/assign", assign_view, DISPATCHERS, ("POST",))
 _route("/incidents/<incident_id>/transition", transition_view, DISPATCHERS, ("POST",))
 _route("/incidents/<incident_id>/notes", note_view, DISPATCHERS, ("POST",))

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config import CONFIG_DIR, load_json_rules
+from domain.geo import haversine_m
 from domain.vocab import Department, Level, UnitKind
 
 
@@ -119,6 +120,35 @@ UNVERIFIED_SOURCES = frozenset({Source.CITIZEN_REPORT})
 def to_verify(inc: Mapping[str, object]) -> bool:
     """A report from the public that no duty chief has verified (triaged) yet."""
     return inc.get("source") in UNVERIFIED_SOURCES and inc.get("state") == State.REPORTED
+
+
+# Reports of one thing seen by several people: the same type, this close, opened this near in
+# time (a spill is reported from both banks of a river, an hour apart).
+DUPLICATE_RADIUS_M = 500.0
+DUPLICATE_WINDOW_MS = 3 * 3_600_000
+
+
+def possible_duplicates(
+    inc: Mapping[str, Any], others: list[Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], float]]:
+    """The open incidents among `others` that may report what `inc` reports, nearest first,
+    with their distance in metres."""
+    out = []
+    for o in others:
+        if o.get("id") == inc.get("id") or o.get("type") != inc.get("type"):
+            continue
+        if o.get("state") in TERMINAL:
+            continue
+        apart = abs(int(o.get("created_ms") or 0) - int(inc.get("created_ms") or 0))
+        try:
+            metres = haversine_m(
+                float(inc["lon"]), float(inc["lat"]), float(o["lon"]), float(o["lat"])
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+        if apart <= DUPLICATE_WINDOW_MS and metres <= DUPLICATE_RADIUS_M:
+            out.append((o, metres))
+    return sorted(out, key=lambda x: x[1])
 
 
 def next_states(state: State) -> list[State]:

@@ -18,6 +18,11 @@ Every simulated device is a broker identity of its own (issue 12): at start `run
 unit, AIS shore receiver and sensor to the roster in Redis as the simulator's
 (simulator/identities.py) and publishes each message through the connection of the device its
 topic names (simulator/links.py), so it needs Redis as well as the broker.
+
+Citizen reports and hotline tickets come too (simulator/reports.py): the first 30-90 s after the
+start, then about 4 an hour times `rate`, each opened as an incident to verify with a tracking
+code (`ReportLine`). They go into Redis, not through the broker, so they come whether or not the
+devices are connected.
 """
 
 from __future__ import annotations
@@ -32,13 +37,17 @@ from collections.abc import Collection
 
 import orjson
 import paho.mqtt.client as mqtt
+import redis
 from pydantic import BaseModel
 
 from config.settings import Settings
 from domain.clock import system_ms
 from domain.geo import Geography, load_geography
 from domain.payloads import TaskReport, UnitPosition
-from simulator import tasks
+from services import context
+from services.errors import Refused
+from services.reports import open_report
+from simulator import reports, tasks
 from simulator.identities import provision, roster_client
 from simulator.links import DeviceLinks
 from simulator.sensors import SensorNetwork
@@ -264,6 +273,73 @@ class _Traffic:
         )
 
 
+class ReportLine:
+    """Citizen reports and hotline tickets as they come in (simulator/reports.py), each opened
+    through services.reports.open_report: the incident, its tracking code and its audit entry
+    are the ones a real report gets. The public endpoint's defences (proof of work, the
+    per-address and hourly limits) are left out on purpose: they keep strangers on the network
+    out, and the simulator is a part of the trusted deployment, not a stranger."""
+
+    def __init__(
+        self, ctx: context.AppContext, seed: int, start_ms: int, rate: float = 1.0
+    ) -> None:
+        self.ctx = ctx
+        # times and contents from generators of their own: a new description does not move
+        # when the reports come
+        self._due = reports.due_times(random.Random(f"{seed}:report_times"), start_ms, rate)
+        self._rng = random.Random(f"{seed}:reports")
+        self.next_ms = next(self._due)
+        self.opened = self.failed = 0
+
+    def turn(self, now_ms: int) -> dict | None:
+        """The report due by now_ms, opened: its {"code", "track_url"}; None if none was due or
+        it could not be opened (logged, not raised: the traffic goes on)."""
+        if now_ms < self.next_ms:
+            return None
+        while self.next_ms <= now_ms:  # after a stall one report, not a burst of missed ones
+            self.next_ms = next(self._due)
+        f = reports.make_report(self._rng, self.ctx.geo, self.ctx.rules)
+        try:
+            out = open_report(
+                self.ctx, f.type, f.lat, f.lon, f.description, f.phone, [], source=f.source
+            )
+        except (redis.exceptions.RedisError, Refused) as e:
+            self.failed += 1
+            log.warning("%s (%s) not opened, skipped: %s", f.source.value, f.type.value, e)
+            return None
+        except Exception:  # a bug must not stop the traffic: say so and go on
+            self.failed += 1
+            log.exception("%s (%s) not opened, skipped", f.source.value, f.type.value)
+            return None
+        self.opened += 1
+        log.info(
+            "%s: %s at %.5f,%.5f, tracking code %s",
+            f.source.value,
+            f.type.value,
+            f.lat,
+            f.lon,
+            out["code"],
+        )
+        return out
+
+
+def _report_line(settings: Settings, seed: int, rate: float) -> ReportLine | None:
+    """The report line, or None (logged) if its context cannot be built: the traffic runs
+    without reports rather than not at all."""
+    try:
+        ctx = context.build(settings)
+    except Exception as e:
+        log.warning("no citizen reports or hotline tickets: %s", e)
+        return None
+    line = ReportLine(ctx, seed, system_ms(), rate)
+    log.info(
+        "citizen reports and hotline tickets: about %.1f an hour, the first in %d s",
+        reports.MEAN_PER_HOUR * rate,
+        (line.next_ms - system_ms()) // 1000,
+    )
+    return line
+
+
 def run(
     settings: Settings,
     rate: float = 1.0,
@@ -305,10 +381,16 @@ def run(
     if not identities:
         log.warning("no device to publish as: every simulated id belongs to someone else")
     traffic = _Traffic(sim, links)
+    line = _report_line(settings, sim.seed, rate)
     try:
         while not stop.is_set():
-            links.service(traffic.wait_s())
+            links.service(traffic.wait_s())  # at most _MAX_WAIT_S: reports are on time too
             traffic.turn()
+            if line is not None:
+                line.turn(system_ms())
     finally:
         links.close()
-        log.info("simulator stopped: %s", traffic.summary())
+        opened = f"; {line.opened} reports opened, {line.failed} not" if line else ""
+        if line is not None:
+            line.ctx.redis.close()
+        log.info("simulator stopped: %s%s", traffic.summary(), opened)

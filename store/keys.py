@@ -273,5 +273,11 @@ def report_recent(addr: str) -> str:
 
 
 def report_tracking(code: str) -> str:
-    """A citizen's tracking code -> the incident it opened."""
+    """A citizen's tracking code -> the incident it follows (the one it opened, or the one that
+    was merged into)."""
     return f"report:track:{code}"
+
+
+def report_codes(incident_id: str) -> str:
+    """set: the tracking codes that follow an incident."""
+    return f"report:codes:{incident_id}"

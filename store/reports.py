@@ -69,7 +69,21 @@ def reserve_tracking(r: redis.Redis, code: str) -> bool:
 
 
 def save_tracking(r: redis.Redis, code: str, incident_id: str) -> None:
-    r.set(keys.report_tracking(code), incident_id)
+    pipe = r.pipeline(transaction=True)
+    pipe.set(keys.report_tracking(code), incident_id)
+    pipe.sadd(keys.report_codes(incident_id), code)
+    pipe.execute()
+
+
+def follow(r: redis.Redis, from_id: str, to_id: str) -> list[str]:
+    """The tracking codes of incident `from_id` follow `to_id` from now on (a merged report's
+    citizen sees the case it was merged into); the codes moved."""
+    codes = [c.decode() for c in r.smembers(keys.report_codes(from_id))]
+    for code in codes:
+        save_tracking(r, code, to_id)
+    if codes:
+        r.srem(keys.report_codes(from_id), *codes)
+    return codes
 
 
 def tracked(r: redis.Redis, code: str) -> str | None:

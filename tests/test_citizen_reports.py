@@ -148,3 +148,37 @@ def test_a_report_larger_than_the_cap_is_refused_before_it_is_read(
     c = client(app, "203.0.113.60")
     answer = _send(c, _form(c), (JPEG + bytes(70 * 1024),))
     assert answer.status_code == 413 and "at most" in answer.get_json()["error"]
+
+
+def test_reports_of_one_thing_are_offered_as_duplicates_and_merged(server: Flask) -> None:
+    """Two citizens report one dumping 200 m apart; a third report elsewhere is no duplicate.
+    Merged, the second is rejected as a duplicate, and its citizen follows the first case."""
+    first, second = client(server, "203.0.113.21"), client(server, "203.0.113.22")
+    a = _send(first, _form(first)).get_json()["code"]
+    b = _send(second, _form(second, lat=WHERE["lat"] + 0.0018)).get_json()["code"]  # ~200 m
+    far = client(server, "203.0.113.23")
+    _send(far, _form(far, lat=WHERE["lat"] + 0.05))  # ~5.5 km: another place
+    chief = signed_in(server, "dispatcher")
+    items = chief.get("/api/v1/incidents?open=1").get_json()["items"]
+    by_code = {}
+    for code in (a, b):
+        seen = first.get(f"/api/v1/reports/{code}").get_json()
+        by_code[code] = next(i["id"] for i in items if i["created_ms"] == seen["reported_ms"])
+    into, dup = by_code[a], by_code[b]
+    offered = chief.get(f"/api/v1/incidents/{into}/duplicates").get_json()
+    assert_matches_spec(offered, "/api/v1/incidents/{incident_id}/duplicates")
+    assert [d["id"] for d in offered["items"]] == [dup]
+    assert 150 < offered["items"][0]["distance_m"] < 250
+    operator = signed_in(server, "operator")
+    assert post_json(operator, f"/api/v1/incidents/{into}/merge", {"duplicate": dup})[0] == 403
+    status, merged = post_json(chief, f"/api/v1/incidents/{into}/merge", {"duplicate": dup})
+    assert status == 200, merged
+    assert any(n.get("text") == f"merged {dup}" for n in merged["notes"])
+    gone = chief.get(f"/api/v1/incidents/{dup}").get_json()
+    assert gone["state"] == "rejected" and gone["timeline"][-1]["reason"] == f"duplicate of {into}"
+    # the second citizen now follows the case that is handled
+    assert post_json(chief, f"/api/v1/incidents/{into}/transition", {"to": "triaged"})[0] == 200
+    assert second.get(f"/api/v1/reports/{b}").get_json()["stage"] == "verified"
+    # no second merge, and nothing merged into itself
+    assert post_json(chief, f"/api/v1/incidents/{into}/merge", {"duplicate": dup})[0] == 409
+    assert post_json(chief, f"/api/v1/incidents/{into}/merge", {"duplicate": into})[0] == 422

@@ -15,11 +15,20 @@ from selenium.webdriver.support.ui import Select
 
 from config.settings import Settings
 from domain import incidents as model
+from layouts.dispatch import Ids
 from services import incidents as incident_service
+from services import reports
 from services.context import build
 from services.incidents import Assignment, Move
 from store import keys
-from tests.helpers import console_errors, page_text, png, wait_for, write_available_unit
+from tests.helpers import (
+    console_errors,
+    page_text,
+    png,
+    sign_in,
+    wait_for,
+    write_available_unit,
+)
 
 pytestmark = pytest.mark.browser
 WHERE = {"latitude": 22.5205, "longitude": 114.5405, "accuracy": 12}  # 南澳, on land
@@ -69,4 +78,30 @@ def test_a_citizen_reports_with_a_photo_and_follows_it(
     assert "已收到" in stages and "已核实" in stages and "已派出处置" in stages
     body = page_text(browser, "body")
     assert code in body and "FO-9" not in body and "chief" not in body
+    assert not console_errors(browser)
+
+
+def test_a_duty_chief_sees_reports_to_verify_and_merges_a_duplicate(
+    browser: webdriver.Chrome, web: str, r: redis.Redis, settings: Settings
+) -> None:
+    """Two citizens report one thing 200 m apart: the queue marks both to verify, the first's
+    panel offers the second as a duplicate, and one click merges it."""
+    ctx = build(settings)
+    kind = model.IncidentType.WASTE_DUMPING
+    near = (WHERE["latitude"] + 0.0018, WHERE["longitude"])
+    reports.open_report(ctx, kind, WHERE["latitude"], WHERE["longitude"], "倾倒", None, [])
+    reports.open_report(ctx, kind, *near, "有人在倒垃圾", None, [])
+    first, second = sorted(x.decode() for x in r.zrange(keys.INCIDENTS_OPEN, 0, -1))
+    browser.set_window_size(1366, 768)
+    sign_in(browser, web, r, "dispatcher", "chief")
+    browser.get(web + "/dispatch")
+    row = f"//*[@id='{Ids.QUEUE}']//button[contains(., '{first}')]"
+    wait_for(lambda: browser.find_elements(By.XPATH, row), 15, "the report in the queue")
+    assert page_text(browser, f"#{Ids.QUEUE}").count("待核实") == 2
+    browser.find_element(By.XPATH, row).click()
+    wait_for(lambda: second in page_text(browser, "#dispatch-duplicates"), 10, "the duplicate")
+    browser.find_element(By.CSS_SELECTOR, "#dispatch-duplicates button").click()
+    wait_for(lambda: f"merged {second}" in page_text(browser, f"#{Ids.DETAIL}"), 10, "merged")
+    assert incident_service.detail(ctx, second)["state"] == "rejected"
+    wait_for(lambda: second not in page_text(browser, f"#{Ids.QUEUE}"), 10, "out of the queue")
     assert not console_errors(browser)

@@ -20,6 +20,7 @@ PRIORITY_COLOURS = map_data.PRIORITY_COLOURS
 # {"type": MOVE, "to": state}; the button that reveals the caller's number and where it shows
 # {"type": REVEAL / PHONE, "id": incident id} (only on the pages of roles that may read it).
 ROW, MOVE = "incident-row", "incident-move"
+MERGE = "incident-merge"  # a possible duplicate to merge into the incident shown
 REVEAL, PHONE = "incident-reveal-phone", "incident-phone"
 CANDIDATES = "dispatch-candidates"  # the duty chief's checklist of units to send
 
@@ -216,16 +217,35 @@ def phone_view(inc: dict[str, Any], lang: str, reader: bool) -> list[Any]:
     return [html.Div(parts, className="ec-contact")]
 
 
+def duplicates_view(found: list[dict[str, Any]], lang: str, chief: bool) -> list[Any]:
+    """The open reports that may be of the same thing; a duty chief may merge each into the
+    incident shown."""
+    if not found:
+        return []
+    items = []
+    for d in found:
+        source = t(f"incident.source.{d.get('source')}", lang)
+        text = f"{d['id']} · {source} · {d['distance_m']} m · {d.get('description') or ''}"
+        merge = html.Button(
+            t("dispatch.merge", lang), id={"type": MERGE, "id": d["id"]}, className="ec-button"
+        )
+        items.append(html.Li([html.Span(text), *([merge] if chief else [])]))
+    title = html.H3(t("dispatch.duplicates", lang), className="ec-feed-title")
+    return [html.Div([title, html.Ul(items, className="ec-duplicates")], id="dispatch-duplicates")]
+
+
 def detail_view(
     inc: dict[str, Any],
     lang: str,
     chief: bool,
     reader: bool = False,
     check: list[Any] | None = None,
+    duplicates: list[dict[str, Any]] | None = None,
 ) -> list[Any]:
     """The incident, its timeline (with `check`: whether it matches the audit log) and case
-    file; a duty chief also gets its next steps; a `reader` of personal data the button that
-    reveals the caller's number."""
+    file, and the reports that may be of the same thing; a duty chief also gets its next steps
+    and the merge buttons; a `reader` of personal data the button that reveals the caller's
+    number."""
     return [
         html.H2(
             f"{inc['id']} · {t('incident.type.' + str(inc.get('type')), lang)}",
@@ -242,6 +262,7 @@ def detail_view(
         *_late(inc, lang),
         *escalation(inc, lang),
         *([moves_view(inc, lang)] if chief else []),
+        *duplicates_view(duplicates or [], lang, chief),
         timeline_view(inc, lang),
         *(check or []),
         notes_view(inc, lang),
