@@ -119,9 +119,17 @@ def system_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
+def _reported_by_people(r: redis.Redis) -> bool:
+    sources = [
+        r.hget(keys.incident(i.decode()), "source") for i in r.zrange(keys.INCIDENTS_OPEN, 0, -1)
+    ]
+    return bool({b"citizen_report", b"hotline"} & set(sources))
+
+
 def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_path: Path) -> None:
     env = system_env(tmp_path)
     health = f"http://127.0.0.1:{env['WEB_PORT']}/healthz"
+    started = time.monotonic()
     system = System(env, tmp_path / "run.log")
     try:
         body = wait_for(
@@ -149,6 +157,13 @@ def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_pat
         log = (tmp_path / "run.log").read_text()
         for line in ("redis", "broker", "ingest", "simulator", "web", "healthz"):
             assert line in log
+        # within 2 minutes of the start, a citizen report or hotline ticket is in the queue
+        r = redis.Redis(port=int(env["EMBEDDED_REDIS_PORT"]))
+        wait_for(
+            lambda: _reported_by_people(r),
+            max(1.0, 120 - (time.monotonic() - started)),
+            "a simulated citizen report or hotline ticket in the dispatch queue",
+        )
     finally:
         seconds = system.interrupt()
     assert seconds < 10
