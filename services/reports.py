@@ -95,6 +95,8 @@ def submit(
     if not solved(body.challenge, body.nonce, s.report_pow_bits):
         raise Refused(422, "the nonce does not solve the challenge")
     checked = _photos(photos)
+    # open_incident checks this too; here it comes before the limits, so a report that could
+    # not open is not counted against its address
     if not ctx.geo.in_coverage(body.lon, body.lat):
         raise Refused(422, "the place is outside the area this centre covers")
     admitted = reports.admit(
@@ -136,7 +138,8 @@ def open_report(
 
 def progress(ctx: AppContext, code: str) -> dict[str, Any]:
     """What a citizen may see of the case behind a tracking code."""
-    incident_id = reports.tracked(ctx.redis, code.strip().upper()) if _code_ok(code) else None
+    code = code.strip().upper()  # read out over the phone: case and spaces do not matter
+    incident_id = reports.tracked(ctx.redis, code) if _code_ok(code) else None
     inc = incident_store.read(ctx.redis, incident_id) if incident_id else None
     if inc is None:
         raise Refused(404, "no report has this tracking code")
@@ -151,7 +154,7 @@ def progress(ctx: AppContext, code: str) -> dict[str, Any]:
         if stage in ("rejected", "transferred"):
             stages[-1]["reason"] = str(t.get("reason") or "")
     return {
-        "code": code.strip().upper(),
+        "code": code,
         "type": inc.get("type"),
         "reported_ms": inc.get("created_ms"),
         "stage": stages[-1]["stage"] if stages else "received",
@@ -190,8 +193,7 @@ def _over_limit(ctx: AppContext, admitted: reports.Admitted, addr: str) -> Refus
 
 
 def _code_ok(code: str) -> bool:
-    c = code.strip().upper()
-    return len(c) == CODE_LENGTH and all(ch in CODE_ALPHABET for ch in c)
+    return len(code) == CODE_LENGTH and all(ch in CODE_ALPHABET for ch in code)
 
 
 def _new_code(ctx: AppContext) -> str:
