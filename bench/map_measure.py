@@ -102,7 +102,7 @@ class CpuMeter:
         used = {k: (b[1][k] - a[1][k]) / span for k in a[1]}
         host = used.pop("host")
         used["others"] = max(0.0, host - sum(used.values()))
-        return {k: round(v, 2) for k, v in used.items()}
+        return {k: round(v, 3) for k, v in used.items()}  # a few streams use a few ms a second
 
 
 # --- the callback over HTTP -------------------------------------------------------------------

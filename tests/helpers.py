@@ -506,6 +506,9 @@ def sign_in(
     browser.find_element(By.ID, "username").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # The click returns before the form is answered: a get() now would race the POST, be sent
+    # to the sign-in page, and the POST's redirect would then land on "/" instead.
+    wait_for(lambda: "/login" not in browser.current_url, 15, "signed in")
 
 
 def page_text(browser: webdriver.Chrome, css: str) -> str:
