@@ -7,8 +7,9 @@ python run.py simulate [--rate N]  the traffic simulator only
 python run.py simulate --history 30d  30 days of simulated history for the KPIs, then exit
 python run.py web                  the web app only
 python run.py bench NAME [--out F] a benchmark, JSON report to F (default var/bench/NAME.json)
-python run.py users add NAME --role ROLE
-                                   an account (password asked, or one line on stdin)
+python run.py users add NAME --role ROLE [--unit UNIT]
+                                   an account (password asked, or one line on stdin); an
+                                   officer's is bound to a unit device (the field app /field)
 python run.py users list           the accounts, their roles and how many API tokens
 python run.py users token NAME [--revoke]
                                    a new API token on stdout (shown once), or revoke all
@@ -139,7 +140,7 @@ def cmd_users(args: argparse.Namespace) -> None:
     from dashboard import users_cli
 
     if args.action == "add":
-        users_cli.add(_settings(), args.name, args.role)
+        users_cli.add(_settings(), args.name, args.role, unit=args.unit)
     elif args.action == "token":
         users_cli.token(_settings(), args.name, args.revoke)
     elif args.action == "tokens":
@@ -321,8 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     add.add_argument("name")
     add.add_argument(
-        "--role", required=True, help="operator, dispatcher, leader or admin (see docs/design)"
+        "--role",
+        required=True,
+        help="operator, dispatcher, leader or admin (see docs/design); officer for /field",
     )
+    add.add_argument("--unit", help="an officer's unit: an active unit device of the roster")
     actions.add_parser("list", help="list the accounts")
     token = actions.add_parser("token", help="print a new API token for /api/* (shown once)")
     token.add_argument("name")

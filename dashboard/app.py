@@ -23,6 +23,8 @@ from dashboard import (
     auth,
     context,
     coverage_api,
+    field_api,
+    field_pages,
     incidents_api,
     kpi_api,
     live_stream,
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         live_stream.bp,
         reports_api.bp,
         report_pages.bp,
+        field_api.bp,
+        field_pages.bp,
     ):
         server.register_blueprint(bp)
     auth.install(server)
@@ -87,8 +91,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         update_title=None,
         assets_folder=str(ASSETS_DIR),
         # assets/workers/: scripts for Web Workers (the live board's drawing), served from
-        # /assets/workers/ but not run in the page; assets/public/: the citizen's page's script,
-        # served to anyone by dashboard/report_pages.py, never part of the console
+        # /assets/workers/ but not run in the page; assets/public/: the citizen's and the officer's
+        # pages' files, served by dashboard/report_pages.py and field_pages.py, never the console's
         assets_path_ignore=["workers", "public"],
         use_pages=True,
         pages_folder="",

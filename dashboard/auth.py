@@ -28,15 +28,16 @@ bp = Blueprint("auth", __name__)
 
 
 class User(UserMixin):
-    def __init__(self, sid: str, name: str, role: str, via_token: bool = False) -> None:
-        self.sid, self.name, self.role, self.via_token = sid, name, role, via_token
+    def __init__(self, sid: str, account: accounts.Account, via_token: bool = False) -> None:
+        self.sid, self.account, self.via_token = sid, account, via_token
+        self.name, self.role = account.name, account.role
 
     def get_id(self) -> str:
         return self.sid
 
 
 def _user(found: accounts.Account | None, sid: str = "", via_token: bool = False) -> User | None:
-    return User(sid, found.name, found.role, via_token) if found else None
+    return User(sid, found, via_token) if found else None
 
 
 def bearer_token(req: Request) -> str | None:

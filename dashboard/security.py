@@ -34,6 +34,7 @@ OPEN_ENDPOINTS = frozenset(
     | {"report_pages.form", "report_pages.script", "report_pages.track"}
 )
 CALLBACK_ENDPOINT_SUFFIX = "_dash-update-component"
+FIELD_HOME = "/field"  # where field staff are sent from the console's pages
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -135,6 +136,10 @@ def _gate(
         # CSRF token; an API token is sent only by a program that holds it: nothing to forge.
         csrf.protect()
     role = current_user.role
+    if role not in roles.VIEWERS and endpoint in dash_endpoints:  # field staff: not the console
+        if request.method == "GET" and _is_page(request.path):
+            return redirect(FIELD_HOME)
+        return _refuse(403, f"role {role!r} uses the field app ({FIELD_HOME})")
     if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
         return _check_callback(app, role)
     if request.path.startswith("/api/"):

@@ -13,7 +13,6 @@ import time
 from typing import Any, TextIO
 
 from config.settings import Settings
-from dashboard.roles import ROLES
 from infra.connections import redis_client
 from services import accounts
 
@@ -31,16 +30,19 @@ def _redis(settings: Settings) -> Any:
     return redis_client(settings.effective_redis_url, wait_s=0)
 
 
-def add(settings: Settings, name: str, role: str, stdin: TextIO = sys.stdin) -> None:
-    if role not in ROLES:  # before asking for a password
-        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
-    accounts.add_user(_redis(settings), name, role, read_password(stdin))
-    print(f"user {name} ({role}) created")
+def add(
+    settings: Settings, name: str, role: str, stdin: TextIO = sys.stdin, unit: str | None = None
+) -> None:
+    r = _redis(settings)
+    accounts.check_role(r, role, unit)  # before asking for a password
+    accounts.add_user(r, name, role, read_password(stdin), unit=unit)
+    print(f"user {name} ({role}{f', unit {unit}' if unit else ''}) created")
 
 
 def show(settings: Settings) -> None:
     for u in accounts.list_accounts(_redis(settings)):
-        print(f"{u['name']:<24} {u['role']:<12} {u['tokens']} API tokens")
+        unit = f"unit {u['unit']:<12} " if u.get("unit") else ""
+        print(f"{u['name']:<24} {u['role']:<12} {unit}{u['tokens']} API tokens")
 
 
 def token(settings: Settings, name: str, revoke: bool = False) -> None:

@@ -180,14 +180,10 @@ class IngestWorker:
             clock=clock,
             key_file=settings.audit_signing_key,
         )
-        self.reader = (
-            InboxReader(
-                reader_client(settings.effective_redis_url),
-                settings.mqtt_client_id,
-                self._from_inbox,
-            )
-            if settings.ingest_source == "inbox"
-            else None
+        # The inbox holds the embedded broker's messages (INGEST_SOURCE=inbox) and, whatever the
+        # source, what officers' phones send through the web app (store/field.py).
+        self.reader = InboxReader(
+            reader_client(settings.effective_redis_url), settings.mqtt_client_id, self._from_inbox
         )
 
     # paho's thread -------------------------------------------------------------------------
@@ -197,7 +193,8 @@ class IngestWorker:
             return
         self.generation += 1
         self.connected = True
-        if self.reader is not None:  # messages come from the inbox; MQTT carries the notices
+        if self.settings.ingest_source == "inbox":  # field messages come from the inbox; MQTT
+            # carries the notices
             log.info("connected to the broker; reading field messages from the inbox")
             return
         client.subscribe(
@@ -344,7 +341,7 @@ class IngestWorker:
         # A message from an earlier connection cannot be acknowledged on this one: the broker
         # redelivers it, and the store's identity check makes the replay harmless.
         entries = [m.entry for m in batch if m.entry is not None]
-        if entries and self.reader is not None:
+        if entries:
             self.reader.done_with(entries)
         for m in batch:
             if m.entry is None and m.qos > 0 and m.generation == self.generation:
@@ -416,16 +413,14 @@ class IngestWorker:
         notices = NoticePublisher(self.redis, self.client, self.settings.topic_prefix)
         connect_mqtt(self.client, self.settings.effective_mqtt_url)
         self.client.loop_start()
-        reading = None
-        if self.reader is not None:
-            ensure_group(self.redis)
-            reading = threading.Thread(
-                target=self.reader.run,
-                args=(self.stop, lambda e: log.warning("inbox: Redis unavailable (%s)", e)),
-                name="inbox-reader",
-                daemon=True,
-            )
-            reading.start()
+        ensure_group(self.redis)
+        reading = threading.Thread(
+            target=self.reader.run,
+            args=(self.stop, lambda e: log.warning("inbox: Redis unavailable (%s)", e)),
+            name="inbox-reader",
+            daemon=True,
+        )
+        reading.start()
         last_beat = last_notices = 0.0
         try:
             while not self.stop.is_set():
@@ -459,7 +454,6 @@ class IngestWorker:
                 self.recorder.flush()  # the heatmap seconds summed since the last write
             self.client.disconnect()
             self.client.loop_stop()
-            if reading is not None and self.reader is not None:
-                reading.join(timeout=2)  # it stops after its current read (500 ms at most)
-                with contextlib.suppress(*REDIS_ERRORS):
-                    self.reader.flush()
+            reading.join(timeout=2)  # it stops after its current read (500 ms at most)
+            with contextlib.suppress(*REDIS_ERRORS):
+                self.reader.flush()

@@ -17,10 +17,11 @@ from typing import Any
 import redis
 
 from domain.clock import system_ms
-from domain.roles import ROLES
+from domain.roles import ACCOUNT_ROLES, OFFICER, ROLES
 from services.context import AppContext
 from services.errors import Refused
 from store import audit as audit_log
+from store import devices as roster
 from store import users
 
 ADDRESS_FACTOR = 4  # several people sign in from the command centre's one address
@@ -31,6 +32,7 @@ NAME_RULE = "a user name has 1-64 letters, digits, '.', '_', '@' or '-'"
 class Account:
     name: str
     role: str
+    unit: str | None = None  # an officer's unit (device id in the roster); None for the console
 
 
 class Throttled(Refused):
@@ -44,9 +46,9 @@ class Throttled(Refused):
 def account(ctx: AppContext, name: str | None) -> Account | None:
     """The account, if it exists and holds a role (deleted or withdrawn: None)."""
     u = users.get_user(ctx.redis, name) if name else None
-    if u is None or u.get("role") not in ROLES:
+    if u is None or u.get("role") not in ACCOUNT_ROLES:
         return None
-    return Account(name, u["role"])  # type: ignore[arg-type]
+    return Account(name, u["role"], u.get("unit") or None)  # type: ignore[arg-type]
 
 
 def session_account(ctx: AppContext, sid: str) -> Account | None:
@@ -121,14 +123,34 @@ def _record(r: redis.Redis, actor: str, action: str, name: str, change: dict[str
     audit_log.append(r, actor, action, f"user:{name}", change, system_ms())
 
 
-def add_user(r: redis.Redis, name: str, role: str, password: str, by: str = "") -> None:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+def add_user(
+    r: redis.Redis, name: str, role: str, password: str, by: str = "", unit: str | None = None
+) -> None:
+    """An account; an officer's is bound to `unit`, an active unit device of the roster."""
+    check_role(r, role, unit)
     if not users.valid_name(name):
         raise ValueError(NAME_RULE)
     users.check_password(password)
-    users.create_user(r, name, role, password)
-    _record(r, by or cli_actor(), "account.created", name, {"role": role})
+    users.create_user(r, name, role, password, unit=unit)
+    change = {"role": role, **({"unit": unit} if unit else {})}
+    _record(r, by or cli_actor(), "account.created", name, change)
+
+
+def check_role(r: redis.Redis, role: str, unit: str | None) -> None:
+    """ValueError unless `role` is known and `unit` fits it: an officer needs an active unit
+    device (what the field app sends is sent under that device's identity); no one else has one."""
+    if role not in ACCOUNT_ROLES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ACCOUNT_ROLES)}")
+    if role != OFFICER:
+        if unit:
+            raise ValueError("only an officer is bound to a unit")
+        return
+    device = roster.get(r, unit) if unit else None
+    if device is None or not device.active or device.kind != "unit":
+        raise ValueError(
+            f"an officer needs --unit, an active unit of the device roster (not {unit!r}): "
+            "python run.py devices add ID --kind unit"
+        )
 
 
 def list_accounts(r: redis.Redis) -> list[dict[str, Any]]:

@@ -384,3 +384,8 @@ def raw_events(r: redis.Redis, incident_id: str) -> list[tuple[str, dict[str, st
     pipe.xrange(keys.incident_timeline(incident_id))
     pipe.xrange(keys.incident_notes(incident_id))
     return [(as_text(i), _fields(f)) for found in pipe.execute() for i, f in found]
+
+
+def overlays_version(r: redis.Redis) -> str:
+    """Moves with every incident change and assignment (and every alert's)."""
+    return as_text(r.get(keys.OVERLAYS_VERSION)) or "0"

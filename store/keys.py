@@ -216,7 +216,9 @@ DEVICES = "idx:devices"  # set of device ids
 # repeat the value a broker last read): the broker re-reads the roster when it differs
 DEVICES_VERSION = "devices:version"
 MQTT_REFUSED = "stats:mqtt:refused"  # hash "identity|reason" -> count, kept by the broker
-INGEST_INBOX = "stream:inbox"  # every accepted message, written before the broker's PUBACK
+# every accepted message, written before the broker's PUBACK; and what an officer's phone sends
+# over HTTPS (store/field.py), read by every worker whatever its INGEST_SOURCE
+INGEST_INBOX = "stream:inbox"
 INGEST_INBOX_GROUP = "ingest"  # the consumer group of the workers that read the inbox
 
 
@@ -281,3 +283,13 @@ def report_tracking(code: str) -> str:
 def report_codes(incident_id: str) -> str:
     """set: the tracking codes that follow an incident."""
     return f"report:codes:{incident_id}"
+
+
+# The field app (store/field.py): what an officer's phone sent, kept once per idempotency key.
+FIELD_STATS = "stats:field"  # hash "kind|outcome" -> count (relayed, duplicate)
+
+
+def field_once(unit_id: str, key: str) -> str:
+    """string, expires: an action a phone sent with this idempotency key was taken; a resend
+    (the phone queued it offline, or never saw the answer) gets this outcome back."""
+    return f"field:once:{{{unit_id}}}:{key}"

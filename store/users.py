@@ -51,8 +51,11 @@ def check_password(password: str) -> None:
         raise ValueError(f"the password must have at most {MAX_PASSWORD} characters")
 
 
-def create_user(r: redis.Redis, name: str, role: str, password: str) -> None:
-    """Creates an account; ValueError if the name is taken or not acceptable."""
+def create_user(
+    r: redis.Redis, name: str, role: str, password: str, unit: str | None = None
+) -> None:
+    """Creates an account (an officer's bound to `unit`); ValueError if the name is taken or
+    not acceptable."""
     if not valid_name(name):
         raise ValueError("a user name has 1-64 letters, digits, '.', '_', '@' or '-'")
     check_password(password)
@@ -60,6 +63,7 @@ def create_user(r: redis.Redis, name: str, role: str, password: str) -> None:
         "role": role,
         "hash": _HASHER.hash(password),
         "created_ms": str(system_ms()),
+        **({"unit": unit} if unit else {}),
     }
     if not r.hsetnx(keys.user(name), "role", role):
         raise ValueError(f"user {name!r} already exists")

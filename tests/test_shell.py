@@ -24,6 +24,7 @@ from dashboard.auth import User
 from layouts import pages
 from layouts.shell import Ids as Shell
 from layouts.shell import params
+from services.accounts import Account
 from store import users
 from tests.helpers import PASSWORD, make_app, post_callback, routed_page, signed_in
 
@@ -91,7 +92,7 @@ def test_the_language_is_kept_in_the_session_and_the_page_reloads_in_it(
 def _page_as(server: Flask, page: pages.Page, role: str, **query: str) -> Component:
     """`page` as Dash's router builds it for a user with `role`."""
     with server.test_request_context("/"):
-        login_user(User("test-session", role, role))
+        login_user(User("test-session", Account(role, role)))
         return pages.render(page, **query)
 
 

@@ -1,0 +1,36 @@
+// The field app's service worker: keeps the page and its files so the app opens with no
+// signal at all. Network first (a new version is used as soon as it can be fetched), the kept
+// copy when the network fails. Only the app's own files: the API and the stream pass by, and
+// the page queues what it could not send (field.js).
+"use strict";
+var CACHE = "ecocommand-field-v1";
+var SHELL = ["/field", "/field/field.js", "/field/manifest.webmanifest", "/field/icon.svg"];
+
+self.addEventListener("install", function (e) {
+  e.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(SHELL); }).then(function () {
+    return self.skipWaiting();
+  }));
+});
+
+self.addEventListener("activate", function (e) {
+  e.waitUntil(caches.keys().then(function (names) {
+    return Promise.all(names.filter(function (n) { return n !== CACHE; }).map(function (n) {
+      return caches.delete(n);
+    }));
+  }).then(function () { return self.clients.claim(); }));
+});
+
+self.addEventListener("fetch", function (e) {
+  var url = new URL(e.request.url);
+  if (e.request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (SHELL.indexOf(url.pathname) < 0) return;
+  e.respondWith(fetch(e.request).then(function (resp) {
+    if (resp.ok && !resp.redirected) {
+      var copy = resp.clone();
+      caches.open(CACHE).then(function (c) { c.put(url.pathname, copy); });
+    }
+    return resp;
+  }).catch(function () {
+    return caches.match(url.pathname);
+  }));
+});

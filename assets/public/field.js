@@ -1,0 +1,290 @@
+// The officer's field app (/field). Everything the officer does goes into one queue kept in
+// IndexedDB and is sent in order, each action once (its idempotency key travels with it): with
+// a signal the queue empties at once; without one (at sea, in a valley) it waits, survives a
+// reload, and is sent when the connection returns. Each action keeps the time it was taken as
+// the device's claim (`ts`); the server judges it against the unit's track.
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var LABELS = JSON.parse($("field-labels").textContent);
+  var UNIT = $("field-unit").textContent.trim();
+  var SEND_EVERY_MS = 10000;  // a position at most this often while on duty ...
+  var MOVED_M = 25;           // ... or as soon as the officer moved this far
+  var RETRY_MS = 5000;        // how often a waiting queue is tried again
+  var MAX_POSITIONS = 2000;   // queued offline: about 5 hours at one every 10 s
+  var db = null, flushing = false, onDuty = localStorage.getItem("field.duty") === "1";
+  var watchId = null, lastSent = null, task = null, lastTaskId = null;
+  var done = JSON.parse(localStorage.getItem("field.done") || "{}");  // incident -> last action
+
+  function say(text, isError) {
+    var el = $("field-status");
+    el.textContent = text;
+    el.className = isError ? "error" : "done";
+  }
+  function key() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var a = new Uint8Array(16);
+    crypto.getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  function nextSeq() {  // per phone, never repeats: with ts, a position's identity
+    var s = Number(localStorage.getItem("field.seq") || 0) + 1;
+    localStorage.setItem("field.seq", String(s));
+    return s;
+  }
+  function csrf() {
+    var m = document.cookie.match(/(?:^|; )_csrf_token=([^;]*)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  // --- the queue ------------------------------------------------------------------------
+  function open() {
+    return new Promise(function (resolve, reject) {
+      var req = indexedDB.open("ecocommand-field-" + UNIT, 1);
+      req.onupgradeneeded = function () {
+        req.result.createObjectStore("actions", { keyPath: "n", autoIncrement: true });
+      };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+  function tx(mode, fn) {
+    return new Promise(function (resolve, reject) {
+      var t = db.transaction("actions", mode), out = fn(t.objectStore("actions"));
+      t.oncomplete = function () { resolve(out && out.result); };
+      t.onerror = function () { reject(t.error); };
+    });
+  }
+  function queued() { return tx("readonly", function (s) { return s.getAll(); }); }
+  function showQueue() {
+    return tx("readonly", function (s) { return s.count(); }).then(function (n) {
+      $("field-queue").textContent = "待发送 " + n + " · Waiting to send " + n;
+    });
+  }
+  function enqueue(action) {
+    action.key = key();
+    return tx("readwrite", function (s) { return s.add(action); }).then(function () {
+      return trimPositions();
+    }).then(flush);
+  }
+  function trimPositions() {
+    return queued().then(function (all) {
+      var positions = all.filter(function (a) { return a.kind === "position"; });
+      var extra = positions.slice(0, Math.max(0, positions.length - MAX_POSITIONS));
+      if (!extra.length) return null;
+      return tx("readwrite", function (s) { extra.forEach(function (a) { s.delete(a.n); }); });
+    });
+  }
+
+  function request(a) {
+    var headers = { "Idempotency-Key": a.key, "X-CSRFToken": csrf() };
+    if (a.kind === "evidence") {
+      var form = new FormData();
+      form.append("incident_id", a.incident_id);
+      form.append("caption", a.caption || "");
+      a.photos.forEach(function (p) { form.append("photo", p.blob, p.name); });
+      return fetch("/api/v1/field/evidence", { method: "POST", headers: headers, body: form,
+                                               credentials: "same-origin" });
+    }
+    headers["Content-Type"] = "application/json";
+    return fetch("/api/v1/field/" + a.kind, { method: "POST", headers: headers,
+                                               body: JSON.stringify(a.body), credentials: "same-origin" });
+  }
+
+  // Sends the queue in order. A network failure or a server error stops it (tried again
+  // later: the server took the action once, whatever it answered, because of the key); a
+  // refusal (4xx) is shown and the action dropped, since sending it again cannot change it.
+  function flush() {
+    if (flushing || !db) return showQueue();
+    flushing = true;
+    return queued().then(function step(all) {
+      if (!all.length) return null;
+      var a = all[0];
+      return request(a).then(function (resp) {
+        if (resp.status === 401) {
+          say("请重新登录后继续发送 · Sign in again to send the rest", true);
+          return null;
+        }
+        if (resp.status >= 500 || resp.status === 429) return null;
+        var drop = tx("readwrite", function (s) { return s.delete(a.n); });
+        if (!resp.ok) {
+          return resp.json().catch(function () { return {}; }).then(function (b) {
+            say("未被接受 · Refused: " + (b.error || resp.status), true);
+            return drop;
+          }).then(function () { return step(all.slice(1)); });
+        }
+        return drop.then(function () { return step(all.slice(1)); });
+      });
+    }).catch(function () {
+      return null;  // offline: the queue waits
+    }).then(function () {
+      flushing = false;
+      return showQueue();
+    });
+  }
+
+  // --- connection -----------------------------------------------------------------------
+  function network() {
+    var on = navigator.onLine;
+    $("field-net").textContent = on ? "在线 · Online" : "离线 · Offline";
+    $("field-net").className = on ? "" : "offline";
+    if (on) flush();
+  }
+
+  // --- duty and position ----------------------------------------------------------------
+  function distance(a, b) {
+    var r = 6371000, rad = Math.PI / 180;
+    var x = (b.lon - a.lon) * rad * Math.cos((a.lat + b.lat) * rad / 2), y = (b.lat - a.lat) * rad;
+    return Math.sqrt(x * x + y * y) * r;
+  }
+  function onPosition(p) {
+    var here = { lat: p.coords.latitude, lon: p.coords.longitude };
+    $("field-where").textContent = here.lat.toFixed(5) + ", " + here.lon.toFixed(5) +
+      (p.coords.accuracy ? " (±" + Math.round(p.coords.accuracy) + " m)" : "");
+    if (!onDuty) return;
+    var now = Date.now();
+    if (lastSent && now - lastSent.at < SEND_EVERY_MS && distance(lastSent, here) < MOVED_M) return;
+    lastSent = { lat: here.lat, lon: here.lon, at: now };
+    var body = { unit_id: UNIT, seq: nextSeq(), ts: now, lat: here.lat, lon: here.lon };
+    if (p.coords.accuracy != null) body.accuracy_m = Math.min(p.coords.accuracy, 100000);
+    if (p.coords.speed != null && p.coords.speed >= 0) body.speed_kmh = Math.min(p.coords.speed * 3.6, 400);
+    if (p.coords.heading != null && p.coords.heading >= 0) body.course = p.coords.heading % 360;
+    enqueue({ kind: "position", body: body });
+  }
+  function onPositionError(e) {
+    say("无法定位 · No position: " + e.message, true);
+  }
+  function locate() {
+    if (!navigator.geolocation) return say("此设备不能定位 · This device has no location", true);
+    if (watchId === null) {
+      watchId = navigator.geolocation.watchPosition(onPosition, onPositionError,
+        { enableHighAccuracy: true, maximumAge: 5000, timeout: 30000 });
+    }
+  }
+  function duty(on) {
+    onDuty = on;
+    localStorage.setItem("field.duty", on ? "1" : "0");
+    $("field-duty").textContent = on ? "上班 · On duty" : "下班 · Off duty";
+    $("field-on").disabled = on;
+    $("field-off").disabled = !on;
+  }
+  function setDuty(on) {
+    duty(on);
+    lastSent = null;
+    enqueue({ kind: "status", body: { unit_id: UNIT, ts: Date.now(), status: on ? "available" : "off_duty" } });
+    if (on) locate();
+  }
+  // the watch keeps running off duty too (the page shows where the officer is); while on
+  // duty, a quiet watch is asked again so a phone standing still still reports
+  setInterval(function () {
+    if (onDuty && navigator.geolocation) {
+      navigator.geolocation.getCurrentPosition(onPosition, onPositionError,
+        { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+    }
+  }, SEND_EVERY_MS);
+
+  // --- the task -------------------------------------------------------------------------
+  var NEXT = { assigned: "ack", en_route: "arrived", on_scene: "handled" };
+  var ORDER = ["ack", "arrived", "handled"];
+  function when(ms) {
+    if (!ms) return "";
+    var d = new Date(ms);
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+  function alertOfficer() {
+    if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+    try {
+      var ctx = new (window.AudioContext || window.webkitAudioContext)(), o = ctx.createOscillator();
+      o.frequency.value = 880;
+      o.connect(ctx.destination);
+      o.start();
+      o.stop(ctx.currentTime + 0.4);
+    } catch (e) { /* no sound before the officer touched the page: vibration only */ }
+  }
+  function renderTask() {
+    var body = $("field-task-body"), nav = $("field-task-nav");
+    var buttons = { ack: $("field-ack"), arrived: $("field-arrived"), handled: $("field-handled") };
+    Object.keys(buttons).forEach(function (k) { buttons[k].disabled = true; });
+    nav.textContent = "";
+    if (!task) {
+      body.textContent = "暂无任务 · No task";
+      $("field-task").className = "card";
+      return;
+    }
+    var lines = [
+      task.incident_id + " · " + (LABELS.types[task.type] || task.type),
+      "优先级 Priority " + task.priority + " · " + (LABELS.states[task.state] || task.state),
+      task.arrive_by_ms ? "到达时限 Arrive by " + when(task.arrive_by_ms) : "",
+      task.description || ""
+    ];
+    body.textContent = "";
+    lines.filter(Boolean).forEach(function (l, i) {
+      var p = document.createElement("div");
+      if (!i) p.className = "big";
+      p.textContent = l;
+      body.appendChild(p);
+    });
+    $("field-task").className = Number(task.priority) <= 1 ? "card urgent" : "card";
+    if (task.lat != null && task.lon != null) {
+      var a = document.createElement("a");
+      a.href = "geo:" + task.lat + "," + task.lon + "?q=" + task.lat + "," + task.lon;
+      a.textContent = "导航 · Navigate (" + Number(task.lat).toFixed(5) + ", " + Number(task.lon).toFixed(5) + ")";
+      nav.appendChild(a);
+    }
+    // the next step: the server's state, or further along if this phone already queued it
+    var step = NEXT[task.state], mine = done[task.incident_id];
+    if (mine && step && ORDER.indexOf(mine) >= ORDER.indexOf(step)) step = ORDER[ORDER.indexOf(mine) + 1];
+    if (step) buttons[step].disabled = false;
+  }
+  function report(action) {
+    if (!task) return;
+    var note = $("field-note").value.trim().slice(0, 500), files = $("field-photo").files;
+    var at = Date.now(), id = task.incident_id;
+    done[id] = action;
+    localStorage.setItem("field.done", JSON.stringify(done));
+    var steps = [{ kind: "task", body: { unit_id: UNIT, incident_id: id, action: action, seq: nextSeq(), ts: at, note: note } }];
+    if (files && files.length) {
+      var photos = Array.prototype.slice.call(files, 0, 3).map(function (f) { return { blob: f, name: f.name }; });
+      steps.push({ kind: "evidence", incident_id: id, caption: note, photos: photos });
+    }
+    $("field-note").value = "";
+    $("field-photo").value = "";
+    renderTask();
+    steps.reduce(function (p, s) { return p.then(function () { return enqueue(s); }); }, Promise.resolve())
+      .then(function () { say("已记录 · Recorded " + when(at)); });
+  }
+
+  function listen() {
+    var es = new EventSource("/_stream/field");
+    es.addEventListener("task", function (e) {
+      var me = JSON.parse(e.data);
+      task = me.task;
+      if (task && task.incident_id !== lastTaskId && task.state === "assigned") alertOfficer();
+      lastTaskId = task ? task.incident_id : null;
+      renderTask();
+    });
+    es.addEventListener("bye", function () {
+      es.close();
+      say("已退出登录 · Signed out: sign in again", true);
+    });
+  }
+
+  // --- start ----------------------------------------------------------------------------
+  $("field-on").addEventListener("click", function () { setDuty(true); });
+  $("field-off").addEventListener("click", function () { setDuty(false); });
+  ORDER.forEach(function (action) {
+    $("field-" + action).addEventListener("click", function () { report(action); });
+  });
+  window.addEventListener("online", network);
+  window.addEventListener("offline", network);
+  setInterval(flush, RETRY_MS);
+  duty(onDuty);
+  if (onDuty) locate();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/field/sw.js", { scope: "/field" }).catch(function () {});
+  }
+  open().then(function (d) { db = d; network(); }).catch(function () {
+    say("此浏览器不能离线保存 · This browser cannot keep actions offline", true);
+  });
+  listen();
+})();

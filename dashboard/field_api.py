@@ -1,0 +1,123 @@
+"""The officer's phone over HTTPS (thin adapters over services/field.py): what the phone shows
+(`GET /api/v1/field/me`), unit messages in the MQTT schema (`POST /api/v1/field/{kind}`),
+photos into a case file (`POST /api/v1/field/evidence`), and `GET /_stream/field`, which pushes
+the unit's task as server-sent events the moment it changes.
+
+Every write carries an `Idempotency-Key` header and the session's CSRF token, like the
+console's writes: the cookie is the officer's authority, so a forged cross-site form must
+not use it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, jsonify, request, session
+from flask_login import current_user
+
+from dashboard.context import app_context
+from dashboard.live_stream import KEEPALIVE_S, RETRY_MS
+from domain.roles import FIELD_STAFF
+from services import accounts
+from services import field as service
+from services.context import AppContext
+from services.errors import STORE_DOWN, Refused
+
+bp = Blueprint("field_api", __name__)
+
+STREAM_PATH = "/_stream/field"
+WAKE_S = 1.0  # how soon a new task (or a signed-out session) reaches the phone
+
+
+def _route(rule: str, view: Any, methods: tuple[str, ...]) -> None:
+    view.roles = FIELD_STAFF  # checked by dashboard.security's gate
+    bp.add_url_rule(rule, view_func=view, methods=list(methods))
+
+
+def me_view() -> Any:
+    return jsonify(service.current(app_context(), current_user.account)), 200, _NO_STORE
+
+
+def send_view(kind: str) -> Any:
+    out = service.send(
+        app_context(),
+        current_user.account,
+        kind,
+        request.get_data(cache=False),
+        request.headers.get("Idempotency-Key"),
+    )
+    return jsonify(out), 202 if out["outcome"] == "queued" else 200
+
+
+def evidence_view() -> Any:
+    if set(request.files) - {"photo"}:
+        raise Refused(422, "photos go in the field `photo`")
+    caption = request.form.get("caption", "")
+    incident_id = request.form.get("incident_id", "")
+    if len(caption) > 500 or not incident_id:
+        raise Refused(422, "incident_id is required; caption: at most 500 characters")
+    photos = [(f.filename or "photo", f.read()) for f in request.files.getlist("photo")]
+    out = service.add_photos(
+        app_context(),
+        current_user.account,
+        incident_id[:64],
+        caption,
+        photos,
+        request.headers.get("Idempotency-Key"),
+    )
+    return jsonify(out), 201 if out["outcome"] == "taken" else 200
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_route("/api/v1/field/me", me_view, ("GET",))
+_route("/api/v1/field/evidence", evidence_view, ("POST",))
+_route("/api/v1/field/<kind>", send_view, ("POST",))
+
+
+def _account(ctx: AppContext, sid: str) -> accounts.Account | bool | None:
+    """The session's account now; True while the store is down (not the session's fault)."""
+    try:
+        return accounts.session_account(ctx, sid)
+    except STORE_DOWN:
+        return True
+
+
+def _events(ctx: AppContext, sid: str, account: accounts.Account) -> Iterator[bytes]:
+    yield b"retry: %d\n\n" % RETRY_MS
+    seen_version, sent, quiet_since = None, b"", time.monotonic()
+    while True:
+        now = _account(ctx, sid)
+        if now is None or (now is not True and now != account):
+            yield b'event: bye\ndata: {"reason": "signed_out"}\n\n'
+            return
+        try:
+            version = service.changes(ctx)
+            if version != seen_version:
+                body = orjson.dumps(service.current(ctx, account))
+                seen_version = version
+                if body != sent:
+                    yield b"event: task\ndata: %s\n\n" % body
+                    sent, quiet_since = body, time.monotonic()
+        except STORE_DOWN:
+            pass  # the phone keeps what it has; the next wake tries again
+        except Refused as e:  # the unit's device was revoked meanwhile
+            yield b"event: bye\ndata: %s\n\n" % orjson.dumps({"reason": e.message})
+            return
+        if time.monotonic() - quiet_since > KEEPALIVE_S:
+            yield b": keepalive\n\n"
+            quiet_since = time.monotonic()
+        time.sleep(WAKE_S)
+
+
+def stream_view() -> Response:
+    ctx = app_context()
+    account = current_user.account
+    service.unit_of(ctx, account)  # 403 before the stream opens
+    body = _events(ctx, session.get("_user_id", ""), account)
+    headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
+    return Response(body, mimetype="text/event-stream", headers=headers)
+
+
+_route(STREAM_PATH, stream_view, ("GET",))

@@ -1,0 +1,128 @@
+"""The officer's field app, `/field`: one page for a phone held in one hand, Chinese first with
+English beside it, plain HTML and one script (assets/public/field.js), no Dash: it must load
+at sea on a weak signal. Installable: a web app manifest and a service worker that keeps the
+page and its script for when there is no signal at all (the script queues what the officer
+does meanwhile). Only field staff reach it (view.roles); the console sends them here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template_string, send_from_directory
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from dashboard.i18n import t
+from dashboard.report_pages import PUBLIC_ASSETS, STYLE
+from domain import incidents as model
+from domain.roles import FIELD_STAFF
+
+bp = Blueprint("field_pages", __name__)
+
+FIELD_STYLE = (
+    STYLE
+    + """header{display:flex;justify-content:space-between;align-items:center;gap:.5em;
+padding:.4em 0;border-bottom:2px solid #0b5d1e}header h1{margin:0;font-size:1.15em}
+#field-net{font-size:.85em;padding:.15em .5em;border-radius:1em;background:#0b5d1e;color:#fff}
+#field-net.offline{background:#b00020}.card{border:2px solid #333;border-radius:8px;
+padding:.6em .8em;margin:.8em 0}.card h2{font-size:1.1em;margin:0 0 .3em}.row{display:flex;
+gap:.5em}.row button{margin-top:.5em}button:disabled{background:#999;border-color:#999}
+#field-task.urgent{border-color:#b00020}.big{font-size:1.2em;font-weight:bold}"""
+)
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="theme-color" content="#0b5d1e">
+<link rel="manifest" href="/field/manifest.webmanifest" crossorigin="use-credentials">
+<title>外勤 · Field · 大鹏生态执法</title><style>{{ style }}</style></head><body>
+<header><h1>外勤 · Field</h1><span id="field-net" role="status">在线 · Online</span></header>
+<p><span id="field-who">{{ name }}</span> · 单位 Unit <strong id="field-unit">{{ unit }}</strong>
+ · <span id="field-duty">下班 · Off duty</span></p>
+<div class="row"><button type="button" id="field-on">上班 · On duty</button>
+<button type="button" id="field-off" class="secondary">下班 · Off duty</button></div>
+<p id="field-where" class="note">尚未定位 · No position yet</p>
+<section id="field-task" class="card" aria-live="assertive">
+<h2>当前任务 · Task</h2><p id="field-task-body">暂无任务 · No task</p>
+<p id="field-task-nav"></p>
+<label for="field-note">说明 · Note</label>
+<textarea id="field-note" rows="2" maxlength="500"
+ placeholder="现场情况 · What you found"></textarea>
+<label for="field-photo">照片 · Photo</label>
+<input id="field-photo" type="file" accept="image/jpeg,image/png,image/webp"
+ capture="environment" multiple>
+<div class="row"><button type="button" id="field-ack" disabled>接受 · Accept</button>
+<button type="button" id="field-arrived" disabled>到达 · Arrived</button></div>
+<button type="button" id="field-handled" disabled>处置完毕 · Handled</button>
+</section>
+<p id="field-queue" class="note">待发送 0 · Waiting to send 0</p>
+<p id="field-status" role="status" aria-live="polite"></p>
+<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{ csrf }}">
+<button type="submit" class="secondary">退出 · Sign out</button></form>
+<script id="field-labels" type="application/json">{{ labels | tojson }}</script>
+<script src="/field/field.js"></script>
+</body></html>"""
+
+
+def _both(key: str) -> str:
+    return f"{t(key, 'zh')} · {t(key, 'en')}"
+
+
+def page() -> Any:
+    account = current_user.account
+    labels = {
+        "types": {x.value: _both(f"incident.type.{x.value}") for x in model.IncidentType},
+        "states": {x.value: _both(f"incident.state.{x.value}") for x in model.State},
+    }
+    html = render_template_string(
+        PAGE,
+        style=FIELD_STYLE,
+        name=account.name,
+        unit=account.unit or "",
+        labels=labels,
+        csrf=generate_csrf(),
+    )
+    return html, 200, {"Cache-Control": "no-cache"}
+
+
+def script() -> Any:
+    return send_from_directory(PUBLIC_ASSETS, "field.js", mimetype="text/javascript")
+
+
+def worker() -> Any:
+    resp = send_from_directory(PUBLIC_ASSETS, "field-sw.js", mimetype="text/javascript")
+    resp.headers["Service-Worker-Allowed"] = "/field"  # its scope: the page and its files
+    resp.headers["Cache-Control"] = "no-cache"  # a new version is picked up at the next load
+    return resp
+
+
+def manifest() -> Any:
+    doc = {
+        "name": "大鹏生态执法 外勤 · Dapeng field",
+        "short_name": "外勤 Field",
+        "start_url": "/field",
+        "scope": "/field",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b5d1e",
+        "lang": "zh-CN",
+        "icons": [{"src": "/field/icon.svg", "sizes": "any", "type": "image/svg+xml"}],
+    }
+    resp = jsonify(doc)
+    resp.mimetype = "application/manifest+json"
+    return resp
+
+
+def icon() -> Any:
+    return send_from_directory(PUBLIC_ASSETS, "field-icon.svg", mimetype="image/svg+xml")
+
+
+for rule, view in (
+    ("/field", page),
+    ("/field/field.js", script),
+    ("/field/sw.js", worker),
+    ("/field/manifest.webmanifest", manifest),
+    ("/field/icon.svg", icon),
+):
+    view.roles = FIELD_STAFF  # type: ignore[attr-defined]  # checked by dashboard.security
+    bp.add_url_rule(rule, view_func=view, methods=["GET"])

@@ -1,0 +1,62 @@
+"""What an officer's phone sends (services/field.py) in Redis: each action once per idempotency
+key, handed to the ingest worker through the inbox the embedded broker writes to, so a phone's
+position or task report is applied by the same handlers, rules and counters as one sent over
+MQTT."""
+
+from __future__ import annotations
+
+import redis
+
+from store import keys
+from store.codec import text
+
+# KEYS: the idempotency key's string, the inbox, the stats hash. ARGV: ttl s, outcome field,
+# duplicate field, then the inbox entry's field/value pairs. Returns 1 relayed, 0 a resend.
+# One step: an action is either marked and in the inbox, or neither (a crash between the two
+# would lose it for good, its resend answered "duplicate").
+RELAY_ONCE = """
+if redis.call('SET', KEYS[1], 'relayed', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  return 1
+end
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+return 0
+"""
+
+
+def relay_once(
+    r: redis.Redis,
+    unit_id: str,
+    key: str,
+    entry: dict[str, str | bytes | int],
+    stat: str,
+    ttl_s: int,
+) -> bool:
+    """Hands `entry` (topic `t`, payload `p`, who `by`, received `ms`) to the workers unless
+    this unit's `key` was relayed before; True when relayed now."""
+    args: list[str | bytes | int] = [ttl_s, f"{stat}|relayed", f"{stat}|duplicate"]
+    for field, value in entry.items():
+        args += [field, value]
+    keys_ = [keys.field_once(unit_id, key), keys.INGEST_INBOX, keys.FIELD_STATS]
+    return bool(r.register_script(RELAY_ONCE)(keys=keys_, args=args))
+
+
+def outcome(r: redis.Redis, unit_id: str, key: str) -> str | None:
+    """What an action with this key came to, if it was taken (its resend changes nothing)."""
+    return text(r.get(keys.field_once(unit_id, key))) or None
+
+
+def remember(r: redis.Redis, unit_id: str, key: str, value: str, ttl_s: int, stat: str) -> None:
+    pipe = r.pipeline()
+    pipe.set(keys.field_once(unit_id, key), value, ex=ttl_s)
+    pipe.hincrby(keys.FIELD_STATS, f"{stat}|taken", 1)
+    pipe.execute()
+
+
+def count_duplicate(r: redis.Redis, stat: str) -> None:
+    r.hincrby(keys.FIELD_STATS, f"{stat}|duplicate", 1)
+
+
+def stats(r: redis.Redis) -> dict[str, int]:
+    return {text(k): int(v) for k, v in r.hgetall(keys.FIELD_STATS).items()}

@@ -1,0 +1,191 @@
+"""An officer on a phone (360x800, headless Chromium, a fake position): signs in on /field, goes
+on duty and moves on the live map; a duty chief assigns the unit an incident; the task appears
+on the phone; accept, arrived with a photo and handled move the incident, and the photo is in
+its case file. The second test cuts the network between accept and arrived: the queued actions
+are applied once when it returns.
+
+Everything the phone sends goes through the real ingest worker (the web app hands it over the
+inbox) against the session's Redis and broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+import requests
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from config.settings import Settings
+from domain import incidents as model
+from services import accounts
+from services import incidents as incident_service
+from services.context import AppContext, build
+from services.incidents import Assignment, NewIncident
+from store import devices, users
+from tests.helpers import PASSWORD, Publisher, console_errors, page_text, png, wait_for
+
+pytestmark = pytest.mark.browser
+UNIT = "U-DP-F01"
+START = {"latitude": 22.5205, "longitude": 114.5405, "accuracy": 8}  # 南澳, on land
+MOVED = {"latitude": 22.5231, "longitude": 114.5432, "accuracy": 8}  # 380 m north-east
+
+
+def _officer(r: redis.Redis, publisher: Publisher, settings: Settings) -> None:
+    """The unit in the roster, its profile as its provisioning sends it, an officer bound to it."""
+    devices.add(r, UNIT, "unit", 0)
+    profile = {
+        "unit_id": UNIT,
+        "ts": 1_700_000_000_000,
+        "name": "南澳巡查一组",
+        "department": "eco_environment",
+        "kind": "foot",
+        "level": "community",
+    }
+    publisher.publish(f"{settings.topic_prefix}/units/{UNIT}/profile", orjson.dumps(profile))
+    accounts.add_user(r, "li", "officer", PASSWORD, unit=UNIT)
+
+
+def _sign_in_on_phone(browser: webdriver.Chrome, web: str) -> None:
+    browser.set_window_size(360, 800)
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions", {"origin": web, "permissions": ["geolocation"]}
+    )
+    browser.execute_cdp_cmd("Emulation.setGeolocationOverride", START)
+    browser.get(f"{web}/")  # the console's address: an officer is sent on to /field
+    wait_for(lambda: "/login" in browser.current_url, 10, "the sign-in page")
+    browser.find_element(By.ID, "username").send_keys("li")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: browser.current_url.endswith("/field"), 15, "the field app")
+
+
+def _unit_on_map(web: str, r: redis.Redis) -> Callable[[], dict[str, Any] | None]:
+    """The unit as the live map's API gives it to an operator."""
+    users.create_user(r, "duty", "operator", PASSWORD)
+    _tid, token = users.create_token(r, "duty")
+
+    def read() -> dict[str, Any] | None:
+        got = requests.get(
+            f"{web}/api/v1/units", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ).json()
+        return next((u for u in got["items"] if u.get("unit_id") == UNIT), None)
+
+    return read
+
+
+def _at(unit: dict[str, Any] | None, where: dict[str, float]) -> bool:
+    return bool(
+        unit
+        and abs(float(unit.get("lat") or 0) - where["latitude"]) < 1e-5
+        and abs(float(unit.get("lon") or 0) - where["longitude"]) < 1e-5
+    )
+
+
+def _on_duty_and_assigned(
+    browser: webdriver.Chrome, web: str, r: redis.Redis, ctx: AppContext
+) -> str:
+    """On duty, moved on the map, assigned an incident by the duty chief; the task shown."""
+    unit = _unit_on_map(web, r)
+    browser.find_element(By.ID, "field-on").click()
+    wait_for(lambda: _at(unit(), START), 20, "the unit on the map where the phone is")
+    assert unit()["status"] == "available"  # type: ignore[index]
+    browser.execute_cdp_cmd("Emulation.setGeolocationOverride", MOVED)
+    wait_for(lambda: _at(unit(), MOVED), 30, "the unit moved on the map")
+    made = incident_service.open_incident(
+        ctx,
+        NewIncident(
+            type=model.IncidentType.WASTE_DUMPING,
+            lat=MOVED["latitude"] + 0.002,
+            lon=MOVED["longitude"],
+            description="河边有人倾倒建筑垃圾",
+        ),
+        "chief",
+    )
+    incident_id = made["id"]
+    incident_service.assign_units(ctx, incident_id, Assignment(units=[UNIT]), "chief")
+    wait_for(lambda: incident_id in page_text(browser, "#field-task-body"), 10, "the task")
+    return incident_id
+
+
+def _state(ctx: AppContext, incident_id: str) -> str:
+    return incident_service.detail(ctx, incident_id)["state"]
+
+
+def _photos(ctx: AppContext, incident_id: str) -> list[dict[str, Any]]:
+    notes = incident_service.detail(ctx, incident_id)["notes"]
+    return [n for n in notes if n["kind"] == "evidence"]
+
+
+def _arrive_with_photo(browser: webdriver.Chrome, tmp_path: Path) -> None:
+    photo = tmp_path / "scene.png"
+    photo.write_bytes(png(6, 4))
+    browser.find_element(By.ID, "field-note").send_keys("现场有建筑垃圾约两车")
+    browser.find_element(By.ID, "field-photo").send_keys(str(photo))
+    browser.find_element(By.ID, "field-arrived").click()
+
+
+@pytest.fixture
+def phone(
+    browser: webdriver.Chrome,
+    web: str,
+    r: redis.Redis,
+    settings: Settings,
+    running_worker: Callable[..., None],
+    publisher: Publisher,
+) -> tuple[webdriver.Chrome, AppContext, str]:
+    running_worker()
+    _officer(r, publisher, settings)
+    _sign_in_on_phone(browser, web)
+    ctx = build(settings)
+    return browser, ctx, _on_duty_and_assigned(browser, web, r, ctx)
+
+
+def test_an_officer_takes_a_task_from_assignment_to_handled(
+    phone: tuple[webdriver.Chrome, AppContext, str], tmp_path: Path
+) -> None:
+    browser, ctx, incident_id = phone
+    browser.find_element(By.ID, "field-ack").click()
+    wait_for(lambda: _state(ctx, incident_id) == "en_route", 10, "en route")
+    wait_for(lambda: browser.find_element(By.ID, "field-arrived").is_enabled(), 10, "arrive")
+    _arrive_with_photo(browser, tmp_path)
+    wait_for(lambda: _state(ctx, incident_id) == "on_scene", 10, "on scene")
+    wait_for(lambda: _photos(ctx, incident_id), 10, "the photo in the case file")
+    (photo,) = _photos(ctx, incident_id)
+    assert photo["by"] == f"device:{UNIT}" and photo["caption"] == "现场有建筑垃圾约两车"
+    wait_for(lambda: browser.find_element(By.ID, "field-handled").is_enabled(), 10, "handle")
+    browser.find_element(By.ID, "field-handled").click()
+    wait_for(lambda: _state(ctx, incident_id) == "handled", 10, "handled")
+    timeline = incident_service.detail(ctx, incident_id)["timeline"]
+    assert [t["to"] for t in timeline][-3:] == ["en_route", "on_scene", "handled"]
+    assert {t["by"] for t in timeline[-3:]} == {UNIT}
+    wait_for(lambda: "暂无任务" in page_text(browser, "#field-task-body"), 10, "task done")
+    assert not console_errors(browser)
+
+
+def test_actions_taken_offline_are_applied_once_when_the_network_returns(
+    phone: tuple[webdriver.Chrome, AppContext, str], r: redis.Redis, tmp_path: Path
+) -> None:
+    browser, ctx, incident_id = phone
+    browser.find_element(By.ID, "field-ack").click()
+    wait_for(lambda: _state(ctx, incident_id) == "en_route", 10, "en route")
+    wait_for(lambda: browser.find_element(By.ID, "field-arrived").is_enabled(), 10, "arrive")
+    browser.set_network_conditions(
+        offline=True, latency=0, download_throughput=0, upload_throughput=0
+    )
+    _arrive_with_photo(browser, tmp_path)
+    wait_for(lambda: "待发送 2" in page_text(browser, "#field-queue"), 10, "two actions queued")
+    assert "离线" in page_text(browser, "#field-net")
+    assert _state(ctx, incident_id) == "en_route" and not _photos(ctx, incident_id)
+    browser.delete_network_conditions()
+    wait_for(lambda: _state(ctx, incident_id) == "on_scene", 20, "on scene once back online")
+    wait_for(lambda: _photos(ctx, incident_id), 10, "the photo in the case file")
+    wait_for(lambda: "待发送 0" in page_text(browser, "#field-queue"), 10, "the queue sent")
+    timeline = incident_service.detail(ctx, incident_id)["timeline"]
+    assert [t["to"] for t in timeline].count("on_scene") == 1
+    assert len(_photos(ctx, incident_id)) == 1
+    assert r.hget("stats:field", "task|relayed") == b"2"
