@@ -1,6 +1,7 @@
 """The officer's phone over HTTPS (thin adapters over services/field.py): what the phone shows
-(`GET /api/v1/field/me`), unit messages in the MQTT schema (`POST /api/v1/field/{kind}`),
-photos into a case file (`POST /api/v1/field/evidence`), and `GET /_stream/field`, which pushes
+(`GET /api/v1/field`), unit messages in the MQTT schema (`POST /api/v1/field/{kind}`),
+photos into a case file (`POST /api/v1/field/evidence`), a finding on patrol as a new incident
+(`POST /api/v1/field/finding`), and `GET /_stream/field`, which pushes
 the unit's task as server-sent events the moment it changes.
 
 Every write carries an `Idempotency-Key` header and the session's CSRF token, like the
@@ -17,6 +18,7 @@ import orjson
 from flask import Blueprint, Response, jsonify, request, session
 from flask_login import current_user
 
+from dashboard.api_errors import form_body
 from dashboard.context import app_context
 from dashboard.live_stream import KEEPALIVE_S, RETRY_MS
 from domain.roles import FIELD_STAFF
@@ -70,9 +72,25 @@ def evidence_view() -> Any:
     return jsonify(out), 201 if out["outcome"] == "taken" else 200
 
 
+def finding_view() -> Any:
+    if set(request.files) - {"photo"}:
+        raise Refused(422, "photos go in the field `photo`")
+    finding = form_body(service.Finding)
+    photos = [(f.filename or "photo", f.read()) for f in request.files.getlist("photo")]
+    out = service.report_finding(
+        app_context(),
+        current_user.account,
+        finding,
+        photos,
+        request.headers.get("Idempotency-Key"),
+    )
+    return jsonify(out), 201 if out["outcome"] == "opened" else 200
+
+
 _NO_STORE = {"Cache-Control": "no-store"}
-_route("/api/v1/field/me", me_view, ("GET",))
+_route("/api/v1/field", me_view, ("GET",))
 _route("/api/v1/field/evidence", evidence_view, ("POST",))
+_route("/api/v1/field/finding", finding_view, ("POST",))
 _route("/api/v1/field/<kind>", send_view, ("POST",))
 
 

@@ -55,6 +55,19 @@ PAGE = """<!doctype html>
 <button type="button" id="field-arrived" disabled>到达 · Arrived</button></div>
 <button type="button" id="field-handled" disabled>处置完毕 · Handled</button>
 </section>
+<section id="field-finding" class="card">
+<h2>发现问题 · Report a finding</h2>
+<label for="field-finding-type">什么问题 · What</label>
+<select id="field-finding-type">
+{% for value, label in types %}<option value="{{ value }}">{{ label }}</option>{% endfor %}
+</select>
+<label for="field-finding-text">描述 · Description</label>
+<textarea id="field-finding-text" rows="2" maxlength="2000"></textarea>
+<label for="field-finding-photo">照片 · Photo</label>
+<input id="field-finding-photo" type="file" accept="image/jpeg,image/png,image/webp"
+ capture="environment" multiple>
+<button type="button" id="field-finding-send">在此处上报 · Report it here</button>
+</section>
 <p id="field-queue" class="note">待发送 0 · Waiting to send 0</p>
 <p id="field-status" role="status" aria-live="polite"></p>
 <form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{ csrf }}">
@@ -76,6 +89,7 @@ def page() -> Any:
     }
     html = render_template_string(
         PAGE,
+        types=list(labels["types"].items()),
         style=FIELD_STYLE,
         name=account.name,
         unit=account.unit or "",

@@ -136,14 +136,14 @@ def _gate(
         # CSRF token; an API token is sent only by a program that holds it: nothing to forge.
         csrf.protect()
     role = current_user.role
-    if role not in roles.VIEWERS and endpoint in dash_endpoints:  # field staff: not the console
-        if request.method == "GET" and _is_page(request.path):
-            return redirect(FIELD_HOME)
-        return _refuse(403, f"role {role!r} uses the field app ({FIELD_HOME})")
     if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
         return _check_callback(app, role)
     if request.path.startswith("/api/"):
         return _check_api(endpoint, dash_endpoints, role)
+    if role not in roles.VIEWERS and endpoint in dash_endpoints:  # field staff: not the console
+        if request.method == "GET" and _is_page(request.path):
+            return redirect(FIELD_HOME)
+        return _refuse(403, f"role {role!r} uses the field app ({FIELD_HOME})")
     if endpoint in dash_endpoints or request.blueprint == assets_blueprint:
         return None  # pages, layout, dependencies, bundles: any signed-in role
     view = current_app.view_functions.get(endpoint) if endpoint else None

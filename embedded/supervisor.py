@@ -235,8 +235,11 @@ def run_all(s: Settings, run_py: Path) -> None:
 
 def _seed_demo_accounts(s: Settings) -> list[tuple[str, str, str]]:
     from services.accounts import seed_demo  # imported late: it pulls in argon2
+    from services.field import seed_demo_unit
 
-    return seed_demo(redis_client(s.effective_redis_url, wait_s=5), s.data_dir)
+    r = redis_client(s.effective_redis_url, wait_s=5)
+    # the demo officer's unit: one the simulator does not drive, moved only by a phone on /field
+    return seed_demo(r, s.data_dir, officer_unit=seed_demo_unit(r, s.topic_prefix))
 
 
 def _ingest_subscribed(url: str, ingest: Part) -> bool:

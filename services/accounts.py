@@ -178,9 +178,12 @@ def tokens(r: redis.Redis, name: str) -> list[dict[str, Any]]:
     return users.list_tokens(r, name)
 
 
-def seed_demo(r: redis.Redis, data_dir: Path) -> list[tuple[str, str, str]]:
-    """One account per role, named after it, for the demo. Passwords are made on first start and
-    kept in DATA_DIR/demo_accounts.txt (0600); existing accounts are never reset."""
+def seed_demo(
+    r: redis.Redis, data_dir: Path, officer_unit: str | None = None
+) -> list[tuple[str, str, str]]:
+    """One account per role, named after it, for the demo (and an officer bound to
+    `officer_unit`, when given). Passwords are made on first start and kept in
+    DATA_DIR/demo_accounts.txt (0600); existing accounts are never reset."""
     path = data_dir / "demo_accounts.txt"
     known: dict[str, str] = {}
     if path.exists():
@@ -188,11 +191,15 @@ def seed_demo(r: redis.Redis, data_dir: Path) -> list[tuple[str, str, str]]:
             name, _role, password = [*line.split("\t"), "", ""][:3]
             known[name] = password
     out = []
-    for role in ROLES:
+    seeded: list[tuple[str, str | None]] = [(role, None) for role in ROLES]
+    if officer_unit:
+        seeded.append((OFFICER, officer_unit))
+    for role, unit in seeded:
         if users.get_user(r, role) is None:
             known[role] = secrets.token_urlsafe(12)
-            users.create_user(r, role, role, known[role])
-            _record(r, "system:demo", "account.created", role, {"role": role})
+            users.create_user(r, role, role, known[role], unit=unit)
+            change = {"role": role, **({"unit": unit} if unit else {})}
+            _record(r, "system:demo", "account.created", role, change)
         out.append((role, role, known.get(role, "(set earlier, unchanged)")))
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

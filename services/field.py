@@ -14,14 +14,20 @@ answer, sends them again, and each is taken once. The answer then says "duplicat
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
+
+import orjson
+import redis
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain import incidents as model
+from domain.clock import system_ms
 from domain.roles import OFFICER
 from services import incidents as incident_service
 from services.accounts import Account
 from services.context import AppContext
 from services.errors import Refused
+from services.incidents import NewIncident
 from store import devices as roster
 from store import field as field_store
 from store import incidents, reader
@@ -94,6 +100,50 @@ def add_photos(
     return {"outcome": "taken", "evidence": [a["url"] for a in added]}
 
 
+class Finding(BaseModel):
+    """Something an officer found on patrol (the photos come beside it): a new incident, source
+    patrol finding, at the place the phone gives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: model.IncidentType
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+def report_finding(
+    ctx: AppContext,
+    account: Account | None,
+    finding: Finding,
+    photos: list[tuple[str, bytes]],
+    key: str | None,
+) -> dict[str, Any]:
+    """Opens the incident (by `device:{unit}`) with its photos in the case file; each key once
+    (a resend answers with the incident the first one opened)."""
+    unit = unit_of(ctx, account)
+    key = _key(key)
+    if len(photos) > MAX_PHOTOS:
+        raise Refused(422, f"photo: at most {MAX_PHOTOS} photos")
+    before = field_store.outcome(ctx.redis, unit, key)
+    if before:
+        field_store.count_duplicate(ctx.redis, "finding")
+        return {"outcome": "duplicate", "incident_id": before}
+    body = NewIncident(
+        type=finding.type,
+        source=model.Source.PATROL_FINDING,
+        lat=finding.lat,
+        lon=finding.lon,
+        description=finding.description,
+    )
+    by = f"device:{unit}"
+    made = incident_service.open_incident(ctx, body, by)
+    for name, data in photos:
+        incident_service.add_evidence(ctx, made["id"], data, name, finding.description[:500], by)
+    field_store.remember(ctx.redis, unit, key, made["id"], ONCE_TTL_S, "finding")
+    return {"outcome": "opened", "incident_id": made["id"]}
+
+
 def _task(ctx: AppContext, unit: str) -> dict[str, Any] | None:
     incident_id = incidents.unit_task(ctx.redis, unit).get("incident")
     rec = incidents.read(ctx.redis, incident_id) if incident_id else None
@@ -132,3 +182,25 @@ def changes(ctx: AppContext) -> str:
     """A value that moves whenever an incident or an assignment does (what the field stream
     wakes on: one GET a second per phone)."""
     return incidents.overlays_version(ctx.redis)
+
+
+DEMO_UNIT = "U-DP-F01"
+DEMO_PROFILE = {  # a foot patrol of 南澳's community station, as its provisioning would send it
+    "name": "南澳外勤一组",
+    "department": "eco_environment",
+    "kind": "foot",
+    "level": "community",
+    "subdistrict": "nanao",
+    "skills": ["waste_dumping", "illegal_discharge", "illegal_building", "noise"],
+    "callsign": "外勤1",
+}
+
+
+def seed_demo_unit(r: redis.Redis, prefix: str) -> str:
+    """The demo's field unit: in the roster (source "demo"; renewed at each start, its secret
+    never shown: the phone needs none) and its profile handed to the workers like any unit's."""
+    roster.add(r, DEMO_UNIT, "unit", system_ms(), source="demo")
+    profile = {"unit_id": DEMO_UNIT, "ts": system_ms(), **DEMO_PROFILE}
+    entry = {"t": f"{prefix}/units/{DEMO_UNIT}/profile", "p": orjson.dumps(profile)}
+    field_store.hand_over(r, {**entry, "by": "system:demo", "ms": system_ms()})
+    return DEMO_UNIT

@@ -60,3 +60,8 @@ def count_duplicate(r: redis.Redis, stat: str) -> None:
 
 def stats(r: redis.Redis) -> dict[str, int]:
     return {text(k): int(v) for k, v in r.hgetall(keys.FIELD_STATS).items()}
+
+
+def hand_over(r: redis.Redis, entry: dict[str, str | bytes | int]) -> None:
+    """An inbox entry the system itself sends (the demo unit's profile)."""
+    r.xadd(keys.INGEST_INBOX, entry)

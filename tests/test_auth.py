@@ -16,7 +16,7 @@ from markupsafe import escape
 
 from config.settings import Settings
 from services.accounts import seed_demo
-from store import keys, users
+from store import devices, keys, users
 from tests.helpers import PASSWORD, client, login, make_app, run_users, wait_for
 
 
@@ -269,6 +269,11 @@ def test_demo_accounts_are_seeded_once_and_kept(
     name, _role, password = first[3]
     assert users.verify(r, name, password)["role"] == "admin"  # type: ignore[index]
     assert login(client(make_app(settings)), name, password).status_code == 302
+    # the demo's field officer, once its unit is in the roster (python run.py seeds both)
+    devices.add(r, "U-DP-F01", "unit", 0, source="demo")
+    with_officer = seed_demo(r, tmp_path, officer_unit="U-DP-F01")
+    assert with_officer[:4] == first and with_officer[4][:2] == ("officer", "officer")
+    assert users.get_user(r, "officer")["unit"] == "U-DP-F01"  # type: ignore[index]
 
 
 def test_secret_key_is_generated_once_with_mode_0600(settings: Settings) -> None:

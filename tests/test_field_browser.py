@@ -19,6 +19,7 @@ import redis
 import requests
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from config.settings import Settings
 from domain import incidents as model
@@ -164,7 +165,24 @@ def test_an_officer_takes_a_task_from_assignment_to_handled(
     assert [t["to"] for t in timeline][-3:] == ["en_route", "on_scene", "handled"]
     assert {t["by"] for t in timeline[-3:]} == {UNIT}
     wait_for(lambda: "暂无任务" in page_text(browser, "#field-task-body"), 10, "task done")
+    # on the way back, something else: a finding on patrol becomes an incident with its photo
+    Select(browser.find_element(By.ID, "field-finding-type")).select_by_value("illegal_building")
+    browser.find_element(By.ID, "field-finding-text").send_keys("新搭建的铁皮房")
+    browser.find_element(By.ID, "field-finding-photo").send_keys(str(tmp_path / "scene.png"))
+    browser.find_element(By.ID, "field-finding-send").click()
+    found = wait_for(lambda: _findings(ctx), 10, "the finding in the queue")
+    (finding,) = found
+    assert finding["description"] == "新搭建的铁皮房" and _at(finding, MOVED)
+    assert [(p["by"], p["caption"]) for p in _photos(ctx, finding["id"])] == [
+        (f"device:{UNIT}", "新搭建的铁皮房")
+    ]
     assert not console_errors(browser)
+
+
+def _findings(ctx: AppContext) -> list[dict[str, Any]]:
+    return [
+        i for i in incident_service.listing(ctx, open_only=True) if i["source"] == "patrol_finding"
+    ]
 
 
 def test_actions_taken_offline_are_applied_once_when_the_network_returns(

@@ -33,8 +33,9 @@ from schemathesis.specs.openapi.checks import (
 
 from config.settings import Settings
 from dashboard import roles
+from domain.roles import OFFICER
 from services import reports
-from store import users
+from store import devices, users
 from store.ops import RaiseAlert
 from store.writer import LiveStore
 from tests.helpers import (
@@ -79,7 +80,7 @@ SCHEMA = schemathesis.openapi.from_path(
 )
 # Who calls each operation: the first of these its route allows, so that every operation also
 # runs past its role check (dispatch actions, KPIs: a duty chief; owners, the trail: an admin).
-ROLE_PREFERENCE = (roles.DISPATCHER, roles.ADMIN, roles.LEADER, roles.OPERATOR)
+ROLE_PREFERENCE = (roles.DISPATCHER, roles.ADMIN, roles.LEADER, roles.OPERATOR, OFFICER)
 ANONYMOUS = "anonymous"  # the open routes' caller (citizen reports): no role, no session
 # path parameter -> ids that exist; "name@path": those for that path only (set by `caller`)
 REAL_IDS: dict[str, list[str]] = {}
@@ -183,6 +184,7 @@ def seed(r: redis.Redis, chief: requests.Session, web: str) -> dict[str, list[st
         "unit_id": ["U-1", "U-DP-101"],
         "place_id": [CELL],
         "code": [citizen_report(web)],
+        "kind": ["position", "status", "task"],
     }
 
 
@@ -215,14 +217,16 @@ def caller(
     r.flushall()
     for role in roles.ROLES:
         users.create_user(r, role, role, PASSWORD)
+    devices.add(r, "U-DP-101", "unit", 0)  # the field app's officer is bound to it
+    users.create_user(r, OFFICER, OFFICER, PASSWORD, unit="U-DP-101")
     server = make_app(settings)
     served = serve_app(server)
     web = next(served)
     REAL_IDS.update(seed(r, cookie_session(web, roles.DISPATCHER), web))
     if request.param == "cookie":
-        sessions = {role: cookie_session(web, role) for role in roles.ROLES}
+        sessions = {role: cookie_session(web, role) for role in (*roles.ROLES, OFFICER)}
     else:
-        sessions = {role: token_session(r, role) for role in roles.ROLES}
+        sessions = {role: token_session(r, role) for role in (*roles.ROLES, OFFICER)}
     sessions[ANONYMOUS] = requests.Session()
     yield Caller(web, sessions, roles_of_operations(server))
     for s in sessions.values():

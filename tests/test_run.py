@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+import requests
 
 from embedded.processes import ServerProcess, free_port, mosquitto
 from store import keys, reader
@@ -126,6 +128,27 @@ def _reported_by_people(r: redis.Redis) -> bool:
     return bool({b"citizen_report", b"hotline"} & set(sources))
 
 
+def _the_demo_officer_moves_its_unit(web: str, tmp_path: Path, r: redis.Redis) -> None:
+    """The printed demo officer signs in and sends a position as /field does: the embedded
+    setup's worker applies it to the demo unit, whose profile the start handed over."""
+    seeded = (tmp_path / "var" / "demo_accounts.txt").read_text().splitlines()
+    password = next(line.split("\t")[2] for line in seeded if line.startswith("officer\t"))
+    s = requests.Session()
+    form = s.get(f"{web}/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    form_data = {"csrf_token": token, "username": "officer", "password": password, "next": "/"}
+    signed = s.post(f"{web}/login", data=form_data, timeout=10)
+    assert signed.url.endswith("/field") and "U-DP-F01" in signed.text
+    now = int(time.time() * 1000)
+    position = {"unit_id": "U-DP-F01", "seq": 1, "ts": now, "lat": 22.5205, "lon": 114.5405}
+    headers = {"Idempotency-Key": "demo-0001", "X-CSRFToken": s.cookies["_csrf_token"]}
+    sent = s.post(f"{web}/api/v1/field/position", json=position, headers=headers, timeout=10)
+    assert sent.status_code == 202, sent.text
+    unit = keys.state("unit", "U-DP-F01")
+    wait_for(lambda: r.hget(unit, "lat") == b"22.5205", 20, "the demo officer's position")
+    assert r.hget(unit, "name").decode() == "南澳外勤一组"
+
+
 def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_path: Path) -> None:
     env = system_env(tmp_path)
     health = f"http://127.0.0.1:{env['WEB_PORT']}/healthz"
@@ -157,8 +180,9 @@ def test_whole_system_with_embedded_servers_up_healthy_down_and_up_again(tmp_pat
         log = (tmp_path / "run.log").read_text()
         for line in ("redis", "broker", "ingest", "simulator", "web", "healthz"):
             assert line in log
-        # within 2 minutes of the start, a citizen report or hotline ticket is in the queue
         r = redis.Redis(port=int(env["EMBEDDED_REDIS_PORT"]))
+        _the_demo_officer_moves_its_unit(f"http://127.0.0.1:{env['WEB_PORT']}", tmp_path, r)
+        # within 2 minutes of the start, a citizen report or hotline ticket is in the queue
         wait_for(
             lambda: _reported_by_people(r),
             max(1.0, 120 - (time.monotonic() - started)),

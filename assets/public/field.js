@@ -78,13 +78,12 @@
 
   function request(a) {
     var headers = { "Idempotency-Key": a.key, "X-CSRFToken": csrf() };
-    if (a.kind === "evidence") {
+    if (a.kind === "evidence" || a.kind === "finding") {  // a form with its photos
       var form = new FormData();
-      form.append("incident_id", a.incident_id);
-      form.append("caption", a.caption || "");
+      Object.keys(a.fields).forEach(function (k) { form.append(k, a.fields[k]); });
       a.photos.forEach(function (p) { form.append("photo", p.blob, p.name); });
-      return fetch("/api/v1/field/evidence", { method: "POST", headers: headers, body: form,
-                                               credentials: "same-origin" });
+      return fetch("/api/v1/field/" + a.kind, { method: "POST", headers: headers, body: form,
+                                                credentials: "same-origin" });
     }
     headers["Content-Type"] = "application/json";
     return fetch("/api/v1/field/" + a.kind, { method: "POST", headers: headers,
@@ -186,10 +185,10 @@
   // --- the task -------------------------------------------------------------------------
   var NEXT = { assigned: "ack", en_route: "arrived", on_scene: "handled" };
   var ORDER = ["ack", "arrived", "handled"];
-  function when(ms) {
+  function when(ms) {  // the bureau's time (Shenzhen), whatever zone the phone is set to
     if (!ms) return "";
-    var d = new Date(ms);
-    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+    return new Date(ms).toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit",
+                                                      minute: "2-digit", hour12: false });
   }
   function alertOfficer() {
     if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
@@ -244,14 +243,40 @@
     localStorage.setItem("field.done", JSON.stringify(done));
     var steps = [{ kind: "task", body: { unit_id: UNIT, incident_id: id, action: action, seq: nextSeq(), ts: at, note: note } }];
     if (files && files.length) {
-      var photos = Array.prototype.slice.call(files, 0, 3).map(function (f) { return { blob: f, name: f.name }; });
-      steps.push({ kind: "evidence", incident_id: id, caption: note, photos: photos });
+      var photos = photosOf($("field-photo"));
+      steps.push({ kind: "evidence", fields: { incident_id: id, caption: note }, photos: photos });
     }
     $("field-note").value = "";
     $("field-photo").value = "";
     renderTask();
     steps.reduce(function (p, s) { return p.then(function () { return enqueue(s); }); }, Promise.resolve())
       .then(function () { say("已记录 · Recorded " + when(at)); });
+  }
+
+  function photosOf(input) {
+    return Array.prototype.slice.call(input.files || [], 0, 3).map(function (f) {
+      return { blob: f, name: f.name };
+    });
+  }
+  // a finding on patrol: a new incident where the officer stands, with its photos
+  function reportFinding() {
+    if (!navigator.geolocation) return say("此设备不能定位 · This device has no location", true);
+    var button = $("field-finding-send");
+    button.disabled = true;
+    navigator.geolocation.getCurrentPosition(function (p) {
+      var fields = { type: $("field-finding-type").value, lat: p.coords.latitude,
+                     lon: p.coords.longitude, description: $("field-finding-text").value.trim() };
+      var photos = photosOf($("field-finding-photo"));
+      $("field-finding-text").value = "";
+      $("field-finding-photo").value = "";
+      button.disabled = false;
+      enqueue({ kind: "finding", fields: fields, photos: photos }).then(function () {
+        say("已上报 · Reported " + when(Date.now()));
+      });
+    }, function (e) {
+      button.disabled = false;
+      onPositionError(e);
+    }, { enableHighAccuracy: true, maximumAge: 30000, timeout: 30000 });
   }
 
   function listen() {
@@ -271,6 +296,7 @@
 
   // --- start ----------------------------------------------------------------------------
   $("field-on").addEventListener("click", function () { setDuty(true); });
+  $("field-finding-send").addEventListener("click", reportFinding);
   $("field-off").addEventListener("click", function () { setDuty(false); });
   ORDER.forEach(function (action) {
     $("field-" + action).addEventListener("click", function () { report(action); });
