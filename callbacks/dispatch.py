@@ -22,6 +22,7 @@ from dashboard.i18n import t
 from layouts.dispatch import Ids
 from services import duplicates as duplicate_service
 from services import incidents as service
+from services import messages as message_service
 from services import personal, trail
 from services.errors import Refused
 from services.incidents import Assignment, Move, NewIncident, Note
@@ -113,8 +114,9 @@ def show(selected: Any, _changed: Any) -> tuple[Any, ...]:
         check = dispatch_check_view(trail.timeline_check(app_context(), selected), who.lang, link)
     reader = who.role in roles.PERSONAL_READERS
     same = duplicate_service.duplicates(app_context(), selected)
+    threads = {u: message_service.thread(app_context(), u) for u in inc.get("units") or []}
     return (
-        detail_view(inc, who.lang, chief, reader, check, same),
+        detail_view(inc, who.lang, chief, reader, check, same, threads),
         candidates_view(found, who.lang, chief),
         candidate_markers(found, who.lang),
         candidate_lines(found, inc),
@@ -227,6 +229,31 @@ def note(clicks: Any, selected: Any, text: Any) -> tuple[Any, ...]:
 
 @roles.page_callback(
     Output(Ids.NOTE, "children", allow_duplicate=True),
+    Output(Ids.NOTE_TEXT, "value", allow_duplicate=True),
+    Output(Ids.CHANGED, "data", allow_duplicate=True),
+    Input(Ids.MESSAGE, "n_clicks"),
+    State(Ids.SELECTED, "data"),
+    State(Ids.NOTE_TEXT, "value"),
+    prevent_initial_call=True,
+    roles=roles.DISPATCHERS,
+)
+def message(clicks: Any, selected: Any, text: Any) -> tuple[Any, ...]:
+    """The text to every unit on the selected incident, on their phones at once."""
+    if not clicks or not isinstance(selected, str):
+        raise PreventUpdate
+    lang = viewer.lang()
+    try:
+        units = service.detail(app_context(), selected).get("units") or []
+        if not units:
+            return t("dispatch.no_units_on_it", lang), no_update, no_update
+        message_service.to_units(app_context(), current_user.name, units, str(text or ""))
+    except Refused as e:
+        return e.message, no_update, no_update
+    return t("dispatch.message_sent", lang).format(units=", ".join(units)), "", _changed()
+
+
+@roles.page_callback(
+    Output(Ids.NOTE, "children", allow_duplicate=True),
     Output(Ids.EVIDENCE, "contents"),
     Output(Ids.NOTE_TEXT, "value", allow_duplicate=True),
     Output(Ids.CHANGED, "data", allow_duplicate=True),
@@ -332,4 +359,18 @@ def reveal(clicks: Any) -> str:
 
 
 def register(app: dash.Dash) -> None:
-    roles.wire(app, queue, select, show, assign, advance, merge, note, attach, create, pick, reveal)
+    roles.wire(
+        app,
+        queue,
+        select,
+        show,
+        assign,
+        advance,
+        merge,
+        note,
+        message,
+        attach,
+        create,
+        pick,
+        reveal,
+    )

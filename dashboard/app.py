@@ -28,6 +28,7 @@ from dashboard import (
     incidents_api,
     kpi_api,
     live_stream,
+    messages_api,
     personal_api,
     proxies,
     report_pages,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         report_pages.bp,
         field_api.bp,
         field_pages.bp,
+        messages_api.bp,
     ):
         server.register_blueprint(bp)
     auth.install(server)

@@ -87,10 +87,37 @@ def finding_view() -> Any:
     return jsonify(out), 201 if out["outcome"] == "opened" else 200
 
 
+def reply_view() -> Any:
+    body = _json_object()
+    out = service.reply(
+        app_context(),
+        current_user.account,
+        str(body.get("text") or ""),
+        request.headers.get("Idempotency-Key"),
+    )
+    return jsonify(out), 201 if out["outcome"] == "sent" else 200
+
+
+def read_view() -> Any:
+    ids = _json_object().get("ids")
+    if not isinstance(ids, list):
+        raise Refused(422, "ids: a list of message ids")
+    return jsonify(service.read(app_context(), current_user.account, ids))
+
+
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Refused(422, "send a JSON object")
+    return body
+
+
 _NO_STORE = {"Cache-Control": "no-store"}
 _route("/api/v1/field", me_view, ("GET",))
 _route("/api/v1/field/evidence", evidence_view, ("POST",))
 _route("/api/v1/field/finding", finding_view, ("POST",))
+_route("/api/v1/field/reply", reply_view, ("POST",))
+_route("/api/v1/field/read", read_view, ("POST",))
 _route("/api/v1/field/<kind>", send_view, ("POST",))
 
 
@@ -111,7 +138,7 @@ def _events(ctx: AppContext, sid: str, account: accounts.Account) -> Iterator[by
             yield b'event: bye\ndata: {"reason": "signed_out"}\n\n'
             return
         try:
-            version = service.changes(ctx)
+            version = service.changes(ctx, account.unit or "")
             if version != seen_version:
                 body = orjson.dumps(service.current(ctx, account))
                 seen_version = version

@@ -27,7 +27,11 @@ padding:.4em 0;border-bottom:2px solid #0b5d1e}header h1{margin:0;font-size:1.15
 #field-net.offline{background:#b00020}.card{border:2px solid #333;border-radius:8px;
 padding:.6em .8em;margin:.8em 0}.card h2{font-size:1.1em;margin:0 0 .3em}.row{display:flex;
 gap:.5em}.row button{margin-top:.5em}button:disabled{background:#999;border-color:#999}
-#field-task.urgent{border-color:#b00020}.big{font-size:1.2em;font-weight:bold}"""
+#field-task.urgent{border-color:#b00020}.big{font-size:1.2em;font-weight:bold}
+ol.thread{list-style:none;padding:0;margin:0;max-height:14em;overflow-y:auto}ol.thread li{
+margin:.3em 0;padding:.3em .5em;border-radius:6px;background:#eef3ee}ol.thread li.mine{
+background:#fff;border:1px solid #999;margin-left:2em}ol.thread li.unread{font-weight:bold;
+border-left:6px solid #b00020}ol.thread .when{font-weight:normal}"""
 )
 
 PAGE = """<!doctype html>
@@ -54,6 +58,12 @@ PAGE = """<!doctype html>
 <div class="row"><button type="button" id="field-ack" disabled>接受 · Accept</button>
 <button type="button" id="field-arrived" disabled>到达 · Arrived</button></div>
 <button type="button" id="field-handled" disabled>处置完毕 · Handled</button>
+</section>
+<section id="field-messages" class="card" aria-live="polite">
+<h2>消息 · Messages</h2><ol id="field-thread" class="thread"></ol>
+<label for="field-reply-text">回复指挥中心 · Reply to the centre</label>
+<textarea id="field-reply-text" rows="2" maxlength="500"></textarea>
+<button type="button" id="field-reply-send" class="secondary">发送 · Send</button>
 </section>
 <section id="field-finding" class="card">
 <h2>发现问题 · Report a finding</h2>

@@ -241,6 +241,13 @@ TABLE: dict[str, dict[Lang, str]] = {
         "en": "Drop or click to attach evidence (photo, PDF, video)",
     },
     "dispatch.note_added": {"zh": "已添加备注", "en": "Note added"},
+    "dispatch.send_to_units": {"zh": "发给该事件的单位", "en": "Send to its units"},
+    "dispatch.message_sent": {"zh": "已发送给 {units}", "en": "Sent to {units}"},
+    "dispatch.no_units_on_it": {"zh": "该事件尚无单位", "en": "No unit is on this incident"},
+    "dispatch.messages": {"zh": "与单位的消息", "en": "Messages with its units"},
+    "dispatch.no_messages": {"zh": "暂无消息", "en": "No messages yet"},
+    "dispatch.message_read": {"zh": "（{at} 已读）", "en": "(read {at})"},
+    "dispatch.message_unread": {"zh": "（未读）", "en": "(not read yet)"},
     "dispatch.evidence_added": {"zh": "已添加证据 {name}", "en": "Evidence {name} attached"},
     "dispatch.no_notes": {"zh": "暂无备注或证据", "en": "No notes or evidence yet"},
     # dispatch page: the reporter's number and the timeline check (issue 13)

@@ -55,6 +55,9 @@ ACTIONS: dict[str, Chain] = {
             "device.revoked",
             "audit.head_break",  # the signer saw the chain shorter than it was: see docs
             "personal.phones_erased",  # retention: callers' numbers past their keep time
+            "message.sent",  # a duty chief to a unit
+            "message.reply",  # an officer to the centre
+            "message.read",  # the officer's phone showed it (first time)
         ),
         Chain.RECORD,
     ),

@@ -63,6 +63,7 @@ class Ids(StrEnum):
     CHIEF_INPUTS = "dispatch-chief-inputs"
     NOTE_TEXT = "dispatch-note-text"
     ADD_NOTE = "dispatch-add-note"
+    MESSAGE = "dispatch-message"
     EVIDENCE = "dispatch-evidence"
 
 
@@ -218,7 +219,17 @@ def case_file(lang: str) -> html.Div:
                 maxLength=2000,
                 className="ec-textarea",
             ),
-            html.Button(t("dispatch.add_note", lang), id=Ids.ADD_NOTE, className="ec-button"),
+            html.Div(
+                [
+                    html.Button(
+                        t("dispatch.add_note", lang), id=Ids.ADD_NOTE, className="ec-button"
+                    ),
+                    html.Button(
+                        t("dispatch.send_to_units", lang), id=Ids.MESSAGE, className="ec-button"
+                    ),
+                ],
+                className="ec-actions",
+            ),
             # max_size: refused in the browser before sending; the server checks again
             dcc.Upload(
                 html.Div(t("dispatch.evidence_drop", lang)),

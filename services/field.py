@@ -24,6 +24,7 @@ from domain import incidents as model
 from domain.clock import system_ms
 from domain.roles import OFFICER
 from services import incidents as incident_service
+from services import messages as message_service
 from services.accounts import Account
 from services.context import AppContext
 from services.errors import Refused
@@ -166,7 +167,8 @@ def _task(ctx: AppContext, unit: str) -> dict[str, Any] | None:
 
 
 def current(ctx: AppContext, account: Account | None) -> dict[str, Any]:
-    """What the phone shows: the unit, its duty status as the live state has it, its task."""
+    """What the phone shows: the unit, its duty status as the live state has it, its task and
+    its messages with the centre."""
     unit = unit_of(ctx, account)
     state = reader.entity(ctx.redis, "unit", unit) or {}
     return {
@@ -175,13 +177,33 @@ def current(ctx: AppContext, account: Account | None) -> dict[str, Any]:
         "unit_name": state.get("name"),
         "status": state.get("status"),
         "task": _task(ctx, unit),
+        "messages": message_service.thread(ctx, unit),
     }
 
 
-def changes(ctx: AppContext) -> str:
-    """A value that moves whenever an incident or an assignment does (what the field stream
-    wakes on: one GET a second per phone)."""
-    return incidents.overlays_version(ctx.redis)
+def changes(ctx: AppContext, unit: str) -> str:
+    """A value that moves whenever an incident, an assignment or the unit's messages do (what
+    the field stream wakes on: two reads a second per phone)."""
+    return f"{incidents.overlays_version(ctx.redis)}|{message_service.last(ctx, unit)}"
+
+
+def reply(ctx: AppContext, account: Account | None, body: str, key: str | None) -> dict[str, Any]:
+    """The officer's reply to the centre; each key once."""
+    unit = unit_of(ctx, account)
+    key = _key(key)
+    before = field_store.outcome(ctx.redis, unit, key)
+    if before:
+        field_store.count_duplicate(ctx.redis, "reply")
+        return {"outcome": "duplicate", "id": before}
+    sent = message_service.from_unit(ctx, unit, account.name, body)  # type: ignore[union-attr]
+    field_store.remember(ctx.redis, unit, key, sent["id"], ONCE_TTL_S, "reply")
+    return {"outcome": "sent", **sent}
+
+
+def read(ctx: AppContext, account: Account | None, ids: list[str]) -> dict[str, Any]:
+    """The centre's messages the phone showed (marking twice changes nothing: no key needed)."""
+    unit = unit_of(ctx, account)
+    return {"marked": message_service.mark_read(ctx, unit, account.name, ids)}  # type: ignore[union-attr]
 
 
 DEMO_UNIT = "U-DP-F01"

@@ -293,3 +293,14 @@ def field_once(unit_id: str, key: str) -> str:
     """string, expires: an action a phone sent with this idempotency key was taken; a resend
     (the phone queued it offline, or never saw the answer) gets this outcome back."""
     return f"field:once:{{{unit_id}}}:{key}"
+
+
+def unit_messages(unit_id: str) -> str:
+    """stream: the messages between the centre and a unit, both ways (dir to_unit / from_unit,
+    by, text, at_ms), the last 1,000 kept; the record of each is in the audit log."""
+    return f"unit:{{{unit_id}}}:messages"
+
+
+def unit_messages_read(unit_id: str) -> str:
+    """hash: message id -> when the unit's phone showed it (ms)."""
+    return f"unit:{{{unit_id}}}:messages:read"

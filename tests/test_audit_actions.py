@@ -16,7 +16,7 @@ from config.settings import Settings
 from domain.audit import ACTIONS, Chain
 from domain.clock import system_ms
 from domain.payloads import PatrolLog
-from services import accounts, alerts, coverage, devices, incidents, personal
+from services import accounts, alerts, coverage, devices, field, incidents, messages, personal
 from services.context import AppContext, build
 from store import audit as log
 from store.ops import RaiseAlert
@@ -62,6 +62,31 @@ def _assigned(ctx: AppContext) -> str:
     write_available_unit(ctx.redis, "U-9", "foot", 22.521, 114.541)
     incidents.assign_units(ctx, incident_id, incidents.Assignment(units=["U-9"]), "chief")
     return incident_id
+
+
+def _officer(ctx: AppContext) -> accounts.Account:
+    """An officer bound to U-9, an available unit of the roster."""
+    devices.add(ctx.redis, "U-9", "unit", system_ms())
+    write_available_unit(ctx.redis, "U-9", "foot", 22.521, 114.541)
+    accounts.add_user(ctx.redis, "li", "officer", PASSWORD, unit="U-9")
+    return accounts.account(ctx, "li")  # type: ignore[return-value]
+
+
+def _read_by_the_phone(ctx: AppContext) -> None:
+    officer = _officer(ctx)
+    (sent,) = messages.to_units(ctx, "chief", ["U-9"], "注意安全")
+    field.read(ctx, officer, [sent["id"]])
+
+
+def _photos_from_the_phone(ctx: AppContext) -> None:
+    officer = _officer(ctx)
+    incident_id = _assigned(ctx)
+    field.add_photos(ctx, officer, incident_id, "现场", [("scene.png", png())], "photo-0001")
+
+
+def _finding(ctx: AppContext) -> None:
+    found = field.Finding(type="noise", lat=22.52, lon=114.54, description="夜间施工")
+    field.report_finding(ctx, _officer(ctx), found, [], "find-0001")
 
 
 def _patrol_log(ctx: AppContext) -> None:
@@ -152,6 +177,20 @@ PERFORM: dict[str, tuple[Callable[[AppContext], Any], str]] = {
         lambda c: devices.add(c.redis, "boat-7", "unit", system_ms()),
         "device.added",
     ),
+    "services.messages.to_units": (
+        lambda c: (
+            write_available_unit(c.redis, "U-7", "boat", 22.5, 114.6),
+            messages.to_units(c, "chief", ["U-7"], "返航"),
+        ),
+        "message.sent",
+    ),
+    "services.field.reply": (
+        lambda c: field.reply(c, _officer(c), "收到", "reply-0001"),
+        "message.reply",
+    ),
+    "services.field.read": (_read_by_the_phone, "message.read"),
+    "services.field.add_photos": (_photos_from_the_phone, "incident.evidence"),
+    "services.field.report_finding": (_finding, "incident.opened"),
     "services.devices.revoke": (
         lambda c: (
             devices.add(c.redis, "boat-8", "unit", system_ms()),

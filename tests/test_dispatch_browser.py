@@ -12,8 +12,11 @@ import redis
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from config.settings import Settings
 from layouts.dispatch import Ids
 from layouts.shell import Ids as Shell
+from services import incidents, messages
+from services.context import build
 from tests.helpers import (
     console_errors,
     open_hotline_incident,
@@ -41,6 +44,7 @@ CHIEF_ONLY = (
     Ids.CASE_FILE,
     Ids.NOTE_TEXT,
     Ids.ADD_NOTE,
+    Ids.MESSAGE,
     Ids.EVIDENCE,
     Ids.NOTE,
     Ids.MAP,  # the map a click on which places a new incident
@@ -141,3 +145,33 @@ def test_each_reader_gets_a_dispatch_page_with_only_the_controls_they_may_use(
             _shoot(browser, tmp_path, f"dispatch-{role}-en.png")
             assert not console_errors(browser), role
         sign_out_in(browser)
+
+
+def test_a_duty_chief_writes_to_the_units_on_an_incident_and_sees_it_read(
+    r: redis.Redis, web: str, browser: webdriver.Chrome, settings: Settings
+) -> None:
+    ctx = build(settings)
+    write_available_unit(r, "FO-NEAR", "foot", 22.525, 114.545)
+    incident_id = _open_incident(r)
+    incidents.assign_units(ctx, incident_id, incidents.Assignment(units=["FO-NEAR"]), "chief")
+    browser.set_window_size(1366, 768)
+    sign_in(browser, web, r, "dispatcher", "chief")
+    _select_assigned(browser, web, incident_id)
+    browser.find_element(By.ID, Ids.NOTE_TEXT).send_keys("到达后先拍照取证")
+    browser.find_element(By.ID, Ids.MESSAGE).click()
+    wait_for(lambda: "已发送给 FO-NEAR" in page_text(browser, f"#{Ids.NOTE}"), 10, "sent")
+    wait_for(lambda: "未读" in page_text(browser, "#dispatch-messages"), 10, "in the thread")
+    (sent,) = messages.thread(ctx, "FO-NEAR")
+    assert (sent["dir"], sent["by"], sent["text"]) == ("to_unit", "chief", "到达后先拍照取证")
+    messages.mark_read(ctx, "FO-NEAR", "li", [sent["id"]])  # as the unit's phone does
+    _select_assigned(browser, web, incident_id)
+    wait_for(lambda: "已读" in page_text(browser, "#dispatch-messages"), 10, "read")
+    assert not console_errors(browser)
+
+
+def _select_assigned(browser: webdriver.Chrome, web: str, incident_id: str) -> None:
+    browser.get(web + "/dispatch")
+    row = f"//*[@id='{Ids.QUEUE}']//button[contains(., '{incident_id}')]"
+    wait_for(lambda: browser.find_elements(By.XPATH, row), 15, "the incident in the queue")
+    browser.find_element(By.XPATH, row).click()
+    wait_for(lambda: incident_id in page_text(browser, f"#{Ids.DETAIL} h2"), 10, "its detail")

@@ -70,7 +70,14 @@ def test_only_an_officer_bound_to_an_active_unit_uses_the_field_app(
         assert _send(c, "position", _position())[0] == 403, role
         assert c.get("/field").status_code == 403, role
     me = officer.get("/api/v1/field").get_json()
-    assert me == {"officer": "wang", "unit": UNIT, "unit_name": None, "status": None, "task": None}
+    assert me == {
+        "officer": "wang",
+        "unit": UNIT,
+        "unit_name": None,
+        "status": None,
+        "task": None,
+        "messages": [],
+    }
     # and an officer has no console: its pages send it to /field, its data is refused
     assert officer.get("/").headers["Location"] == "/field"
     assert officer.get("/dispatch").headers["Location"] == "/field"

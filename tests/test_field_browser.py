@@ -25,6 +25,7 @@ from config.settings import Settings
 from domain import incidents as model
 from services import accounts
 from services import incidents as incident_service
+from services import messages as message_service
 from services.context import AppContext, build
 from services.incidents import Assignment, NewIncident
 from store import devices, users
@@ -152,6 +153,19 @@ def test_an_officer_takes_a_task_from_assignment_to_handled(
     browser, ctx, incident_id = phone
     browser.find_element(By.ID, "field-ack").click()
     wait_for(lambda: _state(ctx, incident_id) == "en_route", 10, "en route")
+    # the duty chief writes; the phone shows it at once and says so; the officer replies
+    message_service.to_units(ctx, "chief", [UNIT], "注意河道东侧<b>有狗</b>")
+    wait_for(lambda: "有狗" in page_text(browser, "#field-thread"), 10, "the message")
+    assert "<b>" in page_text(browser, "#field-thread")  # shown as text, never as markup
+    wait_for(lambda: message_service.thread(ctx, UNIT)[0]["read_ms"], 10, "marked read")
+    browser.find_element(By.ID, "field-reply-text").send_keys("收到")
+    browser.find_element(By.ID, "field-reply-send").click()
+    wait_for(lambda: len(message_service.thread(ctx, UNIT)) == 2, 10, "the reply")
+    assert [(m["dir"], m["by"], m["text"]) for m in message_service.thread(ctx, UNIT)][1] == (
+        "from_unit",
+        "li",
+        "收到",
+    )
     wait_for(lambda: browser.find_element(By.ID, "field-arrived").is_enabled(), 10, "arrive")
     _arrive_with_photo(browser, tmp_path)
     wait_for(lambda: _state(ctx, incident_id) == "on_scene", 10, "on scene")

@@ -183,6 +183,40 @@ def notes_view(inc: dict[str, Any], lang: str) -> html.Div:
     )
 
 
+def messages_view(threads: dict[str, list[dict[str, Any]]], lang: str) -> list[Any]:
+    """The messages with each unit on the incident, both ways; the centre's marked read when
+    the unit's phone showed them."""
+    if not threads:
+        return []
+    rows = []
+    for unit, thread in threads.items():
+        for m in thread[-8:]:
+            mine = m.get("dir") == "to_unit"
+            seen = (
+                t("dispatch.message_read", lang).format(at=map_data.local_time(m["read_ms"]))
+                if mine and m.get("read_ms")
+                else t("dispatch.message_unread", lang)
+                if mine
+                else ""
+            )
+            who = f"{m.get('by')} → {unit}" if mine else f"{unit} ({m.get('by')})"
+            head = f"{map_data.local_time(m.get('at_ms'))} · {who} {seen}"
+            rows.append(
+                html.Li([html.Span(head, className="ec-alert-time"), html.Div(str(m["text"]))])
+            )
+    return [
+        html.Div(
+            [
+                html.H3(t("dispatch.messages", lang), className="ec-panel-title"),
+                html.Ol(rows, className="ec-timeline ec-notes")
+                if rows
+                else html.P(t("dispatch.no_messages", lang), className="ec-feed-empty"),
+            ],
+            id="dispatch-messages",
+        )
+    ]
+
+
 def moves_view(inc: dict[str, Any], lang: str) -> html.Div:
     """The duty chief's buttons to the incident's next states (assigning has its own button)."""
     return html.Div(
@@ -241,11 +275,12 @@ def detail_view(
     reader: bool = False,
     check: list[Any] | None = None,
     duplicates: list[dict[str, Any]] | None = None,
+    threads: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[Any]:
     """The incident, its timeline (with `check`: whether it matches the audit log) and case
     file, and the reports that may be of the same thing; a duty chief also gets its next steps
     and the merge buttons; a `reader` of personal data the button that reveals the caller's
-    number."""
+    number; `threads`: the messages with the units on it."""
     return [
         html.H2(
             f"{inc['id']} · {t('incident.type.' + str(inc.get('type')), lang)}",
@@ -266,6 +301,7 @@ def detail_view(
         timeline_view(inc, lang),
         *(check or []),
         notes_view(inc, lang),
+        *messages_view(threads or {}, lang),
     ]
 
 

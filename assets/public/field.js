@@ -279,10 +279,44 @@
     }, { enableHighAccuracy: true, maximumAge: 30000, timeout: 30000 });
   }
 
+  // --- messages -------------------------------------------------------------------------
+  var shownMessages = {};  // this page load's: the ids it has sent a "read" for
+  function renderMessages(list) {
+    var ol = $("field-thread"), unread = [], fresh = false;
+    ol.textContent = "";
+    (list || []).forEach(function (m) {
+      var li = document.createElement("li"), mine = m.dir === "from_unit";
+      li.className = mine ? "mine" : (m.read_ms ? "" : "unread");
+      var who = document.createElement("span");
+      who.className = "when";
+      who.textContent = when(m.at_ms) + " " + (mine ? "我 · Me" : "指挥中心 · Centre") + ": ";
+      li.appendChild(who);
+      li.appendChild(document.createTextNode(m.text));  // text, never markup
+      ol.appendChild(li);
+      if (!mine && !m.read_ms && !shownMessages[m.id]) {  // new here: shown, marked read once
+        unread.push(m.id);
+        fresh = true;
+        shownMessages[m.id] = true;
+      }
+    });
+    ol.scrollTop = ol.scrollHeight;
+    if (fresh) alertOfficer();
+    if (unread.length) enqueue({ kind: "read", body: { ids: unread } });
+  }
+  function sendReply() {
+    var text = $("field-reply-text").value.trim().slice(0, 500);
+    if (!text) return;
+    $("field-reply-text").value = "";
+    enqueue({ kind: "reply", body: { text: text } }).then(function () {
+      say("已发送 · Sent " + when(Date.now()));
+    });
+  }
+
   function listen() {
     var es = new EventSource("/_stream/field");
     es.addEventListener("task", function (e) {
       var me = JSON.parse(e.data);
+      renderMessages(me.messages);
       task = me.task;
       if (task && task.incident_id !== lastTaskId && task.state === "assigned") alertOfficer();
       lastTaskId = task ? task.incident_id : null;
@@ -297,6 +331,7 @@
   // --- start ----------------------------------------------------------------------------
   $("field-on").addEventListener("click", function () { setDuty(true); });
   $("field-finding-send").addEventListener("click", reportFinding);
+  $("field-reply-send").addEventListener("click", sendReply);
   $("field-off").addEventListener("click", function () { setDuty(false); });
   ORDER.forEach(function (action) {
     $("field-" + action).addEventListener("click", function () { report(action); });
