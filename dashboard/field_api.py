@@ -10,6 +10,7 @@ not use it."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,17 +18,29 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, jsonify, request, session
 from flask_login import current_user
+from werkzeug.routing import BaseConverter
 
 from dashboard.api_errors import form_body
 from dashboard.context import app_context
 from dashboard.live_stream import KEEPALIVE_S, RETRY_MS
 from domain.roles import FIELD_STAFF
-from services import accounts
+from services import accounts, field_beat
 from services import field as service
 from services.context import AppContext
 from services.errors import STORE_DOWN, Refused
 
 bp = Blueprint("field_api", __name__)
+
+
+class UnitMessageKind(BaseConverter):
+    """`/api/v1/field/<unitmsg:kind>`: only the kinds a phone may send, so the route never
+    shadows the field API's other paths (`/api/v1/field/beat` answers GET only)."""
+
+    regex = "|".join(re.escape(k) for k in service.KINDS)
+
+
+# before the routes: a blueprint's deferred functions run in the order they were recorded
+bp.record_once(lambda state: state.app.url_map.converters.update(unitmsg=UnitMessageKind))
 
 STREAM_PATH = "/_stream/field"
 WAKE_S = 1.0  # how soon a new task (or a signed-out session) reaches the phone
@@ -112,13 +125,18 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
+def beat_view() -> Any:
+    return jsonify(field_beat.beat(app_context(), current_user.account)), 200, _NO_STORE
+
+
 _NO_STORE = {"Cache-Control": "no-store"}
 _route("/api/v1/field", me_view, ("GET",))
+_route("/api/v1/field/beat", beat_view, ("GET",))
 _route("/api/v1/field/evidence", evidence_view, ("POST",))
 _route("/api/v1/field/finding", finding_view, ("POST",))
 _route("/api/v1/field/reply", reply_view, ("POST",))
 _route("/api/v1/field/read", read_view, ("POST",))
-_route("/api/v1/field/<kind>", send_view, ("POST",))
+_route("/api/v1/field/<unitmsg:kind>", send_view, ("POST",))
 
 
 def _account(ctx: AppContext, sid: str) -> accounts.Account | bool | None:

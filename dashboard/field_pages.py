@@ -19,27 +19,14 @@ from domain.roles import FIELD_STAFF
 
 bp = Blueprint("field_pages", __name__)
 
-FIELD_STYLE = (
-    STYLE
-    + """header{display:flex;justify-content:space-between;align-items:center;gap:.5em;
-padding:.4em 0;border-bottom:2px solid #0b5d1e}header h1{margin:0;font-size:1.15em}
-#field-net{font-size:.85em;padding:.15em .5em;border-radius:1em;background:#0b5d1e;color:#fff}
-#field-net.offline{background:#b00020}.card{border:2px solid #333;border-radius:8px;
-padding:.6em .8em;margin:.8em 0}.card h2{font-size:1.1em;margin:0 0 .3em}.row{display:flex;
-gap:.5em}.row button{margin-top:.5em}button:disabled{background:#999;border-color:#999}
-#field-task.urgent{border-color:#b00020}.big{font-size:1.2em;font-weight:bold}
-ol.thread{list-style:none;padding:0;margin:0;max-height:14em;overflow-y:auto}ol.thread li{
-margin:.3em 0;padding:.3em .5em;border-radius:6px;background:#eef3ee}ol.thread li.mine{
-background:#fff;border:1px solid #999;margin-left:2em}ol.thread li.unread{font-weight:bold;
-border-left:6px solid #b00020}ol.thread .when{font-weight:normal}"""
-)
 
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="theme-color" content="#0b5d1e">
 <link rel="manifest" href="/field/manifest.webmanifest" crossorigin="use-credentials">
-<title>外勤 · Field · 大鹏生态执法</title><style>{{ style }}</style></head><body>
+<title>外勤 · Field · 大鹏生态执法</title><style>{{ style }}</style>
+<link rel="stylesheet" href="/field/field.css"></head><body>
 <header><h1>外勤 · Field</h1><span id="field-net" role="status">在线 · Online</span></header>
 <p><span id="field-who">{{ name }}</span> · 单位 Unit <strong id="field-unit">{{ unit }}</strong>
  · <span id="field-duty">下班 · Off duty</span></p>
@@ -64,6 +51,14 @@ PAGE = """<!doctype html>
 <label for="field-reply-text">回复指挥中心 · Reply to the centre</label>
 <textarea id="field-reply-text" rows="2" maxlength="500"></textarea>
 <button type="button" id="field-reply-send" class="secondary">发送 · Send</button>
+</section>
+<section id="field-beat" class="card">
+<h2>巡查 · Patrol</h2>
+<p class="note">我负责的网格与岸段（勾选本次巡查的）· My places (tick those patrolled)</p>
+<ul id="field-places" class="places"></ul>
+<button type="button" id="field-log-send" class="secondary">
+提交巡查记录 · Submit patrol log</button>
+<ol id="field-logs" class="thread"></ol>
 </section>
 <section id="field-finding" class="card">
 <h2>发现问题 · Report a finding</h2>
@@ -100,7 +95,7 @@ def page() -> Any:
     html = render_template_string(
         PAGE,
         types=list(labels["types"].items()),
-        style=FIELD_STYLE,
+        style=STYLE,
         name=account.name,
         unit=account.unit or "",
         labels=labels,
@@ -111,6 +106,10 @@ def page() -> Any:
 
 def script() -> Any:
     return send_from_directory(PUBLIC_ASSETS, "field.js", mimetype="text/javascript")
+
+
+def style() -> Any:
+    return send_from_directory(PUBLIC_ASSETS, "field.css", mimetype="text/css")
 
 
 def worker() -> Any:
@@ -144,6 +143,7 @@ def icon() -> Any:
 for rule, view in (
     ("/field", page),
     ("/field/field.js", script),
+    ("/field/field.css", style),
     ("/field/sw.js", worker),
     ("/field/manifest.webmanifest", manifest),
     ("/field/icon.svg", icon),

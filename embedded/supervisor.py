@@ -234,12 +234,17 @@ def run_all(s: Settings, run_py: Path) -> None:
 
 
 def _seed_demo_accounts(s: Settings) -> list[tuple[str, str, str]]:
+    from domain.coverage_places import load_coverage
     from services.accounts import seed_demo  # imported late: it pulls in argon2
-    from services.field import seed_demo_unit
+    from services.field import DEMO_BEAT, seed_demo_unit
+    from services.field_beat import seed_demo_beat
 
     r = redis_client(s.effective_redis_url, wait_s=5)
-    # the demo officer's unit: one the simulator does not drive, moved only by a phone on /field
-    return seed_demo(r, s.data_dir, officer_unit=seed_demo_unit(r, s.topic_prefix))
+    # the demo officer's unit: one the simulator does not drive, moved only by a phone on /field;
+    # its beat: the places around 南澳's community station
+    seeded = seed_demo(r, s.data_dir, officer_unit=seed_demo_unit(r, s.topic_prefix))
+    seed_demo_beat(r, load_coverage(), "officer", DEMO_BEAT)
+    return seeded
 
 
 def _ingest_subscribed(url: str, ingest: Part) -> bool:

@@ -33,7 +33,8 @@ from store import devices as roster
 from store import field as field_store
 from store import incidents, reader
 
-KINDS = ("position", "status", "task")  # a unit's topics a phone may send to
+# a unit's topics a phone may send to (its profile is the centre's to set)
+KINDS = ("position", "status", "task", "patrol-log")
 ONCE_TTL_S = 14 * 86_400  # a phone two weeks at sea still sends each action once
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_PHOTOS = 3
@@ -207,6 +208,8 @@ def read(ctx: AppContext, account: Account | None, ids: list[str]) -> dict[str, 
 
 
 DEMO_UNIT = "U-DP-F01"
+# (lon, lat): the demo officer's places are those at these points, 南澳's hills and its west shore
+DEMO_BEAT = ((114.5405, 22.5205), (114.48, 22.52))
 DEMO_PROFILE = {  # a foot patrol of 南澳's community station, as its provisioning would send it
     "name": "南澳外勤一组",
     "department": "eco_environment",

@@ -17,7 +17,8 @@ from store import messages, reader
 MAX_TEXT = 500
 MAX_UNITS = 20
 THREAD = 30  # the messages a thread shows
-ID_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+ID_RE = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+U64 = 2**64 - 1  # a stream id's parts (Redis refuses larger ones)
 
 
 def _text(body: str) -> str:
@@ -66,12 +67,17 @@ def from_unit(ctx: AppContext, unit: str, officer: str, body: str) -> dict[str, 
 
 def mark_read(ctx: AppContext, unit: str, officer: str, ids: list[str]) -> list[str]:
     """The unit's incoming messages among `ids` marked read (the first time only)."""
-    if len(ids) > THREAD * 4 or not all(isinstance(i, str) and ID_RE.match(i) for i in ids):
+    if len(ids) > THREAD * 4 or not all(_stream_id(i) for i in ids):
         raise Refused(422, "ids: message ids as the thread gives them")
     marked = messages.mark_read(ctx.redis, unit, ids, ctx.now_ms())
     for entry in marked:
         audit.record(ctx, audit.user(officer), "message.read", f"unit:{unit}", {"id": entry})
     return marked
+
+
+def _stream_id(value: object) -> bool:
+    m = ID_RE.match(value) if isinstance(value, str) else None
+    return bool(m) and all(int(part) <= U64 for part in m.groups())  # type: ignore[union-attr]
 
 
 def thread(ctx: AppContext, unit: str) -> list[dict[str, Any]]:

@@ -283,3 +283,15 @@ def set_owner(r: redis.Redis, place: Place, owner: str, by: str, at_ms: int) -> 
     )
     pipe.incr(keys.VERSION)
     pipe.execute()
+
+
+def last_visit_of(r: redis.Redis, place_ids: list[str]) -> dict[str, int | None]:
+    """Place -> last visit ms (None: never visited), for a few places."""
+    if not place_ids:
+        return {}
+    scores = r.zmscore(keys.COVERAGE_LAST, place_ids)
+    return {p: None if s is None else int(s) for p, s in zip(place_ids, scores, strict=True)}
+
+
+def owner_overridden(r: redis.Redis, place_id: str) -> bool:
+    return bool(r.hexists(keys.COVERAGE_OWNERS, place_id))

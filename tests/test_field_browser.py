@@ -23,7 +23,7 @@ from selenium.webdriver.support.ui import Select
 
 from config.settings import Settings
 from domain import incidents as model
-from services import accounts
+from services import accounts, coverage
 from services import incidents as incident_service
 from services import messages as message_service
 from services.context import AppContext, build
@@ -190,6 +190,18 @@ def test_an_officer_takes_a_task_from_assignment_to_handled(
     assert [(p["by"], p["caption"]) for p in _photos(ctx, finding["id"])] == [
         (f"device:{UNIT}", "新搭建的铁皮房")
     ]
+    # the patrol: the officer's own place (visited on the way), logged and checked on the track
+    here = ctx.coverage.locate(START["longitude"], START["latitude"]).land
+    coverage.reassign_owner(ctx, here, "li", "admin")
+    browser.refresh()
+    box = f"#field-places input[value='{here}']"
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, box), 10, "the officer's place")
+    if not browser.find_element(By.CSS_SELECTOR, box).is_selected():
+        browser.find_element(By.CSS_SELECTOR, box).click()
+    browser.find_element(By.ID, "field-log-send").click()
+    wait_for(lambda: "places" in page_text(browser, "#field-logs"), 15, "the checked log")
+    (log,) = coverage.recent_logs(ctx)
+    assert log["unit_id"] == UNIT and [c["place_id"] for c in log["checks"]] == [here]
     assert not console_errors(browser)
 
 

@@ -4,7 +4,9 @@
 // the page queues what it could not send (field.js).
 "use strict";
 var CACHE = "ecocommand-field-v1";
-var SHELL = ["/field", "/field/field.js", "/field/manifest.webmanifest", "/field/icon.svg"];
+var SHELL = [
+  "/field", "/field/field.js", "/field/field.css", "/field/manifest.webmanifest", "/field/icon.svg"
+];
 
 self.addEventListener("install", function (e) {
   e.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(SHELL); }).then(function () {

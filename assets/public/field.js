@@ -48,13 +48,16 @@
       req.onerror = function () { reject(req.error); };
     });
   }
-  function tx(mode, fn) {
-    return new Promise(function (resolve, reject) {
-      var t = db.transaction("actions", mode), out = fn(t.objectStore("actions"));
-      t.oncomplete = function () { resolve(out && out.result); };
-      t.onerror = function () { reject(t.error); };
+  function tx(mode, fn) {  // waits for the database: the stream may bring work before it opens
+    return dbReady.then(function () {
+      return new Promise(function (resolve, reject) {
+        var t = db.transaction("actions", mode), out = fn(t.objectStore("actions"));
+        t.oncomplete = function () { resolve(out && out.result); };
+        t.onerror = function () { reject(t.error); };
+      });
     });
   }
+  var dbReady = open().then(function (d) { db = d; });
   function queued() { return tx("readonly", function (s) { return s.getAll(); }); }
   function showQueue() {
     return tx("readonly", function (s) { return s.count(); }).then(function (n) {
@@ -94,7 +97,7 @@
   // later: the server took the action once, whatever it answered, because of the key); a
   // refusal (4xx) is shown and the action dropped, since sending it again cannot change it.
   function flush() {
-    if (flushing || !db) return showQueue();
+    if (flushing || !db) return db ? showQueue() : null;
     flushing = true;
     return queued().then(function step(all) {
       if (!all.length) return null;
@@ -169,6 +172,7 @@
   }
   function setDuty(on) {
     duty(on);
+    if (on) localStorage.setItem("field.dutySince", String(Date.now()));
     lastSent = null;
     enqueue({ kind: "status", body: { unit_id: UNIT, ts: Date.now(), status: on ? "available" : "off_duty" } });
     if (on) locate();
@@ -312,6 +316,63 @@
     });
   }
 
+  // --- patrol: my places, and the log checked against my track ------------------------
+  var BEAT_EVERY_MS = 60000;
+  function dayTime(ms) {
+    return new Date(ms).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
+  }
+  function renderBeat(b) {
+    var ul = $("field-places"), ol = $("field-logs");
+    ul.textContent = "";
+    if (!b.places.length) {
+      var none = document.createElement("li");
+      none.textContent = "暂无负责的地块 · No places are yours yet";
+      ul.appendChild(none);
+    }
+    b.places.forEach(function (p) {
+      var li = document.createElement("li"), label = document.createElement("label");
+      var box = document.createElement("input"), text = document.createElement("span");
+      box.type = "checkbox";
+      box.value = p.place_id;
+      box.checked = p.overdue;
+      text.className = p.overdue ? "overdue" : "";
+      text.textContent = p.label + " · " + (p.last_visit_ms ? "上次 last " + dayTime(p.last_visit_ms) : "未巡 never") +
+        " · " + (p.overdue ? "待巡 due now" : "应于 due " + dayTime(p.due_ms));
+      label.appendChild(box);
+      label.appendChild(text);
+      li.appendChild(label);
+      ul.appendChild(li);
+    });
+    ol.textContent = "";
+    b.logs.forEach(function (log) {
+      var li = document.createElement("li");
+      li.className = log.flagged ? "unread" : "";
+      li.textContent = dayTime(log.from_ms) + "–" + when(log.to_ms) + " · " + log.checks.length + " 处 places · " +
+        (log.flagged ? log.flagged + " 处与轨迹不符 not on the track" : "与轨迹相符 on the track");
+      ol.appendChild(li);
+    });
+  }
+  function loadBeat() {
+    return fetch("/api/v1/field/beat", { credentials: "same-origin" }).then(function (resp) {
+      return resp.ok ? resp.json().then(renderBeat) : null;
+    }).catch(function () { return null; });  // offline: the last one shown stays
+  }
+  function sendPatrolLog() {
+    var places = Array.prototype.filter.call($("field-places").querySelectorAll("input"), function (b) {
+      return b.checked;
+    }).map(function (b) { return b.value; });
+    if (!places.length) return say("请勾选巡查的地块 · Tick the places you patrolled", true);
+    var now = Date.now(), since = Number(localStorage.getItem("field.dutySince") || 0);
+    var from = Math.max(since || now - 4 * 3600000, now - 7 * 86400000 + 60000);
+    enqueue({ kind: "patrol-log", body: { unit_id: UNIT, ts: now, from_ms: from, to_ms: now, places: places } })
+      .then(function () {
+        say("巡查记录已提交 · Patrol log sent");
+        setTimeout(loadBeat, 3000);
+      });
+  }
+  setInterval(loadBeat, BEAT_EVERY_MS);
+
   function listen() {
     var es = new EventSource("/_stream/field");
     es.addEventListener("task", function (e) {
@@ -332,6 +393,7 @@
   $("field-on").addEventListener("click", function () { setDuty(true); });
   $("field-finding-send").addEventListener("click", reportFinding);
   $("field-reply-send").addEventListener("click", sendReply);
+  $("field-log-send").addEventListener("click", sendPatrolLog);
   $("field-off").addEventListener("click", function () { setDuty(false); });
   ORDER.forEach(function (action) {
     $("field-" + action).addEventListener("click", function () { report(action); });
@@ -344,8 +406,9 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/field/sw.js", { scope: "/field" }).catch(function () {});
   }
-  open().then(function (d) { db = d; network(); }).catch(function () {
+  dbReady.then(network).catch(function () {
     say("此浏览器不能离线保存 · This browser cannot keep actions offline", true);
   });
   listen();
+  loadBeat();
 })();
