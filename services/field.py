@@ -56,9 +56,11 @@ def _key(key: str | None) -> str:
     return key
 
 
-def send(ctx: AppContext, account: Account | None, kind: str, body: bytes, key: str | None):
+def send(
+    ctx: AppContext, account: Account | None, kind: str, body: bytes, key: str | None
+) -> dict[str, str]:
     """Hands a unit message to the workers; {"outcome": "queued" | "duplicate", "topic"}.
-    The worker applies it, dead-letters it (a payload naming another unit: wrong_device) or
+    The worker applies it, dead-letters it (a payload naming another unit: device_mismatch) or
     counts it a duplicate, as for MQTT."""
     unit = unit_of(ctx, account)
     if kind not in KINDS:

@@ -2,7 +2,7 @@
 on duty and moves on the live map; a duty chief assigns the unit an incident; the task appears
 on the phone; accept, arrived with a photo and handled move the incident, and the photo is in
 its case file. The second test cuts the network between accept and arrived: the queued actions
-are applied once when it returns.
+are applied once when it returns, after the app was opened again with no signal at all.
 
 Everything the phone sends goes through the real ingest worker (the web app hands it over the
 inbox) against the session's Redis and broker."""
@@ -225,6 +225,9 @@ def test_actions_taken_offline_are_applied_once_when_the_network_returns(
     wait_for(lambda: "待发送 2" in page_text(browser, "#field-queue"), 10, "two actions queued")
     assert "离线" in page_text(browser, "#field-net")
     assert _state(ctx, incident_id) == "en_route" and not _photos(ctx, incident_id)
+    # still no signal, the app opened again: the service worker serves it, the queue is kept
+    browser.refresh()
+    wait_for(lambda: "待发送 2" in page_text(browser, "#field-queue"), 15, "the queue kept")
     browser.delete_network_conditions()
     wait_for(lambda: _state(ctx, incident_id) == "on_scene", 20, "on scene once back online")
     wait_for(lambda: _photos(ctx, incident_id), 10, "the photo in the case file")

@@ -130,7 +130,7 @@
     var on = navigator.onLine;
     $("field-net").textContent = on ? "在线 · Online" : "离线 · Offline";
     $("field-net").className = on ? "" : "offline";
-    if (on) flush();
+    return on ? flush() : showQueue();  // offline: what is waiting still shows
   }
 
   // --- duty and position ----------------------------------------------------------------
