@@ -19,6 +19,7 @@ BENCHMARKS = {
     "coverage": "bench.coverage",
     "kpi": "bench.kpi",
     "faults": "bench.faults",
+    "field": "bench.field",
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from bench import coverage as coverage_bench
 from bench import dispatch as dispatch_bench
+from bench import field as field_bench
 from config.settings import Settings
 
 
@@ -124,3 +125,18 @@ def test_faults_benchmark_refuses_bad_options_before_starting_anything(
     with pytest.raises(ValueError):
         faults_bench.main(tmp_path / "faults.json", _settings(tmp_path), bad)
     assert not (tmp_path / "faults.json").exists()
+
+
+def test_field_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
+    """Three phones end to end (mosquitto, Redis, the worker, gunicorn): the report's shape and
+    that nothing was lost, never timing."""
+    out = tmp_path / "field.json"
+    field_bench.main(out, Settings(data_dir=tmp_path / "var", _env_file=None), {"phones": "3"})
+    report = orjson.loads(out.read_bytes())
+    assert report["benchmark"] == "field" and report["streams_opened"] == 3
+    for name in ("task_to_phone", "baseline_assignment_in_redis", "action_applied_via_field_api",
+                 "baseline_action_applied_via_inbox"):  # fmt: skip
+        assert report[name]["runs"] >= 1 and report[name]["p95_ms"] > 0, name
+    assert report["lost"] == 0 and report["targets"]["nothing_lost"] is True
+    assert set(report["summary"]) == {"task_to_phone_p95_ms", "action_applied_p95_ms"}
+    assert all(isinstance(v, bool) for v in report["targets"].values())
