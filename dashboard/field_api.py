@@ -11,12 +11,13 @@ not use it."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, jsonify, request, session
+from flask import Blueprint, Response, current_app, jsonify, request, session
 from flask_login import current_user
 from werkzeug.routing import BaseConverter
 
@@ -28,6 +29,7 @@ from services import accounts, field_beat
 from services import field as service
 from services.context import AppContext
 from services.errors import STORE_DOWN, Refused
+from services.field_wake import Waker
 
 bp = Blueprint("field_api", __name__)
 
@@ -43,7 +45,9 @@ class UnitMessageKind(BaseConverter):
 bp.record_once(lambda state: state.app.url_map.converters.update(unitmsg=UnitMessageKind))
 
 STREAM_PATH = "/_stream/field"
-WAKE_S = 1.0  # how soon a new task (or a signed-out session) reaches the phone
+WAKE_S = 1.0  # the longest before a stream looks again (a signed-out session, a state change)
+_WAKER = "ecocommand.field_wake"
+_LOCK = threading.Lock()  # one waker per app
 
 
 def _route(rule: str, view: Any, methods: tuple[str, ...]) -> None:
@@ -147,7 +151,32 @@ def _account(ctx: AppContext, sid: str) -> accounts.Account | bool | None:
         return True
 
 
-def _events(ctx: AppContext, sid: str, account: accounts.Account) -> Iterator[bytes]:
+def _waker() -> Waker:
+    """This process's waker, its thread started on first use."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _LOCK:
+        found = app.extensions.get(_WAKER)
+        if found is None:
+            found = Waker(app_context())
+            threading.Thread(
+                target=found.run, args=(threading.Event(),), name="field-wake", daemon=True
+            ).start()
+            app.extensions[_WAKER] = found
+    return found
+
+
+def _events(ctx: AppContext, sid: str, account: accounts.Account, waker: Waker) -> Iterator[bytes]:
+    unit = account.unit or ""
+    woken = waker.listen(unit)
+    try:
+        yield from _updates(ctx, sid, account, woken)
+    finally:  # the phone went away (or signed out): nothing left to wake
+        waker.forget(unit, woken)
+
+
+def _updates(
+    ctx: AppContext, sid: str, account: accounts.Account, woken: threading.Event
+) -> Iterator[bytes]:
     yield b"retry: %d\n\n" % RETRY_MS
     seen_version, sent, quiet_since = None, b"", time.monotonic()
     while True:
@@ -171,14 +200,15 @@ def _events(ctx: AppContext, sid: str, account: accounts.Account) -> Iterator[by
         if time.monotonic() - quiet_since > KEEPALIVE_S:
             yield b": keepalive\n\n"
             quiet_since = time.monotonic()
-        time.sleep(WAKE_S)
+        woken.wait(WAKE_S)  # an assignment or a message wakes it at once; else once a second
+        woken.clear()
 
 
 def stream_view() -> Response:
     ctx = app_context()
     account = current_user.account
     service.unit_of(ctx, account)  # 403 before the stream opens
-    body = _events(ctx, session.get("_user_id", ""), account)
+    body = _events(ctx, session.get("_user_id", ""), account, _waker())
     headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
     return Response(body, mimetype="text/event-stream", headers=headers)
 

@@ -65,3 +65,26 @@ def stats(r: redis.Redis) -> dict[str, int]:
 def hand_over(r: redis.Redis, entry: dict[str, str | bytes | int]) -> None:
     """An inbox entry the system itself sends (the demo unit's profile)."""
     r.xadd(keys.INGEST_INBOX, entry)
+
+
+WAKE_KEEP = 1000
+
+
+def wake(r: redis.Redis, unit_id: str) -> None:
+    """Tells the web processes' field streams to look at this unit's phone now."""
+    r.xadd(keys.FIELD_WAKE, {"unit": unit_id}, maxlen=WAKE_KEEP, approximate=True)
+
+
+def woken(r: redis.Redis, cursors: dict[str, str], block_ms: int) -> list[str]:
+    """Blocks until a unit is named by a new assignment (the dispatch outbox, written with the
+    assignment) or a wake entry after `cursors` (stream -> last id, moved on here); the units."""
+    reply = r.xread(cursors, block=block_ms, count=200) or []
+    units = []
+    for stream, entries in reply:
+        cursors[text(stream)] = text(entries[-1][0])
+        units += [text(fields.get(b"unit")) for _id, fields in entries if fields.get(b"unit")]
+    return units
+
+
+def wake_cursors() -> dict[str, str]:
+    return {keys.OUTBOX: "$", keys.FIELD_WAKE: "$"}

@@ -304,3 +304,6 @@ def unit_messages(unit_id: str) -> str:
 def unit_messages_read(unit_id: str) -> str:
     """hash: message id -> when the unit's phone showed it (ms)."""
     return f"unit:{{{unit_id}}}:messages:read"
+
+
+FIELD_WAKE = "stream:field:wake"  # unit ids whose phone should look again now (messages)

@@ -15,7 +15,11 @@ KEEP = 1000  # per unit: a shift's exchanges many times over; the audit log keep
 
 def post(r: redis.Redis, unit_id: str, direction: str, by: str, body: str, at_ms: int) -> str:
     fields = {"dir": direction, "by": by, "text": body, "at_ms": at_ms}
-    return text(r.xadd(keys.unit_messages(unit_id), fields, maxlen=KEEP, approximate=True))
+    pipe = r.pipeline()
+    pipe.xadd(keys.unit_messages(unit_id), fields, maxlen=KEEP, approximate=True)
+    if direction == "to_unit":  # the phone's stream looks now, not at its next wake
+        pipe.xadd(keys.FIELD_WAKE, {"unit": unit_id}, maxlen=1000, approximate=True)
+    return text(pipe.execute()[0])
 
 
 def thread(r: redis.Redis, unit_id: str, count: int) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from domain.clock import system_ms
 from domain.roles import OFFICER, ROLES
 from services import accounts
 from services import incidents as incident_service
+from services import messages as message_service
 from services.context import build
 from services.incidents import Assignment, NewIncident
 from store import devices, keys, users
@@ -206,3 +207,38 @@ def test_a_finding_opens_one_incident_however_often_it_is_sent(
     inc = incident_service.detail(build(settings), first["incident_id"])
     assert inc["source"] == "patrol_finding" and inc["created_by"] == f"device:{UNIT}"
     assert [n["kind"] for n in inc["notes"]] == ["evidence"]
+
+
+def test_an_assignment_and_a_message_wake_the_task_stream_at_once(
+    settings: Settings, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the stream's own look every 60 s, the task and the message still arrive within
+    seconds: the waker (services/field_wake.py) wakes the stream of the unit named."""
+    from dashboard import field_api
+
+    monkeypatch.setattr(field_api, "WAKE_S", 60.0)
+    devices.add(r, UNIT, "unit", 0)
+    write_available_unit(r, UNIT, "foot", 22.52, 114.54)
+    accounts.add_user(r, "wang", OFFICER, PASSWORD, unit=UNIT)
+    ctx = build(settings)
+    inc = incident_service.open_incident(
+        ctx, NewIncident(type="waste_dumping", lat=22.521, lon=114.54), "chief"
+    )["id"]
+    served = serve_app(make_app(settings))
+    web = next(served)
+    try:
+        s = requests.Session()
+        form = s.get(f"{web}/login").text
+        token = form.split('name="csrf_token" value="')[1].split('"')[0]
+        s.post(f"{web}/login", data={"csrf_token": token, "username": "wang", "password": PASSWORD})
+        with s.get(f"{web}/_stream/field", stream=True, timeout=10) as resp:
+            docs = (
+                orjson.loads(line[6:]) for line in resp.iter_lines() if line.startswith(b"data: {")
+            )
+            assert next(docs)["task"] is None
+            incident_service.assign_units(ctx, inc, Assignment(units=[UNIT]), "chief")
+            assert next(docs)["task"]["incident_id"] == inc  # within the read timeout, not 60 s
+            message_service.to_units(ctx, "chief", [UNIT], "收到请回复")
+            assert next(docs)["messages"][0]["text"] == "收到请回复"
+    finally:
+        served.close()
