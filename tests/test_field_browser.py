@@ -9,6 +9,7 @@ inbox) against the session's Redis and broker."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,10 @@ def _on_duty_and_assigned(
     incident_id = made["id"]
     incident_service.assign_units(ctx, incident_id, Assignment(units=[UNIT]), "chief")
     wait_for(lambda: incident_id in page_text(browser, "#field-task-body"), 10, "the task")
+    # 220 m due north of the officer: how far, which way, and a link for the phone's navigation
+    wait_for(lambda: "距离 22" in page_text(browser, "#field-task-nav"), 10, "how far")
+    assert "方向 北 N" in page_text(browser, "#field-task-nav")
+    assert browser.find_element(By.CSS_SELECTOR, "#field-task-nav a").get_attribute("href")
     return incident_id
 
 
@@ -121,6 +126,11 @@ def _state(ctx: AppContext, incident_id: str) -> str:
 def _photos(ctx: AppContext, incident_id: str) -> list[dict[str, Any]]:
     notes = incident_service.detail(ctx, incident_id)["notes"]
     return [n for n in notes if n["kind"] == "evidence"]
+
+
+def _queued(browser: webdriver.Chrome) -> int:
+    found = re.search(r"待发送 (\d+)", page_text(browser, "#field-queue"))
+    return int(found[1]) if found else -1
 
 
 def _arrive_with_photo(browser: webdriver.Chrome, tmp_path: Path) -> None:
@@ -218,6 +228,9 @@ def test_actions_taken_offline_are_applied_once_when_the_network_returns(
     browser.find_element(By.ID, "field-ack").click()
     wait_for(lambda: _state(ctx, incident_id) == "en_route", 10, "en route")
     wait_for(lambda: browser.find_element(By.ID, "field-arrived").is_enabled(), 10, "arrive")
+    # the app installed itself while the signal was good (its service worker holds the page)
+    controlled = "return !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+    wait_for(lambda: browser.execute_script(controlled), 15, "the service worker in control")
     browser.set_network_conditions(
         offline=True, latency=0, download_throughput=0, upload_throughput=0
     )
@@ -226,8 +239,9 @@ def test_actions_taken_offline_are_applied_once_when_the_network_returns(
     assert "离线" in page_text(browser, "#field-net")
     assert _state(ctx, incident_id) == "en_route" and not _photos(ctx, incident_id)
     # still no signal, the app opened again: the service worker serves it, the queue is kept
+    # (and grows: the positions taken meanwhile wait too, as evidence for the times claimed)
     browser.refresh()
-    wait_for(lambda: "待发送 2" in page_text(browser, "#field-queue"), 15, "the queue kept")
+    wait_for(lambda: _queued(browser) >= 2, 15, "the queue kept")
     browser.delete_network_conditions()
     wait_for(lambda: _state(ctx, incident_id) == "on_scene", 20, "on scene once back online")
     wait_for(lambda: _photos(ctx, incident_id), 10, "the photo in the case file")

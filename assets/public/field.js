@@ -13,7 +13,7 @@
   var RETRY_MS = 5000;        // how often a waiting queue is tried again
   var MAX_POSITIONS = 2000;   // queued offline: about 5 hours at one every 10 s
   var db = null, flushing = false, onDuty = localStorage.getItem("field.duty") === "1";
-  var watchId = null, lastSent = null, task = null, lastTaskId = null;
+  var watchId = null, lastSent = null, lastFix = null, task = null, lastTaskId = null;
   var done = JSON.parse(localStorage.getItem("field.done") || "{}");  // incident -> last action
 
   function say(text, isError) {
@@ -139,8 +139,18 @@
     var x = (b.lon - a.lon) * rad * Math.cos((a.lat + b.lat) * rad / 2), y = (b.lat - a.lat) * rad;
     return Math.sqrt(x * x + y * y) * r;
   }
+  var POINTS = [["北", "N"], ["东北", "NE"], ["东", "E"], ["东南", "SE"], ["南", "S"], ["西南", "SW"],
+                ["西", "W"], ["西北", "NW"]];
+  function direction(a, b) {  // the compass point from a to b, as one reads it walking
+    var x = (b.lon - a.lon) * Math.cos((a.lat + b.lat) * Math.PI / 360), y = b.lat - a.lat;
+    var deg = (Math.atan2(x, y) * 180 / Math.PI + 360) % 360, p = POINTS[Math.round(deg / 45) % 8];
+    return "方向 " + p[0] + " " + p[1];
+  }
   function onPosition(p) {
     var here = { lat: p.coords.latitude, lon: p.coords.longitude };
+    var moved = !lastFix || distance(lastFix, here) > 10;
+    lastFix = here;
+    if (moved && task) renderTask();  // the distance and direction to the task
     $("field-where").textContent = here.lat.toFixed(5) + ", " + here.lon.toFixed(5) +
       (p.coords.accuracy ? " (±" + Math.round(p.coords.accuracy) + " m)" : "");
     if (!onDuty) return;
@@ -233,6 +243,13 @@
       a.href = "geo:" + task.lat + "," + task.lon + "?q=" + task.lat + "," + task.lon;
       a.textContent = "导航 · Navigate (" + Number(task.lat).toFixed(5) + ", " + Number(task.lon).toFixed(5) + ")";
       nav.appendChild(a);
+      if (lastFix) {
+        var to = { lat: Number(task.lat), lon: Number(task.lon) }, d = distance(lastFix, to);
+        var way = document.createElement("div");
+        way.textContent = "距离 " + (d < 1000 ? Math.round(d) + " m" : (d / 1000).toFixed(1) + " km") +
+          " · " + direction(lastFix, to);
+        nav.appendChild(way);
+      }
     }
     // the next step: the server's state, or further along if this phone already queued it
     var step = NEXT[task.state], mine = done[task.incident_id];
