@@ -91,15 +91,18 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> None:
-
-    import redis
-
     from domain.geo import load_geography
+    from infra.connections import Unreachable, redis_client
     from simulator import history
 
     s = _settings()
+    try:
+        r = redis_client(s.effective_redis_url, wait_s=0)
+    except Unreachable as e:  # the history goes into the running system's Redis
+        raise Unreachable(
+            f"{e}; or start the system first (`python run.py`, then this in another terminal)"
+        ) from None
     geo = load_geography()
-    r = redis.Redis.from_url(s.effective_redis_url)
     fleet, now = history.demo_fleet(geo, args.seed), system_ms()
     out = history.fill(r, geo, fleet, args.history, now, args.seed)
     days = history.fill_days(r, geo, fleet, args.history, now, args.seed)

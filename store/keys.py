@@ -160,7 +160,7 @@ def incident_notes(incident_id: str) -> str:
 
 
 def incident_sequence(day: str) -> str:
-    """Counter of the incidents opened on a UTC day (YYYYMMDD), for readable ids."""
+    """Counter of the incidents opened on a local (Shenzhen) day (YYYYMMDD), for readable ids."""
     return f"seq:incidents:{day}"
 
 

@@ -47,6 +47,12 @@ def run_py(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.C
         ({"MQTT_URL": "ftp://x"}, ("web",), "setting MQTT_URL"),
         ({"WEB_PORT": "99999"}, ("web",), "setting WEB_PORT"),
         ({}, ("bench", "nosuch"), "unknown benchmark 'nosuch'"),
+        # the history goes into a running system: with none, say what to start
+        (
+            {"REDIS_URL": "redis://127.0.0.1:1/0"},
+            ("simulate", "--history", "1d"),
+            "start the system",
+        ),
     ],
 )
 def test_bad_configuration_gives_one_clear_line(env: dict, args: tuple, expected: str) -> None:
