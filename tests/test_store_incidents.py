@@ -4,6 +4,7 @@ every write confirmed in the append-only file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -11,7 +12,7 @@ import redis
 
 from store import incidents, keys
 from store.incidents import Code
-from tests.helpers import local_date
+from tests.helpers import local_date, local_ms
 
 T0 = 1_764_300_000_000
 FIELDS = {
@@ -268,3 +269,12 @@ def test_an_incident_id_carries_its_local_date(r: redis.Redis, instant: int) -> 
     out = incidents.create(r, FIELDS, "chief", instant)
     # 00:05 and 02:00 in Shenzhen are still the previous day in UTC: the id says the local one
     assert out.ok and out.detail.startswith(f"INC-{local_date(instant):%Y%m%d}-")
+
+
+def test_incident_ids_carry_the_local_date_not_the_utc_one(r: redis.Redis) -> None:
+    """01:30 in Shenzhen on 3 December is still 2 December in UTC: the id says the 3rd, as the
+    duty chief reads it on the page."""
+    night = local_ms(dt.date(2026, 12, 3), "01:30")
+    assert dt.datetime.fromtimestamp(night / 1000, dt.UTC).date() == dt.date(2026, 12, 2)
+    assert incidents.new_id(r, night) == "INC-20261203-0001"
+    assert incidents.new_id(r, night + 60_000) == "INC-20261203-0002"
