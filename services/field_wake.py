@@ -42,14 +42,19 @@ class Waker:
                 self.events.pop(unit, None)
 
     def run(self, stop: threading.Event) -> None:
-        cursors = field_store.wake_cursors()
+        cursors, away = field_store.wake_cursors(), False
         while not stop.is_set():
             try:
                 units = field_store.woken(self.ctx.redis, cursors, BLOCK_MS)
             except redis.RedisError as e:
-                log.warning("field wake: Redis unavailable (%s)", e)
+                if not away:  # once per outage: the streams' own look covers it meanwhile
+                    log.warning("field wake: Redis unavailable (%s); retrying every second", e)
+                away = True
                 time.sleep(1.0)
                 continue
+            if away:
+                log.info("field wake: Redis is back")
+                away = False
             with self.lock:
                 for unit in units:
                     for event in self.events.get(unit, []):
