@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, jsonify, request, session
+from flask import Blueprint, Response, jsonify, request, session
 from flask_login import current_user
 from werkzeug.routing import BaseConverter
 
 from dashboard.api_errors import form_body
+from dashboard.background import per_app
 from dashboard.context import app_context
 from dashboard.live_stream import KEEPALIVE_S, RETRY_MS
 from domain.roles import FIELD_STAFF
@@ -46,8 +47,6 @@ bp.record_once(lambda state: state.app.url_map.converters.update(unitmsg=UnitMes
 
 STREAM_PATH = "/_stream/field"
 WAKE_S = 1.0  # the longest before a stream looks again (a signed-out session, a state change)
-_WAKER = "ecocommand.field_wake"
-_LOCK = threading.Lock()  # one waker per app
 
 
 def _route(rule: str, view: Any, methods: tuple[str, ...]) -> None:
@@ -153,16 +152,7 @@ def _account(ctx: AppContext, sid: str) -> accounts.Account | bool | None:
 
 def _waker() -> Waker:
     """This process's waker, its thread started on first use."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _LOCK:
-        found = app.extensions.get(_WAKER)
-        if found is None:
-            found = Waker(app_context())
-            threading.Thread(
-                target=found.run, args=(threading.Event(),), name="field-wake", daemon=True
-            ).start()
-            app.extensions[_WAKER] = found
-    return found
+    return per_app("field-wake", lambda: Waker(app_context()))
 
 
 def _events(ctx: AppContext, sid: str, account: accounts.Account, waker: Waker) -> Iterator[bytes]:

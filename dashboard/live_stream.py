@@ -13,12 +13,12 @@ count (dashboard/serve.py) decide how many screens a process serves.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, request, session
+from flask import Blueprint, Response, request, session
 
+from dashboard.background import per_app
 from dashboard.context import app_context
 from dashboard.roles import VIEWERS
 from services import accounts
@@ -33,22 +33,11 @@ WAKE_S = 1.0  # the longest a signed-out session keeps its stream
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000  # how soon the browser reconnects after the stream ends
 FIRST_PICTURE_S = 10.0  # a new process reads its first picture (Redis down: 503 meanwhile)
-_FEED = "ecocommand.picture"
-_LOCK = threading.Lock()  # one picture per app, however many streams open at once
 
 
 def feed() -> PictureFeed:
     """This process's picture, kept current by one thread started on first use."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _LOCK:
-        found = app.extensions.get(_FEED)
-        if found is None:
-            found = PictureFeed(app_context())
-            threading.Thread(
-                target=found.run, args=(threading.Event(),), name="picture", daemon=True
-            ).start()
-            app.extensions[_FEED] = found
-    return found
+    return per_app("picture", lambda: PictureFeed(app_context()))
 
 
 def _event(kind: str, ident: str, body: bytes) -> bytes:

@@ -168,10 +168,7 @@ def test_the_task_stream_says_bye_when_the_session_ends(settings: Settings, r: r
     served = serve_app(make_app(settings))
     web = next(served)
     try:
-        s = requests.Session()
-        form = s.get(f"{web}/login").text
-        token = form.split('name="csrf_token" value="')[1].split('"')[0]
-        s.post(f"{web}/login", data={"csrf_token": token, "username": "wang", "password": PASSWORD})
+        s = _signed_in_session(web, "wang")
         with s.get(f"{web}/_stream/field", stream=True, timeout=10) as resp:
             lines = resp.iter_lines()
             assert next(line for line in lines if line.startswith(b"event:")) == b"event: task"
@@ -227,10 +224,7 @@ def test_an_assignment_and_a_message_wake_the_task_stream_at_once(
     served = serve_app(make_app(settings))
     web = next(served)
     try:
-        s = requests.Session()
-        form = s.get(f"{web}/login").text
-        token = form.split('name="csrf_token" value="')[1].split('"')[0]
-        s.post(f"{web}/login", data={"csrf_token": token, "username": "wang", "password": PASSWORD})
+        s = _signed_in_session(web, "wang")
         with s.get(f"{web}/_stream/field", stream=True, timeout=10) as resp:
             docs = (
                 orjson.loads(line[6:]) for line in resp.iter_lines() if line.startswith(b"data: {")
@@ -242,3 +236,12 @@ def test_an_assignment_and_a_message_wake_the_task_stream_at_once(
             assert next(docs)["messages"][0]["text"] == "收到请回复"
     finally:
         served.close()
+
+
+def _signed_in_session(web: str, name: str) -> requests.Session:
+    """A requests session signed in through the form, as a phone's browser is."""
+    s = requests.Session()
+    form = s.get(f"{web}/login").text
+    token = form.split('name="csrf_token" value="')[1].split('"')[0]
+    s.post(f"{web}/login", data={"csrf_token": token, "username": name, "password": PASSWORD})
+    return s
