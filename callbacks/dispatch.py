@@ -19,6 +19,7 @@ from flask_login import current_user
 from dashboard import roles, viewer
 from dashboard.context import app_context
 from dashboard.i18n import t
+from domain.incidents import ASSIGNABLE
 from layouts.dispatch import Ids
 from services import duplicates as duplicate_service
 from services import incidents as service
@@ -39,6 +40,7 @@ from views.dispatch import (
     detail_view,
     empty,
     incident_layer,
+    panel_class,
     pick_view,
     queue_order,
     queue_view,
@@ -87,40 +89,84 @@ def select(_clicks: Any) -> Any:
 
 
 @roles.page_callback(
-    Output(Ids.DETAIL, "children"),
-    Output(Ids.CANDIDATES_BOX, "children"),
-    Output(Ids.CANDIDATE_MARKERS, "data"),
-    Output(Ids.LINES, "children"),
-    Input(Ids.SELECTED, "data"),
-    Input(Ids.CHANGED, "data"),
+    Output(Ids.SEEN, "data"),
+    Input(Ids.TICK, "n_intervals"),
+    State(Ids.SELECTED, "data"),
+    State(Ids.SEEN, "data"),
+    prevent_initial_call=True,
     roles=roles.VIEWERS,
 )
-def show(selected: Any, _changed: Any) -> tuple[Any, ...]:
-    """The selected incident and its ranked candidates (again after each action); a duty chief
-    gets the checkboxes and the next steps, the others read them."""
+def watch(_n: Any, selected: Any, seen: Any) -> Any:
+    """The shown incident's revision: when it moves (a unit's report, another chief's act, a
+    message read, a deadline passed) the panel is drawn again; most ticks change nothing."""
+    if not isinstance(selected, str):
+        raise PreventUpdate
+    rev = service.revision(app_context(), selected)
+    if rev == seen:
+        raise PreventUpdate
+    return rev
+
+
+@roles.page_callback(
+    Output(Ids.DETAIL, "children"),
+    Output(Ids.PANEL, "className"),
+    Input(Ids.SELECTED, "data"),
+    Input(Ids.CHANGED, "data"),
+    Input(Ids.SEEN, "data"),
+    roles=roles.VIEWERS,
+)
+def show(selected: Any, _changed: Any, _seen: Any) -> tuple[Any, ...]:
+    """The selected incident (again after each action and each change seen); a duty chief gets
+    the next steps, the others read them. The panel offers what the incident's state allows."""
     who = viewer.current()
     chief = who.role in roles.DISPATCHERS
-    nothing = (pick_view(who.lang), candidates_view([], who.lang, chief), empty(), [])
-    if not isinstance(selected, str):
-        return nothing
-    try:
-        inc = service.detail(app_context(), selected)
-    except Refused:
-        return nothing
-    found = service.candidates(app_context(), selected)
+    inc = _shown(selected)
+    if inc is None:
+        return pick_view(who.lang), panel_class(None)
     check = None
-    if who.role in CHECKERS:  # once per opening (and after the chief's own action), not per tick
+    if who.role in CHECKERS:  # when the incident changed, not at every tick
         link = f"/trail?ref=incident:{selected}" if who.role in roles.ANALYSTS else None
         check = dispatch_check_view(trail.timeline_check(app_context(), selected), who.lang, link)
     reader = who.role in roles.PERSONAL_READERS
     same = duplicate_service.duplicates(app_context(), selected)
     threads = {u: message_service.thread(app_context(), u) for u in inc.get("units") or []}
+    view = detail_view(inc, who.lang, chief, reader, check, same, threads)
+    return view, panel_class(inc)
+
+
+@roles.page_callback(
+    Output(Ids.CANDIDATES_BOX, "children"),
+    Output(Ids.CANDIDATE_MARKERS, "data"),
+    Output(Ids.LINES, "children"),
+    Input(Ids.SELECTED, "data"),
+    Input(Ids.CHANGED, "data"),
+    Input(Ids.SEEN, "data"),
+    Input(Ids.CLOCK, "n_intervals"),
+    roles=roles.VIEWERS,
+)
+def rank(selected: Any, _changed: Any, _seen: Any, _clock: Any) -> tuple[Any, ...]:
+    """The selected incident's candidates, ranked again as it changes and as time passes (a
+    chief's ticks stay: views/dispatch.candidates_view); none once it is past assigning."""
+    who = viewer.current()
+    chief = who.role in roles.DISPATCHERS
+    inc = _shown(selected)
+    if inc is None or inc.get("state") not in ASSIGNABLE:
+        return candidates_view([], who.lang, chief), empty(), []
+    found = service.candidates(app_context(), selected)
     return (
-        detail_view(inc, who.lang, chief, reader, check, same, threads),
-        candidates_view(found, who.lang, chief),
+        candidates_view(found, who.lang, chief, selected),
         candidate_markers(found, who.lang),
         candidate_lines(found, inc),
     )
+
+
+def _shown(selected: Any) -> dict[str, Any] | None:
+    if not isinstance(selected, str):
+        return None
+    try:
+        return service.detail(app_context(), selected)
+    except Refused:
+        return None
 
 
 @roles.page_callback(
@@ -291,7 +337,12 @@ def attach(contents: Any, filename: Any, selected: Any, caption: Any) -> tuple[A
 @roles.page_callback(
     Output(Ids.CREATE_NOTE, "children"),
     Output(Ids.SELECTED, "data", allow_duplicate=True),
+    # opened: the form is emptied (a second click would open the same thing twice)
     Output(Ids.NEW_PHONE, "value"),
+    Output(Ids.NEW_TYPE, "value"),
+    Output(Ids.NEW_DESCRIPTION, "value"),
+    Output(Ids.NEW_LAT, "value", allow_duplicate=True),
+    Output(Ids.NEW_LON, "value", allow_duplicate=True),
     Input(Ids.CREATE, "n_clicks"),
     State(Ids.NEW_TYPE, "value"),
     State(Ids.NEW_PRIORITY, "value"),
@@ -306,7 +357,8 @@ def attach(contents: Any, filename: Any, selected: Any, caption: Any) -> tuple[A
 def create(
     clicks: Any, kind: Any, priority: Any, source: Any, text: Any, lat: Any, lon: Any, phone: Any
 ) -> tuple[Any, ...]:
-    """Opens an incident from the form, and selects it; the caller's number leaves the form."""
+    """Opens an incident from the form, selects it and empties the form (the caller's number
+    with it); a refusal keeps what was typed and says why."""
     if not clicks:
         raise PreventUpdate
     fields = {"type": kind, "priority": priority, "source": source or "manual"}
@@ -317,11 +369,12 @@ def create(
         )
         inc = service.open_incident(app_context(), body, current_user.name)
     except Refused as e:
-        return e.message, no_update, no_update
+        return e.message, *[no_update] * 6
     except ValueError as e:
         wrong = "dispatch.bad_phone" if "reporter_phone" in str(e) else "dispatch.form_incomplete"
-        return t(wrong, viewer.lang()), no_update, no_update
-    return t("dispatch.opened", viewer.lang()).format(id=inc["id"]), inc["id"], ""
+        return t(wrong, viewer.lang()), *[no_update] * 6
+    opened = t("dispatch.opened", viewer.lang()).format(id=inc["id"])
+    return opened, inc["id"], "", None, "", None, None
 
 
 @roles.page_callback(
@@ -363,7 +416,9 @@ def register(app: dash.Dash) -> None:
         app,
         queue,
         select,
+        watch,
         show,
+        rank,
         assign,
         advance,
         merge,

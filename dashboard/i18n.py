@@ -203,6 +203,12 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.pick": {"zh": "在左侧选择一个案件", "en": "Choose an incident on the left"},
     "dispatch.stale": {"zh": "位置过时", "en": "position stale"},
     "dispatch.preemptible": {"zh": "可抽调", "en": "pre-emptible"},
+    "dispatch.best": {"zh": "★ 首选", "en": "★ best"},
+    "dispatch.position_age": {"zh": "位置{age}前", "en": "position {age} old"},
+    "dispatch.no_candidates": {
+        "zh": "暂无可派遣的力量",
+        "en": "No unit can be sent now",
+    },
     "dispatch.choose_units": {"zh": "请先勾选要派遣的力量", "en": "Tick the units to send first"},
     "dispatch.assigned": {"zh": "已派遣：{units}", "en": "Assigned: {units}"},
     "dispatch.moved": {"zh": "案件已更新为：{state}", "en": "The incident is now: {state}"},
@@ -213,8 +219,9 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.opened": {"zh": "已立案：{id}", "en": "Opened: {id}"},
     "dispatch.new": {"zh": "新建案件", "en": "New incident"},
     "dispatch.description": {"zh": "案件描述", "en": "Description"},
-    "dispatch.lat": {"zh": "纬度（点击地图）", "en": "Latitude (click the map)"},
-    "dispatch.lon": {"zh": "经度（点击地图）", "en": "Longitude (click the map)"},
+    "dispatch.lat": {"zh": "纬度", "en": "Latitude"},
+    "dispatch.lon": {"zh": "经度", "en": "Longitude"},
+    "dispatch.latlon_hint": {"zh": "在地图上点击以选取位置", "en": "Click the map to place it"},
     "dispatch.open_button": {"zh": "立案", "en": "Open incident"},
     "dispatch.queue": {"zh": "案件队列", "en": "Incident queue"},
     "dispatch.candidates": {
@@ -231,6 +238,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "dispatch.type_placeholder": {"zh": "选择案件类型", "en": "Choose the incident type"},
     "dispatch.escalated": {"zh": "已升级至{level}", "en": "Escalated to {level}"},
     "dispatch.case_file": {"zh": "案卷：备注与证据", "en": "Case file: notes and evidence"},
+    "dispatch.add_to_case_file": {"zh": "补充案卷", "en": "Add to the case file"},
     "dispatch.note_placeholder": {
         "zh": "备注（也作为证据说明）",
         "en": "Note (also the caption of evidence)",

@@ -86,6 +86,8 @@ TRANSITIONS: Mapping[State, frozenset[State]] = {
     State.TRANSFERRED: frozenset(),
 }
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# units may be sent (or sent again) only from these: past "on scene" candidates mean nothing
+ASSIGNABLE = frozenset(s for s, nxt in TRANSITIONS.items() if State.ASSIGNED in nxt)
 NEEDS_REASON = frozenset({State.REJECTED, State.TRANSFERRED})
 
 

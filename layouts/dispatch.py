@@ -23,7 +23,10 @@ from domain import evidence
 from domain import incidents as model
 from domain.vocab import Department
 from layouts.map import BASEMAP_STYLES, JS
-from views.dispatch import CANDIDATES, candidates_view, empty, pick_view
+from views.dispatch import CANDIDATES, candidates_view, empty, panel_class, pick_view
+
+COORD_STEP = 0.00001  # a stepper's arrow moves the place ~1 m (a map click gives 5 decimals)
+RANK_EVERY_MS = 15_000  # candidates ranked again: ETAs and position ages move with time
 
 
 class Ids(StrEnum):
@@ -31,6 +34,9 @@ class Ids(StrEnum):
     TICK = "dispatch-tick"
     SELECTED = "dispatch-selected"
     CHANGED = "dispatch-changed"  # a duty chief's action changed the incident: show it again
+    SEEN = "dispatch-seen"  # the shown incident's revision: it moved, show it again
+    CLOCK = "dispatch-clock"  # candidates' ranks and position ages move with time: rank again
+    PANEL = "dispatch-panel"  # the right-hand panel: what it offers follows the incident
     QUEUE = "dispatch-queue"
     QUEUE_TITLE = "dispatch-queue-title"
     MAP = "dispatch-map"  # the duty chief's map: a click on it places a new incident
@@ -148,20 +154,21 @@ def new_incident_form(lang: str) -> html.Details:
                     dcc.Input(
                         id=Ids.NEW_LAT,
                         type="number",
-                        step="any",
+                        step=COORD_STEP,
                         placeholder=t("dispatch.lat", lang),
                         className="ec-input",
                     ),
                     dcc.Input(
                         id=Ids.NEW_LON,
                         type="number",
-                        step="any",
+                        step=COORD_STEP,
                         placeholder=t("dispatch.lon", lang),
                         className="ec-input",
                     ),
                 ],
                 className="ec-latlon",
             ),
+            html.Div(t("dispatch.latlon_hint", lang), className="ec-hint"),
             html.Button(
                 t("dispatch.open_button", lang), id=Ids.CREATE, className="ec-button ec-primary"
             ),
@@ -180,26 +187,26 @@ def chief_inputs(lang: str) -> html.Div:
                 id=Ids.PREEMPT,
                 options=[{"label": t("dispatch.allow_preempt", lang), "value": "yes"}],
                 value=[],
-                className="ec-preempt",
+                className="ec-preempt ec-assigning",
             ),
             dcc.Input(
                 id=Ids.REASON,
                 type="text",
                 maxLength=500,
                 placeholder=t("dispatch.reason", lang),
-                className="ec-input ec-reason",
+                className="ec-input ec-reason ec-reasoned",
             ),
             dcc.Dropdown(
                 id=Ids.DEPARTMENT,
                 options=options("dept", Department, lang),
                 placeholder=t("dispatch.transfer_to", lang),
-                className="ec-filter",
+                className="ec-filter ec-reasoned",
             ),
             html.Div(
                 html.Button(
                     t("dispatch.assign", lang), id=Ids.ASSIGN, className="ec-button ec-primary"
                 ),
-                className="ec-actions",
+                className="ec-actions ec-assigning",
             ),
         ],
         id=Ids.CHIEF_INPUTS,
@@ -211,7 +218,9 @@ def case_file(lang: str) -> html.Div:
     return html.Div(
         [
             html.H3(
-                t("dispatch.case_file", lang), id=Ids.CASE_FILE_TITLE, className="ec-panel-title"
+                t("dispatch.add_to_case_file", lang),
+                id=Ids.CASE_FILE_TITLE,
+                className="ec-panel-title",
             ),
             dcc.Textarea(
                 id=Ids.NOTE_TEXT,
@@ -255,9 +264,13 @@ def actions_panel(lang: str, chief: bool) -> html.Div:
     return html.Div(
         [
             html.H3(
-                t("dispatch.candidates", lang), id=Ids.CANDIDATES_TITLE, className="ec-panel-title"
+                t("dispatch.candidates", lang),
+                id=Ids.CANDIDATES_TITLE,
+                className="ec-panel-title ec-assigning",
             ),
-            html.Div(candidates_view([], lang, chief), id=Ids.CANDIDATES_BOX),
+            html.Div(
+                candidates_view([], lang, chief), id=Ids.CANDIDATES_BOX, className="ec-assigning"
+            ),
             *(chiefs if chief else []),
         ],
         className="ec-dispatch-actions",
@@ -285,11 +298,14 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
                     html.Div(pick_view(lang), id=Ids.DETAIL, className="ec-detail"),
                     actions_panel(lang, chief),
                 ],
-                className="ec-side-panel",
+                id=Ids.PANEL,
+                className=panel_class(None),
             ),
             dcc.Interval(id=Ids.TICK, interval=2000),
+            dcc.Interval(id=Ids.CLOCK, interval=RANK_EVERY_MS),
             dcc.Store(id=Ids.SELECTED, storage_type="session"),
             dcc.Store(id=Ids.CHANGED),
+            dcc.Store(id=Ids.SEEN),
         ],
         className="ec-main ec-dispatch-page",
     )

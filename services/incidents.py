@@ -6,9 +6,11 @@ every refusal says why (`Refused`).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain import evidence as evidence_rules
@@ -117,6 +119,18 @@ def detail(ctx: AppContext, incident_id: str) -> dict[str, Any]:
     inc["next_states"] = [s.value for s in model.next_states(model.State(inc["state"]))]
     with_clocks(inc, ctx.rules, ctx.now_ms())
     return inc
+
+
+def revision(ctx: AppContext, incident_id: str) -> str | None:
+    """A short token that changes whenever anything a page shows of the incident changes: a
+    write to it, its timeline, notes or its units' messages, or a deadline passing (None: no
+    such incident). The dispatch page polls it and redraws the incident only when it moves."""
+    found = incidents.revision(ctx.redis, incident_id)
+    if found is None:
+        return None
+    inc, marks = found
+    missed = model.record_deadlines_missed(inc, ctx.rules, ctx.now_ms())
+    return hashlib.blake2b(orjson.dumps([marks, len(missed)]), digest_size=8).hexdigest()
 
 
 def with_clocks(inc: dict[str, Any], rules: model.DispatchRules, now: int) -> dict[str, Any]:

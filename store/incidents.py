@@ -183,6 +183,29 @@ def read(r: redis.Redis, incident_id: str) -> dict[str, Any] | None:
     return _typed(raw) if raw else None
 
 
+def revision(r: redis.Redis, incident_id: str) -> tuple[dict[str, Any], list[Any]] | None:
+    """The incident's record and what moves whenever anything shown of it is written (None:
+    no such incident): the record, the last entries of its timeline and notes, and per unit on
+    it the last message and how many were read. A page compares it every few seconds instead
+    of reading and drawing it all."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(keys.incident(incident_id))
+    pipe.xrevrange(keys.incident_timeline(incident_id), count=1)
+    pipe.xrevrange(keys.incident_notes(incident_id), count=1)
+    raw, last_move, last_note = pipe.execute()
+    if not raw:
+        return None
+    inc = _typed(raw)
+    units = inc.get("units") or []
+    for u in units:
+        pipe.xrevrange(keys.unit_messages(u), count=1)
+        pipe.hlen(keys.unit_messages_read(u))
+    threads = pipe.execute() if units else []
+    last = [as_text(x[0][0]) if isinstance(x, list) and x else x for x in threads]
+    record = sorted((as_text(k), as_text(v)) for k, v in raw.items())
+    return inc, [record, *(as_text(x[0][0]) if x else None for x in (last_move, last_note)), last]
+
+
 def timeline(r: redis.Redis, incident_id: str) -> list[dict[str, Any]]:
     out = []
     for _entry, fields in r.xrange(keys.incident_timeline(incident_id)):

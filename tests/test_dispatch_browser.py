@@ -17,12 +17,14 @@ from layouts.dispatch import Ids
 from layouts.shell import Ids as Shell
 from services import incidents, messages
 from services.context import build
+from services.incidents import Move
 from tests.helpers import (
     console_errors,
     open_hotline_incident,
     page_text,
     sign_in,
     sign_out_in,
+    toggle_option,
     wait_for,
     write_available_unit,
 )
@@ -164,7 +166,7 @@ def test_a_duty_chief_writes_to_the_units_on_an_incident_and_sees_it_read(
     (sent,) = messages.thread(ctx, "FO-NEAR")
     assert (sent["dir"], sent["by"], sent["text"]) == ("to_unit", "chief", "到达后先拍照取证")
     messages.mark_read(ctx, "FO-NEAR", "li", [sent["id"]])  # as the unit's phone does
-    _select_assigned(browser, web, incident_id)
+    # the panel follows by itself: nobody selects the incident again
     wait_for(lambda: "已读" in page_text(browser, "#dispatch-messages"), 10, "read")
     assert not console_errors(browser)
 
@@ -175,3 +177,79 @@ def _select_assigned(browser: webdriver.Chrome, web: str, incident_id: str) -> N
     wait_for(lambda: browser.find_elements(By.XPATH, row), 15, "the incident in the queue")
     browser.find_element(By.XPATH, row).click()
     wait_for(lambda: incident_id in page_text(browser, f"#{Ids.DETAIL} h2"), 10, "its detail")
+
+
+def _shown(browser: webdriver.Chrome, ident: str) -> bool:
+    found = browser.find_elements(By.ID, ident)
+    return bool(found) and found[0].is_displayed()
+
+
+def _above_the_fold(browser: webdriver.Chrome, css: str) -> bool:
+    return browser.execute_script(
+        "var e = document.querySelector(arguments[0]);"
+        "return !!e && e.getBoundingClientRect().bottom <= window.innerHeight;",
+        css,
+    )
+
+
+def test_the_detail_panel_follows_the_incident_and_offers_only_what_its_state_allows(
+    r: redis.Redis, web: str, browser: webdriver.Chrome, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 17, defects 1 and 11: another chief's (or a unit's) moves show in the open panel
+    without selecting the incident again; no actions with nothing selected; ranked, labelled
+    candidates; no candidates nor Assign once handled; the next steps above the fold at 1080;
+    a new-incident form emptied once the incident is opened."""
+    ctx = build(settings)
+    write_available_unit(r, "FO-NEAR", "foot", 22.525, 114.545)
+    write_available_unit(r, "FO-FAR", "foot", 22.56, 114.50)
+    incident_id = _open_incident(r)
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+    )
+    sign_in(browser, web, r, "dispatcher", "chief")
+    browser.get(web + "/dispatch")
+    wait_for(lambda: _shown(browser, Ids.QUEUE), 15, "the queue")
+    wait_for(lambda: incident_id in page_text(browser, f"#{Ids.QUEUE}"), 15, "the incident")
+    for ident in (Ids.CHIEF_INPUTS, Ids.CASE_FILE, Ids.ASSIGN, Ids.CANDIDATES_BOX):
+        assert not _shown(browser, ident), f"{ident} with nothing selected"
+
+    _select(browser, web, incident_id)
+    ranked = page_text(browser, f"#{Ids.CANDIDATES_BOX}").splitlines()
+    assert ranked[0].startswith("1. ★ 首选 FO-NEAR") and "位置" in ranked[0], ranked
+    assert ranked[1].startswith("2. FO-FAR"), ranked
+    assert _above_the_fold(browser, f"#{Ids.DETAIL} .ec-moves")
+    assert _shown(browser, Ids.ASSIGN) and _shown(browser, Ids.REASON)
+
+    # another chief sends the unit and it goes on: the open panel follows each step
+    incidents.assign_units(ctx, incident_id, incidents.Assignment(units=["FO-NEAR"]), "other")
+    wait_for(
+        lambda: "已派遣" in page_text(browser, f"#{Ids.DETAIL} .ec-alert-source"), 10, "assigned"
+    )
+    for state, label in (("on_scene", "到达现场"), ("handled", "已处置")):
+        incidents.move(ctx, incident_id, Move(to=state), "other")
+        wait_for(
+            lambda s=label: s in page_text(browser, f"#{Ids.DETAIL} .ec-alert-source"), 10, label
+        )
+    assert "已处置" in page_text(browser, f"#{Ids.DETAIL} .ec-timeline")
+    wait_for(lambda: not _shown(browser, Ids.ASSIGN), 10, "no Assign once handled")
+    for ident in (Ids.CANDIDATES_BOX, Ids.PREEMPT, Ids.REASON, Ids.DEPARTMENT):
+        assert not _shown(browser, ident), f"{ident} once handled"
+    assert _shown(browser, Ids.CASE_FILE)  # notes and evidence still go in
+    _shoot(browser, tmp_path, "dispatch-handled-zh.png")
+
+    # a new incident: placed by a click on the map, opened, and the form is empty again
+    browser.find_element(By.ID, Ids.FORM_TITLE).click()
+    toggle_option(browser, Ids.NEW_TYPE, "非法采砂")
+    browser.find_element(By.ID, Ids.NEW_DESCRIPTION).send_keys("河口有采砂船")
+    browser.find_element(By.ID, Ids.MAP).click()
+    lat = browser.find_element(By.ID, Ids.NEW_LAT)
+    wait_for(lambda: lat.get_attribute("value"), 10, "the place from the click")
+    browser.find_element(By.ID, Ids.CREATE).click()
+    wait_for(lambda: "已立案" in page_text(browser, f"#{Ids.CREATE_NOTE}"), 10, "opened")
+    for ident in (Ids.NEW_LAT, Ids.NEW_LON, Ids.NEW_DESCRIPTION):
+        wait_for(
+            lambda i=ident: browser.find_element(By.ID, i).get_attribute("value") == "", 10, ident
+        )
+    assert "非法采砂" not in page_text(browser, f"#{Ids.NEW_TYPE}")
+    assert not console_errors(browser)

@@ -277,6 +277,7 @@ def _show(c: FlaskClient, incident_id: str) -> str:
         "inputs": [
             {"id": DispatchIds.SELECTED, "property": "data", "value": incident_id},
             {"id": DispatchIds.CHANGED, "property": "data", "value": None},
+            {"id": DispatchIds.SEEN, "property": "data", "value": None},
         ],
         "state": [],
     }

@@ -292,11 +292,12 @@ def detail_view(
             f"{t('incident.domain.' + str(inc.get('domain')), lang)}",
             className="ec-alert-source",
         ),
+        # the next steps first: they are what a duty chief comes for, above the fold at 1080
+        *([moves_view(inc, lang)] if chief else []),
         html.Div(str(inc.get("description") or ""), className="ec-alert-message"),
         *phone_view(inc, lang, reader),
         *_late(inc, lang),
         *escalation(inc, lang),
-        *([moves_view(inc, lang)] if chief else []),
         *duplicates_view(duplicates or [], lang, chief),
         timeline_view(inc, lang),
         *(check or []),
@@ -309,7 +310,9 @@ def pick_view(lang: str) -> html.P:
     return html.P(t("dispatch.pick", lang), className="ec-feed-empty")
 
 
-def candidate_label(c: dict[str, Any], lang: str) -> str:
+def candidate_label(c: dict[str, Any], lang: str, rank: int | None = None) -> str:
+    """One candidate: its rank (the first marked as the best pick), name, department, status,
+    ETA, distance and how old its position is."""
     eta = "—" if c.get("eta_s") is None else f"{c['eta_s'] / 60:.0f} min"
     dist = "—" if c.get("distance_m") is None else f"{c['distance_m'] / 1000:.1f} km"
     flags = []
@@ -317,24 +320,51 @@ def candidate_label(c: dict[str, Any], lang: str) -> str:
         flags.append(t("dispatch.stale", lang))
     if c.get("preemptible"):
         flags.append(t("dispatch.preemptible", lang))
+    best = t("dispatch.best", lang) + " " if rank == 1 else ""
+    head = "" if rank is None else f"{rank}. {best}"
+    age = t("dispatch.position_age", lang).format(age=map_data.fmt_age(c.get("age_s"), lang))
     return (
-        f"{c.get('name') or c['unit_id']} · {t('dept.' + str(c.get('department')), lang)} · "
-        f"{t('status.' + str(c.get('status')), lang)} · ETA {eta} · {dist} · "
-        f"{map_data.fmt_age(c.get('age_s'), lang)}" + (f" · {' · '.join(flags)}" if flags else "")
+        f"{head}{c.get('name') or c['unit_id']} · {t('dept.' + str(c.get('department')), lang)} · "
+        f"{t('status.' + str(c.get('status')), lang)} · ETA {eta} · {dist} · {age}"
+        + (f" · {' · '.join(flags)}" if flags else "")
     )
 
 
-def candidates_view(found: list[dict[str, Any]], lang: str, chief: bool) -> Any:
-    """The ranked candidates: a duty chief ticks the ones to send; the others read the list."""
-    labels = [(c["unit_id"], candidate_label(c, lang)) for c in found]
-    if chief:
-        return dcc.Checklist(
+def candidates_view(
+    found: list[dict[str, Any]], lang: str, chief: bool, incident_id: str | None = None
+) -> Any:
+    """The ranked candidates: a duty chief ticks the ones to send; the others read the list.
+    The chief's ticks outlive a refresh of the list (the ranks and ages move every few
+    seconds) while the same incident is shown: Dash keeps a user's value per `persistence`."""
+    labels = [(c["unit_id"], candidate_label(c, lang, i)) for i, c in enumerate(found, 1)]
+    none = [] if found else [html.P(t("dispatch.no_candidates", lang), className="ec-feed-empty")]
+    if chief:  # the checklist is always there: the assign callback reads it
+        ticks = dcc.Checklist(
             id=CANDIDATES,
             options=[{"label": label, "value": unit} for unit, label in labels],
             value=[],
+            persistence=incident_id or "none",
+            persistence_type="memory",
             className="ec-candidates",
         )
-    return html.Ol([html.Li(label) for _unit, label in labels], className="ec-candidates")
+        return [ticks, *none]
+    return none or html.Ol([html.Li(label) for _u, label in labels], className="ec-candidates")
+
+
+def panel_class(inc: dict[str, Any] | None) -> str:
+    """The right-hand panel's classes: what it offers follows the incident shown (map.css
+    hides the rest): nothing selected, no actions at all; past "on scene", no candidates nor
+    assignment (.ec-assigning); no next state that needs a reason, no reason nor transfer
+    (.ec-reasoned)."""
+    names = ["ec-side-panel", "ec-dispatch-panel"]
+    if inc is None:
+        return " ".join([*names, "ec-nothing-selected"])
+    state = model.State(inc["state"])
+    if state not in model.ASSIGNABLE:
+        names.append("ec-not-assignable")
+    if not model.NEEDS_REASON & set(model.next_states(state)):
+        names.append("ec-no-reasons")
+    return " ".join(names)
 
 
 def candidate_markers(found: list[dict[str, Any]], lang: str) -> dict[str, Any]:
