@@ -16,6 +16,8 @@ DEFAULT_LANG: Lang = "zh"
 
 TABLE: dict[str, dict[Lang, str]] = {
     "app.title": {"zh": "生态综合执法指挥中心", "en": "Ecological Enforcement Command Centre"},
+    # in the header where the full title leaves no room (1366 px desks, the wall's counts)
+    "app.title_short": {"zh": "生态综合执法指挥中心", "en": "EcoCommand"},
     "login.title": {"zh": "登录", "en": "Sign in"},
     "login.username": {"zh": "用户名", "en": "User name"},
     "login.password": {"zh": "密码", "en": "Password"},

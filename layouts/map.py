@@ -236,7 +236,9 @@ def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
                 t("map.tiles_unavailable", viewer.lang),
                 id=Ids.TILES_NOTE,
                 className="ec-note",
-                hidden=bool(tiles_url()),
+                # the local basemap is the default, not a fault: said only when a configured
+                # tile source fails (assets/map.js tileError)
+                hidden=True,
             ),
             html.Div(
                 [

@@ -110,7 +110,15 @@ def logout_form(lang: str) -> html.Form:
 def header(viewer: Viewer, pages: Iterable[Page], current: str | None, slot: Any) -> html.Header:
     return html.Header(
         [
-            html.H1(t("app.title", viewer.lang), id=Ids.TITLE, className="ec-title"),
+            html.H1(
+                [
+                    html.Span(t("app.title", viewer.lang), className="ec-title-full"),
+                    html.Span(t("app.title_short", viewer.lang), className="ec-title-short"),
+                ],
+                id=Ids.TITLE,
+                title=t("app.title", viewer.lang),
+                className="ec-title",
+            ),
             html.Nav(nav(viewer, pages, current), id=Ids.NAV, className="ec-nav"),
             html.Div(slot, id=Ids.SLOT, className="ec-slot"),
             html.Div([lang_switch(viewer.lang), logout_form(viewer.lang)], className="ec-side"),

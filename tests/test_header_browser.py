@@ -1,0 +1,83 @@
+"""The header is one row at 1366x768 in both languages (issue 17, defect 3), for the role with
+the most links (an admin) and an operator, and the live map keeps at least 85 % of the
+viewport's height under it. At 1920 the wall screen's header is one row too."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from layouts.shell import Ids as Shell
+from tests.helpers import console_errors, page_text, sign_in, sign_out_in, wait_for
+
+# per element of the header: its box; and the page's, and the map's height
+MEASURE = """
+var h = document.querySelector('.ec-header'), m = document.querySelector('.leaflet-container');
+if (!h) { return {counts: 0}; }  // the page is (re)loading
+var boxes = [...h.children].filter(e => e.offsetParent !== null)
+  .concat([...h.querySelectorAll('.ec-count, .ec-nav-link')])
+  .map(e => e.getBoundingClientRect()).filter(b => b.width > 0);  // not the wall's hidden links
+return {height: h.getBoundingClientRect().height, scroll: h.scrollWidth, width: h.clientWidth,
+        tops: boxes.map(b => b.top), bottoms: boxes.map(b => b.bottom),
+        counts: h.querySelectorAll('.ec-count').length,
+        map: m ? m.getBoundingClientRect().height : 0, viewport: window.innerHeight};
+"""
+
+
+def _size(browser: webdriver.Chrome, width: int, height: int) -> None:
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def _one_row(browser: webdriver.Chrome, what: str) -> dict:
+    wait_for(lambda: browser.execute_script(MEASURE)["counts"] >= 9, 15, f"the counts of {what}")
+    m = browser.execute_script(MEASURE)
+    # one row: every box of the header spans its middle line, and nothing sticks out
+    middle = m["height"] / 2
+    assert all(t < middle < b for t, b in zip(m["tops"], m["bottoms"], strict=True)), (what, m)
+    assert m["scroll"] <= m["width"], (what, m)
+    return m
+
+
+def _in(browser: webdriver.Chrome, lang: str) -> None:
+    wait_for(lambda: page_text(browser, f"#{Shell.NAV}"), 15, "the page")
+    name = "English" if lang == "en" else "中文"
+    other = f"//*[@id='{Shell.LANG}']//label[contains(., '{name}')]"
+    found = [e for e in browser.find_elements(By.XPATH, other) if e.is_displayed()]
+    if found:  # the switch offers only the language the page is not in
+        found[0].click()
+    want = "Live map" if lang == "en" else "态势地图"
+    wait_for(lambda: want in page_text(browser, f"#{Shell.NAV}"), 15, lang)
+
+
+@pytest.mark.parametrize("role", ["admin", "operator"])
+def test_the_header_is_one_row_at_1366_and_the_map_keeps_the_screen(
+    r: redis.Redis, web: str, browser: webdriver.Chrome, role: str
+) -> None:
+    _size(browser, 1366, 768)
+    sign_in(browser, web, r, role, f"{role}1")
+    for lang in ("zh", "en"):
+        browser.get(web + "/")
+        _in(browser, lang)
+        m = _one_row(browser, f"{role} {lang}")
+        assert m["height"] < 70, m
+        assert m["map"] >= 0.85 * m["viewport"], m
+    assert not console_errors(browser)
+    sign_out_in(browser)
+
+
+def test_the_wall_screens_header_is_one_row_at_1920(
+    r: redis.Redis, web: str, browser: webdriver.Chrome
+) -> None:
+    _size(browser, 1920, 1080)
+    sign_in(browser, web, r, "operator", "wall1")
+    for lang in ("zh", "en"):
+        browser.get(web + "/")
+        _in(browser, lang)
+        browser.get(web + "/?wall=1")
+        _one_row(browser, f"wall {lang}")
+    assert not console_errors(browser)
