@@ -420,6 +420,9 @@ TABLE: dict[str, dict[Lang, str]] = {
         "en": "open {pending} · overdue {overdue}",
     },
     "kpis.days_avg": {"zh": "{days} 天平均", "en": "average of {days} days"},
+    "kpis.one_day": {"zh": "1 天", "en": "one day"},
+    "kpis.no_data": {"zh": "暂无数据", "en": "no data"},
+    "kpis.days_without_data": {"zh": "{n} 天系统未运行，无数据", "en": "days with no data: {n}"},
     "kpis.places_avg": {
         "zh": "日均已巡 {covered} / 共 {total} 处",
         "en": "{covered} of {total} places a day",

@@ -25,8 +25,10 @@ def day_to_close(now_ms: int) -> str | None:
 
 
 def close_day(r: redis.Redis, day: str, now_ms: int) -> bool:
-    """Store the day's rows unless it was closed already; True when it wrote them."""
-    if kpi_days.is_closed(r, day):
+    """Store the day's rows unless it was closed already, or the system did not run that day
+    (no worker's heartbeat: its figures are "no data", not an empty day, and a simulated
+    history may still fill it); True when it wrote them."""
+    if kpi_days.is_closed(r, day) or day not in kpi_days.ran_days(r, [day]):
         return False
     start, end = day_bounds_ms(day)
     on_duty = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, end), start, end)

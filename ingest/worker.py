@@ -26,6 +26,7 @@ from domain.clock import Clock, system_ms
 from domain.coverage_places import load_coverage
 from domain.geo import load_geography
 from domain.incidents import load_rules
+from domain.vocab import local_day
 from domain.water_quality import check_standards
 from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
@@ -377,15 +378,17 @@ class IngestWorker:
             log.info("erased %d callers' phone numbers past %d days", n, keep)
 
     def _heartbeat(self) -> None:
+        now = self.clock()
         self.store.heartbeat(
             {
-                "ts_ms": self.clock(),
+                "ts_ms": now,
                 "pid": os.getpid(),
                 "broker_connected": int(self.connected),
                 "processed": self.processed,
                 "backlog": self.inbox.qsize(),
                 "last_message_ms": self.last_message_ms,
-            }
+            },
+            day=local_day(now),
         )
 
     def _check_durability(self) -> None:

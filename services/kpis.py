@@ -22,7 +22,7 @@ from domain import kpis
 from domain.coverage_places import CoverageGeography
 from domain.incidents import DispatchRules
 from domain.kpi_frames import day_bounds_ms, incidents_frame, record_frame, select
-from domain.vocab import LOCAL_TZ, Department, Subdistrict
+from domain.vocab import LOCAL_TZ, Department, Subdistrict, local_day
 from services.context import AppContext
 from services.errors import BadQuery
 from store import coverage, kpi_days
@@ -151,17 +151,23 @@ def kpi_report(
         coverage.daily_visited(r, days, departments=[department] if department else []),
         cov.places.values(),
     )
-    cov_rows = cov_rows[cov_rows["scope"] == (subdistrict or "district")].copy()
+    # a day the system did not run has no figures ("no data"), never 0 %
+    ran = kpi_days.ran_days(r, days)
+    scope = cov_rows["scope"] == (subdistrict or "district")
+    cov_rows = cov_rows[scope & cov_rows["day"].isin(ran)].copy()
     # a day not over yet is a partial figure: a multi-day average leaves it out
     ended = {d for d in days if day_bounds_ms(d)[1] <= now}
     cov_rows["complete"] = cov_rows["day"].isin(ended)
     stored = kpi_days.stored_days(r, days)
+    on_duty = _on_duty(r, days, stored, from_ms, to_ms)
+    on_duty = on_duty[on_duty["hour_ms"].map(local_day).isin(ran)]
     water = _water(r, days, stored, subdistrict)
     return {
         "from_ms": from_ms,
         "to_ms": to_ms,
         "generated_ms": now,
         "days": days,
+        "days_without_data": [d for d in days if d not in ran],
         "filters": {"department": department, "subdistrict": subdistrict},
         "incidents": {"n": len(frame), "simulated": _simulated(recs, frame)},
         "handling_rate": {
@@ -186,7 +192,7 @@ def kpi_report(
             "per_unit": kpi_days.frame_rows(work["per_unit"]),
             "per_department": kpi_days.frame_rows(work["per_department"]),
         },
-        "on_duty": kpi_days.frame_rows(_on_duty(r, days, stored, from_ms, to_ms)),
+        "on_duty": kpi_days.frame_rows(on_duty),
         "coverage": kpi_days.frame_rows(cov_rows),
         "water": {k: kpi_days.frame_rows(v) for k, v in water.items()},
         "closed_days": {d: v["source"] for d, v in stored.items()},

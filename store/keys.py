@@ -203,6 +203,12 @@ def coverage_presence(hour: str) -> str:
     return f"cov:presence:{hour}"
 
 
+# Hash local day (YYYYMMDD) -> the first heartbeat of a worker that day (epoch ms): the days
+# the system ran. A KPI day counts when the system ran (this, or a closed-day row); a day it
+# did not run is "no data", never 0 % (issue 17).
+RAN_DAYS = "system:ran_days"
+
+
 def kpi_day(day: str) -> str:
     """Hash of a closed local day's figures that Redis does not keep raw for long (units on
     duty per hour, water-quality day rows): fields on_duty, water (JSON), closed_ms, source."""

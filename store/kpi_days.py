@@ -189,3 +189,17 @@ def stored_days(r: redis.Redis, days: Iterable[str]) -> dict[str, dict[str, Any]
 
 def is_closed(r: redis.Redis, day: str) -> bool:
     return bool(r.hexists(keys.kpi_day(day), "closed_ms"))
+
+
+def ran_days(r: redis.Redis, days: Iterable[str]) -> set[str]:
+    """Of `days`, those the system ran on: a worker's heartbeat that day (keys.RAN_DAYS) or a
+    closed-day row (simulated history, or closed before the heartbeat marked days)."""
+    days = list(days)
+    if not days:
+        return set()
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.RAN_DAYS, days)
+    for day in days:
+        pipe.exists(keys.kpi_day(day))
+    marks, *rows = pipe.execute()
+    return {d for d, m, row in zip(days, marks, rows, strict=True) if m is not None or row}

@@ -217,5 +217,11 @@ class LiveStore:
             i += 2 + n
         return out
 
-    def heartbeat(self, fields: dict[str, str | int | float]) -> None:
-        self.r.hset(keys.HEARTBEAT, mapping=fields)
+    def heartbeat(self, fields: dict[str, str | int | float], day: str | None = None) -> None:
+        """The worker's heartbeat; with `day` (local, YYYYMMDD), that day is marked as one the
+        system ran (keys.RAN_DAYS, its first beat kept)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(keys.HEARTBEAT, mapping=fields)
+        if day is not None:
+            pipe.hsetnx(keys.RAN_DAYS, day, fields.get("ts_ms", 0))
+        pipe.execute()

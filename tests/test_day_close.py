@@ -51,6 +51,7 @@ def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) ->
     now = END + day_close.GRACE_MS + 1
     assert day_close.day_to_close(now) == DAY
     assert day_close.day_to_close(END + 60_000) != DAY  # still in the grace time
+    LiveStore(r, 48 * H, 100).heartbeat({"ts_ms": START + 7 * H}, day=DAY)  # the system ran
     assert day_close.close_day(r, DAY, now) is True
     (stored,) = kpi_days.stored_days(r, [DAY]).values()
     units = {row["local_hour"][-5:]: row["units"] for row in stored["on_duty"]}
@@ -68,6 +69,20 @@ def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) ->
     assert (water["sensor_id"], water["n"], water["breaches"]) == ("WQ-1", 4, 1)
     assert stored["source"] == "live"
     assert day_close.close_day(r, DAY, now + 5000) is False  # once
+
+
+def test_a_day_the_system_did_not_run_is_not_closed_and_history_may_fill_it(
+    r: redis.Redis,
+) -> None:
+    """Issue 17, defect 5: the first start closed yesterday as an empty day (0 % coverage, no
+    unit on duty) though nothing ran then, and the simulated history could not replace it."""
+    now = END + day_close.GRACE_MS + 1
+    assert day_close.close_day(r, DAY, now) is False  # no heartbeat that day: no data
+    assert not kpi_days.is_closed(r, DAY) and kpi_days.ran_days(r, [DAY]) == set()
+    kpi_days.store_day(r, DAY, [], [], now, source="simulated")  # as simulate --history does
+    assert kpi_days.ran_days(r, [DAY]) == {DAY}  # a closed-day row counts as a day that ran
+    LiveStore(r, 48 * H, 100).heartbeat({"ts_ms": now}, day="20261128")
+    assert kpi_days.ran_days(r, [DAY, "20261128", "20261129"]) == {DAY, "20261128"}
 
 
 @pytest.mark.parametrize(

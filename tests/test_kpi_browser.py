@@ -5,6 +5,7 @@ wall screen, and the page logs no console errors or CSP violations."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,22 @@ from domain.clock import Clock
 from domain.coverage_places import load_coverage
 from domain.geo import Geography
 from domain.incidents import load_rules
+from domain.vocab import local_day
 from layouts.kpis import Ids
 from services.kpis import kpi_report
 from simulator import history
-from tests.helpers import console_errors, page_text, sign_in, toggle_option, wait_for
-from views.kpi import duration, percent, period_bounds
+from store import keys, kpi_days
+from store.writer import LiveStore
+from tests.helpers import (
+    TEST_DAY,
+    console_errors,
+    local_ms,
+    page_text,
+    sign_in,
+    toggle_option,
+    wait_for,
+)
+from views.kpi import coverage_average, duration, percent, period_bounds
 
 SHOTS = Path("/tmp")  # screenshots to look at after a run (also kept in tmp_path)
 
@@ -194,3 +206,37 @@ def test_operators_get_the_refusal(r: redis.Redis, web: str, browser: webdriver.
     assert not browser.find_elements(By.CSS_SELECTOR, ".ec-kpi-tile")
     assert "效能指标" not in page_text(browser, ".ec-nav")
     assert not [e for e in console_errors(browser) if "403" not in e["message"]]
+
+
+def test_days_the_system_did_not_run_read_no_data_never_zero(
+    r: redis.Redis, web_at_noon: str, page_clock: Clock, browser: webdriver.Chrome
+) -> None:
+    """Issue 17, defect 5: of the last 7 days the system ran today (a worker's heartbeat) and
+    three days ago (a closed day); the other five read "no data", are left out of every
+    average and trend, and no coverage tile reads 0 %."""
+    today = TEST_DAY.strftime("%Y%m%d")
+    back3 = (TEST_DAY - dt.timedelta(days=3)).strftime("%Y%m%d")
+    LiveStore(r, 3_600_000, 100).heartbeat({"ts_ms": page_clock()}, day=today)
+    kpi_days.store_day(r, back3, [], [], local_ms(TEST_DAY, "00:20"))
+    places = list(load_coverage().places.values())
+    for day in (today, back3):  # a third of the places of each kind visited
+        visited = {f"{p.id}|foot|forestry": local_ms(TEST_DAY, "09:00") for p in places[::3]}
+        r.zadd(keys.coverage_day(day), visited)
+    week = _expected(r, page_clock, "7d")
+    assert len(week["days_without_data"]) == 5 and today not in week["days_without_data"]
+    assert {row["day"] for row in week["coverage"]} == {today, back3}  # no 0 % rows
+    assert week["on_duty"] and {local_day(row["hour_ms"]) for row in week["on_duty"]} <= {
+        today,
+        back3,
+    }
+
+    sign_in(browser, web_at_noon, r, "leader", "boss")
+    browser.get(web_at_noon + "/kpis")
+    for kind in ("land", "coast", "sea"):
+        share = coverage_average(week["coverage"], kind)["share"]
+        assert share and share > 0.2, (kind, share)  # three days ago's, not diluted by 0s
+        tile = f"coverage-{kind}"
+        wait_for(lambda k=tile, v=share: percent(v) in _tile(browser, k), 20, tile)
+        assert "5 天系统未运行，无数据" in _tile(browser, tile)
+        assert "1 天" in _tile(browser, tile)
+    assert not console_errors(browser)

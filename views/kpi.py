@@ -175,6 +175,20 @@ def _tile(key: str, label: str, value: str, lines: list[Any], level: str, tip: s
     )
 
 
+def _days_line(days: int, without: int, lang: str) -> str:
+    """Over how many days an average is, and how many of the period's days have no data (the
+    system did not run: not counted, never 0 %)."""
+    if days == 0:
+        line = t("kpis.no_data", lang)
+    elif days == 1:
+        line = t("kpis.one_day", lang)
+    else:
+        line = t("kpis.days_avg", lang).format(days=days)
+    if without:
+        line += " · " + t("kpis.days_without_data", lang).format(n=without)
+    return line
+
+
 def tiles_view(rep: Mapping[str, Any], lang: str) -> list[html.Div]:
     """Large tiles: handling rate, the three response times, deadlines, coverage, water."""
     h = headline(rep)
@@ -247,7 +261,7 @@ def tiles_view(rep: Mapping[str, Any], lang: str) -> list[html.Div]:
                         [
                             html.B(target, className="ec-kpi-target"),
                             " · ",
-                            t("kpis.days_avg", lang).format(days=c["days"]),
+                            _days_line(c["days"], len(rep.get("days_without_data", [])), lang),
                         ]
                     ),
                     t("kpis.places_avg", lang).format(
