@@ -190,8 +190,26 @@
      * drawn the view for it, so a pan never shows the old drawing in the new place. */
     var WORKER_URL = "/assets/workers/board.js";
     var Board = null;
+    /* The wall screen fits its map to the district (layouts/map.py puts the bounds in #map-fit)
+     * whenever the map's box changes size: dash-leaflet fits once, when the map is made, which
+     * can be before the page's layout gave the map its final size. Nobody pans a wall. */
+    function fitWall(map) {
+        var fit = document.getElementById("map-fit");
+        if (!fit || typeof ResizeObserver === "undefined") { return; }
+        var bounds = JSON.parse(fit.getAttribute("data-bounds"));
+        var fitted = null;
+        new ResizeObserver(function () {
+            var size = map.getContainer().clientWidth + "x" + map.getContainer().clientHeight;
+            if (size === fitted) { return; }
+            fitted = size;
+            map.invalidateSize({animate: false});
+            map.fitBounds(bounds, {padding: [12, 12], animate: false});
+        }).observe(map.getContainer());
+    }
+
     function board(map) {
         if (map._ecoLiveBoard) { return map._ecoLiveBoard; }
+        fitWall(map);
         Board = Board || L.Renderer.extend({
             _initContainer: function () {
                 var c = this._container = document.createElement("canvas");
@@ -480,6 +498,13 @@
         var p = map.latLngToContainerPoint([it.lat, it.lon]);
         return {x: p.x, y: p.y};
     }
+    function view() {  /* the map's extent: [[south, west], [north, east]] and its zoom */
+        var map = null;
+        boards.forEach(function (b) { if (b._map) { map = b._map; } });
+        if (!map) { return null; }
+        var b = map.getBounds();
+        return {bounds: [[b.getSouth(), b.getWest()], [b.getNorth(), b.getEast()]], zoom: map.getZoom()};
+    }
     function popupText() {
         var open = null;
         boards.forEach(function (b) { if (b._map && b._map._ecoLivePopup) { open = b._map._ecoLivePopup; } });
@@ -490,5 +515,6 @@
     window.ecocommand = Object.assign({}, window.ecocommand);
     window.ecocommand.map = Object.assign({}, window.ecocommand.map);
     window.ecocommand.map.live = {anchor: anchor, records: records, layers: layers, seq: null, stats: stats,
-                                  item: item, containerPoint: containerPoint, popupText: popupText};
+                                  item: item, containerPoint: containerPoint, popupText: popupText,
+                                  view: view};
 }());

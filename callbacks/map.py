@@ -23,7 +23,16 @@ from layouts.map import Ids, hideout
 from services import alerts, live
 from services.context import AppContext
 from services.errors import Refused
-from views.map import ACK, CLOSE, CONFIRM, DISMISS_REASONS, alert_signature, counts_view, feed_view
+from views.map import (
+    ACK,
+    CLOSE,
+    CONFIRM,
+    DISMISS_REASONS,
+    alert_signature,
+    counts_view,
+    feed_view,
+    wall_incidents_view,
+)
 
 MAX_ALERT_ID = 200
 # Units, vessels and sensors come to the page by the pushed stream (assets/live.js); here only
@@ -42,6 +51,7 @@ class Snapshot:
     signature: list[list[str]]
     counts: dict[str, Any]
     incidents: dict[str, Any]
+    open_incidents: list[dict[str, Any]]  # the records: the wall screen lists them
 
 
 def build_snapshot(ctx: AppContext, lang: str) -> Snapshot:
@@ -53,6 +63,7 @@ def build_snapshot(ctx: AppContext, lang: str) -> Snapshot:
         alert_signature(p.alerts),
         map_data.counts(p.units, p.vessels, p.sensors, p.alerts),
         map_data.incident_features(p.incidents, lang),
+        p.incidents,
     )
 
 
@@ -89,6 +100,7 @@ def _wall(mode: Any) -> bool:
     Output(Ids.COUNTS, "children"),
     Output(Ids.FEED, "children"),
     Output(Ids.INCIDENTS, "data"),
+    Output(Ids.WALL_INCIDENTS, "children"),
     Output(Ids.VERSION, "data"),
     Input(Ids.TICK, "n_intervals"),
     State(Ids.MODE, "data"),
@@ -103,17 +115,18 @@ def refresh(_n: int | None, mode: Any, last: Any) -> tuple[Any, ...]:
     last = last if isinstance(last, dict) else {}
     version = live.version(ctx)
     if last.get("version") == version and last.get("lang") == lang and last.get("wall") == wall:
-        return (no_update,) * 5  # nothing changed: nothing goes over the wire
+        return (no_update,) * 6  # nothing changed: nothing goes over the wire
     snap = shared().get(ctx, lang)
     seen = {"version": snap.version, "lang": lang, "wall": wall, "alerts": snap.signature}
     if all(last.get(k) == v for k, v in seen.items()):
-        return (no_update,) * 5  # the shared snapshot is the one this page has
+        return (no_update,) * 6  # the shared snapshot is the one this page has
     same_feed = all(last.get(k) == seen[k] for k in ("alerts", "lang", "wall"))
     return (
         no_update if same_feed else snap.alert_layer,
         counts_view(snap.counts, lang),
         no_update if same_feed else feed_view(snap.alerts, lang, who.role, wall),
         snap.incidents,
+        wall_incidents_view(snap.open_incidents, ctx.now_ms(), lang) if wall else no_update,
         seen,
     )
 

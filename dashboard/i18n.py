@@ -136,6 +136,8 @@ TABLE: dict[str, dict[Lang, str]] = {
     "filter.subdistrict": {"zh": "街道", "en": "Sub-district"},
     "filter.status": {"zh": "状态", "en": "Status"},
     "filter.all": {"zh": "全部", "en": "All"},
+    "wall.incidents": {"zh": "未办结案件 {n}", "en": "Open incidents: {n}"},
+    "wall.no_units": {"zh": "待派遣", "en": "no unit yet"},
     "legend.title": {"zh": "图例", "en": "Legend"},
     "legend.vessel": {"zh": "船舶（船首指向航向）", "en": "Vessel (bow points along its course)"},
     "legend.alert": {"zh": "告警位置", "en": "Alert location"},

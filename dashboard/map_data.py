@@ -345,6 +345,26 @@ def clipped_land(
     return out
 
 
+@lru_cache(maxsize=1)
+def district_bounds() -> list[list[float]]:
+    """The district's extent as Leaflet bounds [[south, west], [north, east]]: the wall screen
+    fits its map to it (the peninsula, not the whole bay)."""
+    xs, ys = [], []
+    for f in basemap()["district"]["features"]:
+        for ring in _rings(f["geometry"]):
+            xs += [p[0] for p in ring]
+            ys += [p[1] for p in ring]
+    return [[min(ys), min(xs)], [max(ys), max(xs)]]
+
+
+def _rings(geometry: dict[str, Any]) -> list[list[list[float]]]:
+    if geometry["type"] == "Polygon":
+        return geometry["coordinates"]
+    if geometry["type"] == "MultiPolygon":
+        return [ring for poly in geometry["coordinates"] for ring in poly]
+    return []
+
+
 @lru_cache(maxsize=2)
 def basemap(geo_dir: Path = CONFIG_DIR / "geo") -> dict[str, FeatureCollection]:
     """The layers drawn when no tile server is reachable, read once per process."""

@@ -12,6 +12,7 @@ referenced by name through `Namespace` (no `assign()`, no eval: the script is a 
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +53,8 @@ class Ids(StrEnum):
     FEED = "map-feed"
     ACK_NOTE = "map-ack-note"
     CLOSE_NOTE = "map-close-note"
+    WALL_INCIDENTS = "map-wall-incidents"  # the wall screen's open incidents, above the alerts
+    CLOCK = "map-clock"  # the wall screen's clock (Shenzhen time, assets/map.js)
 
 
 HEADER_BG = "#14202e"
@@ -64,7 +67,8 @@ BASEMAP_STYLES: dict[str, dict[str, Any]] = {
 }
 # Dark variants for the wall screen (a dark room, read from across it).
 DARK_BASEMAP_STYLES: dict[str, dict[str, Any]] = {
-    "land": {"color": "#3a4a5c", "weight": 0.5, "fillColor": "#1f2b38", "fillOpacity": 1},
+    # land a lit slate against a deep-blue sea: told apart from across a dark room
+    "land": {"color": "#8fa1b5", "weight": 0.8, "fillColor": "#5a6877", "fillOpacity": 1},
     "district": {"color": "#e08ad0", "weight": 3, "fill": False, "dashArray": "8 4"},
     "subdistricts": {"color": "#c27bb6", "weight": 1.5, "fillOpacity": 0, "dashArray": "3 3"},
     "grid": {"color": "#56687a", "weight": 0.6, "fillOpacity": 0, "opacity": 0.6},
@@ -103,7 +107,26 @@ def _live_layer(name: str, ident: Ids, kind: str, data: dict[str, Any] | None = 
     )
 
 
-def map_view(styles: dict[str, dict[str, Any]], lang: str) -> dl.Map:
+def json_bounds() -> str:
+    return json.dumps(map_data.district_bounds())
+
+
+def _view(wall: bool) -> dict[str, Any]:
+    """Where the map opens: the wall screen fits the district (the peninsula fills the map, in
+    quarter zoom steps); a desk opens on the district and its bay."""
+    view = {"center": list(map_data.CENTER), "zoom": map_data.ZOOM}
+    if wall:  # dash-leaflet still wants a center and zoom (it compares them as the map moves)
+        (s, w), (n, e) = map_data.district_bounds()
+        view = {"center": [(s + n) / 2, (w + e) / 2], "zoom": map_data.ZOOM + 1}
+        view |= {
+            "bounds": [[s, w], [n, e]],
+            "zoomSnap": 0.25,
+            "boundsOptions": {"padding": [12, 12]},
+        }
+    return view
+
+
+def map_view(styles: dict[str, dict[str, Any]], lang: str, wall: bool = False) -> dl.Map:
     base = map_data.basemap()
     layers: list[Any] = []
     url = tiles_url()
@@ -140,8 +163,7 @@ def map_view(styles: dict[str, dict[str, Any]], lang: str) -> dl.Map:
     return dl.Map(
         [dl.LayersControl(layers, collapsed=False), dl.ScaleControl(imperial=False)],
         id=Ids.MAP,
-        center=list(map_data.CENTER),
-        zoom=map_data.ZOOM,
+        **_view(wall),
         preferCanvas=True,
         className="ec-map",
     )
@@ -152,6 +174,7 @@ def slot(_viewer: Viewer, _params: dict[str, str]) -> list[html.Div]:
     return [
         html.Div(id=Ids.COUNTS, className="ec-counts"),
         html.Div(id=Ids.FRESHNESS, className="ec-freshness"),
+        html.Div(id=Ids.CLOCK, className="ec-clock", **{"data-tz": "Asia/Shanghai"}),
     ]
 
 
@@ -217,6 +240,8 @@ def side_panel(viewer: Viewer, wall: bool) -> html.Aside:
         [
             filters(viewer.lang),
             html.Details(legend_view(viewer.lang), id=Ids.LEGEND, className="ec-legend", open=True),
+            # filled on the wall screen only (callbacks/map.refresh): what is being handled
+            html.Div(id=Ids.WALL_INCIDENTS, className="ec-wall-incidents", hidden=not wall),
             html.H2(t("alerts.title", viewer.lang), id=Ids.FEED_TITLE, className="ec-feed-title"),
             *action_notes(viewer.role, wall),
             html.Div(id=Ids.FEED, className="ec-feed"),
@@ -232,6 +257,12 @@ def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
             html.Div(
                 t("map.stale", viewer.lang), id=Ids.BANNER, className="ec-banner", hidden=True
             ),
+            # the wall's map keeps the district in view (assets/live.js fitWall)
+            *(
+                [html.Div(id="map-fit", hidden=True, **{"data-bounds": json_bounds()})]
+                if wall
+                else []
+            ),
             html.Div(
                 t("map.tiles_unavailable", viewer.lang),
                 id=Ids.TILES_NOTE,
@@ -242,7 +273,7 @@ def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
             ),
             html.Div(
                 [
-                    map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES, viewer.lang),
+                    map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES, viewer.lang, wall),
                     side_panel(viewer, wall),
                 ],
                 className="ec-main",

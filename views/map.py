@@ -124,6 +124,59 @@ def feed_view(alerts: list[dict[str, Any]], lang: str, role: str | None, wall: b
     return out
 
 
+WALL_INCIDENTS = 8  # open incidents the wall screen lists (most urgent first); the rest counted
+
+
+def wall_incidents_view(items: list[dict[str, Any]], now: int, lang: str) -> list[Any]:
+    """The wall screen's open incidents, most urgent first (overdue ones marked), each with its
+    state and units: what the room is handling, read from across it."""
+    title = html.H2(t("wall.incidents", lang).format(n=len(items)), className="ec-feed-title")
+    if not items:
+        return [title, html.P(t("dispatch.empty", lang), className="ec-feed-empty")]
+    ordered = sorted(
+        items,
+        key=lambda i: (
+            not i.get("deadlines_missed"),
+            int(i.get("priority") or 3),
+            i.get("created_ms") or 0,
+        ),
+    )
+    rows = []
+    for inc in ordered[:WALL_INCIDENTS]:
+        p = int(inc.get("priority") or 3)
+        late = [t(f"incident.deadline.{d}", lang) for d in inc.get("deadlines_missed") or []]
+        units = ", ".join(inc.get("units") or []) or t("wall.no_units", lang)
+        age = map_data.fmt_age((now - int(inc.get("created_ms") or now)) / 1000, lang)
+        rows.append(
+            html.Li(
+                [
+                    html.Div(
+                        [
+                            html.Span(
+                                t(f"incident.priority.{p}", lang), className=f"ec-prio ec-prio-{p}"
+                            ),
+                            html.Span(
+                                t(f"incident.type.{inc.get('type')}", lang),
+                                className="ec-alert-kind",
+                            ),
+                            html.Span(age, className="ec-alert-time"),
+                        ],
+                        className="ec-alert-head",
+                    ),
+                    html.Div(
+                        f"{t('incident.state.' + str(inc.get('state')), lang)} · {units}",
+                        className="ec-alert-source",
+                    ),
+                    *[html.Div(x, className="ec-late") for x in late],
+                ],
+                className="ec-alert-item ec-wall-incident" + (" ec-overdue" if late else ""),
+            )
+        )
+    more = len(items) - WALL_INCIDENTS
+    tail = [html.P(t("alerts.more", lang).format(n=more))] if more > 0 else []
+    return [title, html.Ol(rows, className="ec-feed-list"), *tail]
+
+
 def _swatch(colour: str, shape: str = "circle", outline: str = "#1a1a1a") -> html.Span:
     return html.Span(
         className=f"ec-swatch ec-shape-{shape}",
@@ -141,7 +194,7 @@ def legend_view(lang: str) -> list[Any]:
         _legend_row(_swatch(c), t(f"status.{s}", lang)) for s, c in map_data.STATUS_COLOURS.items()
     ]
     rows += [
-        _legend_row(_swatch("#ffffff", shape), t(f"kind.{k}", lang))
+        _legend_row(_swatch("#ffffff", shape), t(f"kind.{k}", lang), "ec-legend-row ec-legend-kind")
         for k, shape in map_data.KIND_SHAPES.items()
     ]
     rows += [
