@@ -343,13 +343,15 @@
         return true;
     }
 
-    /* An open popup follows its marker and shows its record as it is now. */
+    /* An open popup follows its marker and shows its record as it is now; a marker picked to
+     * be followed (focus) keeps the map centred on it while its popup is open. */
     function follow(map, open) {
         var r = records[open.layer][open.id];
         if (!r) { map.closePopup(open.popup); return; }
         if (r.lat !== open.lat || r.lon !== open.lon) {
             open.lat = r.lat; open.lon = r.lon;
             open.popup.setLatLng([r.lat, r.lon]);
+            if (open.followed) { map.panTo([r.lat, r.lon], {animate: false}); }
         }
         var html = popupHtml(open.layer, open.id);
         if (html !== open.html) { open.html = html; open.popup.setContent(html); }
@@ -421,6 +423,13 @@
         };
     }
 
+    /* Other modules (assets/sound.js) hear what the stream brought, after it is applied. */
+    function tell(kind, changed, gone) {
+        document.dispatchEvent(new CustomEvent("ecocommand:live", {
+            detail: {kind: kind, changed: changed, gone: gone, records: records}
+        }));
+    }
+
     function onPicture(e) {
         var body = JSON.parse(e.data);
         skew = (body.now || Date.now()) - Date.now();
@@ -428,6 +437,7 @@
             records[layer] = body.layers[layer];
             refreshAll(layer);
         });
+        tell("picture", body.layers, {});
     }
 
     function onUpdate(e) {
@@ -438,6 +448,7 @@
         Object.keys(touched).forEach(function (layer) { merge(layer, changed[layer], gone[layer]); });
         ns().live.seq = body.seq;
         redraw();
+        tell("update", changed, gone);
     }
 
     /* EventSource retries a dropped connection by itself (with Last-Event-ID), but a refusal
@@ -498,6 +509,18 @@
         var p = map.latLngToContainerPoint([it.lat, it.lon]);
         return {x: p.x, y: p.y};
     }
+    /* Centre the map on a record (a search's pick: assets/search.js), open its popup, and with
+     * `followed` keep it centred as it moves, until its popup closes. */
+    function focus(layer, id, followed) {
+        var map = null, r = records[layer] && records[layer][id];
+        boards.forEach(function (b) { if (b._map) { map = b._map; } });
+        if (!map || !r) { return false; }
+        map.setView([r.lat, r.lon], Math.max(map.getZoom(), FOCUS_ZOOM), {animate: false});
+        if (layers[layer] && openPopup(map, layer, id)) { map._ecoLivePopup.followed = !!followed; }
+        return true;
+    }
+    var FOCUS_ZOOM = 14;
+
     function view() {  /* the map's extent: [[south, west], [north, east]] and its zoom */
         var map = null;
         boards.forEach(function (b) { if (b._map) { map = b._map; } });
@@ -516,5 +539,5 @@
     window.ecocommand.map = Object.assign({}, window.ecocommand.map);
     window.ecocommand.map.live = {anchor: anchor, records: records, layers: layers, seq: null, stats: stats,
                                   item: item, containerPoint: containerPoint, popupText: popupText,
-                                  view: view};
+                                  view: view, focus: focus};
 }());

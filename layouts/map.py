@@ -24,6 +24,7 @@ from flask import current_app, has_request_context
 from dashboard import map_data, roles
 from dashboard.i18n import options, t
 from dashboard.viewer import Viewer
+from domain.incidents import IncidentType
 from domain.vocab import Department, Subdistrict, UnitStatus
 from layouts.shell import is_wall
 from views.map import legend_view
@@ -53,6 +54,8 @@ class Ids(StrEnum):
     FEED = "map-feed"
     ACK_NOTE = "map-ack-note"
     CLOSE_NOTE = "map-close-note"
+    SEARCH = "map-search"  # units, vessels, incidents by name or id (assets/search.js)
+    SEARCH_HITS = "map-search-hits"
     WALL_INCIDENTS = "map-wall-incidents"  # the wall screen's open incidents, above the alerts
     CLOCK = "map-clock"  # the wall screen's clock (Shenzhen time, assets/map.js)
 
@@ -235,9 +238,36 @@ def action_notes(role: str | None, wall: bool) -> list[html.Div]:
     return notes
 
 
+def search_box(lang: str) -> html.Div:
+    """Search the live picture: the matching is in the browser (assets/search.js), over the
+    records the page holds; the labels it needs come as the box's data attributes."""
+    kinds = {"units": t("count.units", lang), "vessels": t("count.vessels", lang)}
+    kinds["incidents"] = t("layer.incidents", lang)
+    types = {k.value: t(f"incident.type.{k.value}", lang) for k in IncidentType}
+    return html.Div(
+        [
+            dcc.Input(
+                id=Ids.SEARCH,
+                type="search",
+                placeholder=t("search.placeholder", lang),
+                autoComplete="off",
+                className="ec-input ec-search-input",
+            ),
+            html.Ul(id=Ids.SEARCH_HITS, className="ec-search-hits", role="listbox", hidden=True),
+        ],
+        className="ec-search",
+        **{
+            "data-kinds": json.dumps(kinds, ensure_ascii=False),
+            "data-types": json.dumps(types, ensure_ascii=False),
+            "data-follow": t("search.follow", lang),
+        },
+    )
+
+
 def side_panel(viewer: Viewer, wall: bool) -> html.Aside:
     return html.Aside(
         [
+            search_box(viewer.lang),
             filters(viewer.lang),
             html.Details(legend_view(viewer.lang), id=Ids.LEGEND, className="ec-legend", open=True),
             # filled on the wall screen only (callbacks/map.refresh): what is being handled

@@ -36,6 +36,7 @@ class Ids(StrEnum):
     LANG = "shell-lang"
     RELOAD = "shell-reload"  # reloads the page once the language is switched
     LOGOUT = "shell-logout"
+    SOUND = "shell-sound"  # the alert sound on or off (assets/sound.js)
     DOWN = "shell-down"  # assets/down.js shows it while the server cannot answer
 
 
@@ -51,6 +52,7 @@ class Page:
     body: Build  # (viewer, query parameters) -> the page's body
     slot: Build  # (viewer, query parameters) -> what goes in the header's slot
     wall: bool = False  # has a wall-screen variant at ?wall=1
+    nav: bool = True  # has a link of its own in the header (else reached from a page that has)
 
 
 def params(query: Mapping[str, Any]) -> dict[str, str]:
@@ -68,16 +70,24 @@ def is_wall(params: Mapping[str, str]) -> bool:
     return params.get("wall") == "1"
 
 
+def _current(path: str, current: str | None) -> bool:
+    """Whether the page at `current` is `path`, or one of its section's (/admin/devices)."""
+    if current is None:
+        return False
+    return current == path or (path != "/" and current.startswith(f"{path}/"))
+
+
 def nav(viewer: Viewer, pages: Iterable[Page], current: str | None) -> list[dcc.Link]:
-    """Links to the pages this role may open; the current one marked."""
+    """Links to the pages this role may open (those with a link of their own); the current
+    one, or its section's, marked."""
     return [
         dcc.Link(
             t(p.label, viewer.lang),
             href=p.path,
-            className="ec-nav-link ec-nav-current" if p.path == current else "ec-nav-link",
+            className="ec-nav-link ec-nav-current" if _current(p.path, current) else "ec-nav-link",
         )
         for p in pages
-        if viewer.role in p.roles
+        if viewer.role in p.roles and p.nav
     ]
 
 
@@ -89,6 +99,28 @@ def lang_switch(lang: str) -> dcc.RadioItems:
         value=lang,
         inline=True,
         className="ec-lang",
+    )
+
+
+def sound_button(lang: str) -> html.Button:
+    """Turns the alert sound on or off in this browser (assets/sound.js shows which it is and
+    plays it; browsers play sound only after a click). An icon, its words in the tooltip: the
+    header has no room for more at 1366 px."""
+    return html.Button(
+        "🔈",
+        id=Ids.SOUND,
+        type="button",
+        title=t("sound.enable", lang),
+        className="ec-button ec-sound",
+        **{
+            "aria-label": t("sound.enable", lang),
+            "aria-pressed": "false",
+            "data-on": t("sound.on", lang),
+            "data-off": t("sound.enable", lang),
+            "data-alert": t("sound.alert", lang),
+            "data-incident": t("sound.incident", lang),
+            "data-overdue": t("sound.overdue", lang),
+        },
     )
 
 
@@ -121,7 +153,10 @@ def header(viewer: Viewer, pages: Iterable[Page], current: str | None, slot: Any
             ),
             html.Nav(nav(viewer, pages, current), id=Ids.NAV, className="ec-nav"),
             html.Div(slot, id=Ids.SLOT, className="ec-slot"),
-            html.Div([lang_switch(viewer.lang), logout_form(viewer.lang)], className="ec-side"),
+            html.Div(
+                [sound_button(viewer.lang), lang_switch(viewer.lang), logout_form(viewer.lang)],
+                className="ec-side",
+            ),
             dcc.Location(id=Ids.RELOAD, refresh=True),
         ],
         className="ec-header",

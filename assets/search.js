@@ -1,0 +1,104 @@
+/* The live map's search (layouts/map.py Ids.SEARCH): units by name or id, vessels by name, MMSI
+ * or call sign, open incidents by id or type, over the records the page already holds from the
+ * pushed stream (assets/live.js), so a keystroke costs no request. A pick centres the map on
+ * it and opens its popup; "follow" also keeps it centred as it moves. Keyboard: arrows, Enter,
+ * Escape. Labels come from the input's data attributes (the page's language). */
+(function () {
+    var MAX = 8;
+    var FIELDS = {vessels: ["name", "callsign"], units: ["name", "callsign", "plate"], incidents: ["type"]};
+    var picked = -1, hits = [];
+
+    function live() { return window.ecocommand && window.ecocommand.map && window.ecocommand.map.live; }
+
+    function find(q, types) {
+        var L = live(), out = [];
+        q = q.trim().toLowerCase();
+        if (!L || q.length < 2) { return out; }
+        Object.keys(FIELDS).forEach(function (layer) {
+            var recs = L.records[layer] || {};
+            Object.keys(recs).forEach(function (id) {
+                var r = recs[id], texts = [id].concat(FIELDS[layer].map(function (f) { return r[f]; }));
+                if (layer === "incidents") { texts.push(types[r.type]); }  /* its type, as the page says it */
+                var best = 3;
+                texts.forEach(function (t) {
+                    if (t === undefined || t === null) { return; }
+                    var at = String(t).toLowerCase().indexOf(q);
+                    if (at === 0) { best = Math.min(best, 0); } else if (at > 0) { best = Math.min(best, 1); }
+                });
+                var label = r.name || (layer === "incidents" ? (types[r.type] || r.type) : id);
+                if (best < 3) { out.push({layer: layer, id: id, rank: best, label: label}); }
+            });
+        });
+        out.sort(function (a, b) { return a.rank - b.rank || (a.label > b.label ? 1 : -1); });
+        return out.slice(0, MAX);
+    }
+
+    function box(input) { return input.closest(".ec-search"); }
+
+    function show(input) {
+        var list = box(input).querySelector(".ec-search-hits");
+        if (!list) { return; }
+        var kinds = JSON.parse(box(input).getAttribute("data-kinds") || "{}");
+        var followLabel = box(input).getAttribute("data-follow") || "follow";
+        list.textContent = "";
+        hits.forEach(function (h, i) {
+            var li = document.createElement("li");
+            li.id = input.id + "-hit-" + i;
+            li.setAttribute("role", "option");
+            li.className = "ec-search-hit" + (i === picked ? " ec-search-picked" : "");
+            li.setAttribute("data-layer", h.layer);
+            li.setAttribute("data-id", h.id);
+            var name = document.createElement("span");
+            name.textContent = h.label + (h.label !== h.id ? " · " + h.id : "");
+            var kind = document.createElement("small");
+            kind.textContent = kinds[h.layer] || h.layer;
+            var follow = document.createElement("button");
+            follow.type = "button";
+            follow.className = "ec-search-follow";
+            follow.textContent = followLabel;
+            li.appendChild(kind); li.appendChild(name); li.appendChild(follow);
+            list.appendChild(li);
+        });
+        list.hidden = hits.length === 0;
+        input.setAttribute("aria-expanded", hits.length ? "true" : "false");
+        input.setAttribute("aria-controls", list.id);
+    }
+
+    function pick(input, i, followed) {
+        var h = hits[i];
+        if (!h || !live()) { return; }
+        live().focus(h.layer, h.id, followed);
+        hits = []; picked = -1;
+        show(input);
+    }
+
+    /* dcc.Input puts its className on a wrapper: the search's input is the <input> in the box */
+    function isSearch(el) { return !!(el && el.tagName === "INPUT" && el.closest && el.closest(".ec-search")); }
+
+    document.addEventListener("input", function (e) {
+        if (!isSearch(e.target)) { return; }
+        hits = find(e.target.value, JSON.parse(box(e.target).getAttribute("data-types") || "{}"));
+        picked = hits.length ? 0 : -1;
+        show(e.target);
+    });
+    document.addEventListener("keydown", function (e) {
+        if (!isSearch(e.target) || !hits.length) { return; }
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+            picked = (picked + (e.key === "ArrowDown" ? 1 : hits.length - 1)) % hits.length;
+            show(e.target);
+            e.preventDefault();
+        } else if (e.key === "Enter") {
+            pick(e.target, Math.max(picked, 0), e.shiftKey);
+            e.preventDefault();
+        } else if (e.key === "Escape") {
+            hits = []; picked = -1; show(e.target);
+        }
+    });
+    document.addEventListener("click", function (e) {
+        var li = e.target.closest && e.target.closest(".ec-search-hit");
+        if (!li) { return; }
+        var input = li.closest(".ec-search").querySelector("input");
+        var i = Array.prototype.indexOf.call(li.parentNode.children, li);
+        pick(input, i, e.target.classList.contains("ec-search-follow"));
+    });
+}());
