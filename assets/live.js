@@ -282,6 +282,7 @@
                 if (!f || e.data.drawn !== f.seq) { return; }
                 this._frame = null;
                 count("draw", e.data.ms);
+                stats.labels = {shown: e.data.labels, hidden: e.data.hidden};  /* the last frame's */
                 if (this._container) {
                     L.DomUtil.setPosition(this._container, f.min);
                     this._container.style.width = f.size.x + "px";

@@ -25,7 +25,9 @@ from tests.helpers import console_errors, open_hotline_incident, sign_in, wait_f
 MMSI = 412440890
 
 
-def _vessel(r: redis.Redis, lat: float, lon: float, name: str | None = None) -> None:
+def _vessel(
+    r: redis.Redis, lat: float, lon: float, name: str | None = None, mmsi: int = MMSI
+) -> None:
     """A vessel's AIS-catcher report (a position, and its name and call sign when given),
     written and announced as the worker does."""
     now = time.time_ns() // 1_000_000
@@ -34,7 +36,7 @@ def _vessel(r: redis.Redis, lat: float, lon: float, name: str | None = None) -> 
         {
             "class": "AIS",
             "type": 1,
-            "mmsi": MMSI,
+            "mmsi": mmsi,
             "rxuxtime": now / 1000,
             "lat": lat,
             "lon": lon,
@@ -49,7 +51,7 @@ def _vessel(r: redis.Redis, lat: float, lon: float, name: str | None = None) -> 
             {
                 "class": "AIS",
                 "type": 5,
-                "mmsi": MMSI,
+                "mmsi": mmsi,
                 "rxuxtime": now / 1000,
                 "shipname": name,
                 "callsign": "BVZK8",
@@ -157,4 +159,29 @@ def test_an_operator_finds_a_vessel_by_part_of_its_name_and_hears_a_critical_ale
     box = browser.find_element(By.ID, Ids.SEARCH)
     box.send_keys("zzzz-nothing" + Keys.ENTER)
     assert not [e for e in browser.find_elements(By.CSS_SELECTOR, hit) if e.is_displayed()]
+    assert not console_errors(browser)
+
+
+def test_vessel_labels_do_not_overlap(r: redis.Redis, web: str, browser: webdriver.Chrome) -> None:
+    """Issue 17, defect 13: six named vessels moored side by side; at zoom 13 and closer their
+    labels would be drawn over each other: one is shown, the others wait for more room."""
+    for i in range(6):
+        _vessel(r, 22.47 + i * 0.00005, 114.62, f"YUE DAPENG {i}", mmsi=MMSI + 1 + i)
+    sign_in(browser, web, r, "operator", "duty")
+    browser.get(web + "/")
+    wait_for(
+        lambda: browser.execute_script(
+            "var l = window.ecocommand && window.ecocommand.map.live;"
+            "return !!(l && l.records.vessels && Object.keys(l.records.vessels).length >= 6"
+            " && l.focus('vessels', arguments[0], false));",
+            str(MMSI + 1),
+        ),
+        15,
+        "the vessels, and the map on them at zoom 14",
+    )
+    labels = "return window.ecocommand.map.live.stats.labels || null;"
+    wait_for(
+        lambda: (browser.execute_script(labels) or {}).get("hidden", 0) >= 5, 10, "labels placed"
+    )
+    assert browser.execute_script(labels)["shown"] >= 1
     assert not console_errors(browser)

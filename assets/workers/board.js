@@ -65,10 +65,45 @@ function draw(view, shown) {
     ctx.lineWidth = 3;
     ctx.strokeStyle = "rgba(255,255,255,0.9)";
     ctx.fillStyle = "#102030";
-    for (var i = 0; i < labels.length; i += 3) {
-        ctx.strokeText(labels[i + 2], labels[i], labels[i + 1]);
-        ctx.fillText(labels[i + 2], labels[i], labels[i + 1]);
+    var placed = place(labels);
+    for (var i = 0; i < placed.length; i += 3) {
+        ctx.strokeText(placed[i + 2], placed[i], placed[i + 1]);
+        ctx.fillText(placed[i + 2], placed[i], placed[i + 1]);
     }
+    return {labels: placed.length / 3, hidden: (labels.length - placed.length) / 3};
+}
+
+/* Labels that do not overlap: each in turn (the same order every frame, so the same ones win
+ * and nothing flickers) is kept when its box touches no kept one. Boxes are looked up in a
+ * grid of CELL px, so a crowded harbour costs a few comparisons per label, not all pairs. */
+var CELL = 32, widths = new Map();
+function place(labels) {
+    var grid = new Map(), out = [];
+    for (var i = 0; i < labels.length; i += 3) {
+        var text = labels[i + 2], w = widths.get(text);
+        if (w === undefined) {
+            w = ctx.measureText(text).width;
+            if (widths.size > 20000) { widths.clear(); }
+            widths.set(text, w);
+        }
+        var box = [labels[i] - 2, labels[i + 1] - 13, labels[i] + w + 2, labels[i + 1] + 4];
+        var cells = [], free = true;
+        for (var cx = Math.floor(box[0] / CELL); cx <= Math.floor(box[2] / CELL) && free; cx++) {
+            for (var cy = Math.floor(box[1] / CELL); cy <= Math.floor(box[3] / CELL); cy++) {
+                var key = cx + ":" + cy, held = grid.get(key) || [];
+                for (var j = 0; j < held.length; j++) {
+                    var b = held[j];
+                    if (box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3]) { free = false; break; }
+                }
+                if (!free) { break; }
+                cells.push(key);
+            }
+        }
+        if (!free) { continue; }
+        cells.forEach(function (key) { (grid.get(key) || grid.set(key, []).get(key)).push(box); });
+        out.push(labels[i], labels[i + 1], text);
+    }
+    return out;
 }
 
 self.onmessage = function (e) {
@@ -81,7 +116,8 @@ self.onmessage = function (e) {
     apply(m.changes || []);
     if (m.view && ctx) {
         var t0 = performance.now();
-        draw(m.view, m.shown || []);
-        self.postMessage({drawn: m.view.seq, ms: performance.now() - t0});
+        var drew = draw(m.view, m.shown || []) || {};
+        self.postMessage({drawn: m.view.seq, ms: performance.now() - t0, labels: drew.labels,
+                          hidden: drew.hidden});
     }
 };
