@@ -23,10 +23,18 @@ boats via its nearest sea cell. Within DIRECT_M the straight line (with the deto
 the route when shorter and it stays on land (or at sea) on a 100 m raster, so nearby units are
 not ranked by cell-centre rounding. Every route is at least the straight line (the legs are
 exact; triangle inequality). One search from the destination gives every unit's distance (the
-graph is undirected): scipy's Dijkstra if installed, else a vectorised bucket Dijkstra (1-3 ms
-here); the last CACHE searches are kept, as a chief looks at one incident again and again.
-Drones fly straight over land and sea. The model covers the district and its surroundings only:
-units outside the grid are unreachable (note "outside_area").
+graph is undirected): scipy's Dijkstra (`scipy.sparse.csgraph`, under 1 ms here), with each
+node's predecessor on its way to the destination; the last CACHE searches are kept, as a chief
+looks at one incident again and again. Drones fly straight over land and sea. The model covers
+the district and its surroundings only: units outside the grid are unreachable (note
+"outside_area").
+
+Path. `path` gives the way a distance assumed, as lon/lat points: the unit, its cell's centre,
+the centres the search's predecessors lead through, the destination's cell centre, the
+destination; or the straight line (drones, short clear trips); None when unreachable. Its
+length times the graph's detour is the leg's distance, so the map can draw the route an ETA
+assumed and the simulator's units drive it. With the search cached it is a walk of a few
+hundred predecessors.
 """
 
 from __future__ import annotations
@@ -40,14 +48,10 @@ from typing import Any
 
 import numpy as np
 import shapely
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import dijkstra
 
 from domain.geo import EARTH_RADIUS_M, Geography
-
-try:  # optional: C Dijkstra, 2-4x faster than the numpy one below, same distances
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import dijkstra as _scipy_dijkstra
-except ImportError:  # pragma: no cover - depends on the environment
-    _scipy_dijkstra = None
 
 KNOT_M_S = 1852 / 3600
 SPEED_M_S = {  # planning speeds, door to door
@@ -121,9 +125,6 @@ class _Graph:
         self.node[member] = np.arange(int(member.sum()))
         self.lon, self.lat = raster.lon[member], raster.lat[member]
         n = self.lon.size
-        # padded adjacency: row n is a sink with no edges, missing edges point at it with inf
-        self.nbr = np.full((n + 1, 8), n, dtype=np.intp)
-        self.w = np.full((n + 1, 8), np.inf)
         pad = np.full((raster.shape[0] + 2, raster.shape[1] + 2), -1, dtype=np.intp)
         pad[1:-1, 1:-1] = self.node
         rows, cols = np.nonzero(member)
@@ -131,18 +132,24 @@ class _Graph:
         def at(dr: int, dc: int) -> np.ndarray:
             return pad[rows + 1 + dr, cols + 1 + dc]
 
-        src = self.node[rows, cols]
-        for k, (dr, dc) in enumerate(_STEPS):
-            dst = at(dr, dc)
-            ok = dst >= 0
+        here = self.node[rows, cols]
+        src, dst = [], []
+        for dr, dc in _STEPS:
+            there = at(dr, dc)
+            ok = there >= 0
             if dr and dc:
                 ok &= (at(dr, 0) >= 0) | (at(0, dc) >= 0)
-            s, d = src[ok], dst[ok]
-            self.nbr[s, k] = d
-            self.w[s, k] = haversine(self.lon[s], self.lat[s], self.lon[d], self.lat[d]) * detour
-        self.min_w = float(self.w[np.isfinite(self.w)].min()) if np.isfinite(self.w).any() else 1.0
-        # nearest node of this graph for every cell (by centre distance, within SNAP_M)
-        self.nearest = self.node.copy()
+            src.append(here[ok])
+            dst.append(there[ok])
+        s, d = np.concatenate(src), np.concatenate(dst)
+        w = haversine(self.lon[s], self.lat[s], self.lon[d], self.lat[d]) * detour
+        # every cell lists its own neighbours, so each edge is there both ways: undirected
+        self.edges = csr_array((w, (s, d)), shape=(n, n))
+        self.nearest = self._nearest(raster)
+
+    def _nearest(self, raster: _Raster) -> np.ndarray:
+        """The nearest node of this graph for every cell (by centre distance, within SNAP_M)."""
+        nearest = self.node.copy()
         k = math.ceil(SNAP_M / (raster.dlat * _M_PER_DEG))
         big = np.full((raster.shape[0] + 2 * k, raster.shape[1] + 2 * k), -1, dtype=np.intp)
         big[k:-k, k:-k] = self.node
@@ -154,42 +161,16 @@ class _Graph:
             if (dr * dr + dc * dc) ** 0.5 * raster.dlat * _M_PER_DEG > SNAP_M + CELL_M:
                 break
             window = big[k + dr : k + dr + raster.shape[0], k + dc : k + dc + raster.shape[1]]
-            fill = (self.nearest < 0) & (window >= 0)
-            self.nearest[fill] = window[fill]
-        self._csr = None
-        if _scipy_dijkstra is not None and n:
-            ok = np.isfinite(self.w[:n])
-            rows = np.broadcast_to(np.arange(n)[:, None], (n, 8))[ok]
-            self._csr = csr_array((self.w[:n][ok], (rows, self.nbr[:n][ok])), shape=(n, n))
+            fill = (nearest < 0) & (window >= 0)
+            nearest[fill] = window[fill]
+        return nearest
 
-    def search(self, source: int) -> np.ndarray:
-        """Shortest path metres from `source` to every node (inf: not connected)."""
-        if self._csr is not None:
-            return _scipy_dijkstra(self._csr, directed=True, indices=source)
-        return bucket_dijkstra(self.nbr, self.w, source, self.min_w)
-
-
-def bucket_dijkstra(nbr: np.ndarray, w: np.ndarray, source: int, width: float) -> np.ndarray:
-    """Dijkstra with a bucket queue, vectorised: every node whose tentative distance is below
-    `bound + width` is final when width <= the lightest edge (no path through another unsettled
-    node can be shorter), so a whole band of nodes is settled and relaxed per numpy step.
-    `nbr`/`w`: padded adjacency whose last row is a sink; returns distances without the sink."""
-    dist = np.full(nbr.shape[0], np.inf)
-    dist[source] = 0.0
-    done = np.zeros(nbr.shape[0], dtype=bool)
-    done[-1] = True
-    bound = 0.0
-    while True:
-        front = np.flatnonzero((dist < bound + width) & ~done)
-        if front.size == 0:
-            rest = dist[~done]
-            if rest.size == 0 or not np.isfinite(low := rest.min()):
-                return dist[:-1]
-            bound = float(low)
-            continue
-        done[front] = True
-        np.minimum.at(dist, nbr[front].ravel(), (dist[front, None] + w[front]).ravel())
-        bound += width
+    def search(self, source: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shortest-path metres from `source` to every node (inf: not connected), and each
+        node's predecessor, the next node on its way back to `source` (negative for `source`
+        itself and for nodes not connected)."""
+        dist, pred = dijkstra(self.edges, directed=True, indices=source, return_predecessors=True)
+        return dist, pred
 
 
 class TravelModel:
@@ -209,7 +190,8 @@ class TravelModel:
             "land": _Graph(raster, land, LAND_DETOUR),
             "sea": _Graph(raster, ~land & in_coverage, 1.0),
         }
-        self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        # (graph, source node) -> (distances, predecessors) of the search from that node
+        self._cache: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -253,18 +235,22 @@ class TravelModel:
         node, leg, _ = self.snap(graph, dest[0], dest[1])
         if node[0] < 0:
             return np.full(g.lon.size, np.inf)
-        key = (graph, int(node[0]))
+        return self._search(graph, int(node[0]))[0] + leg[0] * g.detour
+
+    def _search(self, graph: str, source: int) -> tuple[np.ndarray, np.ndarray]:
+        """The search from `source` (distances, predecessors), from the cache when recent."""
+        key = (graph, source)
         with self._lock:
-            field = self._cache.get(key)
-            if field is not None:
+            found = self._cache.get(key)
+            if found is not None:
                 self._cache.move_to_end(key)
-        if field is None:
-            field = g.search(key[1])
+        if found is None:
+            found = self.graphs[graph].search(source)
             with self._lock:
-                self._cache[key] = field
+                self._cache[key] = found
                 while len(self._cache) > CACHE:
                     self._cache.popitem(last=False)
-        return field + leg[0] * g.detour
+        return found
 
     def _clear(self, graph: str, lon: np.ndarray, lat: np.ndarray, dest: LonLat) -> np.ndarray:
         """Whether each straight lon/lat segment point->dest stays on land (or off it) on the
@@ -305,7 +291,7 @@ class TravelModel:
                 note[mask] = "wrong_domain"
                 continue
             else:
-                dist[mask], note[mask] = self._graph_route(
+                dist[mask], note[mask], _ = self._graph_route(
                     graph, lon[mask], lat[mask], dest, straight[mask]
                 )
             eta[mask] = dist[mask] / speed
@@ -314,23 +300,27 @@ class TravelModel:
 
     def _graph_route(
         self, graph: str, lon: np.ndarray, lat: np.ndarray, dest: LonLat, straight: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Metres, the reason where unreachable, and whether the unit takes the straight line
+        (within DIRECT_M, clear of the other medium, and no longer than the way via the grid)."""
         g = self.graphs[graph]
         node, leg, inside = self.snap(graph, lon, lat)
         dest_node, _, dest_inside = self.snap(graph, dest[0], dest[1])
         field = self.distances_from(dest, graph)
         dist = np.where(node >= 0, field[node] + leg * g.detour, np.inf)
+        direct = np.zeros(dist.shape, dtype=bool)
         near = np.flatnonzero(straight <= DIRECT_M)
         if near.size:
-            clear = near[self._clear(graph, lon[near], lat[near], dest)]
-            dist[clear] = np.minimum(dist[clear], straight[clear] * g.detour)
+            clear = self._clear(graph, lon[near], lat[near], dest)
+            direct[near] = clear & (straight[near] * g.detour <= dist[near])
+        dist[direct] = straight[direct] * g.detour
         note = np.where(node < 0, "off_graph", "no_route").astype(object)
         if dest_node[0] < 0:
             note[:] = "off_graph"
         note[~inside] = "outside_area"
         if not dest_inside[0]:
             note[:] = "outside_area"
-        return dist, note
+        return dist, note, direct
 
     def eta(
         self, units: Sequence[Mapping[str, Any]], dest: LonLat, domain: str | None = None
@@ -344,6 +334,42 @@ class TravelModel:
         """One unit of `kind` at origin."""
         return _legs(*self.route([kind], [origin[0]], [origin[1]], dest, domain))[0]
 
+    # -- paths --------------------------------------------------------------------------------
+
+    def path(
+        self, kind: str, origin: LonLat, dest: LonLat, domain: str | None = None
+    ) -> list[LonLat] | None:
+        """The way `leg` measured for a unit of `kind` at origin, as lon/lat points from origin
+        to dest: their length times the graph's detour is the leg's distance. The straight line
+        for drones and short clear trips; None when the leg is unreachable."""
+        leg = self.leg(kind, origin, dest, domain)
+        if leg.distance_m is None:
+            return None
+        origin, dest = (float(origin[0]), float(origin[1])), (float(dest[0]), float(dest[1]))
+        graph = GRAPH_OF_KIND[kind]
+        if graph == "air" or self._direct(graph, origin, dest):
+            return _distinct([origin, dest])
+        return _distinct([origin, *self._centres(graph, origin, dest), dest])
+
+    def _direct(self, graph: str, origin: LonLat, dest: LonLat) -> bool:
+        """Whether `route` took the straight line for this unit (asked of the same code, so the
+        path cannot disagree with the distance)."""
+        lon, lat = np.array([origin[0]]), np.array([origin[1]])
+        straight = haversine(lon, lat, dest[0], dest[1])
+        return bool(self._graph_route(graph, lon, lat, dest, straight)[2][0])
+
+    def _centres(self, graph: str, origin: LonLat, dest: LonLat) -> list[LonLat]:
+        """The cell centres from origin's cell to dest's, along the search from dest (which
+        `leg` has just run, so it is cached): each node's predecessor is its next step."""
+        g = self.graphs[graph]
+        start = int(self.snap(graph, origin[0], origin[1])[0][0])
+        end = int(self.snap(graph, dest[0], dest[1])[0][0])
+        pred = self._search(graph, end)[1]
+        nodes = [start]
+        while nodes[-1] != end:
+            nodes.append(int(pred[nodes[-1]]))
+        return list(zip(g.lon[nodes].tolist(), g.lat[nodes].tolist(), strict=True))
+
 
 def _num(x: Any) -> float:
     return float(x) if isinstance(x, (int, float)) else math.nan
@@ -356,3 +382,8 @@ def _legs(dist: np.ndarray, eta: np.ndarray, straight: np.ndarray, note: np.ndar
             dist.tolist(), eta.tolist(), straight.tolist(), note.tolist(), strict=True
         )
     ]
+
+
+def _distinct(points: list[LonLat]) -> list[LonLat]:
+    """Without a point repeating the one before it (a unit at its cell's centre)."""
+    return [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]

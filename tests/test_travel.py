@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shapely.geometry import LineString
 
 from domain import travel as tr
 from domain.geo import Geography, haversine_m
-from domain.travel import LAND_DETOUR, SNAP_M, SPEED_M_S, TravelModel, bucket_dijkstra
+from domain.travel import LAND_DETOUR, SNAP_M, SPEED_M_S, TravelModel
 
 KUICHONG = (114.43, 22.63)
 DAPENG_FORTRESS = (114.51, 22.60)
@@ -138,51 +141,55 @@ def test_recent_searches_are_cached(travel: TravelModel) -> None:
     assert np.isinf(travel.distances_from(OPEN_SEA, "land")).all()
 
 
-def _heap_dijkstra(nbr: np.ndarray, w: np.ndarray, source: int) -> np.ndarray:
-    """Textbook Dijkstra, the reference for the vectorised one."""
-    dist = np.full(nbr.shape[0] - 1, np.inf)
+def _heap_dijkstra(edges: Any, source: int) -> np.ndarray:
+    """Textbook Dijkstra over the graph's CSR rows, the reference for scipy's."""
+    dist = np.full(edges.shape[0], np.inf)
     dist[source] = 0.0
     heap = [(0.0, source)]
     while heap:
         d, i = heapq.heappop(heap)
         if d > dist[i]:
             continue
-        for j, wj in zip(nbr[i].tolist(), w[i].tolist(), strict=True):
-            if j < dist.size and d + wj < dist[j]:
+        lo, hi = edges.indptr[i], edges.indptr[i + 1]
+        for j, wj in zip(edges.indices[lo:hi].tolist(), edges.data[lo:hi].tolist(), strict=True):
+            if d + wj < dist[j]:
                 dist[j] = d + wj
                 heapq.heappush(heap, (d + wj, j))
     return dist
 
 
 @pytest.mark.parametrize("graph", ["land", "sea"])
-def test_bucket_dijkstra_matches_the_textbook_on_the_real_graphs(
+def test_the_search_matches_the_textbook_on_the_real_graphs(
     travel: TravelModel, graph: str
 ) -> None:
     g = travel.graphs[graph]
     for source in (0, g.lon.size // 3, g.lon.size - 1):
-        fast = bucket_dijkstra(g.nbr, g.w, source, g.min_w)
-        ref = _heap_dijkstra(g.nbr, g.w, source)
-        assert np.array_equal(np.isinf(fast), np.isinf(ref))
-        assert np.allclose(fast[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-12)
-        assert np.allclose(g.search(source), ref, rtol=1e-12, equal_nan=False)
+        dist, pred = g.search(source)
+        ref = _heap_dijkstra(g.edges, source)
+        assert np.array_equal(np.isinf(dist), np.isinf(ref))
+        assert np.allclose(dist[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-12)
+        # each reached node's predecessor is one edge nearer the source, on a shortest path
+        reached = np.flatnonzero(np.isfinite(dist) & (np.arange(dist.size) != source))
+        assert (pred[reached] >= 0).all() and pred[source] < 0
+        step = np.asarray(g.edges[pred[reached], reached]).ravel()
+        assert np.allclose(dist[pred[reached]] + step, dist[reached], rtol=1e-12)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(2, 30), st.integers(0, 10**6), st.floats(1.0, 5.0))
-def test_bucket_dijkstra_on_random_graphs(n: int, seed: int, spread: float) -> None:
-    rng = np.random.default_rng(seed)
-    nbr = np.full((n + 1, 4), n)
-    w = np.full((n + 1, 4), np.inf)
-    for i in range(n):  # undirected: add each edge both ways where there is room
-        for j in rng.choice(n, size=2).tolist():
-            a, b = np.flatnonzero(nbr[i] == n), np.flatnonzero(nbr[j] == n)
-            if i != j and a.size and b.size:
-                wt = float(rng.uniform(1.0, spread))
-                nbr[i, a[0]], w[i, a[0]], nbr[j, b[0]], w[j, b[0]] = j, wt, i, wt
-    fast = bucket_dijkstra(nbr, w, 0, 1.0)
-    ref = _heap_dijkstra(nbr, w, 0)
-    assert np.array_equal(np.isinf(fast), np.isinf(ref))
-    assert np.allclose(fast[np.isfinite(ref)], ref[np.isfinite(ref)])
+@pytest.mark.parametrize(
+    ("kind", "a", "b", "domain", "metres"),
+    [  # by the hand-written bucket Dijkstra this model had before scipy (to the millimetre)
+        ("vehicle", KUICHONG, NANAO, None, 18_909.967),
+        ("vehicle", AO_SOUTH, AO_NORTH, None, 14_712.838),
+        ("foot", KUICHONG, QINIANGSHAN, None, 25_822.275),
+        ("boat", DAPENG_BAY, DAYA_BAY, None, 43_576.238),
+        ("boat", DAPENG_AO, XICHONG_SHORE, "coastal", 24_975.347),
+        ("vehicle", KUICHONG, XICHONG_SHORE, "coastal", 28_548.743),
+    ],
+)
+def test_distances_are_the_ones_known_before_scipy(
+    travel: TravelModel, kind: str, a: tuple, b: tuple, domain: str | None, metres: float
+) -> None:
+    assert travel.leg(kind, a, b, domain).distance_m == pytest.approx(metres, abs=0.001)
 
 
 POINTS = st.tuples(st.floats(114.30, 114.66), st.floats(22.42, 22.70))
@@ -231,3 +238,96 @@ def test_no_route_is_none(travel: TravelModel) -> None:
     assert travel.leg("vehicle", KUICHONG, OPEN_SEA).eta_s is None  # a car cannot reach it
     assert travel.leg("boat", DAPENG_BAY, KUICHONG).eta_s is None  # inland
     assert travel.leg("hovercraft", KUICHONG, KUICHONG).eta_s is None
+
+
+# -- paths: the way a distance assumed --------------------------------------------------------
+
+DETOUR = {"foot": LAND_DETOUR, "vehicle": LAND_DETOUR, "boat": 1.0, "drone": 1.0}
+
+
+def _length_m(points: list[tuple[float, float]]) -> float:
+    return sum(haversine_m(*a, *b) for a, b in itertools.pairwise(points))
+
+
+def _wet_m(geo: Geography, points: list[tuple[float, float]]) -> float:
+    """Metres of the polyline off land (degrees to metres, roughly: enough for a bound)."""
+    return LineString(points).difference(geo.land).length * 111_195
+
+
+@pytest.mark.parametrize(
+    ("kind", "a", "b", "domain"),
+    [
+        ("vehicle", KUICHONG, NANAO, None),
+        ("vehicle", AO_SOUTH, AO_NORTH, None),  # round the bay
+        ("foot", KUICHONG, QINIANGSHAN, None),
+        ("foot", KUICHONG, (KUICHONG[0] + 0.004, KUICHONG[1] + 0.003), None),  # straight
+        ("boat", DAPENG_BAY, DAYA_BAY, None),  # round the southern tip
+        ("boat", DAPENG_AO, XICHONG_SHORE, "coastal"),
+        ("vehicle", KUICHONG, XICHONG_SHORE, "coastal"),
+        ("drone", AO_SOUTH, AO_NORTH, None),
+    ],
+)
+def test_a_path_is_as_long_as_its_leg(
+    travel: TravelModel, kind: str, a: tuple, b: tuple, domain: str | None
+) -> None:
+    leg = travel.leg(kind, a, b, domain)
+    path = travel.path(kind, a, b, domain)
+    assert path is not None and leg.distance_m is not None
+    assert path[0] == a and path[-1] == b
+    assert _length_m(path) * DETOUR[kind] == pytest.approx(leg.distance_m, abs=1.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(POINTS, POINTS, st.sampled_from(["foot", "vehicle", "boat", "drone"]))
+def test_any_path_is_as_long_as_its_leg(travel: TravelModel, a: tuple, b: tuple, kind: str) -> None:
+    leg, path = travel.leg(kind, a, b), travel.path(kind, a, b)
+    assert (path is None) == (leg.distance_m is None)
+    if path is not None:
+        assert _length_m(path) * DETOUR[kind] == pytest.approx(leg.distance_m, abs=1.0)
+
+
+def test_land_paths_stay_on_land_and_sea_paths_at_sea(geo: Geography, travel: TravelModel) -> None:
+    land = (KUICHONG, DAPENG_FORTRESS, NANAO, QINIANGSHAN, AO_NORTH, AO_SOUTH, XICHONG_SHORE)
+    for a, b in itertools.permutations(land, 2):
+        path = travel.path("vehicle", a, b)
+        assert path is not None and all(geo.is_land(*p) for p in path), (a, b)
+    sea = (DAPENG_BAY, DAYA_BAY, DAPENG_AO, OFF_SOUTH_TIP)
+    for a, b in itertools.permutations(sea, 2):
+        path = travel.path("boat", a, b)
+        assert path is not None and all(geo.is_sea(*p) for p in path), (a, b)
+
+
+def test_from_kuichong_to_nanao_a_car_stays_ashore(geo: Geography, travel: TravelModel) -> None:
+    path = travel.path("vehicle", KUICHONG, NANAO)
+    assert path is not None and len(path) > 10  # over the grid, not the straight line
+    assert _wet_m(geo, path) < 50  # no more than a corner of a cove between two cells
+    # and round 大鹏澳, where the straight line crosses 3.6 km of water
+    around = travel.path("vehicle", AO_SOUTH, AO_NORTH)
+    assert around is not None
+    assert _wet_m(geo, around) < 0.15 * _wet_m(geo, [AO_SOUTH, AO_NORTH])
+
+
+def test_short_clear_trips_and_drones_take_the_straight_line(travel: TravelModel) -> None:
+    near = (KUICHONG[0] + 0.004, KUICHONG[1] + 0.003)
+    assert travel.path("foot", KUICHONG, near) == [KUICHONG, near]
+    assert travel.path("drone", ISLAND, KUICHONG) == [ISLAND, KUICHONG]
+    assert travel.path("vehicle", KUICHONG, KUICHONG) == [KUICHONG]
+
+
+def test_an_unreachable_unit_has_no_path(travel: TravelModel) -> None:
+    assert travel.path("vehicle", ISLAND, KUICHONG) is None  # no_route
+    assert travel.path("vehicle", KUICHONG, OPEN_SEA) is None  # off_graph
+    assert travel.path("boat", DAPENG_AO, KUICHONG) is None  # inland
+    assert travel.path("vehicle", KUICHONG, DAPENG_AO, "sea") is None  # wrong_domain
+    assert travel.path("vehicle", (114.05, 22.55), KUICHONG) is None  # outside_area
+    assert travel.path("hovercraft", KUICHONG, NANAO) is None
+    assert travel.path("foot", (math.nan, 22.5), KUICHONG) is None  # no position
+
+
+def test_paths_to_one_place_share_one_cached_search(travel: TravelModel) -> None:
+    """A page asking for the path of each assigned unit every few seconds costs a walk of
+    predecessors, not a search per unit."""
+    travel._cache.clear()
+    for origin in (KUICHONG, DAPENG_FORTRESS, QINIANGSHAN, AO_NORTH):
+        assert travel.path("vehicle", origin, NANAO) is not None
+    assert len(travel._cache) == 1
