@@ -1,6 +1,7 @@
 """How a simulated unit answers a dispatch notice, as crews do: acknowledge after a short
-reaction time, drive or sail to the scene (staying on land or at sea, simulator/route.py),
-report arrival, handle the case for a few minutes, report it handled, and go back on patrol.
+reaction time, drive or sail to the scene along the path the centre's ETA assumed (staying on
+land or at sea, simulator/route.py), report arrival, handle the case for a few minutes, report
+it handled, and go back on patrol.
 
 A notice may arrive twice (at-least-once delivery): a redelivery (same incident, same notice
 `ts`) or a notice for the incident the unit is already on changes nothing. A notice for another
@@ -28,7 +29,6 @@ from shapely.geometry.base import BaseGeometry
 from domain.geo import Geography, LonLat, haversine_m
 from domain.payloads import DispatchNotice, TaskReport
 from domain.vocab import UnitKind
-from simulator import route
 
 log = logging.getLogger("ecocommand.simulator")
 
@@ -38,8 +38,8 @@ HANDLING_MS = (120_000, 360_000)  # on scene -> "handled"
 ARRIVED_M = 50.0
 # Speeds en route, around the centre's planning speeds (domain/travel.py SPEED_M_S) so that its
 # ETAs come true: officers walk 4-5 km/h, cars 30 km/h on district roads, boats 20 kn, drones
-# 60 km/h. Roads and paths wind (the centre counts LAND_DETOUR = 1.3 times the straight
-# distance): walkers and cars advance along their planned straight legs at speed / 1.3.
+# 60 km/h. Roads and paths wind (the centre counts LAND_DETOUR = 1.3 times the length of its
+# path): walkers and cars advance along that same path at speed / 1.3.
 TASK_KMH = {
     UnitKind.FOOT: (4.0, 5.0),
     UnitKind.VEHICLE: (26.0, 34.0),
@@ -50,6 +50,7 @@ ROAD_WINDING = {UnitKind.FOOT: 1.3, UnitKind.VEHICLE: 1.3}
 NUDGE_M = (10.0, 20.0, 40.0, 80.0, 160.0)  # from the shore line into the unit's medium
 MAX_NOTICE_BYTES = 8_192  # a real notice is < 2 KB; no point parsing megabytes of garbage
 SEEN_PER_UNIT = 256  # notices remembered per unit for the redelivery check
+MARGIN_DEG = 0.1  # ~10 km round the district: Dapeng Bay, Daya Bay, the southern tip
 
 
 @dataclass
@@ -104,8 +105,10 @@ def parse(payload: object, topic_unit: str | None = None) -> DispatchNotice | No
 
 
 def in_area(geo: Geography, p: LonLat) -> bool:
-    x0, y0, x1, y1 = route.area(geo)
-    return x0 <= p[0] <= x1 and y0 <= p[1] <= y1
+    """Inside the box units may be sent into: the district and its surrounding waters."""
+    x0, y0, x1, y1 = geo.district.bounds
+    m = MARGIN_DEG
+    return x0 - m <= p[0] <= x1 + m and y0 - m <= p[1] <= y1 + m
 
 
 def in_medium(geo: Geography, kind: UnitKind, p: LonLat) -> bool:

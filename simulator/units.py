@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from config import CONFIG_DIR
 from domain.geo import Geography, LonLat, bearing_deg, haversine_m, move_towards
 from domain.payloads import DispatchNotice, TaskReport, UnitPosition, UnitProfile, UnitStatusChange
+from domain.travel import TravelModel
 from domain.vocab import Department, Level, Subdistrict, UnitKind, UnitStatus
 from simulator import route, tasks
 from simulator.tasks import Task
@@ -133,8 +134,11 @@ class UnitFleet:
         multiplier: int = 1,
         interval_scale: float = 1.0,
         start_ms: int = 0,
+        travel: TravelModel | None = None,
     ) -> None:
         self.geo = geo
+        # the centre's own model (~0.1 s to build), so units drive the ways its ETAs assume
+        self.travel = travel or TravelModel.from_geography(geo)
         self.rng = rng
         self.interval_scale = interval_scale
         self.units: list[Unit] = []
@@ -340,7 +344,7 @@ class UnitFleet:
 
     def _set_off(self, u: Unit, t: Task, now_ms: int) -> tuple[list[UnitStatus], list[TaskReport]]:
         """Acknowledge, plan the way and go."""
-        way = route.plan(self.geo, u.kind, u.pos, t.scene)
+        way = route.plan(self.travel, self.geo, u.kind, u.pos, t.scene)
         if not way.reached:
             log.info("%s finds no way to %s; goes as near as it can", u.unit_id, t.scene)
             t.scene, t.cut_off = (way.points[-1] if way.points else u.pos), True
@@ -365,7 +369,7 @@ class UnitFleet:
     def _head_home(self, u: Unit, now_ms: int) -> None:
         """Back to the patrol area by a way that stays in the unit's medium (a straight patrol
         leg from a far scene may cross water), patrolling again from there."""
-        way = route.plan(self.geo, u.kind, u.pos, u.home)
+        way = route.plan(self.travel, self.geo, u.kind, u.pos, u.home)
         u.route = list(way.points)
         u.target = u.route.pop(0) if u.route else None
         u.speed_kmh = self.rng.uniform(*PATROL_KMH[u.kind])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
 import threading
@@ -14,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 from pyais import decode
-from shapely.geometry import Point
+from shapely.geometry import LineString, Point
 
 from config.settings import Settings
-from domain.geo import Geography, haversine_m, load_geography
+from domain.geo import Geography, haversine_m, load_geography, move_towards
 from domain.payloads import (
     SensorProfile,
     SensorReading,
@@ -25,8 +26,10 @@ from domain.payloads import (
     UnitProfile,
     UnitStatusChange,
 )
+from domain.travel import TravelModel
 from domain.vocab import Department, Level, SensorKind, UnitKind, UnitStatus
 from domain.water_quality import breaches
+from simulator import route, tasks
 from simulator.main import Simulation, run
 from simulator.units import DEPARTMENT_ABBR
 from simulator.vessels import LANES, tag_block
@@ -658,7 +661,6 @@ def test_a_vehicle_takes_a_notice_drives_to_the_scene_handles_it_and_patrols_aga
 
 
 def test_a_land_unit_goes_round_water_in_its_way(geo: Geography) -> None:
-    from simulator import route
 
     sim = _fresh(seed=22)
     rng = random.Random(5)
@@ -670,7 +672,7 @@ def test_a_land_unit_goes_round_water_in_its_way(geo: Geography) -> None:
         for p in (geo.random_land_point(rng, near=u.pos, radius_m=6_000) for _ in range(100))
         if haversine_m(*u.pos, *p) > 2_000
         and not geo.segment_stays_on_land(u.pos, p)
-        and route.plan(geo, u.kind, u.pos, p).reached
+        and route.plan(sim.units.travel, geo, u.kind, u.pos, p).reached
     )
     msgs = _follow(
         sim,
@@ -684,6 +686,106 @@ def test_a_land_unit_goes_round_water_in_its_way(geo: Geography) -> None:
     assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
     assert reports[1]["note"] == ""  # at the scene itself
     _check_track(msgs, UnitKind.VEHICLE, geo)
+
+
+def test_a_way_bends_round_a_cove_the_grid_cuts(geo: Geography, travel: TravelModel) -> None:
+    """Round 大鹏澳 the travel grid's path clips the mouth of a creek at Nan'ao (two land cells
+    joined across ~400 m of water); the car's way bends round it and stays ashore."""
+    ao_south, ao_north = (114.52, 22.555), (114.52, 22.595)
+    path = travel.path("vehicle", ao_south, ao_north)
+    assert path is not None
+    assert not all(geo.segment_stays_on_land(a, b) for a, b in itertools.pairwise(path))
+    way = route.plan(travel, geo, UnitKind.VEHICLE, ao_south, ao_north)
+    assert way.reached and way.points[-1] == ao_north
+    pts = [ao_south, *way.points]
+    assert all(geo.segment_stays_on_land(a, b) for a, b in itertools.pairwise(pts))
+    assert route.length_m(pts) == pytest.approx(
+        route.length_m(path), rel=0.05
+    )  # the same way, bent
+
+
+def test_with_no_way_there_a_unit_goes_as_near_as_it_can(
+    geo: Geography, travel: TravelModel
+) -> None:
+    kuichong, island = (114.43, 22.63), (114.6502, 22.5728)  # an island in Daya Bay
+    assert travel.path("vehicle", kuichong, island) is None
+    way = route.plan(travel, geo, UnitKind.VEHICLE, kuichong, island)
+    assert not way.reached
+    pts = [kuichong, *way.points]
+    assert all(geo.segment_stays_on_land(a, b) for a, b in itertools.pairwise(pts))
+    # the end is the land cell nearest the island of all those a car at Kuichong can reach
+    land = travel.graphs["land"]
+    linked = [
+        (float(x), float(y))
+        for x, y, d in zip(land.lon, land.lat, travel.distances_from(kuichong, "land"), strict=True)
+        if math.isfinite(d)
+    ]
+    nearest = min(haversine_m(*p, *island) for p in linked)
+    assert haversine_m(*pts[-1], *island) == pytest.approx(nearest)
+    assert nearest < 6_000  # the peninsula's east coast, across the water
+
+
+def _off_path_m(path: list[tuple[float, float]], p: tuple[float, float]) -> float:
+    """Metres from p to the polyline (on a local flat plane: a few km, well under a metre off)."""
+    kx = math.cos(math.radians(p[1])) * 111_195
+    line = LineString([((x - p[0]) * kx, (y - p[1]) * 111_195) for x, y in path])
+    return line.distance(Point(0.0, 0.0))
+
+
+def _metres_until_near(path: list[tuple[float, float]], scene: tuple[float, float]) -> float:
+    """How far along the path a unit first comes within ARRIVED_M of the scene (a path may
+    pass the scene on its way to the scene's cell centre and come back: see domain/travel.py)."""
+    done = 0.0
+    for a, b in itertools.pairwise(path):
+        leg = haversine_m(*a, *b)
+        for m in range(0, math.ceil(leg) + 1):
+            if haversine_m(*move_towards(a, b, m), *scene) <= tasks.ARRIVED_M:
+                return done + m
+        done += leg
+    return done
+
+
+@pytest.mark.parametrize(("kind", "seed", "domain"), [("vehicle", 26, "land"), ("boat", 27, "sea")])
+def test_a_unit_drives_the_path_its_eta_assumed(
+    geo: Geography, kind: str, seed: int, domain: str
+) -> None:
+    """The way the centre's ETA assumed (TravelModel.path) is the way the unit takes, at the
+    pace the ETA counts: its length times the detour over the unit's speed."""
+    sim = _fresh(seed=seed)
+    travel = sim.units.travel
+    u = _unit(sim, UnitKind(kind))
+    rng = random.Random(seed)
+    sample = geo.random_sea_point if kind == "boat" else geo.random_land_point
+    area = "district" if kind == "boat" else None
+    scene = next(
+        p
+        for p in (sample(rng, area, near=u.pos, radius_m=8_000) for _ in range(500))
+        if haversine_m(*u.pos, *p) >= 5_000
+        and (way := travel.path(kind, u.pos, p)) is not None
+        and len(way) > 6  # over the grid, with turns
+    )
+    notice = _notice_for(u.unit_id, "INC-7", scene, domain=domain)
+    msgs = _follow(sim, u.unit_id, T0 + 1_000, 40, {T0 + 3_000: notice}, step_ms=2_000)
+    reports = _reports(msgs)
+    assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
+    ack, arrived = reports[0]["ts"], reports[1]["ts"]
+    pos = {t: m for t, leaf, m in msgs if leaf == "position"}
+    start = (pos[ack]["lon"], pos[ack]["lat"])
+    path = travel.path(kind, start, scene)
+    assert path is not None and len(path) > 6
+    en_route = [(m["lon"], m["lat"]) for t, m in pos.items() if ack <= t <= arrived]
+    assert len(en_route) > 20
+    off = [_off_path_m(path, p) for p in en_route]
+    assert max(off) < 30, max(off)  # on it, bar a bend round a cove the grid cuts
+    assert sorted(off)[len(off) // 2] < 1
+    km = route.length_m(path) / 1000
+    assert f"on the way: {km:.1f} km" in reports[0]["note"]
+    # at the pace the ETA counts: the path's length times the detour over the unit's speed;
+    # "arrived" from the first report within ARRIVED_M of the scene (one every 5-10 s)
+    speed = pos[ack]["speed_kmh"] / 3.6 / tasks.ROAD_WINDING.get(UnitKind(kind), 1.0)
+    due_s = _metres_until_near(path, scene) / speed
+    assert due_s - 2 <= (arrived - ack) / 1000 <= due_s + 12
+    _check_track(msgs, UnitKind(kind), geo)
 
 
 def test_a_boat_sails_to_a_sea_scene_and_stays_at_sea(geo: Geography) -> None:
