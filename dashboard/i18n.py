@@ -603,6 +603,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.col.lead": {"zh": "主办", "en": "Lead"},
     "kpis.col.involved": {"zh": "参与", "en": "Involved"},
     "kpis.col.unit": {"zh": "巡查力量", "en": "Unit"},
+    "kpis.col.unit_name": {"zh": "名称", "en": "Name"},
     "kpis.col.incidents": {"zh": "案件数", "en": "Incidents"},
     "kpis.col.hour": {"zh": "时段（北京时间）", "en": "Hour (UTC+8)"},
     "kpis.col.units_on_duty": {"zh": "在岗力量数", "en": "Units on duty"},

@@ -117,6 +117,12 @@ def _record_frame(recs: list[dict[str, Any]], version: int) -> pd.DataFrame:
     return frame
 
 
+def _named(r: redis.Redis, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-unit rows with each unit's name (its id when it has none): people read names."""
+    names = kpi_days.unit_names(r, [str(row["unit"]) for row in rows])
+    return [{**row, "name": names.get(str(row["unit"]), str(row["unit"]))} for row in rows]
+
+
 def _simulated(recs: list[dict[str, Any]], frame: pd.DataFrame) -> int:
     """How many of the figures' incidents are simulated history (the page says so)."""
     ids = set(frame["id"]) if len(frame) else set()
@@ -189,7 +195,7 @@ def kpi_report(
         "workload": {
             "n": work["n"],
             "n_without_units": work["n_without_units"],
-            "per_unit": kpi_days.frame_rows(work["per_unit"]),
+            "per_unit": _named(r, kpi_days.frame_rows(work["per_unit"])),
             "per_department": kpi_days.frame_rows(work["per_department"]),
         },
         "on_duty": kpi_days.frame_rows(on_duty),

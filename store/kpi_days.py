@@ -191,6 +191,15 @@ def is_closed(r: redis.Redis, day: str) -> bool:
     return bool(r.hexists(keys.kpi_day(day), "closed_ms"))
 
 
+def unit_names(r: redis.Redis, unit_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these units as their profiles say (units without one are left out)."""
+    ids = list(unit_ids)
+    pipe = r.pipeline(transaction=False)
+    for u in ids:
+        pipe.hget(keys.state("unit", u), "name")
+    return {u: as_text(n) for u, n in zip(ids, pipe.execute(), strict=True) if n}
+
+
 def ran_days(r: redis.Redis, days: Iterable[str]) -> set[str]:
     """Of `days`, those the system ran on: a worker's heartbeat that day (keys.RAN_DAYS) or a
     closed-day row (simulated history, or closed before the heartbeat marked days)."""

@@ -103,3 +103,10 @@ def test_the_day_to_close_is_yesterday_in_shenzhen_once_its_grace_time_is_over(
 ) -> None:
     assert TEST_DAY.strftime("%Y%m%d") == "20261118" and day_close.GRACE_MS == 10 * 60_000
     assert day_close.day_to_close(local_ms(TEST_DAY, hhmm)) == day
+
+
+def test_units_are_named_as_their_profiles_say(r: redis.Redis) -> None:
+    """The KPI page's busiest units by name (issue 17, defect 11): a unit without a name keeps
+    its id."""
+    r.hset(keys.state("unit", "U-7"), mapping={"name": "南澳巡查一组"})
+    assert kpi_days.unit_names(r, ["U-7", "U-8"]) == {"U-7": "南澳巡查一组"}

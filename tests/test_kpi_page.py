@@ -338,7 +338,8 @@ def test_trend_charts_have_one_line_per_interval_deadline_and_kind() -> None:
 
 def test_workload_units_and_water() -> None:
     units = chart_table("units", report(), "zh")
-    assert len(units.rows) == TOP_UNITS and units.rows[0] == {"unit": "U-00", "incidents": 20}
+    assert len(units.rows) == TOP_UNITS
+    assert units.rows[0] == {"unit": "U-00", "name": "U-00", "incidents": 20}  # no name: its id
     dept = chart_figure("departments", report(), "zh")
     assert [tr.y[0] for tr in dept.data] == [4, 5] and dept.data[0].x[0] == "水务"
     points = chart_table("water_points", report(), "zh")
@@ -399,8 +400,9 @@ def test_csv_is_the_chart_table_with_a_bom_and_no_formulas() -> None:
         "en",
     )
     rows = _rows(table_csv(units, "en"))
-    assert rows[0] == ["Unit", "Incidents"]
-    assert [r[0] for r in rows[1:]] == ["'@SUM(A1)", "'-2+3", "'+1", "U-1"]
+    assert rows[0] == ["Name", "Unit", "Incidents"]
+    assert [r[1] for r in rows[1:]] == ["'@SUM(A1)", "'-2+3", "'+1", "U-1"]
+    assert [r[0] for r in rows[1:]] == ["'@SUM(A1)", "'-2+3", "'+1", "U-1"]  # no name: the id
 
 
 def test_each_chart_exports_exactly_its_rows() -> None:
@@ -421,15 +423,26 @@ def test_no_tile_for_an_empty_report_breaks() -> None:
     text = _text(tiles_view(rep, "zh"))
     assert "—" in text and "n = 0 件受理" in text
     assert isinstance(tiles_view(rep, "en")[0], html.Div)
+    empty = {
+        **rep,
+        "on_duty": [],
+        "response_times": {**rep["response_times"], "trend": [], "deadline_trend": []},
+        "workload": {"n": 0, "n_without_units": 0, "per_unit": [], "per_department": []},
+        "handling_rate": {**rep["handling_rate"], "by_source": []},
+    }
     for name in CHARTS:
-        chart_figure(
-            name,
-            {
-                **rep,
-                "on_duty": [],
-                "response_times": {**rep["response_times"], "trend": [], "deadline_trend": []},
-                "workload": {"n": 0, "n_without_units": 0, "per_unit": [], "per_department": []},
-                "handling_rate": {**rep["handling_rate"], "by_source": []},
-            },
-            "zh",
-        )
+        fig = chart_figure(name, empty, "zh")
+        if not chart_table(name, empty, "zh").rows:  # "no data", not bare axes (issue 17)
+            assert [a.text for a in fig.layout.annotations] == ["暂无数据"], name
+            assert fig.layout.xaxis.visible is False and not fig.data, name
+
+
+def test_a_one_day_trend_ticks_by_day_not_by_millisecond() -> None:
+    """Issue 17, defect 9: a trend over one day had ticks like "23:59:59.999"."""
+    rep = report()
+    rep["coverage"] = [r for r in rep["coverage"] if r["day"] == rep["coverage"][0]["day"]]
+    fig = chart_figure("coverage", rep, "zh")
+    assert fig.layout.xaxis.tickformat == "%m-%d" and fig.layout.xaxis.dtick == 86_400_000
+    day = rep["coverage"][0]["day"]
+    first, last = fig.layout.xaxis.range
+    assert first < f"{day[:4]}-{day[4:6]}-{day[6:]}" < last

@@ -9,6 +9,7 @@ dashed green line wherever a share is drawn.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,7 +180,10 @@ def departments_table(rep: Mapping[str, Any], lang: str) -> Table:
 
 def units_table(rep: Mapping[str, Any], _lang: str) -> Table:
     rows = [dict(r) for r in rep["workload"]["per_unit"][:TOP_UNITS]]
-    return Table([("unit", "kpis.col.unit"), ("incidents", "kpis.col.incidents")], rows)
+    for r in rows:  # the name people know the unit by; a report from before names: its id
+        r.setdefault("name", r["unit"])
+    columns = [("name", "kpis.col.unit_name"), ("unit", "kpis.col.unit")]
+    return Table([*columns, ("incidents", "kpis.col.incidents")], rows)
 
 
 def on_duty_table(rep: Mapping[str, Any], _lang: str) -> Table:
@@ -445,7 +449,7 @@ def units_figure(table: Table, lang: str) -> go.Figure:
     rows = table.rows[::-1]  # the busiest at the top
     fig = go.Figure(
         go.Bar(
-            y=[r["unit"] for r in rows],
+            y=[r["name"] for r in rows],
             x=[r["incidents"] for r in rows],
             orientation="h",
             marker_color=BAR,
@@ -547,8 +551,50 @@ def chart_table(name: str, rep: Mapping[str, Any], lang: str) -> Table:
 
 
 def chart_figure(name: str, rep: Mapping[str, Any], lang: str) -> go.Figure:
+    """A chart, or "no data" when it has nothing to show (not bare axes); a trend by day ticks
+    once a day, so a one-day period reads as its date, not as milliseconds."""
     table_of, figure_of = CHARTS[name]
-    return figure_of(table_of(rep, lang), lang)
+    table = table_of(rep, lang)
+    if not table.rows:
+        return _no_data(lang)
+    fig = figure_of(table, lang)
+    days = sorted({x for tr in fig.data for x in (getattr(tr, "x", None) or ()) if _is_day(x)})
+    if days:
+        first, last = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
+        half = dt.timedelta(hours=12)
+        fig.update_xaxes(
+            type="date",
+            tickformat="%m-%d",
+            dtick=DAY_MS if len(days) <= 14 else None,
+            range=[
+                str(dt.datetime.combine(first, dt.time()) - half),
+                str(dt.datetime.combine(last, dt.time()) + half),
+            ],
+        )
+    return fig
+
+
+DAY_MS = 86_400_000
+
+
+def _is_day(x: Any) -> bool:
+    return isinstance(x, str) and len(x) == 10 and x[4] == "-" and x[7] == "-"
+
+
+def _no_data(lang: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(
+        text=t("kpis.no_data", lang),
+        showarrow=False,
+        font={"size": 18, "color": "#5b6b7b"},
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, 160)
 
 
 def chart_n(name: str, rep: Mapping[str, Any]) -> tuple[str, int]:
