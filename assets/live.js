@@ -522,6 +522,19 @@
     }
     var FOCUS_ZOOM = 14;
 
+    function polylines() {  /* the lines on the map (the dispatch map's routes), for tests */
+        var out = [];
+        boards.forEach(function (b) {
+            if (!b._map) { return; }
+            b._map.eachLayer(function (l) {
+                if (l instanceof L.Polyline && !(l instanceof L.Polygon)) {
+                    out.push({points: l.getLatLngs().length, color: l.options.color, dash: l.options.dashArray || null});
+                }
+            });
+        });
+        return out;
+    }
+
     function view() {  /* the map's extent: [[south, west], [north, east]] and its zoom */
         var map = null;
         boards.forEach(function (b) { if (b._map) { map = b._map; } });
@@ -540,5 +553,5 @@
     window.ecocommand.map = Object.assign({}, window.ecocommand.map);
     window.ecocommand.map.live = {anchor: anchor, records: records, layers: layers, seq: null, stats: stats,
                                   item: item, containerPoint: containerPoint, popupText: popupText,
-                                  view: view, focus: focus};
+                                  view: view, focus: focus, polylines: polylines};
 }());

@@ -33,7 +33,6 @@ from views.dispatch import (
     PHONE,
     REVEAL,
     ROW,
-    candidate_lines,
     candidate_markers,
     candidates_view,
     counts_view,
@@ -44,6 +43,7 @@ from views.dispatch import (
     pick_view,
     queue_order,
     queue_view,
+    route_lines,
 )
 from views.trail import dispatch_check_view
 
@@ -146,17 +146,20 @@ def show(selected: Any, _changed: Any, _seen: Any) -> tuple[Any, ...]:
 )
 def rank(selected: Any, _changed: Any, _seen: Any, _clock: Any) -> tuple[Any, ...]:
     """The selected incident's candidates, ranked again as it changes and as time passes (a
-    chief's ticks stay: views/dispatch.candidates_view); none once it is past assigning."""
+    chief's ticks stay: views/dispatch.candidates_view), and the ways the ETAs assume for the
+    units sent and the candidates; none once it is past assigning."""
     who = viewer.current()
     chief = who.role in roles.DISPATCHERS
     inc = _shown(selected)
     if inc is None or inc.get("state") not in ASSIGNABLE:
         return candidates_view([], who.lang, chief), empty(), []
     found = service.candidates(app_context(), selected)
+    sent = [str(u) for u in inc.get("units") or []]
+    ways = service.routes(app_context(), selected, sent + [c["unit_id"] for c in found])
     return (
         candidates_view(found, who.lang, chief, selected),
         candidate_markers(found, who.lang),
-        candidate_lines(found, inc),
+        route_lines(ways, sent, found),
     )
 
 

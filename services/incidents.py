@@ -20,7 +20,7 @@ from domain.vocab import Department
 from services import audit
 from services.context import AppContext
 from services.errors import Refused
-from store import incidents
+from store import incidents, snapshots
 from store.dispatch import candidates as ranked_candidates
 from store.evidence import EvidenceFiles
 from store.personal import PHONE_FIELD  # kept on the record, never answered: see `public`
@@ -317,6 +317,25 @@ def candidates(ctx: AppContext, incident_id: str) -> list[dict[str, Any]]:
     """The nearest suitable units, ranked by estimated time of arrival."""
     inc = _read(ctx, incident_id)
     return ranked_candidates(ctx.redis, inc, ctx.travel, ctx.now_ms(), ctx.rules)
+
+
+def routes(ctx: AppContext, incident_id: str, unit_ids: list[str]) -> dict[str, list[list[float]]]:
+    """Per unit (of those given, with a position), the way its ETA assumes from where it is
+    now to the incident ([lat, lon] points, travel.path: by road or by sea, never straight
+    across a bay); units that cannot reach it are left out."""
+    inc = _read(ctx, incident_id)
+    wanted = {"unit": (unit_ids, ("lat", "lon", "kind"))}
+    found = snapshots.named_entities(ctx.redis, wanted, ctx.now_ms())["unit"]
+    out = {}
+    for u in found:
+        lon, lat = u.get("lon"), u.get("lat")
+        if not isinstance(lon, int | float) or not isinstance(lat, int | float):
+            continue
+        dest = (float(inc["lon"]), float(inc["lat"]))
+        path = ctx.travel.path(str(u.get("kind")), (lon, lat), dest, inc.get("domain"))
+        if path:
+            out[str(u["unit_id"])] = [[round(y, 6), round(x, 6)] for x, y in path]
+    return out
 
 
 def evidence_file(ctx: AppContext, incident_id: str, sha256: str) -> tuple[Path, dict[str, Any]]:

@@ -28,6 +28,7 @@ from tests.helpers import (
     wait_for,
     write_available_unit,
 )
+from views.dispatch import ROUTE_COLOUR
 
 SHOTS = Path("/tmp")  # screenshots to look at after a run (also kept in tmp_path)
 # a duty chief's controls: nobody else's page holds any of them
@@ -252,4 +253,40 @@ def test_the_detail_panel_follows_the_incident_and_offers_only_what_its_state_al
             lambda i=ident: browser.find_element(By.ID, i).get_attribute("value") == "", 10, ident
         )
     assert "非法采砂" not in page_text(browser, f"#{Ids.NEW_TYPE}")
+    assert not console_errors(browser)
+
+
+def test_the_dispatch_map_draws_the_way_the_eta_assumed_for_the_unit_sent(
+    r: redis.Redis, web: str, browser: webdriver.Chrome, settings: Settings
+) -> None:
+    """Issue 17, defect 4: after assigning, the unit sent stays on the dispatch map (moving,
+    pushed) with the way its ETA assumed, by road round the bay: not a straight line."""
+    ctx = build(settings)
+    write_available_unit(r, "CAR-KC", "vehicle", 22.63, 114.43)  # at Kuichong
+    incident_id = open_hotline_incident(r, lat=22.53, lon=114.50, domain="land")  # Nan'ao
+    incidents.assign_units(ctx, incident_id, incidents.Assignment(units=["CAR-KC"]), "chief")
+    sign_in(browser, web, r, "dispatcher", "chief")
+    _select_assigned(browser, web, incident_id)
+    routes = "return window.ecocommand.map.live.polylines();"
+    wait_for(
+        lambda: [p for p in browser.execute_script(routes) if p["color"] == ROUTE_COLOUR],
+        15,
+        "the route of the unit sent",
+    )
+    (route,) = [p for p in browser.execute_script(routes) if p["color"] == ROUTE_COLOUR]
+    assert route["points"] > 5 and route["dash"] is None  # a road's bends, drawn solid
+    here = "return window.ecocommand.map.live.item('units', 'CAR-KC');"
+    wait_for(lambda: browser.execute_script(here), 10, "the unit itself, live, on the same map")
+    write_available_unit(r, "CAR-KC", "vehicle", 22.60, 114.45)  # it moves: the marker follows
+    wait_for(
+        lambda: (
+            (
+                browser.execute_script("return window.ecocommand.map.live.item('units', 'CAR-KC');")
+                or {}
+            ).get("lat")
+            == 22.6
+        ),
+        10,
+        "the unit moving on the dispatch map",
+    )
     assert not console_errors(browser)

@@ -387,13 +387,24 @@ def candidate_markers(found: list[dict[str, Any]], lang: str) -> dict[str, Any]:
     }
 
 
-def candidate_lines(found: list[dict[str, Any]], inc: dict[str, Any]) -> list[dl.Polyline]:
-    return [
+ROUTE_COLOUR, CANDIDATE_COLOUR = "#c77c00", "#1f5fa8"
+
+
+def route_lines(
+    routes: dict[str, list[list[float]]], sent: list[str], found: list[dict[str, Any]]
+) -> list[dl.Polyline]:
+    """The ways the ETAs assume, by road or by sea: solid for the units sent (the chief watches
+    them come along it), dashed for the candidates; a unit without a way gets no line."""
+    lines = [
+        dl.Polyline(positions=routes[u], color=ROUTE_COLOUR, weight=4, opacity=0.9)
+        for u in sent
+        if u in routes
+    ]
+    lines += [
         dl.Polyline(
-            positions=[[c["lat"], c["lon"]], [inc["lat"], inc["lon"]]],
-            color="#1f5fa8",
-            weight=2,
-            dashArray="6 4",
+            positions=routes[c["unit_id"]], color=CANDIDATE_COLOUR, weight=2, dashArray="6 4"
         )
         for c in found
+        if c["unit_id"] in routes and c["unit_id"] not in sent
     ]
+    return lines
