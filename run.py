@@ -14,6 +14,12 @@ python run.py users list           the accounts, their roles and how many API to
 python run.py users token NAME [--revoke]
                                    a new API token on stdout (shown once), or revoke all
 python run.py users tokens NAME    the ids of the account's API tokens
+python run.py users token NAME --revoke --id ID
+                                   revoke one of them
+python run.py users role NAME ROLE [--unit UNIT]
+                                   give an account another role
+python run.py users disable NAME / users enable NAME
+                                   refuse an account's sessions and tokens (kept), or undo
 python run.py devices add ID --kind KIND
                                    a broker identity (unit, ais, sensor, owntracks, service):
                                    its user name and password on stdout, shown once
@@ -145,7 +151,11 @@ def cmd_users(args: argparse.Namespace) -> None:
     if args.action == "add":
         users_cli.add(_settings(), args.name, args.role, unit=args.unit)
     elif args.action == "token":
-        users_cli.token(_settings(), args.name, args.revoke)
+        users_cli.token(_settings(), args.name, args.revoke, args.id)
+    elif args.action == "role":
+        users_cli.role(_settings(), args.name, args.role, unit=args.unit)
+    elif args.action in ("disable", "enable"):
+        users_cli.disable(_settings(), args.name, args.action == "disable")
     elif args.action == "tokens":
         users_cli.tokens(_settings(), args.name)
     else:
@@ -334,7 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     token = actions.add_parser("token", help="print a new API token for /api/* (shown once)")
     token.add_argument("name")
     token.add_argument("--revoke", action="store_true", help="revoke all the account's tokens")
+    token.add_argument("--id", help="with --revoke: only the token with this id")
     actions.add_parser("tokens", help="list an account's API token ids").add_argument("name")
+    role = actions.add_parser("role", help="give an account another role")
+    role.add_argument("name")
+    role.add_argument("role", help="operator, dispatcher, leader, admin or officer")
+    role.add_argument("--unit", help="an officer's unit: an active unit device of the roster")
+    for act, what in (("disable", "refuse its sessions and tokens"), ("enable", "undo disable")):
+        actions.add_parser(act, help=f"{act} an account: {what}").add_argument("name")
     accounts.set_defaults(fn=cmd_users)
     _devices_parser(sub)
     _audit_parser(sub)

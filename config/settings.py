@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(None, description="Signs session cookies")
     session_hours: float = Field(12.0, gt=0, le=24 * 30)
     cookie_secure: bool = Field(False, description="Cookies only over HTTPS (behind TLS proxy)")
+    # Wall screens (services/walls.py): a session an admin issues for a named screen lasts this
+    # many days from the screen's sign-in (nobody is there to sign in again at SESSION_HOURS);
+    # its one-time sign-in link works for this many minutes. Revoking ends it at once.
+    wall_session_days: int = Field(30, ge=1, le=366, description="A wall screen's session")
+    wall_link_minutes: int = Field(15, ge=1, le=1_440, description="Its one-time link works")
     login_max_failures: int = Field(5, ge=1, le=1000)
     login_lockout_s: int = Field(900, ge=1, le=86_400, description="Cap of a login lock")
     # Citizen reports (/report, no account): at most this many accepted per address and in all
@@ -77,6 +82,10 @@ class Settings(BaseSettings):
     # Personal data: a citizen's phone number on an incident is erased this long after the
     # incident was opened (officers' tracks are kept HISTORY_HOURS in Redis).
     personal_phone_keep_days: int = Field(180, ge=1, le=3_650)
+    # Where field devices reach the broker (mqtt://host:1883 or mqtts://host:8883), written into
+    # the QR code of a device added on the admin page; empty: this web address's host name with
+    # the broker's port (MQTT_URL's, or EMBEDDED_MQTT_PORT). Never holds credentials.
+    device_broker_url: str = Field("", description="The broker as devices reach it")
     # Live map: a tile URL template (https://host/{z}/{x}/{y}.png); empty = local basemap only.
     map_tiles_url: str = Field("", description="Map tile URL template; empty = no tiles")
     # TLS (docs/deploy.md, "4a. TLS"): with a certificate (full chain, PEM) and its key the web
@@ -120,6 +129,14 @@ class Settings(BaseSettings):
             u = urlparse(v)
             if u.scheme not in ("mqtt", "mqtts", "tcp") or not u.hostname:
                 raise ValueError("MQTT_URL must look like mqtt://host:1883")
+        return v
+
+    @field_validator("device_broker_url")
+    @classmethod
+    def _device_broker(cls, v: str) -> str:
+        u = urlparse(v)
+        if v and (u.scheme not in ("mqtt", "mqtts") or not u.hostname or u.username):
+            raise ValueError("DEVICE_BROKER_URL must look like mqtt://host:1883, no user name")
         return v
 
     @field_validator("map_tiles_url")

@@ -9,6 +9,7 @@ import dash
 from dash import html
 from flask import Flask
 
+from callbacks import admin_accounts, admin_devices, admin_tokens, admin_walls
 from callbacks import coverage as coverage_callbacks
 from callbacks import dispatch as dispatch_callbacks
 from callbacks import kpis as kpi_callbacks
@@ -35,6 +36,7 @@ from dashboard import (
     reports_api,
     roles,
     security,
+    wall_pages,
 )
 from dashboard.health import bp as health_bp
 from domain import evidence
@@ -50,6 +52,10 @@ CALLBACKS = (
     coverage_callbacks,
     kpi_callbacks,
     trail_callbacks,
+    admin_accounts,
+    admin_tokens,
+    admin_devices,
+    admin_walls,
 )
 
 
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         field_api.bp,
         field_pages.bp,
         messages_api.bp,
+        wall_pages.bp,
     ):
         server.register_blueprint(bp)
     auth.install(server)

@@ -15,11 +15,14 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, redirect, render_template_string, request, session
+from flask import Blueprint, Flask, redirect, request, session
 from flask.wrappers import Request
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
+from dashboard import sign_in_page
 from dashboard.context import app_context
+from dashboard.i18n import t
+from dashboard.viewer import LANG_KEY
 from services import accounts
 from services.accounts import Throttled
 from services.errors import Refused
@@ -64,23 +67,6 @@ def load_user_from_token(req: Request) -> User | None:
     return _user(accounts.token_account(app_context(), token), via_token=True)
 
 
-PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>登录 · Sign in · ecocommand</title>
-<style>body{font-family:sans-serif;margin:4em auto;max-width:24em}label,input,button{display:block;
-width:100%;margin:.4em 0;font-size:1.1em}p.error{color:#b00020}</style></head><body>
-<h1>生态综合执法指挥中心</h1><h2>登录 · Sign in</h2>
-{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
-<form method="post" action="/login">
-<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
-<input type="hidden" name="next" value="{{ next }}">
-<label for="username">用户名 · User name</label>
-<input id="username" name="username" value="{{ username }}" autocomplete="username" required>
-<label for="password">密码 · Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">登录 · Sign in</button>
-</form></body></html>"""
-
-
 def _page(
     status: int,
     message: str = "",
@@ -89,7 +75,7 @@ def _page(
     headers: dict[str, str] | None = None,
 ) -> Any:
     # autoescaped: the name typed is shown back as text, never as markup
-    html = render_template_string(PAGE, message=message, username=username[:64], next=next_url)
+    html = sign_in_page.login_page(sign_in_page.lang(), message, username[:64], next_url)
     return html, status, headers or {}
 
 
@@ -129,21 +115,23 @@ def login() -> Any:
             session.get("_user_id", ""),
         )
     except Throttled as e:
-        return _page(
-            429,
-            f"登录失败次数过多，请 {e.wait_s} 秒后再试 · Too many failed sign-ins: "
-            f"try again in {e.wait_s} s",
-            name,
-            next_url,
-            {"Retry-After": str(e.wait_s)},
-        )
+        wait = t("login.throttled_wait", sign_in_page.lang()).format(s=e.wait_s)
+        return _page(429, wait, name, next_url, {"Retry-After": str(e.wait_s)})
     except Refused:
-        return _page(401, "用户名或密码错误 · Wrong user name or password", name, next_url)
-    # A fresh session: nothing of the anonymous cookie survives.
+        return _page(401, t("login.failed", sign_in_page.lang()), name, next_url)
+    start_session(sid)
+    return redirect(next_url)
+
+
+def start_session(sid: str) -> None:
+    """The browser's session is now `sid`'s: a fresh cookie session (nothing of the anonymous
+    one survives but the language chosen on the sign-in page)."""
+    lang = session.get(LANG_KEY)
     session.clear()
+    if lang:
+        session[LANG_KEY] = lang
     session.permanent = True
     login_user(_user(accounts.session_account(app_context(), sid), sid))
-    return redirect(next_url)
 
 
 @bp.post("/logout")

@@ -19,6 +19,8 @@ from domain.roles import (
     ADMIN,
     ADMINS,
     ANALYSTS,
+    CONSOLE,
+    CONSOLE_ROLES,
     DISPATCHER,
     DISPATCHERS,
     KPI_VIEWERS,
@@ -26,6 +28,7 @@ from domain.roles import (
     OPERATOR,
     ROLES,
     VIEWERS,
+    WALL,
 )
 
 # citizens' phone numbers and officers' past tracks: duty chiefs, leaders, admins; never
@@ -37,6 +40,8 @@ __all__ = [
     "ADMIN",
     "ADMINS",
     "ANALYSTS",
+    "CONSOLE",
+    "CONSOLE_ROLES",
     "DISPATCHER",
     "DISPATCHERS",
     "KPI_VIEWERS",
@@ -45,6 +50,7 @@ __all__ = [
     "PERSONAL_READERS",
     "ROLES",
     "VIEWERS",
+    "WALL",
     "allow",
     "allowed_roles",
     "callback",
@@ -64,10 +70,10 @@ def rules(app: dash.Dash) -> dict[str, frozenset[str]]:
 
 def _checked(roles: Iterable[str]) -> frozenset[str]:
     allowed = frozenset(roles)
-    unknown = allowed - set(ROLES)
+    unknown = allowed - set(CONSOLE_ROLES)
     if not allowed or unknown:
         raise ValueError(
-            f"a callback needs a non-empty set of roles from {ROLES}, not {sorted(allowed)}"
+            f"a callback needs a non-empty set of roles from {CONSOLE_ROLES}, not {sorted(allowed)}"
         )
     return allowed
 

@@ -25,9 +25,9 @@ from werkzeug.exceptions import HTTPException
 from config.settings import Settings
 from dashboard import api_methods, auth, roles
 
-# Open to anonymous requests: the health probe and the sign-in form (POST /logout of a session
-# that already ended must still answer).
-PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout"})
+# Open to anonymous requests: the health probe, the sign-in form (POST /logout of a session
+# that already ended must still answer) and a wall screen's one-time sign-in link.
+PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout", "wall_pages.enter"})
 # For anyone, and no CSRF token either: citizen reports (dashboard/reports_api.py says why)
 OPEN_ENDPOINTS = frozenset(
     {"reports_api.challenge", "reports_api.submit", "reports_api.track"}
@@ -236,7 +236,11 @@ def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.cookie_secure,
-        PERMANENT_SESSION_LIFETIME=int(settings.session_hours * 3600),
+        # The cookie only names a server-side session, whose own expiry decides (SESSION_HOURS,
+        # a wall screen's WALL_SESSION_DAYS): it must outlive the longest of them.
+        PERMANENT_SESSION_LIFETIME=int(
+            max(settings.session_hours * 3600, settings.wall_session_days * 86_400)
+        ),
         WTF_CSRF_TIME_LIMIT=int(settings.session_hours * 3600),
     )
     server.session_interface = _SessionInterface()

@@ -42,12 +42,34 @@ def add(
 def show(settings: Settings) -> None:
     for u in accounts.list_accounts(_redis(settings)):
         unit = f"unit {u['unit']:<12} " if u.get("unit") else ""
-        print(f"{u['name']:<24} {u['role']:<12} {unit}{u['tokens']} API tokens")
+        off = "  disabled" if int(u.get("disabled_ms") or 0) else ""
+        print(f"{u['name']:<24} {u['role']:<12} {unit}{u['tokens']} API tokens{off}")
 
 
-def token(settings: Settings, name: str, revoke: bool = False) -> None:
-    """A new API token for the account on stdout (its id on stderr), or revokes all of them."""
+def role(settings: Settings, name: str, new_role: str, unit: str | None = None) -> None:
+    accounts.set_role(_redis(settings), name, new_role, unit)
+    print(f"user {name} is now {new_role}{f', unit {unit}' if unit else ''}")
+
+
+def disable(settings: Settings, name: str, off: bool = True) -> None:
+    """Disables the account (its sessions and tokens are refused from their next request), or
+    enables it again."""
     r = _redis(settings)
+    if off:
+        accounts.disable(r, name)
+    else:
+        accounts.enable(r, name)
+    print(f"user {name} {'disabled' if off else 'enabled'}")
+
+
+def token(settings: Settings, name: str, revoke: bool = False, token_id: str | None = None) -> None:
+    """A new API token for the account on stdout (its id on stderr), or revokes one of them
+    (`token_id`) or all of them."""
+    r = _redis(settings)
+    if revoke and token_id:
+        accounts.revoke_token(r, name, token_id)
+        print(f"API token {token_id} of {name} revoked", file=sys.stderr)
+        return
     if revoke:
         print(f"{accounts.revoke_tokens(r, name)} API tokens of {name} revoked", file=sys.stderr)
         return

@@ -51,6 +51,12 @@ ACTIONS: dict[str, Chain] = {
             "account.created",
             "account.token_created",
             "account.tokens_revoked",
+            "account.token_revoked",  # one token, by its id
+            "account.role_changed",
+            "account.disabled",  # its sessions and tokens stop at their next request
+            "account.enabled",
+            "wall.issued",  # a wall screen's session, issued by an admin for a named screen
+            "wall.revoked",
             "device.added",
             "device.revoked",
             "audit.head_break",  # the signer saw the chain shorter than it was: see docs
@@ -66,6 +72,7 @@ ACTIONS: dict[str, Chain] = {
             "account.signed_in",
             "account.sign_in_failed",
             "account.signed_out",
+            "wall.signed_in",  # the screen opened its one-time link
             "personal.phone_read",
             "personal.track_read",
         ),

@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from typing import Literal
+from urllib.parse import quote, urlsplit
 
 DeviceKind = Literal["unit", "ais", "sensor", "owntracks", "service"]
 DEVICE_KINDS: tuple[DeviceKind, ...] = ("unit", "ais", "sensor", "owntracks", "service")
@@ -111,3 +113,31 @@ def mosquitto_acl(kind: str, device_id: str, prefix: str) -> list[str]:
         return [*lines, f"topic read {dispatch_topic(prefix, device_id)}"]
     branch, leaves = {"ais": ("ais", AIS_TOPICS), "sensor": ("sensors", SENSOR_TOPICS)}[kind]
     return [f"topic write {prefix}/{branch}/{device_id}/{t}" for t in leaves]
+
+
+def enrolment_uri(kind: str, device_id: str, secret: str, broker_url: str) -> str:
+    """What a new device's QR code holds, for a phone to scan: for an OwnTracks user, the
+    OwnTracks app's own configuration link (`owntracks:///config?inline=`, base64 JSON: MQTT
+    mode, host, port, TLS, user name, password; the app then publishes under
+    owntracks/{user}/...); for any other device the broker's URL with its credentials
+    (`mqtt://ID:SECRET@host:port`, `mqtts://` over TLS), which MQTT apps take as it is.
+    `broker_url` is mqtt[s]://host:port, without credentials."""
+    u = urlsplit(broker_url)
+    tls = u.scheme == "mqtts"
+    host, port = u.hostname or "", u.port or (8883 if tls else 1883)
+    if kind == "owntracks":
+        config = {
+            "_type": "configuration",
+            "mode": 0,  # MQTT
+            "host": host,
+            "port": port,
+            "tls": tls,
+            "auth": True,
+            "username": device_id,
+            "password": secret,
+            "deviceId": "phone",
+        }
+        inline = base64.b64encode(json.dumps(config, separators=(",", ":")).encode()).decode()
+        return f"owntracks:///config?inline={quote(inline, safe='')}"
+    where = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"{u.scheme}://{quote(device_id, safe='')}:{quote(secret, safe='')}@{where}:{port}"

@@ -23,11 +23,22 @@ from dash.development.base_component import Component
 from dashboard import roles
 from dashboard.i18n import t
 from dashboard.viewer import Viewer, current
-from layouts import coverage, dispatch, kpis, shell, trail
+from layouts import (
+    admin_accounts,
+    admin_devices,
+    admin_tokens,
+    admin_walls,
+    coverage,
+    dispatch,
+    kpis,
+    shell,
+    trail,
+)
 from layouts import map as live_map
 from layouts.shell import Page
 
 PAGES: tuple[Page, ...] = (
+    # a wall screen's session (role wall) sees only this page, always as its wall screen
     Page(
         "pages.map",
         "/",
@@ -42,7 +53,7 @@ PAGES: tuple[Page, ...] = (
         "pages.dispatch",
         "/dispatch",
         "nav.dispatch",
-        roles.VIEWERS,
+        roles.CONSOLE,
         dispatch.body,
         dispatch.slot,
     ),
@@ -50,7 +61,7 @@ PAGES: tuple[Page, ...] = (
         "pages.coverage",
         "/coverage",
         "nav.coverage",
-        roles.VIEWERS,
+        roles.CONSOLE,
         coverage.body,
         coverage.slot,
     ),
@@ -72,6 +83,42 @@ PAGES: tuple[Page, ...] = (
         trail.body,
         trail.slot,
     ),
+    # administration: admins only; one link in the header, the section's own links on its pages
+    Page(
+        "pages.admin_accounts",
+        admin_accounts.PATH,
+        "nav.admin",
+        roles.ADMINS,
+        admin_accounts.body,
+        admin_accounts.slot,
+    ),
+    Page(
+        "pages.admin_tokens",
+        admin_tokens.PATH,
+        "admin.nav.tokens",
+        roles.ADMINS,
+        admin_tokens.body,
+        admin_tokens.slot,
+        nav=False,
+    ),
+    Page(
+        "pages.admin_devices",
+        admin_devices.PATH,
+        "admin.nav.devices",
+        roles.ADMINS,
+        admin_devices.body,
+        admin_devices.slot,
+        nav=False,
+    ),
+    Page(
+        "pages.admin_walls",
+        admin_walls.PATH,
+        "admin.nav.walls",
+        roles.ADMINS,
+        admin_walls.body,
+        admin_walls.slot,
+        nav=False,
+    ),
 )
 # Dash's router shows the page whose module name ends in "not_found_404" for an unknown path.
 NOT_FOUND = "pages.not_found_404"
@@ -84,6 +131,8 @@ def render(page: Page, **query: Any) -> html.Div:
     if viewer.role not in page.roles:
         return shell.frame(viewer, PAGES, page.path, shell.no_access(viewer.lang))
     params = shell.params(query)
+    if viewer.role == roles.WALL:  # nobody at a wall screen to use the controls
+        params["wall"] = "1"
     return shell.frame(
         viewer,
         PAGES,

@@ -17,12 +17,13 @@ from typing import Any
 import redis
 
 from domain.clock import system_ms
-from domain.roles import ACCOUNT_ROLES, OFFICER, ROLES
+from domain.roles import ACCOUNT_ROLES, ADMIN, OFFICER, ROLES, WALL
 from services.context import AppContext
-from services.errors import Refused
+from services.errors import Invalid, Refused
 from store import audit as audit_log
 from store import devices as roster
 from store import users
+from store import walls as wall_store
 
 ADDRESS_FACTOR = 4  # several people sign in from the command centre's one address
 NAME_RULE = "a user name has 1-64 letters, digits, '.', '_', '@' or '-'"
@@ -44,15 +45,26 @@ class Throttled(Refused):
 
 
 def account(ctx: AppContext, name: str | None) -> Account | None:
-    """The account, if it exists and holds a role (deleted or withdrawn: None)."""
+    """The account, if it exists, holds a role and is not disabled (else None)."""
     u = users.get_user(ctx.redis, name) if name else None
-    if u is None or u.get("role") not in ACCOUNT_ROLES:
+    if u is None or u.get("role") not in ACCOUNT_ROLES or int(u.get("disabled_ms") or 0):
         return None
     return Account(name, u["role"], u.get("unit") or None)  # type: ignore[arg-type]
 
 
 def session_account(ctx: AppContext, sid: str) -> Account | None:
-    return account(ctx, users.session_user(ctx.redis, sid))
+    """Who is signed in under this session: an account, or a wall screen (services/walls.py)
+    whose session was not revoked; None once it ended."""
+    name = users.session_user(ctx.redis, sid)
+    if name and name.startswith(wall_store.PREFIX):
+        wall = wall_store.active(ctx.redis, name.removeprefix(wall_store.PREFIX), sid)
+        return Account(wall.ref, WALL) if wall else None
+    return account(ctx, name)
+
+
+def actor_of(name: str) -> str:
+    """The audit actor of a session's holder: `user:NAME`, or a wall screen's `wall:ID`."""
+    return name if name.startswith(wall_store.PREFIX) else f"user:{name}"
 
 
 def token_account(ctx: AppContext, token: str) -> Account | None:
@@ -100,18 +112,20 @@ def sign_out(ctx: AppContext, sid: str) -> None:
     name = users.session_user(ctx.redis, sid) if sid else None
     users.end_session(ctx.redis, sid)
     if name:
-        actor = f"user:{name}"
+        actor = actor_of(name)
         audit_log.append(ctx.redis, actor, "account.signed_out", actor, {}, ctx.now_ms())
 
 
 # --- administration (the `users` command) ---------------------------------------------------
 
 
-def _existing(r: redis.Redis, name: str) -> None:
+def _existing(r: redis.Redis, name: str) -> dict[str, str]:
     if not users.valid_name(name):
-        raise ValueError(NAME_RULE)
-    if users.get_user(r, name) is None:
-        raise ValueError(f"no user {name!r}")
+        raise Invalid("name", NAME_RULE)
+    found = users.get_user(r, name)
+    if found is None:
+        raise Invalid("no_user", f"no user {name!r}", name=name)
+    return found
 
 
 def cli_actor() -> str:
@@ -129,8 +143,13 @@ def add_user(
     """An account; an officer's is bound to `unit`, an active unit device of the roster."""
     check_role(r, role, unit)
     if not users.valid_name(name):
-        raise ValueError(NAME_RULE)
-    users.check_password(password)
+        raise Invalid("name", NAME_RULE)
+    try:
+        users.check_password(password)
+    except ValueError as e:
+        raise Invalid("password", str(e), min=users.MIN_PASSWORD) from None
+    if users.get_user(r, name) is not None:
+        raise Invalid("exists", f"user {name!r} already exists", name=name)
     users.create_user(r, name, role, password, unit=unit)
     change = {"role": role, **({"unit": unit} if unit else {})}
     _record(r, by or cli_actor(), "account.created", name, change)
@@ -140,22 +159,69 @@ def check_role(r: redis.Redis, role: str, unit: str | None) -> None:
     """ValueError unless `role` is known and `unit` fits it: an officer needs an active unit
     device (what the field app sends is sent under that device's identity); no one else has one."""
     if role not in ACCOUNT_ROLES:
-        raise ValueError(f"unknown role {role!r}: one of {', '.join(ACCOUNT_ROLES)}")
+        raise Invalid("role", f"unknown role {role!r}: one of {', '.join(ACCOUNT_ROLES)}")
     if role != OFFICER:
         if unit:
-            raise ValueError("only an officer is bound to a unit")
+            raise Invalid("unit_not_officer", "only an officer is bound to a unit")
         return
     device = roster.get(r, unit) if unit else None
     if device is None or not device.active or device.kind != "unit":
-        raise ValueError(
+        raise Invalid(
+            "unit",
             f"an officer needs --unit, an active unit of the device roster (not {unit!r}): "
-            "python run.py devices add ID --kind unit"
+            "python run.py devices add ID --kind unit",
         )
 
 
 def list_accounts(r: redis.Redis) -> list[dict[str, Any]]:
-    """Every account with its role and how many API tokens it holds."""
+    """Every account with its role, unit, whether it is disabled and how many API tokens it
+    holds; never a password hash (store/users.list_users leaves it out)."""
     return [{**u, "tokens": len(users.list_tokens(r, u["name"]))} for u in users.list_users(r)]
+
+
+def _keeps_an_admin(r: redis.Redis, name: str) -> None:
+    """Invalid if `name` is the last enabled admin: nobody could administer accounts then."""
+    others = [
+        u
+        for u in users.list_users(r)
+        if u["role"] == ADMIN and u["name"] != name and not int(u.get("disabled_ms") or 0)
+    ]
+    if not others:
+        raise Invalid("last_admin", f"{name} is the last administrator: make another one first")
+
+
+def set_role(r: redis.Redis, name: str, role: str, unit: str | None = None, by: str = "") -> None:
+    """Gives an account another role (an officer's with its unit). Its sessions and tokens act
+    with the new role from their next request. An admin cannot change their own role, and the
+    last administrator keeps theirs."""
+    before = _existing(r, name)
+    check_role(r, role, unit)
+    if by == f"user:{name}":
+        raise Invalid("self", "you cannot change your own role")
+    if before.get("role") == ADMIN and role != ADMIN:
+        _keeps_an_admin(r, name)
+    users.set_role(r, name, role, unit)
+    change = {"from": before.get("role", ""), "role": role, **({"unit": unit} if unit else {})}
+    _record(r, by or cli_actor(), "account.role_changed", name, change)
+
+
+def disable(r: redis.Redis, name: str, by: str = "") -> None:
+    """Disables an account: its sessions and API tokens are refused from their next request
+    (the live map's stream ends within a second). Kept, with its audit trail; `enable` undoes
+    it. Not one's own, and not the last administrator."""
+    before = _existing(r, name)
+    if by == f"user:{name}":
+        raise Invalid("self", "you cannot disable your own account")
+    if before.get("role") == ADMIN:
+        _keeps_an_admin(r, name)
+    if users.set_disabled(r, name, system_ms()):
+        _record(r, by or cli_actor(), "account.disabled", name, {})
+
+
+def enable(r: redis.Redis, name: str, by: str = "") -> None:
+    _existing(r, name)
+    if users.set_disabled(r, name, 0):
+        _record(r, by or cli_actor(), "account.enabled", name, {})
 
 
 def new_token(r: redis.Redis, name: str, by: str = "") -> tuple[str, str]:
@@ -164,6 +230,14 @@ def new_token(r: redis.Redis, name: str, by: str = "") -> tuple[str, str]:
     tid, token = users.create_token(r, name)
     _record(r, by or cli_actor(), "account.token_created", name, {"token_id": tid})
     return tid, token
+
+
+def revoke_token(r: redis.Redis, name: str, token_id: str, by: str = "") -> None:
+    """Revokes one of the account's API tokens, by its id (`users tokens NAME` lists them)."""
+    _existing(r, name)
+    if not users.revoke_token(r, name, token_id):
+        raise Invalid("no_token", f"{name} has no API token {token_id!r}", id=token_id)
+    _record(r, by or cli_actor(), "account.token_revoked", name, {"token_id": token_id})
 
 
 def revoke_tokens(r: redis.Redis, name: str, by: str = "") -> int:

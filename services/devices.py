@@ -15,12 +15,15 @@ import os
 import pwd
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 
+from config.settings import Settings
 from domain import devices
 from domain.vocab import LOCAL_TZ
 from services.accounts import cli_actor
+from services.errors import Invalid
 from store import devices as roster_store
 from store.devices import Device
 from store.files import replace_file
@@ -50,16 +53,50 @@ class Export:
     command: str
 
 
+# What an administrator adds and revokes (the command line and the admin page): field devices.
+# The services' accounts are the supervisor's, renewed at every start.
+FIELD_KINDS: tuple[str, ...] = tuple(k for k in devices.DEVICE_KINDS if k != "service")
+
+
 def add(r: redis.Redis, device_id: str, kind: str, now_ms: int, by: str = "") -> str:
-    """A new device's secret (shown once, kept only as its hash). ValueError if the id is not
-    valid for the kind or is taken by an active device."""
+    """A new device's secret (shown once, kept only as its hash). Invalid (a ValueError) if the
+    id is not valid for the kind or is taken by an active device."""
+    try:
+        devices.check_id(device_id, kind)
+    except ValueError as e:
+        raise Invalid("device_id", str(e)) from None
+    old = roster_store.get(r, device_id)
+    if old and old.active:
+        raise Invalid(
+            "device_exists", f"device {device_id!r} already exists (revoke it first)", id=device_id
+        )
+    if old and old.kind != kind:
+        raise Invalid(
+            "device_kind", f"device {device_id!r} is a {old.kind}, not a {kind}", kind=old.kind
+        )
     return roster_store.add(r, device_id, kind, now_ms, source="cli", by=by or cli_actor())
 
 
 def revoke(r: redis.Redis, device_id: str, now_ms: int, by: str = "") -> None:
-    """ValueError if there is no such active device."""
+    """Invalid (a ValueError) if there is no such active device."""
     if not roster_store.revoke(r, device_id, now_ms, by=by or cli_actor()):
-        raise ValueError(f"no active device {device_id!r}")
+        raise Invalid("no_device", f"no active device {device_id!r}", id=device_id)
+
+
+def roster(r: redis.Redis) -> list[dict[str, object]]:
+    """The roster for a page: id, kind, active, when added and revoked, who added it (the
+    source). Never the hash."""
+    return [
+        {
+            "id": d.id,
+            "kind": d.kind,
+            "active": d.active,
+            "created_ms": d.created_ms,
+            "revoked_ms": d.revoked_ms,
+            "source": d.source,
+        }
+        for d in roster_store.roster(r)
+    ]
 
 
 def _local(ms: int) -> str:
@@ -201,3 +238,34 @@ def export_mosquitto(r: redis.Redis, directory: Path, port: int, prefix: str) ->
     _write(out.acl, acl_file(roster, prefix), 0o600)
     _write(out.conf, mosquitto_conf(directory, port, user), 0o644)
     return out
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def broker_for_devices(settings: Settings, web_host: str) -> str:
+    """The broker as a field device reaches it (mqtt[s]://host:port, never credentials):
+    DEVICE_BROKER_URL, else MQTT_URL's host and port, else the embedded broker's port (its TLS
+    listener when it has one); a loopback host becomes the host name the admin's browser used
+    for the web app, which a phone on the same network reaches."""
+    if settings.device_broker_url:
+        return settings.device_broker_url
+    seen = urlsplit(f"//{web_host}").hostname or "127.0.0.1"
+    if settings.mqtt_url:
+        u = urlsplit(settings.mqtt_url)
+        tls = u.scheme == "mqtts"
+        host, port = u.hostname or seen, u.port or (8883 if tls else 1883)
+    else:
+        tls = settings.mqtt_tls_cert is not None
+        host = seen
+        port = settings.embedded_mqtts_port if tls else settings.embedded_mqtt_port
+    host = seen if host in LOOPBACK else host
+    where = f"[{host}]" if ":" in host else host
+    return f"{'mqtts' if tls else 'mqtt'}://{where}:{port}"
+
+
+def enrolment(settings: Settings, web_host: str, device_id: str, kind: str, secret: str) -> str:
+    """What the new device's QR code holds (domain/devices.enrolment_uri): shown once with the
+    secret, never stored."""
+    broker = broker_for_devices(settings, web_host)
+    return devices.enrolment_uri(kind, device_id, secret, broker)

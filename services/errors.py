@@ -25,3 +25,13 @@ STORE_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
+
+
+class Invalid(ValueError):
+    """An administration request that cannot be done (a name taken, a role unknown, the last
+    administrator...). `key` names it for the pages (`admin.error.<key>` in the translation
+    table, formatted with `params`); the message is what the command line prints."""
+
+    def __init__(self, key: str, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params

@@ -29,7 +29,7 @@ from services.errors import Refused
 from store import audit as log
 from store import audit_keys, audit_reads, incident_audit
 
-KINDS = ("incident", "unit", "user", "device", "alert", "place")
+KINDS = ("incident", "unit", "user", "device", "alert", "place", "wall")
 ID_PATTERN = r"[A-Za-z0-9_.:@-]{1,64}"
 REF_RE = re.compile(rf"({'|'.join(KINDS)}):({ID_PATTERN})")
 LIMIT = 1000  # newest entries per chain

@@ -135,6 +135,22 @@ def api_token(digest: str) -> str:
     return f"apitoken:{{{digest}}}"
 
 
+# Wall screens' sessions (services/walls.py): a record per issue, its one-time sign-in link.
+WALLS = "idx:walls"  # zset wall id -> issued_ms
+
+
+def wall(wall_id: str) -> str:
+    """Hash of one wall screen's session: screen, by, issued_ms, link_until_ms, link (the
+    one-time code's SHA-256 until it is used), sid, signed_in_ms, expires_ms, revoked_ms,
+    revoked_by. The session itself is `session:{sid}`, whose user is `wall:{id}`."""
+    return f"wall:{{{wall_id}}}"
+
+
+def wall_link(digest: str) -> str:
+    """The wall id a one-time sign-in code opens (found by the code's SHA-256; expires)."""
+    return f"wall:link:{{{digest}}}"
+
+
 # Incidents (cases). The record and its timeline share a hash tag; a unit's current task shares
 # the unit's tag (see docs/architecture.md for what assignment across slots means on a cluster).
 INCIDENTS = "idx:incidents"  # zset id -> created_ms: every incident

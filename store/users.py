@@ -80,9 +80,49 @@ def get_user(r: redis.Redis, name: str) -> dict[str, str] | None:
     return {"name": name, **{k.decode(): v.decode() for k, v in d.items()}}
 
 
+SECRET_FIELDS = frozenset({"hash"})  # never leaves this module but to check a password
+
+
+def public(u: dict[str, str]) -> dict[str, str]:
+    """An account's record without its password hash: what a listing may show."""
+    return {k: v for k, v in u.items() if k not in SECRET_FIELDS}
+
+
 def list_users(r: redis.Redis) -> list[dict[str, str]]:
+    """Every account (name, role, unit, created_ms, disabled_ms...), never a password hash."""
     names = sorted(n.decode() for n in r.smembers(keys.USERS))
-    return [u for u in (get_user(r, n) for n in names) if u]
+    return [public(u) for u in (get_user(r, n) for n in names) if u]
+
+
+def set_role(r: redis.Redis, name: str, role: str, unit: str | None) -> dict[str, str]:
+    """Gives an existing account another role (and an officer's unit, or none); returns the
+    record as it was. ValueError if there is no such account."""
+    before = get_user(r, name)
+    if before is None:
+        raise ValueError(f"no user {name!r}")
+    pipe = r.pipeline()
+    pipe.hset(keys.user(name), "role", role)
+    if unit:
+        pipe.hset(keys.user(name), "unit", unit)
+    else:
+        pipe.hdel(keys.user(name), "unit")
+    pipe.execute()
+    return public(before)
+
+
+def set_disabled(r: redis.Redis, name: str, disabled_ms: int) -> bool:
+    """Disables an account from `disabled_ms` (0: enables it again); False if it was already
+    so. A disabled account's sessions and tokens are refused at their next request."""
+    u = get_user(r, name)
+    if u is None:
+        raise ValueError(f"no user {name!r}")
+    if bool(int(u.get("disabled_ms") or 0)) == bool(disabled_ms):
+        return False
+    if disabled_ms:
+        r.hset(keys.user(name), "disabled_ms", str(disabled_ms))
+    else:
+        r.hdel(keys.user(name), "disabled_ms")
+    return True
 
 
 def verify(r: redis.Redis, name: str, password: str) -> dict[str, str] | None:
@@ -252,6 +292,18 @@ def list_tokens(r: redis.Redis, name: str) -> list[dict[str, str]]:
         created = r.hget(keys.api_token(digest.decode()), "created_ms")
         out.append({"id": tid.decode(), "created_ms": created.decode() if created else ""})
     return sorted(out, key=lambda t: (int(t["created_ms"] or 0), t["id"]))
+
+
+def revoke_token(r: redis.Redis, name: str, tid: str) -> bool:
+    """Revokes one API token of the account by its id; False if it holds none by that id."""
+    digest = r.hget(keys.user_tokens(name), tid) if re.fullmatch(r"[0-9a-f]{8}", tid) else None
+    if digest is None:
+        return False
+    pipe = r.pipeline(transaction=False)  # two slots; the index goes first (verify_token)
+    pipe.hdel(keys.user_tokens(name), tid)
+    pipe.delete(keys.api_token(digest.decode()))
+    pipe.execute()
+    return True
 
 
 def revoke_tokens(r: redis.Redis, name: str) -> int:

@@ -218,6 +218,30 @@ def signed_in(server: Flask, name: str) -> FlaskClient:
     return c
 
 
+def enter_wall(c: FlaskClient, path: str) -> Any:
+    """Opens a wall session's one-time link (`path`, /wall/enter?code=...) as the screen's
+    browser does and presses its button; returns the answer (302 to /?wall=1 when it works)."""
+    page = c.get(path)
+    assert page.status_code == 200, page.status_code
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    code = path.split("code=", 1)[1]
+    return c.post("/wall/enter", data={"csrf_token": csrf.group(1), "code": code})  # type: ignore[union-attr]
+
+
+def wall_signed_in(server: Flask, screen: str = "指挥大厅主屏") -> FlaskClient:
+    """A client signed in as a wall screen's session (role wall), issued for `screen` by an
+    admin, holding the _csrf_token cookie that Dash's renderer sends back."""
+    from dashboard.context import app_context
+    from services import walls
+
+    made = walls.issue(app_context(server), screen, "user:admin")
+    c = client(server, "10.0.0.50")
+    resp = enter_wall(c, made.path)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/?wall=1"
+    c.get("/")
+    return c
+
+
 def run_users(*args: str, env: dict[str, str], stdin: str) -> subprocess.CompletedProcess:
     """`python run.py users ARGS` with `stdin` as its input."""
     return subprocess.run(

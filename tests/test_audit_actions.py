@@ -16,7 +16,17 @@ from config.settings import Settings
 from domain.audit import ACTIONS, Chain
 from domain.clock import system_ms
 from domain.payloads import PatrolLog
-from services import accounts, alerts, coverage, devices, field, incidents, messages, personal
+from services import (
+    accounts,
+    alerts,
+    coverage,
+    devices,
+    field,
+    incidents,
+    messages,
+    personal,
+    walls,
+)
 from services.context import AppContext, build
 from store import audit as log
 from store.ops import RaiseAlert
@@ -102,6 +112,11 @@ def _signed_in(ctx: AppContext) -> str:
     return accounts.sign_in(ctx, "duty", PASSWORD, "10.0.0.1")
 
 
+def _code(issued: walls.Issued) -> str:
+    """The one-time code in a wall session's sign-in link."""
+    return issued.path.split("code=", 1)[1]
+
+
 def _phone_read(ctx: AppContext) -> None:
     body = incidents.NewIncident(**NEW_INCIDENT, reporter_phone="13812345678")
     incident_id = incidents.open_incident(ctx, body, "chief")["id"]
@@ -172,6 +187,47 @@ PERFORM: dict[str, tuple[Callable[[AppContext], Any], str]] = {
             accounts.revoke_tokens(c.redis, "admin2"),
         ),
         "account.tokens_revoked",
+    ),
+    "services.accounts.set_role": (
+        lambda c: (
+            accounts.add_user(c.redis, "wu", "operator", PASSWORD),
+            accounts.set_role(c.redis, "wu", "dispatcher", by="user:admin"),
+        ),
+        "account.role_changed",
+    ),
+    "services.accounts.disable": (
+        lambda c: (
+            accounts.add_user(c.redis, "wu", "operator", PASSWORD),
+            accounts.disable(c.redis, "wu", by="user:admin"),
+        ),
+        "account.disabled",
+    ),
+    "services.accounts.enable": (
+        lambda c: (
+            accounts.add_user(c.redis, "wu", "operator", PASSWORD),
+            accounts.disable(c.redis, "wu", by="user:admin"),
+            accounts.enable(c.redis, "wu", by="user:admin"),
+        ),
+        "account.enabled",
+    ),
+    "services.accounts.revoke_token": (
+        lambda c: (
+            accounts.add_user(c.redis, "wu", "operator", PASSWORD),
+            accounts.revoke_token(c.redis, "wu", accounts.new_token(c.redis, "wu")[0]),
+        ),
+        "account.token_revoked",
+    ),
+    "services.walls.issue": (
+        lambda c: walls.issue(c, "指挥大厅主屏", "user:admin"),
+        "wall.issued",
+    ),
+    "services.walls.enter": (
+        lambda c: walls.enter(c, _code(walls.issue(c, "指挥大厅主屏", "user:admin")), "10.0.0.5"),
+        "wall.signed_in",
+    ),
+    "services.walls.revoke": (
+        lambda c: walls.revoke(c, walls.issue(c, "指挥大厅主屏", "user:admin").id, "user:admin"),
+        "wall.revoked",
     ),
     "services.devices.add": (
         lambda c: devices.add(c.redis, "boat-7", "unit", system_ms()),

@@ -72,7 +72,11 @@ def test_wrong_password_and_unknown_user_are_refused_alike(chief_server: Flask) 
     c = client(chief_server)
     a, b = login(c, "chief", "wrong password!"), login(c, "nobody", PASSWORD)
     assert a.status_code == b.status_code == 401
-    assert "Wrong user name or password" in a.get_data(as_text=True)
+    assert "用户名或密码错误" in a.get_data(as_text=True)  # in the reader's language: Chinese first
+    assert 'role="alert"' in a.get_data(as_text=True)
+    assert c.get("/login?lang=en").status_code == 200  # the page's language switch
+    english = login(c, "chief", "wrong password!").get_data(as_text=True)
+    assert "Wrong user name or password" in english and "用户名或密码错误" not in english
     assert sid_of(c) is None and c.get("/_dash-layout").status_code == 401
 
 
@@ -156,7 +160,7 @@ def test_an_account_s_failures_slow_the_addresses_that_failed_not_its_owner_else
         assert login(client(server, f"10.0.0.{i}"), "chief", "not the password").status_code == 401
     resp = login(client(server, "10.0.0.2"), "chief")  # the last to fail waits, right or not
     assert resp.status_code == 429 and resp.headers["Retry-After"] == "1"
-    assert "Too many failed sign-ins" in resp.get_data(as_text=True)
+    assert "登录失败次数过多，请 1 秒后再试" in resp.get_data(as_text=True)
     # an address that failed before: one more check, then it waits too
     assert login(client(server, "10.0.0.0"), "chief", "not the password").status_code == 401
     assert login(client(server, "10.0.0.0"), "chief").status_code == 429

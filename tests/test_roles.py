@@ -21,6 +21,7 @@ from tests.helpers import (
     make_app,
     post_callback,
     signed_in,
+    wall_signed_in,
 )
 
 
@@ -78,6 +79,7 @@ def test_role_matrix_every_callback_as_anonymous_and_each_role(server: Flask) ->
     ]
     assert len(deps) >= 2
     sessions = {role: signed_in(server, role) for role in roles.ROLES}
+    sessions[roles.WALL] = wall_signed_in(server)  # a wall screen's session: no account
     seen = set()
     for dep in deps:
         body = callback_body(dep)

@@ -12,7 +12,7 @@ from dash import dcc, html
 from dashboard.i18n import t
 from domain.vocab import LOCAL_TZ
 
-KINDS = ("incident", "unit", "user", "device", "alert", "place")  # as services.trail.KINDS
+KINDS = ("incident", "unit", "user", "device", "alert", "place", "wall")  # as services.trail
 BADGE_CLASS = {
     "verified": "ec-badge ec-badge-ok",
     "pending": "ec-badge ec-badge-pending",
