@@ -150,10 +150,10 @@ def arrival_note(kind: UnitKind, stop: LonLat, task: Task) -> str:
     if off <= ARRIVED_M:
         return ""
     if task.cut_off:
-        why = "no way through"
+        why = "无路可通"
     else:
-        why = "scene ashore" if kind is UnitKind.BOAT else "scene at sea"
-    return f"{why}: stopped {off:.0f} m from it"
+        why = "现场在岸上" if kind is UnitKind.BOAT else "现场在海上"
+    return f"{why}，停在距现场 {off:.0f} 米处"
 
 
 def report(

@@ -357,7 +357,8 @@ class UnitFleet:
         u.status = UnitStatus.EN_ROUTE
         km = route.length_m([u.pos, *way.points]) / 1000
         minutes = km / (u.speed_kmh * self._progress(u)) * 60
-        note = f"on the way: {km:.1f} km, about {max(1, round(minutes))} min"
+        # an officer's note, in the bureau's language (the console shows it as written)
+        note = f"已出发，距现场约 {km:.1f} 公里，预计 {max(1, round(minutes))} 分钟到达"
         return entered, [self._task_report(u, "ack", now_ms, note)]
 
     def _progress(self, u: Unit) -> float:

@@ -626,7 +626,7 @@ def test_a_vehicle_takes_a_notice_drives_to_the_scene_handles_it_and_patrols_aga
     assert [r["seq"] for r in reports] == sorted({r["seq"] for r in reports})
     ack, arrived, handled = (r["ts"] for r in reports)
     assert 5_000 <= ack - t_notice <= 16_000  # priority 1: 5-15 s to answer
-    assert "km" in reports[0]["note"]  # the crew says how far it has to go
+    assert "公里" in reports[0]["note"]  # the crew says how far it has to go
     # 2 km at 26-34 km/h on roads 1.3x the straight line: 5-8 minutes
     assert 3 * 60_000 <= arrived - ack <= 10 * 60_000
     assert 120_000 <= handled - arrived <= 361_000  # a few minutes on scene
@@ -779,7 +779,7 @@ def test_a_unit_drives_the_path_its_eta_assumed(
     assert max(off) < 30, max(off)  # on it, bar a bend round a cove the grid cuts
     assert sorted(off)[len(off) // 2] < 1
     km = route.length_m(path) / 1000
-    assert f"on the way: {km:.1f} km" in reports[0]["note"]
+    assert f"距现场约 {km:.1f} 公里" in reports[0]["note"]  # in Chinese, as officers write
     # at the pace the ETA counts: the path's length times the detour over the unit's speed;
     # "arrived" from the first report within ARRIVED_M of the scene (one every 5-10 s)
     speed = pos[ack]["speed_kmh"] / 3.6 / tasks.ROAD_WINDING.get(UnitKind(kind), 1.0)
@@ -838,7 +838,7 @@ def test_a_land_unit_sent_to_open_water_stops_at_the_shore(geo: Geography) -> No
     )
     reports = _reports(msgs)
     assert [r["action"] for r in reports] == ["ack", "arrived", "handled"]
-    assert reports[1]["note"].startswith("scene at sea: stopped")
+    assert reports[1]["note"].startswith("现场在海上，停在距现场")
     at = next(m for t, leaf, m in msgs if leaf == "position" and t == reports[1]["ts"])
     assert geo.is_land(at["lon"], at["lat"])
     assert geo.land.boundary.distance(Point(at["lon"], at["lat"])) < 0.002  # within ~200 m
