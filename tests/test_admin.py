@@ -7,6 +7,7 @@ kept, and account listings that never hold a password hash."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import dash
@@ -14,6 +15,7 @@ import pytest
 import redis
 from flask import Flask
 
+from config.settings import Settings
 from dashboard import roles
 from layouts.admin_accounts import Ids as Accounts
 from layouts.admin_devices import Ids as Devices
@@ -21,6 +23,7 @@ from layouts.admin_tokens import Ids as Tokens
 from layouts.admin_walls import Ids as Walls
 from services import accounts
 from services.errors import Invalid
+from store import audit as log
 from store import devices, keys, users
 from tests.helpers import (
     PASSWORD,
@@ -29,6 +32,7 @@ from tests.helpers import (
     login,
     post_callback,
     routed_page,
+    run_users,
     signed_in,
     wall_signed_in,
 )
@@ -171,3 +175,35 @@ def test_account_listings_never_hold_a_password_hash(r: redis.Redis) -> None:
     assert listed and all("hash" not in u for u in listed)
     assert "argon2" not in json.dumps(listed) and "argon2" not in json.dumps(users.list_users(r))
     assert r.hget(keys.user("wu"), "hash").startswith(b"$argon2id$")  # type: ignore[union-attr]
+
+
+def test_the_users_command_changes_roles_disables_and_revokes_one_token(
+    settings: Settings, r: redis.Redis
+) -> None:
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.effective_redis_url,
+        "MQTT_URL": settings.effective_mqtt_url,
+    }
+    users.create_user(r, "wu", "operator", PASSWORD)
+    users.create_user(r, "admin", "admin", PASSWORD)
+    keep, _ = users.create_token(r, "wu")
+    gone, _ = users.create_token(r, "wu")
+    for args in (
+        ("role", "wu", "leader"),
+        ("disable", "wu"),
+        ("token", "wu", "--revoke", "--id", gone),
+    ):
+        out = run_users(*args, env=env, stdin="")
+        assert out.returncode == 0, (args, out.stderr)
+    assert users.get_user(r, "wu")["role"] == "leader"  # type: ignore[index]
+    assert [t["id"] for t in users.list_tokens(r, "wu")] == [keep]
+    listing = run_users("list", env=env, stdin="").stdout
+    assert "wu" in listing and "disabled" in listing and "argon2" not in listing
+    assert run_users("enable", "wu", env=env, stdin="").returncode == 0
+    assert not users.get_user(r, "wu").get("disabled_ms")  # type: ignore[union-attr]
+    refused = run_users("disable", "admin", env=env, stdin="")  # the last administrator
+    assert refused.returncode == 2 and "last administrator" in refused.stderr
+    actions = [e["action"] for _d, e in log.entries(r, "record")]
+    assert {"account.role_changed", "account.disabled", "account.enabled"} <= set(actions)
+    assert "account.token_revoked" in actions

@@ -214,6 +214,10 @@ def test_the_screen_opens_its_link_shows_the_wall_and_goes_to_sign_in_once_revok
 ) -> None:
     ctx = build(settings)
     made = walls.issue(ctx, SCREEN, "user:admin")
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+    )
     browser.get(web + made.path)
     wait_for(lambda: SCREEN in page_text(browser, "#wall-screen"), 10, "the screen's name")
     browser.find_element(By.ID, "wall-enter").click()
@@ -222,6 +226,7 @@ def test_the_screen_opens_its_link_shows_the_wall_and_goes_to_sign_in_once_revok
     assert browser.execute_script("return !!window.ecocommand && !!window.ecocommand.map")
     assert not browser.find_elements(By.ID, "map-ack-note")
     assert not console_errors(browser)
+    browser.save_screenshot("/tmp/wall-screen-signed-in-1920x1080.png")
     walls.revoke(ctx, made.id, "user:admin")
     wait_for(lambda: "/login" in browser.current_url, 15, "the sign-in page")
     assert browser.find_element(By.ID, "username")
