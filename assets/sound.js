@@ -18,8 +18,9 @@
         var b = button();
         if (!b) { return; }
         var text = on() ? b.getAttribute("data-on") : b.getAttribute("data-off");
-        var icon = on() ? "\uD83D\uDD14" : "\uD83D\uDD08";  /* bell, speaker */
-        if (b.textContent !== icon) { b.textContent = icon; }
+        var word = b.getAttribute("data-word");  /* short: the header has little room */
+        var shown = (on() ? "\u266A " : "\u00D7 ") + word;  /* a note when on, a cross when off */
+        if (b.textContent !== shown) { b.textContent = shown; }
         b.title = text;
         b.setAttribute("aria-label", text);
         b.setAttribute("aria-pressed", on() ? "true" : "false");

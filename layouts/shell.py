@@ -104,10 +104,10 @@ def lang_switch(lang: str) -> dcc.RadioItems:
 
 def sound_button(lang: str) -> html.Button:
     """Turns the alert sound on or off in this browser (assets/sound.js shows which it is and
-    plays it; browsers play sound only after a click). An icon, its words in the tooltip: the
-    header has no room for more at 1366 px."""
+    plays it; browsers play sound only after a click). One word and a sign, the rest in its
+    tooltip: the header has no room for more at 1366 px (and a wall's browser may lack emoji)."""
     return html.Button(
-        "🔈",
+        "× " + t("sound.word", lang),
         id=Ids.SOUND,
         type="button",
         title=t("sound.enable", lang),
@@ -115,6 +115,7 @@ def sound_button(lang: str) -> html.Button:
         **{
             "aria-label": t("sound.enable", lang),
             "aria-pressed": "false",
+            "data-word": t("sound.word", lang),
             "data-on": t("sound.on", lang),
             "data-off": t("sound.enable", lang),
             "data-alert": t("sound.alert", lang),

@@ -302,7 +302,7 @@ def test_an_operator_acknowledges_an_alert_but_cannot_close_it(
     assert not browser.find_elements(By.ID, Ids.CLOSE_NOTE)  # nor anywhere for its answer
     browser.find_element(By.CSS_SELECTOR, ".ec-alert-item .ec-ack").click()
     wait_for(
-        lambda: "duty已确认" in page_text(browser, ".ec-alert-item"), 10, "acknowledged by duty"
+        lambda: "duty 已确认" in page_text(browser, ".ec-alert-item"), 10, "acknowledged by duty"
     )
     assert snapshots.open_alerts(r)[0]["ack_by"] == "duty"
     assert not console_errors(browser)
