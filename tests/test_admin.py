@@ -6,8 +6,10 @@ kept, and account listings that never hold a password hash."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import urllib.parse
 from typing import Any
 
 import dash
@@ -207,3 +209,37 @@ def test_the_users_command_changes_roles_disables_and_revokes_one_token(
     actions = [e["action"] for _d, e in log.entries(r, "record")]
     assert {"account.role_changed", "account.disabled", "account.enabled"} <= set(actions)
     assert "account.token_revoked" in actions
+
+
+def test_a_new_device_s_qr_code_holds_what_its_phone_needs(settings: Settings) -> None:
+    from domain.devices import enrolment_uri
+    from services.devices import broker_for_devices
+
+    secret = "s3cr-t_X"
+    assert enrolment_uri("unit", "U-DP-901", secret, "mqtt://10.1.2.3:1883") == (
+        "mqtt://U-DP-901:s3cr-t_X@10.1.2.3:1883"
+    )
+    link = enrolment_uri("owntracks", "li", secret, "mqtts://mqtt.example.org:8883")
+    assert link.startswith("owntracks:///config?inline=")
+    inline = urllib.parse.unquote(link.split("inline=", 1)[1])
+    config = json.loads(base64.b64decode(inline))
+    assert config == {
+        "_type": "configuration",
+        "mode": 0,
+        "host": "mqtt.example.org",
+        "port": 8883,
+        "tls": True,
+        "auth": True,
+        "username": "li",
+        "password": secret,
+        "deviceId": "phone",
+    }
+    # where devices reach the broker: never the web app's own MQTT credentials
+    embedded = settings.model_copy(update={"mqtt_url": None})
+    assert broker_for_devices(embedded, "192.168.1.20:8050") == "mqtt://192.168.1.20:1883"
+    external = settings.model_copy(update={"mqtt_url": "mqtts://web:pw@127.0.0.1:8883"})
+    assert broker_for_devices(external, "ops.example.org") == "mqtts://ops.example.org:8883"
+    named = settings.model_copy(update={"device_broker_url": "mqtt://broker.example.org:1884"})
+    assert broker_for_devices(named, "x") == "mqtt://broker.example.org:1884"
+    with pytest.raises(ValueError, match="DEVICE_BROKER_URL"):
+        Settings(device_broker_url="mqtt://user:pw@broker:1883", _env_file=None)
