@@ -75,7 +75,7 @@
             if (r.water_class) { rows.push([L_["field.class"], r.water_class]); }
             (r.readings || []).forEach(function (x) {
                 var v = num(x[1], 2) + (x[2] ? " (" + r.water_class + ": " + x[2] + ")" : "");
-                rows.push([x[0], v + (x[3] ? " ⚠ " + (L_["sensor.breach"] || "!") : "")]);
+                rows.push([label(L_, "param", x[0]), v + (x[3] ? " ⚠ " + (L_["sensor.breach"] || "!") : "")]);
             });
             rows.push([L_["field.last_report"], age(L_, r.ts)]);
             return rows;

@@ -9,6 +9,7 @@ signs come from devices and AIS and must not become markup.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
@@ -72,7 +73,20 @@ FeatureCollection = dict[str, Any]
 # What a pushed live layer needs to draw its markers (assets/live.js): colours and shapes by
 # value, and the labels of its popups in the page's language.
 LIVE_LABEL_PREFIXES = ("field.", "dept.", "kind.", "level.", "subdistrict.", "status.", "sensor.")
-LIVE_LABEL_PREFIXES += ("age.",)
+LIVE_LABEL_PREFIXES += ("age.", "param.")
+_CLASS = re.compile(r"\bclass (I{1,3}|IV|V)\b")
+
+
+def alert_message(a: dict[str, Any], lang: str) -> str:
+    """A water-quality alert's text in the reader's language: the worker writes it once with
+    the parameters' keys ("dissolved_oxygen 4.1 (class I >= 6)"), named in its `parameters`;
+    each becomes the standard's name for it, and "class I" the Chinese "I类". Other alerts'
+    text is shown as written (a device's own words)."""
+    text = str(a.get("message") or "")
+    for p in sorted(filter(None, str(a.get("parameters") or "").split(",")), key=len, reverse=True):
+        if f"param.{p}" in TABLE:
+            text = text.replace(p, t(f"param.{p}", lang))
+    return _CLASS.sub(r"\1类", text) if lang == "zh" else text
 
 
 def live_style() -> dict[str, Any]:
@@ -166,7 +180,7 @@ def alert_features(alerts: list[dict[str, Any]], lang: str) -> FeatureCollection
         rows = [
             (t("field.state", lang), _label("severity", severity, lang)),
             (t("field.id", lang), str(a.get("source") or "—")),
-            ("", str(a.get("message") or "")),
+            ("", alert_message(a, lang)),
             (t("field.last_report", lang), local_time(a.get("ts"))),
         ]
         features.append(

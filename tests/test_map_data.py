@@ -212,3 +212,19 @@ def test_open_incidents_are_diamonds_by_priority_and_overdue_ones_stand_out() ->
     assert a["stroke"] == map_data.OVERDUE_STROKE and "Arrival overdue" in a["popup"]
     assert "B-1" in a["popup"] and "Illegal fishing" in a["tooltip"]
     assert (b["overdue"], b["color"]) == (False, map_data.PRIORITY_COLOURS[3])
+
+
+def test_a_water_quality_alert_reads_in_the_readers_language() -> None:
+    """Issue 17, defect 8: raw parameter keys (CODMn_permanganate_index, dissolved_oxygen)
+    showed in the Chinese page."""
+    a = {
+        "message": "CODMn_permanganate_index 9 (class II <= 4); dissolved_oxygen 4.1 (class I >= 6)",
+        "parameters": "CODMn_permanganate_index,dissolved_oxygen",
+    }
+    assert map_data.alert_message(a, "zh") == "高锰酸盐指数 9 (II类 <= 4); 溶解氧 4.1 (I类 >= 6)"
+    assert map_data.alert_message(a, "en") == (
+        "Permanganate index 9 (class II <= 4); Dissolved oxygen 4.1 (class I >= 6)"
+    )
+    device = {"message": "battery low", "parameters": ""}  # a device's own words, as written
+    assert map_data.alert_message(device, "zh") == "battery low"
+    assert map_data.live_labels("zh")["param.dissolved_oxygen"] == "溶解氧"  # the popups' too

@@ -106,7 +106,7 @@ def _alert_item(a: dict[str, Any], lang: str, role: str | None, wall: bool) -> h
                 className="ec-alert-head",
             ),
             html.Div(str(a.get("name") or a.get("source") or ""), className="ec-alert-source"),
-            html.Div(str(a.get("message") or ""), className="ec-alert-message"),
+            html.Div(map_data.alert_message(a, lang), className="ec-alert-message"),
             html.Div(alert_actions(a, lang, role, wall), className="ec-alert-actions"),
         ],
         className=f"ec-alert-item ec-severity-{severity}",
