@@ -144,6 +144,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "field.callsign": {"zh": "呼号", "en": "Call sign"},
     "field.ship_type": {"zh": "船舶类型", "en": "Ship type"},
     "field.state": {"zh": "状态", "en": "State"},
+    "alert.in_zone": {"zh": "MMSI {mmsi} 位于{zone}", "en": "MMSI {mmsi} in {zone}"},
     # water-quality parameters as the standards (GB 3097-1997, GB 3838-2002) name them
     "param.pH": {"zh": "pH", "en": "pH"},
     "param.dissolved_oxygen": {"zh": "溶解氧", "en": "Dissolved oxygen"},

@@ -77,11 +77,27 @@ LIVE_LABEL_PREFIXES += ("age.", "param.")
 _CLASS = re.compile(r"\bclass (I{1,3}|IV|V)\b")
 
 
+@lru_cache(maxsize=1)
+def zone_names() -> dict[str, dict[str, str]]:
+    """Zone id -> its names (name_zh, name_en) from the shipped zones."""
+    return {
+        str(f["properties"]["id"]): {
+            k: str(v) for k, v in f["properties"].items() if k.startswith("name_")
+        }
+        for f in _read(CONFIG_DIR / "geo" / "zones.geojson")
+    }
+
+
 def alert_message(a: dict[str, Any], lang: str) -> str:
     """A water-quality alert's text in the reader's language: the worker writes it once with
     the parameters' keys ("dissolved_oxygen 4.1 (class I >= 6)"), named in its `parameters`;
     each becomes the standard's name for it, and "class I" the Chinese "I类". Other alerts'
-    text is shown as written (a device's own words)."""
+    text is shown as written (a device's own words), but a vessel in a zone is said anew with
+    the zone's name in the reader's language."""
+    zone = zone_names().get(str(a.get("zone") or ""))
+    if a.get("kind") == "geofence" and zone:  # the zone by its name in the reader's language
+        where = zone.get(f"name_{lang}") or zone.get("name_zh") or a["zone"]
+        return t("alert.in_zone", lang).format(mmsi=a.get("source", ""), zone=where)
     text = str(a.get("message") or "")
     for p in sorted(filter(None, str(a.get("parameters") or "").split(",")), key=len, reverse=True):
         if f"param.{p}" in TABLE:

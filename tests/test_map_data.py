@@ -228,3 +228,12 @@ def test_a_water_quality_alert_reads_in_the_readers_language() -> None:
     device = {"message": "battery low", "parameters": ""}  # a device's own words, as written
     assert map_data.alert_message(device, "zh") == "battery low"
     assert map_data.live_labels("zh")["param.dissolved_oxygen"] == "溶解氧"  # the popups' too
+
+
+def test_a_zone_alert_names_the_zone_in_the_readers_language() -> None:
+    """Issue 17, defect 8: zone names were Chinese in English alerts."""
+    a = {"kind": "geofence", "source": "414546118", "zone": "xichong_coral", "message": "x"}
+    assert map_data.alert_message(a, "en") == (
+        "MMSI 414546118 in Xichong coral protection area (illustrative)"
+    )
+    assert map_data.alert_message(a, "zh") == "MMSI 414546118 位于西涌珊瑚保护区（示意）"
