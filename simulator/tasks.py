@@ -149,10 +149,8 @@ def arrival_note(kind: UnitKind, stop: LonLat, task: Task) -> str:
     off = haversine_m(*stop, *task.asked)
     if off <= ARRIVED_M:
         return ""
-    if task.cut_off:
-        why = "无路可通"
-    else:
-        why = "现场在岸上" if kind is UnitKind.BOAT else "现场在海上"
+    ashore = "现场在岸上" if kind is UnitKind.BOAT else "现场在海上"
+    why = "无路可通" if task.cut_off else ashore
     return f"{why}，停在距现场 {off:.0f} 米处"
 
 

@@ -218,7 +218,8 @@ def test_a_water_quality_alert_reads_in_the_readers_language() -> None:
     """Issue 17, defect 8: raw parameter keys (CODMn_permanganate_index, dissolved_oxygen)
     showed in the Chinese page."""
     a = {
-        "message": "CODMn_permanganate_index 9 (class II <= 4); dissolved_oxygen 4.1 (class I >= 6)",
+        "message": "CODMn_permanganate_index 9 (class II <= 4); "
+        "dissolved_oxygen 4.1 (class I >= 6)",
         "parameters": "CODMn_permanganate_index,dissolved_oxygen",
     }
     assert map_data.alert_message(a, "zh") == "高锰酸盐指数 9 (II类 <= 4); 溶解氧 4.1 (I类 >= 6)"
