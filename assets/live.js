@@ -207,6 +207,59 @@
         }).observe(map.getContainer());
     }
 
+    /* Every map with live markers gets a full-screen button and, where the page has no legend
+     * of its own (the dispatch and coverage maps), a small one in its corner: what the colours
+     * mean, with the scale bar beside it. Labels come with the layer, in the page's language. */
+    function controls(map, layer) {
+        if (map._ecoControls) { return; }
+        map._ecoControls = true;
+        var L_ = (layers[layer] && layers[layer].labels) || {}, st = (layers[layer] && layers[layer].style) || {};
+        var Full = L.Control.extend({
+            options: {position: "topleft"},
+            onAdd: function () {
+                var bar = L.DomUtil.create("div", "leaflet-bar ec-fullscreen");
+                var a = L.DomUtil.create("a", "", bar);
+                a.href = "#";
+                a.setAttribute("role", "button");
+                a.title = L_["control.fullscreen"] || "Full screen";
+                a.setAttribute("aria-label", a.title);
+                var NS = "http://www.w3.org/2000/svg", svg = document.createElementNS(NS, "svg");
+                svg.setAttribute("viewBox", "0 0 18 18");
+                var path = document.createElementNS(NS, "path");  /* four corners */
+                path.setAttribute("d", "M1 6V1h5M12 1h5v5M17 12v5h-5M6 17H1v-5");
+                path.setAttribute("fill", "none");
+                path.setAttribute("stroke", "#14202e");
+                path.setAttribute("stroke-width", "2");
+                svg.appendChild(path);
+                a.appendChild(svg);
+                L.DomEvent.on(a, "click", function (e) {
+                    L.DomEvent.preventDefault(e);
+                    var box = map.getContainer();
+                    if (document.fullscreenElement) { document.exitFullscreen(); } else if (box.requestFullscreen) { box.requestFullscreen(); }
+                });
+                L.DomEvent.disableClickPropagation(bar);
+                return bar;
+            }
+        });
+        new Full().addTo(map);
+        document.addEventListener("fullscreenchange", function () { map.invalidateSize({animate: false}); });
+        if (document.getElementById("map-legend") || !st.status) { return; }
+        var Legend = L.Control.extend({
+            options: {position: "bottomright"},
+            onAdd: function () {
+                var div = L.DomUtil.create("div", "ec-map-legend");
+                Object.keys(st.status).forEach(function (s) {
+                    var row = L.DomUtil.create("div", "ec-map-legend-row", div);
+                    var dot = L.DomUtil.create("span", "ec-map-legend-dot", row);
+                    dot.style.background = st.status[s];
+                    row.appendChild(document.createTextNode(L_["status." + s] || s));
+                });
+                return div;
+            }
+        });
+        new Legend().addTo(map);
+    }
+
     function board(map) {
         if (map._ecoLiveBoard) { return map._ecoLiveBoard; }
         fitWall(map);
@@ -282,7 +335,7 @@
                 if (!f || e.data.drawn !== f.seq) { return; }
                 this._frame = null;
                 count("draw", e.data.ms);
-                stats.labels = {shown: e.data.labels, hidden: e.data.hidden};  /* the last frame's */
+                ns().live.labels = {shown: e.data.labels, hidden: e.data.hidden};  /* the last frame's */
                 if (this._container) {
                     L.DomUtil.setPosition(this._container, f.min);
                     this._container.style.width = f.size.x + "px";
@@ -386,7 +439,7 @@
     var LiveLayer = null;
     function liveLayer(layer) {
         LiveLayer = LiveLayer || L.Layer.extend({
-            onAdd: function (map) { board(map); refreshAll(this.layer, true); },
+            onAdd: function (map) { board(map); controls(map, this.layer); refreshAll(this.layer, true); },
             onRemove: function (map) {
                 var g = layers[this.layer];
                 Object.keys(g.items).forEach(function (id) { ns().forget(id, g.items[id]); g.items[id].dirty = true; });
@@ -521,6 +574,13 @@
         return true;
     }
     var FOCUS_ZOOM = 14;
+    function centre(lat, lon) {  /* a place (the search's): the map on it, nothing to open */
+        var map = null;
+        boards.forEach(function (b) { if (b._map) { map = b._map; } });
+        if (!map) { return false; }
+        map.setView([lat, lon], Math.max(map.getZoom(), FOCUS_ZOOM), {animate: false});
+        return true;
+    }
 
     function polylines() {  /* the lines on the map (the dispatch map's routes), for tests */
         var out = [];
@@ -553,5 +613,5 @@
     window.ecocommand.map = Object.assign({}, window.ecocommand.map);
     window.ecocommand.map.live = {anchor: anchor, records: records, layers: layers, seq: null, stats: stats,
                                   item: item, containerPoint: containerPoint, popupText: popupText,
-                                  view: view, focus: focus, polylines: polylines};
+                                  view: view, focus: focus, centre: centre, polylines: polylines};
 }());

@@ -1,16 +1,18 @@
 /* The live map's search (layouts/map.py Ids.SEARCH): units by name or id, vessels by name, MMSI
  * or call sign, open incidents by id or type, over the records the page already holds from the
- * pushed stream (assets/live.js), so a keystroke costs no request. A pick centres the map on
- * it and opens its popup; "follow" also keeps it centred as it moves. Keyboard: arrows, Enter,
- * Escape. Labels come from the input's data attributes (the page's language). */
+ * pushed stream (assets/live.js), and the district's places (sub-districts, communities, grid
+ * cells, coastline segments, sea cells, zones, named places: the box's data-places), so a
+ * keystroke costs no request. A pick centres the map on it and opens its popup; "follow" also
+ * keeps it centred as it moves. Keyboard: arrows, Enter, Escape. Labels come from the box's data
+ * attributes (the page's language). */
 (function () {
-    var MAX = 8;
+    var MAX = 8, PLACES = 3;  /* rows kept for places when live hits are many */
     var FIELDS = {vessels: ["name", "callsign"], units: ["name", "callsign", "plate"], incidents: ["type"]};
     var picked = -1, hits = [];
 
     function live() { return window.ecocommand && window.ecocommand.map && window.ecocommand.map.live; }
 
-    function find(q, types) {
+    function find(q, types, places) {
         var L = live(), out = [];
         q = q.trim().toLowerCase();
         if (!L || q.length < 2) { return out; }
@@ -29,11 +31,37 @@
                 if (best < 3) { out.push({layer: layer, id: id, rank: best, label: label}); }
             });
         });
-        out.sort(function (a, b) { return a.rank - b.rank || (a.label > b.label ? 1 : -1); });
-        return out.slice(0, MAX);
+        var spots = [];
+        places.forEach(function (p) {  /* [name, id, lat, lon, kind] */
+            var best = 3;
+            [p[0], p[1]].forEach(function (t) {
+                var at = String(t).toLowerCase().indexOf(q);
+                if (at === 0) { best = Math.min(best, 0); } else if (at > 0) { best = Math.min(best, 1); }
+            });
+            if (best < 3) {
+                spots.push({layer: "place:" + p[4], id: p[1], rank: best, label: p[0], lat: p[2], lon: p[3]});
+            }
+        });
+        /* the live picture's hits first, places after; each keeps a few rows when both match
+         * (a unit named after its sub-district must not hide the sub-district, nor the
+         * district's 40 "dapeng-…" cells a vessel called DAPENG) */
+        var order = function (a, b) { return a.rank - b.rank || (a.label > b.label ? 1 : -1); };
+        out.sort(order);
+        spots.sort(order);
+        var kept = out.slice(0, Math.max(MAX - Math.min(PLACES, spots.length), MAX - spots.length));
+        return kept.concat(spots.slice(0, MAX - kept.length));
     }
 
     function box(input) { return input.closest(".ec-search"); }
+
+    var parsed = null;  /* the places index, parsed once per page */
+    function placesOf(b) {
+        if (!parsed || parsed.box !== b) {
+            parsed = {box: b, rows: JSON.parse(b.getAttribute("data-places") || "[]"),
+                      kinds: JSON.parse(b.getAttribute("data-place-kinds") || "{}")};
+        }
+        return parsed.rows;
+    }
 
     function show(input) {
         var list = box(input).querySelector(".ec-search-hits");
@@ -51,12 +79,14 @@
             var name = document.createElement("span");
             name.textContent = h.label + (h.label !== h.id ? " · " + h.id : "");
             var kind = document.createElement("small");
-            kind.textContent = kinds[h.layer] || h.layer;
+            var placeKind = h.layer.indexOf("place:") === 0 ? h.layer.slice(6) : null;
+            kind.textContent = placeKind ? (parsed && parsed.kinds[placeKind]) || placeKind : kinds[h.layer] || h.layer;
             var follow = document.createElement("button");
             follow.type = "button";
             follow.className = "ec-search-follow";
             follow.textContent = followLabel;
-            li.appendChild(kind); li.appendChild(name); li.appendChild(follow);
+            li.appendChild(kind); li.appendChild(name);
+            if (!placeKind) { li.appendChild(follow); }  /* a place does not move */
             list.appendChild(li);
         });
         list.hidden = hits.length === 0;
@@ -67,7 +97,7 @@
     function pick(input, i, followed) {
         var h = hits[i];
         if (!h || !live()) { return; }
-        live().focus(h.layer, h.id, followed);
+        if (h.layer.indexOf("place:") === 0) { live().centre(h.lat, h.lon); } else { live().focus(h.layer, h.id, followed); }
         hits = []; picked = -1;
         show(input);
     }
@@ -77,7 +107,8 @@
 
     document.addEventListener("input", function (e) {
         if (!isSearch(e.target)) { return; }
-        hits = find(e.target.value, JSON.parse(box(e.target).getAttribute("data-types") || "{}"));
+        var b = box(e.target);
+        hits = find(e.target.value, JSON.parse(b.getAttribute("data-types") || "{}"), placesOf(b));
         picked = hits.length ? 0 : -1;
         show(e.target);
     });

@@ -8,6 +8,7 @@ signs come from devices and AIS and must not become markup.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import UTC, datetime
@@ -73,8 +74,67 @@ FeatureCollection = dict[str, Any]
 # What a pushed live layer needs to draw its markers (assets/live.js): colours and shapes by
 # value, and the labels of its popups in the page's language.
 LIVE_LABEL_PREFIXES = ("field.", "dept.", "kind.", "level.", "subdistrict.", "status.", "sensor.")
-LIVE_LABEL_PREFIXES += ("age.", "param.")
+LIVE_LABEL_PREFIXES += ("age.", "param.", "control.")
 _CLASS = re.compile(r"\bclass (I{1,3}|IV|V)\b")
+
+
+PLACES_CSV = CONFIG_DIR / "geo" / "places.csv"  # a deployment's named places (README there)
+
+
+def named_places(path: Path = PLACES_CSV) -> list[dict[str, Any]]:
+    """A deployment's named places (piers, beaches, villages): rows of id, name_zh, name_en,
+    lat, lon; a row without a place on Earth is left out."""
+    if not path.exists():
+        return []
+    out = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                lat, lon = float(row["lat"]), float(row["lon"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if -90 <= lat <= 90 and -180 <= lon <= 180 and row.get("id"):
+                out.append({**row, "lat": lat, "lon": lon})
+    return out
+
+
+@lru_cache(maxsize=2)
+def places_index(lang: str) -> list[list[Any]]:
+    """What the live map's search finds besides the live picture, as [name, id, lat, lon,
+    kind] rows: sub-districts, communities (the middle of their grid cells), grid cells,
+    coastline segments, sea cells, zones and the deployment's named places."""
+    from domain.coverage_places import load_coverage  # loaded once, only for this index
+
+    rows: list[list[Any]] = []
+    for f in _read(CONFIG_DIR / "geo" / "dapeng_subdistricts.geojson"):
+        p = f["properties"]
+        lon, lat = p["seat"]
+        rows.append([p.get(f"name_{lang}") or p["name_zh"], p["id"], lat, lon, "subdistrict"])
+    cov = load_coverage()
+    communities: dict[str, list[tuple[float, float]]] = {}
+    for pid, place in cov.places.items():
+        c = cov.geoms[pid].centroid
+        rows.append([place.label or pid, pid, round(c.y, 5), round(c.x, 5), place.kind])
+        if place.community:
+            communities.setdefault(place.community, []).append((c.y, c.x))
+    for name, points in communities.items():
+        lat, lon = (sum(v) / len(points) for v in zip(*points, strict=True))
+        rows.append([name, name, round(lat, 5), round(lon, 5), "community"])
+    for f in _read(CONFIG_DIR / "geo" / "zones.geojson"):
+        p, c = f["properties"], shape(f["geometry"]).centroid
+        name = p.get(f"name_{lang}") or p.get("name_zh") or p["id"]
+        rows.append([name, p["id"], round(c.y, 5), round(c.x, 5), "zone"])
+    for p in named_places():
+        rows.append(
+            [
+                p.get(f"name_{lang}") or p.get("name_zh") or p["id"],
+                p["id"],
+                p["lat"],
+                p["lon"],
+                "place",
+            ]
+        )
+    return rows
 
 
 @lru_cache(maxsize=1)

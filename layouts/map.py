@@ -238,9 +238,13 @@ def action_notes(role: str | None, wall: bool) -> list[html.Div]:
     return notes
 
 
+PLACE_KINDS = ("subdistrict", "community", "land", "coast", "sea", "zone", "place")
+
+
 def search_box(lang: str) -> html.Div:
-    """Search the live picture: the matching is in the browser (assets/search.js), over the
-    records the page holds; the labels it needs come as the box's data attributes."""
+    """Search the live picture and the district's places: the matching is in the browser
+    (assets/search.js), over the records the page holds and the places index (~15 KB, names
+    in the page's language); the labels it needs come as the box's data attributes."""
     kinds = {"units": t("count.units", lang), "vessels": t("count.vessels", lang)}
     kinds["incidents"] = t("layer.incidents", lang)
     types = {k.value: t(f"incident.type.{k.value}", lang) for k in IncidentType}
@@ -260,6 +264,10 @@ def search_box(lang: str) -> html.Div:
             "data-kinds": json.dumps(kinds, ensure_ascii=False),
             "data-types": json.dumps(types, ensure_ascii=False),
             "data-follow": t("search.follow", lang),
+            "data-places": json.dumps(map_data.places_index(lang), ensure_ascii=False),
+            "data-place-kinds": json.dumps(
+                {k: t(f"search.kind.{k}", lang) for k in PLACE_KINDS}, ensure_ascii=False
+            ),
         },
     )
 

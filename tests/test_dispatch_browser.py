@@ -290,3 +290,34 @@ def test_the_dispatch_map_draws_the_way_the_eta_assumed_for_the_unit_sent(
         "the unit moving on the dispatch map",
     )
     assert not console_errors(browser)
+
+
+def test_every_live_map_has_a_full_screen_button_and_a_legend(
+    r: redis.Redis, web: str, browser: webdriver.Chrome
+) -> None:
+    """Issue 17: a full-screen button on every map, and a legend where the page has none of
+    its own (the dispatch map: the live map's is in its side panel), with the scale bar."""
+    write_available_unit(r, "FO-NEAR", "foot", 22.525, 114.545)
+    sign_in(browser, web, r, "dispatcher", "chief")
+    for page, corner_legend in (("/dispatch", True), ("/", False), ("/coverage", True)):
+        browser.get(web + page)
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".ec-fullscreen a"), 15, page)
+        legend = browser.find_elements(By.CSS_SELECTOR, ".ec-map-legend")
+        assert bool(legend) is corner_legend, page
+        if corner_legend:
+            assert "待命" in legend[0].text and "在现场" in legend[0].text
+        assert browser.find_elements(By.CSS_SELECTOR, ".leaflet-control-scale"), page
+        assert (
+            browser.find_element(By.CSS_SELECTOR, ".ec-fullscreen a").get_attribute("title")
+            == "全屏"
+        )
+    browser.find_element(By.CSS_SELECTOR, ".ec-fullscreen a").click()
+    wait_for(
+        lambda: browser.execute_script(
+            "return !!document.fullscreenElement"
+            " && document.fullscreenElement.classList.contains('leaflet-container');"
+        ),
+        5,
+        "the map full screen",
+    )
+    assert not console_errors(browser)

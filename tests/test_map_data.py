@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from shapely.geometry import box, shape
 
 from dashboard import map_data
@@ -238,3 +240,30 @@ def test_a_zone_alert_names_the_zone_in_the_readers_language() -> None:
         "MMSI 414546118 in Xichong coral protection area (illustrative)"
     )
     assert map_data.alert_message(a, "zh") == "MMSI 414546118 位于西涌珊瑚保护区（示意）"
+
+
+def test_the_search_finds_the_districts_places_and_a_deployments_named_ones(
+    tmp_path: Path,
+) -> None:
+    """Issue 17: search sub-districts, communities, grid cells, coastline segments, sea cells,
+    zones and the places a deployment adds in config/geo/places.csv."""
+    rows = map_data.places_index("en")
+    kinds = {r[4] for r in rows}
+    assert kinds >= {"subdistrict", "community", "land", "coast", "sea", "zone"}
+    assert ["Kuichong", "kuichong", 22.63, 114.43, "subdistrict"] in rows
+    assert all(22.3 < r[2] < 22.8 and 114.2 < r[3] < 114.7 for r in rows)  # all in the district
+    csv_file = tmp_path / "places.csv"
+    csv_file.write_text(
+        "id,name_zh,name_en,lat,lon\n"
+        "pier-nanao,南澳码头,Nan'ao pier,22.53,114.48\n"
+        "bad,坏行,,north,114.5\n",
+        encoding="utf-8",
+    )
+    (pier,) = map_data.named_places(csv_file)
+    assert (pier["id"], pier["name_zh"], pier["lat"], pier["lon"]) == (
+        "pier-nanao",
+        "南澳码头",
+        22.53,
+        114.48,
+    )
+    assert map_data.named_places(tmp_path / "none.csv") == []

@@ -135,9 +135,10 @@ def _page_detail(c: FlaskClient, incident_id: str) -> Any:
         "output": dep["output"],
         "outputs": [{"id": i, "property": p} for i, p in outs],
         "changedPropIds": ["dispatch-selected.data"],
+        # every input the callback has (the selection; the others as on a first draw)
         "inputs": [
-            {"id": "dispatch-selected", "property": "data", "value": incident_id},
-            {"id": "dispatch-changed", "property": "data", "value": None},
+            {**i, "value": incident_id if i["id"] == "dispatch-selected" else None}
+            for i in dep["inputs"]
         ],
         "state": [],
     }

@@ -1,7 +1,8 @@
 """Finding things on the live map and hearing what is new (issue 17, acceptance 3), in a real
 browser: an operator types part of a vessel's name, picks it, and the map centres on it (and
-follows it as it moves); after "enable sound", a new critical alert plays the alert sound (the
-audio's play() promise resolved) and a new incident too; muted, nothing plays."""
+follows it as it moves), and finds a sub-district by its name; after "enable sound", a new
+critical alert plays the alert sound (the audio's play() promise resolved) and a new incident
+too; muted, nothing plays."""
 
 from __future__ import annotations
 
@@ -115,9 +116,10 @@ def test_an_operator_finds_a_vessel_by_part_of_its_name_and_hears_a_critical_ale
     box = browser.find_element(By.ID, Ids.SEARCH)
     box.send_keys("dapeng")
     hit = f"#{Ids.SEARCH_HITS} .ec-search-hit"
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, hit), 5, "a hit")
-    assert "YUE DAPENG 88" in browser.find_element(By.CSS_SELECTOR, hit).text
-    browser.find_element(By.CSS_SELECTOR, f"{hit} span").click()
+    vessel = f"{hit}[data-layer='vessels']"  # places named 大鹏 (dapeng-01...) are found too
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, vessel), 5, "the vessel")
+    assert "YUE DAPENG 88" in browser.find_element(By.CSS_SELECTOR, vessel).text
+    browser.find_element(By.CSS_SELECTOR, f"{vessel} span").click()
     lat, lon = _centre(browser)
     assert abs(lat - 22.47) < 0.002 and abs(lon - 114.62) < 0.002, (lat, lon)
     assert "YUE DAPENG 88" in browser.execute_script(
@@ -132,6 +134,17 @@ def test_an_operator_finds_a_vessel_by_part_of_its_name_and_hears_a_critical_ale
     browser.find_element(By.CSS_SELECTOR, f"{hit} .ec-search-follow").click()
     _vessel(r, 22.47, 114.64)
     wait_for(lambda: abs(_centre(browser)[1] - 114.64) < 0.002, 10, "the map following it")
+
+    # a place: the sub-district of 葵涌, by its name; the map goes there (nothing to follow)
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    box.send_keys("葵涌")
+    place = f"{hit}[data-layer='place:subdistrict']"
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, place), 5, "the sub-district")
+    assert not browser.find_elements(By.CSS_SELECTOR, f"{place} .ec-search-follow")
+    browser.find_element(By.CSS_SELECTOR, f"{place} span").click()
+    lat, lon = _centre(browser)
+    assert abs(lat - 22.63) < 0.002 and abs(lon - 114.43) < 0.002, (lat, lon)
 
     # the sound: off until asked for; on, a new critical alert and a new incident play it
     _critical(r, "wq:S-9:1:1")
@@ -179,7 +192,7 @@ def test_vessel_labels_do_not_overlap(r: redis.Redis, web: str, browser: webdriv
         15,
         "the vessels, and the map on them at zoom 14",
     )
-    labels = "return window.ecocommand.map.live.stats.labels || null;"
+    labels = "return window.ecocommand.map.live.labels || null;"
     wait_for(
         lambda: (browser.execute_script(labels) or {}).get("hidden", 0) >= 5, 10, "labels placed"
     )
