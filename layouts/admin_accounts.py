@@ -15,7 +15,7 @@ from dash import dcc, html
 
 from dashboard.i18n import t
 from dashboard.viewer import Viewer
-from views.admin import button, dropdown, field, role_options, section, subnav, text_input
+from views.admin import button, dropdown, field, page, role_options, section, text_input
 
 PATH = "/admin"
 
@@ -92,16 +92,5 @@ def slot(_viewer: Viewer, _params: dict[str, str]) -> list[html.Div]:
 
 def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
     lang = viewer.lang
-    return html.Div(
-        [
-            subnav(lang, PATH),
-            html.Div(
-                [
-                    html.Div([create_form(lang), edit_form(lang)], className="ec-admin-forms"),
-                    section(t("admin.accounts.list", lang), html.Div(id=Ids.TABLE)),
-                ],
-                className="ec-admin-grid",
-            ),
-        ],
-        className="ec-admin-page",
-    )
+    listing = section(t("admin.accounts.list", lang), html.Div(id=Ids.TABLE))
+    return page(lang, PATH, [create_form(lang), edit_form(lang)], listing)

@@ -15,7 +15,7 @@ from dash import dcc, html
 from dashboard.i18n import t
 from dashboard.viewer import Viewer
 from services.devices import FIELD_KINDS
-from views.admin import button, dropdown, field, section, subnav, text_input
+from views.admin import button, dropdown, field, page, section, text_input
 
 PATH = "/admin/devices"
 
@@ -69,16 +69,5 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
         html.Div(id=Ids.MESSAGE),
         dcc.Store(id=Ids.REVOKED, data=0),
     )
-    return html.Div(
-        [
-            subnav(lang, PATH),
-            html.Div(
-                [
-                    html.Div([add, revoke], className="ec-admin-forms"),
-                    section(t("admin.devices.list", lang), html.Div(id=Ids.TABLE)),
-                ],
-                className="ec-admin-grid",
-            ),
-        ],
-        className="ec-admin-page",
-    )
+    listing = section(t("admin.devices.list", lang), html.Div(id=Ids.TABLE))
+    return page(lang, PATH, [add, revoke], listing)

@@ -12,7 +12,7 @@ from dash import dcc, html
 
 from dashboard.i18n import t
 from dashboard.viewer import Viewer
-from views.admin import button, dropdown, field, section, subnav
+from views.admin import button, dropdown, field, page, section
 
 PATH = "/admin/tokens"
 
@@ -62,16 +62,5 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
         html.Div(id=Ids.MESSAGE),
         dcc.Store(id=Ids.REVOKED, data=0),
     )
-    return html.Div(
-        [
-            subnav(lang, PATH),
-            html.Div(
-                [
-                    html.Div([issue, revoke], className="ec-admin-forms"),
-                    section(t("admin.tokens.list", lang), html.Div(id=Ids.TABLE)),
-                ],
-                className="ec-admin-grid",
-            ),
-        ],
-        className="ec-admin-page",
-    )
+    listing = section(t("admin.tokens.list", lang), html.Div(id=Ids.TABLE))
+    return page(lang, PATH, [issue, revoke], listing)

@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from dashboard.i18n import t
 from dashboard.viewer import Viewer
-from views.admin import button, dropdown, field, section, subnav, text_input
+from views.admin import button, dropdown, field, page, section, text_input
 
 PATH = "/admin/walls"
 LOOK_MS = 5000  # how often the list looks again (a screen signing in shows without a click)
@@ -67,17 +67,5 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
         html.Div(id=Ids.MESSAGE),
         dcc.Store(id=Ids.REVOKED, data=0),
     )
-    return html.Div(
-        [
-            subnav(lang, PATH),
-            html.Div(
-                [
-                    html.Div([issue, revoke], className="ec-admin-forms"),
-                    section(t("admin.walls.list", lang), html.Div(id=Ids.TABLE)),
-                ],
-                className="ec-admin-grid",
-            ),
-            dcc.Interval(id=Ids.TICK, interval=LOOK_MS),
-        ],
-        className="ec-admin-page",
-    )
+    listing = section(t("admin.walls.list", lang), html.Div(id=Ids.TABLE))
+    return page(lang, PATH, [issue, revoke], listing, dcc.Interval(id=Ids.TICK, interval=LOOK_MS))

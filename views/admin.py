@@ -82,6 +82,21 @@ def button(ident: str, label: str, danger: bool = False) -> html.Button:
     return html.Button(label, id=ident, className=kind, n_clicks=0)
 
 
+def page(lang: str, path: str, forms: list[Any], listing: html.Section, *more: Any) -> html.Div:
+    """An admin page: the tabs, its forms beside the list of what they act on (and `more`, such
+    as a refresh timer)."""
+    return html.Div(
+        [
+            subnav(lang, path),
+            html.Div(
+                [html.Div(forms, className="ec-admin-forms"), listing], className="ec-admin-grid"
+            ),
+            *more,
+        ],
+        className="ec-admin-page",
+    )
+
+
 def section(title: str, *children: Any) -> html.Section:
     return html.Section([html.H3(title, className="ec-admin-h"), *children], className="ec-card")
 
