@@ -19,7 +19,13 @@ if (!h) { return {counts: 0}; }  // the page is (re)loading
 var boxes = [...h.children].filter(e => e.offsetParent !== null)
   .concat([...h.querySelectorAll('.ec-count, .ec-nav-link')])
   .map(e => e.getBoundingClientRect()).filter(b => b.width > 0);  // not the wall's hidden links
+// what a reader sees side by side: no two of them may overlap
+var row = [...h.querySelectorAll('.ec-title, .ec-nav-link, .ec-count, .ec-freshness, .ec-sound,'
+  + ' .ec-lang label, #shell-logout')]
+  .map(e => e.getBoundingClientRect()).filter(b => b.width > 0).sort((a, b) => a.left - b.left);
+var overlaps = row.slice(1).filter((b, i) => b.left < row[i].right - 1).length;
 return {height: h.getBoundingClientRect().height, scroll: h.scrollWidth, width: h.clientWidth,
+        overlaps: overlaps,
         tops: boxes.map(b => b.top), bottoms: boxes.map(b => b.bottom),
         counts: h.querySelectorAll('.ec-count').length,
         map: m ? m.getBoundingClientRect().height : 0, viewport: window.innerHeight};
@@ -40,6 +46,7 @@ def _one_row(browser: webdriver.Chrome, what: str) -> dict:
     middle = m["height"] / 2
     assert all(t < middle < b for t, b in zip(m["tops"], m["bottoms"], strict=True)), (what, m)
     assert m["scroll"] <= m["width"], (what, m)
+    assert m["overlaps"] == 0, (what, m)  # squeezed is not fitted: nothing drawn over another
     return m
 
 
