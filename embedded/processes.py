@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -15,11 +16,23 @@ import redis
 from embedded.valkey import server_command
 from infra.wait import wait_until
 
+# Servers get ports from below the kernel's ephemeral range (ip_local_port_range: 32768 up by
+# default), which is where outgoing connections take their local ports: a port bound with 0 comes
+# from that range, and once its server stopped, a client's connection could take it before the
+# server started again on it (a restart test met "address already in use" so).
+SERVER_PORTS = (20_000, 32_000)
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randint(*SERVER_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: another
+            return port
+    raise RuntimeError(f"no free port in {SERVER_PORTS[0]}-{SERVER_PORTS[1]}")
 
 
 def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 10.0) -> None:
