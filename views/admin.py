@@ -29,10 +29,15 @@ PAGES = (
 ACCOUNT_ROLES = ("operator", "dispatcher", "leader", "admin", "officer")
 
 
+# Before this, a time is no time: a legacy roster entry has no creation time (0) or one in
+# seconds, which would read as a day in January 1970.
+FIRST_PLAUSIBLE_MS = 946_684_800_000  # 2000-01-01
+
+
 def local(ms: Any) -> str:
-    """An instant in Shenzhen time (UTC+8), to the minute; "-" for none."""
-    if not isinstance(ms, int | float) or ms <= 0:
-        return "-"
+    """An instant in Shenzhen time (UTC+8), to the minute; "—" for none."""
+    if not isinstance(ms, int | float) or ms < FIRST_PLAUSIBLE_MS:
+        return "—"
     return dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
@@ -182,7 +187,7 @@ def accounts_table(rows: list[Mapping[str, Any]], lang: str) -> Any:
         [
             html.Span(u["name"], className="ec-admin-name"),
             t(f"role.{u.get('role')}", lang),
-            u.get("unit") or "-",
+            u.get("unit") or "—",
             str(u.get("tokens", 0)),
             local(int(u.get("created_ms") or 0)),
             badge(t("admin.state.disabled", lang), "broken")
@@ -212,7 +217,7 @@ def devices_table(rows: list[Mapping[str, Any]], lang: str) -> Any:
             else badge(t("admin.state.revoked", lang), "muted"),
             local(d["created_ms"]),
             local(d["revoked_ms"]),
-            d.get("source") or "-",
+            d.get("source") or "—",
         ]
         for d in rows
     ]
