@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Personal data: a citizen's phone number on an incident is erased this long after the
     # incident was opened (officers' tracks are kept HISTORY_HOURS in Redis).
     personal_phone_keep_days: int = Field(180, ge=1, le=3_650)
+    # Whole days of the track archive (Parquet under DATA_DIR/archive/) kept; older days pruned.
+    archive_days: int = Field(180, ge=1, le=3_650)
     # Where field devices reach the broker (mqtt://host:1883 or mqtts://host:8883), written into
     # the QR code of a device added on the admin page; empty: this web address's host name with
     # the broker's port (MQTT_URL's, or EMBEDDED_MQTT_PORT). Never holds credentials.

@@ -31,6 +31,7 @@ from domain.water_quality import check_standards
 from infra.connections import connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessels
 from ingest.accounting import APPLIED, DEADLETTER, Ledger
+from ingest.archive import Archiver
 from ingest.audit_signer import HeadSigner
 from ingest.context import HandlerContext
 from ingest.coverage import coverage_positions, due_warnings, grid_resolution
@@ -180,6 +181,10 @@ class IngestWorker:
             },
             clock=clock,
             key_file=settings.audit_signing_key,
+        )
+        # the hour before, to the track archive (Parquet), on a thread of its own
+        self.archiver = Archiver(
+            self.redis, settings.data_dir, settings.history_hours, settings.archive_days, clock
         )
         # The inbox holds the embedded broker's messages (INGEST_SOURCE=inbox) and, whatever the
         # source, what officers' phones send through the web app (store/field.py).
@@ -447,6 +452,7 @@ class IngestWorker:
                             log.info("closed the day %s: KPI rows stored", day)
                             self._erase_old_phones()
                         self.signer.tick()
+                        self.archiver.tick()
                         if overdue:
                             self.store.write(overdue, self.clock())
                         last_beat = time.monotonic()

@@ -329,3 +329,12 @@ def unit_messages_read(unit_id: str) -> str:
 
 
 FIELD_WAKE = "stream:field:wake"  # unit ids whose phone should look again now (messages)
+
+
+def archive_hours(kind: EntityKind) -> str:
+    """hash: UTC hour start (ms) -> "rows min_ts max_ts" of the hour of a kind's track entries
+    (by arrival) written to the Parquet archive (store/archive.py); rows 0: nothing that hour."""
+    return f"archive:{kind}:hours"
+
+
+ARCHIVE_LOCK = "archive:lock"  # string (TTL): the worker writing the archive now (one at a time)
