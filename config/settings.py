@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # Personal data: a citizen's phone number on an incident is erased this long after the
     # incident was opened (officers' tracks are kept HISTORY_HOURS in Redis).
     personal_phone_keep_days: int = Field(180, ge=1, le=3_650)
+    # The vessel watch (config/vessel_rules.json has its other rules): a vessel last heard under
+    # way in or near the district's waters and silent longer than this raises an AIS-gap alert
+    # (class A under way reports every 2-10 s, class B every 30 s; receiver coverage is patchy,
+    # so one threshold for both); its reappearance closes it, and a reappearance that implies
+    # a speed above POSITION_JUMP_KN raises a position-jump alert.
+    ais_gap_minutes: float = Field(10.0, gt=0, le=1_440, description="Silence of an AIS gap")
+    position_jump_kn: float = Field(40.0, gt=0, le=1_000, description="Impossible speed (kn)")
     # Whole days of the track archive (Parquet under DATA_DIR/archive/) kept; older days pruned.
     archive_days: int = Field(180, ge=1, le=3_650)
     # Where field devices reach the broker (mqtt://host:1883 or mqtts://host:8883), written into

@@ -95,6 +95,12 @@ NEEDS_REASON = frozenset({State.REJECTED, State.TRANSFERRED})
 ALERT_INCIDENT_TYPE = {
     "water_quality": IncidentType.WATER_POLLUTION,
     "geofence": IncidentType.ILLEGAL_FISHING,
+    # the vessel watch (domain/vessel_rules.py): a dark, jumping, loitering or banned-fishing
+    # vessel is a fisheries case to look into
+    "ais_gap": IncidentType.ILLEGAL_FISHING,
+    "position_jump": IncidentType.ILLEGAL_FISHING,
+    "loitering": IncidentType.ILLEGAL_FISHING,
+    "fishing_ban": IncidentType.ILLEGAL_FISHING,
 }
 SEVERITY_PRIORITY = {
     "critical": Priority.URGENT,

@@ -29,7 +29,7 @@ from domain.incidents import load_rules
 from domain.vocab import local_day
 from domain.water_quality import check_standards
 from infra.connections import connect_mqtt, mqtt_client, redis_client
-from ingest import day_close, escalation, patrol_logs, tasks, vessels
+from ingest import day_close, escalation, patrol_logs, tasks, vessel_watch, vessels
 from ingest.accounting import APPLIED, DEADLETTER, Ledger
 from ingest.archive import Archiver
 from ingest.audit_signer import HeadSigner
@@ -163,6 +163,8 @@ class IngestWorker:
         self.store = LiveStore(
             self.redis, int(settings.history_hours * 3_600_000), settings.deadletter_maxlen
         )
+        # vessels that go dark, loiter or fish in the moratorium (config/vessel_rules.json)
+        self.vessel_watch = vessel_watch.VesselWatch(self.redis, self.geography, settings, clock)
         self.client = mqtt_client(
             settings.effective_mqtt_url, settings.mqtt_client_id, persistent=True, manual_ack=True
         )
@@ -281,6 +283,7 @@ class IngestWorker:
             self._completed_groups(handled, ctx)
         out = self._retry(lambda: self.store.write(handled.ops, self.clock()))
         handled.noted(handled.owners, out.verdicts)
+        self._retry(lambda: self.vessel_watch.note(handled.ops, out.verdicts))
         self._after_write(handled)
         # counted after every write and before the acks (LiveStore.count_messages says why)
         changed = written_fields(handled.ops, out.verdicts)
@@ -447,6 +450,7 @@ class IngestWorker:
                         self._sweep_fragments()
                         overdue = escalation.overdue_alerts(self.redis, self.clock(), self.rules)
                         overdue += due_warnings(self.redis, self.coverage, self.clock())
+                        overdue += self.vessel_watch.tick(self.clock())
                         day = day_close.day_to_close(self.clock())
                         if day and day_close.close_day(self.redis, day, self.clock()):
                             log.info("closed the day %s: KPI rows stored", day)

@@ -95,6 +95,14 @@ def ais_fragments_affixes() -> tuple[str, str]:
     return _FRAG_PREFIX, _FRAG_SUFFIX
 
 
+# The vessel watch (ingest/vessel_watch.py, domain/vessel_rules.py): zsets the ingest path adds
+# to with one ZADD per batch and the worker scans each second.
+VESSELS_WATCHED = "vessels:watch"  # mmsi -> last heard (server ms), under way near the district
+VESSELS_DARK = "vessels:dark"  # mmsi -> last heard (server ms) before its AIS gap began
+VESSELS_LOITER = "vessels:loiter"  # "mmsi|zone" -> when first heard slow in the zone (server ms)
+VESSELS_TRAWLING = "vessels:trawling"  # mmsi -> heard at trawling speed in the moratorium
+
+
 # Accounts and server-side sessions. A user's name is validated (store/users.py) so it never
 # holds braces; the hash tag keeps a user's record in one Cluster slot.
 USERS = "idx:users"  # set of account names
