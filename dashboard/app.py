@@ -36,6 +36,7 @@ from dashboard import (
     reports_api,
     roles,
     security,
+    tracks_api,
     wall_pages,
 )
 from dashboard.health import bp as health_bp
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         kpi_api.bp,
         audit_api.bp,
         personal_api.bp,
+        tracks_api.bp,
         live_stream.bp,
         reports_api.bp,
         report_pages.bp,

@@ -5,8 +5,8 @@
   leaders, admins: the routes and callbacks check the role) and writes `personal.phone_read`.
   `erase_old_phones` removes numbers of incidents opened more than PERSONAL_PHONE_KEEP_DAYS ago.
 - an officer's track (every unit is crewed by named officers): `unit_track` answers a window of
-  the unit's positions (kept HISTORY_HOURS); a read that reaches before today (local day)
-  writes `personal.track_read`, a read within today does not.
+  the unit's positions (Redis and the archive: services/tracks.py, ARCHIVE_DAYS); a read that
+  reaches before today (local day) writes `personal.track_read`, a read within today does not.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from domain import personal as rules
 from domain.vocab import LOCAL_TZ
-from services import audit
+from services import audit, tracks
 from services.context import AppContext
 from services.errors import Refused
 from store import personal
@@ -25,7 +25,6 @@ from store import personal
 UNIT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 HOUR_MS = 3_600_000
 MAX_WINDOW_MS = 31 * 86_400_000
-MAX_POINTS = 50_000
 
 
 def _incident_id(incident_id: str) -> str:
@@ -99,12 +98,15 @@ def window(from_arg: str | None, to_arg: str | None, now_ms: int) -> tuple[int, 
 def unit_track(ctx: AppContext, unit_id: str, from_ms: int, to_ms: int, by: str) -> dict[str, Any]:
     """The unit's positions in [from_ms, to_ms), oldest first. A read reaching before today
     (local day) is recorded as `personal.track_read` by `by`."""
-    if UNIT_ID.fullmatch(unit_id or "") is None or not personal.unit_exists(ctx.redis, unit_id):
+    if UNIT_ID.fullmatch(unit_id or "") is None:
         raise Refused(404, f"no unit {unit_id[:64]!r}")
     if from_ms >= to_ms:
         raise Refused(422, "from must be before to")
     now = ctx.now_ms()
-    points, truncated = personal.unit_track(ctx.redis, unit_id, from_ms, to_ms, MAX_POINTS)
+    # what Redis holds and the archive keeps, merged (services/tracks.py)
+    points, truncated, archived = tracks.points(ctx, "unit", unit_id, from_ms, to_ms)
+    if not points and not personal.unit_exists(ctx.redis, unit_id):
+        raise Refused(404, f"no unit {unit_id[:64]!r}")
     recorded = rules.track_read_is_recorded(from_ms, now)
     if recorded:
         change = {"from_ms": from_ms, "to_ms": to_ms}
@@ -116,7 +118,8 @@ def unit_track(ctx: AppContext, unit_id: str, from_ms: int, to_ms: int, by: str)
         "points": points,
         "count": len(points),
         "truncated": truncated,
-        "kept_from_ms": now - int(ctx.settings.history_hours * HOUR_MS),
+        "archived": archived,
+        "kept_from_ms": tracks.kept_from_ms(ctx),
         "recorded": recorded,
         "generated_ms": now,
     }

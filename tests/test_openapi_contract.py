@@ -182,6 +182,7 @@ def seed(r: redis.Redis, chief: requests.Session, web: str) -> dict[str, list[st
             raise_alert(r, f"wq:S-1:2:{n}") for n in range(2)
         ],
         "unit_id": ["U-1", "U-DP-101"],
+        "mmsi": ["366053209"],  # the vessel seed_one_of_each writes
         "place_id": [CELL],
         "code": [citizen_report(web)],
         "kind": ["position", "status", "task"],
