@@ -158,11 +158,36 @@ def alert_message(a: dict[str, Any], lang: str) -> str:
     if a.get("kind") == "geofence" and zone:  # the zone by its name in the reader's language
         where = zone.get(f"name_{lang}") or zone.get("name_zh") or a["zone"]
         return t("alert.in_zone", lang).format(mmsi=a.get("source", ""), zone=where)
+    if f"alert.msg.{a.get('kind')}" in TABLE:
+        return vessel_watch_message(a, lang)
     text = str(a.get("message") or "")
     for p in sorted(filter(None, str(a.get("parameters") or "").split(",")), key=len, reverse=True):
         if f"param.{p}" in TABLE:
             text = text.replace(p, t(f"param.{p}", lang))
     return _CLASS.sub(r"\1类", text) if lang == "zh" else text
+
+
+def _number(v: Any, fmt: str) -> str:
+    """A field of an alert as a number in `fmt`; "—" when absent or not a number."""
+    try:
+        return format(float(v), fmt)
+    except (TypeError, ValueError):
+        return "—"
+
+
+def vessel_watch_message(a: dict[str, Any], lang: str) -> str:
+    """An alert of the vessel watch (ais_gap, position_jump, loitering, fishing_ban) said in the
+    reader's language from its fields; the zone of a loitering vessel by its name."""
+    zone = zone_names().get(str(a.get("zone") or "")) or {}
+    return t(f"alert.msg.{a.get('kind')}", lang).format(
+        mmsi=a.get("source", ""),
+        minutes=_number(a.get("silent_min", a.get("minutes")), ".0f"),
+        sog=_number(a.get("sog_kn"), ".1f"),
+        cog=_number(a.get("cog"), ".0f"),
+        km=_number(a.get("distance_km"), ".1f"),
+        speed=_number(a.get("speed_kn"), ".0f"),
+        zone=zone.get(f"name_{lang}") or zone.get("name_zh") or a.get("zone", ""),
+    )
 
 
 def live_style() -> dict[str, Any]:

@@ -256,3 +256,33 @@ def test_a_vessel_watch_alert_opens_as_an_incident_in_one_click(
     assert incident["type"] == "illegal_fishing" and incident["alert_id"] == gap["id"]
     assert (float(incident["lon"]), float(incident["lat"])) == (lon, lat)
     assert _open(r) == {}  # the alert closed with the incident's id
+
+
+def test_the_alerts_are_said_in_the_readers_language(
+    r: redis.Redis, settings: Settings, geo: Geography, t0: int
+) -> None:
+    from dashboard.map_data import alert_message, alert_title
+
+    watch = VesselWatch(r, geo, settings, fixed(t0))
+    lon, lat = _sea(geo, 9)
+    _ingest(r, watch, [_report("412000060", t0, lon, lat, 8.0)], t0)
+    _tick(r, watch, t0 + GAP_MIN * MIN + 1)
+    later = t0 + 12 * MIN
+    _ingest(r, watch, [_report("412000060", later, lon + 1.0, lat, 8.0)], later)
+    _tick(r, watch, later + 1)
+    raw = r.hgetall(keys.alert(gap_alert_id("412000060", t0)))  # closed: read its record
+    gap = snapshots.typed({k.decode(): v.decode() for k, v in raw.items()})
+    (jump,) = snapshots.open_alerts(r)
+    assert alert_title(gap, "zh") == "船舶AIS信号中断"
+    assert (
+        alert_message(gap, "zh") == "MMSI 412000060 AIS信号中断已超过10分钟；最后航速8.0节，航向75°"
+    )
+    assert alert_message(gap, "en").startswith("MMSI 412000060 silent for over 10 min")
+    assert alert_title(jump, "en") == "Vessel position jump"
+    assert alert_message(jump, "zh").startswith("MMSI 412000060 12分钟后重现于")
+    assert alert_message(jump, "en").endswith(f"{jump['speed_kn']} kn")
+    loiter = {"kind": "loitering", "source": "412", "zone": "xichong_coral", "minutes": "21"}
+    assert alert_message(loiter, "zh") == "MMSI 412 在西涌珊瑚保护区（示意）低速徘徊21分钟"
+    assert "Xichong coral protection area" in alert_message(loiter, "en")
+    ban = {"kind": "fishing_ban", "source": "412", "sog_kn": 3.5}
+    assert "拖网航速3.5节" in alert_message(ban, "zh") and "(3.5 kn)" in alert_message(ban, "en")
