@@ -99,7 +99,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 def cmd_history(args: argparse.Namespace) -> None:
     from domain.geo import load_geography
     from infra.connections import Unreachable, redis_client
-    from simulator import history
+    from simulator import history, history_tracks
+    from store.archive import root as archive_root
 
     s = _settings()
     try:
@@ -112,10 +113,15 @@ def cmd_history(args: argparse.Namespace) -> None:
     fleet, now = history.demo_fleet(geo, args.seed), system_ms()
     out = history.fill(r, geo, fleet, args.history, now, args.seed)
     days = history.fill_days(r, geo, fleet, args.history, now, args.seed)
+    history_ms = int(s.history_hours * 3_600_000)
+    past = history_tracks.fill_tracks(
+        r, archive_root(s.data_dir), geo, args.history, now, history_ms, args.seed
+    )
     print(
         f"simulated history of {args.history} days: {out['new']} incidents written, "
         f"{out['skipped']} already there (ids INC-SIM-..., marked simulated); {days} past "
-        "days of patrols, units on duty and water readings (source: simulated)",
+        "days of patrols, units on duty and water readings (source: simulated); "
+        f"{past['rows']} track entries archived in {s.data_dir / 'archive'}",
         flush=True,
     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ KEY_COLUMNS = ("entity_id", "stream_id")
 READ_CHUNK = 500  # entities per pipelined XRANGE round trip
 ROW_GROUP = 65_536
 TMP_PREFIX = ".tmp-"
+STALE_TMP_S = 600  # a temporary file this old was left by a crash (simulate --history writes too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +224,8 @@ def prune(base: Path, r: redis.Redis, keep_from_ms: int) -> int:
                     removed += 1
                 elif day.is_dir():
                     for stale in day.glob(f"{TMP_PREFIX}*"):
-                        stale.unlink(missing_ok=True)
+                        if time.time() - stale.stat().st_mtime > STALE_TMP_S:  # not being written
+                            stale.unlink(missing_ok=True)
         old = [str(h) for h in written_hours(r, kind) if h < first_ms]
         if old:
             r.hdel(keys.archive_hours(kind), *old)

@@ -5,6 +5,7 @@ real files."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -105,8 +106,13 @@ def test_a_worker_away_catches_up_what_redis_holds_and_old_days_go(
             base, "vessel", old, [{"entity_id": "412000002", "stream_id": f"{old}-0", "ts": old}]
         ),
     )
-    stale = archive.hour_path(base, "vessel", old).with_name(".tmp-00.parquet.1.ab")
-    stale.write_bytes(b"PAR1 half a file")  # a crash mid-write: not a file a reader sees
+    # a crash mid-write an hour ago left a temporary file; another is being written now
+    stale = archive.hour_path(base, "vessel", now - 2 * HOUR_MS).with_name(".tmp-00.parquet.1.ab")
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"PAR1 half a file")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    writing = stale.with_name(".tmp-01.parquet.2.cd")
+    writing.write_bytes(b"PAR1")
     archive.mark_written(r, "vessel", archive.HourRecord(archive.floor_hour(now) - HOUR_MS, 0))
 
     out = job.archive_due(r, base, now, 24 * HOUR_MS, 180)
@@ -116,6 +122,7 @@ def test_a_worker_away_catches_up_what_redis_holds_and_old_days_go(
     written = archive.written_hours(r, "vessel")
     assert old not in written and not archive.hour_path(base, "vessel", old).parent.exists()
     assert min(written) == archive.floor_hour(now - 24 * HOUR_MS)
+    assert not stale.exists() and writing.exists()
     # what Redis trimmed (or never held) is not invented: hours before the window stay unwritten
     assert archive.floor_hour(now - 26 * HOUR_MS) not in written
 
