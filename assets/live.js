@@ -394,6 +394,8 @@
             .setContent(popupHtml(layer, id));
         map._ecoLivePopup = {popup: popup, layer: layer, id: id, lat: r.lat, lon: r.lon};
         map.openPopup(popup);
+        /* the unit and vessel panel (assets/entity_list.js) opens on what was picked */
+        document.dispatchEvent(new CustomEvent("ecocommand:picked", {detail: {layer: layer, id: id}}));
         return true;
     }
 
@@ -582,6 +584,20 @@
         return true;
     }
 
+    /* What the map follows ({layer, id}, or null), and to stop following it (the list's
+     * follow toggle: assets/entity_list.js). */
+    function following() {
+        var found = null;
+        boards.forEach(function (b) {
+            var open = b._map && b._map._ecoLivePopup;
+            if (open && open.followed) { found = {layer: open.layer, id: open.id}; }
+        });
+        return found;
+    }
+    function unfollow() {
+        boards.forEach(function (b) { if (b._map && b._map._ecoLivePopup) { b._map._ecoLivePopup.followed = false; } });
+    }
+
     function polylines() {  /* the lines on the map (the dispatch map's routes), for tests */
         var out = [];
         boards.forEach(function (b) {
@@ -613,5 +629,6 @@
     window.ecocommand.map = Object.assign({}, window.ecocommand.map);
     window.ecocommand.map.live = {anchor: anchor, records: records, layers: layers, seq: null, stats: stats,
                                   item: item, containerPoint: containerPoint, popupText: popupText,
-                                  view: view, focus: focus, centre: centre, polylines: polylines};
+                                  view: view, focus: focus, centre: centre, polylines: polylines,
+                                  following: following, unfollow: unfollow};
 }());

@@ -6,12 +6,26 @@
  * keeps it centred as it moves. Keyboard: arrows, Enter, Escape. Labels come from the box's data
  * attributes (the page's language). */
 (function () {
-    var MAX = 8, PLACES = 3;  /* rows kept for places when live hits are many */
+    var MAX = 8, PLACES = 3;  /* rows in all; rows kept for each kind of place */
     var FIELDS = {vessels: ["name", "callsign"], units: ["name", "callsign", "plate"], incidents: ["type"]};
     var picked = -1, hits = [];
 
     function live() { return window.ecocommand && window.ecocommand.map && window.ecocommand.map.live; }
 
+    /* How well a text matches: 0 it starts with the query, 1 it holds it, 3 not at all. */
+    function match(t, q) {
+        if (t === undefined || t === null) { return 3; }
+        var at = String(t).toLowerCase().indexOf(q);
+        return at === 0 ? 0 : (at > 0 ? 1 : 3);
+    }
+    /* Places whose "name" is a code (grid cells dapeng-01, sea cells, coastline segments): it
+     * matches as an id does, after any real name. */
+    var CODED = {land: true, sea: true, coast: true};
+
+    /* One ranking for the live picture and the places: prefix before substring; a place's id
+     * (or code) after any name; at equal rank the live picture before places (a vessel called
+     * YUE DAPENG 88 above the district's 40 "dapeng-…" cells, the sub-district 大鹏/Dapeng
+     * above a vessel that only holds its name). Each kind of place keeps a few rows. */
     function find(q, types, places) {
         var L = live(), out = [];
         q = q.trim().toLowerCase();
@@ -21,35 +35,32 @@
             Object.keys(recs).forEach(function (id) {
                 var r = recs[id], texts = [id].concat(FIELDS[layer].map(function (f) { return r[f]; }));
                 if (layer === "incidents") { texts.push(types[r.type]); }  /* its type, as the page says it */
-                var best = 3;
-                texts.forEach(function (t) {
-                    if (t === undefined || t === null) { return; }
-                    var at = String(t).toLowerCase().indexOf(q);
-                    if (at === 0) { best = Math.min(best, 0); } else if (at > 0) { best = Math.min(best, 1); }
-                });
+                var best = Math.min.apply(null, texts.map(function (t) { return match(t, q); }));
                 var label = r.name || (layer === "incidents" ? (types[r.type] || r.type) : id);
-                if (best < 3) { out.push({layer: layer, id: id, rank: best, label: label}); }
+                if (best < 3) { out.push({layer: layer, id: id, rank: best, place: 0, label: label}); }
             });
         });
-        var spots = [];
         places.forEach(function (p) {  /* [name, id, lat, lon, kind] */
-            var best = 3;
-            [p[0], p[1]].forEach(function (t) {
-                var at = String(t).toLowerCase().indexOf(q);
-                if (at === 0) { best = Math.min(best, 0); } else if (at > 0) { best = Math.min(best, 1); }
-            });
-            if (best < 3) {
-                spots.push({layer: "place:" + p[4], id: p[1], rank: best, label: p[0], lat: p[2], lon: p[3]});
+            var named = CODED[p[4]] ? 3 : match(p[0], q);
+            var coded = Math.min(CODED[p[4]] ? match(p[0], q) : 3, match(p[1], q));
+            var best = Math.min(named, coded < 3 ? coded + 2 : 5);
+            if (best < 5) {
+                out.push({layer: "place:" + p[4], id: p[1], rank: best, place: 1, label: p[0], lat: p[2], lon: p[3]});
             }
         });
-        /* the live picture's hits first, places after; each keeps a few rows when both match
-         * (a unit named after its sub-district must not hide the sub-district, nor the
-         * district's 40 "dapeng-…" cells a vessel called DAPENG) */
-        var order = function (a, b) { return a.rank - b.rank || (a.label > b.label ? 1 : -1); };
-        out.sort(order);
-        spots.sort(order);
-        var kept = out.slice(0, Math.max(MAX - Math.min(PLACES, spots.length), MAX - spots.length));
-        return kept.concat(spots.slice(0, MAX - kept.length));
+        out.sort(function (a, b) {
+            return a.rank - b.rank || a.place - b.place || (a.label > b.label ? 1 : (a.label < b.label ? -1 : 0));
+        });
+        var perKind = {}, kept = [];
+        for (var i = 0; i < out.length && kept.length < MAX; i++) {
+            var h = out[i];
+            if (h.place) {
+                perKind[h.layer] = (perKind[h.layer] || 0) + 1;
+                if (perKind[h.layer] > PLACES) { continue; }
+            }
+            kept.push(h);
+        }
+        return kept;
     }
 
     function box(input) { return input.closest(".ec-search"); }

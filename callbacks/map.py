@@ -20,7 +20,7 @@ from dashboard import map_data, roles, viewer
 from dashboard.context import app_context
 from dashboard.i18n import t
 from layouts.map import Ids, hideout
-from services import alerts, live
+from services import alerts, entity_detail, live
 from services.context import AppContext
 from services.errors import Refused
 from views.map import (
@@ -31,6 +31,7 @@ from views.map import (
     alert_signature,
     counts_view,
     feed_view,
+    particulars_view,
     wall_incidents_view,
 )
 
@@ -240,5 +241,23 @@ def confirm(_clicks: Any) -> str:
     return t("alerts.done_confirm", viewer.lang()).format(id=incident["id"])
 
 
+@roles.page_callback(
+    Output(Ids.DETAIL_STATIC, "children"),
+    Input(Ids.DETAIL_PICK, "data"),
+    prevent_initial_call=True,
+    roles=roles.VIEWERS,
+)
+def particulars(pick: Any) -> list[Any]:
+    """The particulars of the unit or vessel the panel opened on (assets/entity_list.js sets
+    the pick): read once per opening, the live part the page draws from its own records."""
+    if not isinstance(pick, dict):
+        raise PreventUpdate
+    layer, entity_id = pick.get("layer"), pick.get("id")
+    if layer not in entity_detail.LAYER_KIND or not isinstance(entity_id, str):
+        raise PreventUpdate
+    found = entity_detail.particulars(app_context(), layer, entity_id)
+    return particulars_view(layer, found, viewer.lang())
+
+
 def register(app: dash.Dash) -> None:
-    roles.wire(app, refresh, freshness, filters, acknowledge, close, confirm)
+    roles.wire(app, refresh, freshness, filters, acknowledge, close, confirm, particulars)

@@ -22,11 +22,14 @@ from dash_extensions.javascript import Namespace
 from flask import current_app, has_request_context
 
 from dashboard import map_data, roles
+from dashboard.context import app_context
 from dashboard.i18n import options, t
 from dashboard.viewer import Viewer
 from domain.incidents import IncidentType
 from domain.vocab import Department, Subdistrict, UnitStatus
 from layouts.shell import is_wall
+from services.entity_detail import unit_handles
+from services.errors import STORE_DOWN
 from views.map import legend_view
 
 JS = Namespace("ecocommand", "map")
@@ -58,6 +61,12 @@ class Ids(StrEnum):
     SEARCH_HITS = "map-search-hits"
     WALL_INCIDENTS = "map-wall-incidents"  # the wall screen's open incidents, above the alerts
     CLOCK = "map-clock"  # the wall screen's clock (Shenzhen time, assets/map.js)
+    ENTITIES = "map-entities"  # the list of units and vessels beside the map (entity_list.js)
+    LIST = "map-entity-list"  # its search, status filter and rows (drawn by the browser)
+    DETAIL_BOX = "map-detail-box"  # a unit's or vessel's panel, opened from list, search or map
+    DETAIL = "map-detail"  # the panel's live part: last report, open alerts, replay link
+    DETAIL_PICK = "map-detail-pick"  # store: {layer, id} the panel shows (set by the browser)
+    DETAIL_STATIC = "map-detail-static"  # its particulars, from the server (callbacks/map.py)
 
 
 HEADER_BG = "#14202e"
@@ -288,6 +297,73 @@ def side_panel(viewer: Viewer, wall: bool) -> html.Aside:
     )
 
 
+VESSEL_STATES = ("under_way", "stopped", "in_zone", "unknown")
+ALERT_KINDS = tuple(f"alert.{k}" for k in ("geofence", "water_quality", "coverage_due"))
+ENTITY_LABELS = (
+    "entities.title",
+    "entities.toggle",
+    "entities.any_status",
+    "entities.more",
+    "entities.none",
+    "entities.shown",
+    "entities.unfollow",
+    "search.follow",
+    "count.units",
+    "count.vessels",
+    "detail.close",
+    "detail.last_report",
+    "detail.alerts",
+    "detail.no_alerts",
+    "detail.replay",
+    "detail.time",
+    "detail.position",
+)
+
+
+def _handles() -> dict[str, str]:
+    try:
+        return unit_handles(app_context())
+    except STORE_DOWN:  # the page still opens (its banner says why); the list finds by name
+        return {}
+
+
+def entity_list(lang: str) -> html.Aside:
+    """The units and vessels beside the map, with a unit's or vessel's panel: built in the
+    browser from the pushed records (assets/entity_list.js); here its labels, the statuses to
+    filter by, and the units' call signs and plates (not in the pushed records)."""
+    statuses = {
+        "units": {s.value: t(f"status.{s.value}", lang) for s in UnitStatus},
+        "vessels": {s: t(f"vessel.state.{s}", lang) for s in VESSEL_STATES},
+    }
+    return html.Aside(
+        [
+            html.Div(id=Ids.LIST, className="ec-entity-list"),
+            # the panel: its live part drawn by the browser, its particulars by the server
+            html.Div(
+                [
+                    html.Div(id=Ids.DETAIL, className="ec-detail"),
+                    html.Div(id=Ids.DETAIL_STATIC, className="ec-detail-static"),
+                ],
+                id=Ids.DETAIL_BOX,
+                className="ec-detail-box",
+                hidden=True,
+            ),
+            dcc.Store(id=Ids.DETAIL_PICK),
+        ],
+        id=Ids.ENTITIES,
+        className="ec-entities",
+        **{
+            "aria-label": t("entities.title", lang),
+            "data-labels": json.dumps(
+                {k: t(k, lang) for k in (*ENTITY_LABELS, *ALERT_KINDS)}, ensure_ascii=False
+            ),
+            "data-filter": t("entities.filter", lang),
+            "data-statuses": json.dumps(statuses, ensure_ascii=False),
+            "data-handles": json.dumps(_handles(), ensure_ascii=False),
+        },
+    )
+
+
 def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
     wall = is_wall(params)
     return html.Div(
@@ -311,6 +387,7 @@ def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
             ),
             html.Div(
                 [
+                    *([] if wall else [entity_list(viewer.lang)]),  # a wall has nobody to pick
                     map_view(DARK_BASEMAP_STYLES if wall else BASEMAP_STYLES, viewer.lang, wall),
                     side_panel(viewer, wall),
                 ],

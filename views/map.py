@@ -212,3 +212,48 @@ def legend_view(lang: str) -> list[Any]:
         ),
     ]
     return rows
+
+
+def _word(prefix: str, value: Any, lang: str) -> str | None:
+    """A vocabulary value in words (an unknown one as it is; none: None, the row is left out)."""
+    if value in (None, ""):
+        return None
+    key = f"{prefix}.{value}"
+    return str(value) if t(key, lang) == key else t(key, lang)
+
+
+def _rows(rows: list[tuple[str, Any]]) -> html.Dl:
+    items: list[Any] = []
+    for label, value in rows:
+        if value not in (None, "", []):
+            items += [html.Dt(label), html.Dd(str(value))]
+    return html.Dl(items, className="ec-detail-rows")
+
+
+def particulars_view(layer: str, found: dict[str, Any] | None, lang: str) -> list[Any]:
+    """A unit's or vessel's particulars in the map's panel (services/entity_detail)."""
+    title = html.H3(t("detail.static", lang), className="ec-detail-title")
+    if not found:
+        return [title, html.P(t("detail.unknown", lang), className="ec-feed-empty")]
+    if layer == "units":
+        skills = [t(f"incident.type.{s}", lang) for s in found.get("skills") or []]
+        rows = [
+            (t("field.kind", lang), _word("kind", found.get("kind"), lang)),
+            (t("field.department", lang), _word("dept", found.get("department"), lang)),
+            (t("field.level", lang), _word("level", found.get("level"), lang)),
+            (t("detail.home", lang), _word("subdistrict", found.get("subdistrict"), lang)),
+            (t("field.callsign", lang), found.get("callsign")),
+            (t("detail.plate", lang), found.get("plate")),
+            (t("detail.skills", lang), "、".join(skills) if lang == "zh" else ", ".join(skills)),
+        ]
+    else:
+        length, beam = found.get("length_m"), found.get("beam_m")
+        size = f"{length or '—'} m × {beam or '—'} m" if length or beam else None
+        rows = [
+            (t("field.ship_type", lang), found.get("ship_type_text")),
+            (t("field.callsign", lang), found.get("callsign")),
+            (t("detail.imo", lang), found.get("imo")),
+            (t("detail.dimensions", lang), size),
+            (t("detail.nav_status", lang), _word("ais.nav", found.get("nav_status"), lang)),
+        ]
+    return [title, _rows(rows)]
