@@ -77,23 +77,27 @@ def marks(ops: Sequence[Op], verdicts: Sequence[str], area: WatchArea) -> Marks:
         ):
             latest[op.entity_id] = op
     out, rules = Marks(), area.rules
-    for mmsi, op in latest.items():
-        lon, lat = float(op.lon or 0.0), float(op.lat or 0.0)
+    reports = list(latest.values())
+    lons = [float(op.lon or 0.0) for op in reports]
+    lats = [float(op.lat or 0.0) for op in reports]
+    near = area.near_many(lons, lats)  # one vectorised call for the batch
+    for op, lon, lat, is_near in zip(reports, lons, lats, near, strict=True):
+        mmsi = op.entity_id
         sog, status = _num(op.state.get("sog_kn")), op.state.get("nav_status")
         heard = int(op.state.get("received_ms", 0))
-        near = area.near(lon, lat)
-        if near and rules_.under_way(rules, sog, status if isinstance(status, int) else None):
+        if is_near and rules_.under_way(rules, sog, status if isinstance(status, int) else None):
             out.heard[mmsi] = heard
         else:
             out.unwatched.append(mmsi)
-        if near and rules_.loiter_speed(rules, sog):
+        if not is_near:
+            continue
+        if rules_.loiter_speed(rules, sog):
             for zone in area.loiter_zones_at(lon, lat):
                 out.loiter[f"{mmsi}|{zone}"] = heard
         if (
-            near
-            and rules_.trawling_speed(rules, sog)
-            and area.in_waters(lon, lat)
+            rules_.trawling_speed(rules, sog)
             and rules_.in_moratorium(rules, op.ts)
+            and area.in_waters(lon, lat)
         ):
             out.trawling[mmsi] = heard
     return out

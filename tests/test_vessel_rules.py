@@ -8,6 +8,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import shapely
@@ -186,25 +187,30 @@ def test_the_compact_track_reads_back_and_skips_what_is_malformed() -> None:
     assert vr.track_point({"ts": "5", "lat": "22"}) is None
 
 
-def _probe(area: WatchArea, geo: Geography, metres: float) -> tuple[float, float]:
-    """A point `metres` east-ish of the district's waters, straight out from the nearest point."""
-    far = (114.75, 22.5)  # open sea east of the district
+def _ray(geo: Geography, area: WatchArea, far: tuple[float, float]) -> Any:
+    """Points along the ray from the district's waters' point nearest `far` towards it, by
+    their distance (metres) from that point."""
     q = nearest_points(geo.district_waters, shapely.Point(far))[0]
-    dx = (far[0] - q.x) * area._kx
-    dy = (far[1] - q.y) * M_PER_DEG
+    dx, dy = (far[0] - q.x) * area._kx, (far[1] - q.y) * M_PER_DEG
     norm = math.hypot(dx, dy)
-    return q.x + dx / norm * metres / area._kx, q.y + dy / norm * metres / M_PER_DEG
+    return lambda m: (q.x + dx / norm * m / area._kx, q.y + dy / norm * m / M_PER_DEG)
 
 
-def test_the_watch_margin_is_measured_from_the_district_waters(geo: Geography) -> None:
-    area = WatchArea(geo, RULES)
-    margin = RULES.watch_margin_m
-    inside, outside = _probe(area, geo, margin - 50), _probe(area, geo, margin + 50)
-    assert area.near(*inside) and not area.near(*outside)
-    # the flat projection agrees with the great circle to well under the 50 m either side
-    q = _probe(area, geo, 0.0)
-    assert abs(haversine_m(*q, *inside) - (margin - 50)) < 10
-    assert abs(area.distance_to_waters_m(*outside) - (margin + 50)) < 1
+@pytest.mark.parametrize("far", [(114.75, 22.5), (114.45, 22.3)])  # open sea east; south
+def test_the_watch_margin_is_measured_from_the_district_waters(
+    geo: Geography, far: tuple[float, float]
+) -> None:
+    area, margin = WatchArea(geo, RULES), RULES.watch_margin_m
+    at = _ray(geo, area, far)
+    # the flat projection agrees with the great circle to a few metres in 5 km
+    assert abs(haversine_m(*at(0.0), *at(margin)) - margin) < 5
+    # where along the ray the distance to the waters is the margin (it is at most the ray's)
+    lo, hi = 0.0, 3 * margin
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if area.distance_to_waters_m(*at(mid)) < margin else (lo, mid)
+    assert margin - 1 <= lo
+    assert area.near(*at(lo - 5)) and not area.near(*at(lo + 5))  # just under, just over
     assert not area.near(115.5, 22.5) and not area.near(113.0, 22.5)
 
 
