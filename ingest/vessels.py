@@ -67,7 +67,7 @@ def update_ops(u: ais.VesselUpdate, received_ms: int) -> list[Op]:
                 kind="vessel",
                 entity_id=vid,
                 ts=u.ts_ms,
-                seq=0,
+                seq=u.seq,  # receipt order among reports of one time (ingest/ais_types.py)
                 identity=u.identity,
                 state={**pos, "received_ms": received_ms},
                 track={

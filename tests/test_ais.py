@@ -68,7 +68,14 @@ def aiscatcher(obj: object, received_ms: int = RX_MS) -> ais.AisBatch:
 
 def sans_time(u: ais.VesselUpdate) -> dict[str, object]:
     d = {f: getattr(u, f) for f in u.__slots__}  # type: ignore[attr-defined]
-    del d["ts_ms"], d["identity"]
+    del d["ts_ms"], d["identity"], d["seq"]
+    return d
+
+
+def sans_seq(u: ais.VesselUpdate) -> dict[str, object]:
+    """All but the receipt order (which line of which payload completed the message)."""
+    d = {f: getattr(u, f) for f in u.__slots__}  # type: ignore[attr-defined]
+    del d["seq"]
     return d
 
 
@@ -91,7 +98,7 @@ def libais_pairs() -> list[tuple[str, dict[str, object]]]:
     assert len(nmea) == len(expected) == 26
     for line, exp in zip(nmea, expected, strict=True):
         payload = line.split(",")[5]
-        assert ais._ARMOR_VALUE[ord(payload[0])] == exp["type"]
+        assert ais.ARMOR_VALUE[ord(payload[0])] == exp["type"]
     return list(zip(nmea, expected, strict=True))
 
 
@@ -157,49 +164,45 @@ def test_libais_file_as_one_payload_with_receiver_fields() -> None:
 
 
 def test_errors_sample() -> None:
-    # Lines 1 and 3: checksums fine but 31 characters (186 bits) for a 168-bit type 3 / type 1.
-    # Lines 2 and 4: the same cut to 28 characters, keeping the old checksum. Line 5 is good.
+    # Lines 1 and 3: checksums fine, 31 characters (186 bits) for a 168-bit type 3 / type 1:
+    # read by their standard fields, as gpsd does (ingest/ais_bits.py). Lines 2 and 4: the
+    # same cut to 28 characters, keeping the old checksum. Line 5 is good.
     batch = ais.parse_payload(sample("errors.nmea"), RX_MS, SRC)
-    assert reasons(batch) == [
-        "ais_decode_error",
-        "ais_bad_checksum",
-        "ais_decode_error",
-        "ais_bad_checksum",
+    assert reasons(batch) == ["ais_bad_checksum", "ais_bad_checksum"]
+    assert [(u.mmsi, u.msg_type, u.ts_ms) for u in batch.updates] == [
+        (244000953, 3, 1699401684000),
+        (205252690, 1, 1699401689000),
+        (205252690, 1, 1699401978000),
     ]
-    assert "186 bits" in batch.rejections[0].detail
-    (u,) = batch.updates
-    assert (u.mmsi, u.msg_type, u.ts_ms) == (205252690, 1, 1699401978000)
+    u = batch.updates[2]
     assert u.lat == pytest.approx(51.276033) and u.lon == pytest.approx(4.240385)
-    assert u.identity.startswith("1699401978000-")
-    assert batch.rejections[1].raw.startswith("\\s:rMT6214")
+    assert batch.updates[1].identity != u.identity  # two transmissions of one ship
+    assert batch.rejections[0].raw.startswith("\\s:rMT6214")
 
 
-def test_type1_bad_bitcount_sample_is_all_rejected_but_good_lines_survive() -> None:
+def test_type1_bad_bitcount_sample_is_read_by_its_standard_fields() -> None:
+    # 186-bit type 1/3 reports from several receivers: gpsd reads them, so do we.
     data = sample("type1-bad-bitcount.nmea")
     batch = ais.parse_payload(data, RX_MS, SRC)
-    assert reasons(batch) == ["ais_decode_error"] * 12 and not batch.updates
-    # Bad lines do not stop the good ones of the same payload.
-    pos_b = sentence("AIVDM,1,1,,B,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0").encode()
-    batch = ais.parse_payload(b"\n".join([POS_1.encode(), data, pos_b]), RX_MS, SRC)
-    assert len(batch.rejections) == 12 and [u.mmsi for u in batch.updates] == [367033650] * 2
+    assert not batch.rejections and len(batch.updates) == 12
+    assert {u.msg_type for u in batch.updates} == {1, 3}
+    u = batch.updates[0]
+    assert (u.mmsi, u.lat, u.lon) == (241133000, pytest.approx(38.048117), pytest.approx(24.317623))
 
 
 def test_bad_type5_sample() -> None:
-    # Three joined 2-part type 5 lines, all bad, then three bare payloads (not NMEA at all):
-    # line 1 mixes talkers (!ABVDM part 1, !AIVDM part 2) so its parts are not one group and
-    # has 448 bits; line 2 has 400 bits and line 3 444 bits (type 5 is 424).
+    # Three joined 2-part type 5 lines, then three bare payloads (not NMEA at all): line 1
+    # mixes talkers (!ABVDM part 1, !AIVDM part 2), one message all the same (gpsd joins them)
+    # of 448 bits; line 2 has 400 bits (type 5 is 424, at least 420 accepted); line 3 has 444.
+    # The long ones are read by their standard fields.
     batch = ais.parse_payload(sample("bad-type5.nmea"), RX_MS, SRC)
-    assert reasons(batch) == [
-        "ais_bad_fragment",
-        "ais_decode_error",
-        "ais_decode_error",
-        "ais_malformed",
-        "ais_malformed",
-        "ais_malformed",
+    assert reasons(batch) == ["ais_decode_error", "ais_malformed", "ais_malformed", "ais_malformed"]
+    assert "400 bits" in batch.rejections[0].detail
+    assert [(u.mmsi, u.msg_type, u.ts_ms, u.name) for u in batch.updates] == [
+        (255917000, 5, 1698785948000, "IVER ACTION"),
+        (211265330, 5, 1698785964000, "BELLEZA"),
     ]
-    assert "400 bits" in batch.rejections[1].detail
-    assert "444 bits" in batch.rejections[2].detail
-    assert not batch.updates and not batch.fragments and len(batch.ignored) == 0
+    assert not batch.fragments and len(batch.ignored) == 0
 
 
 def test_bad_tagblock_group_sample() -> None:
@@ -257,8 +260,8 @@ def test_ee_multiline_sample_groups_by_tagblock_group() -> None:
         16,
         6,
     )
-    assert u.identity.startswith("1661782369000-")
-    assert all(u.ts_ms == int(u.identity.split("-")[0]) for u in batch.updates)
+    # a type 5 has no time stamp: its identity holds the receiver's minute
+    assert u.identity.startswith(f"m{1661782369000 // 60_000}-")
 
 
 def test_tagblock_groups_may_interleave() -> None:
@@ -269,27 +272,26 @@ def test_tagblock_groups_may_interleave() -> None:
     assert not batch.fragments and not batch.rejections
 
 
-def test_spire_sample_has_bad_tagblock_checksums() -> None:
-    # Spire writes '*00' as tag-block checksum; line 2 also claims sentence 2 of a 1-part group.
+def test_spire_sample_unchecked_tagblocks_are_kept_unverified() -> None:
+    # Spire writes '*00' (not computed) as tag-block checksum: the block is kept as unverified
+    # metadata and the sentence, whose own checksum is right, decoded. Line 2 claims sentence
+    # 2 of a 1-part group: a corrupt block all the same.
     data = sample("spire-test.nmea")
     batch = ais.parse_payload(data, RX_MS, SRC)
-    assert reasons(batch) == ["ais_bad_tagblock", "ais_bad_tagblock"]
-    assert all("checksum" in r.detail for r in batch.rejections)
-    fixed_tb = tagblock("c:1662052384,s:FM112")
-    line1, line2 = (
-        s.replace("\\c:1662052384,s:FM112*00\\", fixed_tb) for s in data.decode().splitlines()
-    )
-    (u,) = parse(line1).updates  # joined 2-part type 5, nearly all fields empty
-    assert (u.mmsi, u.msg_type, u.ts_ms, u.name, u.callsign) == (
+    (u,) = batch.updates  # joined 2-part type 5, nearly all fields empty
+    assert (u.mmsi, u.msg_type, u.ts_ms, u.name, u.callsign, u.unverified_tagblock) == (
         2424139,
         5,
         1662052384000,
         None,
         None,
+        True,
     )
-    line2 = line2.replace("\\g:2-1-1*00\\", tagblock("g:2-1-1"))
-    batch = parse(line2)
     assert reasons(batch) == ["ais_bad_tagblock"] and "2 of 1" in batch.rejections[0].detail
+    fixed_tb = tagblock("c:1662052384,s:FM112")
+    line1 = data.decode().splitlines()[0].replace("\\c:1662052384,s:FM112*00\\", fixed_tb)
+    (v,) = parse(line1).updates
+    assert not v.unverified_tagblock and v.identity == u.identity
 
 
 def test_single_message_type5_sample() -> None:
@@ -409,11 +411,10 @@ def test_crlf_blank_lines_and_whitespace() -> None:
         (sentence("AIVDM,1,0,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
         (sentence("AIVDM,1,2,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_bad_fragment"),
         (sentence("AIVDM,12,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_bad_fragment"),
-        (sentence("GPGGA,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_malformed"),
         (sentence("AIVDM,1,1,,A,05N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_decode_error"),  # type 0
         (sentence("AIVDM,1,1,,A,w5N1u<PP1FJuvSRHOE6QIwwh0HQ6,0"), "ais_decode_error"),  # type 63
         (sentence("AIVDM,1,1,,A,15N1u<PP1FJuvSRHOE6QIwwh0HQ,0"), "ais_decode_error"),  # 162 bits
-        ("\\c:1,s:x*00\\" + POS_1, "ais_bad_tagblock"),
+        ("\\c:1,s:x*3F\\" + POS_1, "ais_bad_tagblock"),
         ("\\c:1,s:x" + POS_1, "ais_bad_tagblock"),  # not closed
         (tagblock("c:soon") + POS_1, "ais_bad_tagblock"),
         (tagblock("c:99999999999999999") + POS_1, "ais_bad_tagblock"),  # after 2100
@@ -444,12 +445,28 @@ def test_tagblock_time_seconds_milliseconds_and_identity() -> None:
     ms = parse(tagblock("c:1700000123456,s:r1") + POS_1).updates[0]
     none = parse(POS_1).updates[0]
     assert (sec.ts_ms, ms.ts_ms, none.ts_ms) == (1700000123000, 1700000123456, RX_MS)
-    digest = none.identity
+    digest = none.identity.split("-")[1]
     assert len(digest) == 16 and int(digest, 16) >= 0
-    assert sec.identity == f"1700000123000-{digest}"
-    assert ms.identity == f"1700000123456-{digest}"
-    # Redelivery (another receive time, another receiver) keeps the identity.
-    assert parse(POS_1, received_ms=RX_MS + 5000, source="other").updates[0].identity == digest
+    # POS_1 was sent at second 56 (its time stamp): the transmission's time is the latest
+    # with that second (up to 5 s after the receiver's clock), which receivers agree on.
+    assert sec.identity == ms.identity == f"1700000096-{digest}"
+    other_rx = parse(tagblock("s:r2,c:1700000127") + POS_1).updates[0]
+    assert other_rx.identity == sec.identity  # another receiver, same transmission
+    later = parse(tagblock("s:r1,c:1700000183") + POS_1).updates[0]
+    assert later.identity != sec.identity  # the same bits a minute later: a new report
+    # Without a tag block, the receipt time stands in: another receiver, or a redelivery, a
+    # few seconds later names the same transmission.
+    assert parse(POS_1, received_ms=RX_MS + 3000, source="other").updates[0].identity == (
+        none.identity
+    )
+
+
+def test_seq_follows_receipt_within_and_across_payloads() -> None:
+    batch = parse(f"{POS_1}\n{POS_1}")
+    a, b = batch.updates
+    assert a.ts_ms == b.ts_ms and a.seq < b.seq
+    (c,) = parse(POS_1, received_ms=RX_MS + 1).updates
+    assert (c.ts_ms, c.seq) > (b.ts_ms, b.seq)
 
 
 def test_not_available_conventions_and_validation() -> None:
@@ -533,8 +550,8 @@ def test_type24_part_b_of_auxiliary_craft_has_no_dimensions() -> None:
         (30, "Fishing"),
         (36, "Sailing"),
         (37, "Pleasure craft"),
-        (50, "Pilot"),
-        (51, "Search and rescue"),
+        (50, "Pilot vessel"),
+        (51, "Search and rescue vessel"),
         (52, "Tug"),
         (55, "Law enforcement"),
         (60, "Passenger"),
@@ -542,9 +559,10 @@ def test_type24_part_b_of_auxiliary_craft_has_no_dimensions() -> None:
         (70, "Cargo"),
         (79, "Cargo"),
         (80, "Tanker"),
-        (90, "Other"),
-        (1, "Other"),
-        (255, "Other"),
+        (90, "Other type"),
+        (35, "Military ops"),
+        (1, "Reserved"),
+        (255, "Reserved"),
     ],
 )
 def test_ship_type_text(code: int, label: str | None) -> None:
@@ -565,10 +583,11 @@ def test_type5_split_over_two_payloads_tagblock_group() -> None:
     assert f1.ts_ms == 1661782369000 and f2.ts_ms == RX_MS + 900  # part 2 has no c:
     assert f1.line == EE_STATIC_1[0]
     batch = ais.assemble_fragments([f1.line, f2.line], RX_MS + 900, SRC)
-    assert batch.updates == [whole] and not batch.rejections
+    assert [sans_seq(u) for u in batch.updates] == [sans_seq(whole)] and not batch.rejections
     assert whole.name == "IMULA 1781 MTR" and whole.ts_ms == 1661782369000
     # Order of the lines does not matter.
-    assert ais.assemble_fragments([f2.line, f1.line], RX_MS, SRC).updates == [whole]
+    again = ais.assemble_fragments([f2.line, f1.line], RX_MS, SRC).updates
+    assert [sans_seq(u) for u in again] == [sans_seq(whole)]
 
 
 def test_type5_split_over_two_payloads_without_tagblock() -> None:
@@ -576,10 +595,11 @@ def test_type5_split_over_two_payloads_without_tagblock() -> None:
     whole = parse("\n".join(lines)).updates[0]
     f1 = parse(lines[0]).fragments[0]
     f2 = parse(lines[1], received_ms=RX_MS + 50).fragments[0]
-    assert f1.key == f2.key == f"{SRC}|AIVDM|A|7|2"
+    assert f1.key == f2.key == f"{SRC}|A|7|2"
     assert (f1.ts_ms, f2.ts_ms) == (RX_MS, RX_MS + 50)
     batch = ais.assemble_fragments([f1.line, f2.line], f1.ts_ms, SRC)
-    assert batch.updates == [whole] and whole.name == "XIN TIAN 11"
+    assert [sans_seq(u) for u in batch.updates] == [sans_seq(whole)]
+    assert whole.name == "XIN TIAN 11"
     assert whole.identity == batch.updates[0].identity  # dedups across the two paths
 
 
@@ -612,7 +632,8 @@ def test_same_key_restarts_supersede_or_keep_fragments() -> None:
 def test_joined_parts_on_one_line_decode_as_one_message() -> None:
     lines = GFW.joinpath("multi-part.nmea").read_text().splitlines()
     p1, p2 = lines[-4:-2]
-    assert parse(p1 + p2).updates == parse(p2 + p1).updates == parse(f"{p1}\n{p2}").updates
+    a, b, c = (parse(x).updates for x in (p1 + p2, p2 + p1, f"{p1}\n{p2}"))
+    assert a == b and [sans_seq(u) for u in a] == [sans_seq(u) for u in c]
     assert reasons(parse(p1 + lines[-1])) == ["ais_bad_fragment"]
 
 
