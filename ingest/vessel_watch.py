@@ -77,6 +77,8 @@ def marks(ops: Sequence[Op], verdicts: Sequence[str], area: WatchArea) -> Marks:
         ):
             latest[op.entity_id] = op
     out, rules = Marks(), area.rules
+    if not latest:
+        return out  # most batches: units and sensors only
     reports = list(latest.values())
     lons = [float(op.lon or 0.0) for op in reports]
     lats = [float(op.lat or 0.0) for op in reports]
