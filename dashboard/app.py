@@ -12,8 +12,10 @@ from flask import Flask
 from callbacks import admin_accounts, admin_devices, admin_tokens, admin_walls
 from callbacks import coverage as coverage_callbacks
 from callbacks import dispatch as dispatch_callbacks
+from callbacks import history as history_callbacks
 from callbacks import kpis as kpi_callbacks
 from callbacks import map as map_callbacks
+from callbacks import replay as replay_callbacks
 from callbacks import shell as shell_callbacks
 from callbacks import trail as trail_callbacks
 from config.settings import Settings, get_settings
@@ -50,9 +52,11 @@ CALLBACKS = (
     shell_callbacks,
     map_callbacks,
     dispatch_callbacks,
+    history_callbacks,
     coverage_callbacks,
     kpi_callbacks,
     trail_callbacks,
+    replay_callbacks,
     admin_accounts,
     admin_tokens,
     admin_devices,

@@ -17,6 +17,7 @@ from dashboard.context import app_context
 from dashboard.roles import DISPATCHERS, VIEWERS
 from domain import evidence as evidence_rules
 from services import duplicates as duplicate_service
+from services import incident_history as history
 from services import incidents as service
 from services.errors import Refused
 from services.incidents import Assignment, Move, NewIncident, Note
@@ -43,24 +44,47 @@ def create_view() -> Any:
     ), 201
 
 
+def _whole(name: str) -> int | None:
+    text = request.args.get(name)
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 15:
+        raise Refused(422, f"{name}: a whole number (epoch ms; limit, offset: a count)")
+    return int(text)
+
+
+def _text(name: str) -> str | None:
+    return request.args.get(name) or None  # empty: no filter
+
+
 def list_view() -> Any:
-    bounds = {}
-    for name in ("from", "to", "limit"):
-        text = request.args.get(name)
-        if text is not None:
-            if not text.isdigit() or len(text) > 15:
-                raise Refused(422, f"{name}: a whole number (epoch ms; limit: a count)")
-            bounds[name] = int(text)
-    ctx = app_context()
-    items = service.listing(
-        ctx,
-        state=request.args.get("state"),
+    """Incidents newest first, filtered (state, type, sub-district, unit, words, the time they
+    were opened) and paged: the history's query (services/incident_history)."""
+    state, limit, offset = _text("state"), _whole("limit"), _whole("offset")
+    query = history.Query(
+        states=(state,) if state else (),
         open_only=query_flag("open"),
-        from_ms=bounds.get("from"),
-        to_ms=bounds.get("to"),
-        limit=bounds.get("limit", service.LIST_LIMIT),
+        type=_text("type"),
+        subdistrict=_text("subdistrict"),
+        unit=_text("unit"),
+        text=_text("q"),
+        from_ms=_whole("from"),
+        to_ms=_whole("to"),
+        offset=offset or 0,
+        limit=service.LIST_LIMIT if limit is None else limit,
     )
-    return jsonify({"items": items, "count": len(items), "generated_ms": ctx.now_ms()})
+    ctx = app_context()
+    found = history.search(ctx, query)
+    return jsonify(
+        {
+            "items": found.items,
+            "count": len(found.items),
+            "total": found.total,
+            "offset": found.offset,
+            "capped": found.capped,
+            "generated_ms": ctx.now_ms(),
+        }
+    )
 
 
 def detail_view(incident_id: str) -> Any:

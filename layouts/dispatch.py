@@ -285,6 +285,12 @@ def body(viewer: Viewer, _params: dict[str, str]) -> html.Div:
     lang, chief = viewer.lang, viewer.role in roles.DISPATCHERS
     queue: list[Any] = [
         html.H2(t("dispatch.queue", lang), id=Ids.QUEUE_TITLE, className="ec-feed-title"),
+        # the ended incidents are searched on /history (layouts/history.py), for who may read it
+        *(
+            [html.A(t("history.link", lang), href="/history", className="ec-history-link")]
+            if viewer.role in roles.DISPATCHERS | roles.ANALYSTS
+            else []
+        ),
         html.Div(id=Ids.QUEUE, className="ec-feed"),
     ]
     return html.Div(

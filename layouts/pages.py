@@ -30,7 +30,9 @@ from layouts import (
     admin_walls,
     coverage,
     dispatch,
+    history,
     kpis,
+    replay,
     shell,
     trail,
 )
@@ -57,6 +59,15 @@ PAGES: tuple[Page, ...] = (
         dispatch.body,
         dispatch.slot,
     ),
+    Page(  # reached from /dispatch (a link above its queue): the header has no room for more
+        "pages.history",
+        history.PATH,
+        "nav.history",
+        roles.DISPATCHERS | roles.ANALYSTS,
+        history.body,
+        history.slot,
+        nav=False,
+    ),
     Page(
         "pages.coverage",
         "/coverage",
@@ -73,6 +84,18 @@ PAGES: tuple[Page, ...] = (
         kpis.body,
         kpis.slot,
         wall=True,
+    ),
+    # tracks and an incident's course played back (复盘): every console role (vessels; officers'
+    # tracks for duty chiefs, leaders and admins). Reached from the live map's detail panels
+    # (/replay?unit=, ?vessel=): one more header link overflows an admin's English header at 1366
+    Page(
+        "pages.replay",
+        "/replay",
+        "nav.replay",
+        roles.CONSOLE,
+        replay.body,
+        replay.slot,
+        nav=False,
     ),
     # the audit log's trails: leaders and admins only (refused here for the others, as /kpis)
     Page(

@@ -254,17 +254,34 @@ def listing(
     limit: int = 1000,
     from_ms: int | None = None,
     to_ms: int | None = None,
+    start: int = 0,
 ) -> list[dict[str, Any]]:
     """Incidents, newest first: the open ones, or all of them; opened in [from_ms, to_ms)
-    when given; at most `limit`."""
+    when given; at most `limit`, from the `start`-th newest (the history reads in pages)."""
     index = keys.INCIDENTS_OPEN if open_only else keys.INCIDENTS
     top = f"({to_ms}" if to_ms is not None else "+inf"
     bottom = str(from_ms) if from_ms is not None else "-inf"
-    ids = [as_text(x) for x in r.zrevrangebyscore(index, top, bottom, start=0, num=limit)]
+    ids = [as_text(x) for x in r.zrevrangebyscore(index, top, bottom, start=start, num=limit)]
     pipe = r.pipeline(transaction=False)
     for incident_id in ids:
         pipe.hgetall(keys.incident(incident_id))
     return [_typed(raw) for raw in pipe.execute() if raw]
+
+
+def units_ever_on(r: redis.Redis, incident_ids: list[str]) -> dict[str, set[str]]:
+    """Per incident, every unit ever sent to it, from its timeline's assignments (the record's
+    own `units` and `released_units` are emptied as it closes), in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    for incident_id in incident_ids:
+        pipe.xrange(keys.incident_timeline(incident_id))
+    out: dict[str, set[str]] = {}
+    for incident_id, entries in zip(incident_ids, pipe.execute(), strict=True):
+        sent: set[str] = set()
+        for _entry, fields in entries:
+            if as_text(fields.get(b"to")) == "assigned":
+                sent.update(u for u in as_text(fields.get(b"extra")).split(",") if u)
+        out[incident_id] = sent
+    return out
 
 
 def _units(r: redis.Redis, incident_id: str) -> str:
