@@ -42,12 +42,13 @@ def _one(value: Any) -> str | None:
 
 
 def query(filters: list[Any], offset: int) -> history.Query:
-    kind, states, place, unit, text, start, end = filters
+    kind, states, place, community, unit, text, start, end = filters
     states = [s for s in states if s in history.ENDED] if isinstance(states, list) else []
     return history.Query(
         states=tuple(states) or history.ENDED,
         type=_one(kind),
         subdistrict=_one(place),
+        community=_one(community),
         unit=(_one(unit) or "").strip()[:80] or None,
         text=(_one(text) or "").strip()[:80] or None,
         from_ms=day_ms(start),
@@ -56,7 +57,16 @@ def query(filters: list[Any], offset: int) -> history.Query:
     )
 
 
-FILTERS = (Ids.TYPE, Ids.STATE, Ids.SUBDISTRICT, Ids.UNIT, Ids.TEXT, Ids.FROM, Ids.TO)
+FILTERS = (
+    Ids.TYPE,
+    Ids.STATE,
+    Ids.SUBDISTRICT,
+    Ids.COMMUNITY,
+    Ids.UNIT,
+    Ids.TEXT,
+    Ids.FROM,
+    Ids.TO,
+)
 
 
 @roles.page_callback(

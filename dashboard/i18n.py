@@ -269,6 +269,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "history.type": {"zh": "案件类型", "en": "Type"},
     "history.state": {"zh": "结果", "en": "Outcome"},
     "history.subdistrict": {"zh": "街道", "en": "Sub-district"},
+    "history.community": {"zh": "社区", "en": "Community"},
     "history.unit": {"zh": "出勤力量", "en": "Unit"},
     "history.text": {"zh": "关键词", "en": "Words"},
     "history.text_hint": {"zh": "编号、描述或地址", "en": "Id, description or address"},

@@ -66,6 +66,7 @@ def list_view() -> Any:
         open_only=query_flag("open"),
         type=_text("type"),
         subdistrict=_text("subdistrict"),
+        community=_text("community"),
         unit=_text("unit"),
         text=_text("q"),
         from_ms=_whole("from"),

@@ -13,11 +13,12 @@ from enum import StrEnum
 
 from dash import dcc, html
 
+from dashboard.context import app_context
 from dashboard.i18n import options, t
 from dashboard.viewer import Viewer
 from domain.incidents import IncidentType
 from domain.vocab import Subdistrict
-from services.incident_history import ENDED
+from services.incident_history import ENDED, communities
 
 PATH = "/history"
 
@@ -26,6 +27,7 @@ class Ids(StrEnum):
     TYPE = "history-type"
     STATE = "history-state"
     SUBDISTRICT = "history-subdistrict"
+    COMMUNITY = "history-community"
     UNIT = "history-unit"
     TEXT = "history-text"
     FROM = "history-from"
@@ -61,7 +63,11 @@ def _text(ident: Ids, placeholder: str, value: str = "") -> dcc.Input:
     )
 
 
-def query_form(lang: str, unit: str) -> html.Div:
+def _day(ident: Ids) -> dcc.Input:
+    return dcc.Input(id=ident, type="date", className="ec-input")
+
+
+def query_form(lang: str, unit: str, communities: list[str]) -> html.Div:
     return html.Div(
         [
             _field(
@@ -78,12 +84,14 @@ def query_form(lang: str, unit: str) -> html.Div:
                 t("history.subdistrict", lang),
                 _dropdown(Ids.SUBDISTRICT, options("subdistrict", list(Subdistrict), lang), lang),
             ),
+            _field(
+                t("history.community", lang),
+                _dropdown(Ids.COMMUNITY, [{"label": c, "value": c} for c in communities], lang),
+            ),
             _field(t("history.unit", lang), _text(Ids.UNIT, "U-DP-F01", unit)),
             _field(t("history.text", lang), _text(Ids.TEXT, t("history.text_hint", lang))),
-            _field(
-                t("history.from", lang), dcc.Input(id=Ids.FROM, type="date", className="ec-input")
-            ),
-            _field(t("history.to", lang), dcc.Input(id=Ids.TO, type="date", className="ec-input")),
+            _field(t("history.from", lang), _day(Ids.FROM), "ec-history-date"),
+            _field(t("history.to", lang), _day(Ids.TO), "ec-history-date"),
         ],
         className="ec-history-query",
     )
@@ -106,7 +114,7 @@ def body(viewer: Viewer, params: dict[str, str]) -> html.Div:
     return html.Div(
         [
             html.H2(t("history.title", lang), className="ec-feed-title"),
-            query_form(lang, params.get("unit", "")[:80]),
+            query_form(lang, params.get("unit", "")[:80], communities(app_context())),
             html.Div(
                 [
                     html.Div(

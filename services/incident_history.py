@@ -33,6 +33,7 @@ class Query:
     open_only: bool = False
     type: str | None = None
     subdistrict: str | None = None
+    community: str | None = None  # its community (the grid's 社区 code), from where it is
     unit: str | None = None  # a unit id, or part of one (any unit that was on it)
     text: str | None = None  # in its id, description or address
     from_ms: int | None = None  # opened at or after
@@ -58,13 +59,28 @@ def _checked(q: Query) -> Query:
         raise Refused(422, f"unknown type {q.type[:40]!r}")
     if q.subdistrict is not None and q.subdistrict not in SUBDISTRICTS:
         raise Refused(422, f"unknown sub-district {q.subdistrict[:40]!r}")
-    for name in ("unit", "text"):
+    for name in ("unit", "text", "community"):
         value = getattr(q, name)
         if value is not None and len(value) > TEXT_MAX:
             raise Refused(422, f"{name}: at most {TEXT_MAX} characters")
     if not 1 <= q.limit <= PAGE_MAX or not 0 <= q.offset <= SCAN_MAX:
         raise Refused(422, f"limit: 1 to {PAGE_MAX}; offset: 0 to {SCAN_MAX}")
     return q
+
+
+def communities(ctx: AppContext) -> list[str]:
+    """The district's communities (their codes in the coverage grid), for a filter's choices."""
+    return sorted({p.community for p in ctx.coverage.places.values() if p.community})
+
+
+def community_of(ctx: AppContext, inc: dict[str, Any]) -> str | None:
+    """The community of the land grid cell an incident lies in (none at sea)."""
+    lon, lat = inc.get("lon"), inc.get("lat")
+    if not isinstance(lon, float) or not isinstance(lat, float):
+        return None
+    cell = ctx.coverage.locate(lon, lat).land
+    place = ctx.coverage.places.get(cell) if cell else None
+    return (place.community or None) if place else None
 
 
 def _matches(inc: dict[str, Any], q: Query) -> bool:
@@ -105,7 +121,10 @@ def search(ctx: AppContext, q: Query) -> Found:
     read, capped = 0, False
     while True:
         batch = incidents.listing(ctx.redis, q.open_only, CHUNK, q.from_ms, q.to_ms, start=read)
-        matched += _by_unit(ctx, [i for i in batch if _matches(i, q)], q.unit)
+        kept = [i for i in batch if _matches(i, q)]
+        if q.community:
+            kept = [i for i in kept if community_of(ctx, i) == q.community]
+        matched += _by_unit(ctx, kept, q.unit)
         read += len(batch)
         if len(batch) < CHUNK:
             break

@@ -171,8 +171,13 @@ def test_the_api_answers_the_history_query(
     assert (res.json["count"], res.json["total"], res.json["offset"]) == (2, 22, 20)
     res = c.get("/api/v1/incidents?q=" + "北坡")
     assert [i["id"] for i in res.json["items"]] == [found["ours"]]
+    ctx = build(settings)
+    here = incident_history.community_of(ctx, incidents.detail(ctx, found["ours"]))
+    assert here in incident_history.communities(ctx)
+    res = c.get(f"/api/v1/incidents?community={here}&type=illegal_logging")
+    assert found["ours"] in [i["id"] for i in res.json["items"]]
+    assert res.json["total"] == 4  # every state here (the open one too); the sea ones: none
     res = c.get("/api/v1/incidents?subdistrict=atlantis")
     assert res.status_code == 422
-    ctx = build(settings)
     page = incident_history.search(ctx, incident_history.Query(unit="fo-hist"))
     assert [i["id"] for i in page.items] == [found["ours"]]  # ended only, any case
