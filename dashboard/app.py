@@ -15,6 +15,7 @@ from callbacks import dispatch as dispatch_callbacks
 from callbacks import history as history_callbacks
 from callbacks import kpis as kpi_callbacks
 from callbacks import map as map_callbacks
+from callbacks import replay as replay_callbacks
 from callbacks import shell as shell_callbacks
 from callbacks import trail as trail_callbacks
 from config.settings import Settings, get_settings
@@ -55,6 +56,7 @@ CALLBACKS = (
     coverage_callbacks,
     kpi_callbacks,
     trail_callbacks,
+    replay_callbacks,
     admin_accounts,
     admin_tokens,
     admin_devices,

@@ -758,6 +758,45 @@ TABLE: dict[str, dict[Lang, str]] = {
     "kpis.col.sea_breaches": {"zh": "近岸海域超标", "en": "Near-shore breaches"},
     "kpis.col.inland_readings": {"zh": "内陆水体读数", "en": "Inland readings"},
     "kpis.col.inland_breaches": {"zh": "内陆水体超标", "en": "Inland breaches"},
+    # the replay page (复盘, /replay): tracks and an incident's timeline played back
+    "nav.replay": {"zh": "轨迹复盘", "en": "Replay"},
+    "replay.title": {"zh": "轨迹复盘", "en": "Track replay"},
+    "replay.kind": {"zh": "对象", "en": "Replay"},
+    "replay.kind.unit": {"zh": "执法力量", "en": "Unit"},
+    "replay.kind.vessel": {"zh": "船舶", "en": "Vessel"},
+    "replay.kind.incident": {"zh": "案件", "en": "Incident"},
+    "replay.ident": {"zh": "编号", "en": "Id"},
+    "replay.ident_placeholder": {
+        "zh": "如 U-FM-001、412000001、INC-20261118-0001",
+        "en": "e.g. U-FM-001, 412000001, INC-20261118-0001",
+    },
+    "replay.from": {"zh": "开始", "en": "From"},
+    "replay.to": {"zh": "结束", "en": "To"},
+    "replay.show": {"zh": "载入", "en": "Load"},
+    "replay.play": {"zh": "播放", "en": "Play"},
+    "replay.pause": {"zh": "暂停", "en": "Pause"},
+    "replay.speed": {"zh": "倍速", "en": "Speed"},
+    "replay.time": {"zh": "回放时间", "en": "Replay time"},
+    "replay.events": {"zh": "案件经过", "en": "Incident timeline"},
+    "replay.no_events": {"zh": "此时段无案件事件", "en": "No incident events in this window"},
+    "replay.hint": {
+        "zh": "选择执法力量、船舶或案件及时段，点击载入后播放",
+        "en": "Choose a unit, a vessel or an incident and a window, load it, then play",
+    },
+    "replay.loaded": {
+        "zh": "{tracks} 条轨迹，{points} 个点",
+        "en": "{tracks} tracks, {points} points",
+    },
+    "replay.empty": {
+        "zh": "该时段没有轨迹点（轨迹保存 {days} 天）",
+        "en": "No positions in this window (tracks are kept {days} days)",
+    },
+    "replay.not_allowed": {
+        "zh": "执法人员轨迹属个人信息，仅值班长、领导和管理员可复盘；可复盘船舶",
+        "en": "Officers' tracks are personal data (duty chiefs, leaders, admins); "
+        "vessels may be replayed",
+    },
+    "replay.refused": {"zh": "无法复盘：{why}", "en": "Cannot replay: {why}"},
     # audit trail page (leaders, admins)
     "nav.trail": {"zh": "审计追溯", "en": "Audit trail"},
     # the admin pages (/admin, /admin/tokens, /admin/devices, /admin/walls)

@@ -32,6 +32,7 @@ from layouts import (
     dispatch,
     history,
     kpis,
+    replay,
     shell,
     trail,
 )
@@ -83,6 +84,18 @@ PAGES: tuple[Page, ...] = (
         kpis.body,
         kpis.slot,
         wall=True,
+    ),
+    # tracks and an incident's course played back (复盘): every console role (vessels; officers'
+    # tracks for duty chiefs, leaders and admins). Reached from the live map's detail panels
+    # (/replay?unit=, ?vessel=): one more header link overflows an admin's English header at 1366
+    Page(
+        "pages.replay",
+        "/replay",
+        "nav.replay",
+        roles.CONSOLE,
+        replay.body,
+        replay.slot,
+        nav=False,
     ),
     # the audit log's trails: leaders and admins only (refused here for the others, as /kpis)
     Page(
