@@ -105,7 +105,9 @@ def query_form(lang: str, role: str | None, params: dict[str, str]) -> html.Div:
             ),
             _field(
                 t("replay.from", lang),
-                dcc.Input(id=Ids.FROM, type="text", value=start, className="ec-input ec-replay-when"),
+                dcc.Input(
+                    id=Ids.FROM, type="text", value=start, className="ec-input ec-replay-when"
+                ),
             ),
             _field(
                 t("replay.to", lang),

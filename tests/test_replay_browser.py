@@ -7,6 +7,7 @@ and 1366x768 in zh and en."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def simulated_last_hour(r: redis.Redis, geo: Geography, now: int) -> list[list[f
 def expected(points: list[list[float]], t: float) -> tuple[float, float]:
     if t <= points[0][0]:
         return points[0][1], points[0][2]
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         if a[0] <= t <= b[0]:
             f = (t - a[0]) / (b[0] - a[0])
             return a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f
