@@ -47,8 +47,10 @@ PARTS: tuple[FilePart, ...] = (
     # written to Redis, and is never rewritten (named by its SHA-256, store/evidence.py), so
     # every file the snapshot names is there when the copy starts; later ones come along too.
     FilePart("evidence", "evidence", AFTER),
-    # The track archive goes here when there is one, e.g. FilePart("tracks", "tracks", AFTER):
-    # after the snapshot if, like evidence, a file is written before Redis names it.
+    # The track archive (store/archive.py): an hour's Parquet file is renamed into place before
+    # Redis records the hour (archive:{kind}:hours) and never rewritten with other content, so
+    # after the snapshot, like evidence, every hour the snapshot names is there.
+    FilePart("archive", "archive", AFTER),
 )
 
 

@@ -31,11 +31,11 @@ from embedded.valkey import server_command
 from embedded.valkey_rdb import ValkeyRdb
 from infra.wait import wait_until
 from ingest.audit_signer import HeadSigner
-from services import accounts, audit, backup, live, restore
+from services import accounts, audit, backup, live, restore, tracks
 from services import incidents as inc
 from services.backup_files import hash_file
 from services.context import AppContext, build
-from store import keys
+from store import archive, keys
 from store.backup import read_snapshot
 from tests.helpers import NEW_INCIDENT, ROOT, png, write_available_unit
 
@@ -94,6 +94,12 @@ def populate(ctx: AppContext) -> None:
     accounts.seed_demo(ctx.redis, ctx.settings.data_dir)
     secret_key(ctx.settings)
     sign_heads(ctx)
+    # two days ago, in the track archive only (store/archive.py)
+    hour = archive.floor_hour(system_ms() - 2 * 86_400_000)
+    rows = [{"entity_id": "U-1", "stream_id": f"{hour + i}-0", "ts": hour + i * 60_000,
+             "lat": 22.525, "lon": 114.545 + i / 1000} for i in range(3)]  # fmt: skip
+    base = archive.root(ctx.settings.data_dir)
+    archive.mark_written(ctx.redis, "unit", archive.write_hour(base, "unit", hour, rows))
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
@@ -124,6 +130,8 @@ def state(ctx: AppContext) -> dict[str, Any]:
         ],
         "evidence served": served,
         "evidence files": files_under(data_dir / "evidence"),
+        "archive files": files_under(data_dir / "archive"),
+        "archived track": tracks.points(ctx, "unit", "U-1", 0, ctx.now_ms()),
         "audit files": files_under(data_dir / "audit"),
         "secret_key": (data_dir / "secret_key").read_bytes(),
         "demo accounts": (data_dir / "demo_accounts.txt").read_bytes(),
@@ -172,6 +180,7 @@ def test_a_backup_restored_into_a_fresh_folder_gives_the_same_system(
         "demo_accounts",
         "redis",
         "evidence",
+        "archive",
     ]
     assert lines[-1].startswith(f"backup written to {demo.backup}: ")
     assert "evidence: 2 files" in demo.out.stdout
@@ -191,6 +200,7 @@ def test_a_backup_restored_into_a_fresh_folder_gives_the_same_system(
         assert after[part] == value, part
     assert all(ok for _c, ok, *_ in after["audit"]) and after["audit"][0][3] > 0
     assert sorted(after["evidence served"].values()) == sorted([png(4, 3), PDF])
+    assert after["archived track"][2] == 3  # the positions kept in the archive only
     for name in ("secret_key", "demo_accounts.txt", "audit/ed25519.pem"):
         assert (fresh.data_dir / name).stat().st_mode & 0o777 == 0o600, name
 
