@@ -308,6 +308,20 @@ def test_screenshots_of_the_list_beside_the_map_and_none_on_the_wall(
     # collapsed, it leaves the map the width
     browser.find_element(By.ID, "map-entities-toggle").click()
     wait_for(lambda: browser.find_element(By.ID, "map-entities").size["width"] < 40, 5, "collapsed")
+    # and the map knows it: its own size is its box's (Leaflet measured it again)
+    wait_for(
+        lambda: browser.execute_script(
+            "var m = window.ecocommand.map.live.view(), b = document.getElementById(arguments[0]);"
+            "var z = Math.pow(2, m.zoom) * 256 / 360;"
+            "return Math.abs((m.bounds[1][1] - m.bounds[0][1]) * z - b.clientWidth) < 4;",
+            Ids.MAP,
+        ),
+        5,
+        "the map measured again",
+    )
+    browser.execute_async_script(  # the basemap redrawn for the new size (next frames)
+        "var done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));"
+    )
     browser.save_screenshot(str(SHOTS / "entities-collapsed-en-1366x768.png"))
     browser.get(web + "/?wall=1")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".leaflet-container"), 15, "the wall")
