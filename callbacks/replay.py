@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State
+from dash import Input, Output, State, html
 from flask_login import current_user
 
 from dashboard import roles, viewer
@@ -50,5 +50,20 @@ def load(_clicks: Any, kind: Any, ident: Any, start: Any, end: Any) -> tuple[str
     return payload(rep, lang), summary(rep, ctx.settings.archive_days, lang)
 
 
+@roles.page_callback(
+    Output(Ids.CHOICES, "children"),
+    Input(Ids.KIND, "value"),
+    roles=roles.CONSOLE,
+)
+def offer(kind: Any) -> list[html.Option]:
+    """The ids the id field offers for the kind chosen (officers' units only to those who may
+    replay them)."""
+    if not isinstance(kind, str) or (
+        kind != "vessel" and viewer.current().role not in roles.PERSONAL_READERS
+    ):
+        return []
+    return [html.Option(label, value=ident) for ident, label in replay.choices(app_context(), kind)]
+
+
 def register(app: dash.Dash) -> None:
-    roles.wire(app, load)
+    roles.wire(app, load, offer)

@@ -35,6 +35,7 @@ INPUT_FORMAT = "%Y-%m-%d %H:%M"  # local time (UTC+8), as services.personal.wind
 class Ids(StrEnum):
     KIND = "replay-kind"
     IDENT = "replay-ident"
+    CHOICES = "replay-choices"  # a datalist: what the id field offers for the kind
     FROM = "replay-from"
     TO = "replay-to"
     LOAD = "replay-load"
@@ -99,6 +100,8 @@ def query_form(lang: str, role: str | None, params: dict[str, str]) -> html.Div:
                     type="text",
                     value=ident,
                     maxLength=64,
+                    list=Ids.CHOICES,
+                    autoComplete="off",
                     placeholder=t("replay.ident_placeholder", lang),
                     className="ec-input ec-replay-ident",
                 ),
@@ -114,6 +117,7 @@ def query_form(lang: str, role: str | None, params: dict[str, str]) -> html.Div:
                 dcc.Input(id=Ids.TO, type="text", value=end, className="ec-input ec-replay-when"),
             ),
             html.Button(t("replay.show", lang), id=Ids.LOAD, className="ec-button ec-primary"),
+            html.Datalist(id=Ids.CHOICES),
         ],
         className="ec-replay-query",
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services import personal, tracks
+from services import incidents as incident_service
+from services import live, personal, tracks
 from services.context import AppContext
 from services.errors import Refused
 from store import incidents
@@ -18,6 +19,8 @@ KINDS = ("unit", "vessel", "incident")
 INCIDENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MARGIN_MS = 10 * 60_000  # an incident's replay starts before it was reported, ends after closing
 MAX_UNITS = 20
+CHOICES_MAX = 5_000  # a district's units and vessels, with room
+CHOICES_INCIDENTS = 200
 
 
 def _compact(track: dict[str, Any], kind: str, entity_id: str) -> dict[str, Any]:
@@ -80,3 +83,16 @@ def replay(
         out["tracks"].append(_compact(track, kind, ident))
     out.update(from_ms=from_ms, to_ms=to_ms, generated_ms=now)
     return out
+
+
+def choices(ctx: AppContext, kind: str) -> list[tuple[str, str]]:
+    """What the page offers to pick for a kind, as (id, label): every unit or vessel known (by
+    name), or the latest incidents (by type and state)."""
+    if kind == "incident":
+        recent = incident_service.listing(ctx, limit=CHOICES_INCIDENTS)
+        return [(i["id"], f"{i.get('type', '')} · {i.get('state', '')}") for i in recent]
+    if kind not in ("unit", "vessel"):
+        return []
+    id_field = "unit_id" if kind == "unit" else "mmsi"
+    found = live.entities(ctx, kind, ("name",))
+    return sorted((str(e[id_field]), str(e.get("name") or "")) for e in found)[:CHOICES_MAX]

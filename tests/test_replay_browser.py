@@ -28,7 +28,7 @@ from layouts.shell import Ids as Shell
 from simulator.units import UnitFleet
 from store import incidents
 from store.writer import LiveStore
-from tests.helpers import console_errors, page_text, sign_in, wait_for
+from tests.helpers import console_errors, page_text, seed_one_of_each, sign_in, wait_for
 
 SHOTS = Path("/tmp")
 UNIT = "U-FM-001"  # a patrol boat of the demo fleet
@@ -79,6 +79,12 @@ def sample(browser: webdriver.Chrome) -> dict:
     return browser.execute_script(SAMPLE, UNIT)
 
 
+def offered(browser: webdriver.Chrome) -> list[str]:
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('#replay-choices option'), o => o.value)"
+    )
+
+
 def loaded(browser: webdriver.Chrome) -> bool:
     return bool(
         browser.execute_script("return (window.ecocommand.replay || {state: {}}).state.loaded")
@@ -93,6 +99,7 @@ def test_a_unit_replayed_at_x60_moves_along_its_track_on_the_slider_time(
     sign_in(browser, web, r, "dispatcher")
     browser.get(f"{web}/replay?unit={UNIT}")
     wait_for(lambda: loaded(browser), 20, "the track loaded")
+    wait_for(lambda: UNIT in offered(browser), 10, "the units offered to pick")
     first = sample(browser)
     assert first["min"] <= points[0][0] and first["max"] >= points[-1][0]  # the last hour
     assert first["slider"] == points[0][0] and first["marker"] == pytest.approx(points[0][1:])
@@ -186,9 +193,12 @@ def test_operators_replay_vessels_not_officers(
 ) -> None:
     now = int(time.time() * 1000)
     simulated_last_hour(r, geo, now)
+    seed_one_of_each(r)  # a unit U-1 and the vessel 366053209 among others
     sign_in(browser, web, r, "operator")
     browser.get(f"{web}/replay?unit={UNIT}")
     wait_for(lambda: page_text(browser, f"#{Ids.MESSAGE}"), 15, "the page")
     assert not loaded(browser)
     assert "车" not in page_text(browser, f"#{Ids.KIND}")
     assert page_text(browser, f"#{Ids.KIND}").strip() == "船舶"
+    wait_for(lambda: "366053209" in offered(browser), 10, "the vessels offered")
+    assert UNIT not in offered(browser) and "U-1" not in offered(browser)  # no officers
