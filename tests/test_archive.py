@@ -34,7 +34,8 @@ def rows_of(path: Path) -> list[dict]:
 
 
 def test_closed_hours_are_written_once_each_and_read_back(r: redis.Redis, tmp_path: Path) -> None:
-    now = archive.floor_hour(int(time.time() * 1000)) + 30 * 60_000  # half past
+    # half past, two hours ago: "now" for the job, behind Redis' own clock (which it also asks)
+    now = archive.floor_hour(int(time.time() * 1000)) - 2 * HOUR_MS + 30 * 60_000
     h = archive.floor_hour(now)
     # a boat back in range sends a position dated 3 hours back: it arrives in the last hour
     arrived = h - HOUR_MS + 59 * 60_000
@@ -93,7 +94,7 @@ def test_closed_hours_are_written_once_each_and_read_back(r: redis.Redis, tmp_pa
 def test_a_worker_away_catches_up_what_redis_holds_and_old_days_go(
     r: redis.Redis, tmp_path: Path
 ) -> None:
-    now = archive.floor_hour(int(time.time() * 1000)) + 5 * 60_000
+    now = archive.floor_hour(int(time.time() * 1000)) - HOUR_MS + 5 * 60_000  # behind Redis
     base = tmp_path / "archive"
     for back in range(29, 0, -1):  # 29 hours of one vessel, one position an hour
         put(r, "vessel", "412000002", now - back * HOUR_MS, lat=22.4, lon=114.6)
@@ -130,28 +131,26 @@ def test_a_worker_away_catches_up_what_redis_holds_and_old_days_go(
 def test_the_worker_archives_from_its_loop(
     settings: Settings, r: redis.Redis, running_worker
 ) -> None:
-    """Positions written by the store as the worker writes them, then a worker whose clock is two
-    hours on: the hour they arrived in is closed for it, and its loop writes that hour."""
+    """Positions Redis appended in the last hour, and one this hour as the worker writes them;
+    then the real worker starts: its loop writes the closed hour, not the open one, even with
+    its own clock ahead."""
     store = LiveStore(r, 24 * HOUR_MS, 1000)
     real = int(time.time() * 1000)
+    last_hour = archive.floor_hour(real) - HOUR_MS
     for seq in range(5):
-        payload = {
-            "unit_id": "U-ARC",
-            "seq": seq,
-            "ts": real - 1000 * seq,
-            "lat": 22.52,
-            "lon": 114.54,
-        }
-        ops = unit_handlers.handle_position(
-            "U-ARC", orjson.dumps(payload), HandlerContext(received_ms=real)
-        )
-        store.write(ops, real)
-    running_worker(lambda: int(time.time() * 1000) + 2 * HOUR_MS)
-    path = archive.hour_path(archive.root(settings.data_dir), "unit", archive.floor_hour(real))
-    wait_for(
-        lambda: archive.floor_hour(real) in archive.written_hours(r, "unit"),
-        30,
-        "the hour written by the worker",
+        at = last_hour + 600_000 * seq
+        put(r, "unit", "U-ARC", at, lat=22.52, lon=114.54 + seq / 1000, speed_kmh=4.0)
+    payload = {"unit_id": "U-ARC", "seq": 9, "ts": real, "lat": 22.52, "lon": 114.55}
+    ops = unit_handlers.handle_position(
+        "U-ARC", orjson.dumps(payload), HandlerContext(received_ms=real)
     )
+    store.write(ops, real)  # this hour's: the worker leaves it for when the hour has closed
+    # a worker whose clock runs two hours ahead: Redis' own clock still holds this hour open
+    running_worker(lambda: int(time.time() * 1000) + 2 * HOUR_MS)
+    wait_for(
+        lambda: last_hour in archive.written_hours(r, "unit"), 30, "the hour written by the worker"
+    )
+    path = archive.hour_path(archive.root(settings.data_dir), "unit", last_hour)
     rows = [row for row in rows_of(path) if row["entity_id"] == "U-ARC"]
-    assert sorted(row["ts"] for row in rows) == [real - 1000 * s for s in range(4, -1, -1)]
+    assert [row["ts"] for row in rows] == [last_hour + 600_000 * s for s in range(5)]
+    assert archive.floor_hour(real) not in archive.written_hours(r, "unit")
