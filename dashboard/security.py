@@ -114,6 +114,16 @@ def _refuse_api() -> Response:
     return resp
 
 
+def _protect(csrf: CSRFProtect) -> Response | None:
+    """The CSRF check (raises CSRFError: 400). flask-wtf looks for the token among the form's
+    field names and fails with a 500 on a multipart part that has none (`key.endswith`):
+    such a body is refused here, before it gets there."""
+    if any(not isinstance(name, str) for name in request.form):
+        return _refuse(400, "a form part without a name")
+    csrf.protect()
+    return None
+
+
 def _is_page(path: str) -> bool:
     return not path.startswith(("/_", "/api/", "/assets/", "/static/"))
 
@@ -126,15 +136,15 @@ def _gate(
     if endpoint in OPEN_ENDPOINTS and request.method != "OPTIONS":
         return None
     if endpoint in PUBLIC_ENDPOINTS:
-        if unsafe:
-            csrf.protect()  # the sign-in form too: raises CSRFError (400)
-        return None
+        return _protect(csrf) if unsafe else None  # the sign-in form too
     if not current_user.is_authenticated:
         return _anonymous(request.path)
     if unsafe and not current_user.via_token:
         # A cookie is sent by the browser on its own, so a cookie-authenticated write needs the
         # CSRF token; an API token is sent only by a program that holds it: nothing to forge.
-        csrf.protect()
+        refused = _protect(csrf)
+        if refused is not None:
+            return refused
     role = current_user.role
     if endpoint.endswith(CALLBACK_ENDPOINT_SUFFIX) and endpoint in dash_endpoints:
         return _check_callback(app, role)
