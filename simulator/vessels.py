@@ -33,7 +33,11 @@ P_MERGE = 0.4  # chance the next message shares the payload with the previous on
 MAX_LINES = 6
 P_SPLIT_MULTIPART = 0.15  # type 5 parts sent as two payloads instead of one
 SILENCE_EVERY_MS = 12 * 3600_000  # mean time between a vessel's silent spells (AIS gaps)
-SILENT_MS = (120_000, 480_000)
+SILENT_MS = (120_000, 480_000)  # a receiver's patchy coverage: under the AIS-gap threshold
+# A fifth of the spells are a transponder switched off for longer than AIS_GAP_MINUTES' default
+# (10 min), so the demo shows the vessel watch's ais_gap alerts (ingest/vessel_watch.py)
+P_DARK = 0.2
+DARK_MS = (12 * 60_000, 30 * 60_000)
 P_ZONE = {"fishing": 0.02, "leisure": 0.01}  # per new waypoint: head into a zone
 STATIC_MS = (300_000, 420_000)
 
@@ -342,7 +346,8 @@ class VesselFleet:
             return []
         # A hazard per unit of time, so silences do not depend on how often a vessel reports.
         if self.rng.random() < elapsed / SILENCE_EVERY_MS:
-            v.silent_until_ms = now_ms + self.rng.randint(*SILENT_MS)
+            spell = DARK_MS if self.rng.random() < P_DARK else SILENT_MS
+            v.silent_until_ms = now_ms + self.rng.randint(*spell)
             return []
         moving = v.target is not None and now_ms >= v.dwell_until_ms
         speed = round(v.speed_kn, 1) if moving else 0.0
