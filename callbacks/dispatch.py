@@ -130,7 +130,7 @@ def show(selected: Any, _changed: Any, _seen: Any) -> tuple[Any, ...]:
     reader = who.role in roles.PERSONAL_READERS
     same = duplicate_service.duplicates(app_context(), selected)
     threads = {u: message_service.thread(app_context(), u) for u in inc.get("units") or []}
-    view = detail_view(inc, who.lang, chief, reader, check, same, threads)
+    view = detail_view(inc, who.lang, chief, reader, check, same, threads, replay=reader)
     return view, panel_class(inc)
 
 

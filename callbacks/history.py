@@ -119,7 +119,7 @@ def open_record(_clicks: Any) -> list[Any]:
     except Refused as e:
         return [e.message]
     lang = viewer.lang()
-    head, *rest = detail_view(inc, lang, chief=False)
+    head, *rest = detail_view(inc, lang, chief=False, replay=True)  # READERS may replay
     return [head, units_view(inc, lang), *rest]
 
 

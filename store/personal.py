@@ -5,8 +5,6 @@ once the incident is older than PERSONAL_PHONE_KEEP_DAYS; an officer's unit trac
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 
 from domain import personal
@@ -52,30 +50,3 @@ def unit_exists(r: redis.Redis, unit_id: str) -> bool:
     pipe.exists(keys.state("unit", unit_id), keys.track("unit", unit_id))
     member, found = pipe.execute()
     return bool(member) or int(found) > 0
-
-
-def _point(fields: dict[Any, Any]) -> dict[str, Any] | None:
-    d = {text(k): text(v) for k, v in fields.items()}
-    try:
-        point: dict[str, Any] = {"ts": int(d["ts"]), "lat": float(d["lat"]), "lon": float(d["lon"])}
-        for name in ("speed_kmh", "course"):
-            if d.get(name) not in (None, "", "None"):
-                point[name] = float(d[name])
-    except (KeyError, ValueError):
-        return None  # a damaged entry is left out
-    return point
-
-
-def unit_track(
-    r: redis.Redis, unit_id: str, from_ms: int, to_ms: int, limit: int
-) -> tuple[list[dict[str, Any]], bool]:
-    """The unit's positions with `from_ms <= ts < to_ms`, in time order (the stream is in
-    arrival order: a device that reconnects may send a new position before its queued older
-    ones), at most `limit` (the earliest); and whether more were left out."""
-    points = []
-    for _id, fields in r.xrange(keys.track("unit", unit_id)):
-        p = _point(fields)
-        if p is not None and from_ms <= p["ts"] < to_ms:
-            points.append(p)
-    points.sort(key=lambda p: p["ts"])
-    return points[:limit], len(points) > limit

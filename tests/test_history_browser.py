@@ -114,6 +114,8 @@ def test_a_leader_finds_a_closed_incident_by_type_and_unit_and_opens_its_record(
     text = page_text(browser, record)
     for shown in ("已办结", "北坡 盗伐", "现场取证完毕", "FO-HIST", "已处置"):
         assert shown in text, (shown, text)
+    replay = browser.find_element(By.CSS_SELECTOR, f"{record} a[href^='/replay']")
+    assert replay.get_attribute("href").endswith(f"/replay?incident={found['ours']}")
 
     # the words and an outcome narrow it too; a day with nothing: none
     unit.send_keys(Keys.CONTROL, "a")

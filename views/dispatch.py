@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 import dash_leaflet as dl
 from dash import dcc, html
@@ -276,11 +277,13 @@ def detail_view(
     check: list[Any] | None = None,
     duplicates: list[dict[str, Any]] | None = None,
     threads: dict[str, list[dict[str, Any]]] | None = None,
+    replay: bool = False,
 ) -> list[Any]:
     """The incident, its timeline (with `check`: whether it matches the audit log) and case
     file, and the reports that may be of the same thing; a duty chief also gets its next steps
     and the merge buttons; a `reader` of personal data the button that reveals the caller's
-    number; `threads`: the messages with the units on it."""
+    number; `threads`: the messages with the units on it; `replay`: a link to its replay (its
+    units' tracks are personal data: for who may read them)."""
     return [
         html.H2(
             f"{inc['id']} · {t('incident.type.' + str(inc.get('type')), lang)}",
@@ -300,10 +303,19 @@ def detail_view(
         *escalation(inc, lang),
         *duplicates_view(duplicates or [], lang, chief),
         timeline_view(inc, lang),
+        *([_replay_link(inc, lang)] if replay else []),
         *(check or []),
         notes_view(inc, lang),
         *messages_view(threads or {}, lang),
     ]
+
+
+def _replay_link(inc: dict[str, Any], lang: str) -> html.A:
+    return html.A(
+        f"{t('replay.title', lang)} →",
+        href=f"/replay?{urlencode({'incident': inc['id']})}",
+        className="ec-history-link",
+    )
 
 
 def pick_view(lang: str) -> html.P:
