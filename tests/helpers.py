@@ -41,6 +41,7 @@ from ingest import sensors, vessels
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from ingest.worker import written_fields
+from layouts.shell import Ids as Shell
 from store import coverage, users
 from store.writer import LiveStore
 
@@ -541,6 +542,29 @@ def page_text(browser: webdriver.Chrome, css: str) -> str:
     return browser.execute_script(
         "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css
     )
+
+
+def screen(browser: webdriver.Chrome, width: int, height: int, mobile: bool = False) -> None:
+    """The page's viewport, whatever the window (headless Chromium's window is not the page)."""
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+
+
+def switch_language(
+    browser: webdriver.Chrome, lang: str, nav: tuple[str, str] = ("态势地图", "Live map")
+) -> None:
+    """Switches the page to `lang` with the header's switch, if it is not in it already, and
+    waits for the header's link `nav` (zh, en) in that language."""
+    wait_for(lambda: page_text(browser, f"#{Shell.NAV}"), 15, "the page")
+    name = "English" if lang == "en" else "中文"
+    other = f"//*[@id='{Shell.LANG}']//label[contains(., '{name}')]"
+    found = [e for e in browser.find_elements(By.XPATH, other) if e.is_displayed()]
+    if found:  # the switch offers only the language the page is not in
+        found[0].click()
+    want = nav[1] if lang == "en" else nav[0]
+    wait_for(lambda: want in page_text(browser, f"#{Shell.NAV}"), 15, lang)
 
 
 def console_errors(browser: webdriver.Chrome) -> list[dict]:

@@ -21,22 +21,25 @@ from layouts.admin_accounts import Ids as Accounts
 from layouts.admin_devices import Ids as Devices
 from layouts.admin_tokens import Ids as Tokens
 from layouts.admin_walls import Ids as Walls
-from layouts.shell import Ids as Shell
 from services import trail
 from services.context import build
 from store import devices, users
-from tests.helpers import PASSWORD, console_errors, page_text, sign_in, wait_for
+from tests.helpers import (
+    PASSWORD,
+    console_errors,
+    page_text,
+    screen,
+    sign_in,
+    switch_language,
+    wait_for,
+)
 from views.admin import qr_image
 
 SHOTS = Path("/tmp")
 SIZES = ((1920, 1080), (1366, 768))
 
 
-def size(browser: webdriver.Chrome, width: int, height: int) -> None:
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
+NAV = ("系统管理", "Admin")  # the header link the language switch waits for
 
 
 def choose(browser: webdriver.Chrome, dropdown: str, text: str) -> None:
@@ -76,37 +79,25 @@ def secret_values(browser: webdriver.Chrome, ident: str) -> list[str]:
     return [e.text for e in browser.find_elements(By.CSS_SELECTOR, f"#{ident} .ec-admin-code")]
 
 
-def in_lang(browser: webdriver.Chrome, lang: str) -> None:
-    """Switches the page to `lang` with the header's switch, if it is not in it already."""
-    wait_for(lambda: page_text(browser, f"#{Shell.NAV}"), 15, "the page")
-    name = "English" if lang == "en" else "中文"
-    other = f"//*[@id='{Shell.LANG}']//label[contains(., '{name}')]"
-    found = [e for e in browser.find_elements(By.XPATH, other) if e.is_displayed()]
-    if found:  # the switch offers only the language the page is not in
-        found[0].click()
-    want = "Admin" if lang == "en" else "系统管理"
-    wait_for(lambda: want in page_text(browser, f"#{Shell.NAV}"), 15, lang)
-
-
 def shoot_all(browser: webdriver.Chrome, web: str, path: str, ready: str) -> None:
     """Screenshots of one admin page in both languages at both sizes."""
     for lang in ("zh", "en"):
         for width, height in SIZES:
-            size(browser, width, height)
+            screen(browser, width, height)
             browser.get(f"{web}{path}")
-            in_lang(browser, lang)
+            switch_language(browser, lang, NAV)
             wait_for(lambda: page_text(browser, f"#{ready}").strip(), 15, f"{path} filled")
             slug = path.strip("/").replace("/", "-")
             browser.save_screenshot(str(SHOTS / f"{slug}-{lang}-{width}x{height}.png"))
             wide = browser.execute_script("return document.documentElement.scrollWidth")
             assert wide <= width, (path, lang, width, wide)
-    in_lang(browser, "zh")
+    switch_language(browser, "zh", NAV)
 
 
 def test_an_admin_administers_from_the_pages_and_every_act_is_in_the_trail(
     r: redis.Redis, web: str, browser: webdriver.Chrome, settings: Settings
 ) -> None:
-    size(browser, 1366, 768)
+    screen(browser, 1366, 768)
     users.create_user(r, "admin2", "admin", PASSWORD)  # so that "boss" is not the last admin
     sign_in(browser, web, r, "admin", "boss")
     devices.add(r, "U-DP-301", "unit", 1, source="cli", by="cli:test")  # for an officer

@@ -22,6 +22,7 @@ from tests.helpers import (
     console_errors,
     open_hotline_incident,
     page_text,
+    screen,
     sign_in,
     sign_out_in,
     toggle_option,
@@ -101,10 +102,7 @@ def test_each_reader_gets_a_dispatch_page_with_only_the_controls_they_may_use(
 ) -> None:
     write_available_unit(r, "FO-NEAR", "foot", 22.525, 114.545)
     incident_id = _open_incident(r)
-    browser.execute_cdp_cmd(  # the page itself 1920 x 1080, as on a desk's screen
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
-    )
+    screen(browser, 1920, 1080)  # the page itself 1920 x 1080, as on a desk's screen
 
     # the duty chief: every control there, and the next steps of the selected incident
     sign_in(browser, web, r, "dispatcher", "chief")
@@ -204,10 +202,7 @@ def test_the_detail_panel_follows_the_incident_and_offers_only_what_its_state_al
     write_available_unit(r, "FO-NEAR", "foot", 22.525, 114.545)
     write_available_unit(r, "FO-FAR", "foot", 22.56, 114.50)
     incident_id = _open_incident(r)
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
-    )
+    screen(browser, 1920, 1080)
     sign_in(browser, web, r, "dispatcher", "chief")
     browser.get(web + "/dispatch")
     wait_for(lambda: _shown(browser, Ids.QUEUE), 15, "the queue")

@@ -26,10 +26,9 @@ from ingest import vessels
 from ingest.context import HandlerContext
 from ingest.worker import written_fields
 from layouts.map import Ids
-from layouts.shell import Ids as Shell
 from store.ops import RaiseAlert
 from store.writer import LiveStore
-from tests.helpers import console_errors, page_text, sign_in, wait_for
+from tests.helpers import console_errors, page_text, screen, sign_in, switch_language, wait_for
 
 SHOTS = Path("/tmp")
 SAILING, MOORED = 412440890, 412440891
@@ -108,24 +107,6 @@ def _filter(browser: webdriver.Chrome, text: str) -> None:
         box.send_keys(text)
 
 
-def _size(browser: webdriver.Chrome, width: int, height: int) -> None:
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
-
-
-def _in_lang(browser: webdriver.Chrome, lang: str) -> None:
-    wait_for(lambda: page_text(browser, f"#{Shell.NAV}"), 15, "the page")
-    name = "English" if lang == "en" else "中文"
-    other = f"//*[@id='{Shell.LANG}']//label[contains(., '{name}')]"
-    found = [e for e in browser.find_elements(By.XPATH, other) if e.is_displayed()]
-    if found:  # the switch offers only the language the page is not in
-        found[0].click()
-    want = "Live map" if lang == "en" else "态势地图"
-    wait_for(lambda: want in page_text(browser, f"#{Shell.NAV}"), 15, lang)
-
-
 def _listed(browser: webdriver.Chrome, layer: str, n: int) -> None:
     wait_for(
         lambda: len([x for x in _rows(browser) if x["layer"] == layer]) >= n, 15, f"{n} {layer}"
@@ -146,10 +127,10 @@ def test_an_operator_finds_a_vessel_in_the_list_by_mmsi_and_filters_units_by_sta
     _vessel(r, MOORED, 22.50, 114.58, speed=0.0)
     _vessel(r, MOORED + 1, 22.62, 114.40, name="YUE KUICHONG 7")
     _zone_alert(r, SAILING)
-    _size(browser, 1366, 768)
+    screen(browser, 1366, 768)
     sign_in(browser, web, r, "operator", "duty")
     browser.get(web + "/")
-    _in_lang(browser, "en")
+    switch_language(browser, "en")
     _listed(browser, "units", 3)
 
     # units by status: on scene only, then by call sign (not in the pushed records)
@@ -264,7 +245,7 @@ def test_the_list_stays_small_with_5000_units_and_3000_vessels(
         _write(r, ops[start : start + 2000], _now())
     sign_in(browser, web, r, "operator", "duty")
     browser.get(web + "/")
-    _in_lang(browser, "en")
+    switch_language(browser, "en")
     wait_for(lambda: "5000" in page_text(browser, "#map-entities-tab-units"), 30, "all units")
     _listed(browser, "units", 200)
     assert len(_rows(browser)) == 200
@@ -288,9 +269,9 @@ def test_screenshots_of_the_list_beside_the_map_and_none_on_the_wall(
     sign_in(browser, web, r, "operator", "duty")
     for lang in ("zh", "en"):
         for width, height in ((1920, 1080), (1366, 768)):
-            _size(browser, width, height)
+            screen(browser, width, height)
             browser.get(web + "/")
-            _in_lang(browser, lang)
+            switch_language(browser, lang)
             _listed(browser, "units", 1)
             browser.find_element(By.CSS_SELECTOR, "#map-entities-rows .ec-entity-pick").click()
             wait_for(lambda: "BZ-77" in _panel(browser), 10, "the panel")

@@ -7,10 +7,15 @@ from __future__ import annotations
 import pytest
 import redis
 from selenium import webdriver
-from selenium.webdriver.common.by import By
 
-from layouts.shell import Ids as Shell
-from tests.helpers import console_errors, page_text, sign_in, sign_out_in, wait_for
+from tests.helpers import (
+    console_errors,
+    screen,
+    sign_in,
+    sign_out_in,
+    switch_language,
+    wait_for,
+)
 
 # per element of the header: its box; and the page's, and the map's height
 MEASURE = """
@@ -32,13 +37,6 @@ return {height: h.getBoundingClientRect().height, scroll: h.scrollWidth, width: 
 """
 
 
-def _size(browser: webdriver.Chrome, width: int, height: int) -> None:
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
-
-
 def _one_row(browser: webdriver.Chrome, what: str) -> dict:
     wait_for(lambda: browser.execute_script(MEASURE)["counts"] >= 9, 15, f"the counts of {what}")
     m = browser.execute_script(MEASURE)
@@ -50,26 +48,15 @@ def _one_row(browser: webdriver.Chrome, what: str) -> dict:
     return m
 
 
-def _in(browser: webdriver.Chrome, lang: str) -> None:
-    wait_for(lambda: page_text(browser, f"#{Shell.NAV}"), 15, "the page")
-    name = "English" if lang == "en" else "中文"
-    other = f"//*[@id='{Shell.LANG}']//label[contains(., '{name}')]"
-    found = [e for e in browser.find_elements(By.XPATH, other) if e.is_displayed()]
-    if found:  # the switch offers only the language the page is not in
-        found[0].click()
-    want = "Live map" if lang == "en" else "态势地图"
-    wait_for(lambda: want in page_text(browser, f"#{Shell.NAV}"), 15, lang)
-
-
 @pytest.mark.parametrize("role", ["admin", "operator"])
 def test_the_header_is_one_row_at_1366_and_the_map_keeps_the_screen(
     r: redis.Redis, web: str, browser: webdriver.Chrome, role: str
 ) -> None:
-    _size(browser, 1366, 768)
+    screen(browser, 1366, 768)
     sign_in(browser, web, r, role, f"{role}1")
     for lang in ("zh", "en"):
         browser.get(web + "/")
-        _in(browser, lang)
+        switch_language(browser, lang)
         m = _one_row(browser, f"{role} {lang}")
         assert m["height"] < 70, m
         assert m["map"] >= 0.85 * m["viewport"], m
@@ -80,11 +67,11 @@ def test_the_header_is_one_row_at_1366_and_the_map_keeps_the_screen(
 def test_the_wall_screens_header_is_one_row_at_1920(
     r: redis.Redis, web: str, browser: webdriver.Chrome
 ) -> None:
-    _size(browser, 1920, 1080)
+    screen(browser, 1920, 1080)
     sign_in(browser, web, r, "operator", "wall1")
     for lang in ("zh", "en"):
         browser.get(web + "/")
-        _in(browser, lang)
+        switch_language(browser, lang)
         browser.get(web + "/?wall=1")
         _one_row(browser, f"wall {lang}")
     assert not console_errors(browser)

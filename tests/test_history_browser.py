@@ -23,9 +23,11 @@ from tests.helpers import (
     console_errors,
     open_hotline_incident,
     page_text,
+    screen,
     sign_in,
     sign_out_in,
     signed_in,
+    switch_language,
     toggle_option,
     wait_for,
     write_available_unit,
@@ -71,29 +73,11 @@ def _row_ids(browser: webdriver.Chrome) -> list[str]:
     )
 
 
-def _size(browser: webdriver.Chrome, width: int, height: int) -> None:
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
-
-
-def _in_lang(browser: webdriver.Chrome, lang: str) -> None:
-    wait_for(lambda: page_text(browser, f"#{Shell.NAV}"), 15, "the page")
-    name = "English" if lang == "en" else "中文"
-    other = f"//*[@id='{Shell.LANG}']//label[contains(., '{name}')]"
-    found = [e for e in browser.find_elements(By.XPATH, other) if e.is_displayed()]
-    if found:
-        found[0].click()
-    want = "Live map" if lang == "en" else "态势地图"
-    wait_for(lambda: want in page_text(browser, f"#{Shell.NAV}"), 15, lang)
-
-
 def test_a_leader_finds_a_closed_incident_by_type_and_unit_and_opens_its_record(
     r: redis.Redis, web: str, browser: webdriver.Chrome, settings: Settings
 ) -> None:
     found = _seed(r, settings)
-    _size(browser, 1366, 768)
+    screen(browser, 1366, 768)
     sign_in(browser, web, r, "leader", "boss")
     browser.get(web + PATH)
     summary = f"#{Ids.SUMMARY}"
@@ -143,9 +127,9 @@ def test_screenshots_of_the_history_and_who_may_open_it(
     wait_for(lambda: browser.current_url.endswith(PATH), 10, "the history from /dispatch")
     for lang in ("zh", "en"):
         for width, height in ((1920, 1080), (1366, 768)):
-            _size(browser, width, height)
+            screen(browser, width, height)
             browser.get(web + PATH + "?unit=FO-HIST")
-            _in_lang(browser, lang)
+            switch_language(browser, lang)
             wait_for(lambda: _row_ids(browser) == [found["ours"]], 15, "filtered by the URL")
             browser.find_element(By.CSS_SELECTOR, f"#{Ids.RESULTS} button").click()
             wait_for(lambda: found["ours"] in page_text(browser, f"#{Ids.RECORD}"), 10, "record")

@@ -16,7 +16,7 @@ from layouts.shell import Ids as Shell
 from services import walls
 from services.context import build
 from store import users
-from tests.helpers import PASSWORD, console_errors, page_text, wait_for
+from tests.helpers import PASSWORD, console_errors, page_text, screen, wait_for
 
 SHOTS = Path("/tmp")
 SIZES = ((1920, 1080, False), (1366, 768, False), (360, 800, True))
@@ -30,13 +30,6 @@ return {bar: getComputedStyle(bar).backgroundColor, left: b.left, right: b.right
         bottom: button.getBoundingClientRect().bottom, height: window.innerHeight,
         buttonHeight: button.getBoundingClientRect().height};
 """
-
-
-def size(browser: webdriver.Chrome, width: int, height: int, mobile: bool) -> None:
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
-    )
 
 
 def check_look(browser: webdriver.Chrome, what: str) -> None:
@@ -54,7 +47,7 @@ def test_the_sign_in_page_in_both_languages_at_three_sizes(
     users.create_user(r, "duty", "operator", PASSWORD)
     for lang in ("zh", "en"):
         for width, height, mobile in SIZES:
-            size(browser, width, height, mobile)
+            screen(browser, width, height, mobile)
             browser.get(f"{web}/login?lang={lang}")
             wait_for(lambda: browser.find_elements(By.ID, "username"), 10, "the form")
             assert page_text(browser, "#signin-brand") == TITLES[lang]
@@ -96,7 +89,7 @@ def test_the_wall_screen_sign_in_page(
     made = walls.issue(build(settings), "指挥大厅主屏", "user:admin")
     for lang in ("zh", "en"):
         for width, height, mobile in SIZES[:2]:
-            size(browser, width, height, mobile)
+            screen(browser, width, height, mobile)
             browser.get(f"{web}{made.path}&lang={lang}")
             wait_for(lambda: page_text(browser, "#wall-screen") == "指挥大厅主屏", 10, "it")
             check_look(browser, f"wall {lang} {width}")

@@ -28,7 +28,7 @@ from layouts.shell import Ids as Shell
 from simulator.units import UnitFleet
 from store import incidents
 from store.writer import LiveStore
-from tests.helpers import console_errors, page_text, seed_one_of_each, sign_in, wait_for
+from tests.helpers import console_errors, page_text, screen, seed_one_of_each, sign_in, wait_for
 
 SHOTS = Path("/tmp")
 UNIT = "U-FM-001"  # a patrol boat of the demo fleet
@@ -174,10 +174,7 @@ def test_replay_page_incident_and_roles_in_both_languages_and_sizes(
             ).click()
             wait_for(lambda: "Track replay" in page_text(browser, ".ec-replay-page"), 15, "English")
         for width, height in ((1920, 1080), (1366, 768)):
-            browser.execute_cdp_cmd(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-            )
+            screen(browser, width, height)
             browser.get(f"{web}/replay?unit={UNIT}")
             wait_for(lambda: loaded(browser), 20, "loaded")
             assert want in page_text(browser, ".ec-replay-page")

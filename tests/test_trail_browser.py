@@ -21,6 +21,7 @@ from tests.helpers import (
     console_errors,
     open_hotline_incident,
     page_text,
+    screen,
     sign_in,
     sign_out_in,
     wait_for,
@@ -40,13 +41,6 @@ def _incident(r: redis.Redis) -> str:
     return incident_id
 
 
-def _screen(browser: webdriver.Chrome) -> None:
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False},
-    )
-
-
 def _shoot(browser: webdriver.Chrome, tmp_path: Path, name: str) -> None:
     browser.save_screenshot(str(tmp_path / name))
     browser.save_screenshot(str(SHOTS / name))
@@ -56,7 +50,7 @@ def test_a_leader_reads_a_trail_and_a_chief_checks_and_reveals(
     r: redis.Redis, web: str, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
     incident_id = _incident(r)
-    _screen(browser)
+    screen(browser, 1366, 768)
     sign_in(browser, web, r, "leader", "boss")
     wait_for(lambda: "/login" not in browser.current_url, 10, "signed in")
     browser.get(f"{web}/trail?ref=incident:{incident_id}")

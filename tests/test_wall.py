@@ -37,6 +37,7 @@ from tests.helpers import (
     post_callback,
     post_json,
     routed_page,
+    screen,
     wait_for,
     wall_signed_in,
 )
@@ -214,10 +215,7 @@ def test_the_screen_opens_its_link_shows_the_wall_and_goes_to_sign_in_once_revok
 ) -> None:
     ctx = build(settings)
     made = walls.issue(ctx, SCREEN, "user:admin")
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
-    )
+    screen(browser, 1920, 1080)
     browser.get(web + made.path)
     wait_for(lambda: SCREEN in page_text(browser, "#wall-screen"), 10, "the screen's name")
     browser.find_element(By.ID, "wall-enter").click()

@@ -16,7 +16,14 @@ from dashboard import map_data
 from domain.vocab import LOCAL_TZ
 from layouts.map import DARK_BASEMAP_STYLES, Ids
 from layouts.shell import Ids as Shell
-from tests.helpers import console_errors, open_hotline_incident, page_text, sign_in, wait_for
+from tests.helpers import (
+    console_errors,
+    open_hotline_incident,
+    page_text,
+    screen,
+    sign_in,
+    wait_for,
+)
 
 WALL_SEA = "#0a1c2c"  # .ec-wall .ec-map's background in assets/map.css
 
@@ -37,10 +44,7 @@ def test_the_wall_screen_shows_what_the_room_is_handling(
 ) -> None:
     open_hotline_incident(r, priority=1, type="waste_dumping")  # the most urgent: listed first
     open_hotline_incident(r, priority=3)
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
-    )
+    screen(browser, 1920, 1080)
     sign_in(browser, web, r, "operator", "hall")
     browser.get(web + "/?wall=1")
     listed = f"#{Ids.WALL_INCIDENTS}"
