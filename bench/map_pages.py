@@ -64,6 +64,10 @@ class Reader(threading.Thread):
 
     def _read(self) -> None:
         url = f"{self.client.base}{PATH}"
+        # On a fresh connection: gunicorn closes a keep-alive one idle for 2 s (signing in 50
+        # sessions takes longer), and a request sent on it as it closes is reset; a browser
+        # sends such a request again, requests does not (one page of 50 lost so, once).
+        self.client.s.close()
         with self.client.s.get(url, stream=True, timeout=(10, READ_TIMEOUT_S)) as resp:
             if resp.status_code != 200:
                 self.error = f"{PATH} answered {resp.status_code}: {resp.text[:200]}"
