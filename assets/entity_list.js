@@ -39,11 +39,13 @@
         return found || (ui && ui.labels[key]) || null;
     }
 
-    /* The open zone alerts' vessels (a geofence alert names its vessel's MMSI as its source). */
+    /* The open zone alerts' vessels (a geofence or loitering alert names its vessel's MMSI as
+       its source: ingest/vessels.py, ingest/vessel_watch.py). */
+    var ZONE_KINDS = {geofence: true, loitering: true};
     function inZone(L) {
         var out = {}, alerts = L.records.alerts || {};
         Object.keys(alerts).forEach(function (k) {
-            if (alerts[k].kind === "geofence" && alerts[k].source) { out[alerts[k].source] = true; }
+            if (ZONE_KINDS[alerts[k].kind] && alerts[k].source) { out[alerts[k].source] = true; }
         });
         return out;
     }
@@ -311,6 +313,17 @@
             L.focus(layer, id, false);
         }
         open(layer, id);  /* also when the layer is hidden and no popup opens */
+    });
+
+    /* An alert's source in the feed: the unit's or vessel's panel, the map on it. */
+    document.addEventListener("click", function (e) {
+        var s = e.target.closest && e.target.closest(".ec-alert-source[data-source]");
+        var L = live(), id = s && s.getAttribute("data-source");
+        if (!id || !L || !build()) { return; }
+        var layer = (L.records.vessels || {})[id] ? "vessels" : (L.records.units || {})[id] ? "units" : null;
+        if (!layer) { return; }  /* a sensor's, or one no longer in the picture */
+        L.focus(layer, id, false);
+        open(layer, id);
     });
 
     window.ecocommand = Object.assign({}, window.ecocommand);

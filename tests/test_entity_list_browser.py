@@ -164,6 +164,16 @@ def test_an_operator_finds_a_vessel_in_the_list_by_mmsi_and_filters_units_by_sta
     assert link.get_attribute("href").endswith(f"/replay?vessel={SAILING}")
     browser.save_screenshot(str(SHOTS / "entities-panel-en-1366x768.png"))
 
+    # from the alert feed: a click on the alert's vessel opens its panel, the map on it
+    browser.find_element(By.CSS_SELECTOR, f"#{Ids.DETAIL_BOX} .ec-detail-close").click()
+    browser.execute_script("window.ecocommand.map.live.centre(22.60, 114.40);")
+    source = f".ec-alert-source[data-source='{SAILING}']"
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, source), 10, "the alert in the feed")
+    browser.find_element(By.CSS_SELECTOR, source).click()
+    wait_for(lambda: "YUE DAPENG 88" in _panel(browser), 10, "the panel from the alert")
+    lat, lon = _centre(browser)
+    assert abs(lat - 22.47) < 0.002 and abs(lon - 114.62) < 0.002, (lat, lon)
+
     # vessels by state: the moored one only
     _filter(browser, "")
     Select(browser.find_element(By.ID, "map-entities-status")).select_by_value("stopped")

@@ -105,7 +105,12 @@ def _alert_item(a: dict[str, Any], lang: str, role: str | None, wall: bool) -> h
                 ],
                 className="ec-alert-head",
             ),
-            html.Div(str(a.get("name") or a.get("source") or ""), className="ec-alert-source"),
+            html.Div(
+                str(a.get("name") or a.get("source") or ""),
+                className="ec-alert-source",
+                # a click opens the unit's or vessel's panel (assets/entity_list.js)
+                **{"data-source": str(a.get("source") or "")},
+            ),
             html.Div(map_data.alert_message(a, lang), className="ec-alert-message"),
             html.Div(alert_actions(a, lang, role, wall), className="ec-alert-actions"),
         ],
