@@ -14,6 +14,7 @@
 (function () {
     var state = {t: 0, from: 0, to: 0, playing: false, speed: 60, loaded: 0, positions: {}};
     var map = null, group = null, data = null, raw = null, tracks = [], lastFrame = null;
+    var ticks = [];  /* the time ticks' markers, for declutter() */
     var PANE = "ecReplayMarkers";  /* above the ticks' labels (tooltips, 650) */
     var TICK_MIN = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
 
@@ -51,9 +52,9 @@
         L.polyline(latlngs, {color: tr.colour, weight: 3, opacity: 0.75, interactive: false}).addTo(group);
         var first = pts[0][0], last = pts[pts.length - 1][0], step = tickStep(last - first);
         for (var t = Math.ceil(first / step) * step; t <= last; t += step) {
-            L.circleMarker(at(pts, t), {radius: 3, color: tr.colour, weight: 2, fillColor: "#fff", fillOpacity: 1})
+            ticks.push(L.circleMarker(at(pts, t), {radius: 3, color: tr.colour, weight: 2, fillColor: "#fff", fillOpacity: 1})
                 .bindTooltip(clock(t).slice(11, 16), {permanent: true, direction: "right", className: "ec-replay-tick"})
-                .addTo(group);
+                .addTo(group));
         }
         var marker = L.circleMarker(latlngs[0], {radius: 8, color: "#102030", weight: 2, fillColor: tr.colour, fillOpacity: 0.95, pane: PANE});
         marker.bindTooltip(tr.label, {direction: "top"}).addTo(group);
@@ -91,9 +92,27 @@
         return input;
     }
 
+    /* Where a track doubles back its ticks' labels would overlap: at this zoom, a label that
+       would cover one already shown is hidden (its dot stays). Measured, not assumed: the
+       labels' boxes as drawn. */
+    function declutter() {
+        var shown = [];
+        ticks.forEach(function (m) {
+            var tip = m.getTooltip(), label = tip && tip.getElement();
+            if (!label) { return; }
+            var b = label.getBoundingClientRect();
+            var clash = shown.some(function (a) {
+                return b.left < a.right && a.left < b.right && b.top < a.bottom && a.top < b.bottom;
+            });
+            label.style.visibility = clash ? "hidden" : "";
+            if (!clash) { shown.push(b); }
+        });
+    }
+
     function load() {
         if (!map || !group || !data) { return; }
         group.clearLayers();
+        ticks = [];
         tracks = data.tracks.filter(function (tr) { return tr.points.length; }).map(drawTrack);
         if (data.place) {
             L.circleMarker(data.place, {radius: 10, color: "#000", weight: 3, fillColor: "#ffd400", fillOpacity: 0.9}).addTo(group);
@@ -102,6 +121,7 @@
         tracks.forEach(function (tr) { tr.points.forEach(function (p) { all.push([p[1], p[2]]); }); });
         if (data.place) { all.push(data.place); }
         if (all.length) { map.fitBounds(L.latLngBounds(all), {padding: [30, 30], maxZoom: 15, animate: false}); }
+        declutter();
         state.from = data.from;
         state.to = data.to;
         state.loaded = tracks.length;
@@ -197,7 +217,7 @@
         if (text === raw) { return; }
         raw = text;
         try { data = text ? JSON.parse(text) : null; } catch (err) { data = null; }
-        if (data) { load(); } else if (group) { group.clearLayers(); tracks = []; state.loaded = 0; }
+        if (data) { load(); } else if (group) { group.clearLayers(); tracks = []; ticks = []; state.loaded = 0; }
     }, 250);
 
     var ReplayLayer = null;
@@ -208,11 +228,13 @@
                 map = m;
                 group = this;
                 if (!m.getPane(PANE)) { m.createPane(PANE).style.zIndex = 660; }
+                m.on("zoomend", declutter);
                 load();
             },
             onRemove: function (m) {
                 L.LayerGroup.prototype.onRemove.call(this, m);
-                if (group === this) { pause(); map = null; group = null; tracks = []; }
+                m.off("zoomend", declutter);
+                if (group === this) { pause(); map = null; group = null; tracks = []; ticks = []; }
             }
         });
         return new ReplayLayer();

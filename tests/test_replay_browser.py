@@ -166,6 +166,17 @@ def test_replay_page_incident_and_roles_in_both_languages_and_sizes(
     shown = page_text(browser, f"#{Ids.EVENTS}")
     assert shown.index("已上报") < shown.index("已派遣") < shown.index("到达现场")
     browser.save_screenshot(str(SHOTS / "replay-incident-zh.png"))
+    # where the track doubles back, no time label covers another; a label hidden so keeps its dot
+    labels = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.ec-replay-tick')).map(function (e) {"
+        "  var b = e.getBoundingClientRect();"
+        "  return [b.left, b.top, b.right, b.bottom, getComputedStyle(e).visibility]; });"
+    )
+    drawn = [b for b in labels if b[4] != "hidden"]
+    assert drawn, labels
+    for i, a in enumerate(drawn):
+        for b in drawn[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
 
     for lang, want in (("zh", "轨迹复盘"), ("en", "Track replay")):
         if lang == "en":
