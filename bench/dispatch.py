@@ -4,13 +4,16 @@ The candidate query of the dispatch panel at scale: `units` units live in Redis 
 positions written through the ingest worker's own store code, spread over the district's land
 and waters), then `queries` incidents at random places, each answered as the API does it (the
 nearest units of each dispatch GEO index that can serve the incident, their state and tasks,
-ranking with coastline-aware ETAs, widening an index while it could hide a better unit).
+ranking with coastline-aware ETAs, reading and routing only the units whose least possible ETA
+could still make the list, widening an index while it could hide a better unit).
 Reported: p50/p95/max of the whole query; the raw baseline measured in the same run, the least
-any answer costs (GEOSEARCH of the 10 nearest units + reading them, no ranking), and the ratio;
-and the query as it was before the dispatch indexes (the nearest 2,000 units of every kind and
-department read and then filtered), for comparison. Also: the travel model's one-off build
-time, how many candidates an answer had, and the audit log's cost on the duty chief's acts
-(`acts` incidents each with and without it, alternated: bench/audit_cost.py).
+any answer costs (GEOSEARCH of the 10 nearest units + reading them, no ranking), and the ratio
+(goal: p95 at most 1.5x the baseline's, `targets.p95_at_most_1_5x_baseline`; `targets.met` is
+the older absolute goal, p95 under 20 ms); and the query as it was before the dispatch indexes
+(the nearest 2,000 units of every kind and department read and then filtered), for comparison.
+Also: the travel model's one-off build time, how many candidates an answer had and how many
+units it read to find them, and the audit log's cost on the duty chief's acts (`acts`
+incidents each with and without it, alternated: bench/audit_cost.py).
 
 Unless REDIS_URL is set, a fresh Redis (appendfsync always, as the embedded default) is started
 under DATA_DIR/bench; a given REDIS_URL database is flushed first, so point it at a scratch one.
@@ -37,11 +40,12 @@ from domain.vocab import Department, UnitKind
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys
-from store.dispatch import FIELDS, SEARCH_RADIUS_KM, candidates
+from store.dispatch import FIELDS, SEARCH_RADIUS_KM, candidates, ranked_with_reads
 from store.writer import LiveStore
 
 DEFAULTS = {"units": 10_000, "queries": 300, "seed": 1, "acts": 150}
 TARGET_P95_MS = 20.0
+TARGET_RATIO = 1.5  # p95 of the query over the baseline's p95, measured in the same run
 NAIVE_COUNT = 2000
 SEAS = ("dapeng_bay", "daya_bay")
 
@@ -179,6 +183,9 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         _scan(r, inc["lon"], inc["lat"])
         scan.append((time.perf_counter() - t) * 1000)
     query, base = redis_bench.stats(full), redis_bench.stats(floor)
+    ratio = round(query["p95_ms"] / base["p95_ms"], 2)
+    # untimed: how many units each answer read and routed (of those its indexes hold)
+    reads = [ranked_with_reads(r, inc, travel, system_ms(), rules)[1] for inc in incidents]
     acts = audit_cost.dispatch_acts(r, geo, travel, rules, int(o["acts"]), rng)
     return {
         "units_in_redis": r.zcard(keys.geo("unit")),
@@ -186,15 +193,26 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         "travel_model_build_ms": round(build_ms, 1),
         "query": query,
         "baseline_nearest_10_and_read": base,
-        "ratio_p95_to_baseline": round(query["p95_ms"] / base["p95_ms"], 2),
+        "ratio_p95_to_baseline": ratio,
         "without_dispatch_indexes_nearest_2000_and_read": redis_bench.stats(scan),
         "candidates_per_answer": {
             "median": statistics.median(found),
             "min": min(found),
             "max": max(found),
         },
+        "units_read_per_answer": {
+            "median": statistics.median(reads),
+            "p95": round(statistics.quantiles(reads, n=20, method="inclusive")[18], 1)
+            if len(reads) > 1
+            else reads[0],
+            "max": max(reads),
+        },
         "audit": {**acts, "one_append": audit_cost.append_cost(r, 2000)},
-        "targets": {"p95_ms": TARGET_P95_MS, "met": query["p95_ms"] < TARGET_P95_MS},
+        "targets": {
+            "p95_at_most_1_5x_baseline": ratio <= TARGET_RATIO,
+            "p95_ms": TARGET_P95_MS,
+            "met": query["p95_ms"] < TARGET_P95_MS,
+        },
     }
 
 
@@ -206,7 +224,8 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     print(
         f"dispatch candidates over {results['units_in_redis']} units: p50 {q['p50_ms']} ms, "
         f"p95 {q['p95_ms']} ms (target < {TARGET_P95_MS}); baseline (10 nearest + read) p95 "
-        f"{results['baseline_nearest_10_and_read']['p95_ms']} ms; report: {out}"
+        f"{results['baseline_nearest_10_and_read']['p95_ms']} ms; ratio "
+        f"{results['ratio_p95_to_baseline']} (target <= {TARGET_RATIO}); report: {out}"
     )
     a, one = results["audit"], results["audit"]["one_append"]
     print(

@@ -175,6 +175,20 @@ def rank(
     return out
 
 
+def rank_key(c: Candidate) -> tuple[int, float, int, str]:
+    """The order `rank` sorts by (tier, ETA, route distance or straight line when unreachable,
+    id), from a candidate: each key depends on its own unit only, so the best `limit` of two
+    sets of units is the best `limit` of their two rankings together (`merge`)."""
+    eta = math.inf if c.eta_s is None else c.eta_s
+    distance = c.straight_m if c.distance_m is None else c.distance_m
+    return TIERS.index(c.tier), eta, distance, c.unit_id
+
+
+def merge(a: Sequence[Candidate], b: Sequence[Candidate], limit: int) -> list[Candidate]:
+    """The best `limit` of two rankings of disjoint sets of units, as `rank` of them all."""
+    return sorted([*a, *b], key=rank_key)[:limit]
+
+
 def _floats(values: list[Any]) -> np.ndarray:
     """Numbers as floats, anything else (None, text, bools) as nan."""
     if all(type(v) is float or v is None for v in values):

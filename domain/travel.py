@@ -85,6 +85,15 @@ class Leg:
     #                 off_graph (too far from land/sea), no_route (cut off)
 
 
+def min_eta_s(kind: str, straight_m: float) -> float:
+    """Seconds no route of a unit of `kind` (a kind of SPEED_M_S) `straight_m` from its
+    destination can beat: a route is a chain of legs from the unit to the destination, each
+    at least its straight line times its graph's detour, so the whole is at least the
+    straight line times the detour (1.3 on land), at the kind's speed."""
+    detour = LAND_DETOUR if GRAPH_OF_KIND[kind] == "land" else 1.0
+    return straight_m * detour / SPEED_M_S[kind]
+
+
 def haversine(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> np.ndarray:
     """Vectorised great-circle distance in metres (same formula as geo.haversine_m)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)

@@ -3,16 +3,21 @@ and current task, ranked by domain/dispatch.py (skills, land/sea, availability, 
 
 Besides the map's index of every unit, each unit sits in one GEO index per (kind, department) and
 one per (kind, skill) for the incident types it is trained for (`facets_of`; the ingest scripts
-move it in all of them). A query reads the nearest units of each index that can serve the
-incident, and widens an index only while a unit further away in it could still arrive before the
-`limit`-th ready candidate found: no route is shorter than the straight line, so a unit of kind k
-at straight distance d needs at least d / speed(k). Walkers are thus read only near the incident
-and drones further out, and units of other departments not at all.
+move it in all of them). A query finds the nearest units of each index that can serve the
+incident (GEOSEARCH with their distances) and reads and routes only those that could still make
+the list: no route of a unit of kind k at straight distance d is quicker than
+`domain.travel.min_eta_s(k, d)` (the straight line at k's speed, times 1.3 on land), so units
+are read in the order of that floor, a batch at a time, until the floor of every unit not read
+is past the `limit`-th ready ETA found; such a unit could rank only after `limit` ready ones.
+An index is widened only while a unit further out in it could still beat that ETA. Walkers
+are thus read only near the incident and drones further out, units of other departments not
+at all, and the answer is what ranking every unit would give (tests/test_dispatch_pruning.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -20,16 +25,19 @@ from typing import Any
 import redis
 
 from domain import incidents as model
-from domain.dispatch import rank
-from domain.travel import SPEED_M_S, TravelModel
+from domain.dispatch import Candidate, merge, rank
+from domain.travel import TravelModel, min_eta_s
 from domain.vocab import Department
 from store import keys
 from store.snapshots import ID_FIELD, _typed
 
 FIELDS = ("name", "department", "kind", "status", "skills", "lon", "lat", "ts")
-FIRST_COUNT = 16  # units read per index at first; x4 for each index that must widen
+FIRST_COUNT = 48  # units found per index at first; x4 for each index that must widen
+READ_BATCH = 5  # units read per round trip, times the limit: a round trip costs ~ 40 units
+REDIS_DIST_MARGIN, REDIS_DIST_SLACK_M = 1e-3, 5.0  # see _straight_floor_m
 SEARCH_RADIUS_KM = 40  # the whole district and its waters, from anywhere in it
 INCIDENT_TYPES = frozenset(t.value for t in model.IncidentType)
+_CANDIDATE_FIELDS = tuple(f.name for f in dataclasses.fields(Candidate))
 
 
 def facets_of(kind: str, department: str, skills: Iterable[str]) -> tuple[str, ...]:
@@ -108,17 +116,17 @@ def _read_units(r: redis.Redis, ids: list[str], now_ms: int) -> list[dict[str, A
     return out
 
 
-def search_indexes(inc: dict[str, Any], rules: model.DispatchRules) -> dict[str, float]:
-    """The GEO indexes that hold the units able to take the incident, with each one's speed."""
+def search_indexes(inc: dict[str, Any], rules: model.DispatchRules) -> dict[str, str]:
+    """The GEO indexes that hold the units able to take the incident, with each one's kind."""
     kinds = [
         k.value
         for k, domains in rules.kind_domains.items()
         if inc["domain"] in {d.value for d in domains}
     ]
     departments = list(inc.get("departments") or []) or [d.value for d in Department]
-    out = {keys.unit_geo_facet(k, department=d): SPEED_M_S[k] for k in kinds for d in departments}
+    out = {keys.unit_geo_facet(k, department=d): k for k in kinds for d in departments}
     if inc.get("type") in INCIDENT_TYPES:
-        out |= {keys.unit_geo_facet(k, skill=inc["type"]): SPEED_M_S[k] for k in kinds}
+        out |= {keys.unit_geo_facet(k, skill=inc["type"]): k for k in kinds}
     return out
 
 
@@ -131,28 +139,29 @@ def candidates(
     limit: int = 10,
 ) -> list[dict[str, Any]]:
     """Ranked candidates, reading as few units as the answer allows (see the module docstring)."""
-    speeds = search_indexes(inc, rules)
-    count = dict.fromkeys(speeds, FIRST_COUNT)
-    units: dict[str, dict[str, Any]] = {}
-    ranked: list[Any] = []
-    while count:
-        pipe = r.pipeline(transaction=False)
-        for index, n in count.items():
-            pipe.geosearch(
-                index,
-                longitude=inc["lon"],
-                latitude=inc["lat"],
-                radius=SEARCH_RADIUS_KM,
-                unit="km",
-                sort="ASC",
-                count=n,
-                withdist=True,
-            )
-        found = dict(zip(count, pipe.execute(), strict=True))
-        new = sorted({uid.decode() for rows in found.values() for uid, _ in rows} - set(units))
-        units |= {u[ID_FIELD["unit"]]: u for u in _read_units(r, new, now_ms)}
-        ranked = rank(
-            list(units.values()),
+    ranked, _ = ranked_with_reads(r, inc, travel, now_ms, rules, limit)
+    return [{f: getattr(c, f) for f in _CANDIDATE_FIELDS} for c in ranked]
+
+
+def ranked_with_reads(
+    r: redis.Redis,
+    inc: dict[str, Any],
+    travel: TravelModel,
+    now_ms: int,
+    rules: model.DispatchRules,
+    limit: int = 10,
+) -> tuple[list[Candidate], int]:
+    """The ranking `candidates` gives, and how many units it read and routed to find it."""
+    kind_of = search_indexes(inc, rules)
+    count = dict.fromkeys(kind_of, FIRST_COUNT)
+    floors: dict[str, float] = {}  # units found but not read: the least ETA each could have
+    read: set[str] = set()
+    top: list[Candidate] = []
+    bound = math.inf  # the limit-th ready ETA so far: a unit that cannot beat it cannot show
+
+    def rank_some(units: list[dict[str, Any]]) -> list[Candidate]:
+        return rank(
+            units,
             dest=(inc["lon"], inc["lat"]),
             domain=inc["domain"],
             departments=set(inc.get("departments") or []),
@@ -163,14 +172,55 @@ def candidates(
             incident_type=inc.get("type"),
             limit=limit,
         )
-        ready = [c.eta_s for c in ranked if c.tier == "ready" and c.eta_s is not None]
-        bound = ready[-1] if len(ready) >= limit else math.inf
+
+    while count:
+        found = _nearest(r, inc, count)
+        for index, rows in found.items():
+            for uid, km in rows:
+                if uid not in read:
+                    floors[uid] = min_eta_s(kind_of[index], _straight_floor_m(km))
+        # Read the most promising units first, then, a batch at a time, only those that could
+        # still arrive by `bound` (+1 s: ETAs are compared rounded); each batch may lower it.
+        while batch := heapq.nsmallest(
+            READ_BATCH * limit, ((f, u) for u, f in floors.items() if f <= bound + 1)
+        ):
+            ids = [u for _, u in batch]
+            for uid in ids:
+                del floors[uid]
+            read.update(ids)
+            top = merge(top, rank_some(_read_units(r, ids, now_ms)), limit)
+            if top and len(top) == limit and top[-1].tier == "ready":
+                bound = float(top[-1].eta_s or 0)
         # An index that returned fewer than asked is exhausted; one whose farthest unit could
-        # still arrive by `bound` (+1 s: ETAs are compared rounded) may hide a better
-        # candidate: read 4x more of it.
+        # still arrive by `bound` may hide a better candidate: read 4x more of it.
         count = {
             i: n * 4
             for i, n in count.items()
-            if len(found[i]) == n and float(found[i][-1][1]) * 1000 / speeds[i] <= bound + 1
+            if len(found[i]) == n
+            and min_eta_s(kind_of[i], _straight_floor_m(found[i][-1][1])) <= bound + 1
         }
-    return [dataclasses.asdict(c) for c in ranked]
+    return top, len(read)
+
+
+def _nearest(
+    r: redis.Redis, inc: dict[str, Any], count: dict[str, int]
+) -> dict[str, list[tuple[str, float]]]:
+    """The `count` nearest units of each index, nearest first, with their distance in km."""
+    pipe = r.pipeline(transaction=False)
+    for index, n in count.items():
+        # execute_command: redis-py then leaves the reply as it is (its own parsing of
+        # WITHDIST replies costs more than the search)
+        pipe.execute_command(
+            "GEOSEARCH", index, "FROMLONLAT", inc["lon"], inc["lat"], "BYRADIUS",
+            SEARCH_RADIUS_KM, "km", "ASC", "COUNT", n, "WITHDIST",
+        )  # fmt: skip
+    return {
+        index: [(uid.decode(), float(km)) for uid, km in rows]
+        for index, rows in zip(count, pipe.execute(), strict=True)
+    }
+
+
+def _straight_floor_m(km: float) -> float:
+    """A straight line no shorter than what Redis measured can be: Redis uses a sphere 0.03 %
+    larger than ours (domain.geo) and positions rounded to 52-bit geohashes (under 1 m off)."""
+    return max(0.0, km * 1000 * (1 - REDIS_DIST_MARGIN) - REDIS_DIST_SLACK_M)

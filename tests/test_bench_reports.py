@@ -32,7 +32,11 @@ def test_dispatch_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
         assert 0 < res[k]["p50_ms"] <= res[k]["p95_ms"] <= res[k]["max_ms"]
     assert res["ratio_p95_to_baseline"] > 0
     assert 1 <= res["candidates_per_answer"]["min"] <= res["candidates_per_answer"]["max"] <= 10
+    assert 1 <= res["units_read_per_answer"]["median"] <= res["units_read_per_answer"]["max"]
+    assert res["units_read_per_answer"]["max"] <= 300
     assert isinstance(res["targets"]["met"], bool)
+    ratio_met = res["ratio_p95_to_baseline"] <= 1.5
+    assert res["targets"]["p95_at_most_1_5x_baseline"] is ratio_met
 
 
 def test_coverage_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
