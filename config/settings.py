@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("ecocommand", pattern=r"^[A-Za-z0-9_-]+$")
     mqtt_client_id: str = Field("ecocommand-ingest", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     mqtt_share_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    # The worker speaks MQTT 5 to an external broker (INGEST_SOURCE=mqtt) and asks it to keep
+    # its session this long after a disconnect or a crash: a worker started again with the same
+    # MQTT_CLIENT_ID within it gets back every message it had not acknowledged, and what was
+    # queued for it meanwhile (docs/deploy.md, 11). At expiry the broker drops all of that.
+    mqtt_session_expiry_s: int = Field(
+        86_400, ge=60, le=4_294_967_295, description="MQTT 5 session kept after a disconnect"
+    )
     # Where the worker reads field messages: "mqtt", subscribed to the broker (mosquitto, EMQX),
     # or "inbox", the Redis stream the embedded broker writes before each PUBACK (python run.py
     # sets it when it starts the embedded broker; see docs/architecture.md, "The broker").

@@ -6,10 +6,13 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 import redis
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 
 class Unreachable(Exception):
@@ -41,19 +44,52 @@ def redacted(url: str) -> str:
     return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@", 1)).geturl()
 
 
+# The worker's receive window over MQTT 5: as many QoS 1 messages in flight towards it as
+# mosquitto's max_inflight_messages gives an MQTT 3.1.1 client in our configuration (1,000).
+# Without it an MQTT 5 client announces none, which means 65,535: everything that much larger
+# window holds is redelivered after a crash.
+RECEIVE_MAXIMUM = 1000
+
+
+@dataclass(frozen=True)
+class Session5:
+    """An MQTT 5 session the broker keeps for `expiry_s` seconds after a disconnect (a kill
+    included): a client coming back with the same client id within that time gets every QoS 1
+    message it had not acknowledged, and what was queued for it meanwhile."""
+
+    expiry_s: int
+
+
 def mqtt_client(
-    url: str, client_id: str, *, persistent: bool, manual_ack: bool = False
+    url: str,
+    client_id: str,
+    *,
+    persistent: bool,
+    manual_ack: bool = False,
+    session5: Session5 | None = None,
 ) -> mqtt.Client:
     """A paho client, not yet connected. `persistent` keeps the broker-side session (and its
-    queued QoS 1 messages) across disconnects."""
+    queued QoS 1 messages) across disconnects. With `session5` it speaks MQTT 5 (connect it with
+    connect_mqtt, which sends clean start off and the session's expiry); otherwise MQTT 3.1.1,
+    which the embedded broker (amqtt 0.12.1) and every device speak: amqtt answers an MQTT 5
+    CONNECT with "unsupported protocol version"."""
     a = broker_address(url)
-    c = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=not persistent,
-        protocol=mqtt.MQTTv311,
-        manual_ack=manual_ack,
-    )
+    if session5 is not None:
+        c: mqtt.Client = _Client5(
+            session5,
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+    else:
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=not persistent,
+            protocol=mqtt.MQTTv311,
+            manual_ack=manual_ack,
+        )
     if a.username:
         c.username_pw_set(a.username, a.password)
     if a.tls:
@@ -62,12 +98,36 @@ def mqtt_client(
     return c
 
 
+class _Client5(mqtt.Client):
+    """A paho MQTT 5 client that remembers its session's options: paho takes clean start and
+    the CONNECT properties at connect(), not when the client is made."""
+
+    def __init__(self, session: Session5, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session = session
+
+
+def _connect_properties(session: Session5) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session.expiry_s
+    props.ReceiveMaximum = RECEIVE_MAXIMUM
+    return props
+
+
 def connect_mqtt(c: mqtt.Client, url: str, wait_s: float = 5.0) -> None:
+    """Connects (paho then reconnects by itself with the same options). An MQTT 5 session is
+    resumed, never started clean: paho's default, clean start on the first connect, would
+    discard the messages a killed worker left unacknowledged in it."""
     a = broker_address(url)
+    options: dict[str, Any] = (
+        {"clean_start": False, "properties": _connect_properties(c.session)}
+        if isinstance(c, _Client5)
+        else {}
+    )
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            c.connect(a.host, a.port, keepalive=30)
+            c.connect(a.host, a.port, keepalive=30, **options)
             return
         except (TimeoutError, OSError) as e:
             if time.monotonic() > deadline:

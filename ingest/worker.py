@@ -28,7 +28,7 @@ from domain.geo import load_geography
 from domain.incidents import load_rules
 from domain.vocab import local_day
 from domain.water_quality import check_standards
-from infra.connections import connect_mqtt, mqtt_client, redis_client
+from infra.connections import Session5, connect_mqtt, mqtt_client, redis_client
 from ingest import day_close, escalation, patrol_logs, tasks, vessel_watch, vessels
 from ingest.accounting import APPLIED, DEADLETTER, Ledger
 from ingest.archive import Archiver
@@ -165,8 +165,15 @@ class IngestWorker:
         )
         # vessels that go dark, loiter or fish in the moratorium (config/vessel_rules.json)
         self.vessel_watch = vessel_watch.VesselWatch(self.redis, self.geography, settings, clock)
+        # MQTT 5 where the messages come from the broker (its session's expiry, shared
+        # subscriptions); 3.1.1 to the embedded broker, which only carries the notices out
+        session = Session5(settings.mqtt_session_expiry_s)
         self.client = mqtt_client(
-            settings.effective_mqtt_url, settings.mqtt_client_id, persistent=True, manual_ack=True
+            settings.effective_mqtt_url,
+            settings.mqtt_client_id,
+            persistent=True,
+            manual_ack=True,
+            session5=session if settings.ingest_source == "mqtt" else None,
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
