@@ -40,7 +40,7 @@ from domain.vocab import Department, UnitKind
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys
-from store.dispatch import FIELDS, SEARCH_RADIUS_KM, candidates, ranked_with_reads
+from store.dispatch import FIELDS, SEARCH_RADIUS_KM, as_dicts, ranked_with_reads
 from store.writer import LiveStore
 
 DEFAULTS = {"units": 10_000, "queries": 300, "seed": 1, "acts": 150}
@@ -171,11 +171,13 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
                 "departments": [d.value for d in rule.departments],
             }
         )
-    full, floor, scan, found = [], [], [], []
+    full, floor, scan, found, reads = [], [], [], [], []
     for inc in incidents:  # interleaved, so all three see the same cache and load conditions
         t = time.perf_counter()
-        found.append(len(candidates(r, inc, travel, system_ms(), rules)))
+        ranked, read = ranked_with_reads(r, inc, travel, system_ms(), rules)
+        found.append(len(as_dicts(ranked)))  # what the API's candidates() does, and how many
         full.append((time.perf_counter() - t) * 1000)
+        reads.append(read)  # units read and routed to find the answer
         t = time.perf_counter()
         _floor(r, inc["lon"], inc["lat"])
         floor.append((time.perf_counter() - t) * 1000)
@@ -184,8 +186,6 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
         scan.append((time.perf_counter() - t) * 1000)
     query, base = redis_bench.stats(full), redis_bench.stats(floor)
     ratio = round(query["p95_ms"] / base["p95_ms"], 2)
-    # untimed: how many units each answer read and routed (of those its indexes hold)
-    reads = [ranked_with_reads(r, inc, travel, system_ms(), rules)[1] for inc in incidents]
     acts = audit_cost.dispatch_acts(r, geo, travel, rules, int(o["acts"]), rng)
     return {
         "units_in_redis": r.zcard(keys.geo("unit")),

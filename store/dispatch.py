@@ -19,20 +19,20 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
 
 from domain import incidents as model
 from domain.dispatch import Candidate, merge, rank
-from domain.travel import TravelModel, min_eta_s
+from domain.travel import SPEED_M_S, TravelModel, min_eta_s
 from domain.vocab import Department
 from store import keys
-from store.snapshots import ID_FIELD, _typed
+from store.snapshots import ID_FIELD, field_types
 
 FIELDS = ("name", "department", "kind", "status", "skills", "lon", "lat", "ts")
-FIRST_COUNT = 48  # units found per index at first; x4 for each index that must widen
+FIRST_COUNT = 48  # units found at first in an index of drones (_first_count); x4 to widen
 READ_BATCH = 5  # units read per round trip, times the limit: a round trip costs ~ 40 units
 REDIS_DIST_MARGIN, REDIS_DIST_SLACK_M = 1e-3, 5.0  # see _straight_floor_m
 SEARCH_RADIUS_KM = 40  # the whole district and its waters, from anywhere in it
@@ -107,12 +107,46 @@ def _read_units(r: redis.Redis, ids: list[str], now_ms: int) -> list[dict[str, A
         )
         if values[2] is None:  # no profile (kind) yet: it cannot be judged
             continue
-        u = _typed({f.encode(): v for f, v in zip(FIELDS, values, strict=True) if v is not None})
+        u = _unit_state(values)
         u[ID_FIELD["unit"]] = uid
         u["age_s"] = round((now_ms - u["ts"]) / 1000, 1) if u.get("ts") else None
         if task_priority is not None:
             u["task_priority"] = int(task_priority)
         out.append(u)
+    return out
+
+
+def _text(v: bytes) -> str:
+    return v.decode("utf-8", "replace")
+
+
+def _convert(field: str) -> Callable[[bytes], Any]:
+    """How a read types `field` (store.snapshots: skills a list, numbers as numbers)."""
+    if field == "skills":
+        return lambda v: [s for s in _text(v).split(",") if s]
+    kind = field_types([field])[field]
+    if kind is float:
+        return lambda v: float(_text(v))
+    if kind is int:
+        return lambda v: int(float(_text(v)))
+    return _text
+
+
+# Each field's conversion looked up once: what store.snapshots._typed does for every field of
+# every entity, at a third of its cost per unit (tests compare the two).
+_CONVERTERS = tuple((f, _convert(f)) for f in FIELDS)
+
+
+def _unit_state(values: list[bytes | None]) -> dict[str, Any]:
+    """FIELDS' values (None: absent) typed as store.snapshots types them; a corrupt number is
+    None, so that it cannot hide the whole unit."""
+    out: dict[str, Any] = {}
+    for (field, convert), v in zip(_CONVERTERS, values, strict=True):
+        if v is not None:
+            try:
+                out[field] = convert(v)
+            except ValueError:
+                out[field] = None
     return out
 
 
@@ -139,7 +173,12 @@ def candidates(
     limit: int = 10,
 ) -> list[dict[str, Any]]:
     """Ranked candidates, reading as few units as the answer allows (see the module docstring)."""
-    ranked, _ = ranked_with_reads(r, inc, travel, now_ms, rules, limit)
+    return as_dicts(ranked_with_reads(r, inc, travel, now_ms, rules, limit)[0])
+
+
+def as_dicts(ranked: list[Candidate]) -> list[dict[str, Any]]:
+    """Candidates as the API answers them (dataclasses.asdict's deep copies cost more than the
+    ranking: every field is a plain value)."""
     return [{f: getattr(c, f) for f in _CANDIDATE_FIELDS} for c in ranked]
 
 
@@ -153,7 +192,7 @@ def ranked_with_reads(
 ) -> tuple[list[Candidate], int]:
     """The ranking `candidates` gives, and how many units it read and routed to find it."""
     kind_of = search_indexes(inc, rules)
-    count = dict.fromkeys(kind_of, FIRST_COUNT)
+    count = {index: _first_count(kind) for index, kind in kind_of.items()}
     floors: dict[str, float] = {}  # units found but not read: the least ETA each could have
     read: set[str] = set()
     top: list[Candidate] = []
@@ -200,6 +239,13 @@ def ranked_with_reads(
             and min_eta_s(kind_of[i], _straight_floor_m(found[i][-1][1])) <= bound + 1
         }
     return top, len(read)
+
+
+def _first_count(kind: str) -> int:
+    """Units to find at first in an index of `kind`: FIRST_COUNT for the fastest kind, fewer
+    for slower ones (8 at least), in proportion to how far each gets in the same time."""
+    fastest = min(min_eta_s(k, 1.0) for k in SPEED_M_S)
+    return max(8, round(FIRST_COUNT * fastest / min_eta_s(kind, 1.0)))
 
 
 def _nearest(

@@ -19,8 +19,8 @@ from domain.vocab import Department, UnitKind
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys
-from store.dispatch import candidates, ranked_with_reads, search_indexes
-from store.snapshots import entities
+from store.dispatch import FIELDS, _unit_state, candidates, ranked_with_reads, search_indexes
+from store.snapshots import _typed, entities
 from store.writer import LiveStore
 
 NOW = 1_790_000_000_000
@@ -130,3 +130,21 @@ def test_the_pruned_query_gives_exactly_the_full_ranking(
         pruned += read < len(searched)
     # the comparison means something only if the query did skip units it could have read
     assert pruned >= 140
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"A", b"water", b"foot", b"available", b"illegal_logging,,x,", b"114.5", b"22.6", b"17"],
+        [None, None, b"boat", None, None, None, None, None],
+        [b"\xff\xfe", b"", b"drone", b"\xe5\xb7\xa1", b"", b"nan", b"east", b"1.7e12"],
+        [b"B", b"forestry", b"vehicle", b"on_scene", b",", b"inf", b" 22.5 ", b"soon"],
+        [b"C", b"water", b"foot", b"off_duty", b"a", b"\xd9\xa1", b"-1e400", b"nan"],
+    ],
+)
+def test_a_unit_is_typed_as_every_other_read_types_it(values: list) -> None:
+    """The candidate path's own conversion of its fields (corrupt numbers, broken UTF-8, empty
+    skills) gives what store.snapshots gives every page."""
+    want = _typed({f.encode(): v for f, v in zip(FIELDS, values, strict=True) if v is not None})
+    got = _unit_state(values)
+    assert repr(sorted(got.items())) == repr(sorted(want.items()))  # repr: nan equals nan
