@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="External Redis/Valkey; unset = embedded")
     mqtt_url: str | None = Field(None, description="External MQTT broker; unset = embedded")
     data_dir: Path = Field(Path("var"), description="Embedded servers' data, benchmark reports")
+    # Evidence files (photos, documents; named by their SHA-256). Unset: DATA_DIR/evidence. With
+    # several web hosts, a folder every one of them mounts at this path (docs/deploy.md, 11):
+    # a case file's photo uploaded on one host is served by any other.
+    evidence_dir: Path | None = Field(None, description="Evidence files; unset = DATA_DIR/evidence")
     embedded_redis_port: int = Field(6390, ge=1, le=65535)
     embedded_mqtt_port: int = Field(1883, ge=1, le=65535)
     web_host: str = "127.0.0.1"
@@ -186,6 +190,17 @@ class Settings(BaseSettings):
     @property
     def effective_mqtt_url(self) -> str:
         return self.mqtt_url or f"mqtt://127.0.0.1:{self.embedded_mqtt_port}"
+
+    @property
+    def effective_evidence_dir(self) -> Path:
+        """Where evidence files are, absolute: a relative DATA_DIR is the working directory's,
+        whoever serves the file."""
+        return (self.evidence_dir or self.data_dir / "evidence").resolve()
+
+    @property
+    def evidence_outside_data_dir(self) -> bool:
+        """EVIDENCE_DIR names another folder than DATA_DIR/evidence: backups do not hold it."""
+        return self.effective_evidence_dir != (self.data_dir / "evidence").resolve()
 
     @property
     def embedded_redis_dir(self) -> Path:

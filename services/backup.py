@@ -162,6 +162,8 @@ def _note(s: Settings, part: FilePart) -> str:
         return "; the signing key is AUDIT_SIGNING_KEY's, kept by you, not copied"
     if part.name == "secret_key" and s.secret_key is not None:
         return "; SECRET_KEY is set, kept by you"
+    if part.name == "evidence" and s.evidence_outside_data_dir:
+        return f"; EVIDENCE_DIR is set: {s.effective_evidence_dir} is not copied, back it up itself"
     return ""
 
 

@@ -245,8 +245,7 @@ def add_note(ctx: AppContext, incident_id: str, body: Note, by: str) -> dict[str
 
 
 def evidence_files(ctx: AppContext) -> EvidenceFiles:
-    # absolute: a relative DATA_DIR is the working directory's, whoever serves the file
-    return EvidenceFiles(ctx.settings.data_dir.resolve() / "evidence")
+    return EvidenceFiles(ctx.settings.effective_evidence_dir)
 
 
 def add_evidence(
