@@ -298,19 +298,20 @@ def coverage_by_day(
         [(p.id, p.kind, p.subdistrict) for p in places], columns=["id", "kind", "subdistrict"]
     )
     scopes = ["district", *sorted(pl["subdistrict"].unique())]
-    rows = []
-    for day in sorted(daily_visited):
-        seen = pl["id"].isin(set(daily_visited[day]))
-        for scope in scopes:
-            here = pl["subdistrict"] == scope if scope != "district" else True
-            for kind in PLACE_KINDS:
-                mask = here & (pl["kind"] == kind)
-                total, covered = int(mask.sum()), int((mask & seen).sum())
-                rows.append(
-                    (day, scope, kind, covered, total, 100.0 * covered / total if total else None)
-                )
-    out = pd.DataFrame(rows, columns=["day", "scope", "kind", "covered", "total", "percent"])
-    out["percent"] = out["percent"].astype(object).where(out["total"] > 0, None)
+    days = sorted(daily_visited)
+    # one frame of every (scope, kind) pair a place counts in: its sub-district and the district
+    in_scope = pd.concat([pl.assign(scope="district"), pl.assign(scope=pl["subdistrict"])])
+    seen = pd.DataFrame(
+        [(day, place) for day in days for place in set(daily_visited[day])], columns=["day", "id"]
+    )
+    covered = seen.merge(in_scope, on="id").groupby(["day", "scope", "kind"]).size()
+    total = in_scope.groupby(["scope", "kind"]).size()
+    grid = pd.MultiIndex.from_product([days, scopes, PLACE_KINDS], names=["day", "scope", "kind"])
+    out = grid.to_frame(index=False)
+    out["covered"] = covered.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    out["total"] = total.reindex(grid.droplevel("day"), fill_value=0).to_numpy().astype("int64")
+    out["percent"] = (100.0 * out["covered"] / out["total"].where(out["total"] > 0)).astype(object)
+    out["percent"] = out["percent"].where(out["total"] > 0, None)
     out["target_percent"] = 100.0
     return out
 
