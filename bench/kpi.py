@@ -5,10 +5,13 @@ The KPI page's computation for a period of `days` days: about `incidents` simula
 `units` units (a fleet of that size: more kinds and departments visiting), then
 services.kpis.kpi_report (what the page and GET /api/v1/kpis answer) timed `runs` times,
 for the whole district and with a department and sub-district filter, and as the first request
-of a web process (no incident cached yet: store.kpi_days keeps final incidents, which never
-change). The raw baseline measured in the same run: reading every record the figures come from
-with no cache and no computation (incident records, visited places per day, closed-day rows,
-sensor readings). Target: p95 under 1 s.
+of a web process (nothing cached in the process: no incident record, no decoded day table).
+The first request after the import is timed once on its own: it builds the past days' incident
+tables (store/kpi_incident_days.py), as the worker does for each day it closes. The raw baseline
+measured in the same run: reading every record the figures were computed from before the
+stored tables, with no cache and no computation (every incident record, visited places per
+day, closed-day rows, sensor readings). Targets: the page's p95 under 300 ms (district and
+filtered) and a process's first request's p95 under 1 s.
 
 Unless REDIS_URL is set, a fresh Redis is started under DATA_DIR/bench; a given REDIS_URL
 database is flushed first, so point it at a scratch one.
@@ -32,10 +35,11 @@ from domain.incidents import load_rules
 from domain.vocab import Department, UnitKind
 from services.kpis import kpi_report, local_days
 from simulator import history
-from store import coverage, kpi_days
+from store import coverage, keys, kpi_days, kpi_incident_days
 
 DEFAULTS = {"incidents": 20_000, "days": 30, "units": 2000, "runs": 10, "seed": 1}
-TARGET_P95_MS = 1000.0
+TARGET_PAGE_P95_MS = 300.0
+TARGET_FIRST_REQUEST_P95_MS = 1000.0
 DAY_MS = 86_400_000
 
 
@@ -68,6 +72,9 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     history.fill_days(r, geo, fleet, o["days"], now, o["seed"])
     populate_s = time.perf_counter() - started
     from_ms = now - o["days"] * DAY_MS
+    t = time.perf_counter()
+    kpi_report(r, cov, from_ms, now, None, None, now, rules)  # builds the past days' tables
+    build_ms = (time.perf_counter() - t) * 1000
     timed: dict[str, list[float]] = {
         "district": [],
         "filtered": [],
@@ -76,8 +83,8 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     }
     answer: dict[str, Any] = {}
     for _ in range(o["runs"]):  # interleaved: the same load for all of them
-        _raw_reads(r, from_ms, now)  # also empties the cache: the next call starts cold
-        kpi_days.forget_cached_incidents()
+        _raw_reads(r, from_ms, now)
+        kpi_incident_days.forget()  # a fresh process: nothing read or decoded yet
         t = time.perf_counter()
         kpi_report(r, cov, from_ms, now, None, None, now, rules)
         timed["first_request"].append((time.perf_counter() - t) * 1000)
@@ -101,7 +108,11 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
             "fleet_units": o["units"],
             "closed_days": len(answer["closed_days"]),
             "populate_s": round(populate_s, 1),
+            "stored_incident_days": r.exists(
+                *(keys.kpi_incidents(d) for d in local_days(from_ms, now))
+            ),
         },
+        "first_request_after_import_ms": round(build_ms, 1),
         "page": stats["district"],
         "page_filtered": stats["filtered"],
         "page_first_request_in_a_process": stats["first_request"],
@@ -115,8 +126,12 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
             "response_intervals": answer["response_times"]["intervals"],
         },
         "targets": {
-            "p95_ms": TARGET_P95_MS,
-            "met": max(stats["district"]["p95_ms"], stats["filtered"]["p95_ms"]) < TARGET_P95_MS,
+            "page_p95_ms": TARGET_PAGE_P95_MS,
+            "first_request_p95_ms": TARGET_FIRST_REQUEST_P95_MS,
+            "page_p95_under_300ms": max(stats["district"]["p95_ms"], stats["filtered"]["p95_ms"])
+            < TARGET_PAGE_P95_MS,
+            "first_request_under_1s": stats["first_request"]["p95_ms"]
+            < TARGET_FIRST_REQUEST_P95_MS,
         },
     }
 
@@ -125,10 +140,11 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     results = redis_bench.run(
         "kpi", out, settings, redis_bench.options(opts, DEFAULTS), measure, ("pandas",)
     )
-    p = results["page"]
+    p, first = results["page"], results["page_first_request_in_a_process"]
     print(
         f"KPI page over {results['data']['incidents_in_period']:,} incidents and "
         f"{results['data']['days']} days: p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms "
-        f"(target < {TARGET_P95_MS:.0f}); raw reads p95 "
+        f"(target < {TARGET_PAGE_P95_MS:.0f}); a process's first request p95 "
+        f"{first['p95_ms']} ms (target < {TARGET_FIRST_REQUEST_P95_MS:.0f}); raw reads p95 "
         f"{results['baseline_raw_reads']['p95_ms']} ms; report: {out}"
     )

@@ -3,28 +3,29 @@ deadline shares, workload, units on duty, patrol coverage and water quality over
 for one department and/or sub-district or all. The KPI page and GET /api/v1/kpis both call
 `report`.
 
-Figures are computed from the records (domain/kpis.py): incidents from their records, kept
-whole; coverage from the per-day visit counters; units on duty and water quality from the
-stored rows of closed days (store/kpi_days.py) plus the raw data Redis still holds for the
-days not closed yet.
+Figures are computed from the records (domain/kpis.py): incidents from the stored tables of
+whole past days plus the records of the rest of the period framed now (services/kpi_tables.py;
+the same figures as framing every record); coverage from the per-day visit counters; units
+on duty and water quality from the stored rows of closed days (store/kpi_days.py) plus the raw
+data Redis still holds for the days not closed yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from typing import Any
 
 import pandas as pd
 import redis
 
-from domain import kpis
+from domain import kpi_daily, kpis
 from domain.coverage_places import CoverageGeography
 from domain.incidents import DispatchRules
-from domain.kpi_frames import day_bounds_ms, incidents_frame, record_frame, select
+from domain.kpi_frames import day_bounds_ms
 from domain.vocab import LOCAL_TZ, Department, Subdistrict, local_day
 from services.context import AppContext
 from services.errors import BadQuery
+from services.kpi_tables import incident_tables
 from store import coverage, kpi_days
 
 DAY_MS = 86_400_000
@@ -101,32 +102,10 @@ def _water(
     return {"points": kpis.water_points(by_day), "breaches_by_day": by_day}
 
 
-_FRAME: dict[str, Any] = {"version": None, "frame": None}
-_FRAME_LOCK = threading.Lock()
-
-
-def _record_frame(recs: list[dict[str, Any]], version: int) -> pd.DataFrame:
-    """The records' frame, kept while the records are the same (building it from 20,000
-    records is most of a 30-day page's time)."""
-    with _FRAME_LOCK:
-        if _FRAME["version"] == version:
-            return _FRAME["frame"]
-    frame = record_frame(recs)
-    with _FRAME_LOCK:
-        _FRAME.update(version=version, frame=frame)
-    return frame
-
-
 def _named(r: redis.Redis, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per-unit rows with each unit's name (its id when it has none): people read names."""
     names = kpi_days.unit_names(r, [str(row["unit"]) for row in rows])
     return [{**row, "name": names.get(str(row["unit"]), str(row["unit"]))} for row in rows]
-
-
-def _simulated(recs: list[dict[str, Any]], frame: pd.DataFrame) -> int:
-    """How many of the figures' incidents are simulated history (the page says so)."""
-    ids = set(frame["id"]) if len(frame) else set()
-    return sum(1 for rec in recs if rec.get("id") in ids and rec.get("simulated") == "1")
 
 
 def kpi_report(
@@ -142,17 +121,12 @@ def kpi_report(
     department = _check(department, Department, "department")
     subdistrict = _check(subdistrict, Subdistrict, "subdistrict")
     days = local_days(from_ms, to_ms)
-    recs, version = kpi_days.versioned_incident_records(r)
-    frame = select(
-        incidents_frame(recs, now, rules, base=_record_frame(recs, version)),
-        from_ms,
-        to_ms,
-        department,
-        subdistrict,
+    figures = kpi_daily.figures(
+        kpi_daily.pick(
+            incident_tables(r, days, from_ms, to_ms, now, rules), department, subdistrict
+        )
     )
-    rate = kpis.handling_rate(frame)
-    times = kpis.response_times(frame)
-    work = kpis.workload(frame)
+    rate, times, work = (figures[k] for k in ("handling_rate", "response_times", "workload"))
     cov_rows = kpis.coverage_by_day(
         coverage.daily_visited(r, days, departments=[department] if department else []),
         cov.places.values(),
@@ -175,7 +149,7 @@ def kpi_report(
         "days": days,
         "days_without_data": [d for d in days if d not in ran],
         "filters": {"department": department, "subdistrict": subdistrict},
-        "incidents": {"n": len(frame), "simulated": _simulated(recs, frame)},
+        "incidents": {"n": figures["n"], "simulated": figures["simulated"]},
         "handling_rate": {
             "overall": rate["overall"],
             **{

@@ -239,6 +239,13 @@ def kpi_day(day: str) -> str:
     return f"kpi:day:{day}"
 
 
+def kpi_incidents(day: str) -> str:
+    """Hash of the incident figures' additive tables for the incidents created on a local day
+    (store/kpi_incident_days.py): tables (JSON), live (ids still open or not of the day, read
+    raw), members (how many incidents the day had), rules, format, stamp, built_ms."""
+    return f"kpi:incidents:{day}"
+
+
 # The broker's roster of field devices and service accounts (store/devices.py), and what the
 # embedded broker hands to the worker. Device ids never hold braces (domain.devices.ID_RE).
 DEVICES = "idx:devices"  # set of device ids

@@ -43,6 +43,14 @@ class IncidentCache:
         ids = [as_text(x) for x in r.zrange(keys.INCIDENTS, 0, -1)]
         if not ids:
             return [], self._moved(())
+        out, kept, reread = self._read(r, ids)
+        return out, self._moved(tuple(kept), reread)
+
+    def of(self, r: redis.Redis, ids: list[str]) -> list[dict[str, Any]]:
+        """The records of these incidents (those that exist), in their order."""
+        return self._read(r, ids)[0] if ids else []
+
+    def _read(self, r: redis.Redis, ids: list[str]) -> tuple[list[dict[str, Any]], list[str], bool]:
         stamps = [tuple(row) for row in read_hashes(r, [keys.incident(i) for i in ids], self.STAMP)]
         with self._lock:
             known = dict(self._known)
@@ -69,7 +77,7 @@ class IncidentCache:
             if hit is not None:
                 out.append(hit[1])
                 kept.append(i)
-        return out, self._moved(tuple(kept), bool(fresh))
+        return out, kept, bool(fresh)
 
     def _moved(self, ids: tuple[str, ...], reread: bool = False) -> int:
         with self._lock:
@@ -96,6 +104,17 @@ def forget_cached_incidents() -> None:
 def incident_records(r: redis.Redis) -> list[dict[str, Any]]:
     """Every incident record (unchanged ones from this process's cache)."""
     return _CACHE.records(r)[0]
+
+
+def read_incident_records(r: redis.Redis, ids: list[str]) -> list[dict[str, Any]]:
+    """The records of these incidents read now, in one round trip, not kept (a day's build)."""
+    rows = read_hashes(r, [keys.incident(i) for i in ids])
+    return [incidents._typed(dict(zip(row[::2], row[1::2], strict=True))) for row in rows if row]
+
+
+def incident_records_of(r: redis.Redis, ids: list[str]) -> list[dict[str, Any]]:
+    """The records of these incidents (unchanged ones from this process's cache)."""
+    return _CACHE.of(r, ids)
 
 
 def versioned_incident_records(r: redis.Redis) -> tuple[list[dict[str, Any]], int]:
@@ -194,10 +213,8 @@ def is_closed(r: redis.Redis, day: str) -> bool:
 def unit_names(r: redis.Redis, unit_ids: Iterable[str]) -> dict[str, str]:
     """The names of these units as their profiles say (units without one are left out)."""
     ids = list(unit_ids)
-    pipe = r.pipeline(transaction=False)
-    for u in ids:
-        pipe.hget(keys.state("unit", u), "name")
-    return {u: as_text(n) for u, n in zip(ids, pipe.execute(), strict=True) if n}
+    rows = read_hashes(r, [keys.state("unit", u) for u in ids], ("name",))  # one round trip
+    return {u: as_text(row[0]) for u, row in zip(ids, rows, strict=True) if row and row[0]}
 
 
 def ran_days(r: redis.Redis, days: Iterable[str]) -> set[str]:
