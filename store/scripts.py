@@ -8,101 +8,134 @@ exact even when a worker dies between two round trips.
 
 from store.keys import GEO_FACETS_FIELD
 
-# Position or reading of an entity. Every GEO index the entity is in moves with it: the main one
-# and those its state lists in the facets field (keys.GEO_FACETS_FIELD: space-separated keys of
-# the units' dispatch indexes; global keys, so this assumes one Redis node, as the GEO sets do).
-# KEYS: state, seen, track, geo, version, index, stats
-# ARGV: id, ts, seq, identity, track_minid, seen_keep, lon, lat, n_state, state..., track...
-# Returns 0 duplicate (identity already seen), 1 applied as latest, 2 history only (older).
-APPLY_OBSERVATION = """
-local id, ts, seq, identity = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-if redis.call('ZSCORE', KEYS[2], identity) then
-  redis.call('HINCRBY', KEYS[7], 'duplicate', 1)
-  return 0
+# A batch of the ingest worker's writes in one script call: positions and readings, profile and
+# status changes, alerts, in the batch's order. One call per batch instead of one per message is
+# most of the worker's Redis time saved (Lua call set-up, key checks, reply framing), and the
+# counters, the versions and the global keys are written once per call, not once per operation.
+# Every operation keeps its own rules, whole inside the one atomic script:
+#   o  position or reading: deduped by identity (the seen zset, its newest `seen_keep` kept),
+#      kept in the track, latest by (ts, seq). Every GEO index the entity is in moves with it:
+#      the main one and those its state lists in the facets field (keys.GEO_FACETS_FIELD:
+#      space-separated keys of the units' dispatch indexes). Verdict 0 duplicate, 1 applied as
+#      latest, 2 history only (older).
+#   f  profile or status: fields replacing older ones, ordered by their own time field; a facets
+#      list ("-" to leave them) moves the entity out of its old indexes into these; an entry in
+#      the events stream. Verdict 0 duplicate (same time), 1 applied, 2 stale.
+#   a  an alert, created once whatever the number of redeliveries. Verdict 1 raised, 0 known.
+# KEYS: version, overlays version, stats, events, alerts open, alerts stream, geo unit / vessel /
+#       sensor, index unit / vessel / sensor; then per operation: o state, seen, track;
+#       f state; a the alert's hash
+# ARGV: minid (the streams' trim), seen_keep, then per operation:
+#   o kind(1 unit, 2 vessel, 3 sensor), id, ts, seq, identity, lon, lat, n_state, n_track,
+#     state pairs, track pairs
+#   f kind, id, order_field, ts, event_type, lon, lat, facets, n_pairs, pairs
+#   a id, ts, n_pairs, pairs
+# Returns the verdicts, in order. The global keys are single keys on one node (the GEO facets
+# too): docs/architecture.md says what a cluster needs instead.
+APPLY_BATCH = """
+local minid, keep = ARGV[1], tonumber(ARGV[2])
+local verdicts = {}
+local count = {applied = 0, duplicate = 0, stale = 0, alerts = 0}
+local moved, raised = 0, 0
+local k, a = 13, 3
+local function pairs_at(from, n)
+  local t = {}
+  for i = from, from + 2 * n - 1 do t[#t + 1] = ARGV[i] end
+  return t
 end
-redis.call('ZADD', KEYS[2], ts, identity)
-local keep = tonumber(ARGV[6])
-local n = redis.call('ZCARD', KEYS[2])
-if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - keep - 1) end
-local nstate = tonumber(ARGV[9])
-local state = {}
-for i = 10, 9 + 2 * nstate do state[#state + 1] = ARGV[i] end
-local trk = {'XADD', KEYS[3], 'MINID', '~', ARGV[5], '*'}
-for i = 10 + 2 * nstate, #ARGV do trk[#trk + 1] = ARGV[i] end
-if #trk > 6 then redis.call(unpack(trk)) end
-redis.call('SADD', KEYS[6], id)
-local cur = redis.call('HMGET', KEYS[1], 'ts', 'seq')
-local cts, cseq = tonumber(cur[1]), tonumber(cur[2]) or -1
-if cts and (ts < cts or (ts == cts and seq <= cseq)) then
-  redis.call('HINCRBY', KEYS[7], 'stale', 1)
-  return 2
-end
-redis.call('HSET', KEYS[1], 'ts', ARGV[2], 'seq', ARGV[3], unpack(state))
-if ARGV[7] ~= '' then
-  redis.call('GEOADD', KEYS[4], ARGV[7], ARGV[8], id)
-  local facets = redis.call('HGET', KEYS[1], '$FACETS')
-  if facets then
-    for f in string.gmatch(facets, '%S+') do redis.call('GEOADD', f, ARGV[7], ARGV[8], id) end
+local function observe(b)
+  local kind, id, ts, seq, identity = tonumber(ARGV[b + 1]), ARGV[b + 2], tonumber(ARGV[b + 3]),
+    tonumber(ARGV[b + 4]), ARGV[b + 5]
+  local lon, lat, ns, nt = ARGV[b + 6], ARGV[b + 7], tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9])
+  local st, seen, trk = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  k, a = k + 3, b + 10 + 2 * (ns + nt)
+  if redis.call('ZADD', seen, 'NX', ts, identity) == 0 then return 0 end
+  redis.call('ZREMRANGEBYRANK', seen, 0, -keep - 1)
+  if nt > 0 then
+    local x = {'XADD', trk, 'MINID', '~', minid, '*'}
+    for i = b + 10 + 2 * ns, a - 1 do x[#x + 1] = ARGV[i] end
+    redis.call(unpack(x))
   end
-end
-redis.call('INCR', KEYS[5])
-redis.call('HINCRBY', KEYS[7], 'applied', 1)
-return 1
-"""
-
-# Profile or status: fields that replace older ones, ordered by their own timestamp field.
-# A facets list (ARGV[8], "-" to leave them) moves the entity out of its old indexes into these.
-# KEYS: state, version, index, events, geo, stats
-# ARGV: id, order_field, ts, events_minid, event_type, lon, lat, facets, pairs...
-# Returns 0 duplicate (same time), 1 applied, 2 stale (older than what is stored).
-APPLY_IF_NEWER = """
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
-local ts = tonumber(ARGV[3])
-if cur and ts == cur then redis.call('HINCRBY', KEYS[6], 'duplicate', 1); return 0 end
-if cur and ts < cur then redis.call('HINCRBY', KEYS[6], 'stale', 1); return 2 end
-redis.call('HINCRBY', KEYS[6], 'applied', 1)
-local pairs = {}
-for i = 9, #ARGV do pairs[#pairs + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], unpack(pairs))
-redis.call('SADD', KEYS[3], ARGV[1])
-if ARGV[6] ~= '' then redis.call('GEOADD', KEYS[5], ARGV[6], ARGV[7], ARGV[1]) end
-if ARGV[8] ~= '-' then
-  local old = redis.call('HGET', KEYS[1], '$FACETS')
-  if old then
-    for f in string.gmatch(old, '%S+') do redis.call('ZREM', f, ARGV[1]) end
+  local cur = redis.call('HMGET', st, 'ts', 'seq', '$FACETS')
+  local cts, cseq = tonumber(cur[1]), tonumber(cur[2]) or -1
+  -- a hash with a time is in the index already (every write that creates one adds it there)
+  if not cts then redis.call('SADD', KEYS[9 + kind], id) end
+  if cts and (ts < cts or (ts == cts and seq <= cseq)) then return 2 end
+  redis.call('HSET', st, 'ts', ARGV[b + 3], 'seq', ARGV[b + 4], unpack(pairs_at(b + 10, ns)))
+  if lon ~= '' then
+    redis.call('GEOADD', KEYS[6 + kind], lon, lat, id)
+    if cur[3] then
+      for f in string.gmatch(cur[3], '%S+') do redis.call('GEOADD', f, lon, lat, id) end
+    end
   end
-  redis.call('HSET', KEYS[1], '$FACETS', ARGV[8])
-  local pos = redis.call('GEOPOS', KEYS[5], ARGV[1])[1]
-  if pos then
-    for f in string.gmatch(ARGV[8], '%S+') do redis.call('GEOADD', f, pos[1], pos[2], ARGV[1]) end
+  moved = moved + 1
+  return 1
+end
+local function replace(b)
+  local kind, id, field, ts = tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local lon, lat, facets, np = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8], tonumber(ARGV[b + 9])
+  local st = KEYS[k]
+  k, a = k + 1, b + 10 + 2 * np
+  local cur = tonumber(redis.call('HGET', st, field))
+  local t = tonumber(ts)
+  if cur and t == cur then return 0 end
+  if cur and t < cur then return 2 end
+  local p = pairs_at(b + 10, np)
+  redis.call('HSET', st, field, ts, unpack(p))
+  redis.call('SADD', KEYS[9 + kind], id)
+  local geo = KEYS[6 + kind]
+  if lon ~= '' then redis.call('GEOADD', geo, lon, lat, id) end
+  if facets ~= '-' then
+    local old = redis.call('HGET', st, '$FACETS')
+    if old then
+      for f in string.gmatch(old, '%S+') do redis.call('ZREM', f, id) end
+    end
+    redis.call('HSET', st, '$FACETS', facets)
+    local pos = redis.call('GEOPOS', geo, id)[1]
+    if pos then
+      for f in string.gmatch(facets, '%S+') do redis.call('GEOADD', f, pos[1], pos[2], id) end
+    end
   end
+  redis.call('XADD', KEYS[4], 'MINID', '~', minid, '*', 'type', ARGV[b + 5], 'id', id, 'ts', ts,
+    unpack(p))
+  moved = moved + 1
+  return 1
 end
-redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[4], '*', 'type', ARGV[5], 'id', ARGV[1],
-  'ts', ARGV[3], unpack(pairs))
-return 1
-"""
-APPLY_OBSERVATION = APPLY_OBSERVATION.replace("$FACETS", GEO_FACETS_FIELD)
-APPLY_IF_NEWER = APPLY_IF_NEWER.replace("$FACETS", GEO_FACETS_FIELD)
-
-# An alert, created once whatever the number of redeliveries.
-# KEYS: alert hash, open index, alerts stream, version, stats
-# ARGV: alert id, ts, alerts_minid, pairs...
-RAISE_ALERT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[5], 'duplicate', 1)
-  return 0
+local function alert(b)
+  local id, ts, np = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3])
+  local h = KEYS[k]
+  k, a = k + 1, b + 4 + 2 * np
+  if redis.call('EXISTS', h) == 1 then return 0 end
+  local p = pairs_at(b + 4, np)
+  redis.call('HSET', h, 'id', id, 'ts', ts, unpack(p))
+  redis.call('ZADD', KEYS[5], ts, id)
+  redis.call('XADD', KEYS[6], 'MINID', '~', minid, '*', 'id', id, 'ts', ts, unpack(p))
+  raised = raised + 1
+  return 1
 end
-redis.call('HINCRBY', KEYS[5], 'alerts', 1)
-local pairs = {}
-for i = 4, #ARGV do pairs[#pairs + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'ts', ARGV[2], unpack(pairs))
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[3], '*', 'id', ARGV[1], 'ts', ARGV[2],
-  unpack(pairs))
-redis.call('INCR', KEYS[4])
-return 1
+local verdict_names = {[0] = 'duplicate', [1] = 'applied', [2] = 'stale'}
+while a <= #ARGV do
+  local code, v = ARGV[a]
+  if code == 'o' then
+    v = observe(a)
+    count[verdict_names[v]] = count[verdict_names[v]] + 1
+  elseif code == 'f' then
+    v = replace(a)
+    count[verdict_names[v]] = count[verdict_names[v]] + 1
+  else
+    v = alert(a)
+    if v == 1 then count.alerts = count.alerts + 1 else count.duplicate = count.duplicate + 1 end
+  end
+  verdicts[#verdicts + 1] = v
+end
+for name, n in pairs(count) do
+  if n > 0 then redis.call('HINCRBY', KEYS[3], name, n) end
+end
+if moved > 0 then redis.call('INCRBY', KEYS[1], moved) end
+if raised > 0 then redis.call('INCRBY', KEYS[2], raised) end
+return verdicts
 """
+APPLY_BATCH = APPLY_BATCH.replace("$FACETS", GEO_FACETS_FIELD)
 
 # One part of a multi-part AIS message. Returns the group's lines (index order) once complete.
 # KEYS: fragment hash, pending zset. ARGV: index, total, line, deadline_ms, group key, ttl_s

@@ -18,13 +18,7 @@ from store.ops import (
     Outcome,
     RaiseAlert,
 )
-from store.scripts import (
-    ADD_FRAGMENT,
-    APPLY_IF_NEWER,
-    APPLY_OBSERVATION,
-    RAISE_ALERT,
-    SWEEP_FRAGMENTS,
-)
+from store.scripts import ADD_FRAGMENT, APPLY_BATCH, SWEEP_FRAGMENTS
 
 RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enough to diagnose
 SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
@@ -33,8 +27,23 @@ FRAGMENT_TTL_S = 900  # safety net if no worker sweeps
 # batches (each up to a few hundred entities' written fields): a minute or more at full rate, for
 # pictures catching up; one further behind reads everything again
 LIVE_CHANGES_KEEP = 1_000
-# the scripts' answers: 1 written as latest, 0 already had it (a redelivery), 2 older than held
+# the script's answers: 1 written as latest, 0 already had it (a redelivery), 2 older than held
 _VERDICT = {1: "applied", 0: "duplicate", 2: "stale"}
+# operations per script call: a call blocks Redis while it runs (~15-30 us an operation), so a
+# full batch is cut in a few calls that other clients can pass between
+CALL_MAX = 200
+_KIND = {"unit": 1, "vessel": 2, "sensor": 3}
+# the batch script's global keys, in its order (store/scripts.APPLY_BATCH)
+_GLOBAL_KEYS = [
+    keys.VERSION,
+    keys.OVERLAYS_VERSION,
+    keys.STATS,
+    keys.EVENTS,
+    keys.ALERTS_OPEN,
+    keys.ALERTS,
+    *(keys.geo(k) for k in _KIND),
+    *(keys.index(k) for k in _KIND),
+]
 
 
 def _flat(d: dict[str, str | int | float]) -> list[str | int | float]:
@@ -50,33 +59,37 @@ class LiveStore:
         self.r = client
         self.history_ms = history_ms
         self.deadletter_maxlen = deadletter_maxlen
-        self._observe = client.register_script(APPLY_OBSERVATION)
-        self._if_newer = client.register_script(APPLY_IF_NEWER)
-        self._alert = client.register_script(RAISE_ALERT)
+        self._batch = client.register_script(APPLY_BATCH)
         self._fragment = client.register_script(ADD_FRAGMENT)
         self._sweep = client.register_script(SWEEP_FRAGMENTS)
 
     def write(self, ops: list[Op], now_ms: int) -> Outcome:
-        """Apply every op in one pipeline. Raises on a Redis error: then nothing may be acked.
-        The dead letters are counted here per reason (each entry); what each message came to is
-        counted by `count_messages`, once the worker knows all its operations' verdicts."""
+        """Apply every op in one pipeline: the writes in a script call per `CALL_MAX` of them
+        (store/scripts.APPLY_BATCH), the dead letters beside. Raises on a Redis error: then
+        nothing may be acked. The dead letters are counted here per reason (each entry); what
+        each message came to is counted by `count_messages`, once the worker knows all its
+        operations' verdicts."""
         minid = max(0, now_ms - self.history_ms)  # a stream id is never negative
         pipe = self.r.pipeline(transaction=False)
-        for op in ops:
-            self._queue(pipe, op, minid)
+        writes = [op for op in ops if not isinstance(op, DeadLetter)]
+        for i in range(0, len(writes), CALL_MAX):
+            self._queue_writes(pipe, writes[i : i + CALL_MAX], minid)
         out = Outcome()
         for op in ops:
             if isinstance(op, DeadLetter):
+                self._queue_deadletter(pipe, op)
                 out.deadletter[op.reason] = out.deadletter.get(op.reason, 0) + 1
         for reason, n in out.deadletter.items():
             pipe.hincrby(keys.DEADLETTER_COUNTS, reason, n)
-        results = pipe.execute()
-        for op, res in zip(ops, results, strict=False):
+        results = pipe.execute() if len(pipe) else []
+        answers = iter(v for calls in results[: -(-len(writes) // CALL_MAX)] for v in calls)
+        for op in ops:
             if isinstance(op, DeadLetter):
                 out.verdicts.append("deadletter")
                 continue
-            out.alerts += isinstance(op, RaiseAlert) and res == 1
-            out.verdicts.append(_VERDICT[int(res)])
+            v = int(next(answers))
+            out.alerts += isinstance(op, RaiseAlert) and v == 1
+            out.verdicts.append(_VERDICT[v])
         return out
 
     def count_messages(
@@ -108,84 +121,68 @@ class LiveStore:
             pipe.hincrby(keys.IGNORED_COUNTS, reason, n)
         pipe.execute()
 
-    def _queue(self, pipe: redis.client.Pipeline, op: Op, minid: int) -> None:
-        if isinstance(op, Observation):
-            state = _flat(op.state)
-            self._observe(
-                keys=[
+    def _queue_writes(self, pipe: redis.client.Pipeline, ops: list[Op], minid: int) -> None:
+        """One APPLY_BATCH call for these operations (none of them a dead letter)."""
+        ks, args = list(_GLOBAL_KEYS), [minid, SEEN_KEEP]
+        for op in ops:
+            if isinstance(op, Observation):
+                ks += (
                     keys.state(op.kind, op.entity_id),
                     keys.seen(op.kind, op.entity_id),
                     keys.track(op.kind, op.entity_id),
-                    keys.geo(op.kind),
-                    keys.VERSION,
-                    keys.index(op.kind),
-                    keys.STATS,
-                ],
-                args=[
+                )
+                state, track = _flat(op.state), _flat(op.track)
+                args += (
+                    "o",
+                    _KIND[op.kind],
                     op.entity_id,
                     op.ts,
                     op.seq,
                     op.identity,
-                    minid,
-                    SEEN_KEEP,
                     "" if op.lon is None else op.lon,
                     "" if op.lat is None else op.lat,
                     len(state) // 2,
+                    len(track) // 2,
                     *state,
-                    *_flat(op.track),
-                ],
-                client=pipe,
-            )
-        elif isinstance(op, FieldUpdate):
-            self._if_newer(
-                keys=[
-                    keys.state(op.kind, op.entity_id),
-                    keys.VERSION,
-                    keys.index(op.kind),
-                    keys.EVENTS,
-                    keys.geo(op.kind),
-                    keys.STATS,
-                ],
-                args=[
+                    *track,
+                )
+            elif isinstance(op, FieldUpdate):
+                ks.append(keys.state(op.kind, op.entity_id))
+                pairs = _flat(op.fields)
+                args += (
+                    "f",
+                    _KIND[op.kind],
                     op.entity_id,
                     op.order_field,
                     op.ts,
-                    minid,
                     op.event_type,
                     "" if op.lon is None else op.lon,
                     "" if op.lat is None else op.lat,
                     "-" if op.geo_facets is None else " ".join(op.geo_facets),
-                    *_flat(op.fields),
-                ],
-                client=pipe,
-            )
-        elif isinstance(op, RaiseAlert):
-            self._alert(
-                keys=[
-                    keys.alert(op.alert_id),
-                    keys.ALERTS_OPEN,
-                    keys.ALERTS,
-                    keys.OVERLAYS_VERSION,
-                    keys.STATS,
-                ],
-                args=[op.alert_id, op.ts, minid, *_flat(op.fields)],
-                client=pipe,
-            )
-        elif isinstance(op, DeadLetter):
-            pipe.xadd(
-                keys.DEADLETTER,
-                {
-                    "reason": op.reason,
-                    "topic": op.topic[:256],
-                    "detail": op.detail[:500],
-                    "size": len(op.raw),
-                    "raw": op.raw[:RAW_KEEP_BYTES],
-                },
-                maxlen=self.deadletter_maxlen,
-                approximate=True,
-            )
-        else:  # pragma: no cover - a new op type must be wired here
-            raise TypeError(f"unknown op {op!r}")
+                    len(pairs) // 2,
+                    *pairs,
+                )
+            elif isinstance(op, RaiseAlert):
+                ks.append(keys.alert(op.alert_id))
+                pairs = _flat(op.fields)
+                args += ("a", op.alert_id, op.ts, len(pairs) // 2, *pairs)
+            else:  # pragma: no cover - a new op type must be wired here
+                raise TypeError(f"unknown op {op!r}")
+        self._batch(keys=ks, args=args, client=pipe)
+
+    def _queue_deadletter(self, pipe: redis.client.Pipeline, op: DeadLetter) -> None:
+        pipe.xadd(
+            keys.DEADLETTER,
+            {
+                "reason": op.reason,
+                "topic": op.topic[:256],
+                "detail": op.detail[:500],
+                "size": len(op.raw),
+                "raw": op.raw[:RAW_KEEP_BYTES],
+            },
+            maxlen=self.deadletter_maxlen,
+            approximate=True,
+        )
 
     def add_fragments(self, frags: list[AisFragment], now_ms: int) -> list[list[str]]:
         """Store parts of multi-part AIS messages; returns, per part, its group once complete."""
