@@ -41,7 +41,7 @@ class DayTables:
     day: str
     stamp: str
     live: tuple[str, ...]  # ids read raw at every request
-    tables: dict[str, pd.DataFrame]
+    doc: dict[str, Any]  # the tables as lists per column (kpi_daily.to_doc)
 
 
 def rules_fingerprint(rules: DispatchRules) -> str:
@@ -73,16 +73,12 @@ def build_day(r: redis.Redis, day: str, now_ms: int, rules: DispatchRules) -> Da
     ids = created_between(r, *day_bounds_ms(day))
     df = framed(kpi_days.read_incident_records(r, ids), now_ms, rules)
     keep = kpi_daily.settled(df, day)
-    out = DayTables(
-        day,
-        uuid.uuid4().hex,
-        tuple(df.loc[~keep, "id"].tolist()),
-        kpi_daily.incident_tables(df[keep]),
-    )
+    doc = kpi_daily.to_doc(kpi_daily.incident_tables(df[keep]))
+    out = DayTables(day, uuid.uuid4().hex, tuple(df.loc[~keep, "id"].tolist()), doc)
     r.hset(
         keys.kpi_incidents(day),
         mapping={
-            "tables": kpi_daily.encode(out.tables),
+            "tables": orjson.dumps(doc),
             "live": orjson.dumps(list(out.live)),
             "members": len(ids),
             "rules": rules_fingerprint(rules),
@@ -161,7 +157,7 @@ def day_tables(
             if blob is None:  # deleted since: build it
                 to_build.append(day)
                 continue
-            out[day] = DayTables(day, stamp, live, kpi_daily.decode(blob))
+            out[day] = DayTables(day, stamp, live, orjson.loads(blob))
             _remember(out[day])
     for day in to_build:
         out[day] = rebuild_day(r, day, now_ms, rules)
@@ -174,7 +170,7 @@ def combined(parts: Sequence[DayTables]) -> dict[str, pd.DataFrame]:
     with _LOCK:
         if _COMBINED["key"] == key:
             return _COMBINED["tables"]
-    tables = kpi_daily.concat(d.tables for d in parts)
+    tables = kpi_daily.from_docs(d.doc for d in parts)
     with _LOCK:
         _COMBINED.update(key=key, tables=tables)
     return tables

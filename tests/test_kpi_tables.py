@@ -112,7 +112,7 @@ def test_figures_from_stored_days_equal_the_figures_from_every_record(
     _assert_same(r, cov)  # the first requests build the past days' tables
     day = (TODAY_START - 2 * DAY, TODAY_START - DAY)
     stored = kpi_incident_days.day_tables(r, [local_day(day[0])], NOW, RULES)[0]
-    assert open_id in stored.live and len(stored.tables["counts"]) > 0
+    assert open_id in stored.live and len(stored.doc["counts"]["day"]) > 0
     assert r.hget(keys.kpi_incidents(local_day(TODAY_START)), "members") is None  # today: raw
     kpi_incident_days.forget()  # a fresh process: the stored tables, decoded
     _assert_same(r, cov, some=True)
