@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import shapely
 from scipy.sparse import csr_array
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra
 
 from domain.geo import EARTH_RADIUS_M, Geography
 
@@ -69,6 +69,7 @@ LAND_DETOUR = 1.3
 SNAP_M = 1500.0
 DIRECT_M = 3000.0
 CACHE = 32
+ROUTE_REACH = 3.0  # see TravelModel._field
 _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 # (dr, dc) of the 8 neighbours; orthogonal first (diagonals check them)
 _STEPS = ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))
@@ -155,6 +156,9 @@ class _Graph:
         # every cell lists its own neighbours, so each edge is there both ways: undirected
         self.edges = csr_array((w, (s, d)), shape=(n, n))
         self.nearest = self._nearest(raster)
+        # which nodes connect at all: a node of another part than the destination's is
+        # unreachable, not merely beyond a search's limit
+        self.part = connected_components(self.edges, directed=False)[1]
 
     def _nearest(self, raster: _Raster) -> np.ndarray:
         """The nearest node of this graph for every cell (by centre distance, within SNAP_M)."""
@@ -174,11 +178,14 @@ class _Graph:
             nearest[fill] = window[fill]
         return nearest
 
-    def search(self, source: int) -> tuple[np.ndarray, np.ndarray]:
-        """Shortest-path metres from `source` to every node (inf: not connected), and each
-        node's predecessor, the next node on its way back to `source` (negative for `source`
-        itself and for nodes not connected)."""
-        dist, pred = dijkstra(self.edges, directed=True, indices=source, return_predecessors=True)
+    def search(self, source: int, limit: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Shortest-path metres from `source` to every node (inf: not connected, or further
+        than `limit`), and each node's predecessor, the next node on its way back to `source`
+        (negative for `source` itself and for nodes not reached). Within `limit` the metres
+        are those of the whole search: Dijkstra settles nodes nearest first, and stops."""
+        dist, pred = dijkstra(
+            self.edges, directed=True, indices=source, return_predecessors=True, limit=limit
+        )
         return dist, pred
 
 
@@ -199,8 +206,10 @@ class TravelModel:
             "land": _Graph(raster, land, LAND_DETOUR),
             "sea": _Graph(raster, ~land & in_coverage, 1.0),
         }
-        # (graph, source node) -> (distances, predecessors) of the search from that node
-        self._cache: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        # (graph, source node) -> (distances, predecessors, limit) of the search from that node
+        self._cache: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray, float]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     @classmethod
@@ -246,20 +255,44 @@ class TravelModel:
             return np.full(g.lon.size, np.inf)
         return self._search(graph, int(node[0]))[0] + leg[0] * g.detour
 
-    def _search(self, graph: str, source: int) -> tuple[np.ndarray, np.ndarray]:
-        """The search from `source` (distances, predecessors), from the cache when recent."""
+    def _search(
+        self, graph: str, source: int, limit: float = math.inf
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The search from `source` (distances, predecessors) at least as far as `limit`, from
+        the cache when a recent one went as far."""
         key = (graph, source)
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
                 self._cache.move_to_end(key)
-        if found is None:
-            found = self.graphs[graph].search(source)
+        if found is None or found[2] < limit:
+            found = (*self.graphs[graph].search(source, limit), limit)
             with self._lock:
                 self._cache[key] = found
+                self._cache.move_to_end(key)
                 while len(self._cache) > CACHE:
                     self._cache.popitem(last=False)
-        return found
+        return found[0], found[1]
+
+    def _field(
+        self, graph: str, node: np.ndarray, dest: LonLat, straight: np.ndarray
+    ) -> np.ndarray:
+        """`distances_from(dest, graph)` where the units snapped to `node` need it: the search
+        goes ROUTE_REACH times as far as the farthest of them (most routes to a place are
+        shorter than that; a page asking again gets the cached search), and all the way when
+        a unit that can reach the destination was not reached (a route round a bay)."""
+        g = self.graphs[graph]
+        dest_node, dest_leg, _ = self.snap(graph, dest[0], dest[1])
+        if dest_node[0] < 0:
+            return np.full(g.lon.size, np.inf)
+        source = int(dest_node[0])
+        placed = node[node >= 0]
+        connected = placed[g.part[placed] == g.part[source]]
+        reach = g.detour * (ROUTE_REACH * float(straight.max(initial=0.0)) + 2 * SNAP_M)
+        dist = self._search(graph, source, reach if connected.size else 0.0)[0]
+        if not np.isfinite(dist[connected]).all():
+            dist = self._search(graph, source)[0]
+        return dist + dest_leg[0] * g.detour
 
     def _clear(self, graph: str, lon: np.ndarray, lat: np.ndarray, dest: LonLat) -> np.ndarray:
         """Whether each straight lon/lat segment point->dest stays on land (or off it) on the
@@ -315,7 +348,7 @@ class TravelModel:
         g = self.graphs[graph]
         node, leg, inside = self.snap(graph, lon, lat)
         dest_node, _, dest_inside = self.snap(graph, dest[0], dest[1])
-        field = self.distances_from(dest, graph)
+        field = self._field(graph, node, dest, straight)
         dist = np.where(node >= 0, field[node] + leg * g.detour, np.inf)
         direct = np.zeros(dist.shape, dtype=bool)
         near = np.flatnonzero(straight <= DIRECT_M)
