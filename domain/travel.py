@@ -25,9 +25,11 @@ not ranked by cell-centre rounding. Every route is at least the straight line (t
 exact; triangle inequality). One search from the destination gives every unit's distance (the
 graph is undirected): scipy's Dijkstra (`scipy.sparse.csgraph`, under 1 ms here), with each
 node's predecessor on its way to the destination; the last CACHE searches are kept, as a chief
-looks at one incident again and again. Drones fly straight over land and sea. The model covers
-the district and its surroundings only: units outside the grid are unreachable (note
-"outside_area").
+looks at one incident again and again. A search for ETAs stops ROUTE_REACH times as far out as
+the farthest unit asked about (0.1 ms instead of 0.4-1 ms), and goes all the way when a unit
+of the destination's part of the graph was not reached; the metres within are the same.
+Drones fly straight over land and sea. The model covers the district and its surroundings
+only: units outside the grid are unreachable (note "outside_area").
 
 Path. `path` gives the way a distance assumed, as lon/lat points: the unit, its cell's centre,
 the centres the search's predecessors lead through, the destination's cell centre, the
