@@ -167,9 +167,10 @@ class _Writer(threading.Thread):
         raise RuntimeError("the ingest writer stopped") from self.failure
 
     def finish(self) -> None:
-        with contextlib.suppress(queue.Full):
-            self.pending.put(None, timeout=30)  # after the batch waiting, if any
-        self.join(timeout=60)
+        if self.is_alive():
+            with contextlib.suppress(queue.Full):
+                self.pending.put(None, timeout=30)  # after the batch waiting, if any
+            self.join(timeout=60)
         if self.failure is not None and not isinstance(self.failure, REDIS_ERRORS):
             raise self.failure
 
