@@ -2,7 +2,9 @@
 
 The candidate query of the dispatch panel at scale: `units` units live in Redis (profiles and
 positions written through the ingest worker's own store code, spread over the district's land
-and waters), then `queries` incidents at random places, each answered as the API does it (the
+and waters, last heard 0-5 minutes before; a unit silent for over 2 is stale), then `queries`
+incidents at random places, each answered as of the population's time (so the mix of fresh and
+stale units does not drift with the run's length) as the API does it (the
 nearest units of each dispatch GEO index that can serve the incident, their state and tasks,
 ranking with coastline-aware ETAs, reading and routing only the units whose least possible ETA
 could still make the list, widening an index while it could hide a better unit).
@@ -50,9 +52,9 @@ NAIVE_COUNT = 2000
 SEAS = ("dapeng_bay", "daya_bay")
 
 
-def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
+def populate(r: redis.Redis, n: int, rng: random.Random) -> int:
     """n units of every kind and department, on land (or at sea for boats), as the worker
-    writes them."""
+    writes them, last heard 0-5 minutes before the time returned."""
     geo = load_geography()
     store = LiveStore(r, 3_600_000, 1000)
     now = system_ms()
@@ -103,6 +105,7 @@ def populate(r: redis.Redis, n: int, rng: random.Random) -> None:
             ops = []
     if ops:
         store.write(ops, now)
+    return now
 
 
 def _floor(r: redis.Redis, lon: float, lat: float) -> int:
@@ -146,7 +149,9 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(o["seed"])
     geo = load_geography()
     started = time.perf_counter()
-    populate(r, o["units"], rng)
+    # the queries are answered as of the population's time, so that the mix of fresh and
+    # stale units (silent for over 2 minutes) is the same however long the run takes
+    at = populate(r, o["units"], rng)
     populate_s = time.perf_counter() - started
     t = time.perf_counter()
     travel = TravelModel.from_geography(geo)
@@ -174,7 +179,7 @@ def measure(r: redis.Redis, o: dict[str, Any]) -> dict[str, Any]:
     full, floor, scan, found, reads = [], [], [], [], []
     for inc in incidents:  # interleaved, so all three see the same cache and load conditions
         t = time.perf_counter()
-        ranked, read = ranked_with_reads(r, inc, travel, system_ms(), rules)
+        ranked, read = ranked_with_reads(r, inc, travel, at, rules)
         found.append(len(as_dicts(ranked)))  # what the API's candidates() does, and how many
         full.append((time.perf_counter() - t) * 1000)
         reads.append(read)  # units read and routed to find the answer
