@@ -33,6 +33,7 @@ from dashboard import (
     live_stream,
     messages_api,
     personal_api,
+    phone_map,
     proxies,
     report_pages,
     reports_api,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
         report_pages.bp,
         field_api.bp,
         field_pages.bp,
+        phone_map.bp,
         messages_api.bp,
         wall_pages.bp,
     ):

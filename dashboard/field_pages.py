@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, render_template_string, send_from_director
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from dashboard import phone_map
 from dashboard.i18n import t
 from dashboard.report_pages import PUBLIC_ASSETS, STYLE
 from domain import incidents as model
@@ -26,6 +27,7 @@ PAGE = """<!doctype html>
 <meta name="theme-color" content="#0b5d1e">
 <link rel="manifest" href="/field/manifest.webmanifest" crossorigin="use-credentials">
 <title>外勤 · Field · 大鹏生态执法</title><style>{{ style }}</style>
+<link rel="stylesheet" href="{{ leaflet_css }}">
 <link rel="stylesheet" href="/field/field.css"></head><body>
 <header><h1>外勤 · Field</h1><span id="field-net" role="status">在线 · Online</span></header>
 <p><span id="field-who">{{ name }}</span> · 单位 Unit <strong id="field-unit">{{ unit }}</strong>
@@ -35,6 +37,11 @@ PAGE = """<!doctype html>
 <p id="field-where" class="note">尚未定位 · No position yet</p>
 <section id="field-task" class="card" aria-live="assertive">
 <h2>当前任务 · Task</h2><p id="field-task-body">暂无任务 · No task</p>
+<div id="field-map-box" class="map-box">
+<div id="field-map" class="phone-map" data-tiles="{{ tiles }}" role="img"
+ aria-label="任务地点与我的位置 · The task's place and mine"></div>
+<button type="button" id="field-map-size" class="secondary" aria-pressed="false">
+放大地图 · Larger map</button></div>
 <p id="field-task-nav"></p>
 <label for="field-note">说明 · Note</label>
 <textarea id="field-note" rows="2" maxlength="500"
@@ -78,6 +85,9 @@ PAGE = """<!doctype html>
 <form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{ csrf }}">
 <button type="submit" class="secondary">退出 · Sign out</button></form>
 <script id="field-labels" type="application/json">{{ labels | tojson }}</script>
+<script src="{{ leaflet_js }}"></script>
+<script src="/public/map/phone-map.js"></script>
+<script src="/field/field-map.js"></script>
 <script src="/field/field.js"></script>
 </body></html>"""
 
@@ -100,12 +110,19 @@ def page() -> Any:
         unit=account.unit or "",
         labels=labels,
         csrf=generate_csrf(),
+        tiles=phone_map.tiles_url(),
+        leaflet_css=phone_map.leaflet_url("leaflet.css"),
+        leaflet_js=phone_map.leaflet_url("leaflet.js"),
     )
     return html, 200, {"Cache-Control": "no-cache"}
 
 
 def script() -> Any:
     return send_from_directory(PUBLIC_ASSETS, "field.js", mimetype="text/javascript")
+
+
+def map_script() -> Any:
+    return send_from_directory(PUBLIC_ASSETS, "field-map.js", mimetype="text/javascript")
 
 
 def style() -> Any:
@@ -143,6 +160,7 @@ def icon() -> Any:
 for rule, view in (
     ("/field", page),
     ("/field/field.js", script),
+    ("/field/field-map.js", map_script),
     ("/field/field.css", style),
     ("/field/sw.js", worker),
     ("/field/manifest.webmanifest", manifest),

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, render_template_string, send_from_directory
 
+from dashboard import phone_map
 from dashboard.context import app_context
 from dashboard.i18n import t
 from domain import incidents as model
@@ -30,12 +31,16 @@ border-radius:6px;background:#fff;color:#111}button{background:#0b5d1e;color:#ff
 border-color:#0b5d1e;margin-top:1em;min-height:3em;font-weight:bold}button.secondary{
 background:#fff;color:#0b5d1e}p.note{color:#333;font-size:.9em}#report-status{
 margin-top:1em;font-weight:bold}.error{color:#b00020}.done{color:#0b5d1e}ol.stages{padding-left:
-1.2em}ol.stages li{margin:.4em 0}.when{color:#333;font-size:.9em}"""
+1.2em}ol.stages li{margin:.4em 0}.when{color:#333;font-size:.9em}.phone-map{height:13em;
+border:2px solid #333;border-radius:6px;margin:.4em 0}.phone-map.leaflet-container{
+background:#b5d0e0}.coords{display:flex;gap:.5em}.coords div{flex:1;min-width:0}fieldset{
+border:0;padding:0;margin:0}legend{font-weight:bold;margin:.9em 0 .25em;padding:0}"""
 
 FORM = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>随手拍 · Report · 大鹏生态执法</title><style>{{ style }}</style></head><body>
+<title>随手拍 · Report · 大鹏生态执法</title><style>{{ style }}</style>
+<link rel="stylesheet" href="{{ leaflet_css }}"></head><body>
 <h1>随手拍举报 · Report what you see</h1>
 <p class="note">无需注册。我们会核实后处理，并给您一个查询码。· No account needed: we check
 each report, and you get a code to follow it.</p>
@@ -44,10 +49,22 @@ each report, and you get a code to follow it.</p>
 <select id="report-type" name="type" required>
 {% for value, label in types %}<option value="{{ value }}">{{ label }}</option>{% endfor %}
 </select>
-<label>在哪里 · Where</label>
+<fieldset id="report-place">
+<legend>在哪里 · Where</legend>
+<p class="note" id="report-map-help">在地图上点一下选定位置，可拖动标记微调 · Tap the map to set the
+place; drag the pin to adjust</p>
+<div id="report-map" class="phone-map" data-tiles="{{ tiles }}" role="region"
+ aria-label="地图：方向键移动，回车选定中心 · Map: arrow keys move it, Enter picks the centre">
+</div>
 <button type="button" id="report-locate" class="secondary">使用我的位置 · Use my position</button>
-<p id="report-where" class="note">尚未定位 · No position yet</p>
-<input type="hidden" id="report-lat" name="lat"><input type="hidden" id="report-lon" name="lon">
+<p id="report-where" class="note" aria-live="polite">尚未定位 · No position yet</p>
+<div class="coords"><div><label for="report-lat">纬度 · Lat</label>
+<input id="report-lat" name="lat" inputmode="decimal" autocomplete="off" maxlength="12"
+ placeholder="22.55"></div>
+<div><label for="report-lon">经度 · Lon</label>
+<input id="report-lon" name="lon" inputmode="decimal" autocomplete="off" maxlength="12"
+ placeholder="114.48"></div></div>
+</fieldset>
 <label for="report-description">描述 · Description</label>
 <textarea id="report-description" name="description" rows="4" maxlength="2000"
  placeholder="看到了什么、具体位置 · What you saw, and where exactly"></textarea>
@@ -59,6 +76,8 @@ each report, and you get a code to follow it.</p>
 <button type="submit" id="report-send">提交 · Send</button>
 <p id="report-status" role="status" aria-live="polite"></p>
 </form>
+<script src="{{ leaflet_js }}"></script>
+<script src="/public/map/phone-map.js"></script>
 <script src="/report/report.js"></script>
 </body></html>"""
 
@@ -96,7 +115,14 @@ def _both(key: str) -> str:
 @bp.get("/report")
 def form() -> Any:
     types = [(x.value, _both(f"incident.type.{x.value}")) for x in model.IncidentType]
-    return render_template_string(FORM, style=STYLE, types=types)
+    return render_template_string(
+        FORM,
+        style=STYLE,
+        types=types,
+        tiles=phone_map.tiles_url(),
+        leaflet_css=phone_map.leaflet_url("leaflet.css"),
+        leaflet_js=phone_map.leaflet_url("leaflet.js"),
+    )
 
 
 @bp.get("/report/report.js")

@@ -32,6 +32,8 @@ PUBLIC_ENDPOINTS = frozenset({"health.healthz", "auth.login", "auth.logout", "wa
 OPEN_ENDPOINTS = frozenset(
     {"reports_api.challenge", "reports_api.submit", "reports_api.track"}
     | {"report_pages.form", "report_pages.script", "report_pages.track"}
+    # the phone pages' maps: Leaflet's files, the basemap, their script (dashboard/phone_map.py)
+    | {"phone_map.leaflet_file", "phone_map.basemap", "phone_map.script"}
 )
 CALLBACK_ENDPOINT_SUFFIX = "_dash-update-component"
 FIELD_HOME = "/field"  # where field staff are sent from the console's pages

@@ -1,8 +1,10 @@
 """An officer on a phone (360x800, headless Chromium, a fake position): signs in on /field, goes
 on duty and moves on the live map; a duty chief assigns the unit an incident; the task appears
-on the phone; accept, arrived with a photo and handled move the incident, and the photo is in
-its case file. The second test cuts the network between accept and arrived: the queued actions
-are applied once when it returns, after the app was opened again with no signal at all.
+on the phone, on the card's map (Leaflet, served by the app) beside the officer; accept, arrived
+with a photo and handled move the incident, and the photo is in its case file. The second test
+cuts the network between accept and arrived: the queued actions are applied once when it returns,
+after the app was opened again with no signal at all (its map too: Leaflet and the basemap come
+from the service worker).
 
 Everything the phone sends goes through the real ingest worker (the web app hands it over the
 inbox) against the session's Redis and broker."""
@@ -30,7 +32,7 @@ from services import messages as message_service
 from services.context import AppContext, build
 from services.incidents import Assignment, NewIncident
 from store import devices, users
-from tests.helpers import PASSWORD, Publisher, console_errors, page_text, png, wait_for
+from tests.helpers import PASSWORD, Publisher, console_errors, page_text, png, screen, wait_for
 
 pytestmark = pytest.mark.browser
 UNIT = "U-DP-F01"
@@ -55,6 +57,7 @@ def _officer(r: redis.Redis, publisher: Publisher, settings: Settings) -> None:
 
 def _sign_in_on_phone(browser: webdriver.Chrome, web: str) -> None:
     browser.set_window_size(360, 800)
+    screen(browser, 360, 800)  # the page's own viewport: the window's is smaller
     browser.execute_cdp_cmd(
         "Browser.grantPermissions", {"origin": web, "permissions": ["geolocation"]}
     )
@@ -119,6 +122,53 @@ def _on_duty_and_assigned(
     return incident_id
 
 
+def _map(browser: webdriver.Chrome) -> dict[str, Any]:
+    """The task card's map as Leaflet has it (field-map.js's state())."""
+    return browser.execute_script(
+        "return window.ecocommandFieldMap ? window.ecocommandFieldMap.state() : {}"
+    )
+
+
+def _inside(bbox: str, lat: float, lon: float) -> bool:
+    west, south, east, north = (float(x) for x in bbox.split(","))
+    return west < lon < east and south < lat < north
+
+
+def _the_task_on_the_map(
+    browser: webdriver.Chrome, ctx: AppContext, incident_id: str, shots: Path
+) -> None:
+    inc = incident_service.detail(ctx, incident_id)
+    task = (float(inc["lat"]), float(inc["lon"]))
+    wait_for(lambda: _map(browser).get("task") and _map(browser).get("me"), 10, "the map's markers")
+    shown = _map(browser)
+    assert abs(shown["task"][0] - task[0]) < 1e-9 and abs(shown["task"][1] - task[1]) < 1e-9
+    assert abs(shown["me"][0] - MOVED["latitude"]) < 1e-9
+    assert abs(shown["me"][1] - MOVED["longitude"]) < 1e-9
+    # fitted to both, and the pin's picture loaded under the CSP
+    wait_for(lambda: _inside(_map(browser)["bounds"], *task), 5, "the map fitted to the task")
+    assert _inside(_map(browser)["bounds"], MOVED["latitude"], MOVED["longitude"])
+    pin = "#field-map .leaflet-marker-icon"
+    assert browser.execute_script(f"return document.querySelector('{pin}').naturalWidth") > 0
+    assert browser.execute_script(
+        "return document.querySelectorAll('#field-map .leaflet-land-pane path').length"
+    )
+    card = browser.find_element(By.ID, "field-map")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", card)
+    browser.save_screenshot(str(shots / "field-task-360.png"))
+    # small it keeps still for the thumb; a tap opens it over the whole screen, a button closes it
+    assert card.size["height"] < 300
+    card.click()
+    wait_for(lambda: _map(browser)["big"], 5, "the map opened")
+    assert card.size["height"] > 650 and card.size["width"] == 360  # all of the 360x800
+    close = browser.find_element(By.ID, "field-map-size")
+    bottom = "return arguments[0].getBoundingClientRect().bottom"
+    assert 700 < browser.execute_script(bottom, close) <= 800  # at the bottom, under the thumb
+    browser.save_screenshot(str(shots / "field-map-open-360.png"))
+    close.click()
+    wait_for(lambda: not _map(browser)["big"], 5, "the map closed")
+    assert card.size["height"] < 300
+
+
 def _state(ctx: AppContext, incident_id: str) -> str:
     return incident_service.detail(ctx, incident_id)["state"]
 
@@ -161,6 +211,7 @@ def test_an_officer_takes_a_task_from_assignment_to_handled(
     phone: tuple[webdriver.Chrome, AppContext, str], tmp_path: Path
 ) -> None:
     browser, ctx, incident_id = phone
+    _the_task_on_the_map(browser, ctx, incident_id, tmp_path)
     browser.find_element(By.ID, "field-ack").click()
     wait_for(lambda: _state(ctx, incident_id) == "en_route", 10, "en route")
     # the duty chief writes; the phone shows it at once and says so; the officer replies
@@ -200,6 +251,8 @@ def test_an_officer_takes_a_task_from_assignment_to_handled(
     assert [(p["by"], p["caption"]) for p in _photos(ctx, finding["id"])] == [
         (f"device:{UNIT}", "新搭建的铁皮房")
     ]
+    (dot,) = _map(browser)["findings"]  # and on the card's map, where it was reported
+    assert _at({"lat": dot[0], "lon": dot[1]}, MOVED)
     # the patrol: the officer's own place (visited on the way), logged and checked on the track
     here = ctx.coverage.locate(START["longitude"], START["latitude"]).land
     coverage.reassign_owner(ctx, here, "li", "admin")
@@ -242,6 +295,9 @@ def test_actions_taken_offline_are_applied_once_when_the_network_returns(
     # (and grows: the positions taken meanwhile wait too, as evidence for the times claimed)
     browser.refresh()
     wait_for(lambda: _queued(browser) >= 2, 15, "the queue kept")
+    land = "return document.querySelectorAll('#field-map .leaflet-land-pane path').length"
+    wait_for(lambda: browser.execute_script(land), 10, "the map drawn with no signal")
+    assert _map(browser)["ready"]
     browser.delete_network_conditions()
     wait_for(lambda: _state(ctx, incident_id) == "on_scene", 20, "on scene once back online")
     wait_for(lambda: _photos(ctx, incident_id), 10, "the photo in the case file")

@@ -15,6 +15,8 @@
   var db = null, flushing = false, onDuty = localStorage.getItem("field.duty") === "1";
   var watchId = null, lastSent = null, lastFix = null, task = null, lastTaskId = null;
   var done = JSON.parse(localStorage.getItem("field.done") || "{}");  // incident -> last action
+  var noop = function () {};
+  var fieldMap = window.ecocommandFieldMap || { task: noop, me: noop, finding: noop };  // field-map.js
 
   function say(text, isError) {
     var el = $("field-status");
@@ -150,6 +152,7 @@
     var here = { lat: p.coords.latitude, lon: p.coords.longitude };
     var moved = !lastFix || distance(lastFix, here) > 10;
     lastFix = here;
+    fieldMap.me(here.lat, here.lon, p.coords.accuracy);
     if (moved && task) renderTask();  // the distance and direction to the task
     $("field-where").textContent = here.lat.toFixed(5) + ", " + here.lon.toFixed(5) +
       (p.coords.accuracy ? " (±" + Math.round(p.coords.accuracy) + " m)" : "");
@@ -219,6 +222,7 @@
     var buttons = { ack: $("field-ack"), arrived: $("field-arrived"), handled: $("field-handled") };
     Object.keys(buttons).forEach(function (k) { buttons[k].disabled = true; });
     nav.textContent = "";
+    fieldMap.task(task);
     if (!task) {
       body.textContent = "暂无任务 · No task";
       $("field-task").className = "card";
@@ -288,6 +292,7 @@
       var fields = { type: $("field-finding-type").value, lat: p.coords.latitude,
                      lon: p.coords.longitude, description: $("field-finding-text").value.trim() };
       var photos = photosOf($("field-finding-photo"));
+      fieldMap.finding(fields.lat, fields.lon, LABELS.types[fields.type] || fields.type);
       $("field-finding-text").value = "";
       $("field-finding-photo").value = "";
       button.disabled = false;

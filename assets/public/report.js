@@ -1,7 +1,9 @@
-/* The citizen's report page (/report): the phone's position, the proof of work the server asks
-   for (Web Crypto: needs HTTPS or localhost), and the form sent as multipart to /api/v1/reports.
-   Every refusal the server gives is shown as it says it. Served by dashboard/report_pages.py,
-   outside Dash's assets (this page loads nothing else). */
+/* The citizen's report page (/report): the place (a tap on the map, the pin dragged, the phone's
+   position, or typed as numbers: the fields are what is sent, the map only fills them), the
+   proof of work the server asks for (Web Crypto: needs HTTPS or localhost), and the form sent as
+   multipart to /api/v1/reports; the server judges the place (inside the district, etc.). Every
+   refusal the server gives is shown as it says it. Served by dashboard/report_pages.py, outside
+   Dash's assets (this page loads Leaflet and phone-map.js, nothing else). */
 (function () {
   "use strict";
   var form = document.getElementById("report-form");
@@ -15,6 +17,64 @@
     if (text) status.scrollIntoView({ block: "center" });  // under the thumb, not off screen
   }
 
+  var latField = document.getElementById("report-lat");
+  var lonField = document.getElementById("report-lon");
+  var where = document.getElementById("report-where");
+  var map = null, pin = null;
+
+  // The one way the place is set, from whatever chose it; `note` says how it was found.
+  function setPlace(lat, lon, note, fromFields) {
+    if (!fromFields) {
+      latField.value = lat.toFixed(6);
+      lonField.value = lon.toFixed(6);
+    }
+    where.textContent = "已选位置 · Place: " + lat.toFixed(6) + ", " + lon.toFixed(6) + (note || "");
+    if (!map) return;
+    if (!pin) {
+      pin = L.marker([lat, lon], { draggable: true, title: "举报位置 · The report's place",
+                                   autoPan: true }).addTo(map);
+      pin.on("dragend", function () {
+        var at = pin.getLatLng();
+        setPlace(at.lat, at.lng);
+      });
+    }
+    pin.setLatLng([lat, lon]);
+  }
+  function clearPlace() {
+    if (pin) { pin.remove(); pin = null; }
+    where.textContent = "";
+  }
+  function typedPlace() {  // numbers typed in the fields move the pin (checked by the server)
+    var lat = Number(latField.value), lon = Number(lonField.value);
+    if (!latField.value || !lonField.value || !isFinite(lat) || !isFinite(lon) ||
+        Math.abs(lat) > 90 || Math.abs(lon) > 180) return;
+    setPlace(lat, lon, "", true);
+    if (map) map.panTo([lat, lon]);
+  }
+  latField.addEventListener("change", typedPlace);
+  lonField.addEventListener("change", typedPlace);
+
+  if (window.L && window.ecocommandPhoneMap) {
+    // on a touch screen one finger scrolls the page past the map (two pinch, a tap picks);
+    // with a mouse it drags the map as usual
+    map = window.ecocommandPhoneMap.create(document.getElementById("report-map"),
+                                           { dragging: !L.Browser.mobile });
+    map.on("click", function (e) { setPlace(e.latlng.lat, e.latlng.lng); });
+    map.getContainer().addEventListener("keydown", function (e) {  // keyboard: its centre
+      if (e.key !== "Enter" && e.key !== " ") return;
+      e.preventDefault();
+      var c = map.getCenter();
+      setPlace(c.lat, c.lng);
+    });
+  } else {
+    document.getElementById("report-map").hidden = true;  // the fields and the button still work
+  }
+  // for the browser tests: the map and where the pin really is, as Leaflet has it
+  window.ecocommandReport = {
+    map: function () { return map; },
+    pin: function () { return pin ? [pin.getLatLng().lat, pin.getLatLng().lng] : null; }
+  };
+
   document.getElementById("report-locate").addEventListener("click", function () {
     if (!navigator.geolocation) {
       say("此设备无法定位 · This device cannot tell its position", "error");
@@ -23,11 +83,9 @@
     say("正在定位… · Finding your position…");
     navigator.geolocation.getCurrentPosition(
       function (pos) {
-        var lat = pos.coords.latitude.toFixed(6), lon = pos.coords.longitude.toFixed(6);
-        document.getElementById("report-lat").value = lat;
-        document.getElementById("report-lon").value = lon;
-        document.getElementById("report-where").textContent =
-          "已定位 · Position: " + lat + ", " + lon + " (±" + Math.round(pos.coords.accuracy) + " m)";
+        var lat = pos.coords.latitude, lon = pos.coords.longitude;
+        setPlace(lat, lon, " (±" + Math.round(pos.coords.accuracy) + " m)");
+        if (map) map.setView([lat, lon], Math.max(map.getZoom(), 16));
         say("");
       },
       function (err) {
@@ -66,8 +124,8 @@
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();
     var photos = document.getElementById("report-photos").files;
-    if (!document.getElementById("report-lat").value) {
-      say("请先定位（“使用我的位置”）· Tap “Use my position” first", "error");
+    if (!latField.value || !lonField.value) {
+      say("请在地图上点选位置，或“使用我的位置” · Tap the map, or “Use my position”, first", "error");
       return;
     }
     if (photos.length > MAX_PHOTOS) {
@@ -94,7 +152,7 @@
       var body = await resp.json();
       if (resp.status === 201) {
         form.reset();
-        document.getElementById("report-where").textContent = "";
+        clearPlace();
         say("");
         var link = document.createElement("a");
         link.href = body.track_url;
