@@ -38,8 +38,8 @@ PAGE = """<!doctype html>
 <section id="field-task" class="card" aria-live="assertive">
 <h2>当前任务 · Task</h2><p id="field-task-body">暂无任务 · No task</p>
 <div id="field-map-box" class="map-box">
-<div id="field-map" class="phone-map" data-tiles="{{ tiles }}" role="img"
- aria-label="任务地点与我的位置 · The task's place and mine"></div>
+<div id="field-map" class="phone-map" data-tiles="{{ tiles }}" role="region"
+ aria-label="地图：任务地点与我的位置 · Map: the task's place and mine"></div>
 <button type="button" id="field-map-size" class="secondary" aria-pressed="false">
 放大地图 · Larger map</button></div>
 <p id="field-task-nav"></p>

@@ -11,10 +11,11 @@ from flask import Flask
 from shapely.geometry import Point, shape
 from xstatic.pkg import leaflet
 
+from config.settings import Settings
 from dashboard import phone_map
 from services import accounts
 from store import devices
-from tests.helpers import PASSWORD, client, signed_in
+from tests.helpers import PASSWORD, client, make_app, signed_in
 
 
 def test_leaflet_files_are_served_to_anyone_and_cached_at_their_version(server: Flask) -> None:
@@ -71,3 +72,17 @@ def test_both_phone_pages_load_the_map_from_this_app(server: Flask, r: redis.Red
     field = signed_in(server, "wang").get("/field").get_data(as_text=True)
     assert phone_map.leaflet_url("leaflet.css") in field and 'id="field-map"' in field
     assert client(server).get("/public/map/phone-map.js").status_code == 200
+
+
+def test_with_a_tile_server_the_maps_ask_for_its_tiles_and_the_csp_allows_them(
+    settings: Settings, r: redis.Redis
+) -> None:
+    server = make_app(settings, map_tiles_url="https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    page = client(server).get("/report")
+    assert 'data-tiles="https://{s}.tiles.example.org/{z}/{x}/{y}.png"' in page.get_data(
+        as_text=True
+    )
+    img_src = next(
+        d for d in page.headers["Content-Security-Policy"].split("; ") if d.startswith("img-src")
+    )
+    assert "https://*.tiles.example.org" in img_src

@@ -41,6 +41,7 @@
     map.invalidateSize();
     fitted = null;
     if (on) {
+      sizeButton.focus();  // a keyboard or a screen reader lands on the way back
       var points = [task, me].filter(Boolean);
       if (points.length > 1) map.fitBounds(points, { padding: [40, 40], maxZoom: 17 });
     } else {
