@@ -44,10 +44,11 @@ def redacted(url: str) -> str:
     return u._replace(netloc=u.netloc.replace(f":{u.password}@", ":***@", 1)).geturl()
 
 
-# The worker's receive window over MQTT 5: as many QoS 1 messages in flight towards it as
-# mosquitto's max_inflight_messages gives an MQTT 3.1.1 client in our configuration (1,000).
-# Without it an MQTT 5 client announces none, which means 65,535: everything that much larger
-# window holds is redelivered after a crash.
+# The worker's receive window over MQTT 5: at most this many QoS 1 messages in flight towards
+# it, what our mosquitto configuration gives any client (max_inflight_messages 1000). Said
+# explicitly: by the standard, an MQTT 5 client that says nothing allows 65,535 (mosquitto
+# then keeps its own setting; EMQX takes the smaller of the two), and what is in flight to a
+# worker that dies is redelivered.
 RECEIVE_MAXIMUM = 1000
 
 
