@@ -14,6 +14,7 @@ import redis
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from config.settings import Settings
@@ -165,12 +166,26 @@ def test_a_citizen_picks_the_place_on_the_map(
         _metres(browser.execute_script("return window.ecocommandReport.pin()"), (22.5211, 114.5399))
         < 0.5
     )
+    # the focused map and Enter (a keyboard's other way) put the pin at the map's centre
+    the_map = browser.find_element(By.ID, "report-map")
+    browser.execute_script("arguments[0].focus()", the_map)
+    the_map.send_keys(Keys.ENTER)
+    centre = browser.execute_script(
+        "var c = window.ecocommandReport.map().getCenter(); return [c.lat, c.lng]"
+    )
+    wait_for(
+        lambda: (
+            _metres(browser.execute_script("return window.ecocommandReport.pin()"), tuple(centre))
+            < 0.5
+        ),
+        5,
+        "the pin at the centre",
+    )
     browser.execute_script(
         "window.ecocommandReport.map().setView(arguments[0], arguments[1], {animate: false})",
         list(PICKED_CENTRE),
         ZOOM,
     )
-    the_map = browser.find_element(By.ID, "report-map")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", the_map)
     ActionChains(browser).move_to_element_with_offset(the_map, *CLICK).click().perform()
     expected = _pixel_to_place(PICKED_CENTRE, ZOOM, *CLICK)
