@@ -33,7 +33,10 @@ from store.snapshots import ID_FIELD, field_types
 
 FIELDS = ("name", "department", "kind", "status", "skills", "lon", "lat", "ts")
 FIRST_COUNT = 48  # units found at first in an index of drones (_first_count); x4 to widen
-READ_BATCH = 5  # units read per round trip, times the limit: a round trip costs ~ 40 units
+# Units read per round trip, times the limit: at first, then while some could still make the
+# list. Each round trip is a Lua call and a ranking, but after the first batch few units are
+# worth reading: batches of 2x did better at p95 than 5x or 10x (600 queries, 10,000 units).
+READ_FIRST, READ_MORE = 5, 2
 REDIS_DIST_MARGIN, REDIS_DIST_SLACK_M = 1e-3, 5.0  # see _straight_floor_m
 SEARCH_RADIUS_KM = 40  # the whole district and its waters, from anywhere in it
 INCIDENT_TYPES = frozenset(t.value for t in model.IncidentType)
@@ -220,9 +223,11 @@ def ranked_with_reads(
                     floors[uid] = min_eta_s(kind_of[index], _straight_floor_m(km))
         # Read the most promising units first, then, a batch at a time, only those that could
         # still arrive by `bound` (+1 s: ETAs are compared rounded); each batch may lower it.
+        size = READ_FIRST if not read else READ_MORE
         while batch := heapq.nsmallest(
-            READ_BATCH * limit, ((f, u) for u, f in floors.items() if f <= bound + 1)
+            size * limit, ((f, u) for u, f in floors.items() if f <= bound + 1)
         ):
+            size = READ_MORE
             ids = [u for _, u in batch]
             for uid in ids:
                 del floors[uid]
