@@ -13,6 +13,7 @@ times use ZADD GT: a late batch never moves a time back. Key names come from sto
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from domain.vocab import LOCAL_TZ, Department, UnitKind, local_day
 from store import keys
 from store.codec import text as as_text
 from store.snapshots import read_hashes
+
+log = logging.getLogger("ecocommand.coverage")
 
 DAY_KEEP_S = 400 * 86_400  # the trend: over a year of days
 PRESENCE_KEEP_S = 9 * 86_400  # the heatmap's longest window is 7 local days
@@ -57,11 +60,50 @@ def _utc_hour(hour: int) -> str:
     return dt.datetime.fromtimestamp(hour * 3600, dt.UTC).strftime("%Y%m%d%H")
 
 
-# One round trip to store every tracker of a batch. KEYS: unit state hashes; ARGV: JSON each.
+# The batch's trackers, each written only if it is still the one the batch read (compare and
+# set), with the visits its positions made. With several workers behind a shared subscription,
+# positions of one unit reach two of them at once; the one that loses reads the unit again and
+# steps its positions on the newer tracker, so no visit or presence second is counted on a
+# tracker that moved meanwhile, and no tracker goes back. Visits are written with their tracker
+# in one step: a retry after a failure never finds the tracker moved without its visits.
+# KEYS: unit state hashes. ARGV: the tracker field, cov:last, cov:last:by, then per key: its unit,
+# the tracker read ("" for none), the new one, n visits, then n x (place, ts, the kind's and
+# department's last-visit key, the day's key, the day's member).
+# Returns the (1-based) indexes of the keys whose tracker had moved: nothing is written for those.
 _WRITE_TRACKERS = """
-for i = 1, #KEYS do redis.call('HSET', KEYS[i], ARGV[#ARGV], ARGV[i]) end
-return #KEYS
+local field, last, last_by = ARGV[1], ARGV[2], ARGV[3]
+local a, lost = 4, {}
+for i = 1, #KEYS do
+  local unit, read, new, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local v0 = a + 4
+  a = v0 + 5 * n
+  local cur = redis.call('HGET', KEYS[i], field) or ''
+  if cur ~= read then
+    lost[#lost + 1] = i
+  else
+    if cur ~= new then redis.call('HSET', KEYS[i], field, new) end
+    for j = v0, a - 1, 5 do
+      local place, ts = ARGV[j], ARGV[j + 1]
+      redis.call('ZADD', last, 'GT', ts, place)
+      redis.call('HSET', last_by, place, unit)
+      redis.call('ZADD', ARGV[j + 2], 'GT', ts, place)
+      redis.call('ZADD', ARGV[j + 3], 'GT', ts, ARGV[j + 4])
+    end
+  end
+end
+return lost
 """
+CLAIM_ROUNDS = 5  # a unit's positions contended this often in one batch are left out (logged)
+
+
+@dataclass(slots=True)
+class _Stepped:
+    """What one unit's positions of a batch made of its tracker."""
+
+    read: bytes  # the tracker as read (b"" for none)
+    tracker: TrackerState | None
+    visits: list[tuple[Visit, str, str]]
+    presence: dict[tuple[int, str], float]
 
 
 def _tracker(raw: bytes | None) -> TrackerState | None:
@@ -91,44 +133,33 @@ class CoverageRecorder:
         self._write = r.register_script(_WRITE_TRACKERS)
 
     def record(self, positions: Sequence[UnitPosition]) -> list[Visit]:
-        """Two round trips whatever the batch size: read the units (profile and tracker),
-        write trackers and visits. Safe to retry: nothing is kept unless the write succeeds."""
-        units = list(dict.fromkeys(p.unit_id for p in positions))
-        rows = read_hashes(
-            self.r,
-            [keys.state("unit", u) for u in units],
-            ["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD],
-        )
-        profile = {u: [as_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
-        trackers = {u: _tracker(row[3]) for u, row in zip(units, rows, strict=True)}
+        """Two round trips whatever the batch size: read the units (profile and tracker), write
+        their trackers (compare and set) with their visits; a unit whose tracker another worker
+        moved meanwhile is read and stepped again. Safe to retry: a unit's visits are kept with
+        its tracker or not at all."""
+        ordered = sorted(positions, key=lambda x: x.ts_ms)
+        todo = list(dict.fromkeys(p.unit_id for p in ordered))
         visits: list[tuple[Visit, str, str]] = []
         presence: dict[tuple[int, str], float] = defaultdict(float)
-        changed = set()
-        for p in sorted(positions, key=lambda x: x.ts_ms):
-            kind, department, status = profile[p.unit_id]
-            if not kind:
-                continue  # no profile yet: which rules apply is unknown
-            pos = Position(p.ts_ms, p.lon, p.lat, kind, status or "available", p.speed_m_s)
-            places = self.geo.locate(p.lon, p.lat)
-            state = trackers[p.unit_id]
-            trackers[p.unit_id], made, seconds = step(state, pos, places, self.geo.rules, p.unit_id)
-            if trackers[p.unit_id] is not state:
-                changed.add(p.unit_id)
-            if seconds > 0 and (places.land or places.sea):
-                cell = h3.latlng_to_cell(p.lat, p.lon, self.hex_res)
-                presence[(p.ts_ms // HOUR_MS, f"{cell}|{kind}|{department}")] += seconds
-            visits += [(v, kind, department) for v in made]
-        pipe = self.r.pipeline(transaction=False)
-        done = [(u, t) for u in changed if (t := trackers[u]) is not None]
-        if done:
-            self._write(
-                keys=[keys.state("unit", u) for u, _ in done],
-                args=[t.to_json() for _, t in done] + [keys.COVERAGE_TRACKER_FIELD],
-                client=pipe,
+        for _ in range(CLAIM_ROUNDS):
+            if not todo:
+                break
+            wanted = set(todo)
+            stepped = self._step([p for p in ordered if p.unit_id in wanted], todo)
+            lost = self._claim(stepped)
+            for u, done in stepped.items():
+                if u not in lost:
+                    visits += done.visits
+                    for k, seconds in done.presence.items():
+                        presence[k] += seconds
+            todo = [u for u in todo if u in lost]
+        if todo:
+            log.warning(
+                "coverage: %d unit(s) contended %d times, positions left out: %s",
+                len(todo),
+                CLAIM_ROUNDS,
+                todo[:5],
             )
-        _queue_visits(pipe, visits)
-        if len(pipe):
-            pipe.execute()
         for k, seconds in presence.items():
             self.pending[k] += seconds
         latest = max((p.ts_ms for p in positions), default=0)
@@ -138,6 +169,65 @@ class CoverageRecorder:
         ):
             self.flush(latest)
         return [v for v, _k, _d in visits]
+
+    def _step(self, positions: list[UnitPosition], units: list[str]) -> dict[str, _Stepped]:
+        """The units' positions (in time order) stepped on their trackers as read now."""
+        rows = read_hashes(
+            self.r,
+            [keys.state("unit", u) for u in units],
+            ["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD],
+        )
+        profile = {u: [as_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
+        out = {
+            u: _Stepped(row[3] or b"", _tracker(row[3]), [], defaultdict(float))
+            for u, row in zip(units, rows, strict=True)
+            if row[0]  # no profile yet: which rules apply is unknown
+        }
+        for p in positions:
+            done = out.get(p.unit_id)
+            if done is None:
+                continue
+            kind, department, status = profile[p.unit_id]
+            pos = Position(p.ts_ms, p.lon, p.lat, kind, status or "available", p.speed_m_s)
+            places = self.geo.locate(p.lon, p.lat)
+            done.tracker, made, seconds = step(done.tracker, pos, places, self.geo.rules, p.unit_id)
+            if seconds > 0 and (places.land or places.sea):
+                cell = h3.latlng_to_cell(p.lat, p.lon, self.hex_res)
+                done.presence[(p.ts_ms // HOUR_MS, f"{cell}|{kind}|{department}")] += seconds
+            done.visits += [(v, kind, department) for v in made]
+        return out
+
+    def _claim(self, stepped: dict[str, _Stepped]) -> set[str]:
+        """Write the stepped trackers, with their visits, where they are still as read; the
+        units lost."""
+        units = [u for u, done in stepped.items() if done.tracker is not None]
+        if not units:
+            return set()
+        args: list[str | bytes | int] = [
+            keys.COVERAGE_TRACKER_FIELD,
+            keys.COVERAGE_LAST,
+            keys.COVERAGE_LAST_BY,
+        ]
+        days = set()
+        for u in units:
+            done = stepped[u]
+            args += (u, done.read, done.tracker.to_json(), len(done.visits))  # type: ignore[union-attr]
+            for v, kind, department in done.visits:
+                day = keys.coverage_day(local_day(v.ts_ms))
+                days.add(day)
+                args += (
+                    v.place_id,
+                    v.ts_ms,
+                    keys.coverage_last(kind, department),
+                    day,
+                    f"{v.place_id}|{kind}|{department}",
+                )
+        pipe = self.r.pipeline(transaction=False)
+        self._write(keys=[keys.state("unit", u) for u in units], args=args, client=pipe)
+        for day in days:
+            pipe.expire(day, DAY_KEEP_S)
+        lost = pipe.execute()[0]
+        return {units[int(i) - 1] for i in lost}
 
     def flush(self, now_ms: int | None = None) -> None:
         """Write the presence seconds summed so far, per hour and per local day (a day or a

@@ -152,3 +152,42 @@ def test_a_window_reads_whole_local_days_from_their_day_hash() -> None:
         keys.coverage_presence(coverage.utc_hour(midnight - hour)),
         keys.coverage_presence_day(coverage.local_day(midnight)),
     ]
+
+
+def test_two_workers_stepping_one_unit_at_once_never_count_its_presence_twice(
+    r: redis.Redis, cov: CoverageGeography
+) -> None:
+    """A shared subscription deals one unit's positions to two workers. Worker A reads the
+    unit's tracker and steps its positions; before it writes, worker B records the others. A's
+    write finds the tracker moved, so A reads it again and steps its positions on B's tracker
+    (only the one later than all of B's adds anything): the presence is never counted twice,
+    and the tracker never goes back. Without the compare-and-set, A would overwrite B's
+    tracker and add its own seconds on top (the heatmap would show more time than the unit
+    spent)."""
+    write_patrol_unit(r, "F-9")
+    walk = walk_around_cell("F-9", 180)
+    alone = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
+    alone.record(walk)
+    whole = coverage.presence(r, T0, T0 + 200_000)[CELL]
+    r.flushdb()
+
+    write_patrol_unit(r, "F-9")
+    a = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
+    b = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
+    first_step, rounds = a._step, []
+
+    def step_then_b_writes(positions: list, units: list) -> dict:
+        out = first_step(positions, units)
+        if not rounds:  # between A's read and A's write, once
+            b.record(walk[1::2])
+        rounds.append(len(positions))
+        return out
+
+    a._step = step_then_b_writes  # type: ignore[method-assign]
+    a.record(walk[0::2])
+    assert len(rounds) == 2, "A's write must have found the tracker moved and stepped again"
+    b_only = coverage.presence(r, T0, T0 + 200_000)[CELL]
+    assert 0 < b_only <= whole
+    tracker = r.hget(keys.state("unit", "F-9"), keys.COVERAGE_TRACKER_FIELD)
+    # on B's tracker, A's one position later than all of B's was stepped: the tracker is at it
+    assert orjson.loads(tracker)[0] == walk[-1].ts_ms == walk[0::2][-1].ts_ms
