@@ -8,6 +8,8 @@ would otherwise build the first time it covers the day."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 
 import redis
 
@@ -33,6 +35,10 @@ def close_day(r: redis.Redis, day: str, now_ms: int, rules: DispatchRules | None
     history may still fill it); True when it wrote them."""
     if kpi_days.is_closed(r, day) or day not in kpi_days.ran_days(r, [day]):
         return False
+    if not kpi_days.claim_close(r, day, f"{socket.gethostname()}:{os.getpid()}"):
+        return False  # another worker is closing it
+    if kpi_days.is_closed(r, day):
+        return False  # closed between the first look and the claim
     start, end = day_bounds_ms(day)
     on_duty = kpis.units_on_duty_by_hour(kpi_days.status_events(r, start, end), start, end)
     readings, profiles = kpi_days.sensor_readings(r, start)

@@ -239,6 +239,13 @@ def kpi_day(day: str) -> str:
     return f"kpi:day:{day}"
 
 
+def kpi_day_closing(day: str) -> str:
+    """Present (with a time to live) while one worker closes a local day (YYYYMMDD): with
+    several workers, the day's rows are computed and written once, and its retention erasure
+    recorded once."""
+    return f"kpi:day:{day}:closing"
+
+
 def kpi_incidents(day: str) -> str:
     """Hash of the incident figures' additive tables for the incidents created on a local day
     (store/kpi_incident_days.py): tables (JSON), live (ids still open or not of the day, read

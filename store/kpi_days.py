@@ -210,6 +210,14 @@ def is_closed(r: redis.Redis, day: str) -> bool:
     return bool(r.hexists(keys.kpi_day(day), "closed_ms"))
 
 
+CLOSING_S = 600  # a worker that died while closing a day leaves it to another after this
+
+
+def claim_close(r: redis.Redis, day: str, worker: str) -> bool:
+    """True for the one worker that may close `day` now (the others see it claimed)."""
+    return bool(r.set(keys.kpi_day_closing(day), worker, nx=True, ex=CLOSING_S))
+
+
 def unit_names(r: redis.Redis, unit_ids: Iterable[str]) -> dict[str, str]:
     """The names of these units as their profiles say (units without one are left out)."""
     ids = list(unit_ids)

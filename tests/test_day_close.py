@@ -71,6 +71,22 @@ def test_a_closed_day_keeps_units_on_duty_and_water_rows_once(r: redis.Redis) ->
     assert day_close.close_day(r, DAY, now + 5000) is False  # once
 
 
+def test_with_several_workers_one_closes_the_day(r: redis.Redis) -> None:
+    """Another worker holds the day's claim: this one leaves the day to it (the rows and the
+    retention erasure after them are written once); a claim left by a worker that died runs
+    out, and then the day is closed."""
+    _status(r, "U-1", START + 8 * H, "available")
+    LiveStore(r, 48 * H, 100).heartbeat({"ts_ms": START + 7 * H}, day=DAY)
+    now = END + day_close.GRACE_MS + 1
+    assert kpi_days.claim_close(r, DAY, "worker-2") is True
+    assert day_close.close_day(r, DAY, now) is False
+    assert not kpi_days.is_closed(r, DAY)
+    assert 0 < r.ttl(keys.kpi_day_closing(DAY)) <= kpi_days.CLOSING_S
+    r.delete(keys.kpi_day_closing(DAY))  # as when its time to live ran out
+    assert day_close.close_day(r, DAY, now) is True
+    assert kpi_days.is_closed(r, DAY)
+
+
 def test_a_day_the_system_did_not_run_is_not_closed_and_history_may_fill_it(
     r: redis.Redis,
 ) -> None:
