@@ -203,15 +203,18 @@ class IngestWorker:
         )
         # vessels that go dark, loiter or fish in the moratorium (config/vessel_rules.json)
         self.vessel_watch = vessel_watch.VesselWatch(self.redis, self.geography, settings, clock)
-        # MQTT 5 where the messages come from the broker (its session's expiry, shared
-        # subscriptions); 3.1.1 to the embedded broker, which only carries the notices out
-        session = Session5(settings.mqtt_session_expiry_s)
+        # MQTT 5 for a member of a shared subscription (MQTT_SHARE_GROUP) on an external broker:
+        # its slot's session then expires (MQTT_SESSION_EXPIRY_S) when the slot is given up. A
+        # lone worker keeps a 3.1.1 persistent session, which resumes the same way: paho reads
+        # each MQTT 5 message ~20-35 us slower (a Properties object built per message; docs/
+        # deploy.md, 11). The embedded broker speaks 3.1.1 only and carries just the notices.
+        shared = settings.ingest_source == "mqtt" and settings.mqtt_share_group is not None
         self.client = mqtt_client(
             settings.effective_mqtt_url,
             settings.mqtt_client_id,
             persistent=True,
             manual_ack=True,
-            session5=session if settings.ingest_source == "mqtt" else None,
+            session5=Session5(settings.mqtt_session_expiry_s) if shared else None,
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
