@@ -137,44 +137,6 @@ def written_fields(ops: list[Op], verdicts: list[str]) -> dict[str, list[dict[st
     return out
 
 
-class _Writer(threading.Thread):
-    """Writes and acknowledges handled batches, in order, while the worker's thread handles the
-    next one: the time a batch waits for Redis is no longer time no message is parsed. At most
-    one handled batch waits here, so memory and the delay of acks stay bounded. A failure that
-    is not Redis being away (those are retried inside) stops the worker, and `finish` raises it:
-    no later batch may be acknowledged past one that was not written."""
-
-    def __init__(self, commit: Any, stop: threading.Event) -> None:
-        super().__init__(name="ingest-writer", daemon=True)
-        self.commit, self.stop = commit, stop
-        self.pending: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=1)
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        while (item := self.pending.get()) is not None:
-            try:
-                self.commit(*item)
-            except BaseException as e:  # handed to the worker's thread by `finish`
-                self.failure = e
-                self.stop.set()
-                return
-
-    def put(self, *item: Any) -> None:
-        while self.is_alive():
-            with contextlib.suppress(queue.Full):
-                self.pending.put(item, timeout=0.2)
-                return
-        raise RuntimeError("the ingest writer stopped") from self.failure
-
-    def finish(self) -> None:
-        if self.is_alive():
-            with contextlib.suppress(queue.Full):
-                self.pending.put(None, timeout=30)  # after the batch waiting, if any
-            self.join(timeout=60)
-        if self.failure is not None and not isinstance(self.failure, REDIS_ERRORS):
-            raise self.failure
-
-
 class IngestWorker:
     def __init__(
         self, settings: Settings, stop: threading.Event | None = None, clock: Clock = system_ms
@@ -319,11 +281,9 @@ class IngestWorker:
         return batch
 
     def process(self, batch: list[Received]) -> None:
-        """Handle and write one batch, then acknowledge it (`run` does the two steps on two
-        threads, so that the next batch is handled while this one is being written)."""
-        self._commit(batch, *self._prepare(batch))
-
-    def _prepare(self, batch: list[Received]) -> tuple[_Handled, HandlerContext]:
+        """Handle and write one batch, then acknowledge it. (A thread of its own writing one
+        batch while the next is handled was measured slower: the two threads queue for the
+        GIL, and the worker's CPU a message went up, not down.)"""
         ctx = HandlerContext(
             received_ms=batch[0].received_ms,
             owntracks_units=self.owntracks,
@@ -331,7 +291,7 @@ class IngestWorker:
             remember_sensor=self._remember_sensor,
             zones_at=self.geography.zones_at,
         )
-        return self._handle(batch, ctx), ctx
+        self._commit(batch, self._handle(batch, ctx), ctx)
 
     def _commit(self, batch: list[Received], handled: _Handled, ctx: HandlerContext) -> None:
         if handled.fragments:
@@ -487,14 +447,12 @@ class IngestWorker:
             daemon=True,
         )
         reading.start()
-        writer = _Writer(self._commit, self.stop)
-        writer.start()
         last_beat = last_notices = 0.0
         try:
             while not self.stop.is_set():
                 batch = self._take_batch()
                 if batch:
-                    writer.put(batch, *self._prepare(batch))
+                    self.process(batch)
                 if self.connected and time.monotonic() - last_notices >= NOTICES_EVERY_S:
                     try:
                         notices.publish_due()
@@ -520,7 +478,6 @@ class IngestWorker:
                     except REDIS_ERRORS:
                         pass  # the next batch's retry loop reports Redis being away
         finally:
-            writer.finish()  # the batches handled are written and acknowledged, or none is
             with contextlib.suppress(*REDIS_ERRORS):
                 self.recorder.flush()  # the heatmap seconds summed since the last write
             self.client.disconnect()
