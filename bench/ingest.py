@@ -74,8 +74,8 @@ DEFAULTS: dict[str, Any] = {
 BROKERS = ("mosquitto", "embedded")
 FSYNC = ("", "always", "everysec", "no")  # "": the embedded server's default
 SUBSCRIBERS = ("worker", "baseline")
-TARGET_MSG_S = 5000
-TARGET_RATIO = 0.5
+TARGET_MSG_S = 10_000  # issue 19: one worker, QoS 1 over mosquitto
+TARGET_RATIO = 0.8  # of the bare paho -> Redis baseline of the same run
 TARGET_P99_MS = 250
 STALL_S = 10.0  # no progress for this long after the publisher finished: the rest is lost
 _TAG_TIME = re.compile(rb"\\c:(\d+)\*")
@@ -445,8 +445,8 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
             "cpu_per_message": ratio(w["cpu_us_per_message"], b["cpu_us_per_message"]),
         },
         "targets": {
-            "worker_min_5000_msg_s": w["messages_per_s"] >= TARGET_MSG_S,
-            "worker_at_least_half_of_baseline": (
+            "worker_min_10000_msg_s": w["messages_per_s"] >= TARGET_MSG_S,
+            "worker_at_least_0_8_of_baseline": (
                 ratio(w["messages_per_s"], b["messages_per_s"]) or 0
             )
             >= TARGET_RATIO,
