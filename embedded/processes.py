@@ -102,9 +102,10 @@ def mosquitto_binary() -> str:
     return found
 
 
-def mosquitto(data_dir: Path, port: int | None = None) -> ServerProcess:
+def mosquitto(data_dir: Path, port: int | None = None, log: Path | None = None) -> ServerProcess:
     """mosquitto with persistence (sessions survive a restart) and queues large enough that
-    it never drops QoS 1 messages for a slow subscriber (its default is 1,000)."""
+    it never drops QoS 1 messages for a slow subscriber (its default is 1,000); with `log`,
+    every packet logged there (who was sent and who acknowledged what: tests)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "mosquitto.conf"
@@ -119,7 +120,7 @@ def mosquitto(data_dir: Path, port: int | None = None) -> ServerProcess:
         "max_queued_messages 1000000\n"
         "max_inflight_messages 1000\n"
         "max_packet_size 1048576\n"
-        "log_dest none\n"
+        + (f"log_dest file {log}\nlog_type all\n" if log else "log_dest none\n")
     )
     return ServerProcess([mosquitto_binary(), "-c", str(conf)], port, "mosquitto").start()
 

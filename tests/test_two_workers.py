@@ -31,7 +31,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import redis
 
-from embedded.processes import ServerProcess, free_port, mosquitto_binary
+from embedded.processes import ServerProcess, mosquitto
 from ingest.worker import BATCH_MAX
 from store import keys, reader
 from tests.helpers import ROOT, wait_for
@@ -50,24 +50,9 @@ UNIT = "U-TW{:05d}"  # one unit per message: no position can be older than anoth
 
 
 def logged_mosquitto(data_dir: Path) -> tuple[ServerProcess, Path]:
-    """mosquitto as embedded.processes.mosquitto() configures it (persistence, queues large
-    enough), logging every packet to a file: who was sent and who acknowledged what."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port, log = free_port(), data_dir / "mosquitto.log"
-    conf = data_dir / "mosquitto.conf"
-    conf.write_text(
-        ("user root\n" if os.geteuid() == 0 else "") + f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence true\n"
-        f"persistence_location {data_dir.resolve()}/\n"
-        "autosave_interval 1\n"
-        "max_queued_messages 1000000\n"
-        "max_inflight_messages 1000\n"
-        f"log_dest file {log}\n"
-        "log_type all\n"
-    )
-    srv = ServerProcess([mosquitto_binary(), "-c", str(conf)], port, "mosquitto").start()
-    return srv, log
+    """mosquitto as the tests run it, logging every packet to a file."""
+    log = data_dir / "mosquitto.log"
+    return mosquitto(data_dir, log=log), log
 
 
 def start_worker(redis_port: int, mqtt_port: int, client_id: str, data: Path) -> subprocess.Popen:
