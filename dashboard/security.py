@@ -254,6 +254,10 @@ def install(server: Flask, app: dash.Dash, settings: Settings) -> None:
             max(settings.session_hours * 3600, settings.wall_session_days * 86_400)
         ),
         WTF_CSRF_TIME_LIMIT=int(settings.session_hours * 3600),
+        # The cookie is sent again only when the session changed. Refreshed on every response
+        # (Flask's default for a permanent session), a slow request begun before a change (the
+        # language switch) answered after it and put the old session back in the browser.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     server.session_interface = _SessionInterface()
     dash_endpoints = frozenset(app.routes)

@@ -45,6 +45,19 @@ def test_login_stores_an_argon2id_hash_and_opens_a_server_side_session(
     assert c.get("/_dash-layout").status_code == 200
 
 
+def test_a_request_that_changes_nothing_leaves_the_session_cookie_alone(
+    chief_server: Flask,
+) -> None:
+    """A page's requests run in parallel: one begun before the language switch and answered
+    after it must not send the browser its older session (with the old language) back."""
+    c = client(chief_server)
+    login(c, "chief")
+    assert c.get("/").status_code == 200
+    resp = c.get("/_dash-layout")
+    assert resp.status_code == 200
+    assert not [h for h in resp.headers.getlist("Set-Cookie") if h.startswith("session=")]
+
+
 EVIL_NEXT = [
     "//evil.example/",
     "https://evil.example/",
