@@ -259,19 +259,6 @@ def record(
     return visits
 
 
-def _queue_visits(pipe: redis.client.Pipeline, visits: list[tuple[Visit, str, str]]) -> None:
-    days = set()
-    for v, kind, department in visits:
-        pipe.zadd(keys.COVERAGE_LAST, {v.place_id: v.ts_ms}, gt=True)
-        pipe.hset(keys.COVERAGE_LAST_BY, v.place_id, v.unit_id)
-        pipe.zadd(keys.coverage_last(kind, department), {v.place_id: v.ts_ms}, gt=True)
-        day = keys.coverage_day(local_day(v.ts_ms))
-        pipe.zadd(day, {f"{v.place_id}|{kind}|{department}": v.ts_ms}, gt=True)
-        days.add(day)
-    for day in days:
-        pipe.expire(day, DAY_KEEP_S)
-
-
 # -- questions ----------------------------------------------------------------------------------
 
 
