@@ -38,7 +38,9 @@ NOTES = [
     "update_ms = from the moment ingest announced the first change an update carries (its "
     "live-changes entry id, Redis' clock on this machine) to the update ready to send: the "
     "wait for the picture thread, reading the changed entities, diff and serialising "
-    "(update_cpu_ms: that step's CPU time; update_features: records changed per update); "
+    "(update_cpu_ms: that step's CPU time; update_features: records changed per update; "
+    "update_ms_with_overlays: the updates that carried alerts or incidents, which the picture "
+    "reads again whole when their version moved, beside the other updates'); "
     "baseline_whole_picture_ms = reading and serialising the whole picture, what every poll "
     "did before (the polling path), measured in the same process and run, right after the "
     "window (in it, it would hold the measured picture up)",
@@ -189,6 +191,12 @@ def build(
         "summary": {
             "update_server_p95_ms": update_ms.get("p95"),
             "update_server_whole_picture_p95_ms": whole_ms.get("p95"),
+            "update_server_with_overlays_p95_ms": pushed["feed"]
+            .get("update_ms_with_overlays", {})
+            .get("p95"),
+            "update_server_units_vessels_sensors_only_p95_ms": pushed["feed"]
+            .get("update_ms_units_vessels_sensors_only", {})
+            .get("p95"),
             "bytes_per_s_at_1_update_s": pushed["stream"]["bytes_per_s"],
             "stream_updates_per_s": pushed["stream"]["updates_per_s"],
             "stream_picture_bytes": pushed["stream"]["picture_bytes"],

@@ -19,6 +19,7 @@ from services.context import build
 from services.picture import PictureFeed
 
 BASELINE_READS = 10
+OVERLAY_LAYERS = {"alerts", "incidents"}
 
 
 def _pct(values: list[float]) -> dict[str, Any]:
@@ -80,6 +81,7 @@ def _feed_loop(settings: Settings, redis_url: str, seconds: float, out: Any) -> 
     updates: list[float] = []
     cpu: list[float] = []
     sizes: list[float] = []
+    overlays: list[bool] = []  # the update carried alerts or incidents (re-read whole)
     baseline: list[float] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -89,6 +91,7 @@ def _feed_loop(settings: Settings, redis_url: str, seconds: float, out: Any) -> 
             updates.append(time.time() * 1000 - update.announced_ms)
             cpu.append((time.thread_time() - c0) * 1000)
             sizes.append(sum(len(x) for x in update.changed.values()))
+            overlays.append(bool(OVERLAY_LAYERS & (update.changed.keys() | update.gone.keys())))
     for _ in range(BASELINE_READS):  # after the window: it would hold the picture up
         t0 = time.perf_counter()
         orjson.dumps(baseline_feed._read_all())  # the polling path: everything, every time
@@ -99,6 +102,12 @@ def _feed_loop(settings: Settings, redis_url: str, seconds: float, out: Any) -> 
             "update_ms": _pct(updates),
             "update_cpu_ms": _pct(cpu),
             "update_features": _pct(sizes),
+            "update_ms_with_overlays": _pct(
+                [u for u, o in zip(updates, overlays, strict=True) if o]
+            ),
+            "update_ms_units_vessels_sensors_only": _pct(
+                [u for u, o in zip(updates, overlays, strict=True) if not o]
+            ),
             "baseline_whole_picture_ms": _pct(baseline),
             "features": {name: len(layer) for name, layer in feed.layers.items()},
         }

@@ -96,6 +96,9 @@ def test_map_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     assert pushed["stream"]["picture_bytes"] > 0 and pushed["stream"]["updates"] >= 1
     assert pushed["feed"]["features"]["units"] == 50
     _ordered(pushed["feed"]["update_ms"])
+    feed = pushed["feed"]  # every update counted once: with alerts or incidents, or without
+    split = (feed["update_ms_with_overlays"], feed["update_ms_units_vessels_sensors_only"])
+    assert sum(x["count"] for x in split) == feed["update_ms"]["count"]
     _ordered(pushed["feed"]["baseline_whole_picture_ms"])
 
     pages = pushed["pages"]  # three streams at once, each on its own session
