@@ -4,7 +4,7 @@ and the live-state API read it here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,10 @@ def entities(
     return snapshots.entities(ctx.redis, kind, ctx.now_ms(), tuple(fields or ()))  # type: ignore[arg-type]
 
 
-def open_alerts(ctx: AppContext, limit: int = 200) -> list[dict[str, Any]]:
-    return snapshots.open_alerts(ctx.redis, limit=limit)
+def open_alerts(
+    ctx: AppContext, limit: int = 200, known: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    return snapshots.open_alerts(ctx.redis, limit=limit, known=known)
 
 
 def picture(ctx: AppContext, unit_fields: Sequence[str], vessel_fields: Sequence[str]) -> Picture:

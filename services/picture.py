@@ -242,8 +242,9 @@ class PictureFeed:
                 live_changes.apply(held, groups, KEPT[kind])
         fresh: dict[str, pic.Layer] = {}
         if overlays:
-            alerts_before = self._alerts
-            self._alerts = live.open_alerts(ctx)
+            alerts_before = self._alerts  # read again: only the alerts raised since
+            known = {str(a.get("id")): a for a in alerts_before}
+            self._alerts = live.open_alerts(ctx, known=known)
             alerted = _alerted_sources(alerts_before, self._alerts)
             redo["sensor"] |= alerted & self._rows["sensor"].keys()
             fresh |= self._alerts_and_incidents()

@@ -201,13 +201,21 @@ def _with_ts(fields: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*fields, "ts"))) if fields else ()
 
 
-def open_alerts(r: redis.Redis, limit: int = 200) -> list[dict[str, Any]]:
-    """Open alerts, newest first."""
+def open_alerts(
+    r: redis.Redis, limit: int = 200, known: Mapping[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Open alerts, newest first. `known` (id -> the alert as read before) are taken as they
+    are, not read again: an alert is written once when raised, and what changes it later
+    (acknowledged, closed) adds fields of its own; a close takes it out of the open index,
+    which is always read. A live picture reads only the alerts raised since its last read."""
+    known = known or {}
     ids = [x.decode() for x in r.zrevrange(keys.ALERTS_OPEN, 0, limit - 1)]
+    unread = [a for a in ids if a not in known]
     pipe = r.pipeline(transaction=False)
-    for alert_id in ids:
+    for alert_id in unread:
         pipe.hgetall(keys.alert(alert_id))
-    return [_typed(raw) for raw in pipe.execute() if raw]
+    read = dict(zip(unread, pipe.execute() if unread else [], strict=True))
+    return [known[a] if a in known else _typed(read[a]) for a in ids if a in known or read.get(a)]
 
 
 def version(r: redis.Redis) -> int:

@@ -7,7 +7,7 @@ import redis
 
 from ingest import sensors, units, vessels
 from ingest.context import HandlerContext
-from store import snapshots
+from store import alerts, snapshots
 from store.writer import LiveStore
 
 TS = 1_764_300_000_000
@@ -101,3 +101,28 @@ def test_open_alerts_newest_first(r: redis.Redis) -> None:
     alerts = snapshots.open_alerts(r)
     assert [a["ts"] for a in alerts] == [TS + 2, TS + 1]
     assert alerts[0]["severity"] == "critical" and alerts[0]["lat"] == 22.5
+
+
+def test_open_alerts_read_again_only_those_raised_since(r: redis.Redis) -> None:
+    """A live picture passes the alerts it holds: those are not read again (an alert is
+    written once), a new one is read, a closed one leaves."""
+    store = LiveStore(r, 3_600_000, 1000)
+    profile = {"kind": "seawater", "water_class": "I", "name": "近岸1", "lon": 114.5, "lat": 22.5}
+    ctx = HandlerContext(received_ms=TS, sensor_profile=lambda _s: profile)
+
+    def raise_alert(seq: int) -> None:
+        reading = {"sensor_id": "S-1", "seq": seq, "ts": TS + seq, "values": {"COD": 9.0}}
+        store.write(sensors.handle_reading("S-1", orjson.dumps(reading), ctx), TS)
+
+    raise_alert(1)
+    raise_alert(2)
+    held = snapshots.open_alerts(r)
+    assert len(held) == 2
+    first, second = sorted(held, key=lambda a: a["ts"])
+    raise_alert(3)
+    alerts.close(r, str(first["id"]), "chief", TS + 10, 3_600_000, "handled")
+    again = snapshots.open_alerts(r, known={str(a["id"]): a for a in held})
+    assert [a["ts"] for a in again] == [TS + 3, TS + 2]
+    assert again[1] is second  # held, not read again
+    assert again[0]["severity"] == "critical" and again[0]["lat"] == 22.5  # read: new
+    assert again == snapshots.open_alerts(r)  # the same as reading them all
