@@ -140,6 +140,8 @@ def build(
     per = [x for x in (blocking(active), blocking(wall["active"])) if x is not None]
     at_1_update_s = max(per) if per else None
     update_ms = pushed["feed"].get("update_ms", {})
+    with_overlays = pushed["feed"].get("update_ms_with_overlays", {})
+    entities_only = pushed["feed"].get("update_ms_units_vessels_sensors_only", {})
     whole_ms = pushed["feed"].get("baseline_whole_picture_ms", {})
     p2p = pixel["publish_to_pixel_ms"]
     for name, w in (("page", active), ("idle page", idle), ("wall", wall["active"])):
@@ -191,12 +193,8 @@ def build(
         "summary": {
             "update_server_p95_ms": update_ms.get("p95"),
             "update_server_whole_picture_p95_ms": whole_ms.get("p95"),
-            "update_server_with_overlays_p95_ms": pushed["feed"]
-            .get("update_ms_with_overlays", {})
-            .get("p95"),
-            "update_server_units_vessels_sensors_only_p95_ms": pushed["feed"]
-            .get("update_ms_units_vessels_sensors_only", {})
-            .get("p95"),
+            "update_server_with_overlays_p95_ms": with_overlays.get("p95"),
+            "update_server_units_vessels_sensors_only_p95_ms": entities_only.get("p95"),
             "bytes_per_s_at_1_update_s": pushed["stream"]["bytes_per_s"],
             "stream_updates_per_s": pushed["stream"]["updates_per_s"],
             "stream_picture_bytes": pushed["stream"]["picture_bytes"],

@@ -214,8 +214,8 @@ def open_alerts(
     pipe = r.pipeline(transaction=False)
     for alert_id in unread:
         pipe.hgetall(keys.alert(alert_id))
-    read = dict(zip(unread, pipe.execute() if unread else [], strict=True))
-    return [known[a] if a in known else _typed(read[a]) for a in ids if a in known or read.get(a)]
+    read = {a: _typed(raw) for a, raw in zip(unread, pipe.execute(), strict=True) if raw}
+    return [known[a] if a in known else read[a] for a in ids if a in known or a in read]
 
 
 def version(r: redis.Redis) -> int:
