@@ -44,16 +44,6 @@ def _given(**values: Any) -> Props:
     return {k: v for k, v in values.items() if v is not None and v != ""}
 
 
-def _copied(out: Props, e: dict[str, Any], fields: tuple[str, ...]) -> Props:
-    """`out` with the fields of `e` that are there, as they are (_given's rule: the pictures
-    make hundreds of records a second, so without a dict of arguments per record)."""
-    for f in fields:
-        v = e.get(f)
-        if v is not None and v != "":
-            out[f] = v
-    return out
-
-
 def vessel_course(v: dict[str, Any]) -> float | None:
     """Course over ground, else true heading; None when the vessel reports neither (AIS sends
     360 / 511 for "not available")."""
@@ -65,38 +55,109 @@ def vessel_course(v: dict[str, Any]) -> float | None:
     return None
 
 
-UNIT_SHOWN = ("status", "department", "kind", "level", "speed_kmh", "course", "ts")
+# How a record is made from its entity's row: each shown field from the row fields it needs,
+# by a function that gives None when there is nothing to show (no function: the row's field
+# of that name as it is). One definition serves both the whole record (a read) and the change
+# to a held one when some row fields changed (an update: only the shown fields those feed are
+# made again, and compared). An empty text shows nothing, as a missing one.
+Make = Callable[[dict[str, Any]], Any]
+Shown = tuple[str, tuple[str, ...], Make | None]
+
+
+def _rounded(f: str) -> Make:
+    return lambda row: round(row[f], COORD_DECIMALS)  # asked only of a located row
+
+
+def _text(f: str) -> Make:
+    return lambda row: str(row[f]) if row.get(f) else None
+
+
+class Recipe:
+    """A kind's record: which rows are drawn (`drawn(row, now_ms)`) and the fields shown."""
+
+    def __init__(self, drawn: Callable[[dict[str, Any], int], bool], *shown: Shown) -> None:
+        self.drawn, self.shown = drawn, shown
+        self._needed = frozenset(f for _, needs, _ in shown for f in needs)
+        # the shown fields fed by a set of needed row fields, for the sets met so far (a
+        # handful recur: a report's, a status'; at most one per subset of `_needed`)
+        self._fed: dict[frozenset[str], tuple[tuple[str, Make | None], ...]] = {}
+
+    def record(self, row: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
+        """The whole record of a row (None: not drawn)."""
+        if not self.drawn(row, now_ms):
+            return None
+        out = {}
+        for name, _, make in self.shown:
+            v = row.get(name) if make is None else make(row)
+            if v is not None and v != "":
+                out[name] = v
+        if subdistrict:
+            out["subdistrict"] = subdistrict
+        return out
+
+    def change(
+        self, row: dict[str, Any], record: Props, changed: set[str], now_ms: int
+    ) -> Props | None:
+        """What turns `record`, made from the row before the fields `changed` changed, into the
+        row's record now, as diff gives it (a field gone as None); None: no longer drawn. The
+        sub-district, made from the place by a lookup of its own, is the caller's."""
+        if not self.drawn(row, now_ms):
+            return None
+        out = {}
+        for name, make in self._fed_by(changed):
+            v = row.get(name) if make is None else make(row)
+            if v == "":
+                v = None
+            if v != record.get(name):
+                out[name] = v
+        return out
+
+    def _fed_by(self, changed: set[str]) -> tuple[tuple[str, Make | None], ...]:
+        key = self._needed.intersection(changed)
+        fed = self._fed.get(key)
+        if fed is None:
+            fed = tuple(
+                (name, make) for name, needs, make in self.shown if not key.isdisjoint(needs)
+            )
+            self._fed[key] = fed
+        return fed
+
+
+def _shown_as_is(*fields: str) -> tuple[Shown, ...]:
+    return tuple((f, (f,), None) for f in fields)
+
+
+def _heard(v: dict[str, Any], now_ms: int) -> bool:
+    ts = v.get("ts")
+    return located(v) and isinstance(ts, int) and not _gone(ts, now_ms)
+
+
+PLACE: tuple[Shown, ...] = (("lat", ("lat",), _rounded("lat")), ("lon", ("lon",), _rounded("lon")))
+UNIT = Recipe(
+    lambda u, _now: located(u),
+    *PLACE,
+    ("name", ("name",), _text("name")),
+    *_shown_as_is("status", "department", "kind", "level", "speed_kmh", "course", "ts"),
+)
+VESSEL = Recipe(
+    _heard,
+    *PLACE,
+    ("name", ("name",), _text("name")),
+    *_shown_as_is("callsign"),
+    ("ship_type", ("ship_type_text",), lambda v: v.get("ship_type_text") or None),
+    *_shown_as_is("sog_kn"),
+    ("course", ("cog", "heading"), lambda v: vessel_course(v)),
+    ("ts", ("ts",), lambda v: v["ts"]),
+)
+RECIPES = {"unit": UNIT, "vessel": VESSEL}
 
 
 def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
-    if not located(u):
-        return None
-    out = _place(u)
-    if u.get("name"):
-        out["name"] = str(u["name"])
-    if subdistrict:
-        out["subdistrict"] = subdistrict
-    return _copied(out, u, UNIT_SHOWN)
+    return UNIT.record(u, subdistrict, 0)
 
 
 def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
-    ts = v.get("ts")
-    if not located(v) or not isinstance(ts, int) or _gone(ts, now_ms):
-        return None
-    out = _place(v)
-    if v.get("name"):
-        out["name"] = str(v["name"])
-    _copied(out, v, ("callsign",))
-    if v.get("ship_type_text"):
-        out["ship_type"] = v["ship_type_text"]
-    _copied(out, v, ("sog_kn",))
-    course = vessel_course(v)
-    if course is not None:
-        out["course"] = course
-    if subdistrict:
-        out["subdistrict"] = subdistrict
-    out["ts"] = ts
-    return out
+    return VESSEL.record(v, subdistrict, now_ms)
 
 
 def departed(vessels: Layer, now_ms: int) -> list[str]:

@@ -115,6 +115,31 @@ def _settle() -> None:
     gc.freeze()
 
 
+def _differences(
+    held: dict[str, pic.Layer],
+    fresh: dict[str, pic.Layer],
+    only: dict[str, Iterable[str]],
+    changes: dict[str, dict[str, pic.Props | None]],
+) -> tuple[dict[str, pic.Layer], dict[str, list[str]]]:
+    """By layer, the records added or changed and the ids gone (PictureFeed._publish's
+    arguments; pic.diff's form)."""
+    changed: dict[str, pic.Layer] = {}
+    gone: dict[str, list[str]] = {}
+    for name, layer in fresh.items():
+        set_, removed = pic.diff(held[name], layer, only.get(name))
+        if set_:
+            changed[name] = set_
+        if removed:
+            gone[name] = removed
+    for name, by_id in changes.items():
+        for ident, change in by_id.items():
+            if change is None:
+                gone.setdefault(name, []).append(ident)
+            elif change:
+                changed.setdefault(name, {})[ident] = change
+    return changed, gone
+
+
 def _alerted_sources(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> set[str]:
     """The sources (sensor ids) of the alerts that differ between two readings."""
     old = {str(a.get("id")): a for a in before}
@@ -202,8 +227,8 @@ class PictureFeed:
         moved = self._changes.overlays != before.overlays
         if not moved and not self._changes.entities:
             return None
-        fresh, only = self._read_some(self._changes.entities, moved)
-        return self._publish(fresh, only, self._changes.first_ms)
+        fresh, only, changes = self._read_some(self._changes.entities, moved)
+        return self._publish(fresh, only, changes, self._changes.first_ms)
 
     def _read_all(self) -> dict[str, pic.Layer]:
         self._full_at = self._aged_at = time.monotonic()
@@ -223,23 +248,34 @@ class PictureFeed:
 
     def _read_some(
         self, written: dict[tuple[str, str], list[dict[str, Any]] | None], overlays: bool
-    ) -> tuple[dict[str, pic.Layer], dict[str, set[str]]]:
-        """The records of the entities the changes name, brought up to date from the fields
-        written (read back only when those are not given or the entity is new), with the ids
-        they are for (an id without a record is gone); and the alerts and incidents whole
-        when `overlays` changed (a sensor's colour follows its alerts)."""
+    ) -> tuple[dict[str, pic.Layer], dict[str, set[str]], dict[str, dict[str, pic.Props | None]]]:
+        """What the changes make of the entities they name: their held rows brought up to date
+        from the fields written (read back only when those are not given or the entity is
+        new); for a drawn unit or vessel, the change to its record made from the fields that
+        changed (None: no longer drawn), by layer; for the rest, their records made whole, with
+        the ids they are for (an id without a record is gone); and the alerts and incidents
+        whole when `overlays` changed (a sensor's colour follows its alerts)."""
         ctx, now = self.ctx, self.ctx.now_ms()
         redo: dict[str, set[str]] = {kind: set() for kind in FIELDS}
         unread: dict[str, list[str]] = {}
+        changes: dict[str, dict[str, pic.Props | None]] = {}
         for (kind, ident), groups in written.items():
             if kind not in redo:
                 continue
-            held = self._rows[kind].get(ident)
-            redo[kind].add(ident)
-            if held is None or groups is None:
+            row = self._rows[kind].get(ident)
+            if row is None or groups is None:
+                redo[kind].add(ident)
                 unread.setdefault(kind, []).append(ident)
-            else:
-                live_changes.apply(held, groups, KEPT[kind])
+                continue
+            changed = live_changes.apply(row, groups, KEPT[kind])
+            layer = pic.KIND_LAYER[kind]
+            record, recipe = self.layers[layer].get(ident), pic.RECIPES.get(kind)
+            if record is None or recipe is None:
+                redo[kind].add(ident)  # to draw anew, or a sensor: made whole
+            elif changed:
+                change = recipe.change(row, record, changed, now)
+                changes.setdefault(layer, {})[ident] = change
+        self._moved_subdistricts(changes)
         fresh: dict[str, pic.Layer] = {}
         if overlays:
             alerts_before = self._alerts  # read again: only the alerts raised since
@@ -266,14 +302,28 @@ class PictureFeed:
                 fresh[pic.KIND_LAYER[kind]] = self._records(
                     kind, {i: rows[i] for i in ids if i in rows}, now
                 )
-        return fresh, only
+        return fresh, only, changes
+
+    def _moved_subdistricts(self, changes: dict[str, dict[str, pic.Props | None]]) -> None:
+        """The sub-district of each record whose place changed, into its change when it differs
+        (one vectorised lookup, as for whole records)."""
+        moved = [
+            (self.layers[layer][ident], change)
+            for layer, by_id in changes.items()
+            for ident, change in by_id.items()
+            if change and ("lat" in change or "lon" in change)
+        ]
+        places = [{**record, **change} for record, change in moved]  # lat and lon: never None
+        for (record, change), sub in zip(moved, self._subdistricts(places), strict=True):
+            if (sub or None) != record.get("subdistrict"):
+                change["subdistrict"] = sub or None
 
     def _records(self, kind: str, rows: dict[str, dict[str, Any]], now: int) -> pic.Layer:
         """The layer's records of these entities' rows (those drawn)."""
         if kind == "sensor":
             return self._sensors(rows)
-        props = pic.unit_props if kind == "unit" else lambda v, s: pic.vessel_props(v, s, now)
-        return self._placed({i: props(row, None) for i, row in rows.items()})
+        recipe = pic.RECIPES[kind]
+        return self._placed({i: recipe.record(row, None, now) for i, row in rows.items()})
 
     def _placed(self, records: dict[str, pic.Props | None]) -> pic.Layer:
         """The records that are drawn, each with its sub-district (one vectorised lookup)."""
@@ -309,19 +359,15 @@ class PictureFeed:
         self,
         fresh: dict[str, pic.Layer],
         only: dict[str, Iterable[str]] | None = None,
+        changes: dict[str, dict[str, pic.Props | None]] | None = None,
         announced_ms: int | None = None,
     ) -> Update | None:
         """Publish what differs from the held picture. `fresh` holds layers whole, or for a
-        layer named in `only`, the records of those ids (an id without one is gone)."""
+        layer named in `only`, the records of those ids (an id without one is gone);
+        `changes`, by layer and id, the change to a held record as pic.diff gives it (None:
+        gone), made from the fields that changed (Recipe.change)."""
         only = only or {}
-        changed: dict[str, pic.Layer] = {}
-        gone: dict[str, list[str]] = {}
-        for name, layer in fresh.items():
-            set_, removed = pic.diff(self.layers[name], layer, only.get(name))
-            if set_:
-                changed[name] = set_
-            if removed:
-                gone[name] = removed
+        changed, gone = _differences(self.layers, fresh, only, changes or {})
         with self.changed:
             first = self.seq < 0
             if not first and not changed and not gone:
@@ -330,11 +376,11 @@ class PictureFeed:
             now = self.ctx.now_ms()  # the page's clock for ages ("last report 12 s ago")
             body = _body("update", since=since, seq=seq, now=now, changed=changed, gone=gone)
             update = Update(since, seq, body, changed, gone, announced_ms)
-            for name, layer in fresh.items():
-                if name not in only:
-                    self.layers[name] = layer
-                    continue
-                _changed_in_place(self.layers[name], changed.get(name, {}), gone.get(name, []))
+            for name in self.layers:
+                if name in fresh and name not in only:
+                    self.layers[name] = fresh[name]
+                elif name in changed or name in gone:
+                    _changed_in_place(self.layers[name], changed.get(name, {}), gone.get(name, []))
             self.seq = seq
             if not first:
                 self.updates.append(Sent(since, seq, body))

@@ -81,12 +81,14 @@ def _add(into: dict[tuple[str, str], list[dict[str, Any]] | None], written: dict
 
 def apply(
     row: dict[str, Any], groups: list[dict[str, Any]], kept: Mapping[str, Any] | None
-) -> None:
+) -> set[str]:
     """Bring a held, typed copy of an entity's hash (`kept`: only these fields, each to its
     type, snapshots.field_types; None: all, as snapshots.typed types them) up to date with the
     groups written to it, each only when it is not older than what the copy has, as the
     ingest scripts order them (with several workers, announcements may come in another order
-    than the writes)."""
+    than the writes). Gives the names of the fields whose value changed (with `kept` None:
+    every field written)."""
+    changed: set[str] = set()
     for g in groups:
         clock = next(iter(g), None)
         if clock is None:
@@ -99,15 +101,22 @@ def apply(
         if not newer:
             continue
         if kept is None:
-            _merge(row, snapshots.typed(g))
+            typed = snapshots.typed(g)
+            _merge(row, typed)
+            changed.update(typed)
             continue
         for name, value in g.items():
             convert = kept.get(name)
-            if convert is not None:
-                try:
-                    row[name] = convert(value)
-                except (TypeError, ValueError):
-                    row[name] = None  # as a read of a corrupt field gives
+            if convert is None:
+                continue
+            try:
+                value = convert(value)
+            except (TypeError, ValueError):
+                value = None  # as a read of a corrupt field gives
+            if row.get(name) != value:
+                row[name] = value
+                changed.add(name)
+    return changed
 
 
 def _merge(row: dict[str, Any], typed: dict[str, Any]) -> None:
