@@ -313,8 +313,13 @@ class PictureFeed:
             for ident, change in by_id.items()
             if change and ("lat" in change or "lon" in change)
         ]
-        places = [{**record, **change} for record, change in moved]  # lat and lon: never None
-        for (record, change), sub in zip(moved, self._subdistricts(places), strict=True):
+        if not moved:
+            return
+        lons = [change.get("lon", record["lon"]) for record, change in moved]  # never None:
+        lats = [change.get("lat", record["lat"]) for record, change in moved]  # still drawn
+        for (record, change), sub in zip(
+            moved, self.ctx.geo.subdistricts_of(lons, lats), strict=True
+        ):
             if (sub or None) != record.get("subdistrict"):
                 change["subdistrict"] = sub or None
 

@@ -80,9 +80,11 @@ def test_the_picture_kept_from_the_written_fields_is_the_one_a_whole_read_makes(
         FieldUpdate("vessel", "412000001", "static_ts", NOW, "vessel_static", {"name": "A"}),
         Observation("sensor", "S-1", NOW, 1, "1", sensor, {"ts": NOW}, 114.50, 22.55),
     ]
-    _write(store, [*_unit("U-A", 1, 114.40), *first])
+    kuichong, dapeng = (114.43, 22.63), (114.51, 22.60)  # on land, in two sub-districts
+    _write(store, [*_unit("U-A", 1, 114.40), *_unit("U-C", 1, *kuichong), *first])
     feed = PictureFeed(build(settings))
     feed.step()
+    assert feed.layers["units"]["U-C"]["subdistrict"] == "kuichong"
     moved = {"lat": 22.6, "lon": 114.61, "sog_kn": 9.25, "cog": 91.5}
     then = [
         FieldUpdate("unit", "U-A", "status_ts", NOW + 2, "unit_status", {"status": "en_route"}),
@@ -90,12 +92,13 @@ def test_the_picture_kept_from_the_written_fields_is_the_one_a_whole_read_makes(
         FieldUpdate("vessel", "412000001", "static_ts", NOW + 3, "vessel_static", {"name": "B"}),
         Observation("sensor", "S-1", NOW + 4, 2, "2", {"v.ph": 9.6}, {"ts": NOW}),
     ]
-    _write(store, [*_unit("U-A", 2, 114.41), *then])
+    _write(store, [*_unit("U-A", 2, 114.41), *_unit("U-C", 2, *dapeng), *then])
     before = _hash_reads(r)
     update = feed.step(wait_ms=2000)
     assert update is not None and _hash_reads(r) == before  # nothing read back
     assert update.changed["units"]["U-A"]["status"] == "en_route"
     assert update.changed["vessels"]["412000001"]["name"] == "B"
+    assert update.changed["units"]["U-C"]["subdistrict"] == "dapeng"  # moved across a border
     readings = {name: value for name, value, *_ in feed.layers["sensors"]["S-1"]["readings"]}
     assert readings == {"do": 6.0, "ph": 9.6}  # a reading adds to the others
     fresh = PictureFeed(build(settings))
