@@ -146,18 +146,10 @@ VESSEL = Recipe(
     *_shown_as_is("callsign"),
     ("ship_type", ("ship_type_text",), lambda v: v.get("ship_type_text") or None),
     *_shown_as_is("sog_kn"),
-    ("course", ("cog", "heading"), lambda v: vessel_course(v)),
-    ("ts", ("ts",), lambda v: v["ts"]),
+    ("course", ("cog", "heading"), vessel_course),
+    *_shown_as_is("ts"),  # an int: a vessel without one is not drawn
 )
 RECIPES = {"unit": UNIT, "vessel": VESSEL}
-
-
-def unit_props(u: dict[str, Any], subdistrict: str | None) -> Props | None:
-    return UNIT.record(u, subdistrict, 0)
-
-
-def vessel_props(v: dict[str, Any], subdistrict: str | None, now_ms: int) -> Props | None:
-    return VESSEL.record(v, subdistrict, now_ms)
 
 
 def departed(vessels: Layer, now_ms: int) -> list[str]:

@@ -313,8 +313,6 @@ class PictureFeed:
             for ident, change in by_id.items()
             if change and ("lat" in change or "lon" in change)
         ]
-        if not moved:
-            return
         lons = [change.get("lon", record["lon"]) for record, change in moved]  # never None:
         lats = [change.get("lat", record["lat"]) for record, change in moved]  # still drawn
         for (record, change), sub in zip(
@@ -333,7 +331,8 @@ class PictureFeed:
     def _placed(self, records: dict[str, pic.Props | None]) -> pic.Layer:
         """The records that are drawn, each with its sub-district (one vectorised lookup)."""
         kept = {k: r for k, r in records.items() if r is not None}
-        for r, sub in zip(kept.values(), self._subdistricts(list(kept.values())), strict=True):
+        lons, lats = [r["lon"] for r in kept.values()], [r["lat"] for r in kept.values()]
+        for r, sub in zip(kept.values(), self.ctx.geo.subdistricts_of(lons, lats), strict=True):
             if sub:
                 r["subdistrict"] = sub
         return kept
@@ -354,11 +353,6 @@ class PictureFeed:
             "alerts": {k: v for k, v in alerts.items() if v is not None},
             "incidents": {k: v for k, v in found.items() if v is not None},
         }
-
-    def _subdistricts(self, items: list[dict[str, Any]]) -> list[str | None]:
-        if not items:
-            return []
-        return self.ctx.geo.subdistricts_of([e["lon"] for e in items], [e["lat"] for e in items])
 
     def _publish(
         self,

@@ -43,23 +43,23 @@ SENSOR = {
 
 
 def test_a_unit_s_record_holds_what_its_marker_and_popup_show() -> None:
-    r = picture.unit_props(UNIT, "dapeng")
+    r = picture.UNIT.record(UNIT, "dapeng", 0)
     assert r is not None and (r["lat"], r["lon"]) == (22.6, 114.45)
     assert r["name"] == UNIT["name"]  # as sent: the page sets it as text, never as markup
     assert (r["status"], r["department"], r["subdistrict"]) == ("en_route", "forestry", "dapeng")
-    assert picture.unit_props({**UNIT, "lat": None}, None) is None  # no position: not drawn
-    assert "subdistrict" not in picture.unit_props(UNIT, None)  # nothing known: nothing sent
+    assert picture.UNIT.record({**UNIT, "lat": None}, None, 0) is None  # no position: not drawn
+    assert "subdistrict" not in picture.UNIT.record(UNIT, None, 0)  # nothing known: nothing sent
 
 
 def test_a_vessel_points_along_its_course_and_leaves_after_an_hour_unheard() -> None:
     now = 1_764_300_000_000
     heard = {**VESSEL, "ts": now - 3_000}
-    r = picture.vessel_props(heard, None, now)
+    r = picture.VESSEL.record(heard, None, now)
     assert r is not None and (r["course"], r["name"], r["sog_kn"]) == (181.4, "粤深渔01", 7.5)
     assert picture.vessel_course({"cog": 360.0, "heading": 90}) == 90  # 360 = not available
     assert picture.vessel_course({"cog": None, "heading": 511}) is None  # no made-up direction
     gone = {**VESSEL, "ts": now - int(picture.VESSEL_GONE_S * 1000) - 1}
-    assert picture.vessel_props(gone, None, now) is None
+    assert picture.VESSEL.record(gone, None, now) is None
     assert (
         map_data.counts([], [VESSEL, {**VESSEL, "age_s": map_data.VESSEL_GONE_S + 1}], [], [])[
             "vessels"
