@@ -133,8 +133,7 @@
         ui.toggle.setAttribute("aria-expanded", open ? "true" : "false");
         ui.toggle.textContent = open ? "‹" : "›";
         try { window.localStorage.setItem(KEEP, open ? "1" : "0"); } catch (e) { /* private mode */ }
-        /* the map beside it changed width: Leaflet measures itself again on a window resize */
-        window.requestAnimationFrame(function () { window.dispatchEvent(new Event("resize")); });
+        /* the map beside it changes width: assets/live.js watchBox measures it again */
     }
 
     function statusOptions() {

@@ -190,21 +190,40 @@
      * drawn the view for it, so a pan never shows the old drawing in the new place. */
     var WORKER_URL = "/assets/workers/board.js";
     var Board = null;
-    /* The wall screen fits its map to the district (layouts/map.py puts the bounds in #map-fit)
-     * whenever the map's box changes size: dash-leaflet fits once, when the map is made, which
-     * can be before the page's layout gave the map its final size. Nobody pans a wall. */
-    function fitWall(map) {
-        var fit = document.getElementById("map-fit");
-        if (!fit || typeof ResizeObserver === "undefined") { return; }
-        var bounds = JSON.parse(fit.getAttribute("data-bounds"));
-        var fitted = null;
+    /* A map's box changes size when the stale banner comes or goes, the entity list folds, the
+     * window or the full screen changes; Leaflet measures itself only on a window resize. Here
+     * every change is measured at once, so markers are drawn where they are seen and a click lands
+     * on what is under it. When an edge of the box stayed where it was (the banner pushed the top
+     * down, the list moved the left edge), everything keeps its place on the screen: nothing jumps
+     * under the pointer of someone aiming at a marker. When no edge stayed (full screen), the
+     * centre is kept. The wall screen fits the district again instead (layouts/map.py puts the
+     * bounds in #map-fit): dash-leaflet fits once, when the map is made, which can be before the
+     * page's layout gave the map its final size, and nobody pans a wall. */
+    function watchBox(map) {
+        if (typeof ResizeObserver === "undefined") { return; }
+        var box = map.getContainer(), fit = document.getElementById("map-fit");
+        var bounds = fit && JSON.parse(fit.getAttribute("data-bounds"));
+        var place = function () {  /* on the page, not the viewport: a scroll is no move */
+            var r = box.getBoundingClientRect(), x = window.scrollX, y = window.scrollY;
+            return {left: r.left + x, right: r.right + x, top: r.top + y, bottom: r.bottom + y};
+        };
+        var last = place();
         new ResizeObserver(function () {
-            var size = map.getContainer().clientWidth + "x" + map.getContainer().clientHeight;
-            if (size === fitted) { return; }
-            fitted = size;
-            map.invalidateSize({animate: false});
-            map.fitBounds(bounds, {padding: [12, 12], animate: false});
-        }).observe(map.getContainer());
+            var now = place(), was = last;
+            last = now;
+            if (bounds) {
+                map.invalidateSize({animate: false});
+                map.fitBounds(bounds, {padding: [12, 12], animate: false});
+                return;
+            }
+            var same = function (a, b) { return Math.abs(a - b) < 0.5; };
+            var stayed = same(now.left, was.left) || same(now.right, was.right) ||
+                same(now.top, was.top) || same(now.bottom, was.bottom);
+            map.invalidateSize({pan: !stayed, animate: false});
+            if (stayed && (now.left !== was.left || now.top !== was.top)) {
+                map.panBy([now.left - was.left, now.top - was.top], {animate: false});
+            }
+        }).observe(box);
     }
 
     /* Every map with live markers gets a full-screen button and, where the page has no legend
@@ -242,7 +261,6 @@
             }
         });
         new Full().addTo(map);
-        document.addEventListener("fullscreenchange", function () { map.invalidateSize({animate: false}); });
         if (document.getElementById("map-legend") || !st.status) { return; }
         var Legend = L.Control.extend({
             options: {position: "bottomright"},
@@ -262,7 +280,7 @@
 
     function board(map) {
         if (map._ecoLiveBoard) { return map._ecoLiveBoard; }
-        fitWall(map);
+        watchBox(map);
         Board = Board || L.Renderer.extend({
             _initContainer: function () {
                 var c = this._container = document.createElement("canvas");

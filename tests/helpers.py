@@ -30,6 +30,7 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from selenium import webdriver
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from werkzeug.serving import make_server
@@ -534,6 +535,29 @@ def sign_in(
     # The click returns before the form is answered: a get() now would race the POST, be sent
     # to the sign-in page, and the POST's redirect would then land on "/" instead.
     wait_for(lambda: "/login" not in browser.current_url, 15, "signed in")
+
+
+def click_marker(browser: webdriver.Chrome, layer: str, ident: str) -> None:
+    """A real click where the live map draws `ident`'s marker (the page matches the click to the
+    marker). The place is read in the page's own coordinates and clicked there in one go: an
+    offset from the map element's centre would move when the map's box changes size between
+    the read and the click (the stale banner coming, the entity list folding)."""
+    at = wait_for(
+        lambda: browser.execute_script(
+            "var p = window.ecocommand.map.live.containerPoint(arguments[0], arguments[1]);"
+            "if (!p) { return null; }"
+            "var live = window.ecocommand.map.live.layers[arguments[0]].on._map;"
+            "var box = live.getContainer().getBoundingClientRect();"
+            "return {x: Math.round(box.left + p.x), y: Math.round(box.top + p.y)};",
+            layer,
+            ident,
+        ),
+        10,
+        f"{ident}'s marker on the map",
+    )
+    actions = ActionBuilder(browser)
+    actions.pointer_action.move_to_location(at["x"], at["y"]).click()
+    actions.perform()
 
 
 def page_text(browser: webdriver.Chrome, css: str) -> str:

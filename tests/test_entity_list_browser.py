@@ -16,7 +16,6 @@ from pathlib import Path
 import orjson
 import redis
 from selenium import webdriver
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
@@ -28,7 +27,15 @@ from ingest.worker import written_fields
 from layouts.map import Ids
 from store.ops import RaiseAlert
 from store.writer import LiveStore
-from tests.helpers import console_errors, page_text, screen, sign_in, switch_language, wait_for
+from tests.helpers import (
+    click_marker,
+    console_errors,
+    page_text,
+    screen,
+    sign_in,
+    switch_language,
+    wait_for,
+)
 
 SHOTS = Path("/tmp")
 SAILING, MOORED = 412440890, 412440891
@@ -200,19 +207,7 @@ def test_an_operator_finds_a_vessel_in_the_list_by_mmsi_and_filters_units_by_sta
     # a click on a unit on the map opens its panel
     browser.find_element(By.CSS_SELECTOR, f"#{Ids.DETAIL_BOX} .ec-detail-close").click()
     browser.execute_script("window.ecocommand.map.live.centre(22.55, 114.50);")
-    at = wait_for(
-        lambda: browser.execute_script(
-            "return window.ecocommand.map.live.containerPoint('units', 'U-T-02');"
-        ),
-        5,
-        "the unit on the map",
-    )
-    the_map = browser.find_element(By.ID, Ids.MAP)
-    ActionChains(browser).move_to_element_with_offset(
-        the_map,
-        at["x"] - the_map.size["width"] / 2,
-        at["y"] - the_map.size["height"] / 2,
-    ).click().perform()
+    click_marker(browser, "units", "U-T-02")
     wait_for(lambda: "Bravo patrol" in _panel(browser), 10, "the unit's panel")
     wait_for(lambda: "BZ-77" in _panel(browser), 10, "its call sign from the server")
     assert "On scene" in _panel(browser)

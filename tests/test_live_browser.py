@@ -11,13 +11,13 @@ import pytest
 import redis
 import requests
 from selenium import webdriver
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from ingest.worker import written_fields
+from layouts.map import Ids
 from store.ops import FieldUpdate, Observation
 from store.writer import LiveStore
-from tests.helpers import sign_in, wait_for
+from tests.helpers import click_marker, sign_in, wait_for
 
 pytestmark = pytest.mark.browser
 NOW = int(time.time() * 1000)
@@ -40,18 +40,6 @@ def _popup(browser: webdriver.Chrome) -> str | None:
     return browser.execute_script("return window.ecocommand.map.live.popupText()")
 
 
-def _click_marker(browser: webdriver.Chrome, uid: str) -> None:
-    """A real click where the unit's marker is drawn (the page matches it to the marker)."""
-    at = browser.execute_script(
-        "return window.ecocommand.map.live.containerPoint('units', arguments[0])", uid
-    )
-    element = browser.find_element(By.CSS_SELECTOR, ".leaflet-container")
-    size = element.size
-    ActionChains(browser).move_to_element_with_offset(
-        element, int(at["x"] - size["width"] / 2), int(at["y"] - size["height"] / 2)
-    ).click().perform()
-
-
 def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
     r: redis.Redis, web: str, browser: webdriver.Chrome
 ) -> None:
@@ -66,7 +54,7 @@ def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
         30,
         "the unit's marker",
     )
-    _click_marker(browser, "U-P")
+    click_marker(browser, "units", "U-P")
     wait_for(lambda: _popup(browser) is not None, 10, "the popup the click opens")
     assert NAME in (_popup(browser) or "")  # the markup shows as text...
     assert not browser.execute_script(
@@ -91,3 +79,59 @@ def test_an_open_popup_stays_open_through_updates_and_a_signed_out_page_leaves(
         timeout=10,
     )
     wait_for(lambda: "/login" in browser.current_url, 15, "the page to leave for the sign-in")
+
+
+def _seen(browser: webdriver.Chrome) -> dict[str, Any]:
+    """Where U-P's marker is on the screen, and the map's size as Leaflet measured it against
+    its box's."""
+    return browser.execute_script(
+        "var live = window.ecocommand.map.live, map = live.layers.units.on._map;"
+        "var p = live.containerPoint('units', 'U-P'), c = map.getContainer();"
+        "var box = c.getBoundingClientRect();"
+        "return {x: box.left + p.x, y: box.top + p.y, measured: [map.getSize().x, map.getSize().y],"
+        " box: [c.clientWidth, c.clientHeight]};"
+    )
+
+
+def _banner_shown(browser: webdriver.Chrome) -> bool:
+    return browser.execute_script(
+        "var b = document.getElementById(arguments[0]); return !!b && !b.hidden", Ids.BANNER
+    )
+
+
+def test_markers_keep_their_place_on_the_screen_when_the_map_box_changes(
+    r: redis.Redis, web: str, browser: webdriver.Chrome
+) -> None:
+    """The stale banner going and the entity list folding resize the map: Leaflet measures it
+    again at once (markers are drawn where they are seen) and each marker stays where it was on
+    the screen, so a click aimed at it as the box changes still lands on it."""
+    store = LiveStore(r, 3_600_000, 1000)
+    _move(store, "U-P", 1, 10.0)
+    sign_in(browser, web, r, role="operator", name="duty")
+    wait_for(lambda: _banner_shown(browser), 15, "the stale banner (no heartbeat yet)")
+    wait_for(
+        lambda: browser.execute_script("return !!window.ecocommand.map.live.item('units', 'U-P')"),
+        30,
+        "the unit's marker",
+    )
+    before = _seen(browser)
+    assert before["measured"] == before["box"]
+
+    now = int(time.time() * 1000)
+    store.heartbeat({"ts_ms": now, "last_message_ms": now, "broker_connected": 1})
+    wait_for(lambda: not _banner_shown(browser), 15, "the banner gone with fresh data")
+    taller = wait_for(
+        lambda: (s := _seen(browser))["box"][1] > before["box"][1] and s, 5, "the taller map"
+    )
+    assert taller["measured"] == taller["box"]
+    assert abs(taller["x"] - before["x"]) <= 1 and abs(taller["y"] - before["y"]) <= 1
+
+    browser.find_element(By.CSS_SELECTOR, ".ec-entities-toggle").click()  # the list folds
+    wider = wait_for(
+        lambda: (s := _seen(browser))["box"][0] > taller["box"][0] and s, 5, "the wider map"
+    )
+    wait_for(lambda: _seen(browser)["measured"] == wider["box"], 5, "the wider map measured")
+    wider = _seen(browser)
+    assert abs(wider["x"] - before["x"]) <= 1 and abs(wider["y"] - before["y"]) <= 1
+    click_marker(browser, "units", "U-P")
+    wait_for(lambda: _popup(browser) is not None, 10, "the popup the click opens")
