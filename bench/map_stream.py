@@ -1,6 +1,6 @@
 """The map benchmark's pushed path: the stream a page reads (/_stream/live, bytes and updates
-per second while the picture moves) and the server's work per update, measured in this process
-on a picture of its own against the same Redis (services/picture.py), beside the polling path's
+per second while the picture moves) and the server's work per update, as the web app's builder
+published it (services/picture_relay.py, store/picture_stream.py), beside the polling path's
 work measured in the same run: reading and serialising the whole picture, which is what every
 poll did before (the baseline)."""
 
@@ -17,9 +17,10 @@ from bench.map_http import WebClient
 from config.settings import Settings
 from services.context import build
 from services.picture import PictureFeed
+from store import picture_stream
+from store.keys import PICTURE
 
 BASELINE_READS = 10
-OVERLAY_LAYERS = {"alerts", "incidents"}
 
 
 def _pct(values: list[float]) -> dict[str, Any]:
@@ -66,42 +67,46 @@ def measure_stream(base: str, user: str, password: str, seconds: float) -> dict[
     }
 
 
+def _published(r: Any, seconds: float) -> list[picture_stream.Entry]:
+    """The updates the web app's builder publishes over `seconds` (read as a relay reads them:
+    one more relay beside the web processes')."""
+    newest = r.xrevrange(PICTURE, count=1)
+    last = newest[0][0].decode() if newest else "0-0"
+    found: list[picture_stream.Entry] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        last, entries = picture_stream.read(r, last, 500)
+        found += [e for e in entries if e.body is not None]
+    return found
+
+
 def _feed_loop(settings: Settings, redis_url: str, seconds: float, out: Any) -> None:
-    """In a process of its own (as a web process's picture thread, with a GIL of its own):
-    the picture kept current as the server keeps it (each step waits for the next batch), each
-    update timed from the moment ingest announced its first change (the changes stream's
-    entry id: Redis' clock, on this machine) to the moment it is ready for the streams; then
-    the baseline, the polling path's whole read, on a picture of its own, with the picture
-    still moving."""
-    feed = PictureFeed(build(settings.model_copy(update={"redis_url": redis_url})))
-    baseline_feed = PictureFeed(build(settings.model_copy(update={"redis_url": redis_url})))
+    """In a process of its own: the web app's updates over `seconds`, each timed from the
+    moment ingest announced the first change it carries (its live-changes entry id) to the
+    moment the builder published it for the relays (its picture-stream entry id): both Redis'
+    clock. The builder's CPU and records per update are as it recorded them. Then, after the
+    window (in it, they would take CPU from what is measured), a first picture as a new
+    builder reads it and the baseline: the polling path's whole read, with the picture still
+    moving."""
+    ctx = build(settings.model_copy(update={"redis_url": redis_url}))
+    published = [e for e in _published(ctx.redis, seconds) if e.meta.get("announced_ms")]
+    updates = [float(e.published_ms - e.meta["announced_ms"]) for e in published]
+    overlays = [bool(e.meta.get("overlays")) for e in published]
+    feed = PictureFeed(ctx)
     t0 = time.perf_counter()
     feed.step()
     first_ms = (time.perf_counter() - t0) * 1000
-    updates: list[float] = []
-    cpu: list[float] = []
-    sizes: list[float] = []
-    overlays: list[bool] = []  # the update carried alerts or incidents (re-read whole)
     baseline: list[float] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        c0 = time.thread_time()
-        update = feed.step()
-        if update is not None and update.announced_ms is not None:
-            updates.append(time.time() * 1000 - update.announced_ms)
-            cpu.append((time.thread_time() - c0) * 1000)
-            sizes.append(sum(len(x) for x in update.changed.values()))
-            overlays.append(bool(OVERLAY_LAYERS & (update.changed.keys() | update.gone.keys())))
-    for _ in range(BASELINE_READS):  # after the window: it would hold the picture up
+    for _ in range(BASELINE_READS):
         t0 = time.perf_counter()
-        orjson.dumps(baseline_feed._read_all())  # the polling path: everything, every time
+        orjson.dumps(feed._read_all())  # the polling path: everything, every time
         baseline.append((time.perf_counter() - t0) * 1000)
     out.put(
         {
             "first_picture_ms": round(first_ms, 1),
             "update_ms": _pct(updates),
-            "update_cpu_ms": _pct(cpu),
-            "update_features": _pct(sizes),
+            "update_cpu_ms": _pct([float(e.meta.get("cpu_ms", 0)) for e in published]),
+            "update_features": _pct([float(e.meta.get("records", 0)) for e in published]),
             "update_ms_with_overlays": _pct(
                 [u for u, o in zip(updates, overlays, strict=True) if o]
             ),
@@ -116,7 +121,7 @@ def _feed_loop(settings: Settings, redis_url: str, seconds: float, out: Any) -> 
 
 def measure_feed(settings: Settings, redis_url: str, seconds: float) -> dict[str, Any]:
     """The server's time per update (from ingest's announcement of a change to the update
-    ready to send), its CPU time and size, and the baseline (see _feed_loop)."""
+    published for the relays), its CPU time and size, and the baseline (see _feed_loop)."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_feed_loop, args=(settings, redis_url, seconds, out), daemon=True)

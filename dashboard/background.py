@@ -11,6 +11,15 @@ from flask import current_app
 
 T = TypeVar("T")
 _LOCK = threading.Lock()  # one of each per app, however many requests ask at once
+STOP = "background-stop"
+
+
+def stop_all(app: Any) -> None:
+    """Ends the app's background threads (a served app that stops: tests start many in one
+    process, and the live picture's builder must not outlive its app)."""
+    stop = app.extensions.get(STOP)
+    if stop is not None:
+        stop.set()
 
 
 def per_app(name: str, make: Callable[[], T]) -> T:
@@ -21,8 +30,7 @@ def per_app(name: str, make: Callable[[], T]) -> T:
         found = app.extensions.get(name)
         if found is None:
             found = make()
-            threading.Thread(
-                target=found.run, args=(threading.Event(),), name=name, daemon=True
-            ).start()
+            stop = app.extensions.setdefault(STOP, threading.Event())
+            threading.Thread(target=found.run, args=(stop,), name=name, daemon=True).start()
             app.extensions[name] = found
     return found

@@ -1,11 +1,13 @@
 """`GET /_stream/live`: the live picture pushed to a map page as server-sent events.
 
 The first event is the whole picture (or, when the browser comes back with the `Last-Event-ID`
-of a picture this process still holds updates after, those updates); then one `update` event
-per change, carrying only what changed. Each event's id is `token:seq`, so EventSource's own
-reconnect resumes where it was. A comment line every KEEPALIVE_S keeps proxies from closing an
-idle stream. The session is checked at every wake (at least once a second): signed out or
-expired, the stream says `bye` and ends.
+of a picture the relay still holds updates after, those updates: the picture is the
+deployment's, services/picture_relay.py, so this holds whichever process or host the browser
+lands on); then one `update` event per change, carrying only what changed. Each event's id is
+`token:seq` (the builder's numbering), so EventSource's own reconnect resumes where it was.
+A comment line every KEEPALIVE_S keeps proxies from closing an idle stream. The session is
+checked at every wake (at least once a second): signed out or expired, the stream says `bye`
+and ends.
 
 It holds one web thread for as long as the page is open: the gunicorn worker class and thread
 count (dashboard/serve.py) decide how many screens a process serves.
@@ -24,7 +26,7 @@ from dashboard.roles import VIEWERS
 from services import accounts
 from services.context import AppContext
 from services.errors import STORE_DOWN, Refused
-from services.picture import PictureFeed
+from services.picture_relay import PictureRelay
 
 bp = Blueprint("live_stream", __name__)
 
@@ -35,21 +37,21 @@ RETRY_MS = 2000  # how soon the browser reconnects after the stream ends
 FIRST_PICTURE_S = 10.0  # a new process reads its first picture (Redis down: 503 meanwhile)
 
 
-def feed() -> PictureFeed:
-    """This process's picture, kept current by one thread started on first use."""
-    return per_app("picture", lambda: PictureFeed(app_context()))
+def feed() -> PictureRelay:
+    """This process's relay of the picture, kept current by threads started on first use."""
+    return per_app("picture", lambda: PictureRelay(app_context()))
 
 
 def _event(kind: str, ident: str, body: bytes) -> bytes:
     return b"event: %s\nid: %s\ndata: %s\n\n" % (kind.encode(), ident.encode(), body)
 
 
-def _resume_from(last: str | None, token: str) -> int | None:
-    """The picture the browser holds, if it was numbered by this process."""
+def _resume_from(last: str | None) -> tuple[str, int] | None:
+    """The picture the browser holds: its builder's token and number."""
     if not last or ":" not in last:
         return None
-    where, _, seq = last.partition(":")
-    return int(seq) if where == token and seq.isdigit() else None
+    token, _, seq = last.partition(":")
+    return (token, int(seq)) if seq.isdigit() else None
 
 
 def _signed_in(ctx: AppContext, sid: str) -> bool:
@@ -59,18 +61,18 @@ def _signed_in(ctx: AppContext, sid: str) -> bool:
         return True  # the store is down, not the session: the banner says so; keep waiting
 
 
-def _events(pictures: PictureFeed, ctx: AppContext, sid: str, last: str | None) -> Iterator[bytes]:
+def _events(pictures: PictureRelay, ctx: AppContext, sid: str, last: str | None) -> Iterator[bytes]:
     yield b"retry: %d\n\n" % RETRY_MS
-    seq = _resume_from(last, pictures.token)
-    pending = pictures.after(seq) if seq is not None else None
+    token, seq = _resume_from(last) or ("", -1)
+    pending = pictures.after(token, seq) if token else None
     quiet_since = time.monotonic()
     while True:
         if pending is None:  # a new reader, or one too far behind: the whole picture
-            seq, body = pictures.whole()
-            yield _event("picture", f"{pictures.token}:{seq}", body)
+            token, seq, body = pictures.whole()
+            yield _event("picture", f"{token}:{seq}", body)
         else:
             for u in pending:
-                yield _event("update", f"{pictures.token}:{u.seq}", u.body)
+                yield _event("update", f"{token}:{u.seq}", u.body)
                 seq = u.seq
         if pending is None or pending:
             quiet_since = time.monotonic()
@@ -80,7 +82,7 @@ def _events(pictures: PictureFeed, ctx: AppContext, sid: str, last: str | None) 
         if not _signed_in(ctx, sid):
             yield b'event: bye\ndata: {"reason": "signed_out"}\n\n'
             return
-        pending = pictures.wait(seq, WAKE_S)  # type: ignore[arg-type]
+        pending = pictures.wait(token, seq, WAKE_S)
 
 
 @bp.get(PATH)

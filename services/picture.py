@@ -1,5 +1,6 @@
-"""One versioned live picture per web process, and the updates that lead from one version to
-the next, for the pushed stream every map page reads (dashboard/live_stream.py).
+"""The live picture, as its builder keeps it: a versioned cache of Redis and the updates that
+lead from one version to the next. One web process of the deployment builds it and publishes
+the updates; every web process relays them to its pages' streams (services/picture_relay.py).
 
 The picture is a cache of Redis, never state of its own: it is rebuilt from Redis in full at
 start, every FULL_EVERY_S (vessels not heard for an hour are dropped every AGE_EVERY_S
@@ -8,19 +9,15 @@ in between, an update reads only the entities the ingest batches name in that st
 (store/live_changes.py), and the open alerts and incidents (a few hundred at most) whole when
 they changed.
 
-Each process numbers its own pictures (`seq`, under a `token` of its own): a browser that
-reconnects to the same process resumes from the updates it holds, one that lands on another
-process (or came too late) gets the whole picture. Redis' `live:version:overlays` tells whether
-the alerts and incidents need reading again.
+Each builder numbers its pictures (`seq`, under a `token` of its own). Redis'
+`live:version:overlays` tells whether the alerts and incidents need reading again.
 """
 
 from __future__ import annotations
 
 import gc
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +27,6 @@ import orjson
 from domain import picture as pic
 from services import incidents, live
 from services.context import AppContext
-from services.errors import STORE_DOWN
 from store import live_changes, snapshots
 
 # the fields the records are made of (domain/picture.py), and the clocks the writes to them are
@@ -52,14 +48,13 @@ KEPT = {
 # their own version, so this is rare: a whole read stalls the updates for a while (~0.5 s).
 FULL_EVERY_S = 300.0
 AGE_EVERY_S = 15.0  # how often vessels not heard for an hour leave the picture
-KEEP_UPDATES = 300  # about five minutes at one update a second: a reconnect resumes from these
 WAIT_MS = 1000  # how long one read of the changes stream waits for the next batch
 
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """An update as the streams send it, and as the process holds it for readers resuming
-    (bytes only: the collector has nothing to scan in the last few minutes' updates)."""
+    """An update as the streams send it, and as a relay holds it for readers resuming (bytes
+    only: the collector has nothing to scan in the last few minutes' updates)."""
 
     since: int  # the picture it starts from
     seq: int  # the picture it makes
@@ -87,7 +82,7 @@ def _by_id(kind: str, found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {str(e[id_field]): e for e in found}
 
 
-def _changed_in_place(held: pic.Layer, changed: pic.Layer, gone: list[str]) -> None:
+def changed_in_place(held: pic.Layer, changed: pic.Layer, gone: list[str]) -> None:
     """The held layer made the new one from its diff (pic.diff): records changed in place, so
     a step leaves no new long-lived objects to the collector's full passes (which, on a
     picture of 8,000 records, took 30-50 ms: an update's whole budget)."""
@@ -105,7 +100,7 @@ def _changed_in_place(held: pic.Layer, changed: pic.Layer, gone: list[str]) -> N
                 record[f] = v
 
 
-def _settle() -> None:
+def settle() -> None:
     """After a whole read: the held picture (thousands of small dicts, kept for minutes) leaves
     the collector's view. Without this the oldest generation grows with it and each full
     collection walks every record (measured 42-45 ms every ~30 s in bench map's feed process,
@@ -154,67 +149,32 @@ def _alerted_sources(before: list[dict[str, Any]], after: list[dict[str, Any]]) 
 
 
 class PictureFeed:
-    """The picture and its recent updates; `run` keeps it current (one thread per process)."""
+    """The picture as its builder keeps it; `step` brings it up to date (services/picture_relay.py
+    runs it in the one process of the deployment that builds)."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.layers: dict[str, pic.Layer] = {name: {} for name in pic.LAYERS}
-        self.token = secrets.token_hex(4)  # this process's numbering
+        self.token = secrets.token_hex(4)  # this builder's numbering
         self.seq = -1  # of the picture held; -1: nothing read yet
-        self.updates: deque[Sent] = deque(maxlen=KEEP_UPDATES)
-        self.changed = threading.Condition()
         self._changes = live_changes.Changes("0-0")  # the last read of the changes stream
         self._full_at = self._aged_at = 0.0
         self._alerts: list[dict[str, Any]] = []
         # per kind and id, the fields of its hash the records are made of (a cache like the rest)
         self._rows: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in FIELDS}
 
-    # -- what readers ask ------------------------------------------------------------------
-    def whole(self) -> tuple[int, bytes]:
-        """The picture's number and the whole picture as the stream sends it."""
-        with self.changed:
-            body = _body("picture", seq=self.seq, now=self.ctx.now_ms(), layers=self.layers)
-            return self.seq, body
-
-    def ready(self, timeout_s: float) -> bool:
-        """Whether the first picture is read, waiting up to `timeout_s` for it."""
-        with self.changed:
-            return self.changed.wait_for(lambda: self.seq >= 0, timeout_s)
-
-    def after(self, seq: int) -> list[Sent] | None:
-        """The updates from picture `seq` on, in order ([] when it is current); None when they
-        are no longer held: the reader needs the whole picture."""
-        with self.changed:
-            if seq == self.seq:
-                return []
-            held = list(self.updates)
-        for i, u in enumerate(held):
-            if u.since == seq:
-                return held[i:]
-        return None
-
-    def wait(self, seq: int, timeout_s: float) -> list[Sent] | None:
-        """`after(seq)`, waiting up to `timeout_s` for something new."""
-        with self.changed:
-            if seq == self.seq:
-                self.changed.wait(timeout_s)
-        return self.after(seq)
+    def whole(self) -> bytes:
+        """The whole picture as the stream sends it."""
+        return _body("picture", seq=self.seq, now=self.ctx.now_ms(), layers=self.layers)
 
     # -- keeping it current ----------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.step()
-            except STORE_DOWN:
-                time.sleep(1.0)  # the pages' banner says so; try again
-
     def step(self, wait_ms: int = WAIT_MS) -> Update | None:
         """One round: read what changed (waiting up to `wait_ms`), publish the update if any."""
         r = self.ctx.redis
         if self.seq < 0 or time.monotonic() - self._full_at > FULL_EVERY_S:
             self._changes = live_changes.start(r)  # before the data: a change meanwhile comes next
             update = self._publish(self._read_all())
-            _settle()
+            settle()
             return update
         if time.monotonic() - self._aged_at > AGE_EVERY_S:
             self._aged_at = time.monotonic()
@@ -367,21 +327,16 @@ class PictureFeed:
         gone), made from the fields that changed (Recipe.change)."""
         only = only or {}
         changed, gone = _differences(self.layers, fresh, only, changes or {})
-        with self.changed:
-            first = self.seq < 0
-            if not first and not changed and not gone:
-                return None  # the same picture: readers hold it already
-            since, seq = self.seq, self.seq + 1
-            now = self.ctx.now_ms()  # the page's clock for ages ("last report 12 s ago")
-            body = _body("update", since=since, seq=seq, now=now, changed=changed, gone=gone)
-            update = Update(since, seq, body, changed, gone, announced_ms)
-            for name in self.layers:
-                if name in fresh and name not in only:
-                    self.layers[name] = fresh[name]
-                elif name in changed or name in gone:
-                    _changed_in_place(self.layers[name], changed.get(name, {}), gone.get(name, []))
-            self.seq = seq
-            if not first:
-                self.updates.append(Sent(since, seq, body))
-            self.changed.notify_all()
-        return None if first else update
+        first = self.seq < 0
+        if not first and not changed and not gone:
+            return None  # the same picture: readers hold it already
+        since, seq = self.seq, self.seq + 1
+        now = self.ctx.now_ms()  # the page's clock for ages ("last report 12 s ago")
+        body = _body("update", since=since, seq=seq, now=now, changed=changed, gone=gone)
+        for name in self.layers:
+            if name in fresh and name not in only:
+                self.layers[name] = fresh[name]
+            elif name in changed or name in gone:
+                changed_in_place(self.layers[name], changed.get(name, {}), gone.get(name, []))
+        self.seq = seq
+        return None if first else Update(since, seq, body, changed, gone, announced_ms)

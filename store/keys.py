@@ -29,6 +29,13 @@ EVENTS = "stream:events"  # profile and status changes, trimmed by age
 # one entry per ingest batch that changed live state: the entities it changed ("unit:U-1 ..."),
 # so a web process updates its picture by reading only those (services/picture.py)
 LIVE_CHANGES = "stream:live:changes"
+# The deployment's one live picture (store/picture_stream.py): the updates its builder made,
+# the whole picture now and then (hash: token, seq, entry, body), and the lease of the web
+# process that builds it (the others relay)
+PICTURE = "stream:live:picture"
+PICTURE_WHOLE = "live:picture:whole"
+PICTURE_BUILDER = "live:picture:builder"
+PICTURE_WANTED = "live:picture:wanted"  # a relay that missed updates asks for a whole picture
 
 
 def geo(kind: EntityKind) -> str:

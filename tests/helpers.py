@@ -36,6 +36,7 @@ from selenium.webdriver.common.keys import Keys
 from werkzeug.serving import make_server
 
 from config.settings import Settings
+from dashboard.background import stop_all
 from domain.clock import Clock, system_ms
 from domain.vocab import LOCAL_TZ
 from ingest import sensors, vessels
@@ -182,6 +183,7 @@ def serve_app(app: Flask) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    stop_all(app)
 
 
 def client(server: Flask, addr: str = "127.0.0.1") -> FlaskClient:

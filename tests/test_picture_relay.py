@@ -1,0 +1,153 @@
+"""The deployment's one live picture (services/picture_relay.py), against a real Redis: one
+process builds while it holds the lease, every process relays the same numbered updates (so a
+page resumes on another process), a relay that starts late or misses updates takes the whole
+picture and follows on, and a builder killed mid-stream is replaced."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from config.settings import Settings
+from services.context import build
+from services.picture_relay import LEASE_S, Builder, PictureRelay
+from store import keys
+from store.writer import LiveStore
+from tests.test_live_stream import _unit, _write
+
+WAIT_S = 30.0  # generous: a whole read and the lease's renewal on a loaded machine
+
+
+@pytest.fixture
+def store(r: redis.Redis) -> LiveStore:
+    return LiveStore(r, 3_600_000, 1000)
+
+
+@pytest.fixture
+def builders(settings: Settings) -> Iterator[Callable[[], None]]:
+    """Starts a Builder in a thread, as a web process does, each with an app context of its
+    own; all stopped at the end."""
+    stops: list[threading.Event] = []
+
+    def start() -> None:
+        stop = threading.Event()
+        stops.append(stop)
+        threading.Thread(target=Builder(build(settings)).run, args=(stop,), daemon=True).start()
+
+    yield start
+    for stop in stops:
+        stop.set()
+
+
+def _follow(relays: list[PictureRelay], done: Callable[[], bool], what: str) -> None:
+    """Steps the relays (as their threads do) until `done`."""
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        for relay in relays:
+            relay.step(wait_ms=100)
+
+
+def _layers(relay: PictureRelay) -> dict[str, Any]:
+    return orjson.loads(relay.whole()[2])["layers"]
+
+
+def _sent(relay: PictureRelay) -> list[tuple[int, int, bytes]]:
+    return [(u.since, u.seq, u.body) for u in relay.updates]
+
+
+def test_one_builder_every_relay_the_same_updates_a_resume_on_another_and_a_late_start(
+    settings: Settings, store: LiveStore, r: redis.Redis, builders: Callable[[], None]
+) -> None:
+    _write(store, _unit("U-A", 1, 114.40) + _unit("U-B", 1, 114.50))
+    builders()
+    builders()  # two processes' builders: one builds, the other waits for the lease
+    a, b = PictureRelay(build(settings)), PictureRelay(build(settings))
+    _follow([a, b], lambda: a.seq >= 0 and b.seq >= 0, "the first picture")
+    start = a.seq
+    for step in range(2, 7):
+        _write(store, _unit("U-A", step, 114.40 + step / 100))
+        _follow([a, b], lambda s=step: a.seq > start + s - 2 and b.seq == a.seq, f"move {step}")
+    assert a.token == b.token and _sent(a) == _sent(b)
+    assert [u.since for u in a.updates] == list(range(start, a.seq))  # every one, in order
+    marks = [f for _, f in r.xrange(keys.PICTURE) if f[b"k"] == b"p"]
+    assert len(marks) == 1  # one builder numbered them
+
+    # a page that followed relay a resumes on b from where it was; another numbering cannot
+    assert b.after(a.token, start + 2) == list(b.updates)[2:]
+    assert b.after("0ther000", start + 2) is None
+    assert _layers(a)["units"]["U-A"]["lon"] == pytest.approx(114.46)
+    assert _layers(a) == _layers(b)
+
+    late = PictureRelay(build(settings))  # a process started now: the kept picture and after
+    _follow([late], lambda: late.seq == a.seq, "the late relay")
+    assert late.token == a.token and _layers(late) == _layers(a)
+
+
+def test_a_relay_that_missed_updates_takes_a_whole_picture_and_follows_on(
+    settings: Settings, store: LiveStore, r: redis.Redis, builders: Callable[[], None]
+) -> None:
+    _write(store, _unit("U-A", 1, 114.40))
+    builders()
+    relay = PictureRelay(build(settings))
+    _follow([relay], lambda: relay.seq >= 0, "the first picture")
+    held = relay.seq
+    _write(store, _unit("U-C", 1, 114.45))  # in the update this relay misses
+    deadline = time.monotonic() + WAIT_S
+    while (
+        not (entries := r.xrange(keys.PICTURE, min="-", max="+"))
+        or int(entries[-1][1][b"s"]) <= held
+    ):
+        assert time.monotonic() < deadline, "the builder published no update"
+        time.sleep(0.05)
+    r.xdel(keys.PICTURE, entries[-1][0])  # trimmed before this relay read it
+    _write(store, _unit("U-A", 3, 114.43))
+    _follow(
+        [relay],
+        lambda: _layers(relay)["units"]["U-A"]["lon"] == pytest.approx(114.43),
+        "the move after the hole",
+    )
+    assert "U-C" in _layers(relay)["units"]  # from the whole picture it asked for
+
+
+def _build_in_a_process(settings: Settings) -> None:
+    Builder(build(settings)).run(threading.Event())
+
+
+def test_a_killed_builder_is_replaced_and_the_relays_take_the_new_numbering(
+    settings: Settings, store: LiveStore, builders: Callable[[], None]
+) -> None:
+    _write(store, _unit("U-A", 1, 114.40))
+    process = multiprocessing.get_context("spawn").Process(
+        target=_build_in_a_process, args=(settings,), daemon=True
+    )
+    process.start()
+    try:
+        relay = PictureRelay(build(settings))
+        _follow([relay], lambda: relay.seq >= 0, "the other process's first picture")
+        first = relay.token
+        builders()  # this process's builder waits: the other holds the lease
+        _write(store, _unit("U-A", 2, 114.42))
+        _follow([relay], lambda: _layers(relay)["units"]["U-A"]["lon"] == 114.42, "move 2")
+        assert relay.token == first
+        held = relay.seq
+        os.kill(process.pid, signal.SIGKILL)  # no release: its lease lapses after LEASE_S
+        killed = time.monotonic()
+        _write(store, _unit("U-A", 3, 114.43))
+        _follow([relay], lambda: relay.token != first, "a new builder")
+        assert time.monotonic() - killed < LEASE_S + WAIT_S
+        _follow([relay], lambda: _layers(relay)["units"]["U-A"]["lon"] == 114.43, "move 3")
+        assert relay.after(first, held) is None  # a page on the old numbering: whole picture
+    finally:
+        process.kill()
+        process.join(10)
