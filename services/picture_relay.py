@@ -71,10 +71,13 @@ class Builder:
                         self._let_go(lease)
                 else:
                     stop.wait(RENEW_EVERY_S)
-            except STORE_DOWN:
-                stop.wait(1.0)  # the pages' banner says so; try again
             except redis.exceptions.LockError:
                 log.warning("the live picture's lease went to another process")
+            except STORE_DOWN:
+                stop.wait(1.0)  # the pages' banner says so; try again
+            except redis.RedisError:  # not ours to mend: said, and built again from Redis
+                log.exception("the live picture's builder failed; building again")
+                stop.wait(1.0)
 
     @staticmethod
     def _let_go(lease: Any) -> None:
@@ -89,22 +92,27 @@ class Builder:
         entry = picture_stream.mark_first(r, feed.token, feed.seq, feed.whole())
         renewed = kept = time.monotonic()
         while not stop.is_set():
-            wanted = False
-            if time.monotonic() - renewed >= RENEW_EVERY_S:
-                lease.reacquire()  # LockNotOwnedError: another process builds now
-                renewed = time.monotonic()
-                wanted = picture_stream.whole_wanted(r)
-            c0 = time.thread_time()
-            update = feed.step(READ_WAIT_MS)
-            if update is not None:
-                cpu_ms = (time.thread_time() - c0) * 1000
-                meta = _meta(update, cpu_ms)
-                entry = picture_stream.publish(
-                    r, feed.token, update.since, update.seq, update.body, meta
-                )
-            if wanted or time.monotonic() - kept >= WHOLE_EVERY_S:
-                picture_stream.keep_whole(r, Whole(feed.token, feed.seq, entry, feed.whole()))
-                kept = time.monotonic()
+            try:
+                wanted = False
+                if time.monotonic() - renewed >= RENEW_EVERY_S:
+                    lease.reacquire()  # LockNotOwnedError: another process builds now
+                    renewed = time.monotonic()
+                    wanted = picture_stream.whole_wanted(r)
+                c0 = time.thread_time()
+                update = feed.step(READ_WAIT_MS)
+                if update is not None:
+                    cpu_ms = (time.thread_time() - c0) * 1000
+                    entry = picture_stream.publish(
+                        r, feed.token, update.since, update.seq, update.body, _meta(update, cpu_ms)
+                    )
+                if wanted or time.monotonic() - kept >= WHOLE_EVERY_S:
+                    whole = Whole(feed.token, feed.seq, entry, feed.whole())
+                    picture_stream.keep_whole(r, whole)
+                    kept = time.monotonic()
+            except STORE_DOWN:
+                # the same picture goes on when Redis is back (with the lease, unless it lapsed
+                # meanwhile and another process builds: then reacquire says so)
+                stop.wait(1.0)
 
 
 class PictureRelay:
