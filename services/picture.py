@@ -76,6 +76,11 @@ def _body(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"type": kind, **fields})
 
 
+def whole_body(seq: int, now_ms: int, layers: dict[str, pic.Layer]) -> bytes:
+    """The whole picture as the stream sends it (the builder's and each relay's)."""
+    return _body("picture", seq=seq, now=now_ms, layers=layers)
+
+
 def _by_id(kind: str, found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Entities as read (store/snapshots.py) by their id, as the picture names them."""
     id_field = snapshots.ID_FIELD[kind]
@@ -165,7 +170,7 @@ class PictureFeed:
 
     def whole(self) -> bytes:
         """The whole picture as the stream sends it."""
-        return _body("picture", seq=self.seq, now=self.ctx.now_ms(), layers=self.layers)
+        return whole_body(self.seq, self.ctx.now_ms(), self.layers)
 
     # -- keeping it current ----------------------------------------------------------------
     def step(self, wait_ms: int = WAIT_MS) -> Update | None:

@@ -24,11 +24,12 @@ from typing import Any
 
 import orjson
 import redis
+from redis.lock import Lock
 
 from domain import picture as pic
 from services.context import AppContext
 from services.errors import STORE_DOWN
-from services.picture import PictureFeed, Sent, Update, changed_in_place, settle
+from services.picture import PictureFeed, Sent, Update, changed_in_place, settle, whole_body
 from store import picture_stream
 from store.picture_stream import Entry, Whole
 
@@ -80,13 +81,13 @@ class Builder:
                 stop.wait(1.0)
 
     @staticmethod
-    def _let_go(lease: Any) -> None:
+    def _let_go(lease: Lock) -> None:
         try:
             lease.release()
         except (redis.exceptions.LockError, *STORE_DOWN):
             pass  # expired, taken, or Redis down: it lapses by itself
 
-    def _build(self, lease: Any, stop: threading.Event) -> None:
+    def _build(self, lease: Lock, stop: threading.Event) -> None:
         r, feed = self.ctx.redis, PictureFeed(self.ctx)
         feed.step()  # the first picture
         entry = picture_stream.mark_first(r, feed.token, feed.seq, feed.whole())
@@ -137,15 +138,7 @@ class PictureRelay:
         """The builder's token, the picture's number and the whole picture as streams send it."""
         with self.changed:
             self._apply()
-            body = orjson.dumps(
-                {
-                    "type": "picture",
-                    "seq": self.seq,
-                    "now": self.ctx.now_ms(),
-                    "layers": self._layers,
-                }
-            )
-            return self.token, self.seq, body
+            return self.token, self.seq, whole_body(self.seq, self.ctx.now_ms(), self._layers)
 
     def _apply(self) -> None:
         """The updates not yet applied, applied to the whole picture (under the lock)."""
