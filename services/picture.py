@@ -157,10 +157,10 @@ class PictureFeed:
     """The picture as its builder keeps it; `step` brings it up to date (services/picture_relay.py
     runs it in the one process of the deployment that builds)."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, token: str | None = None) -> None:
         self.ctx = ctx
         self.layers: dict[str, pic.Layer] = {name: {} for name in pic.LAYERS}
-        self.token = secrets.token_hex(4)  # this builder's numbering
+        self.token = token or secrets.token_hex(4)  # this builder's numbering
         self.seq = -1  # of the picture held; -1: nothing read yet
         self._changes = live_changes.Changes("0-0")  # the last read of the changes stream
         self._full_at = self._aged_at = 0.0

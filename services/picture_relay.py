@@ -17,6 +17,7 @@ take its first picture, and each page gets the whole picture once.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -65,9 +66,12 @@ class Builder:
         lease = picture_stream.builder_lease(self.ctx.redis, LEASE_S)
         while not stop.is_set():
             try:
-                if lease.acquire():
+                # the lease holds the builder's numbering: relays take a kept picture only
+                # from the builder that holds it (not a previous run's, kept in Redis)
+                token = secrets.token_hex(4)
+                if lease.acquire(token=token):
                     try:
-                        self._build(lease, stop)
+                        self._build(lease, token, stop)
                     finally:
                         self._let_go(lease)
                 else:
@@ -87,8 +91,8 @@ class Builder:
         except (redis.exceptions.LockError, *STORE_DOWN):
             pass  # expired, taken, or Redis down: it lapses by itself
 
-    def _build(self, lease: Lock, stop: threading.Event) -> None:
-        r, feed = self.ctx.redis, PictureFeed(self.ctx)
+    def _build(self, lease: Lock, token: str, stop: threading.Event) -> None:
+        r, feed = self.ctx.redis, PictureFeed(self.ctx, token)
         feed.step()  # the first picture
         entry = picture_stream.mark_first(r, feed.token, feed.seq, feed.whole())
         renewed = kept = time.monotonic()
@@ -207,7 +211,9 @@ class PictureRelay:
         head = picture_stream.whole_head(r)
         whole = picture_stream.whole(r) if head is not None and head != self._tried else None
         if whole is None:
-            time.sleep(0.25)  # no builder yet, or the one asked for is not kept yet
+            # no builder yet, the one asked for not kept yet, or a picture of a builder that
+            # no longer holds the lease (a previous run's): the new one's comes shortly
+            time.sleep(0.25)
             return 0
         self._tried = (whole.token, whole.seq, whole.entry)
         last, entries = picture_stream.after(r, whole.entry)

@@ -51,7 +51,8 @@ class Whole:
 
 
 def builder_lease(r: redis.Redis, ttl_s: float) -> Lock:
-    """The lease of the process that builds the picture: held while renewed within `ttl_s`."""
+    """The lease of the process that builds the picture: held while renewed within `ttl_s`,
+    under the builder's token (acquire(token=...))."""
     return Lock(r, keys.PICTURE_BUILDER, timeout=ttl_s, blocking=False, thread_local=False)
 
 
@@ -85,12 +86,18 @@ def keep_whole(r: redis.Redis, whole: Whole) -> None:
 
 def whole_head(r: redis.Redis) -> tuple[str, int, str] | None:
     """The kept whole picture's token, number and entry, without it (a relay reads the
-    picture only when it is not the one it tried already)."""
-    token, seq, entry = r.hmget(keys.PICTURE_WHOLE, ["t", "s", "e"])
+    picture only when it is not the one it tried already); None unless it is the picture of
+    the builder holding the lease (whose token is the lease's)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(keys.PICTURE_WHOLE, ["t", "s", "e"])
+    pipe.get(keys.PICTURE_BUILDER)
+    (token, seq, entry), holder = pipe.execute()
+    if token is None or token != holder:
+        return None  # no builder yet, or the picture of one gone (a previous run's)
     try:
         return token.decode(), int(seq), entry.decode()
     except (AttributeError, ValueError):
-        return None  # no builder yet (or a hash not of its making)
+        return None  # a hash not of the builder's making
 
 
 def whole(r: redis.Redis) -> Whole | None:

@@ -19,8 +19,10 @@ import redis
 
 from config.settings import Settings
 from services.context import build
+from services.picture import whole_body
 from services.picture_relay import LEASE_S, Builder, PictureRelay
-from store import keys
+from store import keys, picture_stream
+from store.picture_stream import Whole
 from store.writer import LiveStore
 from tests.test_live_stream import _unit, _write
 
@@ -151,3 +153,20 @@ def test_a_killed_builder_is_replaced_and_the_relays_take_the_new_numbering(
     finally:
         process.kill()
         process.join(10)
+
+
+def test_a_relay_takes_no_picture_kept_by_a_builder_that_is_gone(
+    settings: Settings, store: LiveStore, r: redis.Redis, builders: Callable[[], None]
+) -> None:
+    """After a restart Redis still holds the previous run's kept picture: its positions may be
+    hours old, so no page is shown it; the new builder's first picture is taken instead."""
+    _write(store, _unit("U-A", 1, 114.40))
+    old = {"units": {"U-OLD": {"lat": 22.5, "lon": 114.5}}}
+    picture_stream.keep_whole(r, Whole("0ld0ld00", 7, "0-1", whole_body(7, 0, old)))
+    relay = PictureRelay(build(settings))
+    relay.step()
+    assert relay.seq == -1 and not relay.ready(0)
+    builders()
+    _follow([relay], lambda: relay.seq >= 0, "the new builder's picture")
+    assert relay.token != "0ld0ld00"
+    assert set(_layers(relay)["units"]) == {"U-A"}
