@@ -114,24 +114,32 @@ def test_markers_keep_their_place_on_the_screen_when_the_map_box_changes(
         30,
         "the unit's marker",
     )
-    before = _seen(browser)
-    assert before["measured"] == before["box"]
+    before = wait_for(
+        lambda: (s := _seen(browser))["measured"] == s["box"] and s, 5, "the map measured"
+    )
 
     now = int(time.time() * 1000)
     store.heartbeat({"ts_ms": now, "last_message_ms": now, "broker_connected": 1})
     wait_for(lambda: not _banner_shown(browser), 15, "the banner gone with fresh data")
+    # Leaflet is told in the next frame (a ResizeObserver), not in the same task as the
+    # banner's change: wait for the box to grow and the map to have measured it
     taller = wait_for(
-        lambda: (s := _seen(browser))["box"][1] > before["box"][1] and s, 5, "the taller map"
+        lambda: (
+            (s := _seen(browser))["box"][1] > before["box"][1] and s["measured"] == s["box"] and s
+        ),
+        5,
+        "the taller map, measured",
     )
-    assert taller["measured"] == taller["box"]
     assert abs(taller["x"] - before["x"]) <= 1 and abs(taller["y"] - before["y"]) <= 1
 
     browser.find_element(By.CSS_SELECTOR, ".ec-entities-toggle").click()  # the list folds
     wider = wait_for(
-        lambda: (s := _seen(browser))["box"][0] > taller["box"][0] and s, 5, "the wider map"
+        lambda: (
+            (s := _seen(browser))["box"][0] > taller["box"][0] and s["measured"] == s["box"] and s
+        ),
+        5,
+        "the wider map, measured",
     )
-    wait_for(lambda: _seen(browser)["measured"] == wider["box"], 5, "the wider map measured")
-    wider = _seen(browser)
     assert abs(wider["x"] - before["x"]) <= 1 and abs(wider["y"] - before["y"]) <= 1
     click_marker(browser, "units", "U-P")
     wait_for(lambda: _popup(browser) is not None, 10, "the popup the click opens")
