@@ -4,6 +4,7 @@ thread started on first use, shared by every request of the process."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,25 +13,38 @@ from flask import current_app
 T = TypeVar("T")
 _LOCK = threading.Lock()  # one of each per app, however many requests ask at once
 STOP = "background-stop"
+THREADS = "background-threads"
 
 
-def stop_all(app: Any) -> None:
-    """Ends the app's background threads (a served app that stops: tests start many in one
-    process, and the live picture's builder must not outlive its app)."""
-    stop = app.extensions.get(STOP)
-    if stop is not None:
-        stop.set()
+def stopping(app: Any) -> threading.Event:
+    """Set when the app's process stops: its background threads end, and so do its pushed
+    streams (their browsers resume on another process)."""
+    with _LOCK:
+        return app.extensions.setdefault(STOP, threading.Event())
+
+
+def stop_all(app: Any, wait_s: float = 0.0) -> None:
+    """Ends the app's background threads, waiting up to `wait_s` for them to have ended (a
+    process that exits: the live picture's builder gives its lease back on the way, so another
+    process builds at once rather than after the lease lapses). Tests call it too: they start
+    many apps in one process, and a builder must not outlive its app."""
+    stopping(app).set()
+    deadline = time.monotonic() + wait_s
+    for thread in list(app.extensions.get(THREADS, [])):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def per_app(name: str, make: Callable[[], T]) -> T:
     """The app's `name` object; made by `make` (which has a `run(stop)` method) the first time,
     its `run` started in a daemon thread called `name`."""
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = stopping(app)
     with _LOCK:
         found = app.extensions.get(name)
         if found is None:
             found = make()
-            stop = app.extensions.setdefault(STOP, threading.Event())
-            threading.Thread(target=found.run, args=(stop,), name=name, daemon=True).start()
+            thread = threading.Thread(target=found.run, args=(stop,), name=name, daemon=True)
+            thread.start()
+            app.extensions.setdefault(THREADS, []).append(thread)
             app.extensions[name] = found
     return found

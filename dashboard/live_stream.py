@@ -7,7 +7,8 @@ lands on); then one `update` event per change, carrying only what changed. Each 
 `token:seq` (the builder's numbering), so EventSource's own reconnect resumes where it was.
 A comment line every KEEPALIVE_S keeps proxies from closing an idle stream. The session is
 checked at every wake (at least once a second): signed out or expired, the stream says `bye`
-and ends.
+and ends. A process that stops ends its streams too (dashboard/serve.py), and their browsers
+resume on another.
 
 It holds one web thread for as long as the page is open: the gunicorn worker class and thread
 count (dashboard/serve.py) decide how many screens a process serves.
@@ -15,12 +16,13 @@ count (dashboard/serve.py) decide how many screens a process serves.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, request, session
+from flask import Blueprint, Response, current_app, request, session
 
-from dashboard.background import per_app
+from dashboard.background import per_app, stopping
 from dashboard.context import app_context
 from dashboard.roles import VIEWERS
 from services import accounts
@@ -61,7 +63,9 @@ def _signed_in(ctx: AppContext, sid: str) -> bool:
         return True  # the store is down, not the session: the banner says so; keep waiting
 
 
-def _events(pictures: PictureRelay, ctx: AppContext, sid: str, last: str | None) -> Iterator[bytes]:
+def _events(
+    pictures: PictureRelay, ctx: AppContext, sid: str, last: str | None, stop: threading.Event
+) -> Iterator[bytes]:
     yield b"retry: %d\n\n" % RETRY_MS
     token, seq = _resume_from(last) or ("", -1)
     pending = pictures.after(token, seq) if token else None
@@ -82,6 +86,8 @@ def _events(pictures: PictureRelay, ctx: AppContext, sid: str, last: str | None)
         if not _signed_in(ctx, sid):
             yield b'event: bye\ndata: {"reason": "signed_out"}\n\n'
             return
+        if stop.is_set():  # this process stops: the browser resumes on another (retry)
+            return
         pending = pictures.wait(token, seq, WAKE_S)
 
 
@@ -91,7 +97,8 @@ def live_stream() -> Response:
     if not pictures.ready(FIRST_PICTURE_S):
         raise Refused(503, "the live picture is not available yet: try again shortly")
     last = request.headers.get("Last-Event-ID") or request.args.get("last")
-    body = _events(pictures, ctx, session.get("_user_id", ""), last)
+    stop = stopping(current_app._get_current_object())  # type: ignore[attr-defined]
+    body = _events(pictures, ctx, session.get("_user_id", ""), last, stop)
     return Response(
         body,
         mimetype="text/event-stream",

@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import signal
+from typing import Any
+
 from gunicorn.app.base import BaseApplication
 
 from config.settings import Settings
 from dashboard.app import create_app
+from dashboard.background import stop_all, stopping
 from infra.tls import check_pair
 
 STREAM_THREADS = 64
+# how long a stopping worker waits for its background threads: the picture builder gives its
+# lease back within one read of the stream (1 s), under the graceful timeout (3 s)
+STOP_WAIT_S = 2.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def _on_worker_init(worker: Any) -> None:
+    """A worker told to stop (SIGTERM: a graceful stop or a restart; SIGINT, SIGQUIT: at once)
+    first tells its app: the pushed streams end, so their browsers resume on another worker
+    rather than holding this one until the graceful timeout, and the background threads end."""
+    app = worker.wsgi
+    for sig in _STOP_SIGNALS:
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            signal.signal(sig, _then(app, handler))
+
+
+def _then(app: Any, handler: Any) -> Any:
+    def stop_first(sig: int, frame: Any) -> None:
+        stopping(app).set()
+        handler(sig, frame)
+
+    return stop_first
+
+
+def _on_worker_exit(_server: Any, worker: Any) -> None:
+    """The picture's builder gives its lease back before the process ends, so another worker
+    builds at once instead of after the lease lapses (services/picture_relay.LEASE_S)."""
+    stop_all(worker.wsgi, STOP_WAIT_S)
 
 
 class _Gunicorn(BaseApplication):
@@ -27,6 +60,8 @@ class _Gunicorn(BaseApplication):
         self.cfg.set("threads", STREAM_THREADS)
         self.cfg.set("graceful_timeout", 3)
         self.cfg.set("accesslog", None)
+        self.cfg.set("post_worker_init", _on_worker_init)
+        self.cfg.set("worker_exit", _on_worker_exit)
         if self.settings.web_tls_cert is not None:  # HTTPS only: plain HTTP gets no answer
             self.cfg.set("certfile", str(self.settings.web_tls_cert))
             self.cfg.set("keyfile", str(self.settings.web_tls_key))

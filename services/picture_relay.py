@@ -181,15 +181,17 @@ class PictureRelay:
 
     # -- keeping it current ----------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        builder = Builder(self.ctx)
-        threading.Thread(
-            target=builder.run, args=(stop,), name="picture-builder", daemon=True
-        ).start()
+        builder = threading.Thread(
+            target=Builder(self.ctx).run, args=(stop,), name="picture-builder", daemon=True
+        )
+        builder.start()
         while not stop.is_set():
             try:
                 self.step()
             except STORE_DOWN:
                 stop.wait(1.0)
+        # whoever waits for this thread to end waits for the builder to give its lease back
+        builder.join(READ_WAIT_MS / 1000 + 1.0)
 
     def step(self, wait_ms: int = READ_WAIT_MS) -> int:
         """One read: takes the updates published since the last (waiting up to `wait_ms`), or
