@@ -55,30 +55,56 @@ def facets_of(kind: str, department: str, skills: Iterable[str]) -> tuple[str, .
 def reindex_units(r: redis.Redis) -> int:
     """Put every unit into the indexes its profile names (for data written before they
     existed, or after a change of the rules above). Returns how many units moved."""
+    return _refile(r, _misfiled(r))
+
+
+def _misfiled(r: redis.Redis) -> list[tuple[str, str, str]]:
+    """(unit, the indexes its state lists, the indexes its profile names) of each unit whose
+    two differ."""
     ids = [x.decode() for x in r.smembers(keys.index("unit"))]
     pipe = r.pipeline(transaction=False)
     for uid in ids:
         pipe.hmget(keys.state("unit", uid), "kind", "department", "skills", keys.GEO_FACETS_FIELD)
-        pipe.geopos(keys.geo("unit"), uid)
-    rows = pipe.execute()
-    moved = 0
-    for uid, (kind, dept, skills, have), (pos,) in zip(ids, rows[::2], rows[1::2], strict=True):
+    out = []
+    for uid, (kind, dept, skills, have) in zip(ids, pipe.execute(), strict=True):
         if kind is None or dept is None:
             continue
         want = " ".join(
             facets_of(kind.decode(), dept.decode(), (skills or b"").decode().split(","))
         )
-        if have is not None and have.decode() == want:
-            continue
-        moved += 1
-        for old in (have or b"").decode().split():
-            pipe.zrem(old, uid)
-        pipe.hset(keys.state("unit", uid), keys.GEO_FACETS_FIELD, want)
-        if pos is not None:
-            for f in want.split():
-                pipe.geoadd(f, (pos[0], pos[1], uid))
-    pipe.execute()
-    return moved
+        if have is None or have.decode() != want:
+            out.append((uid, (have or b"").decode(), want))
+    return out
+
+
+# Moves one unit from the indexes its state lists into those its profile names, at its position
+# *now*: the ingest scripts may have moved the unit, or filed it anew, since it was read (a
+# worker reindexes while others ingest), and a position read earlier would be put back over a
+# newer one. A unit whose listed indexes changed meanwhile was filed by the profile's own step.
+# KEYS: state, the main unit GEO index; ARGV: id, the indexes read, the indexes wanted, the field
+_REFILE = """
+local field = ARGV[4]
+if (redis.call('HGET', KEYS[1], field) or '') ~= ARGV[2] then return 0 end
+for old in string.gmatch(ARGV[2], '%S+') do redis.call('ZREM', old, ARGV[1]) end
+redis.call('HSET', KEYS[1], field, ARGV[3])
+local pos = redis.call('GEOPOS', KEYS[2], ARGV[1])[1]
+if pos then
+  for f in string.gmatch(ARGV[3], '%S+') do redis.call('GEOADD', f, pos[1], pos[2], ARGV[1]) end
+end
+return 1
+"""
+
+
+def _refile(r: redis.Redis, misfiled: list[tuple[str, str, str]]) -> int:
+    refile = r.register_script(_REFILE)
+    pipe = r.pipeline(transaction=False)
+    for uid, have, want in misfiled:
+        refile(
+            keys=[keys.state("unit", uid), keys.geo("unit")],
+            args=[uid, have, want, keys.GEO_FACETS_FIELD],
+            client=pipe,
+        )
+    return sum(pipe.execute())
 
 
 # The state fields ranking needs and the task's priority of each unit, in one round trip: a

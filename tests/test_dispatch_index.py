@@ -18,7 +18,7 @@ from domain.travel import TravelModel
 from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from store import keys
-from store.dispatch import _read_units, candidates, reindex_units
+from store.dispatch import _misfiled, _read_units, _refile, candidates, reindex_units
 from store.snapshots import entities
 from store.writer import LiveStore
 
@@ -115,6 +115,31 @@ def test_reindex_puts_units_written_before_the_indexes_in_them(r: redis.Redis) -
     assert reindex_units(r) == 2
     assert _members(r) == before
     assert reindex_units(r) == 0  # nothing left to do
+
+
+def test_reindex_files_a_unit_where_it_is_when_it_writes_not_where_it_was_read(
+    r: redis.Redis,
+) -> None:
+    """A worker reindexes while others ingest: a unit that moves, or is filed anew by a profile
+    change, between the reindex's read and its write keeps what ingest wrote."""
+    _write(r, _profile("U5", NOW, WATER), _position("U5", NOW, 114.50, 22.60))
+    _write(r, _profile("U6", NOW, WATER), _position("U6", NOW, 114.40, 22.55))
+    for k in _members(r):  # as an older version of the worker left them
+        r.delete(k)
+    r.hdel(keys.state("unit", "U5"), "_geo")
+    r.hdel(keys.state("unit", "U6"), "_geo")
+    misfiled = _misfiled(r)  # the reindex has read ...
+    _write(r, _position("U5", NOW + 1000, 114.52, 22.61))  # ... then U5 moves
+    _write(r, _profile("U6", NOW + 1000, FORESTRY))  # ... and U6 changes department
+    assert _refile(r, misfiled) == 1  # U6 was filed by its profile's step
+
+    water = keys.unit_geo_facet("foot", department=WATER)
+    forestry = keys.unit_geo_facet("foot", department=FORESTRY)
+    assert _members(r) == {water: {"U5"}, forestry: {"U6"}}
+    (lon, lat), (main,) = r.geopos(water, "U5")[0], r.geopos(keys.geo("unit"), "U5")
+    assert (lon, lat) == main and abs(lon - 114.52) < 1e-5 and abs(lat - 22.61) < 1e-5
+    assert r.geopos(forestry, "U6") == r.geopos(keys.geo("unit"), "U6")
+    assert reindex_units(r) == 0
 
 
 @pytest.mark.parametrize("seed", [3, 11])
