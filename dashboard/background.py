@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 from flask import current_app
 
 T = TypeVar("T")
-_LOCK = threading.Lock()  # one of each per app, however many requests ask at once
+# one of each per app, however many requests ask at once; reentrant: the stop signals' handler
+# (dashboard/serve.py) takes it in the main thread, which may hold it already (worker_exit)
+_LOCK = threading.RLock()
 STOP = "background-stop"
 THREADS = "background-threads"
 

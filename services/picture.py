@@ -92,7 +92,7 @@ def changed_in_place(held: pic.Layer, changed: pic.Layer, gone: list[str]) -> No
     a step leaves no new long-lived objects to the collector's full passes (which, on a
     picture of 8,000 records, took 30-50 ms: an update's whole budget)."""
     for k in gone:
-        del held[k]
+        held.pop(k, None)
     for k, delta in changed.items():
         record = held.get(k)
         if record is None:
@@ -100,7 +100,7 @@ def changed_in_place(held: pic.Layer, changed: pic.Layer, gone: list[str]) -> No
             continue
         for f, v in delta.items():
             if v is None:
-                del record[f]
+                record.pop(f, None)
             else:
                 record[f] = v
 
@@ -110,7 +110,10 @@ def settle() -> None:
     the collector's view. Without this the oldest generation grows with it and each full
     collection walks every record (measured 42-45 ms every ~30 s in bench map's feed process,
     stalling whichever update was being made). Records hold no cycles, so reference counting
-    still frees the ones a later update replaces. Once per whole read, not per update."""
+    still frees the ones a later update replaces. Once per whole read, not per update. What
+    the last call froze is collected first: in a web process it froze whatever cycles the
+    requests of that moment held, which are garbage by now."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
@@ -175,6 +178,17 @@ class PictureFeed:
     # -- keeping it current ----------------------------------------------------------------
     def step(self, wait_ms: int = WAIT_MS) -> Update | None:
         """One round: read what changed (waiting up to `wait_ms`), publish the update if any."""
+        try:
+            return self._step(wait_ms)
+        except Exception:
+            # a read that failed half-way (a Redis timeout) has moved past changes it did not
+            # make into an update, and may have kept some of what it read: the next step reads
+            # everything again and publishes what differs, rather than nothing until the next
+            # full read (an alert raised meanwhile would be missing from every map)
+            self._full_at = float("-inf")
+            raise
+
+    def _step(self, wait_ms: int) -> Update | None:
         r = self.ctx.redis
         if self.seq < 0 or time.monotonic() - self._full_at > FULL_EVERY_S:
             self._changes = live_changes.start(r)  # before the data: a change meanwhile comes next

@@ -40,6 +40,7 @@ KEEP_UPDATES = 300  # about five minutes at one update a second: a reconnect res
 READ_WAIT_MS = 1000  # how long one read of the picture stream waits for the next update
 LEASE_S = 5.0  # a builder that has not renewed its lease for this long is replaced
 RENEW_EVERY_S = 1.0
+ASK_AFTER_S = 1.0  # a relay waiting this long for a kept whole picture asks the builder for one
 WHOLE_EVERY_S = 60.0  # how often the builder keeps the whole picture for relays that start
 # updates held unapplied at most (applied when a page opens): about a minute at one a second
 APPLY_AFTER = 60
@@ -80,7 +81,8 @@ class Builder:
                 log.warning("the live picture's lease went to another process")
             except STORE_DOWN:
                 stop.wait(1.0)  # the pages' banner says so; try again
-            except redis.RedisError:  # not ours to mend: said, and built again from Redis
+            except Exception:  # not ours to mend (a Redis refusal, a bug): said, built again
+                # from Redis under a new numbering, so no page is left with a picture that stopped
                 log.exception("the live picture's builder failed; building again")
                 stop.wait(1.0)
 
@@ -136,6 +138,7 @@ class PictureRelay:
         self._lost = True  # no picture yet, or updates missed: take the whole picture
         self._tried: tuple[str, int, str] | None = None  # the last whole picture taken
         self._hole = False  # updates were missed: the builder is asked for a whole picture
+        self._asked = 0.0  # when this relay began waiting for a whole picture, or last asked
 
     # -- what streams ask ------------------------------------------------------------------
     def whole(self) -> tuple[str, int, bytes]:
@@ -190,6 +193,10 @@ class PictureRelay:
                 self.step()
             except STORE_DOWN:
                 stop.wait(1.0)
+            except Exception:  # a Redis refusal, a bug: said, and the whole picture taken again
+                log.exception("the live picture's relay failed; taking the whole picture")
+                self._lost = True
+                stop.wait(1.0)
         # whoever waits for this thread to end waits for the builder to give its lease back
         builder.join(READ_WAIT_MS / 1000 + 1.0)
 
@@ -214,16 +221,23 @@ class PictureRelay:
         whole = picture_stream.whole(r) if head is not None and head != self._tried else None
         if whole is None:
             # no builder yet, the one asked for not kept yet, or a picture of a builder that
-            # no longer holds the lease (a previous run's): the new one's comes shortly
+            # no longer holds the lease (a previous run's): the new one's comes shortly; a
+            # relay still waiting after a while asks for it (at most once a second)
+            now = time.monotonic()
+            if now - self._asked >= ASK_AFTER_S:
+                if self._asked > 0:
+                    picture_stream.want_whole(r)
+                self._asked = now
             time.sleep(0.25)
             return 0
-        self._tried = (whole.token, whole.seq, whole.entry)
+        self._tried, self._asked = (whole.token, whole.seq, whole.entry), 0.0
         last, entries = picture_stream.after(r, whole.entry)
         layers = orjson.loads(whole.body)["layers"]
         with self.changed:
             self.token, self.seq, self._layers = whole.token, whole.seq, layers
             self._unapplied, self._last, self._lost = [], last, False
             self.updates.clear()
+            self.changed.notify_all()  # ready() waits for this
         settle()  # the picture is held for minutes: out of the collector's view
         return self._take(entries)
 

@@ -13,12 +13,12 @@ that starts, or finds a hole in what it read, takes the whole picture and the up
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis
+from redis.exceptions import LockNotOwnedError
 from redis.lock import Lock
 
 from store import keys
@@ -56,32 +56,74 @@ def builder_lease(r: redis.Redis, ttl_s: float) -> Lock:
     return Lock(r, keys.PICTURE_BUILDER, timeout=ttl_s, blocking=False, thread_local=False)
 
 
-def _add(r: redis.Redis, fields: dict[str, Any]) -> str:
-    cutoff = f"{max(int(time.time() * 1000) - KEEP_MS, 0)}-0"
-    return r.xadd(keys.PICTURE, fields, minid=cutoff, approximate=True).decode()
+# Every write of the builder's, made only while it holds the lease: a builder that stalled past
+# its lease (a slow read, a paused process) and does not know yet that another builds now must
+# not add updates under its old numbering, nor keep its picture over the new builder's, which
+# would leave every relay waiting for a whole picture of the lease holder's. Updates are trimmed
+# by the new entry's own time (Redis' clock, not the web host's, which may be ahead).
+# KEYS: lease, stream, whole hash. ARGV: token, what ('u' update, 'p' a first picture, 'w' the
+# whole picture), seq, since (u) or the entry (w), body, meta (u), KEEP_MS.
+# Gives the entry id ('w': the one given); an error reply NOTHOLDER when the lease is not ours.
+_WRITE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('NOTHOLDER the live picture is built by another process now')
+end
+local what, entry = ARGV[2], ARGV[4]
+if what ~= 'w' then
+  local fields = {'k', what, 't', ARGV[1], 'a', what == 'u' and ARGV[4] or -1, 's', ARGV[3]}
+  if what == 'u' then
+    fields[#fields + 1] = 'b'
+    fields[#fields + 1] = ARGV[5]
+  end
+  fields[#fields + 1] = 'm'
+  fields[#fields + 1] = what == 'u' and ARGV[6] or '{}'
+  entry = redis.call('XADD', KEYS[2], '*', unpack(fields))
+  local ms = tonumber(string.match(entry, '^(%d+)'))
+  redis.call('XTRIM', KEYS[2], 'MINID', '~', string.format('%d-0', math.max(ms - ARGV[7], 0)))
+end
+if what ~= 'u' then
+  redis.call('HSET', KEYS[3], 't', ARGV[1], 's', ARGV[3], 'e', entry, 'b', ARGV[5])
+end
+return entry
+"""
+
+
+def _write(
+    r: redis.Redis,
+    token: str,
+    what: str,
+    seq: int,
+    at: int | str,
+    body: bytes = b"",
+    meta: bytes = b"{}",
+) -> str:
+    try:
+        entry = r.register_script(_WRITE)(
+            keys=[keys.PICTURE_BUILDER, keys.PICTURE, keys.PICTURE_WHOLE],
+            args=[token, what, seq, at, body, meta, KEEP_MS],
+        )
+    except redis.exceptions.ResponseError as e:
+        if str(e).startswith("NOTHOLDER"):
+            raise LockNotOwnedError(str(e)) from None
+        raise
+    return entry.decode()
 
 
 def publish(
     r: redis.Redis, token: str, since: int, seq: int, body: bytes, meta: dict[str, Any]
 ) -> str:
-    """Adds an update; gives its entry id."""
-    fields = {"k": "u", "t": token, "a": since, "s": seq, "b": body, "m": orjson.dumps(meta)}
-    return _add(r, fields)
+    """Adds an update; gives its entry id. LockNotOwnedError: another process builds now."""
+    return _write(r, token, "u", seq, since, body, orjson.dumps(meta))
 
 
 def mark_first(r: redis.Redis, token: str, seq: int, body: bytes) -> str:
     """A new builder's first picture: marked in the stream (relays take the whole picture
-    again) and kept whole beside it."""
-    entry = _add(r, {"k": "p", "t": token, "a": -1, "s": seq, "m": b"{}"})
-    keep_whole(r, Whole(token, seq, entry, body))
-    return entry
+    again) and kept whole beside it, in one step."""
+    return _write(r, token, "p", seq, -1, body)
 
 
 def keep_whole(r: redis.Redis, whole: Whole) -> None:
-    r.hset(
-        keys.PICTURE_WHOLE,
-        mapping={"t": whole.token, "s": whole.seq, "e": whole.entry, "b": whole.body},
-    )
+    _write(r, whole.token, "w", whole.seq, whole.entry, whole.body)
 
 
 def whole_head(r: redis.Redis) -> tuple[str, int, str] | None:

@@ -19,11 +19,12 @@ import redis
 
 from config.settings import Settings
 from services.context import build
-from services.picture import whole_body
+from services.picture import PictureFeed, whole_body
 from services.picture_relay import LEASE_S, Builder, PictureRelay
-from store import keys, picture_stream
+from store import keys, picture_stream, snapshots
 from store.picture_stream import Whole
 from store.writer import LiveStore
+from tests.helpers import wait_for
 from tests.test_live_stream import _unit, _write
 
 WAIT_S = 30.0  # generous: a whole read and the lease's renewal on a loaded machine
@@ -162,7 +163,9 @@ def test_a_relay_takes_no_picture_kept_by_a_builder_that_is_gone(
     hours old, so no page is shown it; the new builder's first picture is taken instead."""
     _write(store, _unit("U-A", 1, 114.40))
     old = {"units": {"U-OLD": {"lat": 22.5, "lon": 114.5}}}
+    assert picture_stream.builder_lease(r, LEASE_S).acquire(token="0ld0ld00")
     picture_stream.keep_whole(r, Whole("0ld0ld00", 7, "0-1", whole_body(7, 0, old)))
+    r.delete(keys.PICTURE_BUILDER)  # that run ended: its lease lapsed
     relay = PictureRelay(build(settings))
     relay.step()
     assert relay.seq == -1 and not relay.ready(0)
@@ -170,3 +173,95 @@ def test_a_relay_takes_no_picture_kept_by_a_builder_that_is_gone(
     _follow([relay], lambda: relay.seq >= 0, "the new builder's picture")
     assert relay.token != "0ld0ld00"
     assert set(_layers(relay)["units"]) == {"U-A"}
+
+
+def test_a_builder_that_lost_its_lease_writes_nothing(r: redis.Redis) -> None:
+    """A builder that stalled past its lease does not know yet that another builds: what it
+    would add under its old numbering, or keep over the new builder's picture, is refused."""
+    assert picture_stream.builder_lease(r, LEASE_S).acquire(token="aaaa0000")
+    picture_stream.mark_first(r, "aaaa0000", 0, whole_body(0, 0, {}))
+    r.delete(keys.PICTURE_BUILDER)  # a stall past the lease ...
+    assert picture_stream.builder_lease(r, LEASE_S).acquire(token="bbbb0000")  # ... b builds
+    entry = picture_stream.mark_first(r, "bbbb0000", 0, whole_body(0, 0, {}))
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        picture_stream.publish(r, "aaaa0000", 0, 1, b"{}", {})
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        picture_stream.keep_whole(r, Whole("aaaa0000", 5, entry, whole_body(5, 0, {})))
+    assert picture_stream.whole(r).token == "bbbb0000"  # type: ignore[union-attr]
+    assert [f[b"t"] for _, f in r.xrange(keys.PICTURE)] == [b"aaaa0000", b"bbbb0000"]
+    picture_stream.publish(r, "bbbb0000", 0, 1, b"{}", {})  # the holder's go in
+
+
+def test_a_relay_waiting_for_the_holders_picture_asks_for_it(
+    settings: Settings, r: redis.Redis
+) -> None:
+    """The builder holding the lease has not kept its picture (or a stalled one's was kept
+    over it): a relay waiting more than a moment asks, rather than waiting a minute."""
+    assert picture_stream.builder_lease(r, 60).acquire(token="bbbb0000")
+    relay = PictureRelay(build(settings))
+    deadline = time.monotonic() + WAIT_S
+    while not r.exists(keys.PICTURE_WANTED):
+        assert time.monotonic() < deadline, "the relay never asked for the whole picture"
+        relay.step(wait_ms=100)
+    assert relay.seq == -1
+
+
+def test_a_relay_and_a_builder_go_on_after_an_error_they_did_not_expect(
+    settings: Settings, store: LiveStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis refusal (out of memory, a read-only replica after a failover) or a bug in one
+    read does not end a process's picture: said in the log, and the picture taken again."""
+    _write(store, _unit("U-A", 1, 114.40))
+    real_read, real_publish = picture_stream.read, picture_stream.publish
+    failed: list[str] = []
+
+    def read_once(*args: Any, **kw: Any) -> Any:
+        if "read" not in failed:
+            failed.append("read")
+            raise redis.exceptions.OutOfMemoryError("OOM command not allowed")
+        return real_read(*args, **kw)
+
+    def publish_once(*args: Any, **kw: Any) -> Any:
+        if "publish" not in failed:
+            failed.append("publish")
+            raise KeyError("a bug")
+        return real_publish(*args, **kw)
+
+    monkeypatch.setattr(picture_stream, "read", read_once)
+    monkeypatch.setattr(picture_stream, "publish", publish_once)
+    relay, stop = PictureRelay(build(settings)), threading.Event()
+    threading.Thread(target=relay.run, args=(stop,), daemon=True).start()
+    try:
+        assert relay.ready(WAIT_S)
+        for step in range(2, 5):
+            _write(store, _unit("U-A", step, 114.40 + step / 100))
+        wait_for(
+            lambda: _layers(relay)["units"]["U-A"]["lon"] == pytest.approx(114.44),
+            WAIT_S,
+            "the last move, after both errors",
+        )
+        assert sorted(failed) == ["publish", "read"]
+    finally:
+        stop.set()
+
+
+def test_a_step_that_failed_half_way_loses_no_change(
+    settings: Settings, store: LiveStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that times out after the step moved past the changes it announced: the next
+    step still publishes them (not only the full read minutes later)."""
+    _write(store, _unit("U-A", 1, 114.40))
+    feed = PictureFeed(build(settings))
+    feed.step()
+    _write(store, _unit("U-NEW", 1, 114.45))  # new: the step reads its hash back
+    real = snapshots.named_entities
+
+    def times_out(*args: Any, **kw: Any) -> Any:
+        raise redis.exceptions.TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(snapshots, "named_entities", times_out)
+    with pytest.raises(redis.exceptions.TimeoutError):
+        feed.step(100)
+    monkeypatch.setattr(snapshots, "named_entities", real)
+    update = feed.step(100)
+    assert update is not None and "U-NEW" in update.changed.get("units", {})
