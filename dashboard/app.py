@@ -46,6 +46,7 @@ from dashboard.health import bp as health_bp
 from domain import evidence
 from domain.clock import Clock, system_ms
 from layouts import pages
+from services import field
 from services.context import build as build_context
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -73,8 +74,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_ms) -> Fl
     # the pushed stream (dashboard/live_stream.py) must not wait in a compressor's buffer
     server.config["COMPRESS_STREAMS"] = False
     server.config["SECRET_KEY"] = security.secret_key(settings)
-    # The largest evidence file, base64-encoded as the page's upload sends it, and some room.
-    server.config["MAX_CONTENT_LENGTH"] = evidence.MAX_BYTES * 4 // 3 + 1024 * 1024
+    # The largest upload and some room: one evidence file base64-encoded as the console's
+    # upload sends it, or a phone's finding with its most photos, each the largest accepted
+    # (a finding refused whole for its size would be dropped by the phone, photos and all).
+    largest = max(evidence.MAX_BYTES * 4 // 3, field.MAX_PHOTOS * evidence.MAX_BYTES)
+    server.config["MAX_CONTENT_LENGTH"] = largest + 1024 * 1024
     context.install(server, build_context(settings, clock))
     for bp in (
         health_bp,

@@ -14,12 +14,15 @@ answer, sends them again, and each is taken once. The answer then says "duplicat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Annotated, Any
 
 import orjson
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain import evidence as evidence_rules
 from domain import incidents as model
 from domain.clock import system_ms
 from domain.roles import OFFICER
@@ -36,6 +39,8 @@ from store import incidents, reader
 # a unit's topics a phone may send to (its profile is the centre's to set)
 KINDS = ("position", "status", "task", "patrol-log")
 ONCE_TTL_S = 14 * 86_400  # a phone two weeks at sea still sends each action once
+# how long one request holds an action's key at most (its process died: a resend takes it over)
+TAKING_S = 60.0
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_PHOTOS = 3
 
@@ -85,23 +90,56 @@ def add_photos(
     evidence checked like any other; each key once."""
     unit = unit_of(ctx, account)
     key = _key(key)
-    if not photos or len(photos) > MAX_PHOTOS:
-        raise Refused(422, f"photo: 1 to {MAX_PHOTOS} photos")
+    sha = _check_photos(photos, 1)
     rec = incidents.read(ctx.redis, incident_id) or {}
     if unit not in {*rec.get("units", []), *rec.get("released_units", [])}:
         raise Refused(403, f"unit {unit} is not on incident {incident_id[:64]!r}")
-    if field_store.outcome(ctx.redis, unit, key):
-        field_store.count_duplicate(ctx.redis, "evidence")
-        return {"outcome": "duplicate"}
     by = f"device:{unit}"
-    added = [
-        incident_service.add_evidence(ctx, incident_id, data, name, caption, by)
-        for name, data in photos
-    ]
-    # A crash between the files and this mark would take the photos again on a resend: the
-    # files are kept by content (one copy); the case file would show the note twice.
-    field_store.remember(ctx.redis, unit, key, "taken", ONCE_TTL_S, "evidence")
-    return {"outcome": "taken", "evidence": [a["url"] for a in added]}
+    with _taking(ctx, unit, key):
+        before = field_store.outcome(ctx.redis, unit, key)
+        if before and "|" not in before:
+            field_store.count_duplicate(ctx.redis, "evidence")
+            return {"outcome": "duplicate"}
+        taken = int(before.partition("|")[2]) if before else 0  # a failed first one's
+        for i in range(taken, len(photos)):
+            name, data = photos[i]
+            incident_service.add_evidence(ctx, incident_id, data, name, caption, by)
+            field_store.progress(ctx.redis, unit, key, f"{incident_id}|{i + 1}", ONCE_TTL_S)
+        field_store.remember(ctx.redis, unit, key, "taken", ONCE_TTL_S, "evidence")
+    # (a crash between a photo's note and its progress mark takes that photo again on a resend:
+    # kept once by content, the case file shows its note twice)
+    return {
+        "outcome": "taken",
+        "evidence": [incident_service.evidence_url(incident_id, h) for h in sha],
+    }
+
+
+@contextmanager
+def _taking(ctx: AppContext, unit: str, key: str) -> Iterator[None]:
+    """One request at a time takes the action of a key: a resend from another tab of the same
+    queue, or a retry while the first still runs, waits (503: the phone sends it again shortly
+    and then gets its outcome) instead of taking it a second time."""
+    hold = field_store.taking(ctx.redis, unit, key, TAKING_S)
+    if not hold.acquire():
+        raise Refused(503, "this action is being taken now: send it again shortly")
+    try:
+        yield
+    finally:
+        # lapsed (a request longer than TAKING_S): nothing to give back
+        with suppress(redis.exceptions.LockError):
+            hold.release()
+
+
+def _check_photos(photos: list[tuple[str, bytes]], at_least: int) -> list[str]:
+    """Every photo checked before anything is written: one refused (422, which the phone does
+    not send again) must not leave an incident opened or half a case file behind. Gives their
+    SHA-256."""
+    if not at_least <= len(photos) <= MAX_PHOTOS:
+        raise Refused(422, f"photo: {at_least} to {MAX_PHOTOS} photos")
+    try:
+        return [evidence_rules.accept(data, name).sha256 for name, data in photos]
+    except evidence_rules.EvidenceRefused as e:
+        raise Refused(422, f"photo: {e}") from None
 
 
 class Finding(BaseModel):
@@ -124,28 +162,37 @@ def report_finding(
     key: str | None,
 ) -> dict[str, Any]:
     """Opens the incident (by `device:{unit}`) with its photos in the case file; each key once
-    (a resend answers with the incident the first one opened)."""
+    (a resend answers with the incident the first one opened, or takes the photos a failed
+    first one did not)."""
     unit = unit_of(ctx, account)
     key = _key(key)
-    if len(photos) > MAX_PHOTOS:
-        raise Refused(422, f"photo: at most {MAX_PHOTOS} photos")
-    before = field_store.outcome(ctx.redis, unit, key)
-    if before:
-        field_store.count_duplicate(ctx.redis, "finding")
-        return {"outcome": "duplicate", "incident_id": before}
-    body = NewIncident(
-        type=finding.type,
-        source=model.Source.PATROL_FINDING,
-        lat=finding.lat,
-        lon=finding.lon,
-        description=finding.description,
-    )
+    _check_photos(photos, 0)
     by = f"device:{unit}"
-    made = incident_service.open_incident(ctx, body, by)
-    for name, data in photos:
-        incident_service.add_evidence(ctx, made["id"], data, name, finding.description[:500], by)
-    field_store.remember(ctx.redis, unit, key, made["id"], ONCE_TTL_S, "finding")
-    return {"outcome": "opened", "incident_id": made["id"]}
+    with _taking(ctx, unit, key):
+        before = field_store.outcome(ctx.redis, unit, key)
+        if before and "|" not in before:
+            field_store.count_duplicate(ctx.redis, "finding")
+            return {"outcome": "duplicate", "incident_id": before}
+        if before:  # opened, but the photos were not all taken: the rest now
+            incident_id, _, taken = before.partition("|")
+        else:
+            body = NewIncident(
+                type=finding.type,
+                source=model.Source.PATROL_FINDING,
+                lat=finding.lat,
+                lon=finding.lon,
+                description=finding.description,
+            )
+            incident_id, taken = incident_service.open_incident(ctx, body, by)["id"], "0"
+            field_store.progress(ctx.redis, unit, key, f"{incident_id}|0", ONCE_TTL_S)
+        for i in range(int(taken), len(photos)):
+            name, data = photos[i]
+            incident_service.add_evidence(
+                ctx, incident_id, data, name, finding.description[:500], by
+            )
+            field_store.progress(ctx.redis, unit, key, f"{incident_id}|{i + 1}", ONCE_TTL_S)
+        field_store.remember(ctx.redis, unit, key, incident_id, ONCE_TTL_S, "finding")
+    return {"outcome": "opened", "incident_id": incident_id}
 
 
 def _task(ctx: AppContext, unit: str) -> dict[str, Any] | None:
@@ -194,12 +241,13 @@ def reply(ctx: AppContext, account: Account | None, body: str, key: str | None) 
     """The officer's reply to the centre; each key once."""
     unit = unit_of(ctx, account)
     key = _key(key)
-    before = field_store.outcome(ctx.redis, unit, key)
-    if before:
-        field_store.count_duplicate(ctx.redis, "reply")
-        return {"outcome": "duplicate", "id": before}
-    sent = message_service.from_unit(ctx, unit, account.name, body)  # type: ignore[union-attr]
-    field_store.remember(ctx.redis, unit, key, sent["id"], ONCE_TTL_S, "reply")
+    with _taking(ctx, unit, key):
+        before = field_store.outcome(ctx.redis, unit, key)
+        if before:
+            field_store.count_duplicate(ctx.redis, "reply")
+            return {"outcome": "duplicate", "id": before}
+        sent = message_service.from_unit(ctx, unit, account.name, body)  # type: ignore[union-attr]
+        field_store.remember(ctx.redis, unit, key, sent["id"], ONCE_TTL_S, "reply")
     return {"outcome": "sent", **sent}
 
 

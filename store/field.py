@@ -6,6 +6,7 @@ MQTT."""
 from __future__ import annotations
 
 import redis
+from redis.lock import Lock
 
 from store import keys
 from store.codec import text
@@ -52,6 +53,17 @@ def remember(r: redis.Redis, unit_id: str, key: str, value: str, ttl_s: int, sta
     pipe.set(keys.field_once(unit_id, key), value, ex=ttl_s)
     pipe.hincrby(keys.FIELD_STATS, f"{stat}|taken", 1)
     pipe.execute()
+
+
+def taking(r: redis.Redis, unit_id: str, key: str, ttl_s: float) -> Lock:
+    """The hold of one request on the action of this key (acquire: False when another holds
+    it); it lapses after `ttl_s` when its process died."""
+    return Lock(r, keys.field_taking(unit_id, key), timeout=ttl_s, blocking=False)
+
+
+def progress(r: redis.Redis, unit_id: str, key: str, value: str, ttl_s: int) -> None:
+    """How far an action of several writes came (a resend goes on from there), not counted."""
+    r.set(keys.field_once(unit_id, key), value, ex=ttl_s)
 
 
 def count_duplicate(r: redis.Redis, stat: str) -> None:

@@ -340,6 +340,12 @@ def report_codes(incident_id: str) -> str:
 FIELD_STATS = "stats:field"  # hash "kind|outcome" -> count (relayed, duplicate)
 
 
+def field_taking(unit_id: str, key: str) -> str:
+    """string, expires: a request is taking the action of this key now (a resend from another
+    tab, or a retry of a request still running, waits for it: services/field.py)."""
+    return f"field:taking:{{{unit_id}}}:{key}"
+
+
 def field_once(unit_id: str, key: str) -> str:
     """string, expires: an action a phone sent with this idempotency key was taken; a resend
     (the phone queued it offline, or never saw the answer) gets this outcome back."""

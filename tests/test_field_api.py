@@ -4,6 +4,7 @@ CSRF token; what it sends is judged by the real worker like an MQTT message."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Callable
 
@@ -15,14 +16,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config.settings import Settings
+from domain import evidence
 from domain.clock import system_ms
 from domain.roles import OFFICER, ROLES
 from services import accounts
 from services import incidents as incident_service
 from services import messages as message_service
 from services.context import build
+from services.field import MAX_PHOTOS
 from services.incidents import Assignment, NewIncident
 from store import devices, keys, users
+from store import field as field_store
 from tests.helpers import (
     PASSWORD,
     make_app,
@@ -245,3 +249,72 @@ def _signed_in_session(web: str, name: str) -> requests.Session:
     token = form.split('name="csrf_token" value="')[1].split('"')[0]
     s.post(f"{web}/login", data={"csrf_token": token, "username": name, "password": PASSWORD})
     return s
+
+
+def _report(officer: FlaskClient, key: str, photos: list[bytes]) -> tuple[int, dict]:
+    data = {
+        "type": "waste_dumping",
+        "lat": 22.52,
+        "lon": 114.54,
+        "photo": [(io.BytesIO(p), f"p{i}.png") for i, p in enumerate(photos)],
+    }
+    token = officer.get_cookie("_csrf_token").value  # type: ignore[union-attr]
+    resp = officer.post(
+        "/api/v1/field/finding", data=data, headers={"Idempotency-Key": key, "X-CSRFToken": token}
+    )
+    return resp.status_code, resp.get_json(silent=True) or {}
+
+
+def test_a_finding_that_failed_part_way_is_finished_by_its_resend_never_taken_twice(
+    officer: FlaskClient, settings: Settings, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The phone resends a finding whose answer was an error (every 5 s) and two tabs of the
+    field page share one queue: whatever the resends, one incident with each photo once."""
+    assert _report(officer, "find-bad", [png(4, 4), b"not an image"])[0] == 422
+    assert r.zcard(keys.INCIDENTS) == 0  # a refused photo opens nothing
+
+    photos = [png(4, 4), png(5, 5), png(6, 6)]
+    real, calls = incident_service.add_evidence, []
+
+    def second_fails(*args: object, **kw: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise redis.exceptions.TimeoutError("Timeout writing to socket")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(incident_service, "add_evidence", second_fails)
+    assert _report(officer, "find-0002", photos)[0] == 503  # the phone sends it again
+    status, done = _report(officer, "find-0002", photos)
+    assert status == 201 and done["outcome"] == "opened"
+    assert r.zcard(keys.INCIDENTS) == 1
+    inc = incident_service.detail(build(settings), done["incident_id"])
+    assert [n["sha256"] for n in inc["notes"]] == [
+        _sha(p) for p in photos
+    ]  # each photo once, in order
+    assert _report(officer, "find-0002", photos) == (
+        200,
+        {"outcome": "duplicate", "incident_id": done["incident_id"]},
+    )
+
+    # another tab sends the same entry while this one is being taken: it waits, nothing twice
+    hold = field_store.taking(r, UNIT, "find-0003", 60)
+    assert hold.acquire()
+    assert _report(officer, "find-0003", photos)[0] == 503
+    hold.release()
+    assert _report(officer, "find-0003", photos)[0] == 201
+    assert r.zcard(keys.INCIDENTS) == 2
+
+
+def test_a_finding_with_the_most_photos_of_the_largest_size_is_taken(
+    officer: FlaskClient, r: redis.Redis
+) -> None:
+    """Each photo within its limit, the request within the app's: a finding the server refused
+    whole for its size would be dropped by the phone, photos and all."""
+    big = [png(4, 4) + bytes([i]) * (evidence.MAX_BYTES - 200) for i in range(MAX_PHOTOS)]
+    status, out = _report(officer, "find-big", big)
+    assert status == 201, out
+    assert r.zcard(keys.INCIDENTS) == 1
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
