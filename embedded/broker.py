@@ -36,6 +36,8 @@ from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.session import Session
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 
 from config.settings import Settings, get_settings
 from embedded.access import Gate, Refused
@@ -180,7 +182,14 @@ amqtt.broker.BrokerProtocolHandler = GatedHandler  # type: ignore[misc]
 
 async def serve(port: int) -> None:
     s = get_settings()
-    r = aioredis.Redis.from_url(s.effective_redis_url, socket_timeout=5, socket_connect_timeout=3)
+    # no retry by the client: an inbox entry added twice would be a message received twice
+    # (infra/connections.no_retry); an error is the broker's to handle
+    r = aioredis.Redis.from_url(
+        s.effective_redis_url,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        retry=AsyncRetry(NoBackoff(), 0),
+    )
     gate = Gate(r, s.topic_prefix, subscriptions(s.topic_prefix))
     await gate.load()
     inbox = Inbox(r)

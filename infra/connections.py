@@ -13,6 +13,8 @@ import paho.mqtt.client as mqtt
 import redis
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class Unreachable(Exception):
@@ -174,6 +176,18 @@ def _handshake_accepted(url: str, timeout: float) -> bool:
     return bool(accepted) and accepted[0]
 
 
+def no_retry() -> Retry:
+    """For every Redis client of ours. redis-py 8.1's `Redis(...)` sends a command again, up
+    to 10 times, after a timeout or a dropped connection (its `from_url` happens to make
+    clients that do not; said here so that no change in how a client is made brings it back):
+    a reply lost after the server ran the command runs it twice. A script that appends to the
+    audit chain, moves an incident, takes a note or counts a message would then do so twice,
+    or answer as if refused (its own first run changed what it checks). Without it the caller
+    sees the error, and each has its own answer to it: the worker's batch is delivered again
+    and deduplicated, a web request answers 503 and is sent again by its user."""
+    return Retry(NoBackoff(), 0)
+
+
 def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:
     """A checked Redis connection; raises Unreachable with what to do when there is none."""
     client = redis.Redis.from_url(
@@ -182,6 +196,7 @@ def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:
         socket_connect_timeout=3,
         health_check_interval=15,
         decode_responses=False,
+        retry=no_retry(),
     )
     deadline = time.monotonic() + wait_s
     while True:

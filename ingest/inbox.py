@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from infra.connections import no_retry
 from store import keys
 from store.codec import text
 
@@ -57,11 +56,10 @@ def _entries(reply: list) -> list[Entry]:
 
 
 def reader_client(url: str) -> redis.Redis:
-    """A client that never retries a command by itself: a read retried after a lost reply
-    would leave the first read's entries pending unseen (see InboxReader.run)."""
-    return redis.Redis.from_url(
-        url, socket_timeout=10, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
-    )
+    """A client that never retries a command by itself (infra/connections.no_retry): a read
+    retried after a lost reply would leave the first read's entries pending unseen (see
+    InboxReader.run)."""
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3, retry=no_retry())
 
 
 class InboxReader:

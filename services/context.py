@@ -17,6 +17,7 @@ from domain.coverage_places import CoverageGeography, load_coverage
 from domain.geo import Geography, load_geography
 from domain.incidents import DispatchRules, load_rules
 from domain.travel import TravelModel
+from infra.connections import no_retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,10 @@ def build(settings: Settings, clock: Clock = system_ms) -> AppContext:
         settings=settings,
         # short timeouts: a page or API call answers "Redis is down" instead of hanging
         redis=redis.Redis.from_url(
-            settings.effective_redis_url, socket_timeout=2, socket_connect_timeout=2
+            settings.effective_redis_url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=no_retry(),  # a write is never run twice by the client (infra/connections)
         ),
         geo=geo,
         travel=TravelModel.from_geography(geo),  # ~50 ms, once per process
