@@ -102,7 +102,7 @@ def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[
         elif out.ok:  # the unit's own act: recorded as the event it wrote
             actor = f"device:{u.unit_id}"
             incident_audit.record_event(
-                r, actor, "incident.reported", u.incident_id, target, u.received_ms
+                r, actor, "incident.reported", u.incident_id, target, u.received_ms, u.unit_id
             )
             results.append(APPLIED)
         else:

@@ -36,7 +36,9 @@ def record(ctx: AppContext, actor: str, action: str, obj: str, change: Mapping[s
 
 def incident_event(ctx: AppContext, by: str, action: str, incident_id: str, to_state: str) -> None:
     """Record the timeline event a user's act just wrote (the newest into `to_state`)."""
-    incident_audit.record_event(ctx.redis, user(by), action, incident_id, to_state, ctx.now_ms())
+    incident_audit.record_event(
+        ctx.redis, user(by), action, incident_id, to_state, ctx.now_ms(), by
+    )
 
 
 def incident_note(ctx: AppContext, by: str, action: str, incident_id: str, entry_id: str) -> None:

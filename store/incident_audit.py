@@ -30,10 +30,19 @@ def event_change(entry_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_event(
-    r: redis.Redis, actor: str, action: str, incident_id: str, to_state: str, now_ms: int
+    r: redis.Redis,
+    actor: str,
+    action: str,
+    incident_id: str,
+    to_state: str,
+    now_ms: int,
+    by: str,
 ) -> None:
-    """Record the timeline event the act just wrote: the newest one into `to_state`."""
-    event = incidents.latest_event(r, incident_id, to_state)
+    """Record the timeline event the act just wrote: the newest one into `to_state` by `by`
+    (as the event names who did it). Two chiefs reassigning the same incident at once each
+    record their own event, not both the newer one (which would put one's name to the
+    other's act and leave an event unrecorded)."""
+    event = incidents.latest_event(r, incident_id, to_state, by)
     if event is not None:
         log.append(r, actor, action, f"incident:{incident_id}", event_change(*event), now_ms)
 

@@ -404,11 +404,14 @@ def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {as_text(k): as_text(v) for k, v in raw.items()}
 
 
-def latest_event(r: redis.Redis, incident_id: str, to_state: str = "") -> tuple[str, dict] | None:
-    """The newest timeline event into `to_state` (any state when empty), as stored."""
+def latest_event(
+    r: redis.Redis, incident_id: str, to_state: str = "", by: str = ""
+) -> tuple[str, dict] | None:
+    """The newest timeline event into `to_state` (any state when empty) by `by` (anyone when
+    empty), as stored."""
     for entry, raw in r.xrevrange(keys.incident_timeline(incident_id), count=20):
         fields = _fields(raw)
-        if not to_state or fields.get("to") == to_state:
+        if (not to_state or fields.get("to") == to_state) and (not by or fields.get("by") == by):
             return as_text(entry), fields
     return None
 

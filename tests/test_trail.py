@@ -24,12 +24,14 @@ from layouts.dispatch import Ids as DispatchIds
 from layouts.trail import Ids
 from services import trail as service
 from services.errors import Refused
-from store import keys
+from store import audit as log
+from store import incident_audit, incidents, keys
 from tests.helpers import (
     NEW_INCIDENT,
     assert_matches_spec,
     callback_response,
     client,
+    open_hotline_incident,
     post_callback,
     post_json,
     routed_page,
@@ -312,3 +314,41 @@ def test_a_units_trail_holds_its_own_reports_and_what_was_read_of_it(
         ("user:boss", "personal.track_read"),
     ]
     assert body["status"] == "pending" and not body["problems"]
+
+
+def test_two_chiefs_reassigning_at_once_each_record_their_own_act(r: redis.Redis) -> None:
+    """Both assignments are written before either is recorded (two web processes): each
+    entry holds its own chief's event, and the timeline check finds every event recorded."""
+    incident_id = open_hotline_incident(r)
+    now = time.time_ns() // 1_000_000
+    incident_audit.record_event(
+        r, "user:chief", "incident.opened", incident_id, "reported", now, "chief"
+    )
+    for chief, unit in (("alice", "U-1"), ("bob", "U-2")):
+        out = incidents.assign(
+            r,
+            incident_id,
+            [unit],
+            ["reported", "assigned"],
+            by=chief,
+            at_ms=now,
+            priority=2,
+            notices={unit: {"incident_id": incident_id}},
+        )
+        assert out.ok, out
+    for chief in ("alice", "bob"):
+        incident_audit.record_event(
+            r, f"user:{chief}", "incident.assigned", incident_id, "assigned", now, chief
+        )
+    entries = {
+        e["actor"]: e["digest"]
+        for e in log.trail(r, RECORD, f"incident:{incident_id}")
+        if e["action"] == "incident.assigned"
+    }
+    events = {
+        f["by"]: audit.digest_of(incident_audit.event_change(i, f))
+        for i, f in incidents.raw_events(r, incident_id)
+        if f.get("to") == "assigned"
+    }
+    assert entries == {"user:alice": events["alice"], "user:bob": events["bob"]}
+    assert incident_audit.timeline_check(r, incident_id)["status"] == "verified"

@@ -35,7 +35,9 @@ def _incident(r: redis.Redis) -> str:
     """An incident opened by a duty chief and noted, recorded as the services record them."""
     now = time.time_ns() // 1_000_000
     incident_id = open_hotline_incident(r, reporter_phone=NUMBER)
-    incident_audit.record_event(r, "user:chief", "incident.opened", incident_id, "reported", now)
+    incident_audit.record_event(
+        r, "user:chief", "incident.opened", incident_id, "reported", now, "chief"
+    )
     note = incidents.add_note(r, incident_id, "note", {"text": "到场"}, by="chief", at_ms=now)
     incident_audit.record_note(r, "user:chief", "incident.note", incident_id, note.detail, now)
     return incident_id
