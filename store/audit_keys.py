@@ -34,7 +34,15 @@ def public_pem(key: Ed25519PrivateKey) -> bytes:
 
 def signing_key(data_dir: Path, supplied: Path | None = None) -> Ed25519PrivateKey:
     """The supplied key, or the one in DATA_DIR (made now if there is none); its public key is
-    (re)written beside it."""
+    (re)written beside it. A supplied key that is not there is an error, never made: a new key
+    would replace the public key every head signed so far is checked with, and they would all
+    read as forged (a secrets mount missing, a typo in the path)."""
+    if supplied is not None and not supplied.exists():
+        raise FileNotFoundError(
+            f"AUDIT_SIGNING_KEY {supplied}: no such file. A supplied key is never made here "
+            "(a new one would make every head signed before look forged): mount it, or unset "
+            "AUDIT_SIGNING_KEY to use the key kept in DATA_DIR/audit"
+        )
     where = folder(data_dir)
     where.mkdir(parents=True, exist_ok=True)
     path = supplied or where / PRIVATE

@@ -311,3 +311,18 @@ def test_a_forged_head_signature_is_refused(
     r.rpush(keys.audit_heads(c), audit.canonical({**head, "seq": head["seq"] + 3}))
     rep = record(r, tmp_path)
     assert not rep.ok and "bad signature" in str(rep.problem)
+
+
+def test_a_supplied_signing_key_that_is_not_there_is_an_error_never_made(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """A secrets mount missing or a typo in AUDIT_SIGNING_KEY: the worker does not start with a
+    new key, which would replace the public key and make every head signed so far look forged."""
+    first = audit_keys.signing_key(tmp_path)  # the deployment's key so far
+    public = (audit_keys.folder(tmp_path) / audit_keys.PUBLIC).read_bytes()
+    missing = tmp_path / "secrets" / "audit.pem"
+    with pytest.raises(FileNotFoundError, match="AUDIT_SIGNING_KEY"):
+        HeadSigner(r, tmp_path, every_s=300, keep_days={}, clock=lambda: 0, key_file=missing)
+    assert not missing.exists()
+    assert (audit_keys.folder(tmp_path) / audit_keys.PUBLIC).read_bytes() == public
+    assert audit_keys.public_pem(first) == public
