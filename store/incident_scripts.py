@@ -112,6 +112,16 @@ end
 local to, at, by, reason, extra = ARGV[nxt], ARGV[nxt + 1], ARGV[nxt + 2], ARGV[nxt + 3],
   ARGV[nxt + 4]
 local release, closes, id, count = ARGV[nxt + 5], ARGV[nxt + 6], ARGV[nxt + 7], ARGV[nxt + 8]
+if member ~= '' then  -- a unit taken for more urgent work speaks no more for this incident
+  local i = 0
+  for unit in string.gmatch(ARGV[1], '[^,]+') do
+    i = i + 1
+    if unit == member then
+      local now_on = redis.call('HGET', KEYS[4 + i], 'incident')
+      if now_on and now_on ~= id then return {-5, state} end
+    end
+  end
+end
 record(state, to, at, by, reason, extra)
 if count ~= '' then redis.call('HINCRBY', KEYS[1], count, 1) end
 if release == '1' then

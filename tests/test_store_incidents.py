@@ -137,6 +137,16 @@ def test_a_busy_unit_is_refused_unless_pre_empting_less_urgent_work(r: redis.Red
     assert incidents.unit_task(r, "B-1")["incident"] == urgent
     (event,) = [f for _id, f in r.xrange(keys.EVENTS) if f[b"type"] == b"unit_preempted"]
     assert (event[b"from"], event[b"to"]) == (routine.encode(), urgent.encode())
+    # its phone's report queued before it was taken ("arrived" at the routine one) is refused:
+    # the routine incident's record shows no arrival by a unit that was elsewhere
+    late = incidents.transition(
+        r, routine, "on_scene", ["assigned"], by="B-1", at_ms=T0 + 1, member="B-1"
+    )
+    assert late.code == Code.NOT_ON_INCIDENT
+    assert incidents.read(r, routine)["state"] == "assigned"
+    assert incidents.transition(
+        r, urgent, "on_scene", ["assigned"], by="B-1", at_ms=T0 + 1, member="B-1"
+    ).ok
 
 
 def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:
