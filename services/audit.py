@@ -35,7 +35,8 @@ def record(ctx: AppContext, actor: str, action: str, obj: str, change: Mapping[s
 
 
 def incident_event(ctx: AppContext, by: str, action: str, incident_id: str, to_state: str) -> None:
-    """Record the timeline event a user's act just wrote (the newest into `to_state`)."""
+    """Record the timeline event a user's act just wrote (the newest into `to_state` by
+    `by`)."""
     incident_audit.record_event(
         ctx.redis, user(by), action, incident_id, to_state, ctx.now_ms(), by
     )

@@ -94,24 +94,37 @@ def add_photos(
     rec = incidents.read(ctx.redis, incident_id) or {}
     if unit not in {*rec.get("units", []), *rec.get("released_units", [])}:
         raise Refused(403, f"unit {unit} is not on incident {incident_id[:64]!r}")
-    by = f"device:{unit}"
     with _taking(ctx, unit, key):
         before = field_store.outcome(ctx.redis, unit, key)
         if before and "|" not in before:
             field_store.count_duplicate(ctx.redis, "evidence")
             return {"outcome": "duplicate"}
         taken = int(before.partition("|")[2]) if before else 0  # a failed first one's
-        for i in range(taken, len(photos)):
-            name, data = photos[i]
-            incident_service.add_evidence(ctx, incident_id, data, name, caption, by)
-            field_store.progress(ctx.redis, unit, key, f"{incident_id}|{i + 1}", ONCE_TTL_S)
+        _take_photos(ctx, unit, key, incident_id, photos[taken:], taken, caption)
         field_store.remember(ctx.redis, unit, key, "taken", ONCE_TTL_S, "evidence")
-    # (a crash between a photo's note and its progress mark takes that photo again on a resend:
-    # kept once by content, the case file shows its note twice)
     return {
         "outcome": "taken",
         "evidence": [incident_service.evidence_url(incident_id, h) for h in sha],
     }
+
+
+def _take_photos(
+    ctx: AppContext,
+    unit: str,
+    key: str,
+    incident_id: str,
+    photos: list[tuple[str, bytes]],
+    taken: int,
+    caption: str,
+) -> None:
+    """Photos into the case file after the `taken` a failed first request stored, each marked
+    under the key as it is stored, so a resend goes on after the last. (A crash between a
+    photo's note and its mark takes that photo again: kept once by content, the case file shows
+    its note twice.)"""
+    for name, data in photos:
+        incident_service.add_evidence(ctx, incident_id, data, name, caption, f"device:{unit}")
+        taken += 1
+        field_store.progress(ctx.redis, unit, key, f"{incident_id}|{taken}", ONCE_TTL_S)
 
 
 @contextmanager
@@ -174,7 +187,8 @@ def report_finding(
             field_store.count_duplicate(ctx.redis, "finding")
             return {"outcome": "duplicate", "incident_id": before}
         if before:  # opened, but the photos were not all taken: the rest now
-            incident_id, _, taken = before.partition("|")
+            incident_id, _, done = before.partition("|")
+            taken = int(done)
         else:
             body = NewIncident(
                 type=finding.type,
@@ -183,14 +197,10 @@ def report_finding(
                 lon=finding.lon,
                 description=finding.description,
             )
-            incident_id, taken = incident_service.open_incident(ctx, body, by)["id"], "0"
+            incident_id, taken = incident_service.open_incident(ctx, body, by)["id"], 0
             field_store.progress(ctx.redis, unit, key, f"{incident_id}|0", ONCE_TTL_S)
-        for i in range(int(taken), len(photos)):
-            name, data = photos[i]
-            incident_service.add_evidence(
-                ctx, incident_id, data, name, finding.description[:500], by
-            )
-            field_store.progress(ctx.redis, unit, key, f"{incident_id}|{i + 1}", ONCE_TTL_S)
+        caption = finding.description[:500]
+        _take_photos(ctx, unit, key, incident_id, photos[taken:], taken, caption)
         field_store.remember(ctx.redis, unit, key, incident_id, ONCE_TTL_S, "finding")
     return {"outcome": "opened", "incident_id": incident_id}
 
