@@ -21,14 +21,14 @@
     } catch (e) { return []; }
   }
 
-  function fit() {
+  function fit() {  // not animated (see phone-map.js): a fit during another's zoom is dropped
     if (!map || big) return;  // over the whole screen the officer moves the map, not us
     var points = [task, me].filter(Boolean);
     var key = points.map(function (p) { return p.join(","); }).join(";");
     if (key === fitted || !points.length) return;
     fitted = key;
-    if (points.length === 1) map.setView(points[0], 15);
-    else map.fitBounds(points, { padding: [28, 28], maxZoom: 17 });
+    if (points.length === 1) map.setView(points[0], 15, { animate: false });
+    else map.fitBounds(points, { padding: [28, 28], maxZoom: 17, animate: false });
   }
 
   function setBig(on) {
@@ -43,7 +43,7 @@
     if (on) {
       sizeButton.focus();  // a keyboard or a screen reader lands on the way back
       var points = [task, me].filter(Boolean);
-      if (points.length > 1) map.fitBounds(points, { padding: [40, 40], maxZoom: 17 });
+      if (points.length > 1) map.fitBounds(points, { padding: [40, 40], maxZoom: 17, animate: false });
     } else {
       fit();
     }

@@ -25,8 +25,10 @@
   function create(el, options) {
     var opts = options || {};
     var map = L.map(el, Object.assign({ zoomSnap: 0.5, attributionControl: true }, opts));
+    // not animated, here or anywhere on these maps: a place set while Leaflet's zoom animation
+    // runs is undone when it ends (seen: a typed place lost), or dropped if it zooms too
     map.setView([22.55, 114.48], 10);
-    map.fitBounds(DISTRICT_VIEW);
+    map.fitBounds(DISTRICT_VIEW, { animate: false });
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     var tiles = el.getAttribute("data-tiles");
     if (tiles) L.tileLayer(tiles, { maxZoom: 18, pane: "tilePane" }).addTo(map);

@@ -49,7 +49,9 @@
     if (!latField.value || !lonField.value || !isFinite(lat) || !isFinite(lon) ||
         Math.abs(lat) > 90 || Math.abs(lon) > 180) return;
     setPlace(lat, lon, "", true);
-    if (map) map.panTo([lat, lon]);
+    // at once, not animated: a keyboard user's Enter on the map right after (it picks the
+    // centre) must pick the typed place, not a centre on the way to it
+    if (map) map.panTo([lat, lon], { animate: false });
   }
   latField.addEventListener("change", typedPlace);
   lonField.addEventListener("change", typedPlace);
@@ -85,7 +87,7 @@
       function (pos) {
         var lat = pos.coords.latitude, lon = pos.coords.longitude;
         setPlace(lat, lon, " (±" + Math.round(pos.coords.accuracy) + " m)");
-        if (map) map.setView([lat, lon], Math.max(map.getZoom(), 16));
+        if (map) map.setView([lat, lon], Math.max(map.getZoom(), 16), { animate: false });
         say("");
       },
       function (err) {
