@@ -386,6 +386,10 @@ TABLE: dict[str, dict[Lang, str]] = {
     },
     "dispatch.choose_units": {"zh": "请先勾选要派遣的力量", "en": "Tick the units to send first"},
     "dispatch.assigned": {"zh": "已派遣：{units}", "en": "Assigned: {units}"},
+    "incident.taken": {
+        "zh": "{units} 被抽调至 {incident}",
+        "en": "{units} taken for {incident}",
+    },
     "dispatch.moved": {"zh": "案件已更新为：{state}", "en": "The incident is now: {state}"},
     "dispatch.form_incomplete": {
         "zh": "请填写类型并在地图上点选位置",
@@ -1074,6 +1078,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "trail.chain.access": {"zh": "访问", "en": "Access"},
     "audit.action.incident.opened": {"zh": "立案", "en": "Incident opened"},
     "audit.action.incident.assigned": {"zh": "派遣", "en": "Units assigned"},
+    "audit.action.incident.unit_taken": {"zh": "处置力量被抽调", "en": "Unit taken for other work"},
     "audit.action.incident.moved": {"zh": "案件状态变更", "en": "Incident moved"},
     "audit.action.incident.reported": {"zh": "现场回报", "en": "Field report"},
     "audit.action.incident.note": {"zh": "添加备注", "en": "Note added"},

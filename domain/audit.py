@@ -39,6 +39,7 @@ ACTIONS: dict[str, Chain] = {
         (
             "incident.opened",
             "incident.assigned",
+            "incident.unit_taken",  # a unit taken for more urgent work, on the incident it left
             "incident.moved",  # triaged, closed, rejected, transferred, ...
             "incident.reported",  # a unit's own report: en route, arrived, handled
             "incident.note",

@@ -180,6 +180,8 @@ def assign_units(ctx: AppContext, incident_id: str, body: Assignment, by: str) -
     if not out.ok:
         raise Refused(409, f"not assigned: {out.code.name}")
     audit.incident_event(ctx, by, "incident.assigned", incident_id, target.value)
+    for taken_from, state in out.preempted:  # each keeps its own record of losing the unit
+        audit.incident_event(ctx, by, "incident.unit_taken", taken_from, state)
     return {**detail(ctx, incident_id), "durable": out.durable}
 
 

@@ -68,6 +68,8 @@ def replay(
                 "state": e.get("to", ""),
                 "by": e.get("by", ""),
                 "reason": e.get("reason", ""),
+                "taken": e.get("taken", ""),
+                "for": e.get("for", ""),
             }
             for e in timeline
             if isinstance(e.get("at_ms"), int) and from_ms <= e["at_ms"] < to_ms

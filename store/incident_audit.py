@@ -17,6 +17,7 @@ from store import incidents
 EVENT_ACTIONS = (
     "incident.opened",
     "incident.assigned",
+    "incident.unit_taken",
     "incident.moved",
     "incident.reported",
     "incident.note",

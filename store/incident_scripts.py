@@ -78,15 +78,20 @@ local nxt = 3 + n_from
 """
 
 # Record a transition; times never run backwards on one incident (a late field report is
-# recorded at the incident's latest time, with its own time kept in `reported_ms`).
+# recorded at the incident's latest time, with its own time kept in `reported_ms`). `record`
+# writes the script's own incident (KEYS[1], its timeline KEYS[2]); `record_on` another one
+# (a pre-empted incident), with more fields for its event.
 _RECORD = """
-local function record(from, to, at, by, reason, extra)
-  local last = tonumber(redis.call('HGET', KEYS[1], 'state_ms') or '0')
+local function record_on(incident, timeline, from, to, at, by, reason, extra, more)
+  local last = tonumber(redis.call('HGET', incident, 'state_ms') or '0')
   local when = math.max(tonumber(at), last)
-  redis.call('HSET', KEYS[1], 'state', to, 'state_ms', when)
-  redis.call('HSETNX', KEYS[1], 'at_' .. to, when)
-  redis.call('XADD', KEYS[2], '*', 'from', from, 'to', to, 'by', by, 'at_ms', when,
-    'reported_ms', at, 'reason', reason, 'extra', extra)
+  redis.call('HSET', incident, 'state', to, 'state_ms', when)
+  redis.call('HSETNX', incident, 'at_' .. to, when)
+  redis.call('XADD', timeline, '*', 'from', from, 'to', to, 'by', by, 'at_ms', when,
+    'reported_ms', at, 'reason', reason, 'extra', extra, unpack(more or {}))
+end
+local function record(from, to, at, by, reason, extra)
+  record_on(KEYS[1], KEYS[2], from, to, at, by, reason, extra)
 end
 """
 
@@ -137,12 +142,18 @@ return {1, to}
 )
 
 # Assign (or reassign) a set of units. A unit busy on another incident is refused unless the
-# caller allows pre-emption and that incident is less urgent (a larger priority number); the
-# pre-empted incident is told through the events stream. New units get a notice in the outbox.
+# caller allows pre-emption and that incident is less urgent (a larger priority number). The
+# pre-empted incident's own record says so in the same step: the unit leaves its `units`, and
+# its timeline gets an event (`taken`: the units, `for`: this incident) that keeps its state,
+# or goes back to triaged (to be sent again) when no unit is left on it; the events stream
+# tells the pages. New units get a notice in the outbox.
 # KEYS: incident, timeline, version, outbox, events, then the task keys of the new units, then
-#       the task keys of the current units
+#       the task keys of the current units, then per incident a new unit may be taken from:
+#       its record and its timeline
 # ARGV: units csv (current), n_from, from..., at_ms, by, reason, priority, preempt (0/1),
-#       incident id, n_new, new unit ids..., notices (json, one per new unit)...
+#       incident id, n_new, new unit ids..., notices (json, one per new unit)..., then the
+#       incidents the caller saw the new units on (n, ids...: their keys' order)
+# Returns {1, 'assigned', '<incident>|<its state now>' per pre-empted incident...}.
 ASSIGN = (
     _RECORD
     + """
@@ -154,7 +165,12 @@ local priority, preempt, id = tonumber(ARGV[nxt + 3]), ARGV[nxt + 4], ARGV[nxt +
 local n_new = tonumber(ARGV[nxt + 6])
 local first_unit = nxt + 7
 local first_notice = first_unit + n_new
-local taken = {}
+local current = {}
+for unit in string.gmatch(ARGV[1], '[^,]+') do current[#current + 1] = unit end
+local seen_at = {}  -- an incident the caller saw a new unit on -> the index of its keys
+local first_seen = first_notice + n_new
+for j = 1, tonumber(ARGV[first_seen]) do seen_at[ARGV[first_seen + j]] = j end
+local taken, taken_from = {}, {}
 for i = 1, n_new do
   local task = KEYS[5 + i]
   local other = redis.call('HGET', task, 'incident')
@@ -163,13 +179,17 @@ for i = 1, n_new do
     if preempt ~= '1' or other_priority <= priority then
       return {-3, ARGV[first_unit + i - 1]}
     end
-    taken[#taken + 1] = {ARGV[first_unit + i - 1], other}
+    -- its incident's keys must be declared: if the unit moved since the caller looked, retry
+    if not seen_at[other] then return {-2, state} end
+    if not taken[other] then
+      taken[other] = {}
+      taken_from[#taken_from + 1] = other
+    end
+    table.insert(taken[other], ARGV[first_unit + i - 1])
   end
 end
 local new = {}
 for i = 1, n_new do new[ARGV[first_unit + i - 1]] = true end
-local current = {}
-for unit in string.gmatch(ARGV[1], '[^,]+') do current[#current + 1] = unit end
 for i, unit in ipairs(current) do
   local task = KEYS[5 + n_new + i]
   if not new[unit] and redis.call('HGET', task, 'incident') == id then
@@ -189,13 +209,32 @@ for i = 1, n_new do
       'notice', ARGV[first_notice + i - 1])
   end
 end
-for _, t in ipairs(taken) do
-  redis.call('XADD', KEYS[5], '*', 'type', 'unit_preempted', 'unit', t[1], 'from', t[2],
-    'to', id, 'by', by, 'ts', at)
+local moved = {1, 'assigned'}
+local others_at = 5 + n_new + #current
+for _, other in ipairs(taken_from) do
+  local j = seen_at[other]
+  local record_key, timeline_key = KEYS[others_at + 2 * j - 1], KEYS[others_at + 2 * j]
+  local gone = {}
+  for _, unit in ipairs(taken[other]) do
+    gone[unit] = true
+    redis.call('XADD', KEYS[5], '*', 'type', 'unit_preempted', 'unit', unit, 'from', other,
+      'to', id, 'by', by, 'ts', at)
+  end
+  local left = {}
+  for unit in string.gmatch(redis.call('HGET', record_key, 'units') or '', '[^,]+') do
+    if not gone[unit] then left[#left + 1] = unit end
+  end
+  local was_state = redis.call('HGET', record_key, 'state') or ''
+  local now_state = was_state
+  if #left == 0 then now_state = 'triaged' end
+  redis.call('HSET', record_key, 'units', table.concat(left, ','))
+  record_on(record_key, timeline_key, was_state, now_state, at, by, reason, '',
+    {'taken', table.concat(taken[other], ','), 'for', id})
+  moved[#moved + 1] = other .. '|' .. now_state
 end
 redis.call('HSET', KEYS[1], 'units', table.concat(units, ','))
 record(state, 'assigned', at, by, reason, table.concat(units, ','))
 redis.call('INCR', KEYS[3])
-return {1, 'assigned'}
+return moved
 """
 )

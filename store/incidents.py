@@ -50,6 +50,8 @@ class Outcome:
     code: Code
     detail: str  # the current state, the busy unit, or the id
     durable: bool = False  # confirmed in the append-only file
+    # an assignment's pre-empted incidents: (id, the state its record is in now)
+    preempted: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -355,13 +357,15 @@ def assign(
     preempt: bool = False,
 ) -> Outcome:
     """Give the incident exactly these units (assign or reassign) in one atomic step. A unit
-    busy elsewhere wins over this call unless `preempt` and that incident is less urgent."""
+    busy elsewhere wins over this call unless `preempt` and that incident is less urgent; the
+    incident it is taken from records that in the same step (`Outcome.preempted`)."""
     allowed = list(allowed_from)
     new = list(dict.fromkeys(unit_ids))  # once each, in the dispatcher's order
     script = r.register_script(ASSIGN)
     for _ in range(RETRIES):
         units = _units(r, incident_id)
         current = [u for u in units.split(",") if u]
+        others = _busy_on(r, new, incident_id) if preempt else []
         res = script(
             keys=[
                 keys.incident(incident_id),
@@ -371,6 +375,7 @@ def assign(
                 keys.EVENTS,
                 *[keys.unit_task(u) for u in new],
                 *[keys.unit_task(u) for u in current],
+                *[k for o in others for k in (keys.incident(o), keys.incident_timeline(o))],
             ],
             args=[
                 units,
@@ -385,12 +390,25 @@ def assign(
                 len(new),
                 *new,
                 *[orjson.dumps(notices.get(u, {})).decode() for u in new],
+                len(others),
+                *others,
             ],
         )
         out = _outcome(res)
         if out.code != Code.UNITS_CHANGED:
-            return Outcome(out.code, out.detail, out.ok and durable(r))
+            taken = tuple((o, now) for o, _, now in (as_text(x).partition("|") for x in res[2:]))
+            return Outcome(out.code, out.detail, out.ok and durable(r), taken)
     return out
+
+
+def _busy_on(r: redis.Redis, unit_ids: list[str], incident_id: str) -> list[str]:
+    """The other incidents these units are on now, once each (the script declares their keys
+    and retries if a unit moved in between)."""
+    pipe = r.pipeline(transaction=False)
+    for u in unit_ids:
+        pipe.hget(keys.unit_task(u), "incident")
+    on = (as_text(x) for x in pipe.execute() if x)
+    return list(dict.fromkeys(x for x in on if x != incident_id))
 
 
 def unit_task(r: redis.Redis, unit_id: str) -> dict[str, str]:

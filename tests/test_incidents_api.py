@@ -8,7 +8,8 @@ import pytest
 import redis
 from flask import Flask
 
-from store import users
+from store import audit as log
+from store import incident_audit, users
 from tests.helpers import (
     NEW_INCIDENT,
     assert_matches_spec,
@@ -136,3 +137,43 @@ def test_an_api_token_writes_without_csrf(server: Flask, r: redis.Redis) -> None
         headers={"Authorization": f"Bearer {op_token}"},
     )
     assert resp.status_code == 403
+
+
+def test_a_unit_taken_for_more_urgent_work_leaves_the_record_of_its_incident(
+    server: Flask, r: redis.Redis
+) -> None:
+    """Pre-emption through the API: the routine incident loses the unit in its own record, goes
+    back to the queue, and its timeline still matches the audit log (the taken event has its
+    entry, signed by the chief who took it)."""
+    write_available_unit(r, "FO-FOOT", "foot", 22.52, 114.545)
+    chief = signed_in(server, "dispatcher")
+    routine = post_json(chief, "/api/v1/incidents", {**NEW_INCIDENT, "priority": 3})[1]["id"]
+    urgent = post_json(chief, "/api/v1/incidents", {**NEW_INCIDENT, "priority": 1})[1]["id"]
+    assert post_json(chief, f"/api/v1/incidents/{routine}/assign", {"units": ["FO-FOOT"]})[0] == 200
+    status, body = post_json(
+        chief,
+        f"/api/v1/incidents/{urgent}/assign",
+        {"units": ["FO-FOOT"], "preempt": True, "reason": "fire on a boat"},
+    )
+    assert status == 200 and body["units"] == ["FO-FOOT"]
+    left = chief.get(f"/api/v1/incidents/{routine}").get_json()
+    assert (left["state"], left.get("units")) == ("triaged", [])
+    step = left["timeline"][-1]
+    assert (step["to"], step["taken"], step["for"], step["reason"]) == (
+        "triaged",
+        "FO-FOOT",
+        urgent,
+        "fire on a boat",
+    )
+    assert_matches_spec(left, "/api/v1/incidents/{incident_id}")
+    assert incident_audit.timeline_check(r, routine)["status"] == "verified"
+    (entry,) = [
+        e
+        for e in log.trail(r, "record", f"incident:{routine}")
+        if e["action"] == "incident.unit_taken"
+    ]
+    assert entry["actor"].startswith("user:")
+    # and it can be sent again
+    write_available_unit(r, "FO-CAR", "vehicle", 22.50, 114.57)
+    status, body = post_json(chief, f"/api/v1/incidents/{routine}/assign", {"units": ["FO-CAR"]})
+    assert status == 200 and body["state"] == "assigned"

@@ -131,22 +131,98 @@ def test_a_busy_unit_is_refused_unless_pre_empting_less_urgent_work(r: redis.Red
         == Code.UNIT_BUSY
     )  # not asked to pre-empt
     assert incidents.read(r, urgent)["state"] == "reported"  # a refusal writes nothing
-    assert incidents.assign(
+    taken = incidents.assign(
         r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1, notices={}, preempt=True
-    ).ok
+    )
+    assert taken.ok and taken.preempted == ((routine, "triaged"),)
     assert incidents.unit_task(r, "B-1")["incident"] == urgent
     (event,) = [f for _id, f in r.xrange(keys.EVENTS) if f[b"type"] == b"unit_preempted"]
     assert (event[b"from"], event[b"to"]) == (routine.encode(), urgent.encode())
+    # the routine incident's own record says it lost its only unit, and it waits to be sent again
+    left = incidents.read(r, routine)
+    assert (left["state"], left.get("units")) == ("triaged", [])
+    step = incidents.timeline(r, routine)[-1]
+    assert (step["from"], step["to"], step["by"], step["taken"], step["for"]) == (
+        "assigned",
+        "triaged",
+        "b",
+        "B-1",
+        urgent,
+    )
     # its phone's report queued before it was taken ("arrived" at the routine one) is refused:
     # the routine incident's record shows no arrival by a unit that was elsewhere
     late = incidents.transition(
-        r, routine, "on_scene", ["assigned"], by="B-1", at_ms=T0 + 1, member="B-1"
+        r, routine, "on_scene", ["assigned", "triaged"], by="B-1", at_ms=T0 + 1, member="B-1"
     )
     assert late.code == Code.NOT_ON_INCIDENT
-    assert incidents.read(r, routine)["state"] == "assigned"
+    assert incidents.read(r, routine)["state"] == "triaged"
     assert incidents.transition(
         r, urgent, "on_scene", ["assigned"], by="B-1", at_ms=T0 + 1, member="B-1"
     ).ok
+
+
+def test_an_incident_that_keeps_a_unit_keeps_its_state_when_another_is_taken(
+    r: redis.Redis,
+) -> None:
+    routine, urgent = _open(r, priority=3), _open(r, priority=1)
+    assert incidents.assign(
+        r, routine, ["B-1", "B-2", "B-3"], ["reported"], by="a", at_ms=T0, priority=3, notices={}
+    ).ok
+    assert incidents.transition(r, routine, "en_route", ["assigned"], by="a", at_ms=T0 + 1).ok
+    taken = incidents.assign(
+        r,
+        urgent,
+        ["B-3", "C-1", "B-1"],
+        ["reported"],
+        by="b",
+        at_ms=T0 + 2,
+        priority=1,
+        notices={},
+        preempt=True,
+        reason="渔船起火",
+    )
+    assert taken.preempted == ((routine, "en_route"),)  # one event for both units it lost
+    assert incidents.read(r, routine)["units"] == ["B-2"]
+    step = incidents.timeline(r, routine)[-1]
+    assert (step["from"], step["to"], step["taken"], step["for"], step["reason"]) == (
+        "en_route",
+        "en_route",
+        "B-3,B-1",
+        urgent,
+        "渔船起火",
+    )
+    assert incidents.read(r, urgent)["units"] == ["B-3", "C-1", "B-1"]
+
+
+def test_a_unit_that_moved_before_the_step_is_taken_from_where_it_is_then(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller reads which incident a unit is on to declare its keys; if another chief moved
+    the unit in between, the step retries rather than leave the new incident's record alone."""
+    first, second, urgent = _open(r, priority=3), _open(r, priority=3), _open(r, priority=1)
+    assert incidents.assign(
+        r, first, ["B-1"], ["reported"], by="a", at_ms=T0, priority=3, notices={}
+    ).ok
+    looked = incidents._busy_on
+
+    def and_then_moved(client: redis.Redis, units: list[str], incident_id: str) -> list[str]:
+        seen = looked(client, units, incident_id)
+        if seen == [first]:  # the first look only
+            assert incidents.assign(
+                client, first, ["B-2"], ["assigned"], by="a", at_ms=T0, priority=3, notices={}
+            ).ok
+            assert incidents.assign(
+                client, second, ["B-1"], ["reported"], by="a", at_ms=T0, priority=3, notices={}
+            ).ok
+        return seen
+
+    monkeypatch.setattr(incidents, "_busy_on", and_then_moved)
+    taken = incidents.assign(
+        r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1, notices={}, preempt=True
+    )
+    assert taken.ok and taken.preempted == ((second, "triaged"),)
+    assert incidents.read(r, second)["state"] == "triaged"
+    assert incidents.read(r, first)["units"] == ["B-2"]
 
 
 def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:

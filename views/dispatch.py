@@ -146,6 +146,9 @@ def timeline_view(inc: dict[str, Any], lang: str) -> html.Ol:
         to = t(f"incident.state.{step.get('to')}", lang)
         who = step.get("by") or ""
         why = f" — {step['reason']}" if step.get("reason") else ""
+        if step.get("taken"):  # units this incident lost to a more urgent one
+            taken = t("incident.taken", lang).format(units=step["taken"], incident=step.get("for"))
+            why = f" — {taken}{why}"
         rows.append(html.Li(f"{map_data.local_time(step.get('at_ms'))} {to} · {who}{why}"))
     return html.Ol(rows, className="ec-timeline")
 

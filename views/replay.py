@@ -33,6 +33,8 @@ def clock(ms: int) -> str:
 def event_text(event: Mapping[str, Any], lang: str) -> str:
     state = t(f"incident.state.{event.get('state', '')}", lang)
     parts = [clock(int(event["ts"])), state, str(event.get("by") or "")]
+    if event.get("taken"):
+        parts.append(t("incident.taken", lang).format(units=event["taken"], incident=event["for"]))
     if event.get("reason"):
         parts.append(f"({event['reason']})")
     return " ".join(p for p in parts if p)
