@@ -24,7 +24,16 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from domain.vocab import local_day
+
 GENESIS = "0" * 64  # the `prev` of a chain's first entry
+DAY_GRACE_MS = 10 * 60_000  # as the KPI day close: writers of the day before midnight are done
+
+
+def closing_day(now_ms: int) -> str:
+    """The day the head signer calls today at `now_ms`: the days before it are closed (a day
+    head signed) and pruned by their retention counted from it."""
+    return local_day(now_ms - DAY_GRACE_MS)
 
 
 class Chain(StrEnum):

@@ -24,13 +24,10 @@ import redis
 
 from domain import audit
 from domain.clock import Clock
-from domain.vocab import local_day
 from store import audit as log
 from store import audit_keys
 
 log_ = logging.getLogger("ecocommand.audit")
-
-DAY_GRACE_MS = 10 * 60_000  # as the KPI day close: writers of the day before midnight are done
 
 
 def _days_ago(day: str, n: int) -> str:
@@ -69,7 +66,7 @@ class HeadSigner:
             for chain in audit.Chain:
                 if log.take_signer_turn(self.r, chain.value, self.owner, self.every_ms - 1000):
                     self._periodic(chain.value, now)
-        today = local_day(now - DAY_GRACE_MS)
+        today = audit.closing_day(now)
         if today != self.closed_before:
             for chain in audit.Chain:
                 self._close_days(chain, today)

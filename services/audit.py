@@ -10,6 +10,7 @@ check below shows it as "not in the record".)
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,29 @@ def _anchor(heads: list[dict[str, Any]], first_day: str) -> tuple[int, str] | No
     return int(last["seq"]) + 1, str(last["hash"])
 
 
+def _check_kept_since(
+    report: ChainReport, heads: list[dict[str, Any]], kept: list[str], keep: tuple[int, str]
+) -> None:
+    """Days are deleted only past the chain's retention (the signer prunes the days before
+    today - keep_days): the days before the first kept one, known by their signed day heads,
+    must all be older than that. Deleting the oldest days would otherwise leave a chain that
+    verifies from what is left. (Run just after midnight on a host whose clock is behind the
+    signer's, it may name the day pruned that night: run it again.)"""
+    keep_days, today = keep
+    first = kept[0] if kept else "99999999"
+    gone = [h for h in heads if h.get("kind") == "day" and str(h.get("day")) < first]
+    if not gone:
+        return
+    last = str(max(gone, key=lambda h: int(h.get("seq", 0))).get("day"))
+    since = (dt.datetime.strptime(today, "%Y%m%d") - dt.timedelta(days=keep_days)).strftime(
+        "%Y%m%d"
+    )
+    if last >= since:
+        report.problem = (
+            f"days up to {last} are gone, but this chain keeps {keep_days} days (from {since})"
+        )
+
+
 def _check_heads(
     report: ChainReport, heads: list[dict[str, Any]], hashes: dict[int, str], last: int
 ) -> None:
@@ -115,9 +139,11 @@ def verify_chain(
     public: Any,
     from_day: str = "",
     outside_heads: Iterable[Mapping[str, Any]] = (),
+    kept: tuple[int, str] | None = None,
 ) -> ChainReport:
     """Signatures of the heads, then the links of the kept entries from `from_day`, then the
-    entries against the heads and the head key against the last entry."""
+    entries against the heads and the head key against the last entry; with `kept` (the
+    chain's retention in days, today YYYYMMDD), that no day inside it is gone."""
     report = ChainReport(chain)
     heads = _heads(r, chain, outside_heads)
     forged = [h for h in heads if not audit.head_signature_ok(public, h)]
@@ -126,6 +152,10 @@ def verify_chain(
         return report
     report.heads = len(heads)
     report.days, (start_seq, start_prev) = _start(r, chain, heads, from_day)
+    if kept is not None:
+        _check_kept_since(report, heads, log.days(r, chain), kept)
+        if report.problem:
+            return report
     listed = [(d, i, e) for d in report.days for i, e in enumerate(log.day_entries(r, chain, d))]
     entries = [e for _d, _i, e in listed]
     report.entries = len(entries)
@@ -145,16 +175,24 @@ def verify_chain(
 
 
 def verify(
-    r: redis.Redis, data_dir: Path, from_day: str = "", heads_dir: Path | None = None
+    r: redis.Redis,
+    data_dir: Path,
+    from_day: str = "",
+    heads_dir: Path | None = None,
+    keep: tuple[Mapping[audit.Chain, int], str] | None = None,
 ) -> list[ChainReport]:
     """Every chain, against the public key in DATA_DIR (or the export's) and the heads kept in
-    Redis, in DATA_DIR and in an export."""
+    Redis, in DATA_DIR and in an export; with `keep` (days kept per chain, today), that no
+    day inside a chain's retention is gone."""
     folder = heads_dir or audit_keys.folder(data_dir)
     public = audit_keys.public_key(folder / audit_keys.PUBLIC)
     outside = audit_keys.read_heads(audit_keys.folder(data_dir) / audit_keys.HEADS)
     if heads_dir is not None:
         outside += audit_keys.read_heads(heads_dir / audit_keys.HEADS)
-    return [verify_chain(r, c.value, public, from_day, outside) for c in audit.Chain]
+    return [
+        verify_chain(r, c.value, public, from_day, outside, (keep[0][c], keep[1]) if keep else None)
+        for c in audit.Chain
+    ]
 
 
 def export(r: redis.Redis, data_dir: Path, directory: Path) -> dict[str, int]:

@@ -291,6 +291,32 @@ def test_pruned_days_leave_a_chain_that_verifies_from_its_first_kept_day(
     assert {h["day"] for h in heads if h["kind"] == "day"} >= {local_day(T0)}
 
 
+def test_days_deleted_inside_the_retention_are_named_even_from_the_oldest_end(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """The oldest kept day deleted (its list and its place in the days), as if pruned early:
+    the chain still links from what is left, so only the retention tells it was not pruned."""
+    fill(r, 120, step=HOUR)  # five days
+    now = [T0 + 6 * 24 * HOUR]
+    s = signer(r, tmp_path, now)
+    s.keep_days = {Chain.RECORD: 3, Chain.ACCESS: 3}
+    s.tick()
+    public = audit_keys.public_key(audit_keys.folder(tmp_path) / audit_keys.PUBLIC)
+    today = audit.closing_day(now[0])  # the signer's today
+    c = Chain.RECORD.value
+    assert service.verify_chain(r, c, public, kept=(3, today)).ok  # pruned by the rule: fine
+    oldest = log.days(r, c)[0]
+    r.delete(keys.audit_day(c, oldest))
+    r.zrem(keys.audit_days(c), oldest)
+    assert service.verify_chain(r, c, public).ok  # what the links alone can see
+    rep = service.verify_chain(r, c, public, kept=(3, today))
+    assert not rep.ok and f"days up to {oldest} are gone" in str(rep.problem), rep.problem
+    # the command checks the retention it is configured with (5 years by default: every day
+    # of this chain is inside it)
+    out = audit_command(r, tmp_path, "verify")
+    assert out.returncode == 1 and f"days up to {oldest} are gone" in out.stdout, out.stdout
+
+
 def test_verify_from_a_day_starts_at_that_days_anchor(
     r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
 ) -> None:
