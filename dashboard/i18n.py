@@ -1028,6 +1028,7 @@ TABLE: dict[str, dict[Lang, str]] = {
     "trail.kind.wall": {"zh": "大屏", "en": "Wall screen"},
     "trail.status.verified": {"zh": "已核验", "en": "Verified"},
     "trail.status.pending": {"zh": "待签名", "en": "Pending signature"},
+    "trail.status.unchecked": {"zh": "签名未核对", "en": "Signatures not checked"},
     "trail.status.broken": {"zh": "校验失败", "en": "Broken"},
     "trail.status.empty": {"zh": "无记录", "en": "No entries"},
     "trail.explain.verified": {
@@ -1037,6 +1038,10 @@ TABLE: dict[str, dict[Lang, str]] = {
     "trail.explain.pending": {
         "zh": "记录完整；最新的记录将在{s}秒内被签名",
         "en": "The entries are intact; the newest are signed within {s} s",
+    },
+    "trail.explain.unchecked": {
+        "zh": "记录完整，但本机没有签名公钥，无法核对签名的链头",
+        "en": "The entries are intact, but this host has no public key to check the signed heads",
     },
     "trail.explain.broken": {
         "zh": "审计记录被改动：见下方问题与标红的记录",

@@ -114,6 +114,25 @@ def _check_heads(
             return
 
 
+def _check_listed(r: redis.Redis, report: ChainReport, listed: list[tuple[str, int, dict]]) -> None:
+    """Every entry is in the trail of its object and of its actor: a trail (and an incident's
+    timeline check) reads entries through those lists, so a pointer deleted together with
+    what its entry recorded (a note) would hide both from them."""
+    wanted = {
+        (ref, f"{day}:{idx}"): e.get("seq")
+        for day, idx, e in listed
+        for ref in log.refs_of(e.get("object"), e.get("actor"))
+    }
+    have = log.ref_pointers(r, report.chain, {ref for ref, _p in wanted})
+    for (ref, pointer), seq in wanted.items():
+        if pointer not in have[ref]:
+            day, _, idx = pointer.partition(":")
+            report.problem = (
+                f"entry {seq} (day {day}, position {idx}) is missing from the trail of {ref}"
+            )
+            return
+
+
 def _heads(r: redis.Redis, chain: str, outside: Iterable[Mapping[str, Any]]) -> list[dict]:
     """Redis' signed heads and the outside copies', once each."""
     found: dict[str, dict[str, Any]] = {}
@@ -168,6 +187,8 @@ def verify_chain(
     hashes = {int(e["seq"]): str(e["hash"]) for e in entries}
     last = start_seq - 1 + len(entries)
     _check_heads(report, heads, hashes, last)
+    if report.problem is None:
+        _check_listed(r, report, listed)
     now = log.head(r, chain)
     if report.problem is None and entries and (now.seq, now.hash) != (last, hashes[last]):
         report.problem = f"the chain ends at entry {last} but its head says {now.seq}"

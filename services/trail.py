@@ -7,6 +7,9 @@ Each entry of the trail, in both chains (record and access), is checked on its o
 - its own hash recomputes (`domain.audit.entry_hash`);
 - its link holds: the entry stored just before it in its chain is entry seq-1 and its hash is
   this entry's `prev` (for the first kept entry: GENESIS, or the signed day head of seq-1);
+- so does the link after it: the entry stored next is seq+1 and names this entry's hash (the
+  newest entry: the chain's head key names it), so an entry changed and sealed again with a
+  fresh hash shows on its own trail, not only in a walk of the whole chain;
 - it is where its ref's list says, and about the ref;
 - it is covered by a signed head (seq <= the newest signed head of its chain), and agrees with
   a signed head of its own seq if there is one.
@@ -14,7 +17,9 @@ Each entry of the trail, in both chains (record and access), is checked on its o
 Heads are checked against the public key in DATA_DIR/audit/ when this host has it (the worker
 writes it there); a head whose signature fails breaks the trail. Overall: `verified` (every entry
 intact and signed), `pending` (intact, the newest not yet signed: heads are signed every
-AUDIT_SIGN_EVERY_S), `broken` (`problems` says which entries and why), `empty` (no entries).
+AUDIT_SIGN_EVERY_S), `unchecked` (intact and covered by heads whose signatures this host cannot
+check: it has no public key), `broken` (`problems` says which entries and why), `empty` (no
+entries).
 """
 
 from __future__ import annotations
@@ -108,7 +113,22 @@ def _link(e: dict[str, Any], loc: audit_reads.Located, heads: Heads) -> bool | N
     return False
 
 
-def _problems(e: dict[str, Any], loc: audit_reads.Located, ref: str, heads: Heads) -> list[str]:
+def _linked_after(e: dict[str, Any], loc: audit_reads.Located, newest: log.Head) -> bool:
+    """Whether the entry after it names it (or, the newest, the head key does). `newest` was
+    read before the entries: an entry appended since has nothing after it yet."""
+    seq = e.get("seq")
+    if loc.after is None:
+        if isinstance(seq, int) and seq > newest.seq:
+            return True
+        return (newest.seq, newest.hash) == (seq, e.get("hash"))
+    return loc.after.get("seq") == (seq + 1 if isinstance(seq, int) else None) and loc.after.get(
+        "prev"
+    ) == e.get("hash")
+
+
+def _problems(
+    e: dict[str, Any], loc: audit_reads.Located, ref: str, heads: Heads, newest: log.Head
+) -> list[str]:
     out = []
     if ref not in (e.get("actor"), e.get("object")):
         out.append(f"the entry at day {loc.day} position {loc.idx} is not about {ref}: moved")
@@ -116,13 +136,17 @@ def _problems(e: dict[str, Any], loc: audit_reads.Located, ref: str, heads: Head
         out.append("changed: its content does not match its hash")
     if _link(e, loc, heads) is False:
         out.append("its link to the entry before it is broken (changed, removed or inserted)")
+    if not _linked_after(e, loc, newest):
+        out.append("the entry after it does not name it (changed and sealed again, or removed)")
     signed = heads.by_seq.get(e.get("seq"))  # type: ignore[arg-type]
     if signed is not None and signed != e.get("hash"):
         out.append("it differs from the head signed for it")
     return out
 
 
-def _entry(chain: str, loc: audit_reads.Located, ref: str, heads: Heads) -> dict[str, Any]:
+def _entry(
+    chain: str, loc: audit_reads.Located, ref: str, heads: Heads, newest: log.Head
+) -> dict[str, Any]:
     e = loc.entry
     if e is None or "unreadable" in e:
         what = "nothing is stored there" if e is None else "what is stored there is unreadable"
@@ -136,9 +160,11 @@ def _entry(chain: str, loc: audit_reads.Located, ref: str, heads: Heads) -> dict
             "status": "broken",
             "problem": f"day {loc.day} position {loc.idx}: {what}",
         }
-    problems = _problems(e, loc, ref, heads)
+    problems = _problems(e, loc, ref, heads, newest)
     seq = e.get("seq")
     signed = isinstance(seq, int) and seq <= heads.signed_seq
+    # a head is only as good as its signature: with no public key here, none was checked
+    covered = "unchecked" if heads.signatures == "unchecked" else "verified"
     return {
         "chain": chain,
         "day": loc.day,
@@ -146,7 +172,7 @@ def _entry(chain: str, loc: audit_reads.Located, ref: str, heads: Heads) -> dict
         "hash_ok": audit.entry_hash(e) == e.get("hash"),
         "link_ok": _link(e, loc, heads),
         "signed": signed,
-        "status": "broken" if problems else "verified" if signed else "pending",
+        "status": "broken" if problems else covered if signed else "pending",
         "problem": "; ".join(problems) or None,
     }
 
@@ -155,14 +181,15 @@ def _entry(chain: str, loc: audit_reads.Located, ref: str, heads: Heads) -> dict
 
 
 def _chain(ctx: AppContext, chain: str, ref: str, public: Any | None) -> tuple[list, dict]:
+    newest = log.head(ctx.redis, chain)  # first: see _linked_after
     located, total = audit_reads.trail_located(ctx.redis, chain, ref, LIMIT)
     seqs = {x.entry["seq"] for x in located if x.entry and isinstance(x.entry.get("seq"), int)}
     heads = Heads(log.signed_heads(ctx.redis, chain), public, seqs)
-    entries = [_entry(chain, loc, ref, heads) for loc in located]
+    entries = [_entry(chain, loc, ref, heads, newest) for loc in located]
     summary = {
         "entries": total,
         "shown": len(entries),
-        "head_seq": log.head(ctx.redis, chain).seq,
+        "head_seq": newest.seq,
         "signed_seq": heads.signed_seq,
         "signed_ts": heads.signed_ts,
         "signatures": heads.signatures,
@@ -180,7 +207,9 @@ def _status(entries: list[dict[str, Any]], problems: list[str]) -> str:
         return "broken"
     if not entries:
         return "empty"
-    return "verified" if all(e["signed"] for e in entries) else "pending"
+    if not all(e["signed"] for e in entries):
+        return "pending"
+    return "unchecked" if any(e["status"] == "unchecked" for e in entries) else "verified"
 
 
 def _refs(ref: str) -> list[str]:

@@ -76,7 +76,7 @@ def append(
     """Append one entry to the action's chain; returns it (with seq and hash)."""
     chain = audit.ACTIONS[action].value
     digest = audit.digest_of(change)
-    refs = [keys.audit_ref(chain, ref) for ref in dict.fromkeys((obj, actor))]
+    refs = [keys.audit_ref(chain, ref) for ref in refs_of(obj, actor)]
     script = r.register_script(_APPEND)
     known = _last_heads.setdefault(r, {})
     now = known.get(chain) or head(r, chain)
@@ -97,6 +97,25 @@ def append(
             return entry
         now = Head(int(res[1]), text(res[2]), text(res[3]))
     raise RuntimeError(f"audit chain {chain}: could not append after {RETRIES} turns")
+
+
+def refs_of(obj: Any, actor: Any) -> list[str]:
+    """The trails an entry is listed in: its object's and its actor's."""
+    return list(dict.fromkeys((str(obj), str(actor))))
+
+
+def ref_pointers(r: redis.Redis, chain: str, refs: Iterable[str]) -> dict[str, set[str]]:
+    """Each ref's list of `day:index` pointers, read in pipelines of 500 lists."""
+    out: dict[str, set[str]] = {}
+    names = list(refs)
+    for start in range(0, len(names), 500):
+        batch = names[start : start + 500]
+        pipe = r.pipeline(transaction=False)
+        for ref in batch:
+            pipe.lrange(keys.audit_ref(chain, ref), 0, -1)
+        for ref, found in zip(batch, pipe.execute(), strict=True):
+            out[ref] = {text(p) for p in found}
+    return out
 
 
 def _parse(raw: Any) -> dict[str, Any]:
@@ -152,20 +171,20 @@ def take_signer_turn(r: redis.Redis, chain: str, owner: str, ttl_ms: int) -> boo
 
 def prune(r: redis.Redis, chain: str, before_day: str, keep_periodic_from: str) -> list[str]:
     """Delete the whole days before `before_day`; keep every day head, and periodic heads of
-    days from `keep_periodic_from` on. Returns the days deleted."""
+    days from `keep_periodic_from` on. Returns the days deleted. Old heads are removed one by
+    one by their stored value, so a head another signer adds meanwhile stays."""
     gone = [d for d in days(r, chain) if d < before_day]
-    heads = signed_heads(r, chain)
-    kept = [
-        h for h in heads if h.get("kind") != "periodic" or str(h.get("day")) >= keep_periodic_from
+    stale = [
+        raw
+        for raw in r.lrange(keys.audit_heads(chain), 0, -1)
+        if (h := _parse(raw)).get("kind") == "periodic" and str(h.get("day")) < keep_periodic_from
     ]
     pipe = r.pipeline(transaction=True)
     for d in gone:
         pipe.delete(keys.audit_day(chain, d))
         pipe.zrem(keys.audit_days(chain), d)
-    if len(kept) != len(heads):
-        pipe.delete(keys.audit_heads(chain))
-        if kept:
-            pipe.rpush(keys.audit_heads(chain), *[audit.canonical(h) for h in kept])
+    for raw in stale:
+        pipe.lrem(keys.audit_heads(chain), 1, raw)
     pipe.execute()
     return gone
 

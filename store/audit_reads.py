@@ -1,7 +1,7 @@
 """Reads of the audit log for the trail view (services/trail.py): each entry of one ref's trail
-where it is stored (its day and index in that day's list), with the entry stored just before it
-in its chain, so that its own hash and its link can be checked one by one without reading the
-whole chain. Keys and layout: store/audit.py."""
+where it is stored (its day and index in that day's list), with the entries stored just before
+and just after it in its chain, so that its own hash and both its links can be checked one by
+one without reading the whole chain. Keys and layout: store/audit.py."""
 
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ class Located:
     """A trail entry as stored: `entry` None when nothing is at that position any more;
     `before` the entry stored just before it in the chain (None: there is none kept, or
     nothing is there); `first_kept` when it opens the oldest kept day (the entry before it
-    was pruned or it is the chain's first)."""
+    was pruned or it is the chain's first); `after` the entry stored just after it (None: it
+    is the newest)."""
 
     day: str
     idx: int
     entry: dict[str, Any] | None
     before: dict[str, Any] | None
     first_kept: bool
+    after: dict[str, Any] | None = None
 
 
 def _parse(raw: Any) -> dict[str, Any] | None:
@@ -79,8 +81,30 @@ def trail_located(
             pipe.lindex(keys.audit_day(chain, where[0]), where[1])
     answers = iter(pipe.execute())
     found = [_parse(next(answers)) if where is not None else None for where in reads]
+    afters = _afters(r, chain, pointers, days)
     located = [
-        Located(day, idx, found[2 * n], found[2 * n + 1], firsts[n])
+        Located(day, idx, found[2 * n], found[2 * n + 1], firsts[n], afters[n])
         for n, (day, idx) in enumerate(pointers)
     ]
     return located, int(total)
+
+
+def _afters(
+    r: redis.Redis, chain: str, pointers: list[tuple[str, int]], days: list[str]
+) -> list[dict[str, Any] | None]:
+    """The entry stored after each pointer's: the next in its day's list, or (at the end of
+    that list) the first of the next kept day."""
+    pipe = r.pipeline(transaction=False)
+    for day, idx in pointers:
+        pipe.lindex(keys.audit_day(chain, day), idx + 1)
+    out = [_parse(raw) for raw in pipe.execute()]
+    ends = [n for n, e in enumerate(out) if e is None]
+    nexts = {
+        n: days[i] for n in ends if (i := bisect.bisect_right(days, pointers[n][0])) < len(days)
+    }
+    pipe = r.pipeline(transaction=False)
+    for n in nexts:
+        pipe.lindex(keys.audit_day(chain, nexts[n]), 0)
+    for n, raw in zip(nexts, pipe.execute(), strict=True):
+        out[n] = _parse(raw)
+    return out

@@ -242,6 +242,7 @@ def test_an_exported_head_shows_a_rewritten_chain(
     for d, i, e in listed:
         if e["seq"] == 30:
             e = {**e, "actor": "user:mallory"}
+            r.rpush(keys.audit_ref(c, "user:mallory"), f"{d}:{i}")  # listed in its trail too
         e = {**e, "prev": prev}
         e["hash"] = prev = audit.entry_hash(e)
         put(r, (d, i), e)
@@ -289,6 +290,25 @@ def test_pruned_days_leave_a_chain_that_verifies_from_its_first_kept_day(
     assert rep.ok and rep.entries < 120, rep.problem
     heads = log.signed_heads(r, Chain.RECORD.value)
     assert {h["day"] for h in heads if h["kind"] == "day"} >= {local_day(T0)}
+
+
+def test_an_entry_taken_out_of_its_trail_is_named(
+    r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
+) -> None:
+    """A note deleted from an incident together with its entry's pointer in the incident's
+    trail: the trail and the timeline check read through that list and would see neither, so
+    `audit verify` checks that every entry is listed where it belongs."""
+    c = Chain.RECORD.value
+    where = positions(r)[40]
+    e = entry_at(r, where)
+    pointer = f"{where[0]}:{where[1]}"
+    assert r.lrem(keys.audit_ref(c, e["object"]), 0, pointer) == 1
+    rep = record(r, tmp_path)
+    assert not rep.ok, "the pointer's loss went unseen"
+    assert rep.problem == (
+        f"entry {e['seq']} (day {where[0]}, position {where[1]}) is missing from the trail of "
+        f"{e['object']}"
+    )
 
 
 def test_days_deleted_inside_the_retention_are_named_even_from_the_oldest_end(
@@ -352,3 +372,26 @@ def test_a_supplied_signing_key_that_is_not_there_is_an_error_never_made(
     assert not missing.exists()
     assert (audit_keys.folder(tmp_path) / audit_keys.PUBLIC).read_bytes() == public
     assert audit_keys.public_pem(first) == public
+
+
+def test_pruning_old_heads_keeps_a_head_signed_meanwhile(r: redis.Redis) -> None:
+    """The signer prunes old periodic heads while another process signs a new one: the new
+    head stays (the list is not rewritten from what was read before it came)."""
+    c = Chain.RECORD.value
+    heads_key = keys.audit_heads(c)
+    old = [{"chain": c, "kind": "periodic", "day": "20240101", "seq": n} for n in (1, 2)]
+    day = {"chain": c, "kind": "day", "day": "20240101", "seq": 2}
+    for h in (*old, day):
+        log.add_head(r, c, h)
+    new = {"chain": c, "kind": "periodic", "day": "20261205", "seq": 9}
+    port = r.connection_pool.connection_kwargs["port"]
+
+    class SignedMeanwhile(redis.Redis):
+        def lrange(self, name: Any, start: int, end: int) -> Any:
+            found = super().lrange(name, start, end)
+            if name == heads_key:
+                log.add_head(r, c, new)  # another signer, between the read and the write
+            return found
+
+    log.prune(SignedMeanwhile(port=port), c, "20000101", "20261101")
+    assert log.signed_heads(r, c) == [day, new]

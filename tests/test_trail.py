@@ -118,6 +118,20 @@ def test_a_leader_sees_the_trail_pending_then_verified(
     assert get_trail(leader, "unit:U-NONE")["status"] == "empty"
 
 
+def test_a_host_without_the_public_key_never_calls_a_trail_verified(
+    server: Flask, r: redis.Redis, tmp_path: Path
+) -> None:
+    """The heads are signed by a worker whose key this web host does not have: the entries are
+    intact and covered, but nobody checked the signatures, and the trail says so."""
+    chief, leader = signed_in(server, "dispatcher"), signed_in(server, "leader")
+    ref = f"incident:{open_with_note(chief)}"
+    sign_heads(r, tmp_path / "another-host")
+    body = get_trail(leader, ref)
+    assert body["status"] == "unchecked" and not body["problems"]
+    assert body["chains"]["record"]["signatures"] == "unchecked"
+    assert all(e["signed"] and e["status"] == "unchecked" for e in body["entries"])
+
+
 def test_other_roles_are_refused_and_refs_are_checked(server: Flask) -> None:
     url = "/api/v1/audit/trail?ref=incident:INC-20261118-0001"
     assert client(server).get(url).status_code == 401
@@ -175,13 +189,17 @@ def test_a_tampered_entry_breaks_the_trail(
     assert f"record entry {e['seq']}: changed" in body["problems"][0]
     restore()
 
-    # changed and re-hashed: the next entry's link no longer holds
+    # changed and re-hashed: the next entry's link no longer holds, and the changed entry is
+    # named by its own (its trail shows it even where the next entry is about something else)
     e = stored(r, opened)
     forged = {**e, "digest": "0" * 64}
     store_at(r, opened, {**forged, "hash": audit.entry_hash(forged)})
     body = _broken(leader, ref)
     nxt = stored(r, noted)
-    assert [x["seq"] for x in body["entries"] if x["status"] == "broken"] == [nxt["seq"]]
+    broken = [x for x in body["entries"] if x["status"] == "broken"]
+    assert [x["seq"] for x in broken] == [e["seq"], nxt["seq"]]
+    assert "the entry after it does not name it" in broken[0]["problem"]
+    assert broken[0]["hash_ok"] and broken[0]["link_ok"]  # all it holds on its own
     restore()
 
     # the newest entry re-hashed: it differs from the head signed for it

@@ -16,6 +16,7 @@ KINDS = ("incident", "unit", "user", "device", "alert", "place", "wall")  # as s
 BADGE_CLASS = {
     "verified": "ec-badge ec-badge-ok",
     "pending": "ec-badge ec-badge-pending",
+    "unchecked": "ec-badge ec-badge-pending",
     "broken": "ec-badge ec-badge-broken",
     "empty": "ec-badge ec-badge-muted",
     # an incident's timeline check
