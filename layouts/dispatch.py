@@ -245,7 +245,7 @@ def case_file(lang: str) -> html.Div:
                 id=Ids.EVIDENCE,
                 max_size=evidence.MAX_BYTES,
                 multiple=False,
-                accept="image/jpeg,image/png,image/webp,application/pdf,video/mp4",
+                accept="image/jpeg,image/png,image/webp,application/pdf,video/mp4,video/quicktime",
                 className="ec-upload",
             ),
         ],

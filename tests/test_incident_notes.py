@@ -55,6 +55,12 @@ def _incident(chief: FlaskClient) -> str:
         (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
         (PDF, "application/pdf"),
         (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 8, "video/mp4"),
+        (b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2mp41", "video/mp4"),
+        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ", "video/quicktime"),  # iPhone
+        # still images in the same container: an iPhone's HEIC photo, an AVIF
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "image/heif"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "image/heif"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heix", "image/heif"),
         (b"<html><script>alert(1)</script>", None),
         (b"RIFF\x10\x00\x00\x00WAVEfmt ", None),
         (b"GIF89a", None),
@@ -90,6 +96,11 @@ def test_empty_unknown_and_oversized_files_are_refused() -> None:
             accept(data, "x.png")
     with pytest.raises(EvidenceRefused, match="at most 15 MiB"):  # the limit as it is
         accept(png() + b"\x00" * (15 * 1024 * 1024), "x.png")
+    # an iPhone's photo is named for what it is, never filed as a video
+    with pytest.raises(EvidenceRefused, match="HEIF/HEIC or AVIF photo is not accepted"):
+        accept(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "IMG.HEIC")
+    clip = accept(b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  " + b"\x00" * 64, "IMG_1.MOV")
+    assert (clip.media_type, clip.name) == ("video/quicktime", "IMG_1.mov")
     ev = accept(png(), "scene.png")
     assert (ev.sha256, ev.media_type, ev.name) == (
         hashlib.sha256(png()).hexdigest(),
