@@ -268,6 +268,47 @@ def test_an_officer_takes_a_task_from_assignment_to_handled(
     assert not console_errors(browser)
 
 
+def _buzzes(browser: webdriver.Chrome) -> int:
+    return int(browser.execute_script("return window.__buzzes || 0"))
+
+
+def test_an_officer_is_told_when_the_centre_takes_a_task_away(
+    phone: tuple[webdriver.Chrome, AppContext, str],
+) -> None:
+    """Taken for more urgent work, then that case rejected: each time the phone buzzes and
+    says which task was withdrawn (the card alone changing would go unseen in a pocket)."""
+    browser, ctx, routine = phone
+    browser.execute_script(  # the phone's buzzer, counted (headless Chromium has none)
+        "navigator.vibrate = function () { window.__buzzes = (window.__buzzes || 0) + 1; "
+        "return true; };"
+    )
+    urgent = incident_service.open_incident(
+        ctx,
+        NewIncident(
+            type=model.IncidentType.ILLEGAL_FISHING,
+            lat=MOVED["latitude"],
+            lon=MOVED["longitude"] + 0.003,
+            description="岸边电鱼",
+            priority=1,
+        ),
+        "chief",
+    )["id"]
+    incident_service.assign_units(
+        ctx, urgent, Assignment(units=[UNIT], preempt=True, reason="更紧急"), "chief"
+    )
+    wait_for(lambda: urgent in page_text(browser, "#field-task-body"), 10, "the urgent task")
+    card = page_text(browser, "#field-task-body")
+    assert f"任务 {routine} 已撤销" in card and f"now {urgent}" in card, card
+    assert _buzzes(browser) == 1
+    incident_service.move(
+        ctx, urgent, incident_service.Move(to=model.State.REJECTED, reason="误报"), "chief"
+    )
+    wait_for(lambda: "暂无任务" in page_text(browser, "#field-task-body"), 10, "no task")
+    assert f"Task {urgent} withdrawn" in page_text(browser, "#field-task-body")
+    assert _buzzes(browser) == 2
+    assert not console_errors(browser)
+
+
 def _findings(ctx: AppContext) -> list[dict[str, Any]]:
     return [
         i for i in incident_service.listing(ctx, open_only=True) if i["source"] == "patrol_finding"

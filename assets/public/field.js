@@ -14,6 +14,7 @@
   var MAX_POSITIONS = 2000;   // queued offline: about 5 hours at one every 10 s
   var db = null, flushing = false, onDuty = localStorage.getItem("field.duty") === "1";
   var watchId = null, lastSent = null, lastFix = null, task = null, lastTaskId = null;
+  var withdrawn = "";  // the task the centre took away, said on the card until the next change
   var done = JSON.parse(localStorage.getItem("field.done") || "{}");  // incident -> last action
   var noop = function () {};
   var fieldMap = window.ecocommandFieldMap || { task: noop, me: noop, finding: noop };  // field-map.js
@@ -223,8 +224,12 @@
     Object.keys(buttons).forEach(function (k) { buttons[k].disabled = true; });
     nav.textContent = "";
     fieldMap.task(task);
+    var note = document.createElement("div");
+    note.className = "withdrawn";
+    note.textContent = withdrawn;
     if (!task) {
       body.textContent = "暂无任务 · No task";
+      if (withdrawn) body.appendChild(note);
       $("field-task").className = "card";
       return;
     }
@@ -241,6 +246,7 @@
       p.textContent = l;
       body.appendChild(p);
     });
+    if (withdrawn) body.appendChild(note);
     $("field-task").className = Number(task.priority) <= 1 ? "card urgent" : "card";
     if (task.lat != null && task.lon != null) {
       var a = document.createElement("a");
@@ -400,9 +406,20 @@
     es.addEventListener("task", function (e) {
       var me = JSON.parse(e.data);
       renderMessages(me.messages);
+      var was = lastTaskId;
       task = me.task;
-      if (task && task.incident_id !== lastTaskId && task.state === "assigned") alertOfficer();
       lastTaskId = task ? task.incident_id : null;
+      if (lastTaskId !== was) withdrawn = "";
+      if (was && lastTaskId !== was && done[was] !== "handled") {
+        // taken off it (sent elsewhere, the case rejected or closed) by the centre: said
+        // aloud, as a new task is, and kept on the card, or the officer drives on to a task
+        // that is no more
+        withdrawn = "任务 " + was + " 已撤销 " + when(Date.now()) + " · Task " + was + " withdrawn" +
+          (task ? "，改派 " + task.incident_id + " · now " + task.incident_id : "");
+        alertOfficer();
+      } else if (task && lastTaskId !== was && task.state === "assigned") {
+        alertOfficer();
+      }
       renderTask();
     });
     es.addEventListener("bye", function () {
