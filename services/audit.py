@@ -65,14 +65,29 @@ class ChainReport:
         return self.problem is None
 
 
+def _day_head(heads: list[dict[str, Any]], first_day: str) -> dict[str, Any] | None:
+    """The last signed day head before `first_day` (None: there is none)."""
+    before = [h for h in heads if h.get("kind") == "day" and str(h.get("day")) < first_day]
+    return max(before, key=lambda h: int(h["seq"])) if before else None
+
+
 def _anchor(heads: list[dict[str, Any]], first_day: str) -> tuple[int, str] | None:
     """Where a chain read from `first_day` must start: after the last signed day head before
     that day (None: there is none)."""
-    before = [h for h in heads if h.get("kind") == "day" and str(h.get("day")) < first_day]
-    if not before:
-        return None
-    last = max(before, key=lambda h: int(h["seq"]))
-    return int(last["seq"]) + 1, str(last["hash"])
+    last = _day_head(heads, first_day)
+    return None if last is None else (int(last["seq"]) + 1, str(last["hash"]))
+
+
+def _after_day_head(
+    r: redis.Redis, chain: str, head: dict[str, Any]
+) -> list[tuple[str, int, dict]]:
+    """The entries stored in a closed day after its day head's entry: a writer whose clock was
+    still on that day appended them after the signer closed it (nothing when the head's entry
+    is not there, which the walk then reports as a break)."""
+    day = str(head.get("day"))
+    found = log.day_entries(r, chain, day)
+    at = [i for i, e in enumerate(found) if e.get("hash") == head.get("hash")]
+    return [(day, i, e) for i, e in enumerate(found) if at and i > at[0]]
 
 
 def _check_kept_since(
@@ -143,13 +158,16 @@ def _heads(r: redis.Redis, chain: str, outside: Iterable[Mapping[str, Any]]) -> 
 
 
 def _start(r: redis.Redis, chain: str, heads: list[dict], from_day: str):
-    """The days to read and where the chain must start: from `from_day` when a signed day head
-    anchors it, else from the first kept day (anchored, or the chain's beginning)."""
+    """The days to read, where the chain must start, and the entries before the first day to
+    read with them: from `from_day` when a signed day head anchors it (with what its day got
+    after the head), else from the first kept day (anchored, or the chain's beginning)."""
     kept = log.days(r, chain)
     wanted = [d for d in kept if d >= from_day]
-    if wanted and _anchor(heads, wanted[0]) is not None:
-        return wanted, _anchor(heads, wanted[0])
-    return kept, (_anchor(heads, kept[0]) if kept else None) or (1, audit.GENESIS)
+    head = _day_head(heads, wanted[0]) if wanted else None
+    if head is not None:
+        late = _after_day_head(r, chain, head) if str(head.get("day")) in kept else []
+        return wanted, (int(head["seq"]) + 1, str(head["hash"])), late
+    return kept, (_anchor(heads, kept[0]) if kept else None) or (1, audit.GENESIS), []
 
 
 def verify_chain(
@@ -170,12 +188,14 @@ def verify_chain(
         report.problem = f"the head signed for entry {forged[0].get('seq')} has a bad signature"
         return report
     report.heads = len(heads)
-    report.days, (start_seq, start_prev) = _start(r, chain, heads, from_day)
+    report.days, (start_seq, start_prev), late = _start(r, chain, heads, from_day)
     if kept is not None:
         _check_kept_since(report, heads, log.days(r, chain), kept)
         if report.problem:
             return report
-    listed = [(d, i, e) for d in report.days for i, e in enumerate(log.day_entries(r, chain, d))]
+    listed = late + [
+        (d, i, e) for d in report.days for i, e in enumerate(log.day_entries(r, chain, d))
+    ]
     entries = [e for _d, _i, e in listed]
     report.entries = len(entries)
     found = audit.first_break(entries, start_seq, start_prev)

@@ -349,6 +349,26 @@ def test_verify_from_a_day_starts_at_that_days_anchor(
     assert out.returncode == 0, out.stdout
 
 
+def test_an_entry_a_lagging_clock_adds_to_a_closed_day_still_verifies_from_the_next(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    """A host whose clock is behind appends into yesterday after the signer closed it: the
+    chain is whole, so `verify --from today` walks from the day head through that late entry."""
+    entries = fill(r, 30, step=HOUR)  # 2 days
+    now = [entries[-1]["ts"] + 2 * 24 * HOUR]
+    signer(r, tmp_path, now).tick()  # both days closed
+    c = Chain.RECORD.value
+    days = log.days(r, c)
+    late = log.append(r, "user:u1", "incident.note", "incident:INC-1", {"late": 1}, T0)
+    assert log.head(r, c).day == days[-1]  # into the closed day: a chain's days never go back
+    fill(r, 5, start=now[0])  # today
+    public = audit_keys.public_key(audit_keys.folder(tmp_path) / audit_keys.PUBLIC)
+    assert service.verify_chain(r, c, public).ok
+    rep = service.verify_chain(r, c, public, from_day=local_day(now[0]))
+    assert rep.ok, rep.problem
+    assert rep.entries == 6 and late["seq"] == 31
+
+
 def test_a_forged_head_signature_is_refused(
     r: redis.Redis, chain: tuple[list[dict], int], tmp_path: Path
 ) -> None:
