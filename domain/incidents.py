@@ -168,6 +168,19 @@ def allowed_from(target: State) -> list[State]:
     return [s for s, nxt in TRANSITIONS.items() if target in nxt]
 
 
+# A unit's way through an incident, in the order its reports move it.
+UNIT_WAY = (State.ASSIGNED, State.EN_ROUTE, State.ON_SCENE, State.HANDLED)
+
+
+def before_its_turn(target: State, state: State) -> bool:
+    """A unit's report that needs a step the incident has not taken yet ("handled" while it is
+    en route): the report before it may be on its way, applied by another worker."""
+    if state not in UNIT_WAY or target not in UNIT_WAY:
+        return False
+    froms = [UNIT_WAY.index(s) for s in allowed_from(target) if s in UNIT_WAY]
+    return bool(froms) and UNIT_WAY.index(state) < min(froms)
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     from_state: State | None
