@@ -14,6 +14,7 @@ kept 5 years) and `access` (sign-ins and reads of personal data, kept 1 year).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ def closing_day(now_ms: int) -> str:
     """The day the head signer calls today at `now_ms`: the days before it are closed (a day
     head signed) and pruned by their retention counted from it."""
     return local_day(now_ms - DAY_GRACE_MS)
+
+
+def days_before(day: str, n: int) -> str:
+    """The day (YYYYMMDD) `n` days before `day`: with the signer's today and a chain's
+    retention, the first day the chain must still hold (older ones are pruned)."""
+    d = dt.datetime.strptime(day, "%Y%m%d").date() - dt.timedelta(days=n)
+    return d.strftime("%Y%m%d")
 
 
 class Chain(StrEnum):

@@ -15,7 +15,6 @@ also goes to DATA_DIR/audit/heads.jsonl, outside Redis.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -28,11 +27,6 @@ from store import audit as log
 from store import audit_keys
 
 log_ = logging.getLogger("ecocommand.audit")
-
-
-def _days_ago(day: str, n: int) -> str:
-    d = dt.datetime.strptime(day, "%Y%m%d").date() - dt.timedelta(days=n)
-    return d.strftime("%Y%m%d")
 
 
 class HeadSigner:
@@ -99,18 +93,26 @@ class HeadSigner:
             self._sign(chain, head, "periodic", now)
 
     def _close_days(self, chain: audit.Chain, today: str) -> None:
-        """Sign the last entry of every ended day that has no day head yet, then prune."""
+        """Sign the last entry of every ended day that has no day head at it yet, then prune.
+        A day already closed is signed again when a writer whose clock lagged appended to it
+        after its head: the newest day head of a day is where the next day's entries link
+        from, also once the day is pruned (else the walk would miss the late entries)."""
         now = self.clock()
-        heads = log.signed_heads(self.r, chain.value)
-        closed = {str(h.get("day")) for h in heads if h.get("kind") == "day"}
+        closed: dict[str, int] = {}
+        for h in log.signed_heads(self.r, chain.value):
+            if h.get("kind") == "day" and isinstance(h.get("seq"), int):
+                closed[str(h.get("day"))] = max(h["seq"], closed.get(str(h.get("day")), 0))
         for day in log.days(self.r, chain.value):
-            if day < today and day not in closed:
-                last = log.last_of_day(self.r, chain.value, day)
-                if last and isinstance(last[0].get("seq"), int):
-                    e = last[0]
-                    self._sign(chain.value, log.Head(e["seq"], str(e["hash"]), day), "day", now)
-                    log_.info("audit chain %s: day %s closed at entry %s", chain, day, e["seq"])
+            if day >= today:
+                continue
+            last = log.last_of_day(self.r, chain.value, day)
+            if last and isinstance(last[0].get("seq"), int) and last[0]["seq"] > closed.get(day, 0):
+                e = last[0]
+                self._sign(chain.value, log.Head(e["seq"], str(e["hash"]), day), "day", now)
+                log_.info("audit chain %s: day %s closed at entry %s", chain, day, e["seq"])
         keep = self.keep_days[chain]
-        gone = log.prune(self.r, chain.value, _days_ago(today, keep), _days_ago(today, 31))
+        gone = log.prune(
+            self.r, chain.value, audit.days_before(today, keep), audit.days_before(today, 31)
+        )
         if gone:
             log_.info("audit chain %s: pruned %d day(s) up to %s", chain, len(gone), gone[-1])

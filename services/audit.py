@@ -10,7 +10,6 @@ check below shows it as "not in the record".)
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -104,9 +103,7 @@ def _check_kept_since(
     if not gone:
         return
     last = str(max(gone, key=lambda h: int(h.get("seq", 0))).get("day"))
-    since = (dt.datetime.strptime(today, "%Y%m%d") - dt.timedelta(days=keep_days)).strftime(
-        "%Y%m%d"
-    )
+    since = audit.days_before(today, keep_days)
     if last >= since:
         report.problem = (
             f"days up to {last} are gone, but this chain keeps {keep_days} days (from {since})"

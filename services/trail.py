@@ -182,9 +182,10 @@ def _entry(
 
 def _chain(ctx: AppContext, chain: str, ref: str, public: Any | None) -> tuple[list, dict]:
     newest = log.head(ctx.redis, chain)  # first: see _linked_after
-    located, total = audit_reads.trail_located(ctx.redis, chain, ref, LIMIT)
+    located, total, gone = audit_reads.trail_located(ctx.redis, chain, ref, LIMIT)
     seqs = {x.entry["seq"] for x in located if x.entry and isinstance(x.entry.get("seq"), int)}
     heads = Heads(log.signed_heads(ctx.redis, chain), public, seqs)
+    heads.problem = heads.problem or _gone_inside_retention(ctx, chain, gone)
     entries = [_entry(chain, loc, ref, heads, newest) for loc in located]
     summary = {
         "entries": total,
@@ -196,6 +197,21 @@ def _chain(ctx: AppContext, chain: str, ref: str, public: Any | None) -> tuple[l
         "problem": heads.problem,
     }
     return entries, summary
+
+
+def _gone_inside_retention(ctx: AppContext, chain: str, gone: list[str]) -> str | None:
+    """Entries of days no longer kept are pruned history when those days are past the chain's
+    retention; a day inside it was deleted."""
+    keep = (
+        ctx.settings.audit_keep_record_days
+        if chain == audit.Chain.RECORD
+        else ctx.settings.audit_keep_access_days
+    )
+    since = audit.days_before(audit.closing_day(ctx.now_ms()), keep)
+    inside = [d for d in gone if d >= since]
+    return (
+        f"the entries of day {inside[-1]} are gone, inside the {keep} days kept" if inside else None
+    )
 
 
 def _int(value: Any) -> int:

@@ -174,6 +174,12 @@ def prune(r: redis.Redis, chain: str, before_day: str, keep_periodic_from: str) 
     days from `keep_periodic_from` on. Returns the days deleted. Old heads are removed one by
     one by their stored value, so a head another signer adds meanwhile stays."""
     gone = [d for d in days(r, chain) if d < before_day]
+    listed_in = {
+        ref
+        for d in gone
+        for e in day_entries(r, chain, d)
+        for ref in refs_of(e.get("object"), e.get("actor"))
+    }
     stale = [
         raw
         for raw in r.lrange(keys.audit_heads(chain), 0, -1)
@@ -186,7 +192,23 @@ def prune(r: redis.Redis, chain: str, before_day: str, keep_periodic_from: str) 
     for raw in stale:
         pipe.lrem(keys.audit_heads(chain), 1, raw)
     pipe.execute()
+    for ref in listed_in:
+        _trim_ref(r, chain, ref, before_day)
     return gone
+
+
+def _trim_ref(r: redis.Redis, chain: str, ref: str, before_day: str) -> None:
+    """Drop a ref's pointers into days before `before_day`: the list is in chain order, so
+    they lead it (an append meanwhile goes to its end, which LTRIM keeps)."""
+    key, old, page = keys.audit_ref(chain, ref), 0, 1000
+    while True:
+        found = [text(p) for p in r.lrange(key, old, old + page - 1)]
+        n = next((i for i, p in enumerate(found) if p.split(":", 1)[0] >= before_day), None)
+        old += len(found) if n is None else n
+        if n is not None or len(found) < page:
+            break
+    if old:
+        r.ltrim(key, old, -1)
 
 
 def entries(r: redis.Redis, chain: str, from_day: str = "") -> Iterable[tuple[str, dict[str, Any]]]:

@@ -53,17 +53,22 @@ def _pointers(raw: list[Any]) -> list[tuple[str, int]]:
 
 def trail_located(
     r: redis.Redis, chain: str, ref: str, limit: int = 1000
-) -> tuple[list[Located], int]:
+) -> tuple[list[Located], int, list[str]]:
     """The newest `limit` entries whose actor or object is `ref`, oldest first, each with the
-    entry before it; and how many the ref's list holds in all."""
+    entries before and after it; how many the ref's list holds in all; and the days before the
+    first kept day it still points into."""
     ref_key = keys.audit_ref(chain, ref)
     pipe = r.pipeline(transaction=False)
     pipe.llen(ref_key)
     pipe.lrange(ref_key, -limit, -1)
     pipe.zrange(keys.audit_days(chain), 0, -1)
     total, raw, kept = pipe.execute()
-    pointers = _pointers(raw)
     days = sorted(text(d) for d in kept)
+    # a pointer into a day no longer kept (left from before pruning trimmed the lists) is not
+    # read: the caller judges its day against the retention
+    listed = _pointers(raw)
+    pointers = [p for p in listed if days and p[0] >= days[0]]
+    gone = sorted({p[0] for p in listed if not days or p[0] < days[0]})
     reads: list[tuple[str, int] | None] = []
     firsts: list[bool] = []
     for day, idx in pointers:
@@ -86,7 +91,7 @@ def trail_located(
         Located(day, idx, found[2 * n], found[2 * n + 1], firsts[n], afters[n])
         for n, (day, idx) in enumerate(pointers)
     ]
-    return located, int(total)
+    return located, int(total), gone
 
 
 def _afters(

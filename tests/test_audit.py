@@ -367,6 +367,15 @@ def test_an_entry_a_lagging_clock_adds_to_a_closed_day_still_verifies_from_the_n
     rep = service.verify_chain(r, c, public, from_day=local_day(now[0]))
     assert rep.ok, rep.problem
     assert rep.entries == 6 and late["seq"] == 31
+    # the next day's close signs that day again at its late entry, so once it is pruned the
+    # chain still starts where the next day links from
+    now[0] += 24 * HOUR
+    s = signer(r, tmp_path, now)
+    s.keep_days = {Chain.RECORD: 1, Chain.ACCESS: 1}
+    s.tick()
+    assert days[-1] not in log.days(r, c)  # pruned, with its late entry
+    rep = service.verify_chain(r, c, public, kept=(1, audit.closing_day(now[0])))
+    assert rep.ok, rep.problem
 
 
 def test_a_forged_head_signature_is_refused(

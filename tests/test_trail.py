@@ -23,6 +23,7 @@ from ingest.audit_signer import HeadSigner
 from layouts.dispatch import Ids as DispatchIds
 from layouts.trail import Ids
 from services import trail as service
+from services.context import build
 from services.errors import Refused
 from store import audit as log
 from store import incident_audit, incidents, keys
@@ -370,3 +371,41 @@ def test_two_chiefs_reassigning_at_once_each_record_their_own_act(r: redis.Redis
     }
     assert entries == {"user:alice": events["alice"], "user:bob": events["bob"]}
     assert incident_audit.timeline_check(r, incident_id)["status"] == "verified"
+
+
+def test_pruned_days_leave_trails_whole_but_a_day_deleted_inside_the_retention_shows(
+    r: redis.Redis, settings: Settings
+) -> None:
+    """Retention prunes old days and the trails' pointers into them with them, so a trail
+    stays verified; a pointer left into a day that is gone counts as pruned history past the
+    retention, and as a deletion inside it."""
+    now = time.time_ns() // 1_000_000
+    day_ms = 24 * 3_600_000
+    for i in range(40):  # four days, the oldest three to be pruned
+        log.append(
+            r,
+            "user:li",
+            "incident.note",
+            "incident:INC-1",
+            {"i": i},
+            now - 4 * day_ms + i * day_ms // 10,
+        )
+    keep = {Chain.RECORD: 1, Chain.ACCESS: 1}
+    HeadSigner(r, settings.data_dir, every_s=300, keep_days=keep, clock=lambda: now).tick()
+    c = Chain.RECORD.value
+    kept = log.days(r, c)
+    pointers = [p.decode() for p in r.lrange(keys.audit_ref(c, "incident:INC-1"), 0, -1)]
+    assert {p.split(":")[0] for p in pointers} == set(kept)  # the pruned days' trimmed away
+    ctx = build(settings.model_copy(update={"audit_keep_record_days": 1}))
+    assert service.trail(ctx, "incident:INC-1")["status"] == "verified"
+    # a pointer left (before pruning trimmed) into a pruned day: history, past the retention
+    r.lpush(keys.audit_ref(c, "incident:INC-1"), "20200101:0")
+    assert service.trail(ctx, "incident:INC-1")["status"] == "verified"
+    # the oldest kept day deleted: its entries are gone inside the retention (5 years here)
+    r.delete(keys.audit_day(c, kept[0]))
+    r.zrem(keys.audit_days(c), kept[0])
+    body = service.trail(build(settings), "incident:INC-1")
+    assert body["status"] == "broken"
+    assert (
+        f"the entries of day {kept[0]} are gone, inside the 1827 days kept" in body["problems"][0]
+    )
