@@ -7,8 +7,9 @@ incident already past that state and changes nothing.
 
 Several workers (a shared subscription, the inbox's consumers) may get one unit's reports out
 of order: "handled" applied before the "arrived" another worker holds would find the incident
-en route and be lost as stale. A report that needs a step not taken yet waits for it, briefly
-(EARLY_WAIT_S; only such a report waits, and only its worker), then counts as before.
+en route and be lost as stale. A report that needs a step not taken yet is tried again at the
+end of its batch and, for a while (`Patience`), until another worker applied the step; if it
+never comes, it counts as before.
 
 The event time is the server's receipt of the report; the device's own time is its claim,
 taken only when the unit's track supports it (domain/report_times.py). Both are kept in the
@@ -101,24 +102,62 @@ def _early(u: TaskUpdate, out: incidents.Outcome) -> bool:
         return False
 
 
-def _move_in_turn(r: redis.Redis, u: TaskUpdate) -> incidents.Outcome:
-    """`_move`, and again while the report is early and the report before it may come."""
-    out = _move(r, u)
-    deadline = time.monotonic() + EARLY_WAIT_S
-    while _early(u, out) and time.monotonic() < deadline:
+class Patience:
+    """How long a worker waits for the reports that early ones follow: up to EARLY_WAIT_S a
+    batch (all its early reports together), and not at all for a unit whose early report
+    waited in vain in the last QUIET_S (a phone that sends "handled" for a step it never
+    reports cannot stall the worker, whose other messages wait meanwhile)."""
+
+    QUIET_S = 60.0
+
+    def __init__(self, wait_s: float = EARLY_WAIT_S) -> None:
+        self.wait_s = wait_s
+        self.in_vain: dict[str, float] = {}  # unit -> when its wait ended in vain (monotonic)
+
+    def may_wait(self, unit_id: str) -> bool:
+        ended = self.in_vain.get(unit_id)
+        return ended is None or time.monotonic() - ended > self.QUIET_S
+
+    def waited_in_vain(self, units: set[str]) -> None:
+        now = time.monotonic()
+        self.in_vain = {u: t for u, t in self.in_vain.items() if now - t <= self.QUIET_S}
+        self.in_vain.update(dict.fromkeys(units, now))
+
+
+def _moves(
+    r: redis.Redis, updates: list[TaskUpdate], patience: Patience | None
+) -> list[incidents.Outcome]:
+    """Each report moved once; the early ones again at the end of the batch (the report they
+    follow may be later in it) and, while another worker may be applying it, again every
+    EARLY_POLL_S until the batch's patience runs out."""
+    outs = [_move(r, u) for u in updates]
+    early = [i for i, u in enumerate(updates) if _early(u, outs[i])]
+    deadline = time.monotonic() + (patience.wait_s if patience else 0.0)
+    while early:
+        for i in early:
+            outs[i] = _move(r, updates[i])
+        early = [i for i in early if _early(updates[i], outs[i])]
+        waiting = [i for i in early if patience and patience.may_wait(updates[i].unit_id)]
+        if not waiting or time.monotonic() >= deadline:
+            break
         time.sleep(EARLY_POLL_S)
-        out = _move(r, u)
-    return out
+    if patience and early:
+        patience.waited_in_vain({updates[i].unit_id for i in early})
+    return outs
 
 
-def apply(r: redis.Redis, updates: list[tuple[TaskUpdate, str, bytes]]) -> list[str | DeadLetter]:
+def apply(
+    r: redis.Redis,
+    updates: list[tuple[TaskUpdate, str, bytes]],
+    patience: Patience | None = None,
+) -> list[str | DeadLetter]:
     """Apply each report; per report, what it came to (ingest/accounting.py): "applied", a
     "duplicate" (the incident is already in the state it reports: a redelivery or a repeat),
-    "stale" (the incident has moved past it), or a dead letter for a report on an incident
-    the unit is not on."""
+    "stale" (the incident has moved past it, or never reached the step an early report
+    follows), or a dead letter for a report on an incident the unit is not on."""
+    outs = _moves(r, [u for u, _t, _raw in updates], patience)
     results: list[str | DeadLetter] = []
-    for u, topic, raw in updates:
-        out = _move_in_turn(r, u)
+    for (u, topic, raw), out in zip(updates, outs, strict=True):
         target = ACTION_TARGET[u.action].value
         if out.code in (incidents.Code.NO_SUCH, incidents.Code.NOT_ON_INCIDENT):
             results.append(

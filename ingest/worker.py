@@ -160,6 +160,7 @@ class IngestWorker:
         self.recorder = coverage.CoverageRecorder(
             self.redis, self.coverage, grid_resolution(self.coverage)
         )
+        self.patience = tasks.Patience()  # for a unit's reports another worker may be holding
         self.store = LiveStore(
             self.redis, int(settings.history_hours * 3_600_000), settings.deadletter_maxlen
         )
@@ -355,7 +356,7 @@ class IngestWorker:
     def _apply_reports(
         self, reports: list[tuple[TaskUpdate, str, bytes]]
     ) -> list[str | DeadLetter]:
-        results = tasks.apply(self.redis, reports)
+        results = tasks.apply(self.redis, reports, self.patience)
         dead = [x for x in results if isinstance(x, DeadLetter)]
         if dead:
             self.store.write(dead, self.clock())

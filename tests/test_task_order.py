@@ -55,7 +55,8 @@ def test_handled_before_arrived_on_two_workers_is_recorded_after_it(r: redis.Red
 
     def worker(action: str, seq: int, after_s: float) -> None:
         time.sleep(after_s)
-        results[action] = tasks.apply(_client(r), [(_report(inc, action, seq), "t", b"")])
+        one = [(_report(inc, action, seq), "t", b"")]
+        results[action] = tasks.apply(_client(r), one, tasks.Patience())
 
     second = threading.Thread(target=worker, args=("handled", 3, 0.0))
     first = threading.Thread(target=worker, args=("arrived", 2, 0.1))
@@ -68,7 +69,24 @@ def test_handled_before_arrived_on_two_workers_is_recorded_after_it(r: redis.Red
     assert steps == [("en_route", "on_scene"), ("on_scene", "handled")]
 
 
-def test_a_report_whose_step_never_comes_is_still_counted(r: redis.Redis) -> None:
+def test_reports_out_of_order_in_one_batch_are_applied_in_their_order(r: redis.Redis) -> None:
     inc = _on_its_way(r)
-    assert tasks.apply(r, [(_report(inc, "handled", 2), "t", b"")]) == [STALE]
+    batch = [(_report(inc, "handled", 3), "t", b""), (_report(inc, "arrived", 2), "t", b"")]
+    assert tasks.apply(r, batch) == [APPLIED, APPLIED]  # no waiting: tried again at the end
+    steps = [t["to"] for t in incidents.timeline(r, inc)][-2:]
+    assert steps == ["on_scene", "handled"]
+
+
+def test_a_report_whose_step_never_comes_is_counted_and_its_unit_not_waited_for_again(
+    r: redis.Redis,
+) -> None:
+    """A phone that keeps sending "handled" for a step it never reports: counted stale each
+    time; the worker waits for it once, then not again for a while (its other messages would
+    wait too)."""
+    inc = _on_its_way(r)
+    patience = tasks.Patience()
+    report = [(_report(inc, "handled", 2), "t", b"")]
+    assert tasks.apply(r, report, patience) == [STALE]
+    assert not patience.may_wait(UNIT) and patience.may_wait("U-OTHER")
+    assert tasks.apply(r, report, patience) == [STALE]
     assert incidents.read(r, inc)["state"] == "en_route"
