@@ -171,7 +171,14 @@ def apply(
         elif out.ok:  # the unit's own act: recorded as the event it wrote
             actor = f"device:{u.unit_id}"
             incident_audit.record_event(
-                r, actor, "incident.reported", u.incident_id, target, u.received_ms, u.unit_id
+                r,
+                actor,
+                "incident.reported",
+                u.incident_id,
+                target,
+                u.received_ms,
+                u.unit_id,
+                out.event,
             )
             results.append(APPLIED)
         else:

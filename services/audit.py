@@ -34,11 +34,13 @@ def record(ctx: AppContext, actor: str, action: str, obj: str, change: Mapping[s
     log.append(ctx.redis, actor, action, obj, change, ctx.now_ms())
 
 
-def incident_event(ctx: AppContext, by: str, action: str, incident_id: str, to_state: str) -> None:
-    """Record the timeline event a user's act just wrote (the newest into `to_state` by
-    `by`)."""
+def incident_event(
+    ctx: AppContext, by: str, action: str, incident_id: str, to_state: str, event_id: str = ""
+) -> None:
+    """Record the timeline event a user's act just wrote: `event_id`, as its script named it
+    (else the newest into `to_state` by `by`)."""
     incident_audit.record_event(
-        ctx.redis, user(by), action, incident_id, to_state, ctx.now_ms(), by
+        ctx.redis, user(by), action, incident_id, to_state, ctx.now_ms(), by, event_id
     )
 
 

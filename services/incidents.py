@@ -179,9 +179,9 @@ def assign_units(ctx: AppContext, incident_id: str, body: Assignment, by: str) -
         raise Refused(409, f"an incident that is {out.detail} cannot be assigned", state=out.detail)
     if not out.ok:
         raise Refused(409, f"not assigned: {out.code.name}")
-    audit.incident_event(ctx, by, "incident.assigned", incident_id, target.value)
-    for taken_from, state in out.preempted:  # each keeps its own record of losing the unit
-        audit.incident_event(ctx, by, "incident.unit_taken", taken_from, state)
+    audit.incident_event(ctx, by, "incident.assigned", incident_id, target.value, out.event)
+    for taken_from, state, event in out.preempted:  # each keeps its record of losing the unit
+        audit.incident_event(ctx, by, "incident.unit_taken", taken_from, state, event)
     return {**detail(ctx, incident_id), "durable": out.durable}
 
 
@@ -223,7 +223,7 @@ def move(ctx: AppContext, incident_id: str, body: Move, by: str) -> dict[str, An
             f"the incident is {out.detail} now; it cannot go to {body.to.value}",
             state=out.detail,
         )
-    audit.incident_event(ctx, by, "incident.moved", incident_id, body.to.value)
+    audit.incident_event(ctx, by, "incident.moved", incident_id, body.to.value, out.event)
     return {**detail(ctx, incident_id), "durable": out.durable}
 
 

@@ -38,12 +38,18 @@ def record_event(
     to_state: str,
     now_ms: int,
     by: str,
+    event_id: str = "",
 ) -> None:
-    """Record the timeline event the act just wrote: the newest one into `to_state` by `by`
-    (as the event names who did it). Two chiefs reassigning the same incident at once each
-    record their own event, not both the newer one (which would put one's name to the
-    other's act and leave an event unrecorded)."""
-    event = incidents.latest_event(r, incident_id, to_state, by)
+    """Record the timeline event the act just wrote: the one its script named (`event_id`),
+    else the newest one into `to_state` by `by` (an incident's opening, its only event). Two
+    acts at once on one incident, by two chiefs or by one in two tabs, each record their own
+    event, not both the newer one (which would put one's name to the other's act and leave an
+    event unrecorded)."""
+    event = (
+        incidents.event(r, incident_id, event_id)
+        if event_id
+        else incidents.latest_event(r, incident_id, to_state, by)
+    )
     if event is not None:
         log.append(r, actor, action, f"incident:{incident_id}", event_change(*event), now_ms)
 

@@ -80,18 +80,19 @@ local nxt = 3 + n_from
 # Record a transition; times never run backwards on one incident (a late field report is
 # recorded at the incident's latest time, with its own time kept in `reported_ms`). `record`
 # writes the script's own incident (KEYS[1], its timeline KEYS[2]); `record_on` another one
-# (a pre-empted incident), with more fields for its event.
+# (a pre-empted incident), with more fields for its event. Both give the event's stream id,
+# which the scripts return so the caller records exactly that event in the audit log.
 _RECORD = """
 local function record_on(incident, timeline, from, to, at, by, reason, extra, more)
   local last = tonumber(redis.call('HGET', incident, 'state_ms') or '0')
   local when = math.max(tonumber(at), last)
   redis.call('HSET', incident, 'state', to, 'state_ms', when)
   redis.call('HSETNX', incident, 'at_' .. to, when)
-  redis.call('XADD', timeline, '*', 'from', from, 'to', to, 'by', by, 'at_ms', when,
+  return redis.call('XADD', timeline, '*', 'from', from, 'to', to, 'by', by, 'at_ms', when,
     'reported_ms', at, 'reason', reason, 'extra', extra, unpack(more or {}))
 end
 local function record(from, to, at, by, reason, extra)
-  record_on(KEYS[1], KEYS[2], from, to, at, by, reason, extra)
+  return record_on(KEYS[1], KEYS[2], from, to, at, by, reason, extra)
 end
 """
 
@@ -127,7 +128,7 @@ if member ~= '' then  -- a unit taken for more urgent work speaks no more for th
     end
   end
 end
-record(state, to, at, by, reason, extra)
+local event = record(state, to, at, by, reason, extra)
 if count ~= '' then redis.call('HINCRBY', KEYS[1], count, 1) end
 if release == '1' then
   for i = 5, #KEYS do
@@ -137,7 +138,7 @@ if release == '1' then
 end
 if closes == '1' then redis.call('ZREM', KEYS[3], id) end
 redis.call('INCR', KEYS[4])
-return {1, to}
+return {1, to, event}
 """
 )
 
@@ -153,7 +154,8 @@ return {1, to}
 # ARGV: units csv (current), n_from, from..., at_ms, by, reason, priority, preempt (0/1),
 #       incident id, n_new, new unit ids..., notices (json, one per new unit)..., then the
 #       incidents the caller saw the new units on (n, ids...: their keys' order)
-# Returns {1, 'assigned', '<incident>|<its state now>' per pre-empted incident...}.
+# Returns {1, 'assigned', its event's id, '<incident>|<its state now>|<its event's id>' per
+# pre-empted incident...}.
 ASSIGN = (
     _RECORD
     + """
@@ -209,7 +211,7 @@ for i = 1, n_new do
       'notice', ARGV[first_notice + i - 1])
   end
 end
-local moved = {1, 'assigned'}
+local moved = {1, 'assigned', ''}  -- [3]: this incident's event, written last
 local others_at = 5 + n_new + #current
 for _, other in ipairs(taken_from) do
   local j = seen_at[other]
@@ -228,12 +230,12 @@ for _, other in ipairs(taken_from) do
   local now_state = was_state
   if #left == 0 then now_state = 'triaged' end
   redis.call('HSET', record_key, 'units', table.concat(left, ','))
-  record_on(record_key, timeline_key, was_state, now_state, at, by, reason, '',
+  local event = record_on(record_key, timeline_key, was_state, now_state, at, by, reason, '',
     {'taken', table.concat(taken[other], ','), 'for', id})
-  moved[#moved + 1] = other .. '|' .. now_state
+  moved[#moved + 1] = other .. '|' .. now_state .. '|' .. event
 end
 redis.call('HSET', KEYS[1], 'units', table.concat(units, ','))
-record(state, 'assigned', at, by, reason, table.concat(units, ','))
+moved[3] = record(state, 'assigned', at, by, reason, table.concat(units, ','))
 redis.call('INCR', KEYS[3])
 return moved
 """

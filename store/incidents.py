@@ -50,8 +50,9 @@ class Outcome:
     code: Code
     detail: str  # the current state, the busy unit, or the id
     durable: bool = False  # confirmed in the append-only file
-    # an assignment's pre-empted incidents: (id, the state its record is in now)
-    preempted: tuple[tuple[str, str], ...] = ()
+    event: str = ""  # the timeline event the act wrote (its stream id)
+    # an assignment's pre-empted incidents: (id, the state its record is in now, its event)
+    preempted: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -339,7 +340,8 @@ def transition(
         )
         out = _outcome(res)
         if out.code != Code.UNITS_CHANGED:
-            return Outcome(out.code, out.detail, out.ok and durable(r))
+            event = as_text(res[2]) if out.ok else ""
+            return Outcome(out.code, out.detail, out.ok and durable(r), event)
     return out
 
 
@@ -396,9 +398,15 @@ def assign(
         )
         out = _outcome(res)
         if out.code != Code.UNITS_CHANGED:
-            taken = tuple((o, now) for o, _, now in (as_text(x).partition("|") for x in res[2:]))
-            return Outcome(out.code, out.detail, out.ok and durable(r), taken)
+            taken = tuple(_taken(as_text(x)) for x in res[3:])
+            event = as_text(res[2]) if out.ok else ""
+            return Outcome(out.code, out.detail, out.ok and durable(r), event, taken)
     return out
+
+
+def _taken(answer: str) -> tuple[str, str, str]:
+    incident, state, event = answer.split("|", 2)
+    return incident, state, event
 
 
 def _busy_on(r: redis.Redis, unit_ids: list[str], incident_id: str) -> list[str]:
@@ -420,6 +428,12 @@ def unit_task(r: redis.Redis, unit_id: str) -> dict[str, str]:
 
 def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {as_text(k): as_text(v) for k, v in raw.items()}
+
+
+def event(r: redis.Redis, incident_id: str, entry_id: str) -> tuple[str, dict] | None:
+    """One timeline event, as stored, by its stream id."""
+    found = r.xrange(keys.incident_timeline(incident_id), entry_id, entry_id)
+    return (entry_id, _fields(found[0][1])) if found else None
 
 
 def latest_event(

@@ -3,13 +3,19 @@ validated, refusals say why, and the state machine and unit booking hold through
 
 from __future__ import annotations
 
+import threading
+
 import orjson
 import pytest
 import redis
 from flask import Flask
 
+from config.settings import Settings
+from services import incidents as incident_service
+from services.context import build
+from services.incidents import Assignment, NewIncident
 from store import audit as log
-from store import incident_audit, users
+from store import incident_audit, incidents, users
 from tests.helpers import (
     NEW_INCIDENT,
     assert_matches_spec,
@@ -177,3 +183,37 @@ def test_a_unit_taken_for_more_urgent_work_leaves_the_record_of_its_incident(
     write_available_unit(r, "FO-CAR", "vehicle", 22.50, 114.57)
     status, body = post_json(chief, f"/api/v1/incidents/{routine}/assign", {"units": ["FO-CAR"]})
     assert status == 200 and body["state"] == "assigned"
+
+
+def test_one_chief_taking_two_units_at_once_records_both_events(
+    r: redis.Redis, settings: Settings
+) -> None:
+    """The same account in two tabs (or a page and an API token) takes two units from one
+    incident at the same moment: each act records the event its own step wrote, so the
+    incident's timeline still matches the audit log."""
+    ctx = build(settings)
+
+    def new(priority: int) -> str:
+        body = NewIncident(**{**NEW_INCIDENT, "priority": priority})
+        return incident_service.open_incident(ctx, body, "chief")["id"]
+
+    for n in range(10):
+        routine, first, second = new(3), new(1), new(1)
+        units = [f"P{n}", f"Q{n}", f"R{n}"]
+        incident_service.assign_units(ctx, routine, Assignment(units=units), "chief")
+        together = threading.Barrier(2)
+
+        def take(incident_id: str, unit: str, barrier: threading.Barrier = together) -> None:
+            barrier.wait()
+            body = Assignment(units=[unit], preempt=True)
+            incident_service.assign_units(ctx, incident_id, body, "chief")
+
+        pair = [
+            threading.Thread(target=take, args=x) for x in ((first, units[0]), (second, units[1]))
+        ]
+        for th in pair:
+            th.start()
+        for th in pair:
+            th.join()
+        assert incidents.read(r, routine)["units"] == [units[2]]
+        assert incident_audit.timeline_check(r, routine)["status"] == "verified", n

@@ -134,7 +134,7 @@ def test_a_busy_unit_is_refused_unless_pre_empting_less_urgent_work(r: redis.Red
     taken = incidents.assign(
         r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1, notices={}, preempt=True
     )
-    assert taken.ok and taken.preempted == ((routine, "triaged"),)
+    assert taken.ok and [p[:2] for p in taken.preempted] == [(routine, "triaged")]
     assert incidents.unit_task(r, "B-1")["incident"] == urgent
     (event,) = [f for _id, f in r.xrange(keys.EVENTS) if f[b"type"] == b"unit_preempted"]
     assert (event[b"from"], event[b"to"]) == (routine.encode(), urgent.encode())
@@ -181,7 +181,7 @@ def test_an_incident_that_keeps_a_unit_keeps_its_state_when_another_is_taken(
         preempt=True,
         reason="渔船起火",
     )
-    assert taken.preempted == ((routine, "en_route"),)  # one event for both units it lost
+    assert [p[:2] for p in taken.preempted] == [(routine, "en_route")]  # one event, two units
     assert incidents.read(r, routine)["units"] == ["B-2"]
     step = incidents.timeline(r, routine)[-1]
     assert (step["from"], step["to"], step["taken"], step["for"], step["reason"]) == (
@@ -220,7 +220,7 @@ def test_a_unit_that_moved_before_the_step_is_taken_from_where_it_is_then(
     taken = incidents.assign(
         r, urgent, ["B-1"], ["reported"], by="b", at_ms=T0, priority=1, notices={}, preempt=True
     )
-    assert taken.ok and taken.preempted == ((second, "triaged"),)
+    assert taken.ok and [p[:2] for p in taken.preempted] == [(second, "triaged")]
     assert incidents.read(r, second)["state"] == "triaged"
     assert incidents.read(r, first)["units"] == ["B-2"]
 
