@@ -137,7 +137,8 @@ def _check_listed(r: redis.Redis, report: ChainReport, listed: list[tuple[str, i
         for day, idx, e in listed
         for ref in log.refs_of(e.get("object"), e.get("actor"))
     }
-    have = log.ref_pointers(r, report.chain, {ref for ref, _p in wanted})
+    first_day = listed[0][0] if listed else ""
+    have = log.ref_pointers(r, report.chain, {ref for ref, _p in wanted}, first_day)
     for (ref, pointer), seq in wanted.items():
         if pointer not in have[ref]:
             day, _, idx = pointer.partition(":")

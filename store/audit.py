@@ -10,6 +10,7 @@ day), so the days read in order are the chain in order.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -104,17 +105,29 @@ def refs_of(obj: Any, actor: Any) -> list[str]:
     return list(dict.fromkeys((str(obj), str(actor))))
 
 
-def ref_pointers(r: redis.Redis, chain: str, refs: Iterable[str]) -> dict[str, set[str]]:
-    """Each ref's list of `day:index` pointers, read in pipelines of 500 lists."""
-    out: dict[str, set[str]] = {}
-    names = list(refs)
-    for start in range(0, len(names), 500):
-        batch = names[start : start + 500]
-        pipe = r.pipeline(transaction=False)
-        for ref in batch:
-            pipe.lrange(keys.audit_ref(chain, ref), 0, -1)
-        for ref, found in zip(batch, pipe.execute(), strict=True):
-            out[ref] = {text(p) for p in found}
+def ref_pointers(
+    r: redis.Redis, chain: str, refs: Iterable[str], from_day: str = ""
+) -> dict[str, set[str]]:
+    """Each ref's `day:index` pointers into `from_day` and later: a list is in chain order, so
+    it is read from its end back, a page of 1000 a list at a time (pipelined, 500 lists a
+    round), only as far as that day."""
+    out: dict[str, set[str]] = {ref: set() for ref in refs}
+    todo, page = list(out), 1000
+    for n in itertools.count():
+        more = []
+        for start in range(0, len(todo), 500):
+            batch = todo[start : start + 500]
+            pipe = r.pipeline(transaction=False)
+            for ref in batch:
+                pipe.lrange(keys.audit_ref(chain, ref), -(n + 1) * page, -n * page - 1)
+            for ref, found in zip(batch, pipe.execute(), strict=True):
+                pointers = [text(p) for p in found]
+                out[ref].update(pointers)
+                if len(pointers) == page and pointers[0].split(":", 1)[0] >= from_day:
+                    more.append(ref)
+        if not more:
+            return out
+        todo = more
     return out
 
 

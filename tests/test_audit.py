@@ -424,3 +424,18 @@ def test_pruning_old_heads_keeps_a_head_signed_meanwhile(r: redis.Redis) -> None
 
     log.prune(SignedMeanwhile(port=port), c, "20000101", "20261101")
     assert log.signed_heads(r, c) == [day, new]
+
+
+def test_a_trails_pointers_are_read_from_its_end_back_to_the_day_asked(r: redis.Redis) -> None:
+    """`audit verify --from DAY` checks the entries of those days against their trails; a
+    long-lived ref's list is read back from its end only as far as DAY, a page at a time."""
+    c = Chain.RECORD.value
+    key = keys.audit_ref(c, "user:long")
+    pointers = [f"2025{m:02d}01:{i}" for m in range(1, 11) for i in range(500)]  # 5,000
+    r.rpush(key, *pointers)
+    r.rpush(keys.audit_ref(c, "user:short"), "20251001:7")
+    got = log.ref_pointers(r, c, ["user:long", "user:short", "user:none"], "20250902")
+    wanted = {p for p in pointers if p >= "20250902"}
+    assert wanted <= got["user:long"] and len(got["user:long"]) == 1000  # one page was enough
+    assert got["user:short"] == {"20251001:7"} and got["user:none"] == set()
+    assert log.ref_pointers(r, c, ["user:long"])["user:long"] == set(pointers)  # all of it
