@@ -132,7 +132,7 @@ def _moves(
     EARLY_POLL_S until the batch's patience runs out."""
     outs = [_move(r, u) for u in updates]
     early = [i for i, u in enumerate(updates) if _early(u, outs[i])]
-    deadline = time.monotonic() + (patience.wait_s if patience else 0.0)
+    deadline = time.monotonic() + (patience.wait_s if patience else 0.0)  # after the batch
     while early:
         for i in early:
             outs[i] = _move(r, updates[i])

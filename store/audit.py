@@ -210,18 +210,27 @@ def prune(r: redis.Redis, chain: str, before_day: str, keep_periodic_from: str) 
     return gone
 
 
+# KEYS: a ref list. ARGV: the first day to keep, the most pointers to drop in this call. Drops
+# the leading pointers into earlier days (the list is in chain order, appends go to its end)
+# one by one as it finds them, so two workers pruning at once never drop more than that.
+_TRIM_REF = """
+local n = 0
+while n < tonumber(ARGV[2]) do
+  local first = redis.call('LINDEX', KEYS[1], 0)
+  if not first or string.match(first, '^[^:]*') >= ARGV[1] then break end
+  redis.call('LPOP', KEYS[1])
+  n = n + 1
+end
+return n
+"""
+TRIM_CHUNK = 10_000  # pointers a script call drops at most (Redis serves nothing else meanwhile)
+
+
 def _trim_ref(r: redis.Redis, chain: str, ref: str, before_day: str) -> None:
-    """Drop a ref's pointers into days before `before_day`: the list is in chain order, so
-    they lead it (an append meanwhile goes to its end, which LTRIM keeps)."""
-    key, old, page = keys.audit_ref(chain, ref), 0, 1000
-    while True:
-        found = [text(p) for p in r.lrange(key, old, old + page - 1)]
-        n = next((i for i, p in enumerate(found) if p.split(":", 1)[0] >= before_day), None)
-        old += len(found) if n is None else n
-        if n is not None or len(found) < page:
-            break
-    if old:
-        r.ltrim(key, old, -1)
+    """Drop a ref's pointers into days before `before_day`, a chunk a call."""
+    trim = r.register_script(_TRIM_REF)
+    while trim(keys=[keys.audit_ref(chain, ref)], args=[before_day, TRIM_CHUNK]) == TRIM_CHUNK:
+        pass
 
 
 def entries(r: redis.Redis, chain: str, from_day: str = "") -> Iterable[tuple[str, dict[str, Any]]]:

@@ -9,6 +9,8 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -439,3 +441,49 @@ def test_a_trails_pointers_are_read_from_its_end_back_to_the_day_asked(r: redis.
     assert wanted <= got["user:long"] and len(got["user:long"]) == 1000  # one page was enough
     assert got["user:short"] == {"20251001:7"} and got["user:none"] == set()
     assert log.ref_pointers(r, c, ["user:long"])["user:long"] == set(pointers)  # all of it
+
+
+def test_two_workers_pruning_at_once_keep_every_pointer_into_kept_days(r: redis.Redis) -> None:
+    """Every worker's signer prunes when the day turns: both list the days to prune before
+    either deletes them, and both trim the same trails. A trim read first and cut after (by a
+    count) dropped the other's share again: pointers into kept days, which `audit verify` then
+    reported as tampering."""
+    c = Chain.RECORD.value
+    day_ms = 86_400_000
+    now = time.time_ns() // 1_000_000
+    for i in range(30):  # three days: the first two older than a one-day retention
+        log.append(
+            r,
+            "user:li",
+            "incident.note",
+            "incident:INC-1",
+            {"i": i},
+            now - 3 * day_ms + i * day_ms // 10,
+        )
+    today = audit.closing_day(now)
+    before = audit.days_before(today, 1)
+    ref = keys.audit_ref(c, "incident:INC-1")
+    kept = [p for p in r.lrange(ref, 0, -1) if p.decode().split(":")[0] >= before]
+    listed, trimming = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
+    port = r.connection_pool.connection_kwargs["port"]
+
+    class Worker(redis.Redis):
+        def lrange(self, name: Any, *args: Any) -> Any:
+            found = super().lrange(name, *args)
+            if name == keys.audit_heads(c):
+                listed.wait()  # both know the days and trails to prune, none deleted yet
+            return found
+
+        def ltrim(self, name: Any, *args: Any) -> Any:
+            trimming.wait()  # both read the trail's leading pointers before either cut
+            return super().ltrim(name, *args)
+
+    workers = [
+        threading.Thread(target=log.prune, args=(Worker(port=port), c, before, "20000101"))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert r.lrange(ref, 0, -1) == kept
