@@ -132,9 +132,15 @@ def beat_view() -> Any:
     return jsonify(field_beat.beat(app_context(), current_user.account)), 200, _NO_STORE
 
 
+def ended_view(incident_id: str) -> Any:
+    out = service.task_ended(app_context(), current_user.account, incident_id)
+    return jsonify(out), 200, _NO_STORE
+
+
 _NO_STORE = {"Cache-Control": "no-store"}
 _route("/api/v1/field", me_view, ("GET",))
 _route("/api/v1/field/beat", beat_view, ("GET",))
+_route("/api/v1/field/ended/<incident_id>", ended_view, ("GET",))
 _route("/api/v1/field/evidence", evidence_view, ("POST",))
 _route("/api/v1/field/finding", finding_view, ("POST",))
 _route("/api/v1/field/reply", reply_view, ("POST",))

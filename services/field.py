@@ -42,6 +42,7 @@ ONCE_TTL_S = 14 * 86_400  # a phone two weeks at sea still sends each action onc
 # how long one request holds an action's key at most (its process died: a resend takes it over)
 TAKING_S = 60.0
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # an incident id as a phone may ask for one
 MAX_PHOTOS = 3
 
 
@@ -224,6 +225,22 @@ def _task(ctx: AppContext, unit: str) -> dict[str, Any] | None:
         "arrive_by_ms": assigned + limits.arrive_s * 1000 if assigned else None,
         "handle_by_ms": reported + limits.handle_s * 1000 if reported else None,
     }
+
+
+ENDED_WELL = {model.State.HANDLED, model.State.CLOSED}
+
+
+def task_ended(ctx: AppContext, account: Account | None, incident_id: str) -> dict[str, Any]:
+    """How a task that left this phone ended: the incident's state now, and whether that is its
+    work done (a colleague reported it handled) or the unit taken off it (sent elsewhere, the
+    case rejected or transferred). Only for an incident the unit was sent to: any other reads
+    as not there."""
+    unit = unit_of(ctx, account)
+    sent = incidents.units_ever_on(ctx.redis, [incident_id]) if ID_RE.fullmatch(incident_id) else {}
+    rec = incidents.read(ctx.redis, incident_id) if unit in sent.get(incident_id, ()) else None
+    if rec is None:
+        raise Refused(404, f"no task of unit {unit} on {incident_id[:64]!r}")
+    return {"incident_id": incident_id, "state": rec["state"], "done": rec["state"] in ENDED_WELL}
 
 
 def current(ctx: AppContext, account: Account | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from store import devices, keys, users
 from store import field as field_store
 from tests.helpers import (
     PASSWORD,
+    assert_matches_spec,
     make_app,
     png,
     serve_app,
@@ -318,3 +319,36 @@ def test_a_finding_with_the_most_photos_of_the_largest_size_is_taken(
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_phone_asks_how_its_task_ended_only_for_its_own_incidents(
+    server: Flask, officer: FlaskClient, settings: Settings
+) -> None:
+    """Handled by a colleague is the work done; rejected is the unit taken off it; an incident
+    the unit was never sent to, or any id at all, reads as not there."""
+    ctx = build(settings)
+
+    def sent(units: list[str]) -> str:
+        body = NewIncident(type="waste_dumping", lat=22.52, lon=114.54, description="倾倒")
+        incident_id = incident_service.open_incident(ctx, body, "chief")["id"]
+        incident_service.assign_units(ctx, incident_id, Assignment(units=units), "chief")
+        return incident_id
+
+    shared = sent([UNIT, "U-MATE"])
+    for to in ("on_scene", "handled"):  # the colleague's reports, as the chief records them
+        incident_service.move(ctx, shared, incident_service.Move(to=to), "chief")
+    dropped, other = sent([UNIT]), sent(["U-MATE"])
+    incident_service.move(
+        ctx, dropped, incident_service.Move(to="rejected", reason="误报"), "chief"
+    )
+
+    def ended(incident_id: str, c: FlaskClient = officer) -> tuple[int, dict]:
+        resp = c.get(f"/api/v1/field/ended/{incident_id}")
+        return resp.status_code, resp.get_json(silent=True) or {}
+
+    assert ended(shared) == (200, {"incident_id": shared, "state": "handled", "done": True})
+    assert ended(dropped) == (200, {"incident_id": dropped, "state": "rejected", "done": False})
+    assert ended(other)[0] == 404 and ended("INC-NOPE")[0] == 404  # never sent: as not there
+    assert ended("x" * 65)[0] == 404
+    assert ended(shared, signed_in(server, "dispatcher"))[0] == 403  # the field app's only
+    assert_matches_spec(ended(shared)[1], "/api/v1/field/ended/{incident_id}")

@@ -304,8 +304,23 @@ def test_an_officer_is_told_when_the_centre_takes_a_task_away(
         ctx, urgent, incident_service.Move(to=model.State.REJECTED, reason="误报"), "chief"
     )
     wait_for(lambda: "暂无任务" in page_text(browser, "#field-task-body"), 10, "no task")
-    assert f"Task {urgent} withdrawn" in page_text(browser, "#field-task-body")
+    wait_for(
+        lambda: f"Task {urgent} withdrawn" in page_text(browser, "#field-task-body"), 10, "said"
+    )
     assert _buzzes(browser) == 2
+    # sent with a colleague, who reports it handled: the work is done, nothing was taken away
+    shared = incident_service.open_incident(
+        ctx,
+        NewIncident(type=model.IncidentType.NOISE, lat=MOVED["latitude"], lon=MOVED["longitude"]),
+        "chief",
+    )["id"]
+    incident_service.assign_units(ctx, shared, Assignment(units=[UNIT, "U-MATE"]), "chief")
+    wait_for(lambda: shared in page_text(browser, "#field-task-body"), 10, "the shared task")
+    assert _buzzes(browser) == 3  # a new task
+    for to in (model.State.ON_SCENE, model.State.HANDLED):
+        incident_service.move(ctx, shared, incident_service.Move(to=to), "chief")
+    wait_for(lambda: f"Task {shared} handled" in page_text(browser, "#field-task-body"), 10, "done")
+    assert _buzzes(browser) == 3 and "withdrawn" not in page_text(browser, "#field-task-body")
     assert not console_errors(browser)
 
 

@@ -14,7 +14,7 @@
   var MAX_POSITIONS = 2000;   // queued offline: about 5 hours at one every 10 s
   var db = null, flushing = false, onDuty = localStorage.getItem("field.duty") === "1";
   var watchId = null, lastSent = null, lastFix = null, task = null, lastTaskId = null;
-  var withdrawn = "";  // the task the centre took away, said on the card until the next change
+  var withdrawn = "", leftKind = "withdrawn";  // how the last task left, on the card until the next change
   var done = JSON.parse(localStorage.getItem("field.done") || "{}");  // incident -> last action
   var noop = function () {};
   var fieldMap = window.ecocommandFieldMap || { task: noop, me: noop, finding: noop };  // field-map.js
@@ -218,6 +218,31 @@
       o.stop(ctx.currentTime + 0.4);
     } catch (e) { /* no sound before the officer touched the page: vibration only */ }
   }
+  /* The task went without this phone's own "handled". Sent elsewhere (a new task), or the
+     case rejected or transferred: said aloud, as a new task is, and kept on the card, or the
+     officer drives on to a task that is no more. Done by a colleague (the server says so):
+     said on the card only. */
+  function taskLeft(was, now) {
+    var at = when(Date.now());
+    function withdraw() {
+      leftKind = "withdrawn";
+      withdrawn = "任务 " + was + " 已撤销 " + at + " · Task " + was + " withdrawn" +
+        (now ? "，改派 " + now.incident_id + " · now " + now.incident_id : "");
+      alertOfficer();
+      renderTask();
+    }
+    if (now) return withdraw();
+    fetch("/api/v1/field/ended/" + encodeURIComponent(was), { credentials: "same-origin" })
+      .then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (how) {
+        if (lastTaskId) return;  // a new task came meanwhile: its own alert says enough
+        if (!how || !how.done) return withdraw();
+        leftKind = "task-done";
+        withdrawn = "任务 " + was + " 已处置完毕 " + at + " · Task " + was + " handled";
+        renderTask();
+      })
+      .catch(withdraw);  // no signal: the officer is told it went, to ask the centre why
+  }
   function renderTask() {
     var body = $("field-task-body"), nav = $("field-task-nav");
     var buttons = { ack: $("field-ack"), arrived: $("field-arrived"), handled: $("field-handled") };
@@ -225,7 +250,7 @@
     nav.textContent = "";
     fieldMap.task(task);
     var note = document.createElement("div");
-    note.className = "withdrawn";
+    note.className = leftKind;
     note.textContent = withdrawn;
     if (!task) {
       body.textContent = "暂无任务 · No task";
@@ -411,12 +436,7 @@
       lastTaskId = task ? task.incident_id : null;
       if (lastTaskId !== was) withdrawn = "";
       if (was && lastTaskId !== was && done[was] !== "handled") {
-        // taken off it (sent elsewhere, the case rejected or closed) by the centre: said
-        // aloud, as a new task is, and kept on the card, or the officer drives on to a task
-        // that is no more
-        withdrawn = "任务 " + was + " 已撤销 " + when(Date.now()) + " · Task " + was + " withdrawn" +
-          (task ? "，改派 " + task.incident_id + " · now " + task.incident_id : "");
-        alertOfficer();
+        taskLeft(was, task);
       } else if (task && lastTaskId !== was && task.state === "assigned") {
         alertOfficer();
       }
