@@ -225,7 +225,7 @@ def _devices_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from domain.audit import Chain, closing_day
+    from domain.audit import closing_day
     from domain.clock import system_ms
     from infra.connections import redis_client
     from services import audit
@@ -238,9 +238,8 @@ def cmd_audit(args: argparse.Namespace) -> None:
         print(f"exported the public key and the signed heads ({heads}) to {args.dir}")
         return
     day = args.from_day.replace("-", "") if args.from_day else ""
-    keep = {Chain.RECORD: s.audit_keep_record_days, Chain.ACCESS: s.audit_keep_access_days}
     heads = Path(args.heads) if args.heads else None
-    reports = audit.verify(r, s.data_dir, day, heads, (keep, closing_day(system_ms())))
+    reports = audit.verify(r, s.data_dir, day, heads, (s.audit_keep_days, closing_day(system_ms())))
     for rep in reports:
         span = f"{rep.days[0]}..{rep.days[-1]}" if rep.days else "no days"
         state = "intact" if rep.ok else f"BROKEN: {rep.problem}"

@@ -203,6 +203,12 @@ class Settings(BaseSettings):
         return self.effective_evidence_dir != (self.data_dir / "evidence").resolve()
 
     @property
+    def audit_keep_days(self) -> dict[str, int]:
+        """Days kept per audit chain (by its name, domain.audit.Chain): what the signer prunes
+        by, and what `audit verify` and the trail judge a deleted day against."""
+        return {"record": self.audit_keep_record_days, "access": self.audit_keep_access_days}
+
+    @property
     def embedded_redis_dir(self) -> Path:
         """The embedded Valkey's data folder (its AOF), where `restore` puts a backup's."""
         return self.data_dir / "redis"

@@ -188,10 +188,7 @@ class IngestWorker:
             self.redis,
             settings.data_dir,
             every_s=settings.audit_sign_every_s,
-            keep_days={
-                Chain.RECORD: settings.audit_keep_record_days,
-                Chain.ACCESS: settings.audit_keep_access_days,
-            },
+            keep_days={Chain(c): n for c, n in settings.audit_keep_days.items()},
             clock=clock,
             key_file=settings.audit_signing_key,
         )

@@ -100,12 +100,10 @@ def _check_kept_since(
     verifies from what is left. (Run just after midnight on a host whose clock is behind the
     signer's, it may name the day pruned that night: run it again.)"""
     keep_days, today = keep
-    first = kept[0] if kept else "99999999"
-    gone = [h for h in heads if h.get("kind") == "day" and str(h.get("day")) < first]
-    if not gone:
+    gone = _day_head(heads, kept[0] if kept else "99999999")  # the newest of the days gone
+    if gone is None:
         return
-    last = str(max(gone, key=lambda h: int(h.get("seq", 0))).get("day"))
-    since = audit.days_before(today, keep_days)
+    last, since = str(gone.get("day")), audit.days_before(today, keep_days)
     if last >= since:
         report.problem = (
             f"days up to {last} are gone, but this chain keeps {keep_days} days (from {since})"
@@ -220,7 +218,7 @@ def verify(
     data_dir: Path,
     from_day: str = "",
     heads_dir: Path | None = None,
-    keep: tuple[Mapping[audit.Chain, int], str] | None = None,
+    keep: tuple[Mapping[str, int], str] | None = None,
 ) -> list[ChainReport]:
     """Every chain, against the public key in DATA_DIR (or the export's) and the heads kept in
     Redis, in DATA_DIR and in an export; with `keep` (days kept per chain, today), that no

@@ -118,12 +118,10 @@ def _linked_after(e: dict[str, Any], loc: audit_reads.Located, newest: log.Head)
     read before the entries: an entry appended since has nothing after it yet."""
     seq = e.get("seq")
     if loc.after is None:
-        if isinstance(seq, int) and seq > newest.seq:
-            return True
-        return (newest.seq, newest.hash) == (seq, e.get("hash"))
-    return loc.after.get("seq") == (seq + 1 if isinstance(seq, int) else None) and loc.after.get(
-        "prev"
-    ) == e.get("hash")
+        appended_since = isinstance(seq, int) and seq > newest.seq
+        return appended_since or (newest.seq, newest.hash) == (seq, e.get("hash"))
+    after = seq + 1 if isinstance(seq, int) else None
+    return loc.after.get("seq") == after and loc.after.get("prev") == e.get("hash")
 
 
 def _problems(
@@ -202,11 +200,7 @@ def _chain(ctx: AppContext, chain: str, ref: str, public: Any | None) -> tuple[l
 def _gone_inside_retention(ctx: AppContext, chain: str, gone: list[str]) -> str | None:
     """Entries of days no longer kept are pruned history when those days are past the chain's
     retention; a day inside it was deleted."""
-    keep = (
-        ctx.settings.audit_keep_record_days
-        if chain == audit.Chain.RECORD
-        else ctx.settings.audit_keep_access_days
-    )
+    keep = ctx.settings.audit_keep_days[chain]
     since = audit.days_before(audit.closing_day(ctx.now_ms()), keep)
     inside = [d for d in gone if d >= since]
     return (
