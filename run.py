@@ -100,11 +100,13 @@ def cmd_history(args: argparse.Namespace) -> None:
     from domain.geo import load_geography
     from infra.connections import Unreachable, redis_client
     from simulator import history, history_tracks
+    from store import layout
     from store.archive import root as archive_root
 
     s = _settings()
     try:
         r = redis_client(s.effective_redis_url, wait_s=0)
+        layout.ensure(r)
     except Unreachable as e:  # the history goes into the running system's Redis
         raise Unreachable(
             f"{e}; or start the system first (`python run.py`, then this in another terminal)"
@@ -171,9 +173,11 @@ def cmd_users(args: argparse.Namespace) -> None:
 def cmd_devices(args: argparse.Namespace) -> None:
     from infra.connections import redis_client
     from services import devices
+    from store import layout
 
     s = _settings()
     r = redis_client(s.effective_redis_url, wait_s=0)
+    layout.ensure(r)
     if args.action == "add":
         secret = devices.add(r, args.id, args.kind, system_ms())
         print(f"username: {args.id}\npassword: {secret}", flush=True)  # scripts read these two
@@ -229,9 +233,11 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from domain.clock import system_ms
     from infra.connections import redis_client
     from services import audit
+    from store import layout
 
     s = _settings()
     r = redis_client(s.effective_redis_url, wait_s=0)
+    layout.ensure(r)
     if args.action == "export":
         counts = audit.export(r, s.data_dir, Path(args.dir))
         heads = ", ".join(f"{c}: {n}" for c, n in sorted(counts.items())) or "none yet"

@@ -59,7 +59,7 @@ from bench.workload import STATIC_PREFIX
 from config.settings import Settings
 from domain.audit import Chain
 from store import audit as audit_log
-from store import keys
+from store import keys, reader
 
 DEFAULTS: dict[str, Any] = {
     "n": 100_000,
@@ -330,7 +330,7 @@ def _check_statics(r: redis.Redis, expected: dict[str, int], found: _Found) -> N
     if not statics:
         return
     got: dict[str, set[bytes]] = {}
-    for entry_id, f in r.xrange(keys.EVENTS):
+    for entry_id, f in reader.events(r):
         found.saw(entry_id)
         if f.get(b"type") == b"vessel_static":
             got.setdefault(f[b"id"].decode(), set()).add(f[b"ts"])
@@ -354,12 +354,12 @@ def measure(r: redis.Redis, summary: dict[str, Any], kind: str) -> dict[str, Any
     _check_tracks(r, expected, found)
     _check_statics(r, expected, found)
     # Dead letters and events are writes too: the phase lasts until the last of them.
-    for stream in (keys.DEADLETTER, keys.EVENTS):
+    for stream in (keys.DEADLETTER, *(keys.events(tag) for tag in keys.TAGS)):
         tail = r.xrevrange(stream, count=1)
         if tail:
             found.saw(tail[0][0])
     reasons = {k.decode(): int(v) for k, v in r.hgetall(keys.DEADLETTER_COUNTS).items()}
-    stats = {k.decode(): int(v) for k, v in r.hgetall(keys.STATS).items()}
+    stats = reader.ingest_stats(r)["writes"]
     lost_by = _lost_by_kind(found.short)
     return {
         "lost": sum(lost_by.values()),

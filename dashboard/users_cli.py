@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from config.settings import Settings
 from infra.connections import redis_client
-from services import accounts
+from services import accounts, data_layout
 
 
 def read_password(stdin: TextIO = sys.stdin) -> str:
@@ -27,7 +27,9 @@ def read_password(stdin: TextIO = sys.stdin) -> str:
 
 
 def _redis(settings: Settings) -> Any:
-    return redis_client(settings.effective_redis_url, wait_s=0)
+    r = redis_client(settings.effective_redis_url, wait_s=0)
+    data_layout.ensure(r)  # an older version's data is renamed before an account is written
+    return r
 
 
 def add(

@@ -145,9 +145,10 @@ def _start_servers(servers: list[Part], apps: list[Part], s: Settings, env: dict
 def _give_accounts(apps: list[Part], s: Settings) -> None:
     """Each part gets its own broker account, with a new secret at every start (kept only in
     its environment); the worker reads the embedded broker's inbox."""
-    from store import devices  # imported late: only the embedded broker needs it
+    from store import devices, layout  # imported late: only the embedded broker needs it
 
     r = redis_client(s.effective_redis_url, wait_s=5)
+    layout.ensure(r)  # data of an older version is renamed before anything writes
     host, port = "127.0.0.1", s.embedded_mqtt_port
     for part in apps:
         secret = devices.add(r, part.name, "service", system_ms(), source="supervisor")

@@ -27,7 +27,9 @@ def server_binary() -> str:
         return found
 
 
-def server_command(port: int, data_dir: Path, fsync: str = "always") -> list[str]:
+def server_command(
+    port: int, data_dir: Path, fsync: str = "always", appendonly: bool = True
+) -> list[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     return [
         server_binary(),
@@ -38,7 +40,7 @@ def server_command(port: int, data_dir: Path, fsync: str = "always") -> list[str
         "--dir",
         str(data_dir.resolve()),
         "--appendonly",
-        "yes",
+        "yes" if appendonly else "no",
         "--appendfsync",
         fsync,
         "--save",

@@ -14,6 +14,7 @@ import redis
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterPipeline, PipelineStrategy
 from redis.retry import Retry
 
 
@@ -188,24 +189,49 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:
-    """A checked Redis connection; raises Unreachable with what to do when there is none."""
-    client = redis.Redis.from_url(
-        url,
-        socket_timeout=10,
-        socket_connect_timeout=3,
-        health_check_interval=15,
-        decode_responses=False,
-        retry=no_retry(),
-    )
+# What a command of ours reaches: one server, or a Valkey/Redis Cluster (redis_client decides).
+RedisClient = redis.Redis | redis.RedisCluster
+
+
+def is_cluster(client: RedisClient) -> bool:
+    """A cluster client, or one of its pipelines: keys in different slots may be on different
+    servers, so a script or a MULTI/EXEC may only touch keys of one slot."""
+    return isinstance(client, redis.RedisCluster)
+
+
+def redis_client(
+    url: str,
+    wait_s: float = 5.0,
+    *,
+    socket_timeout: float = 10.0,
+    socket_connect_timeout: float = 3.0,
+) -> RedisClient:
+    """A checked Redis connection; raises Unreachable with what to do when there is none. A
+    redis.RedisCluster when the server at `url` runs in cluster mode (it finds the other nodes
+    itself), a redis.Redis otherwise; either sends no command twice (no_retry)."""
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_connect_timeout,
+        "health_check_interval": 15,
+        "decode_responses": False,
+    }
+    client = redis.Redis.from_url(url, retry=no_retry(), **options)
     deadline = time.monotonic() + wait_s
     while True:
         try:
             client.ping()
-            return client
+            if not _cluster_enabled(client):
+                return client
+            cluster = _cluster_client(url, options)
+            client.close()
+            return cluster
         except redis.exceptions.BusyLoadingError:
             time.sleep(0.3)  # the server is loading its AOF: it will answer soon
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+        except (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.RedisClusterException,  # a cluster with slots not yet covered
+        ) as e:
             if time.monotonic() > deadline:
                 u = urlparse(url)  # host and port only: the URL may hold a password
                 raise Unreachable(
@@ -213,3 +239,69 @@ def redis_client(url: str, wait_s: float = 5.0) -> redis.Redis:
                     "start redis-server or set REDIS_URL=redis://host:port/0"
                 ) from None
             time.sleep(0.3)
+
+
+def _cluster_enabled(client: redis.Redis) -> bool:
+    try:
+        return client.info("cluster").get("cluster_enabled") == 1
+    except redis.exceptions.ResponseError:  # INFO refused (an ACL) or unknown: not a cluster
+        return False
+
+
+def _cluster_client(url: str, options: dict[str, Any]) -> redis.RedisCluster:
+    """The cluster's client, once every master answers. `retry=no_retry()`: redis-py 8.1's
+    RedisCluster otherwise sends a command again, up to 10 times, after a timeout or a dropped
+    connection (its `cluster_error_retry_attempts` is the same count, deprecated, and ignored
+    when `retry` is given), like a single node's client. MOVED, ASK and TRYAGAIN are followed
+    whatever `retry` says: the node refused the command, it did not run it. Its nodes' own
+    clients never retry (redis-py makes them so)."""
+    cluster = _Cluster.from_url(url, retry=no_retry(), **options)
+    try:
+        cluster.ping(target_nodes=redis.RedisCluster.PRIMARIES)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+class _Cluster(redis.RedisCluster):
+    """redis-py's cluster client, whose pipelines keep no_retry()'s promise too (_SendOnce).
+
+    Unlike redis.Redis's, its pipeline() is not a MULTI/EXEC transaction unless asked for
+    (`transaction=True`, keys of one slot only); its default stays so, as its own multi-key
+    commands (DEL or MGET of keys in several slots) rely on it."""
+
+    def pipeline(self, transaction: bool | None = None, shard_hint: Any = None) -> ClusterPipeline:
+        pipe = super().pipeline(transaction, shard_hint)
+        if not transaction:
+            pipe._execution_strategy = _SendOnce(pipe)
+        return pipe
+
+
+class _SendOnce(PipelineStrategy):
+    """A cluster pipeline without MULTI/EXEC that sends each command once. redis-py 8.1's sends
+    every command of a node whose reply timed out or whose connection dropped again, one by
+    one, whatever the client's `retry` says, those already answered included (a timeout
+    replaces their answers with the error): an INCR before a slow command ran twice. Here they
+    keep the error. A command refused with MOVED, ASK or TRYAGAIN did not run: it is sent again,
+    where the cluster says. (Private parts of redis-py, pinned at 8.1.0: the tests check it.)"""
+
+    REFUSED = (
+        redis.exceptions.MovedError,
+        redis.exceptions.AskError,
+        redis.exceptions.TryAgainError,
+    )
+
+    def _send_cluster_commands(
+        self, stack: list[Any], raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        super()._send_cluster_commands(stack, raise_on_error=False, allow_redirections=False)
+        for c in stack:
+            if allow_redirections and isinstance(c.result, self.REFUSED):
+                try:
+                    c.result = self._pipe.parent_execute_command(*c.args, **c.options)
+                except redis.exceptions.RedisError as e:
+                    c.result = e
+        if raise_on_error:
+            self._raise_first_error(stack, time.monotonic())
+        return [c.result for c in sorted(stack, key=lambda c: c.position)]

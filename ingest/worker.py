@@ -40,7 +40,7 @@ from ingest.notices import NoticePublisher
 from ingest.router import Router, subscriptions
 from ingest.units import load_owntracks_map
 from store import audit as audit_log
-from store import coverage, personal
+from store import coverage, layout, personal
 from store.dispatch import reindex_units
 from store.ops import (
     AisFragment,
@@ -157,6 +157,7 @@ class IngestWorker:
         check_standards()
         self._profiles: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.redis = redis_client(settings.effective_redis_url)
+        layout.ensure(self.redis)  # data of an older version is renamed before we write
         self.recorder = coverage.CoverageRecorder(
             self.redis, self.coverage, grid_resolution(self.coverage)
         )

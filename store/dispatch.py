@@ -59,34 +59,40 @@ def reindex_units(r: redis.Redis) -> int:
 
 
 def _misfiled(r: redis.Redis) -> list[tuple[str, str, str]]:
-    """(unit, the indexes its state lists, the indexes its profile names) of each unit whose
-    two differ."""
+    """(unit, what the facets hash holds for it, the indexes its profile names) of each unit
+    whose two differ."""
     ids = [x.decode() for x in r.smembers(keys.index("unit"))]
     pipe = r.pipeline(transaction=False)
     for uid in ids:
-        pipe.hmget(keys.state("unit", uid), "kind", "department", "skills", keys.GEO_FACETS_FIELD)
+        pipe.hmget(keys.state("unit", uid), "kind", "department", "skills")
+    filed = {k.decode(): v.decode() for k, v in r.hgetall(keys.GEO_FACETS).items()}
     out = []
-    for uid, (kind, dept, skills, have) in zip(ids, pipe.execute(), strict=True):
+    for uid, (kind, dept, skills) in zip(ids, pipe.execute(), strict=True):
         if kind is None or dept is None:
             continue
         want = " ".join(
             facets_of(kind.decode(), dept.decode(), (skills or b"").decode().split(","))
         )
-        if have is None or have.decode() != want:
-            out.append((uid, (have or b"").decode(), want))
+        have = filed.get(uid, "")
+        if have.partition(" ")[2] != want:
+            out.append((uid, have, want))
     return out
 
 
-# Moves one unit from the indexes its state lists into those its profile names, at its position
+# Moves one unit from the indexes it is filed in into those its profile names, at its position
 # *now*: the ingest scripts may have moved the unit, or filed it anew, since it was read (a
 # worker reindexes while others ingest), and a position read earlier would be put back over a
-# newer one. A unit whose listed indexes changed meanwhile was filed by the profile's own step.
-# KEYS: state, the main unit GEO index; ARGV: id, the indexes read, the indexes wanted, the field
+# newer one. A unit filed anew meanwhile was filed by the profile's own step. Every key is in
+# the shared slot. KEYS: the facets hash, the main unit GEO index; ARGV: id, what the hash held
+# ("profile_ts index ...", or ""), the indexes wanted
 _REFILE = """
-local field = ARGV[4]
-if (redis.call('HGET', KEYS[1], field) or '') ~= ARGV[2] then return 0 end
-for old in string.gmatch(ARGV[2], '%S+') do redis.call('ZREM', old, ARGV[1]) end
-redis.call('HSET', KEYS[1], field, ARGV[3])
+local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if cur ~= ARGV[2] then return 0 end
+local ts, first = '0', true
+for name in string.gmatch(cur, '%S+') do
+  if first then ts, first = name, false else redis.call('ZREM', name, ARGV[1]) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ts .. ' ' .. ARGV[3])
 local pos = redis.call('GEOPOS', KEYS[2], ARGV[1])[1]
 if pos then
   for f in string.gmatch(ARGV[3], '%S+') do redis.call('GEOADD', f, pos[1], pos[2], ARGV[1]) end
@@ -97,14 +103,10 @@ return 1
 
 def _refile(r: redis.Redis, misfiled: list[tuple[str, str, str]]) -> int:
     refile = r.register_script(_REFILE)
-    pipe = r.pipeline(transaction=False)
-    for uid, have, want in misfiled:
-        refile(
-            keys=[keys.state("unit", uid), keys.geo("unit")],
-            args=[uid, have, want, keys.GEO_FACETS_FIELD],
-            client=pipe,
-        )
-    return sum(pipe.execute())
+    return sum(
+        refile(keys=[keys.GEO_FACETS, keys.geo("unit")], args=[uid, have, want])
+        for uid, have, want in misfiled
+    )
 
 
 # The state fields ranking needs and the task's priority of each unit, in one round trip: a

@@ -16,7 +16,7 @@ import orjson
 import pandas as pd
 import redis
 
-from store import incidents, keys
+from store import incidents, keys, reader
 from store.codec import text as as_text
 from store.snapshots import read_hashes
 
@@ -127,7 +127,7 @@ def status_events(r: redis.Redis, from_ms: int, to_ms: int) -> list[tuple[str, i
     """Unit status changes (unit, ts, status) in the events stream up to to_ms: what it still
     holds (HISTORY_HOURS), including the last change of each unit before from_ms."""
     out = []
-    for _id, f in r.xrange(keys.EVENTS):
+    for _id, f in reader.events(r):
         if f.get(b"type") != b"unit_status":
             continue
         try:

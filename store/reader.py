@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import redis
@@ -55,13 +56,17 @@ def counts(r: redis.Redis) -> dict[str, int]:
 def ingest_stats(r: redis.Redis) -> dict[str, Any]:
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(keys.MESSAGE_OUTCOMES)
-    pipe.hgetall(keys.STATS)
     pipe.hgetall(keys.DEADLETTER_COUNTS)
     pipe.hgetall(keys.IGNORED_COUNTS)
     pipe.hgetall(keys.HEARTBEAT)
-    messages, writes, dead, ignored, beat = pipe.execute()
+    for tag in keys.TAGS:
+        pipe.hgetall(keys.ingest_stats(tag))
+    messages, dead, ignored, beat, *groups = pipe.execute()
     messages = {k: int(v) for k, v in _text(messages).items()}
-    writes = {k: int(v) for k, v in _text(writes).items()}
+    writes: dict[str, int] = {}
+    for group in groups:  # each group's script calls count into its own hash
+        for k, v in _text(group).items():
+            writes[k] = writes.get(k, 0) + int(v)
     return {
         # messages: each counted once, by what it came to (received = the five outcomes);
         # writes: per store operation (a position with a status is two)
@@ -71,6 +76,20 @@ def ingest_stats(r: redis.Redis) -> dict[str, Any]:
         "ignored_by_reason": {k: int(v) for k, v in _text(ignored).items()},
         "heartbeat": _text(beat),
     }
+
+
+def events(r: redis.Redis, **xrange: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The events streams of every group, merged in id (arrival) order; `xrange` as redis-py's
+    (min, max). Each group's ingest calls log the changes they make in their own stream."""
+    pipe = r.pipeline(transaction=False)
+    for tag in keys.TAGS:
+        pipe.xrange(keys.events(tag), **xrange)
+    return list(heapq.merge(*pipe.execute(), key=lambda e: _stream_id(e[0])))
+
+
+def _stream_id(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq)
 
 
 def deadletters(r: redis.Redis, count: int = 100) -> list[dict[str, Any]]:

@@ -6,68 +6,126 @@ its outcome (applied / duplicate / stale / alerts) in the same atomic step, so t
 exact even when a worker dies between two round trips.
 """
 
-from store.keys import GEO_FACETS_FIELD
+# Where an entity is placed in the shared indexes: the GEO index of its kind and, for a unit,
+# the dispatch indexes of its profile (keys.GEO_FACETS: "profile_ts index ..."). `S` is where
+# the shared keys start in KEYS: version, overlays version, alerts open, alerts stream, geo unit
+# / vessel / sensor, index unit / vessel / sensor, facets, placed-at. A position ('o') moves the
+# entity in every index; with `checked` only if newer than the one it has there (keys.GEO_AT:
+# the two-step path, where another worker's newer position may have been placed first). A
+# profile ('f') may place a sensor, and files a unit anew when it names other indexes (an older
+# profile than the one filed is left).
+_PLACE_FN = """
+local function facet_names(v)
+  local out, first = {}, true
+  for name in string.gmatch(v or '', '%S+') do
+    if first then first = false else out[#out + 1] = name end
+  end
+  return out
+end
+local function place(S, checked, code, kind, id, ts, seq, lon, lat, facets)
+  local geo = KEYS[S + 4 + kind]
+  if code == 'o' then
+    if lon == '' then return end
+    if checked then
+      local member = kind .. ':' .. id
+      local at = redis.call('HGET', KEYS[S + 12], member)
+      if at then
+        local ats, aseq = string.match(at, '(%S+) (%S+)')
+        ats, aseq = tonumber(ats), tonumber(aseq)
+        if tonumber(ts) < ats or (tonumber(ts) == ats and tonumber(seq) < aseq) then return end
+      end
+      redis.call('HSET', KEYS[S + 12], member, ts .. ' ' .. seq)
+    end
+    redis.call('GEOADD', geo, lon, lat, id)
+    if kind == 1 then
+      for _, f in ipairs(facet_names(redis.call('HGET', KEYS[S + 11], id))) do
+        redis.call('GEOADD', f, lon, lat, id)
+      end
+    end
+    return
+  end
+  if lon ~= '' then redis.call('GEOADD', geo, lon, lat, id) end
+  if facets == '-' then return end
+  local cur = redis.call('HGET', KEYS[S + 11], id)
+  if cur and tonumber(ts) < tonumber(string.match(cur, '^(%S+)')) then return end
+  for _, f in ipairs(facet_names(cur)) do redis.call('ZREM', f, id) end
+  redis.call('HSET', KEYS[S + 11], id, ts .. ' ' .. facets)
+  local pos = redis.call('GEOPOS', geo, id)[1]
+  if pos then
+    for f in string.gmatch(facets, '%S+') do redis.call('GEOADD', f, pos[1], pos[2], id) end
+  end
+end
+"""
 
 # A batch of the ingest worker's writes in one script call: positions and readings, profile and
 # status changes, alerts, in the batch's order. One call per batch instead of one per message is
 # most of the worker's Redis time saved (Lua call set-up, key checks, reply framing), and the
-# counters, the versions and the global keys are written once per call, not once per operation.
-# Every operation keeps its own rules, whole inside the one atomic script:
+# counters and versions are written once per call, not once per operation. Every operation
+# keeps its own rules, whole inside the one atomic script:
 #   o  position or reading: deduped by identity (the seen zset, its newest `seen_keep` kept),
-#      kept in the track, latest by (ts, seq). Every GEO index the entity is in moves with it:
-#      the main one and those its state lists in the facets field (keys.GEO_FACETS_FIELD:
-#      space-separated keys of the units' dispatch indexes). Verdict 0 duplicate, 1 applied as
-#      latest, 2 history only (older).
-#   f  profile or status: fields replacing older ones, ordered by their own time field; a facets
-#      list ("-" to leave them) moves the entity out of its old indexes into these; an entry in
-#      the events stream. Verdict 0 duplicate (same time), 1 applied, 2 stale.
+#      kept in the track, latest by (ts, seq). Verdict 0 duplicate, 1 applied as latest, 2
+#      history only (older).
+#   f  profile or status: fields replacing older ones, ordered by their own time field; an entry
+#      in the group's events stream. Verdict 0 duplicate (same time), 1 applied, 2 stale.
 #   a  an alert, created once whatever the number of redeliveries. Verdict 1 raised, 0 known.
-# KEYS: version, overlays version, stats, events, alerts open, alerts stream, geo unit / vessel /
-#       sensor, index unit / vessel / sensor; then per operation: o state, seen, track;
-#       f state; a the alert's hash
-# ARGV: minid (the streams' trim), seen_keep, then per operation:
+# A call's keys are of one group: on one node every key (the call is `inline`: it also places
+# what it applied in the shared indexes, as _PLACE_FN, in the same step); on a cluster the keys
+# of one shard, whose call answers what PLACE must then place (its operations applied, and its
+# duplicates that were the latest: a worker that died between the two steps left them
+# unplaced, and their redelivery places them), or the shared keys for alerts.
+# KEYS: the group's stats, the group's events stream; inline: the shared keys (_PLACE_FN); then
+#       per operation: o state, seen, track; f state; a the alert's hash
+# ARGV: minid (the streams' trim), seen_keep, inline (0/1), then per operation:
 #   o kind(1 unit, 2 vessel, 3 sensor), id, ts, seq, identity, lon, lat, n_state, n_track,
 #     state pairs, track pairs
 #   f kind, id, order_field, ts, event_type, lon, lat, facets, n_pairs, pairs
 #   a id, ts, n_pairs, pairs
-# Returns the verdicts, in order. The global keys are single keys on one node (the GEO facets
-# too): docs/architecture.md says what a cluster needs instead.
-APPLY_BATCH = """
-local minid, keep = ARGV[1], tonumber(ARGV[2])
-local verdicts = {}
+# Returns {verdicts in order, places (8 values each: code, kind, id, ts, seq, lon, lat, facets)}.
+APPLY_BATCH = (
+    _PLACE_FN
+    + """
+local minid, keep, inline = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local S = 2
+local verdicts, places = {}, {}
 local count = {applied = 0, duplicate = 0, stale = 0, alerts = 0}
 local moved, raised = 0, 0
-local k, a = 13, 3
+local k, a = inline and 15 or 3, 4
 local function pairs_at(from, n)
   local t = {}
   for i = from, from + 2 * n - 1 do t[#t + 1] = ARGV[i] end
   return t
 end
+local function later(...)
+  for _, v in ipairs({...}) do places[#places + 1] = v end
+end
 local function observe(b)
-  local kind, id, ts, seq, identity = tonumber(ARGV[b + 1]), ARGV[b + 2], tonumber(ARGV[b + 3]),
-    tonumber(ARGV[b + 4]), ARGV[b + 5]
+  local kind, id, ts, seq, identity = tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3],
+    ARGV[b + 4], ARGV[b + 5]
   local lon, lat, ns, nt = ARGV[b + 6], ARGV[b + 7], tonumber(ARGV[b + 8]), tonumber(ARGV[b + 9])
   local st, seen, trk = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   k, a = k + 3, b + 10 + 2 * (ns + nt)
-  if redis.call('ZADD', seen, 'NX', ts, identity) == 0 then return 0 end
+  if redis.call('ZADD', seen, 'NX', ts, identity) == 0 then
+    if not inline then
+      local cur = redis.call('HMGET', st, 'ts', 'seq')
+      if cur[1] == ts and cur[2] == seq then later('o', kind, id, ts, seq, lon, lat, '-') end
+    end
+    return 0
+  end
   redis.call('ZREMRANGEBYRANK', seen, 0, -keep - 1)
   if nt > 0 then
     local x = {'XADD', trk, 'MINID', '~', minid, '*'}
     for i = b + 10 + 2 * ns, a - 1 do x[#x + 1] = ARGV[i] end
     redis.call(unpack(x))
   end
-  local cur = redis.call('HMGET', st, 'ts', 'seq', '$FACETS')
+  local cur = redis.call('HMGET', st, 'ts', 'seq')
   local cts, cseq = tonumber(cur[1]), tonumber(cur[2]) or -1
   -- a hash with a time is in the index already (every write that creates one adds it there)
-  if not cts then redis.call('SADD', KEYS[9 + kind], id) end
-  if cts and (ts < cts or (ts == cts and seq <= cseq)) then return 2 end
-  redis.call('HSET', st, 'ts', ARGV[b + 3], 'seq', ARGV[b + 4], unpack(pairs_at(b + 10, ns)))
-  if lon ~= '' then
-    redis.call('GEOADD', KEYS[6 + kind], lon, lat, id)
-    if cur[3] then
-      for f in string.gmatch(cur[3], '%S+') do redis.call('GEOADD', f, lon, lat, id) end
-    end
-  end
+  if inline and not cts then redis.call('SADD', KEYS[S + 7 + kind], id) end
+  local t, sq = tonumber(ts), tonumber(seq)
+  if cts and (t < cts or (t == cts and sq <= cseq)) then return 2 end
+  redis.call('HSET', st, 'ts', ts, 'seq', seq, unpack(pairs_at(b + 10, ns)))
+  if inline then place(S, false, 'o', kind, id, ts, seq, lon, lat, '-')
+  else later('o', kind, id, ts, seq, lon, lat, '-') end
   moved = moved + 1
   return 1
 end
@@ -78,26 +136,21 @@ local function replace(b)
   k, a = k + 1, b + 10 + 2 * np
   local cur = tonumber(redis.call('HGET', st, field))
   local t = tonumber(ts)
-  if cur and t == cur then return 0 end
+  if cur and t == cur then
+    if not inline then later('f', kind, id, ts, 0, lon, lat, facets) end
+    return 0
+  end
   if cur and t < cur then return 2 end
   local p = pairs_at(b + 10, np)
   redis.call('HSET', st, field, ts, unpack(p))
-  redis.call('SADD', KEYS[9 + kind], id)
-  local geo = KEYS[6 + kind]
-  if lon ~= '' then redis.call('GEOADD', geo, lon, lat, id) end
-  if facets ~= '-' then
-    local old = redis.call('HGET', st, '$FACETS')
-    if old then
-      for f in string.gmatch(old, '%S+') do redis.call('ZREM', f, id) end
-    end
-    redis.call('HSET', st, '$FACETS', facets)
-    local pos = redis.call('GEOPOS', geo, id)[1]
-    if pos then
-      for f in string.gmatch(facets, '%S+') do redis.call('GEOADD', f, pos[1], pos[2], id) end
-    end
-  end
-  redis.call('XADD', KEYS[4], 'MINID', '~', minid, '*', 'type', ARGV[b + 5], 'id', id, 'ts', ts,
+  redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'type', ARGV[b + 5], 'id', id, 'ts', ts,
     unpack(p))
+  if inline then
+    redis.call('SADD', KEYS[S + 7 + kind], id)
+    place(S, false, 'f', kind, id, ts, 0, lon, lat, facets)
+  else
+    later('f', kind, id, ts, 0, lon, lat, facets)
+  end
   moved = moved + 1
   return 1
 end
@@ -108,8 +161,8 @@ local function alert(b)
   if redis.call('EXISTS', h) == 1 then return 0 end
   local p = pairs_at(b + 4, np)
   redis.call('HSET', h, 'id', id, 'ts', ts, unpack(p))
-  redis.call('ZADD', KEYS[5], ts, id)
-  redis.call('XADD', KEYS[6], 'MINID', '~', minid, '*', 'id', id, 'ts', ts, unpack(p))
+  redis.call('ZADD', KEYS[S + 3], ts, id)
+  redis.call('XADD', KEYS[S + 4], 'MINID', '~', minid, '*', 'id', id, 'ts', ts, unpack(p))
   raised = raised + 1
   return 1
 end
@@ -129,13 +182,33 @@ while a <= #ARGV do
   verdicts[#verdicts + 1] = v
 end
 for name, n in pairs(count) do
-  if n > 0 then redis.call('HINCRBY', KEYS[3], name, n) end
+  if n > 0 then redis.call('HINCRBY', KEYS[1], name, n) end
 end
-if moved > 0 then redis.call('INCRBY', KEYS[1], moved) end
-if raised > 0 then redis.call('INCRBY', KEYS[2], raised) end
-return verdicts
+if inline and moved > 0 then redis.call('INCRBY', KEYS[S + 1], moved) end
+if raised > 0 then redis.call('INCRBY', KEYS[S + 2], raised) end
+return {verdicts, places}
 """
-APPLY_BATCH = APPLY_BATCH.replace("$FACETS", GEO_FACETS_FIELD)
+)
+
+# The second step of a batch on a cluster: places in the shared indexes what the shards' calls
+# of APPLY_BATCH answered, in one atomic step of the shared slot, checked against what each
+# entity has there (a newer position placed first by another worker stays). Every entity is
+# also (again) in its kind's index. KEYS: the shared keys (_PLACE_FN). ARGV: places (8 each).
+PLACE = (
+    _PLACE_FN
+    + """
+local n = 0
+for i = 1, #ARGV, 8 do
+  local kind = tonumber(ARGV[i + 1])
+  redis.call('SADD', KEYS[7 + kind], ARGV[i + 2])
+  place(0, true, ARGV[i], kind, ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5],
+    ARGV[i + 6], ARGV[i + 7])
+  n = n + 1
+end
+if n > 0 then redis.call('INCRBY', KEYS[1], n) end
+return n
+"""
+)
 
 # One part of a multi-part AIS message. Returns the group's lines (index order) once complete.
 # KEYS: fragment hash, pending zset. ARGV: index, total, line, deadline_ms, group key, ttl_s

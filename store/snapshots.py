@@ -12,7 +12,7 @@ from typing import Any
 import redis
 
 from domain.clock import system_ms
-from store import keys
+from store import keys, slots
 from store.keys import EntityKind
 
 FLOAT_FIELDS = frozenset(
@@ -170,11 +170,11 @@ def named_entities(
     now_ms = now_ms if now_ms is not None else system_ms()
     groups = [(kind, sorted(ids), _with_ts(fields)) for kind, (ids, fields) in wanted.items()]
     groups = [g for g in groups if g[1]]
-    args: list[Any] = [len(groups)]
-    for _, ids, fields in groups:
-        args += [len(ids), len(fields), *fields]
-    key_list = [keys.state(kind, i) for kind, ids, _ in groups for i in ids]
-    rows = iter(r.register_script(READ_GROUPS)(keys=key_list, args=args) if groups else [])
+    rows = iter(
+        _read(
+            r, [([keys.state(kind, i) for i in ids], list(fields)) for kind, ids, fields in groups]
+        )
+    )
     out: dict[EntityKind, list[dict[str, Any]]] = {kind: [] for kind in wanted}
     for kind, ids, fields in groups:
         named = _row_reader(fields) if fields else None
@@ -189,11 +189,44 @@ def named_entities(
 
 def read_hashes(r: redis.Redis, key_list: list[str], fields: Iterable[str] = ()) -> list[Any]:
     """Per key, HMGET of `fields` (HGETALL's flat list if none), in one round trip."""
-    fields = list(fields)
-    if not key_list:
+    return _read(r, [(key_list, list(fields))])
+
+
+def _read(r: redis.Redis, groups: list[tuple[list[str], list[str]]]) -> list[Any]:
+    """The rows of every key of every (keys, fields) group, in order: one READ_GROUPS call on
+    one node; on a cluster, a call per hash tag (one slot each), in a pipeline per node."""
+    groups = [(ks, fs) for ks, fs in groups if ks]
+    if not groups:
         return []
+    if not slots.is_cluster(r):
+        return _read_call(r, groups)
+    by_tag: dict[str, list[tuple[int, str, int]]] = {}  # tag -> (row, key, group)
+    row = 0
+    for g, (ks, _fs) in enumerate(groups):
+        for k in ks:
+            by_tag.setdefault(keys.tag_of(k), []).append((row, k, g))
+            row += 1
+    pipes, calls = slots.NodePipelines(r), []
+    for tag, items in by_tag.items():
+        pipe = pipes.of(tag)
+        calls.append(([i for i, _k, _g in items], pipe, len(pipe)))
+        _read_call(r, [([k], groups[g][1]) for _i, k, g in items], client=pipe)
+    answers = pipes.execute()
+    out: list[Any] = [None] * row
+    for rows, pipe, at in calls:
+        for i, got in zip(rows, answers[id(pipe)][at], strict=True):
+            out[i] = got
+    return out
+
+
+def _read_call(
+    r: redis.Redis, groups: list[tuple[list[str], list[str]]], client: Any = None
+) -> Any:
+    args: list[Any] = [len(groups)]
+    for ks, fs in groups:
+        args += [len(ks), len(fs), *fs]
     return r.register_script(READ_GROUPS)(
-        keys=key_list, args=[1, len(key_list), len(fields), *fields]
+        keys=[k for ks, _fs in groups for k in ks], args=args, client=client
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import redis
 
-from store import keys
+from store import keys, slots
 from store.ops import (
     AisFragment,
     DeadLetter,
@@ -18,7 +18,7 @@ from store.ops import (
     Outcome,
     RaiseAlert,
 )
-from store.scripts import ADD_FRAGMENT, APPLY_BATCH, SWEEP_FRAGMENTS
+from store.scripts import ADD_FRAGMENT, APPLY_BATCH, PLACE, SWEEP_FRAGMENTS
 
 RAW_KEEP_BYTES = 1024  # dead-letter entries keep the start of the payload, enough to diagnose
 SEEN_KEEP = 2000  # identities remembered per entity: ~3 h of 5 s reports
@@ -33,17 +33,18 @@ _VERDICT = {1: "applied", 0: "duplicate", 2: "stale"}
 # full batch is cut in a few calls that other clients can pass between
 CALL_MAX = 200
 _KIND = {"unit": 1, "vessel": 2, "sensor": 3}
-# the batch script's global keys, in its order (store/scripts.APPLY_BATCH)
-_GLOBAL_KEYS = [
+# the shared keys the batch scripts place entities in, in their order (store/scripts._PLACE_FN)
+_SHARED_KEYS = [
     keys.VERSION,
     keys.OVERLAYS_VERSION,
-    keys.STATS,
-    keys.EVENTS,
     keys.ALERTS_OPEN,
     keys.ALERTS,
     *(keys.geo(k) for k in _KIND),
     *(keys.index(k) for k in _KIND),
+    keys.GEO_FACETS,
+    keys.GEO_AT,
 ]
+_PLACE_WIDTH = 8  # values per entity in APPLY_BATCH's answer and PLACE's arguments
 
 
 def _flat(d: dict[str, str | int | float]) -> list[str | int | float]:
@@ -62,35 +63,79 @@ class LiveStore:
         self._batch = client.register_script(APPLY_BATCH)
         self._fragment = client.register_script(ADD_FRAGMENT)
         self._sweep = client.register_script(SWEEP_FRAGMENTS)
+        self._place_script = client.register_script(PLACE)
+        self.cluster = slots.is_cluster(client)
 
     def write(self, ops: list[Op], now_ms: int) -> Outcome:
-        """Apply every op in one pipeline: the writes in a script call per `CALL_MAX` of them
-        (store/scripts.APPLY_BATCH), the dead letters beside. Raises on a Redis error: then
-        nothing may be acked. The dead letters are counted here per reason (each entry); what
-        each message came to is counted by `count_messages`, once the worker knows all its
-        operations' verdicts."""
+        """Apply every op: the writes in script calls of at most `CALL_MAX` operations
+        (store/scripts.APPLY_BATCH), the dead letters beside. On one node the calls go in one
+        pipeline and each places what it applied in the shared indexes itself. On a cluster a
+        call holds one shard's operations and goes to the shard's node (a pipeline per node),
+        then one step in the shared slot places what they applied (store/scripts.PLACE).
+        Raises on a Redis error: then nothing may be acked. The dead letters are counted here
+        per reason (each entry); what each message came to is counted by `count_messages`,
+        once the worker knows all its operations' verdicts."""
         minid = max(0, now_ms - self.history_ms)  # a stream id is never negative
-        pipe = self.r.pipeline(transaction=False)
-        writes = [op for op in ops if not isinstance(op, DeadLetter)]
-        for i in range(0, len(writes), CALL_MAX):
-            self._queue_writes(pipe, writes[i : i + CALL_MAX], minid)
+        pipes = slots.NodePipelines(self.r)
+        calls = []  # (the operations' places in `ops`, the pipeline, the call's place in it)
+        for tag, chunk in self._calls(ops):
+            pipe = pipes.of(tag)
+            calls.append(([i for i, _op in chunk], pipe, len(pipe)))
+            self._queue_writes(pipe, tag, [op for _i, op in chunk], minid)
         out = Outcome()
+        shared = pipes.of(keys.SHARED_TAG)
         for op in ops:
             if isinstance(op, DeadLetter):
-                self._queue_deadletter(pipe, op)
+                self._queue_deadletter(shared, op)
                 out.deadletter[op.reason] = out.deadletter.get(op.reason, 0) + 1
         for reason, n in out.deadletter.items():
-            pipe.hincrby(keys.DEADLETTER_COUNTS, reason, n)
-        results = pipe.execute() if len(pipe) else []
-        answers = iter(v for calls in results[: -(-len(writes) // CALL_MAX)] for v in calls)
-        for op in ops:
-            if isinstance(op, DeadLetter):
+            shared.hincrby(keys.DEADLETTER_COUNTS, reason, n)
+        results = pipes.execute()
+        verdicts: list[int | None] = [None] * len(ops)
+        places: list[Any] = []
+        for positions, pipe, at in calls:
+            answered, to_place = results[id(pipe)][at]
+            places += to_place
+            for i, v in zip(positions, answered, strict=True):
+                verdicts[i] = int(v)
+        self._place(places)
+        for op, v in zip(ops, verdicts, strict=True):
+            if v is None:
                 out.verdicts.append("deadletter")
                 continue
-            v = int(next(answers))
             out.alerts += isinstance(op, RaiseAlert) and v == 1
             out.verdicts.append(_VERDICT[v])
         return out
+
+    def _calls(self, ops: list[Op]) -> list[tuple[str, list[tuple[int, Op]]]]:
+        """The script calls for these operations (dead letters aside), each with its group's
+        tag: on one node every operation is in the shared group; on a cluster an entity's in its
+        shard's, an alert's in the shared one (its keys are there)."""
+        groups: dict[str, list[tuple[int, Op]]] = {}
+        for i, op in enumerate(ops):
+            if isinstance(op, DeadLetter):
+                continue
+            tag = (
+                keys.shard(op.entity_id)
+                if self.cluster and not isinstance(op, RaiseAlert)
+                else keys.SHARED_TAG
+            )
+            groups.setdefault(tag, []).append((i, op))
+        return [
+            (tag, chunk[j : j + CALL_MAX])
+            for tag, chunk in groups.items()
+            for j in range(0, len(chunk), CALL_MAX)
+        ]
+
+    def _place(self, places: list[Any]) -> None:
+        """The cluster's second step: one PLACE call per `CALL_MAX` entities, in one pipeline."""
+        if not places:
+            return
+        pipe = slots.NodePipelines(self.r).of(keys.SHARED_TAG)
+        step = CALL_MAX * _PLACE_WIDTH
+        for j in range(0, len(places), step):
+            self._place_script(keys=_SHARED_KEYS, args=places[j : j + step], client=pipe)
+        pipe.execute()
 
     def count_messages(
         self,
@@ -121,9 +166,14 @@ class LiveStore:
             pipe.hincrby(keys.IGNORED_COUNTS, reason, n)
         pipe.execute()
 
-    def _queue_writes(self, pipe: redis.client.Pipeline, ops: list[Op], minid: int) -> None:
-        """One APPLY_BATCH call for these operations (none of them a dead letter)."""
-        ks, args = list(_GLOBAL_KEYS), [minid, SEEN_KEEP]
+    def _queue_writes(
+        self, pipe: redis.client.Pipeline, tag: str, ops: list[Op], minid: int
+    ) -> None:
+        """One APPLY_BATCH call for these operations of one group (none of them a dead
+        letter); the shared group's call places what it applies itself."""
+        inline = tag == keys.SHARED_TAG
+        ks = [keys.ingest_stats(tag), keys.events(tag), *(_SHARED_KEYS if inline else ())]
+        args: list[str | int | float] = [minid, SEEN_KEEP, int(inline)]
         for op in ops:
             if isinstance(op, Observation):
                 ks += (

@@ -15,7 +15,7 @@ import redis
 
 from domain.clock import system_ms
 from ingest.accounting import Ledger
-from store import reader
+from store import keys, reader
 from tests.helpers import ROOT, Publisher, wait_for
 
 P = "ecocommand"
@@ -188,7 +188,7 @@ def test_every_one_of_20000_hostile_messages_is_counted_once(
     for reason in ("empty_payload", "ts_future", "oversized", "device_mismatch"):
         assert dead.get(reason, 0) > 0, (reason, dead)
     assert dead.get("internal_error", 0) == 0, dead
-    assert r.xlen("stream:deadletter") >= m["deadletter"]
+    assert r.xlen(keys.DEADLETTER) >= m["deadletter"]
 
 
 @pytest.mark.parametrize(

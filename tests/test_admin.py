@@ -43,6 +43,10 @@ ADMIN_PATHS = ("/admin", "/admin/tokens", "/admin/devices", "/admin/walls")
 ADMIN_IDS = ("acct-", "tok-", "dev-", "wall-")
 
 
+# sessions and audit entries: what signing in writes (store/keys.py: every key under its tag)
+_SIGN_INS = (b"{g}session:", b"{g}audit:")
+
+
 def _admin_deps(c: Any) -> list[dict[str, Any]]:
     deps = [
         d
@@ -89,7 +93,7 @@ def test_only_admins_get_the_admin_pages_and_their_callbacks(server: Flask, r: r
         assert "ec-admin-page" in page and "系统管理" in page, path
     others = {role: signed_in(server, role) for role in roles.ROLES if role != roles.ADMIN}
     others[roles.WALL] = wall_signed_in(server)
-    before = {k for k in r.scan_iter() if not k.startswith((b"session:", b"audit:"))}
+    before = {k for k in r.scan_iter() if not k.startswith(_SIGN_INS)}
     for role, c in others.items():
         for path in ADMIN_PATHS:
             page = routed_page(c, path)
@@ -100,7 +104,7 @@ def test_only_admins_get_the_admin_pages_and_their_callbacks(server: Flask, r: r
         assert "系统管理" not in routed_page(c, "/")  # no link to it either
     for dep in deps:
         assert post_callback(client(server), callback_body(dep)).status_code == 401
-    after = {k for k in r.scan_iter() if not k.startswith((b"session:", b"audit:"))}
+    after = {k for k in r.scan_iter() if not k.startswith(_SIGN_INS)}
     assert after == before  # nothing was created
     assert users.get_user(r, "mole") is None and devices.get(r, "U-MOLE") is None
     assert users.get_user(r, "operator")["role"] == "operator"  # type: ignore[index]

@@ -62,7 +62,8 @@ def _position(uid: str, ts: int, lon: float, lat: float) -> list:
 
 def _members(r: redis.Redis) -> dict[str, set[str]]:
     return {
-        k.decode(): {m.decode() for m in r.zrange(k, 0, -1)} for k in r.scan_iter("geo:units:*")
+        k.decode(): {m.decode() for m in r.zrange(k, 0, -1)}
+        for k in r.scan_iter(keys.geo("unit") + ":*")
     }
 
 
@@ -110,8 +111,8 @@ def test_reindex_puts_units_written_before_the_indexes_in_them(r: redis.Redis) -
     before = _members(r)
     for k in before:  # as an older version of the worker left them
         r.delete(k)
-    r.hdel(keys.state("unit", "U3"), "_geo")
-    r.hdel(keys.state("unit", "U4"), "_geo")
+    r.hdel(keys.GEO_FACETS, "U3")
+    r.hdel(keys.GEO_FACETS, "U4")
     assert reindex_units(r) == 2
     assert _members(r) == before
     assert reindex_units(r) == 0  # nothing left to do
@@ -126,8 +127,8 @@ def test_reindex_files_a_unit_where_it_is_when_it_writes_not_where_it_was_read(
     _write(r, _profile("U6", NOW, WATER), _position("U6", NOW, 114.40, 22.55))
     for k in _members(r):  # as an older version of the worker left them
         r.delete(k)
-    r.hdel(keys.state("unit", "U5"), "_geo")
-    r.hdel(keys.state("unit", "U6"), "_geo")
+    r.hdel(keys.GEO_FACETS, "U5")
+    r.hdel(keys.GEO_FACETS, "U6")
     misfiled = _misfiled(r)  # the reindex has read ...
     _write(r, _position("U5", NOW + 1000, 114.52, 22.61))  # ... then U5 moves
     _write(r, _profile("U6", NOW + 1000, FORESTRY))  # ... and U6 changes department
