@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import redis
 
-from infra.connections import no_retry
+from infra.connections import redis_client
 from store import keys
 from store.codec import text
 
@@ -56,10 +56,10 @@ def _entries(reply: list) -> list[Entry]:
 
 
 def reader_client(url: str) -> redis.Redis:
-    """A client that never retries a command by itself (infra/connections.no_retry): a read
-    retried after a lost reply would leave the first read's entries pending unseen (see
-    InboxReader.run)."""
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=3, retry=no_retry())
+    """A client of its own (its reads block), that never retries a command by itself
+    (infra/connections.no_retry): a read retried after a lost reply would leave the first
+    read's entries pending unseen (see InboxReader.run). On a cluster, one to the cluster."""
+    return redis_client(url)
 
 
 class InboxReader:

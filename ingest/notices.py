@@ -69,7 +69,7 @@ class NoticePublisher:
             except RuntimeError:  # disconnected meanwhile: claimed again later
                 continue
             if info.is_published():
-                pipe = self.r.pipeline()
+                pipe = self.r.pipeline(transaction=True)
                 pipe.xack(keys.OUTBOX, keys.OUTBOX_GROUP, entry_id)
                 pipe.xdel(keys.OUTBOX, entry_id)
                 pipe.execute()

@@ -8,6 +8,7 @@ fixed clock to run an action at a chosen instant.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -17,7 +18,7 @@ from domain.coverage_places import CoverageGeography, load_coverage
 from domain.geo import Geography, load_geography
 from domain.incidents import DispatchRules, load_rules
 from domain.travel import TravelModel
-from infra.connections import no_retry
+from infra.connections import Unreachable, no_retry, redis_client
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +36,29 @@ class AppContext:
 
 
 def build(settings: Settings, clock: Clock = system_ms) -> AppContext:
-    """Connects to Redis (lazily: nothing is sent until first use) and loads the geography."""
+    """Connects to Redis and loads the geography."""
     geo = load_geography()
     return AppContext(
         settings=settings,
-        # short timeouts: a page or API call answers "Redis is down" instead of hanging
-        redis=redis.Redis.from_url(
-            settings.effective_redis_url,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            retry=no_retry(),  # a write is never run twice by the client (infra/connections)
-        ),
+        redis=_redis(settings.effective_redis_url),
         geo=geo,
         travel=TravelModel.from_geography(geo),  # ~50 ms, once per process
         coverage=load_coverage(),
         rules=load_rules(),
         clock=clock,
     )
+
+
+def _redis(url: str) -> Any:
+    """A client with short timeouts (a page or API call answers "Redis is down" instead of
+    hanging) that never runs a write twice (infra/connections.no_retry): a cluster's when the
+    server at `url` is one (infra/connections.redis_client asks it). A server that does not
+    answer now gets a one-node client that connects at first use, so the app starts and its
+    pages say Redis is down meanwhile; a cluster's web hosts start once it answers
+    (docs/deploy.md)."""
+    try:
+        return redis_client(url, wait_s=0, socket_timeout=2, socket_connect_timeout=2)
+    except Unreachable:
+        return redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, retry=no_retry()
+        )

@@ -5,8 +5,8 @@
 - per local day, which places were visited by which kind and department (the daily trend);
 - per hour, seconds of patrol presence per h3 hexagon, kind and department (the heatmap).
 
-Each unit's tracker state (domain.coverage.TrackerState) lives in its state hash (field
-keys.COVERAGE_TRACKER_FIELD), so any worker can take the next position of any unit. Last-visit
+Each unit's tracker state (domain.coverage.TrackerState) is kept in Redis
+(keys.COVERAGE_TRACKERS), so any worker can take the next position of any unit. Last-visit
 times use ZADD GT: a late batch never moves a time back. Key names come from store/keys.py.
 """
 
@@ -25,9 +25,9 @@ import redis
 from domain.coverage import Position, TrackerState, Visit, step
 from domain.coverage_places import CoverageGeography, Place
 from domain.vocab import LOCAL_TZ, Department, UnitKind, local_day
-from store import keys
+from store import keys, slots
 from store.codec import text as as_text
-from store.snapshots import read_hashes
+from store.snapshots import read_groups
 
 log = logging.getLogger("ecocommand.coverage")
 
@@ -66,22 +66,23 @@ def _utc_hour(hour: int) -> str:
 # steps its positions on the newer tracker, so no visit or presence second is counted on a
 # tracker that moved meanwhile, and no tracker goes back. Visits are written with their tracker
 # in one step: a retry after a failure never finds the tracker moved without its visits.
-# KEYS: unit state hashes. ARGV: the tracker field, cov:last, cov:last:by, then per key: its unit,
-# the tracker read ("" for none), the new one, n visits, then n x (place, ts, the kind's and
-# department's last-visit key, the day's key, the day's member).
-# Returns the (1-based) indexes of the keys whose tracker had moved: nothing is written for those.
+# Every key is in the shared slot. KEYS: the trackers hash, cov:last, cov:last:by. ARGV: per unit,
+# the unit, the tracker read ("" for none), the new one, n visits, then n x (place, ts, the
+# kind's and department's last-visit key, the day's key, the day's member).
+# Returns the (1-based) indexes of the units whose tracker had moved: nothing is written for those.
 _WRITE_TRACKERS = """
-local field, last, last_by = ARGV[1], ARGV[2], ARGV[3]
-local a, lost = 4, {}
-for i = 1, #KEYS do
+local trackers, last, last_by = KEYS[1], KEYS[2], KEYS[3]
+local a, i, lost = 1, 0, {}
+while a <= #ARGV do
   local unit, read, new, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   local v0 = a + 4
   a = v0 + 5 * n
-  local cur = redis.call('HGET', KEYS[i], field) or ''
+  i = i + 1
+  local cur = redis.call('HGET', trackers, unit) or ''
   if cur ~= read then
     lost[#lost + 1] = i
   else
-    if cur ~= new then redis.call('HSET', KEYS[i], field, new) end
+    if cur ~= new then redis.call('HSET', trackers, unit, new) end
     for j = v0, a - 1, 5 do
       local place, ts = ARGV[j], ARGV[j + 1]
       redis.call('ZADD', last, 'GT', ts, place)
@@ -172,15 +173,17 @@ class CoverageRecorder:
 
     def _step(self, positions: list[UnitPosition], units: list[str]) -> dict[str, _Stepped]:
         """The units' positions (in time order) stepped on their trackers as read now."""
-        rows = read_hashes(
+        *rows, trackers = read_groups(
             self.r,
-            [keys.state("unit", u) for u in units],
-            ["kind", "department", "status", keys.COVERAGE_TRACKER_FIELD],
+            [
+                ([keys.state("unit", u) for u in units], ["kind", "department", "status"]),
+                ([keys.COVERAGE_TRACKERS], units),
+            ],
         )
-        profile = {u: [as_text(v) for v in row[:3]] for u, row in zip(units, rows, strict=True)}
+        profile = {u: [as_text(v) for v in row] for u, row in zip(units, rows, strict=True)}
         out = {
-            u: _Stepped(row[3] or b"", _tracker(row[3]), [], defaultdict(float))
-            for u, row in zip(units, rows, strict=True)
+            u: _Stepped(t or b"", _tracker(t), [], defaultdict(float))
+            for u, row, t in zip(units, rows, trackers, strict=True)
             if row[0]  # no profile yet: which rules apply is unknown
         }
         for p in positions:
@@ -203,11 +206,7 @@ class CoverageRecorder:
         units = [u for u, done in stepped.items() if done.tracker is not None]
         if not units:
             return set()
-        args: list[str | bytes | int] = [
-            keys.COVERAGE_TRACKER_FIELD,
-            keys.COVERAGE_LAST,
-            keys.COVERAGE_LAST_BY,
-        ]
+        args: list[str | bytes | int] = []
         days = set()
         for u in units:
             done = stepped[u]
@@ -222,8 +221,12 @@ class CoverageRecorder:
                     day,
                     f"{v.place_id}|{kind}|{department}",
                 )
-        pipe = self.r.pipeline(transaction=False)
-        self._write(keys=[keys.state("unit", u) for u in units], args=args, client=pipe)
+        pipe = slots.pipeline(self.r, keys.SHARED_TAG)
+        self._write(
+            keys=[keys.COVERAGE_TRACKERS, keys.COVERAGE_LAST, keys.COVERAGE_LAST_BY],
+            args=args,
+            client=pipe,
+        )
         for day in days:
             pipe.expire(day, DAY_KEEP_S)
         lost = pipe.execute()[0]

@@ -44,7 +44,7 @@ def add(
     if old and old.kind != kind:
         raise ValueError(f"device {device_id!r} is a {old.kind}, not a {kind}")
     secret = devices.new_secret()
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.hset(
         keys.device(device_id),
         mapping={
@@ -68,7 +68,7 @@ def revoke(r: redis.Redis, device_id: str, now_ms: int, by: str = "system") -> b
     d = get(r, device_id)
     if d is None or not d.active:
         return False
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.hset(keys.device(device_id), mapping={"secret": "", "revoked_ms": now_ms})
     pipe.set(keys.DEVICES_VERSION, secrets.token_hex(8))
     pipe.execute()

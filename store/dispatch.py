@@ -29,7 +29,7 @@ from domain.dispatch import Candidate, merge, rank
 from domain.travel import SPEED_M_S, TravelModel, min_eta_s
 from domain.vocab import Department
 from store import keys
-from store.snapshots import ID_FIELD, field_types
+from store.snapshots import ID_FIELD, field_types, read_groups
 
 FIELDS = ("name", "department", "kind", "status", "skills", "lon", "lat", "ts")
 FIRST_COUNT = 48  # units found at first in an index of drones (_first_count); x4 to widen
@@ -109,33 +109,21 @@ def _refile(r: redis.Redis, misfiled: list[tuple[str, str, str]]) -> int:
     )
 
 
-# The state fields ranking needs and the task's priority of each unit, in one round trip: a
-# pipeline of two commands per unit spends most of its time parsing replies in the client.
-# KEYS: state, task, state, task, ...  ARGV: fields
-_READ_UNITS = """
-local out = {}
-for i = 1, #KEYS, 2 do
-  local row = redis.call('HMGET', KEYS[i], unpack(ARGV))
-  row[#row + 1] = redis.call('HGET', KEYS[i + 1], 'priority')
-  out[#out + 1] = row
-end
-return out
-"""
-
-
 def _read_units(r: redis.Redis, ids: list[str], now_ms: int) -> list[dict[str, Any]]:
-    """What ranking needs of each unit (and `task_priority` if it has a task)."""
+    """What ranking needs of each unit (and `task_priority` if it has a task), in one round trip
+    on one node (a pipeline of two commands per unit spends most of its time parsing replies in
+    the client); on a cluster the units' states are read per shard, their tasks in `{g}`."""
     if not ids:
         return []
-    rows = r.register_script(_READ_UNITS)(
-        keys=[k for uid in ids for k in (keys.state("unit", uid), keys.unit_task(uid))], args=FIELDS
+    rows = read_groups(
+        r,
+        [
+            ([keys.state("unit", uid) for uid in ids], list(FIELDS)),
+            ([keys.unit_task(uid) for uid in ids], ["priority"]),
+        ],
     )
     out = []
-    for uid, row in zip(ids, rows, strict=True):
-        values, task_priority = (
-            row[: len(FIELDS)],
-            row[len(FIELDS)] if len(row) > len(FIELDS) else None,
-        )
+    for uid, values, (task_priority,) in zip(ids, rows[: len(ids)], rows[len(ids) :], strict=True):
         if values[2] is None:  # no profile (kind) yet: it cannot be judged
             continue
         u = _unit_state(values)

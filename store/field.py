@@ -49,7 +49,7 @@ def outcome(r: redis.Redis, unit_id: str, key: str) -> str | None:
 
 
 def remember(r: redis.Redis, unit_id: str, key: str, value: str, ttl_s: int, stat: str) -> None:
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.set(keys.field_once(unit_id, key), value, ex=ttl_s)
     pipe.hincrby(keys.FIELD_STATS, f"{stat}|taken", 1)
     pipe.execute()

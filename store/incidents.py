@@ -20,7 +20,7 @@ import redis
 
 from domain import incidents as model
 from domain.vocab import local_day
-from store import keys
+from store import keys, slots
 from store.codec import text as as_text
 from store.incident_scripts import ASSIGN, CREATE, IMPORT, NOTE, TRANSITION
 
@@ -82,9 +82,12 @@ def _outcome(res: list[Any], durable: bool = False) -> Outcome:
 
 
 def durable(r: redis.Redis) -> bool:
-    """Wait until the last write is in this Redis' append-only file (False: no AOF)."""
+    """Wait until the last write is in this Redis' append-only file (False: no AOF). Every
+    incident key is in the shared slot: on a cluster, its node is asked."""
     try:
-        local, _replicas = r.execute_command("WAITAOF", 1, 0, WAITAOF_TIMEOUT_MS)
+        local, _replicas = slots.node_client(r, keys.SHARED_TAG).execute_command(
+            "WAITAOF", 1, 0, WAITAOF_TIMEOUT_MS
+        )
     except redis.exceptions.ResponseError as e:  # AOF off, or a Redis older than 7.2
         log.warning("incident writes are not confirmed on disk: %s", e)
         return False

@@ -110,9 +110,9 @@ GEO_FACETS = _g("geo:facets")
 # indexes are written in a step after the entity's own (on a cluster): a worker placing an
 # older position after another placed a newer one leaves it (store/scripts.PLACE)
 GEO_AT = _g("geo:at")
-# A unit's coverage tracker (domain.coverage.TrackerState as JSON) lives in its state hash too,
-# so the worker reads a batch's profiles and trackers in one go (store/coverage.py).
-COVERAGE_TRACKER_FIELD = "_cov"
+# Hash unit id -> its coverage tracker (domain.coverage.TrackerState as JSON), beside the
+# coverage keys it is written with in one step (store/coverage.py)
+COVERAGE_TRACKERS = _g("cov:trackers")
 
 
 def unit_geo_facet(kind: str, *, department: str | None = None, skill: str | None = None) -> str:

@@ -1,12 +1,13 @@
 """Brings data written by a version before the hash-tag layout (store/keys.py) into it.
 
-Every process that opens Redis calls `ensure` first. Data of the layout before tags has no
-marker: its keys are renamed in place (RENAME keeps a key's value, type and time to live, and
-takes no time on one node), and each unit's list of dispatch indexes moves from its state hash
-into keys.GEO_FACETS. One process does it while holding a lock; the others wait for the marker,
-so none writes a key of the new layout that a rename would then overwrite. A Redis Cluster is
-new by definition (a deployment moves to one by a restore of its data, which is then renamed
-on the single node it is restored into first), so it is only marked.
+Every process that opens Redis to write calls `ensure` first. Data of the layout before tags has
+no marker: its keys are renamed in place (RENAME keeps a key's value, type and time to live,
+and takes no time on one node), and what each unit's state hash kept for the indexes and for
+coverage (its dispatch indexes, its coverage tracker) moves beside them. One process does it
+while holding a lock; the others wait for the marker, so none writes a key of the new layout
+that a rename would then overwrite. A Redis Cluster is new by definition (a deployment moves to
+one by a restore of its data, renamed on the single node it is restored into first), so it is
+only marked.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ MARKER = keys._g("layout")  # string: the layout the data is in
 LOCK = keys._g("layout:renaming")
 CURRENT = b"tags-1"
 LOCK_S = 600  # a rename of a district's data takes seconds; a dead renamer's lock goes
-_OLD_FACETS_FIELD = "_geo"  # where the layout before tags kept a unit's dispatch indexes
+# where the layout before tags kept a unit's dispatch indexes and its coverage tracker
+_OLD_FACETS_FIELD, _OLD_TRACKER_FIELD = "_geo", "_cov"
 
 
 class LayoutBusy(Exception):
@@ -45,7 +47,7 @@ def ensure(r: redis.Redis, wait_s: float = LOCK_S) -> int:
         return 0
     try:
         n = _rename_all(r)
-        _move_facets(r)
+        _move_unit_fields(r)
         r.set(MARKER, CURRENT)
         return n
     finally:
@@ -62,17 +64,23 @@ def _rename_all(r: redis.Redis) -> int:
     return n
 
 
-def _move_facets(r: redis.Redis) -> None:
+def _move_unit_fields(r: redis.Redis) -> None:
+    """A unit's dispatch indexes and coverage tracker, which the layout before tags kept in its
+    state hash, go beside the keys they are written with (keys.GEO_FACETS, COVERAGE_TRACKERS)."""
     ids = [x.decode() for x in r.smembers(keys.index("unit"))]
+    pipe = r.pipeline(transaction=True)
+    for uid, (facets, tracker) in zip(ids, _rows(r, ids), strict=True):
+        if facets:
+            renamed = " ".join(keys.relayout(f) or f for f in facets.decode().split())
+            pipe.hset(keys.GEO_FACETS, uid, f"0 {renamed}")
+        if tracker:
+            pipe.hset(keys.COVERAGE_TRACKERS, uid, tracker)
+        pipe.hdel(keys.state("unit", uid), _OLD_FACETS_FIELD, _OLD_TRACKER_FIELD)
+    pipe.execute()
+
+
+def _rows(r: redis.Redis, ids: list[str]) -> list[list[bytes | None]]:
     pipe = r.pipeline(transaction=False)
     for uid in ids:
-        pipe.hget(keys.state("unit", uid), _OLD_FACETS_FIELD)
-    filed = {uid: v.decode() for uid, v in zip(ids, pipe.execute(), strict=True) if v}
-    if not filed:
-        return
-    pipe = r.pipeline(transaction=True)
-    for uid, names in filed.items():
-        renamed = " ".join(keys.relayout(f) or f for f in names.split())
-        pipe.hset(keys.GEO_FACETS, uid, f"0 {renamed}")
-        pipe.hdel(keys.state("unit", uid), _OLD_FACETS_FIELD)
-    pipe.execute()
+        pipe.hmget(keys.state("unit", uid), _OLD_FACETS_FIELD, _OLD_TRACKER_FIELD)
+    return pipe.execute()

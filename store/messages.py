@@ -15,7 +15,7 @@ KEEP = 1000  # per unit: a shift's exchanges many times over; the audit log keep
 
 def post(r: redis.Redis, unit_id: str, direction: str, by: str, body: str, at_ms: int) -> str:
     fields = {"dir": direction, "by": by, "text": body, "at_ms": at_ms}
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.xadd(keys.unit_messages(unit_id), fields, maxlen=KEEP, approximate=True)
     if direction == "to_unit":  # the phone's stream looks now, not at its next wake
         pipe.xadd(keys.FIELD_WAKE, {"unit": unit_id}, maxlen=1000, approximate=True)
@@ -48,7 +48,7 @@ def mark_read(r: redis.Redis, unit_id: str, ids: list[str], at_ms: int) -> list[
             found.append(entry_id)
     if not found:
         return []
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     for entry_id in found:
         pipe.hsetnx(keys.unit_messages_read(unit_id), entry_id, at_ms)
     return [i for i, fresh in zip(found, pipe.execute(), strict=True) if fresh]

@@ -25,6 +25,12 @@ def node_client(r: Any, tag: str) -> redis.Redis:
     return r.get_redis_connection(r.get_node_from_key(tag))
 
 
+def pipeline(r: Any, tag: str, transaction: bool = False) -> redis.client.Pipeline:
+    """A pipeline to the node of `tag`'s keys, where script calls may be queued (redis-py's
+    cluster pipeline refuses EVALSHA)."""
+    return node_client(r, tag).pipeline(transaction=transaction)
+
+
 class NodePipelines:
     """Non-transactional pipelines, one per node the queued commands' tags are on."""
 

@@ -68,7 +68,7 @@ def _typed_items(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     values: dict[str, float] = {}
     for name, v in items:
-        if name.startswith("_"):  # bookkeeping (keys.GEO_FACETS_FIELD), not the entity's state
+        if name.startswith("_"):  # bookkeeping of an older layout, not the entity's state
             continue
         try:
             if name in FLOAT_FIELDS:
@@ -171,7 +171,7 @@ def named_entities(
     groups = [(kind, sorted(ids), _with_ts(fields)) for kind, (ids, fields) in wanted.items()]
     groups = [g for g in groups if g[1]]
     rows = iter(
-        _read(
+        read_groups(
             r, [([keys.state(kind, i) for i in ids], list(fields)) for kind, ids, fields in groups]
         )
     )
@@ -189,10 +189,10 @@ def named_entities(
 
 def read_hashes(r: redis.Redis, key_list: list[str], fields: Iterable[str] = ()) -> list[Any]:
     """Per key, HMGET of `fields` (HGETALL's flat list if none), in one round trip."""
-    return _read(r, [(key_list, list(fields))])
+    return read_groups(r, [(key_list, list(fields))])
 
 
-def _read(r: redis.Redis, groups: list[tuple[list[str], list[str]]]) -> list[Any]:
+def read_groups(r: redis.Redis, groups: list[tuple[list[str], list[str]]]) -> list[Any]:
     """The rows of every key of every (keys, fields) group, in order: one READ_GROUPS call on
     one node; on a cluster, a call per hash tag (one slot each), in a pipeline per node."""
     groups = [(ks, fs) for ks, fs in groups if ks]

@@ -100,7 +100,7 @@ def set_role(r: redis.Redis, name: str, role: str, unit: str | None) -> dict[str
     before = get_user(r, name)
     if before is None:
         raise ValueError(f"no user {name!r}")
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.hset(keys.user(name), "role", role)
     if unit:
         pipe.hset(keys.user(name), "unit", unit)
@@ -144,7 +144,7 @@ def verify(r: redis.Redis, name: str, password: str) -> dict[str, str] | None:
 
 def start_session(r: redis.Redis, name: str, ttl_s: int) -> str:
     sid = secrets.token_urlsafe(32)
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.hset(keys.session(sid), mapping={"user": name, "created_ms": str(system_ms())})
     pipe.expire(keys.session(sid), ttl_s)
     pipe.execute()
@@ -211,7 +211,7 @@ def admit(
 
 
 def _take_back_address(r: redis.Redis, addr: str, locked_by_it: bool) -> None:
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.decr(keys.login_failures("addr", addr))
     if locked_by_it:
         pipe.delete(keys.login_lock("addr", addr))
@@ -253,7 +253,7 @@ def create_token(r: redis.Redis, name: str) -> tuple[str, str]:
         tid = secrets.token_hex(4)
     token = f"eco_{tid}_{secrets.token_urlsafe(32)}"
     digest = _digest(token)
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     # account_ms ties the token to this account, not to a later one given the same name
     pipe.hset(
         keys.api_token(digest),

@@ -113,7 +113,7 @@ def redeem(r: redis.Redis, code: str, now_ms: int, ttl_s: int) -> tuple[Wall, st
     if wall is None or wall.revoked_ms:
         return None
     sid = users.start_session(r, f"{PREFIX}{wall.id}", ttl_s)
-    pipe = r.pipeline()
+    pipe = r.pipeline(transaction=True)
     pipe.hset(
         keys.wall(wall.id),
         mapping={"sid": sid, "signed_in_ms": now_ms, "expires_ms": now_ms + ttl_s * 1000},

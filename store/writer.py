@@ -131,7 +131,7 @@ class LiveStore:
         """The cluster's second step: one PLACE call per `CALL_MAX` entities, in one pipeline."""
         if not places:
             return
-        pipe = slots.NodePipelines(self.r).of(keys.SHARED_TAG)
+        pipe = slots.pipeline(self.r, keys.SHARED_TAG)
         step = CALL_MAX * _PLACE_WIDTH
         for j in range(0, len(places), step):
             self._place_script(keys=_SHARED_KEYS, args=places[j : j + step], client=pipe)
@@ -236,7 +236,7 @@ class LiveStore:
 
     def add_fragments(self, frags: list[AisFragment], now_ms: int) -> list[list[str]]:
         """Store parts of multi-part AIS messages; returns, per part, its group once complete."""
-        pipe = self.r.pipeline(transaction=False)
+        pipe = slots.pipeline(self.r, keys.SHARED_TAG)
         for f in frags:
             self._fragment(
                 keys=[keys.ais_fragments(f.group_key), keys.AIS_FRAGMENTS_PENDING],

@@ -27,6 +27,8 @@ from domain.coverage_places import CoverageGeography, load_coverage
 from domain.geo import Geography, load_geography
 from domain.travel import TravelModel
 from embedded.processes import ServerProcess, amqtt_broker, mosquitto, redis_server
+from embedded.valkey_cluster import ValkeyCluster
+from infra.connections import redis_client
 from store import users
 from tests.helpers import (
     LOCAL_TIMES,
@@ -58,6 +60,24 @@ def r(redis_srv: ServerProcess) -> Iterator[redis.Redis]:
     """A client of the session's Redis, emptied for each test."""
     client = redis.Redis(port=redis_srv.port)
     client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
+    """A Valkey Cluster of 3 masters for the session (formed in ~2.2 s), for the tests that run
+    the ingest path and the worker on one (issue 19)."""
+    with ValkeyCluster(tmp_path_factory.mktemp("valkey-cluster"), appendonly=True) as c:
+        yield c
+
+
+@pytest.fixture
+def rc(valkey_cluster: ValkeyCluster) -> Iterator[redis.RedisCluster]:
+    """A cluster client (infra/connections.redis_client), the cluster emptied for each test."""
+    client = redis_client(valkey_cluster.url)
+    assert isinstance(client, redis.RedisCluster)
+    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
     yield client
     client.close()
 

@@ -84,6 +84,15 @@ def local_date(ms: int) -> dt.date:
 # -- waiting ---------------------------------------------------------------------------------
 
 
+def redis_url(r: Any) -> str:
+    """The URL of the server `r` talks to (of a node, for a cluster's client: the cluster)."""
+    if isinstance(r, redis.RedisCluster):
+        node = r.get_default_node()
+        return f"redis://{node.host}:{node.port}/0"
+    kw = r.connection_pool.connection_kwargs
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw['port']}/0"
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
     """Polls `predicate` every 50 ms until it returns something truthy, and returns that; fails
     after `timeout` seconds. The one polling helper, for what gives no event to wait on: a key

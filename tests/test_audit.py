@@ -26,7 +26,7 @@ from ingest.audit_signer import HeadSigner
 from services import audit as service
 from store import audit as log
 from store import audit_keys, keys
-from tests.helpers import ROOT
+from tests.helpers import ROOT, redis_url
 
 T0 = 1_763_395_200_000  # 2025-11-18 00:00 UTC+8 minus 8 h: entries spread over several days
 HOUR = 3_600_000
@@ -213,10 +213,9 @@ def test_an_untouched_record_verifies_and_the_command_says_so(
 
 
 def audit_command(r: redis.Redis, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    port = r.connection_pool.connection_kwargs["port"]
     env = {
         **os.environ,
-        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "REDIS_URL": redis_url(r),
         "MQTT_URL": "mqtt://127.0.0.1:1",
         "DATA_DIR": str(data_dir),
     }

@@ -12,15 +12,11 @@ two workers placing one unit's positions in the opposite order of their times.""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from embedded.valkey_cluster import ValkeyCluster
-from infra.connections import redis_client
 from store import keys, layout, reader, snapshots
 from store.dispatch import facets_of
 from store.ops import FieldUpdate, Observation, Op, RaiseAlert
@@ -28,21 +24,6 @@ from store.writer import LiveStore
 
 NOW = 1_764_900_000_000
 DEPARTMENTS = ("water", "forestry", "ocean")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ValkeyCluster]:
-    with ValkeyCluster(Path(tmp_path_factory.mktemp("cluster"))) as c:
-        yield c
-
-
-@pytest.fixture
-def rc(cluster: ValkeyCluster) -> Iterator[Any]:
-    client = redis_client(cluster.url)
-    assert isinstance(client, redis.RedisCluster)
-    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
-    yield client
-    client.close()
 
 
 def _store(client: Any) -> LiveStore:

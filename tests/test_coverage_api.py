@@ -223,11 +223,11 @@ def test_a_log_over_mqtt_is_checked_and_kept_once(
         (CELL, "ok"),
         (OTHER_CELL, "not_visited"),
     ]
-    wait_for(lambda: r.xlen("stream:deadletter") >= 1, 3.0, "the stranger dead-lettered")
+    wait_for(lambda: r.xlen(keys.DEADLETTER) >= 1, 3.0, "the stranger dead-lettered")
     # a probe behind them: the worker takes a batch whole before it writes it, so once the
     # probe is dead-lettered the batch that held the redelivered copy is finished
     publisher.publish("ecocommand/units/F-3/patrol-log", payload)
-    wait_for(lambda: r.xlen("stream:deadletter") >= 2, 3.0, "the probe dead-lettered")
+    wait_for(lambda: r.xlen(keys.DEADLETTER) >= 2, 3.0, "the probe dead-lettered")
     assert len(patrol_logs.recent(r)) == 1
 
 

@@ -78,7 +78,7 @@ def test_a_unit_without_a_profile_or_a_damaged_tracker_does_not_stop_coverage(
     rec = coverage.CoverageRecorder(r, cov, grid_resolution(cov), flush_s=0)
     assert rec.record(walk_around_cell("NOBODY", 90)) == []
     write_patrol_unit(r, "F-2")
-    r.hset(keys.state("unit", "F-2"), keys.COVERAGE_TRACKER_FIELD, '{"ts": "x"')
+    r.hset(keys.COVERAGE_TRACKERS, "F-2", '{"ts": "x"')
     assert {v.place_id for v in rec.record(walk_around_cell("F-2", 90))} == {CELL}
 
 
@@ -140,7 +140,7 @@ def test_a_window_reads_whole_local_days_from_their_day_hash() -> None:
     midnight = coverage.day_start_ms(T0)
     hour = 3_600_000
     week = coverage.presence_keys(midnight - 6 * 24 * hour, midnight + 5 * hour)
-    assert len(week) == 7 and all(k.startswith("cov:presence:day:") for k in week)
+    assert len(week) == 7 and all(k.startswith(keys.coverage_presence_day("")) for k in week)
     assert coverage.presence_keys(midnight + 5 * hour + 10, midnight + 6 * hour + 10) == [
         keys.coverage_presence(coverage.utc_hour(midnight + 5 * hour)),
         keys.coverage_presence(coverage.utc_hour(midnight + 6 * hour)),
@@ -188,6 +188,6 @@ def test_two_workers_stepping_one_unit_at_once_never_count_its_presence_twice(
     assert len(rounds) == 2, "A's write must have found the tracker moved and stepped again"
     b_only = coverage.presence(r, T0, T0 + 200_000)[CELL]
     assert 0 < b_only <= whole
-    tracker = r.hget(keys.state("unit", "F-9"), keys.COVERAGE_TRACKER_FIELD)
+    tracker = r.hget(keys.COVERAGE_TRACKERS, "F-9")
     # on B's tracker, A's one position later than all of B's was stepped: the tracker is at it
     assert orjson.loads(tracker)[0] == walk[-1].ts_ms == walk[0::2][-1].ts_ms

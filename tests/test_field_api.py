@@ -177,7 +177,7 @@ def test_the_task_stream_says_bye_when_the_session_ends(settings: Settings, r: r
         with s.get(f"{web}/_stream/field", stream=True, timeout=10) as resp:
             lines = resp.iter_lines()
             assert next(line for line in lines if line.startswith(b"event:")) == b"event: task"
-            for sid in r.scan_iter("session:*"):
+            for sid in r.scan_iter(keys.session("*")):
                 r.delete(sid)  # signed out everywhere (as sign-out or expiry does)
             assert next(line for line in lines if line.startswith(b"event:")) == b"event: bye"
     finally:

@@ -31,7 +31,7 @@ from services import incidents as incident_service
 from services import messages as message_service
 from services.context import AppContext, build
 from services.incidents import Assignment, NewIncident
-from store import devices, users
+from store import devices, keys, users
 from tests.helpers import PASSWORD, Publisher, console_errors, page_text, png, screen, wait_for
 
 pytestmark = pytest.mark.browser
@@ -361,4 +361,4 @@ def test_actions_taken_offline_are_applied_once_when_the_network_returns(
     timeline = incident_service.detail(ctx, incident_id)["timeline"]
     assert [t["to"] for t in timeline].count("on_scene") == 1
     assert len(_photos(ctx, incident_id)) == 1
-    assert r.hget("stats:field", "task|relayed") == b"2"
+    assert r.hget(keys.FIELD_STATS, "task|relayed") == b"2"

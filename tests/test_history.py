@@ -11,7 +11,7 @@ import run
 from domain.geo import Geography
 from domain.incidents import Source
 from simulator import history
-from store import coverage, incidents, kpi_days
+from store import coverage, incidents, keys, kpi_days
 
 DAY = 86_400_000
 
@@ -40,7 +40,7 @@ def test_days_of_plausible_marked_incidents_once(
     fleet_ids = {u.unit_id for u in fleet}
     for i in items:  # units of the owning departments, released once handled
         assert set(i.get("released_units") or []) | set(i.get("units") or []) <= fleet_ids
-    assert not r.exists("stream:outbox") and not list(r.scan_iter("unit:*:task"))
+    assert not r.exists(keys.OUTBOX) and not list(r.scan_iter(keys.unit_task("*")))
     # every history is legal (import_history replays it), times run forward and none is after now
     for i in items[:60]:
         times = [t["at_ms"] for t in incidents.timeline(r, i["id"])]

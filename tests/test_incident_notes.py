@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from config.settings import Settings
 from domain.evidence import EvidenceRefused, accept, clean_name, media_type_of
+from store import keys
 from tests.helpers import NEW_INCIDENT, assert_matches_spec, client, png, post_json, signed_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -156,7 +157,7 @@ def test_bad_notes_are_refused_and_nothing_is_added(server: Flask, bad: object) 
 def test_a_note_on_no_incident_is_404(server: Flask, r: redis.Redis) -> None:
     chief = signed_in(server, "dispatcher")
     assert post_json(chief, "/api/v1/incidents/INC-nope/notes", {"text": "x"})[0] == 404
-    assert not list(r.scan_iter("incident:*"))  # no stray notes stream either
+    assert not list(r.scan_iter(keys.SHARED_TAG + "incident:*"))  # no stray notes stream either
 
 
 def test_evidence_is_stored_by_hash_and_served_safely(server: Flask, settings: Settings) -> None:

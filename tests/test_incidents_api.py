@@ -15,7 +15,7 @@ from services import incidents as incident_service
 from services.context import build
 from services.incidents import Assignment, NewIncident
 from store import audit as log
-from store import incident_audit, incidents, users
+from store import incident_audit, incidents, keys, users
 from tests.helpers import (
     NEW_INCIDENT,
     assert_matches_spec,
@@ -75,7 +75,7 @@ def test_bad_bodies_are_refused_with_a_reason(server: Flask, r: redis.Redis, bad
     chief = signed_in(server, "dispatcher")
     status, body = post_json(chief, "/api/v1/incidents", bad)
     assert status in (400, 422) and body["error"], (status, body)
-    assert r.zcard("idx:incidents") == 0  # nothing half-written
+    assert r.zcard(keys.INCIDENTS) == 0  # nothing half-written
 
 
 def test_candidates_assign_and_the_state_machine(server: Flask, r: redis.Redis) -> None:

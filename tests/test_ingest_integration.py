@@ -149,7 +149,7 @@ def test_a_part_whose_siblings_never_come_is_dead_lettered(
     wait_for(lambda: r.xlen(keys.DEADLETTER) == 1, 5.0, "the orphan part dead-lettered")
     (letter,) = reader.deadletters(r)
     assert letter["reason"] == "ais_incomplete" and letter["raw"] == part1.encode()
-    assert r.zcard(keys.AIS_FRAGMENTS_PENDING) == 0 and not r.keys("ais:frag:{*")
+    assert r.zcard(keys.AIS_FRAGMENTS_PENDING) == 0 and not r.keys(keys.ais_fragments("*"))
 
 
 def test_libais_recording_line_by_line_agrees_with_libais(

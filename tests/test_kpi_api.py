@@ -11,7 +11,7 @@ from config.settings import Settings
 from domain.clock import fixed
 from domain.geo import Geography
 from simulator import history
-from store import kpi_days, users
+from store import keys, kpi_days, users
 from tests.helpers import (
     PASSWORD,
     assert_matches_spec,
@@ -145,7 +145,7 @@ def test_a_cached_incident_is_read_again_only_when_it_changed(r: redis.Redis) ->
             incident_id=f"INC-T-{i}",
         )
     assert {rec["id"] for rec in kpi_days.incident_records(r)} == {"INC-T-1", "INC-T-2"}
-    r.hset("incident:{INC-T-1}", "type", "waste_dumping")  # behind the store's back: unseen
+    r.hset(keys.incident("INC-T-1"), "type", "waste_dumping")  # behind the store's back: unseen
     incidents.transition(r, "INC-T-2", "triaged", ["reported"], by="chief", at_ms=t0 + 2)
     again = {rec["id"]: rec for rec in kpi_days.incident_records(r)}
     assert again["INC-T-1"]["type"] == "noise" and again["INC-T-2"]["state"] == "triaged"

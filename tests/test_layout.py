@@ -21,7 +21,7 @@ def _old_layout(r: redis.Redis) -> None:
     """What the layout before tags held for a unit on duty, an incident and a session."""
     r.hset("unit:{U-1}", mapping={"ts": NOW, "seq": 1, "lon": 114.5, "lat": 22.6, "kind": "foot"})
     r.hset("unit:{U-1}", mapping={"department": "water", "skills": "", "status": "on_duty"})
-    r.hset("unit:{U-1}", "_geo", "geo:units:foot:dept:water")
+    r.hset("unit:{U-1}", mapping={"_geo": "geo:units:foot:dept:water", "_cov": "[1, 2]"})
     r.xadd("unit:{U-1}:track", {"ts": NOW, "lon": 114.5, "lat": 22.6}, id=f"{NOW}-0")
     r.zadd("unit:{U-1}:seen", {f"{NOW}:1": NOW})
     r.sadd("idx:units", "U-1")
@@ -38,7 +38,9 @@ def test_an_older_versions_data_is_found_under_the_new_names(r: redis.Redis) -> 
     _old_layout(r)
     assert layout.ensure(r) == 10
     assert reader.entity(r, "unit", "U-1")["status"] == "on_duty"
-    assert "_geo" not in r.hgetall(keys.state("unit", "U-1"))  # moved beside the indexes
+    # what the state hash kept for the indexes and coverage moved beside them
+    assert not {b"_geo", b"_cov"} & set(r.hgetall(keys.state("unit", "U-1")))
+    assert r.hget(keys.COVERAGE_TRACKERS, "U-1") == b"[1, 2]"
     assert (
         r.hget(keys.GEO_FACETS, "U-1")
         == b"0 " + keys.unit_geo_facet("foot", department="water").encode()

@@ -25,7 +25,7 @@ from ingest import units as unit_handlers
 from ingest.context import HandlerContext
 from services import personal as service
 from store import audit as log
-from store import incidents, users
+from store import incidents, keys, users
 from store.writer import LiveStore
 from tests.helpers import (
     NEW_INCIDENT,
@@ -66,7 +66,7 @@ def test_masking() -> None:
 def test_the_number_never_shows_in_detail_listing_or_pages(server: Flask, r: redis.Redis) -> None:
     chief = signed_in(server, "dispatcher")
     inc = open_incident(chief, reporter_phone=NUMBER, source="hotline")
-    assert r.hget(f"incident:{{{inc['id']}}}", "reporter_phone") == NUMBER.encode()  # kept
+    assert r.hget(keys.incident(inc["id"]), "reporter_phone") == NUMBER.encode()  # kept
     answers = [
         orjson.dumps(inc).decode(),
         signed_in(server, "operator").get(f"/api/v1/incidents/{inc['id']}").get_data(as_text=True),
@@ -99,7 +99,7 @@ def test_numbers_are_checked(server: Flask, r: redis.Redis, bad: object) -> None
         },
     )
     assert status == 422 and "reporter_phone" in body["error"], body
-    assert r.zcard("idx:incidents") == 0
+    assert r.zcard(keys.INCIDENTS) == 0
 
 
 def test_revealing_the_number_is_for_chiefs_leaders_admins_and_recorded(
@@ -315,8 +315,8 @@ def _create_on_page(c: FlaskClient, phone: str) -> dict[str, Any]:
 def test_a_duty_chief_types_the_callers_number_into_the_form(server: Flask, r: redis.Redis) -> None:
     chief = signed_in(server, "dispatcher")
     assert "电话号码只能包含" in orjson.dumps(_create_on_page(chief, "call me")).decode()
-    assert r.zcard("idx:incidents") == 0
+    assert r.zcard(keys.INCIDENTS) == 0
     out = _create_on_page(chief, " 138 0013 8000 ")
     incident_id = out["dispatch-selected"]["data"]
     assert out["dispatch-new-phone"]["value"] == ""  # not left in the form for the next one
-    assert r.hget(f"incident:{{{incident_id}}}", "reporter_phone") == b"138 0013 8000"
+    assert r.hget(keys.incident(incident_id), "reporter_phone") == b"138 0013 8000"

@@ -7,7 +7,7 @@ import redis
 
 from ingest import sensors, units, vessels
 from ingest.context import HandlerContext
-from store import alerts, snapshots
+from store import alerts, keys, snapshots
 from store.writer import LiveStore
 
 TS = 1_764_300_000_000
@@ -77,8 +77,8 @@ def test_entities_come_back_typed_with_their_age(r: redis.Redis) -> None:
 
 
 def test_a_corrupt_field_does_not_hide_the_entity(r: redis.Redis) -> None:
-    r.sadd("idx:units", "U-9")
-    r.hset("unit:{U-9}", mapping={"lat": "north", "lon": "114.4", "ts": str(TS)})
+    r.sadd(keys.index("unit"), "U-9")
+    r.hset(keys.state("unit", "U-9"), mapping={"lat": "north", "lon": "114.4", "ts": str(TS)})
     (unit,) = snapshots.entities(r, "unit", now_ms=TS)
     assert unit["lat"] is None and unit["lon"] == 114.4
 

@@ -10,9 +10,10 @@ import threading
 import pytest
 import redis
 
+from infra.connections import redis_client
 from store import incidents, keys
 from store.incidents import Code
-from tests.helpers import local_date, local_ms
+from tests.helpers import local_date, local_ms, redis_url
 
 T0 = 1_764_300_000_000
 FIELDS = {
@@ -236,7 +237,7 @@ def test_two_dispatchers_one_unit_one_wins(r: redis.Redis) -> None:
             barrier: threading.Barrier = barrier,
             results: dict[str, incidents.Outcome] = results,
         ) -> None:
-            client = redis.Redis(port=r.connection_pool.connection_kwargs["port"])
+            client = redis_client(redis_url(r))
             barrier.wait()
             results[incident_id] = incidents.assign(
                 client,
@@ -335,7 +336,7 @@ def test_a_past_incident_is_imported_whole_without_booking_or_notices(r: redis.R
     ]
     assert incidents.listing(r, open_only=True) == []
     assert [i["id"] for i in incidents.listing(r, open_only=False)] == ["INC-20260101-0001"]
-    assert not r.exists("stream:outbox") and not r.exists("unit:{U-1}:task")
+    assert not r.exists(keys.OUTBOX) and not r.exists(keys.unit_task("U-1"))
     # once only, and never an illegal history
     assert (
         incidents.import_history(r, "INC-20260101-0001", fields, Timeline(steps)).code
@@ -348,7 +349,7 @@ def test_a_past_incident_is_imported_whole_without_booking_or_notices(r: redis.R
             fields,
             Timeline([steps[0], Transition(State.REPORTED, State.HANDLED, "x", t0 + 1)]),
         )
-    assert not r.exists("incident:{INC-20260101-0002}")
+    assert not r.exists(keys.incident("INC-20260101-0002"))
 
 
 def test_an_incident_id_carries_its_local_date(r: redis.Redis, instant: int) -> None:
