@@ -32,7 +32,8 @@ from embedded.processes import (
     mosquitto_binary,
     redis_server,
 )
-from infra.connections import broker_address, mqtt_client
+from embedded.valkey_cluster import ValkeyCluster
+from infra.connections import broker_address, mqtt_client, redis_client
 from store import devices, keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,13 +69,22 @@ class Servers:
     """The broker and Redis of one phase: fresh ones started here, or the configured ones."""
 
     def __init__(
-        self, settings: Settings, work: Path, phase: str, fsync: str = "", broker: str = "mosquitto"
+        self,
+        settings: Settings,
+        work: Path,
+        phase: str,
+        fsync: str = "",
+        broker: str = "mosquitto",
+        cluster_masters: int = 0,
     ) -> None:
         self.settings = settings
         self.fsync = fsync
         self.dir = work / phase
         self.broker: ServerProcess | None = None
         self.redis_srv: ServerProcess | None = None
+        # a Valkey Cluster of this many masters instead of one server (same persistence)
+        self.cluster_masters = cluster_masters
+        self.cluster: ValkeyCluster | None = None
         # "embedded": the broker `python run.py` starts (roster, topic rules, inbox), with the
         # ingest worker's account for every client of the benchmark
         self.embedded = broker == "embedded" and settings.mqtt_url is None
@@ -83,11 +93,20 @@ class Servers:
     def __enter__(self) -> Servers:
         shutil.rmtree(self.dir, ignore_errors=True)
         try:
-            if self.settings.redis_url is None:
+            if self.cluster_masters:
+                fsync = self.fsync or "always"  # the embedded server's
+                self.cluster = ValkeyCluster(
+                    self.dir / "cluster", self.cluster_masters, appendonly=True, fsync=fsync
+                ).start()
+                self.r = redis_client(self.cluster.url)
+            elif self.settings.redis_url is None:
                 extra = {"fsync": self.fsync} if self.fsync else {}
                 self.redis_srv = redis_server(self.dir / "redis", **extra)
-            self.r = redis.Redis.from_url(self.redis_url)
-            self.r.flushdb()
+                self.r = redis.Redis.from_url(self.redis_url)
+            else:
+                self.r = redis.Redis.from_url(self.redis_url)
+            if self.cluster is None:
+                self.r.flushdb()
             if self.embedded:
                 secret = devices.add(self.r, "ingest", "service", system_ms(), source="bench")
                 self.account = f"ingest:{secret}@"
@@ -103,6 +122,8 @@ class Servers:
         for srv in (self.broker, self.redis_srv):
             if srv is not None:
                 srv.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
@@ -111,12 +132,17 @@ class Servers:
 
     @property
     def redis_url(self) -> str:
+        if self.cluster is not None:
+            return self.cluster.url
         return self.settings.redis_url or f"redis://127.0.0.1:{self.redis_srv.port}/0"  # type: ignore[union-attr]
 
     def processes(self) -> dict[str, psutil.Process | None]:
+        servers = [("broker", self.broker), ("redis", self.redis_srv)]
+        if self.cluster is not None:
+            servers[1:] = [(f"redis-{i}", n) for i, n in enumerate(self.cluster.nodes)]
         return {
             name: psutil.Process(srv.proc.pid) if srv and srv.proc else None
-            for name, srv in (("broker", self.broker), ("redis", self.redis_srv))
+            for name, srv in servers
         }
 
 

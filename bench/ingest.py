@@ -14,7 +14,10 @@ Options (KEY=VALUE): n (100000), rate (2000), seconds (20), units (3000), window
 publisher's unacknowledged messages at most), seed (1), fsync (appendfsync of the Redis started
 here; default: the embedded server's), broker (mosquitto, or embedded: the broker `python run.py`
 starts, with its roster, topic rules and inbox; every client of the benchmark then uses the
-ingest worker's account, and the worker reads the inbox as it does there).
+ingest worker's account, and the worker reads the inbox as it does there), cluster (3: the
+worker's sustained phase runs once more on a Valkey Cluster of that many masters started here,
+same persistence, all on this machine; `cluster.messages_per_s` and its ratio to one node,
+`ratio.cluster_to_single_node`, are reported; not with REDIS_URL set).
 
 Lost = valid messages published - distinct valid messages found in Redis. CPU per message =
 process CPU time (user + system) during the phase / messages. Unless MQTT_URL / REDIS_URL are
@@ -70,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 1,
     "fsync": "",
     "broker": "mosquitto",
+    "cluster": 3,  # masters of the Valkey Cluster the worker's sustained phase runs on too
 }
 BROKERS = ("mosquitto", "embedded")
 FSYNC = ("", "always", "everysec", "no")  # "": the embedded server's default
@@ -91,6 +95,7 @@ class Options:
     seed: int
     fsync: str  # appendfsync of the Redis started here; "" = embedded default
     broker: str  # mosquitto, or the embedded broker (roster, topic rules, inbox)
+    cluster: int  # masters of the cluster phase
 
 
 def parse_options(opts: dict[str, str]) -> Options:
@@ -402,6 +407,18 @@ def _summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _cluster_phase(settings: Settings, o: Options, work: Path, logs: Path) -> dict[str, Any] | None:
+    """The worker's sustained phase on a Valkey Cluster of `o.cluster` masters on this machine
+    (same broker, workload and persistence); None when REDIS_URL names the Redis to use."""
+    if settings.redis_url is not None:
+        return None
+    with Servers(
+        settings, work, "worker-cluster", o.fsync, o.broker, cluster_masters=o.cluster
+    ) as servers:
+        phase = run_phase("worker", "sustained", servers, settings, o, logs)
+    return {"masters": o.cluster, **phase}
+
+
 def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
     """Run the benchmark and write its JSON report to `out` (options: see the module doc)."""
     o = parse_options(opts)
@@ -422,6 +439,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
                         versions = server_versions(servers)
                         persistence = redis_persistence(servers.r)
                     results[kind][phase] = run_phase(kind, phase, servers, settings, o, logs)
+        cluster = _cluster_phase(settings, o, work, logs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     w = _summary(results["worker"])
@@ -443,7 +461,10 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
             "latency_p50": ratio(w["latency_p50_ms"], b["latency_p50_ms"]),
             "latency_p99": ratio(w["latency_p99_ms"], b["latency_p99_ms"]),
             "cpu_per_message": ratio(w["cpu_us_per_message"], b["cpu_us_per_message"]),
+            "cluster_to_single_node": cluster
+            and ratio(cluster["messages_per_s"], w["messages_per_s"]),
         },
+        "cluster": cluster,
         "targets": {
             "worker_min_10000_msg_s": w["messages_per_s"] >= TARGET_MSG_S,
             "worker_at_least_0_8_of_baseline": (
@@ -454,6 +475,7 @@ def main(out: Path, settings: Settings, opts: dict[str, str]) -> None:
             and w["latency_p99_ms"] < TARGET_P99_MS,
             "p99_measured_at_msg_s": o.rate,
             "worker_lost_zero": w["lost"] == 0,
+            "cluster_lost_zero": cluster is None or cluster["lost"] == 0,
         },
         "run_seconds": round(time.monotonic() - started, 1),
     }
@@ -483,4 +505,10 @@ def _print(report: dict[str, Any], out: Path) -> None:
         f"ratio worker/baseline: throughput {report['ratio']['throughput']}, "
         f"p99 {report['ratio']['latency_p99']}"
     )
+    c = report["cluster"]
+    if c:
+        print(
+            f"worker on a {c['masters']}-master cluster: {c['messages_per_s']:.0f} msg/s, "
+            f"lost {c['lost']}; {report['ratio']['cluster_to_single_node']} of one node"
+        )
     print("targets: " + ", ".join(f"{k}={v}" for k, v in t.items()))

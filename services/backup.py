@@ -32,7 +32,7 @@ import orjson
 from config.settings import Settings
 from domain.clock import Clock, system_ms
 from domain.vocab import LOCAL_TZ
-from infra.connections import redacted, redis_client
+from infra.connections import is_cluster, redacted, redis_client
 from services.backup_files import (
     AFTER,
     BEFORE,
@@ -170,6 +170,12 @@ def _note(s: Settings, part: FilePart) -> str:
 def _server(url: str) -> str:
     client = redis_client(url, wait_s=0)  # Unreachable says what to start or set
     try:
+        if is_cluster(client):
+            # a snapshot (SYNC) is one node's: a cluster's masters each hold part of the data
+            raise BackupError(
+                f"{redacted(url)} is a Redis Cluster: this command copies one server; back up "
+                "each master with the cluster's own tools (docs/deploy.md)"
+            )
         return server_identity(client)
     finally:
         client.close()

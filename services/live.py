@@ -57,4 +57,4 @@ def picture(ctx: AppContext, unit_fields: Sequence[str], vessel_fields: Sequence
 
 def heartbeat(ctx: AppContext) -> dict[str, str]:
     """The ingest worker's last heartbeat (its time, its newest message's time)."""
-    return reader.ingest_stats(ctx.redis)["heartbeat"]
+    return reader.heartbeat(ctx.redis)

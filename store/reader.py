@@ -78,6 +78,11 @@ def ingest_stats(r: redis.Redis) -> dict[str, Any]:
     }
 
 
+def heartbeat(r: redis.Redis) -> dict[str, str]:
+    """The ingest worker's last heartbeat (its time, its newest message's time)."""
+    return _text(r.hgetall(keys.HEARTBEAT))
+
+
 def events(r: redis.Redis, **xrange: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
     """The events streams of every group, merged in id (arrival) order; `xrange` as redis-py's
     (min, max). Each group's ingest calls log the changes they make in their own stream."""

@@ -210,7 +210,13 @@ def read_groups(r: redis.Redis, groups: list[tuple[list[str], list[str]]]) -> li
     for tag, items in by_tag.items():
         pipe = pipes.of(tag)
         calls.append(([i for i, _k, _g in items], pipe, len(pipe)))
-        _read_call(r, [([k], groups[g][1]) for _i, k, g in items], client=pipe)
+        runs: list[tuple[list[str], list[str]]] = []  # the tag's keys, a group per run of one
+        for _i, k, g in items:
+            if runs and runs[-1][1] is groups[g][1]:
+                runs[-1][0].append(k)
+            else:
+                runs.append(([k], groups[g][1]))
+        _read_call(r, runs, client=pipe)
     answers = pipes.execute()
     out: list[Any] = [None] * row
     for rows, pipe, at in calls:

@@ -82,6 +82,22 @@ def rc(valkey_cluster: ValkeyCluster) -> Iterator[redis.RedisCluster]:
     client.close()
 
 
+@pytest.fixture
+def cluster_settings(
+    valkey_cluster: ValkeyCluster, broker: ServerProcess, tmp_path: Path
+) -> Settings:
+    """`settings` with the cluster's address: tests/test_cluster_*.py run other modules' tests
+    with it as their `settings`, and `rc` as their `r`."""
+    return Settings(
+        redis_url=valkey_cluster.url,
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_client_id=f"test-ingest-{uuid.uuid4().hex[:8]}",
+        data_dir=tmp_path / "var",
+        owntracks_map=tmp_path / "owntracks.json",
+        _env_file=None,
+    )
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One mosquitto broker for the session (retained messages outlive a test)."""

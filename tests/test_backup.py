@@ -277,6 +277,15 @@ def test_backup_refuses_a_folder_that_holds_anything(tmp_path: Path) -> None:
     assert os.listdir(dest) == ["notes.txt"]
 
 
+def test_backup_refuses_a_cluster_it_would_copy_one_master_of(
+    valkey_cluster: Any, tmp_path: Path
+) -> None:
+    s = Settings(redis_url=valkey_cluster.url, data_dir=tmp_path / "var", _env_file=None)
+    with pytest.raises(backup.BackupError, match="is a Redis Cluster: this command copies one"):
+        backup.take(s, tmp_path / "backup", ValkeyRdb(), print)
+    assert not (tmp_path / "backup").exists() or not os.listdir(tmp_path / "backup")
+
+
 def test_a_backup_taken_under_writes_restores_to_one_instant(tmp_path: Path) -> None:
     """Incidents with evidence are opened and the audit heads signed the whole time the
     backup runs (the snapshot waits seconds for the fork): the restored system has every

@@ -24,6 +24,7 @@ def test_ingest_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
         "worker_at_least_0_8_of_baseline",
         "worker_p99_under_250ms",
         "worker_lost_zero",
+        "cluster_lost_zero",
     }
     for kind in ("worker", "baseline"):
         r = report[kind]
@@ -38,4 +39,9 @@ def test_ingest_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     assert w["invalid_sent"] > 0 and w["deadletter"] == w["invalid_sent"]
     assert w["sustained"]["messages"] == 2000 and w["latency"]["messages"] == 1500
     assert report["ratio"]["throughput"] > 0
+    # the worker once more on a 3-master cluster: every valid message applied, none lost
+    c = report["cluster"]
+    assert c["masters"] == 3 and c["lost"] == 0 and c["deadletter"] == c["invalid"] > 0
+    assert c["publisher"]["acked"] == c["messages"] == c["processed"] == 2000
+    assert report["ratio"]["cluster_to_single_node"] > 0 and report["targets"]["cluster_lost_zero"]
     assert not (tmp_path / "var" / "bench" / "ingest-run").exists()  # servers' data cleaned up

@@ -6,18 +6,25 @@ Why it can fail: a script or a MULTI over keys of two slots is refused with CROS
 a client sends to the wrong node gets MOVED; a wait for the append-only file asked of another
 node than the write's says nothing; a reader that does not gather what each shard keeps.
 Left out, each for a reason of its harness, not of the product: the tests that pause or
-reconfigure the one server (test_api's Redis pause, test_store_incidents' AOF switch) and the
-two that subclass redis.Redis to interleave two writers (test_audit's pruning races)."""
+reconfigure the one server (test_api's Redis pause, test_store_incidents' AOF switch), the two
+that subclass redis.Redis to interleave two writers (test_audit's pruning races), and
+test_sign_in_throttle, whose `site` fixture is another than test_live_stream's (every sign-in
+here goes through the throttle's script all the same). The modules' fixtures `r` and
+`settings` are the cluster's: they are defined after the imports."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import redis
 
 from config.settings import Settings
+from tests.test_alert_actions import *  # noqa: F403
 from tests.test_alerts_api import *  # noqa: F403
 from tests.test_api import test_every_route_answers_its_schema_to_every_role  # noqa: F401
+from tests.test_api_token import *  # noqa: F403
+from tests.test_archive import *  # noqa: F403
 from tests.test_audit import (  # noqa: F401
     chain,
     test_a_forged_head_signature_is_refused,
@@ -33,8 +40,10 @@ from tests.test_audit import (  # noqa: F401
     test_verify_from_a_day_starts_at_that_days_anchor,
     test_verify_names_each_single_change_before_the_last_signed_head,
 )
-from tests.test_cluster_worker import r, settings  # noqa: F401  (the cluster's fixtures)
+from tests.test_citizen_reports import *  # noqa: F403
 from tests.test_coverage_api import *  # noqa: F403
+from tests.test_day_close import *  # noqa: F403
+from tests.test_escalation import *  # noqa: F403
 from tests.test_field_api import *  # noqa: F403
 from tests.test_incidents_api import *  # noqa: F403
 from tests.test_kpi_api import *  # noqa: F403
@@ -43,10 +52,22 @@ from tests.test_picture_relay import *  # noqa: F403
 from tests.test_store_incidents import *  # noqa: F403
 from tests.test_track_api import *  # noqa: F403
 from tests.test_trail import *  # noqa: F403
+from tests.test_wall import *  # noqa: F403
 
 globals().pop("test_without_an_append_only_file_writes_are_not_called_durable")
 
 
-def test_these_run_on_the_cluster(r: Any, settings: Settings) -> None:  # noqa: F811
+# last, so that they are the fixtures of every test above, whatever its module defined
+@pytest.fixture
+def r(rc: redis.RedisCluster) -> redis.RedisCluster:
+    return rc
+
+
+@pytest.fixture
+def settings(cluster_settings: Settings) -> Settings:
+    return cluster_settings
+
+
+def test_these_run_on_the_cluster(r: Any, settings: Settings) -> None:
     assert isinstance(r, redis.RedisCluster)
     assert settings.redis_url.endswith(f":{r.get_default_node().port}/0")

@@ -1,6 +1,8 @@
 """Issue 19: the real ingest worker, between mosquitto and a 3-master Valkey cluster, passes the
-same integration tests as on one node: they are imported from their modules and run here with
-`r` and `settings` pointing at the cluster (tests/conftest.py forms it).
+same integration tests as on one node, and the ingest store's own (any order and redelivery
+gives one state; two workers taking one unit's reports out of order; the vessel watch): they
+are imported from their modules and run here with `r` and `settings` on the cluster
+(tests/conftest.py forms it; the fixtures are defined after the imports, so they win).
 
 Why it can fail: any step of the worker that joins keys of two slots (a script, a MULTI) is
 refused with CROSSSLOT on a cluster; a client that is not the cluster's gets MOVED for most
@@ -8,17 +10,10 @@ keys; the counters, events and dead letters that tests read must be found wherev
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 import redis
 
 from config.settings import Settings
-from embedded.processes import ServerProcess
-from embedded.valkey_cluster import ValkeyCluster
 
 # Each runs here against the cluster (the import is the point)
 from tests.test_coverage_store import (  # noqa: F401
@@ -32,21 +27,17 @@ from tests.test_ingest_integration import (  # noqa: F401
     test_sensor_breach_raises_an_alert,
     test_unit_position_reaches_redis,
 )
+from tests.test_store_state import *  # noqa: F403  (any order, any redelivery: one state)
+from tests.test_task_order import *  # noqa: F403  (two workers, one unit's reports out of order)
+from tests.test_vessel_watch import *  # noqa: F403
+
+
+# last, so that they are the fixtures of every test above, whatever its module defined
+@pytest.fixture
+def r(rc: redis.RedisCluster) -> redis.RedisCluster:
+    return rc
 
 
 @pytest.fixture
-def r(rc: redis.RedisCluster) -> Iterator[Any]:
-    """The cluster, where the imported tests read what the worker wrote."""
-    yield rc
-
-
-@pytest.fixture
-def settings(valkey_cluster: ValkeyCluster, broker: ServerProcess, tmp_path: Path) -> Settings:
-    return Settings(
-        redis_url=valkey_cluster.url,
-        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
-        mqtt_client_id=f"test-ingest-{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "var",
-        owntracks_map=tmp_path / "owntracks.json",
-        _env_file=None,
-    )
+def settings(cluster_settings: Settings) -> Settings:
+    return cluster_settings

@@ -11,10 +11,12 @@ import time
 import redis
 
 from domain.incidents import State, before_its_turn
+from infra.connections import redis_client
 from ingest import tasks
 from ingest.accounting import APPLIED, STALE
 from store import incidents
 from store.ops import TaskUpdate
+from tests.helpers import redis_url
 
 T0 = 1_764_300_000_000
 UNIT = "U-7"
@@ -37,7 +39,7 @@ def _report(inc: str, action: str, seq: int) -> TaskUpdate:
 
 
 def _client(r: redis.Redis) -> redis.Redis:
-    return redis.Redis(port=r.connection_pool.connection_kwargs["port"])
+    return redis_client(redis_url(r))  # a worker's own connection
 
 
 def test_only_a_report_whose_step_is_not_taken_yet_is_early() -> None:
