@@ -23,6 +23,7 @@ from typing import Any
 import h3
 import orjson
 import paho.mqtt.client as mqtt
+import pytest
 import redis
 import yaml
 from flask import Flask
@@ -82,6 +83,22 @@ def local_date(ms: int) -> dt.date:
 
 
 # -- waiting ---------------------------------------------------------------------------------
+
+
+def cluster_fixtures() -> tuple[Any, Any]:
+    """Fixtures `r` and `settings` of the test cluster (tests/conftest.py: `rc`,
+    `cluster_settings`), for a module that runs other modules' tests on it: assigned after its
+    imports, they are the ones its tests get."""
+
+    @pytest.fixture
+    def r(rc: redis.RedisCluster) -> redis.RedisCluster:
+        return rc
+
+    @pytest.fixture
+    def settings(cluster_settings: Settings) -> Settings:
+        return cluster_settings
+
+    return r, settings
 
 
 def redis_url(r: Any) -> str:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import redis
 
 from config.settings import Settings
+from tests.helpers import cluster_fixtures
 from tests.test_alert_actions import *  # noqa: F403
 from tests.test_alerts_api import *  # noqa: F403
 from tests.test_api import test_every_route_answers_its_schema_to_every_role  # noqa: F401
@@ -58,14 +58,7 @@ globals().pop("test_without_an_append_only_file_writes_are_not_called_durable")
 
 
 # last, so that they are the fixtures of every test above, whatever its module defined
-@pytest.fixture
-def r(rc: redis.RedisCluster) -> redis.RedisCluster:
-    return rc
-
-
-@pytest.fixture
-def settings(cluster_settings: Settings) -> Settings:
-    return cluster_settings
+r, settings = cluster_fixtures()
 
 
 def test_these_run_on_the_cluster(r: Any, settings: Settings) -> None:

@@ -10,10 +10,7 @@ keys; the counters, events and dead letters that tests read must be found wherev
 
 from __future__ import annotations
 
-import pytest
-import redis
-
-from config.settings import Settings
+from tests.helpers import cluster_fixtures
 
 # Each runs here against the cluster (the import is the point)
 from tests.test_coverage_store import (  # noqa: F401
@@ -31,13 +28,5 @@ from tests.test_store_state import *  # noqa: F403  (any order, any redelivery: 
 from tests.test_task_order import *  # noqa: F403  (two workers, one unit's reports out of order)
 from tests.test_vessel_watch import *  # noqa: F403
 
-
 # last, so that they are the fixtures of every test above, whatever its module defined
-@pytest.fixture
-def r(rc: redis.RedisCluster) -> redis.RedisCluster:
-    return rc
-
-
-@pytest.fixture
-def settings(cluster_settings: Settings) -> Settings:
-    return cluster_settings
+r, settings = cluster_fixtures()
