@@ -137,6 +137,7 @@ def _start_servers(servers: list[Part], apps: list[Part], s: Settings, env: dict
         part.start(env)
         if part.name == "redis":
             _wait(lambda: _ping(s.effective_redis_url), "the embedded Redis server")
+            _ensure_layout(s)  # an older version's data renamed before anything writes
         else:
             probe = apps[-1].env["MQTT_URL"]  # the web app's account
             _wait(lambda url=probe: broker_reachable(url), "the embedded broker")
@@ -145,15 +146,20 @@ def _start_servers(servers: list[Part], apps: list[Part], s: Settings, env: dict
 def _give_accounts(apps: list[Part], s: Settings) -> None:
     """Each part gets its own broker account, with a new secret at every start (kept only in
     its environment); the worker reads the embedded broker's inbox."""
-    from store import devices, layout  # imported late: only the embedded broker needs it
+    from store import devices  # imported late: only the embedded broker needs it
 
     r = redis_client(s.effective_redis_url, wait_s=5)
-    layout.ensure(r)  # data of an older version is renamed before anything writes
     host, port = "127.0.0.1", s.embedded_mqtt_port
     for part in apps:
         secret = devices.add(r, part.name, "service", system_ms(), source="supervisor")
         part.env["MQTT_URL"] = f"mqtt://{part.name}:{secret}@{host}:{port}"
     apps[0].env["INGEST_SOURCE"] = "inbox"
+
+
+def _ensure_layout(s: Settings) -> None:
+    from store import layout  # imported late, as the other store modules here
+
+    layout.ensure(redis_client(s.effective_redis_url, wait_s=5))
 
 
 def _start_apps(apps: list[Part], s: Settings, env: dict[str, str]) -> None:

@@ -55,13 +55,19 @@ def ensure(r: redis.Redis, wait_s: float = LOCK_S) -> int:
 
 
 def _rename_all(r: redis.Redis) -> int:
-    n = 0
-    for name in r.scan_iter(count=1000):  # a renamed key may come again: it has its tag then
-        new = keys.relayout(name.decode())
-        if new is not None:
-            r.rename(name, new)
-            n += 1
-    return n
+    """Every key of the old layout renamed, a SCAN page (~1,000 keys) per round trip; a key
+    renamed may come again in a later page: it has its tag then, and stays."""
+    n, cursor = 0, 0
+    while True:
+        cursor, page = r.scan(cursor, count=1000)
+        pipe = r.pipeline(transaction=False)
+        for name in page:
+            new = keys.relayout(name.decode())
+            if new is not None:
+                pipe.rename(name, new)
+        n += len(pipe.execute())
+        if cursor == 0:
+            return n
 
 
 def _move_unit_fields(r: redis.Redis) -> None:
