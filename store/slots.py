@@ -39,9 +39,10 @@ class NodePipelines:
         self._pipes: dict[str, redis.client.Pipeline] = {}
 
     def of(self, tag: str) -> redis.client.Pipeline:
-        client = node_client(self.r, tag)
-        name = self.r.get_node_from_key(tag).name if is_cluster(self.r) else ""
+        node = self.r.get_node_from_key(tag) if is_cluster(self.r) else None
+        name = node.name if node is not None else ""
         if name not in self._pipes:
+            client = self.r if node is None else self.r.get_redis_connection(node)
             self._pipes[name] = client.pipeline(transaction=False)
         return self._pipes[name]
 
