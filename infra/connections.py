@@ -17,6 +17,8 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterPipeline, PipelineStrategy
 from redis.retry import Retry
 
+from infra.mqtt_reads import BufferedReads
+
 
 class Unreachable(Exception):
     """A server that is not there: the message says what to start or set."""
@@ -71,12 +73,14 @@ def mqtt_client(
     persistent: bool,
     manual_ack: bool = False,
     session5: Session5 | None = None,
+    stock_reads: bool = False,
 ) -> mqtt.Client:
     """A paho client, not yet connected. `persistent` keeps the broker-side session (and its
     queued QoS 1 messages) across disconnects. With `session5` it speaks MQTT 5 (connect it with
     connect_mqtt, which sends clean start off and the session's expiry); otherwise MQTT 3.1.1,
     which the embedded broker (amqtt 0.12.1) and every device speak: amqtt answers an MQTT 5
-    CONNECT with "unsupported protocol version"."""
+    CONNECT with "unsupported protocol version". It reads packets in bulk (infra/mqtt_reads.py)
+    unless `stock_reads` asks for paho as it comes (the benchmark's bare baseline)."""
     a = broker_address(url)
     if session5 is not None:
         c: mqtt.Client = _Client5(
@@ -87,7 +91,7 @@ def mqtt_client(
             manual_ack=manual_ack,
         )
     else:
-        c = mqtt.Client(
+        c = (mqtt.Client if stock_reads else BufferedReads)(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=not persistent,
@@ -102,7 +106,7 @@ def mqtt_client(
     return c
 
 
-class _Client5(mqtt.Client):
+class _Client5(BufferedReads):
     """A paho MQTT 5 client that remembers its session's options: paho takes clean start and
     the CONNECT properties at connect(), not when the client is made."""
 
