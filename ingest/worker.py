@@ -53,7 +53,7 @@ from store.ops import (
     TaskUpdate,
 )
 from store.reader import sensor_profile
-from store.writer import LiveStore
+from store.writer import LiveStore, PendingWrite
 
 log = logging.getLogger("ecocommand.ingest")
 
@@ -87,6 +87,8 @@ class _Handled:
     write. Each keeps the batch position of its message, for the ledger of what each message
     came to."""
 
+    batch: list[Received]
+    ctx: HandlerContext
     ledger: Ledger
     ops: list[Op] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)  # per op, its message
@@ -116,6 +118,15 @@ class _Handled:
             self.ledger.note(i, verdict)
 
 
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A batch whose writes are sent and not yet read: Redis runs them while the worker handles
+    the next batch."""
+
+    handled: _Handled
+    write: PendingWrite
+
+
 def written_fields(ops: list[Op], verdicts: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Per entity whose live state the batch changed ("unit:U-1"), the field groups its applied
     writes put in its hash, in order, each led by the clock its script orders it by: what the
@@ -130,7 +141,7 @@ def written_fields(ops: list[Op], verdicts: list[str]) -> dict[str, list[dict[st
             group = {op.order_field: op.ts, **op.fields}
         else:
             continue
-        # what the writer leaves out (store/writer._flat) is not written
+        # what the writer leaves out (store/writer._pairs) is not written
         out.setdefault(f"{op.kind}:{op.entity_id}", []).append(
             {k: v for k, v in group.items() if v is not None}
         )
@@ -185,6 +196,7 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.processed = 0
         self.last_message_ms = 0
+        self._last_beat = self._last_notices = 0.0
         self.signer = HeadSigner(
             self.redis,
             settings.data_dir,
@@ -267,9 +279,10 @@ class IngestWorker:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _take_batch(self) -> list[Received]:
+    def _take_batch(self, wait: bool = True) -> list[Received]:
+        """Up to BATCH_MAX messages; the first waited for (a while) only if `wait`."""
         try:
-            batch = [self.inbox.get(timeout=0.2)]
+            batch = [self.inbox.get(timeout=0.2) if wait else self.inbox.get_nowait()]
         except queue.Empty:
             return []
         while len(batch) < BATCH_MAX:
@@ -280,9 +293,10 @@ class IngestWorker:
         return batch
 
     def process(self, batch: list[Received]) -> None:
-        """Handle and write one batch, then acknowledge it. (A thread of its own writing one
-        batch while the next is handled was measured slower: the two threads queue for the
-        GIL, and the worker's CPU a message went up, not down.)"""
+        """Handle and write one batch, then acknowledge it."""
+        self._finish(self._start(self._handle(batch)))
+
+    def _handle(self, batch: list[Received]) -> _Handled:
         ctx = HandlerContext(
             received_ms=batch[0].received_ms,
             owntracks_units=self.owntracks,
@@ -290,28 +304,31 @@ class IngestWorker:
             remember_sensor=self._remember_sensor,
             zones_at=self.geography.zones_at,
         )
-        self._commit(batch, self._handle(batch, ctx), ctx)
+        handled = _Handled(batch, ctx, Ledger(len(batch)))
+        for i, m in enumerate(batch):
+            ctx.received_ms = m.received_ms
+            for item in self.router.handle(m.topic, m.payload, ctx):
+                handled.add(item, m, i)
+        return handled
 
-    def _commit(self, batch: list[Received], handled: _Handled, ctx: HandlerContext) -> None:
+    def _start(self, handled: _Handled) -> _InFlight:
+        """The batch's writes sent (its AIS parts first completed with those kept in Redis)."""
         if handled.fragments:
-            self._completed_groups(handled, ctx)
-        out = self._retry(lambda: self.store.write(handled.ops, self.clock()))
+            self._completed_groups(handled, handled.ctx)
+        return _InFlight(handled, self._retry(lambda: self.store.send(handled.ops, self.clock())))
+
+    def _finish(self, flight: _InFlight) -> None:
+        """What the batch's writes came to, the steps that follow them, its count, its acks."""
+        handled = flight.handled
+        out = self._retry(flight.write.outcome)
         handled.noted(handled.owners, out.verdicts)
         self._retry(lambda: self.vessel_watch.note(handled.ops, out.verdicts))
         self._after_write(handled)
         # counted after every write and before the acks (LiveStore.count_messages says why)
         changed = written_fields(handled.ops, out.verdicts)
         self._retry(lambda: self.store.count_messages(*handled.ledger.tally(), changed))
-        self._ack(batch)
-        self.processed += len(batch)
-
-    def _handle(self, batch: list[Received], ctx: HandlerContext) -> _Handled:
-        handled = _Handled(Ledger(len(batch)))
-        for i, m in enumerate(batch):
-            ctx.received_ms = m.received_ms
-            for item in self.router.handle(m.topic, m.payload, ctx):
-                handled.add(item, m, i)
-        return handled
+        self._ack(handled.batch)
+        self.processed += len(handled.batch)
 
     def _completed_groups(self, handled: _Handled, ctx: HandlerContext) -> None:
         """Add the operations of the multi-part AIS messages these parts complete, with the
@@ -430,6 +447,34 @@ class IngestWorker:
                 "crash can lose up to a second of messages already acknowledged"
             )
 
+    def _chores(self, notices: NoticePublisher) -> None:
+        """The notices due, and once a second the heartbeat and the timed work."""
+        if self.connected and time.monotonic() - self._last_notices >= NOTICES_EVERY_S:
+            try:
+                notices.publish_due()
+                self._last_notices = time.monotonic()
+            except REDIS_ERRORS:
+                pass  # as for the heartbeat: the batch retry loop reports it
+        if time.monotonic() - self._last_beat < HEARTBEAT_EVERY_S:
+            return
+        try:
+            self._heartbeat()
+            self._sweep_fragments()
+            overdue = escalation.overdue_alerts(self.redis, self.clock(), self.rules)
+            overdue += due_warnings(self.redis, self.coverage, self.clock())
+            overdue += self.vessel_watch.tick(self.clock())
+            day = day_close.day_to_close(self.clock())
+            if day and day_close.close_day(self.redis, day, self.clock()):
+                log.info("closed the day %s: KPI rows stored", day)
+                self._erase_old_phones()
+            self.signer.tick()
+            self.archiver.tick()
+            if overdue:
+                self.store.write(overdue, self.clock())
+            self._last_beat = time.monotonic()
+        except REDIS_ERRORS:
+            pass  # the next batch's retry loop reports Redis being away
+
     def run(self) -> None:
         self._check_durability()
         moved = reindex_units(self.redis)
@@ -446,37 +491,24 @@ class IngestWorker:
             daemon=True,
         )
         reading.start()
-        last_beat = last_notices = 0.0
+        flight: _InFlight | None = None
         try:
             while not self.stop.is_set():
-                batch = self._take_batch()
-                if batch:
-                    self.process(batch)
-                if self.connected and time.monotonic() - last_notices >= NOTICES_EVERY_S:
-                    try:
-                        notices.publish_due()
-                        last_notices = time.monotonic()
-                    except REDIS_ERRORS:
-                        pass  # as for the heartbeat: the batch retry loop reports it
-                if time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
-                    try:
-                        self._heartbeat()
-                        self._sweep_fragments()
-                        overdue = escalation.overdue_alerts(self.redis, self.clock(), self.rules)
-                        overdue += due_warnings(self.redis, self.coverage, self.clock())
-                        overdue += self.vessel_watch.tick(self.clock())
-                        day = day_close.day_to_close(self.clock())
-                        if day and day_close.close_day(self.redis, day, self.clock()):
-                            log.info("closed the day %s: KPI rows stored", day)
-                            self._erase_old_phones()
-                        self.signer.tick()
-                        self.archiver.tick()
-                        if overdue:
-                            self.store.write(overdue, self.clock())
-                        last_beat = time.monotonic()
-                    except REDIS_ERRORS:
-                        pass  # the next batch's retry loop reports Redis being away
+                # Redis runs the batch in flight while the next one is handled. With no next
+                # one waiting, the one in flight is finished at once: its acks, counts and
+                # live changes are not held back for a batch that may not come.
+                batch = self._take_batch(wait=flight is None)
+                handled = self._handle(batch) if batch else None
+                if flight is not None:
+                    self._finish(flight)
+                    flight = None
+                self._chores(notices)  # with nothing in flight, as between two batches before
+                if handled is not None:
+                    flight = self._start(handled)
         finally:
+            if flight is not None:
+                with contextlib.suppress(*REDIS_ERRORS):
+                    self._finish(flight)
             with contextlib.suppress(*REDIS_ERRORS):
                 self.recorder.flush()  # the heatmap seconds summed since the last write
             self.client.disconnect()

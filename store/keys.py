@@ -147,6 +147,12 @@ def track(kind: EntityKind, entity_id: str) -> str:
     return shard(entity_id) + f"{kind}:{{{entity_id}}}:track"
 
 
+def live_keys(kind: EntityKind, entity_id: str) -> tuple[str, str, str]:
+    """state, seen and track of one entity, its shard found once (the worker's hot path)."""
+    base = shard(entity_id) + f"{kind}:{{{entity_id}}}"
+    return base, base + ":seen", base + ":track"
+
+
 def alert(alert_id: str) -> str:
     return _G + f"alert:{{{alert_id}}}"
 

@@ -32,7 +32,10 @@ def pipeline(r: Any, tag: str, transaction: bool = False) -> redis.client.Pipeli
 
 
 class NodePipelines:
-    """Non-transactional pipelines, one per node the queued commands' tags are on."""
+    """Non-transactional pipelines, one per node the queued commands' tags are on. They are only
+    where commands are queued (redis-py builds each command): `send` writes them to their nodes
+    and `Sent.answers` reads what the nodes answered, so that the nodes run them while this
+    process goes on with other work."""
 
     def __init__(self, r: Any) -> None:
         self.r = r
@@ -46,8 +49,84 @@ class NodePipelines:
             self._pipes[name] = client.pipeline(transaction=False)
         return self._pipes[name]
 
+    def send(self) -> Sent:
+        """Writes every pipeline's commands to its node (one write each), reading nothing yet.
+        Raises if one cannot be written: what was written to the others runs, unread (the
+        caller acknowledges nothing, and the redelivery is deduplicated)."""
+        sent = Sent()
+        try:
+            for p in self._pipes.values():
+                if len(p):
+                    sent.add(p)
+        except BaseException:
+            sent.drop()
+            raise
+        return sent
+
     def execute(self) -> dict[int, list[Any]]:
-        """Runs every pipeline (one round trip each, one after the other); the answers by the
-        pipeline's id. Raises the first error (the pipelines after it are not sent: the caller
-        acknowledges nothing, and the redelivery is deduplicated)."""
-        return {id(p): p.execute() if len(p) else [] for p in self._pipes.values()}
+        """Sends every pipeline and reads their answers: by the pipeline's id."""
+        return self.send().answers()
+
+
+class Sent:
+    """Pipelines written to their nodes' connections, each connection kept out of its pool until
+    every answer on it is read (or the connection is dropped)."""
+
+    def __init__(self) -> None:
+        self._unread: list[tuple[redis.client.Pipeline, Any]] = []
+
+    def add(self, pipe: redis.client.Pipeline) -> None:
+        conn = pipe.connection_pool.get_connection()
+        self._unread.append((pipe, conn))
+        conn.send_packed_command(conn.pack_commands([args for args, _ in pipe.command_stack]))
+
+    def answers(self) -> dict[int, list[Any]]:
+        """What each pipeline's commands answered (redis-py's replies, as its pipeline gives
+        them), by the pipeline's id. Raises the first error, once every answer is read."""
+        out: dict[int, list[Any]] = {}
+        try:
+            while self._unread:
+                pipe, conn = self._unread[0]
+                out[id(pipe)] = [_reply(pipe, conn, cmd) for cmd in pipe.command_stack]
+                self._unread.pop(0)
+                pipe.connection_pool.release(conn)
+                _run_unloaded_scripts(pipe, out[id(pipe)])
+        except BaseException:
+            self.drop()
+            raise
+        for answers in out.values():
+            for a in answers:
+                if isinstance(a, redis.exceptions.ResponseError):
+                    raise a
+        return out
+
+    def drop(self) -> None:
+        """Gives up what is unread: its connections are closed (an unread answer would be read
+        as the next command's)."""
+        for pipe, conn in self._unread:
+            conn.disconnect()
+            pipe.connection_pool.release(conn)
+        self._unread = []
+
+
+def _reply(pipe: redis.client.Pipeline, conn: Any, cmd: tuple[tuple[Any, ...], dict]) -> Any:
+    args, options = cmd
+    try:
+        return pipe.parse_response(conn, args[0], **options)
+    except redis.exceptions.ResponseError as e:
+        return e
+
+
+def _run_unloaded_scripts(pipe: redis.client.Pipeline, answers: list[Any]) -> None:
+    """A script call Redis answered NOSCRIPT (it restarted or was flushed since the script was
+    loaded) did not run: it runs now, the script sent whole, in the order of the calls."""
+    scripts = {s.sha: s.script for s in pipe.scripts}
+    client: redis.Redis | None = None
+    for i, ((args, _options), answer) in enumerate(zip(pipe.command_stack, answers, strict=True)):
+        if isinstance(answer, redis.exceptions.NoScriptError) and args[1] in scripts:
+            client = client or redis.Redis(connection_pool=pipe.connection_pool)
+            client.script_load(scripts[args[1]])
+            try:
+                answers[i] = client.execute_command(*args)
+            except redis.exceptions.ResponseError as e:
+                answers[i] = e

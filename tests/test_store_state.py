@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -128,3 +129,51 @@ def test_alert_from_a_redelivered_reading_is_raised_once(r: redis.Redis) -> None
         store.write(sensors.handle_reading("S-1", payload, ctx), TS)
     assert r.xlen(keys.ALERTS) == 1 and r.zcard(keys.ALERTS_OPEN) == 1
     assert r.xlen(keys.track("sensor", "S-1")) == 1
+
+
+TRICKY = [
+    '引号 "quoted" \\ back',
+    "line\nbreak\ttab",
+    "nul\x00inside",
+    '{"json": [1]}',
+    "",
+    "=SUM(A1)",
+]
+
+
+def test_every_value_reaches_redis_as_the_text_redis_py_would_have_sent(r: redis.Redis) -> None:
+    """The writer sends a call's operations as one JSON argument (store/writer._queue_writes):
+    text of any kind, numbers as their repr and str enums as their value arrive unchanged."""
+    from domain.vocab import UnitStatus
+    from store.ops import FieldUpdate, Observation, RaiseAlert
+
+    r.flushall()
+    store = LiveStore(r, 24 * HOUR_MS, 1000)
+    state: dict = {f"f{i}": v for i, v in enumerate(TRICKY)}
+    state |= {"big": 2**70, "tiny": 1e-07, "third": 0.1 + 0.2, "whole": 12.0, "gone": None}
+    ops = [
+        Observation("unit", "U-x", TS, 1, "id-1", state, {"ts": TS, **state}, 114.5, 22.5),
+        FieldUpdate("unit", "U-x", "status_ts", TS, "status", {"status": UnitStatus.EN_ROUTE}),
+        RaiseAlert("A-tricky", TS, {"text": TRICKY[0], "n": 3}),
+    ]
+    assert store.write(ops, TS).verdicts == ["applied"] * 3
+    expected = {k.encode(): str(v).encode() for k, v in state.items() if v is not None}
+    held = r.hgetall(keys.state("unit", "U-x"))
+    assert {k: held[k] for k in expected} == expected
+    assert held[b"status"] == b"en_route"
+    [(_id, entry)] = r.xrange(keys.track("unit", "U-x"))
+    assert entry == {b"ts": str(TS).encode(), **expected}
+    assert r.hgetall(keys.alert("A-tricky"))[b"text"] == TRICKY[0].encode()
+
+
+def test_a_value_redis_cannot_hold_as_given_is_refused_before_anything_is_sent(
+    r: redis.Redis,
+) -> None:
+    from store.ops import Observation
+
+    store = LiveStore(r, 24 * HOUR_MS, 1000)
+    for bad in (True, b"bytes", [1]):
+        op = Observation("unit", "U-y", TS, 1, "id-1", {"flag": bad}, {}, None, None)
+        with pytest.raises(TypeError):
+            store.write([op], TS)
+    assert not r.exists(keys.state("unit", "U-y"))
