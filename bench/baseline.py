@@ -60,8 +60,8 @@ class Baseline:
         self.stop = threading.Event()
         self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self.r = redis.Redis.from_url(redis_url)
-        # auto-ack; stock paho: the bare library, not our bulk reads (infra/mqtt_reads.py)
-        self.client = mqtt_client(mqtt_url, client_id, persistent=True, stock_reads=True)
+        # auto-ack; stock paho: the bare library, not our bulk reads and acks (infra/mqtt_bulk.py)
+        self.client = mqtt_client(mqtt_url, client_id, persistent=True, stock=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self._connect = lambda: connect_mqtt(self.client, mqtt_url)

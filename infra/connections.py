@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterPipeline, PipelineStrategy
 from redis.retry import Retry
 
-from infra.mqtt_reads import BufferedReads
+from infra.mqtt_bulk import BulkClient
 
 
 class Unreachable(Exception):
@@ -73,30 +73,32 @@ def mqtt_client(
     persistent: bool,
     manual_ack: bool = False,
     session5: Session5 | None = None,
-    stock_reads: bool = False,
-) -> mqtt.Client:
+    stock: bool = False,
+) -> BulkClient:
     """A paho client, not yet connected. `persistent` keeps the broker-side session (and its
     queued QoS 1 messages) across disconnects. With `session5` it speaks MQTT 5 (connect it with
     connect_mqtt, which sends clean start off and the session's expiry); otherwise MQTT 3.1.1,
     which the embedded broker (amqtt 0.12.1) and every device speak: amqtt answers an MQTT 5
-    CONNECT with "unsupported protocol version". It reads packets in bulk (infra/mqtt_reads.py)
-    unless `stock_reads` asks for paho as it comes (the benchmark's bare baseline)."""
+    CONNECT with "unsupported protocol version". It reads and acknowledges in bulk
+    (infra/mqtt_bulk.py) unless `stock` asks for paho as it comes (the benchmark's baseline)."""
     a = broker_address(url)
     if session5 is not None:
-        c: mqtt.Client = _Client5(
+        c: BulkClient = _Client5(
             session5,
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=manual_ack,
+            stock=stock,
         )
     else:
-        c = (mqtt.Client if stock_reads else BufferedReads)(
+        c = BulkClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=not persistent,
             protocol=mqtt.MQTTv311,
             manual_ack=manual_ack,
+            stock=stock,
         )
     if a.username:
         c.username_pw_set(a.username, a.password)
@@ -106,7 +108,7 @@ def mqtt_client(
     return c
 
 
-class _Client5(BufferedReads):
+class _Client5(BulkClient):
     """A paho MQTT 5 client that remembers its session's options: paho takes clean start and
     the CONNECT properties at connect(), not when the client is made."""
 

@@ -383,9 +383,13 @@ class IngestWorker:
         entries = [m.entry for m in batch if m.entry is not None]
         if entries:
             self.reader.done_with(entries)
-        for m in batch:
-            if m.entry is None and m.qos > 0 and m.generation == self.generation:
-                self.client.ack(m.mid, m.qos)
+        self.client.ack_all(
+            [
+                m.mid
+                for m in batch
+                if m.entry is None and m.qos > 0 and m.generation == self.generation
+            ]
+        )
 
     def _sweep_fragments(self) -> None:
         """Dead-letter the parts of AIS messages whose other parts never arrived."""

@@ -1,4 +1,4 @@
-"""Bulk reads of MQTT packets (infra/mqtt_reads.py): every message whole and in order, whatever
+"""Bulk reads of MQTT packets (infra/mqtt_bulk.py): every message whole and in order, whatever
 the packets' sizes and where the socket's reads cut them; nothing of one connection read as the
 next one's."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
+import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -14,7 +15,7 @@ import pytest
 
 from embedded.processes import ServerProcess
 from infra.connections import connect_mqtt, mqtt_client
-from infra.mqtt_reads import CHUNK, BufferedReads
+from infra.mqtt_bulk import CHUNK, BulkClient
 from tests.helpers import wait_for
 
 
@@ -30,8 +31,8 @@ def _publish_packet(topic: str, payload: bytes) -> bytes:
     return bytes([0x30]) + bytes(length) + body
 
 
-def _reader() -> tuple[BufferedReads, list[tuple[str, bytes]]]:
-    c = BufferedReads(mqtt.CallbackAPIVersion.VERSION2, client_id="reads-test")
+def _reader() -> tuple[BulkClient, list[tuple[str, bytes]]]:
+    c = BulkClient(mqtt.CallbackAPIVersion.VERSION2, client_id="reads-test")
     got: list[tuple[str, bytes]] = []
     c.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
     return c, got
@@ -106,7 +107,7 @@ def test_thousands_of_messages_of_every_size_over_mosquitto_arrive_whole_and_in_
     got: list[tuple[str, bytes]] = []
     subscribed = threading.Event()
     sub = mqtt_client(url, f"reads-{uuid.uuid4().hex[:8]}", persistent=False)
-    assert isinstance(sub, BufferedReads)
+    assert isinstance(sub, BulkClient)
     sub.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("reads/#", qos=1)
     sub.on_subscribe = lambda *_a: subscribed.set()
     sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
@@ -124,6 +125,52 @@ def test_thousands_of_messages_of_every_size_over_mosquitto_arrive_whole_and_in_
             info.wait_for_publish(timeout=30)
         wait_for(lambda: len(got) >= len(sent), timeout=60, what="every message")
         assert got == sent
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        sub.disconnect()
+        sub.loop_stop()
+
+
+def test_messages_acknowledged_together_are_not_delivered_again_and_the_rest_are(
+    broker: ServerProcess,
+) -> None:
+    """ack_all's one write of PUBACKs is what the broker takes for each message's own: after a
+    reconnect of the same session, only the messages left unacknowledged come again."""
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    client_id = f"acks-{uuid.uuid4().hex[:8]}"
+    got: list[mqtt.MQTTMessage] = []
+    subscribed = threading.Event()
+
+    def session() -> mqtt.Client:
+        c = mqtt_client(url, client_id, persistent=True, manual_ack=True)
+        c.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("acks/#", qos=1)
+        c.on_subscribe = lambda *_a: subscribed.set()
+        c.on_message = lambda _c, _u, m: got.append(m)
+        connect_mqtt(c, url)
+        c.loop_start()
+        assert subscribed.wait(10), "no SUBACK"
+        return c
+
+    sub = session()
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    try:
+        for i in range(50):
+            pub.publish(f"acks/{i}", str(i), qos=1).wait_for_publish(10)
+        wait_for(lambda: len(got) == 50, what="50 messages")
+        sub.ack_all([m.mid for m in got[:30]])
+        wait_for(lambda: not sub.want_write(), what="the PUBACKs written")
+        sub.disconnect()
+        sub.loop_stop()
+        first, got[:] = list(got), []
+        subscribed.clear()
+        sub = session()
+        wait_for(lambda: len(got) >= 20, what="the 20 unacknowledged again")
+        time.sleep(0.5)  # anything acknowledged would come back within this too
+        assert sorted(m.payload for m in got) == sorted(m.payload for m in first[30:])
+        assert all(m.dup for m in got)
     finally:
         pub.disconnect()
         pub.loop_stop()
