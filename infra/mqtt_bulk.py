@@ -3,24 +3,27 @@ acknowledgements sent in bulk.
 
 paho 2.2 reads one packet per turn of its loop (a `select()` each) and makes a `recv()` call for
 every part of it: the first byte, each byte of the length, the rest. That is five system calls
-and a loop turn per message, about half of what a subscriber costs: measured on the benchmark's
-mix (docs/deploy.md, "The worker's own figures"), 42-49 us a message for stock paho against
-21-23 us with the two changes below.
+and a loop turn per message, and with paho's `ack()` (below) more than half of what the worker
+costs a message. Measured on the benchmark's mix, a subscriber that takes batches of 500 and
+acknowledges them (docs/deploy.md, "What one worker reaches"): 44-54 us of CPU a
+message with stock paho, 16-17 us with this client.
 
-- `_sock_recv` serves paho's small reads from a 64 KiB buffer filled by one `recv()`;
+- `_sock_recv` serves paho's reads from a 64 KiB buffer filled by one `recv()`, and
+  `_packet_read` cuts a packet the buffer holds whole at once (paho's way, a read per part, is
+  kept for a packet the buffer holds only part of);
 - `loop_read` parses every packet the socket holds before it goes back to `select()`: the
   socket is non-blocking, so the end of what was sent ends the turn. Nothing is held back from
   the loop's writes for long: the broker sends a subscriber at most its receive window (1,000
-  unacknowledged messages) before it waits for acknowledgements.
+  unacknowledged messages) before it waits for acknowledgements;
+- `ack_all` queues a batch's PUBACKs as one write. paho's `ack()` queues each on its own and
+  wakes the network thread for it: 500 wake-ups, 500 `send()` calls and as many hand-overs of
+  the interpreter lock between the two threads for one batch of the worker (measured: 9.5 us
+  a message of the worker's time).
 
-And `ack_all` queues a batch's PUBACKs as one write. paho's `ack()` queues each on its own and
-wakes the network thread for it: 500 wake-ups, 500 `send()` calls and as many hand-overs of the
-interpreter lock between the two threads for one batch of the worker (measured 9.5 us a
-message of its time).
-
-`_sock_recv`, `_packet_read`, `_loop_rc_handle` and `_packet_queue` are private parts of paho
-2.2.0, which pyproject.toml pins for this reason; tests/test_mqtt_bulk.py checks them against a
-real broker (packets split across reads, packets larger than the buffer, a reconnect, acks).
+`_sock_recv`, `_packet_read` (and its `_in_packet` record), `_packet_handle`, `_loop_rc_handle`
+and `_packet_queue` are private parts of paho 2.2.0, which pyproject.toml pins for this reason;
+tests/test_mqtt_bulk.py checks them against a real broker (packets split across reads, packets
+larger than the buffer, a reconnect, acknowledgements).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import struct
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.client import PUBACK, MQTTErrorCode
+from paho.mqtt.client import PUBACK, MQTTErrorCode, time_func
+from paho.mqtt.exception import MalformedPacket
 
 CHUNK = 65_536
 
@@ -59,6 +63,36 @@ class BulkClient(mqtt.Client):
         self._rpos += len(out)
         return out
 
+    def _packet_read(self) -> MQTTErrorCode:
+        """A packet whole in the buffer is cut from it at once; the rest (one begun before,
+        one the buffer holds a part of) goes paho's way, a read at a time."""
+        buf, pos = self._rbuf, self._rpos
+        if self.stock or self._in_packet["command"] != 0 or self._rsock is not self._sock:
+            return super()._packet_read()
+        at, length, mult = pos + 1, 0, 1
+        while True:  # the remaining length: 1 to 4 bytes, 7 bits each
+            if at >= len(buf) or at - pos > 4:
+                return super()._packet_read()  # not all here, or too long: paho says which
+            byte = buf[at]
+            length += (byte & 127) * mult
+            mult *= 128
+            at += 1
+            if not byte & 128:
+                break
+        if at + length > len(buf):
+            return super()._packet_read()
+        self._rpos = at + length
+        self._in_packet = _packet(buf[pos], length, mult, buf[at : at + length])
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as exc:
+            self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = _packet(0, 0, 1, bytearray())
+        with self._msgtime_mutex:
+            self._last_bytes_received = time_func()
+        return rc
+
     def _buffered(self) -> bool:
         return self._rsock is self._sock and self._rpos < len(self._rbuf)
 
@@ -86,3 +120,17 @@ class BulkClient(mqtt.Client):
         elif mids:
             packets = b"".join(struct.pack("!BBH", PUBACK, 2, mid) for mid in mids)
             self._packet_queue(PUBACK, packets, 0, 1)
+
+
+def _packet(command: int, length: int, mult: int, body: bytes | bytearray) -> Any:
+    """paho's record of the packet being read (its `_in_packet`), this one read whole."""
+    return {
+        "command": command,
+        "have_remaining": 1 if command else 0,
+        "remaining_count": [],
+        "remaining_mult": mult,
+        "remaining_length": length,
+        "packet": body,
+        "to_process": 0,
+        "pos": 0,
+    }

@@ -64,10 +64,6 @@ def _pairs(d: Mapping[str, str | int | float | None]) -> list[str]:
     return out
 
 
-def _coordinate(v: float | None) -> str:
-    return "" if v is None else str(v)
-
-
 class LiveStore:
     def __init__(self, client: redis.Redis, history_ms: int, deadletter_maxlen: int) -> None:
         self.r = client
@@ -215,8 +211,8 @@ class LiveStore:
                         str(op.ts),
                         str(op.seq),
                         op.identity,
-                        _coordinate(op.lon),
-                        _coordinate(op.lat),
+                        "" if op.lon is None else str(op.lon),
+                        "" if op.lat is None else str(op.lat),
                         _pairs(op.state),
                         _pairs(op.track),
                     ]
@@ -231,8 +227,8 @@ class LiveStore:
                         op.order_field,
                         str(op.ts),
                         op.event_type,
-                        _coordinate(op.lon),
-                        _coordinate(op.lat),
+                        "" if op.lon is None else str(op.lon),
+                        "" if op.lat is None else str(op.lat),
                         "-" if op.geo_facets is None else " ".join(op.geo_facets),
                         _pairs(op.fields),
                     ]
