@@ -150,10 +150,11 @@ class VesselWatch:
         self._loiter_next: dict[str, float] = {}  # member -> monotonic time of its next look
 
     # the ingest path ---------------------------------------------------------------------------
-    def note(self, ops: Sequence[Op], verdicts: Sequence[str]) -> None:
+    def note(self, ops: Sequence[Op], verdicts: Sequence[str], pipe: redis.client.Pipeline) -> None:
+        """A written batch's marks, queued on `pipe`."""
         found = marks(ops, verdicts, self.area)
         if found:
-            watch_store.mark(self.r, found.heard, found.unwatched, found.loiter, found.trawling)
+            watch_store.mark(pipe, found.heard, found.unwatched, found.loiter, found.trawling)
 
     # the worker's tick -------------------------------------------------------------------------
     def tick(self, now_ms: int) -> list[RaiseAlert]:

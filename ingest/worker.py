@@ -307,12 +307,16 @@ class IngestWorker:
             ctx.received_ms = m.received_ms
             for item in self.router.handle(m.topic, m.payload, ctx):
                 handled.add(item, m, i)
+        # Its AIS parts completed with those kept in Redis: a round trip made here, before the
+        # batch in flight is acknowledged, while paho's thread has little to read (after the
+        # acks the broker sends the next messages, and paho's thread and this one would queue
+        # for the interpreter lock at every wait).
+        if handled.fragments:
+            self._completed_groups(handled, ctx)
         return handled
 
     def _start(self, handled: _Handled) -> _InFlight:
-        """The batch's writes sent (its AIS parts first completed with those kept in Redis)."""
-        if handled.fragments:
-            self._completed_groups(handled, handled.ctx)
+        """The batch's writes sent."""
         return _InFlight(handled, self._retry(lambda: self.store.send(handled.ops, self.clock())))
 
     def _finish(self, flight: _InFlight) -> None:
@@ -320,11 +324,17 @@ class IngestWorker:
         handled = flight.handled
         out = self._retry(flight.write.outcome)
         handled.noted(handled.owners, out.verdicts)
-        self._retry(lambda: self.vessel_watch.note(handled.ops, out.verdicts))
         self._after_write(handled)
-        # counted after every write and before the acks (LiveStore.count_messages says why)
+        # counted after every write and before the acks (LiveStore.count_messages says why),
+        # with the vessel watch's marks of what was written
         changed = written_fields(handled.ops, out.verdicts)
-        self._retry(lambda: self.store.count_messages(*handled.ledger.tally(), changed))
+        self._retry(
+            lambda: self.store.count_messages(
+                *handled.ledger.tally(),
+                changed,
+                also=lambda pipe: self.vessel_watch.note(handled.ops, out.verdicts, pipe),
+            )
+        )
         self._ack(handled.batch)
         self.processed += len(handled.batch)
 

@@ -81,8 +81,8 @@ end
 #     track pairs]
 #   ["f", kind, id, order_field, ts, event_type, lon, lat, facets, pairs]
 #   ["a", id, ts, pairs]
-# One argument for all of them: Redis reads one string instead of ~35 an operation, and the
-# worker's client packs one (store/writer.py measured the difference).
+# One argument for all of them: Redis reads one string instead of ~35 an operation (~4-5 us
+# an operation to decode, against ~11 us for the arguments), and the worker's client packs one.
 # Returns {verdicts in order, places (8 values each: code, kind, id, ts, seq, lon, lat, facets)}.
 APPLY_BATCH = (
     _PLACE_FN

@@ -29,17 +29,17 @@ return due
 
 
 def mark(
-    r: redis.Redis,
+    pipe: redis.client.Pipeline,
     heard: Mapping[str, int],
     unwatched: Sequence[str],
     loiter: Mapping[str, int],
     trawling: Mapping[str, int],
 ) -> None:
-    """A batch's vessel reports, at most one command per set and one round trip: those under
-    way near the district heard now (GT: a slower worker never sets a time back), those heard
-    elsewhere or at rest no longer watched, those slow in a zone and those at trawling speed
-    in the moratorium kept as candidates since their first such report (NX)."""
-    pipe = r.pipeline(transaction=False)
+    """A batch's vessel reports, at most one command per set, queued on `pipe` (the worker's
+    count of the batch, one round trip): those under way near the district heard now (GT: a
+    slower worker never sets a time back), those heard elsewhere or at rest no longer watched,
+    those slow in a zone and those at trawling speed in the moratorium kept as candidates since
+    their first such report (NX)."""
     if heard:
         pipe.zadd(keys.VESSELS_WATCHED, dict(heard), gt=True)
     if unwatched:
@@ -48,8 +48,6 @@ def mark(
         pipe.zadd(keys.VESSELS_LOITER, dict(loiter), nx=True)
     if trawling:
         pipe.zadd(keys.VESSELS_TRAWLING, dict(trawling), nx=True)
-    if len(pipe):  # a pipeline is always truthy
-        pipe.execute()
 
 
 def go_dark(r: redis.Redis, silent_before_ms: int, limit: int = 500) -> list[tuple[str, int]]:

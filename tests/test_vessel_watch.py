@@ -62,9 +62,13 @@ def _report(mmsi: str, at: int, lon: float, lat: float, sog: float, ts: int | No
 
 
 def _ingest(r: redis.Redis, watch: VesselWatch, ops: list[Op], now: int) -> None:
-    """What the worker does with a batch: write it, then let the watch see the verdicts."""
-    out = LiveStore(r, 24 * 3_600_000, 1000).write(ops, now)
-    watch.note(ops, out.verdicts)
+    """What the worker does with a batch: write it, then let the watch see the verdicts (its
+    marks in the batch's count)."""
+    store = LiveStore(r, 24 * 3_600_000, 1000)
+    out = store.write(ops, now)
+    store.count_messages(
+        {"applied": len(ops)}, {}, None, also=lambda pipe: watch.note(ops, out.verdicts, pipe)
+    )
 
 
 def _tick(r: redis.Redis, watch: VesselWatch, now: int) -> list[dict[str, Any]]:
