@@ -179,7 +179,7 @@ class IngestWorker:
         # MQTT 5 for a member of a shared subscription (MQTT_SHARE_GROUP) on an external broker:
         # its slot's session then expires (MQTT_SESSION_EXPIRY_S) when the slot is given up. A
         # lone worker keeps a 3.1.1 persistent session, which resumes the same way: paho reads
-        # each MQTT 5 message ~20-35 us slower (a Properties object built per message; docs/
+        # each MQTT 5 message ~7 us slower (a Properties object built per message; docs/
         # deploy.md, 11). The embedded broker speaks 3.1.1 only and carries just the notices.
         shared = settings.ingest_source == "mqtt" and settings.mqtt_share_group is not None
         self.client = mqtt_client(
