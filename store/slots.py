@@ -5,6 +5,12 @@ pipeline of script calls is sent to each group's node over that node's own conne
 cluster pipeline asks the server `COMMAND GETKEYS` for every EVALSHA it queues (docs/
 architecture.md measured it at a tenth of the node's rate), while we know each call's node from
 its tag. On one node every group is the same node: one pipeline, as before.
+
+A pipeline can be sent now and its answers read later (`NodePipelines.send`, `Sent.answers`):
+the ingest worker has Redis run a batch's writes while it handles the next batch. redis-py has
+no such call; `Sent` sends what a redis-py pipeline queued (its `command_stack` and `scripts`,
+undocumented parts of redis-py 8.1, which pyproject.toml pins) over a connection of its pool and
+reads each answer as the pipeline would (`parse_response`). tests/test_slots.py checks it.
 """
 
 from __future__ import annotations
@@ -121,12 +127,26 @@ def _run_unloaded_scripts(pipe: redis.client.Pipeline, answers: list[Any]) -> No
     """A script call Redis answered NOSCRIPT (it restarted or was flushed since the script was
     loaded) did not run: it runs now, the script sent whole, in the order of the calls."""
     scripts = {s.sha: s.script for s in pipe.scripts}
-    client: redis.Redis | None = None
-    for i, ((args, _options), answer) in enumerate(zip(pipe.command_stack, answers, strict=True)):
-        if isinstance(answer, redis.exceptions.NoScriptError) and args[1] in scripts:
-            client = client or redis.Redis(connection_pool=pipe.connection_pool)
-            client.script_load(scripts[args[1]])
-            try:
-                answers[i] = client.execute_command(*args)
-            except redis.exceptions.ResponseError as e:
-                answers[i] = e
+    redo = [
+        i
+        for i, ((args, _options), answer) in enumerate(
+            zip(pipe.command_stack, answers, strict=True)
+        )
+        if isinstance(answer, redis.exceptions.NoScriptError) and args[1] in scripts
+    ]
+    if not redo:
+        return
+    # over a connection of the pool itself, not a client's: nothing is sent twice on a timeout
+    conn = pipe.connection_pool.get_connection()
+    try:
+        for i in redo:
+            args, options = pipe.command_stack[i]
+            conn.send_command("SCRIPT", "LOAD", scripts[args[1]])
+            conn.read_response()
+            conn.send_command(*args)
+            answers[i] = _reply(pipe, conn, (args, options))
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pipe.connection_pool.release(conn)
