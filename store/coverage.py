@@ -180,12 +180,12 @@ class CoverageRecorder:
                 ([keys.COVERAGE_TRACKERS], units),
             ],
         )
-        profile = {u: [as_text(v) for v in row] for u, row in zip(units, rows, strict=True)}
-        out = {
-            u: _Stepped(t or b"", _tracker(t), [], defaultdict(float))
-            for u, row, t in zip(units, rows, trackers, strict=True)
-            if row[0]  # no profile yet: which rules apply is unknown
-        }
+        profile: dict[str, list[str | None]] = {}
+        out: dict[str, _Stepped] = {}
+        for u, row, t in zip(units, rows, trackers, strict=True):
+            if row[0]:  # no profile yet: which rules apply is unknown
+                profile[u] = [as_text(v) for v in row]
+                out[u] = _Stepped(t or b"", _tracker(t), [], defaultdict(float))
         for p in positions:
             done = out.get(p.unit_id)
             if done is None:
