@@ -23,7 +23,8 @@ def test_unit_position_reaches_redis(r: redis.Redis, running_worker, publisher: 
     publisher.publish("ecocommand/units/U-1/position", unit_position())
     state = wait_for(lambda: reader.entity(r, "unit", "U-1"), 2.0, "the unit in Redis")
     assert state["lat"] == "22.59" and state["src"] == "own"
-    lon, lat = r.geopos(keys.geo("unit"), "U-1")[0]
+    # waited for too: on a cluster the indexes are placed in a second step, after the state
+    lon, lat = wait_for(lambda: r.geopos(keys.geo("unit"), "U-1")[0], 2.0, "the unit placed")
     assert abs(lon - 114.48) < 1e-5 and abs(lat - 22.59) < 1e-5
     # the heartbeat says when a message last arrived (the pages' stale-data banner reads it)
     wait_for(
